@@ -1,0 +1,218 @@
+"""The `adaptlab` command line.
+
+    adaptlab run examples/fortunes-quick.yaml      # run a grid headless, with progress bars
+    adaptlab show fortunes-quick                   # the results table
+    adaptlab export fortunes-quick --format csv    # write the runs out
+    adaptlab list                                  # experiments in the store
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from core.errors import AdaptlabError
+
+# A results table has 13 columns: when output is piped (CI logs, files), don't squeeze it into 80.
+console = Console(width=None if sys.stdout.isatty() else 170)
+err = Console(stderr=True)
+
+
+def _store(args):
+    from core.store import SqlStore
+
+    return SqlStore(args.store)
+
+
+class CliProgress:
+    """Two bars: the whole grid, and the run in flight (with its loss when it trains)."""
+
+    def __init__(self):
+        self.bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                             TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                             console=console, transient=False)
+        self.grid = self.run = None
+        self.started = time.perf_counter()
+
+    def __enter__(self):
+        self.bars.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self.bars.__exit__(*exc)
+
+    def message(self, text: str) -> None:
+        self.bars.console.print(f"[yellow]{text}[/]" if text.startswith("warning") else text)
+
+    def grid_started(self, name: str, total: int, todo: int) -> None:
+        if todo < total:
+            self.message(f"{name}: {total - todo} of {total} runs already finished; running the other {todo}")
+        self.grid = self.bars.add_task(f"[bold]{name}", total=todo, info="")
+
+    def run_started(self, spec) -> None:
+        if self.run is not None:
+            self.bars.remove_task(self.run)
+        self.run = self.bars.add_task(f"  {spec.method} size={spec.size} seed={spec.seed}", total=100, info="")
+
+    def run_progress(self, spec, fraction: float, info: dict) -> None:
+        text = " ".join(f"{k}={v:.3f}" for k, v in info.items() if k in ("loss", "val_accuracy"))
+        self.bars.update(self.run, completed=100 * fraction, info=text)
+
+    def run_finished(self, spec, record: dict) -> None:
+        self.bars.update(self.run, completed=100)
+        if record["status"] == "finished":
+            self.bars.update(self.run, info=f"acc={record['accuracy']:.3f} in {record['train_seconds']:.1f}s")
+        else:
+            self.bars.console.print(f"[red]run {spec.key} failed: {record['error']}[/]")
+        self.bars.advance(self.grid)
+
+
+def results_table(summary, title: str, reference: str) -> Table:
+    table = Table(title=title, header_style="bold", show_lines=False)
+    for column in ("method", "size", "n train", "seeds", "accuracy [95% CI]", "macro-F1", f"vs {reference}",
+                   "train s", "s / 1k pred", "peak MB", "trainable", "stored", "train $"):
+        table.add_column(column, justify="left" if column in ("method", "size") else "right")
+    for row in summary.itertuples():
+        delta = getattr(row, f"vs_{reference}", float("nan"))
+        hurts = bool(getattr(row, "transfer_hurts", False) is True)
+        delta_text = "" if delta != delta else f"{delta:+.3f}" + (" [red]hurts[/]" if hurts else "")
+        table.add_row(
+            row.method, "any" if row.size == "0" else row.size, f"{row.train_examples:.0f}", str(row.seeds),
+            f"{row.accuracy:.3f} [{row.accuracy_low:.3f}, {row.accuracy_high:.3f}]", f"{row.macro_f1:.3f}",
+            delta_text, f"{row.train_seconds:.1f}", f"{row.inference_seconds_per_1k:.2f}",
+            f"{row.peak_memory_mb:,.0f}", _count(row.trainable_parameters), _bytes(row.bytes_stored),
+            f"{row.train_dollars:.5f}")
+    return table
+
+
+def _count(n: float) -> str:
+    for unit, scale in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f}{unit}"
+    return f"{n:.0f}"
+
+
+def _bytes(n: float) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n:.0f} B"
+
+
+def print_results(store, name: str) -> None:
+    from core.analysis import summary_table
+
+    experiment = store.experiment(name)
+    reference = experiment["config"].get("reference", "scratch")
+    runs = store.runs_frame(name, with_predictions=True)
+    failed = runs[runs.status == "failed"]
+    summary = summary_table(runs, experiment["test_labels"], reference)
+    if summary.empty:
+        console.print(f"{name}: no finished runs yet")
+    else:
+        console.print(results_table(summary, f"{name}  ({experiment['task']['environment']['device']})", reference))
+    for row in failed.itertuples():
+        console.print(f"[red]failed: {row.run_key}: {row.error}[/]")
+
+
+def cmd_run(args) -> int:
+    from core.config import load_config
+    from core.runner import run_experiment
+
+    config = load_config(args.config)
+    store = _store(args)
+    started = time.perf_counter()
+    with CliProgress() as progress:
+        result = run_experiment(config, store, progress)
+    console.print(f"{result.executed} run(s) executed, {result.skipped} already finished, {result.failed} failed "
+                  f"in {time.perf_counter() - started:.0f}s; results in {result.store_url}")
+    print_results(store, config.name)
+    return 1 if result.failed else 0
+
+
+def cmd_show(args) -> int:
+    store = _store(args)
+    if args.runs:
+        frame = store.runs_frame(args.experiment)
+        columns = ["run_key", "status", "accuracy", "macro_f1", "train_seconds", "inference_seconds_per_1k",
+                   "peak_memory_mb", "bytes_stored", "error"]
+        console.print(frame[columns].to_string(index=False))
+    else:
+        print_results(store, args.experiment)
+    return 0
+
+
+def cmd_export(args) -> int:
+    from core.runner import load_results
+
+    frame = load_results(args.experiment, _store(args))
+    records = frame.pop("record")
+    out = Path(args.output or f"{args.experiment}.{args.format}")
+    if args.format == "csv":  # flat columns; nested facts as JSON text in their own column
+        frame["per_class_f1"] = [json.dumps(r.get("per_class_f1", {})) for r in records]
+        frame["details"] = [json.dumps(r.get("details", {})) for r in records]
+        frame.to_csv(out, index=False)
+    else:  # every run's full record
+        out.write_text(json.dumps([{"experiment": args.experiment, **r} for r in records], indent=2, default=str),
+                       encoding="utf-8")
+    console.print(f"wrote {len(frame)} run(s) to {out}")
+    return 0
+
+
+def cmd_list(args) -> int:
+    frame = _store(args).experiments()
+    if frame.empty:
+        console.print("no experiments yet: adaptlab run CONFIG")
+        return 0
+    table = Table("experiment", "model", "finished runs", "updated", header_style="bold")
+    for row in frame.itertuples():
+        table.add_row(row.name, row.model, str(row.runs), row.updated_at)
+    console.print(table)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="adaptlab", description="Prompt, retrieve, LoRA, fine-tune or train from "
+                                     "scratch? Side-by-side experiments with their cost.")
+    parser.add_argument("--store", default=os.environ.get("ADAPTLAB_STORE"),
+                        help="results database: a SQLite file or a SQLAlchemy URL (default: ~/.adaptlab/results.db)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run an experiment config (YAML) headless")
+    run.add_argument("config")
+    run.set_defaults(func=cmd_run)
+    show = commands.add_parser("show", help="print an experiment's results table")
+    show.add_argument("experiment")
+    show.add_argument("--runs", action="store_true", help="one line per run instead of the summary")
+    show.set_defaults(func=cmd_show)
+    export = commands.add_parser("export", help="write an experiment's runs to CSV or JSON")
+    export.add_argument("experiment")
+    export.add_argument("--format", choices=("csv", "json"), default="csv")
+    export.add_argument("-o", "--output", help="file to write (default: EXPERIMENT.FORMAT)")
+    export.set_defaults(func=cmd_export)
+    listing = commands.add_parser("list", help="list stored experiments")
+    listing.set_defaults(func=cmd_list)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except AdaptlabError as error:
+        err.print(f"[red]error:[/] {error}" if "\n" not in str(error) else f"[red]error:[/]\n{error}")
+        return 2
+    except KeyboardInterrupt:
+        err.print("interrupted: finished runs are stored; run the same command again to resume")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

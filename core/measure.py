@@ -1,0 +1,91 @@
+"""Measuring cost honestly: wall time, peak memory during a run, bytes on disk, dollars."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+import torch
+
+SAMPLE_SECONDS = 0.02  # RSS sampling period: short runs are a few seconds long
+
+
+@dataclass
+class PeakMemory:
+    megabytes: float = 0.0
+    kind: str = "rss"  # "rss" (process resident memory, CPU) or "cuda" (allocator peak)
+
+
+@contextmanager
+def track_peak_memory(device: torch.device):
+    """Peak memory while the block runs: CUDA allocator peak on a GPU, sampled process RSS otherwise."""
+    peak = PeakMemory(kind="cuda" if device.type == "cuda" else "rss")
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        yield peak
+        torch.cuda.synchronize(device)
+        peak.megabytes = torch.cuda.max_memory_allocated(device) / 2**20
+        return
+    process, stop = psutil.Process(os.getpid()), threading.Event()
+    highest = [process.memory_info().rss]
+
+    def sample() -> None:
+        while not stop.wait(SAMPLE_SECONDS):
+            highest[0] = max(highest[0], process.memory_info().rss)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        yield peak
+    finally:
+        stop.set()
+        sampler.join()
+        highest[0] = max(highest[0], process.memory_info().rss)
+        peak.megabytes = highest[0] / 2**20
+
+
+@contextmanager
+def stopwatch():
+    """`with stopwatch() as elapsed: ...` then `elapsed()` gives seconds (synchronising CUDA first)."""
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    result = {"end": None}
+    yield lambda: (result["end"] or time.perf_counter()) - start
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    result["end"] = time.perf_counter()
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+
+
+def stored_bytes(fitted, keep_in: Path | None = None) -> int:
+    """Bytes a deployment must store for this method, measured by writing it out for real."""
+    if keep_in is not None:
+        keep_in.mkdir(parents=True, exist_ok=True)
+        fitted.save(keep_in)
+        return folder_bytes(keep_in)
+    with tempfile.TemporaryDirectory(prefix="adaptlab-size-") as folder:
+        fitted.save(Path(folder))
+        return folder_bytes(Path(folder))
+
+
+def price_per_hour(prices: dict[str, float], device_kind: str, device_label: str) -> float:
+    """The price table entry for this device: a GPU name match ("H100") wins over the kind ("cuda")."""
+    for key, price in prices.items():
+        if key.lower() not in ("cpu", "cuda", "mps") and key.lower() in device_label.lower():
+            return price
+    return prices.get(device_kind, 0.0)
+
+
+def dollars(seconds: float, per_hour: float) -> float:
+    return seconds / 3600 * per_hour

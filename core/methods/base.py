@@ -1,0 +1,73 @@
+"""The one shape every adaptation method has: fit(context) -> Fitted.
+
+A method gets the same inputs as every other (task labels, the training subset, the base model, the
+budget, the seed) and returns a predictor. The runner, not the method, measures time, memory,
+latency and bytes stored, so every method is measured the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+from core.config import ExperimentConfig
+from core.embeddings import Embedder
+from core.models import BaseModel
+
+ProgressFn = Callable[[float, dict], None]  # (fraction done, details such as {"loss": 0.4})
+
+
+@dataclass
+class FitContext:
+    labels: list[str]  # class i is labels[i]
+    train_texts: list[str]
+    train_labels: np.ndarray  # int class indices
+    val_texts: list[str]
+    val_labels: np.ndarray
+    corpus: pd.DataFrame | None  # knowledge documents (text, label) for RAG
+    base: BaseModel
+    embedder: Embedder
+    config: ExperimentConfig
+    seed: int
+    progress: ProgressFn = field(default=lambda fraction, info: None)
+
+
+class Fitted(Protocol):
+    trainable_parameters: int
+    total_parameters: int
+    details: dict  # method-specific facts worth recording (epochs run, index type, ...)
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        """Class probabilities, shape (len(texts), len(labels))."""
+
+    def save(self, folder: Path) -> None:
+        """Write what a deployment of this method must store (adapter, model, index...)."""
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    name: str  # the key used in configs and results
+    title: str  # what the dashboard shows
+    fit: Callable[[FitContext], Fitted]
+    uses_training_data: bool = True  # False: one run serves every training-set size
+    uses_embeddings: bool = False  # True: reads the shared embedding cache
+    trains_network: bool = False  # True: LoRA, full and scratch: the shared training loop
+
+
+def count_parameters(module) -> tuple[int, int]:
+    """(trainable, total) parameter counts of a torch module."""
+    total = sum(p.numel() for p in module.parameters())
+    trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
+    return trainable, total
+
+
+def softmax(scores: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    scaled = scores / temperature
+    scaled -= scaled.max(axis=1, keepdims=True)
+    exp = np.exp(scaled)
+    return exp / exp.sum(axis=1, keepdims=True)

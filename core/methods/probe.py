@@ -1,0 +1,45 @@
+"""Linear probe: frozen base-model embeddings, logistic regression on top (scikit-learn)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+
+from core.embeddings import Embedder
+from core.methods.base import FitContext, MethodSpec
+
+
+@dataclass
+class ProbeClassifier:
+    embedder: Embedder
+    model: LogisticRegression
+    num_labels: int
+    trainable_parameters: int = 0
+    total_parameters: int = 0
+    details: dict = field(default_factory=dict)
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        probs = self.model.predict_proba(self.embedder.encode(texts))
+        # scikit-learn only has columns for classes it saw; put them back in label order
+        full = np.zeros((len(texts), self.num_labels), dtype=np.float32)
+        full[:, self.model.classes_] = probs
+        return full
+
+    def save(self, folder: Path) -> None:
+        np.savez(folder / "probe.npz", coef=self.model.coef_, intercept=self.model.intercept_,
+                 classes=self.model.classes_)
+
+
+def fit(ctx: FitContext) -> ProbeClassifier:
+    features = ctx.embedder.encode(ctx.train_texts)
+    model = LogisticRegression(max_iter=2000, C=1.0, random_state=ctx.seed).fit(features, ctx.train_labels)
+    trainable = model.coef_.size + model.intercept_.size
+    total = trainable + sum(p.numel() for p in ctx.embedder.base.encoder().parameters())
+    return ProbeClassifier(ctx.embedder, model, len(ctx.labels), trainable, total,
+                           details={"iterations": int(np.max(model.n_iter_))})
+
+
+SPEC = MethodSpec("probe", "Linear probe (frozen)", fit, uses_embeddings=True)

@@ -1,0 +1,55 @@
+"""Prompt-only (zero-shot): no training examples; each input goes to the label whose text it is closest to.
+
+The "prompt" is the text each label is turned into (`prompt.template`, or a description per label
+in `prompt.descriptions`); a user edits it to steer the model without any training.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from core.embeddings import Embedder
+from core.methods.base import FitContext, MethodSpec, softmax
+
+TEMPERATURE = 0.05  # cosine similarities span a narrow range; sharpen them into usable probabilities
+
+
+def label_texts(labels: list[str], template: str, descriptions: dict[str, str]) -> list[str]:
+    return [descriptions.get(label) or template.format(label=label) for label in labels]
+
+
+@dataclass
+class PromptClassifier:
+    embedder: Embedder
+    label_vectors: np.ndarray  # (classes, dim), unit length
+    prompts: list[str]
+    trainable_parameters: int = 0
+    total_parameters: int = 0
+    details: dict = field(default_factory=dict)
+
+    def similarities(self, vectors: np.ndarray) -> np.ndarray:
+        return vectors @ self.label_vectors.T
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        return softmax(self.similarities(self.embedder.encode(texts)), TEMPERATURE)
+
+    def save(self, folder: Path) -> None:
+        np.save(folder / "label_vectors.npy", self.label_vectors)
+        (folder / "prompts.txt").write_text("\n".join(self.prompts), encoding="utf-8")
+
+
+def build(embedder: Embedder, labels: list[str], template: str, descriptions: dict[str, str]) -> PromptClassifier:
+    prompts = label_texts(labels, template, descriptions)
+    total = sum(p.numel() for p in embedder.base.encoder().parameters())
+    return PromptClassifier(embedder, embedder.encode(prompts), prompts, total_parameters=total,
+                            details={"prompts": dict(zip(labels, prompts))})
+
+
+def fit(ctx: FitContext) -> PromptClassifier:
+    return build(ctx.embedder, ctx.labels, ctx.config.prompt.template, ctx.config.prompt.descriptions)
+
+
+SPEC = MethodSpec("prompt", "Prompt-only (zero-shot)", fit, uses_training_data=False, uses_embeddings=True)

@@ -1,0 +1,124 @@
+"""RAG: retrieve the k nearest documents from a FAISS index and let them vote, weighted by similarity.
+
+The index holds the knowledge corpus, the training examples, or both. A labelled entry votes for its
+label; an unlabelled document votes with the prompt-only label distribution of its own text, so a
+corpus without labels still carries knowledge. Exact inner-product search by default; above
+`rag.approximate_above` vectors, HNSW (or IVF if asked). The index saves in FAISS's own format.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from core.embeddings import Embedder
+from core.methods import prompt
+from core.methods.base import FitContext, MethodSpec
+
+HNSW_NEIGHBOURS = 32  # graph degree: the usual speed/recall balance for 384-d text vectors
+HNSW_EF_SEARCH = 128
+IVF_PROBES = 16
+
+
+def build_index(vectors: np.ndarray, kind: str, approximate_above: int) -> faiss.Index:
+    """An inner-product index over unit vectors (so scores are cosine similarities)."""
+    dim = vectors.shape[1]
+    if kind == "auto":
+        kind = "hnsw" if len(vectors) > approximate_above else "flat"
+    if kind == "flat":
+        index = faiss.IndexFlatIP(dim)
+    elif kind == "hnsw":
+        index = faiss.IndexHNSWFlat(dim, HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efSearch = HNSW_EF_SEARCH
+    elif kind == "ivf":
+        lists = max(1, min(int(4 * math.sqrt(len(vectors))), len(vectors) // 39))  # FAISS wants ~39 points per list
+        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, lists, faiss.METRIC_INNER_PRODUCT)
+        index.train(vectors)
+        index.nprobe = min(IVF_PROBES, lists)
+    else:
+        raise ValueError(f"unknown index type {kind!r}")
+    index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return index
+
+
+def save_index(index: faiss.Index, path: Path) -> None:
+    faiss.write_index(index, str(path))
+
+
+def load_index(path: Path) -> faiss.Index:
+    return faiss.read_index(str(path))
+
+
+@dataclass
+class RagClassifier:
+    embedder: Embedder
+    index: faiss.Index
+    votes: np.ndarray  # (entries, classes): what each indexed entry votes for
+    k: int
+    trainable_parameters: int = 0
+    total_parameters: int = 0
+    details: dict = field(default_factory=dict)
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        scores, ids = self.index.search(self.embedder.encode(texts), min(self.k, self.index.ntotal))
+        weights = np.clip(scores, 0, None)[..., None]  # a dissimilar neighbour gets no say
+        valid = (ids >= 0)[..., None]  # approximate indexes pad with -1 when they find fewer than k
+        tally = (self.votes[np.where(ids >= 0, ids, 0)] * weights * valid).sum(axis=1)
+        totals = tally.sum(axis=1, keepdims=True)
+        uniform = np.full_like(tally, 1.0 / tally.shape[1])
+        return np.where(totals > 0, tally / np.where(totals > 0, totals, 1), uniform)
+
+    def save(self, folder: Path) -> None:
+        save_index(self.index, folder / "index.faiss")
+        np.save(folder / "votes.npy", self.votes)
+
+
+def _sources(ctx: FitContext) -> list[str]:
+    source = ctx.config.rag.source
+    has_corpus = ctx.corpus is not None and len(ctx.corpus) > 0
+    if source == "auto":
+        return ["corpus", "train"] if has_corpus else ["train"]
+    if source in ("corpus", "both") and not has_corpus:
+        from core.errors import ConfigError
+
+        raise ConfigError(f"rag.source is '{source}' but the task has no knowledge corpus; "
+                          "add task.corpus or set rag.source: train")
+    return {"both": ["corpus", "train"], "corpus": ["corpus"], "train": ["train"]}[source]
+
+
+def fit(ctx: FitContext) -> RagClassifier:
+    texts, votes, index_of = [], [], {label: i for i, label in enumerate(ctx.labels)}
+    sources = _sources(ctx)
+    labelled_prompt = prompt.build(ctx.embedder, ctx.labels, ctx.config.prompt.template, ctx.config.prompt.descriptions)
+    if "corpus" in sources:
+        for text, label in zip(ctx.corpus.text, ctx.corpus.label):
+            texts.append(text)
+            votes.append(_one_hot(index_of[label], len(ctx.labels)) if label in index_of else None)
+    if "train" in sources:
+        texts.extend(ctx.train_texts)
+        votes.extend(_one_hot(label, len(ctx.labels)) for label in ctx.train_labels)
+    vectors = ctx.embedder.encode(texts)
+    unlabelled = [i for i, vote in enumerate(votes) if vote is None]
+    if unlabelled:
+        guesses = labelled_prompt.predict_proba([texts[i] for i in unlabelled])
+        for i, guess in zip(unlabelled, guesses):
+            votes[i] = guess
+    settings = ctx.config.rag
+    index = build_index(vectors, settings.index, settings.approximate_above)
+    total = sum(p.numel() for p in ctx.embedder.base.encoder().parameters())
+    return RagClassifier(ctx.embedder, index, np.stack(votes).astype(np.float32), settings.k, 0, total,
+                         details={"index": type(index).__name__, "entries": index.ntotal, "sources": sources,
+                                  "unlabelled_entries": len(unlabelled), "k": settings.k})
+
+
+def _one_hot(label: int, classes: int) -> np.ndarray:
+    vote = np.zeros(classes, dtype=np.float32)
+    vote[label] = 1.0
+    return vote
+
+
+SPEC = MethodSpec("rag", "RAG (retrieve + vote)", fit, uses_embeddings=True)

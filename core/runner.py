@@ -1,0 +1,180 @@
+"""Run an experiment: load and check the task, load the model, then every run of the grid, storing each.
+
+    run_experiment(load_config("examples/fortunes-quick.yaml"))
+
+reads as its steps: load task -> validate -> load model -> register -> plan -> warm embeddings ->
+execute each run -> write each record. Finished runs are skipped, so an interrupted grid resumes.
+"""
+
+from __future__ import annotations
+
+import platform
+import traceback
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from core.config import ExperimentConfig
+from core.data import Task, load_task
+from core.embeddings import EmbeddingCache, Embedder
+from core.errors import DataError
+from core.grid import RunSpec, plan_runs, subset_indices
+from core.measure import dollars, price_per_hour, stopwatch, stored_bytes, track_peak_memory
+from core.methods import METHODS, FitContext
+from core.metrics import classification_metrics
+from core.models import BaseModel, device_name
+from core.store import SqlStore, adaptlab_home, now
+from core.validation import ValidationReport, validate_task
+
+LATENCY_SAMPLE = 256  # test texts timed end to end (uncached) for the inference latency figure
+PACKAGES = ("adaptlab", "torch", "transformers", "peft", "sentence-transformers", "faiss-cpu", "scikit-learn",
+            "numpy", "pandas")
+
+
+class Progress:
+    """What a front end hears while a grid runs. The CLI and the dashboard worker subclass it."""
+
+    def message(self, text: str) -> None: ...
+    def grid_started(self, name: str, total: int, todo: int) -> None: ...
+    def run_started(self, spec: RunSpec) -> None: ...
+    def run_progress(self, spec: RunSpec, fraction: float, info: dict) -> None: ...
+    def run_finished(self, spec: RunSpec, record: dict) -> None: ...
+
+
+@dataclass
+class ExperimentResult:
+    name: str
+    store_url: str
+    runs: pd.DataFrame
+    executed: int
+    skipped: int
+    failed: int
+
+
+def environment(base: BaseModel) -> dict:
+    versions = {}
+    for package in PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    return {"python": platform.python_version(), "platform": platform.platform(), "versions": versions,
+            "device_kind": base.device.type, "device": device_name(base.device)}
+
+
+def check_task(task: Task, config: ExperimentConfig) -> ValidationReport:
+    report = validate_task(task, config.sizes, config.size_unit, config.model.max_length,
+                           config.task.drop_leaked_from_train)
+    if not report.ok:
+        raise DataError(report.errors)
+    return report
+
+
+def run_experiment(config: ExperimentConfig, store: SqlStore | None = None,
+                   progress: Progress | None = None) -> ExperimentResult:
+    """Run every run of the grid not already finished; return the experiment's results."""
+    progress = progress or Progress()
+    store = store or SqlStore()
+    task = load_task(config.task, config.name)
+    report = check_task(task, config)
+    for warning in report.warnings:
+        progress.message(f"warning: {warning}")
+    base = BaseModel.load(config.model.name, config.model.device, config.model.max_length)
+    labels = task.labels
+    label_index = {label: i for i, label in enumerate(labels)}
+    env = environment(base)
+    store.register_experiment(config.name, config.model_dump(mode="json"), task.fingerprint(), labels,
+                              task.test.label.map(label_index).tolist(),
+                              {"provenance": task.provenance, "stats": report.stats, "warnings": report.warnings,
+                               "environment": env})
+    plan = plan_runs(config, corpus_only_rag=config.rag.source == "corpus")
+    done = store.finished_keys(config.name)
+    todo = [spec for spec in plan if spec.key not in done]
+    progress.grid_started(config.name, len(plan), len(todo))
+    embedder = Embedder(base, EmbeddingCache(adaptlab_home() / "cache" / "embeddings.db"),
+                        batch_size=config.training.eval_batch_size)
+    if any(METHODS[spec.method].uses_embeddings for spec in todo):
+        progress.message("encoding texts once for prompt-only, RAG and the probe (cached for later runs)")
+        warm_embeddings(embedder, task)
+    failed = 0
+    for spec in todo:
+        progress.run_started(spec)
+        record, predictions = execute_run(spec, task, labels, base, embedder, config, env, progress)
+        store.write_run(config.name, record, predictions)
+        failed += record["status"] != "finished"
+        progress.run_finished(spec, record)
+    return ExperimentResult(config.name, store.url, store.runs_frame(config.name), len(todo),
+                            len(plan) - len(todo), failed)
+
+
+def warm_embeddings(embedder: Embedder, task: Task) -> None:
+    texts = [*task.train.text, *task.validation.text, *task.test.text]
+    if task.corpus is not None:
+        texts.extend(task.corpus.text)
+    embedder.calibrate(list(task.test.text))
+    embedder.encode(list(dict.fromkeys(texts)))
+
+
+def execute_run(spec: RunSpec, task: Task, labels: list[str], base: BaseModel, embedder: Embedder,
+                config: ExperimentConfig, env: dict, progress: Progress) -> tuple[dict, list[int] | None]:
+    """One run: fit, predict, measure. A failure becomes a 'failed' record; the grid goes on."""
+    label_index = {label: i for i, label in enumerate(labels)}
+    y_train = task.train.label.map(label_index).to_numpy()
+    chosen = np.array([], dtype=int) if spec.size == "0" else subset_indices(
+        y_train, spec.size, config.size_unit, spec.seed)
+    record = {"run_key": spec.key, "method": spec.method, "size": spec.size, "seed": spec.seed,
+              "size_unit": config.size_unit, "train_examples": int(len(chosen)), "started_at": now(),
+              "device": env["device"], "environment": env}
+    ctx = FitContext(
+        labels=labels, train_texts=task.train.text.iloc[chosen].tolist(), train_labels=y_train[chosen],
+        val_texts=task.validation.text.tolist(), val_labels=task.validation.label.map(label_index).to_numpy(),
+        corpus=task.corpus, base=base, embedder=embedder, config=config, seed=spec.seed,
+        progress=lambda fraction, info: progress.run_progress(spec, fraction, info))
+    test_texts = task.test.text.tolist()
+    y_test = task.test.label.map(label_index).to_numpy()
+    try:
+        predictions = _fit_and_measure(spec, ctx, test_texts, config, env, record)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as error:  # one broken run must not sink a 72-run grid
+        record.update(status="failed", error=f"{type(error).__name__}: {error}", traceback=traceback.format_exc(),
+                      finished_at=now())
+        return record, None
+    record.update(classification_metrics(y_test, predictions, labels))
+    record.update(status="finished", finished_at=now())
+    return record, predictions.tolist()
+
+
+def _fit_and_measure(spec: RunSpec, ctx: FitContext, test_texts: list[str], config: ExperimentConfig,
+                     env: dict, record: dict) -> np.ndarray:
+    method = METHODS[spec.method]
+    with track_peak_memory(ctx.base.device) as peak:
+        embedder_charge = ctx.embedder.charged_seconds
+        with stopwatch() as fit_seconds:
+            fitted = method.fit(ctx)
+        train_seconds = fit_seconds() + (ctx.embedder.charged_seconds - embedder_charge)
+        predictions = fitted.predict_proba(test_texts).argmax(axis=1)
+        sample = test_texts[:LATENCY_SAMPLE]
+        with ctx.embedder.uncached(), stopwatch() as latency:
+            fitted.predict_proba(sample)
+    per_1k = latency() / len(sample) * 1000
+    keep = (adaptlab_home() / "artifacts" / config.name / spec.key.replace("|", "-")) if config.keep_artifacts else None
+    price = price_per_hour(config.prices, env["device_kind"], env["device"])
+    record.update(
+        train_seconds=train_seconds, inference_seconds_per_1k=per_1k, peak_memory_mb=peak.megabytes,
+        peak_memory_kind=peak.kind, trainable_parameters=int(fitted.trainable_parameters),
+        total_parameters=int(fitted.total_parameters), bytes_stored=stored_bytes(fitted, keep),
+        price_per_hour=price, train_dollars=dollars(train_seconds, price),
+        inference_dollars_per_1k=dollars(per_1k, price), details=fitted.details,
+        artifacts=str(keep) if keep else None)
+    return predictions
+
+
+def load_results(name: str, store: SqlStore | str | Path | None = None, with_predictions: bool = False) -> pd.DataFrame:
+    """The runs of a stored experiment as a DataFrame (one row per run)."""
+    store = store if isinstance(store, SqlStore) else SqlStore(store)
+    store.experiment(name)  # a clear error for an unknown name
+    return store.runs_frame(name, with_predictions=with_predictions)

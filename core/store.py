@@ -1,0 +1,199 @@
+"""The results store: one row per finished run, in a real database.
+
+SQLite by default (one file any SQLite client opens; WAL mode, so readers never block the writer),
+through SQLAlchemy Core, so a server database (`postgresql://...`) replaces it by URL alone. A run
+is written when it finishes, in one transaction; an interrupted grid resumes by skipping the runs
+already finished.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import (JSON, Column, Float, Integer, MetaData, String, Table, Text, UniqueConstraint, create_engine,
+                        delete, event, func, insert, select, update)
+from sqlalchemy.exc import OperationalError
+
+from core.errors import StoreError
+
+metadata = MetaData()
+
+experiments = Table(
+    "experiments", metadata,
+    Column("name", String(120), primary_key=True),
+    Column("identity", String(64), nullable=False),  # hash of the settings a result depends on
+    Column("config", JSON, nullable=False),
+    Column("labels", JSON, nullable=False),
+    Column("test_labels", JSON, nullable=False),  # so paired analyses can score stored predictions
+    Column("task", JSON, nullable=False),  # provenance, statistics, notes, device
+    Column("created_at", String(32), nullable=False),
+    Column("updated_at", String(32), nullable=False),
+)
+
+RUN_COLUMNS = {  # the columns a SQL user (or the dashboard) filters on; everything else is in `record`
+    "method": String(32), "size": String(16), "seed": Integer, "status": String(16),
+    "train_examples": Integer, "accuracy": Float, "accuracy_low": Float, "accuracy_high": Float,
+    "macro_f1": Float, "train_seconds": Float, "inference_seconds_per_1k": Float, "peak_memory_mb": Float,
+    "trainable_parameters": Integer, "total_parameters": Integer, "bytes_stored": Integer,
+    "train_dollars": Float, "inference_dollars_per_1k": Float, "device": String(64), "error": Text,
+    "started_at": String(32), "finished_at": String(32),
+}
+
+runs = Table(
+    "runs", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("experiment", String(120), nullable=False, index=True),
+    Column("run_key", String(80), nullable=False),
+    *(Column(name, kind) for name, kind in RUN_COLUMNS.items()),
+    Column("record", JSON, nullable=False),
+    Column("predictions", JSON),
+    UniqueConstraint("experiment", "run_key"),
+)
+
+# Settings that may change between invocations of one experiment: the grid can grow (a new seed,
+# size or method adds runs); anything else changes what a result means and needs a new name.
+GRID_FIELDS = ("methods", "sizes", "seeds", "prices", "keep_artifacts")
+RETRIES = 8
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def experiment_identity(config: dict, task_fingerprint: str) -> str:
+    kept = {k: v for k, v in config.items() if k not in GRID_FIELDS}
+    blob = json.dumps(kept, sort_keys=True, default=str) + task_fingerprint
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def adaptlab_home() -> Path:
+    return Path(os.environ.get("ADAPTLAB_HOME", Path.home() / ".adaptlab")).expanduser()
+
+
+def default_store_url() -> str:
+    return str(adaptlab_home() / "results.db")
+
+
+def _to_url(location: str | Path) -> str:
+    location = str(location)
+    if "://" in location:
+        return location
+    path = Path(location).expanduser().resolve()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StoreError(f"cannot create the results folder {path.parent}: {error.strerror}; "
+                         "choose a writable location with --store or ADAPTLAB_HOME") from None
+    if not os.access(path.parent, os.W_OK):
+        raise StoreError(f"the results folder {path.parent} is not writable; "
+                         "choose another with --store or ADAPTLAB_HOME")
+    return f"sqlite:///{path}"
+
+
+class SqlStore:
+    """Experiments and runs in SQLite or any SQLAlchemy database."""
+
+    def __init__(self, location: str | Path | None = None):
+        self.url = _to_url(location or default_store_url())
+        self.engine = create_engine(self.url)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._retry(lambda: metadata.create_all(self.engine))
+
+    def _retry(self, operation):
+        """Run a database operation, backing off while another writer holds the lock."""
+        for attempt in range(RETRIES):
+            try:
+                return operation()
+            except OperationalError as error:
+                if "locked" not in str(error).lower() and "busy" not in str(error).lower() or attempt == RETRIES - 1:
+                    raise
+                time.sleep(min(2.0, 0.05 * 2**attempt) * (1 + random.random()))
+
+    # -- experiments ---------------------------------------------------------------------------
+    def register_experiment(self, name: str, config: dict, task_fingerprint: str, labels: list[str],
+                            test_labels: list[int], task_info: dict) -> None:
+        """Create the experiment, or check that an existing one with this name means the same thing."""
+        identity = experiment_identity(config, task_fingerprint)
+
+        def write():
+            with self.engine.begin() as db:
+                row = db.execute(select(experiments.c.identity).where(experiments.c.name == name)).first()
+                if row is None:
+                    db.execute(insert(experiments).values(
+                        name=name, identity=identity, config=config, labels=labels, test_labels=test_labels,
+                        task=task_info, created_at=now(), updated_at=now()))
+                elif row.identity != identity:
+                    raise StoreError(
+                        f"experiment '{name}' already exists with other settings or data; its results stay "
+                        "as they are. Give this config a new name (a grid may only grow: methods, sizes "
+                        "and seeds can be added under the same name)")
+                else:
+                    db.execute(update(experiments).where(experiments.c.name == name)
+                               .values(config=config, updated_at=now()))
+        self._retry(write)
+
+    def experiments(self) -> pd.DataFrame:
+        """Every experiment, newest first, with its model and number of finished runs."""
+        with self.engine.connect() as db:
+            rows = db.execute(select(experiments.c.name, experiments.c.created_at, experiments.c.updated_at,
+                                     experiments.c.config)).mappings().all()
+            finished = dict(db.execute(select(runs.c.experiment, func.count()).where(runs.c.status == "finished")
+                                       .group_by(runs.c.experiment)).all())
+        frame = pd.DataFrame([{"name": r["name"], "created_at": r["created_at"], "updated_at": r["updated_at"],
+                               "model": r["config"].get("model", {}).get("name", "default"),
+                               "runs": int(finished.get(r["name"], 0))} for r in rows],
+                             columns=["name", "created_at", "updated_at", "model", "runs"])
+        return frame.sort_values("updated_at", ascending=False).reset_index(drop=True)
+
+    def experiment(self, name: str) -> dict:
+        with self.engine.connect() as db:
+            row = db.execute(select(experiments).where(experiments.c.name == name)).mappings().first()
+        if row is None:
+            known = ", ".join(self.experiments().name.head(10)) or "none yet"
+            raise StoreError(f"no experiment named '{name}' in {self.url}; known: {known}")
+        return dict(row)
+
+    # -- runs ------------------------------------------------------------------------------------
+    def finished_keys(self, name: str) -> set[str]:
+        with self.engine.connect() as db:
+            return set(db.execute(select(runs.c.run_key).where(
+                (runs.c.experiment == name) & (runs.c.status == "finished"))).scalars())
+
+    def write_run(self, name: str, record: dict[str, Any], predictions: list[int] | None) -> None:
+        """Insert (or replace a failed attempt of) one run, atomically."""
+        key = record["run_key"]
+        values = {c: record.get(c) for c in RUN_COLUMNS}
+
+        def write():
+            with self.engine.begin() as db:
+                db.execute(delete(runs).where((runs.c.experiment == name) & (runs.c.run_key == key)))
+                db.execute(insert(runs).values(experiment=name, run_key=key, record=record,
+                                               predictions=predictions, **values))
+        self._retry(write)
+
+    def runs_frame(self, names: list[str] | str, with_predictions: bool = False) -> pd.DataFrame:
+        """Runs of one or more experiments as a DataFrame: one row per run."""
+        names = [names] if isinstance(names, str) else names
+        columns = [runs.c.experiment, runs.c.run_key, *(runs.c[c] for c in RUN_COLUMNS), runs.c.record]
+        if with_predictions:
+            columns.append(runs.c.predictions)
+        with self.engine.connect() as db:
+            rows = db.execute(select(*columns).where(runs.c.experiment.in_(names)).order_by(runs.c.id)).mappings().all()
+        return pd.DataFrame([dict(r) for r in rows], columns=[c.name for c in columns])
+
+
+def _sqlite_pragmas(connection, _record) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers (the dashboard) never block the writer (the worker)
+    cursor.execute("PRAGMA busy_timeout=30000")  # wait up to 30 s for another writer before failing
+    cursor.execute("PRAGMA synchronous=NORMAL")  # safe with WAL: a power cut loses at most the last run
+    cursor.close()

@@ -1,0 +1,157 @@
+"""The one training loop LoRA, full fine-tuning and from-scratch share.
+
+AdamW with linear warmup and decay, length-grouped batches with dynamic padding, gradient
+clipping, bf16 autocast on CUDA, early stopping on the validation split (the best weights are
+restored), and a time budget checked at every step boundary.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from core.methods.base import FitContext, count_parameters
+
+MAX_EARLY_STOP_EXAMPLES = 1000  # validation examples used for early stopping; more costs time, adds little
+EVALUATIONS_PER_RUN = 8  # how often the validation split is checked over a run
+
+
+def length_grouped_batches(lengths: list[int], batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Shuffle, then sort within windows of 50 batches so a batch pads to similar lengths."""
+    order = rng.permutation(len(lengths))
+    window = batch_size * 50
+    batches = []
+    for start in range(0, len(order), window):
+        chunk = order[start:start + window]
+        chunk = chunk[np.argsort([lengths[i] for i in chunk], kind="stable")]
+        batches.extend(chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size))
+    rng.shuffle(batches)
+    return batches
+
+
+@dataclass
+class TrainedClassifier:
+    """A fine-tuned sequence classifier (a peft model for LoRA) ready to predict."""
+
+    model: torch.nn.Module
+    tokenizer: object
+    device: torch.device
+    max_length: int
+    batch_size: int
+    autocast_dtype: torch.dtype | None
+    trainable_parameters: int
+    total_parameters: int
+    details: dict = field(default_factory=dict)
+
+    @torch.inference_mode()
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        self.model.eval()
+        order = np.argsort([len(t) for t in texts], kind="stable")
+        out = np.empty((len(texts), self.model.config.num_labels), dtype=np.float32)
+        for start in range(0, len(texts), self.batch_size):
+            idx = order[start:start + self.batch_size]
+            batch = self.tokenizer([texts[i] for i in idx], padding=True, truncation=True,
+                                   max_length=self.max_length, return_tensors="pt").to(self.device)
+            with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
+                logits = self.model(**batch).logits
+            out[idx] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+        return out
+
+    def save(self, folder: Path) -> None:
+        # peft models save only the adapter (+ trained head); plain models save every weight.
+        self.model.save_pretrained(folder, safe_serialization=True)
+
+
+def _accuracy(classifier: TrainedClassifier, texts: list[str], labels: np.ndarray) -> float:
+    return float((classifier.predict_proba(texts).argmax(1) == labels).mean())
+
+
+def _early_stop_subset(ctx: FitContext) -> tuple[list[str], np.ndarray]:
+    if len(ctx.val_texts) <= MAX_EARLY_STOP_EXAMPLES:
+        return ctx.val_texts, ctx.val_labels
+    keep = np.random.default_rng(0).choice(len(ctx.val_texts), MAX_EARLY_STOP_EXAMPLES, replace=False)
+    return [ctx.val_texts[i] for i in keep], ctx.val_labels[keep]
+
+
+def _optimizer(model: torch.nn.Module, lr: float, weight_decay: float, device: torch.device):
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            # biases and LayerNorm weights are not decayed (standard for transformers)
+            (no_decay if param.ndim < 2 else decay).append(param)
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=lr, fused=device.type == "cuda")
+
+
+def train_classifier(model: torch.nn.Module, ctx: FitContext, lr: float) -> TrainedClassifier:
+    """Train `model` on ctx's training subset within ctx.config.budget; return the best checkpoint."""
+    settings, budget, base = ctx.config.training, ctx.config.budget, ctx.base
+    model.to(base.device)
+    trainable, total = count_parameters(model)
+    encoded = base.tokenizer(ctx.train_texts, truncation=True, max_length=base.max_length)["input_ids"]
+    lengths = [len(ids) for ids in encoded]
+    labels = torch.as_tensor(ctx.train_labels, dtype=torch.long)
+    batch_size = min(settings.batch_size, len(encoded))
+    steps_per_epoch = math.ceil(len(encoded) / batch_size)
+    epochs = max(budget.max_epochs, math.ceil(budget.min_steps / steps_per_epoch))
+    total_steps = epochs * steps_per_epoch
+    eval_every = max(1, total_steps // EVALUATIONS_PER_RUN)
+
+    optimizer = _optimizer(model, lr, settings.weight_decay, base.device)
+    from transformers import get_linear_schedule_with_warmup
+
+    schedule = get_linear_schedule_with_warmup(optimizer, int(settings.warmup_ratio * total_steps), total_steps)
+    classifier = TrainedClassifier(model, base.tokenizer, base.device, base.max_length, settings.eval_batch_size,
+                                   base.autocast_dtype, trainable, total)
+    val_texts, val_labels = _early_stop_subset(ctx)
+    rng = np.random.default_rng(ctx.seed)
+    trained_keys = {name for name, param in model.named_parameters() if param.requires_grad}
+    best_accuracy, best_state, best_step, stale = -1.0, None, 0, 0
+    step, started, losses, stop_reason = 0, time.perf_counter(), [], "completed"
+
+    for epoch in range(epochs):
+        model.train()
+        for batch_idx in length_grouped_batches(lengths, batch_size, rng):
+            batch = base.tokenizer.pad({"input_ids": [encoded[i] for i in batch_idx]}, return_tensors="pt")
+            batch = {k: v.to(base.device, non_blocking=True) for k, v in batch.items()}
+            with torch.autocast(base.device.type, dtype=base.autocast_dtype, enabled=base.autocast_dtype is not None):
+                loss = model(**batch, labels=labels[batch_idx].to(base.device, non_blocking=True)).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), settings.max_grad_norm)
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            if step % eval_every == 0 or step == total_steps:
+                losses.append(float(loss.detach()))  # reading the loss syncs the device: only at evaluation points
+                accuracy = _accuracy(classifier, val_texts, val_labels)
+                model.train()
+                if accuracy > best_accuracy:
+                    best_accuracy, best_step, stale = accuracy, step, 0
+                    # only trained weights need restoring: for LoRA, the adapter and head
+                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items() if k in trained_keys}
+                else:
+                    stale += 1
+                ctx.progress(step / total_steps, {"loss": losses[-1], "val_accuracy": accuracy, "step": step,
+                                                  "steps": total_steps, "epoch": epoch + 1})
+                if stale >= budget.patience:
+                    stop_reason = "early_stopping"
+            if time.perf_counter() - started > budget.max_train_seconds:
+                stop_reason = "time_budget"
+            if stop_reason != "completed":
+                break
+        if stop_reason != "completed":
+            break
+
+    if best_state is not None:
+        model.load_state_dict(best_state, strict=False)
+    classifier.details = {"steps": step, "planned_steps": total_steps, "epochs": epochs, "best_step": best_step,
+                          "best_val_accuracy": best_accuracy, "stop_reason": stop_reason,
+                          "losses": losses, "learning_rate": lr, "batch_size": batch_size}
+    return classifier
+

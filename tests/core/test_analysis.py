@@ -1,0 +1,74 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.analysis import hierarchical_interval, learning_curves, negative_transfer, summary_table, with_correctness
+
+
+def _runs(spec, n=200, seed=0):
+    """spec: {(method, size, run_seed): accuracy}; predictions right on the first round(acc*n) examples."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for (method, size, run_seed), accuracy in spec.items():
+        correct = np.zeros(n, dtype=bool)
+        correct[rng.permutation(n)[: round(accuracy * n)]] = True
+        rows.append({"method": method, "size": size, "seed": run_seed, "status": "finished",
+                     "train_examples": 0 if size == "0" else int(size) * 2, "macro_f1": accuracy,
+                     "predictions": np.where(correct, 0, 1).tolist(), "train_seconds": 1.0,
+                     "inference_seconds_per_1k": 1.0, "peak_memory_mb": 1.0, "trainable_parameters": 1,
+                     "total_parameters": 1, "bytes_stored": 1, "train_dollars": 0.0, "inference_dollars_per_1k": 0.0})
+    return pd.DataFrame(rows)
+
+
+TRUTH = [0] * 200
+
+
+def test_interval_contains_the_mean_and_narrows_with_more_data():
+    small = np.random.default_rng(0).random((1, 50)) < 0.7
+    large = np.random.default_rng(0).random((1, 5000)) < 0.7
+    lo_s, hi_s = hierarchical_interval(small)
+    lo_l, hi_l = hierarchical_interval(large)
+    assert lo_s <= small.mean() <= hi_s and lo_l <= large.mean() <= hi_l
+    assert hi_l - lo_l < hi_s - lo_s
+
+
+def test_seed_spread_widens_the_pooled_interval():
+    same = np.tile(np.random.default_rng(1).random(400) < 0.6, (3, 1))
+    spread = np.stack([np.random.default_rng(s).random(400) < p for s, p in enumerate((0.3, 0.6, 0.9))])
+    assert np.ptp(hierarchical_interval(spread)) > np.ptp(hierarchical_interval(same))
+
+
+def test_negative_transfer_is_method_minus_reference_paired_by_seed():
+    runs = with_correctness(_runs({("full", "8", 0): 0.40, ("full", "8", 1): 0.50,
+                                   ("scratch", "8", 0): 0.80, ("scratch", "8", 1): 0.70}), TRUTH)
+    table = negative_transfer(runs, "scratch")
+    per_seed = table[table.seed.notna()].set_index("seed").difference
+    assert per_seed[0] == pytest.approx(-0.40) and per_seed[1] == pytest.approx(-0.20)
+    pooled = table[table.seed.isna()].iloc[0]
+    assert pooled.difference == pytest.approx(-0.30)
+    assert pooled.high < 0 and bool(pooled.hurts)
+
+
+def test_no_flag_when_the_interval_straddles_zero():
+    runs = with_correctness(_runs({("lora", "8", 0): 0.52, ("scratch", "8", 0): 0.50}), TRUTH)
+    pooled = negative_transfer(runs, "scratch").query("seed != seed").iloc[0]
+    assert pooled.low < 0 < pooled.high and not pooled.hurts
+
+
+def test_prompt_only_is_compared_at_every_size():
+    runs = with_correctness(_runs({("prompt", "0", 0): 0.6, ("scratch", "8", 0): 0.3, ("scratch", "32", 0): 0.9}),
+                            TRUTH)
+    table = negative_transfer(runs, "scratch").query("seed != seed").set_index("size").difference
+    assert table["8"] == pytest.approx(0.3) and table["32"] == pytest.approx(-0.3)
+    curves = learning_curves(runs)
+    assert set(curves[curves.method == "prompt"]["size"]) == {"8", "32"}
+
+
+def test_failed_runs_are_left_out_and_the_summary_is_ordered():
+    raw = _runs({("tfidf", "8", 0): 0.6, ("lora", "8", 0): 0.7, ("scratch", "8", 0): 0.5, ("lora", "32", 0): 0.8,
+                 ("scratch", "32", 0): 0.6})
+    raw.loc[len(raw)] = {**raw.iloc[0].to_dict(), "status": "failed", "predictions": None, "method": "full"}
+    table = summary_table(raw, TRUTH, "scratch")
+    assert table[["method", "size"]].values.tolist() == [
+        ["lora", "8"], ["scratch", "8"], ["tfidf", "8"], ["lora", "32"], ["scratch", "32"]]
+    assert table.set_index(["method", "size"]).loc[("lora", "8"), "vs_scratch"] == pytest.approx(0.2)

@@ -1,0 +1,38 @@
+import numpy as np
+
+from core.embeddings import EmbeddingCache, Embedder, encode_texts
+
+TEXTS = ["A short one.", "A much longer sentence about fortune cookies and what they say about us all.",
+         "Murphy's law: anything that can go wrong will go wrong."]
+
+
+def test_embeddings_match_sentence_transformers(base_model):
+    from sentence_transformers import SentenceTransformer
+
+    reference = SentenceTransformer(str(base_model.path), device="cpu").encode(TEXTS, normalize_embeddings=True)
+    ours = encode_texts(base_model, TEXTS)
+    assert ours.shape == reference.shape
+    assert np.allclose((ours * reference).sum(axis=1), 1.0, atol=1e-3)  # same direction: same pooling
+
+
+def test_each_text_is_encoded_once_and_cache_hits_are_charged(base_model, tmp_path):
+    cache_path = tmp_path / "emb.db"
+    embedder = Embedder(base_model, EmbeddingCache(cache_path))
+    embedder.calibrate(TEXTS)
+    first = embedder.encode(TEXTS + TEXTS[:1])
+    assert embedder.computed == 3
+    assert embedder.charged_seconds == 0  # nothing came from the cache yet
+    again = Embedder(base_model, EmbeddingCache(cache_path))  # a new process reads the same file
+    again.seconds_per_text = 0.01
+    assert np.allclose(again.encode(TEXTS[::-1]), first[:3][::-1])
+    assert again.computed == 0 and again.charged_seconds == 0.03
+    with again.uncached():
+        again.encode(TEXTS)
+    assert again.computed == 0  # bypass computes without touching the counters or the cache
+
+
+def test_order_and_empty_input_are_kept(base_model, tmp_path):
+    embedder = Embedder(base_model, EmbeddingCache(None))
+    assert embedder.encode([]).shape == (0, 384)
+    by_length = embedder.encode(sorted(TEXTS, key=len))
+    assert np.allclose(by_length[0], embedder.encode([min(TEXTS, key=len)])[0], atol=1e-5)

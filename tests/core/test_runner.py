@@ -1,0 +1,67 @@
+"""The grid end to end: run, store, resume, and a broken run that does not sink the rest."""
+
+import pytest
+
+from core.config import parse_config
+from core.errors import DataError
+from core.runner import load_results, run_experiment
+from core.store import SqlStore
+from tests.conftest import tiny_config
+
+
+def test_a_grid_runs_stores_every_record_and_resumes(tmp_path):
+    store = SqlStore(tmp_path / "r.db")
+    config = parse_config(tiny_config(methods=["prompt", "probe", "tfidf"], sizes=[4, 8], seeds=[0, 1]))
+    result = run_experiment(config, store)
+    assert (result.executed, result.skipped, result.failed) == (9, 0, 0)  # prompt once + 2 x 2 x 2
+    runs = load_results("tiny", store, with_predictions=True)
+    assert set(runs.status) == {"finished"}
+    record = runs.set_index("run_key").loc["probe|8|1", "record"]
+    for field in ("accuracy", "accuracy_low", "accuracy_high", "macro_f1", "per_class_f1", "train_seconds",
+                  "inference_seconds_per_1k", "peak_memory_mb", "trainable_parameters", "total_parameters",
+                  "bytes_stored", "train_dollars", "environment", "seed", "device"):
+        assert field in record, field
+    assert record["train_examples"] == 40 and record["accuracy_low"] <= record["accuracy"] <= record["accuracy_high"]
+    assert record["environment"]["versions"]["torch"]
+    assert len(runs.predictions.iloc[0]) == 50  # 10 test texts per class
+    again = run_experiment(config, store)
+    assert (again.executed, again.skipped) == (0, 9)
+    grown = parse_config(tiny_config(methods=["prompt", "probe", "tfidf"], sizes=[4, 8], seeds=[0, 1, 2]))
+    assert run_experiment(grown, store).executed == 4  # only the new seed's runs
+
+
+def test_a_failing_run_is_recorded_and_retried_next_time(tmp_path, monkeypatch):
+    import dataclasses
+
+    from core import methods
+
+    store = SqlStore(tmp_path / "r.db")
+    config = parse_config(tiny_config(methods=["probe", "tfidf"], sizes=[4]))
+    broken = dataclasses.replace(methods.METHODS["probe"], fit=lambda ctx: (_ for _ in ()).throw(RuntimeError("boom")))
+    monkeypatch.setitem(methods.METHODS, "probe", broken)
+    result = run_experiment(config, store)
+    assert result.failed == 1
+    runs = store.runs_frame("tiny").set_index("run_key")
+    assert runs.loc["probe|4|0", "status"] == "failed" and "RuntimeError: boom" in runs.loc["probe|4|0", "error"]
+    assert runs.loc["tfidf|4|0", "status"] == "finished"
+    monkeypatch.undo()
+    retried = run_experiment(config, store)
+    assert (retried.executed, retried.failed) == (1, 0)
+
+
+def test_bad_data_stops_before_the_model_loads(tmp_path):
+    (tmp_path / "d.csv").write_text("text,label\n" + "".join(f"t{i},a\n" for i in range(20)))
+    config = parse_config({"name": "one-class", "task": {"path": str(tmp_path / "d.csv")}, "sizes": [2]})
+    with pytest.raises(DataError, match="at least two"):
+        run_experiment(config, SqlStore(tmp_path / "r.db"))
+    assert SqlStore(tmp_path / "r.db").experiments().empty  # nothing half-written
+
+
+@pytest.mark.slow
+def test_the_trained_methods_run_in_the_grid(tmp_path):
+    config = parse_config(tiny_config(methods=["lora", "full", "scratch"], sizes=[4], seeds=[0]))
+    result = run_experiment(config, SqlStore(tmp_path / "r.db"))
+    assert result.failed == 0
+    runs = result.runs.set_index("method")
+    assert runs.loc["lora", "bytes_stored"] < runs.loc["full", "bytes_stored"] / 50
+    assert runs.loc["full", "trainable_parameters"] == runs.loc["full", "total_parameters"]

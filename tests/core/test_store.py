@@ -1,0 +1,80 @@
+import sqlite3
+
+import pytest
+
+from core.errors import StoreError
+from core.store import SqlStore
+
+CONFIG = {"name": "e", "task": {"builtin": "fortunes"}, "methods": ["tfidf"], "sizes": [8], "seeds": [0],
+          "budget": {"max_epochs": 3}}
+
+
+def _record(key, status="finished", accuracy=0.5):
+    method, size, seed = key.split("|")
+    return {"run_key": key, "method": method, "size": size, "seed": int(seed), "status": status,
+            "accuracy": accuracy, "train_seconds": 1.0, "details": {"steps": 3}}
+
+
+def test_runs_round_trip_in_a_wal_sqlite_file(tmp_path):
+    store = SqlStore(tmp_path / "r.db")
+    store.register_experiment("e", CONFIG, "fp", ["a", "b"], [0, 1], {})
+    store.write_run("e", _record("tfidf|8|0"), [0, 1])
+    store.write_run("e", _record("tfidf|8|1", status="failed"), None)
+    assert store.finished_keys("e") == {"tfidf|8|0"}
+    frame = store.runs_frame("e", with_predictions=True)
+    assert frame.set_index("run_key").loc["tfidf|8|0", "predictions"] == [0, 1]
+    assert frame.set_index("run_key").loc["tfidf|8|0", "record"]["details"] == {"steps": 3}
+    with sqlite3.connect(tmp_path / "r.db") as db:  # any SQLite client can read it
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert db.execute("SELECT count(*) FROM runs").fetchone()[0] == 2
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_a_retried_run_replaces_its_failed_attempt(tmp_path):
+    store = SqlStore(tmp_path / "r.db")
+    store.register_experiment("e", CONFIG, "fp", ["a", "b"], [0, 1], {})
+    store.write_run("e", _record("tfidf|8|0", status="failed"), None)
+    store.write_run("e", _record("tfidf|8|0"), [1, 1])
+    frame = store.runs_frame("e")
+    assert frame.status.tolist() == ["finished"]
+
+
+def test_the_grid_may_grow_but_settings_may_not_change(tmp_path):
+    store = SqlStore(tmp_path / "r.db")
+    store.register_experiment("e", CONFIG, "fp", ["a", "b"], [0, 1], {})
+    store.register_experiment("e", {**CONFIG, "seeds": [0, 1], "methods": ["tfidf", "probe"]}, "fp", ["a", "b"],
+                              [0, 1], {})
+    with pytest.raises(StoreError, match="new name"):
+        store.register_experiment("e", {**CONFIG, "budget": {"max_epochs": 9}}, "fp", ["a", "b"], [0, 1], {})
+    with pytest.raises(StoreError, match="new name"):
+        store.register_experiment("e", CONFIG, "other-data", ["a", "b"], [0, 1], {})
+
+
+def test_listing_and_unknown_experiments(tmp_path):
+    store = SqlStore(tmp_path / "r.db")
+    assert store.experiments().empty
+    store.register_experiment("e", CONFIG, "fp", ["a"], [0], {})
+    store.write_run("e", _record("tfidf|8|0"), [0])
+    listing = store.experiments()
+    assert listing.name.tolist() == ["e"] and listing.runs.tolist() == [1]
+    with pytest.raises(StoreError, match="no experiment named 'x'.*known: e"):
+        store.experiment("x")
+
+
+def test_an_unwritable_results_folder_fails_before_anything_runs(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        import os
+
+        if os.access(locked, os.W_OK):  # root ignores permissions: use a path under a file instead
+            blocker = tmp_path / "file"
+            blocker.write_text("")
+            target = blocker / "sub" / "r.db"
+        else:
+            target = locked / "r.db"
+        with pytest.raises(StoreError, match="results folder"):
+            SqlStore(target)
+    finally:
+        locked.chmod(0o700)

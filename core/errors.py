@@ -25,3 +25,9 @@ class ModelLoadError(AdaptlabError):
 
 class StoreError(AdaptlabError):
     """The results store refused an operation (e.g. a finished experiment's config was edited)."""
+
+
+class Cancelled(Exception):
+    """Raised from a progress callback to stop a grid at once (a user pressed Cancel).
+
+    The runner lets it through instead of recording a failed run; finished runs stay stored."""

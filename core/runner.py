@@ -20,7 +20,7 @@ import pandas as pd
 from core.config import ExperimentConfig
 from core.data import Task, load_task
 from core.embeddings import EmbeddingCache, Embedder
-from core.errors import DataError
+from core.errors import Cancelled, DataError
 from core.grid import RunSpec, plan_runs, subset_indices
 from core.measure import dollars, price_per_hour, stopwatch, stored_bytes, track_peak_memory
 from core.methods import METHODS, FitContext
@@ -137,7 +137,7 @@ def execute_run(spec: RunSpec, task: Task, labels: list[str], base: BaseModel, e
     y_test = task.test.label.map(label_index).to_numpy()
     try:
         predictions = _fit_and_measure(spec, ctx, test_texts, config, env, record)
-    except (KeyboardInterrupt, SystemExit):
+    except (KeyboardInterrupt, SystemExit, Cancelled):
         raise
     except Exception as error:  # one broken run must not sink a 72-run grid
         record.update(status="failed", error=f"{type(error).__name__}: {error}", traceback=traceback.format_exc(),

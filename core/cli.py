@@ -4,6 +4,8 @@
     adaptlab show fortunes-quick                   # the results table
     adaptlab export fortunes-quick --format csv    # write the runs out
     adaptlab list                                  # experiments in the store
+    adaptlab dashboard                             # the dashboard in the browser (queues jobs for a worker)
+    adaptlab worker                                # run jobs queued from the dashboard (it starts one itself)
 """
 
 from __future__ import annotations
@@ -36,10 +38,13 @@ class CliProgress:
     """Two bars: the whole grid, and the run in flight (with its loss when it trains)."""
 
     def __init__(self):
+        # Live bars only on a terminal; in a log (CI, nohup) one line per finished run reads better.
+        self.live = console.is_terminal
         self.bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                              TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                             console=console, transient=False)
+                             console=console, transient=False, disable=not self.live)
         self.grid = self.run = None
+        self.done = self.todo = 0
         self.started = time.perf_counter()
 
     def __enter__(self):
@@ -56,6 +61,7 @@ class CliProgress:
         if todo < total:
             self.message(f"{name}: {total - todo} of {total} runs already finished; running the other {todo}")
         self.grid = self.bars.add_task(f"[bold]{name}", total=todo, info="")
+        self.todo = todo
 
     def run_started(self, spec) -> None:
         if self.run is not None:
@@ -68,10 +74,15 @@ class CliProgress:
 
     def run_finished(self, spec, record: dict) -> None:
         self.bars.update(self.run, completed=100)
+        self.done += 1
         if record["status"] == "finished":
-            self.bars.update(self.run, info=f"acc={record['accuracy']:.3f} in {record['train_seconds']:.1f}s")
+            summary = f"acc={record['accuracy']:.3f} train={record['train_seconds']:.1f}s"
+            self.bars.update(self.run, info=summary)
+            if not self.live:
+                elapsed = time.perf_counter() - self.started
+                console.print(f"[{self.done}/{self.todo}] {spec.key:<18} {summary}  ({elapsed:.0f}s elapsed)")
         else:
-            self.bars.console.print(f"[red]run {spec.key} failed: {record['error']}[/]")
+            console.print(f"[red][{self.done}/{self.todo}] {spec.key} failed: {record['error']}[/]")
         self.bars.advance(self.grid)
 
 
@@ -138,6 +149,23 @@ def cmd_run(args) -> int:
     return 1 if result.failed else 0
 
 
+def cmd_demo(args) -> int:
+    from core.config import parse_config
+    from core.runner import run_experiment
+    from core.scenarios import demo_config
+
+    config = parse_config(demo_config(args.scenario, quick=args.quick, label_noise=args.label_noise),
+                          source=f"demo {args.scenario}")
+    store = _store(args)
+    started = time.perf_counter()
+    with CliProgress() as progress:
+        result = run_experiment(config, store, progress)
+    console.print(f"{result.executed} run(s) executed, {result.skipped} already finished, {result.failed} failed "
+                  f"in {time.perf_counter() - started:.0f}s; stored as '{config.name}' in {result.store_url}")
+    print_results(store, config.name)
+    return 1 if result.failed else 0
+
+
 def cmd_show(args) -> int:
     store = _store(args)
     if args.runs:
@@ -179,6 +207,25 @@ def cmd_list(args) -> int:
     return 0
 
 
+def cmd_dashboard(args) -> int:
+    """Serve the dashboard (dashboard/app.py); it starts a worker for queued jobs when none is alive."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]  # streamlit reads .streamlit/config.toml from its working folder
+    env = {**os.environ, **({"ADAPTLAB_STORE": args.store} if args.store else {})}
+    command = [sys.executable, "-m", "streamlit", "run", str(root / "dashboard" / "app.py"),
+               "--server.port", str(args.port), "--server.address", args.address]
+    console.print(f"adaptlab dashboard on http://{args.address}:{args.port} (Ctrl-C stops it; a running job goes on "
+                  "in its worker)")
+    return subprocess.call(command, cwd=root, env=env)
+
+
+def cmd_worker(args) -> int:
+    from core.worker import main_loop
+
+    return main_loop(_store(args), {"gpu": args.gpu_jobs, "cpu": args.cpu_jobs}, args.idle_exit, args.max_jobs)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="adaptlab", description="Prompt, retrieve, LoRA, fine-tune or train from "
                                      "scratch? Side-by-side experiments with their cost.")
@@ -188,6 +235,12 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run an experiment config (YAML) headless")
     run.add_argument("config")
     run.set_defaults(func=cmd_run)
+    demo = commands.add_parser("demo", help="run a built-in scenario's default grid (fortunes, kaomoji, geo-knowledge)")
+    demo.add_argument("scenario")
+    demo.add_argument("--quick", action="store_true", help="two sizes, one seed: a first look in minutes")
+    demo.add_argument("--label-noise", type=float, default=0.0, metavar="SHARE",
+                      help="flip this share of training labels (e.g. 0.1, 0.3) to see how data quality moves each method")
+    demo.set_defaults(func=cmd_demo)
     show = commands.add_parser("show", help="print an experiment's results table")
     show.add_argument("experiment")
     show.add_argument("--runs", action="store_true", help="one line per run instead of the summary")
@@ -199,6 +252,17 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(func=cmd_export)
     listing = commands.add_parser("list", help="list stored experiments")
     listing.set_defaults(func=cmd_list)
+    dashboard = commands.add_parser("dashboard", help="open the dashboard in the browser (runs, charts, decision report)")
+    dashboard.add_argument("--port", type=int, default=8501)
+    dashboard.add_argument("--address", default="localhost", help="interface to listen on (default: this machine only)")
+    dashboard.set_defaults(func=cmd_dashboard)
+    worker = commands.add_parser("worker", help="run experiments queued from the dashboard (it starts one itself)")
+    worker.add_argument("--idle-exit", type=float, default=None, metavar="SECONDS",
+                        help="stop after this many seconds without a job (default: never)")
+    worker.add_argument("--gpu-jobs", type=int, default=1, help="jobs on the GPU at once, across workers (default 1)")
+    worker.add_argument("--cpu-jobs", type=int, default=1, help="jobs on the CPU at once, across workers (default 1)")
+    worker.add_argument("--max-jobs", type=int, default=None, help="stop after this many jobs")
+    worker.set_defaults(func=cmd_worker)
     return parser
 
 

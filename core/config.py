@@ -59,6 +59,7 @@ class TaskSpec(_Strict):
     split_seed: int = 0
     corpus: CorpusSpec | None = None
     drop_leaked_from_train: bool = False  # else a text in both train and test stops the run
+    label_noise: float = Field(0.0, ge=0, le=0.9)  # share of train labels flipped to another class (data-quality drill)
 
     @model_validator(mode="after")
     def _one_source(self) -> TaskSpec:
@@ -83,7 +84,7 @@ class Budget(_Strict):
     """The same budget binds every trained method, so their comparison is fair."""
 
     max_epochs: int = Field(6, ge=1, le=1000)
-    min_steps: int = Field(40, ge=0, le=1_000_000)  # few-shot sets get at least this many updates
+    min_steps: int = Field(50, ge=0, le=1_000_000)  # few-shot sets get at least this many updates (no early stop before)
     patience: int = Field(3, ge=1, le=100)  # validation checks (8 per run) without gain before stopping
     max_train_seconds: float = Field(1800, gt=0)  # per run; stops at the next step boundary
 
@@ -96,7 +97,7 @@ class TrainingSettings(_Strict):
     max_grad_norm: float = Field(1.0, gt=0)
     # Per method: adapters and random weights want larger steps than a pretrained full model.
     learning_rates: dict[str, float] = Field(
-        default_factory=lambda: {"lora": 1e-3, "full": 1e-4, "scratch": 5e-4}
+        default_factory=lambda: {"lora": 2e-3, "full": 1e-4, "scratch": 5e-4}
     )
 
     @field_validator("learning_rates")
@@ -152,6 +153,8 @@ class ExperimentConfig(_Strict):
     prompt: PromptSettings = Field(default_factory=PromptSettings)
     # Dollars per device hour, keyed by device kind ("cpu", "cuda", "mps") or a GPU name ("H100").
     prices: dict[str, float] = Field(default_factory=lambda: {"cpu": 0.10, "mps": 0.20, "cuda": 2.50})
+    # After LoRA and full fine-tuning, how much general ability the encoder lost (core/forgetting.py).
+    forgetting: Literal["auto", "off", "countries", "languages"] = "auto"
     keep_artifacts: bool = False  # keep adapters, models and indexes on disk after measuring their size
 
     @field_validator("methods")

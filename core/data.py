@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
@@ -20,6 +21,14 @@ from core.errors import DataError
 
 SPLITS = ("train", "validation", "test")
 MAX_FILE_BYTES = 2 * 1024**3  # a 2 GB text table is a mistake (or a job for a bigger tool)
+
+
+@dataclass
+class KnowledgeUpdate:
+    """Facts that arrive after training, and the examples that need them (see the geo-knowledge scenario)."""
+
+    test: pd.DataFrame  # examples whose answers are only in `documents`
+    documents: pd.DataFrame  # new corpus documents (text, label), added to a RAG index without retraining
 
 
 @dataclass
@@ -33,7 +42,8 @@ class Task:
     corpus: pd.DataFrame | None = None  # columns `text`, `label` (label may be empty)
     provenance: dict = field(default_factory=dict)  # file names, hashes, row counts, licence
     notes: list[str] = field(default_factory=list)  # what loading changed (dropped duplicates...)
-    extra_tests: dict[str, pd.DataFrame] = field(default_factory=dict)  # named extra test sets
+    knowledge_update: KnowledgeUpdate | None = None
+    avoid_probes: set[str] = field(default_factory=set)  # forgetting probes too close to this task
 
     @property
     def labels(self) -> list[str]:
@@ -185,7 +195,28 @@ def load_task(spec: TaskSpec, name: str = "task") -> Task:
     if spec.builtin is not None:
         from core.scenarios import build_scenario  # local: scenarios import this module
 
-        return build_scenario(spec.builtin, **spec.builtin_options)
+        task = build_scenario(spec.builtin, **spec.builtin_options)
+    else:
+        task = _load_files(spec, name)
+    if spec.label_noise:
+        flip_labels(task, spec.label_noise, spec.split_seed)
+    return task
+
+
+def flip_labels(task: Task, share: float, seed: int) -> None:
+    """Give `share` of the train labels another class, chosen at random: validation and test stay clean."""
+    rng = np.random.default_rng([seed, 7919])  # its own stream: the split does not move when noise is added
+    labels = task.labels
+    train = task.train.copy()
+    flipped = rng.choice(len(train), size=round(share * len(train)), replace=False)
+    for i in flipped:
+        others = [label for label in labels if label != train.label.iat[i]]
+        train.iat[i, train.columns.get_loc("label")] = others[rng.integers(len(others))]
+    task.train = train
+    task.notes.append(f"label noise: {len(flipped)} of {len(train)} train labels ({share:.0%}) flipped on purpose")
+
+
+def _load_files(spec: TaskSpec, name: str) -> Task:
     notes: list[str] = []
     provenance: dict = {"sources": []}
     columns = {"text": spec.text_column, "label": spec.label_column}

@@ -24,11 +24,13 @@ from core.errors import Cancelled, DataError
 from core.grid import RunSpec, plan_runs, subset_indices
 from core.measure import dollars, price_per_hour, stopwatch, stored_bytes, track_peak_memory
 from core.methods import METHODS, FitContext
-from core.metrics import classification_metrics
+from core.forgetting import choose_probe, forgetting_scores
+from core.metrics import classification_metrics, knowledge_update_scores
 from core.models import BaseModel, device_name
 from core.store import SqlStore, adaptlab_home, now
 from core.validation import ValidationReport, validate_task
 
+FORGETTING_METHODS = ("lora", "full")  # methods that change the base model's weights in place
 LATENCY_SAMPLE = 256  # test texts timed end to end (uncached) for the inference latency figure
 PACKAGES = ("adaptlab", "torch", "transformers", "peft", "sentence-transformers", "faiss-cpu", "scikit-learn",
             "numpy", "pandas")
@@ -99,10 +101,10 @@ def run_experiment(config: ExperimentConfig, store: SqlStore | None = None,
     if any(METHODS[spec.method].uses_embeddings for spec in todo):
         progress.message("encoding texts once for prompt-only, RAG and the probe (cached for later runs)")
         warm_embeddings(embedder, task)
-    failed = 0
+    failed, baseline = 0, {}  # baseline: the base model's forgetting-probe recall, measured once
     for spec in todo:
         progress.run_started(spec)
-        record, predictions = execute_run(spec, task, labels, base, embedder, config, env, progress)
+        record, predictions = execute_run(spec, task, labels, base, embedder, config, env, progress, baseline)
         store.write_run(config.name, record, predictions)
         failed += record["status"] != "finished"
         progress.run_finished(spec, record)
@@ -119,7 +121,8 @@ def warm_embeddings(embedder: Embedder, task: Task) -> None:
 
 
 def execute_run(spec: RunSpec, task: Task, labels: list[str], base: BaseModel, embedder: Embedder,
-                config: ExperimentConfig, env: dict, progress: Progress) -> tuple[dict, list[int] | None]:
+                config: ExperimentConfig, env: dict, progress: Progress,
+                baseline: dict | None = None) -> tuple[dict, list[int] | None]:
     """One run: fit, predict, measure. A failure becomes a 'failed' record; the grid goes on."""
     label_index = {label: i for i, label in enumerate(labels)}
     y_train = task.train.label.map(label_index).to_numpy()
@@ -136,7 +139,8 @@ def execute_run(spec: RunSpec, task: Task, labels: list[str], base: BaseModel, e
     test_texts = task.test.text.tolist()
     y_test = task.test.label.map(label_index).to_numpy()
     try:
-        predictions = _fit_and_measure(spec, ctx, test_texts, config, env, record)
+        predictions, fitted = _fit_and_measure(spec, ctx, test_texts, config, env, record)
+        _follow_up(spec, fitted, task, labels, base, config, record, {} if baseline is None else baseline)
     except (KeyboardInterrupt, SystemExit, Cancelled):
         raise
     except Exception as error:  # one broken run must not sink a 72-run grid
@@ -170,7 +174,17 @@ def _fit_and_measure(spec: RunSpec, ctx: FitContext, test_texts: list[str], conf
         price_per_hour=price, train_dollars=dollars(train_seconds, price),
         inference_dollars_per_1k=dollars(per_1k, price), details=fitted.details,
         artifacts=str(keep) if keep else None)
-    return predictions
+    return predictions, fitted
+
+
+def _follow_up(spec: RunSpec, fitted, task: Task, labels: list[str], base: BaseModel, config: ExperimentConfig,
+               record: dict, baseline: dict) -> None:
+    """Evaluations beyond the test set, outside the timed region: knowledge update, forgetting."""
+    if task.knowledge_update is not None:
+        record["knowledge_update"] = knowledge_update_scores(fitted, task.knowledge_update, labels)
+    probe = choose_probe(config.forgetting, task.avoid_probes)
+    if probe and spec.method in FORGETTING_METHODS:
+        record["forgetting"] = forgetting_scores(fitted, base, probe, baseline)
 
 
 def load_results(name: str, store: SqlStore | str | Path | None = None, with_predictions: bool = False) -> pd.DataFrame:

@@ -139,7 +139,7 @@ def train_classifier(model: torch.nn.Module, ctx: FitContext, lr: float) -> Trai
                     stale += 1
                 ctx.progress(step / total_steps, {"loss": losses[-1], "val_accuracy": accuracy, "step": step,
                                                   "steps": total_steps, "epoch": epoch + 1})
-                if stale >= budget.patience:
+                if stale >= budget.patience and step >= budget.min_steps:  # few-shot runs get their minimum
                     stop_reason = "early_stopping"
             if time.perf_counter() - started > budget.max_train_seconds:
                 stop_reason = "time_budget"

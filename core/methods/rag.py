@@ -22,6 +22,7 @@ from core.methods.base import FitContext, MethodSpec
 HNSW_NEIGHBOURS = 32  # graph degree: the usual speed/recall balance for 384-d text vectors
 HNSW_EF_SEARCH = 128
 IVF_PROBES = 16
+VOTE_TEMPERATURE = 0.05  # cosine similarities of neighbours differ by a few hundredths: sharpen them
 
 
 def build_index(vectors: np.ndarray, kind: str, approximate_above: int) -> faiss.Index:
@@ -59,18 +60,32 @@ class RagClassifier:
     index: faiss.Index
     votes: np.ndarray  # (entries, classes): what each indexed entry votes for
     k: int
+    labeller: prompt.PromptClassifier  # gives unlabelled documents their vote
     trainable_parameters: int = 0
     total_parameters: int = 0
     details: dict = field(default_factory=dict)
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         scores, ids = self.index.search(self.embedder.encode(texts), min(self.k, self.index.ntotal))
-        weights = np.clip(scores, 0, None)[..., None]  # a dissimilar neighbour gets no say
+        # softmax over similarities: a clearly closer neighbour (the fact itself) outvotes the rest
+        weights = np.exp((scores - scores.max(axis=1, keepdims=True)) / VOTE_TEMPERATURE)[..., None]
         valid = (ids >= 0)[..., None]  # approximate indexes pad with -1 when they find fewer than k
         tally = (self.votes[np.where(ids >= 0, ids, 0)] * weights * valid).sum(axis=1)
         totals = tally.sum(axis=1, keepdims=True)
         uniform = np.full_like(tally, 1.0 / tally.shape[1])
         return np.where(totals > 0, tally / np.where(totals > 0, totals, 1), uniform)
+
+    def add_documents(self, texts: list[str], labels: list[int | None]) -> None:
+        """New knowledge without retraining: embed, add to the index; unlabelled documents vote via the prompt."""
+        votes = np.zeros((len(texts), self.votes.shape[1]), dtype=np.float32)
+        unlabelled = [i for i, label in enumerate(labels) if label is None]
+        for i, label in enumerate(labels):
+            if label is not None:
+                votes[i, label] = 1.0
+        if unlabelled:
+            votes[unlabelled] = self.labeller.predict_proba([texts[i] for i in unlabelled])
+        self.index.add(np.ascontiguousarray(self.embedder.encode(texts), dtype=np.float32))
+        self.votes = np.vstack([self.votes, votes])
 
     def save(self, folder: Path) -> None:
         save_index(self.index, folder / "index.faiss")
@@ -93,7 +108,7 @@ def _sources(ctx: FitContext) -> list[str]:
 def fit(ctx: FitContext) -> RagClassifier:
     texts, votes, index_of = [], [], {label: i for i, label in enumerate(ctx.labels)}
     sources = _sources(ctx)
-    labelled_prompt = prompt.build(ctx.embedder, ctx.labels, ctx.config.prompt.template, ctx.config.prompt.descriptions)
+    labeller = prompt.build(ctx.embedder, ctx.labels, ctx.config.prompt.template, ctx.config.prompt.descriptions)
     if "corpus" in sources:
         for text, label in zip(ctx.corpus.text, ctx.corpus.label):
             texts.append(text)
@@ -104,13 +119,13 @@ def fit(ctx: FitContext) -> RagClassifier:
     vectors = ctx.embedder.encode(texts)
     unlabelled = [i for i, vote in enumerate(votes) if vote is None]
     if unlabelled:
-        guesses = labelled_prompt.predict_proba([texts[i] for i in unlabelled])
+        guesses = labeller.predict_proba([texts[i] for i in unlabelled])
         for i, guess in zip(unlabelled, guesses):
             votes[i] = guess
     settings = ctx.config.rag
     index = build_index(vectors, settings.index, settings.approximate_above)
     total = sum(p.numel() for p in ctx.embedder.base.encoder().parameters())
-    return RagClassifier(ctx.embedder, index, np.stack(votes).astype(np.float32), settings.k, 0, total,
+    return RagClassifier(ctx.embedder, index, np.stack(votes).astype(np.float32), settings.k, labeller, 0, total,
                          details={"index": type(index).__name__, "entries": index.ntotal, "sources": sources,
                                   "unlabelled_entries": len(unlabelled), "k": settings.k})
 

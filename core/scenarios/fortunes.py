@@ -18,6 +18,8 @@ from core.data import Task, normalize_text, stratified_split
 from core.errors import DataError
 
 COLLECTIONS = ("fortunes", "limerick", "murphy", "startrek", "zippy")
+# The grid `adaptlab demo fortunes` runs: every method, sizes per class, three seeds.
+DEMO_GRID = {"sizes": [8, 32, 128], "seeds": [0, 1, 2]}
 CARD = {
     "name": "fortunes",
     "title": "Fortune collections",

@@ -65,3 +65,30 @@ def test_the_trained_methods_run_in_the_grid(tmp_path):
     runs = result.runs.set_index("method")
     assert runs.loc["lora", "bytes_stored"] < runs.loc["full", "bytes_stored"] / 50
     assert runs.loc["full", "trainable_parameters"] == runs.loc["full", "total_parameters"]
+
+
+def test_knowledge_update_lets_rag_use_new_facts_and_nothing_else(tmp_path):
+    config = parse_config({"name": "geo", "task": {"builtin": "geo-knowledge", "builtin_options": {"per_class": 40}},
+                           "methods": ["rag", "probe"], "sizes": [4], "seeds": [0]})
+    result = run_experiment(config, SqlStore(tmp_path / "r.db"))
+    records = result.runs.set_index("method").record
+    rag, probe = records["rag"]["knowledge_update"], records["probe"]["knowledge_update"]
+    assert rag["updatable"] and rag["accuracy_after"] > rag["accuracy_before"] + 0.1
+    assert not probe["updatable"] and probe["accuracy_after"] == probe["accuracy_before"]
+
+
+def test_forgetting_is_zero_for_an_untouched_model_and_recorded_for_fine_tunes(tmp_path, base_model):
+    from core.forgetting import forgetting_scores
+    from core.training import TrainedClassifier
+
+    untouched = TrainedClassifier(base_model.classifier(3), base_model.tokenizer, base_model.device, 64, 32, None, 0, 0)
+    baseline = {}
+    scores = forgetting_scores(untouched, base_model, "countries", baseline)
+    assert scores["recall_lost"] == pytest.approx(0.0, abs=1e-9) and 0.5 < scores["base_recall"] <= 1.0
+    assert baseline == {"countries": scores["base_recall"]}  # measured once per experiment
+
+    config = parse_config(tiny_config(methods=["full", "tfidf"], sizes=[4], budget={"max_epochs": 1, "min_steps": 3}))
+    records = run_experiment(config, SqlStore(tmp_path / "r.db")).runs.set_index("method").record
+    assert records["full"]["forgetting"]["probe"] == "countries"
+    assert records["full"]["forgetting"]["base_recall"] == pytest.approx(scores["base_recall"], abs=1e-6)
+    assert "forgetting" not in records["tfidf"]

@@ -1,0 +1,88 @@
+"""The built-in scenarios: deterministic, leak-free, and what their cards say they are."""
+
+import pytest
+
+from core.config import TaskSpec
+from core.data import load_task, normalize_text
+from core.errors import ConfigError
+from core.scenarios import SCENARIOS, build_scenario, scenario_cards
+
+SMALL = {"fortunes": {"per_class": 60}, "kaomoji": {"per_class": 60}, "geo-knowledge": {"per_class": 40}}
+
+
+def _texts(frame):
+    return set(frame.text.map(normalize_text))
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_scenarios_are_deterministic_and_splits_are_disjoint(name):
+    first, second = build_scenario(name, **SMALL[name]), build_scenario(name, **SMALL[name])
+    for split in ("train", "validation", "test"):
+        assert getattr(first, split).text.tolist() == getattr(second, split).text.tolist()
+    assert not _texts(first.train) & _texts(first.test)
+    assert not _texts(first.train) & _texts(first.validation)
+    assert not _texts(first.validation) & _texts(first.test)
+    assert first.fingerprint() == second.fingerprint()
+    assert set(first.test.label) == set(first.train.label) == set(first.labels)
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_a_different_seed_draws_a_different_split(name):
+    a = build_scenario(name, **SMALL[name], seed=0)
+    b = build_scenario(name, **SMALL[name], seed=1)
+    assert a.test.text.tolist() != b.test.text.tolist()
+
+
+def test_every_scenario_has_a_complete_card():
+    cards = scenario_cards()
+    assert {c["name"] for c in cards} == {"fortunes", "kaomoji", "geo-knowledge"}
+    for card in cards:
+        for field in ("title", "source", "licence", "labels", "probes", "built"):
+            assert card[field] or field == "labels", (card["name"], field)
+
+
+def test_fortunes_leave_out_the_offensive_collections():
+    task = build_scenario("fortunes", per_class=30)
+    assert task.labels == ["fortunes", "limerick", "murphy", "startrek", "zippy"]
+    assert not any(label.endswith("-o") for label in task.labels)
+
+
+def test_kaomoji_texts_are_symbols_only_and_labels_are_emotions():
+    task = build_scenario("kaomoji", per_class=60)
+    assert task.labels == sorted(["happy", "sad", "angry", "surprised", "shy", "love", "sleepy"])
+    ascii_letters = sum(ch.isascii() and ch.isalpha() for t in task.train.text for ch in t)
+    total = sum(len(t) for t in task.train.text)
+    assert ascii_letters / total < 0.1  # characters, not words
+
+
+def test_geo_knowledge_holds_facts_for_test_but_not_for_the_update():
+    task = build_scenario("geo-knowledge")
+    update = task.knowledge_update
+    assert len(update.test) and len(update.documents) == len(update.test)
+    seen = _texts(task.train) | _texts(task.validation) | _texts(task.test)
+    assert not _texts(update.test) & seen  # new subdivisions are new
+    corpus_subjects = {normalize_text(t.split(" is a")[0]) for t in task.corpus.text}
+    assert _texts(task.test) <= corpus_subjects  # test answers are retrievable...
+    assert not _texts(update.test) & corpus_subjects  # ...update answers are not, until the update
+    assert all(doc.startswith(name) for doc, name in zip(update.documents.text, update.test.text))
+    assert task.avoid_probes == {"countries"}
+
+
+def test_label_noise_flips_only_train_labels_deterministically():
+    clean = load_task(TaskSpec(builtin="fortunes", builtin_options={"per_class": 60}))
+    noisy = load_task(TaskSpec(builtin="fortunes", builtin_options={"per_class": 60}, label_noise=0.3))
+    again = load_task(TaskSpec(builtin="fortunes", builtin_options={"per_class": 60}, label_noise=0.3))
+    changed = (clean.train.label != noisy.train.label).mean()
+    assert changed == pytest.approx(0.3, abs=0.01)
+    assert noisy.train.text.tolist() == clean.train.text.tolist()
+    assert noisy.test.label.tolist() == clean.test.label.tolist()
+    assert noisy.validation.label.tolist() == clean.validation.label.tolist()
+    assert noisy.train.label.tolist() == again.train.label.tolist()
+    assert any("label noise" in note for note in noisy.notes)
+
+
+def test_unknown_scenarios_and_options_are_named():
+    with pytest.raises(ConfigError, match="choose from"):
+        build_scenario("weather")
+    with pytest.raises(ConfigError, match="per_klass"):
+        build_scenario("fortunes", per_klass=3)

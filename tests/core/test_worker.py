@@ -1,0 +1,102 @@
+"""The worker: runs queued jobs with live progress, stops on cancel, keeps a heartbeat, stores errors in words."""
+
+import os
+import signal
+import time
+
+from core import worker as worker_module
+from core.config import parse_config
+from core.jobs import JobQueue, ensure_worker
+from core.store import SqlStore
+from core.worker import JobProgress, Worker, serve
+from tests.conftest import tiny_config
+
+
+def _submit(store, **overrides):
+    return JobQueue(store).submit(parse_config(tiny_config(**overrides)), resource="cpu")
+
+
+def test_a_queued_job_runs_to_the_end_with_its_progress_stored(tmp_path):
+    store = SqlStore(tmp_path / "r.db")
+    job_id = _submit(store, methods=["prompt", "tfidf"], sizes=[4, 8])
+    assert serve(store, max_jobs=1, poll_seconds=0.05) == 1
+    job = JobQueue(store).job(job_id)
+    assert job["status"] == "finished" and job["error"] is None
+    assert job["result"] == {"executed": 3, "skipped": 0, "failed": 0}
+    progress = job["progress"]
+    assert progress["runs_done"] == progress["runs_total"] == 3 and progress["grid_fraction"] == 1.0
+    assert progress["elapsed_seconds"] > 0 and progress["remaining_seconds"] == 0
+    assert set(store.runs_frame("tiny").status) == {"finished"}
+    assert JobQueue(store).alive_workers().empty  # the worker retired when it stopped
+
+
+def test_cancel_stops_the_grid_and_keeps_the_runs_already_finished(tmp_path, monkeypatch):
+    store = SqlStore(tmp_path / "r.db")
+    queue = JobQueue(store)
+    job_id = _submit(store, methods=["tfidf"], sizes=[4, 8], seeds=[0, 1])
+    finished = JobProgress.run_finished
+
+    def cancel_after_first_run(self, spec, record):
+        queue.cancel(job_id)  # a user presses Cancel on the Runs page while the first run ends
+        finished(self, spec, record)
+
+    monkeypatch.setattr(JobProgress, "run_finished", cancel_after_first_run)
+    serve(store, max_jobs=1, poll_seconds=0.05)
+    job = queue.job(job_id)
+    assert job["status"] == "cancelled" and "kept" in job["progress"]["message"]
+    assert store.runs_frame("tiny").run_key.tolist() == ["tfidf|4|0"]  # the run before the cancel is stored
+
+
+def test_bad_data_fails_the_job_with_a_sentence_not_a_traceback(tmp_path):
+    store = SqlStore(tmp_path / "r.db")
+    job_id = _submit(store, sizes=[500])
+    serve(store, max_jobs=1, poll_seconds=0.05)
+    job = JobQueue(store).job(job_id)
+    assert job["status"] == "failed"
+    assert "per class" in job["error"] and "Traceback" not in job["error"]
+
+
+def test_the_heartbeat_keeps_the_worker_and_its_job_alive_and_hears_cancel(tmp_path, monkeypatch):
+    monkeypatch.setattr(worker_module, "HEARTBEAT_SECONDS", 0.05)
+    store = SqlStore(tmp_path / "r.db")
+    queue = JobQueue(store)
+    job_id = _submit(store)
+    worker = Worker(queue)
+    try:
+        job = queue.claim(worker.id)
+        worker.job = job["id"]
+        before = queue.job(job_id)["heartbeat"]
+        first_beat = queue.alive_workers().heartbeat.iloc[0]
+        time.sleep(0.4)
+        assert queue.job(job_id)["heartbeat"] > before  # no progress report, yet the job is alive
+        assert queue.alive_workers().heartbeat.iloc[0] > first_beat
+        assert queue.alive_workers().job.iloc[0] == job_id
+        queue.cancel(job_id)
+        deadline = time.time() + 5
+        while not worker.cancel.is_set() and time.time() < deadline:
+            time.sleep(0.05)
+        assert worker.cancel.is_set()  # a long step between reports still learns of the cancel
+    finally:
+        worker.stop()
+    assert queue.alive_workers().empty
+
+
+def test_ensure_worker_starts_one_background_worker(tmp_path):
+    store = SqlStore(tmp_path / "r.db")
+    queue = JobQueue(store)
+    assert ensure_worker(store) == "started"
+    assert ensure_worker(store) == "starting"  # a second page load while it imports does not start another
+    deadline = time.time() + 120
+    while queue.alive_workers().empty and time.time() < deadline:
+        time.sleep(0.5)
+    alive = queue.alive_workers()
+    try:
+        assert len(alive) == 1
+        assert ensure_worker(store) == "running"
+    finally:
+        for pid in alive.pid:
+            os.kill(int(pid), signal.SIGTERM)
+    deadline = time.time() + 30
+    while not queue.alive_workers().empty and time.time() < deadline:
+        time.sleep(0.2)
+    assert queue.alive_workers().empty  # SIGTERM retires it cleanly

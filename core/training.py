@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from core.methods.base import FitContext, count_parameters
+from core.throughput import throughput
 
 MAX_EARLY_STOP_EXAMPLES = 1000  # validation examples used for early stopping; more costs time, adds little
 EVALUATIONS_PER_RUN = 8  # how often the validation split is checked over a run
@@ -67,6 +68,56 @@ class TrainedClassifier:
         self.model.save_pretrained(folder, safe_serialization=True)
 
 
+class MicroBatchStepper:
+    """Forward and backward over one batch; on out-of-memory, halve the micro-batch and accumulate.
+
+    The effective batch (and so the optimisation) stays the same; the run record says it happened.
+    """
+
+    def __init__(self, model, base, encoded: list[list[int]], labels: torch.Tensor, batch_size: int):
+        self.model, self.base, self.encoded, self.labels = model, base, encoded, labels
+        self.micro_batch = batch_size
+        self.oom_retries = 0
+        self.tokens = self.padded_tokens = self.sequences = 0  # what was trained on, for throughput
+        self.pin = base.device.type == "cuda"  # pinned host memory makes the non-blocking copy truly async
+
+    def step(self, batch_idx: np.ndarray) -> torch.Tensor:
+        while True:
+            try:
+                return self._accumulate(batch_idx)
+            except torch.OutOfMemoryError:
+                self.model.zero_grad(set_to_none=True)
+                if self.base.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                if self.micro_batch == 1:
+                    raise MemoryError("the model does not fit in device memory even one example at a time; "
+                                      "lower model.max_length or use a smaller model") from None
+                self.micro_batch = max(1, self.micro_batch // 2)
+                self.oom_retries += 1
+
+    def _accumulate(self, batch_idx: np.ndarray) -> torch.Tensor:
+        total = torch.zeros((), device=self.base.device)
+        dtype = self.base.autocast_dtype
+        for start in range(0, len(batch_idx), self.micro_batch):
+            chunk = batch_idx[start:start + self.micro_batch]
+            batch = self.base.tokenizer.pad({"input_ids": [self.encoded[i] for i in chunk]}, return_tensors="pt")
+            batch["labels"] = self.labels[chunk]
+            if self.pin:
+                batch = {k: v.pin_memory() for k, v in batch.items()}
+            batch = {k: v.to(self.base.device, non_blocking=True) for k, v in batch.items()}
+            with torch.autocast(self.base.device.type, dtype=dtype, enabled=dtype is not None):
+                loss = self.model(**batch).loss * (len(chunk) / len(batch_idx))  # mean over the whole batch
+            loss.backward()
+            total += loss.detach()
+            self.tokens += sum(len(self.encoded[i]) for i in chunk)
+            self.padded_tokens += batch["input_ids"].numel()
+            self.sequences += len(chunk)
+        return total
+
+    def record(self) -> dict:
+        return {"micro_batch_size": self.micro_batch, "oom_retries": self.oom_retries}
+
+
 def _accuracy(classifier: TrainedClassifier, texts: list[str], labels: np.ndarray) -> float:
     return float((classifier.predict_proba(texts).argmax(1) == labels).mean())
 
@@ -114,21 +165,21 @@ def train_classifier(model: torch.nn.Module, ctx: FitContext, lr: float) -> Trai
     best_accuracy, best_state, best_step, stale = -1.0, None, 0, 0
     step, started, losses, stop_reason = 0, time.perf_counter(), [], "completed"
 
+    stepper = MicroBatchStepper(model, base, encoded, labels, batch_size)
+    train_seconds = 0.0  # the step loop alone (no validation), for throughput
     for epoch in range(epochs):
         model.train()
         for batch_idx in length_grouped_batches(lengths, batch_size, rng):
-            batch = base.tokenizer.pad({"input_ids": [encoded[i] for i in batch_idx]}, return_tensors="pt")
-            batch = {k: v.to(base.device, non_blocking=True) for k, v in batch.items()}
-            with torch.autocast(base.device.type, dtype=base.autocast_dtype, enabled=base.autocast_dtype is not None):
-                loss = model(**batch, labels=labels[batch_idx].to(base.device, non_blocking=True)).loss
-            loss.backward()
+            tick = time.perf_counter()
+            loss = stepper.step(batch_idx)
             torch.nn.utils.clip_grad_norm_(model.parameters(), settings.max_grad_norm)
             optimizer.step()
             schedule.step()
             optimizer.zero_grad(set_to_none=True)
+            train_seconds += time.perf_counter() - tick
             step += 1
             if step % eval_every == 0 or step == total_steps:
-                losses.append(float(loss.detach()))  # reading the loss syncs the device: only at evaluation points
+                losses.append(float(loss))  # reading the loss syncs the device: only at evaluation points
                 accuracy = _accuracy(classifier, val_texts, val_labels)
                 model.train()
                 if accuracy > best_accuracy:
@@ -152,6 +203,8 @@ def train_classifier(model: torch.nn.Module, ctx: FitContext, lr: float) -> Trai
         model.load_state_dict(best_state, strict=False)
     classifier.details = {"steps": step, "planned_steps": total_steps, "epochs": epochs, "best_step": best_step,
                           "best_val_accuracy": best_accuracy, "stop_reason": stop_reason,
-                          "losses": losses, "learning_rate": lr, "batch_size": batch_size}
+                          "losses": losses, "learning_rate": lr, "batch_size": batch_size,
+                          **stepper.record(), **throughput(model, base, stepper.tokens, stepper.padded_tokens,
+                                                            stepper.sequences, train_seconds)}
     return classifier
 

@@ -137,3 +137,72 @@ def test_auto_index_switches_to_approximate_above_the_threshold():
     vectors = np.eye(64, dtype=np.float32)
     assert type(build_index(vectors, "auto", approximate_above=100)).__name__ == "IndexFlatIP"
     assert type(build_index(vectors, "auto", approximate_above=10)).__name__ == "IndexHNSWFlat"
+
+
+def test_out_of_memory_halves_the_micro_batch_and_keeps_the_effective_batch(make_context, monkeypatch):
+    import torch
+
+    from core.training import MicroBatchStepper
+
+    real_accumulate = MicroBatchStepper._accumulate
+    seen = []
+
+    def accumulate_with_a_small_device(self, batch_idx):
+        seen.append(self.micro_batch)
+        if self.micro_batch > 2:  # simulate a device that holds 2 examples at a time
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real_accumulate(self, batch_idx)
+
+    monkeypatch.setattr(MicroBatchStepper, "_accumulate", accumulate_with_a_small_device)
+    fitted = METHODS["full"].fit(make_context(budget={"max_epochs": 1, "min_steps": 3}, training={"batch_size": 8}))
+    details = fitted.details
+    assert details["oom_retries"] == 2 and details["micro_batch_size"] == 2  # 8 -> 4 -> 2
+    assert details["batch_size"] == 8  # the optimiser still sees batches of 8
+    assert seen[:3] == [8, 4, 2] and details["steps"] >= 3
+
+
+def test_a_model_that_never_fits_fails_with_advice(make_context, monkeypatch):
+    import torch
+
+    from core.training import MicroBatchStepper
+
+    def always_oom(self, batch_idx):
+        raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+
+    monkeypatch.setattr(MicroBatchStepper, "_accumulate", always_oom)
+    with pytest.raises(MemoryError, match="max_length"):
+        METHODS["full"].fit(make_context(budget={"max_epochs": 1, "min_steps": 1}))
+
+
+def test_micro_batches_give_the_same_gradient_as_one_batch(make_context):
+    import torch
+
+    from core.training import MicroBatchStepper
+
+    ctx = make_context()
+    encoded = ctx.base.tokenizer(ctx.train_texts[:8], truncation=True, max_length=32)["input_ids"]
+    labels = torch.as_tensor(ctx.train_labels[:8])
+    grads = []
+    for micro in (8, 3):
+        torch.manual_seed(0)
+        model = ctx.base.classifier(5)
+        model.eval()  # no dropout: the two passes must see the same function
+        stepper = MicroBatchStepper(model, ctx.base, encoded, labels, 8)
+        stepper.micro_batch = micro
+        stepper.step(np.arange(8))
+        grads.append(model.classifier.weight.grad.clone())
+    assert torch.allclose(grads[0], grads[1], atol=1e-5)
+
+
+def test_trained_runs_record_throughput_and_mfu_arithmetic(make_context):
+    from core.throughput import flops_per_token, peak_flops
+
+    fitted = METHODS["lora"].fit(make_context(budget={"max_epochs": 1, "min_steps": 2}))
+    assert fitted.details["tokens_per_second"] > 0
+    assert fitted.details["mfu"] is None  # no known peak rate for a CPU
+    assert flops_per_token(1_000, 2, 10, 5) == 6_000 + 12 * 2 * 10 * 5
+    import torch
+
+    assert peak_flops(torch.device("cuda"), "NVIDIA H100 80GB HBM3") == 989e12
+    assert peak_flops(torch.device("cuda"), "NVIDIA H100 PCIe") == 756e12
+    assert peak_flops(torch.device("cpu"), "") is None

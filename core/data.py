@@ -105,6 +105,10 @@ def read_table(path: Path, fmt: str = "auto", name: str | None = None) -> pd.Dat
             else _read_jsonl(text, name)
     if frame.empty:
         raise DataError(f"{name}: no data rows found; the file needs a header and at least one example")
+    for column in frame.columns:  # 1, 2, None in Parquet/JSON arrive as floats: keep the labels "1", "2"
+        values = frame[column]
+        if values.dtype.kind == "f" and values.dropna().map(float.is_integer).all():
+            frame[column] = values.astype("Int64")
     frame = frame.astype(object).where(frame.notna(), "").astype(str)
     frame["row"] = range(1, len(frame) + 1)
     return frame
@@ -175,9 +179,14 @@ def stratified_split(frame: pd.DataFrame, validation_fraction: float, test_fract
         detail = ", ".join(f"'{label}' ({n})" for label, n in small.items())
         raise DataError(f"to split the data into train/validation/test every class needs at least 3 examples; "
                         f"{detail} have fewer. Add examples, drop those classes, or provide a split column")
-    rest, test = train_test_split(frame, test_size=test_fraction, stratify=frame.label, random_state=seed)
-    share = validation_fraction / (1 - test_fraction)
-    train, validation = train_test_split(rest, test_size=share, stratify=rest.label, random_state=seed)
+    # whole-example counts, at least one per class in each split (3 per class, checked above, suffice)
+    classes = len(counts)
+    n_test = max(classes, round(test_fraction * len(frame)))
+    n_validation = max(classes, round(validation_fraction * len(frame)))
+    if len(frame) - n_test - n_validation < classes:
+        n_test = n_validation = classes
+    rest, test = train_test_split(frame, test_size=n_test, stratify=frame.label, random_state=seed)
+    train, validation = train_test_split(rest, test_size=n_validation, stratify=rest.label, random_state=seed)
     return {"train": train, "validation": validation, "test": test}
 
 
@@ -228,6 +237,7 @@ def _load_files(spec: TaskSpec, name: str) -> Task:
             splits = _split_by_column(frame, spec, spec.path.name)
         else:
             frame = _pick_columns(frame, spec.path.name, columns)
+            _require_filled(frame, spec.path.name)
             frame, dropped = _drop_duplicate_texts(frame)
             if dropped:
                 notes.append(f"{dropped} duplicate text(s) dropped before splitting, so none can land in "
@@ -268,6 +278,15 @@ def _split_by_column(frame: pd.DataFrame, spec: TaskSpec, name: str) -> dict[str
     if "validation" not in splits:
         splits["train"], splits["validation"] = hold_out(splits["train"], spec.validation_fraction, spec.split_seed)
     return splits
+
+
+def _require_filled(frame: pd.DataFrame, name: str) -> None:
+    """Empty texts or labels must be fixed before a split is drawn, or they would be split too."""
+    from core.validation import check_rows  # local: validation imports this module
+
+    problems = check_rows(frame, name)
+    if problems:
+        raise DataError(problems)
 
 
 def _drop_duplicate_texts(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:

@@ -60,14 +60,21 @@ def _check_split(frame: pd.DataFrame, split: str, report: ValidationReport) -> N
     if frame.empty:
         report.errors.append(f"the {split} split is empty; it needs labelled examples")
         return
+    report.errors.extend(check_rows(frame, split))
+
+
+def check_rows(frame: pd.DataFrame, where: str) -> list[str]:
+    """Rows with an empty text or label, named by row number."""
+    problems = []
     empty_text = frame.text.str.strip() == ""
     if empty_text.any():
-        report.errors.append(f"{split}: {int(empty_text.sum())} example(s) have an empty text (row(s) "
-                             f"{_rows(frame, empty_text)}); remove those rows or fill in their text")
+        problems.append(f"{where}: {int(empty_text.sum())} example(s) have an empty text (row(s) "
+                        f"{_rows(frame, empty_text)}); remove those rows or fill in their text")
     empty_label = frame.label.str.strip() == ""
     if empty_label.any():
-        report.errors.append(f"{split}: {int(empty_label.sum())} example(s) have no label (row(s) "
-                             f"{_rows(frame, empty_label)}); label them or remove them")
+        problems.append(f"{where}: {int(empty_label.sum())} example(s) have no label (row(s) "
+                        f"{_rows(frame, empty_label)}); label them or remove them")
+    return problems
 
 
 def _check_classes(task: Task, report: ValidationReport) -> None:

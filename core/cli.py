@@ -136,26 +136,22 @@ def print_results(store, name: str) -> None:
 
 def cmd_run(args) -> int:
     from core.config import load_config
-    from core.runner import run_experiment
 
-    config = load_config(args.config)
-    store = _store(args)
-    started = time.perf_counter()
-    with CliProgress() as progress:
-        result = run_experiment(config, store, progress)
-    console.print(f"{result.executed} run(s) executed, {result.skipped} already finished, {result.failed} failed "
-                  f"in {time.perf_counter() - started:.0f}s; results in {result.store_url}")
-    print_results(store, config.name)
-    return 1 if result.failed else 0
+    return run_grid(load_config(args.config), args)
 
 
 def cmd_demo(args) -> int:
     from core.config import parse_config
-    from core.runner import run_experiment
     from core.scenarios import demo_config
 
-    config = parse_config(demo_config(args.scenario, quick=args.quick, label_noise=args.label_noise),
-                          source=f"demo {args.scenario}")
+    config = demo_config(args.scenario, quick=args.quick, label_noise=args.label_noise)
+    return run_grid(parse_config(config, source=f"demo {args.scenario}"), args)
+
+
+def run_grid(config, args) -> int:
+    """Run a validated config with progress bars, then print its results table."""
+    from core.runner import run_experiment
+
     store = _store(args)
     started = time.perf_counter()
     with CliProgress() as progress:

@@ -98,6 +98,10 @@ class BaseModel:
             raise ModelLoadError(f"{path} has no .safetensors weights; adaptlab loads only safetensors "
                                  "(pickled .bin weights can run code). Convert the model or pick another")
         base = cls(name=display, path=path, device=pick_device(device), max_length=max_length)
+        if base.device.type == "cuda":
+            # what autocast leaves in fp32 (the optimiser, the loss) runs on tensor cores as TF32
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
         base.profile  # fail now, not mid-grid, on an unsupported architecture
         return base
 

@@ -66,6 +66,13 @@ def count_parameters(module) -> tuple[int, int]:
     return trainable, total
 
 
+def in_label_order(probs: np.ndarray, classes: np.ndarray, num_labels: int) -> np.ndarray:
+    """scikit-learn gives columns only for the classes it saw in training; put them back in label order."""
+    full = np.zeros((len(probs), num_labels), dtype=np.float32)
+    full[:, classes] = probs
+    return full
+
+
 def softmax(scores: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     scaled = scores / temperature
     scaled -= scaled.max(axis=1, keepdims=True)

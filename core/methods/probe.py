@@ -9,7 +9,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 from core.embeddings import Embedder
-from core.methods.base import FitContext, MethodSpec
+from core.methods.base import FitContext, MethodSpec, in_label_order
 
 
 @dataclass
@@ -23,10 +23,7 @@ class ProbeClassifier:
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         probs = self.model.predict_proba(self.embedder.encode(texts))
-        # scikit-learn only has columns for classes it saw; put them back in label order
-        full = np.zeros((len(texts), self.num_labels), dtype=np.float32)
-        full[:, self.model.classes_] = probs
-        return full
+        return in_label_order(probs, self.model.classes_, self.num_labels)
 
     def save(self, folder: Path) -> None:
         np.savez(folder / "probe.npz", coef=self.model.coef_, intercept=self.model.intercept_,

@@ -14,7 +14,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline, make_union
 
-from core.methods.base import FitContext, MethodSpec
+from core.methods.base import FitContext, MethodSpec, in_label_order
 
 
 @dataclass
@@ -26,10 +26,7 @@ class TfidfClassifier:
     details: dict = field(default_factory=dict)
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
-        probs = self.pipeline.predict_proba(texts)
-        full = np.zeros((len(texts), self.num_labels), dtype=np.float32)
-        full[:, self.pipeline.classes_] = probs
-        return full
+        return in_label_order(self.pipeline.predict_proba(texts), self.pipeline.classes_, self.num_labels)
 
     def save(self, folder: Path) -> None:
         joblib.dump(self.pipeline, folder / "tfidf.joblib")  # size measurement; never loaded from user paths

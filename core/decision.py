@@ -10,6 +10,7 @@ one row per (method, size) with accuracy and its interval, and the mean costs of
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,6 +30,16 @@ COST_AXES = {  # the cost columns a user can put against accuracy, in their word
     "peak_memory_mb": "peak memory (MB)",
     "bytes_stored": "bytes stored per task",
 }
+
+
+def money(dollars: float) -> str:
+    """Dollars as a person reads them: $1,234.50, $0.0421, $0.000021 (never 2.1e-05)."""
+    if pd.isna(dollars):
+        return "–"
+    if dollars == 0 or abs(dollars) >= 1:
+        return f"${dollars:,.2f}"
+    decimals = min(8, max(2, 1 - math.floor(math.log10(abs(dollars)))))
+    return f"${dollars:,.{decimals}f}"
 
 
 def size_label(size: str, unit: str = "per_class") -> str:
@@ -204,14 +215,14 @@ def recommend(table: pd.DataFrame, constraints: Constraints | None = None, size_
 
 def _reasons(choice, best, frame: pd.DataFrame, constraints: Constraints, unit: str, met: bool) -> list[str]:
     volume = f"{constraints.queries:,} queries"
-    reasons = [f"It reaches {choice.accuracy:.3f} accuracy (95% interval {choice.accuracy_low:.3f} to "
-               f"{choice.accuracy_high:.3f}) and costs ${choice.total_dollars:,.4f} in total at {volume} "
-               f"(${choice.train_dollars:,.4f} to train, {choice.latency_ms:.2f} ms per query)."]
+    reasons = [(f"It reaches {choice.accuracy:.3f} accuracy (95% interval {choice.accuracy_low:.3f} to "
+                f"{choice.accuracy_high:.3f}) and costs {money(choice.total_dollars)} in total at {volume} "
+                f"({money(choice.train_dollars * choice.retrains)} to train, {choice.latency_ms:.2f} ms per query).")]
     if (choice.method, choice["size"]) != (best.method, best["size"]):
         measurably = "is not measurably better (this one's accuracy lies inside its 95% interval)" \
             if choice.accuracy >= best.accuracy_low else "is measurably better"
         reasons.append(f"The most accurate option, {best.method} ({size_label(best['size'], unit)}, "
-                       f"{best.accuracy:.3f}), {measurably}, and costs ${best.total_dollars:,.4f}.")
+                       f"{best.accuracy:.3f}), {measurably}, and costs {money(best.total_dollars)}.")
     if constraints.accuracy_floor is not None:
         if choice.meets_accuracy:
             sure = "its whole interval clears it too" if choice.accuracy_low >= constraints.accuracy_floor else \
@@ -222,7 +233,7 @@ def _reasons(choice, best, frame: pd.DataFrame, constraints: Constraints, unit: 
                            "data or a stronger base model is needed to reach it.")
     if constraints.budget_dollars is not None:
         verb = "is within" if choice.meets_budget else "exceeds"
-        reasons.append(f"Its total cost {verb} the ${constraints.budget_dollars:,.2f} budget at {volume}.")
+        reasons.append(f"Its total cost {verb} the {money(constraints.budget_dollars)} budget at {volume}.")
     if constraints.latency_ms is not None:
         verb = "is under" if choice.meets_latency else "is over"
         reasons.append(f"Its latency of {choice.latency_ms:.2f} ms per query {verb} the "

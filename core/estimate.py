@@ -193,15 +193,27 @@ def plan_seconds(config: ExperimentConfig, task, measured: dict, done: set[str] 
 def estimate_experiment(config: ExperimentConfig, store_url: str | None = None) -> Estimate:
     """Measure, then estimate every run the grid still has to do (finished runs in the store are skipped)."""
     from core.data import load_task
-    from core.embeddings import EmbeddingCache, Embedder, _text_key  # the cache's own key, to count hits
+    from core.embeddings import Embedder, EmbeddingCache, _text_key  # the cache's own key, to count hits
+    from core.grid import plan_runs
     from core.measure import price_per_hour
     from core.methods import METHODS
-    from core.models import BaseModel, device_name
+    from core.models import BaseModel, device_name, pick_device
     from core.runner import check_task
     from core.store import SqlStore, adaptlab_home
 
     task = load_task(config.task, config.name)
     check_task(task, config)  # the same data checks the worker makes, so a bad grid fails here first
+    done = SqlStore(store_url).finished_keys(config.name) if store_url else set()
+    left = sorted({spec.method for spec in plan_runs(config, config.rag.source == "corpus") if spec.key not in done},
+                  key=config.methods.index)
+    notes = ["trained runs are an upper bound: early stopping usually ends them sooner"] \
+        if any(METHODS[m].trains_network for m in left) else []
+    if done:
+        notes.append(f"{len(done)} run(s) of '{config.name}' are already stored and will be skipped")
+    if not left:  # nothing to run, nothing to measure
+        device = pick_device(config.model.device)
+        return Estimate(device_name(device), device.type, price_per_hour(config.prices, device.type,
+                        device_name(device)), plan_seconds(config, task, {}, done), 0.0, {}, notes)
     started = time.perf_counter()
     base = BaseModel.load(config.model.name, config.model.device, config.model.max_length)
     base.encoder()  # loading the weights is part of what the worker pays once per grid
@@ -211,19 +223,15 @@ def estimate_experiment(config: ExperimentConfig, store_url: str | None = None) 
     texts = list(dict.fromkeys([*task.train.text, *task.validation.text, *task.test.text,
                                 *([] if task.corpus is None else task.corpus.text)]))
     cached = len(cache.get(base.fingerprint, [_text_key(t) for t in texts]))  # before measuring adds any
-    measured = measure(config, task, base, embedder)
-    uses_embeddings = any(METHODS[m].uses_embeddings for m in config.methods)
-    encode = (len(texts) - cached + 128) * measured["encode_seconds_per_text"] if uses_embeddings else 0.0
-    done = SqlStore(store_url).finished_keys(config.name) if store_url else set()
-    runs = plan_seconds(config, task, measured, done)
+    measured = measure(config.model_copy(update={"methods": left}), task, base, embedder)
+    encode = (len(texts) - cached + 128) * measured["encode_seconds_per_text"] \
+        if any(METHODS[m].uses_embeddings for m in left) else 0.0
     measured |= {"load_seconds": load_seconds, "texts": len(texts), "texts_cached": cached}
-    notes = ["trained runs are an upper bound: early stopping usually ends them sooner"]
-    if done:
-        notes.append(f"{len(done)} run(s) of '{config.name}' are already stored and will be skipped")
     name = device_name(base.device)
     return Estimate(device=name, device_kind=base.device.type,
-                    price_per_hour=price_per_hour(config.prices, base.device.type, name), runs=runs,
-                    fixed_seconds=(load_seconds + encode) if len(runs) else 0.0, measured=measured, notes=notes)
+                    price_per_hour=price_per_hour(config.prices, base.device.type, name),
+                    runs=plan_seconds(config, task, measured, done), fixed_seconds=load_seconds + encode,
+                    measured=measured, notes=notes)
 
 
 def estimate_in_subprocess(config: ExperimentConfig, store_url: str | None = None, timeout: float = 600) -> Estimate:
@@ -231,7 +239,7 @@ def estimate_in_subprocess(config: ExperimentConfig, store_url: str | None = Non
     command = [sys.executable, "-m", "core.estimate"] + (["--store", store_url] if store_url else [])
     try:
         done = subprocess.run(command, input=json.dumps(config.model_dump(mode="json")), capture_output=True,
-                              text=True, timeout=timeout, cwd=Path(__file__).resolve().parents[1])
+                              text=True, timeout=timeout, check=False, cwd=Path(__file__).resolve().parents[1])
     except subprocess.TimeoutExpired:
         raise AdaptlabError(f"the estimate took longer than {timeout:.0f} s; the model or device may be too "
                             "slow for this grid, or busy with another job") from None

@@ -101,10 +101,10 @@ class JobQueue:
         if clash is not None:
             raise StoreError(f"experiment '{config.name}' is already queued or running (job {clash.id}); "
                              "wait for it, cancel it on the Runs page, or choose another name")
-        values = dict(experiment=config.name, config=config.model_dump(mode="json"),
-                      resource=resource or resource_for(config.model.device), status="queued",
-                      cancel_requested=False, attempts=0, created_at=now(),
-                      progress={"message": "waiting for a worker"})
+        values = {"experiment": config.name, "config": config.model_dump(mode="json"),
+                  "resource": resource or resource_for(config.model.device), "status": "queued",
+                  "cancel_requested": False, "attempts": 0, "created_at": now(),
+                  "progress": {"message": "waiting for a worker"}}
 
         def run():
             with self.store.engine.begin() as db:
@@ -171,7 +171,7 @@ class JobQueue:
 
     def finish(self, job_id: int, status: str, error: str | None = None, result: dict | None = None,
                progress: dict | None = None) -> None:
-        values = dict(status=status, error=error, result=result, finished_at=now(), heartbeat=time.time())
+        values = {"status": status, "error": error, "result": result, "finished_at": now(), "heartbeat": time.time()}
         if progress is not None:
             values["progress"] = progress
         self._write(update(jobs).where(jobs.c.id == job_id).values(**values))

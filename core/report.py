@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from core.decision import Constraints, Recommendation, size_label
+from core.decision import Constraints, Recommendation, money, size_label
 from core.store import now
 from core.uploads import upload_info
 
@@ -73,7 +73,7 @@ def results_rows(summary: pd.DataFrame, reference: str, unit: str) -> pd.DataFra
         "macro-F1": summary.macro_f1.map("{:.3f}".format),
         f"vs {reference}": ["" if pd.isna(d) else f"{d:+.3f}" + (" (hurts)" if h is True or h == 1 else "")
                             for d, h in zip(delta, hurts)],
-        "train $": summary.train_dollars.map("{:.5f}".format),
+        "train $": summary.train_dollars.map(money),
         "ms / query": summary.inference_seconds_per_1k.map("{:.2f}".format),
         "peak MB": summary.peak_memory_mb.map("{:,.0f}".format),
         "stored": summary.bytes_stored.map(human_bytes),
@@ -114,7 +114,7 @@ def build_report(experiment: dict, summary: pd.DataFrame, recommendation: Recomm
 def constraint_lines(constraints: Constraints) -> list[str]:
     lines = [f"accuracy floor: {constraints.accuracy_floor:.3f}" if constraints.accuracy_floor is not None
              else "accuracy floor: none",
-             f"budget: ${constraints.budget_dollars:,.2f}" if constraints.budget_dollars is not None else "budget: none",
+             f"budget: {money(constraints.budget_dollars)}" if constraints.budget_dollars is not None else "budget: none",
              f"latency limit: {constraints.latency_ms:g} ms per query" if constraints.latency_ms is not None
              else "latency limit: none",
              f"expected queries: {constraints.queries:,}"]
@@ -134,7 +134,7 @@ def _environment_lines(environment: dict) -> list[str]:
 def markdown_table(frame: pd.DataFrame) -> str:
     if frame.empty:
         return "_none_"
-    cell = lambda value: str(value).replace("|", "\\|").replace("\n", " ")  # noqa: E731
+    cell = lambda value: str(value).replace("|", "\\|").replace("\n", " ")
     lines = ["| " + " | ".join(cell(c) for c in frame.columns) + " |", "|" + "---|" * len(frame.columns)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
     return "\n".join(lines)

@@ -20,7 +20,7 @@ import traceback
 import uuid
 
 from core.errors import AdaptlabError, Cancelled
-from core.jobs import HEARTBEAT_SECONDS, STALE_SECONDS, JobQueue
+from core.jobs import HEARTBEAT_SECONDS, JobQueue
 from core.runner import Progress
 from core.store import SqlStore, adaptlab_home
 

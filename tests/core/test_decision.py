@@ -3,8 +3,15 @@
 import pandas as pd
 import pytest
 
-from core.decision import (Constraints, break_even_queries, pareto_front, per_class_f1, recommend, storage_of_variants,
-                           total_cost)
+from core.decision import (
+    Constraints,
+    break_even_queries,
+    pareto_front,
+    per_class_f1,
+    recommend,
+    storage_of_variants,
+    total_cost,
+)
 
 
 def _table(rows):

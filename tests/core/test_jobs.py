@@ -73,7 +73,8 @@ def test_an_experiment_is_queued_once(tmp_path):
 
 def test_cancel_drops_a_queued_job_and_flags_a_running_one(tmp_path):
     queue = JobQueue(SqlStore(tmp_path / "r.db"))
-    waiting, running = queue.submit(_config("a"), resource="cpu"), queue.submit(_config("b"), resource="gpu")
+    waiting = queue.submit(_config("a"), resource="cpu")
+    queue.submit(_config("b"), resource="gpu")
     assert queue.claim("w")["id"] == waiting
     queue.claim("w")
     assert queue.cancel(waiting) == "running" and queue.cancel_requested(waiting)

@@ -1,0 +1,1 @@
+"""The Streamlit dashboard: `adaptlab dashboard` (or `streamlit run dashboard/app.py`). Pages live in pages/."""

@@ -1,0 +1,30 @@
+"""The dashboard's entry point and router: `adaptlab dashboard`, or `streamlit run dashboard/app.py`.
+
+Only routing happens here. Each page is a module in pages/ with a render() function; cached state is
+in dashboard/state.py, charts in dashboard/charts.py, and all the work in core/.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# `streamlit run dashboard/app.py` puts dashboard/ on the path, not the project: make `core` and
+# `pages` importable from a plain checkout too (pip install -e . does the same).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import streamlit as st
+
+from dashboard import state, ui
+
+
+def main(start: str = "home") -> None:
+    st.set_page_config(page_title="adaptlab", page_icon=":material/science:", layout="wide")
+    state.keep_worker_alive()
+    sections = {section: [ui.page(name, default=name == start) for name in names]
+                for section, names in ui.SECTIONS.items()}
+    st.navigation(sections).run()
+
+
+if __name__ == "__main__":
+    main()

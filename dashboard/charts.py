@@ -1,0 +1,208 @@
+"""Charts: each takes a DataFrame from core (analysis or decision) and returns a plotly Figure.
+
+No streamlit here and no computation beyond laying out what core computed, so every chart can be
+built and checked in a test, and the decision report embeds the very same figures.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from core.analysis import size_order
+from core.decision import COST_AXES, pareto_front, size_label
+
+# One colour per method everywhere. Red is kept out: it means "transfer hurts".
+METHOD_COLORS = {"prompt": "#7B8794", "rag": "#17A2B8", "probe": "#9467BD", "lora": "#1F77B4",
+                 "full": "#FF7F0E", "scratch": "#8C564B", "tfidf": "#A5A80F"}
+# Lines of methods that cost about the same would hide each other: a dash pattern tells them apart.
+METHOD_DASHES = {"prompt": "dot", "rag": "dashdot", "probe": "solid", "lora": "solid", "full": "dash",
+                 "scratch": "longdash", "tfidf": "solid"}
+HURTS = "#D62728"
+SPLIT_COLORS = {"train": "#1F77B4", "validation": "#9AA5B1", "test": "#FF7F0E"}
+HEIGHT = 430
+
+
+def color(method: str) -> str:
+    return METHOD_COLORS.get(method, "#444444")
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    r, g, b = (int(hex_color[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def _layout(figure: go.Figure, title: str, x: str, y: str, **extra) -> go.Figure:
+    extra.setdefault("height", HEIGHT)
+    figure.update_layout(title={"text": title, "x": 0, "xanchor": "left"}, template="plotly_white",
+                         margin={"l": 60, "r": 20, "t": 70, "b": 55}, xaxis_title=x, yaxis_title=y,
+                         legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0, "title": None},
+                         hoverlabel={"namelength": -1}, **extra)
+    return figure
+
+
+def _money_axis(axis, values) -> None:
+    """Dollar ticks a person reads: $0.00002, not 20µ."""
+    largest = float(max(values, default=1.0)) or 1.0
+    decimals = min(8, max(2, 1 - math.floor(math.log10(largest))))
+    axis.update(tickprefix="$", tickformat=f",.{decimals}f", exponentformat="none")
+
+
+def _log_axis(axis, suffix: str = "") -> None:
+    """Powers of ten only (no 2 and 5 in between), with SI suffixes: 1k, 10M, 100MB."""
+    axis.update(type="log", dtick=1, exponentformat="SI", ticksuffix=suffix)
+
+
+def _sizes(frame: pd.DataFrame) -> list[str]:
+    return sorted(frame["size"].unique(), key=size_order)
+
+
+def _unit_axis(unit: str) -> str:
+    return "training examples per class" if unit == "per_class" else "training examples"
+
+
+def learning_curves_chart(curves: pd.DataFrame, unit: str = "per_class") -> go.Figure:
+    """Accuracy against training-set size, one line per method, its 95% interval as a band."""
+    figure = go.Figure()
+    for method, group in curves.groupby("method", sort=False):
+        group = group.sort_values("size", key=lambda s: s.map(size_order))
+        x = list(group["size"])
+        figure.add_trace(go.Scatter(
+            x=x + x[::-1], y=list(group.accuracy_high) + list(group.accuracy_low)[::-1], fill="toself", mode="lines",
+            fillcolor=_rgba(color(method), 0.15), line={"width": 0}, hoverinfo="skip", showlegend=False,
+            name=f"{method} 95% interval", legendgroup=method))
+        figure.add_trace(go.Scatter(
+            x=x, y=group.accuracy, mode="lines+markers", name=method, legendgroup=method,
+            line={"color": color(method), "width": 2.5}, marker={"size": 8},
+            customdata=group[["accuracy_low", "accuracy_high", "seeds"]].to_numpy(),
+            hovertemplate=f"<b>{method}</b> at %{{x}}<br>accuracy %{{y:.3f}} [%{{customdata[0]:.3f}}, "
+                          "%{customdata[1]:.3f}]<br>%{customdata[2]} seed(s)<extra></extra>"))
+    _layout(figure, "Accuracy as training data grows (bands: 95% intervals)", _unit_axis(unit), "accuracy")
+    figure.update_xaxes(type="category", categoryorder="array", categoryarray=_sizes(curves) if len(curves) else [])
+    return figure
+
+
+def accuracy_cost_chart(table: pd.DataFrame, cost: str = "train_dollars", unit: str = "per_class") -> go.Figure:
+    """Accuracy against one cost per (method, size); the Pareto front (nothing cheaper is as good) marked."""
+    frame = table.dropna(subset=[cost, "accuracy"])
+    figure = go.Figure()
+    front = frame[pareto_front(frame, cost)].sort_values(cost) if len(frame) else frame
+    figure.add_trace(go.Scatter(x=front[cost], y=front.accuracy, mode="lines", name="Pareto front",
+                                line={"color": "#1F2933", "dash": "dot", "width": 1.5, "shape": "hv"},
+                                hoverinfo="skip"))
+    figure.add_trace(go.Scatter(x=front[cost], y=front.accuracy, mode="markers", showlegend=False, hoverinfo="skip",
+                                name="on the front", marker={"size": 20, "color": "rgba(0,0,0,0)",
+                                                             "line": {"color": "#1F2933", "width": 2}}))
+    for method, group in frame.groupby("method", sort=False):
+        labels = [size_label(s, unit) for s in group["size"]]
+        figure.add_trace(go.Scatter(
+            x=group[cost], y=group.accuracy, mode="markers", name=method, marker={"color": color(method), "size": 11},
+            error_y={"type": "data", "symmetric": False, "array": group.accuracy_high - group.accuracy,
+                     "arrayminus": group.accuracy - group.accuracy_low, "color": _rgba(color(method), 0.5)},
+            text=labels, hovertemplate=f"<b>{method}</b>, %{{text}}<br>accuracy %{{y:.3f}}<br>"
+                                       f"{COST_AXES.get(cost, cost)} %{{x:.4g}}<extra></extra>"))
+    _layout(figure, "Accuracy against cost (ringed: the Pareto front)", COST_AXES.get(cost, cost), "accuracy")
+    spread = len(frame) and (frame[cost] > 0).all() and frame[cost].max() / frame[cost].min() > 50
+    if spread:
+        _log_axis(figure.layout.xaxis, "B" if cost == "bytes_stored" else "")
+    if cost == "train_dollars":
+        _money_axis(figure.layout.xaxis, frame[cost])
+    elif cost == "bytes_stored":
+        figure.update_xaxes(ticksuffix="B", exponentformat="SI")
+    return figure
+
+
+def per_class_f1_chart(f1: pd.DataFrame, unit: str = "per_class") -> go.Figure:
+    """F1 per class (columns) and option (rows): which classes each method gets wrong."""
+    rows = f1.assign(option=[f"{m} · {size_label(s, unit)}" for m, s in zip(f1.method, f1["size"])])
+    grid = rows.pivot_table(index="option", columns="label", values="f1", sort=False)
+    figure = go.Figure(go.Heatmap(z=grid.to_numpy(), x=list(grid.columns), y=list(grid.index), zmin=0, zmax=1,
+                                  colorscale="Blues", texttemplate="%{z:.2f}", colorbar={"title": "F1"},
+                                  hovertemplate="%{y}<br>class %{x}: F1 %{z:.3f}<extra></extra>"))
+    _layout(figure, "F1 per class", "class", "", height=max(HEIGHT, 120 + 28 * len(grid)))
+    figure.update_yaxes(autorange="reversed")
+    return figure
+
+
+def negative_transfer_chart(transfer: pd.DataFrame, reference: str = "scratch", unit: str = "per_class") -> go.Figure:
+    """Each method minus the reference, per size, with 95% intervals; cells where transfer hurts in red."""
+    pooled = transfer[transfer.seed.isna()]
+    figure = go.Figure()
+    figure.add_hrect(y0=min(-0.05, float(pooled.low.min()) - 0.08) if len(pooled) else -0.1, y1=0, line_width=0,
+                     fillcolor=_rgba(HURTS, 0.06), layer="below")
+    figure.add_hline(y=0, line={"color": "#1F2933", "width": 1.2})
+    for method, group in pooled.groupby("method", sort=False):
+        group = group.sort_values("size", key=lambda s: s.map(size_order))
+        hurts = group.hurts.astype(bool).tolist()
+        figure.add_trace(go.Scatter(  # the legend entry: the method's colour, whatever its first cell shows
+            x=[None], y=[None], mode="markers", name=method, legendgroup=method, marker={"color": color(method)}))
+        figure.add_trace(go.Scatter(
+            x=group["size"], y=group.difference, mode="markers+text", name=method, legendgroup=method,
+            offsetgroup=method, showlegend=False, text=["hurts" if h else "" for h in hurts],
+            textposition="middle right", textfont={"color": HURTS, "size": 12},
+            marker={"color": [HURTS if h else color(method) for h in hurts], "size": [16 if h else 10 for h in hurts],
+                    "symbol": ["x" if h else "circle" for h in hurts], "line": {"width": 0}},
+            error_y={"type": "data", "symmetric": False, "array": group.high - group.difference,
+                     "arrayminus": group.difference - group.low, "color": color(method), "thickness": 1.5},
+            customdata=group[["low", "high"]].assign(verdict=["TRANSFER HURTS" if h else "" for h in hurts]).to_numpy(),
+            hovertemplate=f"<b>{method}</b> at %{{x}}<br>%{{y:+.3f}} vs {reference} [%{{customdata[0]:+.3f}}, "
+                          "%{customdata[1]:+.3f}]<br><b>%{customdata[2]}</b><extra></extra>"))
+    if pooled.hurts.astype(bool).any():
+        figure.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name="transfer hurts",
+                                    marker={"color": HURTS, "symbol": "x", "size": 12}))
+    _layout(figure, f"Accuracy minus {reference}, with 95% intervals", _unit_axis(unit),
+            f"difference vs {reference}", scattermode="group")
+    figure.update_xaxes(type="category", categoryorder="array", categoryarray=_sizes(pooled) if len(pooled) else [])
+    return figure
+
+
+def cost_volume_chart(costs: pd.DataFrame, break_even: pd.DataFrame) -> go.Figure:
+    """Total cost (train once, then pay per query) against query volume; break-even points marked."""
+    figure = go.Figure()
+    for method, group in costs.groupby("method", sort=False):
+        figure.add_trace(go.Scatter(x=group.queries, y=group.total_dollars, mode="lines", name=method,
+                                    line={"color": color(method), "width": 2.5, "dash": METHOD_DASHES.get(method)},
+                                    hovertemplate=f"<b>{method}</b><br>%{{x:,.0f}} queries: $%{{y:,.4f}}<extra></extra>"))
+    if len(break_even):
+        text = [f"beyond {q:,.0f} queries {after} is cheaper than {first}" for q, first, after in
+                zip(break_even.queries, break_even.cheaper_first, break_even.cheaper_after)]
+        figure.add_trace(go.Scatter(x=break_even.queries, y=break_even.total_dollars, mode="markers",
+                                    name="break-even", text=text, hovertemplate="%{text}<br>$%{y:,.4f}<extra></extra>",
+                                    marker={"symbol": "diamond", "size": 11, "color": "#1F2933"}))
+    _layout(figure, "Total cost against query volume (◆ break-even)", "queries served", "total cost")
+    _log_axis(figure.layout.xaxis)
+    if len(costs) and (costs.total_dollars > 0).all():
+        _log_axis(figure.layout.yaxis)
+    figure.update_yaxes(tickprefix="$", exponentformat="none", tickformat=",~g")
+    return figure
+
+
+def storage_chart(storage: pd.DataFrame) -> go.Figure:
+    """Bytes to keep N task variants: adapters and heads share one base model, full copies do not."""
+    figure = go.Figure()
+    for method, group in storage.groupby("method", sort=False):
+        shared = bool(group.shares_base_model.iloc[0])
+        figure.add_trace(go.Scatter(
+            x=group.variants, y=group["bytes"], mode="lines+markers", name=method,
+            line={"color": color(method), "width": 2.5, "dash": "solid" if shared else "dash"},
+            hovertemplate=f"<b>{method}</b> ({'base model once + small part each' if shared else 'a full copy each'})"
+                          "<br>%{x} variants: %{y:.3s}B<extra></extra>"))
+    _layout(figure, "Storage of N task variants (solid: base model shared; dashed: a copy each)",
+            "task variants", "storage")
+    _log_axis(figure.layout.xaxis)
+    if len(storage) and (storage["bytes"] > 0).all():
+        _log_axis(figure.layout.yaxis, "B")
+    return figure
+
+
+def class_balance_chart(class_counts: dict[str, dict[str, int]]) -> go.Figure:
+    """Examples per class in each split (the Data page's first check)."""
+    figure = go.Figure()
+    for split, counts in class_counts.items():
+        labels = sorted(counts)
+        figure.add_trace(go.Bar(x=labels, y=[counts[label] for label in labels], name=split,
+                                marker_color=SPLIT_COLORS.get(split)))
+    _layout(figure, "Examples per class", "class", "examples", barmode="group")
+    return figure

@@ -1,0 +1,209 @@
+"""Everything the dashboard caches, in one module: the store and queue, tokenizers, tasks, result tables.
+
+Pages never cache on their own. Resources (connections, tokenizers, loaded tasks) are shared by
+every session with st.cache_resource; tables are copied per caller with st.cache_data. Anything
+that depends on where results live takes the store URL as an argument, so a test (or a second
+ADAPTLAB_HOME) never sees another's cached data.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from core.analysis import learning_curves, negative_transfer, summary_table, with_correctness
+from core.decision import per_class_f1
+from core.jobs import JobQueue, ensure_worker
+from core.store import SqlStore, default_store_url
+
+
+def store_url() -> str:
+    return os.environ.get("ADAPTLAB_STORE") or default_store_url()
+
+
+@st.cache_resource(show_spinner=False)
+def _store(url: str) -> SqlStore:
+    return SqlStore(url)
+
+
+@st.cache_resource(show_spinner=False)
+def _queue(url: str) -> JobQueue:
+    return JobQueue(_store(url))
+
+
+def store() -> SqlStore:
+    return _store(store_url())
+
+
+def queue() -> JobQueue:
+    return _queue(store_url())
+
+
+@st.cache_data(ttl=10, show_spinner=False)
+def _worker_started(url: str) -> str:
+    return ensure_worker(_store(url))
+
+
+def keep_worker_alive() -> str:
+    """Start a background worker when none is alive (checked every 10 s at most). 'off' when disabled."""
+    if os.environ.get("ADAPTLAB_AUTOSTART_WORKER", "1") == "0":  # tests, or a worker run as a service
+        return "off"
+    return _worker_started(store_url())
+
+
+# -- machine and built-ins -----------------------------------------------------------------------
+@st.cache_resource(show_spinner="Looking at this machine's device…")
+def device() -> dict:
+    from core.estimate import describe_device
+
+    return describe_device()
+
+
+@st.cache_data(show_spinner=False)
+def scenarios() -> list[dict]:
+    from core.scenarios import scenario_cards
+
+    return scenario_cards()
+
+
+@st.cache_data(show_spinner=False)
+def scenario_options(name: str) -> dict:
+    """A built-in scenario's build options and their defaults (e.g. per_class: 200)."""
+    from core.scenarios import SCENARIOS
+
+    parameters = inspect.signature(SCENARIOS[name].build).parameters.values()
+    return {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}
+
+
+@st.cache_data(show_spinner=False)
+def demo_config(name: str) -> dict:
+    from core.scenarios import demo_config as scenario_demo
+
+    return scenario_demo(name, quick=True)
+
+
+@st.cache_resource(show_spinner=False)
+def method_titles() -> dict[str, str]:
+    from core.methods import METHODS
+
+    return {name: spec.title for name, spec in METHODS.items()}
+
+
+# -- data --------------------------------------------------------------------------------------------
+@st.cache_resource(show_spinner="Loading the data…", max_entries=8)
+def _task(spec_json: str):
+    from core.config import TaskSpec
+    from core.data import load_task
+
+    return load_task(TaskSpec.model_validate(json.loads(spec_json)), "preview")
+
+
+def task(spec: dict):
+    """The Task a data spec (a TaskSpec as a dict) loads; raises DataError/ConfigError in words."""
+    return _task(json.dumps(spec, sort_keys=True, default=str))
+
+
+@st.cache_data(show_spinner="Reading the file…", max_entries=8)
+def table_preview(path: str, name: str) -> dict:
+    """Row count, columns and first rows of a stored upload (only files inside the uploads folder)."""
+    from core.data import read_table
+    from core.uploads import inside_uploads
+
+    frame = read_table(inside_uploads(Path(path).name), name=name)
+    return {"rows": len(frame), "columns": [c for c in frame.columns if c != "row"],
+            "head": frame.drop(columns="row").head(10).to_dict(orient="records")}
+
+
+@st.cache_data(show_spinner="Checking the data…", max_entries=16)
+def validation(spec_json: str, sizes: tuple, size_unit: str, max_length: int) -> dict:
+    from core.validation import validate_task
+
+    report = validate_task(_task(spec_json), list(sizes), size_unit, max_length)
+    return {"errors": report.errors, "warnings": report.warnings, "stats": report.stats}
+
+
+@st.cache_resource(show_spinner="Loading the tokenizer…", max_entries=4)
+def tokenizer(model_name: str):
+    from core.coverage import load_tokenizer
+
+    return load_tokenizer(model_name)
+
+
+@st.cache_data(show_spinner="Measuring tokenizer coverage…", max_entries=16)
+def coverage(spec_json: str, model_name: str, max_length: int) -> dict:
+    from core.coverage import tokenizer_coverage
+
+    return tokenizer_coverage(_task(spec_json).train.text, tokenizer(model_name), max_length)
+
+
+@st.cache_data(show_spinner="Measuring a few training steps on this device…", max_entries=16, ttl=3600)
+def estimate(config_json: str, url: str):
+    from core.config import parse_config
+    from core.estimate import estimate_in_subprocess
+
+    return estimate_in_subprocess(parse_config(json.loads(config_json)), url)
+
+
+# -- results -------------------------------------------------------------------------------------------
+@st.cache_data(ttl=2, show_spinner=False)
+def experiments(url: str) -> pd.DataFrame:
+    return _store(url).experiments()
+
+
+@dataclass
+class Results:
+    """One experiment's results, analysed once per change in its runs."""
+
+    name: str
+    experiment: dict
+    runs: pd.DataFrame  # one row per run (with predictions)
+    summary: pd.DataFrame  # core.analysis.summary_table
+    curves: pd.DataFrame  # core.analysis.learning_curves
+    transfer: pd.DataFrame  # core.analysis.negative_transfer (empty without the reference method)
+    per_class: pd.DataFrame  # core.decision.per_class_f1
+    reference: str
+    unit: str
+
+    @property
+    def failed(self) -> pd.DataFrame:
+        return self.runs[self.runs.status == "failed"]
+
+
+@st.cache_data(ttl=2, show_spinner=False)
+def _run_stamp(url: str, name: str) -> str:
+    runs = _store(url).runs_frame(name)
+    return f"{len(runs)}|{runs.finished_at.max()}|{(runs.status == 'finished').sum()}"
+
+
+@st.cache_data(show_spinner="Computing intervals…", max_entries=32)
+def _results(url: str, name: str, stamp: str) -> Results:
+    store = _store(url)
+    experiment = store.experiment(name)
+    config = experiment["config"]
+    reference, unit = config.get("reference", "scratch"), config.get("size_unit", "per_class")
+    runs = store.runs_frame(name, with_predictions=True)
+    scored = with_correctness(runs, experiment["test_labels"])
+    empty = scored.empty
+    has_reference = not empty and (scored.method == reference).any()
+    return Results(name=name, experiment=experiment, runs=runs,
+                   summary=pd.DataFrame() if empty else summary_table(runs, experiment["test_labels"], reference),
+                   curves=pd.DataFrame() if empty else learning_curves(scored),
+                   transfer=negative_transfer(scored, reference) if has_reference else pd.DataFrame(),
+                   per_class=per_class_f1(runs), reference=reference, unit=unit)
+
+
+def results(name: str) -> Results:
+    """An experiment's results; recomputed only when a run was added or changed."""
+    url = store_url()
+    return _results(url, name, _run_stamp(url, name))
+
+
+def clear_results() -> None:
+    experiments.clear()
+    _run_stamp.clear()

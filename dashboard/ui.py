@@ -1,0 +1,90 @@
+"""Small pieces every page shares: the page registry, the experiment picker, errors in words, formats."""
+
+from __future__ import annotations
+
+import importlib
+
+import pandas as pd
+import streamlit as st
+
+from core.errors import AdaptlabError
+from dashboard import state
+
+PAGES = {  # module in pages/: (title, icon)
+    "home": ("Home", ":material/home:"),
+    "data": ("Data", ":material/table:"),
+    "experiment": ("Experiment", ":material/tune:"),
+    "runs": ("Runs", ":material/play_circle:"),
+    "compare": ("Compare", ":material/compare_arrows:"),
+    "negative_transfer": ("Negative transfer", ":material/trending_down:"),
+    "cost": ("Cost", ":material/payments:"),
+    "report": ("Decision report", ":material/description:"),
+}
+SECTIONS = {"Run": ["home", "data", "experiment", "runs"],
+            "Decide": ["compare", "negative_transfer", "cost", "report"]}
+SHARED_EXPERIMENT = "shared.experiment"  # the experiment the result pages show, kept across pages
+SHARED_TASK = "shared.task"  # the data chosen on the Data page (a TaskSpec as a dict)
+
+
+def page(name: str, default: bool = False) -> st.Page:
+    title, icon = PAGES[name]
+    module = importlib.import_module(f"pages.{name}")
+    return st.Page(module.render, title=title, icon=icon, url_path=name.replace("_", "-"), default=default)
+
+
+def go(name: str) -> None:
+    st.switch_page(page(name, default=name == "home"))
+
+
+def link(name: str, label: str | None = None) -> None:
+    title, icon = PAGES[name]
+    st.page_link(page(name, default=name == "home"), label=label or title, icon=icon)
+
+
+def error(problem: Exception) -> None:
+    """An error as words on screen: an AdaptlabError's message, or a short line for anything else."""
+    if isinstance(problem, AdaptlabError):
+        st.error(str(problem), icon=":material/error:")
+    else:
+        st.error(f"Something went wrong: {type(problem).__name__}: {problem}", icon=":material/error:")
+
+
+def pick_experiment(page_key: str) -> str | None:
+    """The experiment to show: a selectbox over stored ones, remembered across pages. None when there are none."""
+    names = state.experiments(state.store_url()).name.tolist()
+    if not names:
+        st.info("No experiments yet. Start one from **Home** (a built-in demo, one click) or the **Experiment** page.",
+                icon=":material/info:")
+        link("home", "Go to Home")
+        return None
+    current = st.session_state.get(SHARED_EXPERIMENT)
+    index = names.index(current) if current in names else 0
+    chosen = st.selectbox("Experiment", names, index=index, key=f"{page_key}.experiment")
+    st.session_state[SHARED_EXPERIMENT] = chosen
+    return chosen
+
+
+def load_results(name: str):
+    """The experiment's results, or None (with the reason on screen) when there are none yet."""
+    try:
+        results = state.results(name)
+    except AdaptlabError as problem:
+        error(problem)
+        return None
+    if results.summary.empty:
+        st.info(f"'{name}' has no finished runs yet. Results appear here as each run finishes.",
+                icon=":material/hourglass_top:")
+        link("runs", "Watch it on the Runs page")
+        return None
+    return results
+
+
+def seconds(value) -> str:
+    if value is None or pd.isna(value):
+        return "–"
+    value = float(value)
+    if value < 60:
+        return f"{value:.0f} s"
+    if value < 3600:
+        return f"{value // 60:.0f} min {value % 60:.0f} s"
+    return f"{value // 3600:.0f} h {value % 3600 // 60:.0f} min"

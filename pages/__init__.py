@@ -1,0 +1,1 @@
+"""The dashboard's pages: each module exposes render() and creates no widgets when imported."""

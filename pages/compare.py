@@ -1,0 +1,69 @@
+"""Compare: the results table and charts side by side: learning curves, accuracy against cost, per-class F1."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.decision import COST_AXES, size_label
+from core.report import results_rows
+from dashboard import charts, ui
+
+KEY = "compare"
+
+
+def render() -> None:
+    st.title("Compare")
+    name = ui.pick_experiment(KEY)
+    if name is None:
+        return
+    results = ui.load_results(name)
+    if results is None:
+        return
+    _headline(results)
+    st.dataframe(results_rows(results.summary, results.reference, results.unit), hide_index=True, width="stretch")
+    left, right = st.columns(2)
+    left.caption("Subsets are nested (each size contains the smaller ones) and every method sees the same test "
+                 "examples and seeds, so the curves are paired.")
+    cost = right.selectbox("Cost axis", list(COST_AXES), format_func=COST_AXES.get, key=f"{KEY}.cost_axis",
+                           label_visibility="collapsed")
+    left, right = st.columns(2)
+    with left:
+        st.plotly_chart(charts.learning_curves_chart(results.curves, results.unit), key=f"{KEY}.curves")
+    with right:
+        st.plotly_chart(charts.accuracy_cost_chart(results.summary, cost, results.unit), key=f"{KEY}.cost")
+    _per_class(results)
+    _failures(results)
+
+
+def _headline(results) -> None:
+    summary = results.summary
+    best = summary.loc[summary.accuracy.idxmax()]
+    environment = results.experiment.get("task", {}).get("environment", {})
+    cols = st.columns(4)
+    cols[0].metric("Most accurate", best.method, help=size_label(best["size"], results.unit))
+    cols[1].metric("Its accuracy", f"{best.accuracy:.3f}",
+                   help=f"95% interval {best.accuracy_low:.3f} to {best.accuracy_high:.3f}")
+    cols[2].metric("Finished runs", int((results.runs.status == "finished").sum()),
+                   delta=f"{len(results.failed)} failed" if len(results.failed) else None, delta_color="inverse")
+    cols[3].metric("Device", environment.get("device_kind", "?").upper(), help=environment.get("device"))
+
+
+def _per_class(results) -> None:
+    f1 = results.per_class
+    if f1.empty:
+        return
+    sizes = sorted(f1["size"].unique(), key=lambda s: float("inf") if s == "all" else float(s))
+    trained = [s for s in sizes if s != "0"] or sizes
+    size = st.segmented_control("Per-class F1 at training-set size", trained, default=trained[-1], required=True,
+                                key=f"{KEY}.f1_size", format_func=lambda s: size_label(s, results.unit))
+    shown = f1[f1["size"].isin([size, "0"])]
+    st.plotly_chart(charts.per_class_f1_chart(shown, results.unit), key=f"{KEY}.f1")
+
+
+def _failures(results) -> None:
+    if results.failed.empty:
+        return
+    with st.expander(f"Failed runs ({len(results.failed)})"):
+        for run in results.failed.itertuples():
+            st.error(f"{run.run_key}: {run.error}", icon=":material/error:")
+        st.caption("A failed run is retried when the same experiment is launched again.")

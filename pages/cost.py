@@ -1,0 +1,64 @@
+"""Cost: total cost against query volume (train once, then pay per query), break-even points, storage of N variants."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from core.analysis import size_order
+from core.decision import break_even_queries, one_per_method, size_label, storage_of_variants, total_cost
+from core.report import human_bytes
+from dashboard import charts, ui
+
+KEY = "cost"
+VOLUMES = [10**k for k in range(2, 11)]  # 100 to 10 billion queries
+LARGEST = "largest per method"
+
+
+def render() -> None:
+    st.title("Cost")
+    st.caption("Training is paid once, inference on every query: which option is cheapest depends on how much it "
+               "will be used. Dollars come from the measured times and the experiment's price table.")
+    name = ui.pick_experiment(KEY)
+    if name is None:
+        return
+    results = ui.load_results(name)
+    if results is None:
+        return
+    sizes = sorted({s for s in results.summary["size"] if s != "0"}, key=size_order)
+    left, right = st.columns(2)
+    size = left.selectbox("Training-set size", [LARGEST, *sizes], key=f"{KEY}.size",
+                          format_func=lambda s: s if s == LARGEST else size_label(s, results.unit))
+    low, high = right.select_slider("Query volume", VOLUMES, value=(10**3, 10**8), key=f"{KEY}.volume",
+                                    format_func=lambda v: f"{v:,}")
+    table = one_per_method(results.summary, None if size == LARGEST else size)
+    _volume(table, low, high)
+    _storage(results.summary)
+
+
+def _volume(table: pd.DataFrame, low: int, high: int) -> None:
+    costs = total_cost(table, np.logspace(np.log10(low), np.log10(max(high, low * 10)), 60))
+    points = break_even_queries(table)
+    shown = points[(points.queries >= low) & (points.queries <= high)]
+    st.plotly_chart(charts.cost_volume_chart(costs, shown), key=f"{KEY}.volume_chart")
+    if shown.empty:
+        cheapest = costs[costs.queries == costs.queries.max()].sort_values("total_dollars").iloc[0]
+        st.markdown(f"No break-even point in this range: **{cheapest.method}** stays the cheapest overall up to "
+                    f"{high:,} queries.")
+        return
+    st.markdown("**Break-even points**")
+    st.markdown("\n".join(f"- Beyond **{row.queries:,.0f}** queries, **{row.cheaper_after}** costs less in total than "
+                          f"**{row.cheaper_first}** (both ${row.total_dollars:,.4f} there)." for row in shown.itertuples()))
+
+
+def _storage(summary: pd.DataFrame) -> None:
+    st.subheader("Storage of N task variants")
+    st.caption("One base model serves many tasks when each task only adds a small part (a LoRA adapter, a probe "
+               "head, an index); a full fine-tune stores a whole model per task.")
+    variants = st.slider("Task variants", 1, 1000, 100, key=f"{KEY}.variants")
+    storage = storage_of_variants(summary, sorted({1, 10, 100, 1000, variants}))
+    st.plotly_chart(charts.storage_chart(storage), key=f"{KEY}.storage_chart")
+    at = storage[storage.variants == variants].sort_values("bytes")
+    st.markdown(f"For **{variants}** variants: " + ", ".join(f"{row.method} {human_bytes(row.bytes)}"
+                                                         for row in at.itertuples()) + ".")

@@ -1,0 +1,196 @@
+"""Data: pick a built-in scenario or upload labelled examples, map the columns, and check them before anything runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from core.errors import AdaptlabError
+from core.uploads import FORMATS, save_upload
+from dashboard import charts, state, ui
+
+KEY = "data"
+BUILTIN, UPLOAD = "Built-in scenario", "Upload a file"
+NO_SPLIT = "(none: split here, stratified)"
+TEXT_GUESSES = ("text", "body", "sentence", "content", "message", "question")
+LABEL_GUESSES = ("label", "labels", "category", "class", "target", "intent", "queue")
+
+
+def render() -> None:
+    st.title("Data")
+    st.caption("Pick a built-in scenario or upload labelled examples (one text column, one label column). "
+               "Everything is checked here, before anything runs.")
+    chosen = st.session_state.get(ui.SHARED_TASK) or {}
+    source = st.segmented_control("Data source", [BUILTIN, UPLOAD], key=f"{KEY}.source", required=True,
+                                  default=UPLOAD if "path" in chosen else BUILTIN)
+    spec = _builtin(chosen) if source == BUILTIN else _upload()
+    if spec is None:
+        return
+    _check(spec)
+
+
+def _builtin(chosen: dict) -> dict:
+    cards = {card["name"]: card for card in state.scenarios()}
+    names = list(cards)
+    current = chosen.get("builtin")
+    name = st.selectbox("Scenario", names, index=names.index(current) if current in names else 0,
+                        format_func=lambda n: f"{cards[n].get('title', n)} ({n})", key=f"{KEY}.scenario")
+    card = cards[name]
+    st.caption(f"{card.get('probes', '')}. Built: {card.get('built', '')}. Source: {card.get('source', '')}; "
+               f"licence: {card.get('licence', 'not stated')}.")
+    defaults, options = state.scenario_options(name), {}
+    if "per_class" in defaults:
+        per_class = st.number_input("Examples per class (at most)", min_value=10, max_value=100_000, step=10,
+                                    value=int(chosen.get("builtin_options", {}).get("per_class", defaults["per_class"])),
+                                    key=f"{KEY}.{name}.per_class", help="Fewer examples make every run faster.")
+        if per_class != defaults["per_class"]:
+            options["per_class"] = int(per_class)
+    return {"builtin": name, "builtin_options": options}
+
+
+def _stored_upload(label: str, key: str, help_text: str) -> dict | None:
+    """An uploader whose file is saved (under a generated name) and remembered across reruns and pages."""
+    file = st.file_uploader(label, type=[ext.lstrip(".") for ext in FORMATS], key=f"{KEY}.{key}", help=help_text)
+    if file is not None:
+        try:
+            stored = save_upload(file.getvalue(), file.name, st.session_state.get(f"{KEY}.licence", ""))
+        except AdaptlabError as problem:
+            ui.error(problem)
+            return None
+        st.session_state[f"{KEY}.stored.{key}"] = {"path": str(stored.path), "name": stored.original_name}
+    return st.session_state.get(f"{KEY}.stored.{key}")
+
+
+def _guess(columns: list[str], guesses: tuple[str, ...], fallback: int) -> int:
+    lowered = [c.lower() for c in columns]
+    for guess in guesses:
+        if guess in lowered:
+            return lowered.index(guess)
+    return min(fallback, len(columns) - 1)
+
+
+def _upload() -> dict | None:
+    st.text_input("Licence of this data, if known (it goes into the report)", key=f"{KEY}.licence",
+                  placeholder="e.g. CC-BY-4.0, internal, proprietary")
+    upload = _stored_upload("Labelled examples (CSV, JSONL or Parquet)", "file",
+                            "One row per example. A split column (train/validation/test) is optional.")
+    if upload is None:
+        st.info("Upload a file with a header row: one column of texts, one of labels, e.g. `text,label`.",
+                icon=":material/upload_file:")
+        return None
+    try:
+        preview = state.table_preview(upload["path"], upload["name"])
+    except AdaptlabError as problem:
+        ui.error(problem)
+        return None
+    st.caption(f"**{upload['name']}**: {preview['rows']:,} rows, columns {', '.join(preview['columns'])}")
+    columns = preview["columns"]
+    left, middle, right = st.columns(3)
+    text = left.selectbox("Text column", columns, index=_guess(columns, TEXT_GUESSES, 0), key=f"{KEY}.text_column")
+    label = middle.selectbox("Label column", columns, index=_guess(columns, LABEL_GUESSES, 1), key=f"{KEY}.label_column")
+    split = right.selectbox("Split column", [NO_SPLIT, *columns], key=f"{KEY}.split_column")
+    spec = {"path": upload["path"], "text_column": text, "label_column": label}
+    if split != NO_SPLIT:
+        spec["split_column"] = split
+    corpus = _corpus()
+    if corpus:
+        spec["corpus"] = corpus
+    with st.expander("First rows"):
+        st.dataframe(pd.DataFrame(preview["head"]), hide_index=True, width="stretch")
+    return spec
+
+
+def _corpus() -> dict | None:
+    with st.expander("Knowledge documents for RAG (optional)"):
+        upload = _stored_upload("Documents (CSV, JSONL or Parquet)", "corpus",
+                                "Texts RAG retrieves from; a label column, if present, lets each document vote.")
+        if upload is None:
+            return None
+        try:
+            columns = state.table_preview(upload["path"], upload["name"])["columns"]
+        except AdaptlabError as problem:
+            ui.error(problem)
+            return None
+        left, right = st.columns(2)
+        text = left.selectbox("Document text column", columns, index=_guess(columns, TEXT_GUESSES, 0),
+                              key=f"{KEY}.corpus_text")
+        label = right.selectbox("Document label column", ["(none)", *columns], key=f"{KEY}.corpus_label")
+        return {"path": upload["path"], "text_column": text, "label_column": None if label == "(none)" else label}
+
+
+def _check(spec: dict) -> None:
+    spec_json = json.dumps(spec, sort_keys=True)
+    try:
+        report = state.validation(spec_json, (), "per_class", 128)
+    except Exception as problem:  # includes files the loaders could not anticipate: words, never a traceback
+        st.error(_in_user_names(str(problem) if isinstance(problem, AdaptlabError) else
+                                f"{type(problem).__name__}: {problem}"), icon=":material/error:")
+        return
+    st.subheader("Validation report")
+    for problem in report["errors"]:
+        st.error(_in_user_names(problem), icon=":material/error:")
+    for warning in report["warnings"]:
+        st.warning(_in_user_names(warning), icon=":material/warning:")
+    if report["errors"]:
+        st.caption("Fix the problems above (in the file, or the column choices) and upload again.")
+        return
+    if not report["warnings"]:
+        st.success("No problems found.", icon=":material/check_circle:")
+    _statistics(report["stats"])
+    _coverage(spec_json)
+    st.divider()
+    if st.button("Use this data", type="primary", key=f"{KEY}.use", icon=":material/check:"):
+        st.session_state[ui.SHARED_TASK] = spec
+        st.toast("Data chosen. Next: the Experiment page.")
+    if st.session_state.get(ui.SHARED_TASK) == spec:
+        st.success("This data is selected for the next experiment.", icon=":material/task_alt:")
+        ui.link("experiment", "Next: set up the experiment")
+
+
+def _in_user_names(message: str) -> str:
+    """Messages name stored files by their generated names; show the names the user uploaded instead."""
+    for key in ("file", "corpus"):
+        upload = st.session_state.get(f"{KEY}.stored.{key}")
+        if upload:
+            message = message.replace(Path(upload["path"]).name, upload["name"])
+    return message
+
+
+def _statistics(stats: dict) -> None:
+    rows = stats.get("rows", {})
+    cols = st.columns(5)
+    for col, (name, value) in zip(cols, [*rows.items(), ("classes", stats.get("classes")),
+                                         ("corpus documents", stats.get("corpus_documents", 0))]):
+        col.metric(name, f"{value:,}" if isinstance(value, int) else value)
+    train_counts = stats.get("class_counts", {}).get("train", {})
+    if train_counts:
+        st.caption(f"Training-set sizes up to **{min(train_counts.values())} per class** are possible "
+                   f"(the smallest class has that many training examples).")
+    left, right = st.columns([3, 2])
+    left.plotly_chart(charts.class_balance_chart(stats.get("class_counts", {})), key=f"{KEY}.balance")
+    lengths = pd.Series(stats.get("text_chars", {}), name="characters").rename(
+        {"50%": "median", "95%": "95th percentile"})
+    right.markdown("**Text length (train, characters)**")
+    right.dataframe(lengths.to_frame(), width="stretch")
+
+
+def _coverage(spec_json: str) -> None:
+    model = st.session_state.get("experiment.model", "default")
+    try:
+        coverage = state.coverage(spec_json, model, 128)
+    except AdaptlabError as problem:
+        ui.error(problem)
+        return
+    st.subheader("How well the base model's tokenizer covers this text")
+    cols = st.columns(4)
+    cols[0].metric("Unknown tokens", f"{coverage['unknown_rate']:.2%}")
+    cols[1].metric("Texts with an unknown token", f"{coverage['texts_with_unknown']:.1%}")
+    cols[2].metric("Pieces per word", f"{coverage['pieces_per_word']:.2f}")
+    cols[3].metric("Texts cut at 128 tokens", f"{coverage['truncated']:.1%}")
+    st.info(coverage["verdict"][0].upper() + coverage["verdict"][1:] + ".", icon=":material/translate:")
+    if coverage["unknown_words"]:
+        st.caption("Words the tokenizer cannot read: "
+                   + ", ".join(f"`{word}` ({count})" for word, count in coverage["unknown_words"]))

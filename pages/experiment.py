@@ -1,0 +1,213 @@
+"""Experiment: model, methods, sizes, seeds, budget and prices; a measured estimate; then launch (queued)."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from core.config import METHOD_NAMES, ExperimentConfig, TaskSpec, parse_config
+from core.decision import money
+from core.errors import AdaptlabError
+from dashboard import state, ui
+
+KEY = "experiment"
+DEFAULTS = ExperimentConfig(name="defaults", task=TaskSpec(builtin="defaults"))  # the one source of defaults
+KEEP = "session"  # widget values survive a visit to another page
+
+
+def render() -> None:
+    st.title("Experiment")
+    spec = _data()
+    settings = _settings(spec)
+    try:
+        config = parse_config(settings, source="these settings")
+    except AdaptlabError as problem:
+        ui.error(problem)
+        return
+    data_ok = _check_data(spec, config)
+    _estimate(config, data_ok)
+    _launch(config, data_ok)
+
+
+def _data() -> dict:
+    spec = st.session_state.get(ui.SHARED_TASK)
+    if not spec:
+        spec = {"builtin": state.scenarios()[0]["name"], "builtin_options": {}}
+    if "builtin" in spec:
+        options = ", ".join(f"{k} {v}" for k, v in spec.get("builtin_options", {}).items())
+        described = f"built-in scenario **{spec['builtin']}**" + (f" ({options})" if options else "")
+    else:
+        described = f"your file (text column **{spec['text_column']}**, label column **{spec['label_column']}**)"
+    left, right = st.columns([4, 1])
+    left.markdown(f"Data: {described}")
+    with right:
+        ui.link("data", "Change data")
+    return spec
+
+
+def _default_name(spec: dict) -> str:
+    base = spec.get("builtin") or st.session_state.get("data.stored.file", {}).get("name", "my-data")
+    base = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(base).stem).strip("-._") or "experiment"
+    return f"{base}-{datetime.now():%Y%m%d-%H%M}"
+
+
+def _settings(spec: dict) -> dict:
+    if f"{KEY}.name" not in st.session_state:
+        st.session_state[f"{KEY}.name"] = _default_name(spec)
+    name = st.text_input("Experiment name", key=f"{KEY}.name", persist_state=KEEP,
+                         help="Results are stored under this name. Letters, digits, dots, dashes, underscores.")
+    st.markdown("**Methods**")
+    titles = state.method_titles()
+    cols = st.columns(4)
+    methods = [m for i, m in enumerate(METHOD_NAMES)
+               if cols[i % 4].checkbox(m, value=True, key=f"{KEY}.method.{m}", help=titles.get(m), persist_state=KEEP)]
+    left, middle, right = st.columns(3)
+    sizes_text = left.text_input("Training-set sizes", value="8, 32", key=f"{KEY}.sizes", persist_state=KEEP,
+                                 help="Comma-separated numbers, or 'all'. Subsets are nested, so curves are paired.")
+    unit = middle.radio("Size counts", ["per_class", "total"], key=f"{KEY}.unit", horizontal=True,
+                        format_func=lambda u: u.replace("_", " "), persist_state=KEEP)
+    seeds = right.number_input("Seeds", min_value=1, max_value=20, value=2, key=f"{KEY}.seeds", persist_state=KEEP,
+                               help="Repeats with different random draws; more seeds, tighter intervals.")
+    settings = {"name": name, "task": spec, "methods": methods, "sizes": _parse_sizes(sizes_text),
+                "size_unit": unit, "seeds": list(range(int(seeds)))}
+    settings |= _model_and_budget()
+    settings |= _advanced()
+    settings["prices"] = _prices()
+    return settings
+
+
+def _parse_sizes(text: str) -> list:
+    sizes = []
+    for part in re.split(r"[,\s]+", text.strip()):
+        if part:
+            sizes.append("all" if part.lower() == "all" else int(part) if part.isdigit() else part)
+    return sizes  # anything else (a typo) is refused by parse_config with the field named
+
+
+def _model_and_budget() -> dict:
+    budget = DEFAULTS.budget
+    with st.expander("Model and budget", expanded=False):
+        left, middle, right = st.columns(3)
+        model = left.text_input("Base model", value="default", key=f"{KEY}.model", persist_state=KEEP,
+                                help="'default' is all-MiniLM-L6-v2 (bundled); or a local folder or a cached Hub id.")
+        device = middle.selectbox("Device", ["auto", "cuda", "mps", "cpu"], key=f"{KEY}.device", persist_state=KEEP)
+        max_length = right.number_input("Max length (tokens)", 8, 8192, DEFAULTS.model.max_length,
+                                        key=f"{KEY}.max_length", persist_state=KEEP)
+        cols = st.columns(4)
+        epochs = cols[0].number_input("Max epochs", 1, 1000, budget.max_epochs, key=f"{KEY}.epochs", persist_state=KEEP)
+        min_steps = cols[1].number_input("Min steps", 0, 1_000_000, budget.min_steps, key=f"{KEY}.min_steps",
+                                         persist_state=KEEP, help="Few-shot sets still get this many optimiser steps.")
+        patience = cols[2].number_input("Patience", 1, 100, budget.patience, key=f"{KEY}.patience", persist_state=KEEP,
+                                        help="Validation checks without improvement before stopping early.")
+        seconds = cols[3].number_input("Max seconds per run", 1.0, 86_400.0, float(budget.max_train_seconds),
+                                       key=f"{KEY}.max_seconds", persist_state=KEEP)
+        reference = st.radio("Negative transfer against", ["scratch", "tfidf"], key=f"{KEY}.reference",
+                             horizontal=True, persist_state=KEEP,
+                             help="The from-scratch reference every method is compared with.")
+    return {"model": {"name": model, "device": device, "max_length": int(max_length)}, "reference": reference,
+            "budget": {"max_epochs": int(epochs), "min_steps": int(min_steps), "patience": int(patience),
+                       "max_train_seconds": float(seconds)}}
+
+
+def _advanced() -> dict:
+    training, lora, rag = DEFAULTS.training, DEFAULTS.lora, DEFAULTS.rag
+    with st.expander("Hyperparameters (advanced)"):
+        cols = st.columns(4)
+        batch = cols[0].number_input("Batch size", 1, 4096, training.batch_size, key=f"{KEY}.batch", persist_state=KEEP)
+        rates = {m: cols[i + 1].number_input(f"Learning rate: {m}", 1e-6, 0.5, training.learning_rates[m],
+                                             format="%.0e", step=1e-5, key=f"{KEY}.lr.{m}", persist_state=KEEP)
+                 for i, m in enumerate(("lora", "full", "scratch"))}
+        cols = st.columns(4)
+        r = cols[0].number_input("LoRA rank r", 1, 1024, lora.r, key=f"{KEY}.lora_r", persist_state=KEEP)
+        alpha = cols[1].number_input("LoRA alpha", 1, 4096, lora.alpha, key=f"{KEY}.lora_alpha", persist_state=KEEP)
+        k = cols[2].number_input("RAG neighbours k", 1, 1000, rag.k, key=f"{KEY}.rag_k", persist_state=KEEP)
+        source = cols[3].selectbox("RAG searches", ["auto", "corpus", "train", "both"], key=f"{KEY}.rag_source",
+                                   persist_state=KEEP)
+        template = st.text_input("Prompt template (prompt-only)", value=DEFAULTS.prompt.template,
+                                 key=f"{KEY}.template", persist_state=KEEP,
+                                 help="How a label becomes the text each input is compared with; must contain {label}.")
+    return {"training": {"batch_size": int(batch), "learning_rates": rates},
+            "lora": {"r": int(r), "alpha": int(alpha)}, "rag": {"k": int(k), "source": source},
+            "prompt": {"template": template}}
+
+
+def _prices() -> dict:
+    with st.expander("Prices (dollars per device hour)"):
+        st.caption("Keyed by device kind (cpu, cuda, mps) or a GPU name such as H100 (a name match wins).")
+        saved = st.session_state.get(f"{KEY}.prices", DEFAULTS.prices)
+        table = pd.DataFrame({"device": list(saved), "dollars_per_hour": list(saved.values())})
+        edited = st.data_editor(table, num_rows="dynamic", hide_index=True, key=f"{KEY}.prices_editor",
+                                column_config={"dollars_per_hour": st.column_config.NumberColumn(
+                                    "$ per hour", min_value=0.0, format="%.2f")})
+    prices = {str(d).strip(): float(p) for d, p in zip(edited.device, edited.dollars_per_hour)
+              if isinstance(d, str) and d.strip() and pd.notna(p)}
+    st.session_state[f"{KEY}.prices"] = prices
+    return prices
+
+
+def _check_data(spec: dict, config: ExperimentConfig) -> bool:
+    """The same checks the worker makes, against these sizes; False (with the reasons shown) if any fails."""
+    try:
+        report = state.validation(json.dumps(spec, sort_keys=True), tuple(config.sizes), config.size_unit,
+                                  config.model.max_length)
+    except Exception as problem:  # a data file that cannot be read: words, never a traceback
+        ui.error(problem)
+        return False
+    for problem in report["errors"]:
+        st.error(problem, icon=":material/error:")
+    if config.name in set(state.experiments(state.store_url()).name):
+        st.warning(f"An experiment named '{config.name}' exists. Launching adds the runs it lacks if only methods, "
+                   "sizes or seeds changed; with other changes the worker will refuse it. Rename to start afresh.",
+                   icon=":material/warning:")
+    return not report["errors"]
+
+
+def _estimate(config: ExperimentConfig, data_ok: bool) -> None:
+    config_json = json.dumps(config.model_dump(mode="json"), sort_keys=True)
+    left, right = st.columns([1, 3])
+    asked = left.button("Estimate time and cost", key=f"{KEY}.estimate", disabled=not data_ok,
+                        icon=":material/timer:", help="Times an encode batch and a few training steps of each "
+                        "trained method on this device (in a separate process), then counts the grid's steps.")
+    right.caption("A measurement on this machine, not a rule of thumb: about a minute on a CPU, seconds on a GPU.")
+    if asked:
+        try:
+            st.session_state[f"{KEY}.estimate_result"] = (config_json, state.estimate(config_json, state.store_url()))
+        except AdaptlabError as problem:
+            ui.error(problem)
+            return
+    saved = st.session_state.get(f"{KEY}.estimate_result")
+    if not saved:
+        return
+    if saved[0] != config_json:
+        st.caption("The settings changed since the last estimate; estimate again for current numbers.")
+    estimate = saved[1]
+    cols = st.columns(4)
+    cols[0].metric("Estimated time", ui.seconds(estimate.total_seconds), help="An upper bound for trained runs.")
+    cols[1].metric("Estimated cost", money(estimate.total_dollars),
+                   help=f"At ${estimate.price_per_hour:g} per hour on this device.")
+    cols[2].metric("Runs to do", len(estimate.runs))
+    cols[3].metric("Device", estimate.device_kind.upper(), help=estimate.device)
+    table = estimate.by_method().assign(time=lambda t: t.seconds.map(ui.seconds), cost=lambda t: t.dollars.map(money))
+    st.dataframe(table[["method", "runs", "time", "cost"]], hide_index=True, width="stretch")
+    for note in estimate.notes:
+        st.caption(note)
+
+
+def _launch(config: ExperimentConfig, data_ok: bool) -> None:
+    if st.button("Launch", type="primary", key=f"{KEY}.launch", disabled=not data_ok, icon=":material/rocket_launch:"):
+        try:
+            job = state.queue().submit(config)
+        except AdaptlabError as problem:
+            ui.error(problem)
+            return
+        state.keep_worker_alive()
+        st.session_state[ui.SHARED_EXPERIMENT] = config.name
+        st.session_state[f"{KEY}.launched"] = job
+        del st.session_state[f"{KEY}.name"]  # the next experiment gets a fresh default name
+        ui.go("runs")
+    st.caption("The run happens in a worker process, not in this page: you can close the tab and come back.")

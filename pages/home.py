@@ -1,0 +1,100 @@
+"""Home: what adaptlab answers, the device it runs on, recent experiments, and one-click demos."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.config import parse_config
+from core.errors import AdaptlabError
+from core.report import QUESTION
+from dashboard import state, ui
+
+KEY = "home"
+
+
+def render() -> None:
+    st.title("adaptlab")
+    st.markdown(f"#### {QUESTION}")
+    st.markdown("adaptlab answers with evidence: it runs every option side by side on your labelled examples, over "
+                "several training-set sizes and seeds, and measures accuracy (with 95% intervals) next to what each "
+                "costs: train time, latency, memory, storage and dollars. Then it recommends one, with its reasons.")
+    _machine()
+    st.subheader("Start with a built-in scenario")
+    st.caption("Real data that ships with adaptlab. One click queues a quick grid (every method, two sizes, one "
+               "seed); watch it on **Runs**, then read **Compare** and the **Decision report**.")
+    _demos()
+    st.subheader("Or bring your own data")
+    cols = st.columns(4)
+    for col, (name, text) in zip(cols, [("data", "1. Upload and check your data"),
+                                        ("experiment", "2. Choose methods, sizes, budget"),
+                                        ("runs", "3. Watch the runs"), ("report", "4. Read the decision")]):
+        with col:
+            ui.link(name, text)
+    _recent()
+
+
+def _machine() -> None:
+    device = state.device()
+    workers = state.queue().alive_workers()
+    left, right = st.columns(2)
+    left.metric("Runs will use", device["name"], help=device["label"], border=True)
+    autostart = state.keep_worker_alive() != "off"
+    worker = f"ready ({len(workers)} alive)" if len(workers) else "starting…" if autostart else "not running"
+    right.metric("Worker", worker, help="Experiments run in a separate worker process, never in the dashboard: "
+                 "they go on if you close this tab.", border=True)
+    if device["kind"] == "cpu":
+        st.caption(f"No GPU found: everything runs on this machine's CPU ({device['memory_gib']:.0f} GiB memory). "
+                   "Small grids take minutes; the Experiment page measures an estimate before you launch.")
+    else:
+        st.caption(f"GPU: {device['label']}. One job runs on it at a time so timings stay honest.")
+
+
+def _demos() -> None:
+    cards = state.scenarios()
+    stored = set(state.experiments(state.store_url()).name)
+    jobs = state.queue().jobs()
+    active = set(jobs.experiment[jobs.status.isin(["queued", "running"])]) if len(jobs) else set()
+    cols = st.columns(min(3, max(1, len(cards))))
+    for i, card in enumerate(cards):
+        with cols[i % len(cols)].container(border=True):
+            st.markdown(f"**{card.get('title', card['name'])}**  \n`{card['name']}`")
+            st.caption(card.get("probes", ""))
+            labels = card.get("labels") or []
+            if labels:
+                st.caption("Labels: " + ", ".join(map(str, labels[:8])) + (" …" if len(labels) > 8 else ""))
+            st.caption(f"Source: {card.get('source', 'built in')} · Licence: {card.get('licence', 'not stated')}")
+            config = state.demo_config(card["name"])
+            if config["name"] in active:
+                if st.button("Watch it run", key=f"{KEY}.watch.{card['name']}", icon=":material/play_circle:"):
+                    st.session_state[ui.SHARED_EXPERIMENT] = config["name"]
+                    ui.go("runs")
+            elif config["name"] in stored:
+                if st.button("See its results", key=f"{KEY}.view.{card['name']}", icon=":material/insights:"):
+                    st.session_state[ui.SHARED_EXPERIMENT] = config["name"]
+                    ui.go("compare")
+            elif st.button("Run the demo", key=f"{KEY}.demo.{card['name']}", type="primary",
+                           icon=":material/play_arrow:"):
+                _launch(config)
+
+
+def _launch(config: dict) -> None:
+    try:
+        experiment = parse_config(config, source="demo")
+        state.queue().submit(experiment)
+    except AdaptlabError as problem:
+        ui.error(problem)
+        return
+    state.keep_worker_alive()
+    st.session_state[ui.SHARED_EXPERIMENT] = experiment.name
+    ui.go("runs")
+
+
+def _recent() -> None:
+    st.subheader("Recent experiments")
+    frame = state.experiments(state.store_url())
+    if frame.empty:
+        st.caption("None yet: run a demo above, or set one up on the Experiment page.")
+        return
+    st.dataframe(frame.head(10), hide_index=True, width="stretch",
+                 column_config={"name": "experiment", "runs": st.column_config.NumberColumn("finished runs"),
+                                "created_at": "created", "updated_at": "updated"})

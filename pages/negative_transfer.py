@@ -1,0 +1,61 @@
+"""Negative transfer: each method minus the from-scratch reference, per size, with 95% intervals."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from core.decision import size_label
+from dashboard import charts, ui
+
+KEY = "negative_transfer"
+
+
+def render() -> None:
+    st.title("Negative transfer")
+    st.caption("Does starting from the pretrained model help, or get in the way? Each method's accuracy minus the "
+               "from-scratch reference's, on the same test examples and seeds (paired), with a 95% interval.")
+    name = ui.pick_experiment(KEY)
+    if name is None:
+        return
+    results = ui.load_results(name)
+    if results is None:
+        return
+    if results.transfer.empty:
+        st.info(f"This experiment has no finished '{results.reference}' runs to compare with. Add "
+                f"'{results.reference}' to the methods (or use 'tfidf' as the reference) and launch it again: only "
+                "the missing runs are run.", icon=":material/info:")
+        return
+    pooled = results.transfer[results.transfer.seed.isna()]
+    st.markdown(verdict(pooled, results.reference, results.unit))
+    st.plotly_chart(charts.negative_transfer_chart(results.transfer, results.reference, results.unit),
+                    key=f"{KEY}.chart")
+    _table(results, pooled)
+
+
+def verdict(pooled: pd.DataFrame, reference: str, unit: str) -> str:
+    """The chart in one or two plain sentences."""
+    hurts = pooled[pooled.hurts.astype(bool)]
+    helps = pooled[pooled.low > 0]
+    if hurts.empty:
+        text = (f"**No method is reliably worse than training from scratch ({reference}) at any size.** "
+                "Transfer does not hurt here")
+        return text + (f"; it clearly helps in {len(helps)} of {len(pooled)} cells." if len(helps) else ".")
+    cells = "; ".join(f"**{row.method}** at {size_label(row.size, unit)} ({row.difference:+.3f}, interval "
+                      f"{row.low:+.3f} to {row.high:+.3f})" for row in hurts.itertuples())
+    return (f":red[**Transfer hurts in {len(hurts)} of {len(pooled)} cells:**] {cells}. There, the pretrained model "
+            f"(adapted that way) is reliably worse than the from-scratch reference ({reference}) trained on the same "
+            "examples: what the model learned before gets in the way of this task. At those sizes prefer the "
+            "reference, or another method.")
+
+
+def _table(results, pooled: pd.DataFrame) -> None:
+    per_seed = st.toggle("Show each seed", key=f"{KEY}.per_seed")
+    frame = results.transfer if per_seed else pooled
+    shown = pd.DataFrame({"method": frame.method, "training data": [size_label(s, results.unit) for s in frame["size"]],
+                          "seed": frame.seed.map(lambda s: "pooled" if pd.isna(s) else int(s)),
+                          f"vs {results.reference}": frame.difference, "low": frame.low, "high": frame.high,
+                          "hurts": frame.hurts.astype(bool)})
+    styled = shown.style.format({f"vs {results.reference}": "{:+.3f}", "low": "{:+.3f}", "high": "{:+.3f}"}).apply(
+        lambda row: ["background-color: #fde2e2; color: #8a1c1c" if row.hurts else "" for _ in row], axis=1)
+    st.dataframe(styled, hide_index=True, width="stretch")

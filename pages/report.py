@@ -1,0 +1,95 @@
+"""Decision report: a recommendation from the measured results and your constraints, with its evidence; export."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.decision import Constraints, recommend
+from core.report import build_report, to_html, to_markdown
+from dashboard import charts, ui
+
+KEY = "report"
+
+
+def render() -> None:
+    st.title("Decision report")
+    name = ui.pick_experiment(KEY)
+    if name is None:
+        return
+    results = ui.load_results(name)
+    if results is None:
+        return
+    constraints = _constraints(results)
+    choice = recommend(results.summary, constraints, results.unit)
+    (st.success if choice.met else st.warning)(f"**{choice.headline}**", icon=":material/recommend:")
+    st.markdown("\n".join(f"- {reason}" for reason in choice.reasons))
+    figures = _evidence(results)
+    failed = [f"{run.run_key}: {run.error}" for run in results.failed.itertuples()]
+    report = build_report(results.experiment, results.summary, choice, constraints, failed)
+    _provenance(report)
+    _downloads(report, figures)
+
+
+def _constraints(results) -> Constraints:
+    st.subheader("Your constraints")
+    cols = st.columns(4)
+    floor = cols[0].number_input("Accuracy floor", 0.0, 1.0, 0.0, 0.01, key=f"{KEY}.floor",
+                                 help="0 means none. The lowest accuracy you can accept.")
+    budget = cols[1].number_input("Budget ($)", 0.0, 1e9, 0.0, 1.0, key=f"{KEY}.budget",
+                                  help="0 means none. For training plus the expected queries.")
+    latency = cols[2].number_input("Latency limit (ms per query)", 0.0, 1e6, 0.0, 1.0, key=f"{KEY}.latency",
+                                   help="0 means none. Measured on this experiment's device.")
+    queries = cols[3].number_input("Expected queries", 0, 10**12, 100_000, 10_000, key=f"{KEY}.queries")
+    left, right = st.columns([1, 3])
+    changes = left.toggle("The data changes often", key=f"{KEY}.changes",
+                          help="New documents or labels arrive often: trained methods must retrain; RAG re-indexes.")
+    retrains = right.number_input("Updates over that period", 1, 10_000, 12, key=f"{KEY}.retrains",
+                                  disabled=not changes)
+    return Constraints(accuracy_floor=floor or None, budget_dollars=budget or None, latency_ms=latency or None,
+                       queries=int(queries), data_changes_often=changes, retrains=int(retrains))
+
+
+def _evidence(results) -> dict:
+    st.subheader("Evidence")
+    figures = {"Accuracy against training cost": charts.accuracy_cost_chart(results.summary, "train_dollars",
+                                                                            results.unit),
+               "Learning curves": charts.learning_curves_chart(results.curves, results.unit)}
+    if not results.transfer.empty:
+        figures["Negative transfer"] = charts.negative_transfer_chart(results.transfer, results.reference,
+                                                                      results.unit)
+    cols = st.columns(2)
+    for i, (title, figure) in enumerate(figures.items()):
+        with cols[i % 2]:
+            st.plotly_chart(figure, key=f"{KEY}.figure.{i}")
+    return figures
+
+
+def _provenance(report) -> None:
+    st.subheader("Data, settings and environment")
+    # the full hash is in the exported report; on screen its start identifies the data
+    st.markdown("\n".join(
+        f"- **{source['source']}**: {source['file']} · {source['rows'] or '?'} rows · licence: {source['licence']}"
+        f" · sha256 `{str(source['sha256'])[:16]}…`" for source in report.provenance) or "- no provenance recorded")
+    left, right = st.columns(2)
+    with left.expander("Settings"):
+        st.markdown("\n".join(f"- **{k}**: {v}" for k, v in report.settings.items()))
+    with right.expander("Environment and versions"):
+        environment = report.environment
+        st.markdown(f"- **device**: {environment.get('device', '?')}\n- **python**: {environment.get('python', '?')}"
+                    f"\n- **platform**: {environment.get('platform', '?')}")
+        st.markdown("\n".join(f"- {package}: {version}" for package, version in
+                              environment.get("versions", {}).items()))
+
+
+def _downloads(report, figures: dict) -> None:
+    st.subheader("Export")
+    left, right, _ = st.columns([1, 1, 2])
+    # generated on click (a callable), so the 5 MB of embedded plotly.js is not sent on every rerun
+    left.download_button(
+        "Download HTML", lambda: to_html(report, {title: figure.to_html(full_html=False, include_plotlyjs=False)
+                                                  for title, figure in figures.items()}),
+        file_name=f"{report.experiment}-decision.html", mime="text/html", key=f"{KEY}.html",
+        icon=":material/download:", on_click="ignore", type="primary")
+    right.download_button("Download Markdown", to_markdown(report), file_name=f"{report.experiment}-decision.md",
+                          mime="text/markdown", key=f"{KEY}.markdown", icon=":material/download:", on_click="ignore")
+    st.caption("The HTML file is self-contained (charts included, opens offline); the Markdown has the same text.")

@@ -1,0 +1,115 @@
+"""Runs: the queue and live progress of every job (read from the database every two seconds), cancel, errors in words."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.errors import AdaptlabError
+from dashboard import state, ui
+
+KEY = "runs"
+REFRESH_SECONDS = 2
+SHOWN_JOBS = 15
+STATUS_ICONS = {"queued": ":material/schedule:", "running": ":material/sync:", "finished": ":material/check_circle:",
+                "failed": ":material/error:", "cancelled": ":material/cancel:"}
+
+
+def render() -> None:
+    st.title("Runs")
+    st.caption("Experiments run in a worker process, one job per device at a time. This page reads their "
+               "progress from the database: reload it, close it, or open it in another browser: the work goes on.")
+    _live()
+
+
+@st.fragment(run_every=REFRESH_SECONDS)
+def _live() -> None:
+    _worker_line()
+    jobs = state.queue().jobs(limit=SHOWN_JOBS)
+    if jobs.empty:
+        st.info("Nothing queued yet. Launch an experiment from the Experiment page, or a demo from Home.",
+                icon=":material/info:")
+        ui.link("home", "Go to Home")
+        return
+    for job in jobs.to_dict(orient="records"):
+        _job(job)
+
+
+def _worker_line() -> None:
+    workers = state.queue().alive_workers()
+    if len(workers):
+        devices = ", ".join(sorted(set(workers.device.dropna()))) or "detecting its device"
+        st.caption(f":material/memory: {len(workers)} worker(s) alive on {devices}.")
+        return
+    started = state.keep_worker_alive()
+    if started == "off":
+        st.warning("No worker is running, and this dashboard does not start one (ADAPTLAB_AUTOSTART_WORKER=0). "
+                   "Start one in a terminal: `adaptlab worker`.", icon=":material/warning:")
+    else:
+        st.caption(":material/hourglass_top: Starting a worker (it loads its libraries first; a few seconds)…")
+
+
+def _job(job: dict) -> None:
+    progress = job.get("progress") or {}
+    status = job["status"]
+    with st.container(border=True):
+        head, action = st.columns([5, 1])
+        took = f" · took {ui.seconds(progress['elapsed_seconds'])}" if status != "running" and \
+            progress.get("elapsed_seconds") else ""
+        head.markdown(f"{STATUS_ICONS.get(status, '')} **{job['experiment']}** · job {job['id']} · {status}{took}"
+                      f"  \n:gray[{progress.get('message', '')}]")
+        if status in ("queued", "running"):
+            if job.get("cancel_requested"):
+                action.caption("cancelling…")
+            else:  # a callback runs before the rerun, so the card redraws as "cancelling…" at once
+                action.button("Cancel", key=f"{KEY}.cancel.{job['id']}", icon=":material/stop_circle:",
+                              on_click=_cancel, args=(job["id"],))
+        elif status == "finished" and action.button("Compare", key=f"{KEY}.compare.{job['id']}",
+                                                    icon=":material/insights:"):
+            st.session_state[ui.SHARED_EXPERIMENT] = job["experiment"]
+            ui.go("compare")
+        if status == "running":
+            _progress(progress)
+        if job.get("error"):
+            (st.warning if status == "finished" else st.error)(job["error"], icon=":material/error:")
+        if status in ("running", "finished", "failed", "cancelled") and progress.get("runs_total") is not None:
+            _runs_so_far(job["experiment"], expanded=status == "running")
+
+
+def _progress(progress: dict) -> None:
+    total, done = progress.get("runs_total") or 0, progress.get("runs_done") or 0
+    grid = float(progress.get("grid_fraction") or 0.0)
+    st.progress(min(1.0, grid), text=f"grid: {done} of {total} run(s) done" if total else "preparing…")
+    current = progress.get("current_run")
+    if current:
+        method, size, seed = current.split("|")
+        loss = progress.get("loss")
+        detail = f" · loss {loss:.3f}" if isinstance(loss, (int, float)) else ""
+        st.progress(min(1.0, float(progress.get("run_fraction") or 0.0)),
+                    text=f"now: {method}, size {'any' if size == '0' else size}, seed {seed}{detail}")
+    cols = st.columns(3)
+    cols[0].metric("Elapsed", ui.seconds(progress.get("elapsed_seconds")))
+    cols[1].metric("Remaining (estimate)", ui.seconds(progress.get("remaining_seconds")))
+    cols[2].metric("Failed runs", progress.get("runs_failed", 0))
+
+
+def _runs_so_far(experiment: str, expanded: bool) -> None:
+    runs = state.store().runs_frame(experiment)
+    if runs.empty:
+        return
+    with st.expander(f"Runs stored so far ({len(runs)})", expanded=expanded):
+        table = runs[["method", "size", "seed", "status", "accuracy", "train_seconds", "error"]].copy()
+        table["size"] = table["size"].replace("0", "any")
+        st.dataframe(table.iloc[::-1], hide_index=True, width="stretch",
+                     column_config={"accuracy": st.column_config.NumberColumn(format="%.3f"),
+                                    "train_seconds": st.column_config.NumberColumn("train s", format="%.1f"),
+                                    "error": st.column_config.TextColumn("error", width="large")})
+
+
+def _cancel(job_id: int) -> None:
+    try:
+        status = state.queue().cancel(job_id)
+    except AdaptlabError as problem:
+        ui.error(problem)
+        return
+    st.toast("Cancelled." if status == "cancelled" else "Stopping at the next progress report; finished runs stay.")
+

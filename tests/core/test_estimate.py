@@ -1,0 +1,48 @@
+"""The estimate: measured on the real model, counting the same steps the training loop will take."""
+
+import numpy as np
+import pytest
+
+from core.config import parse_config
+from core.errors import AdaptlabError
+from core.estimate import Estimate, estimate_experiment, estimate_in_subprocess, training_steps
+from core.store import SqlStore
+from tests.conftest import tiny_config
+
+CONFIG = tiny_config("est", methods=["prompt", "lora", "tfidf"], sizes=[2], model={"max_length": 32},
+                     training={"batch_size": 4}, budget={"max_epochs": 1, "min_steps": 3})
+
+
+def test_the_estimate_times_each_method_and_counts_the_grid(tmp_path):
+    store = SqlStore(tmp_path / "r.db")
+    config = parse_config(CONFIG)
+    estimate = estimate_experiment(config, store.url)
+    assert sorted(estimate.runs.method) == ["lora", "prompt", "tfidf"]
+    assert estimate.measured["step_seconds"]["lora"] > 0 and estimate.measured["encode_seconds_per_text"] > 0
+    lora = estimate.runs.set_index("method").loc["lora"]
+    assert lora.train_examples == 10 and lora.steps == training_steps(10, config) == 3
+    assert (estimate.runs.seconds > 0).all() and estimate.total_seconds > estimate.runs.seconds.sum()
+    assert estimate.total_dollars == pytest.approx(estimate.total_seconds / 3600 * 0.10)  # the cpu price
+    assert Estimate.from_json(estimate.to_json()).by_method().equals(estimate.by_method())
+    for key in ("prompt|0|0", "lora|2|0", "tfidf|2|0"):
+        store.write_run("est", {"run_key": key, "status": "finished"}, None)
+    resumed = estimate_experiment(config, store.url)  # every run already stored: nothing left to measure
+    assert resumed.runs.empty and resumed.total_seconds == 0 and "already stored" in resumed.notes[-1]
+
+
+def test_the_steps_counted_are_the_steps_the_training_loop_takes(base_model):
+    from core.embeddings import Embedder, EmbeddingCache
+    from core.methods import METHODS, FitContext
+
+    config = parse_config(CONFIG)
+    texts = [f"text number {i}" for i in range(10)]
+    ctx = FitContext(labels=["a", "b"], train_texts=texts, train_labels=np.arange(10) % 2, val_texts=texts[:2],
+                     val_labels=np.array([0, 1]), corpus=None, base=base_model,
+                     embedder=Embedder(base_model, EmbeddingCache(None)), config=config, seed=0)
+    fitted = METHODS["lora"].fit(ctx)
+    assert fitted.details["planned_steps"] == training_steps(10, config)
+
+
+def test_the_subprocess_estimate_reports_bad_data_in_words():
+    with pytest.raises(AdaptlabError, match="per class"):
+        estimate_in_subprocess(parse_config(tiny_config(sizes=[500])), timeout=300)

@@ -1,0 +1,30 @@
+"""Uploads land under generated names inside ADAPTLAB_HOME, whatever the user's file is called."""
+
+import pytest
+
+from core.errors import DataError
+from core.uploads import inside_uploads, save_upload, upload_info, uploads_dir
+
+
+def test_an_upload_is_stored_by_content_hash_and_remembers_its_name(adaptlab_home):
+    stored = save_upload(b"text,label\nhi,a\n", "../../../etc/passwd.csv", licence=" CC0 ")
+    assert stored.path.parent == (adaptlab_home / "uploads").resolve()
+    assert stored.path.name == stored.sha256[:24] + ".csv" and stored.original_name == "passwd.csv"
+    assert upload_info(stored.sha256)["licence"] == "CC0"
+    again = save_upload(b"text,label\nhi,a\n", "other.csv")
+    assert again.path == stored.path  # the same content is stored once
+    assert len(list(uploads_dir().glob("*.csv"))) == 1
+
+
+@pytest.mark.parametrize("name", ["../outside.csv", "/etc/passwd", "..", "sub/../../x.csv"])
+def test_paths_outside_the_uploads_folder_are_refused(name):
+    with pytest.raises(DataError, match="not a stored upload"):
+        inside_uploads(name)
+
+
+def test_unknown_formats_and_empty_files_are_refused_in_words():
+    with pytest.raises(DataError, match="upload a .csv"):
+        save_upload(b"x", "data.xlsx")
+    with pytest.raises(DataError, match="empty"):
+        save_upload(b"", "data.csv")
+    assert upload_info("../../etc") is None

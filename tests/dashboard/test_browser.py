@@ -1,0 +1,216 @@
+"""End to end in a real browser: a newcomer goes from a built-in scenario to a downloaded decision report.
+
+Starts `streamlit run dashboard/app.py` on a free loopback port and an `adaptlab worker`, both with
+their own ADAPTLAB_HOME, then drives Debian's Chromium (headless) through Playwright. Screenshots of
+every page go to ci-artifacts/screenshots/ (CI keeps that folder).
+
+    HF_HUB_OFFLINE=1 .venv/bin/python -m pytest -m browser
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+SHOTS = ROOT / "ci-artifacts" / "screenshots"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+VIEWPORT = {"width": 1440, "height": 1000}
+GRID_SECONDS = 300  # worker start (imports), model load and a 5-run grid on a busy 2-core CPU
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's Chromium is not at /usr/bin/chromium "
+                       "(apt-get install -y chromium); the browser test needs it"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_healthy(url: str, process: subprocess.Popen, seconds: float = 90) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
+                if answer.read().strip() == b"ok":
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError("streamlit did not become healthy")
+
+
+@pytest.fixture
+def served(tmp_path):
+    """The dashboard and a worker, as a newcomer's machine would run them; stopped afterwards."""
+    port = _free_port()
+    env = {**os.environ, "ADAPTLAB_HOME": str(tmp_path / "home"), "ADAPTLAB_AUTOSTART_WORKER": "0",
+           "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+    env.pop("ADAPTLAB_STORE", None)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    processes = [
+        subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(port),
+                          "--server.address", "127.0.0.1"], cwd=ROOT, env=env, start_new_session=True,
+                         stdout=(logs / "streamlit.log").open("wb"), stderr=subprocess.STDOUT),
+        subprocess.Popen([sys.executable, "-m", "core.cli", "worker"], cwd=ROOT, env=env, start_new_session=True,
+                         stdout=(logs / "worker.log").open("wb"), stderr=subprocess.STDOUT),
+    ]
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, processes[0])
+        yield url, logs
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+
+
+class Visit:
+    """The browser, with the few moves a user makes and a check after each page: no error on screen."""
+
+    def __init__(self, page):
+        self.page = page
+        SHOTS.mkdir(parents=True, exist_ok=True)
+
+    def settle(self, timeout: float = 60_000) -> None:
+        self.page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout)
+
+    def open(self, title: str) -> None:
+        self.page.locator('[data-testid="stSidebarNav"] a').filter(has_text=title).first.click()
+        self.page.get_by_role("heading", name=title, exact=True).first.wait_for(timeout=60_000)
+        self.settle()
+
+    def shot(self, name: str) -> None:
+        self.settle()
+        self.page.mouse.move(0, 0)  # no tooltip over the page
+        self.page.wait_for_timeout(800)  # let plotly finish drawing
+        assert self.page.locator('[data-testid="stException"]').count() == 0, f"{name}: an exception on screen"
+        assert "Traceback" not in self.page.inner_text("body"), f"{name}: a traceback on screen"
+        self.screenshot(name)
+
+    def screenshot(self, name: str) -> None:
+        """The whole page: Streamlit scrolls inside its main block, so grow the window to its height first."""
+        height = self.page.evaluate(
+            "() => Math.max(...[...document.querySelectorAll('[data-testid=stMain], [data-testid=stMainBlockContainer]')]"
+            ".map(e => e.scrollHeight), 0)")
+        self.page.set_viewport_size({"width": VIEWPORT["width"], "height": min(8000, max(VIEWPORT["height"], height))})
+        self.page.wait_for_timeout(700)  # charts resize to the new window
+        self.page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+        self.page.set_viewport_size(VIEWPORT)
+
+    def fill(self, label: str, value: str) -> None:
+        box = self.page.get_by_label(label, exact=True)
+        box.fill(value)
+        box.press("Enter")
+        self.settle()
+
+    def click(self, name: str) -> None:
+        self.page.get_by_role("button", name=name).first.click()
+        self.settle()
+
+
+def test_from_a_builtin_scenario_to_a_downloaded_decision_report(served, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    url, logs = served
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport=VIEWPORT, accept_downloads=True)
+            visit = Visit(page)
+            page.goto(url)
+            page.get_by_role("heading", name="adaptlab").wait_for(timeout=90_000)
+            page.get_by_text("Start with a built-in scenario").wait_for()
+            visit.shot("1-home")
+
+            visit.open("Data")  # the built-in scenario, smaller so the grid runs in seconds
+            visit.fill("Examples per class (at most)", "40")
+            page.get_by_text("Validation report").wait_for(timeout=90_000)
+            page.get_by_text("How well the base model's tokenizer covers this text").wait_for(timeout=90_000)
+            visit.click("Use this data")
+            page.get_by_text("This data is selected").wait_for()
+            visit.shot("2-data")
+
+            visit.open("Experiment")
+            visit.fill("Experiment name", "browser-e2e")
+            for method in ("rag", "lora", "full", "scratch"):
+                page.get_by_role("checkbox", name=method, exact=True).uncheck(force=True)
+                visit.settle()
+            visit.fill("Training-set sizes", "4, 8")
+            visit.fill("Seeds", "1")
+            page.get_by_text("Model and budget").click()
+            page.locator('[data-testid="stRadio"]').filter(has_text="Negative transfer against") \
+                .get_by_text("tfidf", exact=True).click()
+            visit.settle()
+            visit.click("Estimate time and cost")
+            page.get_by_text("Estimated time").wait_for(timeout=180_000)
+            visit.shot("3-experiment")
+
+            visit.click("Launch")
+            page.get_by_role("heading", name="Runs", exact=True).wait_for(timeout=60_000)
+            page.get_by_text("browser-e2e").first.wait_for()
+            page.wait_for_timeout(1500)
+            visit.screenshot("4-runs-live")
+            page.get_by_role("button", name="Compare").wait_for(timeout=GRID_SECONDS * 1000)
+            assert "failed" not in page.locator('[data-testid="stMarkdownContainer"]').filter(
+                has_text="browser-e2e").first.inner_text()
+            visit.shot("4-runs")
+
+            page.get_by_role("button", name="Compare").click()
+            page.get_by_role("heading", name="Compare", exact=True).wait_for(timeout=60_000)
+            visit.settle()
+            page.locator(".js-plotly-plot").nth(2).wait_for(timeout=60_000)
+            assert page.locator(".js-plotly-plot").count() == 3  # learning curves, accuracy-cost, per-class F1
+            assert page.get_by_text("Pareto front").count() >= 1
+            visit.shot("5-compare")
+
+            visit.open("Negative transfer")
+            page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
+            visit.shot("6-negative-transfer")
+
+            visit.open("Cost")
+            page.locator(".js-plotly-plot").nth(1).wait_for(timeout=60_000)
+            visit.shot("7-cost")
+
+            visit.open("Decision report")
+            page.get_by_text("Use ", exact=False).first.wait_for(timeout=60_000)
+            visit.shot("8-report")
+            with page.expect_download(timeout=60_000) as download:
+                page.get_by_role("button", name="Download HTML").click()
+            saved = tmp_path / "report.html"
+            download.value.save_as(saved)
+            html = saved.read_text(encoding="utf-8")
+            assert "Decision report: browser-e2e" in html and "Plotly.newPlot" in html and "fortunes" in html
+            exported = browser.new_page(viewport=VIEWPORT)  # the file as its reader sees it, offline
+            exported.goto(saved.as_uri())
+            exported.locator(".js-plotly-plot").first.wait_for(timeout=30_000)
+            exported.wait_for_timeout(1000)
+            exported.screenshot(path=str(SHOTS / "9-exported-report.png"), full_page=True)
+            with page.expect_download(timeout=60_000) as download:
+                page.get_by_role("button", name="Download Markdown").click()
+            download.value.save_as(tmp_path / "report.md")
+            assert "## Recommendation" in (tmp_path / "report.md").read_text(encoding="utf-8")
+        finally:
+            browser.close()
+    assert "Traceback" not in (logs / "worker.log").read_text(errors="replace")

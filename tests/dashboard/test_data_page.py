@@ -1,0 +1,87 @@
+"""The Data page: built-in scenarios, uploads of every format, column mapping, and problems shown in words."""
+
+import io
+
+import pandas as pd
+import pytest
+
+from dashboard.ui import SHARED_TASK
+from tests.dashboard.conftest import assert_clean, open_page
+
+GOOD = "text,label\n" + "".join(f"message about {topic} number {i},{topic}\n"
+                                 for topic in ("billing", "login", "shipping") for i in range(12))
+
+
+def _upload(name: str, content: bytes):
+    app = open_page("data")
+    app.get("button_group")[0].set_value("Upload a file").run()
+    app.get("file_uploader")[0].set_value((name, content, "application/octet-stream")).run()
+    assert_clean(app)
+    return app
+
+
+def test_a_builtin_scenario_is_checked_before_anything_runs():
+    app = open_page("data")
+    assert_clean(app)
+    app.number_input(key="data.fortunes.per_class").set_value(40).run()
+    assert_clean(app)
+    assert [m.label for m in app.metric][:5] == ["train", "validation", "test", "classes", "corpus documents"]
+    assert app.metric[3].value == "5"
+    assert "Unknown tokens" in [m.label for m in app.metric] and "tokenizer covers this text well" in app.info[0].value
+    assert len(app.get("plotly_chart")) == 1  # class balance
+    app.button(key="data.use").click().run()
+    assert app.session_state[SHARED_TASK] == {"builtin": "fortunes", "builtin_options": {"per_class": 40}}
+    assert "selected for the next experiment" in app.success[-1].value
+
+
+def test_an_uploaded_csv_is_mapped_checked_and_chosen(adaptlab_home):
+    app = _upload("../../tickets.csv", GOOD.encode())
+    assert "**tickets.csv**: 36 rows" in app.caption[1].value
+    assert app.selectbox(key="data.text_column").value == "text"
+    assert app.selectbox(key="data.label_column").value == "label"
+    assert not app.error and app.metric[3].value == "3"
+    app.button(key="data.use").click().run()
+    chosen = app.session_state[SHARED_TASK]
+    stored = adaptlab_home.resolve() / "uploads"
+    assert chosen["path"].startswith(str(stored)) and "tickets" not in chosen["path"]  # a generated name
+    assert (chosen["text_column"], chosen["label_column"]) == ("text", "label")
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("one-class.csv", b"text,label\n" + b"".join(b"t%d,a\n" % i for i in range(20)), "at least two"),
+    ("binary.csv", b"text,label\n\x00\x01\x02", "NUL bytes"),
+    ("broken.jsonl", b'{"text": "a", "label": "x"}\nnot json\n', "line 2 is not valid JSON"),
+    ("empty-text.csv", b"text,label\n" + b"".join(b",%s\n" % c for c in (b"a", b"b", b"c") for _ in range(4)),
+     "empty text"),
+    ("latin1.csv", "text,label\ncaf\xe9,a\n".encode("latin-1"), "not valid UTF-8"),
+    ("noheader.csv", b"\n\n", "no columns found"),
+])
+def test_bad_files_get_a_sentence_not_a_traceback(name, content, message):
+    app = _upload(name, content)
+    errors = " ".join(e.value for e in app.error)
+    assert message in errors, errors
+    if message not in ("at least two", "empty text"):  # messages about the file name the user's file
+        assert name in errors
+    assert "data.use" not in [b.key for b in app.button]  # nothing to choose until it is fixed
+
+
+def test_parquet_and_a_split_column_are_understood():
+    frame = pd.DataFrame({"body": [f"text {i} about {c}" for c in "abc" for i in range(10)],
+                          "queue": [c for c in "abc" for _ in range(10)],
+                          "part": (["train"] * 6 + ["validation"] * 1 + ["test"] * 3) * 3})
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer)
+    app = _upload("tickets.parquet", buffer.getvalue())
+    assert app.selectbox(key="data.text_column").value == "body"
+    assert app.selectbox(key="data.label_column").value == "queue"
+    app.selectbox(key="data.split_column").set_value("part").run()
+    assert_clean(app)
+    assert [m.value for m in app.metric][:3] == ["18", "3", "9"]
+
+
+def test_a_wrong_column_choice_is_explained():
+    app = _upload("tickets.csv", GOOD.encode())
+    app.selectbox(key="data.label_column").set_value("text").run()
+    assert_clean(app)
+    shown = [e.value for e in app.error] + [w.value for w in app.warning]
+    assert any("needs at least 3 examples" in text for text in shown), shown  # 36 classes of one text each

@@ -1,0 +1,93 @@
+"""Compare, Negative transfer, Cost and Decision report, on a stored experiment and in their empty states."""
+
+import pytest
+
+from core.store import SqlStore
+from tests.dashboard.conftest import assert_clean, fake_experiment, open_page
+
+RESULT_PAGES = ["compare", "negative_transfer", "cost", "report"]
+
+
+@pytest.fixture
+def store(adaptlab_home):
+    return SqlStore(adaptlab_home / "results.db")
+
+
+def _charts(app):
+    return app.get("plotly_chart")
+
+
+@pytest.mark.parametrize("page", RESULT_PAGES)
+def test_without_experiments_each_page_says_where_to_start(page):
+    app = open_page(page)
+    assert_clean(app)
+    assert "No experiments yet" in app.info[0].value and not _charts(app)
+
+
+@pytest.mark.parametrize("page", RESULT_PAGES)
+def test_an_experiment_without_finished_runs_is_an_empty_state_not_an_error(page, store):
+    fake_experiment(store, "waiting", finished=False)
+    app = open_page(page)
+    assert_clean(app)
+    assert "no finished runs yet" in app.info[0].value and not app.error
+
+
+def test_compare_shows_the_table_and_every_chart_and_switches_the_cost_axis(store):
+    fake_experiment(store)
+    app = open_page("compare")
+    assert_clean(app)
+    table = app.dataframe[0].value
+    assert {"lora", "full", "tfidf", "prompt"} <= set(table.method) and "accuracy [95% interval]" in table.columns
+    assert len(_charts(app)) == 3  # learning curves, accuracy against cost, per-class F1
+    app.selectbox(key="compare.cost_axis").set_value("bytes_stored").run()
+    assert_clean(app)
+    assert len(_charts(app)) == 3
+    assert any("CUDA out of memory" in e.value for e in app.error)  # the failed run, in words
+
+
+def test_negative_transfer_names_the_cells_where_transfer_hurts(store):
+    fake_experiment(store)
+    app = open_page("negative_transfer")
+    assert_clean(app)
+    sentence = app.markdown[0].value
+    assert "Transfer hurts in" in sentence and "**lora** at 8 per class" in sentence
+    assert len(_charts(app)) == 1
+    pooled = len(app.dataframe[0].value)
+    app.toggle[0].set_value(True).run()  # each seed as well
+    assert_clean(app)
+    assert len(app.dataframe[0].value) > pooled
+
+
+def test_negative_transfer_without_the_reference_explains_what_to_add(store):
+    fake_experiment(store, methods=("prompt", "lora", "tfidf"))
+    app = open_page("negative_transfer")
+    assert_clean(app)
+    assert "no finished 'scratch' runs" in app.info[0].value
+
+
+def test_cost_shows_break_even_points_and_storage(store):
+    fake_experiment(store)
+    app = open_page("cost")
+    assert_clean(app)
+    assert len(_charts(app)) == 2
+    text = " ".join(m.value for m in app.markdown)
+    assert "Beyond" in text and "costs less in total" in text
+    assert "For **100** variants" in text
+    app.slider[0].set_value(7).run()
+    assert_clean(app)
+    assert "For **7** variants" in " ".join(m.value for m in app.markdown)
+
+
+def test_the_report_recommends_follows_constraints_and_offers_both_downloads(store):
+    fake_experiment(store)
+    app = open_page("report")
+    assert_clean(app)
+    assert app.success[0].value.startswith("**Use ") and "per class" in app.success[0].value
+    assert len(app.get("download_button")) == 2 and len(_charts(app)) == 3
+    app.number_input(key="report.floor").set_value(0.99).run()
+    assert_clean(app)
+    assert "Nothing meets every constraint" in app.warning[0].value
+    app.number_input(key="report.floor").set_value(0.7).run()
+    app.toggle(key="report.changes").set_value(True).run()
+    assert_clean(app)
+    assert "Use rag" in app.success[0].value  # data that changes often, and RAG meets the floor

@@ -86,3 +86,19 @@ def test_unknown_scenarios_and_options_are_named():
         build_scenario("weather")
     with pytest.raises(ConfigError, match="per_klass"):
         build_scenario("fortunes", per_klass=3)
+
+
+@pytest.mark.slow
+def test_every_trained_method_beats_chance_at_the_largest_size_on_fortunes(tmp_path):
+    """Sanity, not a target: the lower end of each 95% interval is above chance (one in five)."""
+    from core.config import parse_config
+    from core.runner import run_experiment
+    from core.store import SqlStore
+
+    config = parse_config({"name": "sanity", "task": {"builtin": "fortunes"}, "sizes": [128], "seeds": [0],
+                           "methods": ["rag", "probe", "lora", "full", "scratch", "tfidf"]})
+    runs = run_experiment(config, SqlStore(tmp_path / "r.db")).runs.set_index("method")
+    chance = 1 / 5
+    for method, row in runs.iterrows():
+        assert row.status == "finished", row.error
+        assert row.accuracy_low > chance, f"{method}: {row.accuracy:.3f} [{row.accuracy_low:.3f}, ...] vs chance {chance}"

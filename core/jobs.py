@@ -111,6 +111,11 @@ class JobQueue:
                 return db.execute(insert(jobs).values(**values)).inserted_primary_key[0]
         return int(self.store._retry(run))
 
+    def resubmit(self, job_id: int) -> int:
+        """Queue a stopped job's experiment again: the runs it finished are skipped, so it resumes."""
+        job = self.job(job_id)
+        return self.submit(ExperimentConfig.model_validate(job["config"]), resource=job["resource"])
+
     def cancel(self, job_id: int) -> str:
         """Drop a queued job, or ask the worker to stop a running one. Returns the job's status."""
         self._write(update(jobs).where((jobs.c.id == job_id) & (jobs.c.status == "queued"))
@@ -239,11 +244,17 @@ def _exclusive(path: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+_started: dict[str, subprocess.Popen] = {}  # store URL -> the worker this process started for it (it imports
+                                            # torch for up to a minute on a busy CPU before its first heartbeat)
+
+
 def ensure_worker(store: SqlStore) -> str:
     """Start a background worker unless one is alive. Returns 'running', 'starting' or 'started'."""
     queue = JobQueue(store)
     if not queue.alive_workers().empty:
         return "running"
+    if store.url in _started and _started[store.url].poll() is None:
+        return "starting"  # still importing: don't start a second
     home = adaptlab_home()
     (home / "logs").mkdir(parents=True, exist_ok=True)
     marker = home / "worker.started"
@@ -251,12 +262,13 @@ def ensure_worker(store: SqlStore) -> str:
         if not queue.alive_workers().empty:
             return "running"
         if marker.exists() and time.time() - marker.stat().st_mtime < SPAWN_GRACE_SECONDS:
-            return "starting"
+            return "starting"  # another dashboard process started one a moment ago
         with (home / "logs" / "worker.log").open("ab") as log:
             # A new session: the worker outlives the Streamlit process and a Ctrl-C in its terminal.
-            subprocess.Popen([sys.executable, "-m", "core.cli", "--store", store.url, "worker", "--idle-exit",
-                              str(IDLE_EXIT_SECONDS)], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                             start_new_session=True, cwd=Path(__file__).resolve().parents[1])
+            _started[store.url] = subprocess.Popen(
+                [sys.executable, "-m", "core.cli", "--store", store.url, "worker", "--idle-exit", str(IDLE_EXIT_SECONDS)],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                cwd=Path(__file__).resolve().parents[1])
         marker.write_text(str(time.time()))
     return "started"
 

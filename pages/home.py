@@ -59,22 +59,26 @@ def _demos() -> None:
         with cols[i % len(cols)].container(border=True):
             st.markdown(f"**{card.get('title', card['name'])}**  \n`{card['name']}`")
             st.caption(card.get("probes", ""))
+            _demo_button(card["name"], stored, active)
             labels = card.get("labels") or []
             if labels:
                 st.caption("Labels: " + ", ".join(map(str, labels[:8])) + (" …" if len(labels) > 8 else ""))
             st.caption(f"Source: {card.get('source', 'built in')} · Licence: {card.get('licence', 'not stated')}")
-            config = state.demo_config(card["name"])
-            if config["name"] in active:
-                if st.button("Watch it run", key=f"{KEY}.watch.{card['name']}", icon=":material/play_circle:"):
-                    st.session_state[ui.SHARED_EXPERIMENT] = config["name"]
-                    ui.go("runs")
-            elif config["name"] in stored:
-                if st.button("See its results", key=f"{KEY}.view.{card['name']}", icon=":material/insights:"):
-                    st.session_state[ui.SHARED_EXPERIMENT] = config["name"]
-                    ui.go("compare")
-            elif st.button("Run the demo", key=f"{KEY}.demo.{card['name']}", type="primary",
-                           icon=":material/play_arrow:"):
-                _launch(config)
+
+
+def _demo_button(scenario: str, stored: set, active: set) -> None:
+    """Run the demo; or watch it while it runs; or see its results once it has run."""
+    config = state.demo_config(scenario)
+    if config["name"] in active:
+        if st.button("Watch it run", key=f"{KEY}.watch.{scenario}", icon=":material/play_circle:"):
+            st.session_state[ui.SHARED_EXPERIMENT] = config["name"]
+            ui.go("runs")
+    elif config["name"] in stored:
+        if st.button("See its results", key=f"{KEY}.view.{scenario}", icon=":material/insights:"):
+            st.session_state[ui.SHARED_EXPERIMENT] = config["name"]
+            ui.go("compare")
+    elif st.button("Run the demo", key=f"{KEY}.demo.{scenario}", type="primary", icon=":material/play_arrow:"):
+        _launch(config)
 
 
 def _launch(config: dict) -> None:

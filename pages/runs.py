@@ -24,14 +24,17 @@ def render() -> None:
 @st.fragment(run_every=REFRESH_SECONDS)
 def _live() -> None:
     _worker_line()
+    if problem := st.session_state.pop(f"{KEY}.problem", None):
+        st.error(problem, icon=":material/error:")
     jobs = state.queue().jobs(limit=SHOWN_JOBS)
     if jobs.empty:
         st.info("Nothing queued yet. Launch an experiment from the Experiment page, or a demo from Home.",
                 icon=":material/info:")
         ui.link("home", "Go to Home")
         return
+    latest = jobs.groupby("experiment").id.max().to_dict()  # only an experiment's newest job can be resumed
     for job in jobs.to_dict(orient="records"):
-        _job(job)
+        _job(job, latest)
 
 
 def _worker_line() -> None:
@@ -48,7 +51,7 @@ def _worker_line() -> None:
         st.caption(":material/hourglass_top: Starting a worker (it loads its libraries first; a few seconds)…")
 
 
-def _job(job: dict) -> None:
+def _job(job: dict, latest: dict) -> None:
     progress = job.get("progress") or {}
     status = job["status"]
     with st.container(border=True):
@@ -67,6 +70,9 @@ def _job(job: dict) -> None:
                                                     icon=":material/insights:"):
             st.session_state[ui.SHARED_EXPERIMENT] = job["experiment"]
             ui.go("compare")
+        elif status in ("cancelled", "failed") and job["id"] == latest.get(job["experiment"]):
+            action.button("Resume", key=f"{KEY}.resume.{job['id']}", icon=":material/replay:", on_click=_resume,
+                          args=(job["id"],), help="Queue it again: the runs already finished are kept and skipped.")
         if status == "running":
             _progress(progress)
         if job.get("error"):
@@ -103,6 +109,16 @@ def _runs_so_far(experiment: str, expanded: bool) -> None:
                      column_config={"accuracy": st.column_config.NumberColumn(format="%.3f"),
                                     "train_seconds": st.column_config.NumberColumn("train s", format="%.1f"),
                                     "error": st.column_config.TextColumn("error", width="large")})
+
+
+def _resume(job_id: int) -> None:
+    try:
+        state.queue().resubmit(job_id)
+    except AdaptlabError as problem:
+        st.session_state[f"{KEY}.problem"] = str(problem)  # shown by the next run (a callback cannot draw)
+        return
+    state.keep_worker_alive()
+    st.toast("Queued again; finished runs will be skipped.")
 
 
 def _cancel(job_id: int) -> None:

@@ -81,6 +81,8 @@ def test_cancel_drops_a_queued_job_and_flags_a_running_one(tmp_path):
     assert queue.report(waiting, {"message": "x"}) is True  # what the worker hears at its next report
     queue.finish(waiting, "cancelled")
     assert queue.cancel(waiting) == "cancelled"  # a finished job stays as it is
+    again = queue.resubmit(waiting)  # resume: the same experiment, queued anew
+    assert queue.job(again)["config"] == queue.job(waiting)["config"] and queue.job(again)["status"] == "queued"
     other = queue.submit(_config("c"), resource="cpu")
     assert queue.cancel(other) == "cancelled"  # never started
     assert not queue.cancel_requested(other)

@@ -55,6 +55,19 @@ def _wait_healthy(url: str, process: subprocess.Popen, seconds: float = 90) -> N
     raise TimeoutError("streamlit did not become healthy")
 
 
+def _wait_for_worker(database: Path, process: subprocess.Popen, seconds: float = 120) -> None:
+    """The worker imports torch before its first heartbeat: wait, so Home shows it ready."""
+    from core.jobs import JobQueue
+    from core.store import SqlStore
+
+    queue = JobQueue(SqlStore(database))
+    deadline = time.time() + seconds
+    while queue.alive_workers().empty:
+        if process.poll() is not None or time.time() > deadline:
+            raise RuntimeError("the worker did not start; see its log")
+        time.sleep(0.5)
+
+
 @pytest.fixture
 def served(tmp_path):
     """The dashboard and a worker, as a newcomer's machine would run them; stopped afterwards."""
@@ -74,6 +87,7 @@ def served(tmp_path):
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(url, processes[0])
+        _wait_for_worker(tmp_path / "home" / "results.db", processes[1])
         yield url, logs
     finally:
         for process in processes:

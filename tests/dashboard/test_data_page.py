@@ -5,6 +5,7 @@ import io
 import pandas as pd
 import pytest
 
+from core.scenarios import scenario_cards
 from dashboard.ui import SHARED_TASK
 from tests.dashboard.conftest import assert_clean, open_page
 
@@ -32,6 +33,15 @@ def test_a_builtin_scenario_is_checked_before_anything_runs():
     app.button(key="data.use").click().run()
     assert app.session_state[SHARED_TASK] == {"builtin": "fortunes", "builtin_options": {"per_class": 40}}
     assert "selected for the next experiment" in app.success[-1].value
+
+
+@pytest.mark.parametrize("scenario", [card["name"] for card in scenario_cards()])
+def test_every_builtin_scenario_gets_its_report_and_a_tokenizer_verdict(scenario):
+    app = open_page("data")
+    app.selectbox(key="data.scenario").set_value(scenario).run()
+    assert_clean(app)
+    assert not app.error and len(app.get("plotly_chart")) == 1
+    assert "Pieces per word" in [m.label for m in app.metric] and app.info[0].value  # the verdict, in words
 
 
 def test_an_uploaded_csv_is_mapped_checked_and_chosen(adaptlab_home):

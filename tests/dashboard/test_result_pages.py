@@ -13,6 +13,19 @@ def store(adaptlab_home):
     return SqlStore(adaptlab_home / "results.db")
 
 
+@pytest.fixture(scope="module")
+def grid_store(tmp_path_factory):
+    """One stored grid shared by the tests that only read it: its intervals are computed (and cached) once."""
+    location = tmp_path_factory.mktemp("grid") / "results.db"
+    fake_experiment(SqlStore(location))
+    return str(location.resolve())
+
+
+@pytest.fixture
+def grid(grid_store, monkeypatch):
+    monkeypatch.setenv("ADAPTLAB_STORE", grid_store)
+
+
 def _charts(app):
     return app.get("plotly_chart")
 
@@ -32,8 +45,7 @@ def test_an_experiment_without_finished_runs_is_an_empty_state_not_an_error(page
     assert "no finished runs yet" in app.info[0].value and not app.error
 
 
-def test_compare_shows_the_table_and_every_chart_and_switches_the_cost_axis(store):
-    fake_experiment(store)
+def test_compare_shows_the_table_and_every_chart_and_switches_the_cost_axis(grid):
     app = open_page("compare")
     assert_clean(app)
     table = app.dataframe[0].value
@@ -45,8 +57,7 @@ def test_compare_shows_the_table_and_every_chart_and_switches_the_cost_axis(stor
     assert any("CUDA out of memory" in e.value for e in app.error)  # the failed run, in words
 
 
-def test_negative_transfer_names_the_cells_where_transfer_hurts(store):
-    fake_experiment(store)
+def test_negative_transfer_names_the_cells_where_transfer_hurts(grid):
     app = open_page("negative_transfer")
     assert_clean(app)
     sentence = app.markdown[0].value
@@ -65,8 +76,7 @@ def test_negative_transfer_without_the_reference_explains_what_to_add(store):
     assert "no finished 'scratch' runs" in app.info[0].value
 
 
-def test_cost_shows_break_even_points_and_storage(store):
-    fake_experiment(store)
+def test_cost_shows_break_even_points_and_storage(grid):
     app = open_page("cost")
     assert_clean(app)
     assert len(_charts(app)) == 2
@@ -78,8 +88,7 @@ def test_cost_shows_break_even_points_and_storage(store):
     assert "For **7** variants" in " ".join(m.value for m in app.markdown)
 
 
-def test_the_report_recommends_follows_constraints_and_offers_both_downloads(store):
-    fake_experiment(store)
+def test_the_report_recommends_follows_constraints_and_offers_both_downloads(grid):
     app = open_page("report")
     assert_clean(app)
     assert app.success[0].value.startswith("**Use ") and "per class" in app.success[0].value
@@ -91,3 +100,21 @@ def test_the_report_recommends_follows_constraints_and_offers_both_downloads(sto
     app.toggle(key="report.changes").set_value(True).run()
     assert_clean(app)
     assert "Use rag" in app.success[0].value  # data that changes often, and RAG meets the floor
+
+
+@pytest.mark.parametrize("page", RESULT_PAGES)
+def test_a_grid_of_untrained_methods_only_still_renders_every_page(page, store):
+    fake_experiment(store, "untrained", methods=("prompt",))  # one run, size "any", no reference, one cost point
+    app = open_page(page)
+    assert_clean(app)
+    assert all("CUDA out of memory" in e.value for e in app.error)  # only the stored failed run, in words
+
+
+@pytest.mark.parametrize("page", RESULT_PAGES)
+def test_an_experiment_whose_runs_all_failed_points_to_the_runs_page(page, store):
+    fake_experiment(store, "doomed", finished=False)
+    store.write_run("doomed", {"run_key": "lora|8|0", "method": "lora", "size": "8", "seed": 0, "status": "failed",
+                               "error": "ModelLoadError: no safetensors"}, None)
+    app = open_page(page)
+    assert_clean(app)
+    assert "no finished runs yet" in app.info[0].value

@@ -62,7 +62,7 @@ def test_runs_shows_live_progress_and_cancel_stops_a_job(queue):
     assert "cancelling" in " ".join(c.value for c in app.caption)
 
 
-def test_a_failed_job_shows_its_error_in_words(queue):
+def test_a_failed_job_shows_its_error_in_words_and_can_be_resumed(queue):
     job_id = queue.submit(parse_config(tiny_config("broken")), resource="cpu")
     queue.claim("w1")
     queue.finish(job_id, "failed", error="- the grid asks for 500 training examples per class but 'zippy' has 26",
@@ -70,6 +70,11 @@ def test_a_failed_job_shows_its_error_in_words(queue):
     app = open_page("runs")
     assert_clean(app)
     assert "500 training examples per class" in app.error[0].value and "Traceback" not in app.error[0].value
+    app.button(key=f"runs.resume.{job_id}").click().run()
+    assert_clean(app)
+    jobs = queue.jobs()
+    assert jobs.status.tolist() == ["queued", "failed"] and set(jobs.experiment) == {"broken"}
+    assert f"runs.resume.{job_id}" not in [b.key for b in app.button]  # the newer job is the one to watch
 
 
 def test_without_a_worker_the_runs_page_says_how_to_start_one(queue):

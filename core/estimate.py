@@ -139,7 +139,7 @@ def measure(config: ExperimentConfig, task, base, embedder) -> dict:
         fitted.predict_proba(test[:64])
         per_text = (time.perf_counter() - timed) / len(test[:64])
         # every tick includes a check of the 8 validation texts; take it out of the step time
-        (t0, s0), (t1, s1) = ticks[0], ticks[-1]
+        (t0, s0), (t1, s1) = (ticks[0], ticks[-1]) if ticks else ((timed, 1), (timed, 1))
         step = max(0.0, (t1 - t0) / max(1, s1 - s0) - 8 * per_text) if s1 > s0 else t0 - started
         measured["step_seconds"][method] = step
         measured["setup_seconds"][method] = max(0.0, t0 - started - step)
@@ -244,9 +244,13 @@ def estimate_in_subprocess(config: ExperimentConfig, store_url: str | None = Non
         raise AdaptlabError(f"the estimate took longer than {timeout:.0f} s; the model or device may be too "
                             "slow for this grid, or busy with another job") from None
     lines = done.stdout.strip().splitlines()
-    if not lines:
-        raise AdaptlabError(f"the estimate stopped without an answer: {done.stderr.strip()[-500:]}")
-    answer = json.loads(lines[-1])
+    try:
+        answer = json.loads(lines[-1]) if lines else None
+    except json.JSONDecodeError:
+        answer = None
+    if not isinstance(answer, dict):  # killed (out of memory?) or crashed before it could answer
+        last = (done.stderr.strip().splitlines() or ["nothing"])[-1][:300]
+        raise AdaptlabError(f"the estimate stopped without an answer (exit code {done.returncode}); it last said: {last}")
     if "error" in answer:
         raise AdaptlabError(answer["error"])
     return Estimate.from_json(lines[-1])
@@ -260,6 +264,12 @@ def main(argv: list[str] | None = None) -> int:
         estimate = estimate_experiment(parse_config(json.loads(sys.stdin.read()), source="estimate"), store_url)
     except AdaptlabError as error:
         print(json.dumps({"error": str(error)}))
+        return 2
+    except Exception as error:  # the caller shows this line to a person: a sentence, the traceback to stderr
+        import traceback
+
+        traceback.print_exc()
+        print(json.dumps({"error": f"the estimate failed: {type(error).__name__}: {error}"}))
         return 2
     print(estimate.to_json())
     return 0

@@ -173,7 +173,9 @@ def _estimate(config: ExperimentConfig, data_ok: bool) -> None:
     asked = left.button("Estimate time and cost", key=f"{KEY}.estimate", disabled=not data_ok,
                         icon=":material/timer:", help="Times an encode batch and a few training steps of each "
                         "trained method on this device (in a separate process), then counts the grid's steps.")
-    right.caption("A measurement on this machine, not a rule of thumb: about a minute on a CPU, seconds on a GPU.")
+    right.caption("A measurement on this machine, not a rule of thumb: about a minute on a CPU, seconds on a GPU."
+                  + (" A job is running now and shares the device, so this estimate will read high."
+                     if (state.queue().jobs(limit=20).status == "running").any() else ""))
     if asked:
         try:
             st.session_state[f"{KEY}.estimate_result"] = (config_json, state.estimate(config_json, state.store_url()))

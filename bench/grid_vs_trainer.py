@@ -18,15 +18,19 @@ import os
 import tempfile
 
 import numpy as np
-
 from common import save, timed
 
 
 def peer_run(method: str, base, texts, labels, test_texts, test_labels, num_labels, lr, epochs, batch, seed) -> float:
     import torch
     from peft import LoraConfig, TaskType, get_peft_model
-    from transformers import (AutoModelForSequenceClassification, DataCollatorWithPadding, Trainer, TrainingArguments,
-                              set_seed)
+    from transformers import (
+        AutoModelForSequenceClassification,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainingArguments,
+        set_seed,
+    )
 
     set_seed(seed)
     if method == "scratch":

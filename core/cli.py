@@ -156,10 +156,11 @@ def run_grid(config, args) -> int:
     started = time.perf_counter()
     with CliProgress() as progress:
         result = run_experiment(config, store, progress)
-    console.print(f"{result.executed} run(s) executed, {result.skipped} already finished, {result.failed} failed "
-                  f"in {time.perf_counter() - started:.0f}s; stored as '{config.name}' in {result.store_url}")
+    not_started = f", {len(result.over_budget)} not started (grid budget)" if result.over_budget else ""
+    console.print(f"{result.executed} run(s) executed, {result.skipped} already finished, {result.failed} failed"
+                  f"{not_started} in {time.perf_counter() - started:.0f}s; stored as '{config.name}' in {result.store_url}")
     print_results(store, config.name)
-    return 1 if result.failed else 0
+    return 1 if result.failed else 3 if result.over_budget else 0
 
 
 def cmd_show(args) -> int:
@@ -217,9 +218,11 @@ def cmd_dashboard(args) -> int:
 
 
 def cmd_worker(args) -> int:
+    from core.jobs import STALE_SECONDS
     from core.worker import main_loop
 
-    return main_loop(_store(args), {"gpu": args.gpu_jobs, "cpu": args.cpu_jobs}, args.idle_exit, args.max_jobs)
+    return main_loop(_store(args), {"gpu": args.gpu_jobs, "cpu": args.cpu_jobs}, args.idle_exit, args.max_jobs,
+                     args.stale_after or STALE_SECONDS)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -258,6 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--gpu-jobs", type=int, default=1, help="jobs on the GPU at once, across workers (default 1)")
     worker.add_argument("--cpu-jobs", type=int, default=1, help="jobs on the CPU at once, across workers (default 1)")
     worker.add_argument("--max-jobs", type=int, default=None, help="stop after this many jobs")
+    worker.add_argument("--stale-after", type=float, default=None, metavar="SECONDS",
+                        help="requeue a running job whose worker has been silent this long (default: a minute)")
     worker.set_defaults(func=cmd_worker)
     return parser
 

@@ -89,6 +89,18 @@ class Budget(_Strict):
     max_train_seconds: float = Field(1800, gt=0)  # per run; stops at the next step boundary
 
 
+class GridBudget(_Strict):
+    """A limit on the whole grid: when it is spent, the grid stops at the next run boundary.
+
+    Time is the grid's wall time in this invocation; dollars are that time at the device's hourly
+    price (the device is held while the grid runs). Finished runs are kept; the rest are listed as
+    skipped, and running the experiment again (with a larger budget) resumes where it stopped.
+    """
+
+    max_seconds: float | None = Field(None, gt=0)
+    max_dollars: float | None = Field(None, gt=0)
+
+
 class TrainingSettings(_Strict):
     batch_size: int = Field(16, ge=1, le=4096)
     eval_batch_size: int = Field(64, ge=1, le=8192)
@@ -147,6 +159,7 @@ class ExperimentConfig(_Strict):
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1, max_length=100)
     reference: Literal["scratch", "tfidf"] = "scratch"
     budget: Budget = Field(default_factory=Budget)
+    grid_budget: GridBudget = Field(default_factory=GridBudget)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     lora: LoraSettings = Field(default_factory=LoraSettings)
     rag: RagSettings = Field(default_factory=RagSettings)

@@ -24,10 +24,11 @@ def load_tokenizer(model_name: str = "default"):
     """The tokenizer of a base model (default, local folder or cached Hub id), without its weights."""
     from transformers import AutoTokenizer
 
-    from core.models import _quiet_transformers, resolve_model
+    from core.models import _quiet_transformers, refuse_custom_code, resolve_model
 
     _quiet_transformers()
     _, path = resolve_model(model_name)
+    refuse_custom_code(path)
     return AutoTokenizer.from_pretrained(path, trust_remote_code=False)
 
 

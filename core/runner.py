@@ -9,8 +9,9 @@ execute each run -> write each record. Finished runs are skipped, so an interrup
 from __future__ import annotations
 
 import platform
+import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
@@ -19,15 +20,15 @@ import pandas as pd
 
 from core.config import ExperimentConfig
 from core.data import Task, load_task
-from core.embeddings import EmbeddingCache, Embedder
+from core.embeddings import Embedder, EmbeddingCache
 from core.errors import Cancelled, DataError
+from core.forgetting import choose_probe, forgetting_scores
 from core.grid import RunSpec, plan_runs, subset_indices
 from core.measure import dollars, price_per_hour, stopwatch, stored_bytes, track_peak_memory
 from core.methods import METHODS, FitContext
-from core.forgetting import choose_probe, forgetting_scores
 from core.metrics import classification_metrics, knowledge_update_scores
 from core.models import BaseModel, device_name
-from core.store import SqlStore, adaptlab_home, now
+from core.store import SqlStore, adaptlab_home, check_free_space, now
 from core.validation import ValidationReport, validate_task
 
 FORGETTING_METHODS = ("lora", "full")  # methods that change the base model's weights in place
@@ -54,6 +55,7 @@ class ExperimentResult:
     executed: int
     skipped: int
     failed: int
+    over_budget: list[str] = field(default_factory=list)  # run keys not started: the grid budget ran out
 
 
 def environment(base: BaseModel) -> dict:
@@ -95,21 +97,59 @@ def run_experiment(config: ExperimentConfig, store: SqlStore | None = None,
     plan = plan_runs(config, corpus_only_rag=config.rag.source == "corpus")
     done = store.finished_keys(config.name)
     todo = [spec for spec in plan if spec.key not in done]
+    check_free_space(grid_folders(store, config, todo))
     progress.grid_started(config.name, len(plan), len(todo))
+    started = time.monotonic()  # the grid budget counts from here: encoding is part of the grid's cost
     embedder = Embedder(base, EmbeddingCache(adaptlab_home() / "cache" / "embeddings.db"),
                         batch_size=config.training.eval_batch_size)
     if any(METHODS[spec.method].uses_embeddings for spec in todo):
         progress.message("encoding texts once for prompt-only, RAG and the probe (cached for later runs)")
         warm_embeddings(embedder, task)
     failed, baseline = 0, {}  # baseline: the base model's forgetting-probe recall, measured once
-    for spec in todo:
+    limit = grid_seconds_limit(config, env)
+    executed, over_budget = 0, []
+    for position, spec in enumerate(todo):
+        if limit is not None and time.monotonic() - started >= limit:
+            over_budget = [later.key for later in todo[position:]]
+            progress.message(budget_message(config, time.monotonic() - started, executed, over_budget))
+            break
         progress.run_started(spec)
         record, predictions = execute_run(spec, task, labels, base, embedder, config, env, progress, baseline)
         store.write_run(config.name, record, predictions)
         failed += record["status"] != "finished"
+        executed += 1
         progress.run_finished(spec, record)
-    return ExperimentResult(config.name, store.url, store.runs_frame(config.name), len(todo),
-                            len(plan) - len(todo), failed)
+    return ExperimentResult(config.name, store.url, store.runs_frame(config.name), executed,
+                            len(plan) - len(todo), failed, over_budget)
+
+
+def grid_folders(store: SqlStore, config: ExperimentConfig, todo: list[RunSpec]) -> dict[str, Path]:
+    """The folders a grid writes to, by what they hold: the SQLite file, caches, and kept artifacts."""
+    folders = {}
+    if store.engine.dialect.name == "sqlite" and store.engine.url.database:
+        folders["results database"] = Path(store.engine.url.database).parent
+    folders["adaptlab folder, which holds the caches"] = adaptlab_home()
+    if config.keep_artifacts and todo:
+        folders["kept artifacts"] = adaptlab_home() / "artifacts"
+    return folders
+
+
+def grid_seconds_limit(config: ExperimentConfig, env: dict) -> float | None:
+    """The grid budget as seconds of wall time: the tighter of its time and its dollars at this device's price."""
+    limits = []
+    if config.grid_budget.max_seconds is not None:
+        limits.append(config.grid_budget.max_seconds)
+    if config.grid_budget.max_dollars is not None:
+        price = price_per_hour(config.prices, env["device_kind"], env["device"])
+        if price > 0:
+            limits.append(config.grid_budget.max_dollars / price * 3600)
+    return min(limits) if limits else None
+
+
+def budget_message(config: ExperimentConfig, elapsed: float, executed: int, skipped: list[str]) -> str:
+    shown = ", ".join(skipped[:6]) + (f" and {len(skipped) - 6} more" if len(skipped) > 6 else "")
+    return (f"grid budget reached after {elapsed:.0f} s and {executed} run(s): {len(skipped)} run(s) not started "
+            f"({shown}). Finished runs are kept; raise grid_budget and run again to do the rest")
 
 
 def warm_embeddings(embedder: Embedder, task: Task) -> None:

@@ -12,14 +12,31 @@ import hashlib
 import json
 import os
 import random
+import shutil
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import (JSON, Column, Float, Integer, MetaData, String, Table, Text, UniqueConstraint, create_engine,
-                        delete, event, func, insert, select, update)
+from sqlalchemy import (
+    JSON,
+    Column,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import OperationalError
 
 from core.errors import StoreError
@@ -59,8 +76,9 @@ runs = Table(
 )
 
 # Settings that may change between invocations of one experiment: the grid can grow (a new seed,
-# size or method adds runs); anything else changes what a result means and needs a new name.
-GRID_FIELDS = ("methods", "sizes", "seeds", "prices", "keep_artifacts")
+# size or method adds runs), and its price table, budget for the whole grid and artifact keeping
+# may change; anything else changes what a result means and needs a new name.
+GRID_FIELDS = ("methods", "sizes", "seeds", "prices", "keep_artifacts", "grid_budget")
 RETRIES = 8
 
 
@@ -76,6 +94,27 @@ def experiment_identity(config: dict, task_fingerprint: str) -> str:
 
 def adaptlab_home() -> Path:
     return Path(os.environ.get("ADAPTLAB_HOME", Path.home() / ".adaptlab")).expanduser()
+
+
+MIN_FREE_BYTES = 200 * 2**20  # results, caches and logs of a grid need far less; below this a write may fail
+
+
+def free_bytes(path: Path) -> int:
+    """Free space on the file system that holds path (or its nearest existing parent)."""
+    path = Path(path)
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return shutil.disk_usage(path).free
+
+
+def check_free_space(folders: dict[str, Path], needed: int = MIN_FREE_BYTES) -> None:
+    """Refuse, before a grid starts, to run where the results could not be written: each folder needs `needed`."""
+    for what, folder in folders.items():
+        free = free_bytes(folder)
+        if free < needed:
+            raise StoreError(f"only {free / 2**20:.0f} MB free on the disk of the {what} ({folder}); a grid needs at "
+                             f"least {needed / 2**20:.0f} MB there. Free some space, or choose another location "
+                             "with --store or ADAPTLAB_HOME. Nothing was run and nothing stored was changed")
 
 
 def default_store_url() -> str:
@@ -108,13 +147,25 @@ class SqlStore:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._retry(lambda: metadata.create_all(self.engine))
 
+    def integrity_check(self) -> str:
+        """SQLite's own check of the file ('ok' when sound); other databases answer 'ok' (they check themselves)."""
+        if self.engine.dialect.name != "sqlite":
+            return "ok"
+        with self.engine.connect() as db:
+            return "; ".join(row[0] for row in db.exec_driver_sql("PRAGMA integrity_check"))
+
     def _retry(self, operation):
         """Run a database operation, backing off while another writer holds the lock."""
         for attempt in range(RETRIES):
             try:
                 return operation()
             except OperationalError as error:
-                if "locked" not in str(error).lower() and "busy" not in str(error).lower() or attempt == RETRIES - 1:
+                text = str(error).lower()
+                if "disk is full" in text or "disk i/o error" in text:
+                    raise StoreError(f"the results database {self.url} could not be written: the disk is full (or "
+                                     "failing). Runs already stored are kept; free some space and run the "
+                                     "experiment again to go on from there") from None
+                if "locked" not in text and "busy" not in text or attempt == RETRIES - 1:
                     raise
                 time.sleep(min(2.0, 0.05 * 2**attempt) * (1 + random.random()))
 

@@ -20,7 +20,7 @@ import traceback
 import uuid
 
 from core.errors import AdaptlabError, Cancelled
-from core.jobs import HEARTBEAT_SECONDS, JobQueue
+from core.jobs import HEARTBEAT_SECONDS, STALE_SECONDS, JobQueue
 from core.runner import Progress
 from core.store import SqlStore, adaptlab_home
 
@@ -129,6 +129,10 @@ def run_job(queue: JobQueue, job: dict, worker: Worker) -> str:
         outcome = run_experiment(config, queue.store, progress)
         result = {"executed": outcome.executed, "skipped": outcome.skipped, "failed": outcome.failed}
         status, message = "finished", f"finished: {outcome.executed} run(s) done, {outcome.skipped} already stored"
+        if outcome.over_budget:
+            result["over_budget"] = len(outcome.over_budget)
+            message = (f"stopped by the grid budget: {outcome.executed} run(s) done, {len(outcome.over_budget)} "
+                       "not started; run it again with a larger budget to resume")
         if outcome.failed:
             error = f"{outcome.failed} run(s) failed; each one's error is listed with the runs"
     except Cancelled:
@@ -150,15 +154,19 @@ def run_job(queue: JobQueue, job: dict, worker: Worker) -> str:
 
 
 def serve(store: SqlStore, limits: dict[str, int] | None = None, idle_exit: float | None = None,
-          poll_seconds: float = 1.0, max_jobs: int | None = None) -> int:
-    """Claim and run jobs until stopped, idle for idle_exit seconds, or max_jobs are done; returns jobs run."""
+          poll_seconds: float = 1.0, max_jobs: int | None = None, stale_seconds: float = STALE_SECONDS) -> int:
+    """Claim and run jobs until stopped, idle for idle_exit seconds, or max_jobs are done; returns jobs run.
+
+    Before each claim, running jobs whose worker has been silent for stale_seconds (killed, crashed,
+    out of memory) are queued again, so their grid resumes here without its finished runs.
+    """
     queue = JobQueue(store)
     worker = Worker(queue)
     done, idle_since = 0, time.monotonic()
     try:
         worker.describe_device()
         while max_jobs is None or done < max_jobs:
-            queue.recover_stale()
+            queue.recover_stale(stale_seconds)
             job = queue.claim(worker.id, limits)
             if job is None:
                 if idle_exit is not None and time.monotonic() - idle_since > idle_exit:
@@ -178,11 +186,11 @@ def _interrupt(signum, frame):
 
 
 def main_loop(store: SqlStore, limits: dict[str, int] | None = None, idle_exit: float | None = None,
-              max_jobs: int | None = None) -> int:
+              max_jobs: int | None = None, stale_seconds: float = STALE_SECONDS) -> int:
     """`adaptlab worker`: serve until stopped. SIGTERM stops like Ctrl-C: the running job is queued again."""
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        serve(store, limits, idle_exit, max_jobs=max_jobs)
+        serve(store, limits, idle_exit, max_jobs=max_jobs, stale_seconds=stale_seconds)
     except KeyboardInterrupt:
         print("worker stopped; a job it was running is queued again", flush=True)
         return 130

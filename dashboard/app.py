@@ -1,7 +1,8 @@
 """The dashboard's entry point and router: `adaptlab dashboard`, or `streamlit run dashboard/app.py`.
 
 Only routing happens here. Each page is a module in pages/ with a render() function; cached state is
-in dashboard/state.py, charts in dashboard/charts.py, and all the work in core/.
+in dashboard/state.py, charts in dashboard/charts.py, optional sign-in in dashboard/auth.py, and all the
+work in core/.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import streamlit as st
 
-from dashboard import state, ui
+from dashboard import auth, state, ui
 
 
 def main(start: str = "home") -> None:
     st.set_page_config(page_title="adaptlab", page_icon=":material/science:", layout="wide")
+    if not auth.gate():  # sign-in is configured and this visitor has not signed in: no page, no worker
+        return
     state.keep_worker_alive()
     sections = {section: [ui.page(name, default=name == start) for name in names]
                 for section, names in ui.SECTIONS.items()}

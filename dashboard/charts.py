@@ -37,14 +37,18 @@ def _rgba(hex_color: str, alpha: float) -> str:
 def _layout(figure: go.Figure, title: str, x: str, y: str, **extra) -> go.Figure:
     extra.setdefault("height", HEIGHT)
     figure.update_layout(title={"text": title, "x": 0, "xanchor": "left"}, template="plotly_white",
-                         margin={"l": 60, "r": 20, "t": 70, "b": 55}, xaxis_title=x, yaxis_title=y,
-                         legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0, "title": None},
+                         margin={"l": 60, "r": 20, "t": 50, "b": 55}, xaxis_title=x, yaxis_title=y,
+                         # beside the plot, one entry a line: seven methods never run into the title
+                         legend={"orientation": "v", "yanchor": "top", "y": 1.0, "x": 1.02, "title": None},
                          hoverlabel={"namelength": -1}, **extra)
     return figure
 
 
 def _money_axis(axis, values) -> None:
-    """Dollar ticks a person reads: $0.00002, not 20µ."""
+    """Dollar ticks a person reads: $0.00002, not 20µ (nor $0.0000 on a log axis spanning decades)."""
+    if axis.type == "log":  # ticks at powers of ten: two significant digits, never rounded to zero
+        axis.update(tickprefix="$", tickformat=",.2~r", exponentformat="none")
+        return
     largest = float(max(values, default=1.0)) or 1.0
     decimals = min(8, max(2, 1 - math.floor(math.log10(largest))))
     axis.update(tickprefix="$", tickformat=f",.{decimals}f", exponentformat="none")

@@ -79,6 +79,13 @@ def load_results(name: str):
     return results
 
 
+def chosen_results(page_key: str):
+    """The results of the experiment picked on this page, or None with the reason on screen (no experiment yet,
+    no finished run yet, or an error in words). Every results page starts with it."""
+    name = pick_experiment(page_key)
+    return None if name is None else load_results(name)
+
+
 def seconds(value) -> str:
     if value is None or pd.isna(value):
         return "–"

@@ -13,10 +13,7 @@ KEY = "compare"
 
 def render() -> None:
     st.title("Compare")
-    name = ui.pick_experiment(KEY)
-    if name is None:
-        return
-    results = ui.load_results(name)
+    results = ui.chosen_results(KEY)
     if results is None:
         return
     _headline(results)

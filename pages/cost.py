@@ -20,10 +20,7 @@ def render() -> None:
     st.title("Cost")
     st.caption("Training is paid once, inference on every query: which option is cheapest depends on how much it "
                "will be used. Dollars come from the measured times and the experiment's price table.")
-    name = ui.pick_experiment(KEY)
-    if name is None:
-        return
-    results = ui.load_results(name)
+    results = ui.chosen_results(KEY)
     if results is None:
         return
     sizes = sorted({s for s in results.summary["size"] if s != "0"}, key=size_order)

@@ -94,7 +94,8 @@ def _model_and_budget() -> dict:
     with st.expander("Model and budget", expanded=False):
         left, middle, right = st.columns(3)
         model = left.text_input("Base model", value="default", key=f"{KEY}.model", persist_state=KEEP,
-                                help="'default' is all-MiniLM-L6-v2 (bundled); or a local folder or a cached Hub id.")
+                                help="'default' is all-MiniLM-L6-v2 (bundled); or a cached Hub id; or a local folder "
+                                     "inside the allowed model folders (ADAPTLAB_MODEL_ROOTS).")
         device = middle.selectbox("Device", ["auto", "cuda", "mps", "cpu"], key=f"{KEY}.device", persist_state=KEEP)
         max_length = right.number_input("Max length (tokens)", 8, 8192, DEFAULTS.model.max_length,
                                         key=f"{KEY}.max_length", persist_state=KEEP)

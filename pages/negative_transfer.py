@@ -15,10 +15,7 @@ def render() -> None:
     st.title("Negative transfer")
     st.caption("Does starting from the pretrained model help, or get in the way? Each method's accuracy minus the "
                "from-scratch reference's, on the same test examples and seeds (paired), with a 95% interval.")
-    name = ui.pick_experiment(KEY)
-    if name is None:
-        return
-    results = ui.load_results(name)
+    results = ui.chosen_results(KEY)
     if results is None:
         return
     if results.transfer.empty:

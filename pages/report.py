@@ -13,10 +13,7 @@ KEY = "report"
 
 def render() -> None:
     st.title("Decision report")
-    name = ui.pick_experiment(KEY)
-    if name is None:
-        return
-    results = ui.load_results(name)
+    results = ui.chosen_results(KEY)
     if results is None:
         return
     constraints = _constraints(results)

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from core.config import METHOD_NAMES, parse_config
-from core.embeddings import EmbeddingCache, Embedder
+from core.embeddings import Embedder, EmbeddingCache
 from core.grid import subset_indices
 from core.methods import METHODS, FitContext
 from core.methods.rag import build_index, load_index, save_index

@@ -28,3 +28,19 @@ def test_unknown_formats_and_empty_files_are_refused_in_words():
     with pytest.raises(DataError, match="empty"):
         save_upload(b"", "data.csv")
     assert upload_info("../../etc") is None
+
+
+def test_files_above_the_size_limit_are_refused_before_they_are_stored_or_parsed(monkeypatch, tmp_path):
+    import core.data
+    import core.uploads
+    from core.data import read_table
+
+    monkeypatch.setattr(core.uploads, "MAX_FILE_BYTES", 16)  # the real limit is 2 GB; the check is the same
+    monkeypatch.setattr(core.data, "MAX_FILE_BYTES", 16)
+    with pytest.raises(DataError, match="larger than"):
+        save_upload(b"text,label\n" + b"x,a\n" * 4, "big.csv")
+    assert not list(uploads_dir().glob("*.csv"))
+    big = tmp_path / "big.csv"
+    big.write_bytes(b"text,label\n" + b"x,a\n" * 4)
+    with pytest.raises(DataError, match="larger than"):
+        read_table(big)

@@ -10,21 +10,16 @@ every page go to ci-artifacts/screenshots/ (CI keeps that folder).
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from bench.serving import CHROMIUM, CHROMIUM_ARGS, free_port, start_streamlit, start_worker, stop, wait_healthy
+
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = ROOT / "ci-artifacts" / "screenshots"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 VIEWPORT = {"width": 1440, "height": 1000}
 GRID_SECONDS = 300  # worker start (imports), model load and a 5-run grid on a busy 2-core CPU
 
@@ -33,26 +28,6 @@ pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's Chromium is not at /usr/bin/chromium "
                        "(apt-get install -y chromium); the browser test needs it"),
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _wait_healthy(url: str, process: subprocess.Popen, seconds: float = 90) -> None:
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
-                if answer.read().strip() == b"ok":
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise TimeoutError("streamlit did not become healthy")
 
 
 def _wait_for_worker(database: Path, process: subprocess.Popen, seconds: float = 120) -> None:
@@ -71,33 +46,20 @@ def _wait_for_worker(database: Path, process: subprocess.Popen, seconds: float =
 @pytest.fixture
 def served(tmp_path):
     """The dashboard and a worker, as a newcomer's machine would run them; stopped afterwards."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "ADAPTLAB_HOME": str(tmp_path / "home"), "ADAPTLAB_AUTOSTART_WORKER": "0",
            "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
     env.pop("ADAPTLAB_STORE", None)
     logs = tmp_path / "logs"
     logs.mkdir()
-    processes = [
-        subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(port),
-                          "--server.address", "127.0.0.1"], cwd=ROOT, env=env, start_new_session=True,
-                         stdout=(logs / "streamlit.log").open("wb"), stderr=subprocess.STDOUT),
-        subprocess.Popen([sys.executable, "-m", "core.cli", "worker"], cwd=ROOT, env=env, start_new_session=True,
-                         stdout=(logs / "worker.log").open("wb"), stderr=subprocess.STDOUT),
-    ]
+    processes = [start_streamlit(port, env, logs / "streamlit.log"), start_worker(env, logs / "worker.log")]
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(url, processes[0])
+        wait_healthy(url, processes[0], 90)
         _wait_for_worker(tmp_path / "home" / "results.db", processes[1])
         yield url, logs
     finally:
-        for process in processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+        stop(processes, grace=20)
 
 
 class Visit:

@@ -1,0 +1,63 @@
+"""Serving the dashboard on loopback for the browser test and the load benchmark: Streamlit's own server,
+started and stopped as a process group, and the Chromium that drives it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's; never a downloaded browser
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_streamlit(port: int, env: dict, log: Path) -> subprocess.Popen:
+    """`streamlit run dashboard/app.py` on 127.0.0.1:port, in its own process group."""
+    return subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(port),
+                             "--server.address", "127.0.0.1"], cwd=ROOT, env=env, start_new_session=True,
+                            stdout=log.open("wb"), stderr=subprocess.STDOUT)
+
+
+def start_worker(env: dict, log: Path, *flags: str) -> subprocess.Popen:
+    """`adaptlab worker` in its own process group, as the dashboard starts it."""
+    return subprocess.Popen([sys.executable, "-m", "core.cli", "worker", *flags], cwd=ROOT, env=env,
+                            start_new_session=True, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+
+
+def wait_healthy(url: str, process: subprocess.Popen, seconds: float = 120) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
+                if answer.read().strip() == b"ok":
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError("streamlit did not become healthy")
+
+
+def stop(processes: list[subprocess.Popen], grace: float = 30) -> None:
+    """SIGTERM each process group (a worker queues its job again), then SIGKILL what is left after grace."""
+    for process in processes:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)

@@ -1,0 +1,65 @@
+"""Take the README's screenshot: the Compare page on a stored experiment, in headless Chromium.
+
+    ADAPTLAB_HOME=... python docs/make_screenshot.py demo-fortunes   # writes docs/screenshots/compare.png
+
+The experiment must be in the results store of ADAPTLAB_HOME (run `adaptlab demo fortunes` first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.serving import CHROMIUM, CHROMIUM_ARGS, free_port, start_streamlit, stop, wait_healthy  # noqa: E402
+
+SETTLED = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("experiment")
+    parser.add_argument("--max-height", type=int, default=1900, help="crop below this many pixels")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots" / "compare.png")
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    env = {**os.environ, "ADAPTLAB_AUTOSTART_WORKER": "0", "HF_HUB_OFFLINE": "1"}
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = start_streamlit(port, env, Path(tempfile.mkdtemp()) / "streamlit.log")
+    try:
+        wait_healthy(url, server)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1440, "height": 1000})
+            page.goto(f"{url}/compare")
+            page.get_by_role("heading", name="Compare", exact=True).wait_for(timeout=90_000)
+            page.wait_for_selector(SETTLED, timeout=90_000)
+            page.locator('[data-testid="stSelectbox"]').filter(has_text="Experiment").first.click()
+            page.get_by_role("option", name=args.experiment, exact=True).click()
+            page.wait_for_timeout(1000)  # the rerun starts
+            page.wait_for_selector(SETTLED, timeout=180_000)
+            page.get_by_text("Computing intervals").wait_for(state="detached", timeout=180_000)
+            page.locator(".js-plotly-plot").nth(2).wait_for(timeout=90_000)
+            page.mouse.move(0, 0)
+            height = page.evaluate(  # Streamlit scrolls inside its main block: grow the window to show it all
+                "() => Math.max(...[...document.querySelectorAll('[data-testid=stMain], "
+                "[data-testid=stMainBlockContainer]')].map(e => e.scrollHeight), 0)")
+            page.set_viewport_size({"width": 1440, "height": min(args.max_height, max(1000, height))})
+            page.wait_for_timeout(1500)  # charts resize to the new window
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(args.out), full_page=True)
+            browser.close()
+    finally:
+        stop([server])
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -61,8 +61,12 @@ async def _session(browser, url: str, index: int, done: asyncio.Event, tally: di
                 tally["errors"].append(f"session {index}: an exception on screen")
             if any(word in body for word in LOCK_WORDS):
                 tally["errors"].append(f"session {index}: a database lock error on screen")
-            if last:
-                tally["final_tables"] += await page.locator('[data-testid="stDataFrame"]').count() > 0
+            if last:  # the grids are over: this reader must now see the results table (it may still be computing)
+                try:
+                    await page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=120_000)
+                    tally["final_tables"] += 1
+                except Exception:
+                    tally["errors"].append(f"session {index}: no results table after both grids finished")
                 return
             await asyncio.sleep(0.5)
     finally:

@@ -144,9 +144,10 @@ def glance_row(store: SqlStore, scenario: str) -> str:
     top = sized[sized["size"] == largest].sort_values("accuracy", ascending=False).set_index("method")
     best = top.index[0]
     gap = (top.loc["full", "accuracy"] - top.loc["lora", "accuracy"]) * 100
-    hurts = {ref: int((sized[flag] == True).sum()) for ref, flag in  # noqa: E712 (NaN-safe)
+    adapted = sized[sized.method.isin(["rag", "probe", "lora", "full"])]  # the references are not counted
+    hurts = {ref: int((adapted[flag] == True).sum()) for ref, flag in  # noqa: E712 (NaN-safe)
              (("scratch", "transfer_hurts"), ("tfidf", "hurts_vs_tfidf"))}
-    cells = int(sized[sized.method.isin(["rag", "probe", "lora", "full"])].shape[0])
+    cells = len(adapted)
     lost = pd.DataFrame([{**f, "method": r["method"]} for r in runs.record if (f := r.get("forgetting"))])
     forgetting = ", ".join(f"{m} {v * 100:.1f}" for m, v in lost.groupby("method").recall_lost.mean().items()) \
         if len(lost) else "n/a"

@@ -63,7 +63,7 @@ def model_roots() -> list[Path]:
     return roots
 
 
-def _allowed_folder(name: str, local: Path) -> Path:
+def allowed_folder(name: str, local: Path) -> Path:
     """The model folder, resolved, refused unless it lies inside a model root. Checked before the folder is
     looked at, and the message shows only the name as typed, so a refusal never tells whether a folder exists."""
     folder, roots = local.resolve(), model_roots()
@@ -90,7 +90,7 @@ def resolve_model(name: str) -> tuple[str, Path]:
     # '..' never appears in a Hub id: a name with it is a path, even when the folder it names is missing
     looks_like_path = local.is_absolute() or name.startswith((".", "~")) or ".." in local.parts
     if looks_like_path or local.is_dir():
-        folder = _allowed_folder(name, local)
+        folder = allowed_folder(name, local)
         if not folder.is_dir():
             raise ModelLoadError(f"model folder not found: {name}")
         return local.name or folder.name, folder

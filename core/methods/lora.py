@@ -6,11 +6,17 @@ adapter and head are stored (peft's own safetensors format), which is what makes
 
 from __future__ import annotations
 
-from peft import LoraConfig, TaskType, get_peft_model
+from pathlib import Path
+
+from peft import LoraConfig, PeftModel, TaskType, get_peft_model
 from transformers import set_seed
 
+from core.errors import ModelLoadError
 from core.methods.base import FitContext, MethodSpec
+from core.models import BaseModel, allowed_folder
 from core.training import TrainedClassifier, train_classifier
+
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
 
 
 def fit(ctx: FitContext) -> TrainedClassifier:
@@ -25,6 +31,25 @@ def fit(ctx: FitContext) -> TrainedClassifier:
     classifier = train_classifier(model, ctx, ctx.config.training.learning_rates.get("lora", 1e-3))
     classifier.details.update(lora_r=settings.r, lora_alpha=settings.alpha, target_modules=targets)
     return classifier
+
+
+def load_adapter(base: BaseModel, folder: str | Path, num_labels: int, batch_size: int = 64) -> TrainedClassifier:
+    """A stored LoRA adapter (a run kept with keep_artifacts) on its base model, ready to predict.
+
+    Like a base model, the folder must lie inside the model roots, and only safetensors weights load:
+    an adapter saved as adapter_model.bin (a pickle, which can run code) is refused in words.
+    """
+    folder = allowed_folder(str(folder), Path(folder).expanduser())
+    if not (folder / ADAPTER_WEIGHTS).is_file():
+        pickled = sorted(path.name for path in folder.glob("*.bin"))
+        found = f" (it has {', '.join(pickled)}: pickled weights, which can run code when loaded)" if pickled else ""
+        raise ModelLoadError(f"{folder} has no {ADAPTER_WEIGHTS}{found}; adaptlab loads LoRA adapters only from "
+                             "safetensors. Save the adapter with safe_serialization=True")
+    model = PeftModel.from_pretrained(base.classifier(num_labels, pretrained=True), folder, is_trainable=False)
+    model.to(base.device).eval()
+    parameters = sum(p.numel() for p in model.parameters())
+    return TrainedClassifier(model, base.tokenizer, base.device, base.max_length, batch_size, base.autocast_dtype,
+                             0, parameters, {"adapter": str(folder)})
 
 
 SPEC = MethodSpec("lora", "LoRA adapter", fit, trains_network=True)

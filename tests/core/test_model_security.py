@@ -209,3 +209,46 @@ def test_every_load_in_core_keeps_remote_code_off_and_model_weights_safetensors_
                     assert keywords.get("use_safetensors") is True, f"{where}: use_safetensors=True missing"
                 checked.append(where)
     assert len(checked) >= 5, checked  # the scan found the loads (config, tokenizer, encoder, classifier...)
+
+
+# -- stored LoRA adapters: peft's own format, safetensors only ---------------------------------------------------
+def test_a_kept_lora_adapter_reloads_and_predicts_what_the_run_predicted(tmp_path):
+    import numpy as np
+
+    from core.config import parse_config
+    from core.methods.lora import ADAPTER_WEIGHTS, load_adapter
+    from core.runner import run_experiment
+    from core.store import SqlStore
+    from tests.conftest import tiny_config
+
+    config = parse_config(tiny_config(methods=["lora"], sizes=[4], keep_artifacts=True, forgetting="off"))
+    store = SqlStore(tmp_path / "r.db")
+    run_experiment(config, store)
+    run = store.runs_frame("tiny", with_predictions=True).iloc[0]
+    folder = Path(run.record["artifacts"])
+    assert (folder / ADAPTER_WEIGHTS).is_file() and not list(folder.glob("*.bin"))
+    base = BaseModel.load("default", "cpu", config.model.max_length)
+    from core.data import load_task
+
+    task = load_task(config.task, config.name)
+    labels = store.experiment("tiny")["labels"]
+    reloaded = load_adapter(base, folder, len(labels))
+    predicted = reloaded.predict_proba(task.test.text.tolist()).argmax(axis=1)
+    assert np.array_equal(predicted, np.asarray(run.predictions))
+
+
+def test_a_pickled_adapter_is_refused_in_words_and_never_unpickled(tmp_path, monkeypatch):
+    import torch
+
+    from core.methods.lora import load_adapter
+
+    monkeypatch.setenv(MODEL_ROOTS_VARIABLE, str(tmp_path))
+    folder = tmp_path / "adapter"
+    folder.mkdir()
+    (folder / "adapter_config.json").write_text("{}", encoding="utf-8")
+    (folder / "adapter_model.bin").write_bytes(b"a pickle")
+    monkeypatch.setattr(torch, "load", lambda *a, **k: pytest.fail("a pickled adapter was loaded"))
+    with pytest.raises(ModelLoadError, match=r"no adapter_model.safetensors \(it has adapter_model.bin: pickled"):
+        load_adapter(None, folder, 2)
+    with pytest.raises(ModelLoadError, match="outside"):
+        load_adapter(None, tmp_path.parent / "elsewhere", 2)

@@ -51,7 +51,7 @@ def peer_run(method: str, base, texts, labels, test_texts, test_labels, num_labe
     train, test = tokenize(texts, labels), tokenize(test_texts, test_labels)
     with tempfile.TemporaryDirectory() as out:
         args = TrainingArguments(output_dir=out, num_train_epochs=epochs, per_device_train_batch_size=batch,
-                                 per_device_eval_batch_size=64, learning_rate=lr, warmup_ratio=0.1, weight_decay=0.01,
+                                 per_device_eval_batch_size=64, learning_rate=lr, warmup_steps=0.1, weight_decay=0.01,
                                  eval_strategy="no", save_strategy="no", report_to="none", seed=seed,
                                  bf16=torch.cuda.is_available(), use_cpu=not torch.cuda.is_available(),
                                  disable_tqdm=True, logging_strategy="no")
@@ -78,7 +78,7 @@ def main() -> None:
 
     config = parse_config({"name": "bench-vs-trainer", "task": {"builtin": "fortunes"}, "methods": args.methods,
                            "sizes": args.sizes, "seeds": [args.seed],
-                           "budget": {"max_epochs": args.epochs, "min_steps": 0, "patience": 1000}})
+                           "budget": {"max_epochs": args.epochs, "min_steps": 0, "patience": 100}, "forgetting": "off"})
     home = tempfile.mkdtemp(prefix="bench-adaptlab-")
     os.environ["ADAPTLAB_HOME"] = home
     with timed() as ours:

@@ -33,6 +33,26 @@ BENCHMARKS = [
 ]
 
 
+# What limits each figure on the machines measured so far (shown under the figures).
+LIMITS = {
+    "grid_vs_trainer": "On 2 CPU cores both sides spend their time in the same matrix multiplications, and adaptlab "
+                       "does more per run (validation checks for early stopping, a latency measurement, sizes): "
+                       "slower, not faster. Its accuracy trails Trainer's in all six runs; the likely cause (not yet "
+                       "verified) is that adaptlab restores the best checkpoint on a small validation split, which at "
+                       "12 to 40 steps can pick an early, undertrained one. Both are open in issue 5.",
+    "encode": "On the CPU both sides run the same BERT forward pass in torch; adaptlab's edge is batching by length "
+              "(less padding). The H100 figure needs the lent GPU.",
+    "retrieval": "HNSW's search breadth is fixed (efSearch 128, efConstruction 40 in core/methods/rag.py): enough "
+                 "for 100k vectors, too little for 1M clustered vectors, where recall drops below 0.95 while a query "
+                 "still takes half a millisecond. A wider search (efSearch scaled with the index size) is the next "
+                 "step; it trades some of that latency for recall.",
+    "quick_grid": "Training the three networks (full, scratch, LoRA) takes about 350 of the 480 seconds; the "
+                  "encoder-only methods take seconds.",
+    "load": "Two cores shared by 20 browsers, Streamlit and two training workers make page loads slow; the figure "
+            "that matters is what was lost: nothing.",
+}
+
+
 def verdict(name: str, kind: str, figures: dict) -> str | None:
     """Met or not, against the goal, from the figures alone (None where the record cannot tell)."""
     def said(met: bool, how: str) -> str:
@@ -118,6 +138,8 @@ def main() -> None:
             lines += ["| figure | value |", "|---|---|", *_figures(record["figures"]), ""]
             if record.get("notes"):
                 lines += [f"Notes: {record['notes']}", ""]
+            if kind == "cpu" and name in LIMITS:
+                lines += [f"What limits it: {LIMITS[name]}", ""]
     (ROOT / "docs" / "BENCHMARKS.md").write_text("\n".join(lines), encoding="utf-8")
     print(f"wrote docs/BENCHMARKS.md from {len(records)} record(s)")
 

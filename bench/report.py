@@ -95,12 +95,13 @@ def _records() -> dict[tuple[str, str], dict]:
 def _figures(figures: dict, prefix: str = "") -> list[str]:
     lines = []
     for key, value in figures.items():
+        name = f"{prefix}{key}".replace("|", "\\|")  # run keys (lora|8|0) would split the table's cells
         if isinstance(value, dict):
             lines += _figures(value, f"{prefix}{key} / ")
         elif isinstance(value, float):
-            lines.append(f"| {prefix}{key} | {value:,.4g} |")
+            lines.append(f"| {name} | {value:,.4g} |")
         else:
-            lines.append(f"| {prefix}{key} | {value} |")
+            lines.append(f"| {name} | {value} |")
     return lines
 
 

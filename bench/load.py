@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.serving import CHROMIUM, CHROMIUM_ARGS, free_port, start_streamlit, start_worker, stop, wait_healthy  # noqa: E402
+from bench.serving import CHROMIUM, CHROMIUM_ARGS, SETTLED, free_port, start_streamlit, start_worker, stop, wait_healthy  # noqa: E402
 
 LOCK_WORDS = ("database is locked", "database table is locked", "sqlite3.OperationalError")
 
@@ -42,7 +42,6 @@ async def _session(browser, url: str, index: int, done: asyncio.Event, tally: di
     """One reader: open Compare, then reload it again and again until the grids are over, checking each load."""
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
     page = await context.new_page()
-    settled = '[data-testid="stApp"][data-test-script-state="notRunning"]'
     try:
         while True:
             last = done.is_set()
@@ -50,7 +49,7 @@ async def _session(browser, url: str, index: int, done: asyncio.Event, tally: di
             try:
                 await page.goto(f"{url}/compare", wait_until="domcontentloaded", timeout=120_000)
                 await page.get_by_role("heading", name="Compare", exact=True).first.wait_for(timeout=120_000)
-                await page.wait_for_selector(settled, timeout=120_000)
+                await page.wait_for_selector(SETTLED, timeout=120_000)
             except Exception as problem:  # a page that never came is a failure of the load test, counted
                 tally["errors"].append(f"session {index}: page did not load: {type(problem).__name__}")
                 continue

@@ -14,6 +14,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's; never a downloaded browser
+SETTLED = '[data-testid="stApp"][data-test-script-state="notRunning"]'  # the script has finished its run
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 
@@ -61,3 +62,15 @@ def stop(processes: list[subprocess.Popen], grace: float = 30) -> None:
             process.wait(timeout=grace)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
+
+
+def whole_page_screenshot(page, path: Path, width: int, height: int, max_height: int = 8000) -> None:
+    """A screenshot of the whole page: Streamlit scrolls inside its main block, so grow the window to its height
+    first (charts resize to it), then put the window back."""
+    content = page.evaluate(
+        "() => Math.max(...[...document.querySelectorAll('[data-testid=stMain], [data-testid=stMainBlockContainer]')]"
+        ".map(e => e.scrollHeight), 0)")
+    page.set_viewport_size({"width": width, "height": min(max_height, max(height, content))})
+    page.wait_for_timeout(1000)
+    page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size({"width": width, "height": height})

@@ -82,6 +82,7 @@ def run_experiment(config: ExperimentConfig, store: SqlStore | None = None,
     """Run every run of the grid not already finished; return the experiment's results."""
     progress = progress or Progress()
     store = store or SqlStore()
+    check_free_space(grid_folders(store, config))  # before anything is loaded or stored
     task = load_task(config.task, config.name)
     report = check_task(task, config)
     for warning in report.warnings:
@@ -97,7 +98,6 @@ def run_experiment(config: ExperimentConfig, store: SqlStore | None = None,
     plan = plan_runs(config, corpus_only_rag=config.rag.source == "corpus")
     done = store.finished_keys(config.name)
     todo = [spec for spec in plan if spec.key not in done]
-    check_free_space(grid_folders(store, config, todo))
     progress.grid_started(config.name, len(plan), len(todo))
     started = time.monotonic()  # the grid budget counts from here: encoding is part of the grid's cost
     embedder = Embedder(base, EmbeddingCache(adaptlab_home() / "cache" / "embeddings.db"),
@@ -123,13 +123,13 @@ def run_experiment(config: ExperimentConfig, store: SqlStore | None = None,
                             len(plan) - len(todo), failed, over_budget)
 
 
-def grid_folders(store: SqlStore, config: ExperimentConfig, todo: list[RunSpec]) -> dict[str, Path]:
+def grid_folders(store: SqlStore, config: ExperimentConfig) -> dict[str, Path]:
     """The folders a grid writes to, by what they hold: the SQLite file, caches, and kept artifacts."""
     folders = {}
     if store.engine.dialect.name == "sqlite" and store.engine.url.database:
         folders["results database"] = Path(store.engine.url.database).parent
     folders["adaptlab folder, which holds the caches"] = adaptlab_home()
-    if config.keep_artifacts and todo:
+    if config.keep_artifacts:
         folders["kept artifacts"] = adaptlab_home() / "artifacts"
     return folders
 

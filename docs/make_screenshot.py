@@ -16,9 +16,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.serving import CHROMIUM, CHROMIUM_ARGS, free_port, start_streamlit, stop, wait_healthy  # noqa: E402
-
-SETTLED = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+from bench.serving import (  # noqa: E402
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    SETTLED,
+    free_port,
+    start_streamlit,
+    stop,
+    wait_healthy,
+    whole_page_screenshot,
+)
 
 
 def main() -> None:
@@ -48,13 +55,8 @@ def main() -> None:
             page.get_by_text("Computing intervals").wait_for(state="detached", timeout=180_000)
             page.locator(".js-plotly-plot").nth(2).wait_for(timeout=90_000)
             page.mouse.move(0, 0)
-            height = page.evaluate(  # Streamlit scrolls inside its main block: grow the window to show it all
-                "() => Math.max(...[...document.querySelectorAll('[data-testid=stMain], "
-                "[data-testid=stMainBlockContainer]')].map(e => e.scrollHeight), 0)")
-            page.set_viewport_size({"width": 1440, "height": min(args.max_height, max(1000, height))})
-            page.wait_for_timeout(1500)  # charts resize to the new window
             args.out.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(args.out), full_page=True)
+            whole_page_screenshot(page, args.out, 1440, 1000, args.max_height)
             browser.close()
     finally:
         stop([server])

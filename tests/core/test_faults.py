@@ -7,7 +7,6 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -16,6 +15,7 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy.exc import OperationalError
 
+from bench.serving import start_worker
 from core import runner
 from core.config import parse_config
 from core.jobs import JobQueue
@@ -23,14 +23,10 @@ from core.runner import run_experiment
 from core.store import SqlStore
 from tests.conftest import tiny_config
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 def _worker(store: SqlStore, log: Path, *flags: str) -> subprocess.Popen:
-    """`adaptlab worker` in its own process, as the dashboard starts it."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-m", "core.cli", "--store", store.url, "worker", *flags],
-                            cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+    """`adaptlab worker` in its own process, as the dashboard starts it (one thread: the kill test races it)."""
+    return start_worker({**os.environ, "OMP_NUM_THREADS": "1", "ADAPTLAB_STORE": store.url}, log, *flags)
 
 
 def _wait(condition, timeout: float, what: str, log: Path | None = None):

@@ -16,7 +16,17 @@ from pathlib import Path
 
 import pytest
 
-from bench.serving import CHROMIUM, CHROMIUM_ARGS, free_port, start_streamlit, start_worker, stop, wait_healthy
+from bench.serving import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    SETTLED,
+    free_port,
+    start_streamlit,
+    start_worker,
+    stop,
+    wait_healthy,
+    whole_page_screenshot,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "ci-artifacts" / "screenshots"
@@ -70,7 +80,7 @@ class Visit:
         SHOTS.mkdir(parents=True, exist_ok=True)
 
     def settle(self, timeout: float = 60_000) -> None:
-        self.page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout)
+        self.page.wait_for_selector(SETTLED, timeout=timeout)
 
     def open(self, title: str) -> None:
         self.page.locator('[data-testid="stSidebarNav"] a').filter(has_text=title).first.click()
@@ -86,14 +96,7 @@ class Visit:
         self.screenshot(name)
 
     def screenshot(self, name: str) -> None:
-        """The whole page: Streamlit scrolls inside its main block, so grow the window to its height first."""
-        height = self.page.evaluate(
-            "() => Math.max(...[...document.querySelectorAll('[data-testid=stMain], [data-testid=stMainBlockContainer]')]"
-            ".map(e => e.scrollHeight), 0)")
-        self.page.set_viewport_size({"width": VIEWPORT["width"], "height": min(8000, max(VIEWPORT["height"], height))})
-        self.page.wait_for_timeout(700)  # charts resize to the new window
-        self.page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-        self.page.set_viewport_size(VIEWPORT)
+        whole_page_screenshot(self.page, SHOTS / f"{name}.png", VIEWPORT["width"], VIEWPORT["height"])
 
     def fill(self, label: str, value: str) -> None:
         box = self.page.get_by_label(label, exact=True)

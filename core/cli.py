@@ -43,7 +43,9 @@ class CliProgress:
         self.bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                              TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
                              console=console, transient=False, disable=not self.live)
-        self.grid = self.run = None
+        self.grid = None
+        self.runs: dict[str, int] = {}  # run key -> its bar (several at once when runs are packed)
+        self.finished: set[str] = set()
         self.done = self.todo = 0
         self.started = time.perf_counter()
 
@@ -64,20 +66,26 @@ class CliProgress:
         self.todo = todo
 
     def run_started(self, spec) -> None:
-        if self.run is not None:
-            self.bars.remove_task(self.run)
-        self.run = self.bars.add_task(f"  {spec.method} size={spec.size} seed={spec.seed}", total=100, info="")
+        for key in [k for k in self.runs if k in self.finished]:  # finished runs' bars make way
+            self.bars.remove_task(self.runs.pop(key))
+        self.runs[spec.key] = self.bars.add_task(f"  {spec.method} size={spec.size} seed={spec.seed}", total=100,
+                                                 info="")
 
     def run_progress(self, spec, fraction: float, info: dict) -> None:
         text = " ".join(f"{k}={v:.3f}" for k, v in info.items() if k in ("loss", "val_accuracy"))
-        self.bars.update(self.run, completed=100 * fraction, info=text)
+        if spec.key in self.runs:
+            self.bars.update(self.runs[spec.key], completed=100 * fraction, info=text)
 
     def run_finished(self, spec, record: dict) -> None:
-        self.bars.update(self.run, completed=100)
+        bar = self.runs.get(spec.key)
+        if bar is None:  # a packed run whose process died before it reported a start
+            bar = self.runs[spec.key] = self.bars.add_task(f"  {spec.key}", total=100, info="")
+        self.finished.add(spec.key)
+        self.bars.update(bar, completed=100)
         self.done += 1
         if record["status"] == "finished":
             summary = f"acc={record['accuracy']:.3f} train={record['train_seconds']:.1f}s"
-            self.bars.update(self.run, info=summary)
+            self.bars.update(bar, info=summary)
             if not self.live:
                 elapsed = time.perf_counter() - self.started
                 console.print(f"[{self.done}/{self.todo}] {spec.key:<18} {summary}  ({elapsed:.0f}s elapsed)")
@@ -135,9 +143,13 @@ def print_results(store, name: str) -> None:
 
 
 def cmd_run(args) -> int:
-    from core.config import load_config
+    from core.config import load_config, parse_config
 
-    return run_grid(load_config(args.config), args)
+    config = load_config(args.config)
+    if args.parallel is not None:  # how to run, not what: finished runs of the same grid still count
+        config = parse_config({**config.model_dump(mode="json"), "parallel_runs": args.parallel},
+                              source=f"{args.config} with --parallel")
+    return run_grid(config, args)
 
 
 def cmd_demo(args) -> int:
@@ -233,6 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run an experiment config (YAML) headless")
     run.add_argument("config")
+    run.add_argument("--parallel", type=int, default=None, metavar="N",
+                     help="runs at once on this device, each with 1/N of it (default: parallel_runs in the config, 1)")
     run.set_defaults(func=cmd_run)
     demo = commands.add_parser("demo", help="run a built-in scenario's default grid (fortunes, kaomoji, geo-knowledge)")
     demo.add_argument("scenario")

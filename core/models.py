@@ -139,6 +139,15 @@ def pick_device(requested: str = "auto") -> torch.device:
     return torch.device("cpu")
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether bf16 matrix maths is native here, so autocast to it pays instead of costing."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    if device.type == "cpu":  # oneDNN runs bf16 GEMMs on AVX512-BF16 or AMX; elsewhere it would emulate them
+        return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    return False
+
+
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
@@ -155,17 +164,19 @@ class BaseModel:
     path: Path
     device: torch.device
     max_length: int = 128
+    precision: str = "auto"
     _encoder: torch.nn.Module | None = field(default=None, repr=False)
 
     @classmethod
-    def load(cls, name: str = DEFAULT_MODEL, device: str = "auto", max_length: int = 128) -> BaseModel:
+    def load(cls, name: str = DEFAULT_MODEL, device: str = "auto", max_length: int = 128,
+             precision: str = "auto") -> BaseModel:
         _quiet_transformers()
         display, path = resolve_model(name)
         if not list(path.glob("*.safetensors")):
             raise ModelLoadError(f"{path} has no .safetensors weights; adaptlab loads only safetensors "
                                  "(pickled .bin weights can run code). Convert the model or pick another")
         refuse_custom_code(path)
-        base = cls(name=display, path=path, device=pick_device(device), max_length=max_length)
+        base = cls(name=display, path=path, device=pick_device(device), max_length=max_length, precision=precision)
         if base.device.type == "cuda":
             # what autocast leaves in fp32 (the optimiser, the loss) runs on tensor cores as TF32
             torch.backends.cuda.matmul.allow_tf32 = True
@@ -202,12 +213,17 @@ class BaseModel:
             digest.update(f"{weights.name}:{stat.st_size}".encode())
             with weights.open("rb") as handle:
                 digest.update(handle.read(1 << 20))
-        digest.update(f"{self.profile.pooling}:{self.max_length}".encode())
+        digest.update(f"{self.profile.pooling}:{self.max_length}:{self.autocast_dtype}".encode())
         return digest.hexdigest()[:16]
 
-    @property
+    @cached_property
     def autocast_dtype(self) -> torch.dtype | None:
-        return torch.bfloat16 if self.device.type == "cuda" else None
+        """bf16 autocast (weights and optimiser stay fp32) where it runs natively; None means plain fp32."""
+        if self.precision == "fp32":
+            return None
+        if self.precision == "bf16" or native_bf16(self.device):
+            return torch.bfloat16
+        return None
 
     def encoder(self) -> torch.nn.Module:
         """The frozen base model for embeddings, loaded once per process."""

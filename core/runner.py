@@ -66,7 +66,8 @@ def environment(base: BaseModel) -> dict:
         except metadata.PackageNotFoundError:
             versions[package] = None
     return {"python": platform.python_version(), "platform": platform.platform(), "versions": versions,
-            "device_kind": base.device.type, "device": device_name(base.device)}
+            "device_kind": base.device.type, "device": device_name(base.device),
+            "precision": "fp32" if base.autocast_dtype is None else "bf16"}
 
 
 def check_task(task: Task, config: ExperimentConfig) -> ValidationReport:
@@ -77,17 +78,21 @@ def check_task(task: Task, config: ExperimentConfig) -> ValidationReport:
     return report
 
 
+def load_checked_task(config: ExperimentConfig) -> tuple[Task, ValidationReport]:
+    task = load_task(config.task, config.name)
+    return task, check_task(task, config)
+
+
 def run_experiment(config: ExperimentConfig, store: SqlStore | None = None,
                    progress: Progress | None = None) -> ExperimentResult:
     """Run every run of the grid not already finished; return the experiment's results."""
     progress = progress or Progress()
     store = store or SqlStore()
     check_free_space(grid_folders(store, config))  # before anything is loaded or stored
-    task = load_task(config.task, config.name)
-    report = check_task(task, config)
+    task, report = load_checked_task(config)
     for warning in report.warnings:
         progress.message(f"warning: {warning}")
-    base = BaseModel.load(config.model.name, config.model.device, config.model.max_length)
+    base = BaseModel.load(config.model.name, config.model.device, config.model.max_length, config.model.precision)
     labels = task.labels
     label_index = {label: i for i, label in enumerate(labels)}
     env = environment(base)
@@ -108,6 +113,12 @@ def run_experiment(config: ExperimentConfig, store: SqlStore | None = None,
     failed, baseline = 0, {}  # baseline: the base model's forgetting-probe recall, measured once
     limit = grid_seconds_limit(config, env)
     executed, over_budget = 0, []
+    if config.parallel_runs > 1 and len(todo) > 1:
+        from core.packing import PackedGrid
+
+        packed = PackedGrid(todo, config, store, progress, embedder.seconds_per_text, env)
+        outcome = packed.run(limit, started, budget_message)
+        executed, failed, over_budget, todo = outcome.executed, outcome.failed, outcome.over_budget, []
     for position, spec in enumerate(todo):
         if limit is not None and time.monotonic() - started >= limit:
             over_budget = [later.key for later in todo[position:]]
@@ -162,15 +173,19 @@ def warm_embeddings(embedder: Embedder, task: Task) -> None:
 
 def execute_run(spec: RunSpec, task: Task, labels: list[str], base: BaseModel, embedder: Embedder,
                 config: ExperimentConfig, env: dict, progress: Progress,
-                baseline: dict | None = None) -> tuple[dict, list[int] | None]:
-    """One run: fit, predict, measure. A failure becomes a 'failed' record; the grid goes on."""
+                baseline: dict | None = None, price_share: float = 1.0) -> tuple[dict, list[int] | None]:
+    """One run: fit, predict, measure. A failure becomes a 'failed' record; the grid goes on.
+
+    price_share: the part of the device this run had (1/N when N runs are packed onto it), so its
+    dollars are that share of the device's hourly price.
+    """
     label_index = {label: i for i, label in enumerate(labels)}
     y_train = task.train.label.map(label_index).to_numpy()
     chosen = np.array([], dtype=int) if spec.size == "0" else subset_indices(
         y_train, spec.size, config.size_unit, spec.seed)
     record = {"run_key": spec.key, "method": spec.method, "size": spec.size, "seed": spec.seed,
               "size_unit": config.size_unit, "train_examples": int(len(chosen)), "started_at": now(),
-              "device": env["device"], "environment": env}
+              "device": env["device"], "environment": env, "runs_at_once": env.get("runs_at_once", 1)}
     ctx = FitContext(
         labels=labels, train_texts=task.train.text.iloc[chosen].tolist(), train_labels=y_train[chosen],
         val_texts=task.validation.text.tolist(), val_labels=task.validation.label.map(label_index).to_numpy(),
@@ -179,7 +194,7 @@ def execute_run(spec: RunSpec, task: Task, labels: list[str], base: BaseModel, e
     test_texts = task.test.text.tolist()
     y_test = task.test.label.map(label_index).to_numpy()
     try:
-        predictions, fitted = _fit_and_measure(spec, ctx, test_texts, config, env, record)
+        predictions, fitted = _fit_and_measure(spec, ctx, test_texts, config, env, record, price_share)
         _follow_up(spec, fitted, task, labels, base, config, record, {} if baseline is None else baseline)
     except (KeyboardInterrupt, SystemExit, Cancelled):
         raise
@@ -193,7 +208,7 @@ def execute_run(spec: RunSpec, task: Task, labels: list[str], base: BaseModel, e
 
 
 def _fit_and_measure(spec: RunSpec, ctx: FitContext, test_texts: list[str], config: ExperimentConfig,
-                     env: dict, record: dict) -> np.ndarray:
+                     env: dict, record: dict, price_share: float = 1.0) -> np.ndarray:
     method = METHODS[spec.method]
     with track_peak_memory(ctx.base.device) as peak:
         embedder_charge = ctx.embedder.charged_seconds
@@ -206,7 +221,7 @@ def _fit_and_measure(spec: RunSpec, ctx: FitContext, test_texts: list[str], conf
             fitted.predict_proba(sample)
     per_1k = latency() / len(sample) * 1000
     keep = (adaptlab_home() / "artifacts" / config.name / spec.key.replace("|", "-")) if config.keep_artifacts else None
-    price = price_per_hour(config.prices, env["device_kind"], env["device"])
+    price = price_per_hour(config.prices, env["device_kind"], env["device"]) * price_share
     record.update(
         train_seconds=train_seconds, inference_seconds_per_1k=per_1k, peak_memory_mb=peak.megabytes,
         peak_memory_kind=peak.kind, trainable_parameters=int(fitted.trainable_parameters),

@@ -54,4 +54,5 @@ def throughput(model: torch.nn.Module, base, tokens: int, padded_tokens: int, se
     achieved = per_token * padded_tokens / seconds
     peak = peak_flops(base.device, torch.cuda.get_device_name(base.device) if base.device.type == "cuda" else "")
     return {"tokens_per_second": tokens / seconds, "padded_tokens_per_second": padded_tokens / seconds,
-            "flops_per_token": per_token, "achieved_tflops": achieved / 1e12, "mfu": achieved / peak if peak else None}
+            "flops_per_token": per_token, "train_flops": per_token * padded_tokens, "achieved_tflops": achieved / 1e12,
+            "mfu": achieved / peak if peak else None}

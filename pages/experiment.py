@@ -92,11 +92,14 @@ def _parse_sizes(text: str) -> list:
 def _model_and_budget() -> dict:
     budget = DEFAULTS.budget
     with st.expander("Model and budget", expanded=False):
-        left, middle, right = st.columns(3)
+        left, middle, right, fourth = st.columns(4)
         model = left.text_input("Base model", value="default", key=f"{KEY}.model", persist_state=KEEP,
                                 help="'default' is all-MiniLM-L6-v2 (bundled); or a cached Hub id; or a local folder "
                                      "inside the allowed model folders (ADAPTLAB_MODEL_ROOTS).")
         device = middle.selectbox("Device", ["auto", "cuda", "mps", "cpu"], key=f"{KEY}.device", persist_state=KEEP)
+        precision = fourth.selectbox("Precision", ["auto", "bf16", "fp32"], key=f"{KEY}.precision", persist_state=KEEP,
+                                     help="auto: bf16 autocast where the hardware computes it natively (CUDA GPUs, "
+                                          "CPUs with AVX512-BF16 or AMX), otherwise fp32.")
         max_length = right.number_input("Max length (tokens)", 8, 8192, DEFAULTS.model.max_length,
                                         key=f"{KEY}.max_length", persist_state=KEEP)
         cols = st.columns(4)
@@ -107,10 +110,17 @@ def _model_and_budget() -> dict:
                                         help="Validation checks without improvement before stopping early.")
         seconds = cols[3].number_input("Max seconds per run", 1.0, 86_400.0, float(budget.max_train_seconds),
                                        key=f"{KEY}.max_seconds", persist_state=KEEP)
-        reference = st.radio("Negative transfer against", ["scratch", "tfidf"], key=f"{KEY}.reference",
-                             horizontal=True, persist_state=KEEP,
-                             help="The from-scratch reference every method is compared with.")
-    return {"model": {"name": model, "device": device, "max_length": int(max_length)}, "reference": reference,
+        left, right = st.columns([3, 1])
+        reference = left.radio("Negative transfer against", ["scratch", "tfidf"], key=f"{KEY}.reference",
+                               horizontal=True, persist_state=KEEP,
+                               help="The from-scratch reference every method is compared with.")
+        parallel = right.number_input("Runs at once", 1, 64, DEFAULTS.parallel_runs, key=f"{KEY}.parallel",
+                                      persist_state=KEEP,
+                                      help="Pack this many runs onto the device at once, each with its share of it: "
+                                           "keeps a big GPU busy with a small model. Each run then takes longer, "
+                                           "the grid less.")
+    return {"model": {"name": model, "device": device, "max_length": int(max_length), "precision": precision},
+            "reference": reference, "parallel_runs": int(parallel),
             "budget": {"max_epochs": int(epochs), "min_steps": int(min_steps), "patience": int(patience),
                        "max_train_seconds": float(seconds)}}
 

@@ -20,9 +20,19 @@ from core.methods import prompt
 from core.methods.base import FitContext, MethodSpec
 
 HNSW_NEIGHBOURS = 32  # graph degree: the usual speed/recall balance for 384-d text vectors
-HNSW_EF_SEARCH = 128
+HNSW_EF_CONSTRUCTION = 80  # build-time breadth: FAISS's 40 leaves a 1M-vector graph at recall@10 0.87
+HNSW_EF_SEARCH = 128  # search breadth at 100k vectors and below; larger graphs get more (hnsw_ef_search)
+HNSW_EF_SEARCH_MAX = 512
 IVF_PROBES = 16
 VOTE_TEMPERATURE = 0.05  # cosine similarities of neighbours differ by a few hundredths: sharpen them
+
+
+def hnsw_ef_search(vectors: int) -> int:
+    """Search breadth for an HNSW graph of this many vectors: twice as broad per tenfold growth past 100k.
+
+    A bigger graph needs a broader search for the same recall (bench/retrieval.py measures the curve).
+    """
+    return int(min(HNSW_EF_SEARCH_MAX, HNSW_EF_SEARCH * 2 ** max(0.0, math.log10(max(vectors, 1) / 100_000))))
 
 
 def build_index(vectors: np.ndarray, kind: str, approximate_above: int) -> faiss.Index:
@@ -34,7 +44,8 @@ def build_index(vectors: np.ndarray, kind: str, approximate_above: int) -> faiss
         index = faiss.IndexFlatIP(dim)
     elif kind == "hnsw":
         index = faiss.IndexHNSWFlat(dim, HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efSearch = HNSW_EF_SEARCH
+        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        index.hnsw.efSearch = hnsw_ef_search(len(vectors))
     elif kind == "ivf":
         lists = max(1, min(int(4 * math.sqrt(len(vectors))), len(vectors) // 39))  # FAISS wants ~39 points per list
         index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, lists, faiss.METRIC_INNER_PRODUCT)

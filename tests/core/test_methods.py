@@ -139,6 +139,18 @@ def test_auto_index_switches_to_approximate_above_the_threshold():
     assert type(build_index(vectors, "auto", approximate_above=10)).__name__ == "IndexHNSWFlat"
 
 
+def test_hnsw_searches_wider_as_the_index_grows_and_keeps_its_settings(tmp_path):
+    from core.methods.rag import HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_EF_SEARCH_MAX, hnsw_ef_search
+
+    breadths = [hnsw_ef_search(n) for n in (1, 100_000, 300_000, 1_000_000, 10**7, 10**9)]
+    assert breadths[:2] == [HNSW_EF_SEARCH] * 2 and breadths == sorted(breadths)
+    assert breadths[3] == 2 * HNSW_EF_SEARCH and breadths[-1] == HNSW_EF_SEARCH_MAX
+    index = build_index(np.eye(64, dtype=np.float32), "hnsw", approximate_above=0)
+    save_index(index, tmp_path / "i.faiss")
+    reloaded = load_index(tmp_path / "i.faiss")
+    assert reloaded.hnsw.efConstruction == HNSW_EF_CONSTRUCTION and reloaded.hnsw.efSearch == HNSW_EF_SEARCH
+
+
 def test_out_of_memory_halves_the_micro_batch_and_keeps_the_effective_batch(make_context, monkeypatch):
     import torch
 
@@ -175,11 +187,14 @@ def test_a_model_that_never_fits_fails_with_advice(make_context, monkeypatch):
 
 
 def test_micro_batches_give_the_same_gradient_as_one_batch(make_context):
+    import dataclasses
+
     import torch
 
     from core.training import MicroBatchStepper
 
     ctx = make_context()
+    ctx.base = dataclasses.replace(ctx.base, precision="fp32")  # the accumulation arithmetic, without bf16 rounding
     encoded = ctx.base.tokenizer(ctx.train_texts[:8], truncation=True, max_length=32)["input_ids"]
     labels = torch.as_tensor(ctx.train_labels[:8])
     grads = []

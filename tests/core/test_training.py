@@ -1,0 +1,66 @@
+"""The shared training loop's batching, evaluation cadence and precision choice."""
+
+import numpy as np
+import pytest
+import torch
+
+from core.config import parse_config
+from core.errors import ConfigError
+from core.estimate import evaluations
+from core.models import BaseModel, native_bf16
+from core.training import EVALUATIONS_PER_RUN, GROUPING_WINDOW, length_grouped_batches
+from tests.conftest import tiny_config
+
+
+def _covers_every_example_once(batches, n):
+    flat = np.concatenate(batches)
+    return sorted(flat.tolist()) == list(range(n))
+
+
+def test_a_small_training_set_gets_random_batches_not_length_bands():
+    lengths = list(range(40))  # length rises with the index: sorted batches would be contiguous bands
+    batches = length_grouped_batches(lengths, 16, np.random.default_rng(0))
+    assert _covers_every_example_once(batches, 40)
+    assert [len(b) for b in batches] == [16, 16, 8]
+    spreads = [max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches]
+    assert max(spreads) > 16  # a sorted band of 16 would span 15 at most
+
+
+def test_a_large_training_set_gets_length_grouped_batches():
+    rng = np.random.default_rng(1)
+    n = 16 * GROUPING_WINDOW * 2
+    lengths = rng.integers(5, 128, n).tolist()
+    batches = length_grouped_batches(lengths, 16, np.random.default_rng(0))
+    assert _covers_every_example_once(batches, n)
+    grouped = np.mean([max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches])
+    random = np.mean([np.ptp(rng.choice(lengths, 16)) for _ in range(len(batches))])
+    assert grouped < random / 5  # padding waste falls with the spread inside a batch
+    assert len({tuple(b) for b in batches}) == len(batches)
+
+
+@pytest.mark.parametrize("steps", [1, 2, 7, 8, 9, 12, 40, 161, 1000])
+def test_validation_is_checked_at_most_the_promised_number_of_times(steps):
+    assert 1 <= evaluations(steps) <= EVALUATIONS_PER_RUN
+
+
+def test_precision_fp32_and_bf16_are_honoured_and_auto_follows_the_hardware(base_model):
+    cpu = torch.device("cpu")
+    fp32 = BaseModel(base_model.name, base_model.path, cpu, 64, precision="fp32")
+    bf16 = BaseModel(base_model.name, base_model.path, cpu, 64, precision="bf16")
+    auto = BaseModel(base_model.name, base_model.path, cpu, 64, precision="auto")
+    assert fp32.autocast_dtype is None and bf16.autocast_dtype == torch.bfloat16
+    assert auto.autocast_dtype == (torch.bfloat16 if native_bf16(cpu) else None)
+    # embeddings computed at another precision are other numbers: they never share cache entries
+    assert fp32.fingerprint != bf16.fingerprint
+
+
+def test_an_unknown_precision_is_refused_with_the_choices():
+    with pytest.raises(ConfigError, match="precision") as caught:
+        parse_config(tiny_config(model={"precision": "fp8"}))
+    assert "bf16" in str(caught.value) and "fp32" in str(caught.value)
+
+
+def test_a_run_records_the_precision_it_trained_at(base_model):
+    from core.runner import environment
+
+    assert environment(base_model)["precision"] == ("fp32" if base_model.autocast_dtype is None else "bf16")

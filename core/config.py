@@ -109,6 +109,9 @@ class TrainingSettings(_Strict):
     warmup_ratio: float = Field(0.1, ge=0, lt=1)
     weight_decay: float = Field(0.01, ge=0, le=1)
     max_grad_norm: float = Field(1.0, gt=0)
+    # torch.compile the training forward and backward: pays on a GPU over hundreds of steps; the first
+    # steps pay the compilation (a minute or more). Falls back to eager, with the reason recorded, if it fails.
+    compile: bool = False
     # Per method: adapters and random weights want larger steps than a pretrained full model.
     learning_rates: dict[str, float] = Field(
         default_factory=lambda: {"lora": 2e-3, "full": 1e-4, "scratch": 5e-4}

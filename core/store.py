@@ -92,6 +92,27 @@ def experiment_identity(config: dict, task_fingerprint: str) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def settings_changed(stored: dict, new: dict, shown: int = 4) -> str:
+    """The settings (dotted names) on which two configs differ, outside the grid fields, in words."""
+
+    def flat(config: dict, prefix: str = "") -> dict:
+        out = {}
+        for key, value in config.items():
+            if not prefix and key in GRID_FIELDS:
+                continue
+            if isinstance(value, dict) and value:
+                out.update(flat(value, f"{prefix}{key}."))
+            else:
+                out[f"{prefix}{key}"] = value
+        return out
+
+    before, after = flat(stored), flat(new)
+    keys = sorted(k for k in before.keys() | after.keys() if before.get(k, "<unset>") != after.get(k, "<unset>"))
+    words = [f"{k}: {before.get(k, 'not set (stored by an earlier adaptlab)')} -> {after.get(k, 'not set')}"
+             for k in keys[:shown]]
+    return "; ".join(words) + (f"; and {len(keys) - shown} more" if len(keys) > shown else "")
+
+
 def adaptlab_home() -> Path:
     return Path(os.environ.get("ADAPTLAB_HOME", Path.home() / ".adaptlab")).expanduser()
 
@@ -177,16 +198,19 @@ class SqlStore:
 
         def write():
             with self.engine.begin() as db:
-                row = db.execute(select(experiments.c.identity).where(experiments.c.name == name)).first()
+                row = db.execute(select(experiments.c.identity, experiments.c.config)
+                                 .where(experiments.c.name == name)).first()
                 if row is None:
                     db.execute(insert(experiments).values(
                         name=name, identity=identity, config=config, labels=labels, test_labels=test_labels,
                         task=task_info, created_at=now(), updated_at=now()))
                 elif row.identity != identity:
+                    changed = settings_changed(row.config, config)
+                    what = f"other settings ({changed})" if changed else "other data"
                     raise StoreError(
-                        f"experiment '{name}' already exists with other settings or data; its results stay "
-                        "as they are. Give this config a new name (a grid may only grow: methods, sizes "
-                        "and seeds can be added under the same name)")
+                        f"experiment '{name}' already exists with {what}; its results stay as they are. Give "
+                        "this config a new name (a grid may only grow: methods, sizes and seeds can be added "
+                        "under the same name)")
                 else:
                     db.execute(update(experiments).where(experiments.c.name == name)
                                .values(config=config, updated_at=now()))

@@ -221,3 +221,32 @@ def test_trained_runs_record_throughput_and_mfu_arithmetic(make_context):
     assert peak_flops(torch.device("cuda"), "NVIDIA H100 80GB HBM3") == 989e12
     assert peak_flops(torch.device("cuda"), "NVIDIA H100 PCIe") == 756e12
     assert peak_flops(torch.device("cpu"), "") is None
+
+
+def test_compiled_training_runs_and_says_so(make_context):
+    from transformers import AutoModelForSequenceClassification
+
+    from core.training import train_classifier
+
+    ctx = make_context(training={"batch_size": 8, "compile": True}, budget={"max_epochs": 1, "min_steps": 2})
+    # one layer of the base architecture: the same compile path at a fraction of the compile time
+    config = ctx.base.config.__class__.from_dict({**ctx.base.config.to_dict(), "num_labels": 5,
+                                                  "num_hidden_layers": 1})
+    fitted = train_classifier(AutoModelForSequenceClassification.from_config(config), ctx, 1e-4)
+    assert fitted.details["execution"] == "compiled" and fitted.details["steps"] >= 2
+    assert len(fitted.predict_proba(ctx.val_texts[:3])) == 3
+
+
+def test_a_failed_compilation_falls_back_to_eager_and_records_why(make_context, monkeypatch):
+    import torch
+
+    def broken(model, **options):
+        def forward(**batch):
+            raise RuntimeError("no C++ compiler found")
+        return forward
+
+    monkeypatch.setattr(torch, "compile", broken)
+    fitted = METHODS["full"].fit(make_context(training={"batch_size": 8, "compile": True},
+                                              budget={"max_epochs": 1, "min_steps": 2}))
+    assert fitted.details["execution"].startswith("eager: torch.compile failed (RuntimeError: no C++ compiler")
+    assert fitted.details["steps"] >= 2

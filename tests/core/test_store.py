@@ -44,10 +44,19 @@ def test_the_grid_may_grow_but_settings_may_not_change(tmp_path):
     store.register_experiment("e", CONFIG, "fp", ["a", "b"], [0, 1], {})
     store.register_experiment("e", {**CONFIG, "seeds": [0, 1], "methods": ["tfidf", "probe"]}, "fp", ["a", "b"],
                               [0, 1], {})
-    with pytest.raises(StoreError, match="new name"):
+    with pytest.raises(StoreError, match=r"other settings \(budget.max_epochs: 3 -> 9\).*new name"):
         store.register_experiment("e", {**CONFIG, "budget": {"max_epochs": 9}}, "fp", ["a", "b"], [0, 1], {})
-    with pytest.raises(StoreError, match="new name"):
+    with pytest.raises(StoreError, match="other data.*new name"):
         store.register_experiment("e", CONFIG, "other-data", ["a", "b"], [0, 1], {})
+    store.register_experiment("e", {**CONFIG, "parallel_runs": 4}, "fp", ["a", "b"], [0, 1], {})  # how, not what
+
+
+def test_a_setting_an_earlier_version_did_not_store_is_named_as_such():
+    from core.store import settings_changed
+
+    before = {"model": {"name": "default"}, "seeds": [0]}
+    after = {"model": {"name": "default", "precision": "auto"}, "seeds": [0, 1]}
+    assert settings_changed(before, after) == "model.precision: not set (stored by an earlier adaptlab) -> auto"
 
 
 def test_listing_and_unknown_experiments(tmp_path):

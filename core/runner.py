@@ -113,15 +113,16 @@ def run_experiment(config: ExperimentConfig, store: SqlStore | None = None,
     failed, baseline = 0, {}  # baseline: the base model's forgetting-probe recall, measured once
     limit = grid_seconds_limit(config, env)
     executed, over_budget = 0, []
+    one_at_a_time = todo
     if config.parallel_runs > 1 and len(todo) > 1:
         from core.packing import PackedGrid
 
-        packed = PackedGrid(todo, config, store, progress, embedder.seconds_per_text, env)
-        outcome = packed.run(limit, started, budget_message)
-        executed, failed, over_budget, todo = outcome.executed, outcome.failed, outcome.over_budget, []
-    for position, spec in enumerate(todo):
+        outcome = PackedGrid(todo, config, store, progress, embedder.seconds_per_text, env).run(
+            limit, started, budget_message)
+        executed, failed, over_budget, one_at_a_time = outcome.executed, outcome.failed, outcome.over_budget, []
+    for position, spec in enumerate(one_at_a_time):
         if limit is not None and time.monotonic() - started >= limit:
-            over_budget = [later.key for later in todo[position:]]
+            over_budget = [later.key for later in one_at_a_time[position:]]
             progress.message(budget_message(config, time.monotonic() - started, executed, over_budget))
             break
         progress.run_started(spec)

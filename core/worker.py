@@ -37,6 +37,7 @@ class JobProgress(Progress):
                       "runs_failed": 0, "skipped": 0, "current_run": None, "run_fraction": 0.0, "loss": None,
                       "val_accuracy": None, "grid_fraction": 0.0, "elapsed_seconds": 0.0, "remaining_seconds": None}
         self._last_write = 0.0
+        self.in_flight: list[str] = []  # run keys under way: several when runs are packed
 
     def message(self, text: str) -> None:
         self._update(message=text)
@@ -46,17 +47,24 @@ class JobProgress(Progress):
                      message=f"{todo} run(s) to do" + (f", {total - todo} already finished" if todo < total else ""))
 
     def run_started(self, spec) -> None:
-        self._update(current_run=spec.key, run_fraction=0.0, loss=None, val_accuracy=None,
-                     message=f"running {spec.method}, size {spec.size}, seed {spec.seed}")
+        self.in_flight.append(spec.key)
+        self._update(current_run=spec.key, in_flight=list(self.in_flight), run_fraction=0.0, loss=None,
+                     val_accuracy=None, message=f"running {spec.method}, size {spec.size}, seed {spec.seed}")
 
     def run_progress(self, spec, fraction: float, info: dict) -> None:
+        if spec.key != self.state["current_run"]:  # packed runs: the page follows the newest one
+            return
         self._update(force=False, run_fraction=float(fraction), loss=info.get("loss"),
                      val_accuracy=info.get("val_accuracy"))
 
     def run_finished(self, spec, record: dict) -> None:
         failed = record.get("status") != "finished"
+        if spec.key in self.in_flight:
+            self.in_flight.remove(spec.key)
+        current = self.in_flight[-1] if self.in_flight else None
         self._update(runs_done=self.state["runs_done"] + 1, runs_failed=self.state["runs_failed"] + failed,
-                     run_fraction=1.0, current_run=None, message=f"finished {spec.key}" + (" (failed)" if failed else ""))
+                     run_fraction=1.0 if current is None else 0.0, current_run=current, in_flight=list(self.in_flight),
+                     message=f"finished {spec.key}" + (" (failed)" if failed else ""))
 
     def final(self, message: str) -> dict:
         self._timing()

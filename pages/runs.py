@@ -90,6 +90,8 @@ def _progress(progress: dict) -> None:
         method, size, seed = current.split("|")
         loss = progress.get("loss")
         detail = f" · loss {loss:.3f}" if isinstance(loss, (int, float)) else ""
+        others = len(progress.get("in_flight") or []) - 1
+        detail += f" · {others} more run(s) at once" if others > 0 else ""
         st.progress(min(1.0, float(progress.get("run_fraction") or 0.0)),
                     text=f"now: {method}, size {'any' if size == '0' else size}, seed {seed}{detail}")
     cols = st.columns(3)

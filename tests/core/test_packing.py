@@ -49,7 +49,7 @@ def test_a_packed_grid_stores_every_run_with_its_share_and_the_same_predictions(
     store = SqlStore(tmp_path / "r.db")
     one = run_experiment(parse_config(tiny_config("one-at-a-time", methods=methods)), store)
     two = run_experiment(parse_config(tiny_config("packed", methods=methods, parallel_runs=2)), store)
-    assert two.executed == one.executed == 7 and two.failed == 0
+    assert two.executed == one.executed == 7 and two.failed == 0 and two.skipped == 0
     sequential = load_results("one-at-a-time", store, with_predictions=True).set_index("run_key")
     packed = load_results("packed", store, with_predictions=True).set_index("run_key")
     assert sorted(packed.index) == sorted(sequential.index)
@@ -85,3 +85,12 @@ def test_killed_packed_processes_fail_their_runs_in_words_and_the_grid_resumes(t
     assert runs.error.str.contains("killed by signal 9, most likely out of memory; lower parallel_runs").all()
     again = run_experiment(parse_config(tiny_config("killed", methods=["lora", "tfidf"])), store)
     assert again.failed == 0 and len(again.runs) == 4 and (again.runs.status == "finished").all()
+
+
+def test_a_packed_grid_stops_handing_out_runs_when_the_grid_budget_is_spent(tmp_path):
+    store = SqlStore(tmp_path / "r.db")
+    config = parse_config(tiny_config("budgeted", methods=["tfidf", "probe"], seeds=[0, 1], parallel_runs=2,
+                                      grid_budget={"max_seconds": 0.001}))
+    result = run_experiment(config, store)
+    assert result.over_budget and result.executed + len(result.over_budget) == 8
+    assert len(load_results("budgeted", store)) == result.executed  # what ran is stored, nothing else

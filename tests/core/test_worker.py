@@ -100,3 +100,32 @@ def test_ensure_worker_starts_one_background_worker(tmp_path):
     while not queue.alive_workers().empty and time.time() < deadline:
         time.sleep(0.2)
     assert queue.alive_workers().empty  # SIGTERM retires it cleanly
+
+
+def test_progress_of_packed_runs_follows_the_newest_and_counts_the_others():
+    import threading
+
+    from core.grid import RunSpec
+
+    class Reports:
+        def __init__(self):
+            self.last = None
+
+        def report(self, job_id, state):
+            self.last = state
+            return False  # no cancel requested
+
+    reports = Reports()
+    progress = JobProgress(reports, 1, threading.Event())
+    progress.grid_started("g", 3, 3)
+    first, second = RunSpec("lora", "8", 0), RunSpec("full", "8", 0)
+    progress.run_started(first)
+    progress.run_started(second)
+    progress.run_progress(first, 0.5, {"loss": 9.0})  # an older packed run: not what the page follows
+    assert reports.last["current_run"] == "full|8|0" and reports.last["in_flight"] == ["lora|8|0", "full|8|0"]
+    assert reports.last["loss"] is None
+    progress.run_finished(second, {"status": "finished"})
+    assert reports.last["current_run"] == "lora|8|0" and reports.last["in_flight"] == ["lora|8|0"]
+    assert reports.last["runs_done"] == 1
+    progress.run_finished(first, {"status": "failed"})
+    assert reports.last["current_run"] is None and reports.last["runs_failed"] == 1

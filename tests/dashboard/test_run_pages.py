@@ -50,11 +50,13 @@ def test_runs_shows_live_progress_and_cancel_stops_a_job(queue):
     queue.claim("w1")
     queue.report(job_id, {"message": "running lora, size 8, seed 0", "runs_total": 4, "runs_done": 1,
                           "grid_fraction": 0.4, "current_run": "lora|8|0", "run_fraction": 0.6, "loss": 0.4321,
-                          "elapsed_seconds": 65.0, "remaining_seconds": 97.0, "runs_failed": 0})
+                          "elapsed_seconds": 65.0, "remaining_seconds": 97.0, "runs_failed": 0,
+                          "in_flight": ["full|8|0", "lora|8|0"]})
     app = open_page("runs")
     assert_clean(app)
     bars = app.get("progress")
     assert len(bars) == 2 and "1 of 4 run(s) done" in bars[0].proto.text and "loss 0.432" in bars[1].proto.text
+    assert "1 more run(s) at once" in bars[1].proto.text  # packed runs
     assert [m.value for m in app.metric][:2] == ["1 min 5 s", "1 min 37 s"]
     app.button(key=f"runs.cancel.{job_id}").click().run()
     assert_clean(app)

@@ -11,6 +11,9 @@ Each process gets a share of the device: on CUDA a 1/N slice of the GPU's memory
 others) and on a CPU 1/N of its cores as threads. A packed run's dollars are charged at that share
 of the device's hourly price; its seconds are wall seconds on a shared device, and its record says
 how many runs shared it (`runs_at_once`).
+
+The processes are spawned (CUDA cannot be forked), so a script calling run_experiment with
+parallel_runs > 1 must do so under `if __name__ == "__main__":`, as with any multiprocessing.
 """
 
 from __future__ import annotations

@@ -27,6 +27,13 @@ def _text_key(text: str) -> bytes:
 class EmbeddingCache:
     """Vectors on disk, one row per (model, text). Thread-safe; safe across processes (WAL)."""
 
+    @classmethod
+    def shared(cls) -> EmbeddingCache:
+        """The cache every grid on this machine shares, under ADAPTLAB_HOME."""
+        from core.store import adaptlab_home
+
+        return cls(adaptlab_home() / "cache" / "embeddings.db")
+
     def __init__(self, path: Path | None):
         self.path = path
         self._memory: dict[tuple[str, bytes], np.ndarray] = {}

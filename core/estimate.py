@@ -198,7 +198,7 @@ def estimate_experiment(config: ExperimentConfig, store_url: str | None = None) 
     from core.methods import METHODS
     from core.models import BaseModel, device_name, pick_device
     from core.runner import load_checked_task
-    from core.store import SqlStore, adaptlab_home
+    from core.store import SqlStore
 
     task, _ = load_checked_task(config)  # the same data checks the worker makes, so a bad grid fails here first
     done = SqlStore(store_url).finished_keys(config.name) if store_url else set()
@@ -216,10 +216,10 @@ def estimate_experiment(config: ExperimentConfig, store_url: str | None = None) 
         return Estimate(device_name(device), device.type, price_per_hour(config.prices, device.type,
                         device_name(device)), plan_seconds(config, task, {}, done), 0.0, {}, notes)
     started = time.perf_counter()
-    base = BaseModel.load(config.model.name, config.model.device, config.model.max_length, config.model.precision)
+    base = BaseModel.from_spec(config.model)
     base.encoder()  # loading the weights is part of what the worker pays once per grid
     load_seconds = time.perf_counter() - started
-    cache = EmbeddingCache(adaptlab_home() / "cache" / "embeddings.db")
+    cache = EmbeddingCache.shared()
     embedder = Embedder(base, cache, batch_size=config.training.eval_batch_size)
     texts = list(dict.fromkeys([*task.train.text, *task.validation.text, *task.test.text,
                                 *([] if task.corpus is None else task.corpus.text)]))

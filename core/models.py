@@ -184,6 +184,11 @@ class BaseModel:
         base.profile  # fail now, not mid-grid, on an unsupported architecture
         return base
 
+    @classmethod
+    def from_spec(cls, spec) -> BaseModel:
+        """The base model a config's `model:` section names (a core.config.ModelSpec)."""
+        return cls.load(spec.name, spec.device, spec.max_length, spec.precision)
+
     @cached_property
     def config(self):
         from transformers import AutoConfig

@@ -80,15 +80,13 @@ def _child(config_json: dict, share: DeviceShare, seconds_per_text: float, todo,
         from core.embeddings import Embedder, EmbeddingCache
         from core.models import BaseModel
         from core.runner import Progress, environment, execute_run, load_checked_task
-        from core.store import adaptlab_home
 
         config = parse_config(config_json, source="packed run")
-        base = BaseModel.load(config.model.name, config.model.device, config.model.max_length,
-                              config.model.precision)
+        base = BaseModel.from_spec(config.model)
         apply_share(share, base.device)
         task, _ = load_checked_task(config)
         env = {**environment(base), "runs_at_once": share.runs_at_once}
-        embedder = Embedder(base, EmbeddingCache(adaptlab_home() / "cache" / "embeddings.db"),
+        embedder = Embedder(base, EmbeddingCache.shared(),
                             batch_size=config.training.eval_batch_size)
         embedder.seconds_per_text = seconds_per_text  # measured once by the parent: every run is charged alike
     except Exception as error:  # the parent reports it; the other processes may still do the grid

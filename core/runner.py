@@ -92,7 +92,7 @@ def run_experiment(config: ExperimentConfig, store: SqlStore | None = None,
     task, report = load_checked_task(config)
     for warning in report.warnings:
         progress.message(f"warning: {warning}")
-    base = BaseModel.load(config.model.name, config.model.device, config.model.max_length, config.model.precision)
+    base = BaseModel.from_spec(config.model)
     labels = task.labels
     label_index = {label: i for i, label in enumerate(labels)}
     env = environment(base)
@@ -105,7 +105,7 @@ def run_experiment(config: ExperimentConfig, store: SqlStore | None = None,
     todo = [spec for spec in plan if spec.key not in done]
     progress.grid_started(config.name, len(plan), len(todo))
     started = time.monotonic()  # the grid budget counts from here: encoding is part of the grid's cost
-    embedder = Embedder(base, EmbeddingCache(adaptlab_home() / "cache" / "embeddings.db"),
+    embedder = Embedder(base, EmbeddingCache.shared(),
                         batch_size=config.training.eval_batch_size)
     if any(METHODS[spec.method].uses_embeddings for spec in todo):
         progress.message("encoding texts once for prompt-only, RAG and the probe (cached for later runs)")

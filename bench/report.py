@@ -39,15 +39,17 @@ BENCHMARKS = [
 # What limits each figure on the machines measured so far (shown under the figures).
 LIMITS = {
     "grid_vs_trainer": "Both sides spend most of their time in the same matrix multiplications on 2 cores. "
-                       "adaptlab's edge here is bf16 autocast (this EPYC has AVX512-BF16; a step is about 1.4x "
-                       "faster) and a fused AdamW (12 ms a step instead of 69); against it, it still checks the "
-                       "validation split up to 8 times a run for early stopping and the best checkpoint, and writes "
-                       "each model out to measure its size. Trainer with bf16=True would close part of the gap; the "
-                       "peer here uses its documented defaults. Accuracy: an earlier run trailed Trainer by 10.7 "
-                       "points, because small training sets were sorted into length bands (every batch one band; "
-                       "fortunes' classes differ in length). Sets under 50 batches now get random batches. With one "
-                       "seed and 250 test texts a single run moves by several points either way (-16 to +18 here, "
-                       "scratch at 8 and 128/class); the mean over the 9 runs is the figure.",
+                       "adaptlab's edge: each batch is sorted by length and cut into the micro-batches that pad "
+                       "least for the cost of another call (core/training.py length_split; the gradient is the "
+                       "batch's). Random batches of fortunes are 60% padding; the cut brings that to about 17% and "
+                       "took the grid from 1.30x to 1.76x. Then bf16 autocast (this EPYC has AVX512-BF16) and a "
+                       "fused AdamW (12 ms a step instead of 69). Against it, adaptlab still checks the validation "
+                       "split up to 8 times a run for early stopping and the best checkpoint, and writes each model "
+                       "out to measure its size. Trainer with bf16=True would close part of the gap; the peer here "
+                       "uses its documented defaults. Accuracy: batches keep their random make-up (sorting whole "
+                       "small sets into length bands once cost 10.7 points, because fortunes' classes differ in "
+                       "length). With one seed and 250 test texts a single run moves by several points either way "
+                       "(-6.4 to +8.4 here); the mean over the 9 runs is the figure.",
     "encode": "On the CPU both sides run the same BERT forward pass in torch. adaptlab runs it under bf16 "
               "autocast where the CPU computes bf16 natively (this EPYC has AVX512-BF16), which is most of the edge; "
               "its embeddings stay within cosine 0.99995 of sentence-transformers' fp32 ones. Batching by length "
@@ -60,12 +62,13 @@ LIMITS = {
                  "gives recall 0.970 at 0.30 ms and 512 gives 0.996 at 0.98 ms. Latency is one query at a time on "
                  "2 threads; the vectors are synthetic clusters shaped like sentence embeddings, not real text.",
     "packing": "On 2 CPU cores, two packed processes with one thread each beat one process with two threads by "
-               "1.14x: a 22M-parameter model's kernels do not keep two threads busy. Predictions are the same either "
-               "way (same mean accuracy to the last digit). The gain packing exists for is on a GPU, where one "
-               "MiniLM run leaves most of an H100 idle; that figure, and the grid-level MFU, need the lent GPU.",
-    "quick_grid": "Training the three networks (full, scratch, LoRA) takes about 240 of the 287 seconds; the "
+               "1.17x: a 22M-parameter model's kernels do not keep two threads busy. Accuracy moves by 0.2 points "
+               "(one thread or two round bf16 sums in another order; an earlier run matched to the last digit). "
+               "The gain packing exists for is on a GPU, where one MiniLM run leaves most of an H100 idle; that figure, and the grid-level MFU, need the lent GPU.",
+    "quick_grid": "Training the three networks (full, scratch, LoRA) takes about 186 of the 237 seconds; the "
                   "encoder-only methods take seconds. It was 483 s before bf16 autocast on this CPU, the fused "
-                  "optimiser and dropping the second prediction pass of trained runs.",
+                  "optimiser and dropping the second prediction pass of trained runs, and 287 s before batches "
+                  "were cut into micro-batches by length.",
     "load": "Two cores shared by 20 browsers, Streamlit and two training workers make page loads slow; the figure "
             "that matters is what was lost: nothing.",
 }

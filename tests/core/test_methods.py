@@ -197,16 +197,19 @@ def test_micro_batches_give_the_same_gradient_as_one_batch(make_context):
     ctx.base = dataclasses.replace(ctx.base, precision="fp32")  # the accumulation arithmetic, without bf16 rounding
     encoded = ctx.base.tokenizer(ctx.train_texts[:8], truncation=True, max_length=32)["input_ids"]
     labels = torch.as_tensor(ctx.train_labels[:8])
-    grads = []
-    for micro in (8, 3):
+    grads, calls = [], []
+    # one call; out-of-memory micro-batches of 3; cut by length wherever it saves a padded token
+    for micro, overhead in ((8, 1e9), (3, 1e9), (8, 0)):
         torch.manual_seed(0)
         model = ctx.base.classifier(5)
-        model.eval()  # no dropout: the two passes must see the same function
+        model.eval()  # no dropout: the passes must see the same function
         stepper = MicroBatchStepper(model, ctx.base, encoded, labels, 8)
-        stepper.micro_batch = micro
+        stepper.micro_batch, stepper.overhead_tokens = micro, overhead
         stepper.step(np.arange(8))
         grads.append(model.classifier.weight.grad.clone())
-    assert torch.allclose(grads[0], grads[1], atol=1e-5)
+        calls.append(stepper.record()["micro_batches_per_step"])
+    assert calls[0] == 1 and calls[1] == 3 and calls[2] > 1
+    assert torch.allclose(grads[0], grads[1], atol=1e-5) and torch.allclose(grads[0], grads[2], atol=1e-5)
 
 
 def test_trained_runs_record_throughput_and_mfu_arithmetic(make_context):

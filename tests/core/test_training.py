@@ -8,7 +8,7 @@ from core.config import parse_config
 from core.errors import ConfigError
 from core.estimate import evaluations
 from core.models import BaseModel, native_bf16
-from core.training import EVALUATIONS_PER_RUN, GROUPING_WINDOW, length_grouped_batches
+from core.training import EVALUATIONS_PER_RUN, GROUPING_WINDOW, length_grouped_batches, length_split
 from tests.conftest import tiny_config
 
 
@@ -64,3 +64,42 @@ def test_a_run_records_the_precision_it_trained_at(base_model):
     from core.runner import environment
 
     assert environment(base_model)["precision"] == ("fp32" if base_model.autocast_dtype is None else "bf16")
+
+
+def _padded(sorted_lengths, bounds):
+    return sum((end - start) * sorted_lengths[end - 1] for start, end in bounds)
+
+
+def test_length_split_covers_the_batch_in_order_within_the_micro_batch_limit():
+    lengths = np.sort(np.random.default_rng(2).integers(3, 128, 37))
+    for most in (1, 4, 16, 37):
+        bounds = length_split(lengths, most, overhead_tokens=8)
+        assert bounds[0][0] == 0 and bounds[-1][1] == len(lengths)
+        assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
+        assert all(0 < end - start <= most for start, end in bounds)
+
+
+def test_length_split_cuts_off_the_long_tail_only_when_it_pays():
+    lengths = np.array([12] * 15 + [120])  # one long text would make all 16 rows pad to 120
+    assert length_split(lengths, 16, overhead_tokens=64) == [(0, 15), (15, 16)]
+    assert _padded(lengths, [(0, 15), (15, 16)]) == 300  # instead of 1920
+    assert length_split(lengths, 16, overhead_tokens=10_000) == [(0, 16)]  # a launch-bound device: one call
+    even = np.array([30] * 16)
+    assert length_split(even, 16, overhead_tokens=0) == [(0, 16)]  # nothing to save, no extra calls
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_length_split_finds_the_cheapest_cut(seed):
+    from itertools import product
+
+    rng = np.random.default_rng(seed)
+    lengths = np.sort(rng.integers(1, 100, 8))
+    overhead = float(rng.integers(0, 120))
+    cheapest = np.inf
+    for cuts in product([False, True], repeat=len(lengths) - 1):  # every way to cut 8 sorted items
+        edges = [0, *(i + 1 for i, cut in enumerate(cuts) if cut), len(lengths)]
+        bounds = list(zip(edges, edges[1:]))
+        if all(end - start <= 5 for start, end in bounds):
+            cheapest = min(cheapest, _padded(lengths, bounds) + overhead * len(bounds))
+    found = length_split(lengths, 5, overhead)
+    assert _padded(lengths, found) + overhead * len(found) == pytest.approx(cheapest)

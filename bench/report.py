@@ -64,7 +64,8 @@ LIMITS = {
     "packing": "On 2 CPU cores, two packed processes with one thread each beat one process with two threads by "
                "1.17x: a 22M-parameter model's kernels do not keep two threads busy. Accuracy moves by 0.2 points "
                "(one thread or two round bf16 sums in another order; an earlier run matched to the last digit). "
-               "The gain packing exists for is on a GPU, where one MiniLM run leaves most of an H100 idle; that figure, and the grid-level MFU, need the lent GPU.",
+               "The gain packing exists for is on a GPU, where one MiniLM run leaves most of an H100 idle; "
+               "that figure, and the grid-level MFU, need the lent GPU.",
     "quick_grid": "Training the three networks (full, scratch, LoRA) takes about 186 of the 237 seconds; the "
                   "encoder-only methods take seconds. It was 483 s before bf16 autocast on this CPU, the fused "
                   "optimiser and dropping the second prediction pass of trained runs, and 287 s before batches "

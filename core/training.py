@@ -2,8 +2,8 @@
 
 AdamW with linear warmup and decay, length-grouped batches with dynamic padding (and, inside a
 batch, micro-batches cut by length where that saves more than it costs), gradient clipping, bf16
-autocast, early stopping on the validation split (the best weights are
-restored), and a time budget checked at every step boundary.
+autocast, early stopping on the validation split (the best weights are restored), and a time
+budget checked at every step boundary.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ SPLIT_OVERHEAD_TOKENS = {"cpu": 64, "cuda": 2048}
 DEFAULT_SPLIT_OVERHEAD_TOKENS = 2048
 
 
-def length_grouped_batches(lengths: list[int], batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
+def length_grouped_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
     """Shuffle, then sort within windows of 50 batches so a batch pads to similar lengths.
 
     A training set smaller than one window gets plain random batches: sorting it whole would make
@@ -41,6 +41,7 @@ def length_grouped_batches(lengths: list[int], batch_size: int, rng: np.random.G
     dozen steps on such batches train markedly worse (measured: bench/grid_vs_trainer.py). Padding
     costs little on so few examples.
     """
+    lengths = np.asarray(lengths)
     order = rng.permutation(len(lengths))
     window = batch_size * GROUPING_WINDOW
     if len(order) < window:
@@ -48,7 +49,7 @@ def length_grouped_batches(lengths: list[int], batch_size: int, rng: np.random.G
     batches = []
     for start in range(0, len(order), window):
         chunk = order[start:start + window]
-        chunk = chunk[np.argsort([lengths[i] for i in chunk], kind="stable")]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
         batches.extend(chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size))
     rng.shuffle(batches)
     return batches
@@ -63,6 +64,8 @@ def length_split(sorted_lengths: np.ndarray, most: int, overhead_tokens: float) 
     still sees the whole batch: the micro-batches' gradients add up to the batch's gradient.
     """
     n = len(sorted_lengths)
+    if n <= most and n * sorted_lengths[-1] - sorted_lengths.sum() <= overhead_tokens:
+        return [(0, n)]  # any cut costs another call and saves at most this much padding: the usual case on a GPU
     best = np.full(n + 1, np.inf)
     best[0] = 0.0
     cut = np.zeros(n + 1, dtype=int)
@@ -166,7 +169,7 @@ class MicroBatchStepper:
                 loss = self.forward(**batch).loss * (len(chunk) / len(batch_idx))  # mean over the whole batch
             loss.backward()
             total += loss.detach()
-            self.tokens += sum(len(self.encoded[i]) for i in chunk)
+            self.tokens += int(self.lengths[chunk].sum())
             self.padded_tokens += batch["input_ids"].numel()
             self.sequences += len(chunk)
         self.steps += 1
@@ -209,7 +212,6 @@ def train_classifier(model: torch.nn.Module, ctx: FitContext, lr: float) -> Trai
     model.to(base.device)
     trainable, total = count_parameters(model)
     encoded = base.tokenizer(ctx.train_texts, truncation=True, max_length=base.max_length)["input_ids"]
-    lengths = [len(ids) for ids in encoded]
     labels = torch.as_tensor(ctx.train_labels, dtype=torch.long)
     batch_size = min(settings.batch_size, len(encoded))
     steps_per_epoch = math.ceil(len(encoded) / batch_size)
@@ -236,7 +238,7 @@ def train_classifier(model: torch.nn.Module, ctx: FitContext, lr: float) -> Trai
     train_seconds = 0.0  # the step loop alone (no validation), for throughput
     for epoch in range(epochs):
         model.train()
-        for batch_idx in length_grouped_batches(lengths, batch_size, rng):
+        for batch_idx in length_grouped_batches(stepper.lengths, batch_size, rng):
             tick = time.perf_counter()
             try:
                 loss = stepper.step(batch_idx)

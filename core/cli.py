@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -28,10 +29,11 @@ console = Console(width=None if sys.stdout.isatty() else 170)
 err = Console(stderr=True)
 
 
-def _store(args):
+def _store(args, create: bool = True):
+    """The results store; create=False for commands that only read (they create nothing, and check the file)."""
     from core.store import SqlStore
 
-    return SqlStore(args.store)
+    return SqlStore(args.store, create=create)
 
 
 class CliProgress:
@@ -156,7 +158,7 @@ def cmd_demo(args) -> int:
     from core.config import parse_config
     from core.scenarios import demo_config
 
-    config = demo_config(args.scenario, quick=args.quick, label_noise=args.label_noise)
+    config = demo_config(args.scenario, quick=args.quick, label_noise=args.label_noise, model=args.model)
     return run_grid(parse_config(config, source=f"demo {args.scenario}"), args)
 
 
@@ -176,8 +178,9 @@ def run_grid(config, args) -> int:
 
 
 def cmd_show(args) -> int:
-    store = _store(args)
+    store = _store(args, create=False)
     if args.runs:
+        store.experiment(args.experiment)  # an unknown name is an error, not an empty table
         frame = store.runs_frame(args.experiment)
         columns = ["run_key", "status", "accuracy", "macro_f1", "train_seconds", "inference_seconds_per_1k",
                    "peak_memory_mb", "bytes_stored", "error"]
@@ -190,23 +193,42 @@ def cmd_show(args) -> int:
 def cmd_export(args) -> int:
     from core.runner import load_results
 
-    frame = load_results(args.experiment, _store(args))
-    records = frame.pop("record")
     out = Path(args.output or f"{args.experiment}.{args.format}")
-    if args.format == "csv":  # flat columns; nested facts as JSON text in their own column
-        frame["per_class_f1"] = [json.dumps(r.get("per_class_f1", {})) for r in records]
-        frame["details"] = [json.dumps(r.get("details", {})) for r in records]
-        frame.to_csv(out, index=False)
-    else:  # every run's full record
-        out.write_text(json.dumps([{"experiment": args.experiment, **r} for r in records], indent=2, default=str),
-                       encoding="utf-8")
+    check_destination(out, args.force)
+    frame = load_results(args.experiment, _store(args, create=False))
+    records = frame.pop("record")
+    try:
+        if args.format == "csv":  # flat columns; nested facts as JSON text in their own column
+            frame["per_class_f1"] = [json.dumps(r.get("per_class_f1", {})) for r in records]
+            frame["details"] = [json.dumps(r.get("details", {})) for r in records]
+            frame.to_csv(out, index=False)
+        else:  # every run's full record
+            out.write_text(json.dumps([{"experiment": args.experiment, **r} for r in records], indent=2,
+                                      default=str), encoding="utf-8")
+    except OSError as error:  # permission denied, a read-only or full disk
+        raise AdaptlabError(f"cannot write {out}: {error.strerror or error}") from None
     console.print(f"wrote {len(frame)} run(s) to {out}")
     return 0
 
 
+def check_destination(out: Path, force: bool) -> None:
+    """Refuse, before anything is read, a file that cannot be written or would be overwritten unasked."""
+    if out.is_dir():
+        raise AdaptlabError(f"{out} is a folder; give a file name, e.g. -o {out / 'results.csv'}")
+    if not out.parent.is_dir():
+        raise AdaptlabError(f"cannot write {out}: the folder {out.parent} does not exist; create it or choose another -o")
+    if out.exists() and not force:
+        raise AdaptlabError(f"{out} already exists; add --force to replace it, or choose another file with -o")
+
+
 def cmd_list(args) -> int:
-    frame = _store(args).experiments()
-    if frame.empty:
+    from core.errors import StoreNotFound
+
+    try:
+        frame = _store(args, create=False).experiments()
+    except StoreNotFound:  # nothing run yet with this store; a read creates nothing
+        frame = None
+    if frame is None or frame.empty:
         console.print("no experiments yet: adaptlab run CONFIG")
         return 0
     table = Table("experiment", "model", "finished runs", "updated", header_style="bold")
@@ -248,9 +270,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--parallel", type=int, default=None, metavar="N",
                      help="runs at once on this device, each with 1/N of it (default: parallel_runs in the config, 1)")
     run.set_defaults(func=cmd_run)
-    demo = commands.add_parser("demo", help="run a built-in scenario's default grid (fortunes, kaomoji, geo-knowledge)")
-    demo.add_argument("scenario")
+    from core.scenarios import SCENARIOS
+
+    demo = commands.add_parser("demo", help=f"run a built-in scenario's default grid ({', '.join(SCENARIOS)})")
+    demo.add_argument("scenario", choices=sorted(SCENARIOS))
     demo.add_argument("--quick", action="store_true", help="two sizes, one seed: a first look in minutes")
+    demo.add_argument("--model", default=None, metavar="NAME",
+                      help="the model to adapt: 'smollm2' (the built-in LLM), a model folder or Hub id "
+                           "(default: the scenario's, all-MiniLM-L6-v2 for classification)")
     demo.add_argument("--label-noise", type=float, default=0.0, metavar="SHARE",
                       help="flip this share of training labels (e.g. 0.1, 0.3) to see how data quality moves each method")
     demo.set_defaults(func=cmd_demo)
@@ -262,6 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("experiment")
     export.add_argument("--format", choices=("csv", "json"), default="csv")
     export.add_argument("-o", "--output", help="file to write (default: EXPERIMENT.FORMAT)")
+    export.add_argument("--force", action="store_true", help="replace the file if it exists")
     export.set_defaults(func=cmd_export)
     listing = commands.add_parser("list", help="list stored experiments")
     listing.set_defaults(func=cmd_list)
@@ -282,11 +310,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from sqlalchemy.exc import DatabaseError
+
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except AdaptlabError as error:
-        err.print(f"[red]error:[/] {error}" if "\n" not in str(error) else f"[red]error:[/]\n{error}")
+        # escape: a message quoting the user's input ("[/x]") is text, not rich markup; soft_wrap: one line per line
+        text = escape(str(error))
+        err.print(f"[red]error:[/] {text}" if "\n" not in text else f"[red]error:[/]\n{text}", soft_wrap=True)
+        return 2
+    except DatabaseError as error:  # the store broke under a command (damaged, or its disk failing)
+        err.print(f"[red]error:[/] the results database could not be used ({escape(str(error.orig))}); check it with "
+                  "sqlite3 FILE 'PRAGMA integrity_check', or restore a backup", soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         err.print("interrupted: finished runs are stored; run the same command again to resume")

@@ -20,8 +20,18 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from core.errors import ConfigError
 
-METHOD_NAMES = ("prompt", "rag", "probe", "lora", "full", "scratch", "tfidf")
+# every method, in display order (core/methods/__init__.py registers the same names in the same order)
+METHOD_NAMES = ("prompt", "fewshot", "rag", "probe", "lora", "full", "scratch", "tfidf", "corpus_ft", "rag_lora",
+                "qlora")
+ENCODER_METHODS = ("prompt", "rag", "probe", "lora", "full", "scratch", "tfidf")  # the default grid on an encoder
+# the default grid on a decoder LLM (qlora needs CUDA; corpus_ft needs a corpus: both join when asked for)
+DECODER_METHODS = ("prompt", "fewshot", "rag", "lora", "full", "scratch")
 MAX_SIZE = 10_000_000  # anything above this is a typo, not a training-set size
+MAX_SEED = 2**32 - 1  # numpy's legacy seeding (transformers' set_seed) and scikit-learn take 32-bit seeds
+# A config is a page of settings. Beyond these it is a mistake or an attack: a YAML alias bomb (each
+# level a list of nine references to the level below) is a few hundred bytes that expand to 9**levels values.
+MAX_CONFIG_BYTES = 1_000_000
+MAX_CONFIG_NODES = 100_000  # values once every alias is expanded
 
 
 class _Strict(BaseModel):
@@ -56,10 +66,17 @@ class TaskSpec(_Strict):
     )
     validation_fraction: float = Field(0.1, gt=0, lt=0.5)
     test_fraction: float = Field(0.25, gt=0, lt=0.9)
-    split_seed: int = 0
+    split_seed: int = Field(0, ge=0, le=MAX_SEED)
     corpus: CorpusSpec | None = None
     drop_leaked_from_train: bool = False  # else a text in both train and test stops the run
     label_noise: float = Field(0.0, ge=0, le=0.9)  # share of train labels flipped to another class (data-quality drill)
+    # qa: a question and its reference answer per row (core/qa.py); the three optional columns may be absent
+    kind: Literal["classification", "qa"] = "classification"
+    question_column: str = "question"
+    answer_column: str = "answer"
+    aliases_column: str | None = "aliases"  # other accepted answers: a list, a JSON list, or "a|b|c"
+    options_column: str | None = "options"  # multiple-choice options, scored by likelihood; must hold the answer
+    context_column: str | None = "context"  # a passage given with the question to every method
 
     @model_validator(mode="after")
     def _one_source(self) -> TaskSpec:
@@ -154,11 +171,38 @@ class PromptSettings(_Strict):
         return value
 
 
+class LlmSettings(_Strict):
+    """How a decoder LLM is prompted and fine-tuned (ignored on a sentence encoder)."""
+
+    # the system instruction; {labels} is replaced by the label list. None: adaptlab's (core/decoder/prompts.py)
+    instruction: str | None = Field(None, max_length=4000)
+    max_new_tokens: int = Field(16, ge=1, le=1024)  # answers are short: a name, a label, a code
+    allow_abstain: bool = True  # QA: the instruction allows "I don't know" (counted as abstaining, not wrong)
+    max_shots: int = Field(16, ge=1, le=256)  # few-shot: examples shown at most (the context cuts more)
+    retriever: str = "default"  # the sentence encoder RAG retrieves passages with
+    context_length: int = Field(1024, ge=64, le=131072)  # prompt plus answer, in tokens
+    # decoders fine-tune with smaller steps than an encoder's head; from scratch wants larger ones
+    learning_rates: dict[str, float] = Field(default_factory=lambda: {
+        "lora": 1e-3, "full": 5e-5, "scratch": 1e-3, "corpus_ft": 1e-3, "rag_lora": 1e-3, "qlora": 1e-3})
+
+    @field_validator("learning_rates")
+    @classmethod
+    def _rates(cls, value: dict[str, float]) -> dict[str, float]:
+        trained = ("lora", "full", "scratch", "corpus_ft", "rag_lora", "qlora")
+        for method, lr in value.items():
+            if method not in trained:
+                raise ValueError(f"learning rate given for '{method}'; on an LLM only {', '.join(trained)} train")
+            if not 0 < lr < 1:
+                raise ValueError(f"learning rate for {method} must be between 0 and 1, got {lr}")
+        return {**LlmSettings.model_fields["learning_rates"].default_factory(), **value}
+
+
 class ExperimentConfig(_Strict):
     name: str = Field(min_length=1, max_length=120, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     task: TaskSpec
     model: ModelSpec = Field(default_factory=ModelSpec)
-    methods: list[str] = Field(default_factory=lambda: list(METHOD_NAMES), min_length=1)
+    # not set: every default method the backbone offers (ENCODER_METHODS, or DECODER_METHODS on an LLM)
+    methods: list[str] = Field(default_factory=lambda: list(ENCODER_METHODS), min_length=1)
     sizes: list[int | Literal["all"]] = Field(default_factory=lambda: [8, 32, 128], min_length=1)
     size_unit: Literal["per_class", "total"] = "per_class"
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1, max_length=100)
@@ -169,6 +213,7 @@ class ExperimentConfig(_Strict):
     lora: LoraSettings = Field(default_factory=LoraSettings)
     rag: RagSettings = Field(default_factory=RagSettings)
     prompt: PromptSettings = Field(default_factory=PromptSettings)
+    llm: LlmSettings = Field(default_factory=LlmSettings)
     # Dollars per device hour, keyed by device kind ("cpu", "cuda", "mps") or a GPU name ("H100").
     prices: dict[str, float] = Field(default_factory=lambda: {"cpu": 0.10, "mps": 0.20, "cuda": 2.50})
     # After LoRA and full fine-tuning, how much general ability the encoder lost (core/forgetting.py).
@@ -187,6 +232,23 @@ class ExperimentConfig(_Strict):
             raise ValueError("a method is listed twice")
         return value
 
+    @field_validator("sizes", "seeds", mode="before")
+    @classmethod
+    def _no_booleans(cls, value: Any, info) -> Any:
+        # YAML reads true/yes/on as booleans, and pydantic would take True for the number 1
+        if isinstance(value, list) and any(isinstance(item, bool) for item in value):
+            raise ValueError(f"{info.field_name} are whole numbers{' or all' if info.field_name == 'sizes' else ''}, "
+                             "not true or false")
+        return value
+
+    @field_validator("seeds")
+    @classmethod
+    def _usable_seeds(cls, value: list[int]) -> list[int]:
+        for seed in value:
+            if not 0 <= seed <= MAX_SEED:
+                raise ValueError(f"seed {seed} cannot be used; seeds are whole numbers from 0 to {MAX_SEED:,}")
+        return value
+
     @field_validator("sizes")
     @classmethod
     def _sane_sizes(cls, value: list[int | str]) -> list[int | str]:
@@ -196,6 +258,23 @@ class ExperimentConfig(_Strict):
         if len(set(value)) != len(value):
             raise ValueError("a training-set size is listed twice")
         return sorted(value, key=lambda s: float("inf") if s == "all" else s)
+
+    @model_validator(mode="after")
+    def _qa_counts_questions(self) -> ExperimentConfig:
+        if self.task.kind != "qa":
+            return self
+        if "size_unit" not in self.model_fields_set:
+            self.size_unit = "total"  # a question has no class to count per
+        elif self.size_unit == "per_class":
+            raise ValueError("size_unit: per_class does not apply to a qa task (questions have no classes); "
+                             "use size_unit: total or leave it out")
+        if self.reference == "tfidf":
+            raise ValueError("reference: tfidf classifies texts into labels and cannot answer questions; "
+                             "use reference: scratch for a qa task")
+        if self.task.label_noise:
+            raise ValueError("task.label_noise flips class labels; a qa task has answers, not classes: "
+                             "remove label_noise")
+        return self
 
     @field_validator("prices")
     @classmethod
@@ -242,8 +321,63 @@ def load_config(path: str | Path) -> ExperimentConfig:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: {path.stat().st_size:,} bytes is larger than the {MAX_CONFIG_BYTES:,} bytes a "
+                          "config may have; an experiment config is a page of settings, keep data in data files")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = read_yaml(path.read_text(encoding="utf-8"), str(path))
     except (yaml.YAMLError, UnicodeDecodeError) as error:
         raise ConfigError(f"{path}: not valid YAML ({error})") from None
     return parse_config(data, source=str(path), base_dir=path.parent.resolve())
+
+
+def read_yaml(text: str, source: str) -> Any:
+    """yaml.safe_load, refusing a document whose aliases expand past MAX_CONFIG_NODES values.
+
+    PyYAML builds an alias as a second reference to one object, so loading is cheap; what explodes is
+    everything after (validation, storing the config as JSON). The composed node graph is measured
+    first, each node once, without expanding anything.
+    """
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            return None
+        _count_expanded(root, source)
+        return loader.construct_document(root)
+    finally:
+        loader.dispose()
+
+
+def _count_expanded(root: yaml.Node, source: str) -> int:
+    """How many values the document holds with every alias expanded (an alias counts what it refers to)."""
+    sizes: dict[int, int] = {}  # id(node) -> expanded size, so a node referred to a million times is measured once
+    entered: set[int] = set()
+    stack = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in sizes:
+            continue
+        children = _children(node)
+        if children_done:
+            entered.discard(id(node))
+            sizes[id(node)] = 1 + sum(sizes[id(child)] for child in children)
+            if sizes[id(node)] > MAX_CONFIG_NODES:
+                raise ConfigError(f"{source}: the YAML expands to more than {MAX_CONFIG_NODES:,} values through its "
+                                  "aliases (*name); write the settings out, or use fewer aliases")
+            continue
+        if id(node) in entered:
+            raise ConfigError(f"{source}: the YAML refers to itself through an alias (*name), so it never ends; "
+                              "remove that alias")
+        entered.add(id(node))
+        stack.append((node, True))
+        stack.extend((child, False) for child in children if id(child) not in sizes)
+    return sizes[id(root)]
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []

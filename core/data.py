@@ -21,6 +21,9 @@ from core.errors import DataError
 
 SPLITS = ("train", "validation", "test")
 MAX_FILE_BYTES = 2 * 1024**3  # a 2 GB text table is a mistake (or a job for a bigger tool)
+# Tokenizers read a whole text before truncating it to max_length (a 10 MB text took 2 GB): longer values are
+# cut here. 100,000 characters are about 25,000 tokens, three times the longest max_length (8,192).
+MAX_TEXT_CHARS = 100_000
 
 
 @dataclass
@@ -44,6 +47,7 @@ class Task:
     notes: list[str] = field(default_factory=list)  # what loading changed (dropped duplicates...)
     knowledge_update: KnowledgeUpdate | None = None
     avoid_probes: set[str] = field(default_factory=set)  # forgetting probes too close to this task
+    kind: str = "classification"  # or "qa": text = question, label = reference answer (see core/qa.py)
 
     @property
     def labels(self) -> list[str]:
@@ -86,7 +90,11 @@ def _decode(raw: bytes, name: str) -> str:
 
 
 def read_table(path: Path, fmt: str = "auto", name: str | None = None) -> pd.DataFrame:
-    """Read one file into a DataFrame of strings; a `row` column keeps the 1-based source row."""
+    """Read one file into a DataFrame of strings; a `row` column keeps the 1-based source row.
+
+    What reading changed or doubts (a column named twice, texts cut to MAX_TEXT_CHARS) is listed, one
+    sentence each, in frame.attrs["notes"]; a task built from the file warns with them.
+    """
     name = name or path.name
     if not path.is_file():
         raise DataError(f"{name}: file not found at {path}")
@@ -105,13 +113,29 @@ def read_table(path: Path, fmt: str = "auto", name: str | None = None) -> pd.Dat
             else _read_jsonl(text, name)
     if frame.empty:
         raise DataError(f"{name}: no data rows found; the file needs a header and at least one example")
+    notes = list(frame.attrs.get("notes", []))
     for column in frame.columns:  # 1, 2, None in Parquet/JSON arrive as floats: keep the labels "1", "2"
         values = frame[column]
         if values.dtype.kind == "f" and values.dropna().map(float.is_integer).all():
             frame[column] = values.astype("Int64")
     frame = frame.astype(object).where(frame.notna(), "").astype(str)
+    notes.extend(_cut_long_values(frame, name))
     frame["row"] = range(1, len(frame) + 1)
+    frame.attrs["notes"] = notes
     return frame
+
+
+def _cut_long_values(frame: pd.DataFrame, name: str) -> list[str]:
+    """Cut values longer than MAX_TEXT_CHARS (in place); a sentence naming the rows, if any were."""
+    too_long = frame.apply(lambda values: values.str.len() > MAX_TEXT_CHARS).any(axis=1).to_numpy()
+    if not too_long.any():
+        return []
+    for column in frame.columns:
+        frame[column] = frame[column].str.slice(0, MAX_TEXT_CHARS)
+    rows = (np.flatnonzero(too_long) + 1).tolist()
+    shown = ", ".join(str(r) for r in rows[:5]) + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
+    return [f"{name}: row{'s' if len(rows) > 1 else ''} {shown} had a value longer than {MAX_TEXT_CHARS:,} characters, "
+            "cut to that length (a model reads at most max_length tokens of it anyway)"]
 
 
 def _read_csv(text: str, name: str, sep: str) -> pd.DataFrame:
@@ -119,12 +143,21 @@ def _read_csv(text: str, name: str, sep: str) -> pd.DataFrame:
         raise DataError(f"{name}: contains NUL bytes, so it is binary, not CSV; export the table as CSV text")
     try:
         # keep_default_na=False: a text that reads "NA" or "null" is a text, not a missing value
-        return pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
+        frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
+        header = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, header=None, nrows=1, keep_default_na=False)
     except pd.errors.EmptyDataError:
         raise DataError(f"{name}: no columns found; the first line must be a header such as 'text,label'") from None
     except pd.errors.ParserError as error:
         raise DataError(f"{name}: rows do not line up with the header ({error}); "
                         "quote fields that contain commas or line breaks") from None
+    names = header.iloc[0].tolist()
+    twice = sorted({column for column in names if names.count(column) > 1})
+    if twice:  # pandas renames the second 'text' to 'text.1' without a word
+        renamed = [column for column in frame.columns if column not in names]
+        frame.attrs["notes"] = [f"{name}: the header names column(s) {', '.join(repr(c) for c in twice)} more than "
+                                f"once; the first of each is used and the others are read as "
+                                f"{', '.join(repr(c) for c in renamed)}. Rename the columns to choose"]
+    return frame
 
 
 def _read_jsonl(text: str, name: str) -> pd.DataFrame:
@@ -205,6 +238,10 @@ def load_task(spec: TaskSpec, name: str = "task") -> Task:
         from core.scenarios import build_scenario  # local: scenarios import this module
 
         task = build_scenario(spec.builtin, **spec.builtin_options)
+    elif spec.kind == "qa":
+        from core.qa import load_qa_task  # local: core.qa imports this module
+
+        task = load_qa_task(spec, name)
     else:
         task = _load_files(spec, name)
     if spec.label_noise:
@@ -232,6 +269,7 @@ def _load_files(spec: TaskSpec, name: str) -> Task:
     if spec.path is not None:
         frame = read_table(spec.path, spec.format)
         provenance["sources"].append(_source_record(spec.path, frame))
+        notes.extend(frame.attrs["notes"])
         if spec.split_column:
             frame = _pick_columns(frame, spec.path.name, {**columns, "split": spec.split_column})
             splits = _split_by_column(frame, spec, spec.path.name)
@@ -251,6 +289,7 @@ def _load_files(spec: TaskSpec, name: str) -> Task:
                 continue
             frame = read_table(path, spec.format)
             provenance["sources"].append({**_source_record(path, frame), "split": split})
+            notes.extend(frame.attrs["notes"])
             splits[split] = _pick_columns(frame, path.name, columns)
         if "validation" not in splits:
             splits["train"], splits["validation"] = hold_out(splits["train"], spec.validation_fraction,
@@ -259,6 +298,7 @@ def _load_files(spec: TaskSpec, name: str) -> Task:
     corpus = load_corpus(spec.corpus) if spec.corpus is not None else None
     if corpus is not None:
         provenance["sources"].append({**_source_record(spec.corpus.path, corpus), "split": "corpus"})
+        notes.extend(corpus.attrs.get("notes", []))  # the corpus file's (pandas keeps attrs through selections)
     task = Task(name=name, corpus=corpus, provenance=provenance, notes=notes,
                 **{split: splits[split].reset_index(drop=True) for split in SPLITS})
     return task

@@ -32,6 +32,13 @@ COST_AXES = {  # the cost columns a user can put against accuracy, in their word
 }
 
 
+def quality_name(kind: str) -> str:
+    """What the quality axis measures, in words: exact match for questions answered in words, else accuracy.
+
+    Either way the number is in the `accuracy` column (a QA run stores exact match there)."""
+    return "exact match" if kind == "qa" else "accuracy"
+
+
 def money(dollars: float) -> str:
     """Dollars as a person reads them: $1,234.50, $0.0421, $0.000021 (never 2.1e-05)."""
     if pd.isna(dollars):
@@ -179,7 +186,8 @@ def score_candidates(table: pd.DataFrame, constraints: Constraints) -> pd.DataFr
     return frame
 
 
-def recommend(table: pd.DataFrame, constraints: Constraints | None = None, size_unit: str = "per_class") -> Recommendation:
+def recommend(table: pd.DataFrame, constraints: Constraints | None = None, size_unit: str = "per_class",
+              quality: str = "accuracy") -> Recommendation:
     """Pick the option to use, from the measured results and the user's constraints.
 
     Among the options that meet every constraint, the most accurate one and those tied with it
@@ -187,7 +195,8 @@ def recommend(table: pd.DataFrame, constraints: Constraints | None = None, size_
     the cheapest of those wins. When the data changes often, a trained model goes stale between
     retrains while RAG indexes new documents at once: with an accuracy floor, the best option that
     updates without training wins if it meets every constraint; without one, it wins when tied.
-    When nothing meets every constraint, the option that misses them by least is named."""
+    When nothing meets every constraint, the option that misses them by least is named. `quality` names the
+    accuracy column in the reasons (see quality_name)."""
     constraints = constraints or Constraints()
     if table.empty:
         return Recommendation(None, None, False, "No finished runs yet: nothing to recommend.")
@@ -210,26 +219,28 @@ def recommend(table: pd.DataFrame, constraints: Constraints | None = None, size_
     where = f"{choice.method} ({size_label(choice['size'], size_unit)})"
     headline = f"Use {where}." if met else f"Nothing meets every constraint; the closest is {where}."
     return Recommendation(choice.method, choice["size"], met, headline,
-                          _reasons(choice, best, frame, constraints, size_unit, met), frame)
+                          _reasons(choice, best, frame, constraints, size_unit, met, quality), frame)
 
 
-def _reasons(choice, best, frame: pd.DataFrame, constraints: Constraints, unit: str, met: bool) -> list[str]:
+def _reasons(choice, best, frame: pd.DataFrame, constraints: Constraints, unit: str, met: bool,
+             quality: str = "accuracy") -> list[str]:
     volume = f"{constraints.queries:,} queries"
-    reasons = [(f"It reaches {choice.accuracy:.3f} accuracy (95% interval {choice.accuracy_low:.3f} to "
+    reasons = [(f"It reaches {choice.accuracy:.3f} {quality} (95% interval {choice.accuracy_low:.3f} to "
                 f"{choice.accuracy_high:.3f}) and costs {money(choice.total_dollars)} in total at {volume} "
                 f"({money(choice.train_dollars * choice.retrains)} to train, {choice.latency_ms:.2f} ms per query).")]
     if (choice.method, choice["size"]) != (best.method, best["size"]):
-        measurably = "is not measurably better (this one's accuracy lies inside its 95% interval)" \
+        measurably = f"is not measurably better (this one's {quality} lies inside its 95% interval)" \
             if choice.accuracy >= best.accuracy_low else "is measurably better"
-        reasons.append(f"The most accurate option, {best.method} ({size_label(best['size'], unit)}, "
+        best_words = "most accurate option" if quality == "accuracy" else f"option with the highest {quality}"
+        reasons.append(f"The {best_words}, {best.method} ({size_label(best['size'], unit)}, "
                        f"{best.accuracy:.3f}), {measurably}, and costs {money(best.total_dollars)}.")
     if constraints.accuracy_floor is not None:
         if choice.meets_accuracy:
             sure = "its whole interval clears it too" if choice.accuracy_low >= constraints.accuracy_floor else \
                 "but the lower end of its interval falls below it, so the floor is met on the estimate, not for sure"
-            reasons.append(f"It meets the accuracy floor of {constraints.accuracy_floor:.3f}; {sure}.")
+            reasons.append(f"It meets the {quality} floor of {constraints.accuracy_floor:.3f}; {sure}.")
         else:
-            reasons.append(f"It misses the accuracy floor of {constraints.accuracy_floor:.3f}: more training "
+            reasons.append(f"It misses the {quality} floor of {constraints.accuracy_floor:.3f}: more training "
                            "data or a stronger base model is needed to reach it.")
     if constraints.budget_dollars is not None:
         verb = "is within" if choice.meets_budget else "exceeds"
@@ -248,7 +259,7 @@ def _reasons(choice, best, frame: pd.DataFrame, constraints: Constraints, unit: 
                        "transfer); the reference itself may be the better choice.")
     excluded = frame[~frame.feasible]
     if met and len(excluded):
-        why = {"meets_accuracy": "below the accuracy floor", "meets_budget": "over budget",
+        why = {"meets_accuracy": f"below the {quality} floor", "meets_budget": "over budget",
                "meets_latency": "too slow"}
         names = sorted({f"{row.method} ({'; '.join(w for k, w in why.items() if not getattr(row, k))})"
                         for row in excluded.itertuples()})

@@ -27,6 +27,10 @@ class StoreError(AdaptlabError):
     """The results store refused an operation (e.g. a finished experiment's config was edited)."""
 
 
+class StoreNotFound(StoreError):
+    """A store opened only to read it does not exist (and was not created)."""
+
+
 class Cancelled(Exception):
     """Raised from a progress callback to stop a grid at once (a user pressed Cancel).
 

@@ -1,6 +1,16 @@
-"""Accuracy, macro-F1 and per-class F1 (scikit-learn), with bootstrap intervals over test examples."""
+"""Accuracy, macro-F1 and per-class F1 (scikit-learn), with bootstrap intervals over test examples.
+
+Generated answers (qa tasks) are scored as in SQuAD: exact match and token F1 after normalisation,
+the best over a question's accepted answers; abstentions ("I don't know") are counted apart from
+wrong answers, and multiple-choice accuracy comes from the option the model found most likely.
+"""
 
 from __future__ import annotations
+
+import re
+import string
+import unicodedata
+from collections import Counter
 
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
@@ -28,7 +38,7 @@ def knowledge_update_scores(fitted, update, labels: list[str]) -> dict:
     index = {label: i for i, label in enumerate(labels)}
     texts, truth = update.test.text.tolist(), update.test.label.map(index).to_numpy()
     before = float((fitted.predict_proba(texts).argmax(1) == truth).mean())
-    updatable = hasattr(fitted, "add_documents")
+    updatable = getattr(fitted, "retrieves", hasattr(fitted, "add_documents"))  # a decoder says whether it retrieves
     after = before
     if updatable:
         fitted.add_documents(update.documents.text.tolist(), [index.get(label) for label in update.documents.label])
@@ -48,3 +58,98 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: list[
         "macro_f1": float(f1_score(y_true, y_pred, labels=classes, average="macro", zero_division=0)),
         "per_class_f1": {label: float(score) for label, score in zip(labels, per_class)},
     }
+
+
+ARTICLES = re.compile(r"\b(a|an|the)\b")
+# Phrases that decline to answer, normalised. One-word ones count only alone ("Unknown Pleasures" is
+# an answer); longer ones also open a sentence ("I don't know who wrote it").
+ABSTENTIONS = ("i dont know", "i do not know", "dont know", "do not know", "i cannot answer", "i cant answer",
+               "i can not answer", "cannot answer", "cant answer", "i am not sure", "im not sure", "not sure",
+               "i have no idea", "no idea", "i am unable to answer", "im unable to answer", "unable to answer",
+               "i cannot say", "i cant say", "not enough information", "i dont have enough information",
+               "i do not have enough information", "insufficient information", "cannot be determined",
+               "no answer", "unknown", "unanswerable")
+POLITE_OPENINGS = ("i am sorry ", "im sorry ", "sorry ", "unfortunately ")
+
+
+def normalize_answer(text: str) -> str:
+    """SQuAD normalisation: lower case, no punctuation, no articles (a, an, the), single spaces."""
+    # SQuAD strips ASCII punctuation; Unicode punctuation goes too, since models write "don’t" and "—"
+    kept = (ch for ch in str(text).lower()
+            if ch not in string.punctuation and not unicodedata.category(ch).startswith("P"))
+    return " ".join(ARTICLES.sub(" ", "".join(kept)).split())
+
+
+def exact_match(prediction: str, aliases: list[str]) -> bool:
+    """Whether the prediction equals an accepted answer after normalisation; an empty one never does."""
+    predicted = normalize_answer(prediction)
+    return bool(predicted) and any(predicted == normalize_answer(alias) for alias in aliases)
+
+
+def token_f1(prediction: str, aliases: list[str]) -> float:
+    """SQuAD token F1 (the harmonic mean of word precision and recall), the best over the accepted answers."""
+    predicted = normalize_answer(prediction).split()
+    return max((_overlap_f1(predicted, normalize_answer(alias).split()) for alias in aliases), default=0.0)
+
+
+def _overlap_f1(predicted: list[str], reference: list[str]) -> float:
+    common = sum((Counter(predicted) & Counter(reference)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(predicted), common / len(reference)
+    return 2 * precision * recall / (precision + recall)
+
+
+def is_abstention(text: str) -> bool:
+    """Whether an answer declines to answer: "I don't know.", "Unknown", "Sorry, I'm not sure"..."""
+    words = normalize_answer(text)
+    for opening in POLITE_OPENINGS:
+        words = words.removeprefix(opening)
+    return any(words == phrase or (" " in phrase and words.startswith(phrase + " ")) for phrase in ABSTENTIONS)
+
+
+def qa_metrics(answers: list[str], aliases: list[list[str]], option_correct: np.ndarray | None = None,
+               covered: np.ndarray | None = None) -> tuple[dict, np.ndarray]:
+    """Everything recorded about a run's generated answers, and the per-example exact match (0/1).
+
+    option_correct: per question, whether the most likely option was the answer (NaN: the question
+    has no options). covered: per question, whether the corpus holds the passage with its answer;
+    given, the fields are also reported for the covered and uncovered questions apart.
+    """
+    if len(answers) != len(aliases):
+        raise ValueError(f"{len(answers)} answers for {len(aliases)} questions")
+    scores = {
+        "exact": np.array([exact_match(a, accepted) for a, accepted in zip(answers, aliases)], dtype=np.int64),
+        "f1": np.array([token_f1(a, accepted) for a, accepted in zip(answers, aliases)], dtype=np.float64),
+        "empty": np.array([not normalize_answer(a) for a in answers], dtype=bool),
+        "abstained": np.array([is_abstention(a) for a in answers], dtype=bool),
+    }
+    if option_correct is not None:
+        scores["option"] = np.asarray(option_correct, dtype=np.float64)
+    record = _qa_fields(scores)
+    if covered is not None:
+        covered = np.asarray(covered, dtype=bool)
+        record["by_coverage"] = {group: _qa_fields({key: values[mask] for key, values in scores.items()})
+                                 for group, mask in (("covered", covered), ("uncovered", ~covered))}
+    return record, scores["exact"]
+
+
+def _qa_fields(scores: dict[str, np.ndarray]) -> dict:
+    exact, f1 = scores["exact"], scores["f1"]
+    wrong = (exact == 0) & ~scores["abstained"] & ~scores["empty"]  # answered, not abstained, and wrong
+    low, high = bootstrap_interval(exact)
+    f1_low, f1_high = bootstrap_interval(f1)
+    fields = {"accuracy": _mean(exact), "accuracy_low": low, "accuracy_high": high, "exact_match": _mean(exact),
+              "token_f1": _mean(f1), "token_f1_low": f1_low, "token_f1_high": f1_high,
+              "empty_answers": int(scores["empty"].sum()), "abstention_rate": _mean(scores["abstained"]),
+              "wrong_answer_rate": _mean(wrong),
+              "macro_f1": _mean(f1), "per_class_f1": {}}  # tables that show macro-F1 show token F1 for qa
+    if "option" in scores:
+        scored = scores["option"][~np.isnan(scores["option"])]
+        fields["mc_accuracy"] = _mean(scored)
+        fields["mc_accuracy_low"], fields["mc_accuracy_high"] = bootstrap_interval(scored)
+    return fields
+
+
+def _mean(values: np.ndarray) -> float:
+    return float(np.mean(values)) if len(values) else float("nan")

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from core.architectures import ArchitectureProfile, profile_for
+from core.decoder import gguf
 from core.errors import ModelLoadError
 from core.store import adaptlab_home
 
@@ -81,6 +82,9 @@ def resolve_model(name: str) -> tuple[str, Path]:
     """Map a model name (default, a local folder inside the model roots, or a Hub id) to (display name, folder)."""
     if name == DEFAULT_MODEL:
         return "all-MiniLM-L6-v2", default_model_path()
+    if name in gguf.BUILTIN_LLMS:
+        display, file = gguf.builtin_gguf(name)
+        return display, gguf.convert(file)
     if "\x00" in name:  # the OS refuses such a path with a ValueError; say it in words
         raise ModelLoadError("a model name cannot contain a NUL character")
     try:
@@ -89,6 +93,11 @@ def resolve_model(name: str) -> tuple[str, Path]:
         raise ModelLoadError(f"model folder not found: {name}") from None
     # '..' never appears in a Hub id: a name with it is a path, even when the folder it names is missing
     looks_like_path = local.is_absolute() or name.startswith((".", "~")) or ".." in local.parts
+    if name.lower().endswith(".gguf") and (looks_like_path or local.is_file()):
+        file = allowed_folder(name, local)
+        if not file.is_file():
+            raise ModelLoadError(f"GGUF file not found: {name}")
+        return file.stem, gguf.convert(file)
     if looks_like_path or local.is_dir():
         folder = allowed_folder(name, local)
         if not folder.is_dir():
@@ -105,6 +114,35 @@ def resolve_model(name: str) -> tuple[str, Path]:
         raise ModelLoadError(f"could not get model '{name}' from the Hugging Face Hub{hint}: {error}. "
                              "Use 'default', a local folder, or a Hub id on a machine with a network") from None
     return name, Path(folder)
+
+
+def model_family(name: str) -> str:
+    """"decoder" or "encoder" for a model name, from its config.json alone: no weights loaded, no GGUF converted.
+
+    What a front end needs before a run to offer the methods that run on the model. A folder outside the model
+    roots, a Hub id not in the local cache or an unknown architecture reads as "encoder"; loading it for a run
+    then says what is wrong."""
+    if name in gguf.BUILTIN_LLMS or name.strip().lower().endswith(".gguf"):
+        return "decoder"  # transformers reads GGUF files of decoder families only
+    if name == DEFAULT_MODEL or not name.strip() or "\x00" in name:
+        return "encoder"
+    config = None
+    try:
+        local = Path(name).expanduser()
+        if local.is_absolute() or name.startswith((".", "~")) or ".." in local.parts or local.is_dir():
+            config = allowed_folder(name, local) / "config.json"
+        else:
+            from huggingface_hub import try_to_load_from_cache
+
+            cached = try_to_load_from_cache(name, "config.json")
+            config = Path(cached) if isinstance(cached, str) else None
+        model_type = json.loads(config.read_text(encoding="utf-8")).get("model_type") if config else None
+    except (ModelLoadError, OSError, ValueError, RuntimeError, AttributeError):
+        return "encoder"
+    from core.architectures import PROFILES
+
+    profile = PROFILES.get(model_type) if isinstance(model_type, str) else None
+    return profile.family if profile else "encoder"
 
 
 def refuse_custom_code(path: Path) -> None:
@@ -238,6 +276,27 @@ class BaseModel:
             self._encoder = AutoModel.from_pretrained(
                 self.path, use_safetensors=True, trust_remote_code=False).to(self.device).eval()
         return self._encoder
+
+    @property
+    def family(self) -> str:
+        """"encoder" (sentence encoders: classification heads, embeddings) or "decoder" (LLMs that generate)."""
+        return self.profile.family
+
+    def causal_lm(self, pretrained: bool = True, dtype: torch.dtype = torch.float32) -> torch.nn.Module:
+        """The decoder as a language model: pretrained weights, or the same architecture with random weights."""
+        from transformers import AutoModelForCausalLM
+
+        if self.family != "decoder":
+            raise ModelLoadError(f"{self.name} is an encoder ({self.config.model_type}); generating answers needs a "
+                                 "decoder LLM such as model: {name: smollm2}")
+        if pretrained:
+            model = AutoModelForCausalLM.from_pretrained(self.path, use_safetensors=True, trust_remote_code=False,
+                                                         dtype=dtype)
+        else:
+            model = AutoModelForCausalLM.from_config(self.config, trust_remote_code=False, dtype=dtype)
+        if model.config.pad_token_id is None:
+            model.config.pad_token_id = self.tokenizer.pad_token_id
+        return model
 
     def classifier(self, num_labels: int, pretrained: bool = True) -> torch.nn.Module:
         """A sequence classifier on this architecture: pretrained body, or random weights (from scratch)."""

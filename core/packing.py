@@ -78,15 +78,14 @@ def _child(config_json: dict, share: DeviceShare, seconds_per_text: float, todo,
     try:
         from core.config import parse_config
         from core.embeddings import Embedder, EmbeddingCache
-        from core.models import BaseModel
-        from core.runner import Progress, environment, execute_run, load_checked_task
+        from core.runner import Progress, environment, execute_run, load_backbone, load_checked_task
 
         config = parse_config(config_json, source="packed run")
-        base = BaseModel.from_spec(config.model)
+        base, encoder = load_backbone(config)
         apply_share(share, base.device)
         task, _ = load_checked_task(config)
         env = {**environment(base), "runs_at_once": share.runs_at_once}
-        embedder = Embedder(base, EmbeddingCache.shared(),
+        embedder = Embedder(encoder, EmbeddingCache.shared(),
                             batch_size=config.training.eval_batch_size)
         embedder.seconds_per_text = seconds_per_text  # measured once by the parent: every run is charged alike
     except Exception as error:  # the parent reports it; the other processes may still do the grid
@@ -103,7 +102,8 @@ def _child(config_json: dict, share: DeviceShare, seconds_per_text: float, todo,
         if spec is None:
             return
         events.put(("started", pid, spec, None, None))
-        record, predictions = execute_run(spec, task, task.labels, base, embedder, config, env, Forward(), baseline,
+        labels = task.labels if task.kind == "classification" else []
+        record, predictions = execute_run(spec, task, labels, base, embedder, config, env, Forward(), baseline,
                                           price_share=share.price_share)
         events.put(("finished", pid, spec, record, predictions))
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from core.decision import Constraints, Recommendation, money, size_label
+from core.decision import Constraints, Recommendation, money, quality_name, size_label
 from core.store import now
 from core.uploads import upload_info
 
@@ -39,6 +39,7 @@ class DecisionReport:
     warnings: list[str] = field(default_factory=list)
     failed_runs: list[str] = field(default_factory=list)
     generated_at: str = field(default_factory=now)
+    quality: str = "accuracy"  # what the accuracy column measures (core.decision.quality_name)
 
 
 def provenance_rows(task_info: dict) -> list[dict]:
@@ -59,8 +60,10 @@ def provenance_rows(task_info: dict) -> list[dict]:
     return rows
 
 
-def results_rows(summary: pd.DataFrame, reference: str, unit: str) -> pd.DataFrame:
-    """The results table as a reader sees it: one row per (method, size), numbers formatted."""
+def results_rows(summary: pd.DataFrame, reference: str, unit: str, kind: str = "classification") -> pd.DataFrame:
+    """The results table as a reader sees it: one row per (method, size), numbers formatted.
+
+    A qa task's quality is exact match and its F1 is token F1 (both stored in the classification columns)."""
     if summary.empty:
         return pd.DataFrame()
     delta = summary.get(f"vs_{reference}", pd.Series(float("nan"), index=summary.index))
@@ -68,9 +71,9 @@ def results_rows(summary: pd.DataFrame, reference: str, unit: str) -> pd.DataFra
     return pd.DataFrame({
         "method": summary.method,
         "training data": [size_label(s, unit) for s in summary["size"]],
-        "accuracy [95% interval]": [f"{a:.3f} [{lo:.3f}, {hi:.3f}]" for a, lo, hi in
-                                    zip(summary.accuracy, summary.accuracy_low, summary.accuracy_high)],
-        "macro-F1": summary.macro_f1.map("{:.3f}".format),
+        f"{quality_name(kind)} [95% interval]": [f"{a:.3f} [{lo:.3f}, {hi:.3f}]" for a, lo, hi in
+                                                 zip(summary.accuracy, summary.accuracy_low, summary.accuracy_high)],
+        "token F1" if kind == "qa" else "macro-F1": summary.macro_f1.map("{:.3f}".format),
         f"vs {reference}": ["" if pd.isna(d) else f"{d:+.3f}" + (" (hurts)" if h is True or h == 1 else "")
                             for d, h in zip(delta, hurts)],
         "train $": summary.train_dollars.map(money),
@@ -94,6 +97,7 @@ def build_report(experiment: dict, summary: pd.DataFrame, recommendation: Recomm
     """Gather everything the report shows from a stored experiment (SqlStore.experiment) and its summary."""
     config, task_info = experiment["config"], experiment.get("task", {})
     unit, reference = config.get("size_unit", "per_class"), config.get("reference", "scratch")
+    kind = task_info.get("kind", "classification")
     stats = task_info.get("stats", {})
     settings = {"model": config.get("model", {}).get("name", "default"),
                 "max length (tokens)": config.get("model", {}).get("max_length"),
@@ -104,16 +108,16 @@ def build_report(experiment: dict, summary: pd.DataFrame, recommendation: Recomm
                 "prices ($ per device hour)": ", ".join(f"{k} {v}" for k, v in config.get("prices", {}).items())}
     return DecisionReport(
         experiment=experiment["name"], recommendation=recommendation, constraints=constraints,
-        results=results_rows(summary, reference, unit), provenance=provenance_rows(task_info),
+        results=results_rows(summary, reference, unit, kind), provenance=provenance_rows(task_info),
         data_rows={**stats.get("rows", {}), "classes": stats.get("classes"),
                    "corpus documents": stats.get("corpus_documents", 0)},
         settings=settings, environment=task_info.get("environment", {}),
-        warnings=list(task_info.get("warnings", [])), failed_runs=list(failed_runs))
+        warnings=list(task_info.get("warnings", [])), failed_runs=list(failed_runs), quality=quality_name(kind))
 
 
-def constraint_lines(constraints: Constraints) -> list[str]:
-    lines = [f"accuracy floor: {constraints.accuracy_floor:.3f}" if constraints.accuracy_floor is not None
-             else "accuracy floor: none",
+def constraint_lines(constraints: Constraints, quality: str = "accuracy") -> list[str]:
+    lines = [f"{quality} floor: {constraints.accuracy_floor:.3f}" if constraints.accuracy_floor is not None
+             else f"{quality} floor: none",
              f"budget: {money(constraints.budget_dollars)}" if constraints.budget_dollars is not None else "budget: none",
              f"latency limit: {constraints.latency_ms:g} ms per query" if constraints.latency_ms is not None
              else "latency limit: none",
@@ -144,7 +148,7 @@ def to_markdown(report: DecisionReport) -> str:
     rec = report.recommendation
     parts = [f"# Decision report: {report.experiment}", "", f"_{QUESTION}_", "",
              "## Recommendation", "", f"**{rec.headline}**", "", *[f"- {r}" for r in rec.reasons], "",
-             "## Constraints", "", *[f"- {line}" for line in constraint_lines(report.constraints)], "",
+             "## Constraints", "", *[f"- {line}" for line in constraint_lines(report.constraints, report.quality)], "",
              "## Results", "", markdown_table(report.results), ""]
     if report.failed_runs:
         parts += ["Failed runs:", "", *[f"- {line}" for line in report.failed_runs], ""]
@@ -194,7 +198,7 @@ def to_html(report: DecisionReport, figures: dict[str, str] | None = None) -> st
         f'<p class="question">{html.escape(QUESTION)}</p>',
         "<h2>Recommendation</h2>",
         f'<p class="headline{"" if rec.met else " unmet"}">{html.escape(rec.headline)}</p>', _list(rec.reasons),
-        "<h2>Constraints</h2>", _list(constraint_lines(report.constraints)),
+        "<h2>Constraints</h2>", _list(constraint_lines(report.constraints, report.quality)),
         "<h2>Results</h2>", _table(report.results),
         *(["<p>Failed runs:</p>", _list(report.failed_runs)] if report.failed_runs else []),
         *(["<h2>Evidence</h2>", evidence] if evidence else []),

@@ -18,10 +18,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.config import ExperimentConfig
+from core.claims import RunClaims
+from core.config import DECODER_METHODS, ENCODER_METHODS, METHOD_NAMES, ExperimentConfig
 from core.data import Task, load_task
 from core.embeddings import Embedder, EmbeddingCache
-from core.errors import Cancelled, DataError
+from core.errors import Cancelled, ConfigError, DataError
 from core.forgetting import choose_probe, forgetting_scores
 from core.grid import RunSpec, plan_runs, subset_indices
 from core.measure import dollars, price_per_hour, stopwatch, stored_bytes, track_peak_memory
@@ -31,7 +32,6 @@ from core.models import BaseModel, device_name
 from core.store import SqlStore, adaptlab_home, check_free_space, now
 from core.validation import ValidationReport, validate_task
 
-FORGETTING_METHODS = ("lora", "full")  # methods that change the base model's weights in place
 LATENCY_SAMPLE = 256  # test texts timed uncached for the latency of methods that read the embedding cache
 PACKAGES = ("adaptlab", "torch", "transformers", "peft", "sentence-transformers", "faiss-cpu", "scikit-learn",
             "numpy", "pandas")
@@ -71,8 +71,13 @@ def environment(base: BaseModel) -> dict:
 
 
 def check_task(task: Task, config: ExperimentConfig) -> ValidationReport:
-    report = validate_task(task, config.sizes, config.size_unit, config.model.max_length,
-                           config.task.drop_leaked_from_train)
+    if task.kind == "qa":
+        from core.qa import validate_qa_task
+
+        report = validate_qa_task(task, config.sizes, config.llm.context_length, config.task.drop_leaked_from_train)
+    else:
+        report = validate_task(task, config.sizes, config.size_unit, config.model.max_length,
+                               config.task.drop_leaked_from_train)
     if not report.ok:
         raise DataError(report.errors)
     return report
@@ -81,6 +86,53 @@ def check_task(task: Task, config: ExperimentConfig) -> ValidationReport:
 def load_checked_task(config: ExperimentConfig) -> tuple[Task, ValidationReport]:
     task = load_task(config.task, config.name)
     return task, check_task(task, config)
+
+
+RETRIEVER_MAX_LENGTH = 256  # tokens of a passage the retrieval encoder reads
+
+
+def load_backbone(config: ExperimentConfig) -> tuple[BaseModel, BaseModel]:
+    """(the model being adapted, the encoder whose embeddings the embedding cache and retrieval use).
+
+    On a sentence encoder both are the same model; a decoder LLM retrieves with `llm.retriever`."""
+    base = BaseModel.from_spec(config.model)
+    if base.family == "encoder":
+        return base, base
+    base.max_length = config.llm.context_length
+    retriever = BaseModel.load(config.llm.retriever, config.model.device, RETRIEVER_MAX_LENGTH,
+                               config.model.precision)
+    if retriever.family != "encoder":
+        raise ConfigError(f"llm.retriever '{config.llm.retriever}' is a decoder; retrieval embeds passages with a "
+                          "sentence encoder, such as the built-in 'default'")
+    return base, retriever
+
+
+def choose_methods(config: ExperimentConfig, family: str, task: Task) -> list[str]:
+    """The methods this grid runs on this backbone and task kind, refused in one sentence where they cannot.
+
+    Methods not set in the config: the backbone's defaults that apply (corpus fine-tuning joins on a decoder
+    when the task has a corpus; RAG on QA needs one)."""
+    has_corpus = task.corpus is not None and len(task.corpus) > 0
+    if "methods" not in config.model_fields_set:
+        wanted = list(ENCODER_METHODS if family == "encoder" else DECODER_METHODS)
+        if family == "decoder" and has_corpus:
+            wanted.append("corpus_ft")
+        return [m for m in wanted if METHODS[m].supports(family, task.kind)
+                and not (task.kind == "qa" and METHODS[m].retrieves and not has_corpus)]
+    model = "a sentence encoder" if family == "encoder" else "a decoder LLM"
+    if task.kind == "qa" and family == "encoder":
+        raise ConfigError("task.kind is qa, which needs a model that generates answers, and the model is a sentence "
+                          "encoder; use a decoder LLM (model: {name: smollm2}) or a classification task")
+    refused = [m for m in config.methods if not METHODS[m].supports(family, task.kind)]
+    if refused:
+        offered = [m for m in METHOD_NAMES if METHODS[m].supports(family, task.kind)]
+        raise ConfigError(f"method(s) {', '.join(refused)} do not run on {model} for {task.kind}; choose from "
+                          f"{', '.join(offered)}")
+    if "qlora" in config.methods:
+        from core.decoder.methods import require_cuda_4bit
+
+        require_cuda_4bit()
+    return list(config.methods)
 
 
 def run_experiment(config: ExperimentConfig, store: SqlStore | None = None,
@@ -92,47 +144,68 @@ def run_experiment(config: ExperimentConfig, store: SqlStore | None = None,
     task, report = load_checked_task(config)
     for warning in report.warnings:
         progress.message(f"warning: {warning}")
-    base = BaseModel.from_spec(config.model)
-    labels = task.labels
+    base, encoder = load_backbone(config)
+    config.methods = choose_methods(config, base.family, task)
+    labels = task.labels if task.kind == "classification" else []
     label_index = {label: i for i, label in enumerate(labels)}
+    # QA: a run's predictions are its per-question exact match, so the truth is 1 for every question
+    test_labels = task.test.label.map(label_index).tolist() if labels else [1] * len(task.test)
     env = environment(base)
     store.register_experiment(config.name, config.model_dump(mode="json"), task.fingerprint(), labels,
-                              task.test.label.map(label_index).tolist(),
+                              test_labels,
                               {"provenance": task.provenance, "stats": report.stats, "warnings": report.warnings,
-                               "environment": env})
+                               "environment": env, "kind": task.kind, "family": base.family, **qa_reference(task)})
     plan = plan_runs(config, corpus_only_rag=config.rag.source == "corpus")
     done = store.finished_keys(config.name)
     todo = [spec for spec in plan if spec.key not in done]
     progress.grid_started(config.name, len(plan), len(todo))
     started = time.monotonic()  # the grid budget counts from here: encoding is part of the grid's cost
-    embedder = Embedder(base, EmbeddingCache.shared(),
+    embedder = Embedder(encoder, EmbeddingCache.shared(),
                         batch_size=config.training.eval_batch_size)
-    if any(METHODS[spec.method].uses_embeddings for spec in todo):
-        progress.message("encoding texts once for prompt-only, RAG and the probe (cached for later runs)")
+    if any(uses_embeddings(METHODS[spec.method], base.family) for spec in todo):
+        progress.message("encoding texts once for the methods that read embeddings (cached for later runs)")
         warm_embeddings(embedder, task)
     failed, baseline = 0, {}  # baseline: the base model's forgetting-probe recall, measured once
     limit = grid_seconds_limit(config, env)
     executed, over_budget = 0, []
     one_at_a_time = todo
-    if config.parallel_runs > 1 and len(todo) > 1:
-        from core.packing import PackedGrid
+    # One process per run: another `adaptlab run` or worker of this experiment does the runs it claimed first.
+    with RunClaims(store, config.name) as claims:
+        mine = claims.take_all(todo) if config.parallel_runs > 1 and len(todo) > 1 else []
+        if mine:
+            from core.packing import PackedGrid
 
-        outcome = PackedGrid(todo, config, store, progress, embedder.seconds_per_text, env).run(
-            limit, started, budget_message)
-        executed, failed, over_budget, one_at_a_time = outcome.executed, outcome.failed, outcome.over_budget, []
-    for position, spec in enumerate(one_at_a_time):
-        if limit is not None and time.monotonic() - started >= limit:
-            over_budget = [later.key for later in one_at_a_time[position:]]
-            progress.message(budget_message(config, time.monotonic() - started, executed, over_budget))
-            break
-        progress.run_started(spec)
-        record, predictions = execute_run(spec, task, labels, base, embedder, config, env, progress, baseline)
-        store.write_run(config.name, record, predictions)
-        failed += record["status"] != "finished"
-        executed += 1
-        progress.run_finished(spec, record)
+            outcome = PackedGrid(mine, config, store, progress, embedder.seconds_per_text, env).run(
+                limit, started, budget_message)
+            executed, failed, over_budget = outcome.executed, outcome.failed, outcome.over_budget
+            # the runs other processes hold are waited for below (and done here if their process stops)
+            one_at_a_time = [] if over_budget else [spec for spec in todo
+                                                    if spec not in mine and spec.key not in claims.elsewhere]
+        for spec in claims.each(one_at_a_time):
+            if limit is not None and time.monotonic() - started >= limit:
+                over_budget = [spec.key, *claims.left()]
+                progress.message(budget_message(config, time.monotonic() - started, executed, over_budget))
+                break
+            progress.run_started(spec)
+            record, predictions = execute_run(spec, task, labels, base, embedder, config, env, progress, baseline)
+            store.write_run(config.name, record, predictions)
+            failed += record["status"] != "finished"
+            executed += 1
+            progress.run_finished(spec, record)
     return ExperimentResult(config.name, store.url, store.runs_frame(config.name), executed,
-                            len(plan) - len(todo), failed, over_budget)
+                            len(plan) - len(todo) + len(claims.elsewhere), failed, over_budget)
+
+
+def qa_reference(task: Task) -> dict:
+    """What the Answers view shows beside each run's answers: the questions, references and passages."""
+    if task.kind != "qa":
+        return {}
+    keep = [c for c in ("text", "label", "aliases", "options", "covered", "passage_id") if c in task.test]
+    questions = task.test[keep].rename(columns={"text": "question", "label": "answer"})
+    passages = {} if task.corpus is None else dict(zip(task.corpus["id"].astype(str), task.corpus.text))
+    if task.knowledge_update is not None and "id" in task.knowledge_update.documents:
+        passages.update(zip(task.knowledge_update.documents["id"].astype(str), task.knowledge_update.documents.text))
+    return {"questions": questions.to_dict("records"), "passages": passages}
 
 
 def grid_folders(store: SqlStore, config: ExperimentConfig) -> dict[str, Path]:
@@ -164,6 +237,11 @@ def budget_message(config: ExperimentConfig, elapsed: float, executed: int, skip
             f"({shown}). Finished runs are kept; raise grid_budget and run again to do the rest")
 
 
+def uses_embeddings(method, family: str) -> bool:
+    """Whether a run reads the embedding cache: an encoder's embedding methods, or a decoder's retrieval."""
+    return method.retrieves if family == "decoder" else method.uses_embeddings
+
+
 def warm_embeddings(embedder: Embedder, task: Task) -> None:
     texts = [*task.train.text, *task.validation.text, *task.test.text]
     if task.corpus is not None:
@@ -181,7 +259,9 @@ def execute_run(spec: RunSpec, task: Task, labels: list[str], base: BaseModel, e
     dollars are that share of the device's hourly price.
     """
     label_index = {label: i for i, label in enumerate(labels)}
-    y_train = task.train.label.map(label_index).to_numpy()
+    qa = task.kind == "qa"
+    # QA has no classes: one "class" makes the nested subsets plain seeded random prefixes
+    y_train = np.zeros(len(task.train), dtype=int) if qa else task.train.label.map(label_index).to_numpy()
     chosen = np.array([], dtype=int) if spec.size == "0" else subset_indices(
         y_train, spec.size, config.size_unit, spec.seed)
     record = {"run_key": spec.key, "method": spec.method, "size": spec.size, "seed": spec.seed,
@@ -189,13 +269,16 @@ def execute_run(spec: RunSpec, task: Task, labels: list[str], base: BaseModel, e
               "device": env["device"], "environment": env, "runs_at_once": env.get("runs_at_once", 1)}
     ctx = FitContext(
         labels=labels, train_texts=task.train.text.iloc[chosen].tolist(), train_labels=y_train[chosen],
-        val_texts=task.validation.text.tolist(), val_labels=task.validation.label.map(label_index).to_numpy(),
+        val_texts=task.validation.text.tolist(),
+        val_labels=np.zeros(len(task.validation), dtype=int) if qa else task.validation.label.map(label_index).to_numpy(),
         corpus=task.corpus, base=base, embedder=embedder, config=config, seed=spec.seed,
-        progress=lambda fraction, info: progress.run_progress(spec, fraction, info))
+        progress=lambda fraction, info: progress.run_progress(spec, fraction, info),
+        kind=task.kind, train_frame=task.train.iloc[chosen].reset_index(drop=True), val_frame=task.validation,
+        retrieval=embedder)
     test_texts = task.test.text.tolist()
-    y_test = task.test.label.map(label_index).to_numpy()
+    y_test = None if qa else task.test.label.map(label_index).to_numpy()
     try:
-        predictions, fitted = _fit_and_measure(spec, ctx, test_texts, config, env, record, price_share)
+        predictions, fitted = _fit_and_measure(spec, ctx, test_texts, config, env, record, price_share, task, y_test)
         _follow_up(spec, fitted, task, labels, base, config, record, {} if baseline is None else baseline)
     except (KeyboardInterrupt, SystemExit, Cancelled):
         raise
@@ -203,28 +286,41 @@ def execute_run(spec: RunSpec, task: Task, labels: list[str], base: BaseModel, e
         record.update(status="failed", error=f"{type(error).__name__}: {error}", traceback=traceback.format_exc(),
                       finished_at=now())
         return record, None
-    record.update(classification_metrics(y_test, predictions, labels))
+    if not qa:
+        record.update(classification_metrics(y_test, predictions, labels))
+        predictions = predictions.tolist()
     record.update(status="finished", finished_at=now())
-    return record, predictions.tolist()
+    return record, predictions
 
 
 def _fit_and_measure(spec: RunSpec, ctx: FitContext, test_texts: list[str], config: ExperimentConfig,
-                     env: dict, record: dict, price_share: float = 1.0) -> np.ndarray:
+                     env: dict, record: dict, price_share: float = 1.0, task: Task | None = None,
+                     y_test: np.ndarray | None = None):
+    """Fit, predict the test set (timed), measure; QA runs return per-question exact match as predictions."""
     method = METHODS[spec.method]
+    decoder = ctx.base.family == "decoder"
     with track_peak_memory(ctx.base.device) as peak:
         embedder_charge = ctx.embedder.charged_seconds
         with stopwatch() as fit_seconds:
-            fitted = method.fit(ctx)
+            fitted = method.fit_for(ctx.base.family)(ctx)
         train_seconds = fit_seconds() + (ctx.embedder.charged_seconds - embedder_charge)
         with stopwatch() as predicting:
-            predictions = fitted.predict_proba(test_texts).argmax(axis=1)
-        if method.uses_embeddings:  # the test set's encodings came from the cache: time a sample for real
+            if ctx.kind == "qa":
+                from core.decoder.evaluate import evaluate_qa
+
+                metrics, predictions, shown = evaluate_qa(fitted, task.test)
+                record.update(metrics, **shown)
+            else:
+                predictions = fitted.predict_proba(test_texts).argmax(axis=1)
+        if decoder and hasattr(fitted, "latency"):
+            _decoder_extras(fitted, ctx.kind, test_texts, task, y_test, record)
+        per_1k = predicting() / len(test_texts) * 1000
+        if not decoder and method.uses_embeddings:  # the test set's encodings came from the cache: time a sample for real
             sample = test_texts[:LATENCY_SAMPLE]
             with ctx.embedder.uncached(), stopwatch() as latency:
                 fitted.predict_proba(sample)
             per_1k = latency() / len(sample) * 1000
-        else:  # nothing cached: predicting the test set is the latency measurement, with no second pass
-            per_1k = predicting() / len(test_texts) * 1000
+        # otherwise nothing was cached: predicting the test set is the latency measurement, with no second pass
     keep = (adaptlab_home() / "artifacts" / config.name / spec.key.replace("|", "-")) if config.keep_artifacts else None
     price = price_per_hour(config.prices, env["device_kind"], env["device"]) * price_share
     record.update(
@@ -237,13 +333,31 @@ def _fit_and_measure(spec: RunSpec, ctx: FitContext, test_texts: list[str], conf
     return predictions, fitted
 
 
+def _decoder_extras(fitted, kind: str, test_texts: list[str], task: Task, y_test, record: dict) -> None:
+    """An LLM run also records its prompt size, its batch-1 latency and, classifying, its generated answers."""
+    from core.decoder.evaluate import generated_accuracy, tokens_per_query
+
+    if kind == "classification":
+        record.update(tokens_per_query(fitted.prompt_tokens, []), prompts_cut=fitted.prompts.cut)
+        record.update(generated_accuracy(fitted, test_texts, y_test))
+    else:
+        record["prompts_cut"] = fitted.prompts.cut
+    contexts = task.test.context.tolist() if "context" in task.test else None
+    record.update(fitted.latency(test_texts, contexts))
+
+
 def _follow_up(spec: RunSpec, fitted, task: Task, labels: list[str], base: BaseModel, config: ExperimentConfig,
                record: dict, baseline: dict) -> None:
     """Evaluations beyond the test set, outside the timed region: knowledge update, forgetting."""
     if task.knowledge_update is not None:
-        record["knowledge_update"] = knowledge_update_scores(fitted, task.knowledge_update, labels)
+        if task.kind == "qa":
+            from core.decoder.evaluate import knowledge_update_qa
+
+            record["knowledge_update"] = knowledge_update_qa(fitted, task.knowledge_update)
+        else:
+            record["knowledge_update"] = knowledge_update_scores(fitted, task.knowledge_update, labels)
     probe = choose_probe(config.forgetting, task.avoid_probes)
-    if probe and spec.method in FORGETTING_METHODS:
+    if probe and base.family == "encoder" and METHODS[spec.method].changes_base_weights:
         record["forgetting"] = forgetting_scores(fitted, base, probe, baseline)
 
 

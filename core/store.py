@@ -34,12 +34,13 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    inspect,
     select,
     update,
 )
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
 
-from core.errors import StoreError
+from core.errors import StoreError, StoreNotFound
 
 metadata = MetaData()
 
@@ -142,11 +143,13 @@ def default_store_url() -> str:
     return str(adaptlab_home() / "results.db")
 
 
-def _to_url(location: str | Path) -> str:
+def _to_url(location: str | Path, create: bool = True) -> str:
     location = str(location)
     if "://" in location:
         return location
     path = Path(location).expanduser().resolve()
+    if not create:
+        return f"sqlite:///{path}"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -159,21 +162,48 @@ def _to_url(location: str | Path) -> str:
 
 
 class SqlStore:
-    """Experiments and runs in SQLite or any SQLAlchemy database."""
+    """Experiments and runs in SQLite or any SQLAlchemy database.
 
-    def __init__(self, location: str | Path | None = None):
-        self.url = _to_url(location or default_store_url())
+    create=False opens a store only to read it: nothing is created (no folder, no file, no table), and
+    a SQLite file is checked to be sound first, so a damaged one is reported instead of half listed.
+    """
+
+    def __init__(self, location: str | Path | None = None, create: bool = True):
+        self.url = _to_url(location or default_store_url(), create)
         self.engine = create_engine(self.url)
+        database = self.engine.url.database if self.engine.dialect.name == "sqlite" else None
+        if not create and database and database != ":memory:" and not Path(database).is_file():
+            raise StoreNotFound(f"no results database at {database}: run an experiment first (adaptlab run CONFIG), "
+                                "or point --store at the right file")
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        self._retry(lambda: metadata.create_all(self.engine))
+        try:
+            if create:
+                self._retry(lambda: metadata.create_all(self.engine))
+            else:
+                self._check_readable()
+        except DatabaseError as error:  # a file that is not SQLite at all ("file is not a database")
+            raise StoreError(f"{self.url} is not an adaptlab results database, or it is damaged ({error.orig}); "
+                             "point --store at the right file, or restore a backup") from None
 
-    def integrity_check(self) -> str:
-        """SQLite's own check of the file ('ok' when sound); other databases answer 'ok' (they check themselves)."""
+    def _check_readable(self) -> None:
+        if not inspect(self.engine).has_table("experiments"):
+            raise StoreError(f"{self.url} is not an adaptlab results database (it has no experiments table); "
+                             "point --store at the right file")
+        problem = self.integrity_check(quick=True)
+        if problem != "ok":
+            raise StoreError(f"the results database {self.url} is damaged ({problem[:200]}); restore a backup, or "
+                             "copy out what is readable with sqlite3's .recover")
+
+    def integrity_check(self, quick: bool = False) -> str:
+        """SQLite's own check of the file ('ok' when sound); other databases answer 'ok' (they check themselves).
+
+        quick: every page is read and checked, but not that indexes match their tables (O(N), not O(N log N))."""
         if self.engine.dialect.name != "sqlite":
             return "ok"
         with self.engine.connect() as db:
-            return "; ".join(row[0] for row in db.exec_driver_sql("PRAGMA integrity_check"))
+            pragma = "quick_check" if quick else "integrity_check"
+            return "; ".join(row[0] for row in db.exec_driver_sql(f"PRAGMA {pragma}"))
 
     def _retry(self, operation):
         """Run a database operation, backing off while another writer holds the lock."""
@@ -243,17 +273,24 @@ class SqlStore:
             return set(db.execute(select(runs.c.run_key).where(
                 (runs.c.experiment == name) & (runs.c.status == "finished"))).scalars())
 
-    def write_run(self, name: str, record: dict[str, Any], predictions: list[int] | None) -> None:
-        """Insert (or replace a failed attempt of) one run, atomically."""
+    def write_run(self, name: str, record: dict[str, Any], predictions: list[int] | None) -> bool:
+        """Insert one run, or replace a failed attempt of it, atomically. A finished run is never replaced:
+        returns False (and writes nothing) when the key already has one."""
         key = record["run_key"]
         values = {c: record.get(c) for c in RUN_COLUMNS}
 
         def write():
             with self.engine.begin() as db:
-                db.execute(delete(runs).where((runs.c.experiment == name) & (runs.c.run_key == key)))
+                db.execute(delete(runs).where((runs.c.experiment == name) & (runs.c.run_key == key)
+                                              & runs.c.status.is_distinct_from("finished")))
+                # a finished row still there makes this insert break the (experiment, run_key) constraint
                 db.execute(insert(runs).values(experiment=name, run_key=key, record=record,
                                                predictions=predictions, **values))
-        self._retry(write)
+        try:
+            self._retry(write)
+        except IntegrityError:
+            return False
+        return True
 
     def runs_frame(self, names: list[str] | str, with_predictions: bool = False) -> pd.DataFrame:
         """Runs of one or more experiments as a DataFrame: one row per run."""

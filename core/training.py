@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+from accelerate.utils.memory import should_reduce_batch_size
 
 from core.throughput import throughput
 
@@ -119,6 +120,16 @@ class TrainedClassifier:
         self.model.save_pretrained(folder, safe_serialization=True)
 
 
+# oneDNN, which runs some CPU kernels, reports a failed allocation (among rarer failures) only as this
+ONEDNN_FAILED = "could not create a primitive"
+
+
+def out_of_memory(error: RuntimeError) -> bool:
+    """Whether a step failed for want of memory: CUDA or MPS (torch.OutOfMemoryError), or the CPU, whose
+    allocator raises a plain RuntimeError (accelerate's check knows the messages)."""
+    return isinstance(error, torch.OutOfMemoryError) or should_reduce_batch_size(error) or ONEDNN_FAILED in str(error)
+
+
 class MicroBatchStepper:
     """Forward and backward over one batch, as micro-batches cut by length; on out-of-memory, halve them.
 
@@ -128,8 +139,11 @@ class MicroBatchStepper:
     happened (micro-batches per step, out-of-memory retries).
     """
 
-    def __init__(self, model, base, encoded: list[list[int]], labels: torch.Tensor, batch_size: int, forward=None):
+    def __init__(self, model, base, encoded: list[list[int]], labels: torch.Tensor | None, batch_size: int, forward=None,
+                 collate=None):
         self.model, self.base, self.encoded, self.labels = model, base, encoded, labels
+        # collate(indices) -> tensors for one micro-batch; the default pads a classifier's inputs and adds its labels
+        self.collate = collate or self._classifier_batch
         self.forward = model if forward is None else forward  # a torch.compile'd view of the same weights, when asked for
         self.micro_batch = batch_size
         self.oom_retries = 0
@@ -143,7 +157,9 @@ class MicroBatchStepper:
         while True:
             try:
                 return self._accumulate(batch_idx)
-            except torch.OutOfMemoryError:
+            except RuntimeError as error:  # torch.OutOfMemoryError is one
+                if not out_of_memory(error):
+                    raise
                 self.model.zero_grad(set_to_none=True)
                 if self.base.device.type == "cuda":
                     torch.cuda.empty_cache()
@@ -160,8 +176,7 @@ class MicroBatchStepper:
         bounds = length_split(self.lengths[ordered], self.micro_batch, self.overhead_tokens)
         for start, end in bounds:
             chunk = ordered[start:end]
-            batch = self.base.tokenizer.pad({"input_ids": [self.encoded[i] for i in chunk]}, return_tensors="pt")
-            batch["labels"] = self.labels[chunk]
+            batch = self.collate(chunk)
             if self.pin:
                 batch = {k: v.pin_memory() for k, v in batch.items()}
             batch = {k: v.to(self.base.device, non_blocking=True) for k, v in batch.items()}
@@ -175,6 +190,11 @@ class MicroBatchStepper:
         self.steps += 1
         self.calls += len(bounds)
         return total
+
+    def _classifier_batch(self, chunk: np.ndarray) -> dict:
+        batch = self.base.tokenizer.pad({"input_ids": [self.encoded[i] for i in chunk]}, return_tensors="pt")
+        batch["labels"] = self.labels[chunk]
+        return batch
 
     def record(self) -> dict:
         return {"micro_batch_size": self.micro_batch, "oom_retries": self.oom_retries,

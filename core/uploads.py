@@ -24,6 +24,9 @@ from core.store import adaptlab_home, now
 FORMATS = {".csv": "csv", ".tsv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
            ".parquet": "parquet", ".pq": "parquet"}
 NAME_LENGTH = 24  # hex digits of the content hash in a stored name: unique enough, short enough to read
+# What the user told us about an upload sits beside it as <hash>.meta.json: never <hash>.json, which is
+# where a .json upload itself is stored. Sidecars written before that (beside .csv uploads) are still read.
+SIDECAR = ".meta.json"
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,7 @@ def save_upload(content: bytes, original_name: str, licence: str = "") -> Stored
     suffix = Path(display_name(original_name)).suffix.lower()
     if suffix not in FORMATS:
         raise DataError(f"{display_name(original_name)}: cannot tell the format from '{suffix or 'no extension'}'; "
-                        "upload a .csv, .tsv, .jsonl or .parquet file")
+                        f"upload a {', '.join(FORMATS)} file (.json holds JSON lines)")
     if not content:
         raise DataError(f"{display_name(original_name)}: the file is empty")
     if len(content) > MAX_FILE_BYTES:
@@ -63,7 +66,7 @@ def save_upload(content: bytes, original_name: str, licence: str = "") -> Stored
         path.write_bytes(content)
     info = {"original_name": display_name(original_name), "sha256": sha, "size": len(content),
             "licence": licence.strip(), "uploaded_at": now(), "stored_as": path.name}
-    inside_uploads(f"{sha[:NAME_LENGTH]}.json").write_text(json.dumps(info, indent=1), encoding="utf-8")
+    inside_uploads(f"{sha[:NAME_LENGTH]}{SIDECAR}").write_text(json.dumps(info, indent=1), encoding="utf-8")
     return StoredUpload(path, info["original_name"], sha, len(content), info["licence"])
 
 
@@ -80,5 +83,12 @@ def upload_info(sha256: str) -> dict | None:
     """What the user told us about an upload (original name, licence), found by its content hash."""
     if not re.fullmatch(r"[0-9a-f]{64}", sha256 or ""):
         return None
-    sidecar = inside_uploads(f"{sha256[:NAME_LENGTH]}.json")
-    return json.loads(sidecar.read_text(encoding="utf-8")) if sidecar.is_file() else None
+    for suffix in (SIDECAR, ".json"):  # .json: an earlier version's sidecar, or a .json upload (not a sidecar)
+        sidecar = inside_uploads(f"{sha256[:NAME_LENGTH]}{suffix}")
+        try:
+            info = json.loads(sidecar.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(info, dict) and info.get("sha256") == sha256:
+            return info
+    return None

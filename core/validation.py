@@ -6,6 +6,7 @@ also carries the statistics the dashboard's Data page shows (class balance, text
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -15,6 +16,8 @@ from core.data import Task, normalize_text
 LONG_TEXT_CHARS_PER_TOKEN = 4  # rough English chars per subword token, to flag truncation without a tokenizer
 IMBALANCE_RATIO = 10  # largest / smallest class above this is worth a warning
 SHOWN = 5  # how many offending rows to quote in a message
+LEAK_MIN_WORDS = 5  # a test text this long found inside a corpus document is a copy, not a coincidence
+LEAK_CHECKED_ROWS = 2000  # test texts searched for in the corpus: each search scans the whole corpus
 
 
 @dataclass
@@ -50,6 +53,7 @@ def validate_task(task: Task, sizes: list = (), size_unit: str = "per_class", ma
     _check_classes(task, report)
     _check_sizes(task, sizes, size_unit, report)
     _check_leakage(task, report, drop_leaked_from_train)
+    _check_corpus_leak(task, report)
     _check_quality(task, max_length, report)
     report.warnings.extend(task.notes)
     report.stats = describe(task)
@@ -121,6 +125,46 @@ def _check_leakage(task: Task, report: ValidationReport, drop: bool) -> None:
         report.errors.append(f"{int(leaked.sum())} train example(s) also appear in test (train row(s) "
                              f"{_rows(task.train, leaked)}, e.g. {_quote(example)}): scores would be inflated. "
                              "Remove them from one split, or set task.drop_leaked_from_train: true")
+
+
+def whole_words(text: str) -> str:
+    """' word word ': lowercase words between spaces, so a substring test matches whole words only.
+
+    A hyphenated compound is one word: 'Loire' is not found in 'Haute-Loire'."""
+    return " " + " ".join(re.findall(r"\w+(?:[-'’]\w+)*", normalize_text(text))) + " "
+
+
+def _check_corpus_leak(task: Task, report: ValidationReport) -> None:
+    """Warn when the corpus holds test texts: retrieval would look answers up instead of finding knowledge.
+
+    A test text leaks when a document is that text, carries it under the row's answer as its label (the
+    old geo-knowledge corpus), or carries it at sentence length (a copy, not a coincidence). Test rows
+    a task marks `covered` are meant to have their document and are reported apart, so they are skipped."""
+    if task.corpus is None or task.corpus.empty:
+        return
+    test = task.test
+    if "covered" in test:
+        test = test[~test.covered.map(lambda value: str(value).strip().lower() in {"true", "1", "yes"})]
+    test = test.head(LEAK_CHECKED_ROWS)
+    documents = [whole_words(text) for text in task.corpus.text]
+    whole, joined = set(documents), "\n".join(documents)
+    by_label = {label: "\n".join(doc for doc, doc_label in zip(documents, task.corpus.label) if doc_label == label)
+                for label in set(task.corpus.label) - {""}}
+    found = []  # (test text, whether a document under its answer's label carries it)
+    for text, label in zip(test.text, test.label):
+        words = whole_words(text)
+        with_answer = words in by_label.get(label, "")
+        long_copy = len(words.split()) >= LEAK_MIN_WORDS and words in joined
+        if words.strip() and (words in whole or with_answer or long_copy):
+            found.append((text, with_answer))
+    if found:
+        answered = sum(with_answer for _, with_answer in found)
+        which = " not marked covered" if "covered" in task.test else ""
+        report.warnings.append(
+            f"{len(found)} of {len(test)} test texts{which} appear verbatim in the corpus ({answered} in a document "
+            f"labelled with their answer), e.g. {_quote(found[0][0])}: retrieval can look the answer up, so scores "
+            "on them measure lookup, not knowledge. Remove them from the corpus, or mark the rows the corpus is "
+            "meant to cover in a `covered` column so they are reported apart")
 
 
 def _check_quality(task: Task, max_length: int, report: ValidationReport) -> None:

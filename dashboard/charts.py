@@ -14,12 +14,15 @@ import plotly.graph_objects as go
 from core.analysis import size_order
 from core.decision import COST_AXES, pareto_front, size_label
 
-# One colour per method everywhere. Red is kept out: it means "transfer hurts".
-METHOD_COLORS = {"prompt": "#7B8794", "rag": "#17A2B8", "probe": "#9467BD", "lora": "#1F77B4",
-                 "full": "#FF7F0E", "scratch": "#8C564B", "tfidf": "#A5A80F"}
+# One colour per method everywhere. Red is kept out: it means "transfer hurts" (and, for answers, "made up").
+# The LLM methods sit near their relatives: few-shot by prompt, RAG + LoRA by RAG, QLoRA by LoRA.
+METHOD_COLORS = {"prompt": "#7B8794", "fewshot": "#3E4C59", "rag": "#17A2B8", "probe": "#9467BD",
+                 "lora": "#1F77B4", "full": "#FF7F0E", "scratch": "#8C564B", "tfidf": "#A5A80F",
+                 "corpus_ft": "#E377C2", "rag_lora": "#0B6E7F", "qlora": "#6BAED6"}
 # Lines of methods that cost about the same would hide each other: a dash pattern tells them apart.
-METHOD_DASHES = {"prompt": "dot", "rag": "dashdot", "probe": "solid", "lora": "solid", "full": "dash",
-                 "scratch": "longdash", "tfidf": "solid"}
+METHOD_DASHES = {"prompt": "dot", "fewshot": "dot", "rag": "dashdot", "probe": "solid", "lora": "solid",
+                 "full": "dash", "scratch": "longdash", "tfidf": "solid", "corpus_ft": "dash", "rag_lora": "dashdot",
+                 "qlora": "solid"}
 HURTS = "#D62728"
 SPLIT_COLORS = {"train": "#1F77B4", "validation": "#9AA5B1", "test": "#FF7F0E"}
 HEIGHT = 430
@@ -67,8 +70,9 @@ def _unit_axis(unit: str) -> str:
     return "training examples per class" if unit == "per_class" else "training examples"
 
 
-def learning_curves_chart(curves: pd.DataFrame, unit: str = "per_class") -> go.Figure:
-    """Accuracy against training-set size, one line per method, its 95% interval as a band."""
+def learning_curves_chart(curves: pd.DataFrame, unit: str = "per_class", quality: str = "accuracy") -> go.Figure:
+    """Accuracy (or exact match: `quality`) against training-set size, one line per method, its 95% interval
+    as a band."""
     figure = go.Figure()
     for method, group in curves.groupby("method", sort=False):
         group = group.sort_values("size", key=lambda s: s.map(size_order))
@@ -81,15 +85,18 @@ def learning_curves_chart(curves: pd.DataFrame, unit: str = "per_class") -> go.F
             x=x, y=group.accuracy, mode="lines+markers", name=method, legendgroup=method,
             line={"color": color(method), "width": 2.5}, marker={"size": 8},
             customdata=group[["accuracy_low", "accuracy_high", "seeds"]].to_numpy(),
-            hovertemplate=f"<b>{method}</b> at %{{x}}<br>accuracy %{{y:.3f}} [%{{customdata[0]:.3f}}, "
+            hovertemplate=f"<b>{method}</b> at %{{x}}<br>{quality} %{{y:.3f}} [%{{customdata[0]:.3f}}, "
                           "%{customdata[1]:.3f}]<br>%{customdata[2]} seed(s)<extra></extra>"))
-    _layout(figure, "Accuracy as training data grows (bands: 95% intervals)", _unit_axis(unit), "accuracy")
+    _layout(figure, f"{quality.capitalize()} as training data grows (bands: 95% intervals)", _unit_axis(unit),
+            quality)
     figure.update_xaxes(type="category", categoryorder="array", categoryarray=_sizes(curves) if len(curves) else [])
     return figure
 
 
-def accuracy_cost_chart(table: pd.DataFrame, cost: str = "train_dollars", unit: str = "per_class") -> go.Figure:
-    """Accuracy against one cost per (method, size); the Pareto front (nothing cheaper is as good) marked."""
+def accuracy_cost_chart(table: pd.DataFrame, cost: str = "train_dollars", unit: str = "per_class",
+                        quality: str = "accuracy") -> go.Figure:
+    """Accuracy (or exact match) against one cost per (method, size); the Pareto front (nothing cheaper is as
+    good) marked."""
     frame = table.dropna(subset=[cost, "accuracy"])
     figure = go.Figure()
     front = frame[pareto_front(frame, cost)].sort_values(cost) if len(frame) else frame
@@ -105,9 +112,10 @@ def accuracy_cost_chart(table: pd.DataFrame, cost: str = "train_dollars", unit: 
             x=group[cost], y=group.accuracy, mode="markers", name=method, marker={"color": color(method), "size": 11},
             error_y={"type": "data", "symmetric": False, "array": group.accuracy_high - group.accuracy,
                      "arrayminus": group.accuracy - group.accuracy_low, "color": _rgba(color(method), 0.5)},
-            text=labels, hovertemplate=f"<b>{method}</b>, %{{text}}<br>accuracy %{{y:.3f}}<br>"
+            text=labels, hovertemplate=f"<b>{method}</b>, %{{text}}<br>{quality} %{{y:.3f}}<br>"
                                        f"{COST_AXES.get(cost, cost)} %{{x:.4g}}<extra></extra>"))
-    _layout(figure, "Accuracy against cost (ringed: the Pareto front)", COST_AXES.get(cost, cost), "accuracy")
+    _layout(figure, f"{quality.capitalize()} against cost (ringed: the Pareto front)", COST_AXES.get(cost, cost),
+            quality)
     spread = len(frame) and (frame[cost] > 0).all() and frame[cost].max() / frame[cost].min() > 50
     if spread:
         _log_axis(figure.layout.xaxis, "B" if cost == "bytes_stored" else "")
@@ -130,7 +138,8 @@ def per_class_f1_chart(f1: pd.DataFrame, unit: str = "per_class") -> go.Figure:
     return figure
 
 
-def negative_transfer_chart(transfer: pd.DataFrame, reference: str = "scratch", unit: str = "per_class") -> go.Figure:
+def negative_transfer_chart(transfer: pd.DataFrame, reference: str = "scratch", unit: str = "per_class",
+                            quality: str = "accuracy") -> go.Figure:
     """Each method minus the reference, per size, with 95% intervals; cells where transfer hurts in red."""
     pooled = transfer[transfer.seed.isna()]
     figure = go.Figure()
@@ -156,7 +165,7 @@ def negative_transfer_chart(transfer: pd.DataFrame, reference: str = "scratch", 
     if pooled.hurts.astype(bool).any():
         figure.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name="transfer hurts",
                                     marker={"color": HURTS, "symbol": "x", "size": 12}))
-    _layout(figure, f"Accuracy minus {reference}, with 95% intervals", _unit_axis(unit),
+    _layout(figure, f"{quality.capitalize()} minus {reference}, with 95% intervals", _unit_axis(unit),
             f"difference vs {reference}", scattermode="group")
     figure.update_xaxes(type="category", categoryorder="array", categoryarray=_sizes(pooled) if len(pooled) else [])
     return figure
@@ -209,4 +218,83 @@ def class_balance_chart(class_counts: dict[str, dict[str, int]]) -> go.Figure:
         figure.add_trace(go.Bar(x=labels, y=[counts[label] for label in labels], name=split,
                                 marker_color=SPLIT_COLORS.get(split)))
     _layout(figure, "Examples per class", "class", "examples", barmode="group")
+    return figure
+
+
+# -- knowledge (QA on an LLM): core/knowledge.py's tables ------------------------------------------------------
+COVERAGE_COLORS = {"covered": "#1F77B4", "uncovered": "#9AA5B1"}
+# what a run answered, as shares of the questions: right, an honest "I don't know", made up, nothing
+ANSWER_KINDS = {"exact_match": ("right", "#2CA02C"), "abstention_rate": ("I don't know", "#9AA5B1"),
+                "wrong_answer_rate": ("made up (wrong)", HURTS), "no_answer_rate": ("no answer", "#E4E7EB")}
+COVERAGE_WORDS = {"covered": "covered (passage in the documents)", "uncovered": "not covered (no passage)"}
+
+
+def coverage_chart(coverage: pd.DataFrame) -> go.Figure:
+    """Exact match per method on questions the documents cover and on those they do not, side by side."""
+    figure = go.Figure()
+    for group in ("covered", "uncovered"):
+        rows = coverage[coverage.group == group]
+        figure.add_trace(go.Bar(x=rows.method, y=rows.exact_match, name=COVERAGE_WORDS[group],
+                                marker_color=COVERAGE_COLORS[group], text=[f"{v:.0%}" for v in rows.exact_match],
+                                textposition="outside", hovertemplate=f"<b>%{{x}}</b><br>{group}: exact match "
+                                                                      "%{y:.3f}<extra></extra>"))
+    _layout(figure, "Exact match on covered and uncovered questions", "method", "exact match", barmode="group")
+    figure.update_yaxes(range=[0, 1.1], tickformat=".0%")
+    return figure
+
+
+def answer_kinds_chart(coverage: pd.DataFrame) -> go.Figure:
+    """What each method answers, per coverage group: right, "I don't know", made up, or nothing (stacked shares).
+
+    On uncovered questions no passage holds the answer: "I don't know" is the honest answer there, and the red
+    part is how often the method makes a fact up."""
+    figure = go.Figure()
+    x = [coverage.method.tolist(), coverage.group.tolist()]  # two-level axis: method, then covered / uncovered
+    for column, (name, colour) in ANSWER_KINDS.items():
+        figure.add_trace(go.Bar(x=x, y=coverage[column], name=name, marker_color=colour,
+                                hovertemplate=f"%{{x}}<br>{name}: %{{y:.0%}}<extra></extra>"))
+    _layout(figure, "What each method answers (red: a fact made up instead of \"I don't know\")", "",
+            "share of questions", barmode="stack")
+    figure.update_yaxes(range=[0, 1], tickformat=".0%")
+    return figure
+
+
+def knowledge_update_chart(update: pd.DataFrame) -> go.Figure:
+    """Exact match on facts that arrive after training: before (grey) and after (the method's colour) they do."""
+    figure = go.Figure()
+    lines_x, lines_y = [], []
+    for row in update.itertuples():
+        lines_x += [row.before, row.after, None]
+        lines_y += [row.method, row.method, None]
+    figure.add_trace(go.Scatter(x=lines_x, y=lines_y, mode="lines", line={"color": "#CBD2D9", "width": 3},
+                                hoverinfo="skip", showlegend=False, name="change"))
+    figure.add_trace(go.Scatter(x=update.before, y=update.method, mode="markers", name="before the new facts",
+                                marker={"color": "#9AA5B1", "size": 12}, customdata=update[["how"]].to_numpy(),
+                                hovertemplate="<b>%{y}</b><br>before: %{x:.0%}<extra></extra>"))
+    figure.add_trace(go.Scatter(
+        x=update.after, y=update.method, mode="markers+text", name="after (without retraining)",
+        marker={"color": [color(m) for m in update.method], "size": 14, "symbol": "diamond"},
+        text=[f"{a:.0%}" for a in update.after], textposition="middle right", customdata=update[["how"]].to_numpy(),
+        hovertemplate="<b>%{y}</b><br>after: %{x:.0%}<br>it %{customdata[0]}<extra></extra>"))
+    _layout(figure, "New facts: exact match before and after they arrive", "exact match on the new facts", "",
+            height=max(300, 140 + 42 * len(update)))
+    figure.update_xaxes(range=[-0.02, 1.12], tickformat=".0%")
+    figure.update_yaxes(autorange="reversed", type="category")
+    return figure
+
+
+def update_cost_chart(update: pd.DataFrame) -> go.Figure:
+    """Seconds each method needs to take new facts in: training again for trained methods; indexing (near zero)
+    for retrieval; nothing for methods that have nowhere to put them (text beside each bar says which)."""
+    from core.knowledge import update_cost
+
+    seconds = update.update_seconds.fillna(0.0)
+    figure = go.Figure(go.Bar(
+        x=seconds, y=update.method, orientation="h", marker_color=[color(m) for m in update.method],
+        text=[update_cost(row) for row in update.itertuples()], textposition="outside", cliponaxis=False,
+        hovertemplate="<b>%{y}</b><br>%{text}<extra></extra>", name="cost of taking new facts in"))
+    _layout(figure, "What taking new facts in costs each method", "seconds each time (training again)", "",
+            height=max(300, 140 + 42 * len(update)), showlegend=False)
+    figure.update_xaxes(range=[0, float(seconds.max() or 1) * 2.2])  # room for the words beside the bars
+    figure.update_yaxes(autorange="reversed", type="category")
     return figure

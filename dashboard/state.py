@@ -95,6 +95,29 @@ def method_titles() -> dict[str, str]:
     return {name: spec.title for name, spec in METHODS.items()}
 
 
+@st.cache_resource(show_spinner=False)
+def methods_offered(family: str, kind: str) -> list[str]:
+    """The methods that run on a backbone family ("encoder", "decoder") for a task kind, in display order."""
+    from core.methods import METHODS
+
+    return [name for name, spec in METHODS.items() if spec.supports(family, kind)]
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def model_family(name: str) -> str:
+    """"decoder" or "encoder" for a model name, from its config.json (nothing loaded)."""
+    from core.models import model_family as family_of
+
+    return family_of(name)
+
+
+def task_kind(spec: dict) -> str:
+    """"qa" or "classification" for a data spec (a TaskSpec as a dict), without loading the data."""
+    if "builtin" in spec and "kind" not in spec:  # a built-in scenario says its kind in its demo grid
+        return demo_config(spec["builtin"]).get("task", {}).get("kind", "classification")
+    return spec.get("kind", "classification")
+
+
 # -- data --------------------------------------------------------------------------------------------
 @st.cache_resource(show_spinner="Loading the data…", max_entries=8)
 def _task(spec_json: str):
@@ -122,9 +145,16 @@ def table_preview(path: str, name: str) -> dict:
 
 @st.cache_data(show_spinner="Checking the data…", max_entries=16)
 def validation(spec_json: str, sizes: tuple, size_unit: str, max_length: int) -> dict:
-    from core.validation import validate_task
+    """The checks a run makes; a qa task's (max_length: its LLM context, in tokens) or a classification task's."""
+    task = _task(spec_json)
+    if task.kind == "qa":
+        from core.qa import validate_qa_task
 
-    report = validate_task(_task(spec_json), list(sizes), size_unit, max_length)
+        report = validate_qa_task(task, list(sizes), max_length)
+    else:
+        from core.validation import validate_task
+
+        report = validate_task(task, list(sizes), size_unit, max_length)
     return {"errors": report.errors, "warnings": report.warnings, "stats": report.stats}
 
 
@@ -156,6 +186,17 @@ def experiments(url: str) -> pd.DataFrame:
     return _store(url).experiments()
 
 
+@st.cache_data(ttl=2, show_spinner=False)
+def experiment_kinds(url: str) -> dict[str, tuple[str, str]]:
+    """name -> (task kind, backbone family) of every stored experiment (family "encoder" before LLMs existed)."""
+    store = _store(url)
+    kinds = {}
+    for name in experiments(url).name:
+        task = store.experiment(name).get("task") or {}
+        kinds[name] = (task.get("kind", "classification"), task.get("family", "encoder"))
+    return kinds
+
+
 @dataclass
 class Results:
     """One experiment's results, analysed once per change in its runs."""
@@ -173,6 +214,18 @@ class Results:
     @property
     def failed(self) -> pd.DataFrame:
         return self.runs[self.runs.status == "failed"]
+
+    @property
+    def kind(self) -> str:
+        """"qa" (answers in words, scored by exact match) or "classification"."""
+        return self.experiment.get("task", {}).get("kind", "classification")
+
+    @property
+    def quality(self) -> str:
+        """What the `accuracy` column measures, in words: "exact match" for qa, else "accuracy"."""
+        from core.decision import quality_name
+
+        return quality_name(self.kind)
 
 
 @st.cache_data(ttl=2, show_spinner=False)
@@ -202,6 +255,58 @@ def results(name: str) -> Results:
     """An experiment's results; recomputed only when a run was added or changed."""
     url = store_url()
     return _results(url, name, _run_stamp(url, name))
+
+
+@dataclass
+class Answers:
+    """A QA experiment's questions and every finished run's answer to each (core/answers.py)."""
+
+    questions: pd.DataFrame  # core.answers.question_table
+    answers: pd.DataFrame  # core.answers.answer_table
+    passages: dict[str, str]  # passage id -> text
+    unit: str
+
+
+@st.cache_data(show_spinner="Reading the answers…", max_entries=16)
+def _answers(url: str, name: str, stamp: str) -> Answers:
+    from core.answers import answer_table, question_table
+
+    store = _store(url)
+    experiment = store.experiment(name)
+    questions = question_table(experiment.get("task") or {})
+    return Answers(questions, answer_table(store.runs_frame(name, with_predictions=True), len(questions)),
+                   dict((experiment.get("task") or {}).get("passages") or {}),
+                   experiment["config"].get("size_unit", "total"))
+
+
+def answers(name: str) -> Answers:
+    """What every finished run of a QA experiment answered; re-read only when a run was added or changed."""
+    url = store_url()
+    return _answers(url, name, _run_stamp(url, name))
+
+
+@dataclass
+class Knowledge:
+    """A QA experiment's knowledge view (core/knowledge.py), every size: one row per method, size (and group)."""
+
+    coverage: pd.DataFrame  # core.knowledge.coverage_table
+    update: pd.DataFrame  # core.knowledge.update_table
+    unit: str
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _knowledge(url: str, name: str, stamp: str) -> Knowledge:
+    from core.knowledge import coverage_table, update_table
+
+    store = _store(url)
+    runs = store.runs_frame(name)
+    return Knowledge(coverage_table(runs), update_table(runs),
+                     store.experiment(name)["config"].get("size_unit", "total"))
+
+
+def knowledge(name: str) -> Knowledge:
+    url = store_url()
+    return _knowledge(url, name, _run_stamp(url, name))
 
 
 def clear_results() -> None:

@@ -16,14 +16,17 @@ PAGES = {  # module in pages/: (title, icon)
     "experiment": ("Experiment", ":material/tune:"),
     "runs": ("Runs", ":material/play_circle:"),
     "compare": ("Compare", ":material/compare_arrows:"),
+    "answers": ("Answers", ":material/question_answer:"),
+    "knowledge": ("Knowledge", ":material/menu_book:"),
     "negative_transfer": ("Negative transfer", ":material/trending_down:"),
     "cost": ("Cost", ":material/payments:"),
     "report": ("Decision report", ":material/description:"),
 }
 SECTIONS = {"Run": ["home", "data", "experiment", "runs"],
-            "Decide": ["compare", "negative_transfer", "cost", "report"]}
+            "Decide": ["compare", "answers", "knowledge", "negative_transfer", "cost", "report"]}
 SHARED_EXPERIMENT = "shared.experiment"  # the experiment the result pages show, kept across pages
 SHARED_TASK = "shared.task"  # the data chosen on the Data page (a TaskSpec as a dict)
+SHARED_MODEL = "shared.model"  # the model chosen on the Experiment page (its name in a config)
 
 
 def page(name: str, default: bool = False) -> st.Page:
@@ -62,6 +65,29 @@ def pick_experiment(page_key: str) -> str | None:
     chosen = st.selectbox("Experiment", names, index=index, key=f"{page_key}.experiment")
     st.session_state[SHARED_EXPERIMENT] = chosen
     return chosen
+
+
+def pick_qa_experiment(page_key: str) -> str | None:
+    """The experiment to show, if it answers questions in words; otherwise None, saying why in words."""
+    name = pick_experiment(page_key)
+    if name is None:
+        return None
+    kinds = state.experiment_kinds(state.store_url())
+    kind, family = kinds.get(name, ("classification", "encoder"))
+    if kind == "qa":
+        return name
+    if family == "decoder":
+        st.info(f"'{name}' sorts texts into labels on an LLM. Its answers are label likelihoods: for each text, the "
+                "label whose words the LLM finds most likely after the prompt. There are no written answers to read; "
+                "see how each method did on **Compare**.", icon=":material/info:")
+    else:
+        st.info(f"'{name}' sorts texts into labels with a sentence encoder: each answer is one of its labels, not "
+                "words. See how each method did on **Compare**.", icon=":material/info:")
+    answering = [other for other, (other_kind, _) in kinds.items() if other_kind == "qa"]
+    st.caption("Experiments whose answers are written out: " + ", ".join(f"**{n}**" for n in answering) +
+               " (pick one above)." if answering else "Written answers come from a question-answering experiment on "
+               "an LLM, such as the built-in scenario geo-qa (pick it on the Data page).")
+    return None
 
 
 def load_results(name: str):

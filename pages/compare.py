@@ -17,7 +17,8 @@ def render() -> None:
     if results is None:
         return
     _headline(results)
-    st.dataframe(results_rows(results.summary, results.reference, results.unit), hide_index=True, width="stretch")
+    st.dataframe(results_rows(results.summary, results.reference, results.unit, results.kind), hide_index=True,
+                 width="stretch")
     left, right = st.columns(2)
     left.caption("Subsets are nested (each size contains the smaller ones) and every method sees the same test "
                  "examples and seeds, so the curves are paired.")
@@ -25,9 +26,11 @@ def render() -> None:
                            label_visibility="collapsed")
     left, right = st.columns(2)
     with left:
-        st.plotly_chart(charts.learning_curves_chart(results.curves, results.unit), key=f"{KEY}.curves")
+        st.plotly_chart(charts.learning_curves_chart(results.curves, results.unit, results.quality),
+                        key=f"{KEY}.curves")
     with right:
-        st.plotly_chart(charts.accuracy_cost_chart(results.summary, cost, results.unit), key=f"{KEY}.cost")
+        st.plotly_chart(charts.accuracy_cost_chart(results.summary, cost, results.unit, results.quality),
+                        key=f"{KEY}.cost")
     _per_class(results)
     _failures(results)
 
@@ -37,8 +40,9 @@ def _headline(results) -> None:
     best = summary.loc[summary.accuracy.idxmax()]
     environment = results.experiment.get("task", {}).get("environment", {})
     cols = st.columns(4)
-    cols[0].metric("Most accurate", best.method, help=size_label(best["size"], results.unit))
-    cols[1].metric("Its accuracy", f"{best.accuracy:.3f}",
+    cols[0].metric("Most accurate" if results.quality == "accuracy" else f"Highest {results.quality}", best.method,
+                   help=size_label(best["size"], results.unit))
+    cols[1].metric(f"Its {results.quality}", f"{best.accuracy:.3f}",
                    help=f"95% interval {best.accuracy_low:.3f} to {best.accuracy_high:.3f}")
     cols[2].metric("Finished runs", int((results.runs.status == "finished").sum()),
                    delta=f"{len(results.failed)} failed" if len(results.failed) else None, delta_color="inverse")

@@ -178,7 +178,7 @@ def _statistics(stats: dict) -> None:
 
 
 def _coverage(spec_json: str) -> None:
-    model = st.session_state.get("experiment.model", "default")
+    model = st.session_state.get(ui.SHARED_MODEL, "default")
     try:
         coverage = state.coverage(spec_json, model, 128)
     except AdaptlabError as problem:

@@ -1,4 +1,7 @@
-"""Experiment: model, methods, sizes, seeds, budget and prices; a measured estimate; then launch (queued)."""
+"""Experiment: model, methods, sizes, seeds, budget and prices; a measured estimate; then launch (queued).
+
+The methods offered are those that run on the chosen model (a sentence encoder or a decoder LLM) for the task's
+kind (classification, or questions answered in words, which only an LLM can do)."""
 
 from __future__ import annotations
 
@@ -10,20 +13,26 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core.config import METHOD_NAMES, ExperimentConfig, TaskSpec, parse_config
+from core.config import DECODER_METHODS, ENCODER_METHODS, ExperimentConfig, TaskSpec, parse_config
 from core.decision import money
+from core.decoder.prompts import ABSTAIN_CLAUSE, CLASSIFY_INSTRUCTION, QA_INSTRUCTION
 from core.errors import AdaptlabError
 from dashboard import state, ui
 
 KEY = "experiment"
 DEFAULTS = ExperimentConfig(name="defaults", task=TaskSpec(builtin="defaults"))  # the one source of defaults
 KEEP = "session"  # widget values survive a visit to another page
+OTHER = "other"  # the backbone choice that opens a free model field
+BACKBONES = {"default": "all-MiniLM-L6-v2 (built-in encoder)", "smollm2": "SmolLM2-135M-Instruct (built-in LLM)",
+             OTHER: "Another model (a folder or Hub id)"}
 
 
 def render() -> None:
     st.title("Experiment")
     spec = _data()
-    settings = _settings(spec)
+    settings = _settings(spec, state.task_kind(spec))
+    if settings is None:
+        return
     try:
         config = parse_config(settings, source="these settings")
     except AdaptlabError as problem:
@@ -56,29 +65,81 @@ def _default_name(spec: dict) -> str:
     return f"{base}-{datetime.now():%Y%m%d-%H%M}"
 
 
-def _settings(spec: dict) -> dict:
+def _settings(spec: dict, kind: str) -> dict | None:
+    """Every setting as a config dict; None (with the reason on screen) when the model cannot do this task."""
     if f"{KEY}.name" not in st.session_state:
         st.session_state[f"{KEY}.name"] = _default_name(spec)
     name = st.text_input("Experiment name", key=f"{KEY}.name", persist_state=KEEP,
                          help="Results are stored under this name. Letters, digits, dots, dashes, underscores.")
-    st.markdown("**Methods**")
-    titles = state.method_titles()
-    cols = st.columns(4)
-    methods = [m for i, m in enumerate(METHOD_NAMES)
-               if cols[i % 4].checkbox(m, value=True, key=f"{KEY}.method.{m}", help=titles.get(m), persist_state=KEEP)]
+    model = _backbone(spec, kind)
+    family = state.model_family(model)
+    if kind == "qa" and family == "encoder":
+        st.error("This data is questions answered in words, and a sentence encoder cannot write answers: choose "
+                 "SmolLM2-135M-Instruct (the built-in LLM) or another decoder LLM.", icon=":material/error:")
+        return None
+    methods = _methods(family, kind)
     left, middle, right = st.columns(3)
     sizes_text = left.text_input("Training-set sizes", value="8, 32", key=f"{KEY}.sizes", persist_state=KEEP,
                                  help="Comma-separated numbers, or 'all'. Subsets are nested, so curves are paired.")
-    unit = middle.radio("Size counts", ["per_class", "total"], key=f"{KEY}.unit", horizontal=True,
-                        format_func=lambda u: u.replace("_", " "), persist_state=KEEP)
+    settings = {"name": name, "task": {**spec, "kind": kind} if kind == "qa" else spec, "methods": methods,
+                "sizes": _parse_sizes(sizes_text)}
+    if kind == "qa":  # a question has no class to count per: sizes count training questions
+        middle.caption("Sizes count training questions (questions have no classes).")
+    else:
+        settings["size_unit"] = middle.radio("Size counts", ["per_class", "total"], key=f"{KEY}.unit",
+                                             horizontal=True, format_func=lambda u: u.replace("_", " "),
+                                             persist_state=KEEP)
     seeds = right.number_input("Seeds", min_value=1, max_value=20, value=2, key=f"{KEY}.seeds", persist_state=KEEP,
                                help="Repeats with different random draws; more seeds, tighter intervals.")
-    settings = {"name": name, "task": spec, "methods": methods, "sizes": _parse_sizes(sizes_text),
-                "size_unit": unit, "seeds": list(range(int(seeds)))}
-    settings |= _model_and_budget()
-    settings |= _advanced()
+    settings["seeds"] = list(range(int(seeds)))
+    llm = _llm_settings(kind) if family == "decoder" else None
+    settings |= _model_and_budget(model, family, kind)
+    settings |= _advanced(family)
+    if llm is not None:
+        settings["llm"] = {**llm, "learning_rates": settings.pop("llm_learning_rates")}
     settings["prices"] = _prices()
     return settings
+
+
+def _backbone(spec: dict, kind: str) -> str:
+    """The model to adapt: the built-in encoder, the built-in LLM, or a folder or Hub id typed in."""
+    choice_key = f"{KEY}.backbone"
+    if kind == "qa" and st.session_state.get(f"{KEY}.backbone_kind") != "qa":
+        st.session_state[choice_key] = "smollm2"  # questions answered in words need an LLM: choose the built-in one
+    st.session_state[f"{KEY}.backbone_kind"] = kind
+    if kind == "qa":
+        scenario = f"**{spec['builtin']}**" if "builtin" in spec else "This data"
+        st.info(f"{scenario} is a question-answering task: only an LLM can answer in words, so the built-in LLM "
+                "is chosen.", icon=":material/info:")
+    left, right = st.columns([3, 2])
+    choice = left.radio("Base model", list(BACKBONES), format_func=BACKBONES.get, key=choice_key, horizontal=True,
+                        persist_state=KEEP, help="The encoder classifies texts (fast); the LLM also answers questions "
+                                                 "in words and runs the LLM methods (few-shot, corpus fine-tuning, "
+                                                 "RAG + LoRA, QLoRA).")
+    model = choice
+    if choice == OTHER:
+        model = right.text_input("Model folder or Hub id", key=f"{KEY}.model_name", persist_state=KEEP,
+                                 placeholder="/models/Qwen2.5-0.5B-Instruct or an id in the Hugging Face cache",
+                                 help="A local folder inside the allowed model folders (ADAPTLAB_MODEL_ROOTS), a "
+                                      "cached Hub id, or a .gguf file. Safetensors only; no model code is run.")
+        model = model.strip() or "default"
+        right.caption(f"Read as {'an LLM' if state.model_family(model) == 'decoder' else 'a sentence encoder'}.")
+    st.session_state[ui.SHARED_MODEL] = model  # the Data page measures this model's tokenizer
+    return model
+
+
+def _methods(family: str, kind: str) -> list[str]:
+    """A checkbox per method that runs on this model for this task; the backbone's usual grid is ticked."""
+    offered = state.methods_offered(family, kind)
+    usual = set(ENCODER_METHODS if family == "encoder" else DECODER_METHODS)
+    if family == "decoder" and kind == "qa":
+        usual |= {"corpus_ft", "rag_lora"}  # the knowledge-injection question: documents into weights or prompt
+    st.markdown("**Methods**" + (" on the LLM" if family == "decoder" else ""))
+    titles = state.method_titles()
+    cols = st.columns(4)
+    return [m for i, m in enumerate(offered)
+            if cols[i % 4].checkbox(m, value=m in usual, key=f"{KEY}.method.{m}", help=titles.get(m),
+                                    persist_state=KEEP)]
 
 
 def _parse_sizes(text: str) -> list:
@@ -89,19 +150,20 @@ def _parse_sizes(text: str) -> list:
     return sizes  # anything else (a typo) is refused by parse_config with the field named
 
 
-def _model_and_budget() -> dict:
+def _model_and_budget(model: str, family: str, kind: str) -> dict:
     budget = DEFAULTS.budget
-    with st.expander("Model and budget", expanded=False):
+    with st.expander("Device and budget", expanded=False):
         left, middle, right, fourth = st.columns(4)
-        model = left.text_input("Base model", value="default", key=f"{KEY}.model", persist_state=KEEP,
-                                help="'default' is all-MiniLM-L6-v2 (bundled); or a cached Hub id; or a local folder "
-                                     "inside the allowed model folders (ADAPTLAB_MODEL_ROOTS).")
-        device = middle.selectbox("Device", ["auto", "cuda", "mps", "cpu"], key=f"{KEY}.device", persist_state=KEEP)
+        device = left.selectbox("Device", ["auto", "cuda", "mps", "cpu"], key=f"{KEY}.device", persist_state=KEEP)
         precision = fourth.selectbox("Precision", ["auto", "bf16", "fp32"], key=f"{KEY}.precision", persist_state=KEEP,
                                      help="auto: bf16 autocast where the hardware computes it natively (CUDA GPUs, "
                                           "CPUs with AVX512-BF16 or AMX), otherwise fp32.")
         max_length = right.number_input("Max length (tokens)", 8, 8192, DEFAULTS.model.max_length,
-                                        key=f"{KEY}.max_length", persist_state=KEEP)
+                                        key=f"{KEY}.max_length", persist_state=KEEP,
+                                        help="Longer texts are cut to this many tokens" + (
+                                            " (on the LLM: each question; the whole prompt is the context "
+                                            "length under LLM settings)." if family == "decoder" else "."))
+        middle.caption(f"Model: **{BACKBONES.get(model, model)}**")
         cols = st.columns(4)
         epochs = cols[0].number_input("Max epochs", 1, 1000, budget.max_epochs, key=f"{KEY}.epochs", persist_state=KEEP)
         min_steps = cols[1].number_input("Min steps", 0, 1_000_000, budget.min_steps, key=f"{KEY}.min_steps",
@@ -111,7 +173,8 @@ def _model_and_budget() -> dict:
         seconds = cols[3].number_input("Max seconds per run", 1.0, 86_400.0, float(budget.max_train_seconds),
                                        key=f"{KEY}.max_seconds", persist_state=KEEP)
         left, right = st.columns([3, 1])
-        reference = left.radio("Negative transfer against", ["scratch", "tfidf"], key=f"{KEY}.reference",
+        references = [r for r in ("scratch", "tfidf") if r in state.methods_offered(family, kind)]
+        reference = left.radio("Negative transfer against", references, key=f"{KEY}.reference",
                                horizontal=True, persist_state=KEEP,
                                help="The from-scratch reference every method is compared with.")
         parallel = right.number_input("Runs at once", 1, 64, DEFAULTS.parallel_runs, key=f"{KEY}.parallel",
@@ -125,13 +188,44 @@ def _model_and_budget() -> dict:
                        "max_train_seconds": float(seconds)}}
 
 
-def _advanced() -> dict:
+def _llm_settings(kind: str) -> dict:
+    """What shapes an LLM's answers: its instruction, answer length, examples shown, and whether it may abstain."""
+    llm = DEFAULTS.llm
+    with st.expander("LLM settings"):
+        default = "adaptlab's: " + (QA_INSTRUCTION + (ABSTAIN_CLAUSE if llm.allow_abstain else "") if kind == "qa"
+                                    else CLASSIFY_INSTRUCTION)
+        instruction = st.text_area("Instruction", key=f"{KEY}.llm_instruction", persist_state=KEEP, height=80,
+                                   placeholder=default, max_chars=4000,
+                                   help="What the LLM is told before every question (the system turn). Empty: "
+                                        "adaptlab's instruction, shown greyed. {labels} becomes the label list.")
+        cols = st.columns(4)
+        new_tokens = cols[0].number_input("Max new tokens", 1, 1024, llm.max_new_tokens, key=f"{KEY}.llm_new_tokens",
+                                          persist_state=KEEP, help="The longest answer generated; answers are short "
+                                                                   "(a name, a label, a code).")
+        shots = cols[1].number_input("Max shots (few-shot)", 1, 256, llm.max_shots, key=f"{KEY}.llm_shots",
+                                     persist_state=KEEP, help="Training examples shown in the prompt at most; the "
+                                                              "context length may cut more.")
+        context = cols[2].number_input("Context length (tokens)", 64, 131_072, llm.context_length,
+                                       key=f"{KEY}.llm_context", persist_state=KEEP,
+                                       help="Prompt plus answer. Longer prompts lose passages first, then examples.")
+        abstain = cols[3].checkbox("Allow \"I don't know\"", value=llm.allow_abstain, key=f"{KEY}.llm_abstain",
+                                   persist_state=KEEP, disabled=kind != "qa",
+                                   help="Questions only: the instruction lets the LLM say \"I don't know\", counted "
+                                        "as abstaining, not as a made-up answer.")
+    return {"instruction": instruction.strip() or None, "max_new_tokens": int(new_tokens), "max_shots": int(shots),
+            "context_length": int(context), "allow_abstain": bool(abstain)}
+
+
+def _advanced(family: str) -> dict:
     training, lora, rag = DEFAULTS.training, DEFAULTS.lora, DEFAULTS.rag
+    # an LLM fine-tunes with its own learning rates (llm.learning_rates), smaller than an encoder's
+    defaults, prefix = (DEFAULTS.llm.learning_rates, "llm_lr") if family == "decoder" else \
+        (training.learning_rates, "lr")
     with st.expander("Hyperparameters (advanced)"):
         cols = st.columns(4)
         batch = cols[0].number_input("Batch size", 1, 4096, training.batch_size, key=f"{KEY}.batch", persist_state=KEEP)
-        rates = {m: cols[i + 1].number_input(f"Learning rate: {m}", 1e-6, 0.5, training.learning_rates[m],
-                                             format="%.0e", step=1e-5, key=f"{KEY}.lr.{m}", persist_state=KEEP)
+        rates = {m: cols[i + 1].number_input(f"Learning rate: {m}", 1e-6, 0.5, defaults[m],
+                                             format="%.0e", step=1e-5, key=f"{KEY}.{prefix}.{m}", persist_state=KEEP)
                  for i, m in enumerate(("lora", "full", "scratch"))}
         cols = st.columns(4)
         r = cols[0].number_input("LoRA rank r", 1, 1024, lora.r, key=f"{KEY}.lora_r", persist_state=KEEP)
@@ -139,6 +233,9 @@ def _advanced() -> dict:
         k = cols[2].number_input("RAG neighbours k", 1, 1000, rag.k, key=f"{KEY}.rag_k", persist_state=KEEP)
         source = cols[3].selectbox("RAG searches", ["auto", "corpus", "train", "both"], key=f"{KEY}.rag_source",
                                    persist_state=KEEP)
+        if family == "decoder":  # an LLM is prompted by its instruction (LLM settings), not a label template
+            return {"training": {"batch_size": int(batch)}, "llm_learning_rates": rates,
+                    "lora": {"r": int(r), "alpha": int(alpha)}, "rag": {"k": int(k), "source": source}}
         template = st.text_input("Prompt template (prompt-only)", value=DEFAULTS.prompt.template,
                                  key=f"{KEY}.template", persist_state=KEEP,
                                  help="How a label becomes the text each input is compared with; must contain {label}.")
@@ -164,8 +261,10 @@ def _prices() -> dict:
 def _check_data(spec: dict, config: ExperimentConfig) -> bool:
     """The same checks the worker makes, against these sizes; False (with the reasons shown) if any fails."""
     try:
+        # a question's prompt is measured against the LLM's context; a text against the encoder's max length
+        max_length = config.llm.context_length if config.task.kind == "qa" else config.model.max_length
         report = state.validation(json.dumps(spec, sort_keys=True), tuple(config.sizes), config.size_unit,
-                                  config.model.max_length)
+                                  max_length)
     except Exception as problem:  # a data file that cannot be read: words, never a traceback
         ui.error(problem)
         return False

@@ -13,8 +13,9 @@ KEY = "negative_transfer"
 
 def render() -> None:
     st.title("Negative transfer")
-    st.caption("Does starting from the pretrained model help, or get in the way? Each method's accuracy minus the "
-               "from-scratch reference's, on the same test examples and seeds (paired), with a 95% interval.")
+    st.caption("Does starting from the pretrained model help, or get in the way? Each method's accuracy (exact match "
+               "for questions answered in words) minus the from-scratch reference's, on the same test examples and "
+               "seeds (paired), with a 95% interval.")
     results = ui.chosen_results(KEY)
     if results is None:
         return
@@ -25,8 +26,8 @@ def render() -> None:
         return
     pooled = results.transfer[results.transfer.seed.isna()]
     st.markdown(verdict(pooled, results.reference, results.unit))
-    st.plotly_chart(charts.negative_transfer_chart(results.transfer, results.reference, results.unit),
-                    key=f"{KEY}.chart")
+    st.plotly_chart(charts.negative_transfer_chart(results.transfer, results.reference, results.unit,
+                                                   results.quality), key=f"{KEY}.chart")
     _table(results, pooled)
 
 

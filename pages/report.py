@@ -17,7 +17,7 @@ def render() -> None:
     if results is None:
         return
     constraints = _constraints(results)
-    choice = recommend(results.summary, constraints, results.unit)
+    choice = recommend(results.summary, constraints, results.unit, results.quality)
     (st.success if choice.met else st.warning)(f"**{choice.headline}**", icon=":material/recommend:")
     st.markdown("\n".join(f"- {reason}" for reason in choice.reasons))
     figures = _evidence(results)
@@ -30,8 +30,8 @@ def render() -> None:
 def _constraints(results) -> Constraints:
     st.subheader("Your constraints")
     cols = st.columns(4)
-    floor = cols[0].number_input("Accuracy floor", 0.0, 1.0, 0.0, 0.01, key=f"{KEY}.floor",
-                                 help="0 means none. The lowest accuracy you can accept.")
+    floor = cols[0].number_input(f"{results.quality.capitalize()} floor", 0.0, 1.0, 0.0, 0.01, key=f"{KEY}.floor",
+                                 help=f"0 means none. The lowest {results.quality} you can accept.")
     budget = cols[1].number_input("Budget ($)", 0.0, 1e9, 0.0, 1.0, key=f"{KEY}.budget",
                                   help="0 means none. For training plus the expected queries.")
     latency = cols[2].number_input("Latency limit (ms per query)", 0.0, 1e6, 0.0, 1.0, key=f"{KEY}.latency",
@@ -48,12 +48,13 @@ def _constraints(results) -> Constraints:
 
 def _evidence(results) -> dict:
     st.subheader("Evidence")
-    figures = {"Accuracy against training cost": charts.accuracy_cost_chart(results.summary, "train_dollars",
-                                                                            results.unit),
-               "Learning curves": charts.learning_curves_chart(results.curves, results.unit)}
+    quality = results.quality
+    figures = {f"{quality.capitalize()} against training cost": charts.accuracy_cost_chart(
+                   results.summary, "train_dollars", results.unit, quality),
+               "Learning curves": charts.learning_curves_chart(results.curves, results.unit, quality)}
     if not results.transfer.empty:
         figures["Negative transfer"] = charts.negative_transfer_chart(results.transfer, results.reference,
-                                                                      results.unit)
+                                                                      results.unit, quality)
     cols = st.columns(2)
     for i, (title, figure) in enumerate(figures.items()):
         with cols[i % 2]:

@@ -48,3 +48,60 @@ def tiny_config(name: str = "tiny", **overrides) -> dict:
     }
     config.update(overrides)
     return config
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """mount(bytes) -> a folder on a fresh tmpfs of that size: a real disk that fills up, or is read-only.
+
+    Mounting needs root on Linux; elsewhere the tests that need a real small disk skip and say why.
+    """
+    import subprocess
+    import sys
+
+    mounted = []
+
+    def mount(size: int, name: str = "disk"):
+        if sys.platform != "linux" or os.geteuid() != 0:
+            pytest.skip("a real small disk is a tmpfs mount, which needs root on Linux; run as root to cause this fault")
+        folder = tmp_path / name
+        folder.mkdir()
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(folder)],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()}); this fault needs a real small disk")
+        mounted.append(folder)
+        return folder
+
+    yield mount
+    for folder in reversed(mounted):
+        subprocess.run(["umount", "--lazy", str(folder)], check=False)
+
+
+def make_read_only(folder) -> None:
+    """Remount a folder from small_disk read-only: even root cannot write there."""
+    import subprocess
+
+    subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_folder(tmp_path_factory):
+    """A tiny random Llama (see tests/decoder_model.py), built once per session."""
+    import sys
+
+    from core.scenarios import build_scenario
+
+    sys.path.insert(0, os.path.dirname(__file__))
+    from decoder_model import build_tiny_llama
+
+    task = build_scenario("fortunes", per_class=40)
+    texts = [*task.train.text, *task.labels, "Which country is Paris in? France I don't know", "Passages: Question"]
+    return build_tiny_llama(tmp_path_factory.mktemp("models") / "tiny-llama", texts)
+
+
+@pytest.fixture
+def tiny_llama(tiny_llama_folder, monkeypatch):
+    """The tiny Llama's folder, allowed as a model root for this test."""
+    monkeypatch.setenv("ADAPTLAB_MODEL_ROOTS", str(tiny_llama_folder.parent))
+    return tiny_llama_folder

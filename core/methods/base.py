@@ -35,6 +35,10 @@ class FitContext:
     config: ExperimentConfig
     seed: int
     progress: ProgressFn = field(default=lambda fraction, info: None)
+    kind: str = "classification"  # or "qa" (decoders only): labels are then the reference answers
+    train_frame: pd.DataFrame | None = None  # the training subset's rows (QA: answers, aliases, context)
+    val_frame: pd.DataFrame | None = None
+    retrieval: Embedder | None = None  # the encoder a decoder's RAG retrieves with (an encoder's own otherwise)
 
 
 class Fitted(Protocol):
@@ -53,10 +57,24 @@ class Fitted(Protocol):
 class MethodSpec:
     name: str  # the key used in configs and results
     title: str  # what the dashboard shows
-    fit: Callable[[FitContext], Fitted]
+    fit: Callable[[FitContext], Fitted] | None  # on a sentence encoder; None: not offered there
     uses_training_data: bool = True  # False: one run serves every training-set size
     uses_embeddings: bool = False  # True: reads the shared embedding cache
     trains_network: bool = False  # True: LoRA, full and scratch: the shared training loop
+    decoder_fit: Callable[[FitContext], Fitted] | None = None  # on a decoder LLM; None: not offered there
+    task_kinds: tuple[str, ...] = ("classification",)  # "qa" needs a decoder that generates
+    changes_base_weights: bool = False  # LoRA, full: the adapted model may forget what the base knew
+    retrieves: bool = False  # on a decoder: passages retrieved into the prompt (needs the retrieval encoder)
+
+    def fit_for(self, family: str) -> Callable[[FitContext], Fitted] | None:
+        """The fit for a backbone family ("encoder", "decoder"); None when the method has none there."""
+        return self.decoder_fit if family == "decoder" else self.fit
+
+    def supports(self, family: str, kind: str) -> bool:
+        """Whether this method runs on that backbone family for that task kind (QA needs a decoder)."""
+        if self.fit_for(family) is None:
+            return False
+        return kind == "classification" or (family == "decoder" and kind in self.task_kinds)
 
 
 def count_parameters(module) -> tuple[int, int]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from transformers import set_seed
 
+from core.decoder import methods as decoder
 from core.methods.base import FitContext, MethodSpec
 from core.training import TrainedClassifier, train_classifier
 
@@ -14,4 +15,5 @@ def fit(ctx: FitContext) -> TrainedClassifier:
     return train_classifier(model, ctx, ctx.config.training.learning_rates.get("full", 1e-4))
 
 
-SPEC = MethodSpec("full", "Full fine-tune", fit, trains_network=True)
+SPEC = MethodSpec("full", "Full fine-tune", fit, trains_network=True, decoder_fit=decoder.fit_full,
+                  task_kinds=("classification", "qa"), changes_base_weights=True)

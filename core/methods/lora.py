@@ -11,6 +11,7 @@ from pathlib import Path
 from peft import LoraConfig, PeftModel, TaskType, get_peft_model
 from transformers import set_seed
 
+from core.decoder import methods as decoder
 from core.errors import ModelLoadError
 from core.methods.base import FitContext, MethodSpec
 from core.models import BaseModel, allowed_folder
@@ -52,4 +53,5 @@ def load_adapter(base: BaseModel, folder: str | Path, num_labels: int, batch_siz
                              0, parameters, {"adapter": str(folder)})
 
 
-SPEC = MethodSpec("lora", "LoRA adapter", fit, trains_network=True)
+SPEC = MethodSpec("lora", "LoRA adapter", fit, trains_network=True, decoder_fit=decoder.fit_lora,
+                  task_kinds=("classification", "qa"), changes_base_weights=True)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.decoder import methods as decoder
 from core.embeddings import Embedder
 from core.methods.base import FitContext, MethodSpec, softmax
 
@@ -52,4 +53,5 @@ def fit(ctx: FitContext) -> PromptClassifier:
     return build(ctx.embedder, ctx.labels, ctx.config.prompt.template, ctx.config.prompt.descriptions)
 
 
-SPEC = MethodSpec("prompt", "Prompt-only (zero-shot)", fit, uses_training_data=False, uses_embeddings=True)
+SPEC = MethodSpec("prompt", "Prompt-only (zero-shot)", fit, uses_training_data=False, uses_embeddings=True,
+                  decoder_fit=decoder.fit_prompt, task_kinds=("classification", "qa"))

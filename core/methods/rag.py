@@ -15,6 +15,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from core.decoder import methods as decoder
 from core.embeddings import Embedder
 from core.methods import prompt
 from core.methods.base import FitContext, MethodSpec
@@ -147,4 +148,5 @@ def _one_hot(label: int, classes: int) -> np.ndarray:
     return vote
 
 
-SPEC = MethodSpec("rag", "RAG (retrieve + vote)", fit, uses_embeddings=True)
+SPEC = MethodSpec("rag", "RAG (retrieve + vote; on an LLM, passages in the prompt)", fit, uses_embeddings=True,
+                  decoder_fit=decoder.fit_rag, task_kinds=("classification", "qa"), retrieves=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from transformers import set_seed
 
+from core.decoder import methods as decoder
 from core.methods.base import FitContext, MethodSpec
 from core.training import TrainedClassifier, train_classifier
 
@@ -17,4 +18,5 @@ def fit(ctx: FitContext) -> TrainedClassifier:
     return train_classifier(model, ctx, ctx.config.training.learning_rates.get("scratch", 5e-4))
 
 
-SPEC = MethodSpec("scratch", "From scratch (same architecture)", fit, trains_network=True)
+SPEC = MethodSpec("scratch", "From scratch (same architecture)", fit, trains_network=True,
+                  decoder_fit=decoder.fit_scratch, task_kinds=("classification", "qa"))

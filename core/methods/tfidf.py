@@ -46,4 +46,5 @@ def fit(ctx: FitContext) -> TfidfClassifier:
     return TfidfClassifier(pipeline, len(ctx.labels), parameters, parameters, details={"features": vocabulary})
 
 
-SPEC = MethodSpec("tfidf", "TF-IDF + logistic regression (classical)", fit)
+# no backbone at all: the same classical baseline beside an encoder or a decoder
+SPEC = MethodSpec("tfidf", "TF-IDF + logistic regression (classical)", fit, decoder_fit=fit)

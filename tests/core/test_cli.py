@@ -1,6 +1,10 @@
 import json
+import sqlite3
+import time
+from pathlib import Path
 
 import pandas as pd
+import pytest
 import yaml
 
 from core.cli import main
@@ -39,6 +43,120 @@ def test_errors_are_one_clear_message_not_a_traceback(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "sizes" in captured.err and "Traceback" not in captured.err
     assert main(["--store", store, "show", "nope"]) == 2
-    assert "no experiment named 'nope'" in capsys.readouterr().err
+    assert "no results database" in capsys.readouterr().err  # nothing was stored, and reading creates nothing
     assert main(["--store", store, "run", str(_write(tmp_path, tiny_config(sizes=[500])))]) == 2
     assert "per class" in capsys.readouterr().err
+
+
+def _one_run(tmp_path) -> str:
+    store = str(tmp_path / "r.db")
+    assert main(["--store", store, "run", str(_write(tmp_path, tiny_config(methods=["tfidf"], sizes=[4])))]) == 0
+    return store
+
+
+def _refused(capsys, *words: str) -> str:
+    """The last command's error: one sentence on stderr, no traceback, naming each of words."""
+    message = capsys.readouterr().err
+    assert "Traceback" not in message and len(message.strip().splitlines()) == 1, message
+    for word in words:
+        assert word in message, message
+    return message
+
+
+def test_export_refuses_destinations_it_cannot_write_in_one_sentence(tmp_path, capsys, small_disk):
+    from tests.conftest import make_read_only
+
+    store = _one_run(tmp_path)
+    capsys.readouterr()
+    assert main(["--store", store, "export", "tiny", "-o", str(tmp_path / "missing" / "x.csv")]) == 2
+    _refused(capsys, "does not exist")
+    assert main(["--store", store, "export", "tiny", "-o", str(tmp_path)]) == 2
+    _refused(capsys, "is a folder")
+    locked = small_disk(2**20)
+    (locked / "x.csv").write_text("kept")
+    make_read_only(locked)  # even root cannot write here
+    assert main(["--store", store, "export", "tiny", "--force", "-o", str(locked / "x.csv")]) == 2
+    _refused(capsys, "cannot write", "Read-only file system")
+    assert (locked / "x.csv").read_text() == "kept"
+
+
+def test_export_never_overwrites_a_file_unless_forced(tmp_path, capsys):
+    store = _one_run(tmp_path)
+    config = tmp_path / "exp.yaml"
+    before = config.read_text()
+    capsys.readouterr()
+    assert main(["--store", store, "export", "tiny", "-o", str(config)]) == 2
+    _refused(capsys, "already exists", "--force")
+    assert config.read_text() == before
+    assert main(["--store", store, "export", "tiny", "--force", "-o", str(config)]) == 0
+    assert pd.read_csv(config).run_key.tolist() == ["tfidf|4|0"]
+
+
+def test_a_store_that_is_not_a_sound_database_is_one_sentence_for_every_command(tmp_path, capsys):
+    config = _write(tmp_path, tiny_config(methods=["tfidf"], sizes=[4]))
+    before = config.read_bytes()
+    for command in (["run", str(config)], ["list"], ["show", "tiny"], ["export", "tiny", "-o", str(tmp_path / "x")]):
+        assert main(["--store", str(config), *command]) == 2, command
+        _refused(capsys, "not an adaptlab results database")
+    assert config.read_bytes() == before
+
+    store = _one_run(tmp_path)
+    with sqlite3.connect(store) as db:  # move the runs from the write-ahead log into the file itself
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    size = Path(store).stat().st_size
+    with open(store, "r+b") as damaged:  # a disk error or a half-copied file: garbage in the middle of the file
+        damaged.seek(size // 2)
+        damaged.write(bytes(range(256)) * 16)
+    capsys.readouterr()
+    for command in (["list"], ["show", "tiny"], ["show", "tiny", "--runs"]):
+        assert main(["--store", store, *command]) == 2, command
+        _refused(capsys, "damaged", "backup")
+
+
+def test_reading_an_unknown_experiment_or_store_fails_and_creates_nothing(tmp_path, capsys, monkeypatch,
+                                                                         adaptlab_home):
+    monkeypatch.delenv("ADAPTLAB_STORE", raising=False)
+    assert main(["list"]) == 0
+    assert "no experiments yet" in capsys.readouterr().out
+    assert main(["show", "tiny"]) == 2
+    _refused(capsys, "no results database")
+    assert not adaptlab_home.exists()  # a read creates neither the folder nor the database
+
+    store = _one_run(tmp_path)
+    capsys.readouterr()
+    assert main(["--store", store, "show", "nope", "--runs"]) == 2
+    _refused(capsys, "no experiment named 'nope'")
+
+
+def test_seeds_out_of_range_and_a_yaml_bomb_are_refused_before_anything_is_stored(tmp_path, capsys):
+    store = tmp_path / "r.db"
+    assert main(["--store", str(store), "run", str(_write(tmp_path, tiny_config(seeds=[-1])))]) == 2
+    assert "seeds" in capsys.readouterr().err
+    bomb = tmp_path / "bomb.yaml"
+    levels = [f"l{n}: &l{n} [{', '.join([f'*l{n - 1}'] * 9)}]" for n in range(1, 9)]
+    bomb.write_text("name: bomb\ntask:\n  builtin: fortunes\n  builtin_options:\n    l0: &l0 [a,a,a,a,a,a,a,a,a]\n"
+                    + "".join(f"    {line}\n" for line in levels))
+    started = time.perf_counter()
+    assert main(["--store", str(store), "run", str(bomb)]) == 2
+    assert time.perf_counter() - started < 1
+    _refused(capsys, "expands to more than")
+    assert not store.exists()
+
+
+def test_demo_help_lists_the_scenarios_and_refuses_others(capsys):
+    from core.scenarios import SCENARIOS
+
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    shown = capsys.readouterr().out
+    assert all(name in shown for name in SCENARIOS)
+    with pytest.raises(SystemExit) as refused:
+        main(["demo", "no-such-scenario"])
+    assert refused.value.code == 2 and "invalid choice" in capsys.readouterr().err
+
+
+def test_an_error_quoting_brackets_is_printed_as_text_not_markup(tmp_path, capsys):
+    config = _write(tmp_path, tiny_config(methods=["[/magic]", "[bold]"]))
+    assert main(["--store", str(tmp_path / "r.db"), "run", str(config)]) == 2
+    message = capsys.readouterr().err
+    assert "[/magic]" in message and "[bold]" in message and "Traceback" not in message

@@ -116,3 +116,52 @@ def test_corpus_loads_with_or_without_labels(tmp_path):
                               corpus={"path": tmp_path / "docs.jsonl"}))
     assert task.corpus.text.tolist() == ["a fact about a", "b fact"]  # empty documents dropped
     assert set(task.corpus.label) == {""}
+
+
+def test_a_duplicated_header_is_a_warning_naming_the_column(tmp_path):
+    path = tmp_path / "d.csv"
+    rows = "".join(f"{label} text {i},{label} again {i},{label}\n" for label in "ab" for i in range(10))
+    path.write_text("text,text,label\n" + rows)
+    task = load_task(TaskSpec(path=path))
+    warning = [note for note in task.notes if "more than once" in note]
+    assert len(warning) == 1 and "d.csv" in warning[0] and "'text'" in warning[0], task.notes
+    assert task.train.text.str.contains("text").all()  # the first of the two columns is the one used
+
+
+def _with_one_huge_text(path, characters: int) -> None:
+    import numpy as np
+
+    words = np.random.default_rng(0).integers(0, 100_000, characters // 6)  # varied words: a tokenizer's worst case
+    huge = " ".join(f"w{w}" for w in words)[:characters]
+    rows = "".join(f"{label} number {i},{label}\n" for label in ("weather", "market") for i in range(20))
+    path.write_text(f"text,label\n{rows}{huge},weather\n")
+
+
+def test_an_oversized_text_is_cut_to_a_bound_with_a_warning(tmp_path):
+    from core.data import MAX_TEXT_CHARS
+
+    path = tmp_path / "d.csv"
+    _with_one_huge_text(path, 10_000_000)
+    frame = read_table(path)
+    assert frame.text.str.len().max() == MAX_TEXT_CHARS
+    task = load_task(TaskSpec(path=path))
+    warning = [note for note in task.notes if "characters" in note]
+    assert len(warning) == 1 and "row 41" in warning[0], task.notes
+
+
+def test_one_oversized_text_takes_bounded_memory_in_a_real_run(tmp_path):
+    """The embedding methods tokenize every text whole before truncating it: a 10 MB text took 2 GB."""
+    import os
+    import subprocess
+    import sys
+
+    _with_one_huge_text(tmp_path / "d.csv", 10_000_000)
+    config = tmp_path / "big.yaml"
+    config.write_text("name: big\ntask: {path: d.csv}\nmethods: [probe]\nsizes: [4]\nseeds: [0]\n")
+    run = subprocess.Popen([sys.executable, "-m", "core.cli", "--store", str(tmp_path / "r.db"), "run", str(config)],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    output = run.stdout.read().decode()
+    _, status, usage = os.wait4(run.pid, 0)  # this process's own peak memory, not another test's
+    assert os.waitstatus_to_exitcode(status) == 0, output
+    assert usage.ru_maxrss * 1024 < 1.4e9, f"peak {usage.ru_maxrss / 2**20:.2f} GB"  # 2.3 GB unbounded
+    assert "characters" in output  # the cut is said while the grid runs

@@ -6,8 +6,10 @@ from core.config import TaskSpec
 from core.data import load_task, normalize_text
 from core.errors import ConfigError
 from core.scenarios import SCENARIOS, build_scenario, scenario_cards
+from core.validation import validate_task, whole_words
 
-SMALL = {"fortunes": {"per_class": 60}, "kaomoji": {"per_class": 60}, "geo-knowledge": {"per_class": 40}}
+SMALL = {"fortunes": {"per_class": 60}, "kaomoji": {"per_class": 60}, "geo-knowledge": {"per_class": 40},
+         "geo-qa": {"quick": True}}
 
 
 def _texts(frame):
@@ -23,7 +25,8 @@ def test_scenarios_are_deterministic_and_splits_are_disjoint(name):
     assert not _texts(first.train) & _texts(first.validation)
     assert not _texts(first.validation) & _texts(first.test)
     assert first.fingerprint() == second.fingerprint()
-    assert set(first.test.label) == set(first.train.label) == set(first.labels)
+    if first.kind == "classification":  # a question's answer is its own, not one of a set of classes
+        assert set(first.test.label) == set(first.train.label) == set(first.labels)
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
@@ -35,7 +38,7 @@ def test_a_different_seed_draws_a_different_split(name):
 
 def test_every_scenario_has_a_complete_card():
     cards = scenario_cards()
-    assert {c["name"] for c in cards} == {"fortunes", "kaomoji", "geo-knowledge"}
+    assert {c["name"] for c in cards} == {"fortunes", "kaomoji", "geo-knowledge", "geo-qa"}
     for card in cards:
         for field in ("title", "source", "licence", "labels", "probes", "built"):
             assert card[field] or field == "labels", (card["name"], field)
@@ -55,17 +58,30 @@ def test_kaomoji_texts_are_symbols_only_and_labels_are_emotions():
     assert ascii_letters / total < 0.1  # characters, not words
 
 
-def test_geo_knowledge_holds_facts_for_test_but_not_for_the_update():
+def test_geo_knowledge_holds_facts_for_covered_test_only_and_not_for_the_update():
     task = build_scenario("geo-knowledge")
     update = task.knowledge_update
     assert len(update.test) and len(update.documents) == len(update.test)
     seen = _texts(task.train) | _texts(task.validation) | _texts(task.test)
     assert not _texts(update.test) & seen  # new subdivisions are new
     corpus_subjects = {normalize_text(t.split(" is a")[0]) for t in task.corpus.text}
-    assert _texts(task.test) <= corpus_subjects  # test answers are retrievable...
-    assert not _texts(update.test) & corpus_subjects  # ...update answers are not, until the update
+    covered, uncovered = task.test[task.test.covered], task.test[~task.test.covered]
+    assert len(covered) == len(task.test) // 2
+    assert _texts(covered) <= corpus_subjects  # covered answers are retrievable...
+    assert not _texts(uncovered) & corpus_subjects  # ...uncovered ones are not...
+    assert not _texts(update.test) & corpus_subjects  # ...nor are the update's, until the update
+    documents = [whole_words(text) for text in task.corpus.text]
+    assert not [name for name in uncovered.text if any(whole_words(name) in doc for doc in documents)]
     assert all(doc.startswith(name) for doc, name in zip(update.documents.text, update.test.text))
     assert task.avoid_probes == {"countries"}
+
+
+def test_geo_knowledge_corpus_no_longer_leaks_the_test_answers():
+    task = build_scenario("geo-knowledge")
+    assert not [w for w in validate_task(task).warnings if "verbatim" in w]
+    task.test = task.test.drop(columns="covered")  # the covered half, unmarked, is a lookup: the check sees it
+    leak = next(w for w in validate_task(task).warnings if "verbatim" in w)
+    assert leak.startswith(f"{len(task.test) // 2} of {len(task.test)} test texts appear verbatim")
 
 
 def test_label_noise_flips_only_train_labels_deterministically():

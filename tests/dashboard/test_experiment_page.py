@@ -110,3 +110,87 @@ def test_an_estimate_that_fails_says_why(monkeypatch):
     app.button(key="experiment.estimate").click().run()
     assert_clean(app)
     assert "could not get model 'nope'" in _errors(app)
+
+
+# -- the model, and the methods that run on it -------------------------------------------------------------------
+GEO_QA = {"builtin": "geo-qa", "builtin_options": {"quick": True}}
+
+
+def _methods(app) -> dict[str, bool]:
+    return {box.key.removeprefix("experiment.method."): box.value for box in app.checkbox
+            if box.key.startswith("experiment.method.")}
+
+
+def _launched(adaptlab_home) -> dict:
+    queue = JobQueue(SqlStore(adaptlab_home / "results.db"))
+    return queue.job(int(queue.jobs().iloc[0].id))["config"]
+
+
+def test_the_encoder_offers_only_its_methods_and_no_llm_settings():
+    app = _page()
+    assert_clean(app)
+    assert app.radio(key="experiment.backbone").value == "default"
+    assert set(_methods(app)) == {"prompt", "rag", "probe", "lora", "full", "scratch", "tfidf"}
+    assert "LLM settings" not in [e.label for e in app.expander]
+
+
+def test_the_builtin_llm_offers_the_llm_methods_and_its_settings_reach_the_job(adaptlab_home):
+    app = _page()
+    app.radio(key="experiment.backbone").set_value("smollm2").run()
+    assert_clean(app)
+    offered = _methods(app)
+    assert {"fewshot", "corpus_ft", "rag_lora", "qlora"} <= set(offered) and "probe" not in offered
+    assert offered["fewshot"] and not offered["qlora"]  # QLoRA needs CUDA: offered, not ticked
+    assert "LLM settings" in [e.label for e in app.expander]
+    for method in ("rag", "full", "scratch", "tfidf", "lora"):
+        app.checkbox(key=f"experiment.method.{method}").uncheck()
+    app.text_input(key="experiment.sizes").input("4, 8").run()
+    app.number_input(key="experiment.llm_new_tokens").set_value(24).run()
+    app.number_input(key="experiment.llm_shots").set_value(4).run()
+    app.text_area(key="experiment.llm_instruction").input("Name the collection: {labels}.").run()
+    app.button(key="experiment.launch").click().run()
+    assert_clean(app)
+    config = _launched(adaptlab_home)
+    assert config["model"]["name"] == "smollm2" and config["methods"] == ["prompt", "fewshot"]
+    assert (config["llm"]["max_new_tokens"], config["llm"]["max_shots"]) == (24, 4)
+    assert config["llm"]["instruction"] == "Name the collection: {labels}."
+    assert config["llm"]["learning_rates"]["lora"] == 1e-3  # the LLM's own rates, not the encoder's
+
+
+def test_geo_qa_is_said_to_need_an_llm_which_is_chosen_and_launched_as_qa(adaptlab_home):
+    app = _page(GEO_QA)
+    assert_clean(app)
+    assert "question-answering" in app.info[0].value and app.radio(key="experiment.backbone").value == "smollm2"
+    offered = _methods(app)
+    assert "tfidf" not in offered and "probe" not in offered
+    assert offered["corpus_ft"] and offered["rag_lora"] and not offered["qlora"]
+    assert "experiment.unit" not in [r.key for r in app.radio]  # questions have no classes to count per
+    assert app.radio(key="experiment.reference").options == ["scratch"]
+    app.checkbox(key="experiment.llm_abstain").uncheck().run()
+    app.button(key="experiment.launch").click().run()
+    assert_clean(app)
+    config = _launched(adaptlab_home)
+    assert config["task"]["kind"] == "qa" and config["size_unit"] == "total" and not config["llm"]["allow_abstain"]
+    assert {"corpus_ft", "rag_lora"} <= set(config["methods"]) and "qlora" not in config["methods"]
+
+
+def test_geo_qa_on_the_encoder_is_refused_in_words_before_anything_is_launched():
+    app = _page(GEO_QA)
+    app.radio(key="experiment.backbone").set_value("default").run()
+    assert_clean(app)
+    assert "sentence encoder cannot write answers" in _errors(app)
+    assert "experiment.launch" not in [b.key for b in app.button] and not _methods(app)
+
+
+@pytest.mark.parametrize("model_type, family", [("llama", "decoder"), ("bert", "encoder")])
+def test_another_model_offers_the_methods_of_its_architecture(tmp_path, monkeypatch, model_type, family):
+    folder = tmp_path / "models" / f"tiny-{model_type}"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(f'{{"model_type": "{model_type}"}}', encoding="utf-8")
+    monkeypatch.setenv("ADAPTLAB_MODEL_ROOTS", str(tmp_path / "models"))
+    app = _page()
+    app.radio(key="experiment.backbone").set_value("other").run()
+    app.text_input(key="experiment.model_name").input(str(folder)).run()
+    assert_clean(app)
+    assert ("fewshot" in _methods(app)) == (family == "decoder") and ("probe" in _methods(app)) == (family == "encoder")
+    assert ("an LLM" if family == "decoder" else "a sentence encoder") in " ".join(c.value for c in app.caption)

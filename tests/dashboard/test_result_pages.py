@@ -1,9 +1,10 @@
 """Compare, Negative transfer, Cost and Decision report, on a stored experiment and in their empty states."""
 
+import plotly.io
 import pytest
 
 from core.store import SqlStore
-from tests.dashboard.conftest import assert_clean, fake_experiment, open_page
+from tests.dashboard.conftest import assert_clean, fake_experiment, fake_qa_experiment, open_page
 
 RESULT_PAGES = ["compare", "negative_transfer", "cost", "report"]
 
@@ -118,3 +119,53 @@ def test_an_experiment_whose_runs_all_failed_points_to_the_runs_page(page, store
     app = open_page(page)
     assert_clean(app)
     assert "no finished runs yet" in app.info[0].value
+
+
+@pytest.fixture(scope="module")
+def qa_store(tmp_path_factory):
+    location = tmp_path_factory.mktemp("qa") / "results.db"
+    fake_qa_experiment(SqlStore(location))
+    return str(location.resolve())
+
+
+@pytest.fixture
+def qa(qa_store, monkeypatch):
+    monkeypatch.setenv("ADAPTLAB_STORE", qa_store)
+
+
+def _axis_titles(app) -> list[str]:
+    figures = [plotly.io.from_json(chart.proto.spec) for chart in _charts(app)]
+    return [f"{f.layout.title.text} | {f.layout.yaxis.title.text}" for f in figures]
+
+
+def test_on_a_qa_experiment_compare_labels_the_quality_exact_match(qa):
+    app = open_page("compare")
+    assert_clean(app)
+    columns = app.dataframe[0].value.columns
+    assert "exact match [95% interval]" in columns and "token F1" in columns
+    assert not any("accuracy" in column for column in columns)
+    assert {m.label for m in app.metric} >= {"Highest exact match", "Its exact match"}
+    titles = _axis_titles(app)
+    assert len(titles) == 2 and all("exact match" in t and "ccuracy" not in t for t in titles)  # no per-class F1
+
+
+def test_on_a_qa_experiment_negative_transfer_and_the_report_speak_of_exact_match(qa):
+    app = open_page("negative_transfer")
+    assert_clean(app)
+    assert _axis_titles(app)[0].startswith("Exact match minus scratch")
+    app = open_page("report")
+    assert_clean(app)
+    assert app.number_input(key="report.floor").label == "Exact match floor"
+    reasons = " ".join(m.value for m in app.markdown)
+    assert "exact match (95% interval" in reasons and "accuracy" not in reasons
+    assert all("ccuracy" not in t for t in _axis_titles(app))
+    app.number_input(key="report.floor").set_value(0.55).run()  # only the best options reach it
+    assert_clean(app)
+    reasons = " ".join(m.value for m in app.markdown)
+    assert "meets the exact match floor" in reasons and "below the exact match floor" in reasons
+
+
+def test_on_a_qa_experiment_cost_still_renders(qa):
+    app = open_page("cost")
+    assert_clean(app)
+    assert len(_charts(app)) == 2 and "For **100** variants" in " ".join(m.value for m in app.markdown)

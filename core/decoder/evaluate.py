@@ -1,0 +1,89 @@
+"""Scoring a decoder method on a QA test set: answers, option choice, retrieval recall, tokens per query.
+
+The run's `predictions` are the per-question exact-match 0/1 vector (the experiment's test labels are
+all 1), so every paired analysis (intervals, negative transfer, ties) works on exact match unchanged.
+The answers themselves and the passages retrieved for each question are kept in the run record for
+the dashboard's Answers view.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from core.metrics import exact_match, qa_metrics
+
+GENERATED_SAMPLE = 64  # classification on an LLM: test texts also answered by generation, then parsed
+
+
+def column(frame: pd.DataFrame, name: str, default) -> list:
+    return frame[name].tolist() if name in frame else [default] * len(frame)
+
+
+def evaluate_qa(fitted, test: pd.DataFrame) -> tuple[dict, list[int], dict]:
+    """(metric fields for the record, per-question EM 0/1, what the Answers view shows)."""
+    questions, contexts = test.text.tolist(), column(test, "context", "")
+    aliases = [list(a) if len(a) else [ref] for a, ref in zip(column(test, "aliases", []), test.label)]
+    answers = fitted.answer(questions, contexts)
+    retrieved = list(fitted.last_retrieved)
+    prompt_tokens, generated_tokens = list(fitted.prompt_tokens), list(fitted.generated_tokens)
+    options = [list(o) for o in column(test, "options", [])]
+    option_correct = None
+    if any(options):
+        chosen = fitted.option_choice(questions, options, contexts)
+        option_correct = np.array([np.nan if pick is None else float(opts[pick] == ref)
+                                   for pick, opts, ref in zip(chosen, options, test.label)])
+    covered = np.asarray(test.covered, dtype=bool) if "covered" in test else None
+    metrics, correct = qa_metrics(answers, aliases, option_correct, covered)
+    metrics.update(tokens_per_query(prompt_tokens, generated_tokens))
+    if retrieved and "passage_id" in test:
+        metrics.update(retrieval_recall(retrieved, test.passage_id.tolist()))
+    shown = {"answers": answers, "retrieved": retrieved or None}
+    return metrics, [int(c) for c in correct], shown
+
+
+def tokens_per_query(prompt_tokens: list[int], generated_tokens: list[int]) -> dict:
+    out = {}
+    if prompt_tokens:
+        out["prompt_tokens_per_query"] = float(np.mean(prompt_tokens))
+    if generated_tokens:
+        out["generated_tokens_per_query"] = float(np.mean(generated_tokens))
+    return out
+
+
+def retrieval_recall(retrieved: list[list[str]], gold: list[str]) -> dict:
+    """recall@k: the share of questions with a known answer passage whose passage was retrieved."""
+    known = [(found, passage) for found, passage in zip(retrieved, gold) if passage]
+    if not known:
+        return {}
+    return {"retrieval_recall": float(np.mean([passage in found for found, passage in known])),
+            "retrieval_known": len(known)}
+
+
+def generated_accuracy(fitted, texts: list[str], truth: np.ndarray) -> dict:
+    """Classification on an LLM, read the other way: generate, parse the label named, compare (on a sample)."""
+    sample = min(GENERATED_SAMPLE, len(texts))
+    parsed = fitted.generated_labels(texts[:sample])
+    hits = [p is not None and p == t for p, t in zip(parsed, truth[:sample])]
+    return {"generated_accuracy": float(np.mean(hits)) if hits else None,
+            "generated_unparsed": int(sum(p is None for p in parsed)), "generated_sample": sample}
+
+
+def knowledge_update_qa(fitted, update) -> dict:
+    """Exact match on questions whose passages arrive after training: before and after indexing them."""
+    questions = update.test.text.tolist()
+    aliases = [list(a) if len(a) else [ref] for a, ref in zip(column(update.test, "aliases", []), update.test.label)]
+
+    def score() -> float:
+        answers = fitted.answer(questions, column(update.test, "context", ""))
+        return float(np.mean([exact_match(a, refs) for a, refs in zip(answers, aliases)]))
+
+    before = score()
+    updatable = bool(getattr(fitted, "retrieves", False))
+    after = before
+    if updatable:
+        documents = update.documents
+        fitted.add_documents(documents.text.tolist(), None, column(documents, "id", "")
+                             if "id" in documents else None)
+        after = score()
+    return {"accuracy_before": before, "accuracy_after": after, "examples": len(questions), "updatable": updatable}

@@ -1,0 +1,12 @@
+"""RAG + LoRA: LoRA trained on prompts that carry what retrieval finds (distractors included), then used with
+retrieval: the blend the field recommends for knowledge-heavy tasks. Decoder LLMs only.
+"""
+
+from __future__ import annotations
+
+from core.decoder.methods import fit_rag_lora
+from core.methods.base import MethodSpec
+
+SPEC = MethodSpec("rag_lora", "RAG + LoRA (fine-tuned to read passages)", None, trains_network=True,
+                  decoder_fit=fit_rag_lora, task_kinds=("classification", "qa"), changes_base_weights=True,
+                  retrieves=True)

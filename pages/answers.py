@@ -1,0 +1,114 @@
+"""Answers: pick a test question and read what every finished run answered, beside the reference answer; for the
+methods that look passages up, the passages they found, with the one that holds the answer marked."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import streamlit as st
+
+from core.answers import ABSTAINED, COVERAGE, EMPTY, RIGHT, WRONG, questions_to_show, retrieval_groups, right_counts
+from core.decision import size_label
+from dashboard import state, ui
+
+KEY = "answers"
+VERDICT_WORDS = {RIGHT: "✓ right", WRONG: "✗ wrong", ABSTAINED: "I don't know", EMPTY: "no answer"}
+VERDICT_STYLE = {RIGHT: "background-color: #e3f4e1; color: #1e6b1a", WRONG: "background-color: #fde2e2; color: #8a1c1c",
+                 ABSTAINED: "background-color: #eef0f3; color: #3e4c59", EMPTY: "background-color: #eef0f3"}
+
+
+def render() -> None:
+    st.title("Answers")
+    st.caption("Read the answers themselves, not only the scores: pick a test question and see what every finished "
+               "run answered, beside the reference answer.")
+    name = ui.pick_qa_experiment(KEY)
+    if name is None:
+        return
+    view = state.answers(name)
+    if view.answers.empty:
+        st.info(f"'{name}' has no finished runs with answers yet. They appear here as each run finishes.",
+                icon=":material/hourglass_top:")
+        ui.link("runs", "Watch it on the Runs page")
+        return
+    number = _pick_question(view)
+    if number is None:
+        return
+    question = view.questions.set_index("question").loc[number]
+    rows = view.answers[view.answers.question == number]
+    _question(question)
+    _answers(rows, view.unit)
+    _passages(rows, question, view.passages)
+
+
+def _pick_question(view) -> int | None:
+    questions, answers = view.questions, view.answers
+    left, right = st.columns([3, 2])
+    has_coverage = questions.covered.notna().any()
+    coverage = left.segmented_control("Questions", list(COVERAGE), default="all", required=True,
+                                      format_func=COVERAGE.get, key=f"{KEY}.coverage", disabled=not has_coverage,
+                                      help="Covered: a passage in the documents holds the answer. Not covered: no "
+                                           "passage does, so the honest answer is \"I don't know\".")
+    wrong_only = right.toggle("Only questions some method answered wrongly", key=f"{KEY}.wrong_only",
+                              help="A wrong answer is a made-up one; \"I don't know\" is not counted as wrong.")
+    shown = questions_to_show(questions, answers, coverage, wrong_only)
+    if not shown:
+        st.info("No question matches these filters.", icon=":material/filter_alt_off:")
+        return None
+    texts, counts = questions.set_index("question").text, right_counts(answers)
+    return st.selectbox(f"Test question ({len(shown)} of {len(questions)}; type to search)", shown,
+                        key=f"{KEY}.question",
+                        format_func=lambda n: f"{n + 1}. {texts[n]}  ({counts.get(n, '0 of 0')} runs right)")
+
+
+def _question(question: pd.Series) -> None:
+    st.markdown(f"#### {plain(question.text)}")
+    others = [alias for alias in question.aliases if alias != question.answer]
+    lines = [f"**Reference answer:** {plain(question.answer)}"
+             + (f" (also accepted: {', '.join(plain(a) for a in others)})" if others else "")]
+    if question.options:
+        lines.append("**Answer options** (scored by likelihood): " + ", ".join(plain(o) for o in question.options))
+    covered = None if pd.isna(question.covered) else bool(question.covered)
+    if covered is True:
+        lines.append(":blue-badge[covered] A passage in the documents holds the answer.")
+    elif covered is False:
+        lines.append(":gray-badge[not covered] No passage holds the answer: the honest answer is \"I don't know\".")
+    st.markdown("  \n".join(lines))
+
+
+def _answers(rows: pd.DataFrame, unit: str) -> None:
+    counts = rows.verdict.value_counts()
+    said = [f"**{counts.get(RIGHT, 0)} of {len(rows)}** runs got it right"]
+    said += [f"{counts[v]} {words}" for v, words in ((ABSTAINED, "said \"I don't know\""),
+                                                     (WRONG, "made an answer up"), (EMPTY, "gave no answer"))
+             if counts.get(v)]
+    st.markdown("; ".join(said) + ".")
+    table = pd.DataFrame({"method": rows.method, "training data": [size_label(s, unit) for s in rows["size"]],
+                          "seed": rows.seed, "answer": rows.answer, "verdict": rows.verdict.map(VERDICT_WORDS)})
+    styled = table.style.apply(lambda column: [VERDICT_STYLE[v] for v in rows.verdict], subset=["answer", "verdict"])
+    st.dataframe(styled, hide_index=True, width="stretch", key=f"{KEY}.table")
+
+
+def _passages(rows: pd.DataFrame, question: pd.Series, passages: dict[str, str]) -> None:
+    groups = retrieval_groups(rows)
+    if not groups:
+        return
+    st.subheader("Passages the retrieving methods found")
+    gold = question.passage_id
+    if not gold:
+        st.caption("No passage holds this answer: whatever was found is about something else.")
+    for group in groups:
+        lines = []
+        for rank, passage in enumerate(group["passages"], start=1):
+            text = plain(passages.get(passage, f"(passage {passage} is not stored)"))
+            lines.append(f"{rank}. :green-background[**✓ holds the answer**] {text}" if passage == gold
+                         else f"{rank}. {text}")
+        missing = gold and gold not in group["passages"]
+        st.markdown(f"**{group['runs']}**, best match first:\n\n" + "\n".join(lines)
+                    + (f"\n\n:red[**The passage that holds the answer was not found:**] {plain(passages.get(gold, gold))}"
+                       if missing else ""))
+
+
+def plain(text: str) -> str:
+    """Text from the data shown as itself in markdown: no emphasis, links, directives or HTML from its characters."""
+    return re.sub(r"([\\`*_{}\[\]<>#|~$:])", r"\\\1", str(text))

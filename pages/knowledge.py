@@ -1,0 +1,63 @@
+"""Knowledge: should facts live in the prompt (retrieval) or in the weights (fine-tuning)? Covered against uncovered
+questions, how often each method makes a fact up, and what taking new facts in costs each method."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.analysis import size_order
+from core.decision import size_label
+from core.knowledge import at_size, knowledge_fact, knowledge_rows
+from dashboard import charts, state, ui
+
+KEY = "knowledge"
+LARGEST = "largest per method"
+
+
+def render() -> None:
+    st.title("Knowledge")
+    st.caption("Should facts live in the prompt (retrieval) or in the weights (fine-tuning)? The test questions are "
+               "split in two: covered (a passage in the documents holds the answer) and not covered (no passage "
+               "does, so the honest answer is \"I don't know\").")
+    name = ui.pick_qa_experiment(KEY)
+    if name is None:
+        return
+    view = state.knowledge(name)
+    if view.coverage.empty and view.update.empty:
+        st.info(f"No finished run of '{name}' recorded covered and uncovered questions or a knowledge update yet. "
+                "They appear here as runs finish (the geo-qa scenario records both).", icon=":material/hourglass_top:")
+        return
+    sizes = sorted({*view.coverage["size"], *view.update["size"]} - {"0"}, key=size_order)
+    size = st.selectbox("Training-set size", [LARGEST, *sizes], key=f"{KEY}.size",
+                        format_func=lambda s: s if s == LARGEST else size_label(s, view.unit),
+                        help="Methods that use no training data (prompt, corpus fine-tuning) are the same at every "
+                             "size.")
+    coverage, update = at_size(view.coverage, None if size == LARGEST else size), \
+        at_size(view.update, None if size == LARGEST else size)
+    st.info(f"**{knowledge_fact(coverage, update)}**", icon=":material/lightbulb:")
+    _coverage(coverage)
+    _update(update)
+    st.dataframe(knowledge_rows(coverage, update, view.unit), hide_index=True, width="stretch", key=f"{KEY}.table")
+
+
+def _coverage(coverage) -> None:
+    if coverage.empty:
+        st.caption("These runs did not record which questions the documents cover.")
+        return
+    left, right = st.columns(2)
+    left.plotly_chart(charts.coverage_chart(coverage), key=f"{KEY}.coverage")
+    right.plotly_chart(charts.answer_kinds_chart(coverage), key=f"{KEY}.answer_kinds")
+
+
+def _update(update) -> None:
+    st.subheader("When new facts arrive")
+    if update.empty:
+        st.caption("These runs were not given new facts after training (no knowledge update).")
+        return
+    st.caption("New passages arrive after training. A method that retrieves indexes them and can use them at once; "
+               "a method that learned facts into its weights takes them in only by training again, which costs its "
+               "training time and dollars each time (its \"after\" here is measured without retraining). Prompting "
+               "alone has nowhere to put them.")
+    left, right = st.columns(2)
+    left.plotly_chart(charts.knowledge_update_chart(update), key=f"{KEY}.update")
+    right.plotly_chart(charts.update_cost_chart(update), key=f"{KEY}.update_cost")

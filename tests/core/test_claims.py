@@ -1,0 +1,94 @@
+"""Claims on runs: two processes never run the same run, and a stopped holder's run is done by another."""
+
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import yaml
+
+from core.claims import RunClaims
+from core.grid import RunSpec
+from core.store import SqlStore
+from tests.conftest import tiny_config
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _record(spec: RunSpec, status: str = "finished") -> dict:
+    return {"run_key": spec.key, "method": spec.method, "size": spec.size, "seed": spec.seed, "status": status,
+            "started_at": "2026-01-01T00:00:00+00:00", "finished_at": "2026-01-01T00:00:01+00:00"}
+
+
+def test_a_run_held_by_one_process_is_refused_to_another_until_it_is_stored(tmp_path):
+    store = SqlStore(tmp_path / "r.db")
+    spec = RunSpec("tfidf", "8", 0)
+    first, second = RunClaims(store, "e"), RunClaims(store, "e")
+    assert first.take(spec.key) == "mine"
+    assert second.take(spec.key) == "held"
+    assert RunClaims(store, "other").take(spec.key) == "mine"  # claims are per experiment
+    store.write_run("e", _record(spec), None)
+    first.release(spec.key)
+    assert second.take(spec.key) == "done"
+
+
+def test_the_claim_of_a_silent_process_is_taken_over(tmp_path):
+    store = SqlStore(tmp_path / "r.db")
+    silent = RunClaims(store, "e")  # never entered: no heartbeat, as if its process had been killed
+    assert silent.take("tfidf|8|0") == "mine"
+    patient = RunClaims(store, "e", stale_seconds=0.5)
+    assert patient.take("tfidf|8|0") == "held"
+    time.sleep(0.7)
+    assert patient.take("tfidf|8|0") == "mine"
+
+
+def _each_in_a_thread(claims: RunClaims, specs: list[RunSpec]) -> tuple[threading.Thread, list[str]]:
+    yielded: list[str] = []
+    thread = threading.Thread(target=lambda: yielded.extend(spec.key for spec in claims.each(specs)))
+    thread.start()
+    return thread, yielded
+
+
+def test_a_run_another_process_holds_is_waited_for_and_not_repeated(tmp_path):
+    store = SqlStore(tmp_path / "r.db")
+    failing, cancelled, free = RunSpec("full", "8", 0), RunSpec("lora", "8", 0), RunSpec("tfidf", "8", 0)
+    holder = RunClaims(store, "e")
+    assert holder.take(failing.key) == "mine" and holder.take(cancelled.key) == "mine"
+    with RunClaims(store, "e") as waiter:
+        thread, yielded = _each_in_a_thread(waiter, [failing, cancelled, free])
+        time.sleep(1.5)
+        assert yielded == [free.key]  # the free run first; the held ones wait
+        store.write_run("e", _record(failing, status="failed"), None)  # the holder's attempt failed: not redone
+        holder.release(failing.key)
+        holder.release(cancelled.key)  # the holder stopped without storing anything: done here
+        thread.join(timeout=10)
+    assert not thread.is_alive()
+    assert yielded == [free.key, cancelled.key] and waiter.elsewhere == [failing.key]
+
+
+def _executed(output: str) -> int:
+    found = re.search(r"(\d+) run\(s\) executed", output)
+    assert found, output
+    return int(found.group(1))
+
+
+def test_two_cli_runs_of_one_experiment_split_the_grid_and_run_each_run_once(tmp_path):
+    store = tmp_path / "r.db"
+    config = tmp_path / "exp.yaml"
+    # scratch trains for a few seconds a run, so both processes are in the grid at once
+    config.write_text(yaml.safe_dump(tiny_config(methods=["tfidf", "scratch"], sizes=[4, 8], seeds=[0, 1])))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    command = [sys.executable, "-m", "core.cli", "--store", str(store), "run", str(config)]
+    processes = [subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                 for _ in range(2)]
+    outputs = [process.communicate(timeout=300)[0].decode() for process in processes]
+    assert [process.returncode for process in processes] == [0, 0], outputs
+    executed = [_executed(output) for output in outputs]
+    assert sum(executed) == 8, outputs  # each of the 8 runs once, by one process or the other
+    assert min(executed) >= 1, outputs  # both took part
+    runs = SqlStore(store).runs_frame("tiny")
+    assert len(runs) == 8 and set(runs.status) == {"finished"}
+    assert all("scratch" in output and "tfidf" in output for output in outputs)  # each table shows the whole grid

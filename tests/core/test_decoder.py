@@ -1,0 +1,171 @@
+"""The decoder path on a tiny random Llama: scoring, generation, prompts, fine-tuning, method choice, a grid."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from core.config import parse_config
+from core.decoder.lm import LanguageModel
+from core.decoder.prompts import PromptBuilder, PromptParts
+from core.decoder.sft import IGNORE, Example, encode_examples
+from core.errors import ConfigError, ModelLoadError
+from core.models import BaseModel
+
+
+@pytest.fixture
+def tiny_base(tiny_llama):
+    base = BaseModel.load(str(tiny_llama), device="cpu", precision="fp32")
+    base.max_length = 256
+    return base
+
+
+@pytest.fixture
+def tiny_lm(tiny_base):
+    return LanguageModel(tiny_base.causal_lm(), tiny_base.tokenizer, tiny_base.device, None, batch_size=4,
+                         max_new_tokens=5)
+
+
+def test_a_decoder_loads_as_a_decoder(tiny_base):
+    assert tiny_base.family == "decoder"
+    assert type(tiny_base.causal_lm()).__name__ == "LlamaForCausalLM"
+
+
+def test_an_encoder_refuses_to_be_a_language_model(base_model):
+    with pytest.raises(ModelLoadError, match="encoder"):
+        base_model.causal_lm()
+
+
+def test_batched_loglikelihoods_equal_one_at_a_time(tiny_lm):
+    """Left padding with positions from the mask: a padded row scores what it scores alone."""
+    prompts = ["A short prompt", "A much longer prompt with many more words in it than the first", "Mid size one"]
+    continuations = [" yes", " no way at all", " maybe"]
+    batched = tiny_lm.loglikelihoods(prompts, continuations)
+    alone = [tiny_lm.loglikelihoods([p], [c])[0] for p, c in zip(prompts, continuations)]
+    np.testing.assert_allclose(batched, alone, atol=1e-4)
+    assert (batched < 0).all()
+
+
+def test_loglikelihood_matches_a_plain_forward_pass(tiny_lm):
+    prompt, continuation = "Which label", " sports"
+    ids = tiny_lm.encode([prompt + continuation])[0]
+    n = len(tiny_lm.encode([continuation])[0])
+    with torch.no_grad():
+        logits = tiny_lm.model(torch.tensor([ids])).logits[0]
+    logprobs = torch.log_softmax(logits, -1)
+    expected = sum(logprobs[t - 1, ids[t]].item() for t in range(len(ids) - n, len(ids)))
+    assert tiny_lm.loglikelihoods([prompt], [continuation])[0] == pytest.approx(expected, abs=1e-4)
+
+
+def test_batched_generation_equals_one_at_a_time(tiny_lm):
+    prompts = ["Question one", "A second, longer question with more words", "Third"]
+    batched, counts = tiny_lm.generate(prompts)
+    alone = [tiny_lm.generate([p], batch_size=1)[0][0] for p in prompts]
+    assert batched == alone
+    assert all(0 <= c <= tiny_lm.max_new_tokens for c in counts)
+
+
+def test_a_prompt_over_budget_loses_passages_first_and_is_counted(tiny_base):
+    builder = PromptBuilder(tiny_base.tokenizer, budget=10_000)
+    parts = PromptParts("Answer.", "Which country is Paris in?", shots=[("q", "a")],
+                        passages=["Paris is in France.", "Lyon is a city. " * 40])
+    full = builder.render(parts)
+    assert "Lyon" in full and builder.cut == 0
+    builder.budget = builder.length(full) - 20
+    cut = builder.render(parts)
+    assert "Paris is in France." in cut and "Lyon" not in cut  # the less relevant (later) passage went first
+    assert "q" in cut and builder.cut == 1
+
+
+def test_a_model_without_chat_template_uses_the_plain_layout(tmp_path, monkeypatch):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parents[1]))
+    from decoder_model import build_tiny_llama
+
+    folder = build_tiny_llama(tmp_path / "plain", ["Question Answer plain text"], chat=False)
+    monkeypatch.setenv("ADAPTLAB_MODEL_ROOTS", str(tmp_path))
+    base = BaseModel.load(str(folder), device="cpu")
+    builder = PromptBuilder(base.tokenizer, 500)
+    assert not builder.chat
+    assert builder.render(PromptParts("Answer.", "Why?")).endswith("Question: Why?\nAnswer:")
+
+
+def test_sft_labels_mask_the_prompt_and_keep_the_answer(tiny_base):
+    ids, labels = encode_examples(tiny_base.tokenizer, [Example("The prompt words", "answer")], 256, "<|im_end|>")
+    answer = tiny_base.tokenizer("answer<|im_end|>", add_special_tokens=False)["input_ids"]
+    assert ids[0][-len(answer):] == answer and labels[0][-len(answer):] == answer
+    assert all(label == IGNORE for label in labels[0][:-len(answer)])
+    # too long: the prompt loses its start, the answer stays whole
+    ids, labels = encode_examples(tiny_base.tokenizer, [Example("word " * 300, "answer")], 32, "<|im_end|>")
+    assert len(ids[0]) == 32 and ids[0][-len(answer):] == answer
+
+
+def _config(folder, **overrides) -> dict:
+    config = {"name": "tiny-llm", "task": {"builtin": "fortunes", "builtin_options": {"per_class": 40}},
+              "model": {"name": str(folder), "precision": "fp32"}, "sizes": [4], "seeds": [0],
+              "budget": {"max_epochs": 1, "min_steps": 2}, "training": {"batch_size": 8},
+              "llm": {"context_length": 256, "max_new_tokens": 4}}
+    config.update(overrides)
+    return config
+
+
+def test_decoder_default_methods_and_refusals(tiny_llama, base_model, fortunes_small):
+    from core.runner import choose_methods
+
+    config = parse_config(_config(tiny_llama))
+    assert choose_methods(config, "decoder", fortunes_small) == ["prompt", "fewshot", "rag", "lora", "full", "scratch"]
+    assert "probe" in choose_methods(parse_config(_config("default")), "encoder", fortunes_small)
+    with pytest.raises(ConfigError, match="probe do not run on a decoder LLM"):
+        choose_methods(parse_config(_config(tiny_llama, methods=["prompt", "probe"])), "decoder", fortunes_small)
+    with pytest.raises(ConfigError, match="fewshot do not run on a sentence encoder"):
+        choose_methods(parse_config(_config("default", methods=["fewshot"])), "encoder", fortunes_small)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal that happens without CUDA")
+def test_qlora_without_cuda_is_refused_in_one_sentence(tiny_llama, fortunes_small):
+    from core.runner import choose_methods
+
+    with pytest.raises(ConfigError, match="needs a CUDA GPU") as refused:
+        choose_methods(parse_config(_config(tiny_llama, methods=["qlora"])), "decoder", fortunes_small)
+    assert "\n" not in str(refused.value)
+
+
+def test_lora_sft_lowers_the_loss_on_its_examples(tiny_llama):
+    from core.decoder import methods as decoder
+    from core.decoder.sft import mean_loss
+    from core.methods.base import FitContext
+
+    base = BaseModel.load(str(tiny_llama), device="cpu", precision="fp32")
+    base.max_length = 128
+    # a random 2-layer model learns slowly: a large step makes 30 steps enough to see it learn
+    config = parse_config(_config(tiny_llama, budget={"max_epochs": 30, "min_steps": 30, "patience": 100},
+                                  llm={"learning_rates": {"lora": 2e-2}, "context_length": 256}))
+    texts = ["first text here", "second text here", "third one", "fourth one"]
+    ctx = FitContext(labels=["a", "b"], train_texts=texts, train_labels=np.array([0, 1, 0, 1]), val_texts=texts,
+                     val_labels=np.array([0, 1, 0, 1]), corpus=None, base=base, embedder=None, config=config, seed=0)
+    prompts = PromptBuilder(base.tokenizer, 100)
+    examples = decoder.sft_examples(ctx, prompts, decoder.training_pairs(ctx)[0])
+    ids, labels = encode_examples(base.tokenizer, examples, 128, "<|im_end|>")
+    model = decoder.with_lora(ctx, base.causal_lm())
+    before = mean_loss(model, base, ids, labels, 8)
+    fitted = decoder.supervised(ctx, model, "lora")
+    after = mean_loss(fitted.lm.model, base, ids, labels, 8)
+    assert after < before - 0.5
+    assert 0 < fitted.trainable_parameters < fitted.total_parameters
+    assert fitted.details["steps"] >= 30
+
+
+def test_a_decoder_grid_runs_every_default_method(tiny_llama):
+    from core.runner import run_experiment
+
+    result = run_experiment(parse_config(_config(tiny_llama)))
+    runs = result.runs.set_index("method")
+    assert set(runs.index) == {"prompt", "fewshot", "rag", "lora", "full", "scratch"}
+    assert (runs.status == "finished").all(), runs.get("error")
+    assert runs.loc["prompt", "trainable_parameters"] == 0
+    assert runs.loc["lora", "trainable_parameters"] < runs.loc["full", "trainable_parameters"]
+    record = result.runs.set_index("method").loc["rag"]
+    assert record.total_parameters > runs.loc["prompt", "total_parameters"]  # the retrieval encoder counts

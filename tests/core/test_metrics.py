@@ -1,0 +1,95 @@
+import numpy as np
+import pytest
+
+from core.metrics import exact_match, is_abstention, normalize_answer, qa_metrics, token_f1
+
+
+@pytest.mark.parametrize("text, normalised", [
+    ("The Eiffel Tower!", "eiffel tower"),  # case, article, punctuation
+    ("  a   cat,\tan apple. ", "cat apple"),  # spaces squeezed, every article
+    ("Theory of the Anthem", "theory of anthem"),  # articles only as whole words
+    ("U.S.A.", "usa"),
+    ("$1,000", "1000"),
+    ("Don’t — stop", "dont stop"),  # Unicode punctuation as well as ASCII
+    ("The", ""),
+])
+def test_answers_are_normalised_as_in_squad(text, normalised):
+    assert normalize_answer(text) == normalised
+
+
+def test_exact_match_accepts_any_alias_after_normalisation():
+    assert exact_match("the U.S.A.", ["United States", "USA"])
+    assert exact_match("united states", ["United States", "USA"])
+    assert not exact_match("United Kingdom", ["United States", "USA"])
+    assert not exact_match("United States of America", ["United States"])  # exact, not contained
+
+
+@pytest.mark.parametrize("empty", ["", "   ", "?!", "the"])
+def test_an_empty_answer_never_matches_and_scores_zero(empty):
+    assert not exact_match(empty, ["The", "Paris"])  # "The" normalises to nothing as well
+    assert token_f1(empty, ["The", "Paris"]) == 0.0
+
+
+def test_token_f1_gives_partial_credit_and_takes_the_best_alias():
+    assert token_f1("Paris France", ["Paris"]) == pytest.approx(2 / 3)  # precision 1/2, recall 1
+    assert token_f1("Paris", ["Paris, France"]) == pytest.approx(2 / 3)  # precision 1, recall 1/2
+    assert token_f1("Paris France", ["Lyon", "Paris", "Paris France"]) == 1.0
+    assert token_f1("Lyon", ["Paris"]) == 0.0
+    assert token_f1("paris paris", ["Paris"]) == pytest.approx(2 / 3)  # a repeated word counts once in common
+
+
+@pytest.mark.parametrize("text", ["I don't know.", "I do not know", "Unknown", "unknown.", "No idea!",
+                                  "I cannot answer that.", "I'm not sure.", "Sorry, I don't know who wrote it.",
+                                  "I’m sorry, I can’t answer", "Unfortunately, not enough information."])
+def test_abstentions_are_recognised(text):
+    assert is_abstention(text)
+
+
+@pytest.mark.parametrize("text", ["Paris", "Unknown Pleasures", "The Unknown Soldier", "Idea", "", "knowledge",
+                                  "Notre Dame"])
+def test_answers_are_not_abstentions(text):
+    assert not is_abstention(text)
+
+
+def test_qa_metrics_record_fields_and_per_example_exact_match():
+    answers = ["Paris", "the Louvre museum", "I don't know", "", "Berlin"]
+    aliases = [["Paris"], ["Louvre"], ["Madrid"], ["Rome"], ["Vienna", "Wien"]]
+    record, exact = qa_metrics(answers, aliases)
+    assert exact.tolist() == [1, 0, 0, 0, 0]
+    assert record["accuracy"] == record["exact_match"] == pytest.approx(0.2)
+    assert record["token_f1"] == pytest.approx((1 + 2 / 3) / 5)  # "louvre museum" vs "louvre": 2/3
+    assert record["macro_f1"] == record["token_f1"] and record["per_class_f1"] == {}
+    assert record["empty_answers"] == 1
+    assert record["abstention_rate"] == pytest.approx(0.2)
+    assert record["wrong_answer_rate"] == pytest.approx(0.4)  # the Louvre and Berlin: answered and wrong
+    assert record["accuracy_low"] <= record["accuracy"] <= record["accuracy_high"]
+    assert record["token_f1_low"] <= record["token_f1"] <= record["token_f1_high"]
+    assert record["accuracy_high"] > record["accuracy_low"]
+    assert "mc_accuracy" not in record and "by_coverage" not in record
+
+
+def test_multiple_choice_accuracy_skips_questions_without_options():
+    answers, aliases = ["a", "b", "c", "d"], [["a"], ["x"], ["c"], ["x"]]
+    record, _ = qa_metrics(answers, aliases, option_correct=np.array([1.0, 1.0, np.nan, 0.0]))
+    assert record["mc_accuracy"] == pytest.approx(2 / 3)
+    assert record["mc_accuracy_low"] <= record["mc_accuracy"] <= record["mc_accuracy_high"]
+    record, _ = qa_metrics(answers, aliases, option_correct=np.array([True, False, False, False]))
+    assert record["mc_accuracy"] == pytest.approx(0.25)
+
+
+def test_metrics_by_coverage_split_the_questions():
+    answers = ["Rome", "Oslo", "I don't know", "Lima", "Quito"]
+    aliases = [["Rome"], ["Oslo"], ["Bern"], ["Lima"], ["Kyiv"]]
+    covered = np.array([True, True, True, False, False])
+    record, exact = qa_metrics(answers, aliases, option_correct=np.array([1, 1, 0, 1, 0]), covered=covered)
+    assert exact.tolist() == [1, 1, 0, 1, 0]
+    inside, outside = record["by_coverage"]["covered"], record["by_coverage"]["uncovered"]
+    assert inside["accuracy"] == pytest.approx(2 / 3) and inside["abstention_rate"] == pytest.approx(1 / 3)
+    assert outside["accuracy"] == pytest.approx(0.5) and outside["wrong_answer_rate"] == pytest.approx(0.5)
+    assert inside["mc_accuracy"] == pytest.approx(2 / 3) and outside["mc_accuracy"] == pytest.approx(0.5)
+    assert record["accuracy"] == pytest.approx(0.6)
+
+
+def test_answers_and_aliases_must_pair_up():
+    with pytest.raises(ValueError, match="2 answers for 1 questions"):
+        qa_metrics(["a", "b"], [["a"]])

@@ -1,0 +1,212 @@
+"""The Answers and Knowledge pages: a stored QA experiment on the LLM, read question by question and as a
+knowledge view; and what both say for experiments that classify."""
+
+import base64
+
+import numpy as np
+import plotly.io
+import pytest
+
+from core.store import SqlStore
+from dashboard.ui import SHARED_EXPERIMENT
+from tests.dashboard.conftest import (
+    MISSED,
+    PLACES,
+    UNCOVERED_RAG_ANSWER,
+    assert_clean,
+    fake_experiment,
+    fake_qa_experiment,
+    open_page,
+)
+
+QA = "geo-qa-fake"
+UNCOVERED = [n for n, (*_, covered) in enumerate(PLACES) if not covered]
+
+
+@pytest.fixture(scope="module")
+def qa_store(tmp_path_factory):
+    """One stored QA grid shared by the tests that only read it."""
+    location = tmp_path_factory.mktemp("qa") / "results.db"
+    fake_qa_experiment(SqlStore(location))
+    return str(location.resolve())
+
+
+@pytest.fixture
+def qa(qa_store, monkeypatch):
+    monkeypatch.setenv("ADAPTLAB_STORE", qa_store)
+    return SqlStore(qa_store)
+
+
+@pytest.fixture
+def store(adaptlab_home):
+    return SqlStore(adaptlab_home / "results.db")
+
+
+def _markdown(app) -> str:
+    return "\n".join(m.value for m in app.markdown)
+
+
+def _stored_answers(store: SqlStore, name: str = QA) -> list[tuple[str, str, int, str]]:
+    """(method, size, seed, answers) of every finished run, as stored."""
+    runs = store.runs_frame(name)
+    return [(r.method, r.size, r.seed, r.record["answers"]) for r in runs.itertuples() if r.status == "finished"]
+
+
+def _numbers(app) -> list[int]:
+    """The question numbers the question picker offers (its options read "1. Which country...")."""
+    return [int(option.split(".")[0]) - 1 for option in app.selectbox(key="answers.question").options]
+
+
+def _ask(app, number: int):
+    app.selectbox(key="answers.question").set_value(number).run()
+    assert_clean(app)
+    return app
+
+
+def test_every_run_answer_is_shown_beside_the_reference_and_marked(qa):
+    app = open_page("answers")
+    assert_clean(app)
+    place, country, others, _ = PLACES[0]
+    text = _markdown(app)
+    assert f"Which country is {place} in?" in text and f"**Reference answer:** {country}" in text
+    assert all(other in text for other in others) and "covered" in text
+    table = app.dataframe[0].value
+    stored = _stored_answers(qa)
+    assert len(table) == len(stored) == 12  # every finished run, one row each
+    assert sorted(zip(table.method, table.answer)) == sorted((method, answers[0]) for method, _, _, answers in stored)
+    assert ((table.answer == country) == (table.verdict == "✓ right")).all()
+    right = (table.answer == country).sum()
+    assert f"**{right} of 12** runs got it right" in text
+
+
+def test_an_uncovered_question_shows_a_made_up_answer_as_wrong_and_says_nothing_holds_it(qa):
+    app = _ask(open_page("answers"), UNCOVERED[0])
+    text = _markdown(app)
+    assert "not covered" in text and "No passage holds this answer" in " ".join(c.value for c in app.caption)
+    table = app.dataframe[0].value
+    rag = table[table.method == "rag"]
+    assert (rag.answer == UNCOVERED_RAG_ANSWER).all() and (rag.verdict == "✗ wrong").all()
+    assert "✓ holds the answer" not in text  # no passage is marked: none holds it
+    abstained = table[table.answer == "I don't know"]
+    assert len(abstained) and (abstained.verdict == "I don't know").all()
+
+
+@pytest.mark.parametrize("number, rank", [(0, 1), (1, 2)])
+def test_the_passage_holding_the_answer_is_marked_at_its_rank(qa, number, rank):
+    app = _ask(open_page("answers"), number)
+    place, country, *_ = PLACES[number]
+    text = _markdown(app)
+    assert f"{rank}. :green-background[**✓ holds the answer**] {place} is a region of {country}" in text
+    assert "rag (2 runs), rag_lora (2 runs)" in text  # the same retrieval, shown once for the runs that share it
+    assert text.count("✓ holds the answer") == 1
+
+
+def test_a_passage_retrieval_missed_is_named(qa):
+    app = _ask(open_page("answers"), MISSED)
+    place, country, *_ = PLACES[MISSED]
+    text = _markdown(app)
+    assert "The passage that holds the answer was not found" in text and f"{place} is a region of {country}" in text
+    assert ":green-background" not in text
+
+
+def test_the_filters_keep_uncovered_questions_some_run_answered_wrongly(store):
+    fake_qa_experiment(store, methods=("rag",))  # rag says "I don't know" on most uncovered questions
+    app = open_page("answers")
+    app.segmented_control(key="answers.coverage").set_value("uncovered").run()
+    assert_clean(app)
+    assert _numbers(app) == UNCOVERED
+    app.toggle(key="answers.wrong_only").set_value(True).run()
+    assert_clean(app)
+    truth = {n: country for n, (_, country, *_) in enumerate(PLACES)}
+    made_up = sorted({n for *_, answers in _stored_answers(store) for n in UNCOVERED
+                      if answers[n] not in ("I don't know", truth[n])})
+    shown = _numbers(app)
+    assert shown == made_up and UNCOVERED[0] in shown and len(shown) < len(UNCOVERED)
+
+
+def test_a_classification_experiment_on_the_llm_says_answers_are_label_likelihoods(store):
+    fake_experiment(store, "fortunes-llm", methods=("prompt", "lora"), family="decoder")
+    for page in ("answers", "knowledge"):
+        app = open_page(page)
+        assert_clean(app)
+        assert "label likelihoods" in app.info[0].value
+        assert not app.get("selectbox")[1:] and not app.dataframe and not app.get("plotly_chart")
+
+
+def test_a_classification_experiment_on_the_encoder_points_to_the_qa_experiments(store):
+    fake_qa_experiment(store)
+    fake_experiment(store, "fortunes-encoder", methods=("prompt",))
+    app = open_page("answers", run=False)
+    app.session_state[SHARED_EXPERIMENT] = "fortunes-encoder"  # as if chosen on another page
+    app.run()
+    assert_clean(app)
+    assert "sentence encoder" in app.info[0].value
+    assert any(f"**{QA}**" in caption.value and "pick one above" in caption.value for caption in app.caption)
+    app.selectbox(key="answers.experiment").set_value(QA).run()
+    assert_clean(app)
+    assert len(app.dataframe[0].value) == 12
+
+
+@pytest.mark.parametrize("page", ["answers", "knowledge"])
+def test_without_experiments_each_page_says_where_to_start(page):
+    app = open_page(page)
+    assert_clean(app)
+    assert "No experiments yet" in app.info[0].value
+
+
+def test_a_qa_experiment_without_finished_runs_is_an_empty_state(store):
+    fake_qa_experiment(store)
+    with store.engine.begin() as db:  # the grid queued, nothing finished yet
+        db.exec_driver_sql("DELETE FROM runs")
+    app = open_page("answers")
+    assert_clean(app)
+    assert "no finished runs with answers yet" in app.info[0].value
+    app = open_page("knowledge")
+    assert_clean(app)
+    assert "No finished run" in app.info[0].value
+
+
+def _figure(app, index: int):
+    """The plotly figure the page sent to the browser."""
+    return plotly.io.from_json(app.get("plotly_chart")[index].proto.spec)
+
+
+def _bars(trace) -> dict:
+    """x -> y of a bar trace; plotly sends numbers as base64 typed arrays."""
+    y = trace.y
+    if isinstance(y, dict):
+        y = np.frombuffer(base64.b64decode(y["bdata"]), dtype=y["dtype"])
+    return dict(zip(trace.x, y))
+
+
+def _record(store: SqlStore, key: str) -> dict:
+    runs = store.runs_frame(QA)
+    return runs[runs.run_key == key].record.iloc[0]
+
+
+def test_knowledge_shows_coverage_made_up_answers_and_the_update_with_its_cost(qa):
+    app = open_page("knowledge")
+    assert_clean(app)
+    assert len(app.get("plotly_chart")) == 4
+    fact = app.info[0].value
+    assert "rag" in fact and "indexing" in fact and "retraining" in fact
+    covered = next(trace for trace in _figure(app, 0).data if trace.name.startswith("covered"))
+    rag = _bars(covered)["rag"]
+    assert rag == pytest.approx(_record(qa, "rag|128|0")["by_coverage"]["covered"]["accuracy"])  # the largest size
+    kinds = {trace.name for trace in _figure(app, 1).data}
+    assert {"right", "I don't know", "made up (wrong)"} <= kinds
+    table = app.dataframe[0].value.set_index("method")
+    assert table.loc["rag", "taking them in costs"].startswith("indexing")
+    assert table.loc["lora", "taking them in costs"].startswith("retraining: 8 min")  # 480 s of training
+    assert table.loc["prompt", "taking them in costs"].startswith("none")
+    assert table.loc["rag", "new facts: before → after"] == "10% → 60%"
+
+
+def test_knowledge_at_another_size_reads_those_runs(qa):
+    app = open_page("knowledge")
+    app.selectbox(key="knowledge.size").set_value("32").run()
+    assert_clean(app)
+    covered = next(trace for trace in _figure(app, 0).data if trace.name.startswith("covered"))
+    rag = _bars(covered)["rag"]
+    assert rag == pytest.approx(_record(qa, "rag|32|0")["by_coverage"]["covered"]["accuracy"])
+    assert app.dataframe[0].value.set_index("method").loc["lora", "training data"] == "32 examples"

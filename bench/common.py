@@ -27,7 +27,7 @@ def machine() -> dict:
 
     info = {"cpu_cores": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
             "platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
-            "device": "cpu"}
+            "device": "cpu", "cpu_capability": torch.backends.cpu.get_cpu_capability()}
     if torch.cuda.is_available():
         info["device"] = torch.cuda.get_device_name(0)
         info["gpu_memory_gb"] = round(torch.cuda.get_device_properties(0).total_memory / 2**30, 1)
@@ -49,14 +49,47 @@ def timed():
     end.append(time.perf_counter())
 
 
-def save(name: str, command: str, goal: str, figures: dict, notes: str = "") -> Path:
-    """Write one benchmark's record: figures, the command that produced them, machine and date."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
+def save(name: str, command: str, goal: str, figures: dict, notes: str = "", folder: Path = RESULTS) -> Path:
+    """Write one benchmark's record: figures, the command that produced them, machine and date.
+
+    folder: bench/results; a dry run writes elsewhere, so a smoke test never replaces a measured figure."""
+    folder.mkdir(parents=True, exist_ok=True)
     hardware = machine()
     suffix = "gpu" if hardware["device"] != "cpu" else "cpu"
     record = {"name": name, "command": command, "goal": goal, "date": dt.date.today().isoformat(),
               "machine": hardware, "figures": figures, "notes": notes}
-    path = RESULTS / f"{name}-{suffix}.json"
+    path = folder / f"{name}-{suffix}.json"
     path.write_text(json.dumps(record, indent=2, default=float), encoding="utf-8")
     print(json.dumps(record, indent=2, default=float))
     return path
+
+
+def decoder_arguments(parser, dry_run_does: str) -> None:
+    """What the decoder benchmarks share: which LLM, a dry run that shrinks everything, where the record goes."""
+    parser.add_argument("--model", default="smollm2",
+                        help="the decoder: smollm2 (built in), or a local causal-LM folder (the tests use a tiny one)")
+    parser.add_argument("--dry-run", action="store_true", help=f"a smoke run in seconds: {dry_run_does}; its "
+                        "record goes to a temporary folder unless --results says where")
+    parser.add_argument("--results", type=Path, default=None,
+                        help="folder for the record (default bench/results; a dry run: a temporary folder)")
+
+
+def results_folder(args) -> Path:
+    """bench/results for a real run; a dry run never replaces a measured record."""
+    if args.results is not None:
+        return args.results
+    if args.dry_run:
+        import tempfile
+
+        return Path(tempfile.mkdtemp(prefix="bench-dry-run-"))
+    return RESULTS
+
+
+def precision(device, autocast_dtype) -> dict:
+    """What the arithmetic ran in: the CPU's vector capability, whether bf16 is native, the autocast dtype."""
+    import torch
+
+    from core.models import native_bf16
+
+    return {"cpu_capability": torch.backends.cpu.get_cpu_capability(), "native_bf16": native_bf16(device),
+            "autocast": str(autocast_dtype).removeprefix("torch.") if autocast_dtype else "fp32"}

@@ -31,21 +31,6 @@ def bootstrap_interval(correct: np.ndarray, seed: int = 0, samples: int = BOOTST
     return float(low), float(high)
 
 
-def knowledge_update_scores(fitted, update, labels: list[str]) -> dict:
-    """Accuracy on examples whose facts arrive after training: before and after adding those facts.
-
-    Only a method that can take new documents without retraining (RAG: `add_documents`) can improve."""
-    index = {label: i for i, label in enumerate(labels)}
-    texts, truth = update.test.text.tolist(), update.test.label.map(index).to_numpy()
-    before = float((fitted.predict_proba(texts).argmax(1) == truth).mean())
-    updatable = getattr(fitted, "retrieves", hasattr(fitted, "add_documents"))  # a decoder says whether it retrieves
-    after = before
-    if updatable:
-        fitted.add_documents(update.documents.text.tolist(), [index.get(label) for label in update.documents.label])
-        after = float((fitted.predict_proba(texts).argmax(1) == truth).mean())
-    return {"accuracy_before": before, "accuracy_after": after, "examples": len(texts), "updatable": updatable}
-
-
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> dict:
     """Everything recorded about a run's predictions on one test set."""
     classes = list(range(len(labels)))

@@ -25,9 +25,10 @@ from core.embeddings import Embedder, EmbeddingCache
 from core.errors import Cancelled, ConfigError, DataError
 from core.forgetting import choose_probe, forgetting_scores
 from core.grid import RunSpec, plan_runs, subset_indices
+from core.knowledge_update import knowledge_update
 from core.measure import dollars, price_per_hour, stopwatch, stored_bytes, track_peak_memory
 from core.methods import METHODS, FitContext
-from core.metrics import classification_metrics, knowledge_update_scores
+from core.metrics import classification_metrics
 from core.models import BaseModel, device_name
 from core.store import SqlStore, adaptlab_home, check_free_space, now
 from core.validation import ValidationReport, validate_task
@@ -113,6 +114,9 @@ def choose_methods(config: ExperimentConfig, family: str, task: Task) -> list[st
     Methods not set in the config: the backbone's defaults that apply (corpus fine-tuning joins on a decoder
     when the task has a corpus; RAG on QA needs one)."""
     has_corpus = task.corpus is not None and len(task.corpus) > 0
+    if task.kind == "qa" and family == "encoder":
+        raise ConfigError("task.kind is qa, which needs a model that generates answers, and the model is a sentence "
+                          "encoder; use a decoder LLM (model: {name: smollm2}) or a classification task")
     if "methods" not in config.model_fields_set:
         wanted = list(ENCODER_METHODS if family == "encoder" else DECODER_METHODS)
         if family == "decoder" and has_corpus:
@@ -120,9 +124,6 @@ def choose_methods(config: ExperimentConfig, family: str, task: Task) -> list[st
         return [m for m in wanted if METHODS[m].supports(family, task.kind)
                 and not (task.kind == "qa" and METHODS[m].retrieves and not has_corpus)]
     model = "a sentence encoder" if family == "encoder" else "a decoder LLM"
-    if task.kind == "qa" and family == "encoder":
-        raise ConfigError("task.kind is qa, which needs a model that generates answers, and the model is a sentence "
-                          "encoder; use a decoder LLM (model: {name: smollm2}) or a classification task")
     refused = [m for m in config.methods if not METHODS[m].supports(family, task.kind)]
     if refused:
         offered = [m for m in METHOD_NAMES if METHODS[m].supports(family, task.kind)]
@@ -146,6 +147,9 @@ def run_experiment(config: ExperimentConfig, store: SqlStore | None = None,
         progress.message(f"warning: {warning}")
     base, encoder = load_backbone(config)
     config.methods = choose_methods(config, base.family, task)
+    if base.family == "decoder" and not getattr(base.tokenizer, "chat_template", None):
+        progress.message(f"warning: {base.name} has no chat template, so prompts use a plain 'Question: ... "
+                         "Answer:' layout (each run records it); instruct models answer better with their own")
     labels = task.labels if task.kind == "classification" else []
     label_index = {label: i for i, label in enumerate(labels)}
     # QA: a run's predictions are its per-question exact match, so the truth is 1 for every question
@@ -279,7 +283,7 @@ def execute_run(spec: RunSpec, task: Task, labels: list[str], base: BaseModel, e
     y_test = None if qa else task.test.label.map(label_index).to_numpy()
     try:
         predictions, fitted = _fit_and_measure(spec, ctx, test_texts, config, env, record, price_share, task, y_test)
-        _follow_up(spec, fitted, task, labels, base, config, record, {} if baseline is None else baseline)
+        _follow_up(spec, fitted, task, labels, base, config, record, {} if baseline is None else baseline, ctx)
     except (KeyboardInterrupt, SystemExit, Cancelled):
         raise
     except Exception as error:  # one broken run must not sink a 72-run grid
@@ -347,18 +351,19 @@ def _decoder_extras(fitted, kind: str, test_texts: list[str], task: Task, y_test
 
 
 def _follow_up(spec: RunSpec, fitted, task: Task, labels: list[str], base: BaseModel, config: ExperimentConfig,
-               record: dict, baseline: dict) -> None:
-    """Evaluations beyond the test set, outside the timed region: knowledge update, forgetting."""
-    if task.knowledge_update is not None:
-        if task.kind == "qa":
-            from core.decoder.evaluate import knowledge_update_qa
-
-            record["knowledge_update"] = knowledge_update_qa(fitted, task.knowledge_update)
-        else:
-            record["knowledge_update"] = knowledge_update_scores(fitted, task.knowledge_update, labels)
+               record: dict, baseline: dict, ctx: FitContext) -> None:
+    """Evaluations beyond the test set, outside the timed region: forgetting, then the knowledge update (last:
+    a method may retrain on the new facts)."""
     probe = choose_probe(config.forgetting, task.avoid_probes)
-    if probe and base.family == "encoder" and METHODS[spec.method].changes_base_weights:
+    if base.family == "decoder" and config.forgetting != "off" and METHODS[spec.method].changes_base_weights:
+        from core.decoder.forgetting import decoder_forgetting
+
+        record["forgetting"] = decoder_forgetting(fitted, base, baseline)
+    elif base.family == "encoder" and probe and METHODS[spec.method].changes_base_weights:
         record["forgetting"] = forgetting_scores(fitted, base, probe, baseline)
+    if task.knowledge_update is not None:
+        record["knowledge_update"] = knowledge_update(METHODS[spec.method], fitted, ctx, task.knowledge_update,
+                                                      labels, record["price_per_hour"])
 
 
 def load_results(name: str, store: SqlStore | str | Path | None = None, with_predictions: bool = False) -> pd.DataFrame:

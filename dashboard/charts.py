@@ -39,10 +39,10 @@ def _rgba(hex_color: str, alpha: float) -> str:
 
 def _layout(figure: go.Figure, title: str, x: str, y: str, **extra) -> go.Figure:
     extra.setdefault("height", HEIGHT)
+    # beside the plot, one entry a line: seven methods never run into the title
+    extra.setdefault("legend", {"orientation": "v", "yanchor": "top", "y": 1.0, "x": 1.02, "title": None})
     figure.update_layout(title={"text": title, "x": 0, "xanchor": "left"}, template="plotly_white",
                          margin={"l": 60, "r": 20, "t": 50, "b": 55}, xaxis_title=x, yaxis_title=y,
-                         # beside the plot, one entry a line: seven methods never run into the title
-                         legend={"orientation": "v", "yanchor": "top", "y": 1.0, "x": 1.02, "title": None},
                          hoverlabel={"namelength": -1}, **extra)
     return figure
 
@@ -227,6 +227,7 @@ COVERAGE_COLORS = {"covered": "#1F77B4", "uncovered": "#9AA5B1"}
 ANSWER_KINDS = {"exact_match": ("right", "#2CA02C"), "abstention_rate": ("I don't know", "#9AA5B1"),
                 "wrong_answer_rate": ("made up (wrong)", HURTS), "no_answer_rate": ("no answer", "#E4E7EB")}
 COVERAGE_WORDS = {"covered": "covered (passage in the documents)", "uncovered": "not covered (no passage)"}
+LEGEND_BELOW = {"orientation": "h", "yanchor": "top", "y": -0.12, "x": 0, "title": None}  # frees a half-width chart
 
 
 def coverage_chart(coverage: pd.DataFrame) -> go.Figure:
@@ -236,10 +237,11 @@ def coverage_chart(coverage: pd.DataFrame) -> go.Figure:
         rows = coverage[coverage.group == group]
         figure.add_trace(go.Bar(x=rows.method, y=rows.exact_match, name=COVERAGE_WORDS[group],
                                 marker_color=COVERAGE_COLORS[group], text=[f"{v:.0%}" for v in rows.exact_match],
-                                textposition="outside", hovertemplate=f"<b>%{{x}}</b><br>{group}: exact match "
-                                                                      "%{y:.3f}<extra></extra>"))
-    _layout(figure, "Exact match on covered and uncovered questions", "method", "exact match", barmode="group")
-    figure.update_yaxes(range=[0, 1.1], tickformat=".0%")
+                                textposition="outside", textfont={"size": 11}, cliponaxis=False,
+                                hovertemplate=f"<b>%{{x}}</b><br>{group}: exact match %{{y:.3f}}<extra></extra>"))
+    _layout(figure, "Exact match on covered and uncovered questions", "", "exact match", barmode="group",
+            legend=LEGEND_BELOW, uniformtext={"minsize": 9, "mode": "show"})
+    figure.update_yaxes(range=[0, 1.12], tickformat=".0%")
     return figure
 
 
@@ -249,13 +251,15 @@ def answer_kinds_chart(coverage: pd.DataFrame) -> go.Figure:
     On uncovered questions no passage holds the answer: "I don't know" is the honest answer there, and the red
     part is how often the method makes a fact up."""
     figure = go.Figure()
-    x = [coverage.method.tolist(), coverage.group.tolist()]  # two-level axis: method, then covered / uncovered
+    # one bar a row, labelled on a two-level axis (method, then covered / not covered): the labels read across
+    y = [coverage.method.tolist(), ["not covered" if g == "uncovered" else g for g in coverage.group]]
     for column, (name, colour) in ANSWER_KINDS.items():
-        figure.add_trace(go.Bar(x=x, y=coverage[column], name=name, marker_color=colour,
-                                hovertemplate=f"%{{x}}<br>{name}: %{{y:.0%}}<extra></extra>"))
-    _layout(figure, "What each method answers (red: a fact made up instead of \"I don't know\")", "",
-            "share of questions", barmode="stack")
-    figure.update_yaxes(range=[0, 1], tickformat=".0%")
+        figure.add_trace(go.Bar(x=coverage[column], y=y, name=name, marker_color=colour, orientation="h",
+                                hovertemplate=f"%{{y}}<br>{name}: %{{x:.0%}}<extra></extra>"))
+    _layout(figure, "What each method answers (red: a fact made up)", "share of questions", "", barmode="stack",
+            legend={**LEGEND_BELOW, "traceorder": "normal"}, height=max(HEIGHT, 150 + 26 * len(coverage)))
+    figure.update_xaxes(range=[0, 1], tickformat=".0%")
+    figure.update_yaxes(autorange="reversed")
     return figure
 
 

@@ -123,9 +123,10 @@ def findings(table: pd.DataFrame, runs: pd.DataFrame) -> list[str]:
             out.append(f"Negative transfer against {reference} (the whole 95% interval below zero): {cells}.")
         else:
             out.append(f"No negative transfer against {reference}: no adapted method is reliably worse than it at any size.")
-    forgetting = [r.get("forgetting") for r in runs.record if r.get("forgetting")]
+    forgetting = [f for r in runs.record if "recall_lost" in (f := r.get("forgetting") or {})]
     if forgetting:
-        frame = pd.DataFrame([{**f, "method": r["method"]} for r in runs.record if (f := r.get("forgetting"))])
+        frame = pd.DataFrame([{**f, "method": r["method"]} for r in runs.record
+                              if "recall_lost" in (f := r.get("forgetting") or {})])
         lost = frame.groupby("method").recall_lost.mean()
         probe = frame.probe.iloc[0]
         parts = ", ".join(f"{m} {v * 100:+.1f} points" for m, v in lost.items())
@@ -148,7 +149,8 @@ def glance_row(store: SqlStore, scenario: str) -> str:
     hurts = {ref: int((adapted[flag] == True).sum()) for ref, flag in  # noqa: E712 (NaN-safe)
              (("scratch", "transfer_hurts"), ("tfidf", "hurts_vs_tfidf"))}
     cells = len(adapted)
-    lost = pd.DataFrame([{**f, "method": r["method"]} for r in runs.record if (f := r.get("forgetting"))])
+    lost = pd.DataFrame([{**f, "method": r["method"]} for r in runs.record
+                         if "recall_lost" in (f := r.get("forgetting") or {})])
     forgetting = ", ".join(f"{m} {v * 100:.1f}" for m, v in lost.groupby("method").recall_lost.mean().items()) \
         if len(lost) else "n/a"
     return (f"| `{scenario}` | {largest}/class | **{best}** {top.iloc[0].accuracy:.3f} | {gap:+.1f} | "

@@ -13,6 +13,7 @@ from core.decision import size_label
 from dashboard import state, ui
 
 KEY = "answers"
+MAX_ROWS_SHOWN = 30  # runs listed before the answers table scrolls
 VERDICT_WORDS = {RIGHT: "✓ right", WRONG: "✗ wrong", ABSTAINED: "I don't know", EMPTY: "no answer"}
 VERDICT_STYLE = {RIGHT: "background-color: #e3f4e1; color: #1e6b1a", WRONG: "background-color: #fde2e2; color: #8a1c1c",
                  ABSTAINED: "background-color: #eef0f3; color: #3e4c59", EMPTY: "background-color: #eef0f3"}
@@ -86,7 +87,11 @@ def _answers(rows: pd.DataFrame, unit: str) -> None:
     table = pd.DataFrame({"method": rows.method, "training data": [size_label(s, unit) for s in rows["size"]],
                           "seed": rows.seed, "answer": rows.answer, "verdict": rows.verdict.map(VERDICT_WORDS)})
     styled = table.style.apply(lambda column: [VERDICT_STYLE[v] for v in rows.verdict], subset=["answer", "verdict"])
-    st.dataframe(styled, hide_index=True, width="stretch", key=f"{KEY}.table")
+    # every run in view up to a screenful; a large grid scrolls inside the table
+    st.dataframe(styled, hide_index=True, width="stretch", key=f"{KEY}.table",
+                 height="content" if len(table) <= MAX_ROWS_SHOWN else 35 * (MAX_ROWS_SHOWN + 1),
+                 column_config={"seed": st.column_config.NumberColumn(width="small"),
+                                "answer": st.column_config.TextColumn(width="large")})
 
 
 def _passages(rows: pd.DataFrame, question: pd.Series, passages: dict[str, str]) -> None:

@@ -160,6 +160,9 @@ def _in_user_names(message: str) -> str:
 
 
 def _statistics(stats: dict) -> None:
+    if stats.get("kind") == "qa":
+        _qa_statistics(stats)
+        return
     rows = stats.get("rows", {})
     cols = st.columns(5)
     for col, (name, value) in zip(cols, [*rows.items(), ("classes", stats.get("classes")),
@@ -175,6 +178,22 @@ def _statistics(stats: dict) -> None:
         {"50%": "median", "95%": "95th percentile"})
     right.markdown("**Text length (train, characters)**")
     right.dataframe(lengths.to_frame(), width="stretch")
+
+
+def _qa_statistics(stats: dict) -> None:
+    """Questions have answers, not classes: counts per split, and how many come with options or a passage."""
+    rows = stats.get("rows", {})
+    cols = st.columns(5)
+    for col, (name, value) in zip(cols, [*((f"{split} questions", n) for split, n in rows.items()),
+                                         ("corpus passages", stats.get("corpus_documents", 0))]):
+        col.metric(name, f"{value:,}")
+    options, context = stats.get("with_options", {}).get("test", 0), stats.get("with_context", {}).get("test", 0)
+    st.caption(f"Test questions with answer options (scored by likelihood): {options:.0%}; with a passage of their "
+               f"own: {context:.0%}. Sizes count training questions.")
+    lengths = pd.DataFrame({"question": stats.get("question_chars", {}), "answer": stats.get("answer_chars", {})})
+    lengths = lengths.rename({"50%": "median", "95%": "95th percentile"}).drop(index="count", errors="ignore")
+    st.markdown("**Length (train, characters)**")
+    st.dataframe(lengths, width="content")
 
 
 def _coverage(spec_json: str) -> None:

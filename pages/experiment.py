@@ -50,8 +50,12 @@ def _data() -> dict:
     if "builtin" in spec:
         options = ", ".join(f"{k} {v}" for k, v in spec.get("builtin_options", {}).items())
         described = f"built-in scenario **{spec['builtin']}**" + (f" ({options})" if options else "")
+    elif spec.get("kind") == "qa":
+        described = (f"your questions (question column **{spec.get('question_column', 'question')}**, answer column "
+                     f"**{spec.get('answer_column', 'answer')}**)")
     else:
-        described = f"your file (text column **{spec['text_column']}**, label column **{spec['label_column']}**)"
+        described = (f"your file (text column **{spec.get('text_column', 'text')}**, label column "
+                     f"**{spec.get('label_column', 'label')}**)")
     left, right = st.columns([4, 1])
     left.markdown(f"Data: {described}")
     with right:
@@ -192,7 +196,8 @@ def _llm_settings(kind: str) -> dict:
     """What shapes an LLM's answers: its instruction, answer length, examples shown, and whether it may abstain."""
     llm = DEFAULTS.llm
     with st.expander("LLM settings"):
-        default = "adaptlab's: " + (QA_INSTRUCTION + (ABSTAIN_CLAUSE if llm.allow_abstain else "") if kind == "qa"
+        abstains = st.session_state.get(f"{KEY}.llm_abstain", llm.allow_abstain)  # the box below, as last set
+        default = "adaptlab's: " + (QA_INSTRUCTION + (ABSTAIN_CLAUSE if abstains else "") if kind == "qa"
                                     else CLASSIFY_INSTRUCTION)
         instruction = st.text_area("Instruction", key=f"{KEY}.llm_instruction", persist_state=KEEP, height=80,
                                    placeholder=default, max_chars=4000,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from core.metrics import exact_match, qa_metrics
+from core.metrics import qa_metrics
 
 GENERATED_SAMPLE = 64  # classification on an LLM: test texts also answered by generation, then parsed
 
@@ -67,23 +67,3 @@ def generated_accuracy(fitted, texts: list[str], truth: np.ndarray) -> dict:
     hits = [p is not None and p == t for p, t in zip(parsed, truth[:sample])]
     return {"generated_accuracy": float(np.mean(hits)) if hits else None,
             "generated_unparsed": int(sum(p is None for p in parsed)), "generated_sample": sample}
-
-
-def knowledge_update_qa(fitted, update) -> dict:
-    """Exact match on questions whose passages arrive after training: before and after indexing them."""
-    questions = update.test.text.tolist()
-    aliases = [list(a) if len(a) else [ref] for a, ref in zip(column(update.test, "aliases", []), update.test.label)]
-
-    def score() -> float:
-        answers = fitted.answer(questions, column(update.test, "context", ""))
-        return float(np.mean([exact_match(a, refs) for a, refs in zip(answers, aliases)]))
-
-    before = score()
-    updatable = bool(getattr(fitted, "retrieves", False))
-    after = before
-    if updatable:
-        documents = update.documents
-        fitted.add_documents(documents.text.tolist(), None, column(documents, "id", "")
-                             if "id" in documents else None)
-        after = score()
-    return {"accuracy_before": before, "accuracy_after": after, "examples": len(questions), "updatable": updatable}

@@ -178,9 +178,15 @@ def supervised(ctx, model: torch.nn.Module, method: str, retriever: Retriever | 
                             sft_examples(ctx, prompts, validation, retriever), learning_rate(ctx, method),
                             prompts.answer_suffix())
     details["train_prompts_cut"] = prompts.cut
+    return trained(ctx, model, details, retriever)
+
+
+def trained(ctx, model: torch.nn.Module, details: dict, retriever: Retriever | None = None) -> DecoderPredictor:
+    """A fine-tuned model as a predictor that remembers what it trained (a knowledge update trains that again)."""
+    names = {name for name, param in model.named_parameters() if param.requires_grad}
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     fitted = predictor(ctx, model, retriever=retriever, details=details)
-    fitted.trainable_parameters = trainable
+    fitted.trainable_parameters, fitted.trained_names = trainable, names
     return fitted
 
 
@@ -218,10 +224,7 @@ def fit_corpus_ft(ctx) -> DecoderPredictor:
     details = train_decoder(model, ctx, train, validation, learning_rate(ctx, "corpus_ft"),
                             ctx.base.tokenizer.eos_token or "")
     details["passages_trained"] = len(train)
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    fitted = predictor(ctx, model, details=details)
-    fitted.trainable_parameters = trainable
-    return fitted
+    return trained(ctx, model, details)
 
 
 def require_cuda_4bit() -> None:

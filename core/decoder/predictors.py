@@ -58,6 +58,7 @@ class DecoderPredictor:
     trainable_parameters: int = 0
     total_parameters: int = 0
     details: dict = field(default_factory=dict)
+    trained_names: set[str] = field(default_factory=set)  # the parameters fine-tuning trained (none: prompting)
     max_input_tokens: int = 0  # 0: inputs are never cut (the prompt builder still fits the context)
     last_retrieved: list[list[str]] = field(default_factory=list)  # passage ids per query of the last call
     prompt_tokens: list[int] = field(default_factory=list)

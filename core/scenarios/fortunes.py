@@ -21,6 +21,10 @@ COLLECTIONS = ("fortunes", "limerick", "murphy", "startrek", "zippy")
 # The grid `adaptlab demo fortunes` runs: every method, sizes per class; two seeds (its texts are the
 # longest of the three scenarios, so this grid is the slowest on a CPU).
 DEMO_GRID = {"sizes": [8, 32, 128], "seeds": [0, 1]}
+# `adaptlab demo fortunes --model smollm2`: every run prompts or fine-tunes an LLM, so on a CPU the test set
+# is smaller (100 texts), the sizes stop at 32 per class and few-shot prompts show at most 8 examples
+LLM_DEMO_GRID = {"sizes": [8, 32], "seeds": [0, 1, 2], "task": {"builtin_options": {"per_class": 80}},
+                 "llm": {"max_shots": 8}}
 CARD = {
     "name": "fortunes",
     "title": "Fortune collections",

@@ -22,6 +22,10 @@ from core.errors import DataError
 CATEGORIES = ("happy", "sad", "angry", "surprised", "shy", "love", "sleepy")
 # The grid `adaptlab demo kaomoji` runs: every method, sizes per class, three seeds.
 DEMO_GRID = {"sizes": [8, 32, 128], "seeds": [0, 1, 2]}
+# `adaptlab demo kaomoji --model smollm2`: every run prompts or fine-tunes an LLM, so on a CPU the test set
+# is smaller (100 texts), the sizes stop at 32 per class and few-shot prompts show at most 8 examples
+LLM_DEMO_GRID = {"sizes": [8, 32], "seeds": [0, 1, 2], "task": {"builtin_options": {"per_class": 80}},
+                 "llm": {"max_shots": 8}}
 CARD = {
     "name": "kaomoji",
     "title": "Kaomoji emotions",

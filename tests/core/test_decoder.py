@@ -169,3 +169,20 @@ def test_a_decoder_grid_runs_every_default_method(tiny_llama):
     assert runs.loc["lora", "trainable_parameters"] < runs.loc["full", "trainable_parameters"]
     record = result.runs.set_index("method").loc["rag"]
     assert record.total_parameters > runs.loc["prompt", "total_parameters"]  # the retrieval encoder counts
+
+
+def test_qa_on_a_sentence_encoder_is_refused_in_one_sentence(tmp_path):
+    import json
+
+    from core.qa import load_qa_task
+    from core.runner import choose_methods
+
+    rows = [{"question": f"Question {i}?", "answer": f"answer {i}"} for i in range(30)]
+    (tmp_path / "qa.jsonl").write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    config = parse_config({"name": "qa", "task": {"path": str(tmp_path / "qa.jsonl"), "kind": "qa"},
+                           "sizes": [8], "seeds": [0]})
+    task = load_qa_task(config.task)
+    for settings in (config, parse_config({**config.model_dump(mode="json"), "methods": ["prompt"]})):
+        with pytest.raises(ConfigError, match="needs a model that generates answers") as refused:
+            choose_methods(settings, "encoder", task)
+        assert "\n" not in str(refused.value)

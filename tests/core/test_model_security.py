@@ -256,3 +256,16 @@ def test_a_pickled_adapter_is_refused_in_words_and_never_unpickled(tmp_path, mon
         load_adapter(None, folder, 2)
     with pytest.raises(ModelLoadError, match="outside"):
         load_adapter(None, tmp_path.parent / "elsewhere", 2)
+
+
+def test_the_family_of_a_model_is_read_from_its_config_only_inside_the_roots(roots):
+    from core.models import model_family
+
+    allowed, elsewhere = roots
+    llama, bert = model_folder(allowed, "tiny-llama", model_type="llama"), model_folder(allowed, "tiny-bert")
+    outside = model_folder(elsewhere, "outside-llama", model_type="llama")
+    assert model_family(str(llama)) == "decoder" and model_family(str(bert)) == "encoder"
+    assert model_family(str(outside)) == "encoder"  # refused: its config is never read, nothing is told
+    assert model_family(str(allowed / "missing")) == "encoder"
+    assert model_family("smollm2") == "decoder" and model_family("default") == "encoder"
+    assert model_family(str(allowed / "model.gguf")) == "decoder"  # GGUF files hold decoders; nothing converted

@@ -42,12 +42,13 @@ def test_a_retried_run_replaces_its_failed_attempt(tmp_path):
 def test_a_finished_run_is_never_replaced_by_a_later_attempt(tmp_path):
     store = SqlStore(tmp_path / "r.db")
     store.register_experiment("e", CONFIG, "fp", ["a", "b"], [0, 1], {})
-    assert store.write_run("e", _record("tfidf|8|0", accuracy=0.9), [1, 1]) is True
-    assert store.write_run("e", _record("tfidf|8|0", status="failed"), None) is False  # another process's failure
-    assert store.write_run("e", _record("tfidf|8|0", accuracy=0.1), [0, 0]) is False  # a second finish of the same run
+    written = [store.write_run("e", _record("tfidf|8|0", accuracy=0.9), [1, 1]),
+               store.write_run("e", _record("tfidf|8|0", status="failed"), None),  # another process's failure
+               store.write_run("e", _record("tfidf|8|0", accuracy=0.1), [0, 0])]  # a second finish of the same run
     frame = store.runs_frame("e", with_predictions=True)
     assert frame.status.tolist() == ["finished"] and frame.accuracy.tolist() == [0.9]
     assert frame.predictions.tolist() == [[1, 1]]
+    assert written == [True, False, False]  # the caller learns that nothing was replaced
 
 
 def test_the_grid_may_grow_but_settings_may_not_change(tmp_path):

@@ -135,7 +135,7 @@ def _qa_answers(method: str, size_index: int) -> tuple[list[str], list[list[str]
     rng = np.random.default_rng(zlib.crc32(f"{method}|{size_index}".encode()))
     answers, retrieved = [], []
     for number, (place, country, _, covered) in enumerate(PLACES):
-        made_up = COUNTRIES[(COUNTRIES.index(country) + 1 + number) % len(COUNTRIES)]
+        made_up = COUNTRIES[(COUNTRIES.index(country) + 1 + number % 5) % len(COUNTRIES)]  # never the answer
         if covered:
             answers.append(country if rng.random() < covered_right + 0.05 * size_index else made_up)
         else:

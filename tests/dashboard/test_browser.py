@@ -1,8 +1,10 @@
-"""End to end in a real browser: a newcomer goes from a built-in scenario to a downloaded decision report.
+"""End to end in a real browser: a newcomer goes from a built-in scenario to a downloaded decision report; a
+stakeholder reads an LLM's answers question by question.
 
 Starts `streamlit run dashboard/app.py` on a free loopback port and an `adaptlab worker`, both with
 their own ADAPTLAB_HOME, then drives Debian's Chromium (headless) through Playwright. Screenshots of
-every page go to ci-artifacts/screenshots/ (CI keeps that folder).
+every page go to ci-artifacts/screenshots/ (CI keeps that folder). The answers test serves a store
+holding a finished QA grid written directly (tests/dashboard/conftest.py), so no model runs.
 
     HF_HUB_OFFLINE=1 .venv/bin/python -m pytest -m browser
 """
@@ -138,7 +140,7 @@ def test_from_a_builtin_scenario_to_a_downloaded_decision_report(served, tmp_pat
                 visit.settle()
             visit.fill("Training-set sizes", "4, 8")
             visit.fill("Seeds", "1")
-            page.get_by_text("Model and budget").click()
+            page.get_by_text("Device and budget").click()
             page.locator('[data-testid="stRadio"]').filter(has_text="Negative transfer against") \
                 .get_by_text("tfidf", exact=True).click()
             visit.settle()
@@ -193,3 +195,62 @@ def test_from_a_builtin_scenario_to_a_downloaded_decision_report(served, tmp_pat
         finally:
             browser.close()
     assert "Traceback" not in (logs / "worker.log").read_text(errors="replace")
+
+
+@pytest.fixture
+def served_answers(tmp_path):
+    """The dashboard alone (nothing to run, so no worker) on a store holding a finished QA grid on the LLM."""
+    from core.store import SqlStore
+    from tests.dashboard.conftest import fake_qa_experiment
+
+    home = tmp_path / "home"
+    home.mkdir()
+    fake_qa_experiment(SqlStore(home / "results.db"))
+    env = {**os.environ, "ADAPTLAB_HOME": str(home), "ADAPTLAB_AUTOSTART_WORKER": "0", "HF_HUB_OFFLINE": "1"}
+    env.pop("ADAPTLAB_STORE", None)
+    port = free_port()
+    process = start_streamlit(port, env, tmp_path / "streamlit.log")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, process, 90)
+        yield url
+    finally:
+        stop([process], grace=20)
+
+
+def test_a_stakeholder_reads_each_method_answer_and_the_passage_that_holds_it(served_answers):
+    from playwright.sync_api import sync_playwright
+
+    from tests.dashboard.conftest import PLACES
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport=VIEWPORT)
+            visit = Visit(page)
+            page.goto(f"{served_answers}/answers")
+            page.get_by_role("heading", name="Answers", exact=True).wait_for(timeout=90_000)
+            visit.settle()
+            place, country, *_ = PLACES[1]  # its passage is found second; rag answers it right
+            questions = page.locator('[data-testid="stSelectbox"]').filter(has_text="Test question")
+            questions.click()
+            page.keyboard.type(place)  # the picker searches as you type
+            page.get_by_role("option").filter(has_text=place).first.click()
+            visit.settle()
+            page.get_by_role("heading", name=f"Which country is {place} in?").wait_for(timeout=30_000)
+            marked = page.locator('[data-testid="stMarkdownContainer"] li').filter(has_text="holds the answer")
+            assert marked.count() == 1 and f"{place} is a region of {country}" in marked.inner_text()
+            grid = page.locator('[data-testid="stDataFrame"]')
+            grid.wait_for()
+            # the table draws on a canvas; its accessible copy holds the cells a screen reader (and this test) reads:
+            # method, training data, seed, answer, verdict
+            rows = [row.locator("td").all_inner_texts() for row in grid.locator("tr").all()]
+            assert any(row[0] == "rag" and row[3] == country and row[4] == "✓ right" for row in rows if row), rows
+            visit.shot("10-answers")
+
+            visit.open("Knowledge")
+            page.locator(".js-plotly-plot").nth(3).wait_for(timeout=60_000)
+            assert page.get_by_text("by indexing them").count() >= 1
+            visit.shot("11-knowledge")
+        finally:
+            browser.close()

@@ -8,7 +8,7 @@ from core.analysis import learning_curves, negative_transfer, summary_table, wit
 from core.decision import break_even_queries, per_class_f1, storage_of_variants, total_cost
 from core.store import SqlStore
 from dashboard import charts
-from tests.dashboard.conftest import fake_experiment
+from tests.dashboard.conftest import fake_experiment, fake_qa_experiment
 
 
 @pytest.fixture(scope="module")
@@ -98,3 +98,81 @@ def test_empty_frames_give_empty_figures_not_errors():
     empty_summary = pd.DataFrame(columns=["method", "size", "accuracy", "accuracy_low", "accuracy_high",
                                           "train_dollars"])
     assert _names(charts.accuracy_cost_chart(empty_summary)) == ["Pareto front", "on the front"]
+
+
+def test_the_quality_axis_is_named_exact_match_for_questions(results):
+    runs, scored, summary = results
+    curves = charts.learning_curves_chart(learning_curves(scored), "total", "exact match")
+    cost = charts.accuracy_cost_chart(summary, "train_dollars", "total", "exact match")
+    transfer = charts.negative_transfer_chart(negative_transfer(scored), "scratch", "total", "exact match")
+    for figure in (curves, cost):
+        assert figure.layout.yaxis.title.text == "exact match" and figure.layout.title.text.startswith("Exact match")
+        assert all("accuracy" not in (trace.hovertemplate or "") for trace in figure.data)
+    assert transfer.layout.title.text.startswith("Exact match minus scratch")
+    assert charts.learning_curves_chart(learning_curves(scored)).layout.yaxis.title.text == "accuracy"
+
+
+@pytest.fixture(scope="module")
+def knowledge(tmp_path_factory):
+    """(coverage, update) of a synthetic QA grid at each method's largest size."""
+    from core.knowledge import at_size, coverage_table, update_table
+
+    store = SqlStore(tmp_path_factory.mktemp("knowledge") / "results.db")
+    fake_qa_experiment(store)
+    runs = store.runs_frame("geo-qa-fake")
+    return at_size(coverage_table(runs)), at_size(update_table(runs))
+
+
+def test_coverage_puts_covered_and_uncovered_exact_match_side_by_side(knowledge):
+    coverage, _ = knowledge
+    figure = charts.coverage_chart(coverage)
+    assert [t.name.split(" ")[0] for t in figure.data] == ["covered", "not"] and figure.layout.barmode == "group"
+    covered = coverage[coverage.group == "covered"]
+    assert list(figure.data[0].x) == covered.method.tolist() and list(figure.data[0].y) == covered.exact_match.tolist()
+    assert list(figure.data[1].y) == coverage[coverage.group == "uncovered"].exact_match.tolist()
+
+
+def test_answer_kinds_stack_to_every_question_with_made_up_answers_in_red(knowledge):
+    coverage, _ = knowledge
+    figure = charts.answer_kinds_chart(coverage)
+    assert [t.name for t in figure.data] == ["right", "I don't know", "made up (wrong)", "no answer"]
+    assert figure.layout.barmode == "stack" and figure.data[2].marker.color == charts.HURTS
+    assert all(t.orientation == "h" for t in figure.data)  # a bar a row: method and coverage labels read across
+    totals = np.sum([np.asarray(t.x, dtype=float) for t in figure.data], axis=0)
+    assert np.allclose(totals, 1.0)
+    groups = ["not covered" if g == "uncovered" else g for g in coverage.group]
+    assert [list(level) for level in figure.data[0].y] == [coverage.method.tolist(), groups]
+    made_up = dict(zip(zip(*figure.data[2].y), figure.data[2].x))
+    lora = coverage[(coverage.method == "lora") & (coverage.group == "uncovered")].wrong_answer_rate.iloc[0]
+    assert made_up[("lora", "not covered")] == lora
+
+
+def test_the_knowledge_update_draws_before_and_after_per_method(knowledge):
+    _, update = knowledge
+    figure = charts.knowledge_update_chart(update)
+    before, after = (next(t for t in figure.data if t.name.startswith(word)) for word in ("before", "after"))
+    assert list(before.y) == list(after.y) == update.method.tolist()
+    assert dict(zip(after.y, after.x))["rag"] > dict(zip(before.y, before.x))["rag"]  # indexing helped
+    assert dict(zip(after.y, after.x))["lora"] == dict(zip(before.y, before.x))["lora"]  # not without retraining
+    assert after.marker.color[update.method.tolist().index("rag")] == charts.color("rag")
+
+
+def test_the_update_cost_is_training_again_for_trained_methods_and_near_zero_for_retrieval(knowledge):
+    _, update = knowledge
+    figure = charts.update_cost_chart(update)
+    bars = figure.data[0]
+    seconds, words = dict(zip(bars.y, bars.x)), dict(zip(bars.y, bars.text))
+    assert seconds["lora"] == update.set_index("method").update_seconds["lora"] > 0
+    assert seconds["rag"] == 0 and words["rag"].startswith("indexing") and words["lora"].startswith("retraining")
+    assert words["prompt"].startswith("none")
+    empty = update.iloc[0:0]
+    assert len(charts.update_cost_chart(empty).data[0].x) == 0  # an empty table is an empty chart, not an error
+    assert len(charts.knowledge_update_chart(empty).data[1].x) == 0
+
+
+def test_every_method_has_its_own_colour():
+    from core.config import METHOD_NAMES
+
+    assert set(METHOD_NAMES) <= set(charts.METHOD_COLORS)
+    assert len(set(charts.METHOD_COLORS.values())) == len(charts.METHOD_COLORS)
+    assert charts.HURTS not in charts.METHOD_COLORS.values()

@@ -5,7 +5,7 @@ import io
 import pandas as pd
 import pytest
 
-from core.scenarios import scenario_cards
+from core.scenarios import demo_config, scenario_cards
 from dashboard.ui import SHARED_TASK
 from tests.dashboard.conftest import assert_clean, open_page
 
@@ -40,7 +40,8 @@ def test_every_builtin_scenario_gets_its_report_and_a_tokenizer_verdict(scenario
     app = open_page("data")
     app.selectbox(key="data.scenario").set_value(scenario).run()
     assert_clean(app)
-    assert not app.error and len(app.get("plotly_chart")) == 1
+    classes = demo_config(scenario)["task"].get("kind", "classification") == "classification"
+    assert not app.error and len(app.get("plotly_chart")) == classes  # class balance, where there are classes
     assert "Pieces per word" in [m.label for m in app.metric] and app.info[0].value  # the verdict, in words
 
 
@@ -95,3 +96,14 @@ def test_a_wrong_column_choice_is_explained():
     assert_clean(app)
     shown = [e.value for e in app.error] + [w.value for w in app.warning]
     assert any("needs at least 3 examples" in text for text in shown), shown  # 36 classes of one text each
+
+
+def test_a_question_answering_scenario_is_described_by_questions_not_classes():
+    app = open_page("data")
+    app.selectbox(key="data.scenario").set_value("geo-qa").run()
+    assert_clean(app)
+    labels = [m.label for m in app.metric]
+    assert labels[:4] == ["train questions", "validation questions", "test questions", "corpus passages"]
+    assert "classes" not in labels and not app.get("plotly_chart")  # no class balance to draw
+    assert "answer options" in " ".join(c.value for c in app.caption)
+    assert list(app.dataframe[0].value.columns) == ["question", "answer"]

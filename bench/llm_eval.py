@@ -1,0 +1,191 @@
+"""LLM evaluation: adaptlab's batched decoder against a plain transformers `pipeline("text-generation")` loop.
+
+    python bench/llm_eval.py [--questions 128] [--texts 64] [--repeats 2]
+    python bench/llm_eval.py --dry-run            # seconds: 4 questions, 4 texts, 4 new tokens
+
+The same rendered prompts (SmolLM2's chat template: the QA instruction, one passage stating the fact,
+the question; open-book questions about ISO 3166-2 subdivisions from the geo-qa scenario, as RAG
+would put them) go to three answerers with the same greedy settings (max_new_tokens, the same stop
+tokens, first line kept):
+- adaptlab: `fit_prompt`'s DecoderPredictor, as a run uses it (bf16 weights and autocast where the
+  CPU computes bf16 natively; batches sorted by length, left-padded, KV cache, stop at end of turn);
+- the pipeline at its defaults: one prompt at a time, as the model's folder loads (fp32);
+- the pipeline at its best documented CPU setting: `batch_size=` with left padding, and
+  `dtype=torch.bfloat16` where the CPU has native bf16 (fp32 otherwise).
+Reported: seconds and the ratio to each, and the share of answers identical to each (bf16 and fp32
+round differently, so a few answers may differ) and each side's exact match. Goal on the CPU:
+at least 3x the pipeline loop.
+
+Second record (`llm_label_scoring`): classifying fortunes on the LLM, adaptlab's label scoring by
+likelihood (each label's words after one shared prompt pass) against generating an answer and
+parsing the label from it: seconds and accuracy of each, and how many answers named no label.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+from common import decoder_arguments, precision, results_folder, save, timed
+
+EVAL_GOAL = "adaptlab's batched evaluation >= 3x a plain transformers pipeline loop on the CPU, same answers"
+LABEL_GOAL = "none set: what scoring labels by likelihood saves over generating then parsing, and at what accuracy"
+
+
+def qa_questions(count: int, seed: int = 0) -> tuple[list[str], list[str], list[list[str]]]:
+    """(question, passage that answers it, accepted answers) for `count` geo-qa questions that have a passage."""
+    import pandas as pd
+
+    from core.scenarios import geo_qa
+
+    task = geo_qa.build()
+    questions = pd.concat([task.train, task.validation], ignore_index=True)
+    passages = task.corpus.set_index("id").text
+    questions = questions[questions.passage_id.isin(passages.index)]
+    chosen = questions.iloc[np.random.default_rng(seed).permutation(len(questions))[:count]]
+    return chosen.text.tolist(), passages[chosen.passage_id].tolist(), chosen.aliases.tolist()
+
+
+def prompt_method(base, config, kind: str, labels: list[str]):
+    """The `prompt` method's fitted predictor, exactly as a run of the grid builds it."""
+    from core.decoder.methods import fit_prompt
+    from core.methods.base import FitContext
+
+    empty = np.zeros(0, dtype=int)
+    ctx = FitContext(labels=labels, train_texts=[], train_labels=empty, val_texts=[], val_labels=empty, corpus=None,
+                     base=base, embedder=None, config=config, seed=0, kind=kind)
+    return fit_prompt(ctx)
+
+
+def text_generation_pipeline(base, best: bool):
+    """What a user runs instead: the pipeline at its defaults, or batched with left padding and bf16 (best)."""
+    import torch
+    from transformers import pipeline
+
+    bf16 = best and base.autocast_dtype == torch.bfloat16
+    pipe = pipeline("text-generation", model=str(base.path), device=base.device,
+                    **({"dtype": torch.bfloat16} if bf16 else {}))
+    if best:
+        pipe.tokenizer.padding_side = "left"  # the documented set-up for batched generation with a decoder-only model
+    if pipe.tokenizer.pad_token is None:
+        pipe.tokenizer.pad_token = pipe.tokenizer.eos_token
+    return pipe, "bf16" if bf16 else "fp32"
+
+
+def pipeline_answers(pipe, prompts: list[str], lm, batch_size: int | None) -> list[str]:
+    """The pipeline's greedy answers, read back the way adaptlab reads its own (first line, stripped)."""
+    settings = {"max_new_tokens": lm.max_new_tokens, "do_sample": False, "return_full_text": False,
+                "eos_token_id": lm.stop_ids(), "pad_token_id": lm.tokenizer.pad_token_id}
+    if batch_size is None:  # defaults: one prompt at a time, as a loop over questions is usually written
+        outputs = [pipe(prompt, **settings) for prompt in prompts]
+    else:
+        outputs = pipe(prompts, batch_size=batch_size, **settings)
+    return [out[0]["generated_text"].strip().split("\n")[0].strip() for out in outputs]
+
+
+def compare_generation(base, config, args) -> dict:
+    from core.metrics import exact_match
+
+    questions, passages, aliases = qa_questions(args.questions)
+    fitted = prompt_method(base, config, "qa", [])
+    prompts = fitted.render(questions, passages)
+    batch = fitted.lm.batch_size
+    default_pipe, default_precision = text_generation_pipeline(base, best=False)
+    best_pipe, best_precision = text_generation_pipeline(base, best=True)
+    sides = {"adaptlab": lambda: fitted.answer(questions, passages),
+             "pipeline": lambda: pipeline_answers(default_pipe, prompts, fitted.lm, None),
+             "pipeline_batched": lambda: pipeline_answers(best_pipe, prompts, fitted.lm, batch)}
+    fitted.answer(questions[:2], passages[:2])  # warm-up: first calls pay one-off set-up (allocation, kernels)
+    pipeline_answers(default_pipe, prompts[:2], fitted.lm, None)
+    pipeline_answers(best_pipe, prompts[:2], fitted.lm, batch)
+    seconds = {name: [] for name in sides}
+    answers = {}
+    for _ in range(args.repeats):  # interleaved, so drift in machine load hits every side alike
+        for name, run in sides.items():
+            with timed() as t:
+                answers[name] = run()
+            seconds[name].append(t())
+    best = {name: min(times) for name, times in seconds.items()}
+    generated = int(np.sum(fitted.generated_tokens))
+    return {
+        "questions": len(questions), "max_new_tokens": fitted.lm.max_new_tokens, "batch_size": batch,
+        "mean_prompt_tokens": float(np.mean(fitted.prompt_tokens)), "adaptlab_generated_tokens": generated,
+        "adaptlab_seconds": best["adaptlab"], "pipeline_seconds": best["pipeline"],
+        "pipeline_batched_seconds": best["pipeline_batched"],
+        "speedup_vs_pipeline": best["pipeline"] / best["adaptlab"],
+        "speedup_vs_pipeline_batched": best["pipeline_batched"] / best["adaptlab"],
+        "identical_share_vs_pipeline": _same(answers["adaptlab"], answers["pipeline"]),
+        "identical_share_vs_pipeline_batched": _same(answers["adaptlab"], answers["pipeline_batched"]),
+        "exact_match": {name: float(np.mean([exact_match(a, ok) for a, ok in zip(found, aliases)]))
+                        for name, found in answers.items()},
+        "precision": {"adaptlab": precision(base.device, base.autocast_dtype), "pipeline": default_precision,
+                      "pipeline_batched": best_precision},
+        "example": {"prompt": prompts[0], **{name: found[0] for name, found in answers.items()},
+                    "accepted": aliases[0]},
+    }
+
+
+def _same(ours: list[str], theirs: list[str]) -> float:
+    return float(np.mean([a == b for a, b in zip(ours, theirs)]))
+
+
+def compare_label_scoring(base, config, args) -> dict:
+    """Fortunes classified by label likelihood and by generating then parsing: time and accuracy of each."""
+    from core.scenarios import build_scenario
+
+    task = build_scenario("fortunes")
+    test = task.test.sample(n=min(args.texts, len(task.test)), random_state=0)
+    texts, truth = test.text.tolist(), test.label.map({label: i for i, label in enumerate(task.labels)}).to_numpy()
+    fitted = prompt_method(base, config, "classification", list(task.labels))
+    fitted.predict_proba(texts[:2])  # warm-up
+    fitted.generated_labels(texts[:2])
+    with timed() as scoring:
+        scored = fitted.predict_proba(texts).argmax(axis=1)
+    with timed() as generating:
+        parsed = fitted.generated_labels(texts)
+    unparsed = sum(p is None for p in parsed)
+    return {"texts": len(texts), "labels": len(task.labels), "batch_size": fitted.lm.batch_size,
+            "likelihood_seconds": scoring(), "generate_and_parse_seconds": generating(),
+            "speedup_of_likelihood": generating() / scoring(),
+            "likelihood_accuracy": float(np.mean(scored == truth)),
+            "generated_accuracy": float(np.mean([p is not None and p == t for p, t in zip(parsed, truth)])),
+            "generated_unparsed": int(unparsed), "agreement": float(np.mean([p == s for p, s in zip(parsed, scored)])),
+            "precision": precision(base.device, base.autocast_dtype)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--questions", type=int, default=128, help="QA prompts answered by each side")
+    parser.add_argument("--texts", type=int, default=64, help="fortunes classified for the label-scoring record "
+                                                              "(0: skip it)")
+    parser.add_argument("--repeats", type=int, default=2, help="interleaved timings per side; the best counts")
+    parser.add_argument("--max-new-tokens", type=int, default=None, help="default: the config's llm.max_new_tokens")
+    decoder_arguments(parser, "4 questions, 4 texts, 4 new tokens, one repeat")
+    args = parser.parse_args()
+    if args.dry_run:
+        args.questions, args.texts, args.repeats, args.max_new_tokens = 4, min(args.texts, 4), 1, 4
+    folder = results_folder(args)
+
+    from core.config import parse_config
+    from core.models import BaseModel
+
+    llm = {"max_new_tokens": args.max_new_tokens} if args.max_new_tokens else {}
+    config = parse_config({"name": "bench-llm-eval", "task": {"builtin": "fortunes"}, "model": {"name": args.model},
+                           "llm": llm})
+    base = BaseModel.from_spec(config.model)
+    base.max_length = config.llm.context_length  # as a run sets it: prompt plus answer
+    command = (f"python bench/llm_eval.py --questions {args.questions} --texts {args.texts} --repeats {args.repeats}"
+               + (f" --max-new-tokens {args.max_new_tokens}" if args.max_new_tokens else "")
+               + (f" --model {args.model}" if args.model != "smollm2" else "") + (" --dry-run" if args.dry_run else ""))
+    save("llm_eval", command, EVAL_GOAL, compare_generation(base, config, args), folder=folder,
+         notes=f"{base.name}; geo-qa questions with the passage that answers them in the prompt; greedy, the same "
+               "stop tokens and max_new_tokens on every side; best of the interleaved repeats; the pipeline's batch "
+               "size is adaptlab's (training.eval_batch_size)")
+    if args.texts:
+        save("llm_label_scoring", command, LABEL_GOAL, compare_label_scoring(base, config, args), folder=folder,
+             notes=f"{base.name}; fortunes test texts (cut to model.max_length tokens), the prompt method's "
+                   "instruction; generated answers parsed as a run parses them (DecoderPredictor.generated_labels)")
+
+
+if __name__ == "__main__":
+    main()

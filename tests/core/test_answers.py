@@ -1,0 +1,69 @@
+"""core/answers.py: questions and every run's answers lined up, verdicts in words, filters, retrieval groups."""
+
+import pandas as pd
+
+from core.answers import answer_table, question_table, questions_to_show, retrieval_groups, right_counts, verdict
+
+TASK = {"questions": [
+    {"question": "Which country is Bavaria in?", "answer": "Germany", "aliases": ["Germany", "Deutschland"],
+     "options": ["France", "Germany"], "covered": True, "passage_id": "p1"},
+    {"question": "Which country is Saxony in?", "answer": "Germany", "covered": False, "passage_id": ""},
+    {"question": "What is the code of Tuscany?", "answer": "IT-52"},
+]}
+
+
+def _runs(*rows) -> pd.DataFrame:
+    """Runs as SqlStore.runs_frame(with_predictions=True) gives them."""
+    return pd.DataFrame([{"run_key": f"{m}|{s}|{seed}", "method": m, "size": s, "seed": seed, "status": status,
+                          "record": record, "predictions": predictions}
+                         for m, s, seed, status, record, predictions in rows])
+
+
+def test_questions_are_numbered_and_missing_fields_get_honest_defaults():
+    questions = question_table(TASK)
+    assert questions.question.tolist() == [0, 1, 2]
+    assert questions.aliases[2] == ["IT-52"] and questions.options[1] == []  # the reference alone is accepted
+    assert questions.covered.tolist()[:2] == [True, False] and questions.covered[2] is None  # not said: unknown
+    assert questions.passage_id.tolist() == ["p1", "", ""]
+    assert question_table({}).empty
+
+
+def test_verdicts_tell_right_made_up_abstained_and_empty_apart():
+    assert verdict("Germany", True) == "right"
+    assert verdict("France", False) == "wrong"
+    assert verdict("I'm sorry, I don't know.", False) == "I don't know"
+    assert verdict("  .", False) == "no answer"
+
+
+def test_answers_line_up_with_questions_in_registry_order_and_skip_runs_that_cannot():
+    runs = _runs(
+        ("rag", "32", 0, "finished", {"answers": ["Germany", "I don't know", "IT-52"],
+                                      "retrieved": [["p1", "p2"], ["p2"], []]}, [1, 0, 1]),
+        ("prompt", "0", 0, "finished", {"answers": ["France", "Poland", ""]}, [0, 0, 0]),
+        ("lora", "32", 0, "failed", {"error": "boom"}, None),
+        ("full", "32", 0, "finished", {"answers": ["Germany"]}, [1]),  # another test set: not lined up
+    )
+    answers = answer_table(runs, 3)
+    assert answers.method.unique().tolist() == ["prompt", "rag"]
+    rag = answers[answers.method == "rag"]
+    assert rag.verdict.tolist() == ["right", "I don't know", "right"] and rag.retrieved.tolist()[0] == ["p1", "p2"]
+    assert answers[answers.method == "prompt"].verdict.tolist() == ["wrong", "wrong", "no answer"]
+    assert answers[answers.method == "prompt"].retrieved.isna().all()
+    assert right_counts(answers).tolist() == ["1 of 2", "0 of 2", "1 of 2"]
+
+
+def test_filters_keep_coverage_and_questions_some_run_made_an_answer_up_for():
+    questions = question_table(TASK)
+    answers = answer_table(_runs(("rag", "32", 0, "finished", {"answers": ["Germany", "I don't know", "IT-51"]},
+                                  [1, 0, 0])), 3)
+    assert questions_to_show(questions, answers) == [0, 1, 2]
+    assert questions_to_show(questions, answers, "covered") == [0]
+    assert questions_to_show(questions, answers, "uncovered") == [1]  # the one the task does not place is neither
+    assert questions_to_show(questions, answers, wrong_only=True) == [2]  # "I don't know" is not a wrong answer
+
+
+def test_runs_that_retrieved_the_same_passages_share_one_group():
+    answers = pd.DataFrame({"method": ["rag", "rag", "rag_lora", "lora"],
+                            "retrieved": [["p1", "p2"], ["p1", "p2"], ["p3"], None]})
+    assert retrieval_groups(answers) == [{"runs": "rag (2 runs)", "passages": ["p1", "p2"]},
+                                         {"runs": "rag_lora (1 run)", "passages": ["p3"]}]

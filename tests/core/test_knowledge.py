@@ -1,0 +1,66 @@
+"""core/knowledge.py: covered against uncovered, made-up answers, and the cost of taking new facts in."""
+
+import pandas as pd
+import pytest
+
+from core.knowledge import INDEXES, RETRAINS, at_size, coverage_table, knowledge_fact, knowledge_rows, update_table
+
+TRAINS = {"prompt": False, "rag": False, "lora": True}
+
+
+def _group(right, abstained, wrong) -> dict:
+    return {"accuracy": right, "abstention_rate": abstained, "wrong_answer_rate": wrong}
+
+
+def _run(method, size, seed, covered, uncovered, before, after, updatable, seconds=None, status="finished"):
+    return {"method": method, "size": size, "seed": seed, "status": status, "train_seconds": seconds,
+            "train_dollars": None if seconds is None else seconds / 3600,
+            "record": {"by_coverage": {"covered": _group(*covered), "uncovered": _group(*uncovered)},
+                       "knowledge_update": {"accuracy_before": before, "accuracy_after": after, "examples": 20,
+                                            "updatable": updatable}}}
+
+
+RUNS = pd.DataFrame([
+    _run("prompt", "0", 0, (0.1, 0.2, 0.7), (0.0, 0.3, 0.7), 0.05, 0.05, False, 1.0),
+    _run("rag", "32", 0, (0.8, 0.1, 0.1), (0.0, 0.9, 0.1), 0.05, 0.65, True, 3.0),
+    _run("rag", "32", 1, (0.9, 0.1, 0.0), (0.0, 0.7, 0.3), 0.05, 0.75, True, 3.0),
+    _run("lora", "32", 0, (0.3, 0.0, 0.6), (0.0, 0.0, 0.9), 0.05, 0.05, False, 120.0),
+    _run("lora", "128", 0, (0.4, 0.0, 0.6), (0.0, 0.0, 1.0), 0.05, 0.05, False, 480.0),
+    _run("full", "128", 0, (0.9, 0.0, 0.1), (0.0, 0.0, 1.0), 0.0, 0.0, False, 9.0, status="failed"),
+])
+
+
+def test_coverage_is_the_mean_over_seeds_per_group_and_the_rest_is_no_answer():
+    table = coverage_table(RUNS)
+    rag = table[(table.method == "rag") & (table.group == "uncovered")].iloc[0]
+    assert rag.abstention_rate == pytest.approx(0.8) and rag.wrong_answer_rate == pytest.approx(0.2)
+    assert rag.seeds == 2 and rag.no_answer_rate == pytest.approx(0.0)
+    prompt = table[(table.method == "prompt") & (table.group == "covered")].iloc[0]
+    assert prompt.no_answer_rate == pytest.approx(0.0) and "full" not in set(table.method)  # failed runs left out
+    assert table.method.unique().tolist() == ["prompt", "rag", "lora"]
+
+
+def test_retrieval_indexes_new_facts_and_trained_methods_pay_their_training_again():
+    table = update_table(RUNS, TRAINS).set_index(["method", "size"])
+    assert table.loc[("rag", "32"), "how"] == INDEXES and pd.isna(table.loc[("rag", "32"), "update_seconds"])
+    assert table.loc[("rag", "32"), "after"] == pytest.approx(0.70)
+    assert table.loc[("lora", "128"), "how"] == RETRAINS and table.loc[("lora", "128"), "update_seconds"] == 480
+    assert table.loc[("prompt", "0"), "how"] == "has nowhere to put them"
+
+
+def test_one_size_per_method_and_the_main_fact_in_one_sentence():
+    coverage, update = at_size(coverage_table(RUNS)), at_size(update_table(RUNS, TRAINS))
+    assert set(update["size"]) == {"0", "32", "128"} and len(update) == 3  # lora at its largest, 128
+    assert set(at_size(update_table(RUNS, TRAINS), "32").set_index("method")["size"]) == {"0", "32"}
+    fact = knowledge_fact(coverage, update)
+    assert fact.startswith("Of the questions whose passage is in the documents, rag answers the most (85% right)")
+    assert "lora makes an answer up 100% of the time and rag 20%" in fact
+    assert "lift rag from 5% to 70% by indexing" in fact and "(lora: 8 min" in fact and fact.endswith(".")
+    assert knowledge_fact(coverage.iloc[0:0], update.iloc[0:0]).startswith("No run recorded")
+
+
+def test_the_table_reads_in_words():
+    rows = knowledge_rows(at_size(coverage_table(RUNS)), at_size(update_table(RUNS, TRAINS)), "total")
+    lora = rows.set_index("method").loc["lora"]
+    assert lora["training data"] == "128 examples" and lora["made up"] == "100%"
+    assert lora["taking them in costs"].startswith("retraining: 8 min") and lora["new facts"] == "5% → 5%"

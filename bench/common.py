@@ -92,4 +92,15 @@ def precision(device, autocast_dtype) -> dict:
     from core.models import native_bf16
 
     return {"cpu_capability": torch.backends.cpu.get_cpu_capability(), "native_bf16": native_bf16(device),
-            "autocast": str(autocast_dtype).removeprefix("torch.") if autocast_dtype else "fp32"}
+            "autocast": str(autocast_dtype).removeprefix("torch.") if autocast_dtype else "off"}
+
+
+def decoder_context(base, config, kind: str = "classification", labels: list[str] = ()):
+    """A FitContext with no training data, for calling a decoder method's pieces as a run of the grid calls them."""
+    import numpy as np
+
+    from core.methods.base import FitContext
+
+    empty = np.zeros(0, dtype=int)
+    return FitContext(labels=list(labels), train_texts=[], train_labels=empty, val_texts=[], val_labels=empty,
+                      corpus=None, base=base, embedder=None, config=config, seed=0, kind=kind)

@@ -1,6 +1,6 @@
 """LLM evaluation: adaptlab's batched decoder against a plain transformers `pipeline("text-generation")` loop.
 
-    python bench/llm_eval.py [--questions 128] [--texts 64] [--repeats 2]
+    python bench/llm_eval.py [--questions 128] [--texts 64] [--repeats 2] [--precision auto|fp32]
     python bench/llm_eval.py --dry-run            # seconds: 4 questions, 4 texts, 4 new tokens
 
 The same rendered prompts (SmolLM2's chat template: the QA instruction, one passage stating the fact,
@@ -9,7 +9,8 @@ would put them) go to three answerers with the same greedy settings (max_new_tok
 tokens, first line kept):
 - adaptlab: `fit_prompt`'s DecoderPredictor, as a run uses it (bf16 weights and autocast where the
   CPU computes bf16 natively; batches sorted by length, left-padded, KV cache, stop at end of turn);
-- the pipeline at its defaults: one prompt at a time, as the model's folder loads (fp32);
+- the pipeline at its defaults: one prompt at a time, in the dtype the model's folder holds (fp32 for
+  SmolLM2's conversion);
 - the pipeline at its best documented CPU setting: `batch_size=` with left padding, and
   `dtype=torch.bfloat16` where the CPU has native bf16 (fp32 otherwise).
 Reported: seconds and the ratio to each, and the share of answers identical to each (bf16 and fp32
@@ -26,7 +27,7 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from common import decoder_arguments, precision, results_folder, save, timed
+from common import decoder_arguments, decoder_context, precision, results_folder, save, timed
 
 EVAL_GOAL = "adaptlab's batched evaluation >= 3x a plain transformers pipeline loop on the CPU, same answers"
 LABEL_GOAL = "none set: what scoring labels by likelihood saves over generating then parsing, and at what accuracy"
@@ -49,12 +50,8 @@ def qa_questions(count: int, seed: int = 0) -> tuple[list[str], list[str], list[
 def prompt_method(base, config, kind: str, labels: list[str]):
     """The `prompt` method's fitted predictor, exactly as a run of the grid builds it."""
     from core.decoder.methods import fit_prompt
-    from core.methods.base import FitContext
 
-    empty = np.zeros(0, dtype=int)
-    ctx = FitContext(labels=labels, train_texts=[], train_labels=empty, val_texts=[], val_labels=empty, corpus=None,
-                     base=base, embedder=None, config=config, seed=0, kind=kind)
-    return fit_prompt(ctx)
+    return fit_prompt(decoder_context(base, config, kind, labels))
 
 
 def text_generation_pipeline(base, best: bool):
@@ -69,7 +66,7 @@ def text_generation_pipeline(base, best: bool):
         pipe.tokenizer.padding_side = "left"  # the documented set-up for batched generation with a decoder-only model
     if pipe.tokenizer.pad_token is None:
         pipe.tokenizer.pad_token = pipe.tokenizer.eos_token
-    return pipe, "bf16" if bf16 else "fp32"
+    return pipe, str(pipe.model.dtype).removeprefix("torch.")
 
 
 def pipeline_answers(pipe, prompts: list[str], lm, batch_size: int | None) -> list[str]:
@@ -118,10 +115,13 @@ def compare_generation(base, config, args) -> dict:
         "identical_share_vs_pipeline_batched": _same(answers["adaptlab"], answers["pipeline_batched"]),
         "exact_match": {name: float(np.mean([exact_match(a, ok) for a, ok in zip(found, aliases)]))
                         for name, found in answers.items()},
-        "precision": {"adaptlab": precision(base.device, base.autocast_dtype), "pipeline": default_precision,
+        "precision": {"adaptlab": {**precision(base.device, base.autocast_dtype),
+                                   "weights": str(fitted.lm.model.dtype).removeprefix("torch.")},
+                      "pipeline": default_precision,
                       "pipeline_batched": best_precision},
-        "example": {"prompt": prompts[0], **{name: found[0] for name, found in answers.items()},
-                    "accepted": aliases[0]},
+        # the question, not its prompt: the report prints figures as table rows, one line each
+        "example": {"question": questions[0], **{name: found[0] for name, found in answers.items()},
+                    "accepted": ", ".join(aliases[0])},
     }
 
 
@@ -139,29 +139,35 @@ def compare_label_scoring(base, config, args) -> dict:
     fitted = prompt_method(base, config, "classification", list(task.labels))
     fitted.predict_proba(texts[:2])  # warm-up
     fitted.generated_labels(texts[:2])
-    with timed() as scoring:
-        scored = fitted.predict_proba(texts).argmax(axis=1)
-    with timed() as generating:
-        parsed = fitted.generated_labels(texts)
+    scoring, generating = [], []
+    for _ in range(args.repeats):  # interleaved, the best counts, as for the answers
+        with timed() as t:
+            scored = fitted.predict_proba(texts).argmax(axis=1)
+        scoring.append(t())
+        with timed() as t:
+            parsed = fitted.generated_labels(texts)
+        generating.append(t())
     unparsed = sum(p is None for p in parsed)
     return {"texts": len(texts), "labels": len(task.labels), "batch_size": fitted.lm.batch_size,
-            "likelihood_seconds": scoring(), "generate_and_parse_seconds": generating(),
-            "speedup_of_likelihood": generating() / scoring(),
+            "likelihood_seconds": min(scoring), "generate_and_parse_seconds": min(generating),
+            "speedup_of_likelihood": min(generating) / min(scoring),
             "likelihood_accuracy": float(np.mean(scored == truth)),
             "generated_accuracy": float(np.mean([p is not None and p == t for p, t in zip(parsed, truth)])),
             "generated_unparsed": int(unparsed), "agreement": float(np.mean([p == s for p, s in zip(parsed, scored)])),
             "precision": precision(base.device, base.autocast_dtype)}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--questions", type=int, default=128, help="QA prompts answered by each side")
     parser.add_argument("--texts", type=int, default=64, help="fortunes classified for the label-scoring record "
                                                               "(0: skip it)")
     parser.add_argument("--repeats", type=int, default=2, help="interleaved timings per side; the best counts")
     parser.add_argument("--max-new-tokens", type=int, default=None, help="default: the config's llm.max_new_tokens")
+    parser.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
+                        help="model.precision for adaptlab (fp32: every side computes in fp32, so answers must match)")
     decoder_arguments(parser, "4 questions, 4 texts, 4 new tokens, one repeat")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.dry_run:
         args.questions, args.texts, args.repeats, args.max_new_tokens = 4, min(args.texts, 4), 1, 4
     folder = results_folder(args)
@@ -170,12 +176,13 @@ def main() -> None:
     from core.models import BaseModel
 
     llm = {"max_new_tokens": args.max_new_tokens} if args.max_new_tokens else {}
-    config = parse_config({"name": "bench-llm-eval", "task": {"builtin": "fortunes"}, "model": {"name": args.model},
-                           "llm": llm})
+    config = parse_config({"name": "bench-llm-eval", "task": {"builtin": "fortunes"},
+                           "model": {"name": args.model, "precision": args.precision}, "llm": llm})
     base = BaseModel.from_spec(config.model)
     base.max_length = config.llm.context_length  # as a run sets it: prompt plus answer
     command = (f"python bench/llm_eval.py --questions {args.questions} --texts {args.texts} --repeats {args.repeats}"
                + (f" --max-new-tokens {args.max_new_tokens}" if args.max_new_tokens else "")
+               + (f" --precision {args.precision}" if args.precision != "auto" else "")
                + (f" --model {args.model}" if args.model != "smollm2" else "") + (" --dry-run" if args.dry_run else ""))
     save("llm_eval", command, EVAL_GOAL, compare_generation(base, config, args), folder=folder,
          notes=f"{base.name}; geo-qa questions with the passage that answers them in the prompt; greedy, the same "

@@ -33,7 +33,37 @@ BENCHMARKS = [
      "python bench/quick_grid.py"),
     ("load", "7. Load: two grids at once while twenty sessions read Compare", "both grids complete, 0 rows lost, "
      "0 lock errors, 0 errors on screen (a reliability figure; docs/RELIABILITY.md)", None, "python bench/load.py"),
+    ("llm_eval", "8. LLM evaluation against a transformers pipeline loop", ">= 3x a plain `pipeline(\"text-generation\")` "
+     "loop (its defaults) on the CPU, with the same greedy answers; the pipeline batched with left padding and bf16 "
+     "is shown beside", "python bench/llm_eval.py", "python bench/llm_eval.py"),
+    ("llm_label_scoring", "8b. LLM labels by likelihood against generating then parsing", "none set; the time and "
+     "the accuracy of each way", "python bench/llm_eval.py", "python bench/llm_eval.py"),
+    ("llm_lora_vs_full", "9. LoRA against full fine-tuning of SmolLM2", "none set in issue 15: the step time and peak "
+     "memory ratios at the same batch (on a GPU also tokens/s and MFU of each)",
+     "python bench/llm_lora_vs_full.py --steps 20 --warmup 3", "python bench/llm_lora_vs_full.py"),
+    ("llm_quick_grid", "10. The LLM quick grid end to end", "<= 15 minutes on the 2-core CPU (prompt, fewshot, rag, "
+     "lora, scratch on fortunes with SmolLM2; two sizes; one seed; cold start)", "python bench/llm_quick_grid.py",
+     "python bench/llm_quick_grid.py"),
 ]
+
+# What each decoder benchmark compares, and its smoke run (shown under the goal, measured or not).
+ABOUT = {
+    "llm_eval": "The same rendered prompts (SmolLM2's chat template: the QA instruction, the passage that answers, "
+                "a geo-qa question) answered greedily with the same stop tokens and max_new_tokens by adaptlab's "
+                "`prompt` method (batched by length, left-padded, KV cache, bf16 where native), by the pipeline one "
+                "prompt at a time (its defaults) and by the pipeline with `batch_size=`, left padding and bf16 "
+                "`dtype` where the CPU has native bf16. Smoke run: `python bench/llm_eval.py --dry-run`.",
+    "llm_label_scoring": "Fortunes classified by SmolLM2 with the `prompt` method's instruction: each label's words "
+                         "scored after one shared prompt pass, against generating an answer and parsing the label "
+                         "from it; written by the same command as row 8.",
+    "llm_lora_vs_full": "The training step of core/decoder/sft.py on the same fortunes batches; full = every weight "
+                        "(fp32 under bf16 autocast), LoRA = `core.decoder.methods.with_lora` over the frozen base; "
+                        "median of the steps after warm-up, median of the repeats, each measurement in a fresh process. "
+                        "Smoke run: `python bench/llm_lora_vs_full.py --dry-run`.",
+    "llm_quick_grid": "The config of `adaptlab demo fortunes --model smollm2 --quick` with these five methods, run by "
+                      "the CLI in a fresh ADAPTLAB_HOME, so the GGUF conversion and the retrieval encodings count; "
+                      "wall time per method beside the total. Smoke run: `python bench/llm_quick_grid.py --dry-run`.",
+}
 
 
 # What limits each figure on the machines measured so far (shown under the figures).
@@ -107,6 +137,8 @@ def verdict(name: str, kind: str, figures: dict) -> str | None:
                                    f"{v['hnsw_recall_at_10']:.3f}" for k, v in sizes.items()))
     if name == "quick_grid":
         return said(figures["wall_seconds"] <= 600, f"{figures['wall_seconds'] / 60:.1f} minutes (goal 10)")
+    if name.startswith("llm_"):
+        return decoder_verdict(name, kind, figures, said)
     if name == "load":
         return said(bool(figures.get("held")), f"{figures['runs_stored']} of {figures['runs_planned']} runs stored, "
                                                f"{figures['page_loads']} page loads, {figures['page_error_count']} "
@@ -114,9 +146,38 @@ def verdict(name: str, kind: str, figures: dict) -> str | None:
     return None
 
 
-def _records() -> dict[tuple[str, str], dict]:
+def decoder_verdict(name: str, kind: str, figures: dict, said) -> str | None:
+    """The decoder LLM benchmarks (issue 15): met or not where the issue sets a goal, else what was measured."""
+    if name == "llm_eval":
+        how = (f"{figures['speedup_vs_pipeline']:.2f}x the pipeline loop ({figures['speedup_vs_pipeline_batched']:.2f}x "
+               f"the batched pipeline) on {figures['questions']} questions, answers identical to the loop's "
+               f"{figures['identical_share_vs_pipeline']:.0%} (to the batched pipeline's "
+               f"{figures['identical_share_vs_pipeline_batched']:.0%})")
+        return said(figures["speedup_vs_pipeline"] >= 3, f"{how} (goal 3x)") if kind == "cpu" else \
+            f"No GPU goal: {how}."
+    if name == "llm_label_scoring":
+        return (f"Scoring labels by likelihood took {1 / figures['speedup_of_likelihood']:.2f}x the time of generating "
+                f"and parsing, at accuracy {figures['likelihood_accuracy']:.3f} against {figures['generated_accuracy']:.3f} "
+                f"({figures['generated_unparsed']} of {figures['texts']} generated answers named no label).")
+    if name == "llm_lora_vs_full":
+        rates = "".join(f"; {side}: {figures[side]['tokens_per_second']:,.0f} tokens/s"
+                        + (f", MFU {figures[side]['mfu']:.1%}" if figures[side].get("mfu") is not None else "")
+                        for side in ("full", "lora") if figures[side].get("tokens_per_second"))
+        return (f"LoRA takes {figures['step_time_ratio']:.2f}x the step time and {figures['peak_memory_ratio']:.2f}x the "
+                f"peak memory of full fine-tuning ({figures['training_memory_ratio']:.2f}x net of what the process held "
+                f"before the model loaded) at batch {figures['batch']}{rates}.")
+    if name == "llm_quick_grid":
+        minutes = figures["wall_seconds"] / 60
+        complete = figures["finished"] == figures["runs"]
+        how = f"{minutes:.1f} minutes, {figures['finished']} of {figures['runs']} runs finished"
+        return said(figures["wall_seconds"] <= figures["goal_seconds"] and complete, f"{how} (goal 15)") \
+            if kind == "cpu" else f"No GPU goal: {how}."
+    return None
+
+
+def _records(folder: Path = RESULTS) -> dict[tuple[str, str], dict]:
     found = {}
-    for path in sorted(RESULTS.glob("*.json")):
+    for path in sorted(folder.glob("*.json")):
         record = json.loads(path.read_text(encoding="utf-8"))
         kind = "gpu" if record["machine"]["device"] != "cpu" else "cpu"
         found[(record["name"], kind)] = record
@@ -138,11 +199,13 @@ def _figures(figures: dict, prefix: str = "") -> list[str]:
 
 def _machine(machine: dict) -> str:
     device = machine["device"] if machine["device"] != "cpu" else f"CPU, {machine['cpu_cores']} cores"
-    return f"{device}, {machine['memory_gb']} GB RAM, {machine['platform']}, Python {machine['python']}, torch {machine['torch']}"
+    capability = f" ({machine['cpu_capability']})" if machine.get("cpu_capability") else ""
+    return (f"{device}{capability}, {machine['memory_gb']} GB RAM, {machine['platform']}, Python {machine['python']}, "
+            f"torch {machine['torch']}")
 
 
-def main() -> None:
-    records = _records()
+def page(records: dict[tuple[str, str], dict]) -> str:
+    """docs/BENCHMARKS.md's text from the records (one per benchmark and kind of machine)."""
     lines = ["# Benchmarks", "",
              "Each benchmark runs adaptlab and what a user would run instead in the same process, on the same data, "
              "and reports the ratio. Regenerate this page with `python bench/report.py` after running a benchmark; "
@@ -154,6 +217,8 @@ def main() -> None:
                   "runs onto one GPU with a memory share each) and is tested on the CPU where it can be.", ""]
     for name, title, goal, gpu_command, cpu_command in BENCHMARKS:
         lines += [f"## {title}", "", f"Goal: {goal}.", ""]
+        if name in ABOUT:
+            lines += [ABOUT[name], ""]
         for kind, command in (("cpu", cpu_command), ("gpu", gpu_command)):
             if command is None:
                 continue
@@ -171,7 +236,12 @@ def main() -> None:
                 lines += [f"Notes: {record['notes']}", ""]
             if kind == "cpu" and name in LIMITS:
                 lines += [f"What limits it: {LIMITS[name]}", ""]
-    (ROOT / "docs" / "BENCHMARKS.md").write_text("\n".join(lines), encoding="utf-8")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    records = _records()
+    (ROOT / "docs" / "BENCHMARKS.md").write_text(page(records), encoding="utf-8")
     print(f"wrote docs/BENCHMARKS.md from {len(records)} record(s)")
 
 

@@ -7,8 +7,8 @@
 A process claims a run by inserting (experiment, run key) into `run_claims`; the primary key lets one
 insert win, so two processes never run the same run. This is the claim the job queue makes on a whole
 job (core/jobs.py), made for each run, so it also holds between a CLI run and a worker. A heartbeat
-thread keeps this process's claims fresh; the claim of a process that went silent for STALE_SECONDS
-(killed, out of memory) is taken over and its run done again.
+thread keeps this process's claims fresh; the claim of a process that is gone (on this machine: its
+pid has ended) or went silent for STALE_SECONDS (killed elsewhere) is taken over and its run done again.
 
 A run another process holds is waited for. When its claim is gone, either that process stored an
 outcome (finished or failed: done elsewhere, not repeated here) or it stopped without one (cancelled,
@@ -25,6 +25,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 
+import psutil
 from sqlalchemy import Column, Float, String, Table, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -38,9 +39,10 @@ run_claims = Table(
     "run_claims", metadata,
     Column("experiment", String(120), primary_key=True),
     Column("run_key", String(80), primary_key=True),
-    Column("owner", String(120), nullable=False),  # host-pid-random of the process running it
+    Column("owner", String(120), nullable=False),  # host/pid/random of the process running it ('/' is in no host name)
     Column("heartbeat", Float, nullable=False),  # unix time of the owner's last sign of life
 )
+HOST = socket.gethostname()
 
 
 class RunClaims:
@@ -48,7 +50,7 @@ class RunClaims:
 
     def __init__(self, store: SqlStore, experiment: str, stale_seconds: float = STALE_SECONDS):
         self.store, self.experiment, self.stale_seconds = store, experiment, stale_seconds
-        self.owner = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.owner = f"{HOST}/{os.getpid()}/{uuid.uuid4().hex[:6]}"
         self.elsewhere: list[str] = []  # runs another process did while this grid ran
         self._untried: list[RunSpec] = []
         self._waiting: dict[str, tuple[RunSpec, tuple | None]] = {}  # key -> (spec, its stored attempt then)
@@ -115,8 +117,9 @@ class RunClaims:
                     (runs.c.experiment == self.experiment) & (runs.c.run_key == key))).scalar()
                 if status == "finished":
                     return "done"
-                db.execute(delete(run_claims).where(this_run & (run_claims.c.heartbeat < time.time()
-                                                                 - self.stale_seconds)))
+                holder = db.execute(select(run_claims).where(this_run)).first()
+                if holder is not None and self._gone(holder):
+                    db.execute(delete(run_claims).where(this_run & (run_claims.c.owner == holder.owner)))
                 db.execute(insert(run_claims).values(experiment=self.experiment, run_key=key, owner=self.owner,
                                                      heartbeat=time.time()))
                 return "mine"
@@ -124,6 +127,12 @@ class RunClaims:
             return self.store._retry(claim)
         except IntegrityError:  # the other process's insert won
             return "held"
+
+    def _gone(self, holder) -> bool:
+        """Whether a claim's process has stopped: its pid ended (on this machine), or it went silent."""
+        host, _, pid = holder.owner.rpartition("/")[0].rpartition("/")
+        silent = holder.heartbeat < time.time() - self.stale_seconds
+        return silent or (host == HOST and pid.isdigit() and not psutil.pid_exists(int(pid)))
 
     def release(self, key: str) -> None:
         self._write(delete(run_claims).where(self._mine() & (run_claims.c.run_key == key)))

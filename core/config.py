@@ -325,8 +325,12 @@ def load_config(path: str | Path) -> ExperimentConfig:
         raise ConfigError(f"{path}: {path.stat().st_size:,} bytes is larger than the {MAX_CONFIG_BYTES:,} bytes a "
                           "config may have; an experiment config is a page of settings, keep data in data files")
     try:
-        data = read_yaml(path.read_text(encoding="utf-8"), str(path))
-    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot be read as UTF-8 text ({error})") from None
+    try:
+        data = read_yaml(text, str(path))
+    except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML ({error})") from None
     return parse_config(data, source=str(path), base_dir=path.parent.resolve())
 

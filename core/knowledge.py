@@ -8,9 +8,11 @@ Pure pandas like core/analysis.py: stored runs (`SqlStore.runs_frame`) in, DataF
     knowledge_fact(coverage, update)                   # the main fact, in one sentence
 
 A run's record carries `by_coverage` ({"covered": {...}, "uncovered": {...}}, core.metrics.qa_metrics)
-and `knowledge_update` ({accuracy_before, accuracy_after, examples, updatable}). A method that retrieves
-takes new passages in by indexing them (near zero cost; `updatable`); a method that trains takes them
-in only by training again, so its training time and dollars are what each update costs it.
+and `knowledge_update` (core/knowledge_update.py: accuracy_before, accuracy_after, examples, updatable,
+how, update_seconds, update_dollars). A method that retrieves takes new passages in by indexing them; a
+method that trained its weights takes them in only by training again; a prompt has nowhere to put them.
+Records from before updates were carried out for every method say only `updatable` (retrieval): there a
+trained method's own training time and dollars stand for what an update costs it, marked as not timed.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from core.config import METHOD_NAMES
 from core.decision import money, one_per_method
 
 GROUPS = ("covered", "uncovered")
-INDEXES, RETRAINS, CANNOT = "indexes the new passages", "retrains on them", "has nowhere to put them"
+INDEXES, RETRAINS, CANNOT = "indexes the new passages", "trains again on them", "has nowhere to put them"
 
 
 def coverage_table(runs: pd.DataFrame) -> pd.DataFrame:
@@ -66,21 +68,32 @@ def update_table(runs: pd.DataFrame, trains: dict[str, bool] | None = None) -> p
         update = (run.record or {}).get("knowledge_update")
         if not update:
             continue
-        how = INDEXES if update.get("updatable") else RETRAINS if trains.get(run.method, False) else CANNOT
-        retrains = how == RETRAINS
-        rows.append({"method": run.method, "size": run.size, "seed": run.seed, "how": how,
+        how = _how(update, trains.get(run.method, False))
+        timed = update.get("update_seconds") is not None
+        stands_in = how == RETRAINS and not timed  # an older record: the run's training is what an update costs
+        rows.append({"method": run.method, "size": run.size, "seed": run.seed, "how": how, "timed": timed,
                      "before": update.get("accuracy_before", np.nan), "after": update.get("accuracy_after", np.nan),
                      "examples": update.get("examples", 0),
-                     "update_seconds": run.train_seconds if retrains else np.nan,
-                     "update_dollars": run.train_dollars if retrains else np.nan})
-    columns = ["method", "size", "how", "before", "after", "examples", "update_seconds", "update_dollars", "seeds"]
+                     "update_seconds": run.train_seconds if stands_in else update.get("update_seconds", np.nan),
+                     "update_dollars": run.train_dollars if stands_in else update.get("update_dollars", np.nan)})
+    columns = ["method", "size", "how", "before", "after", "examples", "update_seconds", "update_dollars", "timed",
+               "seeds"]
     if not rows:
         return pd.DataFrame(columns=columns)
-    table = pd.DataFrame(rows).groupby(["method", "size", "how"], sort=False).agg(
+    table = pd.DataFrame(rows).astype({"update_seconds": float, "update_dollars": float}).groupby(
+        ["method", "size", "how"], sort=False).agg(
         before=("before", "mean"), after=("after", "mean"), examples=("examples", "max"),
         update_seconds=("update_seconds", "mean"), update_dollars=("update_dollars", "mean"),
-        seeds=("seed", "nunique")).reset_index()
+        timed=("timed", "all"), seeds=("seed", "nunique")).reset_index()
     return _sorted(table)[columns]
+
+
+def _how(update: dict, trains: bool) -> str:
+    """INDEXES, RETRAINS or CANNOT, from what the run did (`how`), or for an older record what it would do."""
+    if "how" in update:
+        how = update["how"] or ""
+        return INDEXES if how.startswith("indexed") else RETRAINS if how else CANNOT
+    return INDEXES if update.get("updatable") else RETRAINS if trains else CANNOT
 
 
 def at_size(table: pd.DataFrame, size: str | None = None) -> pd.DataFrame:
@@ -92,10 +105,13 @@ def at_size(table: pd.DataFrame, size: str | None = None) -> pd.DataFrame:
 
 
 def update_cost(row) -> str:
-    """What taking new facts in costs one method, in words."""
+    """What taking new facts in costs one method, in words (timed, or for older records its training time)."""
     if row.how == RETRAINS:
-        return f"retraining: {_duration(row.update_seconds)}, {money(row.update_dollars)} each time"
-    return "indexing the new passages: near zero" if row.how == INDEXES else "none: it has nowhere to put them"
+        about = "" if row.timed else "about "  # not timed: the run's own training stands for it
+        return f"training again: {about}{_duration(row.update_seconds)}, {money(row.update_dollars)} each time"
+    if row.how == INDEXES:
+        return "indexing the new passages: " + (_duration(row.update_seconds) if row.timed else "near zero")
+    return "none: it has nowhere to put them"
 
 
 def knowledge_fact(coverage: pd.DataFrame, update: pd.DataFrame) -> str:
@@ -116,16 +132,16 @@ def knowledge_fact(coverage: pd.DataFrame, update: pd.DataFrame) -> str:
             clause += f" and {honest.method} {honest.wrong_answer_rate:.0%}"
         clauses.append(clause)
     if len(update):
-        gains = update[update.how == INDEXES].assign(gain=lambda t: t.after - t.before).dropna(subset=["gain"])
-        best = gains.loc[gains.gain.idxmax()] if len(gains) else None
+        movers = update[update.how != CANNOT].assign(gain=lambda t: t.after - t.before).dropna(subset=["gain"])
+        best = movers.loc[movers.gain.idxmax()] if len(movers) else None
         if best is not None and best.gain > 0:
-            clauses.append(f"new facts lift {best.method} from {best.before:.0%} to {best.after:.0%} by indexing them")
+            way = "by indexing them" if best.how == INDEXES else "by training again on them"
+            clauses.append(f"new facts lift {best.method} from {best.before:.0%} to {best.after:.0%} {way}")
         trained = update[update.how == RETRAINS].dropna(subset=["update_seconds"])
         if len(trained):
             cheapest = trained.loc[trained.update_seconds.idxmin()]
-            clauses.append(f"a method that learned facts into its weights takes new ones in only by retraining "
-                           f"({cheapest.method}: {_duration(cheapest.update_seconds)}, "
-                           f"{money(cheapest.update_dollars)} each time)")
+            clauses.append(f"a method that learned facts into its weights takes new ones in only by training again "
+                           f"({cheapest.method}: {update_cost(cheapest).removeprefix('training again: ')})")
     if not clauses:
         return "No run recorded coverage or a knowledge update yet."
     sentence = "; ".join(clauses)
@@ -135,9 +151,14 @@ def knowledge_fact(coverage: pd.DataFrame, update: pd.DataFrame) -> str:
 def _duration(seconds: float) -> str:
     if pd.isna(seconds):
         return "time not measured"
-    if seconds < 60:
+    if seconds < 1:
+        return "under 1 s"
+    if seconds < 100:
         return f"{seconds:.0f} s"
-    return f"{seconds / 60:.0f} min" if seconds < 3600 else f"{seconds / 3600:.1f} h"
+    minutes = seconds / 60
+    if minutes < 60:
+        return (f"{minutes:.1f}".rstrip("0").rstrip(".") if minutes < 10 else f"{minutes:.0f}") + " min"
+    return f"{minutes / 60:.1f} h"
 
 
 def _sorted(frame: pd.DataFrame, more: list[str] = ()) -> pd.DataFrame:
@@ -166,11 +187,10 @@ def knowledge_rows(coverage: pd.DataFrame, update: pd.DataFrame, unit: str = "to
         row = {"method": key[0], "training data": size_label(key[1], unit),
                "covered: right": value(covered, key, "exact_match"),
                "not covered: right": value(uncovered, key, "exact_match"),
-               "not covered: \"I don't know\"": value(uncovered, key, "abstention_rate"),
-               "not covered: made up": value(uncovered, key, "wrong_answer_rate")}
+               "I don't know": value(uncovered, key, "abstention_rate"),
+               "made up": value(uncovered, key, "wrong_answer_rate")}  # the last two: on questions not covered
         if key in updates.index:
             entry = updates.loc[key]
-            row |= {"new facts: before → after": f"{entry.before:.0%} → {entry.after:.0%}",
-                    "taking them in costs": update_cost(entry)}
+            row |= {"new facts": f"{entry.before:.0%} → {entry.after:.0%}", "taking them in costs": update_cost(entry)}
         rows.append(row)
     return pd.DataFrame(rows)

@@ -190,7 +190,7 @@ class SqlStore:
         if not inspect(self.engine).has_table("experiments"):
             raise StoreError(f"{self.url} is not an adaptlab results database (it has no experiments table); "
                              "point --store at the right file")
-        problem = self.integrity_check(quick=True)
+        problem = " ".join(self.integrity_check(quick=True).split())  # SQLite's report spans lines
         if problem != "ok":
             raise StoreError(f"the results database {self.url} is damaged ({problem[:200]}); restore a backup, or "
                              "copy out what is readable with sqlite3's .recover")

@@ -276,7 +276,7 @@ def knowledge_update_chart(update: pd.DataFrame) -> go.Figure:
                                 marker={"color": "#9AA5B1", "size": 12}, customdata=update[["how"]].to_numpy(),
                                 hovertemplate="<b>%{y}</b><br>before: %{x:.0%}<extra></extra>"))
     figure.add_trace(go.Scatter(
-        x=update.after, y=update.method, mode="markers+text", name="after (without retraining)",
+        x=update.after, y=update.method, mode="markers+text", name="after taking them in",
         marker={"color": [color(m) for m in update.method], "size": 14, "symbol": "diamond"},
         text=[f"{a:.0%}" for a in update.after], textposition="middle right", customdata=update[["how"]].to_numpy(),
         hovertemplate="<b>%{y}</b><br>after: %{x:.0%}<br>it %{customdata[0]}<extra></extra>"))
@@ -288,8 +288,8 @@ def knowledge_update_chart(update: pd.DataFrame) -> go.Figure:
 
 
 def update_cost_chart(update: pd.DataFrame) -> go.Figure:
-    """Seconds each method needs to take new facts in: training again for trained methods; indexing (near zero)
-    for retrieval; nothing for methods that have nowhere to put them (text beside each bar says which)."""
+    """Seconds each method needs to take new facts in: training again for trained methods, indexing for
+    retrieval, nothing for methods that have nowhere to put them (the words beside each bar say which)."""
     from core.knowledge import update_cost
 
     seconds = update.update_seconds.fillna(0.0)
@@ -297,7 +297,7 @@ def update_cost_chart(update: pd.DataFrame) -> go.Figure:
         x=seconds, y=update.method, orientation="h", marker_color=[color(m) for m in update.method],
         text=[update_cost(row) for row in update.itertuples()], textposition="outside", cliponaxis=False,
         hovertemplate="<b>%{y}</b><br>%{text}<extra></extra>", name="cost of taking new facts in"))
-    _layout(figure, "What taking new facts in costs each method", "seconds each time (training again)", "",
+    _layout(figure, "What taking new facts in costs each method", "seconds, each time new facts arrive", "",
             height=max(300, 140 + 42 * len(update)), showlegend=False)
     figure.update_xaxes(range=[0, float(seconds.max() or 1) * 2.2])  # room for the words beside the bars
     figure.update_yaxes(autorange="reversed", type="category")

@@ -108,10 +108,10 @@ def _passages(rows: pd.DataFrame, question: pd.Series, passages: dict[str, str])
             text = plain(passages.get(passage, f"(passage {passage} is not stored)"))
             lines.append(f"{rank}. :green-background[**✓ holds the answer**] {text}" if passage == gold
                          else f"{rank}. {text}")
-        missing = gold and gold not in group["passages"]
-        st.markdown(f"**{group['runs']}**, best match first:\n\n" + "\n".join(lines)
-                    + (f"\n\n:red[**The passage that holds the answer was not found:**] {plain(passages.get(gold, gold))}"
-                       if missing else ""))
+        if gold and gold not in group["passages"]:
+            lines.append(f"\n:red[**The passage that holds the answer was not found:**] "
+                         f"{plain(passages.get(gold, gold))}")
+        st.markdown(f"**{group['runs']}**, best match first:\n\n" + "\n".join(lines))
 
 
 def plain(text: str) -> str:

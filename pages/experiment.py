@@ -115,19 +115,20 @@ def _backbone(spec: dict, kind: str) -> str:
         scenario = f"**{spec['builtin']}**" if "builtin" in spec else "This data"
         st.info(f"{scenario} is a question-answering task: only an LLM can answer in words, so the built-in LLM "
                 "is chosen.", icon=":material/info:")
-    left, right = st.columns([3, 2])
-    choice = left.radio("Base model", list(BACKBONES), format_func=BACKBONES.get, key=choice_key, horizontal=True,
-                        persist_state=KEEP, help="The encoder classifies texts (fast); the LLM also answers questions "
-                                                 "in words and runs the LLM methods (few-shot, corpus fine-tuning, "
-                                                 "RAG + LoRA, QLoRA).")
+    choice = st.radio("Base model", list(BACKBONES), format_func=BACKBONES.get, key=choice_key, horizontal=True,
+                      persist_state=KEEP, help="The encoder classifies texts (fast); the LLM also answers questions in "
+                                               "words and runs the LLM methods (few-shot, corpus fine-tuning, RAG + "
+                                               "LoRA, QLoRA).")
     model = choice
     if choice == OTHER:
-        model = right.text_input("Model folder or Hub id", key=f"{KEY}.model_name", persist_state=KEEP,
-                                 placeholder="/models/Qwen2.5-0.5B-Instruct or an id in the Hugging Face cache",
-                                 help="A local folder inside the allowed model folders (ADAPTLAB_MODEL_ROOTS), a "
-                                      "cached Hub id, or a .gguf file. Safetensors only; no model code is run.")
+        left, right = st.columns([3, 2])
+        model = left.text_input("Model folder or Hub id", key=f"{KEY}.model_name", persist_state=KEEP,
+                                placeholder="/models/Qwen2.5-0.5B-Instruct or an id in the Hugging Face cache",
+                                help="A local folder inside the allowed model folders (ADAPTLAB_MODEL_ROOTS), a "
+                                     "cached Hub id, or a .gguf file. Safetensors only; no model code is run.")
         model = model.strip() or "default"
-        right.caption(f"Read as {'an LLM' if state.model_family(model) == 'decoder' else 'a sentence encoder'}.")
+        right.caption(f"Read as {'an LLM' if state.model_family(model) == 'decoder' else 'a sentence encoder'} "
+                      "(from its config.json).")
     st.session_state[ui.SHARED_MODEL] = model  # the Data page measures this model's tokenizer
     return model
 
@@ -157,17 +158,16 @@ def _parse_sizes(text: str) -> list:
 def _model_and_budget(model: str, family: str, kind: str) -> dict:
     budget = DEFAULTS.budget
     with st.expander("Device and budget", expanded=False):
-        left, middle, right, fourth = st.columns(4)
+        left, middle, right, _ = st.columns(4)  # under the four budget fields below
         device = left.selectbox("Device", ["auto", "cuda", "mps", "cpu"], key=f"{KEY}.device", persist_state=KEEP)
-        precision = fourth.selectbox("Precision", ["auto", "bf16", "fp32"], key=f"{KEY}.precision", persist_state=KEEP,
-                                     help="auto: bf16 autocast where the hardware computes it natively (CUDA GPUs, "
-                                          "CPUs with AVX512-BF16 or AMX), otherwise fp32.")
-        max_length = right.number_input("Max length (tokens)", 8, 8192, DEFAULTS.model.max_length,
-                                        key=f"{KEY}.max_length", persist_state=KEEP,
-                                        help="Longer texts are cut to this many tokens" + (
-                                            " (on the LLM: each question; the whole prompt is the context "
-                                            "length under LLM settings)." if family == "decoder" else "."))
-        middle.caption(f"Model: **{BACKBONES.get(model, model)}**")
+        precision = right.selectbox("Precision", ["auto", "bf16", "fp32"], key=f"{KEY}.precision", persist_state=KEEP,
+                                    help="auto: bf16 autocast where the hardware computes it natively (CUDA GPUs, "
+                                         "CPUs with AVX512-BF16 or AMX), otherwise fp32.")
+        max_length = middle.number_input("Max length (tokens)", 8, 8192, DEFAULTS.model.max_length,
+                                         key=f"{KEY}.max_length", persist_state=KEEP,
+                                         help="Longer texts are cut to this many tokens" + (
+                                             " (on the LLM: each question; the whole prompt is the context "
+                                             "length under LLM settings)." if family == "decoder" else "."))
         cols = st.columns(4)
         epochs = cols[0].number_input("Max epochs", 1, 1000, budget.max_epochs, key=f"{KEY}.epochs", persist_state=KEEP)
         min_steps = cols[1].number_input("Min steps", 0, 1_000_000, budget.min_steps, key=f"{KEY}.min_steps",

@@ -57,10 +57,10 @@ def _update(update) -> None:
     if update.empty:
         st.caption("These runs were not given new facts after training (no knowledge update).")
         return
-    st.caption("New passages arrive after training. A method that retrieves indexes them and can use them at once; "
-               "a method that learned facts into its weights takes them in only by training again, which costs its "
-               "training time and dollars each time (its \"after\" here is measured without retraining). Prompting "
-               "alone has nowhere to put them.")
+    st.caption("New passages arrive after training, and each method takes them in the way it can: a method that "
+               "retrieves indexes them; a method that learned facts into its weights trains again on them, and pays "
+               "that time and those dollars every time facts change; a prompt has nowhere to put them. \"After\" is "
+               "measured once the method has taken them in.")
     left, right = st.columns(2)
     left.plotly_chart(charts.knowledge_update_chart(update), key=f"{KEY}.update")
     right.plotly_chart(charts.update_cost_chart(update), key=f"{KEY}.update_cost")

@@ -68,8 +68,9 @@ def convert(gguf: Path, say: Callable[[str], None] = _stderr) -> Path:
         f"later loads read {target}")
     started = time.perf_counter()
     try:
-        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name, trust_remote_code=False)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32,
+                                                     trust_remote_code=False)
     except Exception as error:  # gguf raises many types for an unsupported or damaged file
         raise ModelLoadError(f"could not read {gguf.name} as a GGUF model ({type(error).__name__}: {error}); "
                              "transformers reads GGUF files of the Llama, Qwen2, Mistral, Gemma and Phi3 "

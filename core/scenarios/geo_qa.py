@@ -95,8 +95,9 @@ CARD = {
     "labels": [],  # questions, not classes: each has its own answer
     "probes": "knowledge injection: whether facts belong in the prompt (retrieval) or in the weights (fine-tuning), "
               "and whether a model abstains on facts it was never given",
-    "built": "subdivisions of eight countries whose names are unambiguous worldwide; at most `per_country` per "
-             "country with a fixed seed, split 55% train, 10% validation, 25% test, 10% knowledge update; three "
+    "built": "subdivisions of eight countries (`countries`) whose names are unambiguous worldwide, are not nested "
+             "in another name of their country and carry no second code; at most `per_country` per country "
+             "(`quick`: 12) with a fixed seed, split 55% train, 10% validation, 25% test, 10% knowledge update; three "
              "questions per subdivision (country, type, ISO code) in four phrasings each, four answer options; "
              "corpus = prose passages for train, validation and the covered half of test (`paraphrases` wordings "
              "each) plus distractor passages about similarly named or same-country subdivisions; uncovered test "
@@ -136,9 +137,9 @@ def build(countries: tuple[str, ...] | list[str] = COUNTRIES, per_country: int =
                       ignore_index=True)
     sampled = pd.concat(splits.values(), ignore_index=True)
     distractors = _distractors(world, sampled, similar_names, same_country, np.random.default_rng([seed, 2]))
-    corpus = _corpus(known, distractors, paraphrases, np.random.default_rng([seed, 3]), prefix="p")
+    corpus = _corpus(known, paraphrases, np.random.default_rng([seed, 3]), "p", distractors)
     update = splits.pop("update")
-    documents = _corpus(update, distractors.iloc[:0], paraphrases, np.random.default_rng([seed, 4]), prefix="u")
+    documents = _corpus(update, paraphrases, np.random.default_rng([seed, 4]), "u")
     choices = _option_pools(pycountry, world, countries)
     rng = np.random.default_rng([seed, 5])
     frames = {split: _questions(frame, corpus, choices, rng) for split, frame in splits.items()}
@@ -218,12 +219,15 @@ def _distractors(world: pd.DataFrame, sampled: pd.DataFrame, similar_names: int,
     return pool.iloc[sorted(chosen)].reset_index(drop=True)
 
 
-def _corpus(known: pd.DataFrame, distractors: pd.DataFrame, paraphrases: int, rng: np.random.Generator,
-            prefix: str) -> pd.DataFrame:
-    """Prose passages in a shuffled order, ids `<prefix>00001`...; `code` says which subdivision each is about."""
-    entries = [(row.code, _passage(row, template)) for row in known.itertuples()
+def _corpus(facts: pd.DataFrame, paraphrases: int, rng: np.random.Generator, prefix: str,
+            distractors: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Prose passages in a shuffled order, ids `<prefix>00001`...; `code` says which subdivision each is about.
+
+    Each fact in `paraphrases` different wordings; each distractor in one."""
+    entries = [(row.code, _passage(row, template)) for row in facts.itertuples()
                for template in rng.choice(len(PASSAGES), size=paraphrases, replace=False)]
-    entries += [(row.code, _passage(row, rng.integers(len(PASSAGES)))) for row in distractors.itertuples()]
+    if distractors is not None:
+        entries += [(row.code, _passage(row, rng.integers(len(PASSAGES)))) for row in distractors.itertuples()]
     frame = pd.DataFrame(entries, columns=["code", "text"]).iloc[rng.permutation(len(entries))]
     return frame.assign(label="", id=[f"{prefix}{i:05d}" for i in range(1, len(frame) + 1)]).reset_index(drop=True)
 

@@ -186,3 +186,70 @@ def test_qa_on_a_sentence_encoder_is_refused_in_one_sentence(tmp_path):
         with pytest.raises(ConfigError, match="needs a model that generates answers") as refused:
             choose_methods(settings, "encoder", task)
         assert "\n" not in str(refused.value)
+
+
+def test_a_qa_grid_records_answers_coverage_retrieval_update_and_forgetting(tiny_llama):
+    from core.runner import run_experiment
+    from core.store import SqlStore
+
+    config = parse_config(_config(tiny_llama, name="tiny-geo-qa",
+                                  task={"builtin": "geo-qa", "kind": "qa", "builtin_options": {"quick": True}},
+                                  methods=["prompt", "rag", "lora", "corpus_ft"], sizes=[16], rag={"k": 2}))
+    store = SqlStore()
+    result = run_experiment(config, store)
+    runs = store.runs_frame(config.name, with_predictions=True).set_index("method")
+    assert (runs.status == "finished").all(), runs.error.tolist()
+    stored = store.experiment(config.name)
+    questions = stored["task"]["questions"]
+    assert stored["test_labels"] == [1] * len(questions) and stored["task"]["kind"] == "qa"
+    for method, run in runs.iterrows():
+        record = run.record
+        assert len(record["answers"]) == len(questions) and len(run.predictions) == len(questions)
+        assert run.accuracy == pytest.approx(sum(run.predictions) / len(questions))  # EM is the quality axis
+        assert set(record["by_coverage"]) == {"covered", "uncovered"}
+        assert 0 <= record["abstention_rate"] <= 1 and 0 <= record["wrong_answer_rate"] <= 1
+        assert record["knowledge_update"]["examples"] > 0
+    rag = runs.loc["rag"].record
+    assert 0 <= rag["retrieval_recall"] <= 1 and all(len(found) == 2 for found in rag["retrieved"])
+    assert all(passage in stored["task"]["passages"] for found in rag["retrieved"] for passage in found)
+    assert rag["knowledge_update"]["how"] == "indexed the new documents"
+    assert runs.loc["lora"].record["knowledge_update"]["how"] == "continued training on the new passages"
+    assert runs.loc["prompt"].record["knowledge_update"]["updatable"] is False
+    assert {"perplexity_base", "perplexity_after", "general_kept"} <= set(runs.loc["lora"].record["forgetting"])
+    assert "forgetting" not in runs.loc["prompt"].record
+    assert result.executed == 4 and runs.loc["corpus_ft", "size"] == "0"  # uses no labelled examples: one run
+
+
+@pytest.mark.parametrize("method", [m for m, spec in __import__("core.methods", fromlist=["METHODS"]).METHODS.items()
+                                    if spec.decoder_fit is not None and m not in ("qlora", "tfidf")])
+def test_each_decoder_method_fits_classifies_and_saves(method, tiny_llama, fortunes_small, tmp_path):
+    import pandas as pd
+
+    from core.embeddings import Embedder, EmbeddingCache
+    from core.methods import METHODS
+    from core.methods.base import FitContext
+
+    base = BaseModel.load(str(tiny_llama), device="cpu", precision="fp32")
+    base.max_length = 256
+    labels = fortunes_small.labels
+    index = {label: i for i, label in enumerate(labels)}
+    train = fortunes_small.train.groupby("label").head(2)
+    config = parse_config(_config(tiny_llama, budget={"max_epochs": 1, "min_steps": 2}))
+    corpus = pd.DataFrame({"text": ["A limerick has five lines.", "Zippy the pinhead speaks."], "label": "",
+                           "id": ["a", "b"]})
+    retrieval = Embedder(BaseModel.load("default", device="cpu", max_length=64), EmbeddingCache(tmp_path / "e.db"))
+    ctx = FitContext(labels=labels, train_texts=train.text.tolist(), train_labels=train.label.map(index).to_numpy(),
+                     val_texts=train.text.tolist()[:4], val_labels=train.label.map(index).to_numpy()[:4],
+                     corpus=corpus, base=base, embedder=retrieval, config=config, seed=0, train_frame=train,
+                     val_frame=train.head(4), retrieval=retrieval)
+    fitted = METHODS[method].decoder_fit(ctx)
+    texts = fortunes_small.test.text.tolist()[:6]
+    probs = fitted.predict_proba(texts)
+    assert probs.shape == (6, len(labels)) and np.allclose(probs.sum(1), 1, atol=1e-5)
+    folder = tmp_path / "saved"
+    folder.mkdir()
+    fitted.save(folder)
+    assert (folder / "prompt.json").is_file()
+    trains = METHODS[method].trains_network
+    assert (fitted.trainable_parameters > 0) == trains
+    assert any(folder.glob("*.safetensors")) == trains  # an adapter or the whole model, as safetensors

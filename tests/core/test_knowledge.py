@@ -55,7 +55,7 @@ def test_one_size_per_method_and_the_main_fact_in_one_sentence():
     fact = knowledge_fact(coverage, update)
     assert fact.startswith("Of the questions whose passage is in the documents, rag answers the most (85% right)")
     assert "lora makes an answer up 100% of the time and rag 20%" in fact
-    assert "lift rag from 5% to 70% by indexing" in fact and "(lora: 8 min" in fact and fact.endswith(".")
+    assert "lift rag from 5% to 70% by indexing" in fact and "(lora: about 8 min" in fact and fact.endswith(".")
     assert knowledge_fact(coverage.iloc[0:0], update.iloc[0:0]).startswith("No run recorded")
 
 
@@ -63,4 +63,23 @@ def test_the_table_reads_in_words():
     rows = knowledge_rows(at_size(coverage_table(RUNS)), at_size(update_table(RUNS, TRAINS)), "total")
     lora = rows.set_index("method").loc["lora"]
     assert lora["training data"] == "128 examples" and lora["made up"] == "100%"
-    assert lora["taking them in costs"].startswith("retraining: 8 min") and lora["new facts"] == "5% → 5%"
+    assert lora["taking them in costs"].startswith("training again: about 8 min") and lora["new facts"] == "5% → 5%"
+
+
+def test_a_measured_update_says_how_each_method_took_the_facts_in_and_what_it_took():
+    def measured(method, how, before, after, seconds):
+        run = _run(method, "32", 0, (0.5, 0.0, 0.5), (0.0, 0.5, 0.5), before, after, how is not None, 600.0)
+        run["record"]["knowledge_update"] |= {"how": how, "update_seconds": seconds,
+                                              "update_dollars": None if seconds is None else seconds / 3600}
+        return run
+
+    runs = pd.DataFrame([measured("rag", "indexed the new documents", 0.1, 0.6, 0.3),
+                         measured("lora", "continued training on the new passages", 0.1, 0.3, 90.0),
+                         measured("prompt", None, 0.1, 0.1, None)])
+    table = update_table(runs, TRAINS).set_index("method")
+    assert table.how.to_dict() == {"prompt": "has nowhere to put them", "rag": INDEXES, "lora": RETRAINS}
+    assert table.update_seconds["lora"] == 90 and table.timed["lora"]  # the update's own time, not the run's 600 s
+    fact = knowledge_fact(coverage_table(runs), table.reset_index())
+    assert "lift rag from 10% to 60% by indexing them" in fact and "(lora: 90 s, $0.025 each time)" in fact
+    rows = knowledge_rows(coverage_table(runs), table.reset_index()).set_index("method")
+    assert rows.loc["rag", "taking them in costs"] == "indexing the new passages: under 1 s"

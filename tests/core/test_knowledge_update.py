@@ -19,4 +19,4 @@ def test_every_method_takes_new_facts_in_its_own_way_at_a_measured_cost():
         assert update[method]["how"] == "fitted again with the new labelled documents"
         assert update[method]["update_seconds"] > 0 and update[method]["update_dollars"] >= 0
     assert update["tfidf"]["accuracy_after"] > update["tfidf"]["accuracy_before"]
-    assert update["rag"]["accuracy_after"] > update["rag"]["accuracy_before"]
+    assert update["rag"]["accuracy_after"] > update["rag"]["accuracy_before"] + 0.1  # no retraining needed

@@ -67,16 +67,6 @@ def test_the_trained_methods_run_in_the_grid(tmp_path):
     assert runs.loc["full", "trainable_parameters"] == runs.loc["full", "total_parameters"]
 
 
-def test_knowledge_update_lets_rag_use_new_facts_and_nothing_else(tmp_path):
-    config = parse_config({"name": "geo", "task": {"builtin": "geo-knowledge", "builtin_options": {"per_class": 40}},
-                           "methods": ["rag", "probe"], "sizes": [4], "seeds": [0]})
-    result = run_experiment(config, SqlStore(tmp_path / "r.db"))
-    records = result.runs.set_index("method").record
-    rag, probe = records["rag"]["knowledge_update"], records["probe"]["knowledge_update"]
-    assert rag["updatable"] and rag["accuracy_after"] > rag["accuracy_before"] + 0.1
-    assert not probe["updatable"] and probe["accuracy_after"] == probe["accuracy_before"]
-
-
 def test_forgetting_is_zero_for_an_untouched_model_and_recorded_for_fine_tunes(tmp_path, base_model):
     from core.forgetting import forgetting_scores
     from core.training import TrainedClassifier

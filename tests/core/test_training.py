@@ -103,3 +103,17 @@ def test_length_split_finds_the_cheapest_cut(seed):
             cheapest = min(cheapest, _padded(lengths, bounds) + overhead * len(bounds))
     found = length_split(lengths, 5, overhead)
     assert _padded(lengths, found) + overhead * len(found) == pytest.approx(cheapest)
+
+
+@pytest.mark.parametrize("error, memory", [
+    (torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"), True),
+    # what this machine's CPU raised in a memory-capped process (tests/core/test_faults.py causes it for real)
+    (RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: you "
+                  "tried to allocate 238080 bytes. Error code 12 (Cannot allocate memory)"), True),
+    (RuntimeError("could not create a primitive"), True),
+    (RuntimeError("mat1 and mat2 shapes cannot be multiplied (8x384 and 10x2)"), False),  # a bug: never retried
+])
+def test_out_of_memory_is_told_apart_from_other_errors_on_every_device(error, memory):
+    from core.training import out_of_memory
+
+    assert out_of_memory(error) is memory

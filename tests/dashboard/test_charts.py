@@ -153,7 +153,7 @@ def test_the_knowledge_update_draws_before_and_after_per_method(knowledge):
     before, after = (next(t for t in figure.data if t.name.startswith(word)) for word in ("before", "after"))
     assert list(before.y) == list(after.y) == update.method.tolist()
     assert dict(zip(after.y, after.x))["rag"] > dict(zip(before.y, before.x))["rag"]  # indexing helped
-    assert dict(zip(after.y, after.x))["lora"] == dict(zip(before.y, before.x))["lora"]  # not without retraining
+    assert dict(zip(after.y, after.x))["prompt"] == dict(zip(before.y, before.x))["prompt"]  # nowhere to put them
     assert after.marker.color[update.method.tolist().index("rag")] == charts.color("rag")
 
 
@@ -163,7 +163,8 @@ def test_the_update_cost_is_training_again_for_trained_methods_and_near_zero_for
     bars = figure.data[0]
     seconds, words = dict(zip(bars.y, bars.x)), dict(zip(bars.y, bars.text))
     assert seconds["lora"] == update.set_index("method").update_seconds["lora"] > 0
-    assert seconds["rag"] == 0 and words["rag"].startswith("indexing") and words["lora"].startswith("retraining")
+    assert seconds["rag"] == 0.4 and words["rag"].startswith("indexing") and words["lora"].startswith("training again")
+    assert seconds["prompt"] == 0
     assert words["prompt"].startswith("none")
     empty = update.iloc[0:0]
     assert len(charts.update_cost_chart(empty).data[0].x) == 0  # an empty table is an empty chart, not an error

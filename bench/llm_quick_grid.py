@@ -1,0 +1,108 @@
+"""The LLM quick grid end to end: `adaptlab demo fortunes --model smollm2 --quick`'s grid from a cold start.
+
+    python bench/llm_quick_grid.py                   # prompt, fewshot, rag, lora, scratch; 8 and 32 per class; seed 0
+    python bench/llm_quick_grid.py --dry-run         # seconds: 1 per class, 15 test texts, one epoch
+
+The demo's quick config (core/scenarios: fortunes' LLM grid, its two smallest sizes, one seed) with
+the methods of issue 15's quick grid, run by the CLI (`adaptlab run`) in a fresh ADAPTLAB_HOME, so
+the one-off GGUF-to-safetensors conversion, the retrieval encoder's embeddings and every run count.
+Reported: wall time against the goal (15 minutes on the 2-core CPU), the conversion's seconds, and
+per method the wall time of its runs (start to finish, evaluation and forgetting checks included),
+its train seconds and its accuracy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from common import ROOT, decoder_arguments, results_folder, save, timed
+
+METHODS = ["prompt", "fewshot", "rag", "lora", "scratch"]
+GOAL_SECONDS = 15 * 60
+GOAL = "the LLM quick grid (prompt, fewshot, rag, lora, scratch; two sizes; one seed) in <= 15 minutes on the 2-core CPU"
+# a smoke run of the same pipeline: a tiny test set, the smallest sizes, one epoch of a step or two
+DRY_RUN = {"sizes": [1], "task": {"builtin_options": {"per_class": 12}}, "budget": {"max_epochs": 1, "min_steps": 1},
+           "llm": {"max_new_tokens": 4, "max_shots": 2}}
+
+
+def grid_config(model: str, methods: list[str], dry_run: bool) -> dict:
+    """`adaptlab demo fortunes --model MODEL --quick`'s config with the quick grid's methods."""
+    from core.scenarios import demo_config
+
+    config = demo_config("fortunes", quick=True, model=model)
+    config.update(name="bench-llm-quick-grid", methods=methods)
+    return merged(config, DRY_RUN) if dry_run else config
+
+
+def merged(config: dict, changes: dict) -> dict:
+    """`config` with `changes` laid over it, section by section."""
+    out = dict(config)
+    for key, value in changes.items():
+        out[key] = merged(out.get(key, {}), value) if isinstance(value, dict) else value
+    return out
+
+
+def per_method(runs) -> dict:
+    """Wall seconds (start to finish of each run, summed), train seconds and mean accuracy of each method."""
+    import pandas as pd
+
+    runs = runs.assign(wall=(pd.to_datetime(runs.finished_at) - pd.to_datetime(runs.started_at)).dt.total_seconds())
+    grouped = runs.groupby("method", sort=False)
+    return {method: {"wall_seconds": float(group.wall.sum()), "train_seconds": float(group.train_seconds.sum()),
+                     "runs": int(len(group)), "finished": int((group.status == "finished").sum()),
+                     "mean_accuracy": float(group.accuracy.mean()) if group.accuracy.notna().any() else None}
+            for method, group in grouped}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--methods", nargs="+", default=METHODS)
+    decoder_arguments(parser, "1 example per class, 12 texts per class, one epoch, 4 new tokens")
+    args = parser.parse_args(argv)
+    folder = results_folder(args)
+    import yaml
+
+    home = Path(tempfile.mkdtemp(prefix="bench-llm-quick-"))  # cold: no converted model, no cached embeddings
+    config = grid_config(args.model, args.methods, args.dry_run)
+    config_path = home / "llm-quick-grid.yaml"
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    env = {**os.environ, "ADAPTLAB_HOME": str(home), "HF_HUB_OFFLINE": "1"}
+    command = [sys.executable, "-m", "core.cli", "run", str(config_path)]
+    with timed() as wall:
+        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    print(done.stdout[-4000:], done.stderr[-2000:])
+    if done.returncode != 0:
+        raise SystemExit(f"the grid failed (exit {done.returncode}): {done.stderr[-1000:]}")
+    from core.store import SqlStore
+
+    store = SqlStore(str(home / "results.db"))
+    runs = store.runs_frame(config["name"])
+    store.engine.dispose()
+    if args.dry_run:
+        shutil.rmtree(home, ignore_errors=True)  # a real run keeps its home to look into
+    converted = re.search(r"converted in (\d+) s", done.stderr)
+    shown = ("python bench/llm_quick_grid.py" + (f" --methods {' '.join(args.methods)}" if args.methods != METHODS
+                                                  else "")
+             + (f" --model {args.model}" if args.model != "smollm2" else "") + (" --dry-run" if args.dry_run else ""))
+    save("llm_quick_grid", shown, GOAL,
+         {"wall_seconds": wall(), "goal_seconds": GOAL_SECONDS, "runs": int(len(runs)),
+          "finished": int((runs.status == "finished").sum()),
+          "conversion_seconds": float(converted.group(1)) if converted else None,
+          "sizes_per_class": config["sizes"], "seeds": config["seeds"], "task": config["task"],
+          "by_method": per_method(runs)},
+         folder=folder,
+         notes=f"cold start: fresh ADAPTLAB_HOME (GGUF conversion, embedding cache, results store); the config of "
+               f"`adaptlab demo fortunes --model {args.model} --quick` with methods {', '.join(args.methods)}; "
+               "run by the CLI in a child process; per-method wall time from each run's start and finish stamps "
+               "(whole seconds)")
+
+
+if __name__ == "__main__":
+    main()

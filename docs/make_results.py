@@ -275,7 +275,12 @@ def main() -> None:
     lines += ["## Label noise on `fortunes`", "",
               "Regenerate: `adaptlab demo fortunes --quick --label-noise 0.1` (and 0.3, and without), then "
               "`python docs/make_results.py`.", ""] + noise_section(store) + [""]
-    (DOCS / "RESULTS.md").write_text("\n".join(lines), encoding="utf-8")
+    path = DOCS / "RESULTS.md"
+    previous = path.read_text(encoding="utf-8") if path.exists() else ""
+    start, end = "<!-- llm-results:start -->", "<!-- llm-results:end -->"
+    if start in previous:  # the LLM sections are docs/make_llm_results.py's: keep them as they are
+        lines += [previous[previous.index(start):previous.index(end) + len(end)], ""]
+    path.write_text("\n".join(lines), encoding="utf-8")
     print(f"wrote {DOCS / 'RESULTS.md'} and {len(list(CHARTS.glob('*.png')))} charts")
 
 

@@ -1,0 +1,196 @@
+"""Write the LLM sections of docs/RESULTS.md from stored runs of the built-in LLM demos.
+
+    HF_HUB_OFFLINE=1 adaptlab demo geo-qa --quick                   # stored as demo-geo-qa-quick
+    HF_HUB_OFFLINE=1 adaptlab demo fortunes --model smollm2 --quick # stored as demo-fortunes-smollm2-quick
+    python docs/make_llm_results.py [--experiments NAME ...]
+
+Only the block between the LLM markers of RESULTS.md is rewritten (docs/make_results.py keeps it), so
+the encoder sections and these can be regenerated apart. Every number comes from the store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from core.analysis import summary_table  # noqa: E402
+from core.knowledge import coverage_table, update_table  # noqa: E402
+from core.store import SqlStore  # noqa: E402
+
+DOCS = ROOT / "docs"
+START, END = "<!-- llm-results:start -->", "<!-- llm-results:end -->"
+DEFAULT_EXPERIMENTS = ("demo-geo-qa-quick", "demo-fortunes-smollm2-quick")
+# The shape Ovadia et al. report ("Fine-Tuning or Retrieval? Comparing Knowledge Injection in LLMs", EMNLP 2024),
+# in words, not their figures: each line is set beside what our store shows.
+ANCHOR = (
+    ("RAG is far ahead of unsupervised (corpus) fine-tuning, for known and for new knowledge", "rag", "corpus_ft"),
+    ("corpus fine-tuning is only slightly above the base model", "corpus_ft", "prompt"),
+    ("fine-tuning plus RAG is not reliably better than RAG alone", "rag_lora", "rag"),
+)
+
+
+def fmt(value, digits: int = 3) -> str:
+    return "–" if value is None or (isinstance(value, float) and np.isnan(value)) else f"{value:.{digits}f}"
+
+
+def mean_field(runs: pd.DataFrame, field: str) -> pd.Series:
+    values = runs.record.map(lambda r: (r or {}).get(field))
+    return values.groupby([runs.method, runs["size"]]).agg(lambda v: np.nanmean([x for x in v if x is not None])
+                                                            if any(x is not None for x in v) else np.nan)
+
+
+def machine(experiment: dict) -> str:
+    env = experiment["task"].get("environment") or {}
+    versions = env.get("versions") or {}
+    return (f"{env.get('device', '?')}, {env.get('platform', '?')}, torch {versions.get('torch')}, transformers "
+            f"{versions.get('transformers')}, precision {env.get('precision')}")
+
+
+def main_table(store: SqlStore, name: str, quality: str) -> tuple[list[str], pd.DataFrame]:
+    experiment = store.experiment(name)
+    runs = store.runs_frame(name, with_predictions=True)
+    runs = runs[runs.status == "finished"]
+    table = summary_table(runs, experiment["test_labels"], "scratch")
+    extra = {field: mean_field(runs, field) for field in (
+        "token_f1", "mc_accuracy", "retrieval_recall", "prompt_tokens_per_query", "generated_tokens_per_query",
+        "latency_p50_ms", "generated_accuracy")}
+    lines = [f"| method | size | {quality} [95% CI] | seeds | " +
+             ("token F1 | options | recall@k | " if quality == "exact match" else "generated+parsed | ") +
+             "train s | batch-1 latency ms (p50) | prompt tokens | $ per 1k queries |",
+             "|---|---|---|---|" + ("---|---|---|" if quality == "exact match" else "---|") + "---|---|---|---|"]
+    for row in table.itertuples():
+        key = (row.method, row.size)
+        get = {field: series.get(key, np.nan) for field, series in extra.items()}
+        cells = [f"`{row.method}`", "any" if row.size == "0" else row.size,
+                 f"{row.accuracy:.3f} [{row.accuracy_low:.3f}, {row.accuracy_high:.3f}]", str(int(row.seeds))]
+        if quality == "exact match":
+            cells += [fmt(get["token_f1"]), fmt(get["mc_accuracy"]), fmt(get["retrieval_recall"])]
+        else:
+            cells += [fmt(get["generated_accuracy"])]
+        cells += [f"{row.train_seconds:.0f}", fmt(get["latency_p50_ms"], 0), fmt(get["prompt_tokens_per_query"], 0),
+                  f"{row.inference_dollars_per_1k:.5f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines, table
+
+
+def qa_section(store: SqlStore, name: str) -> list[str]:
+    experiment = store.experiment(name)
+    runs = store.runs_frame(name, with_predictions=True)
+    finished = runs[runs.status == "finished"]
+    lines = [f"## Open-book QA on an LLM (`{name}`)", "",
+             f"- **Model**: {experiment['config']['model']['name']} (built-in SmolLM2-135M-Instruct); retrieval "
+             f"encoder {experiment['config'].get('llm', {}).get('retriever', 'default')}",
+             f"- **Questions**: {len(experiment['test_labels'])} test questions (country, kind of subdivision, ISO "
+             "code; several phrasings), half of their subdivisions covered by a corpus passage",
+             f"- **Runs**: {len(finished)} finished of {len(runs)}; sizes are training questions (total)",
+             f"- **Measured on**: {machine(experiment)}",
+             "- **Regenerate**: `adaptlab demo geo-qa --quick`, then `python docs/make_llm_results.py`", ""]
+    table_lines, table = main_table(store, name, "exact match")
+    lines += table_lines + [""]
+    coverage = coverage_table(finished)
+    if not coverage.empty:
+        lines += ["### Covered against uncovered questions", "",
+                  "Exact match where the corpus holds the answer's passage, and where nothing does; on uncovered "
+                  "questions the honest answer is \"I don't know\", so *made up* is the share answered wrongly.", "",
+                  "| method | size | covered EM | uncovered EM | uncovered: abstained | uncovered: made up |",
+                  "|---|---|---|---|---|---|"]
+        wide = coverage.pivot_table(index=["method", "size"], columns="group",
+                                    values=["exact_match", "abstention_rate", "wrong_answer_rate"], aggfunc="mean")
+        for (method, size), row in wide.iterrows():
+            lines.append(f"| `{method}` | {'any' if size == '0' else size} | {fmt(row.get(('exact_match', 'covered')))}"
+                         f" | {fmt(row.get(('exact_match', 'uncovered')))} | {fmt(row.get(('abstention_rate', 'uncovered')))}"
+                         f" | {fmt(row.get(('wrong_answer_rate', 'uncovered')))} |")
+        lines.append("")
+    update = update_table(finished)
+    if not update.empty:
+        lines += ["### When new facts arrive", "",
+                  "New passages arrive after training; each method takes them in the way it can (retrieval indexes "
+                  "them, a fine-tuned model trains again on them, a prompt cannot), and the time that takes is "
+                  "measured.", "", "| method | size | before | after | how | seconds | dollars |",
+                  "|---|---|---|---|---|---|---|"]
+        for row in update.itertuples():
+            lines.append(f"| `{row.method}` | {'any' if row.size == '0' else row.size} | {fmt(row.before)} | "
+                         f"{fmt(row.after)} | {row.how} | {fmt(row.update_seconds, 1)} | {fmt(row.update_dollars, 5)} |")
+        lines.append("")
+    lines += anchor_section(table)
+    return lines
+
+
+def anchor_section(table: pd.DataFrame) -> list[str]:
+    best = table.sort_values("accuracy").groupby("method").accuracy.last()  # each method at its best size
+    lines = ["### Beside Ovadia et al. (EMNLP 2024)", "",
+             "Their finding, in shape, and what this store shows (each method at its best size; intervals in the "
+             "table above). A 135M model on a CPU is far from their 7B models: read agreement in direction only.",
+             "", "| their finding | here | agrees? |", "|---|---|---|"]
+    for claim, first, second in ANCHOR:
+        if first in best and second in best:
+            difference = best[first] - best[second]
+            here = f"{first} {best[first]:.3f} vs {second} {best[second]:.3f} ({difference * 100:+.1f} points)"
+            if first == "rag_lora":
+                agrees = "yes" if difference <= 0.02 else "no: RAG+LoRA is ahead here"
+            elif first == "corpus_ft":
+                agrees = "yes" if abs(difference) <= 0.05 else "no"
+            else:
+                agrees = "yes" if difference > 0.05 else "no"
+        else:
+            here, agrees = "not measured (method not in this grid)", "–"
+        lines.append(f"| {claim} | {here} | {agrees} |")
+    return lines + [""]
+
+
+def classification_section(store: SqlStore, name: str) -> list[str]:
+    experiment = store.experiment(name)
+    runs = store.runs_frame(name)
+    finished = runs[runs.status == "finished"]
+    config = experiment["config"]
+    lines = [f"## Classification on an LLM (`{name}`)", "",
+             f"- **Task**: {config['task'].get('builtin')} on {config['model']['name']}; a label is scored by the "
+             "likelihood of its words after the prompt; *generated+parsed* reads the generated answer instead (on "
+             "up to 64 test texts)",
+             f"- **Runs**: {len(finished)} finished of {len(runs)}",
+             f"- **Measured on**: {machine(experiment)}",
+             f"- **Regenerate**: `adaptlab demo {config['task'].get('builtin')} --model smollm2 --quick`, then "
+             "`python docs/make_llm_results.py`", ""]
+    table_lines, _ = main_table(store, name, "accuracy")
+    return lines + table_lines + [""]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--experiments", nargs="*", default=list(DEFAULT_EXPERIMENTS))
+    args = parser.parse_args()
+    store = SqlStore()
+    stored = set(store.experiments().name) if not store.experiments().empty else set()
+    block = [START, "", "# LLM results", "",
+             f"Generated by `python docs/make_llm_results.py` on {dt.date.today().isoformat()} from runs stored by "
+             "`adaptlab demo ... --model smollm2` and `adaptlab demo geo-qa`. Exact match is the quality axis of QA "
+             "(after SQuAD normalisation, against every accepted alias); its interval is a 95% bootstrap over "
+             "questions and seeds. *options*: multiple-choice accuracy by option likelihood; *recall@k*: the share "
+             "of covered questions whose passage was retrieved.", ""]
+    for name in args.experiments:
+        if name not in stored:
+            block += [f"`{name}`: not yet measured (run its demo, then this script).", ""]
+            continue
+        kind = store.experiment(name)["task"].get("kind", "classification")
+        block += qa_section(store, name) if kind == "qa" else classification_section(store, name)
+    block.append(END)
+    path = DOCS / "RESULTS.md"
+    text = path.read_text(encoding="utf-8")
+    if START in text:
+        text = text[:text.index(START)] + "\n".join(block) + text[text.index(END) + len(END):]
+    else:
+        text = text.rstrip("\n") + "\n\n" + "\n".join(block) + "\n"
+    path.write_text(text, encoding="utf-8")
+    print(f"wrote the LLM sections of {path}")
+
+
+if __name__ == "__main__":
+    main()

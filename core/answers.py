@@ -10,7 +10,7 @@ shows exactly this, and a script can read it too::
     answers[answers.question == 3][["method", "size", "seed", "answer", "verdict"]]
 
 A run's record keeps `answers` (one per test question, in order) and, for methods that retrieve,
-`retrieved` (per question, passage ids in rank order); its `predictions` are the per-question exact
+`retrieved` (per question, passage ids in rank order); its `predictions` are the per-question answer
 match 0/1 (core/decoder/evaluate.py).
 """
 

@@ -18,12 +18,20 @@ import pandas as pd
 
 from core.analysis import ONCE, size_order
 
-# Methods whose deployment needs the frozen base model next to the per-task part (an adapter, a head,
-# an index): N task variants store the base once. full and scratch store a whole model per variant;
-# TF-IDF needs no base model at all.
-SHARES_BASE_MODEL = ("prompt", "rag", "probe", "lora")
-# Methods that take new data without training: prompt-only uses none, RAG indexes new documents.
-UPDATES_WITHOUT_TRAINING = ("prompt", "rag")
+
+def shares_base_model(method: str) -> bool:
+    """The method's deployment keeps the frozen base beside a small per-task part (core/methods: its spec)."""
+    from core.methods import METHODS
+
+    return METHODS[method].shares_base_model if method in METHODS else False
+
+
+def updates_without_training(method: str) -> bool:
+    """The method takes new data without training: a prompt, or an index that takes new documents."""
+    from core.methods import METHODS
+
+    return METHODS[method].updates_without_training if method in METHODS else False
+
 COST_AXES = {  # the cost columns a user can put against accuracy, in their words
     "train_dollars": "training cost ($)",
     "inference_seconds_per_1k": "latency (ms per query)",  # seconds per 1,000 queries = ms per query
@@ -33,10 +41,10 @@ COST_AXES = {  # the cost columns a user can put against accuracy, in their word
 
 
 def quality_name(kind: str) -> str:
-    """What the quality axis measures, in words: exact match for questions answered in words, else accuracy.
+    """What the quality axis measures, in words: answer match for questions answered in words, else accuracy.
 
-    Either way the number is in the `accuracy` column (a QA run stores exact match there)."""
-    return "exact match" if kind == "qa" else "accuracy"
+    Either way the number is in the `accuracy` column (a QA run stores answer match there: an accepted answer appears in the reply)."""
+    return "answer match" if kind == "qa" else "accuracy"
 
 
 def money(dollars: float) -> str:
@@ -82,7 +90,7 @@ def total_cost(table: pd.DataFrame, queries, retrains: int = 1) -> pd.DataFrame:
     """Dollars to train (retrains times, for methods that train) and then answer each query volume."""
     rows = []
     for row in table.itertuples():
-        training = row.train_dollars * (1 if row.method in UPDATES_WITHOUT_TRAINING else retrains)
+        training = row.train_dollars * (1 if updates_without_training(row.method) else retrains)
         for volume in np.atleast_1d(queries):
             rows.append({"method": row.method, "size": row.size, "queries": float(volume),
                          "total_dollars": training + float(volume) * row.inference_dollars_per_1k / 1000})
@@ -119,7 +127,7 @@ def base_model_bytes(table: pd.DataFrame) -> float:
         measured = table.loc[table.method == method, "bytes_stored"].dropna()
         if len(measured):
             return float(measured.max())
-    weights = table.loc[table.method.isin(SHARES_BASE_MODEL), "total_parameters"].dropna()
+    weights = table.loc[table.method.map(shares_base_model), "total_parameters"].dropna()
     return float(weights.max()) * 4 if len(weights) else 0.0
 
 
@@ -128,10 +136,10 @@ def storage_of_variants(table: pd.DataFrame, variants) -> pd.DataFrame:
     base = base_model_bytes(table)
     rows = []
     for row in one_per_method(table).itertuples():
-        shared = base if row.method in SHARES_BASE_MODEL else 0.0
+        shared = base if shares_base_model(row.method) else 0.0
         for n in np.atleast_1d(variants):
             rows.append({"method": row.method, "variants": int(n), "bytes": shared + int(n) * row.bytes_stored,
-                         "shares_base_model": row.method in SHARES_BASE_MODEL})
+                         "shares_base_model": shares_base_model(row.method)})
     return pd.DataFrame(rows, columns=["method", "variants", "bytes", "shares_base_model"])
 
 
@@ -170,7 +178,7 @@ def score_candidates(table: pd.DataFrame, constraints: Constraints) -> pd.DataFr
     """The summary with total cost, latency, which constraints each row meets, and by how much it misses."""
     frame = table.copy()
     retrains = constraints.retrains if constraints.data_changes_often else 1
-    frame["retrains"] = np.where(frame.method.isin(UPDATES_WITHOUT_TRAINING), 1, retrains)
+    frame["retrains"] = np.where(frame.method.map(updates_without_training).astype(bool), 1, retrains)
     frame["total_dollars"] = frame.train_dollars * frame.retrains + constraints.queries * frame.inference_dollars_per_1k / 1000
     frame["latency_ms"] = frame.inference_seconds_per_1k
     # shortfall: how far each constraint is missed, relative to the constraint (0 where it is met)
@@ -208,12 +216,12 @@ def recommend(table: pd.DataFrame, constraints: Constraints | None = None, size_
     else:
         best = feasible.loc[feasible.accuracy.idxmax()]
         pool = feasible[feasible.accuracy >= best.accuracy_low]
-        current = feasible[feasible.method.isin(UPDATES_WITHOUT_TRAINING)]
+        current = feasible[feasible.method.map(updates_without_training).astype(bool)]
         if constraints.data_changes_often and len(current):
             if constraints.accuracy_floor is not None:
                 pool = current[current.accuracy == current.accuracy.max()]
-            elif pool.method.isin(UPDATES_WITHOUT_TRAINING).any():
-                pool = pool[pool.method.isin(UPDATES_WITHOUT_TRAINING)]
+            elif pool.method.map(updates_without_training).any():
+                pool = pool[pool.method.map(updates_without_training).astype(bool)]
         choice = pool.assign(_size=pool["size"].map(size_order)).sort_values(["total_dollars", "_size"]).iloc[0]
     met = not feasible.empty
     where = f"{choice.method} ({size_label(choice['size'], size_unit)})"

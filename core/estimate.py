@@ -217,6 +217,11 @@ def estimate_experiment(config: ExperimentConfig, store_url: str | None = None) 
                         device_name(device)), plan_seconds(config, task, {}, done), 0.0, {}, notes)
     started = time.perf_counter()
     base = BaseModel.from_spec(config.model)
+    if base.family == "decoder":
+        from core.errors import ConfigError
+
+        raise ConfigError(f"the time and cost estimate measures sentence-encoder runs and does not model {base.name} "
+                          "yet; run the grid's quick variant (one seed, two sizes) to see what each LLM run takes")
     base.encoder()  # loading the weights is part of what the worker pays once per grid
     load_seconds = time.perf_counter() - started
     cache = EmbeddingCache.shared()

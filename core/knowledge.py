@@ -3,7 +3,7 @@ and what taking new facts in costs each method (the knowledge view; issue 16's q
 
 Pure pandas like core/analysis.py: stored runs (`SqlStore.runs_frame`) in, DataFrames out::
 
-    coverage = at_size(coverage_table(runs))           # per method: exact match, abstained, made up
+    coverage = at_size(coverage_table(runs))           # per method: answer match, abstained, made up
     update = at_size(update_table(runs))               # per method: before and after new facts, and the cost
     knowledge_fact(coverage, update)                   # the main fact, in one sentence
 
@@ -29,7 +29,7 @@ INDEXES, RETRAINS, CANNOT = "indexes the new passages", "trains again on them", 
 
 
 def coverage_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per (method, size, group): exact match, abstention, wrong-answer (made up) and no-answer rates, mean over
+    """Per (method, size, group): answer match, abstention, wrong-answer (made up) and no-answer rates, mean over
     the seeds of finished runs that recorded `by_coverage`."""
     rows = []
     for run in runs[runs.status == "finished"].itertuples():
@@ -39,23 +39,23 @@ def coverage_table(runs: pd.DataFrame) -> pd.DataFrame:
             right, abstained = fields.get("accuracy", np.nan), fields.get("abstention_rate", np.nan)
             wrong = fields.get("wrong_answer_rate", np.nan)
             rows.append({"method": run.method, "size": run.size, "seed": run.seed, "group": group,
-                         "exact_match": right, "abstention_rate": abstained, "wrong_answer_rate": wrong,
+                         "answer_match": right, "abstention_rate": abstained, "wrong_answer_rate": wrong,
                          # the rest answered nothing at all (an empty answer: neither right, abstained nor wrong)
                          "no_answer_rate": max(0.0, round(1.0 - right - abstained - wrong, 9))})
-    columns = ["method", "size", "group", "exact_match", "abstention_rate", "wrong_answer_rate", "no_answer_rate",
+    columns = ["method", "size", "group", "answer_match", "abstention_rate", "wrong_answer_rate", "no_answer_rate",
                "seeds"]
     if not rows:
         return pd.DataFrame(columns=columns)
     frame = pd.DataFrame(rows)
     table = frame.groupby(["method", "size", "group"], sort=False).agg(
-        exact_match=("exact_match", "mean"), abstention_rate=("abstention_rate", "mean"),
+        answer_match=("answer_match", "mean"), abstention_rate=("abstention_rate", "mean"),
         wrong_answer_rate=("wrong_answer_rate", "mean"), no_answer_rate=("no_answer_rate", "mean"),
         seeds=("seed", "nunique")).reset_index()
     return _sorted(table, ["group"])[columns]
 
 
 def update_table(runs: pd.DataFrame, trains: dict[str, bool] | None = None) -> pd.DataFrame:
-    """Per (method, size): exact match on the new facts before and after they arrive, how the method takes them in,
+    """Per (method, size): answer match on the new facts before and after they arrive, how the method takes them in,
     and what that costs (seconds and dollars of training again; NaN where indexing does it).
 
     trains: method -> whether it trains weights (default: the registry's `trains_network`)."""
@@ -117,11 +117,11 @@ def update_cost(row) -> str:
 def knowledge_fact(coverage: pd.DataFrame, update: pd.DataFrame) -> str:
     """The main fact of the knowledge view, in one sentence (from at_size tables: one size per method)."""
     clauses = []
-    covered = coverage[coverage.group == "covered"].dropna(subset=["exact_match"])
+    covered = coverage[coverage.group == "covered"].dropna(subset=["answer_match"])
     if len(covered):
-        best = covered.loc[covered.exact_match.idxmax()]
+        best = covered.loc[covered.answer_match.idxmax()]
         clauses.append(f"of the questions whose passage is in the documents, {best.method} answers the most "
-                       f"({best.exact_match:.0%} right)")
+                       f"({best.answer_match:.0%} right)")
     uncovered = coverage[coverage.group == "uncovered"].dropna(subset=["wrong_answer_rate"])
     if len(uncovered):
         worst, honest = (uncovered.loc[uncovered.wrong_answer_rate.idxmax()],
@@ -185,8 +185,8 @@ def knowledge_rows(coverage: pd.DataFrame, update: pd.DataFrame, unit: str = "to
         key = (key.method, key.size)
         covered, uncovered = by_group["covered"], by_group["uncovered"]
         row = {"method": key[0], "training data": size_label(key[1], unit),
-               "covered: right": value(covered, key, "exact_match"),
-               "not covered: right": value(uncovered, key, "exact_match"),
+               "covered: right": value(covered, key, "answer_match"),
+               "not covered: right": value(uncovered, key, "answer_match"),
                "I don't know": value(uncovered, key, "abstention_rate"),
                "made up": value(uncovered, key, "wrong_answer_rate")}  # the last two: on questions not covered
         if key in updates.index:

@@ -88,7 +88,7 @@ def _classification_scorer(update, labels: list[str]):
 
 def _qa_scorer(update):
     from core.decoder.evaluate import column
-    from core.metrics import exact_match
+    from core.metrics import answer_match
 
     questions = update.test.text.tolist()
     aliases = [list(a) if len(a) else [ref] for a, ref in zip(column(update.test, "aliases", []), update.test.label)]
@@ -96,6 +96,6 @@ def _qa_scorer(update):
 
     def score(fitted) -> float:
         answers = fitted.answer(questions, contexts)
-        return float(np.mean([exact_match(a, refs) for a, refs in zip(answers, aliases)]))
+        return float(np.mean([answer_match(a, refs) for a, refs in zip(answers, aliases)]))
 
     return score

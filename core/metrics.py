@@ -55,6 +55,9 @@ ABSTENTIONS = ("i dont know", "i do not know", "dont know", "do not know", "i ca
                "i do not have enough information", "insufficient information", "cannot be determined",
                "no answer", "unknown", "unanswerable")
 POLITE_OPENINGS = ("i am sorry ", "im sorry ", "sorry ", "unfortunately ")
+# Phrases that decline wherever they stand in a short reply ("The answer is not in the passage.")
+DECLINES_ANYWHERE = ("not in passage", "not in passages", "not mentioned in", "not provided in",
+                     "no information about", "does not say", "do not say", "do not know", "dont know")
 
 
 def normalize_answer(text: str) -> str:
@@ -90,12 +93,26 @@ def is_abstention(text: str) -> bool:
     words = normalize_answer(text)
     for opening in POLITE_OPENINGS:
         words = words.removeprefix(opening)
+    if any(f" {phrase} " in f" {words} " for phrase in DECLINES_ANYWHERE):
+        return True
     return any(words == phrase or (" " in phrase and words.startswith(phrase + " ")) for phrase in ABSTENTIONS)
+
+
+def answer_match(prediction: str, aliases: list[str]) -> bool:
+    """Whether an accepted answer appears, as whole words, in the reply (PopQA's measure: a small instruct model
+    often answers "Bavaria is a region of Germany." where the reference is "Germany"; exact match would call that
+    wrong). A reply that declines does not match, whatever it quotes."""
+    words = f" {normalize_answer(prediction)} "
+    return not is_abstention(prediction) and any(
+        f" {form} " in words for form in (normalize_answer(alias) for alias in aliases) if form)
 
 
 def qa_metrics(answers: list[str], aliases: list[list[str]], option_correct: np.ndarray | None = None,
                covered: np.ndarray | None = None) -> tuple[dict, np.ndarray]:
-    """Everything recorded about a run's generated answers, and the per-example exact match (0/1).
+    """Everything recorded about a run's generated answers, and the per-example answer match (0/1).
+
+    The quality axis (`accuracy`) is answer match: an accepted answer appears in the reply (PopQA-style);
+    strict exact match and token F1 (SQuAD normalisation) are kept beside it.
 
     option_correct: per question, whether the most likely option was the answer (NaN: the question
     has no options). covered: per question, whether the corpus holds the passage with its answer;
@@ -105,6 +122,7 @@ def qa_metrics(answers: list[str], aliases: list[list[str]], option_correct: np.
         raise ValueError(f"{len(answers)} answers for {len(aliases)} questions")
     scores = {
         "exact": np.array([exact_match(a, accepted) for a, accepted in zip(answers, aliases)], dtype=np.int64),
+        "match": np.array([answer_match(a, accepted) for a, accepted in zip(answers, aliases)], dtype=np.int64),
         "f1": np.array([token_f1(a, accepted) for a, accepted in zip(answers, aliases)], dtype=np.float64),
         "empty": np.array([not normalize_answer(a) for a in answers], dtype=bool),
         "abstained": np.array([is_abstention(a) for a in answers], dtype=bool),
@@ -116,15 +134,16 @@ def qa_metrics(answers: list[str], aliases: list[list[str]], option_correct: np.
         covered = np.asarray(covered, dtype=bool)
         record["by_coverage"] = {group: _qa_fields({key: values[mask] for key, values in scores.items()})
                                  for group, mask in (("covered", covered), ("uncovered", ~covered))}
-    return record, scores["exact"]
+    return record, scores["match"]
 
 
 def _qa_fields(scores: dict[str, np.ndarray]) -> dict:
-    exact, f1 = scores["exact"], scores["f1"]
-    wrong = (exact == 0) & ~scores["abstained"] & ~scores["empty"]  # answered, not abstained, and wrong
-    low, high = bootstrap_interval(exact)
+    exact, f1, match = scores["exact"], scores["f1"], scores["match"]
+    wrong = (match == 0) & ~scores["abstained"] & ~scores["empty"]  # answered, not abstained, and wrong
+    low, high = bootstrap_interval(match)
     f1_low, f1_high = bootstrap_interval(f1)
-    fields = {"accuracy": _mean(exact), "accuracy_low": low, "accuracy_high": high, "exact_match": _mean(exact),
+    fields = {"accuracy": _mean(match), "accuracy_low": low, "accuracy_high": high, "answer_match": _mean(match),
+              "exact_match": _mean(exact),
               "token_f1": _mean(f1), "token_f1_low": f1_low, "token_f1_high": f1_high,
               "empty_answers": int(scores["empty"].sum()), "abstention_rate": _mean(scores["abstained"]),
               "wrong_answer_rate": _mean(wrong),

@@ -63,7 +63,7 @@ def provenance_rows(task_info: dict) -> list[dict]:
 def results_rows(summary: pd.DataFrame, reference: str, unit: str, kind: str = "classification") -> pd.DataFrame:
     """The results table as a reader sees it: one row per (method, size), numbers formatted.
 
-    A qa task's quality is exact match and its F1 is token F1 (both stored in the classification columns)."""
+    A qa task's quality is answer match and its F1 is token F1 (both stored in the classification columns)."""
     if summary.empty:
         return pd.DataFrame()
     delta = summary.get(f"vs_{reference}", pd.Series(float("nan"), index=summary.index))

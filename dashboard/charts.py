@@ -71,7 +71,7 @@ def _unit_axis(unit: str) -> str:
 
 
 def learning_curves_chart(curves: pd.DataFrame, unit: str = "per_class", quality: str = "accuracy") -> go.Figure:
-    """Accuracy (or exact match: `quality`) against training-set size, one line per method, its 95% interval
+    """Accuracy (or answer match: `quality`) against training-set size, one line per method, its 95% interval
     as a band."""
     figure = go.Figure()
     for method, group in curves.groupby("method", sort=False):
@@ -95,7 +95,7 @@ def learning_curves_chart(curves: pd.DataFrame, unit: str = "per_class", quality
 
 def accuracy_cost_chart(table: pd.DataFrame, cost: str = "train_dollars", unit: str = "per_class",
                         quality: str = "accuracy") -> go.Figure:
-    """Accuracy (or exact match) against one cost per (method, size); the Pareto front (nothing cheaper is as
+    """Accuracy (or answer match) against one cost per (method, size); the Pareto front (nothing cheaper is as
     good) marked."""
     frame = table.dropna(subset=[cost, "accuracy"])
     figure = go.Figure()
@@ -224,22 +224,22 @@ def class_balance_chart(class_counts: dict[str, dict[str, int]]) -> go.Figure:
 # -- knowledge (QA on an LLM): core/knowledge.py's tables ------------------------------------------------------
 COVERAGE_COLORS = {"covered": "#1F77B4", "uncovered": "#9AA5B1"}
 # what a run answered, as shares of the questions: right, an honest "I don't know", made up, nothing
-ANSWER_KINDS = {"exact_match": ("right", "#2CA02C"), "abstention_rate": ("I don't know", "#9AA5B1"),
+ANSWER_KINDS = {"answer_match": ("right", "#2CA02C"), "abstention_rate": ("I don't know", "#9AA5B1"),
                 "wrong_answer_rate": ("made up (wrong)", HURTS), "no_answer_rate": ("no answer", "#E4E7EB")}
 COVERAGE_WORDS = {"covered": "covered (passage in the documents)", "uncovered": "not covered (no passage)"}
 LEGEND_BELOW = {"orientation": "h", "yanchor": "top", "y": -0.12, "x": 0, "title": None}  # frees a half-width chart
 
 
 def coverage_chart(coverage: pd.DataFrame) -> go.Figure:
-    """Exact match per method on questions the documents cover and on those they do not, side by side."""
+    """Answer match per method on questions the documents cover and on those they do not, side by side."""
     figure = go.Figure()
     for group in ("covered", "uncovered"):
         rows = coverage[coverage.group == group]
-        figure.add_trace(go.Bar(x=rows.method, y=rows.exact_match, name=COVERAGE_WORDS[group],
-                                marker_color=COVERAGE_COLORS[group], text=[f"{v:.0%}" for v in rows.exact_match],
+        figure.add_trace(go.Bar(x=rows.method, y=rows.answer_match, name=COVERAGE_WORDS[group],
+                                marker_color=COVERAGE_COLORS[group], text=[f"{v:.0%}" for v in rows.answer_match],
                                 textposition="outside", textfont={"size": 11}, cliponaxis=False,
-                                hovertemplate=f"<b>%{{x}}</b><br>{group}: exact match %{{y:.3f}}<extra></extra>"))
-    _layout(figure, "Exact match on covered and uncovered questions", "", "exact match", barmode="group",
+                                hovertemplate=f"<b>%{{x}}</b><br>{group}: answer match %{{y:.3f}}<extra></extra>"))
+    _layout(figure, "Answer match on covered and uncovered questions", "", "answer match", barmode="group",
             legend=LEGEND_BELOW, uniformtext={"minsize": 9, "mode": "show"})
     figure.update_yaxes(range=[0, 1.12], tickformat=".0%")
     return figure
@@ -264,7 +264,7 @@ def answer_kinds_chart(coverage: pd.DataFrame) -> go.Figure:
 
 
 def knowledge_update_chart(update: pd.DataFrame) -> go.Figure:
-    """Exact match on facts that arrive after training: before (grey) and after (the method's colour) they do."""
+    """Answer match on facts that arrive after training: before (grey) and after (the method's colour) they do."""
     figure = go.Figure()
     lines_x, lines_y = [], []
     for row in update.itertuples():
@@ -280,7 +280,7 @@ def knowledge_update_chart(update: pd.DataFrame) -> go.Figure:
         marker={"color": [color(m) for m in update.method], "size": 14, "symbol": "diamond"},
         text=[f"{a:.0%}" for a in update.after], textposition="middle right", customdata=update[["how"]].to_numpy(),
         hovertemplate="<b>%{y}</b><br>after: %{x:.0%}<br>it %{customdata[0]}<extra></extra>"))
-    _layout(figure, "New facts: exact match before and after they arrive", "exact match on the new facts", "",
+    _layout(figure, "New facts: answer match before and after they arrive", "answer match on the new facts", "",
             height=max(300, 140 + 42 * len(update)))
     figure.update_xaxes(range=[-0.02, 1.12], tickformat=".0%")
     figure.update_yaxes(autorange="reversed", type="category")

@@ -217,12 +217,12 @@ class Results:
 
     @property
     def kind(self) -> str:
-        """"qa" (answers in words, scored by exact match) or "classification"."""
+        """"qa" (answers in words, scored by answer match) or "classification"."""
         return self.experiment.get("task", {}).get("kind", "classification")
 
     @property
     def quality(self) -> str:
-        """What the `accuracy` column measures, in words: "exact match" for qa, else "accuracy"."""
+        """What the `accuracy` column measures, in words: "answer match" for qa, else "accuracy"."""
         from core.decision import quality_name
 
         return quality_name(self.kind)

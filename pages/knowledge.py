@@ -38,8 +38,8 @@ def render() -> None:
     _coverage(coverage)
     _update(update)
     st.dataframe(knowledge_rows(coverage, update, view.unit), hide_index=True, width="stretch", key=f"{KEY}.table")
-    st.caption("Right: exact match. \"I don't know\" and made up: on the questions not covered, where \"I don't "
-               "know\" is the honest answer. New facts: exact match on facts that arrived after training, before → "
+    st.caption("Right: answer match. \"I don't know\" and made up: on the questions not covered, where \"I don't "
+               "know\" is the honest answer. New facts: answer match on facts that arrived after training, before → "
                "after.")
 
 

@@ -13,7 +13,7 @@ KEY = "negative_transfer"
 
 def render() -> None:
     st.title("Negative transfer")
-    st.caption("Does starting from the pretrained model help, or get in the way? Each method's accuracy (exact match "
+    st.caption("Does starting from the pretrained model help, or get in the way? Each method's accuracy (answer match "
                "for questions answered in words) minus the from-scratch reference's, on the same test examples and "
                "seeds (paired), with a 95% interval.")
     results = ui.chosen_results(KEY)

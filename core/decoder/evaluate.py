@@ -1,12 +1,14 @@
 """Scoring a decoder method on a QA test set: answers, option choice, retrieval recall, tokens per query.
 
-The run's `predictions` are the per-question exact-match 0/1 vector (the experiment's test labels are
-all 1), so every paired analysis (intervals, negative transfer, ties) works on exact match unchanged.
-The answers themselves and the passages retrieved for each question are kept in the run record for
-the dashboard's Answers view.
+The run's `predictions` are the per-question answer-match 0/1 vector (an accepted answer appears in
+the reply; the experiment's test labels are all 1), so every paired analysis (intervals, negative
+transfer, ties) works on it unchanged. The answers themselves and the passages retrieved for each
+question are kept in the run record for the dashboard's Answers view.
 """
 
 from __future__ import annotations
+
+import time
 
 import numpy as np
 import pandas as pd
@@ -24,7 +26,9 @@ def evaluate_qa(fitted, test: pd.DataFrame) -> tuple[dict, list[int], dict]:
     """(metric fields for the record, per-question EM 0/1, what the Answers view shows)."""
     questions, contexts = test.text.tolist(), column(test, "context", "")
     aliases = [list(a) if len(a) else [ref] for a, ref in zip(column(test, "aliases", []), test.label)]
-    answers = fitted.answer(questions, contexts)
+    started = time.perf_counter()
+    answers = fitted.answer(questions, contexts)  # what serving costs: option scoring below is evaluation only
+    answer_seconds = time.perf_counter() - started
     retrieved = list(fitted.last_retrieved)
     prompt_tokens, generated_tokens = list(fitted.prompt_tokens), list(fitted.generated_tokens)
     options = [list(o) for o in column(test, "options", [])]
@@ -38,6 +42,7 @@ def evaluate_qa(fitted, test: pd.DataFrame) -> tuple[dict, list[int], dict]:
     metrics.update(tokens_per_query(prompt_tokens, generated_tokens))
     if retrieved and "passage_id" in test:
         metrics.update(retrieval_recall(retrieved, test.passage_id.tolist()))
+    metrics["answer_seconds"] = answer_seconds
     shown = {"answers": answers, "retrieved": retrieved or None}
     return metrics, [int(c) for c in correct], shown
 

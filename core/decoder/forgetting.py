@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from core.metrics import exact_match
+from core.metrics import answer_match
 
 TEXT_MODULES = ("argparse", "textwrap", "json", "fractions", "statistics", "calendar")
 TEXT_TOKENS = 2048  # perplexity is read over this many tokens: a second on a CPU for a 135M model
@@ -72,7 +72,7 @@ def general_answers(fitted) -> list[bool]:
 
     prompts = [fitted.prompts.render(PromptParts(INSTRUCTION, question)) for question, _ in GENERAL_QUESTIONS]
     answers, _ = fitted.lm.generate(prompts)
-    return [exact_match(answer, aliases) for answer, (_, aliases) in zip(answers, GENERAL_QUESTIONS)]
+    return [answer_match(answer, aliases) for answer, (_, aliases) in zip(answers, GENERAL_QUESTIONS)]
 
 
 def base_predictor(fitted, base):

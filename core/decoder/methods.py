@@ -21,6 +21,7 @@ from core.decoder.lm import LanguageModel
 from core.decoder.predictors import DecoderPredictor, Retriever
 from core.decoder.prompts import (
     ABSTAIN_CLAUSE,
+    ABSTAIN_WITH_PASSAGES,
     CLASSIFY_INSTRUCTION,
     QA_INSTRUCTION,
     PromptBuilder,
@@ -37,13 +38,17 @@ def frozen_dtype(ctx) -> torch.dtype:
     return torch.bfloat16 if ctx.base.autocast_dtype == torch.bfloat16 else torch.float32
 
 
-def instruction(ctx) -> str:
+def instruction(ctx, passages: bool = False) -> str:
+    """The system instruction: the user's (llm.instruction), or adaptlab's for the task kind; with passages in the
+    prompt, abstaining refers to them."""
     settings = ctx.config.llm
     if settings.instruction:
         return settings.instruction.replace("{labels}", ", ".join(ctx.labels))
     if ctx.kind == "classification":
         return CLASSIFY_INSTRUCTION.format(labels=", ".join(ctx.labels))
-    return QA_INSTRUCTION + (ABSTAIN_CLAUSE if settings.allow_abstain else "")
+    if not settings.allow_abstain:
+        return QA_INSTRUCTION
+    return QA_INSTRUCTION + (ABSTAIN_WITH_PASSAGES if passages else ABSTAIN_CLAUSE)
 
 
 def predictor(ctx, model: torch.nn.Module, shots=(), retriever: Retriever | None = None,
@@ -56,8 +61,9 @@ def predictor(ctx, model: torch.nn.Module, shots=(), retriever: Retriever | None
     total = sum(p.numel() for p in model.parameters())
     if retriever is not None:
         total += sum(p.numel() for p in retriever.embedder.base.encoder().parameters())
+    told = instruction(ctx, passages=retriever is not None)
     facts = {"prompt_format": "chat template" if prompts.chat else "plain (the model has no chat template)",
-             "instruction": instruction(ctx), "shots": len(shots), **(details or {})}
+             "instruction": told, "shots": len(shots), **(details or {})}
     if retriever is not None:
         facts.update(retriever=retriever.embedder.base.name, passages_indexed=len(retriever.ids), k=retriever.k)
     for param in model.parameters():
@@ -65,7 +71,7 @@ def predictor(ctx, model: torch.nn.Module, shots=(), retriever: Retriever | None
     limit = settings.model.max_length
     shots = list(zip(shorten(base.tokenizer, [q for q, _ in shots], limit), [a for _, a in shots]))
     # trainable parameters: 0 here; the fine-tuning methods set what they trained
-    return DecoderPredictor(lm, prompts, ctx.kind, instruction(ctx), list(ctx.labels), list(shots), retriever,
+    return DecoderPredictor(lm, prompts, ctx.kind, told, list(ctx.labels), list(shots), retriever,
                             0, total, facts, max_input_tokens=settings.model.max_length)
 
 
@@ -161,7 +167,8 @@ def sft_examples(ctx, prompts: PromptBuilder, rows, retriever: Retriever | None 
     questions = shorten(ctx.base.tokenizer, [q for q, _, _ in rows], ctx.config.model.max_length)
     rows = [(q, a, c) for q, (_, a, c) in zip(questions, rows)]
     found = retriever.search([q for q, _, _ in rows]) if retriever is not None else [[] for _ in rows]
-    return [Example(prompts.render(PromptParts(instruction(ctx), question,
+    told = instruction(ctx, passages=retriever is not None)
+    return [Example(prompts.render(PromptParts(told, question,
                                                passages=[retriever.passages[i] for i in hit] if retriever else [],
                                                context=context)), answer)
             for (question, answer, context), hit in zip(rows, found)]

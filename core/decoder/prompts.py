@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 CLASSIFY_INSTRUCTION = ("Classify the text. Answer with exactly one of these labels and nothing else: {labels}.")
 QA_INSTRUCTION = "Answer the question with a short answer: a name, a word or a code, not a sentence."
-ABSTAIN_CLAUSE = " If the answer is not in the passages and you do not know it, answer: I don't know."
+ABSTAIN_CLAUSE = " If you do not know the answer, answer: I don't know."
+ABSTAIN_WITH_PASSAGES = " If the answer is not in the passages and you do not know it, answer: I don't know."
 PASSAGE_HEADER = "Passages:"
 
 

@@ -65,6 +65,10 @@ class MethodSpec:
     task_kinds: tuple[str, ...] = ("classification",)  # "qa" needs a decoder that generates
     changes_base_weights: bool = False  # LoRA, full: the adapted model may forget what the base knew
     retrieves: bool = False  # on a decoder: passages retrieved into the prompt (needs the retrieval encoder)
+    # its deployment keeps the frozen base model beside a small per-task part (adapter, head, index, prompt), so
+    # N task variants store the base once; full, scratch store a whole model each, TF-IDF needs no base at all
+    shares_base_model: bool = False
+    updates_without_training: bool = False  # takes new data without training (a prompt, or indexing documents)
 
     def fit_for(self, family: str) -> Callable[[FitContext], Fitted] | None:
         """The fit for a backbone family ("encoder", "decoder"); None when the method has none there."""

@@ -11,4 +11,5 @@ from core.methods.base import MethodSpec
 
 SPEC = MethodSpec("corpus_ft", "Corpus fine-tuning (documents into the weights)", None, uses_training_data=False,
                   trains_network=True, decoder_fit=fit_corpus_ft, task_kinds=("classification", "qa"),
-                  changes_base_weights=True)
+                  changes_base_weights=True,
+                  shares_base_model=True)

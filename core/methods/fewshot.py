@@ -11,4 +11,5 @@ from core.decoder.methods import fit_fewshot
 from core.methods.base import MethodSpec
 
 SPEC = MethodSpec("fewshot", "Few-shot prompt (examples in context)", None, decoder_fit=fit_fewshot,
-                  task_kinds=("classification", "qa"))
+                  task_kinds=("classification", "qa"),
+                  shares_base_model=True, updates_without_training=True)

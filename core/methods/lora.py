@@ -54,4 +54,5 @@ def load_adapter(base: BaseModel, folder: str | Path, num_labels: int, batch_siz
 
 
 SPEC = MethodSpec("lora", "LoRA adapter", fit, trains_network=True, decoder_fit=decoder.fit_lora,
-                  task_kinds=("classification", "qa"), changes_base_weights=True)
+                  task_kinds=("classification", "qa"), changes_base_weights=True,
+                  shares_base_model=True)

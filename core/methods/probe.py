@@ -39,4 +39,5 @@ def fit(ctx: FitContext) -> ProbeClassifier:
                            details={"iterations": int(np.max(model.n_iter_))})
 
 
-SPEC = MethodSpec("probe", "Linear probe (frozen)", fit, uses_embeddings=True)
+SPEC = MethodSpec("probe", "Linear probe (frozen)", fit, uses_embeddings=True,
+                  shares_base_model=True)

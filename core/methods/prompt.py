@@ -54,4 +54,5 @@ def fit(ctx: FitContext) -> PromptClassifier:
 
 
 SPEC = MethodSpec("prompt", "Prompt-only (zero-shot)", fit, uses_training_data=False, uses_embeddings=True,
-                  decoder_fit=decoder.fit_prompt, task_kinds=("classification", "qa"))
+                  decoder_fit=decoder.fit_prompt, task_kinds=("classification", "qa"),
+                  shares_base_model=True, updates_without_training=True)

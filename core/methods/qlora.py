@@ -10,4 +10,5 @@ from core.decoder.methods import fit_qlora
 from core.methods.base import MethodSpec
 
 SPEC = MethodSpec("qlora", "QLoRA (LoRA on a 4-bit base, CUDA)", None, trains_network=True, decoder_fit=fit_qlora,
-                  task_kinds=("classification", "qa"), changes_base_weights=True)
+                  task_kinds=("classification", "qa"), changes_base_weights=True,
+                  shares_base_model=True)

@@ -149,4 +149,5 @@ def _one_hot(label: int, classes: int) -> np.ndarray:
 
 
 SPEC = MethodSpec("rag", "RAG (retrieve + vote; on an LLM, passages in the prompt)", fit, uses_embeddings=True,
-                  decoder_fit=decoder.fit_rag, task_kinds=("classification", "qa"), retrieves=True)
+                  decoder_fit=decoder.fit_rag, task_kinds=("classification", "qa"), retrieves=True,
+                  shares_base_model=True, updates_without_training=True)

@@ -9,4 +9,5 @@ from core.methods.base import MethodSpec
 
 SPEC = MethodSpec("rag_lora", "RAG + LoRA (fine-tuned to read passages)", None, trains_network=True,
                   decoder_fit=fit_rag_lora, task_kinds=("classification", "qa"), changes_base_weights=True,
-                  retrieves=True)
+                  retrieves=True,
+                  shares_base_model=True, updates_without_training=True)

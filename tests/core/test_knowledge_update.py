@@ -20,3 +20,8 @@ def test_every_method_takes_new_facts_in_its_own_way_at_a_measured_cost():
         assert update[method]["update_seconds"] > 0 and update[method]["update_dollars"] >= 0
     assert update["tfidf"]["accuracy_after"] > update["tfidf"]["accuracy_before"]
     assert update["rag"]["accuracy_after"] > update["rag"]["accuracy_before"] + 0.1  # no retraining needed
+    # the corpus covers half the test subdivisions: retrieval helps there, and cannot help on the rest
+    coverage = {method: record["by_coverage"] for method, record in runs.record.items()}
+    assert set(coverage["rag"]) == {"covered", "uncovered"}
+    assert coverage["rag"]["covered"]["accuracy"] > coverage["rag"]["uncovered"]["accuracy"] + 0.2
+    assert coverage["probe"]["covered"]["examples"] > 0 and coverage["probe"]["uncovered"]["examples"] > 0

@@ -24,6 +24,22 @@ def test_exact_match_accepts_any_alias_after_normalisation():
     assert not exact_match("United States of America", ["United States"])  # exact, not contained
 
 
+def test_an_answer_matches_when_an_accepted_answer_appears_in_it_as_words():
+    from core.metrics import answer_match
+
+    assert answer_match("Bavaria is a region of Germany.", ["Germany"])
+    assert answer_match("It is in the UK", ["United Kingdom", "UK"])
+    assert not answer_match("Germanys neighbour", ["Germany"])  # whole words only
+    assert not answer_match("I don't know, maybe Germany", ["Germany"])  # a reply that declines never matches
+    assert not answer_match("", ["Germany"])
+
+
+@pytest.mark.parametrize("text", ["The answer to this question is not in the passage.",
+                                  "The passages do not say.", "I really do not know"])
+def test_declining_anywhere_in_a_short_reply_is_an_abstention(text):
+    assert is_abstention(text)
+
+
 @pytest.mark.parametrize("empty", ["", "   ", "?!", "the"])
 def test_an_empty_answer_never_matches_and_scores_zero(empty):
     assert not exact_match(empty, ["The", "Paris"])  # "The" normalises to nothing as well
@@ -51,17 +67,18 @@ def test_answers_are_not_abstentions(text):
     assert not is_abstention(text)
 
 
-def test_qa_metrics_record_fields_and_per_example_exact_match():
+def test_qa_metrics_record_fields_and_per_example_answer_match():
     answers = ["Paris", "the Louvre museum", "I don't know", "", "Berlin"]
     aliases = [["Paris"], ["Louvre"], ["Madrid"], ["Rome"], ["Vienna", "Wien"]]
-    record, exact = qa_metrics(answers, aliases)
-    assert exact.tolist() == [1, 0, 0, 0, 0]
-    assert record["accuracy"] == record["exact_match"] == pytest.approx(0.2)
+    record, matched = qa_metrics(answers, aliases)
+    assert matched.tolist() == [1, 1, 0, 0, 0]  # "the Louvre museum" holds the answer: a match, not exact
+    assert record["accuracy"] == record["answer_match"] == pytest.approx(0.4)
+    assert record["exact_match"] == pytest.approx(0.2)
     assert record["token_f1"] == pytest.approx((1 + 2 / 3) / 5)  # "louvre museum" vs "louvre": 2/3
     assert record["macro_f1"] == record["token_f1"] and record["per_class_f1"] == {}
     assert record["empty_answers"] == 1
     assert record["abstention_rate"] == pytest.approx(0.2)
-    assert record["wrong_answer_rate"] == pytest.approx(0.4)  # the Louvre and Berlin: answered and wrong
+    assert record["wrong_answer_rate"] == pytest.approx(0.2)  # Berlin: answered and wrong
     assert record["accuracy_low"] <= record["accuracy"] <= record["accuracy_high"]
     assert record["token_f1_low"] <= record["token_f1"] <= record["token_f1_high"]
     assert record["accuracy_high"] > record["accuracy_low"]

@@ -100,15 +100,15 @@ def test_empty_frames_give_empty_figures_not_errors():
     assert _names(charts.accuracy_cost_chart(empty_summary)) == ["Pareto front", "on the front"]
 
 
-def test_the_quality_axis_is_named_exact_match_for_questions(results):
+def test_the_quality_axis_is_named_answer_match_for_questions(results):
     runs, scored, summary = results
-    curves = charts.learning_curves_chart(learning_curves(scored), "total", "exact match")
-    cost = charts.accuracy_cost_chart(summary, "train_dollars", "total", "exact match")
-    transfer = charts.negative_transfer_chart(negative_transfer(scored), "scratch", "total", "exact match")
+    curves = charts.learning_curves_chart(learning_curves(scored), "total", "answer match")
+    cost = charts.accuracy_cost_chart(summary, "train_dollars", "total", "answer match")
+    transfer = charts.negative_transfer_chart(negative_transfer(scored), "scratch", "total", "answer match")
     for figure in (curves, cost):
-        assert figure.layout.yaxis.title.text == "exact match" and figure.layout.title.text.startswith("Exact match")
+        assert figure.layout.yaxis.title.text == "answer match" and figure.layout.title.text.startswith("Answer match")
         assert all("accuracy" not in (trace.hovertemplate or "") for trace in figure.data)
-    assert transfer.layout.title.text.startswith("Exact match minus scratch")
+    assert transfer.layout.title.text.startswith("Answer match minus scratch")
     assert charts.learning_curves_chart(learning_curves(scored)).layout.yaxis.title.text == "accuracy"
 
 
@@ -123,13 +123,13 @@ def knowledge(tmp_path_factory):
     return at_size(coverage_table(runs)), at_size(update_table(runs))
 
 
-def test_coverage_puts_covered_and_uncovered_exact_match_side_by_side(knowledge):
+def test_coverage_puts_covered_and_uncovered_answer_match_side_by_side(knowledge):
     coverage, _ = knowledge
     figure = charts.coverage_chart(coverage)
     assert [t.name.split(" ")[0] for t in figure.data] == ["covered", "not"] and figure.layout.barmode == "group"
     covered = coverage[coverage.group == "covered"]
-    assert list(figure.data[0].x) == covered.method.tolist() and list(figure.data[0].y) == covered.exact_match.tolist()
-    assert list(figure.data[1].y) == coverage[coverage.group == "uncovered"].exact_match.tolist()
+    assert list(figure.data[0].x) == covered.method.tolist() and list(figure.data[0].y) == covered.answer_match.tolist()
+    assert list(figure.data[1].y) == coverage[coverage.group == "uncovered"].answer_match.tolist()
 
 
 def test_answer_kinds_stack_to_every_question_with_made_up_answers_in_red(knowledge):

@@ -138,32 +138,32 @@ def _axis_titles(app) -> list[str]:
     return [f"{f.layout.title.text} | {f.layout.yaxis.title.text}" for f in figures]
 
 
-def test_on_a_qa_experiment_compare_labels_the_quality_exact_match(qa):
+def test_on_a_qa_experiment_compare_labels_the_quality_answer_match(qa):
     app = open_page("compare")
     assert_clean(app)
     columns = app.dataframe[0].value.columns
-    assert "exact match [95% interval]" in columns and "token F1" in columns
+    assert "answer match [95% interval]" in columns and "token F1" in columns
     assert not any("accuracy" in column for column in columns)
-    assert {m.label for m in app.metric} >= {"Highest exact match", "Its exact match"}
+    assert {m.label for m in app.metric} >= {"Highest answer match", "Its answer match"}
     titles = _axis_titles(app)
-    assert len(titles) == 2 and all("exact match" in t and "ccuracy" not in t for t in titles)  # no per-class F1
+    assert len(titles) == 2 and all("answer match" in t and "ccuracy" not in t for t in titles)  # no per-class F1
 
 
-def test_on_a_qa_experiment_negative_transfer_and_the_report_speak_of_exact_match(qa, qa_store):
+def test_on_a_qa_experiment_negative_transfer_and_the_report_speak_of_answer_match(qa, qa_store):
     app = open_page("negative_transfer")
     assert_clean(app)
-    assert _axis_titles(app)[0].startswith("Exact match minus scratch")
+    assert _axis_titles(app)[0].startswith("Answer match minus scratch")
     app = open_page("report")
     assert_clean(app)
-    assert app.number_input(key="report.floor").label == "Exact match floor"
+    assert app.number_input(key="report.floor").label == "Answer match floor"
     reasons = " ".join(m.value for m in app.markdown)
-    assert "exact match (95% interval" in reasons and "accuracy" not in reasons
+    assert "answer match (95% interval" in reasons and "accuracy" not in reasons
     assert all("ccuracy" not in t for t in _axis_titles(app))
     best = SqlStore(qa_store).runs_frame("geo-qa-fake").accuracy.max()
     app.number_input(key="report.floor").set_value(round(best - 0.005, 3)).run()  # only the best options reach it
     assert_clean(app)
     reasons = " ".join(m.value for m in app.markdown)
-    assert "meets the exact match floor" in reasons and "below the exact match floor" in reasons
+    assert "meets the answer match floor" in reasons and "below the answer match floor" in reasons
 
 
 def test_on_a_qa_experiment_cost_still_renders(qa):

@@ -361,8 +361,6 @@ def _decoder_extras(fitted, kind: str, test_texts: list[str], task: Task, y_test
     if kind == "classification":
         record.update(tokens_per_query(fitted.prompt_tokens, []), prompts_cut=fitted.prompts.cut)
         record.update(generated_accuracy(fitted, test_texts, y_test))
-    else:
-        record["prompts_cut"] = fitted.prompts.cut
     contexts = task.test.context.tolist() if "context" in task.test else None
     record.update(fitted.latency(test_texts, contexts))
 

@@ -29,6 +29,7 @@ def evaluate_qa(fitted, test: pd.DataFrame) -> tuple[dict, list[int], dict]:
     started = time.perf_counter()
     answers = fitted.answer(questions, contexts)  # what serving costs: option scoring below is evaluation only
     answer_seconds = time.perf_counter() - started
+    prompts_cut = fitted.prompts.cut  # read now: scoring the options below renders the same prompts again
     retrieved = list(fitted.last_retrieved)
     prompt_tokens, generated_tokens = list(fitted.prompt_tokens), list(fitted.generated_tokens)
     options = [list(o) for o in column(test, "options", [])]
@@ -42,7 +43,7 @@ def evaluate_qa(fitted, test: pd.DataFrame) -> tuple[dict, list[int], dict]:
     metrics.update(tokens_per_query(prompt_tokens, generated_tokens))
     if retrieved and "passage_id" in test:
         metrics.update(retrieval_recall(retrieved, test.passage_id.tolist()))
-    metrics["answer_seconds"] = answer_seconds
+    metrics.update(answer_seconds=answer_seconds, prompts_cut=prompts_cut)
     shown = {"answers": answers, "retrieved": retrieved or None}
     return metrics, [int(c) for c in correct], shown
 

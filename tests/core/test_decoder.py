@@ -253,3 +253,17 @@ def test_each_decoder_method_fits_classifies_and_saves(method, tiny_llama, fortu
     trains = METHODS[method].trains_network
     assert (fitted.trainable_parameters > 0) == trains
     assert any(folder.glob("*.safetensors")) == trains  # an adapter or the whole model, as safetensors
+
+
+def test_prompts_cut_are_counted_once_though_options_render_them_again(tiny_base):
+    import pandas as pd
+
+    from core.decoder.evaluate import evaluate_qa
+    from core.decoder.predictors import DecoderPredictor
+
+    lm = LanguageModel(tiny_base.causal_lm(), tiny_base.tokenizer, tiny_base.device, None, max_new_tokens=2)
+    fitted = DecoderPredictor(lm, PromptBuilder(tiny_base.tokenizer, 40), "qa", "Answer.")
+    test = pd.DataFrame({"text": ["word " * 60] * 3, "label": ["a", "b", "c"], "aliases": [["a"], ["b"], ["c"]],
+                         "options": [["a", "b"], ["b", "c"], ["c", "a"]]})
+    metrics, correct, shown = evaluate_qa(fitted, test)
+    assert metrics["prompts_cut"] == 3 and len(correct) == 3 and len(shown["answers"]) == 3

@@ -285,12 +285,17 @@ def _check_data(spec: dict, config: ExperimentConfig) -> bool:
 def _estimate(config: ExperimentConfig, data_ok: bool) -> None:
     config_json = json.dumps(config.model_dump(mode="json"), sort_keys=True)
     left, right = st.columns([1, 3])
-    asked = left.button("Estimate time and cost", key=f"{KEY}.estimate", disabled=not data_ok,
+    llm = state.model_family(config.model.name) == "decoder"
+    asked = left.button("Estimate time and cost", key=f"{KEY}.estimate", disabled=not data_ok or llm,
                         icon=":material/timer:", help="Times an encode batch and a few training steps of each "
                         "trained method on this device (in a separate process), then counts the grid's steps.")
-    right.caption("A measurement on this machine, not a rule of thumb: about a minute on a CPU, seconds on a GPU."
-                  + (" A job is running now and shares the device, so this estimate will read high."
-                     if (state.queue().jobs(limit=20).status == "running").any() else ""))
+    if llm:
+        right.caption("The estimate models sentence-encoder runs only so far; for an LLM, launch the grid with one "
+                      "seed and two sizes first to see what each run takes.")
+    else:
+        right.caption("A measurement on this machine, not a rule of thumb: about a minute on a CPU, seconds on a GPU."
+                      + (" A job is running now and shares the device, so this estimate will read high."
+                         if (state.queue().jobs(limit=20).status == "running").any() else ""))
     if asked:
         try:
             st.session_state[f"{KEY}.estimate_result"] = (config_json, state.estimate(config_json, state.store_url()))

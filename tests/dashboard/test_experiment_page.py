@@ -142,6 +142,9 @@ def test_the_builtin_llm_offers_the_llm_methods_and_its_settings_reach_the_job(a
     assert {"fewshot", "corpus_ft", "rag_lora", "qlora"} <= set(offered) and "probe" not in offered
     assert offered["fewshot"] and not offered["qlora"]  # QLoRA needs CUDA: offered, not ticked
     assert "LLM settings" in [e.label for e in app.expander]
+    estimate = app.button(key="experiment.estimate")
+    assert estimate.disabled  # the estimate models encoder runs only, and the page says so
+    assert any("encoder runs only" in c.value for c in app.caption)
     for method in ("rag", "full", "scratch", "tfidf", "lora"):
         app.checkbox(key=f"experiment.method.{method}").uncheck()
     app.text_input(key="experiment.sizes").input("4, 8").run()

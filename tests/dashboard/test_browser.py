@@ -239,11 +239,14 @@ def test_a_stakeholder_reads_each_method_answer_and_the_passage_that_holds_it(se
             visit.settle()
             page.get_by_role("heading", name=f"Which country is {place} in?").wait_for(timeout=30_000)
             marked = page.locator('[data-testid="stMarkdownContainer"] li').filter(has_text="holds the answer")
-            assert marked.count() == 1 and f"{place} is a region of {country}" in marked.inner_text()
+            # the page redraws piece by piece after the pick: wait for this question's passage, then count the marks
+            marked.filter(has_text=f"{place} is a region of {country}").wait_for(timeout=30_000)
+            assert marked.count() == 1
             grid = page.locator('[data-testid="stDataFrame"]')
             grid.wait_for()
             # the table draws on a canvas; its accessible copy holds the cells a screen reader (and this test) reads:
-            # method, training data, seed, answer, verdict
+            # method, training data, seed, answer, verdict. It is filled after the canvas draws: wait for a cell
+            grid.locator("tr td").first.wait_for(state="attached", timeout=30_000)
             rows = [row.locator("td").all_inner_texts() for row in grid.locator("tr").all()]
             assert any(row[0] == "rag" and row[3] == country and row[4] == "✓ right" for row in rows if row), rows
             visit.shot("10-answers")

@@ -42,9 +42,8 @@ def fmt(value, digits: int = 3) -> str:
 
 
 def mean_field(runs: pd.DataFrame, field: str) -> pd.Series:
-    values = runs.record.map(lambda r: (r or {}).get(field))
-    return values.groupby([runs.method, runs["size"]]).agg(lambda v: np.nanmean([x for x in v if x is not None])
-                                                            if any(x is not None for x in v) else np.nan)
+    values = runs.record.map(lambda r: (r or {}).get(field)).astype(float)  # a missing field reads as NaN
+    return values.groupby([runs.method, runs["size"]]).mean()
 
 
 def machine(experiment: dict) -> str:
@@ -81,6 +80,38 @@ def main_table(store: SqlStore, name: str, quality: str) -> tuple[list[str], pd.
     return lines, table
 
 
+def regenerate(name: str) -> str:
+    config = ROOT / "examples" / f"{name}.yaml"
+    run = f"`adaptlab run examples/{config.name}`" if config.is_file() else f"`adaptlab demo {name.removeprefix('demo-')}`"
+    return f"{run}, then `python docs/make_llm_results.py --experiments {name}`"
+
+
+def qa_findings(table: pd.DataFrame, coverage: pd.DataFrame, update: pd.DataFrame, recall: pd.Series) -> list[str]:
+    """Sentences computed from the store: what the numbers above say."""
+    lines = ["### What the data shows", ""]
+    best = table.loc[table.accuracy.idxmax()]
+    lines.append(f"- The best answer match is **{best.method}** ({best.accuracy:.3f}); zero-shot prompting gets "
+                 f"{table.set_index('method').accuracy.get('prompt', np.nan):.3f}.")
+    if not coverage.empty:
+        wide = coverage.pivot_table(index="method", columns="group", values="answer_match", aggfunc="mean")
+        if {"covered", "uncovered"} <= set(wide.columns):
+            flat = [m for m, row in wide.iterrows() if m != "prompt" and row.uncovered >= row.covered - 0.05]
+            if flat:
+                lines.append(f"- {', '.join(f'`{m}`' for m in flat)}: no better on questions the corpus covers than "
+                             "on those it does not, so what they gained is the shape of the answers (which "
+                             "countries, kinds and code formats occur), not the facts.")
+    for method, value in recall.dropna().items():
+        covered = coverage[(coverage.method == method) & (coverage.group == "covered")].answer_match
+        if len(covered):
+            lines.append(f"- `{method}` retrieved the passage holding the answer for {value:.0%} of covered questions, "
+                         f"yet answered {covered.mean():.0%} of them: reading, not retrieval, is the limit here.")
+    for row in update.itertuples():
+        if row.how.startswith(("indexes", "trains")):
+            lines.append(f"- New facts: `{row.method}` {row.how} in {row.update_seconds:.1f} s and went from "
+                         f"{row.before:.3f} to {row.after:.3f} on them.")
+    return lines + [""]
+
+
 def qa_section(store: SqlStore, name: str) -> list[str]:
     experiment = store.experiment(name)
     runs = store.runs_frame(name, with_predictions=True)
@@ -92,7 +123,7 @@ def qa_section(store: SqlStore, name: str) -> list[str]:
              "code; several phrasings), half of their subdivisions covered by a corpus passage",
              f"- **Runs**: {len(finished)} finished of {len(runs)}; sizes are training questions (total)",
              f"- **Measured on**: {machine(experiment)}",
-             "- **Regenerate**: `adaptlab demo geo-qa --quick`, then `python docs/make_llm_results.py`", ""]
+             f"- **Regenerate**: {regenerate(name)}", ""]
     table_lines, table = main_table(store, name, "answer match")
     lines += table_lines + [""]
     coverage = coverage_table(finished)
@@ -100,7 +131,8 @@ def qa_section(store: SqlStore, name: str) -> list[str]:
         lines += ["### Covered against uncovered questions", "",
                   "Answer match where the corpus holds the answer's passage, and where nothing does; on uncovered "
                   "questions the honest answer is \"I don't know\", so *made up* is the share answered wrongly.", "",
-                  "| method | size | covered EM | uncovered EM | uncovered: abstained | uncovered: made up |",
+                  "| method | size | covered: answer match | uncovered: answer match | uncovered: abstained | "
+                  "uncovered: made up |",
                   "|---|---|---|---|---|---|"]
         wide = coverage.pivot_table(index=["method", "size"], columns="group",
                                     values=["answer_match", "abstention_rate", "wrong_answer_rate"], aggfunc="mean")
@@ -120,6 +152,8 @@ def qa_section(store: SqlStore, name: str) -> list[str]:
             lines.append(f"| `{row.method}` | {'any' if row.size == '0' else row.size} | {fmt(row.before)} | "
                          f"{fmt(row.after)} | {row.how} | {fmt(row.update_seconds, 1)} | {fmt(row.update_dollars, 5)} |")
         lines.append("")
+    recall = mean_field(finished, "retrieval_recall").groupby(level=0).mean()
+    lines += qa_findings(table, coverage, update, recall)
     lines += anchor_section(table)
     return lines
 

@@ -14,7 +14,6 @@ Streamlit process.
 from __future__ import annotations
 
 import json
-import math
 import subprocess
 import sys
 import time
@@ -86,11 +85,11 @@ def describe_device(requested: str = "auto") -> dict:
 
 
 def training_steps(examples: int, config: ExperimentConfig) -> int:
-    """Optimiser steps a trained run takes at most; mirrors the budget rule in core.training.train_classifier."""
-    batch = min(config.training.batch_size, examples)
-    per_epoch = math.ceil(examples / batch)
-    epochs = max(config.budget.max_epochs, math.ceil(config.budget.min_steps / per_epoch))
-    return epochs * per_epoch
+    """Optimiser steps a trained run takes at most: the training loops' own budget rule."""
+    from core.training import plan_steps
+
+    return plan_steps(examples, config.training.batch_size, config.budget.max_epochs,
+                      config.budget.min_steps).total_steps
 
 
 def evaluations(steps: int) -> int:

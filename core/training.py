@@ -82,6 +82,32 @@ def length_split(sorted_lengths: np.ndarray, most: int, overhead_tokens: float) 
     return bounds[::-1]
 
 
+@dataclass(frozen=True)
+class StepPlan:
+    batch_size: int
+    steps_per_epoch: int
+    epochs: int
+
+    @property
+    def total_steps(self) -> int:
+        return self.epochs * self.steps_per_epoch
+
+
+def plan_steps(examples: int, batch_size: int, max_epochs: int, min_steps: int) -> StepPlan:
+    """The budget rule every trained run follows (and the estimate counts): max_epochs, but at least min_steps."""
+    batch = max(1, min(batch_size, examples))
+    per_epoch = max(1, math.ceil(examples / batch))
+    return StepPlan(batch, per_epoch, max(max_epochs, math.ceil(min_steps / per_epoch)))
+
+
+def optimiser_and_schedule(model: torch.nn.Module, lr: float, settings, device: torch.device, total_steps: int):
+    """AdamW (fused) with linear warmup and decay: the same for the encoder and the decoder loops."""
+    from transformers import get_linear_schedule_with_warmup
+
+    optimizer = _optimizer(model, lr, settings.weight_decay, device)
+    return optimizer, get_linear_schedule_with_warmup(optimizer, int(settings.warmup_ratio * total_steps), total_steps)
+
+
 def evaluation_interval(total_steps: int) -> int:
     """Steps between validation checks: at most EVALUATIONS_PER_RUN checks, the last at the final step."""
     return max(1, math.ceil(total_steps / EVALUATIONS_PER_RUN))
@@ -233,16 +259,10 @@ def train_classifier(model: torch.nn.Module, ctx: FitContext, lr: float) -> Trai
     trainable, total = count_parameters(model)
     encoded = base.tokenizer(ctx.train_texts, truncation=True, max_length=base.max_length)["input_ids"]
     labels = torch.as_tensor(ctx.train_labels, dtype=torch.long)
-    batch_size = min(settings.batch_size, len(encoded))
-    steps_per_epoch = math.ceil(len(encoded) / batch_size)
-    epochs = max(budget.max_epochs, math.ceil(budget.min_steps / steps_per_epoch))
-    total_steps = epochs * steps_per_epoch
+    plan = plan_steps(len(encoded), settings.batch_size, budget.max_epochs, budget.min_steps)
+    batch_size, epochs, total_steps = plan.batch_size, plan.epochs, plan.total_steps
     eval_every = evaluation_interval(total_steps)
-
-    optimizer = _optimizer(model, lr, settings.weight_decay, base.device)
-    from transformers import get_linear_schedule_with_warmup
-
-    schedule = get_linear_schedule_with_warmup(optimizer, int(settings.warmup_ratio * total_steps), total_steps)
+    optimizer, schedule = optimiser_and_schedule(model, lr, settings, base.device, total_steps)
     classifier = TrainedClassifier(model, base.tokenizer, base.device, base.max_length, settings.eval_batch_size,
                                    base.autocast_dtype, trainable, total)
     val_texts, val_labels = _early_stop_subset(ctx)

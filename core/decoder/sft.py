@@ -18,7 +18,13 @@ import numpy as np
 import torch
 
 from core.throughput import throughput
-from core.training import MicroBatchStepper, _optimizer, evaluation_interval, length_grouped_batches
+from core.training import (
+    MicroBatchStepper,
+    evaluation_interval,
+    length_grouped_batches,
+    optimiser_and_schedule,
+    plan_steps,
+)
 
 IGNORE = -100  # label of a token the loss skips (the prompt, the padding)
 MAX_VALIDATION_EXAMPLES = 64  # early stopping reads the validation loss: a few dozen examples suffice
@@ -82,15 +88,10 @@ def train_decoder(model: torch.nn.Module, ctx, examples: list[Example], validati
     ids, labels = encode_examples(base.tokenizer, examples, base.max_length, suffix)
     val_ids, val_labels = encode_examples(base.tokenizer, validation[:MAX_VALIDATION_EXAMPLES], base.max_length,
                                           suffix)
-    batch_size = min(settings.batch_size, len(ids))
-    steps_per_epoch = math.ceil(len(ids) / batch_size)
-    epochs = max(budget.max_epochs, math.ceil(budget.min_steps / steps_per_epoch))
-    total_steps = epochs * steps_per_epoch
+    plan = plan_steps(len(ids), settings.batch_size, budget.max_epochs, budget.min_steps)
+    batch_size, epochs, total_steps = plan.batch_size, plan.epochs, plan.total_steps
     eval_every = evaluation_interval(total_steps)
-    optimizer = _optimizer(model, lr, settings.weight_decay, base.device)
-    from transformers import get_linear_schedule_with_warmup
-
-    schedule = get_linear_schedule_with_warmup(optimizer, int(settings.warmup_ratio * total_steps), total_steps)
+    optimizer, schedule = optimiser_and_schedule(model, lr, settings, base.device, total_steps)
     stepper = MicroBatchStepper(model, base, ids, None, batch_size,
                                 collate=lambda chunk: right_padded(base.tokenizer, [ids[i] for i in chunk],
                                                                    [labels[i] for i in chunk]))

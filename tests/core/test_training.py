@@ -117,3 +117,12 @@ def test_out_of_memory_is_told_apart_from_other_errors_on_every_device(error, me
     from core.training import out_of_memory
 
     assert out_of_memory(error) is memory
+
+
+def test_the_step_plan_gives_few_shot_sets_their_minimum_steps():
+    from core.training import plan_steps
+
+    few = plan_steps(examples=10, batch_size=16, max_epochs=6, min_steps=50)
+    assert few.batch_size == 10 and few.steps_per_epoch == 1 and few.total_steps == 50  # 50 epochs of one step
+    many = plan_steps(examples=640, batch_size=16, max_epochs=6, min_steps=50)
+    assert many.steps_per_epoch == 40 and many.total_steps == 240  # max_epochs already past the minimum

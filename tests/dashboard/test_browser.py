@@ -112,7 +112,7 @@ class Visit:
 
 
 def test_from_a_builtin_scenario_to_a_downloaded_decision_report(served, tmp_path):
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     url, logs = served
     with sync_playwright() as playwright:
@@ -141,9 +141,11 @@ def test_from_a_builtin_scenario_to_a_downloaded_decision_report(served, tmp_pat
             visit.fill("Training-set sizes", "4, 8")
             visit.fill("Seeds", "1")
             page.get_by_text("Device and budget").click()
-            page.locator('[data-testid="stRadio"]').filter(has_text="Negative transfer against") \
-                .get_by_text("tfidf", exact=True).click()
+            reference = page.locator('[data-testid="stRadio"]').filter(has_text="Negative transfer against")
+            reference.get_by_text("tfidf", exact=True).click()
             visit.settle()
+            # scratch is unchecked above: without tfidf as the reference there is no negative-transfer chart
+            expect(reference.get_by_role("radio", name="tfidf")).to_be_checked(timeout=30_000)
             visit.click("Estimate time and cost")
             page.get_by_text("Estimated time").wait_for(timeout=180_000)
             visit.shot("3-experiment")
@@ -167,6 +169,7 @@ def test_from_a_builtin_scenario_to_a_downloaded_decision_report(served, tmp_pat
             visit.shot("5-compare")
 
             visit.open("Negative transfer")
+            assert page.get_by_text("has no finished").count() == 0, "the run did not use tfidf as the reference"
             page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
             visit.shot("6-negative-transfer")
 

@@ -89,7 +89,7 @@ def precision(device, autocast_dtype) -> dict:
     """What the arithmetic ran in: the CPU's vector capability, whether bf16 is native, the autocast dtype."""
     import torch
 
-    from core.models import native_bf16
+    from core.backbone.models import native_bf16
 
     return {"cpu_capability": torch.backends.cpu.get_cpu_capability(), "native_bf16": native_bf16(device),
             "autocast": str(autocast_dtype).removeprefix("torch.") if autocast_dtype else "off"}

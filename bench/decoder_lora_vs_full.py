@@ -22,7 +22,7 @@ def measure(kind: str, args) -> dict:
     from peft import LoraConfig, TaskType, get_peft_model
     from transformers import LlamaConfig, LlamaForSequenceClassification
 
-    from core.measure import track_peak_memory
+    from core.evaluation.measure import track_peak_memory
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     config = LlamaConfig(hidden_size=args.hidden, intermediate_size=int(args.hidden * 2.75), num_hidden_layers=args.layers,

@@ -22,9 +22,9 @@ def main() -> None:
     import numpy as np
     from sentence_transformers import SentenceTransformer
 
-    from core.embeddings import encode_texts
-    from core.models import BaseModel
-    from core.scenarios import build_scenario
+    from core.backbone.embeddings import encode_texts
+    from core.backbone.models import BaseModel
+    from core.task.scenarios import build_scenario
 
     # short real sentences: kaomoji names would be too short, fortunes too long; take fortunes' first lines
     task = build_scenario("fortunes", per_class=100_000)

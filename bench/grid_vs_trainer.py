@@ -69,12 +69,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
+    from core.backbone.models import BaseModel
     from core.config import parse_config
-    from core.grid import subset_indices
-    from core.models import BaseModel
-    from core.runner import run_experiment
-    from core.scenarios import build_scenario
-    from core.store import SqlStore
+    from core.results.store import SqlStore
+    from core.running.grid import subset_indices
+    from core.running.runner import run_experiment
+    from core.task.scenarios import build_scenario
 
     config = parse_config({"name": "bench-vs-trainer", "task": {"builtin": "fortunes"}, "methods": args.methods,
                            "sizes": args.sizes, "seeds": [args.seed],

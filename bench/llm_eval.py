@@ -37,7 +37,7 @@ def qa_questions(count: int, seed: int = 0) -> tuple[list[str], list[str], list[
     """(question, passage that answers it, accepted answers) for `count` geo-qa questions that have a passage."""
     import pandas as pd
 
-    from core.scenarios import geo_qa
+    from core.task.scenarios import geo_qa
 
     task = geo_qa.build()
     questions = pd.concat([task.train, task.validation], ignore_index=True)
@@ -49,7 +49,7 @@ def qa_questions(count: int, seed: int = 0) -> tuple[list[str], list[str], list[
 
 def prompt_method(base, config, kind: str, labels: list[str]):
     """The `prompt` method's fitted predictor, exactly as a run of the grid builds it."""
-    from core.decoder.methods import fit_prompt
+    from core.methods.decoder.fits import fit_prompt
 
     return fit_prompt(decoder_context(base, config, kind, labels))
 
@@ -81,7 +81,7 @@ def pipeline_answers(pipe, prompts: list[str], lm, batch_size: int | None) -> li
 
 
 def compare_generation(base, config, args) -> dict:
-    from core.metrics import exact_match
+    from core.evaluation.metrics import exact_match
 
     questions, passages, aliases = qa_questions(args.questions)
     fitted = prompt_method(base, config, "qa", [])
@@ -131,7 +131,7 @@ def _same(ours: list[str], theirs: list[str]) -> float:
 
 def compare_label_scoring(base, config, args) -> dict:
     """Fortunes classified by label likelihood and by generating then parsing: time and accuracy of each."""
-    from core.scenarios import build_scenario
+    from core.task.scenarios import build_scenario
 
     task = build_scenario("fortunes")
     test = task.test.sample(n=min(args.texts, len(task.test)), random_state=0)
@@ -172,8 +172,8 @@ def main(argv: list[str] | None = None) -> None:
         args.questions, args.texts, args.repeats, args.max_new_tokens = 4, min(args.texts, 4), 1, 4
     folder = results_folder(args)
 
+    from core.backbone.models import BaseModel
     from core.config import parse_config
-    from core.models import BaseModel
 
     llm = {"max_new_tokens": args.max_new_tokens} if args.max_new_tokens else {}
     config = parse_config({"name": "bench-llm-eval", "task": {"builtin": "fortunes"},

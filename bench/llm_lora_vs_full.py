@@ -3,17 +3,17 @@
     python bench/llm_lora_vs_full.py [--batch 16] [--steps 4] [--warmup 1] [--repeats 3]
     python bench/llm_lora_vs_full.py --dry-run       # seconds: batch 2, one step, one repeat
 
-The training step of a run (core/decoder/sft.py: the loss on the answer tokens, batches cut into
+The training step of a run (core/training/sft.py: the loss on the answer tokens, batches cut into
 micro-batches by length, bf16 autocast where native, fused AdamW, gradient clipping, the schedule)
 on the same batches for both: fortunes texts in the prompt method's chat prompt, the label as the
 answer, as `adaptlab demo fortunes --model smollm2` trains. Each model is built as its method builds
-it: full = every weight in fp32; LoRA = `core.decoder.methods.with_lora` over the frozen base (bf16
+it: full = every weight in fp32; LoRA = `core.methods.decoder.fits.with_lora` over the frozen base (bf16
 where native). Each measurement runs in a fresh process, so one's memory never shows in the
 other's peak; full and LoRA alternate for `--repeats` rounds and the medians count.
 
 Reported: median step time and peak memory of each (on a CPU the process's resident memory, also
 net of what the process held before the model loaded; on CUDA the allocator's peak), their ratios,
-trainable parameters and tokens per second; on CUDA also MFU (core/throughput.py). The same
+trainable parameters and tokens per second; on CUDA also MFU (core/training/throughput.py). The same
 command gives the GPU figures.
 """
 
@@ -33,10 +33,10 @@ def training_batches(base, config, batch: int, count: int, seed: int = 0) -> tup
     """The run's context, token ids and answer-only labels of fortunes training examples, `count` index batches."""
     import numpy as np
 
-    from core.decoder.methods import sft_examples
-    from core.decoder.prompts import PromptBuilder
-    from core.decoder.sft import encode_examples
-    from core.scenarios import build_scenario
+    from core.backbone.prompts import PromptBuilder
+    from core.methods.decoder.fits import sft_examples
+    from core.task.scenarios import build_scenario
+    from core.training.sft import encode_examples
 
     task = build_scenario("fortunes")
     ctx = decoder_context(base, config, "classification", task.labels)
@@ -66,13 +66,13 @@ def measure(kind: str, model_name: str, batch: int, steps: int, warmup: int, max
     import torch
     from transformers import get_linear_schedule_with_warmup
 
+    from core.backbone.models import BaseModel
     from core.config import parse_config
-    from core.decoder.methods import frozen_dtype, learning_rate, with_lora
-    from core.decoder.sft import right_padded
-    from core.measure import track_peak_memory
-    from core.models import BaseModel
-    from core.throughput import throughput
-    from core.training import MicroBatchStepper, _optimizer
+    from core.evaluation.measure import track_peak_memory
+    from core.methods.decoder.fits import frozen_dtype, learning_rate, with_lora
+    from core.training.loop import MicroBatchStepper, _optimizer
+    from core.training.sft import right_padded
+    from core.training.throughput import throughput
 
     config = parse_config({"name": "bench-llm-lora-vs-full", "task": {"builtin": "fortunes"},
                            "model": {"name": model_name, **({"max_length": max_length} if max_length else {})},

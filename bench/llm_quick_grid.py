@@ -34,7 +34,7 @@ DRY_RUN = {"sizes": [1], "task": {"builtin_options": {"per_class": 12}}, "budget
 
 def grid_config(model: str, methods: list[str], dry_run: bool) -> dict:
     """`adaptlab demo fortunes --model MODEL --quick`'s config with the quick grid's methods."""
-    from core.scenarios import demo_config
+    from core.task.scenarios import demo_config
 
     config = demo_config("fortunes", quick=True, model=model)
     config.update(name="bench-llm-quick-grid", methods=methods)
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     print(done.stdout[-4000:], done.stderr[-2000:])
     if done.returncode != 0:
         raise SystemExit(f"the grid failed (exit {done.returncode}): {done.stderr[-1000:]}")
-    from core.store import SqlStore
+    from core.results.store import SqlStore
 
     store = SqlStore(str(home / "results.db"))
     runs = store.runs_frame(config["name"])

@@ -91,8 +91,8 @@ async def _read_while(url: str, sessions: int, finished, deadline: float, tally:
 def run_load(sessions: int = 20, seconds: float = 900, seeds: int = 3, home: Path | None = None) -> dict:
     """Drive the load; return what held. Raises nothing for a failed check: the report says it."""
     from core.config import parse_config
-    from core.jobs import JobQueue
-    from core.store import SqlStore
+    from core.results.store import SqlStore
+    from core.running.jobs import JobQueue
 
     home = Path(home or tempfile.mkdtemp(prefix="adaptlab-load-"))
     env = {**os.environ, "ADAPTLAB_HOME": str(home), "ADAPTLAB_AUTOSTART_WORKER": "0", "HF_HUB_OFFLINE": "1",

@@ -3,7 +3,7 @@
     python bench/mfu.py [--per-class 128] [--batch 64]
 
 Runs the engine's own training loop (full fine-tune, fortunes, one seed) and reports the MFU and
-tokens per second it records (core/throughput.py). Goal on an H100: at least 10% single.
+tokens per second it records (core/training/throughput.py). Goal on an H100: at least 10% single.
 On a CPU there is no peak rate to divide by, so only throughput is reported.
 """
 
@@ -23,8 +23,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     args = parser.parse_args()
     from core.config import parse_config
-    from core.runner import run_experiment
-    from core.store import SqlStore
+    from core.results.store import SqlStore
+    from core.running.runner import run_experiment
 
     home = tempfile.mkdtemp(prefix="bench-mfu-")
     os.environ["ADAPTLAB_HOME"] = home

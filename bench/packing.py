@@ -21,8 +21,8 @@ from common import save, timed
 
 def grid(args, parallel: int) -> tuple[float, object]:
     from core.config import parse_config
-    from core.runner import run_experiment
-    from core.store import SqlStore
+    from core.results.store import SqlStore
+    from core.running.runner import run_experiment
 
     home = tempfile.mkdtemp(prefix=f"bench-packing-{parallel}-")
     os.environ["ADAPTLAB_HOME"] = home
@@ -48,8 +48,8 @@ def main() -> None:
 
     import torch
 
-    from core.models import device_name, pick_device
-    from core.throughput import peak_flops
+    from core.backbone.models import device_name, pick_device
+    from core.training.throughput import peak_flops
 
     alone_seconds, alone = grid(args, 1)
     packed_seconds, packed = grid(args, args.parallel)

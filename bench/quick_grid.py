@@ -26,7 +26,7 @@ def main() -> None:
     if done.returncode != 0:
         raise SystemExit(f"the grid failed: {done.stderr[-1000:]}")
     sys.path.insert(0, str(ROOT))
-    from core.store import SqlStore
+    from core.results.store import SqlStore
 
     runs = SqlStore(os.path.join(home, "results.db")).runs_frame("fortunes-quick")
     save("quick_grid", "python bench/quick_grid.py", "the quick default grid in at most 10 minutes on the 2-core CPU",

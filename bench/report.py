@@ -56,8 +56,8 @@ ABOUT = {
     "llm_label_scoring": "Fortunes classified by SmolLM2 with the `prompt` method's instruction: each label's words "
                          "scored after one shared prompt pass, against generating an answer and parsing the label "
                          "from it; written by the same command as row 8.",
-    "llm_lora_vs_full": "The training step of core/decoder/sft.py on the same fortunes batches; full = every weight "
-                        "(fp32 under bf16 autocast), LoRA = `core.decoder.methods.with_lora` over the frozen base; "
+    "llm_lora_vs_full": "The training step of core/training/sft.py on the same fortunes batches; full = every weight "
+                        "(fp32 under bf16 autocast), LoRA = `core.methods.decoder.fits.with_lora` over the frozen base; "
                         "median of the steps after warm-up, median of the repeats, each measurement in a fresh process. "
                         "Smoke run: `python bench/llm_lora_vs_full.py --dry-run`.",
     "llm_quick_grid": "The config of `adaptlab demo fortunes --model smollm2 --quick` with these five methods, run by "
@@ -70,7 +70,7 @@ ABOUT = {
 LIMITS = {
     "grid_vs_trainer": "Both sides spend most of their time in the same matrix multiplications on 2 cores. "
                        "adaptlab's edge: each batch is sorted by length and cut into the micro-batches that pad "
-                       "least for the cost of another call (core/training.py length_split; the gradient is the "
+                       "least for the cost of another call (core/training/loop.py length_split; the gradient is the "
                        "batch's). Random batches of fortunes are 60% padding; the cut brings that to about 17% and "
                        "took the grid from 1.30x to 1.76x. Then bf16 autocast (this EPYC has AVX512-BF16) and a "
                        "fused AdamW (12 ms a step instead of 69). Against it, adaptlab still checks the validation "

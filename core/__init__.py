@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from core.config import ExperimentConfig, load_config, parse_config
 from core.errors import AdaptlabError, ConfigError, DataError, ModelLoadError, StoreError
-from core.store import SqlStore
+from core.results.store import SqlStore
 
 __all__ = ["ExperimentConfig", "load_config", "parse_config", "run_experiment", "load_results", "SqlStore",
            "AdaptlabError", "ConfigError", "DataError", "ModelLoadError", "StoreError"]
@@ -20,7 +20,7 @@ __all__ = ["ExperimentConfig", "load_config", "parse_config", "run_experiment", 
 def __getattr__(name: str):
     # The runner pulls in torch and transformers; load it on first use so `import core` stays quick.
     if name in ("run_experiment", "load_results"):
-        from core import runner
+        from core.running import runner
 
         return getattr(runner, name)
     raise AttributeError(f"module 'core' has no attribute {name!r}")

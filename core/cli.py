@@ -31,7 +31,7 @@ err = Console(stderr=True)
 
 def _store(args, create: bool = True):
     """The results store; create=False for commands that only read (they create nothing, and check the file)."""
-    from core.store import SqlStore
+    from core.results.store import SqlStore
 
     return SqlStore(args.store, create=create)
 
@@ -129,7 +129,7 @@ def _bytes(n: float) -> str:
 
 
 def print_results(store, name: str) -> None:
-    from core.analysis import summary_table
+    from core.results.analysis import summary_table
 
     experiment = store.experiment(name)
     reference = experiment["config"].get("reference", "scratch")
@@ -156,7 +156,7 @@ def cmd_run(args) -> int:
 
 def cmd_demo(args) -> int:
     from core.config import parse_config
-    from core.scenarios import demo_config
+    from core.task.scenarios import demo_config
 
     config = demo_config(args.scenario, quick=args.quick, label_noise=args.label_noise, model=args.model)
     return run_grid(parse_config(config, source=f"demo {args.scenario}"), args)
@@ -164,7 +164,7 @@ def cmd_demo(args) -> int:
 
 def run_grid(config, args) -> int:
     """Run a validated config with progress bars, then print its results table."""
-    from core.runner import run_experiment
+    from core.running.runner import run_experiment
 
     store = _store(args)
     started = time.perf_counter()
@@ -191,7 +191,7 @@ def cmd_show(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from core.runner import load_results
+    from core.running.runner import load_results
 
     out = Path(args.output or f"{args.experiment}.{args.format}")
     check_destination(out, args.force)
@@ -252,8 +252,8 @@ def cmd_dashboard(args) -> int:
 
 
 def cmd_worker(args) -> int:
-    from core.jobs import STALE_SECONDS
-    from core.worker import main_loop
+    from core.running.jobs import STALE_SECONDS
+    from core.running.worker import main_loop
 
     return main_loop(_store(args), {"gpu": args.gpu_jobs, "cpu": args.cpu_jobs}, args.idle_exit, args.max_jobs,
                      args.stale_after or STALE_SECONDS)
@@ -270,7 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--parallel", type=int, default=None, metavar="N",
                      help="runs at once on this device, each with 1/N of it (default: parallel_runs in the config, 1)")
     run.set_defaults(func=cmd_run)
-    from core.scenarios import SCENARIOS
+    from core.task.scenarios import SCENARIOS
 
     demo = commands.add_parser("demo", help=f"run a built-in scenario's default grid ({', '.join(SCENARIOS)})")
     demo.add_argument("scenario", choices=sorted(SCENARIOS))

@@ -70,7 +70,7 @@ class TaskSpec(_Strict):
     corpus: CorpusSpec | None = None
     drop_leaked_from_train: bool = False  # else a text in both train and test stops the run
     label_noise: float = Field(0.0, ge=0, le=0.9)  # share of train labels flipped to another class (data-quality drill)
-    # qa: a question and its reference answer per row (core/qa.py); the three optional columns may be absent
+    # qa: a question and its reference answer per row (core/task/qa.py); the three optional columns may be absent
     kind: Literal["classification", "qa"] = "classification"
     question_column: str = "question"
     answer_column: str = "answer"
@@ -149,7 +149,7 @@ class LoraSettings(_Strict):
     r: int = Field(8, ge=1, le=1024)
     alpha: int = Field(16, ge=1)
     dropout: float = Field(0.1, ge=0, lt=1)
-    target_modules: list[str] | None = None  # None = the architecture's default (core/architectures.py)
+    target_modules: list[str] | None = None  # None = the architecture's default (core/backbone/architectures.py)
 
 
 class RagSettings(_Strict):
@@ -174,7 +174,7 @@ class PromptSettings(_Strict):
 class LlmSettings(_Strict):
     """How a decoder LLM is prompted and fine-tuned (ignored on a sentence encoder)."""
 
-    # the system instruction; {labels} is replaced by the label list. None: adaptlab's (core/decoder/prompts.py)
+    # the system instruction; {labels} is replaced by the label list. None: adaptlab's (core/backbone/prompts.py)
     instruction: str | None = Field(None, max_length=4000)
     max_new_tokens: int = Field(16, ge=1, le=1024)  # answers are short: a name, a label, a code
     allow_abstain: bool = True  # QA: the instruction allows "I don't know" (counted as abstaining, not wrong)
@@ -216,9 +216,9 @@ class ExperimentConfig(_Strict):
     llm: LlmSettings = Field(default_factory=LlmSettings)
     # Dollars per device hour, keyed by device kind ("cpu", "cuda", "mps") or a GPU name ("H100").
     prices: dict[str, float] = Field(default_factory=lambda: {"cpu": 0.10, "mps": 0.20, "cuda": 2.50})
-    # After LoRA and full fine-tuning, how much general ability the encoder lost (core/forgetting.py).
+    # After LoRA and full fine-tuning, how much general ability the encoder lost (core/evaluation/forgetting.py).
     forgetting: Literal["auto", "off", "countries", "languages"] = "auto"
-    # runs at once on this machine's device, each in its own process with 1/N of it (see core/packing.py)
+    # runs at once on this machine's device, each in its own process with 1/N of it (see core/running/packing.py)
     parallel_runs: int = Field(1, ge=1, le=64)
     keep_artifacts: bool = False  # keep adapters, models and indexes on disk after measuring their size
 

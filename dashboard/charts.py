@@ -11,8 +11,8 @@ import math
 import pandas as pd
 import plotly.graph_objects as go
 
-from core.analysis import size_order
-from core.decision import COST_AXES, pareto_front, size_label
+from core.results.analysis import size_order
+from core.results.decision import COST_AXES, pareto_front, size_label
 
 # One colour per method everywhere. Red is kept out: it means "transfer hurts" (and, for answers, "made up").
 # The LLM methods sit near their relatives: few-shot by prompt, RAG + LoRA by RAG, QLoRA by LoRA.
@@ -221,7 +221,7 @@ def class_balance_chart(class_counts: dict[str, dict[str, int]]) -> go.Figure:
     return figure
 
 
-# -- knowledge (QA on an LLM): core/knowledge.py's tables ------------------------------------------------------
+# -- knowledge (QA on an LLM): core/results/knowledge.py's tables ------------------------------------------------------
 COVERAGE_COLORS = {"covered": "#1F77B4", "uncovered": "#9AA5B1"}
 # what a run answered, as shares of the questions: right, an honest "I don't know", made up, nothing
 ANSWER_KINDS = {"answer_match": ("right", "#2CA02C"), "abstention_rate": ("I don't know", "#9AA5B1"),
@@ -290,7 +290,7 @@ def knowledge_update_chart(update: pd.DataFrame) -> go.Figure:
 def update_cost_chart(update: pd.DataFrame) -> go.Figure:
     """Seconds each method needs to take new facts in: training again for trained methods, indexing for
     retrieval, nothing for methods that have nowhere to put them (the words beside each bar say which)."""
-    from core.knowledge import update_cost
+    from core.results.knowledge import update_cost
 
     seconds = update.update_seconds.fillna(0.0)
     figure = go.Figure(go.Bar(

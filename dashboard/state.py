@@ -17,10 +17,10 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core.analysis import learning_curves, negative_transfer, summary_table, with_correctness
-from core.decision import per_class_f1
-from core.jobs import JobQueue, ensure_worker
-from core.store import SqlStore, default_store_url
+from core.results.analysis import learning_curves, negative_transfer, summary_table, with_correctness
+from core.results.decision import per_class_f1
+from core.results.store import SqlStore, default_store_url
+from core.running.jobs import JobQueue, ensure_worker
 
 
 def store_url() -> str:
@@ -60,14 +60,14 @@ def keep_worker_alive() -> str:
 # -- machine and built-ins -----------------------------------------------------------------------
 @st.cache_resource(show_spinner="Looking at this machine's device…")
 def device() -> dict:
-    from core.estimate import describe_device
+    from core.running.estimate import describe_device
 
     return describe_device()
 
 
 @st.cache_data(show_spinner=False)
 def scenarios() -> list[dict]:
-    from core.scenarios import scenario_cards
+    from core.task.scenarios import scenario_cards
 
     return scenario_cards()
 
@@ -75,7 +75,7 @@ def scenarios() -> list[dict]:
 @st.cache_data(show_spinner=False)
 def scenario_options(name: str) -> dict:
     """A built-in scenario's build options and their defaults (e.g. per_class: 200)."""
-    from core.scenarios import SCENARIOS
+    from core.task.scenarios import SCENARIOS
 
     parameters = inspect.signature(SCENARIOS[name].build).parameters.values()
     return {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}
@@ -83,7 +83,7 @@ def scenario_options(name: str) -> dict:
 
 @st.cache_data(show_spinner=False)
 def demo_config(name: str) -> dict:
-    from core.scenarios import demo_config as scenario_demo
+    from core.task.scenarios import demo_config as scenario_demo
 
     return scenario_demo(name, quick=True)
 
@@ -106,7 +106,7 @@ def methods_offered(family: str, kind: str) -> list[str]:
 @st.cache_data(ttl=30, show_spinner=False)
 def model_family(name: str) -> str:
     """"decoder" or "encoder" for a model name, from its config.json (nothing loaded)."""
-    from core.models import model_family as family_of
+    from core.backbone.models import model_family as family_of
 
     return family_of(name)
 
@@ -122,7 +122,7 @@ def task_kind(spec: dict) -> str:
 @st.cache_resource(show_spinner="Loading the data…", max_entries=8)
 def _task(spec_json: str):
     from core.config import TaskSpec
-    from core.data import load_task
+    from core.task.data import load_task
 
     return load_task(TaskSpec.model_validate(json.loads(spec_json)), "preview")
 
@@ -135,8 +135,8 @@ def task(spec: dict):
 @st.cache_data(show_spinner="Reading the file…", max_entries=8)
 def table_preview(path: str, name: str) -> dict:
     """Row count, columns and first rows of a stored upload (only files inside the uploads folder)."""
-    from core.data import read_table
-    from core.uploads import inside_uploads
+    from core.task.data import read_table
+    from core.task.uploads import inside_uploads
 
     frame = read_table(inside_uploads(Path(path).name), name=name)
     return {"rows": len(frame), "columns": [c for c in frame.columns if c != "row"],
@@ -148,11 +148,11 @@ def validation(spec_json: str, sizes: tuple, size_unit: str, max_length: int) ->
     """The checks a run makes; a qa task's (max_length: its LLM context, in tokens) or a classification task's."""
     task = _task(spec_json)
     if task.kind == "qa":
-        from core.qa import validate_qa_task
+        from core.task.qa import validate_qa_task
 
         report = validate_qa_task(task, list(sizes), max_length)
     else:
-        from core.validation import validate_task
+        from core.task.validation import validate_task
 
         report = validate_task(task, list(sizes), size_unit, max_length)
     return {"errors": report.errors, "warnings": report.warnings, "stats": report.stats}
@@ -160,14 +160,14 @@ def validation(spec_json: str, sizes: tuple, size_unit: str, max_length: int) ->
 
 @st.cache_resource(show_spinner="Loading the tokenizer…", max_entries=4)
 def tokenizer(model_name: str):
-    from core.coverage import load_tokenizer
+    from core.task.coverage import load_tokenizer
 
     return load_tokenizer(model_name)
 
 
 @st.cache_data(show_spinner="Measuring tokenizer coverage…", max_entries=16)
 def coverage(spec_json: str, model_name: str, max_length: int) -> dict:
-    from core.coverage import tokenizer_coverage
+    from core.task.coverage import tokenizer_coverage
 
     return tokenizer_coverage(_task(spec_json).train.text, tokenizer(model_name), max_length)
 
@@ -175,7 +175,7 @@ def coverage(spec_json: str, model_name: str, max_length: int) -> dict:
 @st.cache_data(show_spinner="Measuring a few training steps on this device…", max_entries=16, ttl=3600)
 def estimate(config_json: str, url: str):
     from core.config import parse_config
-    from core.estimate import estimate_in_subprocess
+    from core.running.estimate import estimate_in_subprocess
 
     return estimate_in_subprocess(parse_config(json.loads(config_json)), url)
 
@@ -204,10 +204,10 @@ class Results:
     name: str
     experiment: dict
     runs: pd.DataFrame  # one row per run (with predictions)
-    summary: pd.DataFrame  # core.analysis.summary_table
-    curves: pd.DataFrame  # core.analysis.learning_curves
-    transfer: pd.DataFrame  # core.analysis.negative_transfer (empty without the reference method)
-    per_class: pd.DataFrame  # core.decision.per_class_f1
+    summary: pd.DataFrame  # core.results.analysis.summary_table
+    curves: pd.DataFrame  # core.results.analysis.learning_curves
+    transfer: pd.DataFrame  # core.results.analysis.negative_transfer (empty without the reference method)
+    per_class: pd.DataFrame  # core.results.decision.per_class_f1
     reference: str
     unit: str
 
@@ -223,7 +223,7 @@ class Results:
     @property
     def quality(self) -> str:
         """What the `accuracy` column measures, in words: "answer match" for qa, else "accuracy"."""
-        from core.decision import quality_name
+        from core.results.decision import quality_name
 
         return quality_name(self.kind)
 
@@ -259,17 +259,17 @@ def results(name: str) -> Results:
 
 @dataclass
 class Answers:
-    """A QA experiment's questions and every finished run's answer to each (core/answers.py)."""
+    """A QA experiment's questions and every finished run's answer to each (core/results/answers.py)."""
 
-    questions: pd.DataFrame  # core.answers.question_table
-    answers: pd.DataFrame  # core.answers.answer_table
+    questions: pd.DataFrame  # core.results.answers.question_table
+    answers: pd.DataFrame  # core.results.answers.answer_table
     passages: dict[str, str]  # passage id -> text
     unit: str
 
 
 @st.cache_data(show_spinner="Reading the answers…", max_entries=16)
 def _answers(url: str, name: str, stamp: str) -> Answers:
-    from core.answers import answer_table, question_table
+    from core.results.answers import answer_table, question_table
 
     store = _store(url)
     experiment = store.experiment(name)
@@ -287,16 +287,16 @@ def answers(name: str) -> Answers:
 
 @dataclass
 class Knowledge:
-    """A QA experiment's knowledge view (core/knowledge.py), every size: one row per method, size (and group)."""
+    """A QA experiment's knowledge view (core/results/knowledge.py), every size: one row per method, size (and group)."""
 
-    coverage: pd.DataFrame  # core.knowledge.coverage_table
-    update: pd.DataFrame  # core.knowledge.update_table
+    coverage: pd.DataFrame  # core.results.knowledge.coverage_table
+    update: pd.DataFrame  # core.results.knowledge.update_table
     unit: str
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _knowledge(url: str, name: str, stamp: str) -> Knowledge:
-    from core.knowledge import coverage_table, update_table
+    from core.results.knowledge import coverage_table, update_table
 
     store = _store(url)
     runs = store.runs_frame(name)

@@ -21,9 +21,9 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.analysis import summary_table  # noqa: E402
-from core.knowledge import coverage_table, update_table  # noqa: E402
-from core.store import SqlStore  # noqa: E402
+from core.results.analysis import summary_table  # noqa: E402
+from core.results.knowledge import coverage_table, update_table  # noqa: E402
+from core.results.store import SqlStore  # noqa: E402
 
 DOCS = ROOT / "docs"
 START, END = "<!-- llm-results:start -->", "<!-- llm-results:end -->"

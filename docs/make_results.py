@@ -21,11 +21,11 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.analysis import learning_curves, negative_transfer, summary_table, with_correctness  # noqa: E402
 from core.config import parse_config  # noqa: E402
-from core.runner import run_experiment  # noqa: E402
-from core.scenarios import SCENARIOS, demo_config  # noqa: E402
-from core.store import SqlStore  # noqa: E402
+from core.results.analysis import learning_curves, negative_transfer, summary_table, with_correctness  # noqa: E402
+from core.results.store import SqlStore  # noqa: E402
+from core.running.runner import run_experiment  # noqa: E402
+from core.task.scenarios import SCENARIOS, demo_config  # noqa: E402
 from dashboard.charts import accuracy_cost_chart, learning_curves_chart, negative_transfer_chart  # noqa: E402
 
 DOCS = ROOT / "docs"

@@ -8,8 +8,17 @@ import re
 import pandas as pd
 import streamlit as st
 
-from core.answers import ABSTAINED, COVERAGE, EMPTY, RIGHT, WRONG, questions_to_show, retrieval_groups, right_counts
-from core.decision import size_label
+from core.results.answers import (
+    ABSTAINED,
+    COVERAGE,
+    EMPTY,
+    RIGHT,
+    WRONG,
+    questions_to_show,
+    retrieval_groups,
+    right_counts,
+)
+from core.results.decision import size_label
 from dashboard import state, ui
 
 KEY = "answers"

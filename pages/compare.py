@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.decision import COST_AXES, size_label
-from core.report import results_rows
+from core.results.decision import COST_AXES, size_label
+from core.results.report import results_rows
 from dashboard import charts, ui
 
 KEY = "compare"

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.analysis import size_order
-from core.decision import break_even_queries, one_per_method, size_label, storage_of_variants, total_cost
-from core.report import human_bytes
+from core.results.analysis import size_order
+from core.results.decision import break_even_queries, one_per_method, size_label, storage_of_variants, total_cost
+from core.results.report import human_bytes
 from dashboard import charts, ui
 
 KEY = "cost"

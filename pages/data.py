@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import AdaptlabError
-from core.uploads import FORMATS, save_upload
+from core.task.uploads import FORMATS, save_upload
 from dashboard import charts, state, ui
 
 KEY = "data"

@@ -13,10 +13,10 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from core.backbone.prompts import ABSTAIN_CLAUSE, CLASSIFY_INSTRUCTION, QA_INSTRUCTION
 from core.config import DECODER_METHODS, ENCODER_METHODS, ExperimentConfig, TaskSpec, parse_config
-from core.decision import money
-from core.decoder.prompts import ABSTAIN_CLAUSE, CLASSIFY_INSTRUCTION, QA_INSTRUCTION
 from core.errors import AdaptlabError
+from core.results.decision import money
 from dashboard import state, ui
 
 KEY = "experiment"

@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.config import parse_config
 from core.errors import AdaptlabError
-from core.report import QUESTION
+from core.results.report import QUESTION
 from dashboard import state, ui
 
 KEY = "home"

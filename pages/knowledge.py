@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.analysis import size_order
-from core.decision import size_label
-from core.knowledge import at_size, knowledge_fact, knowledge_rows
+from core.results.analysis import size_order
+from core.results.decision import size_label
+from core.results.knowledge import at_size, knowledge_fact, knowledge_rows
 from dashboard import charts, state, ui
 
 KEY = "knowledge"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.decision import Constraints, recommend
-from core.report import build_report, to_html, to_markdown
+from core.results.decision import Constraints, recommend
+from core.results.report import build_report, to_html, to_markdown
 from dashboard import charts, ui
 
 KEY = "report"

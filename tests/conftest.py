@@ -21,7 +21,7 @@ def adaptlab_home(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session")
 def base_model():
-    from core.models import BaseModel
+    from core.backbone.models import BaseModel
 
     return BaseModel.load("default", device="cpu", max_length=64)
 
@@ -29,7 +29,7 @@ def base_model():
 @pytest.fixture(scope="session")
 def fortunes_small():
     """A small slice of real data: 40 fortunes per collection (26 train, 4 validation, 10 test each)."""
-    from core.scenarios import build_scenario
+    from core.task.scenarios import build_scenario
 
     return build_scenario("fortunes", per_class=40)
 
@@ -90,7 +90,7 @@ def tiny_llama_folder(tmp_path_factory):
     """A tiny random Llama (see tests/decoder_model.py), built once per session."""
     import sys
 
-    from core.scenarios import build_scenario
+    from core.task.scenarios import build_scenario
 
     sys.path.insert(0, os.path.dirname(__file__))
     from decoder_model import build_tiny_llama

@@ -103,7 +103,7 @@ def smol_home(tmp_path_factory):
 @pytest.fixture
 def smollm2_home(smol_home, monkeypatch):
     """ADAPTLAB_HOME shared by this module's SmolLM2 tests, so the GGUF is converted once."""
-    from core.decoder.gguf import builtin_gguf
+    from core.backbone.gguf import builtin_gguf
     from core.errors import ModelLoadError
 
     try:

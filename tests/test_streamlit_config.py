@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from core.data import MAX_FILE_BYTES
+from core.task.data import MAX_FILE_BYTES
 
 ROOT = Path(__file__).parents[1]
 CONFIG = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text(encoding="utf-8"))

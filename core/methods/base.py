@@ -15,9 +15,9 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from core.backbone.embeddings import Embedder
+from core.backbone.models import BaseModel
 from core.config import ExperimentConfig
-from core.embeddings import Embedder
-from core.models import BaseModel
 
 ProgressFn = Callable[[float, dict], None]  # (fraction done, details such as {"loss": 0.4})
 

@@ -6,8 +6,8 @@ It uses no labelled examples, so one run serves every training-set size. Decoder
 
 from __future__ import annotations
 
-from core.decoder.methods import fit_corpus_ft
 from core.methods.base import MethodSpec
+from core.methods.decoder.fits import fit_corpus_ft
 
 SPEC = MethodSpec("corpus_ft", "Corpus fine-tuning (documents into the weights)", None, uses_training_data=False,
                   trains_network=True, decoder_fit=fit_corpus_ft, task_kinds=("classification", "qa"),

@@ -7,8 +7,8 @@ oldest shots first (counted in the run's details).
 
 from __future__ import annotations
 
-from core.decoder.methods import fit_fewshot
 from core.methods.base import MethodSpec
+from core.methods.decoder.fits import fit_fewshot
 
 SPEC = MethodSpec("fewshot", "Few-shot prompt (examples in context)", None, decoder_fit=fit_fewshot,
                   task_kinds=("classification", "qa"),

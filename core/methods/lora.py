@@ -11,11 +11,11 @@ from pathlib import Path
 from peft import LoraConfig, PeftModel, TaskType, get_peft_model
 from transformers import set_seed
 
-from core.decoder import methods as decoder
+from core.backbone.models import BaseModel, allowed_folder
 from core.errors import ModelLoadError
 from core.methods.base import FitContext, MethodSpec
-from core.models import BaseModel, allowed_folder
-from core.training import TrainedClassifier, train_classifier
+from core.methods.decoder import fits as decoder
+from core.training.loop import TrainedClassifier, train_classifier
 
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 

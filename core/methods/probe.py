@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from core.embeddings import Embedder
+from core.backbone.embeddings import Embedder
 from core.methods.base import FitContext, MethodSpec, in_label_order
 
 

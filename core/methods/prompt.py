@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from core.decoder import methods as decoder
-from core.embeddings import Embedder
+from core.backbone.embeddings import Embedder
 from core.methods.base import FitContext, MethodSpec, softmax
+from core.methods.decoder import fits as decoder
 
 TEMPERATURE = 0.05  # cosine similarities span a narrow range; sharpen them into usable probabilities
 

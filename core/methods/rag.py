@@ -15,10 +15,10 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from core.decoder import methods as decoder
-from core.embeddings import Embedder
+from core.backbone.embeddings import Embedder
 from core.methods import prompt
 from core.methods.base import FitContext, MethodSpec
+from core.methods.decoder import fits as decoder
 
 HNSW_NEIGHBOURS = 32  # graph degree: the usual speed/recall balance for 384-d text vectors
 HNSW_EF_CONSTRUCTION = 80  # build-time breadth: FAISS's 40 leaves a 1M-vector graph at recall@10 0.87

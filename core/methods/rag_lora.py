@@ -4,8 +4,8 @@ retrieval: the blend the field recommends for knowledge-heavy tasks. Decoder LLM
 
 from __future__ import annotations
 
-from core.decoder.methods import fit_rag_lora
 from core.methods.base import MethodSpec
+from core.methods.decoder.fits import fit_rag_lora
 
 SPEC = MethodSpec("rag_lora", "RAG + LoRA (fine-tuned to read passages)", None, trains_network=True,
                   decoder_fit=fit_rag_lora, task_kinds=("classification", "qa"), changes_base_weights=True,

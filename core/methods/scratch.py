@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from transformers import set_seed
 
-from core.decoder import methods as decoder
 from core.methods.base import FitContext, MethodSpec
-from core.training import TrainedClassifier, train_classifier
+from core.methods.decoder import fits as decoder
+from core.training.loop import TrainedClassifier, train_classifier
 
 
 def fit(ctx: FitContext) -> TrainedClassifier:

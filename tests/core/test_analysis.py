@@ -2,7 +2,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.analysis import hierarchical_interval, learning_curves, negative_transfer, summary_table, with_correctness
+from core.results.analysis import (
+    hierarchical_interval,
+    learning_curves,
+    negative_transfer,
+    summary_table,
+    with_correctness,
+)
 
 
 def _runs(spec, n=200, seed=0):

@@ -1,8 +1,15 @@
-"""core/answers.py: questions and every run's answers lined up, verdicts in words, filters, retrieval groups."""
+"""core/results/answers.py: questions and every run's answers lined up, verdicts in words, filters, retrieval groups."""
 
 import pandas as pd
 
-from core.answers import answer_table, question_table, questions_to_show, retrieval_groups, right_counts, verdict
+from core.results.answers import (
+    answer_table,
+    question_table,
+    questions_to_show,
+    retrieval_groups,
+    right_counts,
+    verdict,
+)
 
 TASK = {"questions": [
     {"question": "Which country is Bavaria in?", "answer": "Germany", "aliases": ["Germany", "Deutschland"],

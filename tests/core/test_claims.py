@@ -10,9 +10,9 @@ from pathlib import Path
 
 import yaml
 
-from core.claims import RunClaims
-from core.grid import RunSpec
-from core.store import SqlStore
+from core.results.store import SqlStore
+from core.running.claims import RunClaims
+from core.running.grid import RunSpec
 from tests.conftest import tiny_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,7 +95,7 @@ def test_two_cli_runs_of_one_experiment_split_the_grid_and_run_each_run_once(tmp
 
 
 def test_the_claim_of_a_process_that_has_ended_on_this_machine_is_taken_over_at_once(tmp_path):
-    from core.claims import run_claims
+    from core.running.claims import run_claims
 
     store = SqlStore(tmp_path / "r.db")
     ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)

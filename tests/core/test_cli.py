@@ -144,7 +144,7 @@ def test_seeds_out_of_range_and_a_yaml_bomb_are_refused_before_anything_is_store
 
 
 def test_demo_help_lists_the_scenarios_and_refuses_others(capsys):
-    from core.scenarios import SCENARIOS
+    from core.task.scenarios import SCENARIOS
 
     with pytest.raises(SystemExit):
         main(["demo", "--help"])

@@ -71,8 +71,8 @@ def test_shipped_example_configs_are_valid():
 
 
 def test_the_largest_seed_allowed_is_one_every_random_generator_takes(tmp_path):
-    from core.runner import run_experiment
-    from core.store import SqlStore
+    from core.results.store import SqlStore
+    from core.running.runner import run_experiment
 
     config = parse_config(tiny_config(methods=["tfidf", "lora"], sizes=[4], seeds=[MAX_SEED]))
     assert run_experiment(config, SqlStore(tmp_path / "r.db")).failed == 0

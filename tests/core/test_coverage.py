@@ -2,7 +2,7 @@
 
 import pytest
 
-from core.coverage import load_tokenizer, tokenizer_coverage
+from core.task.coverage import load_tokenizer, tokenizer_coverage
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,8 @@ import pandas as pd
 import pytest
 
 from core.config import TaskSpec
-from core.data import load_task, read_table
 from core.errors import DataError
+from core.task.data import load_task, read_table
 
 
 def _frame(n_per_class=10, classes=("a", "b", "c")):
@@ -138,7 +138,7 @@ def _with_one_huge_text(path, characters: int) -> None:
 
 
 def test_an_oversized_text_is_cut_to_a_bound_with_a_warning(tmp_path):
-    from core.data import MAX_TEXT_CHARS
+    from core.task.data import MAX_TEXT_CHARS
 
     path = tmp_path / "d.csv"
     _with_one_huge_text(path, 10_000_000)

@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from core.decision import (
+from core.results.decision import (
     Constraints,
     break_even_queries,
     pareto_front,

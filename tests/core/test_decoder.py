@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
+from core.backbone.lm import LanguageModel
+from core.backbone.models import BaseModel
+from core.backbone.prompts import PromptBuilder, PromptParts
 from core.config import parse_config
-from core.decoder.lm import LanguageModel
-from core.decoder.prompts import PromptBuilder, PromptParts
-from core.decoder.sft import IGNORE, Example, encode_examples
 from core.errors import ConfigError, ModelLoadError
-from core.models import BaseModel
+from core.training.sft import IGNORE, Example, encode_examples
 
 
 @pytest.fixture
@@ -113,7 +113,7 @@ def _config(folder, **overrides) -> dict:
 
 
 def test_decoder_default_methods_and_refusals(tiny_llama, base_model, fortunes_small):
-    from core.runner import choose_methods
+    from core.running.runner import choose_methods
 
     config = parse_config(_config(tiny_llama))
     assert choose_methods(config, "decoder", fortunes_small) == ["prompt", "fewshot", "rag", "lora", "full", "scratch"]
@@ -126,7 +126,7 @@ def test_decoder_default_methods_and_refusals(tiny_llama, base_model, fortunes_s
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal that happens without CUDA")
 def test_qlora_without_cuda_is_refused_in_one_sentence(tiny_llama, fortunes_small):
-    from core.runner import choose_methods
+    from core.running.runner import choose_methods
 
     with pytest.raises(ConfigError, match="needs a CUDA GPU") as refused:
         choose_methods(parse_config(_config(tiny_llama, methods=["qlora"])), "decoder", fortunes_small)
@@ -134,9 +134,9 @@ def test_qlora_without_cuda_is_refused_in_one_sentence(tiny_llama, fortunes_smal
 
 
 def test_lora_sft_lowers_the_loss_on_its_examples(tiny_llama):
-    from core.decoder import methods as decoder
-    from core.decoder.sft import mean_loss
     from core.methods.base import FitContext
+    from core.methods.decoder import fits as decoder
+    from core.training.sft import mean_loss
 
     base = BaseModel.load(str(tiny_llama), device="cpu", precision="fp32")
     base.max_length = 128
@@ -159,7 +159,7 @@ def test_lora_sft_lowers_the_loss_on_its_examples(tiny_llama):
 
 
 def test_a_decoder_grid_runs_every_default_method(tiny_llama):
-    from core.runner import run_experiment
+    from core.running.runner import run_experiment
 
     result = run_experiment(parse_config(_config(tiny_llama)))
     runs = result.runs.set_index("method")
@@ -174,8 +174,8 @@ def test_a_decoder_grid_runs_every_default_method(tiny_llama):
 def test_qa_on_a_sentence_encoder_is_refused_in_one_sentence(tmp_path):
     import json
 
-    from core.qa import load_qa_task
-    from core.runner import choose_methods
+    from core.running.runner import choose_methods
+    from core.task.qa import load_qa_task
 
     rows = [{"question": f"Question {i}?", "answer": f"answer {i}"} for i in range(30)]
     (tmp_path / "qa.jsonl").write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
@@ -189,8 +189,8 @@ def test_qa_on_a_sentence_encoder_is_refused_in_one_sentence(tmp_path):
 
 
 def test_a_qa_grid_records_answers_coverage_retrieval_update_and_forgetting(tiny_llama):
-    from core.runner import run_experiment
-    from core.store import SqlStore
+    from core.results.store import SqlStore
+    from core.running.runner import run_experiment
 
     config = parse_config(_config(tiny_llama, name="tiny-geo-qa",
                                   task={"builtin": "geo-qa", "kind": "qa", "builtin_options": {"quick": True}},
@@ -225,7 +225,7 @@ def test_a_qa_grid_records_answers_coverage_retrieval_update_and_forgetting(tiny
 def test_each_decoder_method_fits_classifies_and_saves(method, tiny_llama, fortunes_small, tmp_path):
     import pandas as pd
 
-    from core.embeddings import Embedder, EmbeddingCache
+    from core.backbone.embeddings import Embedder, EmbeddingCache
     from core.methods import METHODS
     from core.methods.base import FitContext
 
@@ -258,8 +258,8 @@ def test_each_decoder_method_fits_classifies_and_saves(method, tiny_llama, fortu
 def test_prompts_cut_are_counted_once_though_options_render_them_again(tiny_base):
     import pandas as pd
 
-    from core.decoder.evaluate import evaluate_qa
-    from core.decoder.predictors import DecoderPredictor
+    from core.evaluation.qa import evaluate_qa
+    from core.methods.decoder.predictors import DecoderPredictor
 
     lm = LanguageModel(tiny_base.causal_lm(), tiny_base.tokenizer, tiny_base.device, None, max_new_tokens=2)
     fitted = DecoderPredictor(lm, PromptBuilder(tiny_base.tokenizer, 40), "qa", "Answer.")

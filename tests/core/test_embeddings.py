@@ -1,6 +1,6 @@
 import numpy as np
 
-from core.embeddings import Embedder, EmbeddingCache, encode_texts
+from core.backbone.embeddings import Embedder, EmbeddingCache, encode_texts
 
 TEXTS = ["A short one.", "A much longer sentence about fortune cookies and what they say about us all.",
          "Murphy's law: anything that can go wrong will go wrong."]

@@ -5,8 +5,8 @@ import pytest
 
 from core.config import parse_config
 from core.errors import AdaptlabError
-from core.estimate import Estimate, estimate_experiment, estimate_in_subprocess, training_steps
-from core.store import SqlStore
+from core.results.store import SqlStore
+from core.running.estimate import Estimate, estimate_experiment, estimate_in_subprocess, training_steps
 from tests.conftest import tiny_config
 
 CONFIG = tiny_config("est", methods=["prompt", "lora", "tfidf"], sizes=[2], model={"max_length": 32},
@@ -31,7 +31,7 @@ def test_the_estimate_times_each_method_and_counts_the_grid(tmp_path):
 
 
 def test_the_steps_counted_are_the_steps_the_training_loop_takes(base_model):
-    from core.embeddings import Embedder, EmbeddingCache
+    from core.backbone.embeddings import Embedder, EmbeddingCache
     from core.methods import METHODS, FitContext
 
     config = parse_config(CONFIG)

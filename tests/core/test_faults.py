@@ -17,11 +17,11 @@ import pytest
 from sqlalchemy.exc import OperationalError
 
 from bench.serving import start_worker
-from core import runner
 from core.config import parse_config
-from core.jobs import JobQueue
-from core.runner import run_experiment
-from core.store import SqlStore
+from core.results.store import SqlStore
+from core.running import runner
+from core.running.jobs import JobQueue
+from core.running.runner import run_experiment
 from tests.conftest import tiny_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -115,7 +115,7 @@ def test_a_locked_database_makes_writers_wait_and_nothing_is_dropped(tmp_path):
 
 
 def test_lock_errors_are_retried_with_backoff_and_other_errors_are_not(tmp_path, monkeypatch):
-    from core import store as store_module
+    from core.results import store as store_module
 
     monkeypatch.setattr(store_module.time, "sleep", lambda seconds: None)
     store = SqlStore(tmp_path / "r.db")
@@ -141,10 +141,10 @@ def test_lock_errors_are_retried_with_backoff_and_other_errors_are_not(tmp_path,
 # other runs go uncapped, so only the training steps run out of memory.
 NEVER_FITS = """
 import json, resource, sys
-from core import training
+from core.training.loop import loop as training
 from core.config import parse_config
-from core.runner import run_experiment
-from core.store import SqlStore
+from core.running.runner import run_experiment
+from core.results.store import SqlStore
 
 HEADROOM = 4 * 2**20
 

@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 
 from core.errors import ConfigError
-from core.qa import validate_qa_task
-from core.scenarios import build_scenario
-from core.scenarios.geo_qa import PASSAGES, QUESTIONS, fold
-from core.validation import whole_words
+from core.task.qa import validate_qa_task
+from core.task.scenarios import build_scenario
+from core.task.scenarios.geo_qa import PASSAGES, QUESTIONS, fold
+from core.task.validation import whole_words
 
 SPLITS = ("train", "validation", "test")
 CODE = re.compile(r"\b[A-Z]{2}-[A-Z0-9]{1,3}\b")
@@ -195,7 +195,7 @@ def test_passages_are_prose_without_questions_or_bare_answers(task):
 
 def test_sizes_fit_the_demo_grids(task, full_task):
     from core.config import parse_config
-    from core.scenarios import demo_config
+    from core.task.scenarios import demo_config
 
     quick = parse_config(demo_config("geo-qa", quick=True))
     assert quick.task.kind == "qa" and quick.size_unit == "total" and quick.task.builtin_options == {"quick": True}

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from core.config import parse_config
-from core.grid import nested_order, plan_runs, subset_indices
+from core.running.grid import nested_order, plan_runs, subset_indices
 from tests.conftest import tiny_config
 
 LABELS = np.array([0] * 50 + [1] * 30 + [2] * 20)

@@ -7,8 +7,8 @@ import pytest
 
 from core.config import parse_config
 from core.errors import StoreError
-from core.jobs import MAX_ATTEMPTS, JobQueue, jobs
-from core.store import SqlStore
+from core.results.store import SqlStore
+from core.running.jobs import MAX_ATTEMPTS, JobQueue, jobs
 from tests.conftest import tiny_config
 
 

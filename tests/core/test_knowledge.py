@@ -1,9 +1,17 @@
-"""core/knowledge.py: covered against uncovered, made-up answers, and the cost of taking new facts in."""
+"""core/results/knowledge.py: covered against uncovered, made-up answers, and the cost of taking new facts in."""
 
 import pandas as pd
 import pytest
 
-from core.knowledge import INDEXES, RETRAINS, at_size, coverage_table, knowledge_fact, knowledge_rows, update_table
+from core.results.knowledge import (
+    INDEXES,
+    RETRAINS,
+    at_size,
+    coverage_table,
+    knowledge_fact,
+    knowledge_rows,
+    update_table,
+)
 
 TRAINS = {"prompt": False, "rag": False, "lora": True}
 

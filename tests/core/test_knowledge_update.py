@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core.config import parse_config
-from core.runner import run_experiment
+from core.running.runner import run_experiment
 
 
 def test_every_method_takes_new_facts_in_its_own_way_at_a_measured_cost():

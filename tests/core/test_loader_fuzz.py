@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.config import TaskSpec
-from core.data import load_task
 from core.errors import AdaptlabError
-from core.validation import validate_task
+from core.task.data import load_task
+from core.task.validation import validate_task
 
 FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

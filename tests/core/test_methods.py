@@ -4,11 +4,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.backbone.embeddings import Embedder, EmbeddingCache
 from core.config import METHOD_NAMES, parse_config
-from core.embeddings import Embedder, EmbeddingCache
-from core.grid import subset_indices
 from core.methods import METHODS, FitContext
 from core.methods.rag import build_index, load_index, save_index
+from core.running.grid import subset_indices
 from tests.conftest import tiny_config
 
 
@@ -157,7 +157,7 @@ def test_hnsw_searches_wider_as_the_index_grows_and_keeps_its_settings(tmp_path)
 def test_out_of_memory_halves_the_micro_batch_and_keeps_the_effective_batch(make_context, monkeypatch):
     import torch
 
-    from core.training import MicroBatchStepper
+    from core.training.loop import MicroBatchStepper
 
     real_accumulate = MicroBatchStepper._accumulate
     seen = []
@@ -179,7 +179,7 @@ def test_out_of_memory_halves_the_micro_batch_and_keeps_the_effective_batch(make
 def test_a_model_that_never_fits_fails_with_advice(make_context, monkeypatch):
     import torch
 
-    from core.training import MicroBatchStepper
+    from core.training.loop import MicroBatchStepper
 
     def always_oom(self, batch_idx):
         raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
@@ -194,7 +194,7 @@ def test_micro_batches_give_the_same_gradient_as_one_batch(make_context):
 
     import torch
 
-    from core.training import MicroBatchStepper
+    from core.training.loop import MicroBatchStepper
 
     ctx = make_context()
     ctx.base = dataclasses.replace(ctx.base, precision="fp32")  # the accumulation arithmetic, without bf16 rounding
@@ -216,7 +216,7 @@ def test_micro_batches_give_the_same_gradient_as_one_batch(make_context):
 
 
 def test_trained_runs_record_throughput_and_mfu_arithmetic(make_context):
-    from core.throughput import flops_per_token, peak_flops
+    from core.training.throughput import flops_per_token, peak_flops
 
     fitted = METHODS["lora"].fit(make_context(budget={"max_epochs": 1, "min_steps": 2}))
     assert fitted.details["tokens_per_second"] > 0
@@ -232,7 +232,7 @@ def test_trained_runs_record_throughput_and_mfu_arithmetic(make_context):
 def test_compiled_training_runs_and_says_so(make_context):
     from transformers import AutoModelForSequenceClassification
 
-    from core.training import train_classifier
+    from core.training.loop import train_classifier
 
     ctx = make_context(training={"batch_size": 8, "compile": True}, budget={"max_epochs": 1, "min_steps": 2})
     # one layer of the base architecture: the same compile path at a fraction of the compile time

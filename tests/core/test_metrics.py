@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from core.metrics import exact_match, is_abstention, normalize_answer, qa_metrics, token_f1
+from core.evaluation.metrics import exact_match, is_abstention, normalize_answer, qa_metrics, token_f1
 
 
 @pytest.mark.parametrize("text, normalised", [
@@ -25,7 +25,7 @@ def test_exact_match_accepts_any_alias_after_normalisation():
 
 
 def test_an_answer_matches_when_an_accepted_answer_appears_in_it_as_words():
-    from core.metrics import answer_match
+    from core.evaluation.metrics import answer_match
 
     assert answer_match("Bavaria is a region of Germany.", ["Germany"])
     assert answer_match("It is in the UK", ["United Kingdom", "UK"])

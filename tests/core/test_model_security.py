@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from core.backbone.models import MODEL_ROOTS_VARIABLE, BaseModel, model_roots, resolve_model
 from core.errors import ModelLoadError
-from core.models import MODEL_ROOTS_VARIABLE, BaseModel, model_roots, resolve_model
 
 ROOT = Path(__file__).parents[2]
 HUB_FILES = ["*.json", "*.safetensors", "*.txt", "*.model"]  # what a Hub download may fetch, nothing else
@@ -169,7 +169,7 @@ def test_a_model_that_ships_its_own_code_is_refused_and_the_code_never_runs(root
     (folder / "custom.py").write_text(f"open({str(ran)!r}, 'w').write('it ran')\n")
     with pytest.raises(ModelLoadError, match="ships its own model code .*trust_remote_code is off"):
         BaseModel.load(str(folder), device="cpu")
-    from core.coverage import load_tokenizer  # the Data page's tokenizer check takes the same guard
+    from core.task.coverage import load_tokenizer  # the Data page's tokenizer check takes the same guard
 
     with pytest.raises(ModelLoadError, match="ships its own model code"):
         load_tokenizer(str(folder))
@@ -224,8 +224,8 @@ def test_a_kept_lora_adapter_reloads_and_predicts_what_the_run_predicted(tmp_pat
 
     from core.config import parse_config
     from core.methods.lora import ADAPTER_WEIGHTS, load_adapter
-    from core.runner import run_experiment
-    from core.store import SqlStore
+    from core.results.store import SqlStore
+    from core.running.runner import run_experiment
     from tests.conftest import tiny_config
 
     config = parse_config(tiny_config(methods=["lora"], sizes=[4], keep_artifacts=True, forgetting="off"))
@@ -235,7 +235,7 @@ def test_a_kept_lora_adapter_reloads_and_predicts_what_the_run_predicted(tmp_pat
     folder = Path(run.record["artifacts"])
     assert (folder / ADAPTER_WEIGHTS).is_file() and not list(folder.glob("*.bin"))
     base = BaseModel.load("default", "cpu", config.model.max_length)
-    from core.data import load_task
+    from core.task.data import load_task
 
     task = load_task(config.task, config.name)
     labels = store.experiment("tiny")["labels"]
@@ -262,7 +262,7 @@ def test_a_pickled_adapter_is_refused_in_words_and_never_unpickled(tmp_path, mon
 
 
 def test_the_family_of_a_model_is_read_from_its_config_only_inside_the_roots(roots):
-    from core.models import model_family
+    from core.backbone.models import model_family
 
     allowed, elsewhere = roots
     llama, bert = model_folder(allowed, "tiny-llama", model_type="llama"), model_folder(allowed, "tiny-bert")

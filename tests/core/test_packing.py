@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from core.config import parse_config
-from core.grid import RunSpec
-from core.packing import MEMORY_HEADROOM, apply_share, device_share, packing_order
-from core.runner import Progress, load_results, run_experiment
-from core.store import SqlStore
+from core.results.store import SqlStore
+from core.running.grid import RunSpec
+from core.running.packing import MEMORY_HEADROOM, apply_share, device_share, packing_order
+from core.running.runner import Progress, load_results, run_experiment
 from tests.conftest import tiny_config
 
 

@@ -4,9 +4,9 @@ import pandas as pd
 import pytest
 
 from core.config import TaskSpec
-from core.data import load_task
 from core.errors import DataError
-from core.qa import parse_list, validate_qa_task
+from core.task.data import load_task
+from core.task.qa import parse_list, validate_qa_task
 
 ALIASES = ["U.K.", "Britain, officially"]  # a comma and dots: they must survive every format
 

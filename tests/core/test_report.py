@@ -4,9 +4,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from core.decision import Constraints, recommend
-from core.report import build_report, provenance_rows, to_html, to_markdown
-from core.uploads import save_upload
+from core.results.decision import Constraints, recommend
+from core.results.report import build_report, provenance_rows, to_html, to_markdown
+from core.task.uploads import save_upload
 
 SUMMARY = pd.DataFrame({
     "method": ["prompt", "lora"], "size": ["0", "8"], "train_examples": [0, 40], "seeds": [1, 2],

@@ -4,8 +4,8 @@ import pytest
 
 from core.config import parse_config
 from core.errors import DataError
-from core.runner import load_results, run_experiment
-from core.store import SqlStore
+from core.results.store import SqlStore
+from core.running.runner import load_results, run_experiment
 from tests.conftest import tiny_config
 
 
@@ -68,8 +68,8 @@ def test_the_trained_methods_run_in_the_grid(tmp_path):
 
 
 def test_forgetting_is_zero_for_an_untouched_model_and_recorded_for_fine_tunes(tmp_path, base_model):
-    from core.forgetting import forgetting_scores
-    from core.training import TrainedClassifier
+    from core.evaluation.forgetting import forgetting_scores
+    from core.training.loop import TrainedClassifier
 
     untouched = TrainedClassifier(base_model.classifier(3), base_model.tokenizer, base_model.device, 64, 32, None, 0, 0)
     baseline = {}

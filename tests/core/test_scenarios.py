@@ -3,10 +3,10 @@
 import pytest
 
 from core.config import TaskSpec
-from core.data import load_task, normalize_text
 from core.errors import ConfigError
-from core.scenarios import SCENARIOS, build_scenario, scenario_cards
-from core.validation import validate_task, whole_words
+from core.task.data import load_task, normalize_text
+from core.task.scenarios import SCENARIOS, build_scenario, scenario_cards
+from core.task.validation import validate_task, whole_words
 
 SMALL = {"fortunes": {"per_class": 60}, "kaomoji": {"per_class": 60}, "geo-knowledge": {"per_class": 40},
          "geo-qa": {"quick": True}}
@@ -108,8 +108,8 @@ def test_unknown_scenarios_and_options_are_named():
 def test_every_trained_method_beats_chance_at_the_largest_size_on_fortunes(tmp_path):
     """Sanity, not a target: the lower end of each 95% interval is above chance (one in five)."""
     from core.config import parse_config
-    from core.runner import run_experiment
-    from core.store import SqlStore
+    from core.results.store import SqlStore
+    from core.running.runner import run_experiment
 
     config = parse_config({"name": "sanity", "task": {"builtin": "fortunes"}, "sizes": [128], "seeds": [0],
                            "methods": ["rag", "probe", "lora", "full", "scratch", "tfidf"]})

@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from core.backbone.gguf import builtin_gguf, converted_folder
+from core.backbone.models import BaseModel
 from core.config import parse_config
-from core.decoder.gguf import builtin_gguf, converted_folder
 from core.errors import ModelLoadError
-from core.models import BaseModel
 
 pytestmark = pytest.mark.slow
 
@@ -60,7 +60,7 @@ def test_the_gguf_converts_once_and_reloads_from_safetensors(smollm2, smol_home)
 
 
 def test_prompt_only_answers_questions_in_words(smollm2):
-    from core.decoder.methods import fit_prompt
+    from core.methods.decoder.fits import fit_prompt
 
     questions = ["What is the capital of France?", "What is the capital of Italy?", "What color is grass?"]
     fitted = fit_prompt(_ctx(smollm2, questions, ["Paris", "Rome", "green"]))
@@ -70,7 +70,7 @@ def test_prompt_only_answers_questions_in_words(smollm2):
 
 
 def test_lora_on_a_few_dozen_examples_lowers_the_loss_and_changes_the_answers(smollm2):
-    from core.decoder import methods as decoder
+    from core.methods.decoder import fits as decoder
 
     # a made-up fact pattern the base model cannot know: every "code word" maps to a fixed colour word
     words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"]
@@ -89,8 +89,8 @@ def test_lora_on_a_few_dozen_examples_lowers_the_loss_and_changes_the_answers(sm
 def test_a_rag_prompt_carries_the_retrieved_passage(smollm2, smol_home):
     import pandas as pd
 
-    from core.decoder import methods as decoder
-    from core.embeddings import Embedder, EmbeddingCache
+    from core.backbone.embeddings import Embedder, EmbeddingCache
+    from core.methods.decoder import fits as decoder
 
     encoder = BaseModel.load("default", device="cpu")
     ctx = _ctx(smollm2, ["Which country is Zorbland in?"], ["Freedonia"], rag={"k": 2})

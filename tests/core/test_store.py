@@ -3,7 +3,7 @@ import sqlite3
 import pytest
 
 from core.errors import StoreError
-from core.store import SqlStore
+from core.results.store import SqlStore
 
 CONFIG = {"name": "e", "task": {"builtin": "fortunes"}, "methods": ["tfidf"], "sizes": [8], "seeds": [0],
           "budget": {"max_epochs": 3}}
@@ -64,7 +64,7 @@ def test_the_grid_may_grow_but_settings_may_not_change(tmp_path):
 
 
 def test_a_setting_an_earlier_version_did_not_store_is_named_as_such():
-    from core.store import settings_changed
+    from core.results.store import settings_changed
 
     before = {"model": {"name": "default"}, "seeds": [0]}
     after = {"model": {"name": "default", "precision": "auto"}, "seeds": [0, 1]}

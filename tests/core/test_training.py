@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
+from core.backbone.models import BaseModel, native_bf16
 from core.config import parse_config
 from core.errors import ConfigError
-from core.estimate import evaluations
-from core.models import BaseModel, native_bf16
-from core.training import EVALUATIONS_PER_RUN, GROUPING_WINDOW, length_grouped_batches, length_split
+from core.running.estimate import evaluations
+from core.training.loop import EVALUATIONS_PER_RUN, GROUPING_WINDOW, length_grouped_batches, length_split
 from tests.conftest import tiny_config
 
 
@@ -61,7 +61,7 @@ def test_an_unknown_precision_is_refused_with_the_choices():
 
 
 def test_a_run_records_the_precision_it_trained_at(base_model):
-    from core.runner import environment
+    from core.running.runner import environment
 
     assert environment(base_model)["precision"] == ("fp32" if base_model.autocast_dtype is None else "bf16")
 
@@ -114,13 +114,13 @@ def test_length_split_finds_the_cheapest_cut(seed):
     (RuntimeError("mat1 and mat2 shapes cannot be multiplied (8x384 and 10x2)"), False),  # a bug: never retried
 ])
 def test_out_of_memory_is_told_apart_from_other_errors_on_every_device(error, memory):
-    from core.training import out_of_memory
+    from core.training.loop import out_of_memory
 
     assert out_of_memory(error) is memory
 
 
 def test_the_step_plan_gives_few_shot_sets_their_minimum_steps():
-    from core.training import plan_steps
+    from core.training.loop import plan_steps
 
     few = plan_steps(examples=10, batch_size=16, max_epochs=6, min_steps=50)
     assert few.batch_size == 10 and few.steps_per_epoch == 1 and few.total_steps == 50  # 50 epochs of one step

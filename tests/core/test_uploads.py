@@ -3,7 +3,7 @@
 import pytest
 
 from core.errors import DataError
-from core.uploads import FORMATS, inside_uploads, save_upload, upload_info, uploads_dir
+from core.task.uploads import FORMATS, inside_uploads, save_upload, upload_info, uploads_dir
 
 
 def test_an_upload_is_stored_by_content_hash_and_remembers_its_name(adaptlab_home):
@@ -31,12 +31,12 @@ def test_unknown_formats_and_empty_files_are_refused_in_words():
 
 
 def test_files_above_the_size_limit_are_refused_before_they_are_stored_or_parsed(monkeypatch, tmp_path):
-    import core.data
-    import core.uploads
-    from core.data import read_table
+    import core.task.data
+    import core.task.uploads
+    from core.task.data import read_table
 
-    monkeypatch.setattr(core.uploads, "MAX_FILE_BYTES", 16)  # the real limit is 2 GB; the check is the same
-    monkeypatch.setattr(core.data, "MAX_FILE_BYTES", 16)
+    monkeypatch.setattr(core.task.uploads, "MAX_FILE_BYTES", 16)  # the real limit is 2 GB; the check is the same
+    monkeypatch.setattr(core.task.data, "MAX_FILE_BYTES", 16)
     with pytest.raises(DataError, match="larger than"):
         save_upload(b"text,label\n" + b"x,a\n" * 4, "big.csv")
     assert not list(uploads_dir().glob("*.csv"))
@@ -67,8 +67,8 @@ def _table_bytes(suffix: str) -> bytes:
 @pytest.mark.parametrize("suffix", sorted(FORMATS))
 def test_every_accepted_format_is_stored_intact_and_runs_end_to_end(suffix, tmp_path):
     from core.config import parse_config
-    from core.runner import run_experiment
-    from core.store import SqlStore
+    from core.results.store import SqlStore
+    from core.running.runner import run_experiment
 
     content = _table_bytes(suffix)
     stored = save_upload(content, f"my data{suffix}", licence="CC0")

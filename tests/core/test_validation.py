@@ -1,8 +1,8 @@
 import pandas as pd
 import pytest
 
-from core.data import Task
-from core.validation import validate_task
+from core.task.data import Task
+from core.task.validation import validate_task
 
 
 def _task(train, test=None, validation=None):

@@ -4,11 +4,11 @@ import os
 import signal
 import time
 
-from core import worker as worker_module
 from core.config import parse_config
-from core.jobs import JobQueue, ensure_worker
-from core.store import SqlStore
-from core.worker import JobProgress, Worker, serve
+from core.results.store import SqlStore
+from core.running import worker as worker_module
+from core.running.jobs import JobQueue, ensure_worker
+from core.running.worker import JobProgress, Worker, serve
 from tests.conftest import tiny_config
 
 
@@ -114,7 +114,7 @@ def test_ensure_worker_starts_one_background_worker(tmp_path):
 def test_progress_of_packed_runs_follows_the_newest_and_counts_the_others():
     import threading
 
-    from core.grid import RunSpec
+    from core.running.grid import RunSpec
 
     class Reports:
         def __init__(self):

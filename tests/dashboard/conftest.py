@@ -12,7 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.config import parse_config
-from core.store import SqlStore
+from core.results.store import SqlStore
 from tests.conftest import tiny_config
 
 LABELS = ["limerick", "murphy", "zippy"]
@@ -150,7 +150,7 @@ def _qa_answers(method: str, size_index: int) -> tuple[list[str], list[list[str]
 
 
 def _qa_update(method: str, retrieves: bool, train_seconds: float) -> dict:
-    """The knowledge update as core/knowledge_update.py records it: retrieval indexes the new passages (fast, a big
+    """The knowledge update as core/running/knowledge_update.py records it: retrieval indexes the new passages (fast, a big
     gain); a trained model trains again on them (a quarter of its training time, a small gain); a prompt cannot."""
     if retrieves:
         how, gain, seconds = "indexed the new documents", 0.5, 0.4
@@ -164,7 +164,7 @@ def _qa_update(method: str, retrieves: bool, train_seconds: float) -> dict:
 
 def fake_qa_experiment(store: SqlStore, name: str = "geo-qa-fake", methods=QA_METHODS) -> None:
     """A finished QA grid on the built-in LLM (geo-qa's shape, twelve questions), stored without running a model."""
-    from core.metrics import qa_metrics
+    from core.evaluation.metrics import qa_metrics
 
     config = parse_config(tiny_config(name, task={"builtin": "geo-qa", "kind": "qa"}, model={"name": "smollm2"},
                                       methods=list(methods), sizes=[32, 128], seeds=[0]))

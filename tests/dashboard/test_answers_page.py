@@ -7,7 +7,7 @@ import numpy as np
 import plotly.io
 import pytest
 
-from core.store import SqlStore
+from core.results.store import SqlStore
 from dashboard.ui import SHARED_EXPERIMENT
 from tests.dashboard.conftest import (
     MISSED,

@@ -44,8 +44,8 @@ pytestmark = [
 
 def _wait_for_worker(database: Path, process: subprocess.Popen, seconds: float = 120) -> None:
     """The worker imports torch before its first heartbeat: wait, so Home shows it ready."""
-    from core.jobs import JobQueue
-    from core.store import SqlStore
+    from core.results.store import SqlStore
+    from core.running.jobs import JobQueue
 
     queue = JobQueue(SqlStore(database))
     deadline = time.time() + seconds
@@ -203,7 +203,7 @@ def test_from_a_builtin_scenario_to_a_downloaded_decision_report(served, tmp_pat
 @pytest.fixture
 def served_answers(tmp_path):
     """The dashboard alone (nothing to run, so no worker) on a store holding a finished QA grid on the LLM."""
-    from core.store import SqlStore
+    from core.results.store import SqlStore
     from tests.dashboard.conftest import fake_qa_experiment
 
     home = tmp_path / "home"

@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.analysis import learning_curves, negative_transfer, summary_table, with_correctness
-from core.decision import break_even_queries, per_class_f1, storage_of_variants, total_cost
-from core.store import SqlStore
+from core.results.analysis import learning_curves, negative_transfer, summary_table, with_correctness
+from core.results.decision import break_even_queries, per_class_f1, storage_of_variants, total_cost
+from core.results.store import SqlStore
 from dashboard import charts
 from tests.dashboard.conftest import fake_experiment, fake_qa_experiment
 
@@ -115,7 +115,7 @@ def test_the_quality_axis_is_named_answer_match_for_questions(results):
 @pytest.fixture(scope="module")
 def knowledge(tmp_path_factory):
     """(coverage, update) of a synthetic QA grid at each method's largest size."""
-    from core.knowledge import at_size, coverage_table, update_table
+    from core.results.knowledge import at_size, coverage_table, update_table
 
     store = SqlStore(tmp_path_factory.mktemp("knowledge") / "results.db")
     fake_qa_experiment(store)

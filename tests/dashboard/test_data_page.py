@@ -5,7 +5,7 @@ import io
 import pandas as pd
 import pytest
 
-from core.scenarios import demo_config, scenario_cards
+from core.task.scenarios import demo_config, scenario_cards
 from dashboard.ui import SHARED_TASK
 from tests.dashboard.conftest import assert_clean, open_page
 

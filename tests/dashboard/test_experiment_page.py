@@ -3,10 +3,10 @@
 import pandas as pd
 import pytest
 
-from core import estimate as estimate_module
-from core.estimate import Estimate
-from core.jobs import JobQueue
-from core.store import SqlStore
+from core.results.store import SqlStore
+from core.running import estimate as estimate_module
+from core.running.estimate import Estimate
+from core.running.jobs import JobQueue
 from dashboard.ui import SHARED_TASK
 from tests.dashboard.conftest import assert_clean, fake_experiment, open_page
 

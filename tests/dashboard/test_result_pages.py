@@ -3,7 +3,7 @@
 import plotly.io
 import pytest
 
-from core.store import SqlStore
+from core.results.store import SqlStore
 from tests.dashboard.conftest import assert_clean, fake_experiment, fake_qa_experiment, open_page
 
 RESULT_PAGES = ["compare", "negative_transfer", "cost", "report"]

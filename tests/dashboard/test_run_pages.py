@@ -3,8 +3,8 @@
 import pytest
 
 from core.config import parse_config
-from core.jobs import JobQueue
-from core.store import SqlStore
+from core.results.store import SqlStore
+from core.running.jobs import JobQueue
 from dashboard.ui import PAGES
 from tests.conftest import tiny_config
 from tests.dashboard.conftest import assert_clean, open_page
@@ -23,7 +23,7 @@ def test_every_page_opens_on_an_empty_store_without_an_error(page):
 
 
 def test_home_says_what_it_answers_where_it_runs_and_offers_a_demo_per_scenario():
-    from core.scenarios import scenario_cards
+    from core.task.scenarios import scenario_cards
 
     app = open_page("home")
     assert "should we prompt, retrieve (RAG)" in app.markdown[0].value

@@ -1,0 +1,114 @@
+"""What each run answered: a QA experiment's test questions and every finished run's answer to each, side by side.
+
+Pure: a stored experiment's task info (`SqlStore.experiment(name)["task"]`) and its runs
+(`SqlStore.runs_frame(name, with_predictions=True)`) in, DataFrames out. The dashboard's Answers page
+shows exactly this, and a script can read it too::
+
+    experiment = store.experiment(name)
+    questions = question_table(experiment["task"])
+    answers = answer_table(store.runs_frame(name, with_predictions=True), len(questions))
+    answers[answers.question == 3][["method", "size", "seed", "answer", "verdict"]]
+
+A run's record keeps `answers` (one per test question, in order) and, for methods that retrieve,
+`retrieved` (per question, passage ids in rank order); its `predictions` are the per-question answer
+match 0/1 (core/evaluation/qa.py).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from core.config import METHOD_NAMES
+from core.evaluation.metrics import is_abstention, normalize_answer
+from core.results.analysis import size_order
+
+RIGHT, WRONG, ABSTAINED, EMPTY = "right", "wrong", "I don't know", "no answer"
+COVERAGE = {"all": "every question", "covered": "covered by the documents", "uncovered": "not covered"}
+
+
+def question_table(task_info: dict) -> pd.DataFrame:
+    """One row per test question, numbered from 0 as the runs' answers are: text, answer, aliases, options,
+    covered (None where the task does not say) and passage_id ("" where no passage holds the answer)."""
+    rows = []
+    for number, item in enumerate(task_info.get("questions") or []):
+        answer = str(item.get("answer", ""))
+        rows.append({"question": number, "text": str(item.get("question", "")), "answer": answer,
+                     "aliases": [str(a) for a in item.get("aliases") or [answer]],
+                     "options": [str(o) for o in item.get("options") or []],
+                     "covered": None if item.get("covered") is None else bool(item["covered"]),
+                     "passage_id": str(item.get("passage_id") or "")})
+    return pd.DataFrame(rows, columns=["question", "text", "answer", "aliases", "options", "covered", "passage_id"])
+
+
+def verdict(answer: str, correct: bool) -> str:
+    """right; I don't know (an abstention, honest where nothing holds the answer); no answer; or wrong."""
+    if correct:
+        return RIGHT
+    if not normalize_answer(answer):
+        return EMPTY
+    return ABSTAINED if is_abstention(answer) else WRONG
+
+
+def answer_table(runs: pd.DataFrame, questions: int) -> pd.DataFrame:
+    """One row per (finished run that kept its answers, question): method, size, seed, answer, correct, verdict,
+    retrieved (passage ids in rank order, or None). Runs in the registry's order, then by size and seed."""
+    columns = ["run_key", "method", "size", "seed", "question", "answer", "correct", "verdict", "retrieved"]
+    rows = []
+    for run in _in_order(runs[runs.status == "finished"]).itertuples():
+        record = run.record or {}
+        answers, retrieved = record.get("answers"), record.get("retrieved")
+        predictions = getattr(run, "predictions", None)
+        if not answers or len(answers) != questions or predictions is None or len(predictions) != questions:
+            continue  # a run from before answers were kept, or of another test set: nothing to line up
+        for number, (answer, hit) in enumerate(zip(answers, predictions)):
+            answer = "" if answer is None else str(answer)
+            found = retrieved[number] if retrieved and number < len(retrieved) else None
+            rows.append({"run_key": run.run_key, "method": run.method, "size": run.size, "seed": run.seed,
+                         "question": number, "answer": answer, "correct": bool(hit),
+                         "verdict": verdict(answer, bool(hit)),
+                         "retrieved": None if found is None else [str(p) for p in found]})
+    return pd.DataFrame(rows, columns=columns)
+
+
+def questions_to_show(questions: pd.DataFrame, answers: pd.DataFrame, coverage: str = "all",
+                      wrong_only: bool = False) -> list[int]:
+    """Question numbers passing the filters: coverage ("all", "covered", "uncovered"), and, with wrong_only,
+    only questions at least one run answered wrongly (an "I don't know" is not a wrong answer)."""
+    shown = questions
+    if coverage != "all":
+        shown = shown[shown.covered.map(lambda c: pd.notna(c) and bool(c) == (coverage == "covered"))]
+    if wrong_only:
+        missed = set(answers.loc[answers.verdict == WRONG, "question"])
+        shown = shown[shown.question.isin(missed)]
+    return shown.question.tolist()
+
+
+def right_counts(answers: pd.DataFrame) -> pd.Series:
+    """Per question number: how many runs got it right, out of how many ("3 of 12")."""
+    if answers.empty:
+        return pd.Series(dtype=str)
+    grouped = answers.groupby("question").correct
+    return grouped.sum().astype(int).astype(str) + " of " + grouped.size().astype(str)
+
+
+def retrieval_groups(answers: pd.DataFrame) -> list[dict]:
+    """The passages retrieved for one question, grouped: runs that retrieved the same list share one entry.
+
+    answers: the rows of answer_table for one question. Each entry: {"runs": "rag (4 runs), rag_lora (2 runs)",
+    "passages": [ids in rank order]}, in the order the runs come."""
+    groups: dict[tuple, dict[str, int]] = {}
+    for row in answers.itertuples():
+        if row.retrieved is None:
+            continue
+        counts = groups.setdefault(tuple(row.retrieved), {})
+        counts[row.method] = counts.get(row.method, 0) + 1
+    return [{"runs": ", ".join(f"{method} ({n} run{'s' if n > 1 else ''})" for method, n in counts.items()),
+             "passages": list(passages)} for passages, counts in groups.items()]
+
+
+def _in_order(runs: pd.DataFrame) -> pd.DataFrame:
+    if runs.empty:
+        return runs
+    order = {name: i for i, name in enumerate(METHOD_NAMES)}
+    keys = runs.assign(_m=runs.method.map(order), _s=runs["size"].map(size_order))
+    return keys.sort_values(["_m", "_s", "seed"]).drop(columns=["_m", "_s"])

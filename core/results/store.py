@@ -1,0 +1,281 @@
+"""The results store: one row per finished run, in a real database.
+
+SQLite by default (one file any SQLite client opens; WAL mode, so readers never block the writer),
+through SQLAlchemy Core, so a server database (`postgresql://...`) replaces it by URL alone. A run
+is written when it finishes, in one transaction; an interrupted grid resumes by skipping the runs
+already finished.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import (
+    JSON,
+    Column,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    inspect,
+    select,
+    update,
+)
+from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
+
+from core.errors import StoreError, StoreNotFound
+from core.paths import adaptlab_home, now
+
+metadata = MetaData()
+
+experiments = Table(
+    "experiments", metadata,
+    Column("name", String(120), primary_key=True),
+    Column("identity", String(64), nullable=False),  # hash of the settings a result depends on
+    Column("config", JSON, nullable=False),
+    Column("labels", JSON, nullable=False),
+    Column("test_labels", JSON, nullable=False),  # so paired analyses can score stored predictions
+    Column("task", JSON, nullable=False),  # provenance, statistics, notes, device
+    Column("created_at", String(32), nullable=False),
+    Column("updated_at", String(32), nullable=False),
+)
+
+RUN_COLUMNS = {  # the columns a SQL user (or the dashboard) filters on; everything else is in `record`
+    "method": String(32), "size": String(16), "seed": Integer, "status": String(16),
+    "train_examples": Integer, "accuracy": Float, "accuracy_low": Float, "accuracy_high": Float,
+    "macro_f1": Float, "train_seconds": Float, "inference_seconds_per_1k": Float, "peak_memory_mb": Float,
+    "trainable_parameters": Integer, "total_parameters": Integer, "bytes_stored": Integer,
+    "train_dollars": Float, "inference_dollars_per_1k": Float, "device": String(64), "error": Text,
+    "started_at": String(32), "finished_at": String(32),
+}
+
+runs = Table(
+    "runs", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("experiment", String(120), nullable=False, index=True),
+    Column("run_key", String(80), nullable=False),
+    *(Column(name, kind) for name, kind in RUN_COLUMNS.items()),
+    Column("record", JSON, nullable=False),
+    Column("predictions", JSON),
+    UniqueConstraint("experiment", "run_key"),
+)
+
+# Settings that may change between invocations of one experiment: the grid can grow (a new seed,
+# size or method adds runs), and its price table, budget for the whole grid and artifact keeping
+# may change; anything else changes what a result means and needs a new name.
+GRID_FIELDS = ("methods", "sizes", "seeds", "prices", "keep_artifacts", "grid_budget", "parallel_runs")
+RETRIES = 8
+
+
+def experiment_identity(config: dict, task_fingerprint: str) -> str:
+    kept = {k: v for k, v in config.items() if k not in GRID_FIELDS}
+    blob = json.dumps(kept, sort_keys=True, default=str) + task_fingerprint
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def settings_changed(stored: dict, new: dict, shown: int = 4) -> str:
+    """The settings (dotted names) on which two configs differ, outside the grid fields, in words."""
+
+    def flat(config: dict, prefix: str = "") -> dict:
+        out = {}
+        for key, value in config.items():
+            if not prefix and key in GRID_FIELDS:
+                continue
+            if isinstance(value, dict) and value:
+                out.update(flat(value, f"{prefix}{key}."))
+            else:
+                out[f"{prefix}{key}"] = value
+        return out
+
+    before, after = flat(stored), flat(new)
+    keys = sorted(k for k in before.keys() | after.keys() if before.get(k, "<unset>") != after.get(k, "<unset>"))
+    words = [f"{k}: {before.get(k, 'not set (stored by an earlier adaptlab)')} -> {after.get(k, 'not set')}"
+             for k in keys[:shown]]
+    return "; ".join(words) + (f"; and {len(keys) - shown} more" if len(keys) > shown else "")
+
+
+def default_store_url() -> str:
+    return str(adaptlab_home() / "results.db")
+
+
+def _to_url(location: str | Path, create: bool = True) -> str:
+    location = str(location)
+    if "://" in location:
+        return location
+    path = Path(location).expanduser().resolve()
+    if not create:
+        return f"sqlite:///{path}"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StoreError(f"cannot create the results folder {path.parent}: {error.strerror}; "
+                         "choose a writable location with --store or ADAPTLAB_HOME") from None
+    if not os.access(path.parent, os.W_OK):
+        raise StoreError(f"the results folder {path.parent} is not writable; "
+                         "choose another with --store or ADAPTLAB_HOME")
+    return f"sqlite:///{path}"
+
+
+class SqlStore:
+    """Experiments and runs in SQLite or any SQLAlchemy database.
+
+    create=False opens a store only to read it: nothing is created (no folder, no file, no table), and
+    a SQLite file is checked to be sound first, so a damaged one is reported instead of half listed.
+    """
+
+    def __init__(self, location: str | Path | None = None, create: bool = True):
+        self.url = _to_url(location or default_store_url(), create)
+        self.engine = create_engine(self.url)
+        database = self.engine.url.database if self.engine.dialect.name == "sqlite" else None
+        if not create and database and database != ":memory:" and not Path(database).is_file():
+            raise StoreNotFound(f"no results database at {database}: run an experiment first (adaptlab run CONFIG), "
+                                "or point --store at the right file")
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        try:
+            if create:
+                self._retry(lambda: metadata.create_all(self.engine))
+            else:
+                self._check_readable()
+        except DatabaseError as error:  # a file that is not SQLite at all ("file is not a database")
+            raise StoreError(f"{self.url} is not an adaptlab results database, or it is damaged ({error.orig}); "
+                             "point --store at the right file, or restore a backup") from None
+
+    def _check_readable(self) -> None:
+        if not inspect(self.engine).has_table("experiments"):
+            raise StoreError(f"{self.url} is not an adaptlab results database (it has no experiments table); "
+                             "point --store at the right file")
+        problem = " ".join(self.integrity_check(quick=True).split())  # SQLite's report spans lines
+        if problem != "ok":
+            raise StoreError(f"the results database {self.url} is damaged ({problem[:200]}); restore a backup, or "
+                             "copy out what is readable with sqlite3's .recover")
+
+    def integrity_check(self, quick: bool = False) -> str:
+        """SQLite's own check of the file ('ok' when sound); other databases answer 'ok' (they check themselves).
+
+        quick: every page is read and checked, but not that indexes match their tables (O(N), not O(N log N))."""
+        if self.engine.dialect.name != "sqlite":
+            return "ok"
+        with self.engine.connect() as db:
+            pragma = "quick_check" if quick else "integrity_check"
+            return "; ".join(row[0] for row in db.exec_driver_sql(f"PRAGMA {pragma}"))
+
+    def _retry(self, operation):
+        """Run a database operation, backing off while another writer holds the lock."""
+        for attempt in range(RETRIES):
+            try:
+                return operation()
+            except OperationalError as error:
+                text = str(error).lower()
+                if "disk is full" in text or "disk i/o error" in text:
+                    raise StoreError(f"the results database {self.url} could not be written: the disk is full (or "
+                                     "failing). Runs already stored are kept; free some space and run the "
+                                     "experiment again to go on from there") from None
+                if "locked" not in text and "busy" not in text or attempt == RETRIES - 1:
+                    raise
+                time.sleep(min(2.0, 0.05 * 2**attempt) * (1 + random.random()))
+
+    # -- experiments ---------------------------------------------------------------------------
+    def register_experiment(self, name: str, config: dict, task_fingerprint: str, labels: list[str],
+                            test_labels: list[int], task_info: dict) -> None:
+        """Create the experiment, or check that an existing one with this name means the same thing."""
+        identity = experiment_identity(config, task_fingerprint)
+
+        def write():
+            with self.engine.begin() as db:
+                row = db.execute(select(experiments.c.identity, experiments.c.config)
+                                 .where(experiments.c.name == name)).first()
+                if row is None:
+                    db.execute(insert(experiments).values(
+                        name=name, identity=identity, config=config, labels=labels, test_labels=test_labels,
+                        task=task_info, created_at=now(), updated_at=now()))
+                elif row.identity != identity:
+                    changed = settings_changed(row.config, config)
+                    what = f"other settings ({changed})" if changed else "other data"
+                    raise StoreError(
+                        f"experiment '{name}' already exists with {what}; its results stay as they are. Give "
+                        "this config a new name (a grid may only grow: methods, sizes and seeds can be added "
+                        "under the same name)")
+                else:
+                    db.execute(update(experiments).where(experiments.c.name == name)
+                               .values(config=config, updated_at=now()))
+        self._retry(write)
+
+    def experiments(self) -> pd.DataFrame:
+        """Every experiment, newest first, with its model and number of finished runs."""
+        with self.engine.connect() as db:
+            rows = db.execute(select(experiments.c.name, experiments.c.created_at, experiments.c.updated_at,
+                                     experiments.c.config)).mappings().all()
+            finished = dict(db.execute(select(runs.c.experiment, func.count()).where(runs.c.status == "finished")
+                                       .group_by(runs.c.experiment)).all())
+        frame = pd.DataFrame([{"name": r["name"], "created_at": r["created_at"], "updated_at": r["updated_at"],
+                               "model": r["config"].get("model", {}).get("name", "default"),
+                               "runs": int(finished.get(r["name"], 0))} for r in rows],
+                             columns=["name", "created_at", "updated_at", "model", "runs"])
+        return frame.sort_values("updated_at", ascending=False).reset_index(drop=True)
+
+    def experiment(self, name: str) -> dict:
+        with self.engine.connect() as db:
+            row = db.execute(select(experiments).where(experiments.c.name == name)).mappings().first()
+        if row is None:
+            known = ", ".join(self.experiments().name.head(10)) or "none yet"
+            raise StoreError(f"no experiment named '{name}' in {self.url}; known: {known}")
+        return dict(row)
+
+    # -- runs ------------------------------------------------------------------------------------
+    def finished_keys(self, name: str) -> set[str]:
+        with self.engine.connect() as db:
+            return set(db.execute(select(runs.c.run_key).where(
+                (runs.c.experiment == name) & (runs.c.status == "finished"))).scalars())
+
+    def write_run(self, name: str, record: dict[str, Any], predictions: list[int] | None) -> bool:
+        """Insert one run, or replace a failed attempt of it, atomically. A finished run is never replaced:
+        returns False (and writes nothing) when the key already has one."""
+        key = record["run_key"]
+        values = {c: record.get(c) for c in RUN_COLUMNS}
+
+        def write():
+            with self.engine.begin() as db:
+                db.execute(delete(runs).where((runs.c.experiment == name) & (runs.c.run_key == key)
+                                              & runs.c.status.is_distinct_from("finished")))
+                # a finished row still there makes this insert break the (experiment, run_key) constraint
+                db.execute(insert(runs).values(experiment=name, run_key=key, record=record,
+                                               predictions=predictions, **values))
+        try:
+            self._retry(write)
+        except IntegrityError:
+            return False
+        return True
+
+    def runs_frame(self, names: list[str] | str, with_predictions: bool = False) -> pd.DataFrame:
+        """Runs of one or more experiments as a DataFrame: one row per run."""
+        names = [names] if isinstance(names, str) else names
+        columns = [runs.c.experiment, runs.c.run_key, *(runs.c[c] for c in RUN_COLUMNS), runs.c.record]
+        if with_predictions:
+            columns.append(runs.c.predictions)
+        with self.engine.connect() as db:
+            rows = db.execute(select(*columns).where(runs.c.experiment.in_(names)).order_by(runs.c.id)).mappings().all()
+        return pd.DataFrame([dict(r) for r in rows], columns=[c.name for c in columns])
+
+
+def _sqlite_pragmas(connection, _record) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers (the dashboard) never block the writer (the worker)
+    cursor.execute("PRAGMA busy_timeout=30000")  # wait up to 30 s for another writer before failing
+    cursor.execute("PRAGMA synchronous=NORMAL")  # safe with WAL: a power cut loses at most the last run
+    cursor.close()

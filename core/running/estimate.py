@@ -1,0 +1,284 @@
+"""How long a grid will take and what it will cost, from a quick measurement on the real model and device.
+
+    estimate = estimate_experiment(load_config("examples/fortunes-quick.yaml"))
+    estimate.total_seconds, estimate.total_dollars, estimate.by_method()
+
+Nothing here is a rule of thumb: it loads the base model, times an encode batch (the cost of prompt,
+RAG and the probe), runs a few real optimiser steps of each trained method (LoRA, full, scratch) at
+the config's batch size, fits the classical baseline, and then counts the steps each run of the grid
+will take under its budget. Early stopping usually ends trained runs sooner, so trained runs are an
+upper bound. The dashboard calls estimate_in_subprocess(), so even these few steps never run in the
+Streamlit process.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from core.config import ExperimentConfig, parse_config
+from core.errors import AdaptlabError
+
+MEASURE_STEPS = 4  # optimiser steps timed per trained method (plus the set-up before the first)
+FIT_SAMPLE = 200  # training examples the probe and TF-IDF fits are timed on
+LATENCY_SAMPLE = 256  # mirrors core.running.runner.LATENCY_SAMPLE: embedding runs time this many uncached predictions
+
+
+@dataclass
+class Estimate:
+    device: str
+    device_kind: str
+    price_per_hour: float
+    runs: pd.DataFrame  # one row per run still to do: method, size, seed, train_examples, steps, seconds
+    fixed_seconds: float  # once per grid: loading the model, encoding the texts not yet cached
+    measured: dict = field(default_factory=dict)  # the timings the estimate is built from
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def total_seconds(self) -> float:
+        return float(self.fixed_seconds + self.runs.seconds.sum())
+
+    @property
+    def total_dollars(self) -> float:
+        return self.total_seconds / 3600 * self.price_per_hour
+
+    def by_method(self) -> pd.DataFrame:
+        """Runs, seconds and dollars per method (the once-per-grid set-up is not in any method)."""
+        if self.runs.empty:
+            return pd.DataFrame(columns=["method", "runs", "seconds", "dollars"])
+        table = self.runs.groupby("method", sort=False).agg(runs=("seconds", "size"), seconds=("seconds", "sum"))
+        return table.assign(dollars=table.seconds / 3600 * self.price_per_hour).reset_index()
+
+    def to_json(self) -> str:
+        data = asdict(self) | {"runs": self.runs.to_dict(orient="records")}
+        return json.dumps(data, default=float)
+
+    @classmethod
+    def from_json(cls, text: str) -> Estimate:
+        data = json.loads(text)
+        runs = pd.DataFrame(data.pop("runs"), columns=["method", "size", "seed", "train_examples", "steps", "seconds"])
+        return cls(runs=runs, **data)
+
+
+def describe_device(requested: str = "auto") -> dict:
+    """The device runs will use: kind, name, memory (GPU memory, or system memory on the CPU)."""
+    import psutil
+    import torch
+
+    from core.backbone.models import device_name, pick_device
+
+    device = pick_device(requested)
+    if device.type == "cuda":
+        memory, what = torch.cuda.get_device_properties(device).total_memory / 2**30, "GPU memory"
+    else:
+        memory, what = psutil.virtual_memory().total / 2**30, "memory"
+    name = device_name(device)
+    return {"kind": device.type, "name": name, "memory_gib": round(memory, 1),
+            "label": f"{name}, {memory:.0f} GiB {what}"}
+
+
+def training_steps(examples: int, config: ExperimentConfig) -> int:
+    """Optimiser steps a trained run takes at most: the training loops' own budget rule."""
+    from core.training.loop import plan_steps
+
+    return plan_steps(examples, config.training.batch_size, config.budget.max_epochs,
+                      config.budget.min_steps).total_steps
+
+
+def evaluations(steps: int) -> int:
+    from core.training.loop import evaluation_interval
+
+    every = evaluation_interval(steps)
+    return steps // every + (steps % every != 0)
+
+
+def _timed_fit(method: str, ctx) -> tuple[object, float, list[tuple[float, int]]]:
+    from core.methods import METHODS
+
+    ticks: list[tuple[float, int]] = []
+    ctx.progress = lambda fraction, info: ticks.append((time.perf_counter(), int(info.get("step", 0))))
+    started = time.perf_counter()
+    fitted = METHODS[method].fit(ctx)
+    return fitted, started, ticks
+
+
+def measure(config: ExperimentConfig, task, base, embedder) -> dict:
+    """Time what the grid's cost is made of, on this model and device."""
+    from core.methods import METHODS, FitContext
+    from core.training.loop import MAX_EARLY_STOP_EXAMPLES
+
+    labels = task.labels
+    index = {label: i for i, label in enumerate(labels)}
+    y_train = task.train.label.map(index).to_numpy()
+    test = task.test.text.tolist()
+    measured: dict = {"encode_seconds_per_text": embedder.calibrate(test), "step_seconds": {},
+                      "setup_seconds": {}, "predict_seconds_per_text": {}, "fit_seconds_per_example": {}}
+    rng = np.random.default_rng(0)
+
+    def context(indices, budget=None, val=8):
+        run_config = config if budget is None else config.model_copy(update={"budget": budget})
+        return FitContext(labels=labels, train_texts=task.train.text.iloc[indices].tolist(),
+                          train_labels=y_train[indices], val_texts=task.validation.text.tolist()[:val],
+                          val_labels=task.validation.label.map(index).to_numpy()[:val], corpus=task.corpus,
+                          base=base, embedder=embedder, config=run_config, seed=0)
+
+    batch = min(config.training.batch_size, len(y_train))
+    sample = rng.choice(len(y_train), min(len(y_train), batch * MEASURE_STEPS), replace=False)
+    short = config.budget.model_copy(update={"max_epochs": 1, "min_steps": MEASURE_STEPS, "patience": 1000})
+    for method in (m for m in config.methods if METHODS[m].trains_network):
+        fitted, started, ticks = _timed_fit(method, context(sample, short))
+        timed = time.perf_counter()
+        fitted.predict_proba(test[:64])
+        per_text = (time.perf_counter() - timed) / len(test[:64])
+        # every tick includes a check of the 8 validation texts; take it out of the step time
+        (t0, s0), (t1, s1) = (ticks[0], ticks[-1]) if ticks else ((timed, 1), (timed, 1))
+        step = max(0.0, (t1 - t0) / max(1, s1 - s0) - 8 * per_text) if s1 > s0 else t0 - started
+        measured["step_seconds"][method] = step
+        measured["setup_seconds"][method] = max(0.0, t0 - started - step)
+        measured["predict_seconds_per_text"][method] = per_text
+    measured["early_stop_examples"] = min(len(task.validation), MAX_EARLY_STOP_EXAMPLES)
+    # sklearn fits grow about linearly at these sizes: time one on a sample, charge per example
+    fit_sample = rng.choice(len(y_train), min(len(y_train), FIT_SAMPLE), replace=False)
+    for method in (m for m in config.methods if m in ("tfidf", "probe")):
+        computed = embedder.computed
+        started = time.perf_counter()
+        METHODS[method].fit(context(fit_sample))
+        seconds = time.perf_counter() - started - (embedder.computed - computed) * measured["encode_seconds_per_text"]
+        measured["fit_seconds_per_example"][method] = max(0.0, seconds) / len(fit_sample)
+    return measured
+
+
+def run_seconds(method: str, examples: int, config: ExperimentConfig, measured: dict, tests: int) -> tuple[int, float]:
+    """(steps, seconds) one run takes, from the measurements."""
+    from core.methods import METHODS
+
+    latency = min(LATENCY_SAMPLE, tests)
+    if METHODS[method].trains_network:
+        steps = training_steps(examples, config)
+        per_text = measured["predict_seconds_per_text"][method]
+        train = min(steps * measured["step_seconds"][method], config.budget.max_train_seconds)
+        checks = evaluations(steps) * measured["early_stop_examples"] * per_text
+        return steps, measured["setup_seconds"][method] + train + checks + tests * per_text  # the test pass is timed
+    fit = measured["fit_seconds_per_example"].get(method, 0.0) * examples
+    if METHODS[method].uses_embeddings:  # texts come from the cache; the latency pass encodes for real
+        return 0, fit + latency * measured["encode_seconds_per_text"]
+    return 0, fit * 2  # tfidf: fitting, then predicting the test set (its timing is the latency), about as long
+
+
+def plan_seconds(config: ExperimentConfig, task, measured: dict, done: set[str] = frozenset()) -> pd.DataFrame:
+    """One row per run of the grid not already finished, with its estimated steps and seconds."""
+    from core.running.grid import plan_runs, subset_indices
+
+    index = {label: i for i, label in enumerate(task.labels)}
+    y_train = task.train.label.map(index).to_numpy()
+    rows = []
+    for spec in plan_runs(config, corpus_only_rag=config.rag.source == "corpus"):
+        if spec.key in done:
+            continue
+        examples = 0 if spec.size == "0" else len(subset_indices(y_train, spec.size, config.size_unit, spec.seed))
+        steps, seconds = run_seconds(spec.method, examples, config, measured, len(task.test))
+        rows.append({"method": spec.method, "size": spec.size, "seed": spec.seed, "train_examples": examples,
+                     "steps": steps, "seconds": seconds})
+    return pd.DataFrame(rows, columns=["method", "size", "seed", "train_examples", "steps", "seconds"])
+
+
+def estimate_experiment(config: ExperimentConfig, store_url: str | None = None) -> Estimate:
+    """Measure, then estimate every run the grid still has to do (finished runs in the store are skipped)."""
+    from core.backbone.embeddings import Embedder, EmbeddingCache, _text_key  # the cache's own key, to count hits
+    from core.backbone.models import BaseModel, device_name, pick_device
+    from core.evaluation.measure import price_per_hour
+    from core.methods import METHODS
+    from core.results.store import SqlStore
+    from core.running.grid import plan_runs
+    from core.running.runner import load_checked_task
+
+    task, _ = load_checked_task(config)  # the same data checks the worker makes, so a bad grid fails here first
+    done = SqlStore(store_url).finished_keys(config.name) if store_url else set()
+    left = sorted({spec.method for spec in plan_runs(config, config.rag.source == "corpus") if spec.key not in done},
+                  key=config.methods.index)
+    notes = ["trained runs are an upper bound: early stopping usually ends them sooner"] \
+        if any(METHODS[m].trains_network for m in left) else []
+    if config.parallel_runs > 1:
+        notes.append(f"seconds are for one run at a time; with parallel_runs {config.parallel_runs} the runs share "
+                     "the device, so each takes longer and the grid as a whole less (docs/BENCHMARKS.md measures it)")
+    if done:
+        notes.append(f"{len(done)} run(s) of '{config.name}' are already stored and will be skipped")
+    if not left:  # nothing to run, nothing to measure
+        device = pick_device(config.model.device)
+        return Estimate(device_name(device), device.type, price_per_hour(config.prices, device.type,
+                        device_name(device)), plan_seconds(config, task, {}, done), 0.0, {}, notes)
+    started = time.perf_counter()
+    base = BaseModel.from_spec(config.model)
+    if base.family == "decoder":
+        from core.errors import ConfigError
+
+        raise ConfigError(f"the time and cost estimate measures sentence-encoder runs and does not model {base.name} "
+                          "yet; run the grid's quick variant (one seed, two sizes) to see what each LLM run takes")
+    base.encoder()  # loading the weights is part of what the worker pays once per grid
+    load_seconds = time.perf_counter() - started
+    cache = EmbeddingCache.shared()
+    embedder = Embedder(base, cache, batch_size=config.training.eval_batch_size)
+    texts = list(dict.fromkeys([*task.train.text, *task.validation.text, *task.test.text,
+                                *([] if task.corpus is None else task.corpus.text)]))
+    cached = len(cache.get(base.fingerprint, [_text_key(t) for t in texts]))  # before measuring adds any
+    measured = measure(config.model_copy(update={"methods": left}), task, base, embedder)
+    encode = (len(texts) - cached + 128) * measured["encode_seconds_per_text"] \
+        if any(METHODS[m].uses_embeddings for m in left) else 0.0
+    measured |= {"load_seconds": load_seconds, "texts": len(texts), "texts_cached": cached}
+    name = device_name(base.device)
+    return Estimate(device=name, device_kind=base.device.type,
+                    price_per_hour=price_per_hour(config.prices, base.device.type, name),
+                    runs=plan_seconds(config, task, measured, done), fixed_seconds=load_seconds + encode,
+                    measured=measured, notes=notes)
+
+
+def estimate_in_subprocess(config: ExperimentConfig, store_url: str | None = None, timeout: float = 600) -> Estimate:
+    """estimate_experiment in a child process (the dashboard's way: no training in the UI process)."""
+    command = [sys.executable, "-m", "core.running.estimate"] + (["--store", store_url] if store_url else [])
+    try:
+        done = subprocess.run(command, input=json.dumps(config.model_dump(mode="json")), capture_output=True,
+                              text=True, timeout=timeout, check=False, cwd=Path(__file__).resolve().parents[1])
+    except subprocess.TimeoutExpired:
+        raise AdaptlabError(f"the estimate took longer than {timeout:.0f} s; the model or device may be too "
+                            "slow for this grid, or busy with another job") from None
+    lines = done.stdout.strip().splitlines()
+    try:
+        answer = json.loads(lines[-1]) if lines else None
+    except json.JSONDecodeError:
+        answer = None
+    if not isinstance(answer, dict):  # killed (out of memory?) or crashed before it could answer
+        last = (done.stderr.strip().splitlines() or ["nothing"])[-1][:300]
+        raise AdaptlabError(f"the estimate stopped without an answer (exit code {done.returncode}); it last said: {last}")
+    if "error" in answer:
+        raise AdaptlabError(answer["error"])
+    return Estimate.from_json(lines[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m core.running.estimate [--store URL] < config.json`: one line of JSON (an Estimate, or an error)."""
+    argv = sys.argv[1:] if argv is None else argv
+    store_url = argv[argv.index("--store") + 1] if "--store" in argv else None
+    try:
+        estimate = estimate_experiment(parse_config(json.loads(sys.stdin.read()), source="estimate"), store_url)
+    except AdaptlabError as error:
+        print(json.dumps({"error": str(error)}))
+        return 2
+    except Exception as error:  # the caller shows this line to a person: a sentence, the traceback to stderr
+        import traceback
+
+        traceback.print_exc()
+        print(json.dumps({"error": f"the estimate failed: {type(error).__name__}: {error}"}))
+        return 2
+    print(estimate.to_json())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

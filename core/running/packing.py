@@ -1,0 +1,219 @@
+"""Packing: several runs of one grid at once on one device, each in its own process with a share of it.
+
+A model the size of all-MiniLM-L6-v2 leaves an H100 mostly idle: one run's kernels are too small to
+fill it, and between them the host tokenises, pads and evaluates. With `parallel_runs: N` the grid
+runs in N processes at once. Each holds the base model and takes the next run from the parent;
+the parent alone writes to the store, so results, resume and the grid budget work exactly as
+they do one run at a time.
+
+Each process gets a share of the device: on CUDA a 1/N slice of the GPU's memory
+(`torch.cuda.set_per_process_memory_fraction`, so one run running out of memory cannot starve the
+others) and on a CPU 1/N of its cores as threads. A packed run's dollars are charged at that share
+of the device's hourly price; its seconds are wall seconds on a shared device, and its record says
+how many runs shared it (`runs_at_once`).
+
+The processes are spawned (CUDA cannot be forked), so a script calling run_experiment with
+parallel_runs > 1 must do so under `if __name__ == "__main__":`, as with any multiprocessing.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue as queue_module
+import time
+from dataclasses import dataclass
+
+import torch
+
+from core.methods import METHODS
+from core.paths import now
+from core.running.grid import RunSpec
+
+PARENT_POLL_SECONDS = 0.2
+MEMORY_HEADROOM = 0.95  # of the GPU's memory handed out; the rest is CUDA contexts and the allocator's slack
+
+
+@dataclass(frozen=True)
+class DeviceShare:
+    """What one of N packed processes may use."""
+
+    runs_at_once: int
+    memory_fraction: float | None  # of the GPU's memory (CUDA only)
+    threads: int  # intra-op threads on the CPU side
+
+    @property
+    def price_share(self) -> float:
+        return 1.0 / self.runs_at_once
+
+
+def device_share(device_type: str, runs_at_once: int, cpu_cores: int | None = None) -> DeviceShare:
+    """Split one device among runs_at_once processes: GPU memory on CUDA, cores on the CPU."""
+    cores = cpu_cores or os.cpu_count() or 1
+    threads = max(1, cores // runs_at_once)
+    fraction = MEMORY_HEADROOM / runs_at_once if device_type == "cuda" else None
+    return DeviceShare(runs_at_once, fraction, threads)
+
+
+def apply_share(share: DeviceShare, device: torch.device) -> None:
+    """Hold this process to its share (called first thing in each packed process)."""
+    torch.set_num_threads(share.threads)
+    if share.memory_fraction is not None and device.type == "cuda":
+        torch.cuda.set_per_process_memory_fraction(share.memory_fraction, device)
+
+
+def packing_order(specs: list[RunSpec]) -> list[RunSpec]:
+    """Longest runs first (trained methods, larger sets), so the grid does not end on one long run."""
+
+    def cost(spec: RunSpec) -> tuple:
+        size = float("inf") if spec.size == "all" else float(spec.size)
+        return (METHODS[spec.method].trains_network, size)
+
+    return sorted(specs, key=cost, reverse=True)
+
+
+def _child(config_json: dict, share: DeviceShare, seconds_per_text: float, todo, events) -> None:
+    """One packed process: load once, then run whatever the parent hands over until told to stop."""
+    pid = os.getpid()
+    try:
+        from core.backbone.embeddings import Embedder, EmbeddingCache
+        from core.config import parse_config
+        from core.running.runner import Progress, environment, execute_run, load_backbone, load_checked_task
+
+        config = parse_config(config_json, source="packed run")
+        base, encoder = load_backbone(config)
+        apply_share(share, base.device)
+        task, _ = load_checked_task(config)
+        env = {**environment(base), "runs_at_once": share.runs_at_once}
+        embedder = Embedder(encoder, EmbeddingCache.shared(),
+                            batch_size=config.training.eval_batch_size)
+        embedder.seconds_per_text = seconds_per_text  # measured once by the parent: every run is charged alike
+    except Exception as error:  # the parent reports it; the other processes may still do the grid
+        events.put(("error", pid, None, f"{type(error).__name__}: {error}", None))
+        return
+    baseline: dict = {}
+
+    class Forward(Progress):
+        def run_progress(self, spec, fraction, info):
+            events.put(("progress", pid, spec, fraction, info))
+
+    while True:
+        spec = todo.get()
+        if spec is None:
+            return
+        events.put(("started", pid, spec, None, None))
+        labels = task.labels if task.kind == "classification" else []
+        record, predictions = execute_run(spec, task, labels, base, embedder, config, env, Forward(), baseline,
+                                          price_share=share.price_share)
+        events.put(("finished", pid, spec, record, predictions))
+
+
+@dataclass
+class PackedOutcome:
+    executed: int
+    failed: int
+    over_budget: list[str]
+
+
+class PackedGrid:
+    """The parent's side: hands runs to the processes, stores what comes back, notices a process dying."""
+
+    def __init__(self, todo: list[RunSpec], config, store, progress, seconds_per_text: float, env: dict):
+        self.config, self.store, self.progress, self.env = config, store, progress, env
+        self.n = min(config.parallel_runs, len(todo))
+        self.share = device_share(env["device_kind"], self.n)
+        context = multiprocessing.get_context("spawn")  # CUDA cannot be forked; spawn is safe everywhere
+        self.todo_queue, self.events = context.Queue(), context.Queue()
+        payload = config.model_dump(mode="json")
+        self.children = [context.Process(target=_child, name=f"adaptlab-packed-{i}", daemon=True,
+                                         args=(payload, self.share, seconds_per_text, self.todo_queue, self.events))
+                         for i in range(self.n)]
+        self.pending = packing_order(todo)
+        self.in_flight: dict[int, RunSpec] = {}  # pid -> the run that process is doing
+        self.handed = 0  # runs given out and not yet finished
+        self.executed = self.failed = 0
+        self.over_budget: list[str] = []
+        self.errors: list[str] = []
+
+    def alive(self) -> int:
+        return sum(child.is_alive() for child in self.children)
+
+    def run(self, limit: float | None, started: float, budget_message) -> PackedOutcome:
+        for child in self.children:
+            child.start()
+        self.progress.message(f"{self.n} runs at once on {self.env['device']}, each process with 1/{self.n} of it")
+        try:
+            self._hand_out(limit, started, budget_message)
+            while self.handed:
+                self._bury_the_dead()
+                try:
+                    kind, pid, spec, first, second = self.events.get(timeout=PARENT_POLL_SECONDS)
+                except queue_module.Empty:
+                    continue
+                if kind == "error":
+                    self.errors.append(first)
+                elif kind == "started":
+                    self.in_flight[pid] = spec
+                    self.progress.run_started(spec)
+                elif kind == "progress":
+                    self.progress.run_progress(spec, first, second)
+                elif kind == "finished" and self.in_flight.pop(pid, None) is None:
+                    # its process was counted dead a moment too early: the real record replaces the failed one
+                    self.store.write_run(self.config.name, first, second)
+                    self.failed -= first["status"] == "finished"
+                elif kind == "finished":
+                    self._store(spec, first, second)
+                    self._hand_out(limit, started, budget_message)
+        finally:
+            self._stop()
+        return PackedOutcome(self.executed, self.failed, self.over_budget)
+
+    def _hand_out(self, limit, started, budget_message) -> None:
+        while self.pending and self.handed < self.alive():
+            if limit is not None and time.monotonic() - started >= limit:
+                self.over_budget.extend(spec.key for spec in self.pending)
+                self.progress.message(budget_message(self.config, time.monotonic() - started, self.executed,
+                                                     self.over_budget))
+                self.pending.clear()
+                return
+            self.todo_queue.put(self.pending.pop(0))
+            self.handed += 1
+
+    def _bury_the_dead(self) -> None:
+        for child in self.children:
+            if not child.is_alive() and child.pid in self.in_flight:
+                # killed mid-run (out of host memory, a signal): that run fails, the others go on
+                lost = self.in_flight.pop(child.pid)
+                self._store(lost, _lost_record(lost, self.config, self.env, child.exitcode, self.n), None)
+        if (self.handed or self.pending) and not self.alive():
+            why = f": {self.errors[0]}" if self.errors else ""
+            raise RuntimeError(f"every packed process has stopped{why}. Finished runs are kept; lower "
+                               f"parallel_runs (now {self.n}) or set it to 1 and run again")
+
+    def _store(self, spec: RunSpec, record: dict, predictions) -> None:
+        self.handed -= 1
+        self.store.write_run(self.config.name, record, predictions)
+        self.failed += record["status"] != "finished"
+        self.executed += 1
+        self.progress.run_finished(spec, record)
+
+    def _stop(self) -> None:
+        for _ in self.children:
+            self.todo_queue.put(None)
+        deadline = time.monotonic() + 10
+        for child in self.children:
+            child.join(timeout=max(0.1, deadline - time.monotonic()))
+            if child.is_alive():  # cancelled or interrupted mid-run: that run is dropped, stored ones stay
+                child.kill()
+                child.join()
+        self.todo_queue.close()
+        self.events.close()
+
+
+def _lost_record(spec: RunSpec, config, env: dict, exitcode: int | None, n: int) -> dict:
+    how = f"was killed by signal {-exitcode}" if exitcode is not None and exitcode < 0 else f"exited ({exitcode})"
+    return {"run_key": spec.key, "method": spec.method, "size": spec.size, "seed": spec.seed,
+            "size_unit": config.size_unit, "started_at": now(), "finished_at": now(), "device": env["device"],
+            "environment": {**env, "runs_at_once": n}, "status": "failed",
+            "error": f"the process running it {how}, most likely out of memory; lower parallel_runs "
+                     f"(now {n}) and run the grid again to redo it"}

@@ -1,0 +1,206 @@
+"""The worker: a process that runs queued experiments and writes their progress for the dashboard.
+
+    adaptlab worker                   # serve the queue until stopped; on Ctrl-C the running job goes back
+                                      # to the queue (its finished runs are kept)
+    adaptlab worker --idle-exit 1800  # stop after 30 idle minutes (how the dashboard starts one)
+
+The dashboard never trains in its own process: it queues jobs and calls core.running.jobs.ensure_worker(),
+which starts one of these in the background when none is alive.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+import traceback
+import uuid
+
+from core.errors import AdaptlabError, Cancelled
+from core.paths import adaptlab_home
+from core.results.store import SqlStore
+from core.running.jobs import HEARTBEAT_SECONDS, STALE_SECONDS, JobQueue
+from core.running.runner import Progress
+
+REPORT_EVERY_SECONDS = 0.5  # progress writes are throttled; a run reports several times a second at most
+
+
+class JobProgress(Progress):
+    """Turns the runner's progress events into a row the Runs page reads, and raises Cancelled on request."""
+
+    def __init__(self, queue: JobQueue, job_id: int, cancel: threading.Event):
+        self.queue, self.job_id, self.cancel = queue, job_id, cancel
+        self.started = time.monotonic()
+        self.state = {"message": "loading the data and the model", "runs_total": None, "runs_done": 0,
+                      "runs_failed": 0, "skipped": 0, "current_run": None, "run_fraction": 0.0, "loss": None,
+                      "val_accuracy": None, "grid_fraction": 0.0, "elapsed_seconds": 0.0, "remaining_seconds": None}
+        self._last_write = 0.0
+        self.in_flight: list[str] = []  # run keys under way: several when runs are packed
+
+    def message(self, text: str) -> None:
+        self._update(message=text)
+
+    def grid_started(self, name: str, total: int, todo: int) -> None:
+        self._update(runs_total=todo, skipped=total - todo,
+                     message=f"{todo} run(s) to do" + (f", {total - todo} already finished" if todo < total else ""))
+
+    def run_started(self, spec) -> None:
+        self.in_flight.append(spec.key)
+        self._update(current_run=spec.key, in_flight=list(self.in_flight), run_fraction=0.0, loss=None,
+                     val_accuracy=None, message=f"running {spec.method}, size {spec.size}, seed {spec.seed}")
+
+    def run_progress(self, spec, fraction: float, info: dict) -> None:
+        if spec.key != self.state["current_run"]:  # packed runs: the page follows the newest one
+            return
+        self._update(force=False, run_fraction=float(fraction), loss=info.get("loss"),
+                     val_accuracy=info.get("val_accuracy"))
+
+    def run_finished(self, spec, record: dict) -> None:
+        failed = record.get("status") != "finished"
+        if spec.key in self.in_flight:
+            self.in_flight.remove(spec.key)
+        current = self.in_flight[-1] if self.in_flight else None
+        self._update(runs_done=self.state["runs_done"] + 1, runs_failed=self.state["runs_failed"] + failed,
+                     run_fraction=1.0 if current is None else 0.0, current_run=current, in_flight=list(self.in_flight),
+                     message=f"finished {spec.key}" + (" (failed)" if failed else ""))
+
+    def final(self, message: str) -> dict:
+        self._timing()
+        return {**self.state, "message": message, "current_run": None, "remaining_seconds": 0.0}
+
+    def _timing(self) -> None:
+        total, done = self.state["runs_total"], self.state["runs_done"]
+        elapsed = time.monotonic() - self.started
+        fraction = min(1.0, (done + self.state["run_fraction"] * (done < (total or 0))) / total) if total else 0.0
+        self.state.update(elapsed_seconds=elapsed, grid_fraction=fraction,
+                          remaining_seconds=elapsed / fraction * (1 - fraction) if fraction > 0.02 else None)
+
+    def _update(self, force: bool = True, **changes) -> None:
+        self.state.update(changes)
+        if self.cancel.is_set():
+            raise Cancelled(f"job {self.job_id} cancelled")
+        if not force and time.monotonic() - self._last_write < REPORT_EVERY_SECONDS:
+            return
+        self._timing()
+        self._last_write = time.monotonic()
+        if self.queue.report(self.job_id, dict(self.state)):
+            self.cancel.set()
+            raise Cancelled(f"job {self.job_id} cancelled")
+
+
+class Worker:
+    """This process's registration, and a heartbeat thread that also notices cancel requests."""
+
+    def __init__(self, queue: JobQueue):
+        self.queue = queue
+        self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.job: int | None = None
+        self.cancel = threading.Event()
+        self._stop = threading.Event()
+        queue.register_worker(self.id, os.getpid(), socket.gethostname())
+        self._thread = threading.Thread(target=self._beat, name="adaptlab-heartbeat", daemon=True)
+        self._thread.start()
+
+    def describe_device(self) -> None:
+        from core.running.estimate import describe_device
+
+        self.queue.worker_beat(self.id, self.job, device=describe_device()["label"])
+
+    def _beat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_SECONDS):
+            try:
+                self.queue.worker_beat(self.id, self.job)
+                if self.job is not None and self.queue.cancel_requested(self.job):
+                    self.cancel.set()
+            except Exception as error:  # a locked database now and then must not kill the heartbeat
+                print(f"heartbeat: {error}", file=sys.stderr)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.queue.retire_worker(self.id)
+
+
+def run_job(queue: JobQueue, job: dict, worker: Worker) -> str:
+    """Run one claimed job to its end; returns its final status. Errors are stored as words."""
+    from core.config import parse_config
+    from core.running.runner import run_experiment
+
+    worker.cancel.clear()
+    worker.job = job["id"]
+    progress = JobProgress(queue, job["id"], worker.cancel)
+    error, result = None, None
+    try:
+        config = parse_config(job["config"], source=f"job {job['id']}")
+        outcome = run_experiment(config, queue.store, progress)
+        result = {"executed": outcome.executed, "skipped": outcome.skipped, "failed": outcome.failed}
+        status, message = "finished", f"finished: {outcome.executed} run(s) done, {outcome.skipped} already stored"
+        if outcome.over_budget:
+            result["over_budget"] = len(outcome.over_budget)
+            message = (f"stopped by the grid budget: {outcome.executed} run(s) done, {len(outcome.over_budget)} "
+                       "not started; run it again with a larger budget to resume")
+        if outcome.failed:
+            error = f"{outcome.failed} run(s) failed; each one's error is listed with the runs"
+    except Cancelled:
+        status, message = "cancelled", "cancelled; the runs finished before it are kept"
+    except AdaptlabError as problem:
+        status, message, error = "failed", "stopped before it could run", str(problem)
+    except KeyboardInterrupt:
+        queue.release(job["id"], "its worker was stopped; queued again (finished runs are kept)")
+        raise
+    except Exception as problem:  # an engine bug: keep the traceback for the log, words for the page
+        traceback.print_exc()
+        status, message = "failed", "stopped by an unexpected error"
+        error = (f"unexpected error: {type(problem).__name__}: {problem}. The worker log "
+                 f"({adaptlab_home() / 'logs' / 'worker.log'}) has the details")
+    finally:
+        worker.job = None
+    queue.finish(job["id"], status, error=error, result=result, progress=progress.final(message))
+    return status
+
+
+def serve(store: SqlStore, limits: dict[str, int] | None = None, idle_exit: float | None = None,
+          poll_seconds: float = 1.0, max_jobs: int | None = None, stale_seconds: float = STALE_SECONDS) -> int:
+    """Claim and run jobs until stopped, idle for idle_exit seconds, or max_jobs are done; returns jobs run.
+
+    Before each claim, running jobs whose worker has been silent for stale_seconds (killed, crashed,
+    out of memory) are queued again, so their grid resumes here without its finished runs.
+    """
+    queue = JobQueue(store)
+    worker = Worker(queue)
+    done, idle_since = 0, time.monotonic()
+    try:
+        worker.describe_device()
+        while max_jobs is None or done < max_jobs:
+            queue.recover_stale(stale_seconds)
+            job = queue.claim(worker.id, limits)
+            if job is None:
+                if idle_exit is not None and time.monotonic() - idle_since > idle_exit:
+                    break
+                time.sleep(poll_seconds)
+                continue
+            print(f"job {job['id']}: {job['experiment']}", flush=True)
+            print(f"job {job['id']}: {run_job(queue, job, worker)}", flush=True)
+            done, idle_since = done + 1, time.monotonic()
+    finally:
+        worker.stop()
+    return done
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def main_loop(store: SqlStore, limits: dict[str, int] | None = None, idle_exit: float | None = None,
+              max_jobs: int | None = None, stale_seconds: float = STALE_SECONDS) -> int:
+    """`adaptlab worker`: serve until stopped. SIGTERM stops like Ctrl-C: the running job is queued again."""
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        serve(store, limits, idle_exit, max_jobs=max_jobs, stale_seconds=stale_seconds)
+    except KeyboardInterrupt:
+        print("worker stopped; a job it was running is queued again", flush=True)
+        return 130
+    return 0

@@ -1,0 +1,59 @@
+"""Built-in scenarios from real data that installs with the package: no network at run time.
+
+Each scenario module exposes CARD (what it is, where it comes from) and build(**options) -> Task.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from core.errors import ConfigError
+from core.task.data import Task
+from core.task.scenarios import fortunes, geo, geo_qa, kaomoji
+
+SCENARIOS = {module.CARD["name"]: module for module in (fortunes, kaomoji, geo, geo_qa)}
+
+
+def build_scenario(name: str, **options) -> Task:
+    if name not in SCENARIOS:
+        raise ConfigError(f"no built-in scenario '{name}'; choose from {sorted(SCENARIOS)}")
+    accepted = inspect.signature(SCENARIOS[name].build).parameters
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise ConfigError(f"scenario '{name}' has no option(s) {unknown}; it takes {sorted(accepted)}")
+    return SCENARIOS[name].build(**options)
+
+
+def scenario_cards() -> list[dict]:
+    return [module.CARD for module in SCENARIOS.values()]
+
+
+def demo_config(name: str, quick: bool = False, label_noise: float = 0.0, model: str | None = None) -> dict:
+    """The default grid of a scenario as an experiment config (a dict for core.config.parse_config).
+
+    quick: the two smallest sizes and one seed, for a first look in a couple of minutes on a CPU.
+    model: another model than the scenario's default; a decoder LLM ('smollm2') gets the scenario's
+    LLM grid (LLM_DEMO_GRID: fewer, smaller sizes, since every run fine-tunes or prompts an LLM)."""
+    if name not in SCENARIOS:
+        raise ConfigError(f"no built-in scenario '{name}'; choose from {sorted(SCENARIOS)}")
+    scenario = SCENARIOS[name]
+    llm = model is not None and model != "default"
+    grid = dict(getattr(scenario, "LLM_DEMO_GRID", scenario.DEMO_GRID) if llm else scenario.DEMO_GRID)
+    if quick:
+        grid.update(sizes=grid["sizes"][:2], seeds=grid["seeds"][:1])
+        grid.update(getattr(scenario, "QUICK_OPTIONS", {}))
+    suffix = ("-" + _model_tag(model) if llm else "") + ("-quick" if quick else "") + \
+        (f"-noise{round(label_noise * 100)}" if label_noise else "")
+    task = {"builtin": name, "label_noise": label_noise, **grid.pop("task", {})}
+    config = {"name": f"demo-{name}{suffix}", "task": task, **grid}
+    if model is not None:
+        config["model"] = {**config.get("model", {}), "name": model}
+    return config
+
+
+def _model_tag(model: str) -> str:
+    """A model name as it may appear in an experiment name: 'smollm2', 'Qwen2.5-0.5B' from 'Qwen/Qwen2.5-0.5B'."""
+    import re
+
+    tag = re.sub(r"[^A-Za-z0-9._-]+", "-", model.rstrip("/").split("/")[-1]).strip("-._")
+    return tag.removesuffix(".gguf")[:40] or "model"

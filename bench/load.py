@@ -26,7 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.serving import CHROMIUM, CHROMIUM_ARGS, SETTLED, free_port, start_streamlit, start_worker, stop, wait_healthy  # noqa: E402
+from core.running.jobs import start_worker  # noqa: E402
+from dashboard.serve import CHROMIUM, CHROMIUM_ARGS, SETTLED, free_port, start_streamlit, stop, wait_healthy  # noqa: E402
 
 LOCK_WORDS = ("database is locked", "database table is locked", "sqlite3.OperationalError")
 

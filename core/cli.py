@@ -23,6 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from core.errors import AdaptlabError
+from core.running.grid import size_label
 
 # A results table has 13 columns: when output is piped (CI logs, files), don't squeeze it into 80.
 console = Console(width=None if sys.stdout.isatty() else 170)
@@ -39,7 +40,8 @@ def _store(args, create: bool = True):
 class CliProgress:
     """Two bars: the whole grid, and the run in flight (with its loss when it trains)."""
 
-    def __init__(self):
+    def __init__(self, unit: str = "per_class"):
+        self.unit = unit  # the grid's size unit, for sizes in words
         # Live bars only on a terminal; in a log (CI, nohup) one line per finished run reads better.
         self.live = console.is_terminal
         self.bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -70,8 +72,8 @@ class CliProgress:
     def run_started(self, spec) -> None:
         for key in [k for k in self.runs if k in self.finished]:  # finished runs' bars make way
             self.bars.remove_task(self.runs.pop(key))
-        self.runs[spec.key] = self.bars.add_task(f"  {spec.method} size={spec.size} seed={spec.seed}", total=100,
-                                                 info="")
+        self.runs[spec.key] = self.bars.add_task(
+            f"  {spec.method}, {size_label(spec.size, self.unit)}, seed {spec.seed}", total=100, info="")
 
     def run_progress(self, spec, fraction: float, info: dict) -> None:
         text = " ".join(f"{k}={v:.3f}" for k, v in info.items() if k in ("loss", "val_accuracy"))
@@ -96,52 +98,35 @@ class CliProgress:
         self.bars.advance(self.grid)
 
 
-def results_table(summary, title: str, reference: str) -> Table:
-    table = Table(title=title, header_style="bold", show_lines=False)
-    for column in ("method", "size", "n train", "seeds", "accuracy [95% CI]", "macro-F1", f"vs {reference}",
-                   "train s", "s / 1k pred", "peak MB", "trainable", "stored", "train $"):
-        table.add_column(column, justify="left" if column in ("method", "size") else "right")
-    for row in summary.itertuples():
-        delta = getattr(row, f"vs_{reference}", float("nan"))
-        hurts = bool(getattr(row, "transfer_hurts", False) is True)
-        delta_text = "" if delta != delta else f"{delta:+.3f}" + (" [red]hurts[/]" if hurts else "")
-        table.add_row(
-            row.method, "any" if row.size == "0" else row.size, f"{row.train_examples:.0f}", str(row.seeds),
-            f"{row.accuracy:.3f} [{row.accuracy_low:.3f}, {row.accuracy_high:.3f}]", f"{row.macro_f1:.3f}",
-            delta_text, f"{row.train_seconds:.1f}", f"{row.inference_seconds_per_1k:.2f}",
-            f"{row.peak_memory_mb:,.0f}", _count(row.trainable_parameters), _bytes(row.bytes_stored),
-            f"{row.train_dollars:.5f}")
+def results_table(rows, title: str) -> Table:
+    """The results table (core.results.report.results_rows, as the dashboard and the report show it) on a terminal."""
+    from core.results.report import HURTS
+
+    table = Table(title=escape(title), header_style="bold", show_lines=False)
+    for column in rows.columns:
+        table.add_column(column, justify="left" if column in ("method", "training data") else "right")
+    for row in rows.itertuples(index=False):
+        table.add_row(*(escape(str(cell)).replace(HURTS, f" [red]{HURTS.strip()}[/]") for cell in row))
     return table
 
 
-def _count(n: float) -> str:
-    for unit, scale in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
-        if n >= scale:
-            return f"{n / scale:.1f}{unit}"
-    return f"{n:.0f}"
-
-
-def _bytes(n: float) -> str:
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{n:.0f} B"
-
-
 def print_results(store, name: str) -> None:
-    from core.results.analysis import summary_table
+    from core.results.analysis import analyse
+    from core.results.report import results_rows
 
     experiment = store.experiment(name)
-    reference = experiment["config"].get("reference", "scratch")
+    config, task = experiment["config"], experiment.get("task") or {}
+    reference, unit = config.get("reference", "scratch"), config.get("size_unit", "per_class")
     runs = store.runs_frame(name, with_predictions=True)
     failed = runs[runs.status == "failed"]
-    summary = summary_table(runs, experiment["test_labels"], reference)
+    summary = analyse(runs, experiment["test_labels"], reference).summary
     if summary.empty:
         console.print(f"{name}: no finished runs yet")
     else:
-        console.print(results_table(summary, f"{name}  ({experiment['task']['environment']['device']})", reference))
+        rows = results_rows(summary, reference, unit, task.get("kind", "classification"))
+        console.print(results_table(rows, f"{name}  ({task.get('environment', {}).get('device', '?')})"))
     for row in failed.itertuples():
-        console.print(f"[red]failed: {row.run_key}: {row.error}[/]")
+        console.print(f"[red]failed: {escape(row.run_key)}: {escape(str(row.error))}[/]")
 
 
 def cmd_run(args) -> int:
@@ -168,7 +153,7 @@ def run_grid(config, args) -> int:
 
     store = _store(args)
     started = time.perf_counter()
-    with CliProgress() as progress:
+    with CliProgress(config.size_unit) as progress:
         result = run_experiment(config, store, progress)
     not_started = f", {len(result.over_budget)} not started (grid budget)" if result.over_budget else ""
     console.print(f"{result.executed} run(s) executed, {result.skipped} already finished, {result.failed} failed"

@@ -16,16 +16,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, create_model, field_validator, model_validator
 
 from core.errors import ConfigError
+from core.methods import METHODS, default_methods, learning_rates, references
+from core.schema import Strict as _Strict
 
-# every method, in display order (core/methods/__init__.py registers the same names in the same order)
-METHOD_NAMES = ("prompt", "fewshot", "rag", "probe", "lora", "full", "scratch", "tfidf", "corpus_ft", "rag_lora",
-                "qlora")
-ENCODER_METHODS = ("prompt", "rag", "probe", "lora", "full", "scratch", "tfidf")  # the default grid on an encoder
-# the default grid on a decoder LLM (qlora needs CUDA; corpus_ft needs a corpus: both join when asked for)
-DECODER_METHODS = ("prompt", "fewshot", "rag", "lora", "full", "scratch")
+METHOD_NAMES = tuple(METHODS)  # every method, in display order: the registry's
+ENCODER_METHODS = tuple(default_methods("encoder"))  # the default grid on an encoder
+# the default grid on a decoder LLM (qlora needs CUDA; corpus_ft and rag_lora join when the task has a corpus)
+DECODER_METHODS = tuple(default_methods("decoder"))
 MAX_SIZE = 10_000_000  # anything above this is a typo, not a training-set size
 MAX_SEED = 2**32 - 1  # numpy's legacy seeding (transformers' set_seed) and scikit-learn take 32-bit seeds
 # A config is a page of settings. Beyond these it is a mistake or an attack: a YAML alias bomb (each
@@ -34,9 +34,6 @@ MAX_CONFIG_BYTES = 1_000_000
 MAX_CONFIG_NODES = 100_000  # values once every alias is expanded
 
 
-class _Strict(BaseModel):
-    # extra="forbid": a misspelt key ("sezes") is an error, not a silently ignored setting
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
 class CorpusSpec(_Strict):
@@ -130,45 +127,19 @@ class TrainingSettings(_Strict):
     # steps pay the compilation (a minute or more). Falls back to eager, with the reason recorded, if it fails.
     compile: bool = False
     # Per method: adapters and random weights want larger steps than a pretrained full model.
-    learning_rates: dict[str, float] = Field(
-        default_factory=lambda: {"lora": 2e-3, "full": 1e-4, "scratch": 5e-4}
-    )
+    # (each method's default is on its spec); a method left out keeps its default
+    learning_rates: dict[str, float] = Field(default_factory=lambda: learning_rates("encoder"))
 
     @field_validator("learning_rates")
     @classmethod
     def _positive(cls, value: dict[str, float]) -> dict[str, float]:
-        for method, lr in value.items():
-            if method not in ("lora", "full", "scratch"):
-                raise ValueError(f"learning rate given for '{method}'; only lora, full and scratch train")
-            if not 0 < lr < 1:
-                raise ValueError(f"learning rate for {method} must be between 0 and 1, got {lr}")
-        return value
+        return _checked_rates(value, "encoder")
 
 
-class LoraSettings(_Strict):
-    r: int = Field(8, ge=1, le=1024)
-    alpha: int = Field(16, ge=1)
-    dropout: float = Field(0.1, ge=0, lt=1)
-    target_modules: list[str] | None = None  # None = the architecture's default (core/backbone/architectures.py)
 
 
-class RagSettings(_Strict):
-    k: int = Field(8, ge=1, le=1000)
-    source: Literal["auto", "corpus", "train", "both"] = "auto"  # auto: both if a corpus is given
-    index: Literal["auto", "flat", "hnsw", "ivf"] = "auto"
-    approximate_above: int = Field(50_000, ge=1)  # auto switches from exact to HNSW above this many vectors
 
 
-class PromptSettings(_Strict):
-    template: str = "{label}"  # how a label name becomes the text compared with each input
-    descriptions: dict[str, str] = Field(default_factory=dict)  # per-label text, overrides the template
-
-    @field_validator("template")
-    @classmethod
-    def _has_label(cls, value: str) -> str:
-        if "{label}" not in value:
-            raise ValueError("the prompt template must contain {label}, e.g. 'A text about {label}.'")
-        return value
 
 
 class LlmSettings(_Strict):
@@ -182,22 +153,27 @@ class LlmSettings(_Strict):
     retriever: str = "default"  # the sentence encoder RAG retrieves passages with
     context_length: int = Field(1024, ge=64, le=131072)  # prompt plus answer, in tokens
     # decoders fine-tune with smaller steps than an encoder's head; from scratch wants larger ones
-    learning_rates: dict[str, float] = Field(default_factory=lambda: {
-        "lora": 1e-3, "full": 5e-5, "scratch": 1e-3, "corpus_ft": 1e-3, "rag_lora": 1e-3, "qlora": 1e-3})
+    learning_rates: dict[str, float] = Field(default_factory=lambda: learning_rates("decoder"))
 
     @field_validator("learning_rates")
     @classmethod
     def _rates(cls, value: dict[str, float]) -> dict[str, float]:
-        trained = ("lora", "full", "scratch", "corpus_ft", "rag_lora", "qlora")
-        for method, lr in value.items():
-            if method not in trained:
-                raise ValueError(f"learning rate given for '{method}'; on an LLM only {', '.join(trained)} train")
-            if not 0 < lr < 1:
-                raise ValueError(f"learning rate for {method} must be between 0 and 1, got {lr}")
-        return {**LlmSettings.model_fields["learning_rates"].default_factory(), **value}
+        return _checked_rates(value, "decoder")
 
 
-class ExperimentConfig(_Strict):
+def _checked_rates(value: dict[str, float], family: str) -> dict[str, float]:
+    """Learning rates given per method, over the defaults on the methods' specs."""
+    defaults = learning_rates(family)
+    for method, lr in value.items():
+        if method not in defaults:
+            where = "on an LLM only" if family == "decoder" else "only"
+            raise ValueError(f"learning rate given for '{method}'; {where} {', '.join(defaults)} train")
+        if not 0 < lr < 1:
+            raise ValueError(f"learning rate for {method} must be between 0 and 1, got {lr}")
+    return {**defaults, **value}
+
+
+class _Experiment(_Strict):
     name: str = Field(min_length=1, max_length=120, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     task: TaskSpec
     model: ModelSpec = Field(default_factory=ModelSpec)
@@ -206,13 +182,10 @@ class ExperimentConfig(_Strict):
     sizes: list[int | Literal["all"]] = Field(default_factory=lambda: [8, 32, 128], min_length=1)
     size_unit: Literal["per_class", "total"] = "per_class"
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1, max_length=100)
-    reference: Literal["scratch", "tfidf"] = "scratch"
+    reference: str = "scratch"  # a from-scratch method (core.methods.references())
     budget: Budget = Field(default_factory=Budget)
     grid_budget: GridBudget = Field(default_factory=GridBudget)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
-    lora: LoraSettings = Field(default_factory=LoraSettings)
-    rag: RagSettings = Field(default_factory=RagSettings)
-    prompt: PromptSettings = Field(default_factory=PromptSettings)
     llm: LlmSettings = Field(default_factory=LlmSettings)
     # Dollars per device hour, keyed by device kind ("cpu", "cuda", "mps") or a GPU name ("H100").
     prices: dict[str, float] = Field(default_factory=lambda: {"cpu": 0.10, "mps": 0.20, "cuda": 2.50})
@@ -230,6 +203,13 @@ class ExperimentConfig(_Strict):
             raise ValueError(f"unknown method(s) {unknown}; choose from {list(METHOD_NAMES)}")
         if len(set(value)) != len(value):
             raise ValueError("a method is listed twice")
+        return value
+
+    @field_validator("reference")
+    @classmethod
+    def _a_reference(cls, value: str) -> str:
+        if value not in references():
+            raise ValueError(f"reference '{value}' is not a from-scratch method; choose from {references()}")
         return value
 
     @field_validator("sizes", "seeds", mode="before")
@@ -283,6 +263,13 @@ class ExperimentConfig(_Strict):
             if price < 0:
                 raise ValueError(f"price for {device} must be zero or more dollars per hour, got {price}")
         return value
+
+
+# The experiment's settings, with one section per method that has settings of its own (`lora:`, `rag:`,
+# `prompt:`), taken from the methods' specs: a new method with settings needs no change here.
+ExperimentConfig = create_model(
+    "ExperimentConfig", __base__=_Experiment, __module__=__name__, __doc__=_Experiment.__doc__,
+    **{name: (spec.settings, Field(default_factory=spec.settings)) for name, spec in METHODS.items() if spec.settings})
 
 
 def _format_validation_error(error: ValidationError, source: str) -> str:

@@ -11,18 +11,14 @@ import math
 import pandas as pd
 import plotly.graph_objects as go
 
-from core.results.analysis import size_order
-from core.results.decision import COST_AXES, pareto_front, size_label
+from core.methods import METHODS
+from core.results.decision import COST_AXES, pareto_front
+from core.running.grid import size_label, size_order
 
-# One colour per method everywhere. Red is kept out: it means "transfer hurts" (and, for answers, "made up").
-# The LLM methods sit near their relatives: few-shot by prompt, RAG + LoRA by RAG, QLoRA by LoRA.
-METHOD_COLORS = {"prompt": "#7B8794", "fewshot": "#3E4C59", "rag": "#17A2B8", "probe": "#9467BD",
-                 "lora": "#1F77B4", "full": "#FF7F0E", "scratch": "#8C564B", "tfidf": "#A5A80F",
-                 "corpus_ft": "#E377C2", "rag_lora": "#0B6E7F", "qlora": "#6BAED6"}
-# Lines of methods that cost about the same would hide each other: a dash pattern tells them apart.
-METHOD_DASHES = {"prompt": "dot", "fewshot": "dot", "rag": "dashdot", "probe": "solid", "lora": "solid",
-                 "full": "dash", "scratch": "longdash", "tfidf": "solid", "corpus_ft": "dash", "rag_lora": "dashdot",
-                 "qlora": "solid"}
+# One colour and one dash pattern per method everywhere, from the methods' specs. Red is kept out: it means
+# "transfer hurts" (and, for answers, "made up").
+METHOD_COLORS = {name: spec.colour for name, spec in METHODS.items()}
+METHOD_DASHES = {name: spec.dash for name, spec in METHODS.items()}
 HURTS = "#D62728"
 SPLIT_COLORS = {"train": "#1F77B4", "validation": "#9AA5B1", "test": "#FF7F0E"}
 HEIGHT = 430

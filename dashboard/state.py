@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core.results.analysis import learning_curves, negative_transfer, summary_table, with_correctness
+from core.results.analysis import analyse
 from core.results.decision import per_class_f1
 from core.results.store import SqlStore, default_store_url
 from core.running.jobs import JobQueue, ensure_worker
@@ -122,7 +122,7 @@ def task_kind(spec: dict) -> str:
 @st.cache_resource(show_spinner="Loading the data…", max_entries=8)
 def _task(spec_json: str):
     from core.config import TaskSpec
-    from core.task.data import load_task
+    from core.task.load import load_task
 
     return load_task(TaskSpec.model_validate(json.loads(spec_json)), "preview")
 
@@ -130,6 +130,17 @@ def _task(spec_json: str):
 def task(spec: dict):
     """The Task a data spec (a TaskSpec as a dict) loads; raises DataError/ConfigError in words."""
     return _task(json.dumps(spec, sort_keys=True, default=str))
+
+
+def task_has_corpus(spec: dict) -> bool:
+    """Whether the data comes with a document corpus (a built-in scenario may bring one); False if it does not load."""
+    if spec.get("corpus"):
+        return True
+    try:
+        corpus = task(spec).corpus
+    except Exception:  # noqa: BLE001 - the Data page says what is wrong with the data; here it only picks defaults
+        return False
+    return corpus is not None and len(corpus) > 0
 
 
 @st.cache_data(show_spinner="Reading the file…", max_entries=8)
@@ -204,9 +215,9 @@ class Results:
     name: str
     experiment: dict
     runs: pd.DataFrame  # one row per run (with predictions)
-    summary: pd.DataFrame  # core.results.analysis.summary_table
-    curves: pd.DataFrame  # core.results.analysis.learning_curves
-    transfer: pd.DataFrame  # core.results.analysis.negative_transfer (empty without the reference method)
+    summary: pd.DataFrame  # core.results.analysis.Analysis: the results table,
+    curves: pd.DataFrame  # the learning curves,
+    transfer: pd.DataFrame  # and the negative transfer (empty without the reference method), from one analyse()
     per_class: pd.DataFrame  # core.results.decision.per_class_f1
     reference: str
     unit: str
@@ -241,14 +252,9 @@ def _results(url: str, name: str, stamp: str) -> Results:
     config = experiment["config"]
     reference, unit = config.get("reference", "scratch"), config.get("size_unit", "per_class")
     runs = store.runs_frame(name, with_predictions=True)
-    scored = with_correctness(runs, experiment["test_labels"])
-    empty = scored.empty
-    has_reference = not empty and (scored.method == reference).any()
-    return Results(name=name, experiment=experiment, runs=runs,
-                   summary=pd.DataFrame() if empty else summary_table(runs, experiment["test_labels"], reference),
-                   curves=pd.DataFrame() if empty else learning_curves(scored),
-                   transfer=negative_transfer(scored, reference) if has_reference else pd.DataFrame(),
-                   per_class=per_class_f1(runs), reference=reference, unit=unit)
+    analysis = analyse(runs, experiment["test_labels"], reference)  # once per change in the runs: every page shares it
+    return Results(name=name, experiment=experiment, runs=runs, summary=analysis.summary, curves=analysis.curves,
+                   transfer=analysis.transfer, per_class=per_class_f1(runs), reference=reference, unit=unit)
 
 
 def results(name: str) -> Results:

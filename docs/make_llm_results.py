@@ -21,9 +21,10 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.results.analysis import summary_table  # noqa: E402
+from core.results.analysis import analyse  # noqa: E402
 from core.results.knowledge import coverage_table, update_table  # noqa: E402
 from core.results.store import SqlStore  # noqa: E402
+from core.running.grid import size_label  # noqa: E402
 
 DOCS = ROOT / "docs"
 START, END = "<!-- llm-results:start -->", "<!-- llm-results:end -->"
@@ -57,7 +58,8 @@ def main_table(store: SqlStore, name: str, quality: str) -> tuple[list[str], pd.
     experiment = store.experiment(name)
     runs = store.runs_frame(name, with_predictions=True)
     runs = runs[runs.status == "finished"]
-    table = summary_table(runs, experiment["test_labels"], "scratch")
+    table = analyse(runs, experiment["test_labels"], "scratch").summary
+    unit = experiment["config"].get("size_unit", "per_class")
     extra = {field: mean_field(runs, field) for field in (
         "exact_match", "token_f1", "mc_accuracy", "retrieval_recall", "prompt_tokens_per_query", "generated_tokens_per_query",
         "latency_p50_ms", "generated_accuracy")}
@@ -68,7 +70,7 @@ def main_table(store: SqlStore, name: str, quality: str) -> tuple[list[str], pd.
     for row in table.itertuples():
         key = (row.method, row.size)
         get = {field: series.get(key, np.nan) for field, series in extra.items()}
-        cells = [f"`{row.method}`", "any" if row.size == "0" else row.size,
+        cells = [f"`{row.method}`", size_label(row.size, unit),
                  f"{row.accuracy:.3f} [{row.accuracy_low:.3f}, {row.accuracy_high:.3f}]", str(int(row.seeds))]
         if quality == "answer match":
             cells += [fmt(get["exact_match"]), fmt(get["token_f1"]), fmt(get["mc_accuracy"]), fmt(get["retrieval_recall"])]
@@ -121,6 +123,7 @@ def qa_section(store: SqlStore, name: str) -> list[str]:
     experiment = store.experiment(name)
     runs = store.runs_frame(name, with_predictions=True)
     finished = runs[runs.status == "finished"]
+    unit = experiment["config"].get("size_unit", "per_class")
     lines = [f"## Open-book QA on an LLM (`{name}`)", "",
              f"- **Model**: {experiment['config']['model']['name']} (built-in SmolLM2-135M-Instruct); retrieval "
              f"encoder {experiment['config'].get('llm', {}).get('retriever', 'default')}",
@@ -142,7 +145,7 @@ def qa_section(store: SqlStore, name: str) -> list[str]:
         wide = coverage.pivot_table(index=["method", "size"], columns="group",
                                     values=["answer_match", "abstention_rate", "wrong_answer_rate"], aggfunc="mean")
         for (method, size), row in wide.iterrows():
-            lines.append(f"| `{method}` | {'any' if size == '0' else size} | {fmt(row.get(('answer_match', 'covered')))}"
+            lines.append(f"| `{method}` | {size_label(size, unit)} | {fmt(row.get(('answer_match', 'covered')))}"
                          f" | {fmt(row.get(('answer_match', 'uncovered')))} | {fmt(row.get(('abstention_rate', 'uncovered')))}"
                          f" | {fmt(row.get(('wrong_answer_rate', 'uncovered')))} |")
         lines.append("")
@@ -154,7 +157,7 @@ def qa_section(store: SqlStore, name: str) -> list[str]:
                   "measured.", "", "| method | size | before | after | how | seconds | dollars |",
                   "|---|---|---|---|---|---|---|"]
         for row in update.itertuples():
-            lines.append(f"| `{row.method}` | {'any' if row.size == '0' else row.size} | {fmt(row.before)} | "
+            lines.append(f"| `{row.method}` | {size_label(row.size, unit)} | {fmt(row.before)} | "
                          f"{fmt(row.after)} | {row.how} | {fmt(row.update_seconds, 1)} | {fmt(row.update_dollars, 5)} |")
         lines.append("")
     recall = mean_field(finished, "retrieval_recall").groupby(level=0).mean()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +23,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from core.config import parse_config  # noqa: E402
-from core.results.analysis import learning_curves, negative_transfer, summary_table, with_correctness  # noqa: E402
+from core.results.analysis import Analysis, analyse, negative_transfer, with_correctness  # noqa: E402
+from core.results.report import difference_text, human_bytes, markdown_table, results_rows  # noqa: E402
 from core.results.store import SqlStore  # noqa: E402
+from core.running.grid import NO_TRAINING_DATA, size_label, size_order  # noqa: E402
 from core.running.runner import run_experiment  # noqa: E402
 from core.task.scenarios import SCENARIOS, demo_config  # noqa: E402
 from dashboard.charts import accuracy_cost_chart, learning_curves_chart, negative_transfer_chart  # noqa: E402
@@ -41,10 +44,29 @@ def ensure(config: dict, store: SqlStore) -> str:
     return parsed.name
 
 
-def scored_runs(store: SqlStore, name: str) -> tuple[pd.DataFrame, dict]:
+@dataclass
+class Measured:
+    """One stored experiment, analysed once: what its section, its line at a glance and its charts show."""
+
+    name: str
+    experiment: dict
+    runs: pd.DataFrame  # finished runs, with `correct`
+    analysis: Analysis  # against scratch
+    vs_tfidf: pd.DataFrame  # negative transfer against tfidf, over the runs that use training data
+    table: pd.DataFrame  # analysis.summary with the pooled difference to tfidf (vs_tfidf, hurts_vs_tfidf)
+    unit: str
+
+
+def measured(store: SqlStore, name: str) -> Measured:
     experiment = store.experiment(name)
     runs = store.runs_frame(name, with_predictions=True)
-    return with_correctness(runs, experiment["test_labels"]), experiment
+    analysis = analyse(runs, experiment["test_labels"], "scratch")
+    scored = with_correctness(runs, experiment["test_labels"])
+    vs_tfidf = negative_transfer(scored[scored["size"] != NO_TRAINING_DATA], "tfidf")
+    pooled = vs_tfidf[vs_tfidf.seed.isna()][["method", "size", "difference", "hurts"]]
+    table = analysis.summary.merge(pooled.rename(columns={"difference": "vs_tfidf", "hurts": "hurts_vs_tfidf"}),
+                                   on=["method", "size"], how="left")
+    return Measured(name, experiment, scored, analysis, vs_tfidf, table, experiment["config"]["size_unit"])
 
 
 def save_png(figure, path: Path) -> str:
@@ -53,54 +75,22 @@ def save_png(figure, path: Path) -> str:
     return path.relative_to(DOCS).as_posix()
 
 
-def fmt_size(size: str) -> str:
-    return "any" if size == "0" else size
+def markdown(table: pd.DataFrame, unit: str) -> str:
+    """The results table (core.results.report.results_rows) with the difference to tfidf beside the one to scratch."""
+    rows = results_rows(table, "scratch", unit)
+    rows.insert(rows.columns.get_loc("vs scratch") + 1, "vs tfidf",
+                [difference_text(d, h) for d, h in zip(table.vs_tfidf, table.hurts_vs_tfidf)])
+    return markdown_table(rows)
 
 
-def results_table(store: SqlStore, name: str) -> pd.DataFrame:
-    experiment = store.experiment(name)
-    runs = store.runs_frame(name, with_predictions=True)
-    table = summary_table(runs, experiment["test_labels"], "scratch")
-    vs_tfidf = negative_transfer(with_correctness(runs, experiment["test_labels"]).query("size != '0'"), "tfidf")
-    vs_tfidf = vs_tfidf[vs_tfidf.seed.isna()][["method", "size", "difference", "hurts"]]
-    table = table.merge(vs_tfidf.rename(columns={"difference": "vs_tfidf", "hurts": "hurts_vs_tfidf"}),
-                        on=["method", "size"], how="left")
-    return table
-
-
-def markdown(table: pd.DataFrame) -> str:
-    def delta(value, hurts):
-        if value != value:
-            return ""
-        return f"{value:+.3f}" + (" **hurts**" if hurts is True else "")
-
-    lines = ["| method | size/class | accuracy [95% CI] | macro-F1 | vs scratch | vs tfidf | train s | s per 1k pred | "
-             "peak MB | trainable | stored |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for row in table.itertuples():
-        lines.append(
-            f"| {row.method} | {fmt_size(row.size)} | {row.accuracy:.3f} [{row.accuracy_low:.3f}, {row.accuracy_high:.3f}] "
-            f"| {row.macro_f1:.3f} | {delta(row.vs_scratch, row.transfer_hurts)} | "
-            f"{delta(row.vs_tfidf, row.hurts_vs_tfidf)} | {row.train_seconds:.1f} | {row.inference_seconds_per_1k:.2f} "
-            f"| {row.peak_memory_mb:,.0f} | {int(row.trainable_parameters):,} | {human_bytes(row.bytes_stored)} |")
-    return "\n".join(lines)
-
-
-def human_bytes(n: float) -> str:
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{n:.0f} B"
-
-
-def findings(table: pd.DataFrame, runs: pd.DataFrame) -> list[str]:
+def findings(table: pd.DataFrame, runs: pd.DataFrame, unit: str) -> list[str]:
     """Sentences computed from the table: what the data shows, claims checked against it."""
     out = []
-    sized = table[table["size"] != "0"]
-    largest = max(sized["size"].unique(), key=lambda s: float("inf") if s == "all" else float(s))
+    sized = table[table["size"] != NO_TRAINING_DATA]
+    largest = max(sized["size"].unique(), key=size_order)
     top = sized[sized["size"] == largest].sort_values("accuracy", ascending=False)
     best = top.iloc[0]
-    out.append(f"At {largest} examples per class the most accurate option is **{best.method}** "
+    out.append(f"At {size_label(largest, unit)} the most accurate option is **{best.method}** "
                f"({best.accuracy:.3f}); the ranking there is " + ", ".join(
                    f"{r.method} {r.accuracy:.3f}" for r in top.itertuples()) + ".")
     near = top[top.accuracy >= best.accuracy - 0.01].sort_values("train_seconds")
@@ -112,14 +102,16 @@ def findings(table: pd.DataFrame, runs: pd.DataFrame) -> list[str]:
     if {"lora", "full"} <= set(by_method.index):
         gap = (by_method.loc["full", "accuracy"] - by_method.loc["lora", "accuracy"]) * 100
         verdict = "comes within" if abs(gap) <= 2 else "does **not** come within"
-        out.append(f"LoRA {verdict} two points of full fine-tuning at {largest}/class (full minus LoRA: {gap:+.1f} "
+        out.append(f"LoRA {verdict} two points of full fine-tuning at {size_label(largest, unit)} (full minus LoRA: "
+                   f"{gap:+.1f} "
                    f"points), storing {human_bytes(by_method.loc['lora', 'bytes_stored'])} against "
                    f"{human_bytes(by_method.loc['full', 'bytes_stored'])}.")
     for reference, column, flag in (("scratch", "vs_scratch", "transfer_hurts"), ("tfidf", "vs_tfidf",
                                                                                    "hurts_vs_tfidf")):
         hurts = sized[sized[flag] == True]  # noqa: E712 (NaN-safe)
         if len(hurts):
-            cells = ", ".join(f"{r.method} at {r.size}/class ({getattr(r, column):+.3f})" for r in hurts.itertuples())
+            cells = ", ".join(f"{r.method} at {size_label(r.size, unit)} ({getattr(r, column):+.3f})"
+                              for r in hurts.itertuples())
             out.append(f"Negative transfer against {reference} (the whole 95% interval below zero): {cells}.")
         else:
             out.append(f"No negative transfer against {reference}: no adapted method is reliably worse than it at any size.")
@@ -135,13 +127,11 @@ def findings(table: pd.DataFrame, runs: pd.DataFrame) -> list[str]:
     return out
 
 
-def glance_row(store: SqlStore, scenario: str) -> str:
+def glance_row(scenario: str, measured: Measured) -> str:
     """One line of the cross-scenario table: the answers a decision review asks first, computed."""
-    name = demo_config(scenario)["name"]
-    table = results_table(store, name)
-    runs = store.runs_frame(name, with_predictions=True)
-    sized = table[table["size"] != "0"]
-    largest = max(sized["size"].unique(), key=lambda s: float("inf") if s == "all" else float(s))
+    table, runs = measured.table, measured.runs
+    sized = table[table["size"] != NO_TRAINING_DATA]
+    largest = max(sized["size"].unique(), key=size_order)
     top = sized[sized["size"] == largest].sort_values("accuracy", ascending=False).set_index("method")
     best = top.index[0]
     gap = (top.loc["full", "accuracy"] - top.loc["lora", "accuracy"]) * 100
@@ -153,21 +143,21 @@ def glance_row(store: SqlStore, scenario: str) -> str:
                          if "recall_lost" in (f := r.get("forgetting") or {})])
     forgetting = ", ".join(f"{m} {v * 100:.1f}" for m, v in lost.groupby("method").recall_lost.mean().items()) \
         if len(lost) else "n/a"
-    return (f"| `{scenario}` | {largest}/class | **{best}** {top.iloc[0].accuracy:.3f} | {gap:+.1f} | "
+    return (f"| `{scenario}` | {size_label(largest, measured.unit)} | **{best}** {top.iloc[0].accuracy:.3f} | {gap:+.1f} | "
             f"{hurts['scratch']} of {cells} | {hurts['tfidf']} of {cells} | {forgetting} |")
 
 
-def knowledge_update_table(runs: pd.DataFrame) -> str:
+def knowledge_update_table(runs: pd.DataFrame, unit: str) -> str:
     rows = [{"method": r["method"], "size": r["size"], **r["knowledge_update"]}
             for r in runs.record if r.get("knowledge_update")]
     if not rows:
         return ""
     frame = pd.DataFrame(rows).groupby(["method", "size"], sort=False)[
         ["accuracy_before", "accuracy_after", "examples"]].mean().reset_index()
-    lines = ["| method | size/class | new subdivisions: accuracy before their facts are added | after | examples |",
+    lines = ["| method | training data | new subdivisions: accuracy before their facts are added | after | examples |",
              "|---|---|---|---|---|"]
     for row in frame.itertuples():
-        lines.append(f"| {row.method} | {fmt_size(row.size)} | {row.accuracy_before:.3f} | {row.accuracy_after:.3f} "
+        lines.append(f"| {row.method} | {size_label(row.size, unit)} | {row.accuracy_before:.3f} | {row.accuracy_after:.3f} "
                      f"| {row.examples:.0f} |")
     return "\n".join(lines)
 
@@ -176,13 +166,14 @@ def noise_section(store: SqlStore) -> list[str]:
     names = {noise: demo_config("fortunes", quick=True, label_noise=noise)["name"] for noise in NOISE_LEVELS}
     frames = []
     for noise, name in names.items():
-        runs, experiment = scored_runs(store, name)
-        curves = learning_curves(runs)
+        experiment = store.experiment(name)
+        curves = analyse(store.runs_frame(name, with_predictions=True), experiment["test_labels"], None).curves
         frames.append(curves.assign(noise=noise))
     table = pd.concat(frames)
-    largest = max(table["size"].unique(), key=float)
+    largest = max(table["size"].unique(), key=size_order)
     pivot = table[table["size"] == largest].pivot_table(index="method", columns="noise", values="accuracy", sort=False)
-    lines = [f"Accuracy at {largest} examples per class (one seed) as a share of training labels is flipped:", "",
+    lines = [f"Accuracy at {size_label(largest, experiment['config']['size_unit'])} (one seed) as a share of "
+             "training labels is flipped:", "",
              "| method | " + " | ".join(f"{n:.0%} noise" for n in pivot.columns) + " | change 0% to 30% |",
              "|---|" + "---|" * (len(pivot.columns) + 1)]
     for method, row in pivot.iterrows():
@@ -195,21 +186,18 @@ def noise_section(store: SqlStore) -> list[str]:
     return lines
 
 
-def scenario_section(store: SqlStore, scenario: str) -> list[str]:
-    name = demo_config(scenario)["name"]
-    runs, experiment = scored_runs(store, name)
+def scenario_section(scenario: str, measured: Measured) -> list[str]:
+    name, experiment, runs, table, unit = measured.name, measured.experiment, measured.runs, measured.table, measured.unit
     card = experiment["task"]["provenance"].get("scenario", SCENARIOS[scenario].CARD)
     stats = experiment["task"]["stats"]
-    table = results_table(store, name)
-    unit = experiment["config"]["size_unit"]
     charts = {
-        "learning curves": save_png(learning_curves_chart(learning_curves(runs), unit), CHARTS / f"{scenario}-curves.png"),
+        "learning curves": save_png(learning_curves_chart(measured.analysis.curves, unit),
+                                    CHARTS / f"{scenario}-curves.png"),
         "negative transfer vs scratch": save_png(
-            negative_transfer_chart(negative_transfer(runs, "scratch"), "scratch", unit),
+            negative_transfer_chart(measured.analysis.transfer, "scratch", unit),
             CHARTS / f"{scenario}-transfer-scratch.png"),
         "negative transfer vs tfidf": save_png(
-            negative_transfer_chart(negative_transfer(runs[runs["size"] != "0"], "tfidf"), "tfidf", unit),
-            CHARTS / f"{scenario}-transfer-tfidf.png"),
+            negative_transfer_chart(measured.vs_tfidf, "tfidf", unit), CHARTS / f"{scenario}-transfer-tfidf.png"),
         "accuracy against train time": save_png(
             accuracy_cost_chart(table, "train_seconds", unit), CHARTS / f"{scenario}-cost.png"),
     }
@@ -228,13 +216,13 @@ def scenario_section(store: SqlStore, scenario: str) -> list[str]:
              f"- **Measured on**: {env['device']}, {env['platform']}, torch {env['versions']['torch']}, "
              f"transformers {env['versions']['transformers']}", "",
              "### What the data shows", ""]
-    lines += [f"- {sentence}" for sentence in findings(table, runs)]
-    update = knowledge_update_table(runs)
+    lines += [f"- {sentence}" for sentence in findings(table, runs, unit)]
+    update = knowledge_update_table(runs, unit)
     if update:
         lines += ["", "### Knowledge update", "",
                   "Facts for subdivisions never seen in training or in the corpus are added after fitting. RAG adds "
                   "them to its index; other methods cannot use them without retraining.", "", update]
-    lines += ["", "### Results", "", markdown(table), ""]
+    lines += ["", "### Results", "", markdown(table, unit), ""]
     lines += [f"![{title}]({path})" for title, path in charts.items()]
     return lines + [""]
 
@@ -263,7 +251,8 @@ def main() -> None:
              "| scenario | largest size | most accurate | full minus LoRA (points) | hurt vs scratch | hurt vs tfidf "
              "| forgetting, points lost |",
              "|---|---|---|---|---|---|---|"]
-    lines += [glance_row(store, scenario) for scenario in ORDER]
+    scenarios = {scenario: measured(store, demo_config(scenario)["name"]) for scenario in ORDER}  # each analysed once
+    lines += [glance_row(scenario, scenarios[scenario]) for scenario in ORDER]
     lines += ["", "How to read the costs: train seconds and latency are wall-clock on the CPU named in each section, "
               "with nothing else of note running; dollars follow from them and the price table. On a CPU, *peak MB* "
               "is the resident memory of the process that ran the grids (the base model, caches and Python "
@@ -271,7 +260,7 @@ def main() -> None:
               "GPU it is the allocator's peak for the run alone. Speed against other tools is in "
               "[BENCHMARKS.md](BENCHMARKS.md).", ""]
     for scenario in ORDER:
-        lines += scenario_section(store, scenario)
+        lines += scenario_section(scenario, scenarios[scenario])
     lines += ["## Label noise on `fortunes`", "",
               "Regenerate: `adaptlab demo fortunes --quick --label-noise 0.1` (and 0.3, and without), then "
               "`python docs/make_results.py`.", ""] + noise_section(store) + [""]

@@ -16,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.serving import (  # noqa: E402
+from dashboard.serve import (  # noqa: E402
     CHROMIUM,
     CHROMIUM_ARGS,
     SETTLED,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.results.decision import COST_AXES, size_label
+from core.results.decision import COST_AXES
 from core.results.report import results_rows
+from core.running.grid import NO_TRAINING_DATA, size_label, size_order
 from dashboard import charts, ui
 
 KEY = "compare"
@@ -53,11 +54,11 @@ def _per_class(results) -> None:
     f1 = results.per_class
     if f1.empty:
         return
-    sizes = sorted(f1["size"].unique(), key=lambda s: float("inf") if s == "all" else float(s))
-    trained = [s for s in sizes if s != "0"] or sizes
+    sizes = sorted(f1["size"].unique(), key=size_order)
+    trained = [s for s in sizes if s != NO_TRAINING_DATA] or sizes
     size = st.segmented_control("Per-class F1 at training-set size", trained, default=trained[-1], required=True,
                                 key=f"{KEY}.f1_size", format_func=lambda s: size_label(s, results.unit))
-    shown = f1[f1["size"].isin([size, "0"])]
+    shown = f1[f1["size"].isin([size, NO_TRAINING_DATA])]
     st.plotly_chart(charts.per_class_f1_chart(shown, results.unit), key=f"{KEY}.f1")
 
 

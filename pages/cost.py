@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.results.analysis import size_order
-from core.results.decision import break_even_queries, one_per_method, size_label, storage_of_variants, total_cost
+from core.results.decision import break_even_queries, one_per_method, storage_of_variants, total_cost
 from core.results.report import human_bytes
+from core.running.grid import NO_TRAINING_DATA, size_label, size_order
 from dashboard import charts, ui
 
 KEY = "cost"
@@ -23,7 +23,7 @@ def render() -> None:
     results = ui.chosen_results(KEY)
     if results is None:
         return
-    sizes = sorted({s for s in results.summary["size"] if s != "0"}, key=size_order)
+    sizes = sorted({s for s in results.summary["size"] if s != NO_TRAINING_DATA}, key=size_order)
     left, right = st.columns(2)
     size = left.selectbox("Training-set size", [LARGEST, *sizes], key=f"{KEY}.size",
                           format_func=lambda s: s if s == LARGEST else size_label(s, results.unit))

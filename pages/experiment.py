@@ -14,8 +14,9 @@ import pandas as pd
 import streamlit as st
 
 from core.backbone.prompts import ABSTAIN_CLAUSE, CLASSIFY_INSTRUCTION, QA_INSTRUCTION
-from core.config import DECODER_METHODS, ENCODER_METHODS, ExperimentConfig, TaskSpec, parse_config
+from core.config import ExperimentConfig, TaskSpec, parse_config
 from core.errors import AdaptlabError
+from core.methods import default_methods, learning_rates, references
 from core.results.decision import money
 from dashboard import state, ui
 
@@ -81,7 +82,7 @@ def _settings(spec: dict, kind: str) -> dict | None:
         st.error("This data is questions answered in words, and a sentence encoder cannot write answers: choose "
                  "SmolLM2-135M-Instruct (the built-in LLM) or another decoder LLM.", icon=":material/error:")
         return None
-    methods = _methods(family, kind)
+    methods = _methods(family, kind, state.task_has_corpus(spec))
     left, middle, right = st.columns(3)
     sizes_text = left.text_input("Training-set sizes", value="8, 32", key=f"{KEY}.sizes", persist_state=KEEP,
                                  help="Comma-separated numbers, or 'all'. Subsets are nested, so curves are paired.")
@@ -133,12 +134,11 @@ def _backbone(spec: dict, kind: str) -> str:
     return model
 
 
-def _methods(family: str, kind: str) -> list[str]:
-    """A checkbox per method that runs on this model for this task; the backbone's usual grid is ticked."""
+def _methods(family: str, kind: str, has_corpus: bool) -> list[str]:
+    """A checkbox per method that runs on this model for this task; the backbone's usual grid is ticked (the
+    one a config without `methods` runs: on an LLM with documents, corpus fine-tuning and RAG + LoRA join)."""
     offered = state.methods_offered(family, kind)
-    usual = set(ENCODER_METHODS if family == "encoder" else DECODER_METHODS)
-    if family == "decoder" and kind == "qa":
-        usual |= {"corpus_ft", "rag_lora"}  # the knowledge-injection question: documents into weights or prompt
+    usual = set(default_methods(family, kind, has_corpus))
     st.markdown("**Methods**" + (" on the LLM" if family == "decoder" else ""))
     titles = state.method_titles()
     cols = st.columns(4)
@@ -177,8 +177,8 @@ def _model_and_budget(model: str, family: str, kind: str) -> dict:
         seconds = cols[3].number_input("Max seconds per run", 1.0, 86_400.0, float(budget.max_train_seconds),
                                        key=f"{KEY}.max_seconds", persist_state=KEEP)
         left, right = st.columns([3, 1])
-        references = [r for r in ("scratch", "tfidf") if r in state.methods_offered(family, kind)]
-        reference = left.radio("Negative transfer against", references, key=f"{KEY}.reference",
+        references_here = [r for r in references() if r in state.methods_offered(family, kind)]
+        reference = left.radio("Negative transfer against", references_here, key=f"{KEY}.reference",
                                horizontal=True, persist_state=KEEP,
                                help="The from-scratch reference every method is compared with.")
         parallel = right.number_input("Runs at once", 1, 64, DEFAULTS.parallel_runs, key=f"{KEY}.parallel",
@@ -224,14 +224,14 @@ def _llm_settings(kind: str) -> dict:
 def _advanced(family: str) -> dict:
     training, lora, rag = DEFAULTS.training, DEFAULTS.lora, DEFAULTS.rag
     # an LLM fine-tunes with its own learning rates (llm.learning_rates), smaller than an encoder's
-    defaults, prefix = (DEFAULTS.llm.learning_rates, "llm_lr") if family == "decoder" else \
-        (training.learning_rates, "lr")
+    prefix, defaults = "llm_lr" if family == "decoder" else "lr", learning_rates(family)
     with st.expander("Hyperparameters (advanced)"):
-        cols = st.columns(4)
+        cols = st.columns(4)  # the batch size, then a learning rate per method that trains (its spec's default)
         batch = cols[0].number_input("Batch size", 1, 4096, training.batch_size, key=f"{KEY}.batch", persist_state=KEEP)
-        rates = {m: cols[i + 1].number_input(f"Learning rate: {m}", 1e-6, 0.5, defaults[m],
-                                             format="%.0e", step=1e-5, key=f"{KEY}.{prefix}.{m}", persist_state=KEEP)
-                 for i, m in enumerate(("lora", "full", "scratch"))}
+        slots = [*cols[1:], *(c for _ in range(len(defaults) // 4 + 1) for c in st.columns(4))]
+        rates = {m: slots[i].number_input(f"Learning rate: {m}", 1e-6, 0.5, lr, format="%.0e", step=1e-5,
+                                          key=f"{KEY}.{prefix}.{m}", persist_state=KEEP)
+                 for i, (m, lr) in enumerate(defaults.items())}
         cols = st.columns(4)
         r = cols[0].number_input("LoRA rank r", 1, 1024, lora.r, key=f"{KEY}.lora_r", persist_state=KEEP)
         alpha = cols[1].number_input("LoRA alpha", 1, 4096, lora.alpha, key=f"{KEY}.lora_alpha", persist_state=KEEP)

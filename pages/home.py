@@ -101,4 +101,4 @@ def _recent() -> None:
         return
     st.dataframe(frame.head(10), hide_index=True, width="stretch",
                  column_config={"name": "experiment", "runs": st.column_config.NumberColumn("finished runs"),
-                                "created_at": "created", "updated_at": "updated"})
+                                "created_at": "created", "updated_at": "updated", "size_unit": None})

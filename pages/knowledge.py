@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.results.analysis import size_order
-from core.results.decision import size_label
 from core.results.knowledge import at_size, knowledge_fact, knowledge_rows
+from core.running.grid import NO_TRAINING_DATA, size_label, size_order
 from dashboard import charts, state, ui
 
 KEY = "knowledge"
@@ -27,7 +26,7 @@ def render() -> None:
         st.info(f"No finished run of '{name}' recorded covered and uncovered questions or a knowledge update yet. "
                 "They appear here as runs finish (the geo-qa scenario records both).", icon=":material/hourglass_top:")
         return
-    sizes = sorted({*view.coverage["size"], *view.update["size"]} - {"0"}, key=size_order)
+    sizes = sorted({*view.coverage["size"], *view.update["size"]} - {NO_TRAINING_DATA}, key=size_order)
     size = st.selectbox("Training-set size", [LARGEST, *sizes], key=f"{KEY}.size",
                         format_func=lambda s: s if s == LARGEST else size_label(s, view.unit),
                         help="Methods that use no training data (prompt, corpus fine-tuning) are the same at every "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core.results.decision import size_label
+from core.running.grid import size_label
 from dashboard import charts, ui
 
 KEY = "negative_transfer"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.errors import AdaptlabError
+from core.running.grid import size_label
 from dashboard import state, ui
 
 KEY = "runs"
@@ -74,14 +75,20 @@ def _job(job: dict, latest: dict) -> None:
             action.button("Resume", key=f"{KEY}.resume.{job['id']}", icon=":material/replay:", on_click=_resume,
                           args=(job["id"],), help="Queue it again: the runs already finished are kept and skipped.")
         if status == "running":
-            _progress(progress)
+            _progress(progress, _unit(job["experiment"]))
         if job.get("error"):
             (st.warning if status == "finished" else st.error)(job["error"], icon=":material/error:")
         if status in ("running", "finished", "failed", "cancelled") and progress.get("runs_total") is not None:
             _runs_so_far(job["experiment"], expanded=status == "running")
 
 
-def _progress(progress: dict) -> None:
+def _unit(experiment: str) -> str:
+    """The experiment's size unit ("per_class" or "total"), for its sizes in words."""
+    units = state.experiments(state.store_url()).set_index("name").size_unit
+    return units.get(experiment, "per_class")
+
+
+def _progress(progress: dict, unit: str) -> None:
     total, done = progress.get("runs_total") or 0, progress.get("runs_done") or 0
     grid = float(progress.get("grid_fraction") or 0.0)
     st.progress(min(1.0, grid), text=f"grid: {done} of {total} run(s) done" if total else "preparing…")
@@ -93,7 +100,7 @@ def _progress(progress: dict) -> None:
         others = len(progress.get("in_flight") or []) - 1
         detail += f" · {others} more run(s) at once" if others > 0 else ""
         st.progress(min(1.0, float(progress.get("run_fraction") or 0.0)),
-                    text=f"now: {method}, size {'any' if size == '0' else size}, seed {seed}{detail}")
+                    text=f"now: {method}, {size_label(size, unit)}, seed {seed}{detail}")
     cols = st.columns(3)
     cols[0].metric("Elapsed", ui.seconds(progress.get("elapsed_seconds")))
     cols[1].metric("Remaining (estimate)", ui.seconds(progress.get("remaining_seconds")))
@@ -106,7 +113,8 @@ def _runs_so_far(experiment: str, expanded: bool) -> None:
         return
     with st.expander(f"Runs stored so far ({len(runs)})", expanded=expanded):
         table = runs[["method", "size", "seed", "status", "accuracy", "train_seconds", "error"]].copy()
-        table["size"] = table["size"].replace("0", "any")
+        table["size"] = [size_label(size, _unit(experiment)) for size in table["size"]]
+        table = table.rename(columns={"size": "training data"})
         st.dataframe(table.iloc[::-1], hide_index=True, width="stretch",
                      column_config={"accuracy": st.column_config.NumberColumn(format="%.3f"),
                                     "train_seconds": st.column_config.NumberColumn("train s", format="%.1f"),

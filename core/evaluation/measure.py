@@ -19,13 +19,29 @@ SAMPLE_SECONDS = 0.02  # RSS sampling period: short runs are a few seconds long
 @dataclass
 class PeakMemory:
     megabytes: float = 0.0
-    kind: str = "rss"  # "rss" (process resident memory, CPU) or "cuda" (allocator peak)
+    # "cuda": the allocator's peak during the run; "rss_rise": on the CPU, how far the process's resident memory
+    # rose above what it held just before the run (so a run is not charged for what earlier runs left behind)
+    kind: str = "rss_rise"
+    baseline_megabytes: float = 0.0  # resident before the run (CPU): the loaded model, caches, earlier runs
+
+
+def release_freed_memory() -> None:
+    """Collect garbage and hand freed heap pages back to the OS (glibc), so resident memory is what is in use."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (macOS, musl): the baseline includes freed pages
+        pass
 
 
 @contextmanager
 def track_peak_memory(device: torch.device):
-    """Peak memory while the block runs: CUDA allocator peak on a GPU, sampled process RSS otherwise."""
-    peak = PeakMemory(kind="cuda" if device.type == "cuda" else "rss")
+    """Peak memory while the block runs: CUDA allocator peak on a GPU; on the CPU, the sampled process RSS's
+    rise over its level just before the block (freed memory is returned to the OS first)."""
+    peak = PeakMemory(kind="cuda" if device.type == "cuda" else "rss_rise")
     if device.type == "cuda":
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
@@ -33,8 +49,10 @@ def track_peak_memory(device: torch.device):
         torch.cuda.synchronize(device)
         peak.megabytes = torch.cuda.max_memory_allocated(device) / 2**20
         return
+    release_freed_memory()
     process, stop = psutil.Process(os.getpid()), threading.Event()
-    highest = [process.memory_info().rss]
+    baseline = process.memory_info().rss
+    highest = [baseline]
 
     def sample() -> None:
         while not stop.wait(SAMPLE_SECONDS):
@@ -48,7 +66,8 @@ def track_peak_memory(device: torch.device):
         stop.set()
         sampler.join()
         highest[0] = max(highest[0], process.memory_info().rss)
-        peak.megabytes = highest[0] / 2**20
+        peak.megabytes = (highest[0] - baseline) / 2**20
+        peak.baseline_megabytes = baseline / 2**20
 
 
 @contextmanager

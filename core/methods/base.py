@@ -7,17 +7,21 @@ latency and bytes stored, so every method is measured the same way.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import pandas as pd
 
-from core.backbone.embeddings import Embedder
-from core.backbone.models import BaseModel
-from core.config import ExperimentConfig
+if TYPE_CHECKING:  # the registry imports no torch: a method's heavy imports happen when it fits
+    from pydantic import BaseModel as Settings
+
+    from core.backbone.embeddings import Embedder
+    from core.backbone.models import BaseModel
+    from core.config import ExperimentConfig
 
 ProgressFn = Callable[[float, dict], None]  # (fraction done, details such as {"loss": 0.4})
 
@@ -39,6 +43,7 @@ class FitContext:
     train_frame: pd.DataFrame | None = None  # the training subset's rows (QA: answers, aliases, context)
     val_frame: pd.DataFrame | None = None
     retrieval: Embedder | None = None  # the encoder a decoder's RAG retrieves with (an encoder's own otherwise)
+    max_steps: int | None = None  # at most this many optimiser steps (the estimate times a few, then stops)
 
 
 class Fitted(Protocol):
@@ -53,32 +58,63 @@ class Fitted(Protocol):
         """Write what a deployment of this method must store (adapter, model, index...)."""
 
 
+FitFn = Callable[[FitContext], Fitted]
+FAMILIES = ("encoder", "decoder")  # a sentence encoder classifies; a decoder LLM generates
+
+
 @dataclass(frozen=True)
 class MethodSpec:
+    """Every fact about a method, in one place: the config, the grid, the estimate, the pages, the charts and
+    the report read them from here (core/methods/__init__.py lists the specs)."""
+
     name: str  # the key used in configs and results
     title: str  # what the dashboard shows
-    fit: Callable[[FitContext], Fitted] | None  # on a sentence encoder; None: not offered there
+    # on a sentence encoder: a function, or "module:function" imported on first use (so the registry stays light);
+    # None: not offered there
+    fit: FitFn | str | None
+    colour: str  # its colour in every chart, one per method; never red, which says "transfer hurts"
     uses_training_data: bool = True  # False: one run serves every training-set size
     uses_embeddings: bool = False  # True: reads the shared embedding cache
     trains_network: bool = False  # True: LoRA, full and scratch: the shared training loop
-    decoder_fit: Callable[[FitContext], Fitted] | None = None  # on a decoder LLM; None: not offered there
+    decoder_fit: FitFn | str | None = None  # on a decoder LLM, as `fit`; None: not offered there
     task_kinds: tuple[str, ...] = ("classification",)  # "qa" needs a decoder that generates
     changes_base_weights: bool = False  # LoRA, full: the adapted model may forget what the base knew
     retrieves: bool = False  # on a decoder: passages retrieved into the prompt (needs the retrieval encoder)
     # its deployment keeps the frozen base model beside a small per-task part (adapter, head, index, prompt), so
     # N task variants store the base once; full, scratch store a whole model each, TF-IDF needs no base at all
     shares_base_model: bool = False
+    stores_whole_model: bool = False  # each task variant stores a whole copy of the network (full, scratch)
     updates_without_training: bool = False  # takes new data without training (a prompt, or indexing documents)
+    default_on: tuple[str, ...] = ()  # the backbone families whose default grid includes it
+    default_with_corpus: bool = False  # joins a decoder's default grid when the task has a document corpus
+    is_reference: bool = False  # from scratch, no pretraining: what negative transfer is measured against
+    fit_time_per_example: bool = False  # the estimate times its fit on a sample and charges it per example
+    learning_rate: float | None = None  # its default learning rate on an encoder (training.learning_rates)
+    llm_learning_rate: float | None = None  # and on a decoder LLM (llm.learning_rates)
+    dash: str = "solid"  # its line in charts: methods of about the same cost would hide each other otherwise
+    # optimiser steps of a run on this many examples, for the estimate; None: the shared loop's plan
+    steps: Callable[[int, ExperimentConfig], int] | None = None
+    settings: type[Settings] | None = None  # its own config section, named after it (`lora:`, `rag:`, `prompt:`)
 
-    def fit_for(self, family: str) -> Callable[[FitContext], Fitted] | None:
+    def fit_for(self, family: str) -> FitFn | None:
         """The fit for a backbone family ("encoder", "decoder"); None when the method has none there."""
-        return self.decoder_fit if family == "decoder" else self.fit
+        fit = self.decoder_fit if family == "decoder" else self.fit
+        if isinstance(fit, str):  # "core.methods.decoder.fits:fit_lora"
+            module, _, function = fit.partition(":")
+            fit = getattr(importlib.import_module(module), function)
+        return fit
+
+    def offered_on(self, family: str) -> bool:
+        return (self.decoder_fit if family == "decoder" else self.fit) is not None
 
     def supports(self, family: str, kind: str) -> bool:
         """Whether this method runs on that backbone family for that task kind (QA needs a decoder)."""
-        if self.fit_for(family) is None:
+        if not self.offered_on(family):
             return False
         return kind == "classification" or (family == "decoder" and kind in self.task_kinds)
+
+    def learning_rate_on(self, family: str) -> float | None:
+        return self.llm_learning_rate if family == "decoder" else self.learning_rate
 
 
 def count_parameters(module) -> tuple[int, int]:

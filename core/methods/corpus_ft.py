@@ -7,9 +7,8 @@ It uses no labelled examples, so one run serves every training-set size. Decoder
 from __future__ import annotations
 
 from core.methods.base import MethodSpec
-from core.methods.decoder.fits import fit_corpus_ft
 
-SPEC = MethodSpec("corpus_ft", "Corpus fine-tuning (documents into the weights)", None, uses_training_data=False,
-                  trains_network=True, decoder_fit=fit_corpus_ft, task_kinds=("classification", "qa"),
+SPEC = MethodSpec("corpus_ft", "Corpus fine-tuning (documents into the weights)", None, "#E377C2", uses_training_data=False,
+                  trains_network=True, decoder_fit="core.methods.decoder.fits:fit_corpus_ft", task_kinds=("classification", "qa"),
                   changes_base_weights=True,
-                  shares_base_model=True)
+                  shares_base_model=True, default_with_corpus=True, llm_learning_rate=1e-3, dash="dash")

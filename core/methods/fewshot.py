@@ -8,8 +8,7 @@ oldest shots first (counted in the run's details).
 from __future__ import annotations
 
 from core.methods.base import MethodSpec
-from core.methods.decoder.fits import fit_fewshot
 
-SPEC = MethodSpec("fewshot", "Few-shot prompt (examples in context)", None, decoder_fit=fit_fewshot,
+SPEC = MethodSpec("fewshot", "Few-shot prompt (examples in context)", None, "#3E4C59", decoder_fit="core.methods.decoder.fits:fit_fewshot",
                   task_kinds=("classification", "qa"),
-                  shares_base_model=True, updates_without_training=True)
+                  shares_base_model=True, updates_without_training=True, default_on=("decoder",), dash="dot")

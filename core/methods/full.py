@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-from transformers import set_seed
+from typing import TYPE_CHECKING
 
 from core.methods.base import FitContext, MethodSpec
-from core.methods.decoder import fits as decoder
-from core.training.loop import TrainedClassifier, train_classifier
+
+if TYPE_CHECKING:
+    from core.training.loop import TrainedClassifier
 
 
 def fit(ctx: FitContext) -> TrainedClassifier:
+    from transformers import set_seed
+
+    from core.training.loop import train_classifier
+
     set_seed(ctx.seed)
     model = ctx.base.classifier(len(ctx.labels), pretrained=True)
-    return train_classifier(model, ctx, ctx.config.training.learning_rates.get("full", 1e-4))
+    return train_classifier(model, ctx, ctx.config.training.learning_rates["full"])
 
 
-SPEC = MethodSpec("full", "Full fine-tune", fit, trains_network=True, decoder_fit=decoder.fit_full,
-                  task_kinds=("classification", "qa"), changes_base_weights=True)
+SPEC = MethodSpec("full", "Full fine-tune", fit, "#FF7F0E", trains_network=True,
+                  decoder_fit="core.methods.decoder.fits:fit_full",
+                  task_kinds=("classification", "qa"), changes_base_weights=True, stores_whole_model=True,
+                  default_on=("encoder", "decoder"), learning_rate=1e-4, llm_learning_rate=5e-5, dash="dash")

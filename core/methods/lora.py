@@ -7,20 +7,36 @@ adapter and head are stored (peft's own safetensors format), which is what makes
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from peft import LoraConfig, PeftModel, TaskType, get_peft_model
-from transformers import set_seed
+from pydantic import Field
 
-from core.backbone.models import BaseModel, allowed_folder
 from core.errors import ModelLoadError
 from core.methods.base import FitContext, MethodSpec
-from core.methods.decoder import fits as decoder
-from core.training.loop import TrainedClassifier, train_classifier
+from core.schema import Strict
+
+if TYPE_CHECKING:
+    from core.backbone.models import BaseModel
+    from core.training.loop import TrainedClassifier
 
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 
 
+class LoraSettings(Strict):
+    """The `lora:` section of a config (QLoRA and RAG + LoRA read it too)."""
+
+    r: int = Field(8, ge=1, le=1024)
+    alpha: int = Field(16, ge=1)
+    dropout: float = Field(0.1, ge=0, lt=1)
+    target_modules: list[str] | None = None  # None = the architecture's default (core/backbone/architectures.py)
+
+
 def fit(ctx: FitContext) -> TrainedClassifier:
+    from peft import LoraConfig, TaskType, get_peft_model
+    from transformers import set_seed
+
+    from core.training.loop import train_classifier
+
     settings = ctx.config.lora
     set_seed(ctx.seed)  # the head's and the adapters' initial weights
     model = ctx.base.classifier(len(ctx.labels), pretrained=True)
@@ -29,7 +45,7 @@ def fit(ctx: FitContext) -> TrainedClassifier:
     lora = LoraConfig(task_type=TaskType.SEQ_CLS, r=settings.r, lora_alpha=settings.alpha,
                       lora_dropout=settings.dropout, target_modules=targets)
     model = get_peft_model(model, lora)
-    classifier = train_classifier(model, ctx, ctx.config.training.learning_rates.get("lora", 1e-3))
+    classifier = train_classifier(model, ctx, ctx.config.training.learning_rates["lora"])
     classifier.details.update(lora_r=settings.r, lora_alpha=settings.alpha, target_modules=targets)
     return classifier
 
@@ -40,6 +56,11 @@ def load_adapter(base: BaseModel, folder: str | Path, num_labels: int, batch_siz
     Like a base model, the folder must lie inside the model roots, and only safetensors weights load:
     an adapter saved as adapter_model.bin (a pickle, which can run code) is refused in words.
     """
+    from peft import PeftModel
+
+    from core.backbone.models import allowed_folder
+    from core.training.loop import TrainedClassifier
+
     folder = allowed_folder(str(folder), Path(folder).expanduser())
     if not (folder / ADAPTER_WEIGHTS).is_file():
         pickled = sorted(path.name for path in folder.glob("*.bin"))
@@ -53,6 +74,7 @@ def load_adapter(base: BaseModel, folder: str | Path, num_labels: int, batch_siz
                              0, parameters, {"adapter": str(folder)})
 
 
-SPEC = MethodSpec("lora", "LoRA adapter", fit, trains_network=True, decoder_fit=decoder.fit_lora,
-                  task_kinds=("classification", "qa"), changes_base_weights=True,
-                  shares_base_model=True)
+SPEC = MethodSpec("lora", "LoRA adapter", fit, "#1F77B4", trains_network=True,
+                  decoder_fit="core.methods.decoder.fits:fit_lora", task_kinds=("classification", "qa"), changes_base_weights=True,
+                  shares_base_model=True, default_on=("encoder", "decoder"), learning_rate=2e-3,
+                  llm_learning_rate=1e-3, settings=LoraSettings)

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
 
-from core.backbone.embeddings import Embedder
 from core.methods.base import FitContext, MethodSpec, in_label_order
+
+if TYPE_CHECKING:
+    from sklearn.linear_model import LogisticRegression
+
+    from core.backbone.embeddings import Embedder
 
 
 @dataclass
@@ -31,6 +35,8 @@ class ProbeClassifier:
 
 
 def fit(ctx: FitContext) -> ProbeClassifier:
+    from sklearn.linear_model import LogisticRegression
+
     features = ctx.embedder.encode(ctx.train_texts)
     model = LogisticRegression(max_iter=2000, C=1.0, random_state=ctx.seed).fit(features, ctx.train_labels)
     trainable = model.coef_.size + model.intercept_.size
@@ -39,5 +45,5 @@ def fit(ctx: FitContext) -> ProbeClassifier:
                            details={"iterations": int(np.max(model.n_iter_))})
 
 
-SPEC = MethodSpec("probe", "Linear probe (frozen)", fit, uses_embeddings=True,
-                  shares_base_model=True)
+SPEC = MethodSpec("probe", "Linear probe (frozen)", fit, "#9467BD", uses_embeddings=True,
+                  shares_base_model=True, default_on=("encoder",), fit_time_per_example=True)

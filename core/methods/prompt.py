@@ -8,12 +8,32 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+from pydantic import Field, field_validator
 
-from core.backbone.embeddings import Embedder
 from core.methods.base import FitContext, MethodSpec, softmax
-from core.methods.decoder import fits as decoder
+from core.schema import Strict
+
+if TYPE_CHECKING:
+    from core.backbone.embeddings import Embedder
+
+
+
+class PromptSettings(Strict):
+    """The `prompt:` section of a config."""
+
+    template: str = "{label}"  # how a label name becomes the text compared with each input
+    descriptions: dict[str, str] = Field(default_factory=dict)  # per-label text, overrides the template
+
+    @field_validator("template")
+    @classmethod
+    def _has_label(cls, value: str) -> str:
+        if "{label}" not in value:
+            raise ValueError("the prompt template must contain {label}, e.g. 'A text about {label}.'")
+        return value
+
 
 TEMPERATURE = 0.05  # cosine similarities span a narrow range; sharpen them into usable probabilities
 
@@ -53,6 +73,7 @@ def fit(ctx: FitContext) -> PromptClassifier:
     return build(ctx.embedder, ctx.labels, ctx.config.prompt.template, ctx.config.prompt.descriptions)
 
 
-SPEC = MethodSpec("prompt", "Prompt-only (zero-shot)", fit, uses_training_data=False, uses_embeddings=True,
-                  decoder_fit=decoder.fit_prompt, task_kinds=("classification", "qa"),
-                  shares_base_model=True, updates_without_training=True)
+SPEC = MethodSpec("prompt", "Prompt-only (zero-shot)", fit, "#7B8794", uses_training_data=False, uses_embeddings=True,
+                  decoder_fit="core.methods.decoder.fits:fit_prompt", task_kinds=("classification", "qa"),
+                  shares_base_model=True, updates_without_training=True,
+                  default_on=("encoder", "decoder"), settings=PromptSettings, dash="dot")

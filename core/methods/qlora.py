@@ -7,8 +7,8 @@ refused in one sentence before the grid starts. Decoder LLMs only.
 from __future__ import annotations
 
 from core.methods.base import MethodSpec
-from core.methods.decoder.fits import fit_qlora
 
-SPEC = MethodSpec("qlora", "QLoRA (LoRA on a 4-bit base, CUDA)", None, trains_network=True, decoder_fit=fit_qlora,
+SPEC = MethodSpec("qlora", "QLoRA (LoRA on a 4-bit base, CUDA)", None, "#6BAED6", trains_network=True,
+                  decoder_fit="core.methods.decoder.fits:fit_qlora",
                   task_kinds=("classification", "qa"), changes_base_weights=True,
-                  shares_base_model=True)
+                  shares_base_model=True, llm_learning_rate=1e-3)

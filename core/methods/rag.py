@@ -11,14 +11,31 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
-import faiss
 import numpy as np
+from pydantic import Field
 
-from core.backbone.embeddings import Embedder
-from core.methods import prompt
 from core.methods.base import FitContext, MethodSpec
-from core.methods.decoder import fits as decoder
+from core.methods.prompt import PromptClassifier
+from core.methods.prompt import build as build_prompt
+from core.schema import Strict
+
+if TYPE_CHECKING:
+    import faiss
+
+    from core.backbone.embeddings import Embedder
+
+
+
+class RagSettings(Strict):
+    """The `rag:` section of a config."""
+
+    k: int = Field(8, ge=1, le=1000)
+    source: Literal["auto", "corpus", "train", "both"] = "auto"  # auto: both if a corpus is given
+    index: Literal["auto", "flat", "hnsw", "ivf"] = "auto"
+    approximate_above: int = Field(50_000, ge=1)  # auto switches from exact to HNSW above this many vectors
+
 
 HNSW_NEIGHBOURS = 32  # graph degree: the usual speed/recall balance for 384-d text vectors
 HNSW_EF_CONSTRUCTION = 80  # build-time breadth: FAISS's 40 leaves a 1M-vector graph at recall@10 0.87
@@ -38,6 +55,8 @@ def hnsw_ef_search(vectors: int) -> int:
 
 def build_index(vectors: np.ndarray, kind: str, approximate_above: int) -> faiss.Index:
     """An inner-product index over unit vectors (so scores are cosine similarities)."""
+    import faiss
+
     dim = vectors.shape[1]
     if kind == "auto":
         kind = "hnsw" if len(vectors) > approximate_above else "flat"
@@ -59,10 +78,14 @@ def build_index(vectors: np.ndarray, kind: str, approximate_above: int) -> faiss
 
 
 def save_index(index: faiss.Index, path: Path) -> None:
+    import faiss
+
     faiss.write_index(index, str(path))
 
 
 def load_index(path: Path) -> faiss.Index:
+    import faiss
+
     return faiss.read_index(str(path))
 
 
@@ -72,7 +95,7 @@ class RagClassifier:
     index: faiss.Index
     votes: np.ndarray  # (entries, classes): what each indexed entry votes for
     k: int
-    labeller: prompt.PromptClassifier  # gives unlabelled documents their vote
+    labeller: PromptClassifier  # gives unlabelled documents their vote
     trainable_parameters: int = 0
     total_parameters: int = 0
     details: dict = field(default_factory=dict)
@@ -120,7 +143,7 @@ def _sources(ctx: FitContext) -> list[str]:
 def fit(ctx: FitContext) -> RagClassifier:
     texts, votes, index_of = [], [], {label: i for i, label in enumerate(ctx.labels)}
     sources = _sources(ctx)
-    labeller = prompt.build(ctx.embedder, ctx.labels, ctx.config.prompt.template, ctx.config.prompt.descriptions)
+    labeller = build_prompt(ctx.embedder, ctx.labels, ctx.config.prompt.template, ctx.config.prompt.descriptions)
     if "corpus" in sources:
         for text, label in zip(ctx.corpus.text, ctx.corpus.label):
             texts.append(text)
@@ -148,6 +171,7 @@ def _one_hot(label: int, classes: int) -> np.ndarray:
     return vote
 
 
-SPEC = MethodSpec("rag", "RAG (retrieve + vote; on an LLM, passages in the prompt)", fit, uses_embeddings=True,
-                  decoder_fit=decoder.fit_rag, task_kinds=("classification", "qa"), retrieves=True,
-                  shares_base_model=True, updates_without_training=True)
+SPEC = MethodSpec("rag", "RAG (retrieve + vote; on an LLM, passages in the prompt)", fit, "#17A2B8", uses_embeddings=True,
+                  decoder_fit="core.methods.decoder.fits:fit_rag", task_kinds=("classification", "qa"), retrieves=True,
+                  shares_base_model=True, updates_without_training=True,
+                  default_on=("encoder", "decoder"), settings=RagSettings, dash="dashdot")

@@ -5,9 +5,9 @@ retrieval: the blend the field recommends for knowledge-heavy tasks. Decoder LLM
 from __future__ import annotations
 
 from core.methods.base import MethodSpec
-from core.methods.decoder.fits import fit_rag_lora
 
-SPEC = MethodSpec("rag_lora", "RAG + LoRA (fine-tuned to read passages)", None, trains_network=True,
-                  decoder_fit=fit_rag_lora, task_kinds=("classification", "qa"), changes_base_weights=True,
+SPEC = MethodSpec("rag_lora", "RAG + LoRA (fine-tuned to read passages)", None, "#0B6E7F", trains_network=True,
+                  decoder_fit="core.methods.decoder.fits:fit_rag_lora", task_kinds=("classification", "qa"), changes_base_weights=True,
                   retrieves=True,
-                  shares_base_model=True, updates_without_training=True)
+                  shares_base_model=True, updates_without_training=True,
+                  default_with_corpus=True, llm_learning_rate=1e-3, dash="dashdot")

@@ -8,11 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import joblib
 import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline, make_union
 
 from core.methods.base import FitContext, MethodSpec, in_label_order
 
@@ -29,10 +25,16 @@ class TfidfClassifier:
         return in_label_order(self.pipeline.predict_proba(texts), self.pipeline.classes_, self.num_labels)
 
     def save(self, folder: Path) -> None:
+        import joblib
+
         joblib.dump(self.pipeline, folder / "tfidf.joblib")  # size measurement; never loaded from user paths
 
 
 def fit(ctx: FitContext) -> TfidfClassifier:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline, make_union
+
     features = make_union(
         TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True, min_df=1),
         # char_wb n-grams carry subword signal: they are what lets TF-IDF read kaomoji or typos
@@ -47,4 +49,5 @@ def fit(ctx: FitContext) -> TfidfClassifier:
 
 
 # no backbone at all: the same classical baseline beside an encoder or a decoder
-SPEC = MethodSpec("tfidf", "TF-IDF + logistic regression (classical)", fit, decoder_fit=fit)
+SPEC = MethodSpec("tfidf", "TF-IDF + logistic regression (classical)", fit, "#A5A80F", decoder_fit=fit,
+                  default_on=("encoder",), is_reference=True, fit_time_per_example=True)

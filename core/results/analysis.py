@@ -2,22 +2,61 @@
 
 Intervals come from a paired bootstrap over test examples and, where there are several seeds,
 over seeds too (hierarchical): both sources of luck widen the interval, and because every method
-is scored on the same test examples with the same seeds, differences are paired.
+is scored on the same test examples with the same seeds, differences are paired. The bootstrap is
+core.evaluation.metrics.bootstrap_interval, the one every run's own interval uses.
+
+analyse() is the entry point: one pass over an experiment's runs gives the bundle every front end
+shows (the dashboard caches it, the CLI and docs/make_results.py print it)::
+
+    analysis = analyse(store.runs_frame(name, with_predictions=True), experiment["test_labels"], "scratch")
+    analysis.summary, analysis.curves, analysis.transfer
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import pandas as pd
+from scipy.stats import false_discovery_control
 
-from core.config import METHOD_NAMES
-from core.evaluation.metrics import BOOTSTRAP_SAMPLES, CONFIDENCE
+from core.evaluation.metrics import bootstrap_interval, one_sided_p
+from core.methods import METHODS
+from core.running.grid import NO_TRAINING_DATA, size_order
 
-ONCE = "0"  # size of runs that use no training data: they hold at every size
+TRANSFER_COLUMNS = ["method", "size", "seed", "difference", "low", "high", "hurts", "p_adjusted", "unpaired"]
 
 
-def size_order(size: str) -> float:
-    return float("inf") if size == "all" else float(size)
+@dataclass
+class Analysis:
+    """Everything computed from one experiment's runs; empty frames when no run has finished."""
+
+    summary: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per (method, size) as run: the results table
+    curves: pd.DataFrame = field(default_factory=pd.DataFrame)  # per (method, size), no-training-data runs at every size
+    transfer: pd.DataFrame = field(default_factory=pd.DataFrame)  # vs the reference (empty without its runs)
+
+
+def analyse(runs: pd.DataFrame, test_labels: list[int], reference: str | None = "scratch") -> Analysis:
+    """The results table, the learning curves and the negative transfer against `reference`, each interval
+    bootstrapped once.
+
+    summary: accuracy with its interval, macro-F1, mean costs and (with a reference) the pooled difference to
+    it (`vs_<reference>`, `transfer_hurts`); runs that use no training data keep their one size there.
+    curves: the same rows with those runs repeated at every trained size. transfer: negative_transfer()."""
+    scored = with_correctness(runs, test_labels)
+    if scored.empty:
+        return Analysis()
+    measured = _accuracy_rows(scored)
+    curves = _sorted(broadcast_once(measured))
+    summary = measured.merge(cost_summary(runs), on=["method", "size"], how="left")
+    transfer = pd.DataFrame(columns=TRANSFER_COLUMNS)
+    if reference and (scored.method == reference).any():
+        transfer = negative_transfer(scored, reference)
+        # a run without training data is compared at each size (its difference varies by size): not in this table
+        pooled = transfer[transfer.seed.isna()][["method", "size", "difference", "hurts"]]
+        summary = summary.merge(pooled.rename(columns={"difference": f"vs_{reference}", "hurts": "transfer_hurts"}),
+                                on=["method", "size"], how="left")
+    return Analysis(summary=_sorted(summary), curves=curves, transfer=transfer)
 
 
 def with_correctness(runs: pd.DataFrame, test_labels: list[int]) -> pd.DataFrame:
@@ -28,75 +67,90 @@ def with_correctness(runs: pd.DataFrame, test_labels: list[int]) -> pd.DataFrame
     return finished
 
 
-def hierarchical_interval(matrix: np.ndarray, seed: int = 0, samples: int = BOOTSTRAP_SAMPLES) -> tuple[float, float]:
-    """95% interval of the mean of a (seeds x examples) matrix, resampling seeds and examples."""
-    matrix = np.asarray(matrix, dtype=np.float64)
-    rng = np.random.default_rng(seed)
-    n_seeds, n_examples = matrix.shape
-    means = np.empty(samples)
-    for b in range(samples):
-        columns = rng.integers(0, n_examples, n_examples)
-        per_seed = matrix[:, columns].mean(axis=1)
-        means[b] = per_seed[rng.integers(0, n_seeds, n_seeds)].mean() if n_seeds > 1 else per_seed[0]
-    tail = (1 - CONFIDENCE) / 2 * 100
-    low, high = np.percentile(means, [tail, 100 - tail])
-    return float(low), float(high)
-
-
 def _sizes(runs: pd.DataFrame) -> list[str]:
-    return sorted((s for s in runs["size"].unique() if s != ONCE), key=size_order)
+    return sorted((s for s in runs["size"].unique() if s != NO_TRAINING_DATA), key=size_order)
 
 
 def broadcast_once(runs: pd.DataFrame) -> pd.DataFrame:
-    """Repeat size-independent runs (prompt-only) at every trained size, so they sit on every curve."""
-    once = runs[runs["size"] == ONCE]
-    sized = runs[runs["size"] != ONCE]
+    """Repeat rows of runs without training data (prompt-only) at every trained size, so they sit on every curve."""
+    once = runs[runs["size"] == NO_TRAINING_DATA]
+    sized = runs[runs["size"] != NO_TRAINING_DATA]
     copies = [once.assign(size=size) for size in _sizes(runs)] or [once]
     return pd.concat([sized, *copies], ignore_index=True)
 
 
-def learning_curves(runs: pd.DataFrame) -> pd.DataFrame:
-    """Accuracy per (method, size): mean over seeds with a hierarchical 95% interval.
+CURVE_COLUMNS = ["method", "size", "train_examples", "seeds", "accuracy", "accuracy_low", "accuracy_high", "macro_f1"]
 
-    Needs the `correct` column (see with_correctness)."""
+
+def _accuracy_rows(runs: pd.DataFrame) -> pd.DataFrame:
+    """Accuracy per (method, size) as run: mean over seeds with a hierarchical 95% interval."""
     rows = []
-    for (method, size), group in broadcast_once(runs).groupby(["method", "size"], sort=False):
+    for (method, size), group in runs.groupby(["method", "size"], sort=False):
         matrix = np.stack(group.correct.to_numpy())
-        low, high = hierarchical_interval(matrix)
+        low, high = bootstrap_interval(matrix)
         rows.append({"method": method, "size": size, "train_examples": float(group.train_examples.mean()),
                      "seeds": len(group), "accuracy": float(matrix.mean()), "accuracy_low": low,
                      "accuracy_high": high, "macro_f1": float(group.macro_f1.mean())})
-    return _sorted(pd.DataFrame(rows))
+    return pd.DataFrame(rows, columns=CURVE_COLUMNS)
+
+
+def learning_curves(runs: pd.DataFrame) -> pd.DataFrame:
+    """Accuracy per (method, size): mean over seeds with a hierarchical 95% interval; runs that use no
+    training data are measured once and shown at every trained size.
+
+    Needs the `correct` column (see with_correctness)."""
+    return _sorted(broadcast_once(_accuracy_rows(runs)))
+
+
+FLAG_LEVEL = 0.025  # one-sided, like the upper end of a 95% interval
 
 
 def negative_transfer(runs: pd.DataFrame, reference: str = "scratch") -> pd.DataFrame:
     """Each method's accuracy minus the reference's, per (method, size, seed) and pooled over seeds.
 
-    Rows with seed = None are the pooled (hierarchical) estimate. `hurts` is True where the whole
-    95% interval lies below zero: the adapted model is reliably worse than training from scratch.
+    Pairs are the same seed and the same test examples. A run without training data (prompt-only) has one
+    seed and pairs with every reference seed; a trained run whose reference run (same size and seed) is
+    missing or failed is left out, and the pooled row counts it in `unpaired`.
+
+    Rows with seed = None are the pooled (hierarchical) estimate. There `hurts` flags cells where the
+    method is reliably worse than the reference, with the error controlled across all the cells: each
+    cell's one-sided bootstrap p-value, adjusted by Benjamini-Hochberg (`p_adjusted`), below FLAG_LEVEL.
+    Per-seed rows flag a whole 95% interval below zero, unadjusted (descriptive).
     """
+    once = set(runs.method[runs["size"] == NO_TRAINING_DATA])
     runs = broadcast_once(runs)
     ref = runs[runs.method == reference].set_index(["size", "seed"]).correct
-    rows = []
+    rows, pooled = [], []
     for (method, size), group in runs[runs.method != reference].groupby(["method", "size"], sort=False):
-        diffs = []
+        diffs, unpaired = [], 0
         for seed, correct in zip(group.seed, group.correct):
-            for ref_seed in ([seed] if (size, seed) in ref.index else
-                             [s for (z, s) in ref.index if z == size]):  # size-independent runs pair with every seed
+            if method in once:  # one run serves every size and seed
+                ref_seeds = [s for (z, s) in ref.index if z == size]
+            elif (size, seed) in ref.index:
+                ref_seeds = [seed]
+            else:
+                unpaired += 1
+                continue
+            for ref_seed in ref_seeds:
                 diff = correct.astype(float) - ref[(size, ref_seed)].astype(float)
-                low, high = hierarchical_interval(diff[None, :])
+                low, high = bootstrap_interval(diff)
                 rows.append(_transfer_row(method, size, ref_seed, diff.mean(), low, high))
                 diffs.append(diff)
         if diffs:
-            low, high = hierarchical_interval(np.stack(diffs))
-            rows.append(_transfer_row(method, size, None, float(np.mean(diffs)), low, high))
-    columns = ["method", "size", "seed", "difference", "low", "high", "hurts"]
-    return _sorted(pd.DataFrame(rows, columns=columns))
+            low, high = bootstrap_interval(np.stack(diffs))
+            pooled.append({**_transfer_row(method, size, None, float(np.mean(diffs)), low, high),
+                           "p": one_sided_p(np.stack(diffs)), "unpaired": unpaired})
+    if pooled:
+        adjusted = false_discovery_control([row["p"] for row in pooled], method="bh")
+        for row, p in zip(pooled, adjusted):
+            row.update(p_adjusted=float(p), hurts=bool(p < FLAG_LEVEL and row["high"] < 0))
+            del row["p"]
+    return _sorted(pd.DataFrame(rows + pooled, columns=TRANSFER_COLUMNS))
 
 
 def _transfer_row(method, size, seed, difference, low, high) -> dict:
     return {"method": method, "size": size, "seed": seed, "difference": float(difference), "low": low,
-            "high": high, "hurts": high < 0}
+            "high": high, "hurts": high < 0, "p_adjusted": float("nan"), "unpaired": 0}
 
 
 def cost_summary(runs: pd.DataFrame) -> pd.DataFrame:
@@ -108,25 +162,13 @@ def cost_summary(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def summary_table(runs: pd.DataFrame, test_labels: list[int], reference: str | None = "scratch") -> pd.DataFrame:
-    """The results table: accuracy with interval, macro-F1, difference to the reference, and cost."""
-    scored = with_correctness(runs, test_labels)
-    if scored.empty:
-        return pd.DataFrame()
-    curves = learning_curves(scored[scored["size"] != ONCE]) if (scored["size"] != ONCE).any() else pd.DataFrame()
-    once = learning_curves(scored[scored["size"] == ONCE]) if (scored["size"] == ONCE).any() else pd.DataFrame()
-    table = pd.concat([once, curves], ignore_index=True).merge(cost_summary(runs), on=["method", "size"], how="left")
-    if reference and (scored.method == reference).any():
-        # prompt-only has one run for all sizes, so its difference varies by size: shown per size elsewhere
-        pooled = negative_transfer(scored[scored["size"] != ONCE], reference)
-        pooled = pooled[pooled.seed.isna()][["method", "size", "difference", "hurts"]]
-        table = table.merge(pooled.rename(columns={"difference": f"vs_{reference}", "hurts": "transfer_hurts"}),
-                            on=["method", "size"], how="left")
-    return _sorted(table)
+    """The results table alone (see analyse): accuracy with interval, macro-F1, difference to the reference, cost."""
+    return analyse(runs, test_labels, reference).summary
 
 
 def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
     if frame.empty:
         return frame
-    order = {name: i for i, name in enumerate(METHOD_NAMES)}  # the registry's order is the display order
+    order = {name: i for i, name in enumerate(METHODS)}  # the registry's order is the display order
     keys = frame.assign(_m=frame.method.map(order), _s=frame["size"].map(size_order))
     return keys.sort_values(["_s", "_m"]).drop(columns=["_m", "_s"]).reset_index(drop=True)

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from core.config import METHOD_NAMES
 from core.evaluation.metrics import is_abstention, normalize_answer
-from core.results.analysis import size_order
+from core.methods import METHODS
+from core.running.grid import size_order
 
 RIGHT, WRONG, ABSTAINED, EMPTY = "right", "wrong", "I don't know", "no answer"
 COVERAGE = {"all": "every question", "covered": "covered by the documents", "uncovered": "not covered"}
@@ -109,6 +109,6 @@ def retrieval_groups(answers: pd.DataFrame) -> list[dict]:
 def _in_order(runs: pd.DataFrame) -> pd.DataFrame:
     if runs.empty:
         return runs
-    order = {name: i for i, name in enumerate(METHOD_NAMES)}
+    order = {name: i for i, name in enumerate(METHODS)}
     keys = runs.assign(_m=runs.method.map(order), _s=runs["size"].map(size_order))
     return keys.sort_values(["_m", "_s", "seed"]).drop(columns=["_m", "_s"])

@@ -1,9 +1,9 @@
 """From measured results to a decision: Pareto fronts, break-even volumes, storage, and a recommendation.
 
-Pure pandas, DataFrame in and out, like core/results/analysis.py, whose summary_table() is the usual input:
+Pure pandas, DataFrame in and out, like core/results/analysis.py, whose analyse().summary is the usual input:
 one row per (method, size) with accuracy and its interval, and the mean costs of its runs::
 
-    table = summary_table(runs, test_labels, reference)
+    table = analyse(runs, test_labels, reference).summary
     choice = recommend(table, Constraints(accuracy_floor=0.8, budget_dollars=50, queries=1_000_000))
     choice.method, choice.size, choice.reasons
 """
@@ -16,20 +16,17 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from core.results.analysis import ONCE, size_order
+from core.methods import METHODS
+from core.running.grid import size_label, size_order
 
 
 def shares_base_model(method: str) -> bool:
     """The method's deployment keeps the frozen base beside a small per-task part (core/methods: its spec)."""
-    from core.methods import METHODS
-
     return METHODS[method].shares_base_model if method in METHODS else False
 
 
 def updates_without_training(method: str) -> bool:
     """The method takes new data without training: a prompt, or an index that takes new documents."""
-    from core.methods import METHODS
-
     return METHODS[method].updates_without_training if method in METHODS else False
 
 COST_AXES = {  # the cost columns a user can put against accuracy, in their words
@@ -55,14 +52,6 @@ def money(dollars: float) -> str:
         return f"${dollars:,.2f}"
     decimals = min(8, max(2, 1 - math.floor(math.log10(abs(dollars)))))
     return f"${dollars:,.{decimals}f}"
-
-
-def size_label(size: str, unit: str = "per_class") -> str:
-    if size == ONCE:
-        return "no training data"
-    if size == "all":
-        return "all training data"
-    return f"{size} per class" if unit == "per_class" else f"{size} examples"
 
 
 def pareto_front(table: pd.DataFrame, cost: str, quality: str = "accuracy") -> pd.Series:
@@ -123,10 +112,10 @@ def break_even_queries(table: pd.DataFrame) -> pd.DataFrame:
 
 def base_model_bytes(table: pd.DataFrame) -> float:
     """Bytes of one full copy of the base model: measured (a full fine-tune's save) or 4 bytes per weight."""
-    for method in ("full", "scratch"):
-        measured = table.loc[table.method == method, "bytes_stored"].dropna()
-        if len(measured):
-            return float(measured.max())
+    whole = table.method.map(lambda m: m in METHODS and METHODS[m].stores_whole_model)
+    measured = table.loc[whole, "bytes_stored"].dropna()
+    if len(measured):
+        return float(measured.max())
     weights = table.loc[table.method.map(shares_base_model), "total_parameters"].dropna()
     return float(weights.max()) * 4 if len(weights) else 0.0
 

@@ -20,9 +20,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from core.config import METHOD_NAMES
-from core.results.analysis import size_order
+from core.methods import METHODS
 from core.results.decision import money, one_per_method
+from core.running.grid import size_label, size_order
 
 GROUPS = ("covered", "uncovered")
 INDEXES, RETRAINS, CANNOT = "indexes the new passages", "trains again on them", "has nowhere to put them"
@@ -162,15 +162,13 @@ def _duration(seconds: float) -> str:
 
 
 def _sorted(frame: pd.DataFrame, more: list[str] = ()) -> pd.DataFrame:
-    order = {name: i for i, name in enumerate(METHOD_NAMES)}
+    order = {name: i for i, name in enumerate(METHODS)}
     keys = frame.assign(_m=frame.method.map(order), _s=frame["size"].map(size_order))
     return keys.sort_values(["_m", "_s", *more]).drop(columns=["_m", "_s"]).reset_index(drop=True)
 
 
 def knowledge_rows(coverage: pd.DataFrame, update: pd.DataFrame, unit: str = "total") -> pd.DataFrame:
     """The knowledge view's table as a reader sees it: one row per (method, size), numbers formatted."""
-    from core.results.decision import size_label
-
     keys = pd.concat([coverage[["method", "size"]], update[["method", "size"]]]).drop_duplicates()
     if keys.empty:
         return pd.DataFrame()

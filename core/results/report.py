@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from core.paths import now
-from core.results.decision import Constraints, Recommendation, money, quality_name, size_label
+from core.results.decision import Constraints, Recommendation, money, quality_name
+from core.running.grid import size_label
 from core.task.uploads import upload_info
 
 QUESTION = ("For this task and data, should we prompt, retrieve (RAG), train a LoRA adapter, fully fine-tune, "
@@ -61,8 +62,9 @@ def provenance_rows(task_info: dict) -> list[dict]:
 
 
 def results_rows(summary: pd.DataFrame, reference: str, unit: str, kind: str = "classification") -> pd.DataFrame:
-    """The results table as a reader sees it: one row per (method, size), numbers formatted.
+    """The results table as a reader sees it: one row per (method, size), numbers formatted as text.
 
+    The one results table: the Compare page, the decision report and `adaptlab show` all show this.
     A qa task's quality is answer match and its F1 is token F1 (both stored in the classification columns)."""
     if summary.empty:
         return pd.DataFrame()
@@ -71,16 +73,36 @@ def results_rows(summary: pd.DataFrame, reference: str, unit: str, kind: str = "
     return pd.DataFrame({
         "method": summary.method,
         "training data": [size_label(s, unit) for s in summary["size"]],
+        "seeds": summary.seeds.map(lambda n: "" if pd.isna(n) else f"{n:.0f}"),
         f"{quality_name(kind)} [95% interval]": [f"{a:.3f} [{lo:.3f}, {hi:.3f}]" for a, lo, hi in
                                                  zip(summary.accuracy, summary.accuracy_low, summary.accuracy_high)],
         "token F1" if kind == "qa" else "macro-F1": summary.macro_f1.map("{:.3f}".format),
-        f"vs {reference}": ["" if pd.isna(d) else f"{d:+.3f}" + (" (hurts)" if h is True or h == 1 else "")
-                            for d, h in zip(delta, hurts)],
+        f"vs {reference}": [difference_text(d, h) for d, h in zip(delta, hurts)],
+        "train s": summary.train_seconds.map(lambda n: "" if pd.isna(n) else f"{n:.1f}"),
         "train $": summary.train_dollars.map(money),
         "ms / query": summary.inference_seconds_per_1k.map("{:.2f}".format),
         "peak MB": summary.peak_memory_mb.map("{:,.0f}".format),
+        "trainable": summary.trainable_parameters.map(human_count),
         "stored": summary.bytes_stored.map(human_bytes),
     })
+
+
+HURTS = " (hurts)"  # after a difference to the reference whose whole interval is below zero
+
+
+def difference_text(difference: float, hurts) -> str:
+    """A method's difference to a reference, "+0.020" or "-0.050 (hurts)"; empty where there is none."""
+    return "" if pd.isna(difference) else f"{difference:+.3f}" + (HURTS if hurts is True or hurts == 1 else "")
+
+
+def human_count(n: float) -> str:
+    """A parameter count as a person reads it: 1.2M, 70.0k, 512."""
+    if pd.isna(n):
+        return ""
+    for unit, scale in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f}{unit}"
+    return f"{n:.0f}"
 
 
 def human_bytes(n: float) -> str:

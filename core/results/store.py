@@ -217,7 +217,7 @@ class SqlStore:
         self._retry(write)
 
     def experiments(self) -> pd.DataFrame:
-        """Every experiment, newest first, with its model and number of finished runs."""
+        """Every experiment, newest first, with its model, size unit and number of finished runs."""
         with self.engine.connect() as db:
             rows = db.execute(select(experiments.c.name, experiments.c.created_at, experiments.c.updated_at,
                                      experiments.c.config)).mappings().all()
@@ -225,8 +225,9 @@ class SqlStore:
                                        .group_by(runs.c.experiment)).all())
         frame = pd.DataFrame([{"name": r["name"], "created_at": r["created_at"], "updated_at": r["updated_at"],
                                "model": r["config"].get("model", {}).get("name", "default"),
+                               "size_unit": r["config"].get("size_unit", "per_class"),
                                "runs": int(finished.get(r["name"], 0))} for r in rows],
-                             columns=["name", "created_at", "updated_at", "model", "runs"])
+                             columns=["name", "created_at", "updated_at", "model", "size_unit", "runs"])
         return frame.sort_values("updated_at", ascending=False).reset_index(drop=True)
 
     def experiment(self, name: str) -> dict:

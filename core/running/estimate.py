@@ -28,7 +28,6 @@ from core.errors import AdaptlabError
 
 MEASURE_STEPS = 4  # optimiser steps timed per trained method (plus the set-up before the first)
 FIT_SAMPLE = 200  # training examples the probe and TF-IDF fits are timed on
-LATENCY_SAMPLE = 256  # mirrors core.running.runner.LATENCY_SAMPLE: embedding runs time this many uncached predictions
 
 
 @dataclass
@@ -105,7 +104,7 @@ def _timed_fit(method: str, ctx) -> tuple[object, float, list[tuple[float, int]]
     ticks: list[tuple[float, int]] = []
     ctx.progress = lambda fraction, info: ticks.append((time.perf_counter(), int(info.get("step", 0))))
     started = time.perf_counter()
-    fitted = METHODS[method].fit(ctx)
+    fitted = METHODS[method].fit_for("encoder")(ctx)
     return fitted, started, ticks
 
 
@@ -133,7 +132,9 @@ def measure(config: ExperimentConfig, task, base, embedder) -> dict:
     sample = rng.choice(len(y_train), min(len(y_train), batch * MEASURE_STEPS), replace=False)
     short = config.budget.model_copy(update={"max_epochs": 1, "min_steps": MEASURE_STEPS, "patience": 1000})
     for method in (m for m in config.methods if METHODS[m].trains_network):
-        fitted, started, ticks = _timed_fit(method, context(sample, short))
+        timing = context(sample, short)
+        timing.max_steps = MEASURE_STEPS  # for methods with their own step plan (the shared loop follows `short`)
+        fitted, started, ticks = _timed_fit(method, timing)
         timed = time.perf_counter()
         fitted.predict_proba(test[:64])
         per_text = (time.perf_counter() - timed) / len(test[:64])
@@ -146,10 +147,10 @@ def measure(config: ExperimentConfig, task, base, embedder) -> dict:
     measured["early_stop_examples"] = min(len(task.validation), MAX_EARLY_STOP_EXAMPLES)
     # sklearn fits grow about linearly at these sizes: time one on a sample, charge per example
     fit_sample = rng.choice(len(y_train), min(len(y_train), FIT_SAMPLE), replace=False)
-    for method in (m for m in config.methods if m in ("tfidf", "probe")):
+    for method in (m for m in config.methods if METHODS[m].fit_time_per_example):
         computed = embedder.computed
         started = time.perf_counter()
-        METHODS[method].fit(context(fit_sample))
+        METHODS[method].fit_for("encoder")(context(fit_sample))
         seconds = time.perf_counter() - started - (embedder.computed - computed) * measured["encode_seconds_per_text"]
         measured["fit_seconds_per_example"][method] = max(0.0, seconds) / len(fit_sample)
     return measured
@@ -158,10 +159,12 @@ def measure(config: ExperimentConfig, task, base, embedder) -> dict:
 def run_seconds(method: str, examples: int, config: ExperimentConfig, measured: dict, tests: int) -> tuple[int, float]:
     """(steps, seconds) one run takes, from the measurements."""
     from core.methods import METHODS
+    from core.running.run import LATENCY_SAMPLE  # embedding runs time this many uncached predictions
 
     latency = min(LATENCY_SAMPLE, tests)
     if METHODS[method].trains_network:
-        steps = training_steps(examples, config)
+        planned = METHODS[method].steps
+        steps = planned(examples, config) if planned else training_steps(examples, config)
         per_text = measured["predict_seconds_per_text"][method]
         train = min(steps * measured["step_seconds"][method], config.budget.max_train_seconds)
         checks = evaluations(steps) * measured["early_stop_examples"] * per_text
@@ -174,7 +177,7 @@ def run_seconds(method: str, examples: int, config: ExperimentConfig, measured: 
 
 def plan_seconds(config: ExperimentConfig, task, measured: dict, done: set[str] = frozenset()) -> pd.DataFrame:
     """One row per run of the grid not already finished, with its estimated steps and seconds."""
-    from core.running.grid import plan_runs, subset_indices
+    from core.running.grid import NO_TRAINING_DATA, plan_runs, subset_indices
 
     index = {label: i for i, label in enumerate(task.labels)}
     y_train = task.train.label.map(index).to_numpy()
@@ -182,7 +185,7 @@ def plan_seconds(config: ExperimentConfig, task, measured: dict, done: set[str] 
     for spec in plan_runs(config, corpus_only_rag=config.rag.source == "corpus"):
         if spec.key in done:
             continue
-        examples = 0 if spec.size == "0" else len(subset_indices(y_train, spec.size, config.size_unit, spec.seed))
+        examples = 0 if spec.size == NO_TRAINING_DATA else len(subset_indices(y_train, spec.size, config.size_unit, spec.seed))
         steps, seconds = run_seconds(spec.method, examples, config, measured, len(task.test))
         rows.append({"method": spec.method, "size": spec.size, "seed": spec.seed, "train_examples": examples,
                      "steps": steps, "seconds": seconds})
@@ -197,7 +200,7 @@ def estimate_experiment(config: ExperimentConfig, store_url: str | None = None) 
     from core.methods import METHODS
     from core.results.store import SqlStore
     from core.running.grid import plan_runs
-    from core.running.runner import load_checked_task
+    from core.running.run import load_checked_task
 
     task, _ = load_checked_task(config)  # the same data checks the worker makes, so a bad grid fails here first
     done = SqlStore(store_url).finished_keys(config.name) if store_url else set()

@@ -14,13 +14,28 @@ import numpy as np
 from core.config import ExperimentConfig
 from core.methods import METHODS
 
-ALL = "all"
+ALL = "all"  # the size that takes the whole training split
+NO_TRAINING_DATA = "0"  # the size of runs of methods that use no training data: their result holds at every size
+
+
+def size_order(size: str) -> float:
+    """Sort key of a size: by number, with the whole training split last (and no training data first)."""
+    return float("inf") if size == ALL else float(size)
+
+
+def size_label(size: str, unit: str = "per_class") -> str:
+    """A size in words, as every page, table and report shows it: "8 per class", "no training data"..."""
+    if size == NO_TRAINING_DATA:
+        return "no training data"
+    if size == ALL:
+        return "all training data"
+    return f"{size} per class" if unit == "per_class" else f"{size} examples"
 
 
 @dataclass(frozen=True)
 class RunSpec:
     method: str
-    size: str  # "8", "32", "all"; "0" for methods that use no training data
+    size: str  # "8", "32", "all"; NO_TRAINING_DATA for methods that use no training data
     seed: int
 
     @property
@@ -59,7 +74,7 @@ def plan_runs(config: ExperimentConfig, corpus_only_rag: bool = False) -> list[R
     """
     runs: list[RunSpec] = []
     once = [m for m in config.methods if not METHODS[m].uses_training_data or (m == "rag" and corpus_only_rag)]
-    runs.extend(RunSpec(m, "0", config.seeds[0]) for m in once)
+    runs.extend(RunSpec(m, NO_TRAINING_DATA, config.seeds[0]) for m in once)
     for size in config.sizes:
         for seed in config.seeds:
             runs.extend(RunSpec(m, str(size), seed) for m in config.methods if m not in once)

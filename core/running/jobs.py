@@ -245,6 +245,7 @@ def _exclusive(path: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+ROOT = Path(__file__).resolve().parents[2]  # the repository: `python -m core.cli` runs from here
 _started: dict[str, subprocess.Popen] = {}  # store URL -> the worker this process started for it (it imports
                                             # torch for up to a minute on a busy CPU before its first heartbeat)
 
@@ -264,14 +265,23 @@ def ensure_worker(store: SqlStore) -> str:
             return "running"
         if marker.exists() and time.time() - marker.stat().st_mtime < SPAWN_GRACE_SECONDS:
             return "starting"  # another dashboard process started one a moment ago
-        with (home / "logs" / "worker.log").open("ab") as log:
-            # A new session: the worker outlives the Streamlit process and a Ctrl-C in its terminal.
-            _started[store.url] = subprocess.Popen(
-                [sys.executable, "-m", "core.cli", "--store", store.url, "worker", "--idle-exit", str(IDLE_EXIT_SECONDS)],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                cwd=Path(__file__).resolve().parents[1])
+        _started[store.url] = start_worker(None, home / "logs" / "worker.log", "--idle-exit", str(IDLE_EXIT_SECONDS),
+                                           store=store.url)
         marker.write_text(str(time.time()))
     return "started"
+
+
+def start_worker(env: dict | None, log: Path, *flags: str, store: str | None = None) -> subprocess.Popen:
+    """`adaptlab worker FLAGS` in a process of its own, writing to `log` (appended); the one way a worker is started
+    (the dashboard's ensure_worker, the benchmarks, the tests).
+
+    env: its environment (None: this process's). store: the results database URL (else ADAPTLAB_STORE or the
+    default). In a new session, so it outlives the process that started it and a Ctrl-C in its terminal: stop it
+    with os.killpg(process.pid, signal.SIGTERM) (its job goes back to the queue)."""
+    command = [sys.executable, "-m", "core.cli", *(["--store", store] if store else []), "worker", *flags]
+    with Path(log).open("ab") as output:  # the child keeps its own handle
+        return subprocess.Popen(command, env=env, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=output,
+                                stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def worker_status(store: SqlStore) -> dict:

@@ -28,7 +28,7 @@ import torch
 
 from core.methods import METHODS
 from core.paths import now
-from core.running.grid import RunSpec
+from core.running.grid import RunSpec, size_order
 
 PARENT_POLL_SECONDS = 0.2
 MEMORY_HEADROOM = 0.95  # of the GPU's memory handed out; the rest is CUDA contexts and the allocator's slack
@@ -66,7 +66,7 @@ def packing_order(specs: list[RunSpec]) -> list[RunSpec]:
     """Longest runs first (trained methods, larger sets), so the grid does not end on one long run."""
 
     def cost(spec: RunSpec) -> tuple:
-        size = float("inf") if spec.size == "all" else float(spec.size)
+        size = size_order(spec.size)
         return (METHODS[spec.method].trains_network, size)
 
     return sorted(specs, key=cost, reverse=True)
@@ -78,7 +78,7 @@ def _child(config_json: dict, share: DeviceShare, seconds_per_text: float, todo,
     try:
         from core.backbone.embeddings import Embedder, EmbeddingCache
         from core.config import parse_config
-        from core.running.runner import Progress, environment, execute_run, load_backbone, load_checked_task
+        from core.running.run import Progress, environment, execute_run, load_backbone, load_checked_task
 
         config = parse_config(config_json, source="packed run")
         base, encoder = load_backbone(config)

@@ -5,7 +5,8 @@
     adaptlab worker --idle-exit 1800  # stop after 30 idle minutes (how the dashboard starts one)
 
 The dashboard never trains in its own process: it queues jobs and calls core.running.jobs.ensure_worker(),
-which starts one of these in the background when none is alive.
+which starts one of these in the background when none is alive (core.running.jobs.start_worker: the one way a
+worker process is started, by the dashboard, the benchmarks and the tests).
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ import uuid
 from core.errors import AdaptlabError, Cancelled
 from core.paths import adaptlab_home
 from core.results.store import SqlStore
+from core.running.grid import size_label
 from core.running.jobs import HEARTBEAT_SECONDS, STALE_SECONDS, JobQueue
-from core.running.runner import Progress
+from core.running.run import Progress
 
 REPORT_EVERY_SECONDS = 0.5  # progress writes are throttled; a run reports several times a second at most
 
@@ -31,8 +33,9 @@ REPORT_EVERY_SECONDS = 0.5  # progress writes are throttled; a run reports sever
 class JobProgress(Progress):
     """Turns the runner's progress events into a row the Runs page reads, and raises Cancelled on request."""
 
-    def __init__(self, queue: JobQueue, job_id: int, cancel: threading.Event):
+    def __init__(self, queue: JobQueue, job_id: int, cancel: threading.Event, unit: str = "per_class"):
         self.queue, self.job_id, self.cancel = queue, job_id, cancel
+        self.unit = unit  # the grid's size unit, for sizes in words
         self.started = time.monotonic()
         self.state = {"message": "loading the data and the model", "runs_total": None, "runs_done": 0,
                       "runs_failed": 0, "skipped": 0, "current_run": None, "run_fraction": 0.0, "loss": None,
@@ -50,7 +53,8 @@ class JobProgress(Progress):
     def run_started(self, spec) -> None:
         self.in_flight.append(spec.key)
         self._update(current_run=spec.key, in_flight=list(self.in_flight), run_fraction=0.0, loss=None,
-                     val_accuracy=None, message=f"running {spec.method}, size {spec.size}, seed {spec.seed}")
+                     val_accuracy=None,
+                     message=f"running {spec.method}, {size_label(spec.size, self.unit)}, seed {spec.seed}")
 
     def run_progress(self, spec, fraction: float, info: dict) -> None:
         if spec.key != self.state["current_run"]:  # packed runs: the page follows the newest one
@@ -131,7 +135,7 @@ def run_job(queue: JobQueue, job: dict, worker: Worker) -> str:
 
     worker.cancel.clear()
     worker.job = job["id"]
-    progress = JobProgress(queue, job["id"], worker.cancel)
+    progress = JobProgress(queue, job["id"], worker.cancel, (job.get("config") or {}).get("size_unit", "per_class"))
     error, result = None, None
     try:
         config = parse_config(job["config"], source=f"job {job['id']}")

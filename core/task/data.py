@@ -19,6 +19,7 @@ from sklearn.model_selection import train_test_split
 from core.config import CorpusSpec, TaskSpec
 from core.errors import DataError
 
+SHOWN = 5  # how many offending rows to quote in a message
 SPLITS = ("train", "validation", "test")
 MAX_FILE_BYTES = 2 * 1024**3  # a 2 GB text table is a mistake (or a job for a bigger tool)
 # Tokenizers read a whole text before truncating it to max_length (a 10 MB text took 2 GB): longer values are
@@ -204,13 +205,15 @@ def _source_record(path: Path, frame: pd.DataFrame) -> dict:
 
 
 def stratified_split(frame: pd.DataFrame, validation_fraction: float, test_fraction: float,
-                     seed: int) -> dict[str, pd.DataFrame]:
-    """Split into train/validation/test keeping class shares, reproducibly for a given seed."""
+                     seed: int, name: str | None = None) -> dict[str, pd.DataFrame]:
+    """Split into train/validation/test keeping class shares, reproducibly for a given seed. name: the file,
+    named in the message."""
     counts = frame.label.value_counts()
     small = counts[counts < 3]
     if len(small):
         detail = ", ".join(f"'{label}' ({n})" for label, n in small.items())
-        raise DataError(f"to split the data into train/validation/test every class needs at least 3 examples; "
+        raise DataError(f"{name + ': ' if name else ''}to split the data into train/validation/test every class "
+                        "needs at least 3 examples; "
                         f"{detail} have fewer. Add examples, drop those classes, or provide a split column")
     # whole-example counts, at least one per class in each split (3 per class, checked above, suffice)
     classes = len(counts)
@@ -232,23 +235,6 @@ def hold_out(train: pd.DataFrame, fraction: float, seed: int) -> tuple[pd.DataFr
     return tuple(train_test_split(train, test_size=size, random_state=seed))
 
 
-def load_task(spec: TaskSpec, name: str = "task") -> Task:
-    """Build a Task from the spec: built-in scenario, one file (split here or by column), or one file per split."""
-    if spec.builtin is not None:
-        from core.task.scenarios import build_scenario  # local: scenarios import this module
-
-        task = build_scenario(spec.builtin, **spec.builtin_options)
-    elif spec.kind == "qa":
-        from core.task.qa import load_qa_task  # local: core.task.qa imports this module
-
-        task = load_qa_task(spec, name)
-    else:
-        task = _load_files(spec, name)
-    if spec.label_noise:
-        flip_labels(task, spec.label_noise, spec.split_seed)
-    return task
-
-
 def flip_labels(task: Task, share: float, seed: int) -> None:
     """Give `share` of the train labels another class, chosen at random: validation and test stay clean."""
     rng = np.random.default_rng([seed, 7919])  # its own stream: the split does not move when noise is added
@@ -262,7 +248,7 @@ def flip_labels(task: Task, share: float, seed: int) -> None:
     task.notes.append(f"label noise: {len(flipped)} of {len(train)} train labels ({share:.0%}) flipped on purpose")
 
 
-def _load_files(spec: TaskSpec, name: str) -> Task:
+def load_files(spec: TaskSpec, name: str) -> Task:
     notes: list[str] = []
     provenance: dict = {"sources": []}
     columns = {"text": spec.text_column, "label": spec.label_column}
@@ -280,7 +266,8 @@ def _load_files(spec: TaskSpec, name: str) -> Task:
             if dropped:
                 notes.append(f"{dropped} duplicate text(s) dropped before splitting, so none can land in "
                              "two splits")
-            splits = stratified_split(frame, spec.validation_fraction, spec.test_fraction, spec.split_seed)
+            splits = stratified_split(frame, spec.validation_fraction, spec.test_fraction, spec.split_seed,
+                                      spec.path.name)
     else:
         splits = {}
         for split in SPLITS:
@@ -322,11 +309,29 @@ def _split_by_column(frame: pd.DataFrame, spec: TaskSpec, name: str) -> dict[str
 
 def _require_filled(frame: pd.DataFrame, name: str) -> None:
     """Empty texts or labels must be fixed before a split is drawn, or they would be split too."""
-    from core.task.validation import check_rows  # local: validation imports this module
-
     problems = check_rows(frame, name)
     if problems:
         raise DataError(problems)
+
+
+def row_numbers(frame: pd.DataFrame, mask: pd.Series) -> str:
+    rows = frame.loc[mask, "row"].tolist()
+    shown = ", ".join(str(r) for r in rows[:SHOWN])
+    return shown + (f" and {len(rows) - SHOWN} more" if len(rows) > SHOWN else "")
+
+
+def check_rows(frame: pd.DataFrame, where: str) -> list[str]:
+    """Rows with an empty text or label, named by row number."""
+    problems = []
+    empty_text = frame.text.str.strip() == ""
+    if empty_text.any():
+        problems.append(f"{where}: {int(empty_text.sum())} example(s) have an empty text (row(s) "
+                        f"{row_numbers(frame, empty_text)}); remove those rows or fill in their text")
+    empty_label = frame.label.str.strip() == ""
+    if empty_label.any():
+        problems.append(f"{where}: {int(empty_label.sum())} example(s) have no label (row(s) "
+                        f"{row_numbers(frame, empty_label)}); label them or remove them")
+    return problems
 
 
 def _drop_duplicate_texts(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:

@@ -39,6 +39,7 @@ from core.task.data import (
     load_corpus,
     normalize_text,
     read_table,
+    row_numbers,
 )
 from core.task.validation import (
     LONG_TEXT_CHARS_PER_TOKEN,
@@ -46,7 +47,6 @@ from core.task.validation import (
     _check_corpus_leak,
     _check_leakage,
     _quote,
-    _rows,
 )
 
 QA_COLUMNS = ("text", "label", "row", "aliases", "options", "context")
@@ -108,13 +108,13 @@ def read_qa_file(path: Path, spec: TaskSpec, with_split: bool = False) -> pd.Dat
         values = cells[present[role]] if role in present else pd.Series([[]] * len(qa), index=qa.index)
         qa[role], unreadable = _parse_lists(values, qa.index)
         if unreadable.any():
-            problems.append(f"{name}: column '{present[role]}' is not a list in row(s) {_rows(qa, unreadable)}; "
+            problems.append(f"{name}: column '{present[role]}' is not a list in row(s) {row_numbers(qa, unreadable)}; "
                             f"{LIST_HINT}")
     # the reference answer is always an accepted answer, and the first one
     qa["aliases"] = [[a for a in dict.fromkeys([answer, *aliases]) if a] for answer, aliases in zip(qa.label, qa.aliases)]
     if "context" not in qa.columns:
         qa["context"] = ""
-    problems.extend(check_qa_rows(qa, name))
+    problems.extend(check_qarow_numbers(qa, name))
     if problems:
         raise DataError(problems)
     qa = qa[[*QA_COLUMNS, *(["split"] if with_split else [])]]
@@ -191,7 +191,7 @@ def _item_text(item) -> str:
     return str(item).strip()
 
 
-def check_qa_rows(frame: pd.DataFrame, where: str) -> list[str]:
+def check_qarow_numbers(frame: pd.DataFrame, where: str) -> list[str]:
     """Rows with an empty question or answer, or options that cannot score the answer, named by row number."""
     missing = [column for column in QA_COLUMNS if column not in frame.columns]
     if missing:
@@ -200,25 +200,25 @@ def check_qa_rows(frame: pd.DataFrame, where: str) -> list[str]:
     empty_question = frame.text.str.strip() == ""
     if empty_question.any():
         problems.append(f"{where}: {int(empty_question.sum())} question(s) are empty (row(s) "
-                        f"{_rows(frame, empty_question)}); remove those rows or write the question")
+                        f"{row_numbers(frame, empty_question)}); remove those rows or write the question")
     answered = frame.label.str.strip() != ""
     if not answered.all():
         problems.append(f"{where}: {int((~answered).sum())} question(s) have no answer (row(s) "
-                        f"{_rows(frame, ~answered)}); give each question its reference answer or remove it")
+                        f"{row_numbers(frame, ~answered)}); give each question its reference answer or remove it")
     not_accepted = answered & ~pd.Series([label in aliases for label, aliases in zip(frame.label, frame.aliases)],
                                          index=frame.index)
     if not_accepted.any():
-        problems.append(f"{where}: the aliases of row(s) {_rows(frame, not_accepted)} leave out the reference "
+        problems.append(f"{where}: the aliases of row(s) {row_numbers(frame, not_accepted)} leave out the reference "
                         "answer; every accepted answer list must hold it")
     counts = frame.options.map(len)
     single = counts == 1
     if single.any():
-        problems.append(f"{where}: row(s) {_rows(frame, single)} have a single answer option; give two or more "
+        problems.append(f"{where}: row(s) {row_numbers(frame, single)} have a single answer option; give two or more "
                         "options (the answer among them) or none")
     without_answer = answered & (counts > 1) & ~pd.Series(
         [options.count(label) == 1 for label, options in zip(frame.label, frame.options)], index=frame.index)
     if without_answer.any():
-        problems.append(f"{where}: the options of row(s) {_rows(frame, without_answer)} do not include the answer "
+        problems.append(f"{where}: the options of row(s) {row_numbers(frame, without_answer)} do not include the answer "
                         "(exactly as written, once); add it to the options or leave the options empty")
     return problems
 
@@ -245,11 +245,11 @@ def load_qa_corpus(spec: CorpusSpec) -> pd.DataFrame:
     name = spec.path.name
     blank = corpus.id == ""
     if blank.any():
-        raise DataError(f"{name}: passage(s) in row(s) {_rows(corpus, blank)} have no id; fill in the `id` column")
+        raise DataError(f"{name}: passage(s) in row(s) {row_numbers(corpus, blank)} have no id; fill in the `id` column")
     repeated = corpus.id.duplicated(keep=False)
     if repeated.any():
         raise DataError(f"{name}: passage id(s) {sorted(set(corpus.id[repeated]))[:5]} are used more than once "
-                        f"(row(s) {_rows(corpus, repeated)}); each passage needs its own id")
+                        f"(row(s) {row_numbers(corpus, repeated)}); each passage needs its own id")
     corpus["label"] = ""
     return corpus[["text", "label", "id", "row"]]
 
@@ -263,7 +263,7 @@ def validate_qa_task(task: Task, sizes: list = (), max_length: int = 128,
         if frame.empty:
             report.errors.append(f"the {split} split is empty; it needs questions with answers")
         else:
-            report.errors.extend(check_qa_rows(frame, split))
+            report.errors.extend(check_qarow_numbers(frame, split))
     if report.errors:
         return report  # the counts below would be misleading on rows that are about to change
     _check_qa_sizes(task, sizes, report)
@@ -291,7 +291,7 @@ def _check_bare_answers(task: Task, report: ValidationReport) -> None:
     bare = passages.isin(answers)
     if bare.any():
         report.warnings.append(f"{int(bare.sum())} corpus passage(s) are nothing but a test answer (row(s) "
-                               f"{_rows(task.corpus, bare)}, e.g. {_quote(task.corpus.text[bare].iloc[0])}): "
+                               f"{row_numbers(task.corpus, bare)}, e.g. {_quote(task.corpus.text[bare].iloc[0])}): "
                                "retrieval would hand out the answer key; passages should be prose")
 
 
@@ -301,7 +301,7 @@ def _check_qa_quality(task: Task, max_length: int, report: ValidationReport) -> 
         duplicated = frame.text.map(normalize_text).duplicated()
         if duplicated.any():
             report.warnings.append(f"{split}: {int(duplicated.sum())} duplicate question(s) (row(s) "
-                                   f"{_rows(frame, duplicated)})")
+                                   f"{row_numbers(frame, duplicated)})")
     prompt_chars = task.train.text.str.len() + task.train.context.str.len()
     long = prompt_chars > max_length * LONG_TEXT_CHARS_PER_TOKEN
     if long.mean() > 0.05:

@@ -11,11 +11,10 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from core.task.data import Task, normalize_text
+from core.task.data import SHOWN, Task, check_rows, normalize_text, row_numbers
 
 LONG_TEXT_CHARS_PER_TOKEN = 4  # rough English chars per subword token, to flag truncation without a tokenizer
 IMBALANCE_RATIO = 10  # largest / smallest class above this is worth a warning
-SHOWN = 5  # how many offending rows to quote in a message
 LEAK_MIN_WORDS = 5  # a test text this long found inside a corpus document is a copy, not a coincidence
 LEAK_CHECKED_ROWS = 2000  # test texts searched for in the corpus: each search scans the whole corpus
 
@@ -29,12 +28,6 @@ class ValidationReport:
     @property
     def ok(self) -> bool:
         return not self.errors
-
-
-def _rows(frame: pd.DataFrame, mask: pd.Series) -> str:
-    rows = frame.loc[mask, "row"].tolist()
-    shown = ", ".join(str(r) for r in rows[:SHOWN])
-    return shown + (f" and {len(rows) - SHOWN} more" if len(rows) > SHOWN else "")
 
 
 def _quote(text: str, limit: int = 60) -> str:
@@ -65,20 +58,6 @@ def _check_split(frame: pd.DataFrame, split: str, report: ValidationReport) -> N
         report.errors.append(f"the {split} split is empty; it needs labelled examples")
         return
     report.errors.extend(check_rows(frame, split))
-
-
-def check_rows(frame: pd.DataFrame, where: str) -> list[str]:
-    """Rows with an empty text or label, named by row number."""
-    problems = []
-    empty_text = frame.text.str.strip() == ""
-    if empty_text.any():
-        problems.append(f"{where}: {int(empty_text.sum())} example(s) have an empty text (row(s) "
-                        f"{_rows(frame, empty_text)}); remove those rows or fill in their text")
-    empty_label = frame.label.str.strip() == ""
-    if empty_label.any():
-        problems.append(f"{where}: {int(empty_label.sum())} example(s) have no label (row(s) "
-                        f"{_rows(frame, empty_label)}); label them or remove them")
-    return problems
 
 
 def _check_classes(task: Task, report: ValidationReport) -> None:
@@ -123,7 +102,7 @@ def _check_leakage(task: Task, report: ValidationReport, drop: bool) -> None:
                                f"(e.g. {_quote(example)})")
     else:
         report.errors.append(f"{int(leaked.sum())} train example(s) also appear in test (train row(s) "
-                             f"{_rows(task.train, leaked)}, e.g. {_quote(example)}): scores would be inflated. "
+                             f"{row_numbers(task.train, leaked)}, e.g. {_quote(example)}): scores would be inflated. "
                              "Remove them from one split, or set task.drop_leaked_from_train: true")
 
 
@@ -177,7 +156,7 @@ def _check_quality(task: Task, max_length: int, report: ValidationReport) -> Non
         duplicated = frame.text.map(normalize_text).duplicated()
         if duplicated.any():
             report.warnings.append(f"{split}: {int(duplicated.sum())} duplicate text(s) (row(s) "
-                                   f"{_rows(frame, duplicated)})")
+                                   f"{row_numbers(frame, duplicated)})")
     long = task.train.text.str.len() > max_length * LONG_TEXT_CHARS_PER_TOKEN
     if long.mean() > 0.05:
         report.warnings.append(f"{long.mean():.0%} of train texts are longer than about {max_length} tokens and "

@@ -2,8 +2,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.evaluation.metrics import bootstrap_interval
 from core.results.analysis import (
-    hierarchical_interval,
+    analyse,
     learning_curves,
     negative_transfer,
     summary_table,
@@ -32,8 +33,8 @@ TRUTH = [0] * 200
 def test_interval_contains_the_mean_and_narrows_with_more_data():
     small = np.random.default_rng(0).random((1, 50)) < 0.7
     large = np.random.default_rng(0).random((1, 5000)) < 0.7
-    lo_s, hi_s = hierarchical_interval(small)
-    lo_l, hi_l = hierarchical_interval(large)
+    lo_s, hi_s = bootstrap_interval(small)
+    lo_l, hi_l = bootstrap_interval(large)
     assert lo_s <= small.mean() <= hi_s and lo_l <= large.mean() <= hi_l
     assert hi_l - lo_l < hi_s - lo_s
 
@@ -41,7 +42,7 @@ def test_interval_contains_the_mean_and_narrows_with_more_data():
 def test_seed_spread_widens_the_pooled_interval():
     same = np.tile(np.random.default_rng(1).random(400) < 0.6, (3, 1))
     spread = np.stack([np.random.default_rng(s).random(400) < p for s, p in enumerate((0.3, 0.6, 0.9))])
-    assert np.ptp(hierarchical_interval(spread)) > np.ptp(hierarchical_interval(same))
+    assert np.ptp(bootstrap_interval(spread)) > np.ptp(bootstrap_interval(same))
 
 
 def test_negative_transfer_is_method_minus_reference_paired_by_seed():
@@ -78,3 +79,58 @@ def test_failed_runs_are_left_out_and_the_summary_is_ordered():
     assert table[["method", "size"]].values.tolist() == [
         ["lora", "8"], ["scratch", "8"], ["tfidf", "8"], ["lora", "32"], ["scratch", "32"]]
     assert table.set_index(["method", "size"]).loc[("lora", "8"), "vs_scratch"] == pytest.approx(0.2)
+
+
+def test_one_analysis_gives_the_table_the_curves_and_the_transfer_the_separate_functions_give():
+    raw = _runs({("prompt", "0", 0): 0.6, ("lora", "8", 0): 0.7, ("lora", "8", 1): 0.6, ("scratch", "8", 0): 0.5,
+                 ("scratch", "8", 1): 0.55, ("lora", "32", 0): 0.8, ("lora", "32", 1): 0.75, ("scratch", "32", 0): 0.6,
+                 ("scratch", "32", 1): 0.7})
+    scored = with_correctness(raw, TRUTH)
+    analysis = analyse(raw, TRUTH, "scratch")
+    pd.testing.assert_frame_equal(analysis.curves, learning_curves(scored))
+    pd.testing.assert_frame_equal(analysis.transfer, negative_transfer(scored, "scratch"))
+    pd.testing.assert_frame_equal(analysis.summary, summary_table(raw, TRUTH, "scratch"))
+    summary = analysis.summary.set_index(["method", "size"])
+    assert summary.loc[("prompt", "0"), "accuracy"] == pytest.approx(0.6)  # measured once, no training data
+    assert summary.loc[("lora", "32"), "vs_scratch"] == pytest.approx(0.125)
+    curves = analysis.curves.set_index(["method", "size"])
+    for size in ("8", "32"):  # the run without training data sits on the curve at every trained size
+        assert curves.loc[("prompt", size), ["accuracy_low", "accuracy_high"]].tolist() == \
+            summary.loc[("prompt", "0"), ["accuracy_low", "accuracy_high"]].tolist()
+
+
+def test_without_finished_runs_or_the_reference_the_analysis_is_empty_where_it_must_be():
+    raw = _runs({("lora", "8", 0): 0.7})
+    assert analyse(raw.assign(status="failed"), TRUTH).summary.empty
+    analysis = analyse(raw, TRUTH, "scratch")
+    assert len(analysis.summary) == 1 and analysis.transfer.empty and "vs_scratch" not in analysis.summary
+
+
+def test_a_run_without_its_reference_run_is_left_out_and_counted():
+    # scratch's seed 1 failed: lora's seed 1 has nothing to pair with, and must not pair with seed 0 instead
+    runs = _runs({("lora", "8", 0): 0.60, ("lora", "8", 1): 0.20, ("scratch", "8", 0): 0.50})
+    runs.loc[len(runs)] = {**runs.iloc[2].to_dict(), "seed": 1, "status": "failed"}
+    table = negative_transfer(with_correctness(runs, TRUTH), "scratch")
+    assert list(table[table.seed.notna()].seed) == [0]
+    pooled = table[table.seed.isna()].iloc[0]
+    assert pooled.difference == pytest.approx(0.10) and pooled.unpaired == 1
+
+
+def test_a_run_without_training_data_pairs_with_every_reference_seed():
+    runs = _runs({("prompt", "0", 0): 0.30, ("scratch", "8", 0): 0.50, ("scratch", "8", 1): 0.70})
+    table = negative_transfer(with_correctness(runs, TRUTH), "scratch")
+    assert sorted(table[table.seed.notna()].seed) == [0, 1]
+    assert table[table.seed.isna()].iloc[0].unpaired == 0
+
+
+def test_hurts_flags_control_the_error_across_many_cells():
+    # 40 cells a little above or below the reference (the worst, alone, with an interval just below zero) and
+    # one far below: adjusted for the 41 comparisons, only the far one is flagged
+    spec = {("scratch", "8", 0): 0.50, ("far", "8", 0): 0.20}
+    for i, difference in enumerate(np.linspace(-0.09, 0.09, 40)):
+        spec[(f"m{i}", "8", 0)] = 0.50 + difference
+    runs = with_correctness(_runs(spec, n=400), [0] * 400)
+    pooled = negative_transfer(runs, "scratch").query("seed != seed")  # NaN seeds: the pooled rows
+    assert (pooled.high < 0).sum() > 1  # what uncorrected one-sided tests would flag
+    assert list(pooled[pooled.hurts.astype(bool)].method) == ["far"]
+    assert ((pooled.p_adjusted >= 0) & (pooled.p_adjusted <= 1)).all()

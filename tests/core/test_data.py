@@ -5,7 +5,8 @@ import pytest
 
 from core.config import TaskSpec
 from core.errors import DataError
-from core.task.data import load_task, read_table
+from core.task.data import read_table
+from core.task.load import load_task
 
 
 def _frame(n_per_class=10, classes=("a", "b", "c")):
@@ -125,7 +126,7 @@ def test_a_duplicated_header_is_a_warning_naming_the_column(tmp_path):
     task = load_task(TaskSpec(path=path))
     warning = [note for note in task.notes if "more than once" in note]
     assert len(warning) == 1 and "d.csv" in warning[0] and "'text'" in warning[0], task.notes
-    assert task.train.text.str.contains("text").all()  # the first of the two columns is the one used
+    assert len(task.train) and task.train.text.str.contains("text").all()  # the first of the two columns is the one used
 
 
 def _with_one_huge_text(path, characters: int) -> None:

@@ -63,7 +63,7 @@ def test_batched_generation_equals_one_at_a_time(tiny_lm):
     batched, counts = tiny_lm.generate(prompts)
     alone = [tiny_lm.generate([p], batch_size=1)[0][0] for p in prompts]
     assert batched == alone
-    assert all(0 <= c <= tiny_lm.max_new_tokens for c in counts)
+    assert len(counts) == len(prompts) and all(0 <= c <= tiny_lm.max_new_tokens for c in counts)
 
 
 def test_a_prompt_over_budget_loses_passages_first_and_is_counted(tiny_base):
@@ -97,7 +97,8 @@ def test_sft_labels_mask_the_prompt_and_keep_the_answer(tiny_base):
     ids, labels = encode_examples(tiny_base.tokenizer, [Example("The prompt words", "answer")], 256, "<|im_end|>")
     answer = tiny_base.tokenizer("answer<|im_end|>", add_special_tokens=False)["input_ids"]
     assert ids[0][-len(answer):] == answer and labels[0][-len(answer):] == answer
-    assert all(label == IGNORE for label in labels[0][:-len(answer)])
+    prompt_labels = labels[0][:-len(answer)]
+    assert prompt_labels and all(label == IGNORE for label in prompt_labels)
     # too long: the prompt loses its start, the answer stays whole
     ids, labels = encode_examples(tiny_base.tokenizer, [Example("word " * 300, "answer")], 32, "<|im_end|>")
     assert len(ids[0]) == 32 and ids[0][-len(answer):] == answer
@@ -210,7 +211,8 @@ def test_a_qa_grid_records_answers_coverage_retrieval_update_and_forgetting(tiny
         assert 0 <= record["abstention_rate"] <= 1 and 0 <= record["wrong_answer_rate"] <= 1
         assert record["knowledge_update"]["examples"] > 0
     rag = runs.loc["rag"].record
-    assert 0 <= rag["retrieval_recall"] <= 1 and all(len(found) == 2 for found in rag["retrieved"])
+    assert 0 <= rag["retrieval_recall"] <= 1 and len(rag["retrieved"]) == len(questions)
+    assert all(len(found) == 2 for found in rag["retrieved"])
     assert all(passage in stored["task"]["passages"] for found in rag["retrieved"] for passage in found)
     assert rag["knowledge_update"]["how"] == "indexed the new documents"
     assert runs.loc["lora"].record["knowledge_update"]["how"] == "continued training on the new passages"

@@ -16,11 +16,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from bench.serving import start_worker
 from core.config import parse_config
 from core.results.store import SqlStore
-from core.running import runner
-from core.running.jobs import JobQueue
+from core.running import run
+from core.running.jobs import JobQueue, start_worker
 from core.running.runner import run_experiment
 from tests.conftest import tiny_config
 
@@ -141,7 +140,7 @@ def test_lock_errors_are_retried_with_backoff_and_other_errors_are_not(tmp_path,
 # other runs go uncapped, so only the training steps run out of memory.
 NEVER_FITS = """
 import json, resource, sys
-from core.training.loop import loop as training
+from core.training import loop as training
 from core.config import parse_config
 from core.running.runner import run_experiment
 from core.results.store import SqlStore
@@ -182,7 +181,7 @@ def test_a_run_that_never_fits_in_memory_fails_cleanly_and_the_grid_goes_on(tmp_
     assert runs.loc["full|4|0", "status"] == "failed" and "max_length" in error and "Traceback" not in error
 
 
-class SecondPerRun(runner.Progress):
+class SecondPerRun(run.Progress):
     """A front end that takes a second after each run: real time passes, so the budget count does not
     depend on how fast this machine trains."""
 

@@ -39,7 +39,7 @@ def _codes(frame: pd.DataFrame) -> dict[str, str]:
 
 def _passage_codes(passages: pd.Series) -> list[str]:
     codes = [CODE.findall(text) for text in passages]
-    assert all(len(found) == 1 for found in codes), "every passage names exactly one code"
+    assert codes and all(len(found) == 1 for found in codes), "every passage names exactly one code"
     return [found[0] for found in codes]
 
 
@@ -48,10 +48,10 @@ def test_the_task_is_qa_with_the_contracted_columns(task):
     for frame in (task.train, task.validation, task.test, task.knowledge_update.test):
         assert list(frame.columns) == ["text", "label", "row", "aliases", "options", "context", "covered",
                                        "passage_id", "subject"]
-        assert frame.row.tolist() == list(range(1, len(frame) + 1))
+        assert len(frame) and frame.row.tolist() == list(range(1, len(frame) + 1))
         assert (frame.context == "").all()
     for corpus in (task.corpus, task.knowledge_update.documents):
-        assert list(corpus.columns) == ["text", "label", "id"] and (corpus.label == "").all()
+        assert list(corpus.columns) == ["text", "label", "id"] and len(corpus) and (corpus.label == "").all()
     assert validate_qa_task(task).ok
 
 
@@ -83,7 +83,7 @@ def test_test_subdivisions_split_into_covered_and_uncovered(task, full_task):
         assert (per_subject["min"] == per_subject["max"]).all()  # a subdivision is covered for all its questions
         assert len(per_subject) == subjects and per_subject["min"].sum() == subjects // 2
         assert (test.passage_id[test.covered] != "").all() and (test.passage_id[~test.covered] == "").all()
-        assert built.train.covered.all() and built.validation.covered.all()
+        assert len(built.train) and built.train.covered.all() and len(built.validation) and built.validation.covered.all()
 
 
 def test_each_question_with_a_passage_can_be_answered_from_it(task):
@@ -91,7 +91,7 @@ def test_each_question_with_a_passage_can_be_answered_from_it(task):
     for split in SPLITS:
         frame = getattr(task, split)
         covered = frame[frame.covered]
-        assert covered.passage_id.isin(passages.index).all()
+        assert len(covered) and covered.passage_id.isin(passages.index).all()
         for row in covered.itertuples():
             assert row.label in passages[row.passage_id] and row.subject in passages[row.passage_id]
 
@@ -114,7 +114,7 @@ def test_uncovered_and_update_subdivisions_have_no_passage_anywhere(task):
 
 def test_the_update_brings_the_passages_its_questions_need(task):
     update, documents = task.knowledge_update.test, task.knowledge_update.documents.set_index("id").text
-    assert len(update) == 3 * len(documents) and update.passage_id.isin(documents.index).all()
+    assert len(documents) and len(update) == 3 * len(documents) and update.passage_id.isin(documents.index).all()
     assert not set(documents.index) & set(task.corpus.id)
     for row in update.itertuples():
         assert row.label in documents[row.passage_id]
@@ -149,9 +149,9 @@ def test_four_distinct_options_hold_the_answer_once_and_no_other_accepted_answer
 
 def test_aliases_hold_the_answer_and_its_other_forms(full_task):
     test = full_task.test
-    assert all(row.aliases[0] == row.label for row in test.itertuples())
+    assert len(test) and all(row.aliases[0] == row.label for row in test.itertuples())
     code_rows = test[test.label.str.fullmatch(CODE)]
-    assert all(row.label.split("-")[1] in row.aliases for row in code_rows.itertuples())
+    assert len(code_rows) and all(row.label.split("-")[1] in row.aliases for row in code_rows.itertuples())
     uk = test[test.label == "United Kingdom"]
     assert len(uk) and all({"UK", "United Kingdom of Great Britain and Northern Ireland"} <= set(a) for a in uk.aliases)
     types = test[test.label == "metropolitan department"]
@@ -189,7 +189,7 @@ def test_passages_are_prose_without_questions_or_bare_answers(task):
     passages = set(task.corpus.text)
     questions = set(task.test.text)
     assert not any(question in passage for question in questions for passage in passages)
-    assert all(len(passage.split()) >= 8 for passage in passages)
+    assert passages and all(len(passage.split()) >= 8 for passage in passages)
     assert task.corpus.id.is_unique
 
 

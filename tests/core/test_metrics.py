@@ -1,7 +1,17 @@
 import numpy as np
 import pytest
 
-from core.evaluation.metrics import exact_match, is_abstention, normalize_answer, qa_metrics, token_f1
+from core.evaluation.metrics import (
+    BOOTSTRAP_SAMPLES,
+    CONFIDENCE,
+    bootstrap_interval,
+    bootstrap_means,
+    exact_match,
+    is_abstention,
+    normalize_answer,
+    qa_metrics,
+    token_f1,
+)
 
 
 @pytest.mark.parametrize("text, normalised", [
@@ -110,3 +120,55 @@ def test_metrics_by_coverage_split_the_questions():
 def test_answers_and_aliases_must_pair_up():
     with pytest.raises(ValueError, match="2 answers for 1 questions"):
         qa_metrics(["a", "b"], [["a"]])
+
+
+def _loop_bootstrap(matrix: np.ndarray, seed: int = 0, samples: int = BOOTSTRAP_SAMPLES) -> tuple[float, float]:
+    """The bootstrap written plainly, one resample at a time, drawing the same numbers in the same order:
+    every resample's examples first, then every resample's seeds."""
+    matrix = np.atleast_2d(np.asarray(matrix, dtype=np.float64))
+    n_seeds, n_examples = matrix.shape
+    rng = np.random.default_rng(seed)
+    columns = rng.integers(0, n_examples, size=(samples, n_examples))
+    chosen = rng.integers(0, n_seeds, size=(samples, n_seeds)) if n_seeds > 1 else np.zeros((samples, 1), int)
+    means = np.empty(samples)
+    for b in range(samples):
+        per_seed = [matrix[s, columns[b]].mean() for s in range(n_seeds)]  # the same examples for every seed
+        means[b] = np.mean([per_seed[s] for s in chosen[b]])
+    tail = (1 - CONFIDENCE) / 2 * 100
+    return tuple(np.percentile(means, [tail, 100 - tail]))
+
+
+@pytest.mark.parametrize("shape", [(1, 300), (3, 300), (5, 120)])
+def test_the_vectorised_bootstrap_matches_a_loop_over_resamples(shape):
+    rng = np.random.default_rng(7)
+    matrix = (rng.random(shape) < rng.uniform(0.3, 0.9, size=(shape[0], 1))).astype(float)
+    tail = (1 - CONFIDENCE) / 2 * 100
+    vectorised = tuple(np.percentile(bootstrap_means(matrix, seed=3), [tail, 100 - tail]))
+    assert vectorised == pytest.approx(_loop_bootstrap(matrix, seed=3), abs=1e-12)
+    assert bootstrap_interval(matrix, seed=3) == bootstrap_interval(matrix, seed=3)  # a fixed seed, a fixed interval
+
+
+def test_the_bootstrap_of_one_run_is_the_bootstrap_of_its_vector_and_of_its_one_row():
+    values = np.random.default_rng(0).random(400) < 0.7
+    low, high = bootstrap_interval(values)
+    assert bootstrap_interval(values[None, :]) == (low, high) and low < values.mean() < high
+    assert all(np.isnan(bootstrap_interval(np.array([]))))
+
+
+def test_the_bootstrap_does_not_depend_on_how_its_resamples_are_chunked(monkeypatch):
+    from core.evaluation import metrics
+
+    matrix = np.random.default_rng(1).random((4, 250))
+    whole = bootstrap_interval(matrix, seed=5)
+    monkeypatch.setattr(metrics, "GATHER_LIMIT", 1000)  # one resample of 4 x 250 at a time
+    assert bootstrap_interval(matrix, seed=5) == pytest.approx(whole, abs=1e-12)
+
+
+def test_an_interval_at_zero_or_one_hundred_percent_still_has_a_width():
+    # a percentile bootstrap reads 135 of 135 as [1.000, 1.000]; the interval must say what 135 examples can
+    low, high = bootstrap_interval(np.ones(135))
+    assert low == pytest.approx(0.9723, abs=1e-4) and high == 1.0
+    low, high = bootstrap_interval(np.zeros((3, 40)))
+    assert low == 0.0 and high == pytest.approx(0.0876, abs=1e-3)  # Wilson over the 40 test examples
+    # real-valued differences are bootstrapped only
+    assert bootstrap_interval(np.zeros(50) + 0.5) == (0.5, 0.5)

@@ -235,7 +235,7 @@ def test_a_kept_lora_adapter_reloads_and_predicts_what_the_run_predicted(tmp_pat
     folder = Path(run.record["artifacts"])
     assert (folder / ADAPTER_WEIGHTS).is_file() and not list(folder.glob("*.bin"))
     base = BaseModel.load("default", "cpu", config.model.max_length)
-    from core.task.data import load_task
+    from core.task.load import load_task
 
     task = load_task(config.task, config.name)
     labels = store.experiment("tiny")["labels"]

@@ -11,7 +11,8 @@ from core.config import parse_config
 from core.results.store import SqlStore
 from core.running.grid import RunSpec
 from core.running.packing import MEMORY_HEADROOM, apply_share, device_share, packing_order
-from core.running.runner import Progress, load_results, run_experiment
+from core.running.run import Progress
+from core.running.runner import load_results, run_experiment
 from tests.conftest import tiny_config
 
 

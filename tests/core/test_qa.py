@@ -5,7 +5,7 @@ import pytest
 
 from core.config import TaskSpec
 from core.errors import DataError
-from core.task.data import load_task
+from core.task.load import load_task
 from core.task.qa import parse_list, validate_qa_task
 
 ALIASES = ["U.K.", "Britain, officially"]  # a comma and dots: they must survive every format
@@ -223,5 +223,5 @@ def test_what_reading_changed_becomes_a_note_of_the_task(tmp_path):
     text = frame.to_csv(index=False).replace("question,answer,aliases", "question,answer,answer", 1)
     (tmp_path / "qa.csv").write_text(text)
     task = load_task(TaskSpec(path=tmp_path / "qa.csv", kind="qa"))
-    assert task.train.label.str.startswith("City ").all()  # the first 'answer' column is the answer
+    assert len(task.train) and task.train.label.str.startswith("City ").all()  # the first 'answer' column is the answer
     assert any("qa.csv" in note and "'answer'" in note for note in task.notes)

@@ -67,18 +67,14 @@ def test_the_trained_methods_run_in_the_grid(tmp_path):
     assert runs.loc["full", "trainable_parameters"] == runs.loc["full", "total_parameters"]
 
 
-def test_forgetting_is_zero_for_an_untouched_model_and_recorded_for_fine_tunes(tmp_path, base_model):
-    from core.evaluation.forgetting import forgetting_scores
-    from core.training.loop import TrainedClassifier
-
-    untouched = TrainedClassifier(base_model.classifier(3), base_model.tokenizer, base_model.device, 64, 32, None, 0, 0)
-    baseline = {}
-    scores = forgetting_scores(untouched, base_model, "countries", baseline)
-    assert scores["recall_lost"] == pytest.approx(0.0, abs=1e-9) and 0.5 < scores["base_recall"] <= 1.0
-    assert baseline == {"countries": scores["base_recall"]}  # measured once per experiment
+def test_the_grid_records_forgetting_for_fine_tunes_against_the_base_model(tmp_path, base_model):
+    from core.evaluation.forgetting import country_pairs, probe_recall  # the scores: tests/core/test_forgetting.py
 
     config = parse_config(tiny_config(methods=["full", "tfidf"], sizes=[4], budget={"max_epochs": 1, "min_steps": 3}))
     records = run_experiment(config, SqlStore(tmp_path / "r.db")).runs.set_index("method").record
-    assert records["full"]["forgetting"]["probe"] == "countries"
-    assert records["full"]["forgetting"]["base_recall"] == pytest.approx(scores["base_recall"], abs=1e-6)
+    forgetting = records["full"]["forgetting"]
+    base_recall = probe_recall(base_model.encoder(), base_model.tokenizer, country_pairs(), base_model.device,
+                               base_model.max_length)
+    assert forgetting["probe"] == "countries" and forgetting["base_recall"] == pytest.approx(base_recall, abs=1e-6)
+    assert forgetting["recall_lost"] == pytest.approx(forgetting["base_recall"] - forgetting["adapted_recall"])
     assert "forgetting" not in records["tfidf"]

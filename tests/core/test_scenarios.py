@@ -4,7 +4,8 @@ import pytest
 
 from core.config import TaskSpec
 from core.errors import ConfigError
-from core.task.data import load_task, normalize_text
+from core.task.data import normalize_text
+from core.task.load import load_task
 from core.task.scenarios import SCENARIOS, build_scenario, scenario_cards
 from core.task.validation import validate_task, whole_words
 
@@ -72,7 +73,7 @@ def test_geo_knowledge_holds_facts_for_covered_test_only_and_not_for_the_update(
     assert not _texts(update.test) & corpus_subjects  # ...nor are the update's, until the update
     documents = [whole_words(text) for text in task.corpus.text]
     assert not [name for name in uncovered.text if any(whole_words(name) in doc for doc in documents)]
-    assert all(doc.startswith(name) for doc, name in zip(update.documents.text, update.test.text))
+    assert len(update.documents) and all(doc.startswith(name) for doc, name in zip(update.documents.text, update.test.text))
     assert task.avoid_probes == {"countries"}
 
 

@@ -1,13 +1,17 @@
-"""The shared training loop's batching, evaluation cadence and precision choice."""
+"""The shared training loop (core/training/loop.py): batching, evaluation cadence, precision, early stopping,
+time budgets, micro-batches on out-of-memory, compilation and what a trained run records."""
 
 import numpy as np
 import pytest
 import torch
 
+from core.backbone.embeddings import Embedder, EmbeddingCache
 from core.backbone.models import BaseModel, native_bf16
 from core.config import parse_config
 from core.errors import ConfigError
+from core.methods import METHODS, FitContext
 from core.running.estimate import evaluations
+from core.running.grid import subset_indices
 from core.training.loop import EVALUATIONS_PER_RUN, GROUPING_WINDOW, length_grouped_batches, length_split
 from tests.conftest import tiny_config
 
@@ -61,7 +65,7 @@ def test_an_unknown_precision_is_refused_with_the_choices():
 
 
 def test_a_run_records_the_precision_it_trained_at(base_model):
-    from core.running.runner import environment
+    from core.running.run import environment
 
     assert environment(base_model)["precision"] == ("fp32" if base_model.autocast_dtype is None else "bf16")
 
@@ -126,3 +130,131 @@ def test_the_step_plan_gives_few_shot_sets_their_minimum_steps():
     assert few.batch_size == 10 and few.steps_per_epoch == 1 and few.total_steps == 50  # 50 epochs of one step
     many = plan_steps(examples=640, batch_size=16, max_epochs=6, min_steps=50)
     assert many.steps_per_epoch == 40 and many.total_steps == 240  # max_epochs already past the minimum
+
+
+# -- the loop through the methods that train, on a small slice of real data ----------------------------------
+@pytest.fixture()
+def make_context(base_model, fortunes_small, tmp_path):
+    labels = fortunes_small.labels
+    index = {label: i for i, label in enumerate(labels)}
+    y = fortunes_small.train.label.map(index).to_numpy()
+
+    def make(per_class=8, seed=0, **overrides):
+        config = parse_config(tiny_config(**overrides))
+        chosen = subset_indices(y, per_class, "per_class", seed)
+        return FitContext(
+            labels=labels, train_texts=fortunes_small.train.text.iloc[chosen].tolist(), train_labels=y[chosen],
+            val_texts=fortunes_small.validation.text.tolist(),
+            val_labels=fortunes_small.validation.label.map(index).to_numpy(), corpus=None, base=base_model,
+            embedder=Embedder(base_model, EmbeddingCache(tmp_path / "emb.db")), config=config, seed=seed)
+    return make
+
+
+def test_training_records_the_loop_and_stops_early_when_nothing_improves(make_context):
+    fitted = METHODS["full"].fit(make_context(budget={"max_epochs": 20, "min_steps": 0, "patience": 1},
+                                              training={"batch_size": 8, "learning_rates": {"full": 1e-9}}))
+    details = fitted.details
+    assert details["stop_reason"] == "early_stopping"
+    assert details["steps"] < details["planned_steps"]
+    assert details["losses"] and details["best_step"] >= 1
+
+
+def test_a_time_budget_stops_training(make_context):
+    fitted = METHODS["scratch"].fit(make_context(budget={"max_epochs": 50, "max_train_seconds": 0.5}))
+    assert fitted.details["stop_reason"] == "time_budget"
+
+
+def test_out_of_memory_halves_the_micro_batch_and_keeps_the_effective_batch(make_context, monkeypatch):
+    import torch
+
+    from core.training.loop import MicroBatchStepper
+
+    real_accumulate = MicroBatchStepper._accumulate
+    seen = []
+
+    def accumulate_with_a_small_device(self, batch_idx):
+        seen.append(self.micro_batch)
+        if self.micro_batch > 2:  # simulate a device that holds 2 examples at a time
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real_accumulate(self, batch_idx)
+
+    monkeypatch.setattr(MicroBatchStepper, "_accumulate", accumulate_with_a_small_device)
+    fitted = METHODS["full"].fit(make_context(budget={"max_epochs": 1, "min_steps": 3}, training={"batch_size": 8}))
+    details = fitted.details
+    assert details["oom_retries"] == 2 and details["micro_batch_size"] == 2  # 8 -> 4 -> 2
+    assert details["batch_size"] == 8  # the optimiser still sees batches of 8
+    assert seen[:3] == [8, 4, 2] and details["steps"] >= 3
+
+
+def test_a_model_that_never_fits_fails_with_advice(make_context, monkeypatch):
+    import torch
+
+    from core.training.loop import MicroBatchStepper
+
+    def always_oom(self, batch_idx):
+        raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+
+    monkeypatch.setattr(MicroBatchStepper, "_accumulate", always_oom)
+    with pytest.raises(MemoryError, match="max_length"):
+        METHODS["full"].fit(make_context(budget={"max_epochs": 1, "min_steps": 1}))
+
+
+def test_micro_batches_give_the_same_gradient_as_one_batch(make_context):
+    import dataclasses
+
+    import torch
+
+    from core.training.loop import MicroBatchStepper
+
+    ctx = make_context()
+    ctx.base = dataclasses.replace(ctx.base, precision="fp32")  # the accumulation arithmetic, without bf16 rounding
+    encoded = ctx.base.tokenizer(ctx.train_texts[:8], truncation=True, max_length=32)["input_ids"]
+    labels = torch.as_tensor(ctx.train_labels[:8])
+    grads, calls = [], []
+    # one call; out-of-memory micro-batches of 3; cut by length wherever it saves a padded token
+    for micro, overhead in ((8, 1e9), (3, 1e9), (8, 0)):
+        torch.manual_seed(0)
+        model = ctx.base.classifier(5)
+        model.eval()  # no dropout: the passes must see the same function
+        stepper = MicroBatchStepper(model, ctx.base, encoded, labels, 8)
+        stepper.micro_batch, stepper.overhead_tokens = micro, overhead
+        stepper.step(np.arange(8))
+        grads.append(model.classifier.weight.grad.clone())
+        calls.append(stepper.record()["micro_batches_per_step"])
+    assert calls[0] == 1 and calls[1] == 3 and calls[2] > 1
+    assert torch.allclose(grads[0], grads[1], atol=1e-5) and torch.allclose(grads[0], grads[2], atol=1e-5)
+
+
+def test_a_trained_run_records_its_throughput(make_context):  # the arithmetic: tests/core/test_throughput.py
+    fitted = METHODS["lora"].fit(make_context(budget={"max_epochs": 1, "min_steps": 2}))
+    assert fitted.details["tokens_per_second"] > 0 and fitted.details["flops_per_token"] > 0
+    assert fitted.details["mfu"] is None  # no known peak rate for a CPU
+
+
+def test_compiled_training_runs_and_says_so(make_context):
+    from transformers import AutoModelForSequenceClassification
+
+    from core.training.loop import train_classifier
+
+    ctx = make_context(training={"batch_size": 8, "compile": True}, budget={"max_epochs": 1, "min_steps": 2})
+    # one layer of the base architecture: the same compile path at a fraction of the compile time
+    config = ctx.base.config.__class__.from_dict({**ctx.base.config.to_dict(), "num_labels": 5,
+                                                  "num_hidden_layers": 1})
+    fitted = train_classifier(AutoModelForSequenceClassification.from_config(config), ctx, 1e-4)
+    assert fitted.details["execution"] == "compiled" and fitted.details["steps"] >= 2
+    assert len(fitted.predict_proba(ctx.val_texts[:3])) == 3
+
+
+def test_a_failed_compilation_falls_back_to_eager_and_records_why(make_context, monkeypatch):
+    import torch
+
+    def broken(model, **options):
+        def forward(**batch):
+            raise RuntimeError("no C++ compiler found")
+        return forward
+
+    monkeypatch.setattr(torch, "compile", broken)
+    fitted = METHODS["full"].fit(make_context(training={"batch_size": 8, "compile": True},
+                                              budget={"max_epochs": 1, "min_steps": 2}))
+    assert fitted.details["execution"].startswith("eager: torch.compile failed (RuntimeError: no C++ compiler")
+    assert fitted.details["steps"] >= 2

@@ -7,7 +7,7 @@ import time
 from core.config import parse_config
 from core.results.store import SqlStore
 from core.running import worker as worker_module
-from core.running.jobs import JobQueue, ensure_worker
+from core.running.jobs import JobQueue, ensure_worker, start_worker
 from core.running.worker import JobProgress, Worker, serve
 from tests.conftest import tiny_config
 
@@ -31,8 +31,6 @@ def test_a_queued_job_runs_to_the_end_with_its_progress_stored(tmp_path):
 
 
 def test_cancel_stops_the_grid_and_keeps_the_runs_already_finished(tmp_path):
-    from bench.serving import start_worker
-
     store = SqlStore(tmp_path / "r.db")
     queue = JobQueue(store)
     # 30 short runs: the cancel lands while the grid is under way

@@ -85,7 +85,7 @@ def test_an_uncovered_question_shows_a_made_up_answer_as_wrong_and_says_nothing_
     assert "not covered" in text and "No passage holds this answer" in " ".join(c.value for c in app.caption)
     table = app.dataframe[0].value
     rag = table[table.method == "rag"]
-    assert (rag.answer == UNCOVERED_RAG_ANSWER).all() and (rag.verdict == "✗ wrong").all()
+    assert len(rag) and (rag.answer == UNCOVERED_RAG_ANSWER).all() and (rag.verdict == "✗ wrong").all()
     assert "✓ holds the answer" not in text  # no passage is marked: none holds it
     abstained = table[table.answer == "I don't know"]
     assert len(abstained) and (abstained.verdict == "I don't know").all()

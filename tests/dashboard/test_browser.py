@@ -18,13 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from bench.serving import (
+from core.running.jobs import start_worker
+from dashboard.serve import (
     CHROMIUM,
     CHROMIUM_ARGS,
     SETTLED,
     free_port,
     start_streamlit,
-    start_worker,
     stop,
     wait_healthy,
     whole_page_screenshot,

@@ -107,7 +107,7 @@ def test_the_quality_axis_is_named_answer_match_for_questions(results):
     transfer = charts.negative_transfer_chart(negative_transfer(scored), "scratch", "total", "answer match")
     for figure in (curves, cost):
         assert figure.layout.yaxis.title.text == "answer match" and figure.layout.title.text.startswith("Answer match")
-        assert all("accuracy" not in (trace.hovertemplate or "") for trace in figure.data)
+        assert figure.data and all("accuracy" not in (trace.hovertemplate or "") for trace in figure.data)
     assert transfer.layout.title.text.startswith("Answer match minus scratch")
     assert charts.learning_curves_chart(learning_curves(scored)).layout.yaxis.title.text == "accuracy"
 

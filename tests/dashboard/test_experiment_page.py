@@ -26,7 +26,8 @@ def _errors(app):
 def test_the_defaults_launch_a_queued_job_and_open_the_runs_page(adaptlab_home):
     app = _page()
     assert_clean(app)
-    assert all(box.value for box in app.checkbox if box.key.startswith("experiment.method."))
+    methods = [box for box in app.checkbox if box.key.startswith("experiment.method.")]
+    assert methods and all(box.value for box in methods)
     name = app.text_input(key="experiment.name").value
     assert name.startswith("fortunes-")
     for method in ("full", "scratch", "lora", "rag"):

@@ -7,7 +7,7 @@ docs/RELIABILITY.md reports a run of it.
 import pytest
 
 from bench.load import held, run_load
-from bench.serving import CHROMIUM
+from dashboard.serve import CHROMIUM
 
 pytestmark = [
     pytest.mark.browser, pytest.mark.slow,

@@ -1,5 +1,7 @@
-"""Serving the dashboard on loopback for the browser test and the load benchmark: Streamlit's own server,
-started and stopped as a process group, and the Chromium that drives it."""
+"""Serving the dashboard on loopback, for the browser test, the load benchmark and the screenshots: Streamlit's own
+server, started and stopped as a process group, and the Chromium that drives it.
+
+A worker beside it: core.running.jobs.start_worker (stop() stops it too). Nothing here imports streamlit."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[1]  # the repository: streamlit reads .streamlit/config.toml from here
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's; never a downloaded browser
 SETTLED = '[data-testid="stApp"][data-test-script-state="notRunning"]'  # the script has finished its run
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -26,16 +28,11 @@ def free_port() -> int:
 
 
 def start_streamlit(port: int, env: dict, log: Path) -> subprocess.Popen:
-    """`streamlit run dashboard/app.py` on 127.0.0.1:port, in its own process group."""
-    return subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(port),
-                             "--server.address", "127.0.0.1"], cwd=ROOT, env=env, start_new_session=True,
-                            stdout=log.open("wb"), stderr=subprocess.STDOUT)
-
-
-def start_worker(env: dict, log: Path, *flags: str) -> subprocess.Popen:
-    """`adaptlab worker` in its own process group, as the dashboard starts it."""
-    return subprocess.Popen([sys.executable, "-m", "core.cli", "worker", *flags], cwd=ROOT, env=env,
-                            start_new_session=True, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    """`streamlit run dashboard/app.py` on 127.0.0.1:port, in its own process group, writing to `log`."""
+    with Path(log).open("wb") as output:  # the child keeps its own handle
+        return subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port",
+                                 str(port), "--server.address", "127.0.0.1"], cwd=ROOT, env=env, start_new_session=True,
+                                stdout=output, stderr=subprocess.STDOUT)
 
 
 def wait_healthy(url: str, process: subprocess.Popen, seconds: float = 120) -> None:

@@ -1,0 +1,240 @@
+"""One run, start to end: the training subset, fit, predict the test set, measure, and the follow-up evaluations.
+
+`execute_run` is the whole of it, read top to bottom; the grid (core/running/runner.py) and the packed
+processes (core/running/packing.py) call it for each run they hold.
+"""
+
+from __future__ import annotations
+
+import platform
+import traceback
+from importlib import metadata
+
+import numpy as np
+
+from core.backbone.embeddings import Embedder
+from core.backbone.models import BaseModel, device_name
+from core.config import ExperimentConfig
+from core.errors import Cancelled, ConfigError, DataError
+from core.evaluation.forgetting import choose_probe, forgetting_scores
+from core.evaluation.measure import dollars, price_per_hour, stopwatch, stored_bytes, track_peak_memory
+from core.evaluation.metrics import classification_metrics
+from core.methods import METHODS, FitContext
+from core.paths import adaptlab_home, now
+from core.running.grid import NO_TRAINING_DATA, RunSpec, subset_indices
+from core.running.knowledge_update import knowledge_update
+from core.task.data import Task
+from core.task.load import load_task
+from core.task.validation import ValidationReport, validate_task
+
+LATENCY_SAMPLE = 256  # test texts timed uncached for the latency of methods that read the embedding cache
+
+
+PACKAGES = ("adaptlab", "torch", "transformers", "peft", "sentence-transformers", "faiss-cpu", "scikit-learn",
+            "numpy", "pandas")
+
+
+class Progress:
+    """What a front end hears while a grid runs. The CLI and the dashboard worker subclass it."""
+
+    def message(self, text: str) -> None: ...
+    def grid_started(self, name: str, total: int, todo: int) -> None: ...
+    def run_started(self, spec: RunSpec) -> None: ...
+    def run_progress(self, spec: RunSpec, fraction: float, info: dict) -> None: ...
+    def run_finished(self, spec: RunSpec, record: dict) -> None: ...
+
+
+def environment(base: BaseModel) -> dict:
+    versions = {}
+    for package in PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    return {"python": platform.python_version(), "platform": platform.platform(), "versions": versions,
+            "device_kind": base.device.type, "device": device_name(base.device),
+            "precision": "fp32" if base.autocast_dtype is None else "bf16"}
+
+
+def check_task(task: Task, config: ExperimentConfig) -> ValidationReport:
+    if task.kind == "qa":
+        from core.task.qa import validate_qa_task
+
+        report = validate_qa_task(task, config.sizes, config.llm.context_length, config.task.drop_leaked_from_train)
+    else:
+        report = validate_task(task, config.sizes, config.size_unit, config.model.max_length,
+                               config.task.drop_leaked_from_train)
+    if not report.ok:
+        raise DataError(report.errors)
+    return report
+
+
+def load_checked_task(config: ExperimentConfig) -> tuple[Task, ValidationReport]:
+    task = load_task(config.task, config.name)
+    return task, check_task(task, config)
+
+
+RETRIEVER_MAX_LENGTH = 256  # tokens of a passage the retrieval encoder reads
+
+
+def load_backbone(config: ExperimentConfig) -> tuple[BaseModel, BaseModel]:
+    """(the model being adapted, the encoder whose embeddings the embedding cache and retrieval use).
+
+    On a sentence encoder both are the same model; a decoder LLM retrieves with `llm.retriever`."""
+    base = BaseModel.from_spec(config.model)
+    if base.family == "encoder":
+        return base, base
+    base.max_length = config.llm.context_length
+    retriever = BaseModel.load(config.llm.retriever, config.model.device, RETRIEVER_MAX_LENGTH,
+                               config.model.precision)
+    if retriever.family != "encoder":
+        raise ConfigError(f"llm.retriever '{config.llm.retriever}' is a decoder; retrieval embeds passages with a "
+                          "sentence encoder, such as the built-in 'default'")
+    return base, retriever
+
+
+def uses_embeddings(method, family: str) -> bool:
+    """Whether a run reads the embedding cache: an encoder's embedding methods, or a decoder's retrieval."""
+    return method.retrieves if family == "decoder" else method.uses_embeddings
+
+
+def execute_run(spec: RunSpec, task: Task, labels: list[str], base: BaseModel, embedder: Embedder,
+                config: ExperimentConfig, env: dict, progress: Progress,
+                baseline: dict | None = None, price_share: float = 1.0) -> tuple[dict, list[int] | None]:
+    """One run: set up, fit, evaluate and measure, follow up, score. A failure becomes a 'failed' record; the
+    grid goes on.
+
+    price_share: the part of the device this run had (1/N when N runs are packed onto it), so its
+    dollars are that share of the device's hourly price.
+    """
+    ctx = fit_context(spec, task, labels, base, embedder, config, progress)
+    record = {"run_key": spec.key, "method": spec.method, "size": spec.size, "seed": spec.seed,
+              "size_unit": config.size_unit, "train_examples": len(ctx.train_texts), "started_at": now(),
+              "device": env["device"], "environment": env, "runs_at_once": env.get("runs_at_once", 1)}
+    try:
+        predictions, fitted = _fit_and_measure(spec, ctx, config, env, record, price_share, task)
+        _follow_up(spec, fitted, task, labels, base, config, record, {} if baseline is None else baseline, ctx)
+    except (KeyboardInterrupt, SystemExit, Cancelled):
+        raise
+    except Exception as error:  # one broken run must not sink a 72-run grid
+        record.update(status="failed", error=f"{type(error).__name__}: {error}", traceback=traceback.format_exc(),
+                      finished_at=now())
+        return record, None
+    if task.kind == "classification":  # QA runs scored their answers while answering
+        record.update(_scores(task, labels, predictions))
+        predictions = predictions.tolist()
+    record.update(status="finished", finished_at=now())
+    return record, predictions
+
+
+def fit_context(spec: RunSpec, task: Task, labels: list[str], base: BaseModel, embedder: Embedder,
+                config: ExperimentConfig, progress: Progress) -> FitContext:
+    """What a method is given: the run's nested training subset, the validation split, the model, the budget."""
+    qa = task.kind == "qa"
+    # QA has no classes: one "class" makes the nested subsets plain seeded random prefixes
+    y_train = np.zeros(len(task.train), dtype=int) if qa else _label_indices(task.train, labels)
+    chosen = np.array([], dtype=int) if spec.size == NO_TRAINING_DATA else subset_indices(
+        y_train, spec.size, config.size_unit, spec.seed)
+    return FitContext(
+        labels=labels, train_texts=task.train.text.iloc[chosen].tolist(), train_labels=y_train[chosen],
+        val_texts=task.validation.text.tolist(),
+        val_labels=np.zeros(len(task.validation), dtype=int) if qa else _label_indices(task.validation, labels),
+        corpus=task.corpus, base=base, embedder=embedder, config=config, seed=spec.seed,
+        progress=lambda fraction, info: progress.run_progress(spec, fraction, info),
+        kind=task.kind, train_frame=task.train.iloc[chosen].reset_index(drop=True), val_frame=task.validation,
+        retrieval=embedder)
+
+
+def _label_indices(split, labels: list[str]) -> np.ndarray:
+    return split.label.map({label: i for i, label in enumerate(labels)}).to_numpy()
+
+
+def _scores(task: Task, labels: list[str], predictions: np.ndarray) -> dict:
+    """A classification run's accuracy, macro-F1 and per-class F1 with intervals (and by corpus coverage)."""
+    truth = _label_indices(task.test, labels)
+    scores = classification_metrics(truth, predictions, labels)
+    if "covered" in task.test:  # e.g. geo-knowledge: what retrieval adds where the corpus has the fact
+        scores["by_coverage"] = coverage_accuracy(truth, predictions, task.test.covered.to_numpy(dtype=bool))
+    return scores
+
+
+def coverage_accuracy(truth: np.ndarray, predicted: np.ndarray, covered: np.ndarray) -> dict:
+    """Accuracy with its interval on the test examples the corpus covers, and on the rest."""
+    from core.evaluation.metrics import bootstrap_interval
+
+    out = {}
+    for group, mask in (("covered", covered), ("uncovered", ~covered)):
+        if mask.any():
+            correct = truth[mask] == predicted[mask]
+            low, high = bootstrap_interval(correct)
+            out[group] = {"accuracy": float(correct.mean()), "accuracy_low": low, "accuracy_high": high,
+                          "examples": int(mask.sum())}
+    return out
+
+
+def _fit_and_measure(spec: RunSpec, ctx: FitContext, config: ExperimentConfig, env: dict, record: dict,
+                     price_share: float, task: Task):
+    """Fit, predict the test set (timed), measure; QA runs return per-question answer match as predictions."""
+    test_texts = task.test.text.tolist()
+    method = METHODS[spec.method]
+    decoder = ctx.base.family == "decoder"
+    with track_peak_memory(ctx.base.device) as peak:
+        embedder_charge = ctx.embedder.charged_seconds
+        with stopwatch() as fit_seconds:
+            fitted = method.fit_for(ctx.base.family)(ctx)
+        train_seconds = fit_seconds() + (ctx.embedder.charged_seconds - embedder_charge)
+        with stopwatch() as predicting:
+            if ctx.kind == "qa":
+                from core.evaluation.qa import evaluate_qa
+
+                metrics, predictions, shown = evaluate_qa(fitted, task.test)
+                record.update(metrics, **shown)
+            else:
+                predictions = fitted.predict_proba(test_texts).argmax(axis=1)
+        if decoder and hasattr(fitted, "latency"):
+            _decoder_extras(fitted, ctx.kind, test_texts, task, labels=ctx.labels, record=record)
+        # QA: answering alone is what serving costs (the option scoring that follows it is evaluation)
+        per_1k = record.get("answer_seconds", predicting()) / len(test_texts) * 1000
+        if not decoder and method.uses_embeddings:  # the test set's encodings came from the cache: time a sample for real
+            sample = test_texts[:LATENCY_SAMPLE]
+            with ctx.embedder.uncached(), stopwatch() as latency:
+                fitted.predict_proba(sample)
+            per_1k = latency() / len(sample) * 1000
+        # otherwise nothing was cached: predicting the test set is the latency measurement, with no second pass
+    keep = (adaptlab_home() / "artifacts" / config.name / spec.key.replace("|", "-")) if config.keep_artifacts else None
+    price = price_per_hour(config.prices, env["device_kind"], env["device"]) * price_share
+    record.update(
+        train_seconds=train_seconds, inference_seconds_per_1k=per_1k, peak_memory_mb=peak.megabytes,
+        peak_memory_kind=peak.kind, memory_baseline_mb=peak.baseline_megabytes, trainable_parameters=int(fitted.trainable_parameters),
+        total_parameters=int(fitted.total_parameters), bytes_stored=stored_bytes(fitted, keep),
+        price_per_hour=price, train_dollars=dollars(train_seconds, price),
+        inference_dollars_per_1k=dollars(per_1k, price), details=fitted.details,
+        artifacts=str(keep) if keep else None)
+    return predictions, fitted
+
+
+def _decoder_extras(fitted, kind: str, test_texts: list[str], task: Task, labels: list[str], record: dict) -> None:
+    """An LLM run also records its prompt size, its batch-1 latency and, classifying, its generated answers."""
+    from core.evaluation.qa import generated_accuracy, tokens_per_query
+
+    if kind == "classification":
+        record.update(tokens_per_query(fitted.prompt_tokens, []), prompts_cut=fitted.prompts.cut)
+        record.update(generated_accuracy(fitted, test_texts, _label_indices(task.test, labels)))
+    contexts = task.test.context.tolist() if "context" in task.test else None
+    record.update(fitted.latency(test_texts, contexts))
+
+
+def _follow_up(spec: RunSpec, fitted, task: Task, labels: list[str], base: BaseModel, config: ExperimentConfig,
+               record: dict, baseline: dict, ctx: FitContext) -> None:
+    """Evaluations beyond the test set, outside the timed region: forgetting, then the knowledge update (last:
+    a method may retrain on the new facts)."""
+    probe = choose_probe(config.forgetting, task.avoid_probes)
+    if base.family == "decoder" and config.forgetting != "off" and METHODS[spec.method].changes_base_weights:
+        from core.evaluation.llm_forgetting import decoder_forgetting
+
+        record["forgetting"] = decoder_forgetting(fitted, base, baseline)
+    elif base.family == "encoder" and probe and METHODS[spec.method].changes_base_weights:
+        record["forgetting"] = forgetting_scores(fitted, base, probe, baseline)
+    if task.knowledge_update is not None:
+        record["knowledge_update"] = knowledge_update(METHODS[spec.method], fitted, ctx, task.knowledge_update,
+                                                      labels, record["price_per_hour"])

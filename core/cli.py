@@ -76,7 +76,8 @@ class CliProgress:
             f"  {spec.method}, {size_label(spec.size, self.unit)}, seed {spec.seed}", total=100, info="")
 
     def run_progress(self, spec, fraction: float, info: dict) -> None:
-        text = " ".join(f"{k}={v:.3f}" for k, v in info.items() if k in ("loss", "val_accuracy"))
+        text = " ".join(f"{k}={v:.3f}" for k, v in info.items()
+                        if k in ("loss", "val_accuracy") and isinstance(v, int | float))
         if spec.key in self.runs:
             self.bars.update(self.runs[spec.key], completed=100 * fraction, info=text)
 

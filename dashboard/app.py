@@ -19,8 +19,12 @@ import streamlit as st
 from dashboard import auth, state, ui
 
 
+ICON = Path(__file__).resolve().parent / "icon.png"  # served by the dashboard itself: a ":material/...:" page icon
+                                                     # makes the browser fetch the favicon from fonts.gstatic.com
+
+
 def main(start: str = "home") -> None:
-    st.set_page_config(page_title="adaptlab", page_icon=":material/science:", layout="wide")
+    st.set_page_config(page_title="adaptlab", page_icon=str(ICON), layout="wide")
     if not auth.gate():  # sign-in is configured and this visitor has not signed in: no page, no worker
         return
     state.keep_worker_alive()

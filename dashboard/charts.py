@@ -7,6 +7,7 @@ built and checked in a test, and the decision report embeds the very same figure
 from __future__ import annotations
 
 import math
+import textwrap
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -22,6 +23,8 @@ METHOD_DASHES = {name: spec.dash for name, spec in METHODS.items()}
 HURTS = "#D62728"
 SPLIT_COLORS = {"train": "#1F77B4", "validation": "#9AA5B1", "test": "#FF7F0E"}
 HEIGHT = 430
+TITLE_CHARS = 26  # characters a title line holds in 230 px at 16 px (a half-width chart on an 800 px screen)
+NOTE_CHARS = 36  # and a note line, at 12 px
 
 
 def color(method: str) -> str:
@@ -33,13 +36,24 @@ def _rgba(hex_color: str, alpha: float) -> str:
     return f"rgba({r},{g},{b},{alpha})"
 
 
-def _layout(figure: go.Figure, title: str, x: str, y: str, **extra) -> go.Figure:
+def _wrap(text: str, width: int) -> str:
+    return "<br>".join(textwrap.wrap(text, width)) if text else ""
+
+
+def _layout(figure: go.Figure, title: str, x: str, y: str, note: str = "", **extra) -> go.Figure:
+    """Title, axes and legend; the title short and wrapped (a half-width chart on an 800 px screen is about 230 px
+    wide: nothing is cut off), what to read in the chart in smaller type below it (note)."""
     extra.setdefault("height", HEIGHT)
     # beside the plot, one entry a line: seven methods never run into the title
     extra.setdefault("legend", {"orientation": "v", "yanchor": "top", "y": 1.0, "x": 1.02, "title": None})
-    figure.update_layout(title={"text": title, "x": 0, "xanchor": "left"}, template="plotly_white",
-                         margin={"l": 60, "r": 20, "t": 50, "b": 55}, xaxis_title=x, yaxis_title=y,
-                         hoverlabel={"namelength": -1}, **extra)
+    title_lines = _wrap(title, TITLE_CHARS).count("<br>") + 1
+    note_lines = _wrap(note, NOTE_CHARS).count("<br>") + 1 if note else 0
+    heading = {"text": _wrap(title, TITLE_CHARS), "x": 0, "xanchor": "left", "font": {"size": 16}}
+    if note:
+        heading["subtitle"] = {"text": _wrap(note, NOTE_CHARS), "font": {"size": 12, "color": "#52606D"}}
+    figure.update_layout(title=heading, template="plotly_white",
+                         margin={"l": 60, "r": 20, "t": 30 + 20 * title_lines + 16 * note_lines, "b": 55},
+                         xaxis_title=x, yaxis_title=y, hoverlabel={"namelength": -1}, **extra)
     return figure
 
 
@@ -66,25 +80,27 @@ def _unit_axis(unit: str) -> str:
     return "training examples per class" if unit == "per_class" else "training examples"
 
 
-def learning_curves_chart(curves: pd.DataFrame, unit: str = "per_class", quality: str = "accuracy") -> go.Figure:
+def learning_curves_chart(curves: pd.DataFrame, unit: str = "per_class", quality: str = "accuracy",
+                          band: str | None = None) -> go.Figure:
     """Accuracy (or answer match: `quality`) against training-set size, one line per method, its 95% interval
-    as a band."""
+    as a band: every method's, or only `band`'s (where many overlap)."""
     figure = go.Figure()
     for method, group in curves.groupby("method", sort=False):
         group = group.sort_values("size", key=lambda s: s.map(size_order))
         x = list(group["size"])
-        figure.add_trace(go.Scatter(
-            x=x + x[::-1], y=list(group.accuracy_high) + list(group.accuracy_low)[::-1], fill="toself", mode="lines",
-            fillcolor=_rgba(color(method), 0.15), line={"width": 0}, hoverinfo="skip", showlegend=False,
-            name=f"{method} 95% interval", legendgroup=method))
+        if band is None or band == method:
+            figure.add_trace(go.Scatter(
+                x=x + x[::-1], y=list(group.accuracy_high) + list(group.accuracy_low)[::-1], fill="toself",
+                mode="lines", fillcolor=_rgba(color(method), 0.25 if band else 0.15), line={"width": 0},
+                hoverinfo="skip", showlegend=False, name=f"{method} 95% interval", legendgroup=method))
         figure.add_trace(go.Scatter(
             x=x, y=group.accuracy, mode="lines+markers", name=method, legendgroup=method,
             line={"color": color(method), "width": 2.5}, marker={"size": 8},
             customdata=group[["accuracy_low", "accuracy_high", "seeds"]].to_numpy(),
             hovertemplate=f"<b>{method}</b> at %{{x}}<br>{quality} %{{y:.3f}} [%{{customdata[0]:.3f}}, "
                           "%{customdata[1]:.3f}]<br>%{customdata[2]} seed(s)<extra></extra>"))
-    _layout(figure, f"{quality.capitalize()} as training data grows (bands: 95% intervals)", _unit_axis(unit),
-            quality)
+    _layout(figure, f"{quality.capitalize()} as training data grows", _unit_axis(unit), quality,
+            note="bands: 95% intervals" if band is None else f"band: {band}'s 95% interval")
     figure.update_xaxes(type="category", categoryorder="array", categoryarray=_sizes(curves) if len(curves) else [])
     return figure
 
@@ -99,9 +115,10 @@ def accuracy_cost_chart(table: pd.DataFrame, cost: str = "train_dollars", unit: 
     figure.add_trace(go.Scatter(x=front[cost], y=front.accuracy, mode="lines", name="Pareto front",
                                 line={"color": "#1F2933", "dash": "dot", "width": 1.5, "shape": "hv"},
                                 hoverinfo="skip"))
-    figure.add_trace(go.Scatter(x=front[cost], y=front.accuracy, mode="markers", showlegend=False, hoverinfo="skip",
-                                name="on the front", marker={"size": 20, "color": "rgba(0,0,0,0)",
-                                                             "line": {"color": "#1F2933", "width": 2}}))
+    figure.add_trace(go.Scatter(x=front[cost], y=front.accuracy, mode="markers+text", showlegend=False,
+                                hoverinfo="skip", name="on the front", text=[size_label(s, unit) for s in front["size"]],
+                                textposition="top left", textfont={"size": 11, "color": "#1F2933"}, cliponaxis=False,
+                                marker={"size": 20, "color": "rgba(0,0,0,0)", "line": {"color": "#1F2933", "width": 2}}))
     for method, group in frame.groupby("method", sort=False):
         labels = [size_label(s, unit) for s in group["size"]]
         figure.add_trace(go.Scatter(
@@ -110,8 +127,8 @@ def accuracy_cost_chart(table: pd.DataFrame, cost: str = "train_dollars", unit: 
                      "arrayminus": group.accuracy - group.accuracy_low, "color": _rgba(color(method), 0.5)},
             text=labels, hovertemplate=f"<b>{method}</b>, %{{text}}<br>{quality} %{{y:.3f}}<br>"
                                        f"{COST_AXES.get(cost, cost)} %{{x:.4g}}<extra></extra>"))
-    _layout(figure, f"{quality.capitalize()} against cost (ringed: the Pareto front)", COST_AXES.get(cost, cost),
-            quality)
+    _layout(figure, f"{quality.capitalize()} against cost", COST_AXES.get(cost, cost), quality,
+            note="ringed: the Pareto front, labelled with its size")
     spread = len(frame) and (frame[cost] > 0).all() and frame[cost].max() / frame[cost].min() > 50
     if spread:
         _log_axis(figure.layout.xaxis, "B" if cost == "bytes_stored" else "")
@@ -161,8 +178,8 @@ def negative_transfer_chart(transfer: pd.DataFrame, reference: str = "scratch", 
     if pooled.hurts.astype(bool).any():
         figure.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name="transfer hurts",
                                     marker={"color": HURTS, "symbol": "x", "size": 12}))
-    _layout(figure, f"{quality.capitalize()} minus {reference}, with 95% intervals", _unit_axis(unit),
-            f"difference vs {reference}", scattermode="group")
+    _layout(figure, f"{quality.capitalize()} minus {reference}", _unit_axis(unit), f"difference vs {reference}",
+            note="with 95% intervals; below 0: worse than the reference", scattermode="group")
     figure.update_xaxes(type="category", categoryorder="array", categoryarray=_sizes(pooled) if len(pooled) else [])
     return figure
 
@@ -180,7 +197,8 @@ def cost_volume_chart(costs: pd.DataFrame, break_even: pd.DataFrame) -> go.Figur
         figure.add_trace(go.Scatter(x=break_even.queries, y=break_even.total_dollars, mode="markers",
                                     name="break-even", text=text, hovertemplate="%{text}<br>$%{y:,.4f}<extra></extra>",
                                     marker={"symbol": "diamond", "size": 11, "color": "#1F2933"}))
-    _layout(figure, "Total cost against query volume (◆ break-even)", "queries served", "total cost")
+    _layout(figure, "Total cost against query volume", "queries served", "total cost",
+            note="train once, then pay per query; ◆ break-even")
     _log_axis(figure.layout.xaxis)
     if len(costs) and (costs.total_dollars > 0).all():
         _log_axis(figure.layout.yaxis)
@@ -188,18 +206,38 @@ def cost_volume_chart(costs: pd.DataFrame, break_even: pd.DataFrame) -> go.Figur
     return figure
 
 
+OVERLAP_SYMBOLS = ["circle", "diamond-open", "x-thin-open", "square-open"]
+OVERLAP_DASHES = ["dash", "dot", "dashdot", "longdash"]
+OVERLAP_SHIFT = 0.06  # each line hidden under an identical one moves right by 6% (on the log axis), so both show
+
+
 def storage_chart(storage: pd.DataFrame) -> go.Figure:
-    """Bytes to keep N task variants: adapters and heads share one base model, full copies do not."""
+    """Bytes to keep N task variants: adapters and heads share one base model, full copies do not.
+
+    Methods that store exactly as much (a full fine-tune and training from scratch keep a whole model each) would
+    draw one line over the other: each later one is drawn shifted a little to the right, with its own marker and
+    dash, and named "(same as ...)" in the legend; its hover shows the true count of variants."""
     figure = go.Figure()
+    drawn: list[tuple[str, list]] = []  # (method, its bytes) already on the chart
     for method, group in storage.groupby("method", sort=False):
+        group = group.sort_values("variants")
         shared = bool(group.shares_base_model.iloc[0])
+        values = group["bytes"].astype(float).tolist()
+        same = [other for other, seen in drawn if len(seen) == len(values) and
+                all(abs(a - b) <= 0.01 * max(abs(a), abs(b), 1.0) for a, b in zip(seen, values))]
+        drawn.append((method, values))
+        k = len(same)
+        name = f"{method} (same as {same[0]})" if same else method
         figure.add_trace(go.Scatter(
-            x=group.variants, y=group["bytes"], mode="lines+markers", name=method,
-            line={"color": color(method), "width": 2.5, "dash": "solid" if shared else "dash"},
+            x=group.variants * (1 + OVERLAP_SHIFT * k), y=group["bytes"], mode="lines+markers", name=name,
+            customdata=group.variants, line={"color": color(method), "width": max(1.5, 2.5 - 0.5 * k),
+                                             "dash": ("solid" if shared else OVERLAP_DASHES[k % len(OVERLAP_DASHES)])},
+            marker={"symbol": OVERLAP_SYMBOLS[k % len(OVERLAP_SYMBOLS)], "size": 8 + 2 * k,
+                    "line": {"width": 2, "color": color(method)}},
             hovertemplate=f"<b>{method}</b> ({'base model once + small part each' if shared else 'a full copy each'})"
-                          "<br>%{x} variants: %{y:.3s}B<extra></extra>"))
-    _layout(figure, "Storage of N task variants (solid: base model shared; dashed: a copy each)",
-            "task variants", "storage")
+                          "<br>%{customdata} variants: %{y:.3s}B<extra></extra>"))
+    _layout(figure, "Storage of N task variants", "task variants", "storage",
+            note="solid: one base model shared; dashed: a whole copy each")
     _log_axis(figure.layout.xaxis)
     if len(storage) and (storage["bytes"] > 0).all():
         _log_axis(figure.layout.yaxis, "B")
@@ -235,7 +273,8 @@ def coverage_chart(coverage: pd.DataFrame) -> go.Figure:
                                 marker_color=COVERAGE_COLORS[group], text=[f"{v:.0%}" for v in rows.answer_match],
                                 textposition="outside", textfont={"size": 11}, cliponaxis=False,
                                 hovertemplate=f"<b>%{{x}}</b><br>{group}: answer match %{{y:.3f}}<extra></extra>"))
-    _layout(figure, "Answer match on covered and uncovered questions", "", "answer match", barmode="group",
+    _layout(figure, "Answer match by coverage", "", "answer match", note="covered and uncovered questions",
+            barmode="group",
             legend=LEGEND_BELOW, uniformtext={"minsize": 9, "mode": "show"})
     figure.update_yaxes(range=[0, 1.12], tickformat=".0%")
     return figure
@@ -252,7 +291,8 @@ def answer_kinds_chart(coverage: pd.DataFrame) -> go.Figure:
     for column, (name, colour) in ANSWER_KINDS.items():
         figure.add_trace(go.Bar(x=coverage[column], y=y, name=name, marker_color=colour, orientation="h",
                                 hovertemplate=f"%{{y}}<br>{name}: %{{x:.0%}}<extra></extra>"))
-    _layout(figure, "What each method answers (red: a fact made up)", "share of questions", "", barmode="stack",
+    _layout(figure, "What each method answers", "share of questions", "", note="red: a fact made up",
+            barmode="stack",
             legend={**LEGEND_BELOW, "traceorder": "normal"}, height=max(HEIGHT, 150 + 26 * len(coverage)))
     figure.update_xaxes(range=[0, 1], tickformat=".0%")
     figure.update_yaxes(autorange="reversed")
@@ -276,7 +316,8 @@ def knowledge_update_chart(update: pd.DataFrame) -> go.Figure:
         marker={"color": [color(m) for m in update.method], "size": 14, "symbol": "diamond"},
         text=[f"{a:.0%}" for a in update.after], textposition="middle right", customdata=update[["how"]].to_numpy(),
         hovertemplate="<b>%{y}</b><br>after: %{x:.0%}<br>it %{customdata[0]}<extra></extra>"))
-    _layout(figure, "New facts: answer match before and after they arrive", "answer match on the new facts", "",
+    _layout(figure, "New facts: before and after", "answer match on the new facts", "",
+            note="answer match before the new facts arrive, and once taken in",
             height=max(300, 140 + 42 * len(update)))
     figure.update_xaxes(range=[-0.02, 1.12], tickformat=".0%")
     figure.update_yaxes(autorange="reversed", type="category")
@@ -293,7 +334,7 @@ def update_cost_chart(update: pd.DataFrame) -> go.Figure:
         x=seconds, y=update.method, orientation="h", marker_color=[color(m) for m in update.method],
         text=[update_cost(row) for row in update.itertuples()], textposition="outside", cliponaxis=False,
         hovertemplate="<b>%{y}</b><br>%{text}<extra></extra>", name="cost of taking new facts in"))
-    _layout(figure, "What taking new facts in costs each method", "seconds, each time new facts arrive", "",
+    _layout(figure, "What taking new facts in costs", "seconds, each time new facts arrive", "",
             height=max(300, 140 + 42 * len(update)), showlegend=False)
     figure.update_xaxes(range=[0, float(seconds.max() or 1) * 2.2])  # room for the words beside the bars
     figure.update_yaxes(autorange="reversed", type="category")

@@ -111,6 +111,14 @@ def model_family(name: str) -> str:
     return family_of(name)
 
 
+@st.cache_data(ttl=30, show_spinner=False)
+def model_problem(name: str) -> str | None:
+    """Why a model name cannot run, in words (dashboard/checks.py); None when it can. Nothing is loaded."""
+    from dashboard.checks import model_problem as check
+
+    return check(name)
+
+
 def task_kind(spec: dict) -> str:
     """"qa" or "classification" for a data spec (a TaskSpec as a dict), without loading the data."""
     if "builtin" in spec and "kind" not in spec:  # a built-in scenario says its kind in its demo grid

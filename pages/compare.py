@@ -7,9 +7,10 @@ import streamlit as st
 from core.results.decision import COST_AXES
 from core.results.report import results_rows
 from core.running.grid import NO_TRAINING_DATA, size_label, size_order
-from dashboard import charts, ui
+from dashboard import charts, ui, words
 
 KEY = "compare"
+ALL_BANDS = "every method"
 
 
 def render() -> None:
@@ -18,8 +19,10 @@ def render() -> None:
     if results is None:
         return
     _headline(results)
-    st.dataframe(results_rows(results.summary, results.reference, results.unit, results.kind), hide_index=True,
-                 width="stretch")
+    rows = words.with_titles(results_rows(results.summary, results.reference, results.unit, results.kind))
+    # every row on screen, no inner scroll: the table is as tall as its rows
+    st.dataframe(rows, hide_index=True, width="stretch", height=table_height(len(rows)), key=f"{KEY}.table")
+    st.caption(words.PER_CLASS if results.unit == "per_class" else words.TOTAL)
     left, right = st.columns(2)
     left.caption("Subsets are nested (each size contains the smaller ones) and every method sees the same test "
                  "examples and seeds, so the curves are paired.")
@@ -27,13 +30,23 @@ def render() -> None:
                            label_visibility="collapsed")
     left, right = st.columns(2)
     with left:
-        st.plotly_chart(charts.learning_curves_chart(results.curves, results.unit, results.quality),
-                        key=f"{KEY}.curves")
+        methods = list(dict.fromkeys(results.curves.method))
+        band = st.selectbox("Interval band", [ALL_BANDS, *methods], key=f"{KEY}.band.{results.name}",
+                            format_func=lambda m: m if m == ALL_BANDS else f"{m} only",
+                            help="Where bands overlap, show one method's 95% interval at a time.")
+        st.plotly_chart(charts.learning_curves_chart(results.curves, results.unit, results.quality,
+                                                     band=None if band == ALL_BANDS else band), key=f"{KEY}.curves")
     with right:
         st.plotly_chart(charts.accuracy_cost_chart(results.summary, cost, results.unit, results.quality),
                         key=f"{KEY}.cost")
+        st.caption(words.PARETO)
     _per_class(results)
     _failures(results)
+
+
+def table_height(rows: int) -> int:
+    """Pixels for a table showing every row: a header and 35 px a row, plus the border."""
+    return 35 * (rows + 1) + 3
 
 
 def _headline(results) -> None:
@@ -56,10 +69,13 @@ def _per_class(results) -> None:
         return
     sizes = sorted(f1["size"].unique(), key=size_order)
     trained = [s for s in sizes if s != NO_TRAINING_DATA] or sizes
+    # keyed by experiment: another experiment starts at its own largest size, not at this one's pick
     size = st.segmented_control("Per-class F1 at training-set size", trained, default=trained[-1], required=True,
-                                key=f"{KEY}.f1_size", format_func=lambda s: size_label(s, results.unit))
+                                key=f"{KEY}.f1_size.{results.name}", format_func=lambda s: size_label(s, results.unit))
     shown = f1[f1["size"].isin([size, NO_TRAINING_DATA])]
     st.plotly_chart(charts.per_class_f1_chart(shown, results.unit), key=f"{KEY}.f1")
+    st.caption("F1 per class: for each label, how well a method finds its examples without calling others by its "
+               "name (1 = every one found, none wrong). A low cell is a label that method confuses.")
 
 
 def _failures(results) -> None:

@@ -9,7 +9,7 @@ import streamlit as st
 from core.results.decision import break_even_queries, one_per_method, storage_of_variants, total_cost
 from core.results.report import human_bytes
 from core.running.grid import NO_TRAINING_DATA, size_label, size_order
-from dashboard import charts, ui
+from dashboard import charts, ui, words
 
 KEY = "cost"
 VOLUMES = [10**k for k in range(2, 11)]  # 100 to 10 billion queries
@@ -32,12 +32,14 @@ def render() -> None:
     table = one_per_method(results.summary, None if size == LARGEST else size)
     _volume(table, low, high)
     _storage(results.summary)
+    st.caption(words.methods_legend(table.method))
 
 
 def _volume(table: pd.DataFrame, low: int, high: int) -> None:
     costs = total_cost(table, np.logspace(np.log10(low), np.log10(max(high, low * 10)), 60))
     points = break_even_queries(table)
     shown = points[(points.queries >= low) & (points.queries <= high)]
+    st.info(words.cost_fact(costs), icon=":material/lightbulb:")  # the chart's main fact, in one sentence
     st.plotly_chart(charts.cost_volume_chart(costs, shown), key=f"{KEY}.volume_chart")
     if shown.empty:
         cheapest = costs[costs.queries == costs.queries.max()].sort_values("total_dollars").iloc[0]

@@ -10,7 +10,7 @@ import streamlit as st
 
 from core.errors import AdaptlabError
 from core.task.uploads import FORMATS, save_upload
-from dashboard import charts, state, ui
+from dashboard import charts, checks, state, ui
 
 KEY = "data"
 BUILTIN, UPLOAD = "Built-in scenario", "Upload a file"
@@ -126,13 +126,17 @@ def _check(spec: dict) -> None:
     try:
         report = state.validation(spec_json, (), "per_class", 128)
     except Exception as problem:  # includes files the loaders could not anticipate: words, never a traceback
-        st.error(_in_user_names(str(problem) if isinstance(problem, AdaptlabError) else
+        st.error(_in_user_names(checks.data_message(str(problem)) if isinstance(problem, AdaptlabError) else
                                 f"{type(problem).__name__}: {problem}"), icon=":material/error:")
         return
     st.subheader("Validation report")
     for problem in report["errors"]:
-        st.error(_in_user_names(problem), icon=":material/error:")
-    for warning in report["warnings"]:
+        st.error(_in_user_names(checks.data_message(problem)), icon=":material/error:")
+    warnings = [checks.data_message(w) for w in report["warnings"]]
+    imbalanced = checks.imbalance(report["stats"].get("class_counts", {}).get("train", {}))
+    if imbalanced:  # said once, from a lower ratio than core's own warning (which it replaces)
+        warnings = [imbalanced, *(w for w in warnings if not w.startswith("Classes are imbalanced"))]
+    for warning in warnings:
         st.warning(_in_user_names(warning), icon=":material/warning:")
     if report["errors"]:
         st.caption("Fix the problems above (in the file, or the column choices) and upload again.")

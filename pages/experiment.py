@@ -14,11 +14,11 @@ import pandas as pd
 import streamlit as st
 
 from core.backbone.prompts import ABSTAIN_CLAUSE, CLASSIFY_INSTRUCTION, QA_INSTRUCTION
-from core.config import ExperimentConfig, TaskSpec, parse_config
+from core.config import ExperimentConfig, TaskSpec
 from core.errors import AdaptlabError
 from core.methods import default_methods, learning_rates, references
 from core.results.decision import money
-from dashboard import state, ui
+from dashboard import checks, state, ui
 
 KEY = "experiment"
 DEFAULTS = ExperimentConfig(name="defaults", task=TaskSpec(builtin="defaults"))  # the one source of defaults
@@ -34,14 +34,17 @@ def render() -> None:
     settings = _settings(spec, state.task_kind(spec))
     if settings is None:
         return
-    try:
-        config = parse_config(settings, source="these settings")
-    except AdaptlabError as problem:
-        ui.error(problem)
-        return
-    data_ok = _check_data(spec, config)
-    _estimate(config, data_ok)
-    _launch(config, data_ok)
+    config, problems = checks.validated(settings)  # each problem a sentence naming its field as labelled here
+    model = state.model_problem(settings["model"]["name"])
+    problems += [model] if model else []
+    for problem in problems:
+        st.error(problem, icon=":material/error:")
+    data_ok = config is not None and _check_data(spec, config)
+    if config is not None and not data_ok:
+        problems.append("The data check above found problems: fix the data or the training-set sizes.")
+    if config is not None and not model:
+        _estimate(config, data_ok)
+    _launch(config, problems)
 
 
 def _data() -> dict:
@@ -152,7 +155,7 @@ def _parse_sizes(text: str) -> list:
     for part in re.split(r"[,\s]+", text.strip()):
         if part:
             sizes.append("all" if part.lower() == "all" else int(part) if part.isdigit() else part)
-    return sizes  # anything else (a typo) is refused by parse_config with the field named
+    return sizes  # anything else (a typo) is refused by the config's validation, with the field named
 
 
 def _model_and_budget(model: str, family: str, kind: str) -> dict:
@@ -314,14 +317,29 @@ def _estimate(config: ExperimentConfig, data_ok: bool) -> None:
                    help=f"At ${estimate.price_per_hour:g} per hour on this device.")
     cols[2].metric("Runs to do", len(estimate.runs))
     cols[3].metric("Device", estimate.device_kind.upper(), help=estimate.device)
-    table = estimate.by_method().assign(time=lambda t: t.seconds.map(ui.seconds), cost=lambda t: t.dollars.map(money))
-    st.dataframe(table[["method", "runs", "time", "cost"]], hide_index=True, width="stretch")
+    st.dataframe(estimate_rows(estimate), hide_index=True, width="stretch", key=f"{KEY}.estimate_table")
     for note in estimate.notes:
         st.caption(note)
 
 
-def _launch(config: ExperimentConfig, data_ok: bool) -> None:
-    if st.button("Launch", type="primary", key=f"{KEY}.launch", disabled=not data_ok, icon=":material/rocket_launch:"):
+def estimate_rows(estimate) -> pd.DataFrame:
+    """The estimate per method, then the one-off setup (the model loaded, texts encoded: once per grid) and the
+    total, so the rows add up to the estimated time and cost above."""
+    table = estimate.by_method()
+    setup = pd.DataFrame({"method": ["one-off setup (load the model, encode the texts)"], "runs": [None],
+                          "seconds": [estimate.fixed_seconds],
+                          "dollars": [estimate.fixed_seconds / 3600 * estimate.price_per_hour]})
+    total = pd.DataFrame({"method": ["total"], "runs": [int(table.runs.sum()) if len(table) else 0],
+                          "seconds": [estimate.total_seconds], "dollars": [estimate.total_dollars]})
+    rows = pd.concat([table, setup, total], ignore_index=True)
+    return pd.DataFrame({"method": rows.method, "runs": rows.runs.map(lambda n: "" if pd.isna(n) else f"{n:.0f}"),
+                         "time": rows.seconds.map(ui.seconds), "cost": rows.dollars.map(money)})
+
+
+def _launch(config: ExperimentConfig | None, problems: list[str]) -> None:
+    """The Launch button: disabled, with the reasons listed under it, while any setting or the data has a problem."""
+    if st.button("Launch", type="primary", key=f"{KEY}.launch", disabled=bool(problems) or config is None,
+                 icon=":material/rocket_launch:"):
         try:
             job = state.queue().submit(config)
         except AdaptlabError as problem:
@@ -332,4 +350,8 @@ def _launch(config: ExperimentConfig, data_ok: bool) -> None:
         st.session_state[f"{KEY}.launched"] = job
         del st.session_state[f"{KEY}.name"]  # the next experiment gets a fresh default name
         ui.go("runs")
-    st.caption("The run happens in a worker process, not in this page: you can close the tab and come back.")
+    if problems:
+        st.caption("Launch is off until " + ("this is" if len(problems) == 1 else f"these {len(problems)} are")
+                   + " fixed: " + " ".join(problems))
+    else:
+        st.caption("The run happens in a worker process, not in this page: you can close the tab and come back.")

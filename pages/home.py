@@ -7,7 +7,7 @@ import streamlit as st
 from core.config import parse_config
 from core.errors import AdaptlabError
 from core.results.report import QUESTION
-from dashboard import state, ui
+from dashboard import state, ui, words
 
 KEY = "home"
 
@@ -99,6 +99,9 @@ def _recent() -> None:
     if frame.empty:
         st.caption("None yet: run a demo above, or set one up on the Experiment page.")
         return
-    st.dataframe(frame.head(10), hide_index=True, width="stretch",
-                 column_config={"name": "experiment", "runs": st.column_config.NumberColumn("finished runs"),
-                                "created_at": "created", "updated_at": "updated", "size_unit": None})
+    table = words.experiments_table(frame).head(10)
+    st.dataframe(table, hide_index=True, width="stretch",
+                 column_config={"finished runs": st.column_config.NumberColumn("finished runs"),
+                                "updated": st.column_config.TextColumn(
+                                    "updated", help="When its latest run finished (or its settings last changed)."),
+                                "created": st.column_config.TextColumn("created")})

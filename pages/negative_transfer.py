@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from core.running.grid import size_label
-from dashboard import charts, ui
+from dashboard import charts, ui, words
 
 KEY = "negative_transfer"
 
@@ -24,33 +24,50 @@ def render() -> None:
                 f"'{results.reference}' to the methods (or use 'tfidf' as the reference) and launch it again: only "
                 "the missing runs are run.", icon=":material/info:")
         return
-    pooled = results.transfer[results.transfer.seed.isna()]
+    # only a method that starts from the pretrained model says anything about transfer: another reference (tfidf
+    # beside scratch) starts from none, so it is left out of the count, the chart and the table
+    pretrained = results.transfer[results.transfer.method.map(words.starts_pretrained)]
+    others = list(dict.fromkeys(results.transfer.method[~results.transfer.method.map(words.starts_pretrained)]))
+    declines = words.reference_declines(results.curves, results.reference, results.unit)
+    if declines:
+        st.warning(declines, icon=":material/warning:")
+    if pretrained.empty:
+        st.info("No method here starts from the pretrained model, so there is no transfer to measure: add prompt, "
+                "probe, LoRA or full fine-tuning to the methods.", icon=":material/info:")
+        return
+    pooled = pretrained[pretrained.seed.isna()]
     st.markdown(verdict(pooled, results.reference, results.unit))
-    st.plotly_chart(charts.negative_transfer_chart(results.transfer, results.reference, results.unit,
+    if others:
+        st.caption(" ".join(f"**{m}** ({words.method_title(m)}) starts from no pretrained model, so its gap to "
+                            f"{results.reference} says nothing about transfer: it is not counted here (see it on "
+                            "Compare)." for m in others))
+    st.plotly_chart(charts.negative_transfer_chart(pretrained, results.reference, results.unit,
                                                    results.quality), key=f"{KEY}.chart")
-    _table(results, pooled)
+    _table(results, pretrained, pooled)
 
 
 def verdict(pooled: pd.DataFrame, reference: str, unit: str) -> str:
-    """The chart in one or two plain sentences."""
+    """The chart in one or two plain sentences (pooled: the methods that start from the pretrained model)."""
     hurts = pooled[pooled.hurts.astype(bool)]
     helps = pooled[pooled.low > 0]
     if hurts.empty:
         text = (f"**No method is reliably worse than training from scratch ({reference}) at any size.** "
                 "Transfer does not hurt here")
-        return text + (f"; it clearly helps in {len(helps)} of {len(pooled)} cells." if len(helps) else ".")
+        return text + (f"; it clearly helps in {len(helps)} of {len(pooled)} cells (a method at a training-set size)."
+                       if len(helps) else ".")
     cells = "; ".join(f"**{row.method}** at {size_label(row.size, unit)} ({row.difference:+.3f}, interval "
                       f"{row.low:+.3f} to {row.high:+.3f})" for row in hurts.itertuples())
-    return (f":red[**Transfer hurts in {len(hurts)} of {len(pooled)} cells:**] {cells}. There, the pretrained model "
+    return (f":red[**Transfer hurts in {len(hurts)} of {len(pooled)} cells**] (a method at a training-set size): {cells}. There, the pretrained model "
             f"(adapted that way) is reliably worse than the from-scratch reference ({reference}) trained on the same "
             "examples: what the model learned before gets in the way of this task. At those sizes prefer the "
             "reference, or another method.")
 
 
-def _table(results, pooled: pd.DataFrame) -> None:
+def _table(results, transfer: pd.DataFrame, pooled: pd.DataFrame) -> None:
     per_seed = st.toggle("Show each seed", key=f"{KEY}.per_seed")
-    frame = results.transfer if per_seed else pooled
-    shown = pd.DataFrame({"method": frame.method, "training data": [size_label(s, results.unit) for s in frame["size"]],
+    frame = transfer if per_seed else pooled
+    shown = pd.DataFrame({"method": frame.method, "what it is": frame.method.map(words.method_title),
+                          "training data": [size_label(s, results.unit) for s in frame["size"]],
                           "seed": frame.seed.map(lambda s: "pooled" if pd.isna(s) else int(s)),
                           f"vs {results.reference}": frame.difference, "low": frame.low, "high": frame.high,
                           "hurts": frame.hurts.astype(bool)})

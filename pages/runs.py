@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.errors import AdaptlabError
 from core.running.grid import size_label
-from dashboard import state, ui
+from dashboard import live, state, ui
 
 KEY = "runs"
 REFRESH_SECONDS = 2
@@ -28,11 +28,14 @@ def _live() -> None:
     if problem := st.session_state.pop(f"{KEY}.problem", None):
         st.error(problem, icon=":material/error:")
     jobs = state.queue().jobs(limit=SHOWN_JOBS)
-    if jobs.empty:
+    elsewhere = state.queue().running_elsewhere()  # grids started outside the dashboard, e.g. `adaptlab run`
+    if jobs.empty and elsewhere.empty:
         st.info("Nothing queued yet. Launch an experiment from the Experiment page, or a demo from Home.",
                 icon=":material/info:")
         ui.link("home", "Go to Home")
         return
+    for grid in elsewhere.to_dict(orient="records"):
+        _elsewhere(grid)
     latest = jobs.groupby("experiment").id.max().to_dict()  # only an experiment's newest job can be resumed
     for job in jobs.to_dict(orient="records"):
         _job(job, latest)
@@ -75,7 +78,7 @@ def _job(job: dict, latest: dict) -> None:
             action.button("Resume", key=f"{KEY}.resume.{job['id']}", icon=":material/replay:", on_click=_resume,
                           args=(job["id"],), help="Queue it again: the runs already finished are kept and skipped.")
         if status == "running":
-            _progress(progress, _unit(job["experiment"]))
+            _progress(job, progress, _unit(job["experiment"]))
         if job.get("error"):
             (st.warning if status == "finished" else st.error)(job["error"], icon=":material/error:")
         if status in ("running", "finished", "failed", "cancelled") and progress.get("runs_total") is not None:
@@ -88,10 +91,12 @@ def _unit(experiment: str) -> str:
     return units.get(experiment, "per_class")
 
 
-def _progress(progress: dict, unit: str) -> None:
+def _progress(job: dict, progress: dict, unit: str) -> None:
     total, done = progress.get("runs_total") or 0, progress.get("runs_done") or 0
     grid = float(progress.get("grid_fraction") or 0.0)
-    st.progress(min(1.0, grid), text=f"grid: {done} of {total} run(s) done" if total else "preparing…")
+    now = live.phase(progress)
+    st.progress(min(1.0, grid), text=f"grid: {done} of {total} run(s) done · now: {now}" if total
+                else f"preparing: {now}")
     current = progress.get("current_run")
     if current:
         method, size, seed = current.split("|")
@@ -101,10 +106,59 @@ def _progress(progress: dict, unit: str) -> None:
         detail += f" · {others} more run(s) at once" if others > 0 else ""
         st.progress(min(1.0, float(progress.get("run_fraction") or 0.0)),
                     text=f"now: {method}, {size_label(size, unit)}, seed {seed}{detail}")
-    cols = st.columns(3)
-    cols[0].metric("Elapsed", ui.seconds(progress.get("elapsed_seconds")))
-    cols[1].metric("Remaining (estimate)", ui.seconds(progress.get("remaining_seconds")))
-    cols[2].metric("Failed runs", progress.get("runs_failed", 0))
+    # the worker reports at events; counted here, elapsed time goes on while it loads a model or encodes texts
+    elapsed = live.elapsed_seconds(job.get("started_at"), reported=progress.get("elapsed_seconds"))
+    durations = live.run_durations(state.store().runs_frame(job["experiment"]), since=job.get("started_at"))
+    at_once = max(1, len(progress.get("in_flight") or []))
+    remaining = live.remaining_seconds(durations, total - done, at_once) if total else None
+    cols = st.columns(4)
+    cols[0].metric("Now", now)
+    cols[1].metric("Elapsed", ui.seconds(elapsed))
+    if remaining is not None:
+        cols[2].metric("Remaining (estimate)", ui.seconds(remaining),
+                       help=f"The {len(durations)} run(s) finished so far took {ui.seconds(sum(durations) / len(durations))}"
+                            f" on average; {total - done} run(s) are left" + (f", {at_once} at once." if at_once > 1
+                                                                                else "."))
+    elif progress.get("remaining_seconds") is not None:
+        cols[2].metric("Remaining (estimate)", ui.seconds(progress["remaining_seconds"]),
+                       help="From the share of the grid done so far; refined once a run has finished.")
+    else:
+        cols[2].metric("Remaining (estimate)", "after the first run",
+                       help="Estimated from the runs' own durations once the first run has finished.")
+    cols[3].metric("Failed runs", progress.get("runs_failed", 0))
+
+
+def _elsewhere(grid: dict) -> None:
+    """A grid this dashboard did not start (`adaptlab run CONFIG` on this store): read-only progress."""
+    experiment = grid["experiment"]
+    try:
+        config = state.store().experiment(experiment)["config"]
+    except AdaptlabError:
+        config = {}
+    unit = config.get("size_unit", "per_class")
+    runs = state.store().runs_frame(experiment)
+    total = live.planned_runs(config)
+    finished = int((runs.status == "finished").sum()) if len(runs) else 0
+    with st.container(border=True):
+        st.markdown(f":material/terminal: **{experiment}** · running outside the dashboard  \n"
+                    ":gray[started with `adaptlab run` (or another process) on this results database]")
+        if total:
+            st.progress(min(1.0, finished / total), text=f"grid: {finished} of {total} run(s) stored")
+        for key in grid["run_keys"]:
+            method, size, seed = key.split("|")
+            st.caption(f":material/sync: now: {method}, {size_label(size, unit)}, seed {seed}")
+        durations = live.run_durations(runs)
+        left = max(total - finished, len(grid["run_keys"])) if total else None
+        remaining = live.remaining_seconds(durations, left, len(grid["run_keys"])) if left is not None else None
+        cols = st.columns(4)
+        cols[0].metric("Now", f"run {finished + 1} of {total}" if total else "running")
+        cols[1].metric("Remaining (estimate)", ui.seconds(remaining) if remaining is not None else "after the first run",
+                       help="The average duration of its stored runs times the runs left.")
+        cols[2].metric("Processes", int(grid["processes"]), help="Processes running runs of this grid now.")
+        cols[3].metric("Failed runs", int((runs.status == "failed").sum()) if len(runs) else 0)
+        st.caption("This dashboard cannot stop it: stop it where it was started (Ctrl-C in its terminal). Runs "
+                   "already stored are kept.")
+        _runs_so_far(experiment, expanded=False)
 
 
 def _runs_so_far(experiment: str, expanded: bool) -> None:

@@ -10,10 +10,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import psutil
 import torch
 
 SAMPLE_SECONDS = 0.02  # RSS sampling period: short runs are a few seconds long
+LATENCY_QUERIES = 16  # queries answered one at a time for the batch-1 latency (median and 95th percentile)
+THROUGHPUT_CHUNKS = 4  # the test pass is timed in this many equal parts: the spread of batched throughput
 
 
 @dataclass
@@ -108,3 +111,33 @@ def price_per_hour(prices: dict[str, float], device_kind: str, device_label: str
 
 def dollars(seconds: float, per_hour: float) -> float:
     return seconds / 3600 * per_hour
+
+
+def batch_one_latency(predict, texts: list[str], queries: int = LATENCY_QUERIES, prefix: str = "latency") -> dict:
+    """Milliseconds per query answered alone (batch 1), median and 95th percentile over a sample, after one
+    warm-up query: what a user waiting on one answer sees (batched throughput is measured apart)."""
+    sample = texts[:queries]
+    if not sample:
+        return {}
+    predict(sample[:1])  # first-call costs (lazy init, allocator growth) are not a query's
+    times = []
+    for text in sample:
+        with stopwatch() as elapsed:
+            predict([text])
+        times.append(elapsed() * 1000)
+    return {f"{prefix}_p50_ms": float(np.median(times)), f"{prefix}_p95_ms": float(np.percentile(times, 95)),
+            f"{prefix}_queries": len(times)}
+
+
+def timed_in_chunks(predict, texts: list[str], chunks: int = THROUGHPUT_CHUNKS) -> tuple[list, dict]:
+    """Predict `texts` batched, timed in equal parts: (the parts' outputs in order, seconds per 1,000 texts
+    overall and the fastest and slowest part's)."""
+    bounds = np.linspace(0, len(texts), min(chunks, max(1, len(texts))) + 1).astype(int)
+    outputs, rates, total = [], [], 0.0
+    for start, end in zip(bounds[:-1], bounds[1:]):
+        with stopwatch() as elapsed:
+            outputs.append(predict(texts[start:end]))
+        total += elapsed()
+        rates.append(elapsed() / (end - start) * 1000)
+    return outputs, {"inference_seconds_per_1k": total / max(1, len(texts)) * 1000,
+                     "inference_seconds_per_1k_low": float(min(rates)), "inference_seconds_per_1k_high": float(max(rates))}

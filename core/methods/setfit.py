@@ -132,8 +132,9 @@ def fit(ctx: FitContext) -> SetFitClassifier:
                 state["loss"] = float(losses[0])
 
         def on_step_end(self, args, train_state, control, **kwargs):
+            known = {"loss": state["loss"]} if state["loss"] is not None else {}  # logged every few steps
             ctx.progress(0.95 * train_state.global_step / max(1, train_state.max_steps),
-                         {"loss": state["loss"], "step": train_state.global_step})
+                         {**known, "step": train_state.global_step})
             if time.perf_counter() - started > budget:
                 state["stopped_by_budget"] = True
                 control.should_training_stop = True
@@ -157,7 +158,7 @@ def fit(ctx: FitContext) -> SetFitClassifier:
     body_parameters = sum(p.numel() for p in body.parameters())
     head_parameters = int(head.coef_.size + head.intercept_.size)
     seconds = time.perf_counter() - started
-    ctx.progress(1.0, {"loss": state["loss"], "step": steps})
+    ctx.progress(1.0, {**({"loss": state["loss"]} if state["loss"] is not None else {}), "step": steps})
     details = {"pairs": pairs, "pair_examples": len(pair_rows), "steps": steps, "epochs": NUM_EPOCHS,
                "batch_size": BATCH_SIZE, "body_learning_rate": learning_rate, "last_loss": state["loss"],
                "stopped_by_budget": state["stopped_by_budget"], "contrastive_seconds": round(contrastive_seconds, 2),

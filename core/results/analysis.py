@@ -155,10 +155,21 @@ def _transfer_row(method, size, seed, difference, low, high) -> dict:
 
 def cost_summary(runs: pd.DataFrame) -> pd.DataFrame:
     """Mean cost per (method, size) over finished runs."""
-    finished = runs[runs.status == "finished"]
+    finished = runs[runs.status == "finished"].copy()
     columns = ["train_seconds", "inference_seconds_per_1k", "peak_memory_mb", "trainable_parameters",
                "total_parameters", "bytes_stored", "train_dollars", "inference_dollars_per_1k"]
+    if "record" in finished:  # serving figures kept in each run's record (batch-1 latency, throughput spread)
+        for name in RECORD_COSTS:
+            finished[name] = [record.get(name) if isinstance(record, dict) else None for record in finished.record]
+            finished[name] = pd.to_numeric(finished[name], errors="coerce")
+        columns += [name for name in RECORD_COSTS if finished[name].notna().any()]
     return _sorted(finished.groupby(["method", "size"], sort=False)[columns].mean().reset_index())
+
+
+# per query answered alone (median, 95th percentile; a LoRA adapter also merged into its base), and the spread of
+# batched throughput over the parts of the test pass
+RECORD_COSTS = ("latency_p50_ms", "latency_p95_ms", "merged_latency_p50_ms", "merged_latency_p95_ms",
+                "inference_seconds_per_1k_low", "inference_seconds_per_1k_high")
 
 
 def summary_table(runs: pd.DataFrame, test_labels: list[int], reference: str | None = "scratch") -> pd.DataFrame:

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from core.evaluation.metrics import bootstrap_interval
 from core.methods import METHODS
-from core.running.grid import size_label, size_order
+from core.running.grid import NO_TRAINING_DATA, size_label, size_order
 
 
 def shares_base_model(method: str) -> bool:
@@ -86,28 +87,79 @@ def total_cost(table: pd.DataFrame, queries, retrains: int = 1) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["method", "size", "queries", "total_dollars"])
 
 
-def break_even_queries(table: pd.DataFrame) -> pd.DataFrame:
-    """Query volumes where one method's total cost overtakes another's (train once, pay per query).
+SERVING_NOISE = 0.05  # per-query costs closer than this share of the larger are the same: timing is not steadier
 
-    For methods a (cheaper to train) and b (cheaper per query), b is the cheaper choice beyond
-    (train_b - train_a) / (per_query_a - per_query_b) queries."""
+
+def serving_noise(runs: pd.DataFrame) -> pd.DataFrame:
+    """Standard error of the measured $ per 1,000 queries per (method, size) over its finished runs (NaN: one run)."""
+    finished = runs[runs.status == "finished"] if "status" in runs else runs
+    grouped = finished.groupby(["method", "size"], sort=False).inference_dollars_per_1k
+    frame = (grouped.std() / np.sqrt(grouped.count())).rename("inference_dollars_per_1k_se").reset_index()
+    return frame
+
+
+def serve_alike(per_1k_a: float, per_1k_b: float, se_a: float = float("nan"), se_b: float = float("nan"),
+                tolerance: float = SERVING_NOISE) -> bool:
+    """True when two per-query costs differ by no more than their noise: SERVING_NOISE of the larger, or two
+    standard errors of the difference where the runs' spread is known, whichever is larger."""
+    noise = tolerance * max(abs(per_1k_a), abs(per_1k_b))
+    spread = [se for se in (se_a, se_b) if pd.notna(se)]
+    if spread:
+        noise = max(noise, 2 * math.sqrt(sum(se * se for se in spread)))
+    return abs(per_1k_a - per_1k_b) <= noise
+
+
+def _training(row, retrains: int) -> float:
+    return row.train_dollars * (1 if updates_without_training(row.method) else retrains)
+
+
+def break_even_queries(table: pd.DataFrame, retrains: int = 1, tolerance: float = SERVING_NOISE) -> pd.DataFrame:
+    """Query volumes where one option's total cost overtakes another's (train `retrains` times, pay per query).
+
+    For options a (cheaper to train) and b (cheaper per query), b is the cheaper choice beyond
+    (train_b - train_a) / (per_query_a - per_query_b) queries. Only where the per-query costs differ by more
+    than their noise (serve_alike): otherwise the two cost the same to serve (same_serving_cost) and a
+    crossing would be the noise's doing. An optional `inference_dollars_per_1k_se` column gives that noise."""
     rows = []
     items = list(table.itertuples())
     for i, a in enumerate(items):
         for b in items[i + 1:]:
             per_a, per_b = a.inference_dollars_per_1k / 1000, b.inference_dollars_per_1k / 1000
-            if per_a == per_b or any(pd.isna(v) for v in (per_a, per_b, a.train_dollars, b.train_dollars)):
+            if any(pd.isna(v) for v in (per_a, per_b, a.train_dollars, b.train_dollars)):
                 continue
-            volume = (b.train_dollars - a.train_dollars) / (per_a - per_b)
+            if serve_alike(a.inference_dollars_per_1k, b.inference_dollars_per_1k, _se(a), _se(b), tolerance):
+                continue
+            train_a, train_b = _training(a, retrains), _training(b, retrains)
+            volume = (train_b - train_a) / (per_a - per_b)
             if volume <= 0:
                 continue  # one of them is cheaper at every volume
             cheap_first, cheap_later = (a, b) if per_a > per_b else (b, a)
             rows.append({"cheaper_first": cheap_first.method, "cheaper_first_size": cheap_first.size,
                          "cheaper_after": cheap_later.method, "cheaper_after_size": cheap_later.size,
-                         "queries": volume, "total_dollars": a.train_dollars + volume * per_a})
+                         "queries": volume, "total_dollars": train_a + volume * per_a})
     columns = ["cheaper_first", "cheaper_first_size", "cheaper_after", "cheaper_after_size", "queries",
                "total_dollars"]
     return pd.DataFrame(rows, columns=columns).sort_values("queries").reset_index(drop=True)
+
+
+def same_serving_cost(table: pd.DataFrame, tolerance: float = SERVING_NOISE) -> pd.DataFrame:
+    """Pairs of options whose per-query costs differ by no more than their noise: they cost the same to serve,
+    so no query volume changes which is cheaper (training decides)."""
+    rows = []
+    items = list(table.itertuples())
+    for i, a in enumerate(items):
+        for b in items[i + 1:]:
+            if pd.notna(a.inference_dollars_per_1k) and pd.notna(b.inference_dollars_per_1k) and serve_alike(
+                    a.inference_dollars_per_1k, b.inference_dollars_per_1k, _se(a), _se(b), tolerance):
+                rows.append({"method": a.method, "size": a.size, "other": b.method, "other_size": b.size,
+                             "dollars_per_1k": a.inference_dollars_per_1k,
+                             "other_dollars_per_1k": b.inference_dollars_per_1k})
+    return pd.DataFrame(rows, columns=["method", "size", "other", "other_size", "dollars_per_1k",
+                                       "other_dollars_per_1k"])
+
+
+def _se(row) -> float:
+    return getattr(row, "inference_dollars_per_1k_se", float("nan"))
 
 
 def base_model_bytes(table: pd.DataFrame) -> float:
@@ -152,6 +204,11 @@ class Constraints:
     data_changes_often: bool = False  # then trained methods pay their training again on each update
     retrains: int = 12  # updates over that period when the data changes often (monthly for a year)
 
+    @property
+    def retrains_counted(self) -> int:
+        """Trainings paid over the period by a method that trains: `retrains` when the data changes often, else 1."""
+        return self.retrains if self.data_changes_often else 1
+
 
 @dataclass
 class Recommendation:
@@ -160,15 +217,32 @@ class Recommendation:
     met: bool  # False: nothing meets every constraint; the closest option is named instead
     headline: str
     reasons: list[str] = field(default_factory=list)
-    candidates: pd.DataFrame = field(default_factory=pd.DataFrame)
+    candidates: pd.DataFrame = field(default_factory=pd.DataFrame)  # score_candidates, with `tied`, `pareto`
+    inconclusive: bool = False  # the data cannot separate the top options: the pick among them is on cost
+    tied: list[str] = field(default_factory=list)  # "rag (32 per class) 0.795", each option tied with the best
+    to_decide: list[str] = field(default_factory=list)  # what would separate the tied options
+    excluded: list[tuple[str, str]] = field(default_factory=list)  # (option, why) ruled out by the constraints
+    unit: str = "per_class"
+    quality: str = "accuracy"
+
+    @property
+    def option(self) -> str | None:
+        """The chosen option in words, method and size: "lora (32 per class)"."""
+        return None if self.method is None else option_label(self.method, self.size, self.unit)
+
+
+def option_label(method: str, size: str, unit: str = "per_class") -> str:
+    """An option as every sentence names it: its method and its training-set size, "tfidf (24 per class)"."""
+    return f"{method} ({size_label(size, unit)})"
 
 
 def score_candidates(table: pd.DataFrame, constraints: Constraints) -> pd.DataFrame:
     """The summary with total cost, latency, which constraints each row meets, and by how much it misses."""
     frame = table.copy()
-    retrains = constraints.retrains if constraints.data_changes_often else 1
-    frame["retrains"] = np.where(frame.method.map(updates_without_training).astype(bool), 1, retrains)
-    frame["total_dollars"] = frame.train_dollars * frame.retrains + constraints.queries * frame.inference_dollars_per_1k / 1000
+    frame["retrains"] = np.where(frame.method.map(updates_without_training).astype(bool), 1,
+                                 constraints.retrains_counted)
+    frame["per_query_dollars"] = frame.inference_dollars_per_1k / 1000
+    frame["total_dollars"] = frame.train_dollars * frame.retrains + constraints.queries * frame.per_query_dollars
     frame["latency_ms"] = frame.inference_seconds_per_1k
     # shortfall: how far each constraint is missed, relative to the constraint (0 where it is met)
     limits = {"accuracy": (constraints.accuracy_floor, frame.accuracy, -1),
@@ -183,54 +257,230 @@ def score_candidates(table: pd.DataFrame, constraints: Constraints) -> pd.DataFr
     return frame
 
 
+# -- ties with the best, paired where predictions are stored -----------------------------------------------------
+def scored_runs(runs: pd.DataFrame | None, test_labels=None) -> pd.DataFrame | None:
+    """Finished runs with a `correct` vector (0/1 per test example), from stored predictions; None without them."""
+    if runs is None or runs.empty:
+        return None
+    finished = runs[runs.status == "finished"] if "status" in runs else runs
+    if "correct" in finished:
+        return finished
+    if "predictions" not in finished or test_labels is None:
+        return None
+    truth = np.asarray(test_labels)
+    usable = finished[[p is not None and np.size(p) == len(truth) for p in finished.predictions]]
+    if usable.empty:
+        return None
+    return usable.assign(correct=[np.asarray(p) == truth for p in usable.predictions])
+
+
+def paired_difference(a: pd.DataFrame, b: pd.DataFrame) -> tuple[float, float, float] | None:
+    """a's accuracy minus b's over the same test examples, paired on seeds: (mean, 95% low, 95% high).
+
+    a and b are one option's scored runs each (`size`, `seed`, `correct`). Runs of the same seed pair; a run
+    that uses no training data (one run serves every size and seed) pairs with every run of the other, as
+    analysis.negative_transfer pairs a method with its reference. The interval is the hierarchical bootstrap
+    over test examples and seeds (core.evaluation.metrics.bootstrap_interval). None when nothing pairs (no
+    seed in common, or test sets of different lengths): the caller then falls back to unpaired intervals."""
+    if a.empty or b.empty:
+        return None
+    once = [(frame["size"] == NO_TRAINING_DATA).all() for frame in (a, b)]
+    first, second = list(zip(a.seed, a.correct)), list(zip(b.seed, b.correct))
+    if any(once):
+        pairs = [(x, y) for _, x in first for _, y in second]
+    else:
+        by_seed = dict(second)
+        pairs = [(x, by_seed[s]) for s, x in first if s in by_seed]
+    if not pairs or any(np.size(x) != np.size(y) for x, y in pairs):
+        return None
+    diffs = np.stack([np.asarray(x, dtype=float) - np.asarray(y, dtype=float) for x, y in pairs])
+    low, high = bootstrap_interval(diffs)
+    return float(diffs.mean()), low, high
+
+
+def mark_ties(frame: pd.DataFrame, best, scored: pd.DataFrame | None) -> pd.DataFrame:
+    """Add `tied` (the data cannot tell the option from `best`), `paired`, `diff`, `diff_low`, `diff_high`.
+
+    Among the feasible rows: paired (the option's accuracy minus the best's on the same seeds and test
+    examples, tied when its 95% interval reaches 0) where both have stored predictions; else unpaired (tied
+    when the option's accuracy lies inside the best's 95% interval). Options far below the best (by more than
+    twice both intervals' half-widths together) are told apart without a bootstrap."""
+    frame = frame.assign(tied=False, paired=False, diff=np.nan, diff_low=np.nan, diff_high=np.nan)
+    best_key = (best.method, best["size"])
+    cells = dict(iter(scored.groupby(["method", "size"], sort=False))) if scored is not None else {}
+    half = (frame.accuracy_high - frame.accuracy_low) / 2
+    best_half = (best.accuracy_high - best.accuracy_low) / 2
+    for index, row in frame[frame.feasible].iterrows():
+        if (row.method, row["size"]) == best_key:
+            frame.loc[index, ["tied", "diff"]] = [True, 0.0]
+            continue
+        frame.loc[index, "diff"] = row.accuracy - best.accuracy
+        if best.accuracy - row.accuracy > 2 * (best_half + half[index]):
+            continue  # far apart: no interval reaches zero
+        paired = None
+        if best_key in cells and (row.method, row["size"]) in cells:
+            paired = paired_difference(cells[(row.method, row["size"])], cells[best_key])
+        if paired is not None:
+            diff, low, high = paired
+            frame.loc[index, ["paired", "diff", "diff_low", "diff_high", "tied"]] = [True, diff, low, high, high >= 0]
+        else:
+            frame.loc[index, "tied"] = row.accuracy >= best.accuracy_low
+    frame["tied"] = frame.tied.astype(bool)
+    frame["paired"] = frame.paired.astype(bool)
+    return frame
+
+
+# -- the recommendation ------------------------------------------------------------------------------------------
 def recommend(table: pd.DataFrame, constraints: Constraints | None = None, size_unit: str = "per_class",
-              quality: str = "accuracy") -> Recommendation:
+              quality: str = "accuracy", runs: pd.DataFrame | None = None, test_labels=None) -> Recommendation:
     """Pick the option to use, from the measured results and the user's constraints.
 
-    Among the options that meet every constraint, the most accurate one and those tied with it
-    (their accuracy lies inside its 95% interval: the data cannot tell them apart) are kept, and
-    the cheapest of those wins. When the data changes often, a trained model goes stale between
-    retrains while RAG indexes new documents at once: with an accuracy floor, the best option that
-    updates without training wins if it meets every constraint; without one, it wins when tied.
-    When nothing meets every constraint, the option that misses them by least is named. `quality` names the
-    accuracy column in the reasons (see quality_name)."""
+    Among the options that meet every constraint, the most accurate one and those tied with it (the data
+    cannot tell them apart: see mark_ties; paired over the same seeds and test examples when `runs` carry
+    predictions, with `test_labels`, or a `correct` column) are kept, and the cheapest of those at the
+    query volume wins; when more than one option is tied the verdict says it is inconclusive, and what would
+    decide it. When the data changes often, a trained model goes stale between retrains while RAG indexes
+    new documents at once: with an accuracy floor, the best option that updates without training wins if it
+    meets every constraint; without one, it wins when tied. When nothing meets every constraint, the option
+    that misses them by least is named. `quality` names the accuracy column in the reasons (see quality_name).
+    Every option is named with its size, in the headline, the reasons and the lists of tied and excluded ones."""
     constraints = constraints or Constraints()
     if table.empty:
-        return Recommendation(None, None, False, "No finished runs yet: nothing to recommend.")
+        return Recommendation(None, None, False, "No finished runs yet: nothing to recommend.", unit=size_unit,
+                              quality=quality)
     frame = score_candidates(table, constraints)
+    scored = scored_runs(runs, test_labels)
+    if scored is not None and "inference_dollars_per_1k" in scored and "inference_dollars_per_1k_se" not in frame:
+        frame = frame.merge(serving_noise(scored), on=["method", "size"], how="left")
     feasible = frame[frame.feasible]
     if feasible.empty:
-        choice = frame.loc[frame.shortfall.idxmin()]
-        best = choice
+        choice = best = frame.loc[frame.shortfall.idxmin()]
+        frame = frame.assign(tied=False, paired=False, diff=np.nan, diff_low=np.nan, diff_high=np.nan)
     else:
-        best = feasible.loc[feasible.accuracy.idxmax()]
-        pool = feasible[feasible.accuracy >= best.accuracy_low]
+        best = feasible.loc[feasible.assign(_size=feasible["size"].map(size_order))
+                            .sort_values(["accuracy", "total_dollars", "_size"], ascending=[False, True, True])
+                            .index[0]]
+        frame = mark_ties(frame, best, scored)
+        feasible = frame[frame.feasible]
+        pool = feasible[feasible.tied]
         current = feasible[feasible.method.map(updates_without_training).astype(bool)]
         if constraints.data_changes_often and len(current):
             if constraints.accuracy_floor is not None:
                 pool = current[current.accuracy == current.accuracy.max()]
             elif pool.method.map(updates_without_training).any():
                 pool = pool[pool.method.map(updates_without_training).astype(bool)]
-        choice = pool.assign(_size=pool["size"].map(size_order)).sort_values(["total_dollars", "_size"]).iloc[0]
-    met = not feasible.empty
-    where = f"{choice.method} ({size_label(choice['size'], size_unit)})"
+        choice = frame.loc[pool.assign(_size=pool["size"].map(size_order))
+                           .sort_values(["total_dollars", "_size"]).index[0]]
+    frame["pareto"] = pareto_front(frame, "total_dollars")
+    frame["chosen"] = (frame.method == choice.method) & (frame["size"] == choice["size"])
+    met = bool(choice.feasible)
+    where = option_label(choice.method, choice["size"], size_unit)
+    tied = frame[frame.tied].sort_values("accuracy", ascending=False)
+    # the tie matters when the choice is one of the tied options; one picked for another reason (the data changes
+    # often) does not hang on telling them apart, though they are still named
+    inconclusive = met and len(tied) > 1 and bool(choice.tied)
     headline = f"Use {where}." if met else f"Nothing meets every constraint; the closest is {where}."
-    return Recommendation(choice.method, choice["size"], met, headline,
-                          _reasons(choice, best, frame, constraints, size_unit, met, quality), frame)
+    if inconclusive:
+        names = ", ".join(option_label(m, s, size_unit) for m, s in zip(tied.method, tied["size"]))
+        cheapest = f"it is the cheapest of them at {constraints.queries:,} queries" if bool(choice.tied) and \
+            choice.total_dollars <= tied.total_dollars.min() else "see below why it is chosen"
+        headline += f" Inconclusive on {quality}: the data cannot tell apart {names}; {cheapest}."
+    excluded = _excluded(frame, quality, size_unit) if met else []
+    to_decide = _to_decide(frame, tied, scored, size_unit) if inconclusive else []
+    reasons = _reasons(choice, best, frame, constraints, size_unit, met, quality, excluded, to_decide)
+    return Recommendation(choice.method, choice["size"], met, headline, reasons, frame, inconclusive,
+                          [f"{option_label(m, s, size_unit)} {a:.3f}" for m, s, a in
+                           zip(tied.method, tied["size"], tied.accuracy)],
+                          to_decide, excluded, size_unit, quality)
+
+
+WHY_EXCLUDED = {"meets_accuracy": "below the {quality} floor", "meets_budget": "over budget",
+                "meets_latency": "too slow"}
+
+
+def _why(row, quality: str) -> str:
+    return "; ".join(w.format(quality=quality) for k, w in WHY_EXCLUDED.items() if not row[k])
+
+
+def _excluded(frame: pd.DataFrame, quality: str, unit: str) -> list[tuple[str, str]]:
+    """Each option the constraints rule out, with its size, and why; most accurate first."""
+    rows = frame[~frame.feasible].sort_values("accuracy", ascending=False)
+    return [(option_label(row.method, row["size"], unit), _why(row, quality)) for _, row in rows.iterrows()]
+
+
+def _to_decide(frame: pd.DataFrame, tied: pd.DataFrame, scored: pd.DataFrame | None, unit: str) -> list[str]:
+    """What would separate the tied options: more seeds, more test examples, a larger training-set size."""
+    steps = []
+    if "seeds" in tied and tied.seeds.notna().any():
+        trained = tied[tied["size"] != NO_TRAINING_DATA]
+        counts = (trained if len(trained) else tied).seeds
+        steps.append(f"more seeds per option (the tied ones have {counts.min():.0f}"
+                     + (f" to {counts.max():.0f}" if counts.max() != counts.min() else "") + ")")
+    examples = None
+    if scored is not None and len(scored):
+        examples = int(np.size(scored.correct.iloc[0]))
+    runner_up = tied.iloc[1]
+    gap = abs(runner_up["diff"]) if pd.notna(runner_up["diff"]) else np.nan
+    if runner_up.paired and pd.notna(runner_up.diff_high):
+        half = (runner_up.diff_high - runner_up.diff_low) / 2
+    else:
+        best = tied.iloc[0]
+        half = (best.accuracy_high - best.accuracy_low) / 2
+    now = f" (now {examples:,})" if examples else ""
+    if examples and gap > 0 and half > 0:
+        needed = examples * (half / gap) ** 2
+        steps.append(f"more test examples{now}: about {needed:,.0f} would separate a difference of {gap:.3f} "
+                     f"between {option_label(tied.iloc[0].method, tied.iloc[0]['size'], unit)} and "
+                     f"{option_label(runner_up.method, runner_up['size'], unit)}")
+    else:
+        steps.append(f"more test examples{now}")
+    trained = tied[tied["size"] != NO_TRAINING_DATA]
+    if len(trained):
+        largest = max(frame["size"], key=size_order)
+        steps.append(f"a larger training-set size than the largest run ({size_label(largest, unit)}), where the "
+                     "options may pull apart")
+    return steps
 
 
 def _reasons(choice, best, frame: pd.DataFrame, constraints: Constraints, unit: str, met: bool,
-             quality: str = "accuracy") -> list[str]:
+             quality: str = "accuracy", excluded: list[tuple[str, str]] = (), to_decide: list[str] = ()) -> list[str]:
     volume = f"{constraints.queries:,} queries"
-    reasons = [(f"It reaches {choice.accuracy:.3f} {quality} (95% interval {choice.accuracy_low:.3f} to "
-                f"{choice.accuracy_high:.3f}) and costs {money(choice.total_dollars)} in total at {volume} "
-                f"({money(choice.train_dollars * choice.retrains)} to train, {choice.latency_ms:.2f} ms per query).")]
-    if (choice.method, choice["size"]) != (best.method, best["size"]):
-        measurably = f"is not measurably better (this one's {quality} lies inside its 95% interval)" \
-            if choice.accuracy >= best.accuracy_low else "is measurably better"
+    where = option_label(choice.method, choice["size"], unit)
+    retrained = f" ({choice.retrains:.0f} trainings)" if choice.retrains > 1 else ""
+    reasons = [(f"{where} reaches {choice.accuracy:.3f} {quality} (95% interval {choice.accuracy_low:.3f} to "
+                f"{choice.accuracy_high:.3f}) and costs {money(choice.total_dollars)} in total at {volume}: "
+                f"{money(choice.train_dollars * choice.retrains)} to train{retrained} and "
+                f"{money(choice.inference_dollars_per_1k)} per 1,000 queries "
+                f"({money(choice.per_query_dollars * constraints.queries)} for {volume}), "
+                f"{choice.latency_ms:.2f} ms per query.")]
+    tied = frame[frame.tied & ~((frame.method == best.method) & (frame["size"] == best["size"]))]
+    if met:
         best_words = "most accurate option" if quality == "accuracy" else f"option with the highest {quality}"
-        reasons.append(f"The {best_words}, {best.method} ({size_label(best['size'], unit)}, "
-                       f"{best.accuracy:.3f}), {measurably}, and costs {money(best.total_dollars)}.")
+        best_where = option_label(best.method, best["size"], unit)
+        if (choice.method, choice["size"]) != (best.method, best["size"]):
+            if bool(choice.tied):
+                how = _difference_words(choice, quality)
+                why = f"{where} is cheaper" if choice.total_dollars < best.total_dollars else \
+                    f"{where} stays current as the data changes"
+                reasons.append(f"The {best_words}, {best_where} at {best.accuracy:.3f}, is not measurably better "
+                               f"({how}) and costs {money(best.total_dollars)}; {why}.")
+            else:
+                reasons.append(f"The {best_words}, {best_where} at {best.accuracy:.3f}, is measurably better and "
+                               f"costs {money(best.total_dollars)}.")
+        if len(tied):
+            names = ", ".join(f"{option_label(r.method, r['size'], unit)} {r.accuracy:.3f}"
+                              for _, r in tied.sort_values("accuracy", ascending=False).iterrows())
+            paired = "paired differences over the same seeds and test examples" if tied.paired.all() else \
+                "paired differences where predictions are stored, else the best's 95% interval" \
+                if tied.paired.any() else "the best's 95% interval: no stored predictions to pair"
+            rule = f"Among tied options the cheapest at {volume} is chosen." if bool(choice.tied) and \
+                choice.total_dollars <= frame[frame.tied].total_dollars.min() else \
+                (f"{where} is not among them: see why below." if not bool(choice.tied) else
+                 "The choice among them is not on cost: see why below.")
+            reasons.append(f"Tied with the best, {best_where} at {best.accuracy:.3f}, so the data cannot tell them "
+                           f"apart (judged on {paired}): {names}. {rule}")
+            if to_decide:
+                reasons.append(f"Inconclusive on {quality}: what would decide it: " + "; ".join(to_decide) + ".")
     if constraints.accuracy_floor is not None:
         if choice.meets_accuracy:
             sure = "its whole interval clears it too" if choice.accuracy_low >= constraints.accuracy_floor else \
@@ -247,18 +497,49 @@ def _reasons(choice, best, frame: pd.DataFrame, constraints: Constraints, unit: 
         reasons.append(f"Its latency of {choice.latency_ms:.2f} ms per query {verb} the "
                        f"{constraints.latency_ms:g} ms limit.")
     if constraints.data_changes_often:
-        reasons.append(f"The data changes often: RAG takes new documents by indexing them (and prompt-only needs no "
-                       f"data), so it stays current, while a trained model goes stale between updates and pays its "
-                       f"training again on each of {constraints.retrains} (included in its total cost).")
+        reasons.append(_changes_often(choice, best, frame, constraints, unit, met, quality))
     hurts = choice.get("transfer_hurts")
     if pd.notna(hurts) and bool(hurts):
         reasons.append("Caution: at this size it is reliably worse than the from-scratch reference (negative "
                        "transfer); the reference itself may be the better choice.")
-    excluded = frame[~frame.feasible]
-    if met and len(excluded):
-        why = {"meets_accuracy": f"below the {quality} floor", "meets_budget": "over budget",
-               "meets_latency": "too slow"}
-        names = sorted({f"{row.method} ({'; '.join(w for k, w in why.items() if not getattr(row, k))})"
-                        for row in excluded.itertuples()})
-        reasons.append("Ruled out by the constraints: " + ", ".join(names) + ".")
+    if met and excluded:
+        reasons.append("Ruled out by the constraints: " + "; ".join(f"{name}: {why}" for name, why in excluded) + ".")
     return reasons
+
+
+def _difference_words(row, quality: str) -> str:
+    if row.paired:
+        return (f"paired difference {row['diff']:+.3f}, 95% interval {row.diff_low:+.3f} to {row.diff_high:+.3f} "
+                "over the same seeds and test examples")
+    return f"this one's {quality} lies inside its 95% interval"
+
+
+def _changes_often(choice, best, frame: pd.DataFrame, constraints: Constraints, unit: str, met: bool,
+                   quality: str) -> str:
+    """The data-changes-often reason, matching the choice: why the option that stays current was or was not taken."""
+    where = option_label(choice.method, choice["size"], unit)
+    stale = (f"a trained model goes stale between updates and pays its training again on each of "
+             f"{constraints.retrains} (included in its total cost)")
+    if updates_without_training(choice.method):
+        tail = ""
+        if met and (choice.method, choice["size"]) != (best.method, best["size"]) and not bool(choice.tied):
+            tail = (f" That is why it is chosen over the more accurate "
+                    f"{option_label(best.method, best['size'], unit)}: it meets every constraint and stays current.")
+        return (f"The data changes often: {where} takes new data without training (RAG indexes new documents; a "
+                f"prompt needs no data), so it stays current, while {stale}.{tail}")
+    current = frame[frame.method.map(updates_without_training).astype(bool)]
+    preferred = "options that take new data without training (RAG, prompt-only)"
+    if current.empty:
+        why = "none was run in this experiment"
+    elif not current.feasible.any():
+        why = "each is ruled out (" + "; ".join(
+            f"{option_label(r.method, r['size'], unit)}: {_why(r, quality)}"
+            for _, r in current.sort_values("accuracy", ascending=False).iterrows()) + ")"
+    else:
+        top = current[current.feasible].sort_values("accuracy", ascending=False).iloc[0]
+        why = (f"the best of them, {option_label(top.method, top['size'], unit)} at {top.accuracy:.3f}, is "
+               f"measurably less accurate than {option_label(best.method, best['size'], unit)} at "
+               f"{best.accuracy:.3f}, and "
+               "without an accuracy floor only a tie would let it win")
+    return (f"The data changes often, which favours {preferred}, but {why}. So {where} is "
+            f"{'used' if met else 'named'}: {stale}.")

@@ -16,11 +16,23 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
+from core.errors import AdaptlabError
+from core.methods import METHODS
 from core.paths import now
-from core.results.decision import Constraints, Recommendation, money, quality_name
-from core.running.grid import size_label
+from core.results.decision import (
+    Constraints,
+    Recommendation,
+    break_even_queries,
+    money,
+    option_label,
+    quality_name,
+    same_serving_cost,
+    total_cost,
+)
+from core.running.grid import NO_TRAINING_DATA, RunSpec, size_label, size_order
 from core.task.uploads import upload_info
 
 QUESTION = ("For this task and data, should we prompt, retrieve (RAG), train a LoRA adapter, fully fine-tune, "
@@ -41,6 +53,11 @@ class DecisionReport:
     failed_runs: list[str] = field(default_factory=list)
     generated_at: str = field(default_factory=now)
     quality: str = "accuracy"  # what the accuracy column measures (core.results.decision.quality_name)
+    incomplete: list[str] = field(default_factory=list)  # runs finished of planned, cells short of seeds: at the top
+    options: pd.DataFrame = field(default_factory=pd.DataFrame)  # every option at the query volume (strings)
+    cost_lines: list[str] = field(default_factory=list)  # break-even volumes, options that cost the same to serve
+    pareto: pd.DataFrame = field(default_factory=pd.DataFrame)  # the front of quality against total cost (strings)
+    pareto_note: str = ""  # where the chosen option sits relative to the front
 
 
 def provenance_rows(task_info: dict) -> list[dict]:
@@ -115,8 +132,12 @@ def human_bytes(n: float) -> str:
 
 
 def build_report(experiment: dict, summary: pd.DataFrame, recommendation: Recommendation,
-                 constraints: Constraints, failed_runs: list[str] = ()) -> DecisionReport:
-    """Gather everything the report shows from a stored experiment (SqlStore.experiment) and its summary."""
+                 constraints: Constraints, failed_runs: list[str] = (), runs: pd.DataFrame | None = None
+                 ) -> DecisionReport:
+    """Gather everything the report shows from a stored experiment (SqlStore.experiment) and its summary.
+
+    `runs` (SqlStore.runs_frame) counts finished runs exactly against the planned grid; without it the
+    summary's seeds per option stand in."""
     config, task_info = experiment["config"], experiment.get("task", {})
     unit, reference = config.get("size_unit", "per_class"), config.get("reference", "scratch")
     kind = task_info.get("kind", "classification")
@@ -128,13 +149,299 @@ def build_report(experiment: dict, summary: pd.DataFrame, recommendation: Recomm
                 "seeds": ", ".join(str(s) for s in config.get("seeds", [])), "reference": reference,
                 "budget": ", ".join(f"{k} {v}" for k, v in config.get("budget", {}).items()),
                 "prices ($ per device hour)": ", ".join(f"{k} {v}" for k, v in config.get("prices", {}).items())}
+    planned = planned_seeds(config)
+    results = results_rows(summary, reference, unit, kind)
+    if len(results) and planned:
+        results["seeds"] = [seeds_text(n, len(planned.get((m, z), ()))) for m, z, n in
+                            zip(summary.method, summary["size"], summary.seeds)]
+    quality = quality_name(kind)
+    pareto, pareto_note = pareto_rows(recommendation, constraints)
     return DecisionReport(
         experiment=experiment["name"], recommendation=recommendation, constraints=constraints,
-        results=results_rows(summary, reference, unit, kind), provenance=provenance_rows(task_info),
+        results=results, provenance=provenance_rows(task_info),
         data_rows={**stats.get("rows", {}), "classes": stats.get("classes"),
                    "corpus documents": stats.get("corpus_documents", 0)},
         settings=settings, environment=task_info.get("environment", {}),
-        warnings=list(task_info.get("warnings", [])), failed_runs=list(failed_runs), quality=quality_name(kind))
+        warnings=list(task_info.get("warnings", [])), failed_runs=list(failed_runs), quality=quality,
+        incomplete=completeness(planned, summary, runs, unit),
+        options=options_rows(recommendation, constraints, planned),
+        cost_lines=cost_lines(recommendation, constraints), pareto=pareto, pareto_note=pareto_note)
+
+
+# -- how complete the experiment is ----------------------------------------------------------------------------
+def planned_seeds(config: dict) -> dict[tuple[str, str], list[int]]:
+    """The seeds planned per (method, size) by the experiment's grid (core.running.grid.plan_runs); {} unknown."""
+    from core.config import parse_config
+    from core.running.grid import plan_runs
+
+    try:
+        parsed = parse_config(config, source="the stored config")
+        plan = plan_runs(parsed, corpus_only_rag=parsed.rag.source == "corpus")
+    except AdaptlabError:  # a config stored by hand (tests, old stores): its methods, sizes and seeds alone
+        methods, seeds = config.get("methods") or [], config.get("seeds") or []
+        once = [m for m in methods if m in METHODS and not METHODS[m].uses_training_data]
+        plan = [RunSpec(m, NO_TRAINING_DATA, seeds[0]) for m in once if seeds]
+        plan += [RunSpec(m, str(size), seed) for size in config.get("sizes") or [] for seed in seeds
+                 for m in methods if m not in once]
+    cells: dict[tuple[str, str], list[int]] = {}
+    for spec in plan:
+        cells.setdefault((spec.method, spec.size), []).append(spec.seed)
+    return cells
+
+
+def seeds_text(finished, planned: int) -> str:
+    """Seeds behind an option: "2", or "1 of 2" where fewer finished than planned."""
+    if pd.isna(finished):
+        return ""
+    return f"{finished:.0f} of {planned}" if planned and finished < planned else f"{finished:.0f}"
+
+
+def completeness(planned: dict, summary: pd.DataFrame, runs: pd.DataFrame | None, unit: str) -> list[str]:
+    """Lines for the top of a report on an incomplete experiment: runs finished of planned, options with fewer
+    seeds than planned, options not finished at all. Empty when every planned run finished."""
+    if not planned:
+        return []
+    total = sum(len(seeds) for seeds in planned.values())
+    done: dict[tuple[str, str], int] = {}
+    failed = 0
+    if runs is not None and len(runs) and "run_key" in runs:
+        finished_keys, failed_keys = set(runs.run_key[runs.status == "finished"]), set(
+            runs.run_key[runs.status == "failed"])
+        for (method, size), seeds in planned.items():
+            keys = {f"{method}|{size}|{seed}" for seed in seeds}
+            done[(method, size)] = len(keys & finished_keys)
+            failed += len(keys & failed_keys - finished_keys)
+    else:
+        counts = {(m, z): n for m, z, n in zip(summary.method, summary["size"], summary.seeds)} \
+            if len(summary) and "seeds" in summary else {}
+        done = {cell: min(int(counts.get(cell, 0)), len(seeds)) for cell, seeds in planned.items()}
+    finished = sum(done.values())
+    if finished >= total:
+        return []
+    cells = sorted(planned, key=lambda c: (size_order(c[1]), list(METHODS).index(c[0]) if c[0] in METHODS else 99))
+    short = [f"{option_label(m, z, unit)} {done[(m, z)]} of {len(planned[(m, z)])}" for m, z in cells
+             if 0 < done[(m, z)] < len(planned[(m, z)])]
+    missing = [option_label(m, z, unit) for m, z in cells if done[(m, z)] == 0]
+    waiting = total - finished - failed
+    why = ", ".join(part for part in (f"{failed} failed" if failed else "",
+                                      f"{waiting} not finished yet" if waiting and runs is not None else "") if part)
+    lines = [f"Incomplete experiment: {finished} of {total} planned runs finished" + (f" ({why})" if why else "")
+             + ". The results and the recommendation may change as the rest finish."]
+    if short:
+        lines.append("Options with fewer seeds than planned: " + "; ".join(short) + ".")
+    if missing:
+        lines.append("Options with no finished run (not in the results): " + ", ".join(missing) + ".")
+    return lines
+
+
+# -- the options at the user's query volume: the cost that decides -------------------------------------------------
+def options_rows(rec: Recommendation, constraints: Constraints, planned: dict | None = None) -> pd.DataFrame:
+    """Every option as the decision sees it: quality, seeds, training (times its retrains), cost per 1,000
+    queries and total cost at the query volume, latency, and its status (chosen, tied with the best, on the
+    Pareto front, ruled out and why). Most accurate first."""
+    frame = rec.candidates
+    if frame is None or frame.empty:
+        return pd.DataFrame()
+    frame = frame.sort_values(["accuracy", "total_dollars"], ascending=[False, True])
+    planned = planned or {}
+    why = {"meets_accuracy": f"below the {rec.quality} floor", "meets_budget": "over budget",
+           "meets_latency": "too slow"}
+
+    def status(row) -> str:
+        words = []
+        if row.get("chosen"):
+            words.append("chosen")
+        if row.get("tied") and rec.met:
+            words.append("tied with the best")
+        if not row.feasible:
+            words.append("ruled out: " + ", ".join(w for k, w in why.items() if not row[k]))
+        if row.get("pareto"):
+            words.append("Pareto front")
+        return "; ".join(words)
+
+    seeds = frame.seeds if "seeds" in frame else pd.Series(np.nan, index=frame.index)
+    return pd.DataFrame({
+        "option": [option_label(m, z, rec.unit) for m, z in zip(frame.method, frame["size"])],
+        f"{rec.quality} [95% interval]": [f"{a:.3f} [{lo:.3f}, {hi:.3f}]" for a, lo, hi in
+                                          zip(frame.accuracy, frame.accuracy_low, frame.accuracy_high)],
+        "seeds": [seeds_text(n, len(planned.get((m, z), ()))) for m, z, n in zip(frame.method, frame["size"], seeds)],
+        "to train": [money(t * r) + (f" ({r:.0f}×)" if r > 1 else "") for t, r in
+                     zip(frame.train_dollars, frame.retrains)],
+        "per 1,000 queries": frame.inference_dollars_per_1k.map(money),
+        f"total at {constraints.queries:,} queries": frame.total_dollars.map(money),
+        "ms / query": frame.latency_ms.map(lambda v: "" if pd.isna(v) else f"{v:.2f}"),
+        "status": [status(row) for _, row in frame.iterrows()],
+    })
+
+
+def contenders(rec: Recommendation) -> pd.DataFrame:
+    """The options the cost comparison shows: the chosen one and, per other method, its most accurate option
+    that meets every constraint (any option when nothing meets them all)."""
+    frame = rec.candidates
+    if frame is None or frame.empty or rec.method is None:
+        return pd.DataFrame()
+    pool = frame[frame.feasible] if rec.met else frame
+    pool = pool[pool.method != rec.method]
+    picked = [frame[frame.chosen].iloc[0]]
+    for _, group in pool.groupby("method", sort=False):
+        picked.append(group.sort_values(["accuracy", "total_dollars"], ascending=[False, True]).iloc[0])
+    return pd.DataFrame(picked).reset_index(drop=True)
+
+
+def cost_lines(rec: Recommendation, constraints: Constraints) -> list[str]:
+    """Break-even volumes between the chosen option and the others, where their per-query costs differ by more
+    than their noise; the options that cost the same to serve as it, where they do not."""
+    table = contenders(rec)
+    if table.empty:
+        return []
+    chosen = option_label(rec.method, rec.size, rec.unit)
+    retrains = constraints.retrains_counted
+    mine = lambda m, z: (m, z) == (rec.method, rec.size)  # noqa: E731
+    points = break_even_queries(table, retrains)
+    points = points[[mine(a, b) or mine(c, d) for a, b, c, d in zip(
+        points.cheaper_first, points.cheaper_first_size, points.cheaper_after, points.cheaper_after_size)]]
+    lines = [f"Beyond {row.queries:,.0f} queries, {option_label(row.cheaper_after, row.cheaper_after_size, rec.unit)} "
+             f"costs less in total than {option_label(row.cheaper_first, row.cheaper_first_size, rec.unit)} "
+             f"(both {money(row.total_dollars)} there)." for row in points.itertuples()]
+    same = same_serving_cost(table)
+    for row in same.itertuples():
+        if mine(row.method, row.size) or mine(row.other, row.other_size):
+            other = option_label(row.other, row.other_size, rec.unit) if mine(row.method, row.size) else \
+                option_label(row.method, row.size, rec.unit)
+            lines.append(f"{chosen} and {other} cost the same to serve ({money(row.dollars_per_1k)} and "
+                         f"{money(row.other_dollars_per_1k)} per 1,000 queries, within the noise of the measurement):"
+                         " no query volume changes which is cheaper; training decides.")
+    if not lines:
+        lines.append(f"No break-even volume with {chosen}: against each other option shown, the same one is cheaper "
+                     "in total at every query volume.")
+    if retrains > 1:
+        lines.append(f"Totals include {retrains} trainings for options that train (the data changes often).")
+    return lines
+
+
+def pareto_rows(rec: Recommendation, constraints: Constraints) -> tuple[pd.DataFrame, str]:
+    """The Pareto front of quality against total cost at the query volume (nothing cheaper is as good), the
+    chosen option marked; and a sentence on where the chosen option sits."""
+    frame = rec.candidates
+    if frame is None or frame.empty or "pareto" not in frame:
+        return pd.DataFrame(), ""
+    shown = frame[frame.pareto | frame.chosen].sort_values("total_dollars")
+    table = pd.DataFrame({
+        "option": [option_label(m, z, rec.unit) + (" ← chosen" if c else "") for m, z, c in
+                   zip(shown.method, shown["size"], shown.chosen)],
+        rec.quality: shown.accuracy.map("{:.3f}".format),
+        f"total at {constraints.queries:,} queries": shown.total_dollars.map(money),
+        "on the front": ["yes" if p else "no" for p in shown.pareto],
+        "meets the constraints": ["yes" if f else "no" for f in shown.feasible]})
+    chosen = frame[frame.chosen]
+    if chosen.empty:
+        return table, ""
+    row = chosen.iloc[0]
+    where = option_label(row.method, row["size"], rec.unit)
+    if row.pareto:
+        note = f"{where} is on the front: no option is both cheaper at {constraints.queries:,} queries and better."
+    else:
+        better = frame[(frame.total_dollars <= row.total_dollars) & (frame.accuracy >= row.accuracy) & ~frame.chosen]
+        names = ", ".join(option_label(m, z, rec.unit) for m, z in zip(better.method, better["size"]))
+        if len(better) and not better.feasible.any():
+            note = (f"{where} is not on the front: {names} cost less and do as well, but are ruled out by the "
+                    "constraints.")
+        elif len(better) and (~better.tied).all() and rec.met:
+            note = (f"{where} is not on the front ({names} cost less and measure as well or better); it is chosen for "
+                    "the reasons above.")
+        else:
+            note = (f"{where} is not on the front: {names} cost less and measure as well or better, within the "
+                    "noise the data cannot resolve.")
+    return table, note
+
+
+# -- figures for the HTML report, from plotly directly (core never imports the dashboard) ------------------------
+def _colour(method: str) -> str:
+    return METHODS[method].colour if method in METHODS else "#444444"
+
+
+def cost_volume_figure(rec: Recommendation, constraints: Constraints):
+    """Total cost against query volume for the chosen option and the best other option of each method; the
+    user's volume and the break-even points with the chosen option marked."""
+    import plotly.graph_objects as go
+
+    table = contenders(rec)
+    figure = go.Figure()
+    if table.empty:
+        return figure
+    centre = np.log10(max(constraints.queries, 1))
+    volumes = np.unique(np.append(np.logspace(max(0.0, centre - 3), centre + 3, 61), constraints.queries))
+    costs = total_cost(table, volumes, constraints.retrains_counted)
+    for (method, size), group in costs.groupby(["method", "size"], sort=False):
+        chosen = (method, size) == (rec.method, rec.size)
+        label = option_label(method, size, rec.unit) + (" (chosen)" if chosen else "")
+        figure.add_trace(go.Scatter(x=group.queries, y=group.total_dollars, mode="lines", name=label,
+                                    line={"color": _colour(method), "width": 4 if chosen else 2,
+                                          "dash": "solid" if chosen else "dot"},
+                                    hovertemplate=f"<b>{html.escape(label)}</b><br>%{{x:,.0f}} queries: "
+                                                  "$%{y:,.4f}<extra></extra>"))
+    points = break_even_queries(table, constraints.retrains_counted)
+    if len(points):
+        text = [f"beyond {q:,.0f} queries {option_label(a, az, rec.unit)} is cheaper than "
+                f"{option_label(b, bz, rec.unit)}" for q, a, az, b, bz in
+                zip(points.queries, points.cheaper_after, points.cheaper_after_size, points.cheaper_first,
+                    points.cheaper_first_size)]
+        figure.add_trace(go.Scatter(x=points.queries, y=points.total_dollars, mode="markers", name="break-even",
+                                    text=text, hovertemplate="%{text}<br>$%{y:,.4f}<extra></extra>",
+                                    marker={"symbol": "diamond", "size": 11, "color": "#1F2933"}))
+    figure.add_vline(x=constraints.queries, line={"color": "#2f6fed", "dash": "dash"},
+                     annotation_text=f"your volume: {constraints.queries:,}")
+    positive = (costs.total_dollars > 0).all()
+    figure.update_layout(title="Total cost against query volume (◆ break-even)", template="plotly_white",
+                         xaxis={"title": "queries served", "type": "log"},
+                         yaxis={"title": "total cost ($)", "type": "log" if positive else "linear",
+                                "tickprefix": "$"}, height=420)
+    return figure
+
+
+def pareto_figure(rec: Recommendation, constraints: Constraints):
+    """Quality against total cost at the query volume for every option: the Pareto front drawn, options ruled
+    out by the constraints hollow, the chosen one starred."""
+    import plotly.graph_objects as go
+
+    frame = rec.candidates
+    figure = go.Figure()
+    if frame is None or frame.empty or "pareto" not in frame:
+        return figure
+    front = frame[frame.pareto].sort_values("total_dollars")
+    figure.add_trace(go.Scatter(x=front.total_dollars, y=front.accuracy, mode="lines", name="Pareto front",
+                                line={"color": "#1F2933", "dash": "dot", "shape": "hv"}, hoverinfo="skip"))
+    for method, group in frame.groupby("method", sort=False):
+        labels = [option_label(m, z, rec.unit) for m, z in zip(group.method, group["size"])]
+        figure.add_trace(go.Scatter(
+            x=group.total_dollars, y=group.accuracy, mode="markers", name=method, text=labels,
+            marker={"color": [_colour(method) if f else "white" for f in group.feasible], "size": 11,
+                    "line": {"color": _colour(method), "width": 2}},
+            error_y={"type": "data", "symmetric": False, "array": group.accuracy_high - group.accuracy,
+                     "arrayminus": group.accuracy - group.accuracy_low, "color": "rgba(0,0,0,0.25)"},
+            hovertemplate=f"%{{text}}<br>{rec.quality} %{{y:.3f}}<br>total $%{{x:,.4f}}<extra></extra>"))
+    chosen = frame[frame.chosen]
+    if len(chosen):
+        figure.add_trace(go.Scatter(x=chosen.total_dollars, y=chosen.accuracy, mode="markers", name="chosen",
+                                    marker={"symbol": "star", "size": 22, "color": "#2f6fed",
+                                            "line": {"color": "#1F2933", "width": 1}},
+                                    hovertemplate="chosen<extra></extra>"))
+    spread = (frame.total_dollars > 0).all() and frame.total_dollars.max() / frame.total_dollars.min() > 50
+    figure.update_layout(title=f"{rec.quality.capitalize()} against total cost at {constraints.queries:,} queries "
+                               "(hollow: ruled out; ★ chosen)", template="plotly_white",
+                         xaxis={"title": "total cost ($)", "type": "log" if spread else "linear", "tickprefix": "$"},
+                         yaxis={"title": rec.quality}, height=420)
+    return figure
+
+
+def report_figures(report: DecisionReport) -> dict[str, str]:
+    """The report's own charts as HTML fragments (plotly.js not included): cost against volume, the Pareto front."""
+    rec = report.recommendation
+    if rec.candidates is None or rec.candidates.empty:
+        return {}
+    fragment = lambda figure: figure.to_html(full_html=False, include_plotlyjs=False)  # noqa: E731
+    return {"Total cost against query volume": fragment(cost_volume_figure(rec, report.constraints)),
+            "Pareto front": fragment(pareto_figure(rec, report.constraints))}
 
 
 def constraint_lines(constraints: Constraints, quality: str = "accuracy") -> list[str]:
@@ -168,10 +475,17 @@ def markdown_table(frame: pd.DataFrame) -> str:
 
 def to_markdown(report: DecisionReport) -> str:
     rec = report.recommendation
-    parts = [f"# Decision report: {report.experiment}", "", f"_{QUESTION}_", "",
-             "## Recommendation", "", f"**{rec.headline}**", "", *[f"- {r}" for r in rec.reasons], "",
-             "## Constraints", "", *[f"- {line}" for line in constraint_lines(report.constraints, report.quality)], "",
-             "## Results", "", markdown_table(report.results), ""]
+    volume = f"{report.constraints.queries:,} queries"
+    parts = [f"# Decision report: {report.experiment}", "", f"_{QUESTION}_", ""]
+    if report.incomplete:
+        parts += [f"> **{report.incomplete[0]}**", *[f"> {line}" for line in report.incomplete[1:]], ""]
+    parts += ["## Recommendation", "", f"**{rec.headline}**", "", *[f"- {r}" for r in rec.reasons], "",
+              "## Constraints", "", *[f"- {line}" for line in constraint_lines(report.constraints, report.quality)],
+              "", f"## Options at {volume}", "", markdown_table(report.options), "",
+              "## Cost against query volume", "", *[f"- {line}" for line in report.cost_lines], "",
+              f"## Pareto front: {report.quality} against total cost at {volume}", "", markdown_table(report.pareto),
+              "", *([report.pareto_note, ""] if report.pareto_note else []),
+              "## Results", "", markdown_table(report.results), ""]
     if report.failed_runs:
         parts += ["Failed runs:", "", *[f"- {line}" for line in report.failed_runs], ""]
     parts += ["## Data", "", markdown_table(pd.DataFrame(report.provenance)), "",
@@ -193,6 +507,7 @@ h1{font-size:1.8rem;margin-bottom:.2rem}h2{margin-top:2.2rem;border-bottom:1px s
 border-left:5px solid #2f6fed;background:#f0f4ff}.unmet{border-left-color:#d64545;background:#fff0f0}
 table{border-collapse:collapse;width:100%;font-size:.9rem}th,td{border-bottom:1px solid #e4e7eb;padding:.35rem .5rem;
 text-align:left}th{background:#f5f7fa}.figure{margin:1.5rem 0}.muted{color:#7b8794;font-size:.85rem}
+.incomplete{padding:.6rem 1rem;border-left:5px solid #de911d;background:#fffbea;margin:1rem 0}
 """
 
 
@@ -204,23 +519,38 @@ def _table(frame: pd.DataFrame) -> str:
     return frame.to_html(index=False, escape=True, border=0) if not frame.empty else "<p>none</p>"
 
 
-def to_html(report: DecisionReport, figures: dict[str, str] | None = None) -> str:
-    """One self-contained HTML page; `figures` maps a title to a plotly fragment (include_plotlyjs=False)."""
+def _figure(title: str, fragment: str) -> str:
+    return f'<div class="figure"><h3>{html.escape(title)}</h3>{fragment}</div>'
+
+
+def to_html(report: DecisionReport, figures: dict[str, str] | None = None, charts: bool = True) -> str:
+    """One self-contained HTML page; `figures` maps a title to a plotly fragment (include_plotlyjs=False) for the
+    Evidence section. `charts`: the report's own charts too (report_figures: cost against volume, Pareto front)."""
     figures = figures or {}
+    own = report_figures(report) if charts else {}
     rec = report.recommendation
+    volume = f"{report.constraints.queries:,} queries"
     plotly_js = ""
-    if figures:
+    if figures or own:
         from plotly.offline import get_plotlyjs
 
         plotly_js = f'<script type="text/javascript">{get_plotlyjs()}</script>'
-    evidence = "".join(f'<div class="figure"><h3>{html.escape(title)}</h3>{fragment}</div>'
-                       for title, fragment in figures.items())
+    evidence = "".join(_figure(title, fragment) for title, fragment in figures.items())
+    cost_chart, pareto_chart = (own.get(title, "") for title in ("Total cost against query volume", "Pareto front"))
     body = [
         f"<h1>Decision report: {html.escape(report.experiment)}</h1>",
         f'<p class="question">{html.escape(QUESTION)}</p>',
+        *([f'<div class="incomplete"><strong>{html.escape(report.incomplete[0])}</strong>',
+           _list(report.incomplete[1:]) if len(report.incomplete) > 1 else "", "</div>"] if report.incomplete else []),
         "<h2>Recommendation</h2>",
         f'<p class="headline{"" if rec.met else " unmet"}">{html.escape(rec.headline)}</p>', _list(rec.reasons),
         "<h2>Constraints</h2>", _list(constraint_lines(report.constraints, report.quality)),
+        f"<h2>Options at {volume}</h2>", _table(report.options),
+        "<h2>Cost against query volume</h2>", _list(report.cost_lines),
+        *([_figure("Total cost against query volume", cost_chart)] if cost_chart else []),
+        f"<h2>Pareto front: {html.escape(report.quality)} against total cost at {volume}</h2>", _table(report.pareto),
+        *([f"<p>{html.escape(report.pareto_note)}</p>"] if report.pareto_note else []),
+        *([_figure("Pareto front", pareto_chart)] if pareto_chart else []),
         "<h2>Results</h2>", _table(report.results),
         *(["<p>Failed runs:</p>", _list(report.failed_runs)] if report.failed_runs else []),
         *(["<h2>Evidence</h2>", evidence] if evidence else []),

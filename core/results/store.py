@@ -217,17 +217,21 @@ class SqlStore:
         self._retry(write)
 
     def experiments(self) -> pd.DataFrame:
-        """Every experiment, newest first, with its model, size unit and number of finished runs."""
+        """Every experiment, newest first, with its model, size unit, number of finished runs and when its latest
+        run ended (last_run_at; None before its first)."""
         with self.engine.connect() as db:
             rows = db.execute(select(experiments.c.name, experiments.c.created_at, experiments.c.updated_at,
                                      experiments.c.config)).mappings().all()
             finished = dict(db.execute(select(runs.c.experiment, func.count()).where(runs.c.status == "finished")
                                        .group_by(runs.c.experiment)).all())
+            last_run = dict(db.execute(select(runs.c.experiment, func.max(runs.c.finished_at))
+                                       .group_by(runs.c.experiment)).all())  # its latest change: a run stored
         frame = pd.DataFrame([{"name": r["name"], "created_at": r["created_at"], "updated_at": r["updated_at"],
                                "model": r["config"].get("model", {}).get("name", "default"),
                                "size_unit": r["config"].get("size_unit", "per_class"),
-                               "runs": int(finished.get(r["name"], 0))} for r in rows],
-                             columns=["name", "created_at", "updated_at", "model", "size_unit", "runs"])
+                               "runs": int(finished.get(r["name"], 0)), "last_run_at": last_run.get(r["name"])}
+                              for r in rows],
+                             columns=["name", "created_at", "updated_at", "model", "size_unit", "runs", "last_run_at"])
         return frame.sort_values("updated_at", ascending=False).reset_index(drop=True)
 
     def experiment(self, name: str) -> dict:

@@ -6,6 +6,7 @@ processes (core/running/packing.py) call it for each run they hold.
 
 from __future__ import annotations
 
+import copy
 import platform
 import traceback
 from importlib import metadata
@@ -17,7 +18,15 @@ from core.backbone.models import BaseModel, device_name
 from core.config import ExperimentConfig
 from core.errors import Cancelled, ConfigError, DataError
 from core.evaluation.forgetting import choose_probe, forgetting_scores
-from core.evaluation.measure import dollars, price_per_hour, stopwatch, stored_bytes, track_peak_memory
+from core.evaluation.measure import (
+    batch_one_latency,
+    dollars,
+    price_per_hour,
+    stopwatch,
+    stored_bytes,
+    timed_in_chunks,
+    track_peak_memory,
+)
 from core.evaluation.metrics import classification_metrics
 from core.methods import METHODS, FitContext
 from core.paths import adaptlab_home, now
@@ -183,34 +192,51 @@ def _fit_and_measure(spec: RunSpec, ctx: FitContext, config: ExperimentConfig, e
         with stopwatch() as fit_seconds:
             fitted = method.fit_for(ctx.base.family)(ctx)
         train_seconds = fit_seconds() + (ctx.embedder.charged_seconds - embedder_charge)
-        with stopwatch() as predicting:
-            if ctx.kind == "qa":
-                from core.evaluation.qa import evaluate_qa
+        if ctx.kind == "qa":
+            from core.evaluation.qa import evaluate_qa
 
-                metrics, predictions, shown = evaluate_qa(fitted, task.test)
-                record.update(metrics, **shown)
-            else:
-                predictions = fitted.predict_proba(test_texts).argmax(axis=1)
+            metrics, predictions, shown = evaluate_qa(fitted, task.test)
+            record.update(metrics, **shown)
+            # answering alone is what serving costs (the option scoring that follows it is evaluation)
+            record["inference_seconds_per_1k"] = record["answer_seconds"] / len(test_texts) * 1000
+        else:
+            parts, throughput = timed_in_chunks(fitted.predict_proba, test_texts)
+            predictions = np.concatenate(parts).argmax(axis=1)
+            record.update(throughput)
         if decoder and hasattr(fitted, "latency"):
             _decoder_extras(fitted, ctx.kind, test_texts, task, labels=ctx.labels, record=record)
-        # QA: answering alone is what serving costs (the option scoring that follows it is evaluation)
-        per_1k = record.get("answer_seconds", predicting()) / len(test_texts) * 1000
-        if not decoder and method.uses_embeddings:  # the test set's encodings came from the cache: time a sample for real
-            sample = test_texts[:LATENCY_SAMPLE]
-            with ctx.embedder.uncached(), stopwatch() as latency:
-                fitted.predict_proba(sample)
-            per_1k = latency() / len(sample) * 1000
-        # otherwise nothing was cached: predicting the test set is the latency measurement, with no second pass
+        elif not decoder:
+            record.update(_encoder_latency(fitted, method, ctx, test_texts))
+        per_1k = record["inference_seconds_per_1k"]
     keep = (adaptlab_home() / "artifacts" / config.name / spec.key.replace("|", "-")) if config.keep_artifacts else None
     price = price_per_hour(config.prices, env["device_kind"], env["device"]) * price_share
     record.update(
-        train_seconds=train_seconds, inference_seconds_per_1k=per_1k, peak_memory_mb=peak.megabytes,
+        train_seconds=train_seconds, peak_memory_mb=peak.megabytes,
         peak_memory_kind=peak.kind, memory_baseline_mb=peak.baseline_megabytes, trainable_parameters=int(fitted.trainable_parameters),
         total_parameters=int(fitted.total_parameters), bytes_stored=stored_bytes(fitted, keep),
         price_per_hour=price, train_dollars=dollars(train_seconds, price),
         inference_dollars_per_1k=dollars(per_1k, price), details=fitted.details,
         artifacts=str(keep) if keep else None)
     return predictions, fitted
+
+
+def _encoder_latency(fitted, method, ctx: FitContext, test_texts: list[str]) -> dict:
+    """Batch-1 latency; a method that reads cached embeddings is timed uncached (throughput too, on a sample),
+    and a LoRA adapter is timed again merged into its base (how it would be served)."""
+    out = {}
+    if method.uses_embeddings:  # the test set's encodings came from the cache: time a sample for real
+        with ctx.embedder.uncached():
+            _, out = timed_in_chunks(fitted.predict_proba, test_texts[:LATENCY_SAMPLE])
+            out.update(batch_one_latency(fitted.predict_proba, test_texts))
+        return out
+    out.update(batch_one_latency(fitted.predict_proba, test_texts))
+    model = getattr(fitted, "model", None)
+    if hasattr(model, "merge_and_unload"):  # peft: serve the adapter folded into the weights, no extra matmuls
+        merged = copy.copy(fitted)
+        merged.model = copy.deepcopy(model).merge_and_unload()
+        out.update(batch_one_latency(merged.predict_proba, test_texts, prefix="merged_latency"))
+        del merged
+    return out
 
 
 def _decoder_extras(fitted, kind: str, test_texts: list[str], task: Task, labels: list[str], record: dict) -> None:

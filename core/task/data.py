@@ -82,6 +82,17 @@ def detect_format(path: Path, declared: str) -> str:
 
 
 def _decode(raw: bytes, name: str) -> str:
+    """The file as text; a binary file (an image, a workbook, an archive) is said to be one, by what it looks like."""
+    kinds = {b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image", b"GIF8": "a GIF image",
+             b"%PDF": "a PDF document", b"PK\x03\x04": "a ZIP archive or an Excel/Office file",
+             b"\xd0\xcf\x11\xe0": "an old Excel/Office file", b"\x1f\x8b": "a gzip archive",
+             b"PAR1": "a Parquet file (name it .parquet)", b"SQLite format 3": "a SQLite database"}
+    kind = next((what for magic, what in kinds.items() if raw.startswith(magic)), None)
+    if kind is None and b"\x00" in raw[:8192] and not raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        kind = "a binary file"  # text never holds NUL bytes (UTF-16, with its byte-order mark, is refused below)
+    if kind is not None:
+        raise DataError(f"{name} is not a text file: it looks like {kind}, not a table of examples. Upload a CSV, "
+                        "JSON Lines or Parquet file (from a spreadsheet: 'Save as CSV UTF-8')")
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:

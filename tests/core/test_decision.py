@@ -1,14 +1,19 @@
 """Pareto front, break-even volumes, storage of N variants, per-class F1 and the recommendation."""
 
+import re
+
+import numpy as np
 import pandas as pd
 import pytest
 
+from core.methods import METHODS
 from core.results.decision import (
     Constraints,
     break_even_queries,
     pareto_front,
     per_class_f1,
     recommend,
+    same_serving_cost,
     storage_of_variants,
     total_cost,
 )
@@ -99,3 +104,166 @@ def test_when_nothing_fits_the_closest_option_is_named():
     assert not choice.met and choice.headline.startswith("Nothing meets every constraint")
     assert choice.method == "full"
     assert recommend(SUMMARY.iloc[0:0]).method is None
+
+
+# -- a decision review acts on the report: it must never contradict itself ------------------------------------------
+def _grid_summary() -> pd.DataFrame:
+    """A realistic results table: several methods at three sizes (prompt-only once), 3 seeds, ±0.04 intervals."""
+    accuracy = {"rag": (0.70, 0.76, 0.80), "probe": (0.66, 0.74, 0.79), "lora": (0.55, 0.78, 0.86),
+                "full": (0.60, 0.80, 0.87), "scratch": (0.45, 0.58, 0.70), "tfidf": (0.62, 0.74, 0.81),
+                "setfit": (0.72, 0.79, 0.83)}
+    train = {"rag": 0.002, "probe": 0.01, "lora": 0.4, "full": 1.2, "scratch": 1.0, "tfidf": 0.001, "setfit": 0.3}
+    per_1k = {"rag": 0.012, "probe": 0.005, "lora": 0.004, "full": 0.004, "scratch": 0.004, "tfidf": 0.0006,
+              "setfit": 0.005}
+    latency = {"rag": 9.0, "probe": 4.0, "lora": 3.0, "full": 3.0, "scratch": 3.0, "tfidf": 0.4, "setfit": 4.0}
+    rows = [("prompt", "0", 0.41, 0.37, 0.45, 0.0, 0.010, 4.0, 2_000, 22_000_000)]
+    for method, levels in accuracy.items():
+        for size, level, scale in zip(("8", "32", "128"), levels, (1, 4, 16)):
+            rows.append((method, size, level, level - 0.04, level + 0.04, train[method] * scale, per_1k[method],
+                         latency[method], 1_000_000, 22_000_000))
+    return _table(rows).assign(seeds=[1] + [3] * (len(rows) - 1))
+
+
+GRID = _grid_summary()
+OPTION = re.compile(r"^[a-z_]+ \((no training data|\d+ per class)\)$")  # a method AND its size
+
+
+def _label(row) -> str:
+    return f"{row.method} ({'no training data' if row['size'] == '0' else row['size'] + ' per class'})"
+
+
+def _constraint_sweep():
+    for floor in (None, 0.5, 0.75, 0.8, 0.85, 0.95):
+        for latency in (None, 1.0, 5.0):
+            for budget in (None, 0.5, 20.0):
+                for queries in (1_000, 1_000_000):
+                    for changes in (False, True):
+                        yield Constraints(accuracy_floor=floor, latency_ms=latency, budget_dollars=budget,
+                                          queries=queries, data_changes_often=changes)
+
+
+def test_over_many_constraints_the_choice_is_never_ruled_out_and_every_reason_matches_it():
+    for constraints in _constraint_sweep():
+        choice = recommend(GRID, constraints)
+        frame = choice.candidates.set_index(choice.candidates.apply(_label, axis=1))
+        where = choice.option
+        chosen = frame.loc[where]
+        assert where in choice.headline and OPTION.match(where), (constraints, choice.headline)
+        reasons = choice.reasons
+        assert reasons[0].startswith(f"{where} reaches {chosen.accuracy:.3f}"), (constraints, reasons[0])
+        # the excluded: each named with its size, each really ruled out, never the choice
+        names = [name for name, _ in choice.excluded]
+        assert where not in names, constraints
+        assert all(OPTION.match(name) and not frame.loc[name].feasible for name in names), constraints
+        ruled = [r for r in reasons if r.startswith("Ruled out by the constraints: ")]
+        if choice.met and names:
+            listed = [item.split(": ")[0] for item in ruled[0].removeprefix("Ruled out by the constraints: ")
+                      .rstrip(".").split("; ")]
+            assert listed == names, (constraints, ruled)
+        # the tied: feasible, named with their size and accuracy
+        for item in choice.tied:
+            name, _, accuracy = item.rpartition(" ")
+            assert OPTION.match(name) and frame.loc[name].feasible and f"{frame.loc[name].accuracy:.3f}" == accuracy
+        if choice.inconclusive:
+            assert "Inconclusive" in choice.headline and chosen.tied and len(choice.tied) > 1
+            assert any(r.startswith("Inconclusive") and "would decide it" in r for r in reasons)
+        # each constraint's sentence says what the choice does
+        text = " ".join(reasons)
+        if constraints.accuracy_floor is not None:
+            verb = "meets" if chosen.accuracy >= constraints.accuracy_floor else "misses"
+            assert f"It {verb} the accuracy floor" in text, (constraints, text)
+        if constraints.latency_ms is not None:
+            verb = "is under" if chosen.latency_ms <= constraints.latency_ms else "is over"
+            assert f"per query {verb} the" in text, constraints
+        if constraints.budget_dollars is not None:
+            verb = "is within" if chosen.total_dollars <= constraints.budget_dollars else "exceeds"
+            assert f"Its total cost {verb}" in text, constraints
+        for r in reasons:
+            if "is not measurably better" in r:
+                assert chosen.tied, (constraints, r)
+        if constraints.data_changes_often:
+            (changes,) = [r for r in reasons if r.startswith("The data changes often")]
+            if METHODS[choice.method].updates_without_training:
+                assert f"{where} takes new data without training" in changes
+            else:  # the preferred family was not taken: say why, naming its options with their sizes
+                assert "favours options that take new data without training" in changes, (constraints, changes)
+                assert "ruled out" in changes or "measurably less accurate" in changes, (constraints, changes)
+                assert "takes new data without training" not in changes
+                for name in re.findall(r"(?:rag|prompt) \([^)]*\)", changes):
+                    assert OPTION.match(name)
+
+
+def test_data_that_changes_often_with_a_floor_says_why_retrieval_was_not_taken():
+    # rag misses the 0.81 floor at every size; prompt-only too: a trained option is used, and the reasons say why
+    choice = recommend(GRID, Constraints(accuracy_floor=0.81, data_changes_often=True))
+    assert not METHODS[choice.method].updates_without_training
+    (changes,) = [r for r in choice.reasons if r.startswith("The data changes often")]
+    assert "rag (128 per class): below the accuracy floor" in changes
+    assert "prompt (no training data): below the accuracy floor" in changes
+    assert f"So {choice.option} is used" in changes
+
+
+def _runs(cells: dict) -> pd.DataFrame:
+    """Scored runs: (method, size) -> list of per-seed 0/1 vectors over the same test examples."""
+    rows = [{"method": method, "size": size, "seed": seed, "status": "finished", "correct": np.asarray(vector, bool),
+             "inference_dollars_per_1k": 0.004}
+            for (method, size), vectors in cells.items() for seed, vector in enumerate(vectors)]
+    return pd.DataFrame(rows)
+
+
+def _cell(correct_runs, method, size, train, per_1k=0.004):
+    correct = np.stack(correct_runs)
+    level = float(correct.mean())
+    return (method, size, level, level - 0.055, level + 0.055, train, per_1k, 2.0, 1_000, 22_000_000)
+
+
+def test_ties_are_decided_on_paired_differences_where_predictions_are_stored():
+    rng = np.random.default_rng(0)
+    full = [rng.random(300) < 0.8 for _ in range(3)]
+    lora = [v.copy() for v in full]
+    for v in lora:  # the same answers, but 12 of full's right answers wrong: reliably worse, by 0.04
+        v[np.flatnonzero(v)[:12]] = False
+    table = _table([_cell(full, "full", "32", 1.5), _cell(lora, "lora", "32", 0.5)])
+    unpaired = recommend(table)
+    assert unpaired.method == "lora" and unpaired.inconclusive  # inside full's interval: a tie, the cheaper wins
+    paired = recommend(table, runs=_runs({("full", "32"): full, ("lora", "32"): lora}))
+    assert paired.method == "full" and not paired.inconclusive  # the same seeds and examples: lora is worse
+    assert not paired.candidates.set_index("method").loc["lora", "tied"]
+    # predictions and test labels work as well as a `correct` column
+    truth = np.zeros(300, dtype=int)
+    runs = _runs({("full", "32"): full, ("lora", "32"): lora}).drop(columns="correct")
+    runs["predictions"] = [np.where(v, 0, 1).tolist() for v in [*full, *lora]]
+    assert recommend(table, runs=runs, test_labels=truth.tolist()).method == "full"
+
+
+def test_options_the_data_cannot_separate_are_all_named_and_the_verdict_is_inconclusive():
+    rng = np.random.default_rng(1)
+    rag, full, probe = ([rng.random(200) < level for _ in range(2)] for level in (0.80, 0.79, 0.60))
+    table = _table([_cell(rag, "rag", "32", 0.01, 0.012), _cell(full, "full", "32", 1.5),
+                    _cell(probe, "probe", "32", 0.01)]).assign(seeds=2)
+    choice = recommend(table, runs=_runs({("rag", "32"): rag, ("full", "32"): full, ("probe", "32"): probe}))
+    assert choice.inconclusive and "Inconclusive on accuracy" in choice.headline
+    accuracy = table.set_index("method").accuracy
+    assert choice.tied == [f"rag (32 per class) {accuracy['rag']:.3f}", f"full (32 per class) {accuracy['full']:.3f}"] \
+        or choice.tied == [f"full (32 per class) {accuracy['full']:.3f}", f"rag (32 per class) {accuracy['rag']:.3f}"]
+    tied = next(r for r in choice.reasons if r.startswith("Tied with the best"))
+    assert "paired differences over the same seeds and test examples" in tied and "probe" not in tied
+    decide = next(r for r in choice.reasons if r.startswith("Inconclusive"))
+    assert "more seeds per option (the tied ones have 2)" in decide and "more test examples (now 200)" in decide
+    assert "a larger training-set size than the largest run (32 per class)" in decide
+    assert choice.method == "rag"  # the cheaper of the two at 100,000 queries
+
+
+def test_break_even_only_where_per_query_costs_differ_by_more_than_their_noise():
+    close = _table([("tfidf", "8", 0.7, 0.6, 0.8, 0.001, 0.0040, 1.0, 1, 0),
+                    ("lora", "8", 0.7, 0.6, 0.8, 0.5, 0.0041, 1.0, 1, 0)])
+    assert break_even_queries(close).empty  # 2.5% apart: timing noise, not a cheaper option
+    same = same_serving_cost(close)
+    assert len(same) == 1 and {same.iloc[0].method, same.iloc[0].other} == {"tfidf", "lora"}
+    apart = close.assign(inference_dollars_per_1k=[0.0040, 0.0060])
+    assert len(break_even_queries(apart)) == 1 and same_serving_cost(apart).empty
+    noisy = apart.assign(inference_dollars_per_1k_se=[0.0012, 0.0012])  # the runs' own spread is wider than the gap
+    assert break_even_queries(noisy).empty and len(same_serving_cost(noisy)) == 1
+    # retraining when the data changes often moves the crossing: training is paid 12 times
+    once, twelve = break_even_queries(apart).queries.iloc[0], break_even_queries(apart, retrains=12).queries.iloc[0]
+    assert twelve == pytest.approx((12 * 0.5 - 12 * 0.001) / (0.002 / 1000)) and twelve > once

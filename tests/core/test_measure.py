@@ -9,11 +9,13 @@ import pytest
 import torch
 
 from core.evaluation.measure import (
+    batch_one_latency,
     dollars,
     folder_bytes,
     price_per_hour,
     stopwatch,
     stored_bytes,
+    timed_in_chunks,
     track_peak_memory,
 )
 
@@ -115,3 +117,29 @@ def test_peak_memory_on_a_gpu_is_the_allocator_peak_inside_the_block():
         del block
     assert peak.kind == "cuda" and allocated + 256 <= peak.megabytes < allocated + 256 + 8
     del held
+
+
+def test_batch_one_latency_times_each_query_alone_after_a_warm_up():
+    calls = []
+
+    def predict(texts):
+        calls.append(len(texts))
+        time.sleep(0.002 * len(texts[0]))  # longer texts take longer
+        return texts
+
+    texts = ["a" * n for n in (1, 1, 1, 1, 10)]
+    out = batch_one_latency(predict, texts, queries=5)
+    assert calls == [1] * 6  # one warm-up, then one query at a time
+    assert out["latency_queries"] == 5 and 2 <= out["latency_p50_ms"] < out["latency_p95_ms"]
+    assert batch_one_latency(predict, []) == {}
+
+
+def test_throughput_is_timed_in_parts_with_its_spread_and_keeps_the_outputs_in_order():
+    def predict(texts):
+        time.sleep(0.01 if texts[0] < 6 else 0.03)
+        return np.array(texts)
+
+    parts, out = timed_in_chunks(predict, list(range(8)), chunks=4)
+    assert np.concatenate(parts).tolist() == list(range(8))
+    assert out["inference_seconds_per_1k_low"] < out["inference_seconds_per_1k"] < out["inference_seconds_per_1k_high"]
+    assert out["inference_seconds_per_1k_high"] >= 3 * out["inference_seconds_per_1k_low"] * 0.8

@@ -19,7 +19,8 @@ def test_a_grid_runs_stores_every_record_and_resumes(tmp_path):
     record = runs.set_index("run_key").loc["probe|8|1", "record"]
     for field in ("accuracy", "accuracy_low", "accuracy_high", "macro_f1", "per_class_f1", "train_seconds",
                   "inference_seconds_per_1k", "peak_memory_mb", "trainable_parameters", "total_parameters",
-                  "bytes_stored", "train_dollars", "environment", "seed", "device"):
+                  "bytes_stored", "train_dollars", "environment", "seed", "device", "latency_p50_ms",
+                  "latency_p95_ms", "inference_seconds_per_1k_low", "inference_seconds_per_1k_high", "memory_baseline_mb"):
         assert field in record, field
     assert record["train_examples"] == 40 and record["accuracy_low"] <= record["accuracy"] <= record["accuracy_high"]
     assert record["environment"]["versions"]["torch"]
@@ -65,6 +66,14 @@ def test_the_trained_methods_run_in_the_grid(tmp_path):
     runs = result.runs.set_index("method")
     assert runs.loc["lora", "bytes_stored"] < runs.loc["full", "bytes_stored"] / 50
     assert runs.loc["full", "trainable_parameters"] == runs.loc["full", "total_parameters"]
+    # serving: each query alone (median, 95th percentile), batched throughput with its spread; LoRA also merged
+    for method in ("lora", "full", "scratch"):
+        record = runs.loc[method, "record"]
+        assert 0 < record["latency_p50_ms"] <= record["latency_p95_ms"], method
+        assert record["inference_seconds_per_1k_low"] <= record["inference_seconds_per_1k"] <= \
+            record["inference_seconds_per_1k_high"]
+    assert runs.loc["lora", "record"]["merged_latency_p50_ms"] > 0
+    assert "merged_latency_p50_ms" not in runs.loc["full", "record"]
 
 
 def test_the_grid_records_forgetting_for_fine_tunes_against_the_base_model(tmp_path, base_model):

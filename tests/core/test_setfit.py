@@ -129,3 +129,20 @@ def test_importing_setfit_method_imports_no_torch():
     code = ("import sys, core.methods.setfit; heavy = [m for m in ('torch', 'setfit', 'sentence_transformers', "
             "'datasets', 'transformers') if m in sys.modules]; assert not heavy, heavy")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])
+
+
+def test_setfit_runs_in_a_grid_with_the_cli_progress_bars(tmp_path):
+    # the CLI's bars format the loss the run reports; SetFit knows none before its first log
+    from core.cli import CliProgress
+    from core.config import parse_config
+    from core.results.store import SqlStore
+    from core.running.runner import run_experiment
+    from tests.conftest import tiny_config
+
+    config = parse_config(tiny_config("setfit-grid", methods=["setfit"], sizes=[4],
+                                      budget={"max_epochs": 1, "min_steps": 2, "max_train_seconds": 3}))
+    with CliProgress() as progress:
+        result = run_experiment(config, SqlStore(tmp_path / "results.db"), progress)
+    record = result.runs.record.iloc[0]
+    assert result.runs.status.tolist() == ["finished"], record.get("error")
+    assert record["details"]["stopped_by_budget"] and record["accuracy"] > 0

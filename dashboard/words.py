@@ -1,0 +1,163 @@
+"""What the result pages say in plain words: method titles, times as a reader says them, the one fact of a chart.
+
+Pure functions over core's tables (no streamlit), so each sentence is checked in a test."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+
+from core.methods import METHODS
+from core.running.grid import size_label, size_order
+
+# Explained once, where each first appears (Compare): what a reader cannot guess from the words alone.
+PER_CLASS = ("**Training data** counts examples *per class*: \"8 per class\" means 8 labelled examples of each "
+             "label (24 in all for three labels). Every size includes the smaller ones.")
+TOTAL = "**Training data** counts labelled examples in all; every size includes the smaller ones."
+PARETO = ("**Pareto front** (ringed, labelled with its training-set size): the options nothing else beats on both "
+          "counts at once; every other option is less accurate for the same cost or dearer for the same accuracy.")
+
+
+def method_title(method: str) -> str:
+    """The plain name of a method key (tfidf -> "TF-IDF + logistic regression (classical)")."""
+    spec = METHODS.get(method)
+    return spec.title if spec else method
+
+
+def with_titles(frame: pd.DataFrame, column: str = "method") -> pd.DataFrame:
+    """The table with a "what it is" column beside its method keys."""
+    if frame.empty or column not in frame:
+        return frame
+    out = frame.copy()
+    out.insert(list(frame.columns).index(column) + 1, "what it is", frame[column].map(method_title))
+    return out
+
+
+def methods_legend(methods) -> str:
+    """One line naming each method key shown on a page in plain words."""
+    seen = list(dict.fromkeys(methods))
+    return "Methods: " + " · ".join(f"**{m}** {method_title(m)}" for m in seen) + "."
+
+
+def starts_pretrained(method: str) -> bool:
+    """Whether a method adapts the pretrained model: references (from scratch, TF-IDF) start from none."""
+    spec = METHODS.get(method)
+    return spec is None or not spec.is_reference
+
+
+# -- times --------------------------------------------------------------------------------------------------------
+def parse_time(value) -> datetime | None:
+    """A stored timestamp (ISO 8601, UTC) as an aware datetime; None when missing or unreadable."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)) or value == "":
+        return None
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def time_ago(value, now: datetime | None = None) -> str:
+    """"just now", "4 min ago", "3 h ago", "yesterday", "5 days ago", then the date ("12 Mar 2025")."""
+    moment = parse_time(value)
+    if moment is None:
+        return "–"
+    now = now or datetime.now(UTC)
+    seconds = (now - moment).total_seconds()
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{seconds // 60:.0f} min ago"
+    if seconds < 86400:
+        return f"{seconds // 3600:.0f} h ago"
+    days = int(seconds // 86400)
+    if days == 1:
+        return "yesterday"
+    if days < 7:
+        return f"{days} days ago"
+    return f"{moment.day} {moment:%b %Y}"
+
+
+def latest(*values) -> str | None:
+    """The latest of some stored timestamps (missing ones ignored)."""
+    moments = [(parse_time(v), v) for v in values]
+    moments = [(m, v) for m, v in moments if m is not None]
+    return max(moments)[1] if moments else None
+
+
+def experiments_table(frame: pd.DataFrame, now: datetime | None = None) -> pd.DataFrame:
+    """Home's list: last change first (the latest finished run, or the settings), times in words."""
+    if frame.empty:
+        return frame
+    last_run = frame["last_run_at"] if "last_run_at" in frame else pd.Series(None, index=frame.index)
+    changed = [latest(updated, run) for updated, run in zip(frame.updated_at, last_run)]
+    order = sorted(range(len(frame)), key=lambda i: parse_time(changed[i]) or datetime.min.replace(tzinfo=UTC),
+                   reverse=True)
+    table = pd.DataFrame({"experiment": frame.name, "model": frame.model, "finished runs": frame.runs,
+                          "updated": [time_ago(c, now) for c in changed],
+                          "created": [time_ago(c, now) for c in frame.created_at]})
+    return table.iloc[order].reset_index(drop=True)
+
+
+# -- negative transfer ----------------------------------------------------------------------------------------------
+def reference_declines(curves: pd.DataFrame, reference: str, unit: str) -> str | None:
+    """A warning when the reference gets worse with more data (a larger size below a smaller one), else None."""
+    rows = curves[curves.method == reference]
+    if rows.empty:
+        return None
+    rows = rows.sort_values("size", key=lambda s: s.map(size_order))
+    sizes, accuracy = rows["size"].tolist(), rows.accuracy.to_numpy(dtype=float)
+    for later in range(1, len(rows)):
+        earlier = int(np.argmax(accuracy[:later]))
+        if accuracy[later] < accuracy[earlier]:
+            return (f"The reference itself gets worse with more data: **{reference}** scores "
+                    f"{accuracy[earlier]:.3f} at {size_label(sizes[earlier], unit)} but {accuracy[later]:.3f} at "
+                    f"{size_label(sizes[later], unit)}. Training from scratch is unstable here, so large gaps "
+                    f"say more about the reference than about transfer.")
+    return None
+
+
+# -- cost -------------------------------------------------------------------------------------------------------------
+def _times(ratio: float) -> str:
+    return f"{ratio:.1f}x" if ratio < 10 else f"{ratio:,.0f}x"
+
+
+def cost_fact(costs: pd.DataFrame) -> str:
+    """The cost chart in one sentence: which option is cheapest over the volumes shown, and by how much.
+
+    costs: core.results.decision.total_cost (method, queries, total_dollars), several volumes."""
+    if costs.empty or costs.method.nunique() == 0:
+        return "No costs were measured."
+    wide = costs.pivot_table(index="queries", columns="method", values="total_dollars", aggfunc="min").sort_index()
+    if wide.shape[1] == 1:
+        return f"Only **{wide.columns[0]}** has a measured cost."
+    cheapest = wide.idxmin(axis=1)
+    low, high = f"{wide.index.min():,.0f}", f"{wide.index.max():,.0f}"
+    if cheapest.nunique() == 1:
+        best = cheapest.iloc[0]
+        others = wide.drop(columns=best)
+        runner_up = others.min(axis=1)
+        best_cost = wide[best].where(wide[best] > 0)
+        ratios = (runner_up / best_cost).replace([np.inf, -np.inf], np.nan).dropna()
+        second = others.iloc[-1].idxmin()
+        if ratios.empty:
+            return f"**{best}** is the cheapest at every volume from {low} to {high} queries (it costs nothing)."
+        smallest, largest = float(ratios.min()), float(ratios.max())
+        by = f"about {_times(np.sqrt(smallest * largest))}" if largest / smallest < 1.5 else \
+            f"{_times(smallest)} to {_times(largest)}"
+        return (f"**{best}** is the cheapest at every volume from {low} to {high} queries, by {by} (next: "
+                f"**{second}**).")
+    changes = cheapest[cheapest != cheapest.shift()]
+    steps = [f"**{changes.iloc[0]}** up to about {_round(changes.index[1]):,} queries"]
+    for i in range(1, len(changes)):
+        upto = f" up to about {_round(changes.index[i + 1]):,} queries" if i + 1 < len(changes) else " beyond"
+        steps.append(f"**{changes.iloc[i]}**{upto}")
+    return f"The cheapest depends on the volume: {', then '.join(steps)}."
+
+
+def _round(value: float) -> int:
+    """A volume as a person says it: two significant digits."""
+    digits = max(0, len(str(int(value))) - 2)
+    return int(round(value, -digits))

@@ -18,9 +18,9 @@ import streamlit as st
 
 from dashboard import auth, state, ui
 
-
-ICON = Path(__file__).resolve().parent / "icon.png"  # served by the dashboard itself: a ":material/...:" page icon
-                                                     # makes the browser fetch the favicon from fonts.gstatic.com
+# The page icon, served by the dashboard itself: a ":material/...:" one makes the browser fetch the favicon from
+# fonts.gstatic.com, which fails offline (tests/dashboard/test_offline.py)
+ICON = Path(__file__).resolve().parent / "icon.png"
 
 
 def main(start: str = "home") -> None:

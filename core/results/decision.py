@@ -399,7 +399,7 @@ WHY_EXCLUDED = {"meets_accuracy": "below the {quality} floor", "meets_budget": "
 
 
 def _why(row, quality: str) -> str:
-    return "; ".join(w.format(quality=quality) for k, w in WHY_EXCLUDED.items() if not row[k])
+    return " and ".join(w.format(quality=quality) for k, w in WHY_EXCLUDED.items() if not row[k])
 
 
 def _excluded(frame: pd.DataFrame, quality: str, unit: str) -> list[tuple[str, str]]:

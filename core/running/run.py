@@ -142,8 +142,10 @@ def fit_context(spec: RunSpec, task: Task, labels: list[str], base: BaseModel, e
     qa = task.kind == "qa"
     # QA has no classes: one "class" makes the nested subsets plain seeded random prefixes
     y_train = np.zeros(len(task.train), dtype=int) if qa else _label_indices(task.train, labels)
+    # with label noise the subsets are drawn by the true labels: the same texts train, some with a wrong label
+    by = _label_indices(task.train, labels, "clean_label") if "clean_label" in task.train else y_train
     chosen = np.array([], dtype=int) if spec.size == NO_TRAINING_DATA else subset_indices(
-        y_train, spec.size, config.size_unit, spec.seed)
+        by, spec.size, config.size_unit, spec.seed)
     return FitContext(
         labels=labels, train_texts=task.train.text.iloc[chosen].tolist(), train_labels=y_train[chosen],
         val_texts=task.validation.text.tolist(),
@@ -154,8 +156,8 @@ def fit_context(spec: RunSpec, task: Task, labels: list[str], base: BaseModel, e
         retrieval=embedder)
 
 
-def _label_indices(split, labels: list[str]) -> np.ndarray:
-    return split.label.map({label: i for i, label in enumerate(labels)}).to_numpy()
+def _label_indices(split, labels: list[str], column: str = "label") -> np.ndarray:
+    return split[column].map({label: i for i, label in enumerate(labels)}).to_numpy()
 
 
 def _scores(task: Task, labels: list[str], predictions: np.ndarray) -> dict:

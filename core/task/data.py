@@ -251,6 +251,7 @@ def flip_labels(task: Task, share: float, seed: int) -> None:
     rng = np.random.default_rng([seed, 7919])  # its own stream: the split does not move when noise is added
     labels = task.labels
     train = task.train.copy()
+    train["clean_label"] = train.label  # nested subsets are drawn by it, so noise never changes which texts train
     flipped = rng.choice(len(train), size=round(share * len(train)), replace=False)
     for i in flipped:
         others = [label for label in labels if label != train.label.iat[i]]

@@ -87,3 +87,20 @@ def test_the_grid_records_forgetting_for_fine_tunes_against_the_base_model(tmp_p
     assert forgetting["probe"] == "countries" and forgetting["base_recall"] == pytest.approx(base_recall, abs=1e-6)
     assert forgetting["recall_lost"] == pytest.approx(forgetting["base_recall"] - forgetting["adapted_recall"])
     assert "forgetting" not in records["tfidf"]
+
+
+def test_label_noise_changes_labels_but_not_which_texts_train():
+    from core.running.run import Progress, fit_context
+    from core.running.grid import RunSpec
+    from core.task.load import load_task
+
+    texts = {}
+    for noise in (0.0, 0.4):
+        config = parse_config(tiny_config(task={"builtin": "fortunes", "builtin_options": {"per_class": 40},
+                                                "label_noise": noise}))
+        task = load_task(config.task)
+        ctx = fit_context(RunSpec("probe", "8", 1), task, task.labels, base=None, embedder=None, config=config,
+                          progress=Progress())
+        texts[noise] = (ctx.train_texts, ctx.train_labels)
+    assert texts[0.4][0] == texts[0.0][0]  # the same 40 texts
+    assert (texts[0.4][1] != texts[0.0][1]).any()  # some now carry a wrong label

@@ -1,0 +1,107 @@
+"""The dashboard works without a network: a visit of every page asks nothing of any machine but its own.
+
+Serves the dashboard on loopback (a store holding a finished classification grid and a finished QA grid, so every
+page draws its charts), then visits each page in Debian's Chromium, recording every request whose host is not this
+machine, and refusing it (as a machine without a network would). A page icon given as ":material/...:" made the
+browser fetch the favicon from fonts.gstatic.com; the icon is now a file the dashboard serves itself.
+
+    HF_HUB_OFFLINE=1 .venv/bin/python -m pytest -m browser tests/dashboard/test_offline.py
+"""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import urlparse
+
+import pytest
+
+from dashboard.serve import CHROMIUM, CHROMIUM_ARGS, SETTLED, free_port, start_streamlit, stop, wait_healthy
+from dashboard.ui import PAGES
+
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
+VIEWPORT = {"width": 1440, "height": 1000}
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's Chromium is not at /usr/bin/chromium "
+                       "(apt-get install -y chromium); the browser test needs it"),
+]
+
+
+def outside(url: str) -> bool:
+    """Whether a request leaves this machine (data: and blob: URLs never do)."""
+    parsed = urlparse(url)
+    return parsed.scheme in ("http", "https", "ws", "wss") and parsed.hostname not in LOCAL_HOSTS
+
+
+def test_only_loopback_and_data_urls_count_as_local():
+    assert not outside("http://127.0.0.1:8501/_stcore/health") and not outside("data:image/svg+xml,<svg/>")
+    assert outside("https://fonts.gstatic.com/s/i/short-term/release/materialsymbolsrounded/science/default/24px.svg")
+
+
+@pytest.fixture
+def served(tmp_path):
+    from core.results.store import SqlStore
+    from tests.dashboard.conftest import fake_experiment, fake_qa_experiment
+
+    home = tmp_path / "home"
+    home.mkdir()
+    store = SqlStore(home / "results.db")
+    fake_qa_experiment(store)
+    fake_experiment(store)  # the newest: the result pages open on it
+    env = {**os.environ, "ADAPTLAB_HOME": str(home), "ADAPTLAB_AUTOSTART_WORKER": "0", "HF_HUB_OFFLINE": "1"}
+    env.pop("ADAPTLAB_STORE", None)
+    port = free_port()
+    process = start_streamlit(port, env, tmp_path / "streamlit.log")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, process, 90)
+        yield url
+    finally:
+        stop([process], grace=20)
+
+
+def test_a_visit_of_every_page_requests_nothing_outside_this_machine(served):
+    from playwright.sync_api import sync_playwright
+
+    requested: list[tuple[str, str]] = []  # (page, url) of each request that would leave the machine
+    where = {"page": "Home"}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport=VIEWPORT)
+
+            def refuse_outside(route):
+                if outside(route.request.url):
+                    requested.append((where["page"], route.request.url))
+                    route.abort()  # as on a machine without a network: nothing leaves
+                else:
+                    route.continue_()
+
+            context.route("**/*", refuse_outside)
+            page = context.new_page()
+            page.on("request", lambda request: outside(request.url) and requested.append(
+                (where["page"], request.url)))  # also what routing does not see (e.g. a service worker's)
+            page.goto(served)
+            page.get_by_role("heading", name="adaptlab").wait_for(timeout=90_000)
+            page.wait_for_selector(SETTLED, timeout=60_000)
+            icons = page.eval_on_selector_all("link[rel~='icon']", "links => links.map(l => l.href)")
+            assert icons and not any(outside(icon) for icon in icons), icons
+            for title, _ in PAGES.values():
+                where["page"] = title
+                page.locator('[data-testid="stSidebarNav"] a').filter(has_text=title).first.click()
+                page.get_by_role("heading", name=title.replace("Home", "adaptlab"), exact=True).first.wait_for(
+                    timeout=60_000)
+                page.wait_for_selector(SETTLED, timeout=90_000)
+                if title in ("Answers", "Knowledge"):  # these read the QA grid: pick it, so their charts draw too
+                    picker = page.locator('[data-testid="stSelectbox"]').filter(has_text="Experiment").first
+                    picker.click()
+                    page.get_by_role("option", name="geo-qa-fake").click()
+                    page.wait_for_selector(SETTLED, timeout=90_000)
+                page.wait_for_timeout(1500)  # charts draw, fonts and images load after the script has run
+                assert page.locator('[data-testid="stException"]').count() == 0, f"{title}: an exception on screen"
+            charts = page.locator(".js-plotly-plot").count()
+        finally:
+            browser.close()
+    assert charts, "the last page (Decision report) drew no chart: the visit did not reach the results"
+    assert not requested, "requests outside this machine:\n" + "\n".join(f"{p}: {u}" for p, u in requested)

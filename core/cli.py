@@ -1,7 +1,8 @@
 """The `adaptlab` command line.
 
     adaptlab run examples/fortunes-quick.yaml      # run a grid headless, with progress bars
-    adaptlab show fortunes-quick                   # the results table
+    adaptlab show fortunes-quick                   # the results table, and the recommendation in one line
+    adaptlab report fortunes-quick --accuracy-floor 0.8 --queries 1000000 --format html   # the decision report
     adaptlab export fortunes-quick --format csv    # write the runs out
     adaptlab list                                  # experiments in the store
     adaptlab dashboard                             # the dashboard in the browser (queues jobs for a worker)
@@ -112,15 +113,14 @@ def results_table(rows, title: str) -> Table:
 
 
 def print_results(store, name: str) -> None:
-    from core.results.analysis import analyse
+    """The results table, the failed runs, and the recommendation without constraints in one line."""
+    from core.results.decision import recommend
     from core.results.report import results_rows
 
-    experiment = store.experiment(name)
+    experiment, runs, summary = _analysed(store, name)
     config, task = experiment["config"], experiment.get("task") or {}
     reference, unit = config.get("reference", "scratch"), config.get("size_unit", "per_class")
-    runs = store.runs_frame(name, with_predictions=True)
     failed = runs[runs.status == "failed"]
-    summary = analyse(runs, experiment["test_labels"], reference).summary
     if summary.empty:
         console.print(f"{name}: no finished runs yet")
     else:
@@ -128,6 +128,32 @@ def print_results(store, name: str) -> None:
         console.print(results_table(rows, f"{name}  ({task.get('environment', {}).get('device', '?')})"))
     for row in failed.itertuples():
         console.print(f"[red]failed: {escape(row.run_key)}: {escape(str(row.error))}[/]")
+    if not summary.empty:
+        choice = recommend(summary, None, unit, _quality(experiment), runs=runs, test_labels=experiment["test_labels"])
+        console.print(f"Recommendation (no constraints, {choice_volume():,} queries; `adaptlab report {escape(name)}` "
+                      f"for the reasons): [bold]{escape(choice.headline)}[/]", soft_wrap=True, highlight=False)
+
+
+def choice_volume() -> int:
+    from core.results.decision import Constraints
+
+    return Constraints().queries
+
+
+def _quality(experiment: dict) -> str:
+    from core.results.decision import quality_name
+
+    return quality_name((experiment.get("task") or {}).get("kind", "classification"))
+
+
+def _analysed(store, name: str):
+    """An experiment, its runs (with predictions) and its results table (core.results.analysis.analyse)."""
+    from core.results.analysis import analyse
+
+    experiment = store.experiment(name)
+    reference = experiment["config"].get("reference", "scratch")
+    runs = store.runs_frame(name, with_predictions=True)
+    return experiment, runs, analyse(runs, experiment["test_labels"], reference).summary
 
 
 def cmd_run(args) -> int:
@@ -195,6 +221,57 @@ def cmd_export(args) -> int:
         raise AdaptlabError(f"cannot write {out}: {error.strerror or error}") from None
     console.print(f"wrote {len(frame)} run(s) to {out}")
     return 0
+
+
+def cmd_report(args) -> int:
+    """Write the decision report (the dashboard's Decision report page) without a browser."""
+    from core.results.decision import recommend
+    from core.results.report import build_report, to_html, to_markdown
+
+    constraints = constraints_from(args)
+    out = Path(args.output or f"{args.experiment}-decision.{args.format}")
+    check_destination(out, args.force)
+    store = _store(args, create=False)
+    experiment, runs, summary = _analysed(store, args.experiment)
+    if summary.empty:
+        raise AdaptlabError(f"'{args.experiment}' has no finished runs yet: nothing to recommend; run it first "
+                            f"(adaptlab show {args.experiment} --runs lists its runs)")
+    unit = experiment["config"].get("size_unit", "per_class")
+    choice = recommend(summary, constraints, unit, _quality(experiment), runs=runs,
+                       test_labels=experiment["test_labels"])
+    failed = [f"{row.run_key}: {row.error}" for row in runs[runs.status == "failed"].itertuples()]
+    report = build_report(experiment, summary, choice, constraints, failed, runs=runs)
+    text = to_html(report) if args.format == "html" else to_markdown(report)
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise AdaptlabError(f"cannot write {out}: {error.strerror or error}") from None
+    for line in report.incomplete[:1]:
+        console.print(f"[yellow]{escape(line)}[/]", soft_wrap=True)
+    console.print(escape(choice.headline), soft_wrap=True, highlight=False)
+    console.print(f"wrote the decision report to {out}", highlight=False)
+    return 0
+
+
+def constraints_from(args):
+    """core.results.decision.Constraints from the report command's options (named after its fields)."""
+    from core.results.decision import Constraints
+
+    problems = []
+    if args.accuracy_floor is not None and not 0 <= args.accuracy_floor <= 1:
+        problems.append(f"--accuracy-floor {args.accuracy_floor:g}: a share between 0 and 1, e.g. 0.8")
+    for flag, value in (("--budget-dollars", args.budget_dollars), ("--latency-ms", args.latency_ms)):
+        if value is not None and not value > 0:
+            problems.append(f"{flag} {value:g}: must be above 0 (leave it out for no limit)")
+    if args.queries < 0:
+        problems.append(f"--queries {args.queries}: cannot be negative")
+    if args.retrains < 1:
+        problems.append(f"--retrains {args.retrains}: at least 1")
+    if problems:
+        raise AdaptlabError("; ".join(problems))
+    return Constraints(accuracy_floor=args.accuracy_floor, budget_dollars=args.budget_dollars,
+                       latency_ms=args.latency_ms, queries=args.queries, data_changes_often=args.data_changes_often,
+                       retrains=args.retrains)
 
 
 def check_destination(out: Path, force: bool) -> None:
@@ -271,6 +348,29 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("experiment")
     show.add_argument("--runs", action="store_true", help="one line per run instead of the summary")
     show.set_defaults(func=cmd_show)
+    report = commands.add_parser("report", help="write an experiment's decision report (Markdown or HTML), with "
+                                 "your constraints")
+    report.add_argument("experiment")
+    report.add_argument("--format", choices=("md", "html"), default="md",
+                        help="md (default), or html: self-contained, with charts")
+    report.add_argument("-o", "--output", help="file to write (default: EXPERIMENT-decision.FORMAT)")
+    report.add_argument("--force", action="store_true", help="replace the file if it exists")
+    from core.results.decision import Constraints
+
+    defaults = Constraints()
+    report.add_argument("--accuracy-floor", "--floor", type=float, default=None, metavar="SHARE",
+                        help="lowest accuracy (answer match on QA) you accept, 0 to 1 (default: none)")
+    report.add_argument("--budget-dollars", "--budget", type=float, default=None, metavar="DOLLARS",
+                        help="for training plus the expected queries (default: none)")
+    report.add_argument("--latency-ms", "--max-latency-ms", type=float, default=None, metavar="MS",
+                        help="latency limit per query, as measured on the experiment's device (default: none)")
+    report.add_argument("--queries", "--volume", type=int, default=defaults.queries, metavar="N",
+                        help=f"expected query volume over the period (default: {defaults.queries:,})")
+    report.add_argument("--data-changes-often", "--changes-often", action="store_true",
+                        help="new data arrives often: trained methods retrain, RAG re-indexes")
+    report.add_argument("--retrains", type=int, default=defaults.retrains, metavar="N",
+                        help=f"updates over the period when the data changes often (default: {defaults.retrains})")
+    report.set_defaults(func=cmd_report)
     export = commands.add_parser("export", help="write an experiment's runs to CSV or JSON")
     export.add_argument("experiment")
     export.add_argument("--format", choices=("csv", "json"), default="csv")

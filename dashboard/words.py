@@ -38,7 +38,7 @@ def with_titles(frame: pd.DataFrame, column: str = "method") -> pd.DataFrame:
 def methods_legend(methods) -> str:
     """One line naming each method key shown on a page in plain words."""
     seen = list(dict.fromkeys(methods))
-    return "Methods: " + " · ".join(f"**{m}** {method_title(m)}" for m in seen) + "."
+    return "Methods: " + " · ".join(f"**{m}**: {method_title(m)}" for m in seen) + "."
 
 
 def starts_pretrained(method: str) -> bool:

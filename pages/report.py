@@ -17,14 +17,31 @@ def render() -> None:
     if results is None:
         return
     constraints = _constraints(results)
-    choice = recommend(results.summary, constraints, results.unit, results.quality)
+    # ties are decided on paired differences: the runs carry their predictions
+    choice = recommend(results.summary, constraints, results.unit, results.quality, runs=results.runs,
+                       test_labels=results.experiment.get("test_labels"))
+    failed = [f"{run.run_key}: {run.error}" for run in results.failed.itertuples()]
+    report = build_report(results.experiment, results.summary, choice, constraints, failed, runs=results.runs)
+    if report.incomplete:
+        st.info("\n\n".join(report.incomplete), icon=":material/hourglass_top:")
     (st.success if choice.met else st.warning)(f"**{choice.headline}**", icon=":material/recommend:")
     st.markdown("\n".join(f"- {reason}" for reason in choice.reasons))
+    _decision(report)
     figures = _evidence(results)
-    failed = [f"{run.run_key}: {run.error}" for run in results.failed.itertuples()]
-    report = build_report(results.experiment, results.summary, choice, constraints, failed)
     _provenance(report)
     _downloads(report, figures)
+
+
+def _decision(report) -> None:
+    """The cost that decides (every option at the query volume), break-even volumes and the Pareto front."""
+    volume = f"{report.constraints.queries:,} queries"
+    st.subheader(f"Options at {volume}")
+    st.dataframe(report.options, hide_index=True, key=f"{KEY}.options")
+    st.markdown("\n".join(f"- {line}" for line in report.cost_lines))
+    with st.expander(f"Pareto front: {report.quality} against total cost at {volume}"):
+        st.dataframe(report.pareto, hide_index=True, key=f"{KEY}.pareto")
+        if report.pareto_note:
+            st.caption(report.pareto_note)
 
 
 def _constraints(results) -> Constraints:
@@ -90,4 +107,5 @@ def _downloads(report, figures: dict) -> None:
         icon=":material/download:", on_click="ignore", type="primary")
     right.download_button("Download Markdown", to_markdown(report), file_name=f"{report.experiment}-decision.md",
                           mime="text/markdown", key=f"{KEY}.markdown", icon=":material/download:", on_click="ignore")
-    st.caption("The HTML file is self-contained (charts included, opens offline); the Markdown has the same text.")
+    st.caption("The HTML file is self-contained (charts included, with total cost against query volume and the "
+               "Pareto front, opens offline); the Markdown has the same text and tables.")

@@ -477,8 +477,8 @@ def _reasons(choice, best, frame: pd.DataFrame, constraints: Constraints, unit: 
                 choice.total_dollars <= frame[frame.tied].total_dollars.min() else \
                 (f"{where} is not among them: see why below." if not bool(choice.tied) else
                  "The choice among them is not on cost: see why below.")
-            reasons.append(f"Tied with the best, {best_where} at {best.accuracy:.3f}, so the data cannot tell them "
-                           f"apart (judged on {paired}): {names}. {rule}")
+            reasons.append(f"Tied with the best, {best_where} at {best.accuracy:.3f} (the data cannot tell them "
+                           f"apart; judged on {paired}): {names}. {rule}")
             if to_decide:
                 reasons.append(f"Inconclusive on {quality}: what would decide it: " + "; ".join(to_decide) + ".")
     if constraints.accuracy_floor is not None:

@@ -31,6 +31,7 @@ from core.results.decision import (
     quality_name,
     same_serving_cost,
     total_cost,
+    updates_without_training,
 )
 from core.running.grid import NO_TRAINING_DATA, RunSpec, size_label, size_order
 from core.task.uploads import upload_info
@@ -346,12 +347,11 @@ def pareto_rows(rec: Recommendation, constraints: Constraints) -> tuple[pd.DataF
         if len(better) and not better.feasible.any():
             note = (f"{where} is not on the front: {names} cost less and do as well, but are ruled out by the "
                     "constraints.")
-        elif len(better) and (~better.tied).all() and rec.met:
-            note = (f"{where} is not on the front ({names} cost less and measure as well or better); it is chosen for "
-                    "the reasons above.")
         else:
-            note = (f"{where} is not on the front: {names} cost less and measure as well or better, within the "
-                    "noise the data cannot resolve.")
+            stays = " (it stays current as the data changes)" if constraints.data_changes_often and \
+                updates_without_training(row.method) else ""
+            note = (f"{where} is not on the front: {names} cost less at {constraints.queries:,} queries and measure "
+                    f"as well or better; it is chosen for the reasons above{stays}.")
     return table, note
 
 

@@ -89,7 +89,7 @@ def _decode(raw: bytes, name: str) -> str:
              b"PAR1": "a Parquet file (name it .parquet)", b"SQLite format 3": "a SQLite database"}
     kind = next((what for magic, what in kinds.items() if raw.startswith(magic)), None)
     if kind is None and b"\x00" in raw[:8192] and not raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        kind = "a binary file"  # text never holds NUL bytes (UTF-16, with its byte-order mark, is refused below)
+        kind = "a binary file (it holds NUL bytes, which text never does)"  # UTF-16 has a byte-order mark: below
     if kind is not None:
         raise DataError(f"{name} is not a text file: it looks like {kind}, not a table of examples. Upload a CSV, "
                         "JSON Lines or Parquet file (from a spreadsheet: 'Save as CSV UTF-8')")

@@ -61,7 +61,94 @@ def test_html_is_self_contained_and_escapes_what_users_typed():
     page = to_html(report, {"Accuracy against cost": figure})
     assert page.startswith("<!DOCTYPE html>") and "<img src=x" not in page
     assert "&lt;img src=x onerror=alert(1)&gt;.csv" in page
-    assert page.count("Plotly.newPlot") == 1 and get_plotlyjs()[:200] in page
+    # the page's figure, then the report's own: total cost against volume, the Pareto front
+    assert page.count("Plotly.newPlot") == 3 and get_plotlyjs()[:200] in page
     assert "<script src=" not in page  # plotly.js inline, not fetched: the file opens offline
     assert "Accuracy against cost" in page and "Use lora" in page
-    assert "Plotly" not in to_html(report)  # no figures, no 4 MB of JavaScript
+    assert "Plotly" not in to_html(report, charts=False)  # no figures, no 4 MB of JavaScript
+
+
+# -- what a decision review reads: the state of the experiment, the cost that decides, the front -------------------
+def _grid_experiment(seeds=(0, 1, 2)):
+    experiment = _experiment({})
+    experiment["config"].update(methods=["prompt", "rag", "lora", "tfidf"], sizes=[8, 32], seeds=list(seeds))
+    return experiment
+
+
+def _grid_summary(seeds: dict) -> pd.DataFrame:
+    """prompt once; rag, lora and tfidf at 8 and 32 per class, with the finished seeds given per option."""
+    rows = [("prompt", "0", 0.40, 0.0, 0.010, 4.0), ("rag", "8", 0.70, 0.001, 0.012, 9.0),
+            ("lora", "8", 0.60, 0.2, 0.004, 3.0), ("tfidf", "8", 0.66, 0.001, 0.0006, 0.4),
+            ("rag", "32", 0.78, 0.002, 0.012, 9.0), ("lora", "32", 0.86, 0.8, 0.004, 3.0),
+            ("tfidf", "32", 0.84, 0.002, 0.0006, 0.4)]
+    frame = pd.DataFrame(rows, columns=["method", "size", "accuracy", "train_dollars", "inference_dollars_per_1k",
+                                        "inference_seconds_per_1k"])
+    return frame.assign(train_examples=0, seeds=[seeds.get((m, z), 1 if z == "0" else 3)
+                                                 for m, z in zip(frame.method, frame["size"])],
+                        accuracy_low=frame.accuracy - 0.03, accuracy_high=frame.accuracy + 0.03,
+                        macro_f1=frame.accuracy - 0.01, train_seconds=frame.train_dollars * 36_000,
+                        peak_memory_mb=500.0, trainable_parameters=10_000, total_parameters=22_000_000,
+                        bytes_stored=1_000_000)
+
+
+def test_a_report_on_an_incomplete_experiment_says_so_at_the_top_with_seeds_per_option():
+    summary = _grid_summary({("lora", "32"): 1, ("rag", "8"): 2})
+    summary = summary[~((summary.method == "tfidf") & (summary["size"] == "8"))]  # no finished run at all
+    report = build_report(_grid_experiment(), summary, recommend(summary), Constraints())
+    text = to_markdown(report)
+    top = text[:text.index("## Recommendation")]
+    assert "Incomplete experiment: 13 of 19 planned runs finished" in top
+    assert "lora (32 per class) 1 of 3" in top and "rag (8 per class) 2 of 3" in top
+    assert "tfidf (8 per class)" in top and "no finished run" in top
+    assert "| lora | 32 per class | 1 of 3 |" in text  # the seeds behind each option, in the evidence table
+    assert "| prompt | no training data | 1 |" in text
+    page = to_html(report, charts=False)
+    assert page.index("Incomplete experiment") < page.index("<h2>Recommendation</h2>")
+    # the runs themselves count failed ones
+    runs = pd.DataFrame({"run_key": ["lora|32|0", "lora|32|1"], "status": ["finished", "failed"]})
+    counted = build_report(_grid_experiment(), summary, recommend(summary), Constraints(), runs=runs)
+    assert counted.incomplete[0].startswith("Incomplete experiment: 1 of 19 planned runs finished (1 failed")
+    complete = _grid_summary({})
+    assert build_report(_grid_experiment(), complete, recommend(complete), Constraints()).incomplete == []
+    assert "Incomplete" not in to_markdown(build_report(_grid_experiment(), complete, recommend(complete),
+                                                        Constraints()))
+
+
+def test_the_report_shows_the_cost_that_decides_break_even_and_the_pareto_front():
+    summary = _grid_summary({})
+    constraints = Constraints(accuracy_floor=0.75, queries=2_000_000)
+    choice = recommend(summary, constraints)
+    assert choice.option == "tfidf (32 per class)"  # tied with lora at 32, far cheaper per query
+    report = build_report(_grid_experiment(), summary, choice, constraints)
+    text = to_markdown(report)
+    options = text[text.index("## Options at 2,000,000 queries"):text.index("## Cost against query volume")]
+    assert "per 1,000 queries" in options and "total at 2,000,000 queries" in options
+    assert "| tfidf (32 per class) | 0.840 [0.810, 0.870] | 3 | $0.0020 | $0.00060 | $1.20 |" in options
+    assert "chosen; tied with the best; Pareto front" in options
+    assert "ruled out: below the accuracy floor" in options
+    # break-even with the chosen option where per-query costs differ; none with tfidf here (cheapest throughout)
+    cost = text[text.index("## Cost against query volume"):text.index("## Pareto front")]
+    assert "No break-even volume with tfidf (32 per class)" in cost
+    front = text[text.index("## Pareto front"):text.index("## Results")]
+    assert "| tfidf (32 per class) ← chosen | 0.840 | $1.20 | yes | yes |" in front
+    assert "| lora (32 per class) | 0.860 |" in front and "tfidf (32 per class) is on the front" in front
+    page = to_html(report)
+    assert "Total cost against query volume" in page and "Pareto front" in page
+    assert page.count("Plotly.newPlot") == 2
+    # a volume where lora's cheaper training... rag against lora: break-even named with both sizes
+    rag = summary[summary.method.isin(["rag", "lora"]) & (summary["size"] == "32")]
+    lines = build_report(_grid_experiment(), rag, recommend(rag, Constraints(queries=1000)),
+                         Constraints(queries=1000)).cost_lines
+    assert any(line.startswith("Beyond 99,750 queries, lora (32 per class) costs less in total than rag (32 per "
+                               "class)") for line in lines), lines
+
+
+def test_options_that_cost_the_same_to_serve_have_no_break_even_but_say_so():
+    summary = _grid_summary({})
+    summary = summary[summary["size"] == "32"].assign(inference_dollars_per_1k=[0.0040, 0.0041, 0.0039])
+    report = build_report(_grid_experiment(), summary, recommend(summary), Constraints())
+    assert report.recommendation.option == "tfidf (32 per class)"
+    assert not any(line.startswith("Beyond") for line in report.cost_lines)
+    same = [line for line in report.cost_lines if "cost the same to serve" in line]
+    assert len(same) == 2 and all(line.startswith("tfidf (32 per class) and ") for line in same)
+    assert "training decides" in same[0]

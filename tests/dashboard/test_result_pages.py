@@ -175,3 +175,91 @@ def test_on_a_qa_experiment_cost_still_renders(qa):
     app = open_page("cost")
     assert_clean(app)
     assert len(_charts(app)) == 2 and "For **100** variants" in " ".join(m.value for m in app.markdown)
+
+
+# -- plain words, every row, one band at a time, state per experiment ------------------------------------------
+def _figure(app, key: str):
+    chart = next(c for c in _charts(app) if c.proto.id.endswith(key) or key in c.proto.id)
+    return plotly.io.from_json(chart.proto.spec)
+
+
+def test_compare_names_each_method_plainly_and_explains_per_class_and_the_pareto_front(grid, monkeypatch):
+    import streamlit
+
+    from core.methods import METHODS
+
+    heights = {}
+    draw = streamlit.dataframe
+    monkeypatch.setattr(streamlit, "dataframe", lambda data, *args, **kwargs: heights.setdefault(
+        kwargs.get("key"), kwargs.get("height")) and draw(data, *args, **kwargs) or draw(data, *args, **kwargs))
+    app = open_page("compare")
+    assert_clean(app)
+    table = app.dataframe[0].value
+    assert list(table.columns[:4]) == ["method", "what it is", "training data", "seeds"]
+    assert table[table.method == "tfidf"]["what it is"].iloc[0] == METHODS["tfidf"].title
+    assert heights["compare.table"] >= 35 * (len(table) + 1)  # every row on screen: no scrolling inside the table
+    captions = " ".join(c.value for c in app.caption)
+    assert "\"8 per class\" means 8 labelled examples of each label" in captions
+    assert captions.count("**Pareto front**") == 1 and "nothing else beats" in captions
+    front = next(t for t in _figure(app, "compare.cost").data if t.name == "on the front")
+    assert front.text and all("per class" in label or "no training data" in label for label in front.text)
+
+
+def test_compare_shows_one_interval_band_at_a_time_when_asked(grid):
+    app = open_page("compare")
+    bands = [t.name for t in _figure(app, "compare.curves").data if t.fill == "toself"]
+    assert len(bands) == 7  # one per method: they overlap
+    app.selectbox(key="compare.band.fake").set_value("lora").run()
+    assert_clean(app)
+    assert [t.name for t in _figure(app, "compare.curves").data if t.fill == "toself"] == ["lora 95% interval"]
+    assert len([t for t in _figure(app, "compare.curves").data if t.mode == "lines+markers"]) == 7  # every line stays
+
+
+def test_the_per_class_size_picked_for_one_experiment_does_not_follow_to_another(store):
+    fake_experiment(store, "first")
+    fake_experiment(store, "second")
+    app = open_page("compare")
+    app.selectbox(key="compare.experiment").set_value("first").run()
+    app.get("button_group")[-1].set_value("8").run()
+    assert_clean(app)
+    assert app.get("button_group")[-1].value == "8"
+    app.selectbox(key="compare.experiment").set_value("second").run()
+    assert_clean(app)
+    assert app.get("button_group")[-1].value == "32"  # its own default (the largest size), not first's pick
+
+
+def test_negative_transfer_counts_only_methods_that_start_from_the_pretrained_model(grid):
+    app = open_page("negative_transfer")
+    assert_clean(app)
+    sentence = app.markdown[0].value
+    cells = 9  # rag, probe, lora, full at 8 and 32 per class, and prompt at 8 (its run at 32 is the same run)
+    app_cells = int(sentence.split(" cells")[0].rsplit(" of ", 1)[1])
+    assert app_cells < 14  # tfidf's two cells are not counted: it starts from no pretrained model
+    assert app_cells in (cells, 10)
+    assert any("**tfidf**" in c.value and "no pretrained model" in c.value for c in app.caption)
+    assert "tfidf" not in {t.name for t in _figure(app, "negative_transfer.chart").data}
+    assert "tfidf" not in set(app.dataframe[0].value.method) and "what it is" in app.dataframe[0].value.columns
+
+
+def test_negative_transfer_warns_when_the_reference_gets_worse_with_more_data(store, monkeypatch):
+    from tests.dashboard import conftest
+
+    monkeypatch.setitem(conftest.ACCURACY, "scratch", (0.70, 0.50))  # scratch falls from 8 to 32 per class
+    fake_experiment(store, "unstable")
+    app = open_page("negative_transfer")
+    assert_clean(app)
+    warning = app.warning[0].value
+    assert "gets worse with more data" in warning and "0.700 at 8 per class but 0.500 at 32 per class" in warning
+    assert "say more about the reference than about transfer" in warning
+
+
+def test_cost_says_its_main_fact_and_draws_full_and_scratch_apart(grid):
+    app = open_page("cost")
+    assert_clean(app)
+    fact = app.info[0].value
+    assert fact.startswith("**tfidf** is the cheapest at every volume") and "x" in fact
+    storage = {t.name: t for t in _figure(app, "cost.storage_chart").data}
+    full, scratch = storage["full"], storage["scratch (same as full)"]  # the same bytes: one would hide the other
+    assert list(full.y) == list(scratch.y) and list(full.x) != list(scratch.x)
+    assert (full.line.dash, full.marker.symbol) != (scratch.line.dash, scratch.marker.symbol)
+    assert "**tfidf**: TF-IDF" in app.caption[-1].value  # each method's plain name

@@ -7,7 +7,7 @@ from core.results.store import SqlStore
 from core.running.jobs import JobQueue
 from dashboard.ui import PAGES
 from tests.conftest import tiny_config
-from tests.dashboard.conftest import assert_clean, open_page
+from tests.dashboard.conftest import assert_clean, fake_experiment, open_page
 
 
 @pytest.fixture
@@ -58,7 +58,8 @@ def test_runs_shows_live_progress_and_cancel_stops_a_job(queue):
     bars = app.get("progress")
     assert len(bars) == 2 and "1 of 4 run(s) done" in bars[0].proto.text and "loss 0.432" in bars[1].proto.text
     assert "1 more run(s) at once" in bars[1].proto.text  # packed runs
-    assert [m.value for m in app.metric][:2] == ["1 min 5 s", "1 min 37 s"]
+    # now: runs 2 and 3 (two at once) of 4; no run has finished, so the worker's own estimate stands in
+    assert [m.value for m in app.metric][:3] == ["runs 2–3 of 4", "1 min 5 s", "1 min 37 s"]
     app.button(key=f"runs.cancel.{job_id}").click().run()
     assert_clean(app)
     assert queue.cancel_requested(job_id)
@@ -86,3 +87,93 @@ def test_without_a_worker_the_runs_page_says_how_to_start_one(queue):
     assert "adaptlab worker" in app.warning[0].value
     queue.register_worker("w1", 1, "host", "CPU (2 cores)")
     assert "1 worker(s) alive on CPU (2 cores)" in open_page("runs").caption[1].value
+
+
+# -- grids under way: their phase and times, whoever started them; Home's last change ---------------------------
+def _ago(seconds: float) -> str:
+    from datetime import UTC, datetime, timedelta
+
+    return (datetime.now(UTC) - timedelta(seconds=seconds)).isoformat(timespec="seconds")
+
+
+def _store_run(store, experiment: str, key: str, began: float, took: float, status: str = "finished") -> None:
+    """A run stored as the runner stores it: started `began` seconds ago, `took` seconds long."""
+    method, size, seed = key.split("|")
+    store.write_run(experiment, {"run_key": key, "method": method, "size": size, "seed": int(seed), "status": status,
+                                 "accuracy": 0.5, "started_at": _ago(began), "finished_at": _ago(began - took)},
+                    [0] * 60)
+
+
+def _metrics(app) -> dict[str, str]:
+    return {m.label: m.value for m in app.metric}
+
+
+def test_while_texts_are_encoded_the_runs_page_says_so_and_elapsed_time_goes_on(queue):
+    from sqlalchemy import update
+
+    from core.running.jobs import jobs
+
+    store = queue.store
+    fake_experiment(store, "encoding", finished=False)
+    job_id = queue.submit(parse_config(tiny_config("encoding")), resource="cpu")
+    queue.claim("w1")
+    # the worker reported once, a second in, then went quiet encoding texts for a minute and a half
+    with store.engine.begin() as db:
+        db.execute(update(jobs).where(jobs.c.id == job_id).values(started_at=_ago(95)))
+    queue.report(job_id, {"message": "encoding texts once for the methods that read embeddings (cached for later runs)",
+                          "runs_total": 12, "runs_done": 0, "grid_fraction": 0.0, "current_run": None,
+                          "elapsed_seconds": 1.0, "remaining_seconds": None, "runs_failed": 0})
+    app = open_page("runs")
+    assert_clean(app)
+    metrics = _metrics(app)
+    assert metrics["Now"].startswith("encoding texts")
+    assert metrics["Elapsed"].startswith("1 min 3")  # counted from the job's start, not the last report (1 s)
+    assert metrics["Remaining (estimate)"] == "after the first run"  # not "–"
+    for i, key in enumerate(["probe|8|0", "tfidf|8|0", "rag|8|0"]):  # three runs of 40 s each, since the start
+        _store_run(store, "encoding", key, began=80 - 25 * i, took=40)
+    queue.report(job_id, {"message": "running lora", "runs_total": 12, "runs_done": 3, "grid_fraction": 0.25,
+                          "current_run": "lora|8|0", "in_flight": ["lora|8|0"], "run_fraction": 0.1,
+                          "elapsed_seconds": 90.0, "remaining_seconds": 500.0, "runs_failed": 0})
+    metrics = _metrics(open_page("runs"))
+    assert metrics["Now"] == "run 4 of 12"
+    assert metrics["Remaining (estimate)"] == "6 min 0 s"  # 40 s a run on average, 9 runs left
+
+
+def test_a_grid_started_from_the_command_line_appears_on_the_runs_page(queue):
+    from core.running.claims import RunClaims
+
+    store = queue.store
+    fake_experiment(store, "from-cli", finished=False)  # 25 runs: prompt once, six methods x 2 sizes x 2 seeds
+    _store_run(store, "from-cli", "prompt|0|0", began=100, took=30)
+    _store_run(store, "from-cli", "probe|8|0", began=60, took=30)
+    with RunClaims(store, "from-cli") as claims:  # what `adaptlab run` holds while it runs one
+        assert claims.take("lora|8|0") == "mine"
+        app = open_page("runs")
+    assert_clean(app)
+    assert "Nothing queued" not in " ".join(i.value for i in app.info)
+    card = " ".join(m.value for m in app.markdown)
+    assert "**from-cli**" in card and "running outside the dashboard" in card
+    assert any("now: lora, 8 per class, seed 0" in c.value for c in app.caption)
+    assert "2 of 25 run(s) stored" in app.get("progress")[0].proto.text
+    metrics = _metrics(app)
+    assert metrics["Now"] == "run 3 of 25" and metrics["Remaining (estimate)"] == "11 min 30 s"  # 30 s x 23 left
+    assert "Nothing queued" in open_page("runs").info[0].value  # its claims released: it has stopped
+
+
+def test_home_lists_experiments_by_their_last_change_in_words(adaptlab_home):
+    from sqlalchemy import update
+
+    from core.results.store import experiments
+
+    store = SqlStore(adaptlab_home / "results.db")
+    fake_experiment(store, "busy", finished=False)
+    with store.engine.begin() as db:  # created two days ago; 37 runs since, the last 4 minutes ago
+        db.execute(update(experiments).values(created_at=_ago(2 * 86400 + 60), updated_at=_ago(2 * 86400 + 60)))
+    for i in range(36):
+        _store_run(store, "busy", f"probe|8|{i}", began=4000 - 60 * i, took=30)
+    _store_run(store, "busy", "probe|8|36", began=270, took=30)
+    app = open_page("home")
+    assert_clean(app)
+    table = app.dataframe[0].value
+    row = table[table.experiment == "busy"].iloc[0]
+    assert (row["finished runs"], row["updated"], row["created"]) == (37, "4 min ago", "2 days ago")

@@ -114,7 +114,7 @@ def results_table(rows, title: str) -> Table:
 
 def print_results(store, name: str) -> None:
     """The results table, the failed runs, and the recommendation without constraints in one line."""
-    from core.results.decision import recommend
+    from core.results.decision import Constraints, recommend
     from core.results.report import results_rows
 
     experiment, runs, summary = _analysed(store, name)
@@ -130,14 +130,8 @@ def print_results(store, name: str) -> None:
         console.print(f"[red]failed: {escape(row.run_key)}: {escape(str(row.error))}[/]")
     if not summary.empty:
         choice = recommend(summary, None, unit, _quality(experiment), runs=runs, test_labels=experiment["test_labels"])
-        console.print(f"Recommendation (no constraints, {choice_volume():,} queries; `adaptlab report {escape(name)}` "
+        console.print(f"Recommendation (no constraints, {Constraints().queries:,} queries; `adaptlab report {escape(name)}` "
                       f"for the reasons): [bold]{escape(choice.headline)}[/]", soft_wrap=True, highlight=False)
-
-
-def choice_volume() -> int:
-    from core.results.decision import Constraints
-
-    return Constraints().queries
 
 
 def _quality(experiment: dict) -> str:

@@ -90,8 +90,8 @@ def test_the_grid_records_forgetting_for_fine_tunes_against_the_base_model(tmp_p
 
 
 def test_label_noise_changes_labels_but_not_which_texts_train():
-    from core.running.run import Progress, fit_context
     from core.running.grid import RunSpec
+    from core.running.run import Progress, fit_context
     from core.task.load import load_task
 
     texts = {}

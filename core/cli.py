@@ -130,8 +130,9 @@ def print_results(store, name: str) -> None:
         console.print(f"[red]failed: {escape(row.run_key)}: {escape(str(row.error))}[/]")
     if not summary.empty:
         choice = recommend(summary, None, unit, _quality(experiment), runs=runs, test_labels=experiment["test_labels"])
-        console.print(f"Recommendation (no constraints, {Constraints().queries:,} queries; `adaptlab report {escape(name)}` "
-                      f"for the reasons): [bold]{escape(choice.headline)}[/]", soft_wrap=True, highlight=False)
+        console.print(f"Recommendation (no constraints, {Constraints().queries:,} queries; `adaptlab report "
+                      f"{escape(name)}` for the reasons): [bold]{escape(choice.headline)}[/]", soft_wrap=True,
+                      highlight=False)
 
 
 def _quality(experiment: dict) -> str:

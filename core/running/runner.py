@@ -32,6 +32,7 @@ from core.running.run import (
     load_checked_task,
     uses_embeddings,
 )
+from core.task.coverage import tokenizer_report
 from core.task.data import Task
 
 
@@ -92,7 +93,9 @@ def run_experiment(config: ExperimentConfig, store: SqlStore | None = None,
     store.register_experiment(config.name, config.model_dump(mode="json"), task.fingerprint(), labels,
                               test_labels,
                               {"provenance": task.provenance, "stats": report.stats, "warnings": report.warnings,
-                               "environment": env, "kind": task.kind, "family": base.family, **qa_reference(task)})
+                               "environment": env, "kind": task.kind, "family": base.family,
+                               "tokenizer": tokenizer_report(task, base.tokenizer, base.max_length),
+                               **qa_reference(task)})
     plan = plan_runs(config, corpus_only_rag=config.rag.source == "corpus")
     done = store.finished_keys(config.name)
     todo = [spec for spec in plan if spec.key not in done]

@@ -78,3 +78,33 @@ def verdict(report: dict) -> str:
                 "model (a specialised domain, another language, or code); expect adaptation to help")
     return (f"the tokenizer covers this text well ({report['unknown_rate']:.2%} unknown tokens, "
             f"{report['pieces_per_word']:.1f} pieces per word): the base model reads it as familiar text")
+
+
+def token_collisions(task, tokenizer) -> dict:
+    """Test texts that the tokenizer turns into exactly the token ids of a text with another label.
+
+    Unknown tokens can erase what tells classes apart (two kaomoji that differ only in characters the
+    tokenizer maps to [UNK] become one input): no model reading those tokens can tell them apart, whatever
+    it learned before, so a low score there says little about transfer."""
+    frames = [frame for frame in (task.train, task.validation, task.test) if len(frame)]
+    if task.kind != "classification" or not frames:
+        return {"test_texts": len(task.test), "colliding": 0, "share": 0.0, "examples": []}
+    texts = [str(text) for frame in frames for text in frame.text]
+    labels = [label for frame in frames for label in frame.label]
+    keys = [tuple(row) for row in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+    labels_of: dict[tuple, set] = {}
+    for key, label in zip(keys, labels):
+        labels_of.setdefault(key, set()).add(label)
+    start = len(texts) - len(task.test)
+    colliding = [i for i in range(start, len(texts)) if len(labels_of[keys[i]]) > 1]
+    examples = [{"text": texts[i], "label": labels[i], "others": sorted(labels_of[keys[i]] - {labels[i]})}
+                for i in colliding[:5]]
+    return {"test_texts": len(task.test), "colliding": len(colliding),
+            "share": len(colliding) / max(1, len(task.test)), "examples": examples}
+
+
+def tokenizer_report(task, tokenizer, max_length: int | None = None) -> dict:
+    """What a review needs to know about how the model reads this task: coverage of the training text and
+    the test texts that collide with another label's."""
+    return {**tokenizer_coverage(task.train.text, tokenizer, max_length),
+            "collisions": token_collisions(task, tokenizer)}

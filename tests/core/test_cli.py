@@ -9,6 +9,7 @@ import yaml
 
 from core.cli import main
 from tests.conftest import tiny_config
+from tests.decision_grid import stored_grid
 
 
 def _write(tmp_path, config):
@@ -160,3 +161,53 @@ def test_an_error_quoting_brackets_is_printed_as_text_not_markup(tmp_path, capsy
     assert main(["--store", str(tmp_path / "r.db"), "run", str(config)]) == 2
     message = capsys.readouterr().err
     assert "[/magic]" in message and "[bold]" in message and "Traceback" not in message
+
+
+# -- the decision report without a browser (tests/decision_grid.py: runs written into the store) -----------------
+def test_report_writes_the_decision_report_with_the_constraints_given(tmp_path, capsys):
+    store = str(tmp_path / "r.db")
+    stored_grid(store)
+    out = tmp_path / "decision.md"
+    assert main(["--store", store, "report", "grid", "-o", str(out), "--accuracy-floor", "0.8", "--latency-ms", "5",
+                 "--queries", "1000000"]) == 0
+    printed = capsys.readouterr().out
+    text = out.read_text()
+    assert text.startswith("# Decision report: grid") and f"wrote the decision report to {out}" in printed
+    headline = next(line for line in text.splitlines() if line.startswith("**Use "))
+    assert headline.strip("*") in printed.replace("\n", " ")
+    for expected in ("accuracy floor: 0.800", "latency limit: 5 ms per query", "expected queries: 1,000,000",
+                     "## Options at 1,000,000 queries", "## Pareto front", "rag (32 per class): below the accuracy "
+                     "floor and too slow", "## Results"):
+        assert expected in text, expected
+    assert "Incomplete experiment" not in text
+    # the names the brief used work too; HTML is self-contained, with the cost and Pareto charts
+    page = tmp_path / "decision.html"
+    assert main(["--store", store, "report", "grid", "--format", "html", "-o", str(page), "--floor", "0.7",
+                 "--max-latency-ms", "10", "--volume", "5000", "--changes-often", "--retrains", "4"]) == 0
+    html = page.read_text()
+    assert html.startswith("<!DOCTYPE html>") and "Total cost against query volume" in html
+    assert html.count("Plotly.newPlot") == 2 and "trained methods retrain 4 times" in html
+    assert "Use rag (32 per class)." in html  # meets the 0.7 floor and stays current
+    # an existing file is never overwritten unasked; bad constraints are one sentence
+    assert main(["--store", store, "report", "grid", "-o", str(out)]) == 2
+    _refused(capsys, "already exists", "--force")
+    assert main(["--store", store, "report", "grid", "-o", str(tmp_path / "x.md"), "--accuracy-floor", "80"]) == 2
+    _refused(capsys, "--accuracy-floor", "between 0 and 1")
+    assert main(["--store", store, "report", "nope", "-o", str(tmp_path / "y.md")]) == 2
+    _refused(capsys, "no experiment named 'nope'")
+
+
+def test_report_on_an_incomplete_experiment_says_so_and_show_ends_with_the_recommendation(tmp_path, capsys):
+    store = str(tmp_path / "r.db")
+    stored_grid(store, seeds=(0, 1, 2), missing={"lora|32|1", "lora|32|2"})
+    out = tmp_path / "decision.md"
+    assert main(["--store", store, "report", "grid", "-o", str(out)]) == 0
+    assert "Incomplete experiment: 17 of 19 planned runs finished" in capsys.readouterr().out
+    text = out.read_text()
+    assert text.index("Incomplete experiment") < text.index("## Recommendation")
+    assert "lora (32 per class) 1 of 3" in text and "| lora | 32 per class | 1 of 3 |" in text  # the evidence too
+    assert main(["--store", store, "show", "grid"]) == 0
+    shown = capsys.readouterr().out.strip().splitlines()
+    assert shown[-1].startswith("Recommendation (no constraints, 100,000 queries; `adaptlab report grid` for the "
+                                "reasons): Use ")
+    assert "per class)" in shown[-1]

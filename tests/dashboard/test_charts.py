@@ -177,3 +177,34 @@ def test_every_method_has_its_own_colour():
     assert set(METHOD_NAMES) <= set(charts.METHOD_COLORS)
     assert len(set(charts.METHOD_COLORS.values())) == len(charts.METHOD_COLORS)
     assert charts.HURTS not in charts.METHOD_COLORS.values()
+
+
+def test_every_title_fits_a_half_width_chart_on_an_800_px_screen(results, knowledge):
+    """An 800 px window leaves a half-width chart about 230 px: a title line of at most 26 characters at 16 px (and
+    a note line of 36 at 12 px) fits; plotly does not wrap titles, it cuts them."""
+    import re
+
+    runs, scored, summary = results
+    coverage, update = knowledge
+    figures = [charts.learning_curves_chart(learning_curves(scored)),
+               charts.learning_curves_chart(learning_curves(scored), band="lora"),
+               charts.accuracy_cost_chart(summary), charts.per_class_f1_chart(per_class_f1(runs)),
+               charts.negative_transfer_chart(negative_transfer(scored)),
+               charts.cost_volume_chart(total_cost(summary, np.logspace(2, 6, 5)), break_even_queries(summary)),
+               charts.storage_chart(storage_of_variants(summary, [1, 10])),
+               charts.class_balance_chart({"train": {"a": 3, "b": 4}}), charts.coverage_chart(coverage),
+               charts.answer_kinds_chart(coverage), charts.knowledge_update_chart(update),
+               charts.update_cost_chart(update)]
+    for figure in figures:
+        title = figure.layout.title
+        lines = [re.sub("<[^>]+>", "", line) for line in title.text.split("<br>")]
+        assert title.font.size <= 16 and all(len(line) <= 26 for line in lines), lines
+        note = title.subtitle.text or ""
+        assert all(len(re.sub("<[^>]+>", "", line)) <= 36 for line in note.split("<br>")), note
+        assert figure.layout.margin.t >= 30 + 20 * len(lines)  # room above the plot for every line
+
+
+def test_the_pareto_front_is_labelled_with_its_sizes(results):
+    *_, summary = results
+    ring = next(t for t in charts.accuracy_cost_chart(summary).data if t.name == "on the front")
+    assert ring.mode == "markers+text" and all("per class" in s or "no training data" in s for s in ring.text)

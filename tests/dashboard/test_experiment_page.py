@@ -44,16 +44,21 @@ def test_the_defaults_launch_a_queued_job_and_open_the_runs_page(adaptlab_home):
 
 
 @pytest.mark.parametrize("field, value, message", [
-    ("experiment.sizes", "8, lots", "sizes"),
-    ("experiment.sizes", "0", "impossible"),
-    ("experiment.name", "no spaces allowed", "name"),
-    ("experiment.template", "no placeholder", "must contain {label}"),
+    ("experiment.sizes", "8, lots", "Training-set sizes: 'lots' is not a size; write whole numbers"),
+    ("experiment.sizes", "0", "Training-set sizes: training-set size 0 is impossible"),
+    ("experiment.name", "no spaces allowed", "Experiment name: use letters, digits"),
+    ("experiment.template", "no placeholder", "Prompt template (prompt-only): the prompt template must contain {label}"),
 ])
-def test_bad_settings_are_refused_with_the_field_named(field, value, message):
+def test_bad_settings_are_refused_in_sentences_naming_the_field_and_launch_is_off(field, value, message):
     app = _page()
     app.text_input(key=field).input(value).run()
     assert_clean(app)
-    assert message in _errors(app) and "experiment.launch" not in [b.key for b in app.button]
+    errors = _errors(app)
+    assert message in errors, errors
+    for raw in ("sizes.1", "literal[", "Input should", "the config has", "these settings:"):  # never pydantic's words
+        assert raw not in errors, errors
+    assert app.button(key="experiment.launch").disabled
+    assert any(c.value.startswith("Launch is off until this is fixed") for c in app.caption)
 
 
 def test_no_method_chosen_is_an_error_not_a_crash():
@@ -63,7 +68,7 @@ def test_no_method_chosen_is_an_error_not_a_crash():
             box.uncheck()
     app.run()
     assert_clean(app)
-    assert "methods" in _errors(app)
+    assert "Methods: choose at least one." in _errors(app) and app.button(key="experiment.launch").disabled
 
 
 def test_a_grid_larger_than_the_data_is_stopped_before_launch():
@@ -94,7 +99,9 @@ def test_the_estimate_is_shown_per_method_with_its_notes(monkeypatch):
     assert len(calls) == 1 and calls[0].task.builtin == "fortunes"
     metrics = {m.label: m.value for m in app.metric}
     assert metrics["Estimated time"] == "36 s" and metrics["Runs to do"] == "3"
-    assert app.dataframe[-1].value.method.tolist() == ["prompt", "tfidf"]
+    table = app.dataframe[-1].value  # the rows add up to the total: the one-off setup is a row of its own
+    assert table.method.tolist() == ["prompt", "tfidf", "one-off setup (load the model, encode the texts)", "total"]
+    assert table.time.tolist() == ["2 s", "4 s", "30 s", "36 s"] and table.runs.tolist() == ["1", "2", "", "3"]
     app.text_input(key="experiment.sizes").input("8").run()
     assert "settings changed since the last estimate" in " ".join(c.value for c in app.caption)
 
@@ -198,3 +205,19 @@ def test_another_model_offers_the_methods_of_its_architecture(tmp_path, monkeypa
     assert_clean(app)
     assert ("fewshot" in _methods(app)) == (family == "decoder") and ("probe" in _methods(app)) == (family == "encoder")
     assert ("an LLM" if family == "decoder" else "a sentence encoder") in " ".join(c.value for c in app.caption)
+
+
+def test_an_unknown_model_keeps_launch_off_and_says_why(tmp_path, monkeypatch):
+    monkeypatch.setenv("ADAPTLAB_MODEL_ROOTS", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    app = _page()
+    app.radio(key="experiment.backbone").set_value("other").run()
+    app.text_input(key="experiment.model_name").input(str(tmp_path / "no-such-model")).run()
+    assert_clean(app)
+    assert "Model folder or Hub id: there is no folder" in _errors(app)
+    assert app.button(key="experiment.launch").disabled and "experiment.estimate" not in [b.key for b in app.button]
+    app.text_input(key="experiment.model_name").input("nobody/no-such-model").run()
+    assert_clean(app)
+    assert "'nobody/no-such-model' is not in this machine's Hugging Face cache" in _errors(app)
+    assert app.button(key="experiment.launch").disabled
+    assert any("Launch is off" in c.value and "Hugging Face cache" in c.value for c in app.caption)

@@ -179,8 +179,19 @@ def test_on_a_qa_experiment_cost_still_renders(qa):
 
 # -- plain words, every row, one band at a time, state per experiment ------------------------------------------
 def _figure(app, key: str):
-    chart = next(c for c in _charts(app) if c.proto.id.endswith(key) or key in c.proto.id)
+    chart = next(c for c in _charts(app) if key in c.proto.id)
     return plotly.io.from_json(chart.proto.spec)
+
+
+def _values(array) -> list:
+    """A trace's values, whether plain or packed as base64 (plotly packs numpy arrays)."""
+    import base64
+
+    import numpy as np
+
+    if isinstance(array, dict) and "bdata" in array:
+        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"]).tolist()
+    return list(array)
 
 
 def test_compare_names_each_method_plainly_and_explains_per_class_and_the_pareto_front(grid, monkeypatch):
@@ -188,10 +199,13 @@ def test_compare_names_each_method_plainly_and_explains_per_class_and_the_pareto
 
     from core.methods import METHODS
 
-    heights = {}
-    draw = streamlit.dataframe
-    monkeypatch.setattr(streamlit, "dataframe", lambda data, *args, **kwargs: heights.setdefault(
-        kwargs.get("key"), kwargs.get("height")) and draw(data, *args, **kwargs) or draw(data, *args, **kwargs))
+    heights, draw = {}, streamlit.dataframe
+
+    def recording(data, *args, **kwargs):  # AppTest does not expose a table's height: note what the page asks for
+        heights[kwargs.get("key")] = kwargs.get("height")
+        return draw(data, *args, **kwargs)
+
+    monkeypatch.setattr(streamlit, "dataframe", recording)
     app = open_page("compare")
     assert_clean(app)
     table = app.dataframe[0].value
@@ -231,11 +245,8 @@ def test_the_per_class_size_picked_for_one_experiment_does_not_follow_to_another
 def test_negative_transfer_counts_only_methods_that_start_from_the_pretrained_model(grid):
     app = open_page("negative_transfer")
     assert_clean(app)
-    sentence = app.markdown[0].value
-    cells = 9  # rag, probe, lora, full at 8 and 32 per class, and prompt at 8 (its run at 32 is the same run)
-    app_cells = int(sentence.split(" cells")[0].rsplit(" of ", 1)[1])
-    assert app_cells < 14  # tfidf's two cells are not counted: it starts from no pretrained model
-    assert app_cells in (cells, 10)
+    # 12 cells: six methods at two sizes; tfidf's two are not counted (it starts from no pretrained model)
+    assert "Transfer hurts in 2 of 10 cells" in app.markdown[0].value
     assert any("**tfidf**" in c.value and "no pretrained model" in c.value for c in app.caption)
     assert "tfidf" not in {t.name for t in _figure(app, "negative_transfer.chart").data}
     assert "tfidf" not in set(app.dataframe[0].value.method) and "what it is" in app.dataframe[0].value.columns
@@ -260,6 +271,6 @@ def test_cost_says_its_main_fact_and_draws_full_and_scratch_apart(grid):
     assert fact.startswith("**tfidf** is the cheapest at every volume") and "x" in fact
     storage = {t.name: t for t in _figure(app, "cost.storage_chart").data}
     full, scratch = storage["full"], storage["scratch (same as full)"]  # the same bytes: one would hide the other
-    assert list(full.y) == list(scratch.y) and list(full.x) != list(scratch.x)
+    assert _values(full.y) == _values(scratch.y) and _values(full.x) != _values(scratch.x)
     assert (full.line.dash, full.marker.symbol) != (scratch.line.dash, scratch.marker.symbol)
-    assert "**tfidf**: TF-IDF" in app.caption[-1].value  # each method's plain name
+    assert any("**tfidf**: TF-IDF" in c.value for c in app.caption)  # each method's plain name

@@ -1,0 +1,32 @@
+"""The Decision report page on a stored grid: an incomplete experiment said so at the top, the options with the
+cost that decides, tied options named, and reasons that match the choice as the constraints change."""
+
+from core.results.store import SqlStore
+from tests.dashboard.conftest import assert_clean, open_page
+from tests.decision_grid import stored_grid
+
+
+def test_the_page_says_what_is_missing_names_the_tied_and_explains_the_choice(adaptlab_home):
+    stored_grid(str(adaptlab_home / "results.db"), seeds=(0, 1, 2), missing={"lora|32|1", "lora|32|2"})
+    assert len(SqlStore(adaptlab_home / "results.db").runs_frame("grid")) == 17
+    app = open_page("report")
+    assert_clean(app)
+    assert app.info[0].value.startswith("Incomplete experiment: 17 of 19 planned runs finished")
+    assert "lora (32 per class) 1 of 3" in app.info[0].value
+    headline = app.success[0].value
+    assert headline.startswith("**Use tfidf (32 per class).") and "Inconclusive on accuracy" in headline
+    reasons = app.markdown[0].value
+    assert "Tied with the best, lora (32 per class) at 0.900" in reasons and "tfidf (32 per class) 0.850" in reasons
+    options = app.dataframe[0].value.set_index("option")
+    assert options.loc["lora (32 per class)", "seeds"] == "1 of 3"
+    assert "total at 100,000 queries" in options.columns and "per 1,000 queries" in options.columns
+    assert options.loc["tfidf (32 per class)", "status"].startswith("chosen; tied with the best")
+    # with a floor rag misses and data that changes often: the reasons say why rag is not taken
+    app.number_input(key="report.floor").set_value(0.8).run()
+    app.toggle(key="report.changes").set_value(True).run()
+    assert_clean(app)
+    assert app.success[0].value.startswith("**Use tfidf (32 per class).")
+    reasons = app.markdown[0].value
+    assert "each is ruled out (rag (32 per class): below the accuracy floor" in reasons
+    assert "rag (32 per class) takes new data" not in reasons
+    assert "tfidf (32 per class)" not in reasons[reasons.index("Ruled out by the constraints"):]

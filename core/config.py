@@ -194,6 +194,10 @@ class _Experiment(_Strict):
     # runs at once on this machine's device, each in its own process with 1/N of it (see core/running/packing.py)
     parallel_runs: int = Field(1, ge=1, le=64)
     keep_artifacts: bool = False  # keep adapters, models and indexes on disk after measuring their size
+    # where methods that early-stop get their validation examples. "from_budget": a quarter of each run's own
+    # training examples (8 per class means 8 labelled examples per class in all, for every method); "separate":
+    # the task's validation split, for when a labelled development set exists apart from the training budget
+    validation: Literal["from_budget", "separate"] = "from_budget"
 
     @field_validator("methods")
     @classmethod

@@ -76,6 +76,7 @@ class MethodSpec:
     uses_training_data: bool = True  # False: one run serves every training-set size
     uses_embeddings: bool = False  # True: reads the shared embedding cache
     trains_network: bool = False  # True: LoRA, full and scratch: the shared training loop
+    early_stops: bool = False  # stops on validation examples (taken from the run's training budget by default)
     decoder_fit: FitFn | str | None = None  # on a decoder LLM, as `fit`; None: not offered there
     task_kinds: tuple[str, ...] = ("classification",)  # "qa" needs a decoder that generates
     changes_base_weights: bool = False  # LoRA, full: the adapted model may forget what the base knew

@@ -20,7 +20,7 @@ def fit(ctx: FitContext) -> TrainedClassifier:
     return train_classifier(model, ctx, ctx.config.training.learning_rates["full"])
 
 
-SPEC = MethodSpec("full", "Full fine-tune", fit, "#FF7F0E", trains_network=True,
+SPEC = MethodSpec("full", "Full fine-tune", fit, "#FF7F0E", trains_network=True, early_stops=True,
                   decoder_fit="core.methods.decoder.fits:fit_full",
                   task_kinds=("classification", "qa"), changes_base_weights=True, stores_whole_model=True,
                   default_on=("encoder", "decoder"), learning_rate=1e-4, llm_learning_rate=5e-5, dash="dash")

@@ -74,7 +74,7 @@ def load_adapter(base: BaseModel, folder: str | Path, num_labels: int, batch_siz
                              0, parameters, {"adapter": str(folder)})
 
 
-SPEC = MethodSpec("lora", "LoRA adapter", fit, "#1F77B4", trains_network=True,
+SPEC = MethodSpec("lora", "LoRA adapter", fit, "#1F77B4", trains_network=True, early_stops=True,
                   decoder_fit="core.methods.decoder.fits:fit_lora", task_kinds=("classification", "qa"), changes_base_weights=True,
                   shares_base_model=True, default_on=("encoder", "decoder"), learning_rate=2e-3,
                   llm_learning_rate=1e-3, settings=LoraSettings)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from core.methods.base import MethodSpec
 
-SPEC = MethodSpec("qlora", "QLoRA (LoRA on a 4-bit base, CUDA)", None, "#6BAED6", trains_network=True,
+SPEC = MethodSpec("qlora", "QLoRA (LoRA on a 4-bit base, CUDA)", None, "#6BAED6", trains_network=True, early_stops=True,
                   decoder_fit="core.methods.decoder.fits:fit_qlora",
                   task_kinds=("classification", "qa"), changes_base_weights=True,
                   shares_base_model=True, llm_learning_rate=1e-3)

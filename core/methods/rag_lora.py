@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from core.methods.base import MethodSpec
 
-SPEC = MethodSpec("rag_lora", "RAG + LoRA (fine-tuned to read passages)", None, "#0B6E7F", trains_network=True,
+SPEC = MethodSpec("rag_lora", "RAG + LoRA (fine-tuned to read passages)", None, "#0B6E7F", trains_network=True, early_stops=True,
                   decoder_fit="core.methods.decoder.fits:fit_rag_lora", task_kinds=("classification", "qa"), changes_base_weights=True,
                   retrieves=True,
                   shares_base_model=True, updates_without_training=True,

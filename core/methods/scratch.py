@@ -23,6 +23,6 @@ def fit(ctx: FitContext) -> TrainedClassifier:
     return train_classifier(model, ctx, ctx.config.training.learning_rates["scratch"])
 
 
-SPEC = MethodSpec("scratch", "From scratch (same architecture)", fit, "#8C564B", trains_network=True,
+SPEC = MethodSpec("scratch", "From scratch (same architecture)", fit, "#8C564B", trains_network=True, early_stops=True,
                   decoder_fit="core.methods.decoder.fits:fit_scratch", task_kinds=("classification", "qa"), stores_whole_model=True,
                   default_on=("encoder", "decoder"), is_reference=True, learning_rate=5e-4, llm_learning_rate=1e-3, dash="longdash")

@@ -299,7 +299,7 @@ def paired_difference(a: pd.DataFrame, b: pd.DataFrame) -> tuple[float, float, f
 
 
 def mark_ties(frame: pd.DataFrame, best, scored: pd.DataFrame | None) -> pd.DataFrame:
-    """Add `tied` (the data cannot tell the option from `best`), `paired`, `diff`, `diff_low`, `diff_high`.
+    """Add `best`, `tied` (the data cannot tell the option from `best`), `paired`, `diff`, `diff_low`, `diff_high`.
 
     Among the feasible rows: paired (the option's accuracy minus the best's on the same seeds and test
     examples, tied when its 95% interval reaches 0) where both have stored predictions; else unpaired (tied
@@ -307,6 +307,7 @@ def mark_ties(frame: pd.DataFrame, best, scored: pd.DataFrame | None) -> pd.Data
     twice both intervals' half-widths together) are told apart without a bootstrap."""
     frame = frame.assign(tied=False, paired=False, diff=np.nan, diff_low=np.nan, diff_high=np.nan)
     best_key = (best.method, best["size"])
+    frame["best"] = (frame.method == best.method) & (frame["size"] == best["size"])
     cells = dict(iter(scored.groupby(["method", "size"], sort=False))) if scored is not None else {}
     half = (frame.accuracy_high - frame.accuracy_low) / 2
     best_half = (best.accuracy_high - best.accuracy_low) / 2
@@ -355,7 +356,7 @@ def recommend(table: pd.DataFrame, constraints: Constraints | None = None, size_
     feasible = frame[frame.feasible]
     if feasible.empty:
         choice = best = frame.loc[frame.shortfall.idxmin()]
-        frame = frame.assign(tied=False, paired=False, diff=np.nan, diff_low=np.nan, diff_high=np.nan)
+        frame = frame.assign(tied=False, paired=False, diff=np.nan, diff_low=np.nan, diff_high=np.nan, best=False)
     else:
         best = feasible.loc[feasible.assign(_size=feasible["size"].map(size_order))
                             .sort_values(["accuracy", "total_dollars", "_size"], ascending=[False, True, True])
@@ -375,13 +376,15 @@ def recommend(table: pd.DataFrame, constraints: Constraints | None = None, size_
     frame["chosen"] = (frame.method == choice.method) & (frame["size"] == choice["size"])
     met = bool(choice.feasible)
     where = option_label(choice.method, choice["size"], size_unit)
-    tied = frame[frame.tied].sort_values("accuracy", ascending=False)
+    tied = frame[frame.tied].sort_values(["best", "accuracy"], ascending=False)  # the best first
     # the tie matters when the choice is one of the tied options; one picked for another reason (the data changes
     # often) does not hang on telling them apart, though they are still named
     inconclusive = met and len(tied) > 1 and bool(choice.tied)
     headline = f"Use {where}." if met else f"Nothing meets every constraint; the closest is {where}."
     if inconclusive:
-        names = ", ".join(option_label(m, s, size_unit) for m, s in zip(tied.method, tied["size"]))
+        labels = [option_label(m, s, size_unit) for m, s in zip(tied.method, tied["size"])]
+        names = ", ".join(labels[:HEADLINE_TIES]) + (f" and {len(labels) - HEADLINE_TIES} more (listed below)"
+                                                     if len(labels) > HEADLINE_TIES else "")
         cheapest = f"it is the cheapest of them at {constraints.queries:,} queries" if bool(choice.tied) and \
             choice.total_dollars <= tied.total_dollars.min() else "see below why it is chosen"
         headline += f" Inconclusive on {quality}: the data cannot tell apart {names}; {cheapest}."
@@ -392,6 +395,9 @@ def recommend(table: pd.DataFrame, constraints: Constraints | None = None, size_
                           [f"{option_label(m, s, size_unit)} {a:.3f}" for m, s, a in
                            zip(tied.method, tied["size"], tied.accuracy)],
                           to_decide, excluded, size_unit, quality)
+
+
+HEADLINE_TIES = 4  # tied options the headline names; the reasons name every one
 
 
 WHY_EXCLUDED = {"meets_accuracy": "below the {quality} floor", "meets_budget": "over budget",
@@ -419,7 +425,9 @@ def _to_decide(frame: pd.DataFrame, tied: pd.DataFrame, scored: pd.DataFrame | N
     examples = None
     if scored is not None and len(scored):
         examples = int(np.size(scored.correct.iloc[0]))
-    runner_up = tied.iloc[1]
+    others = tied[~tied.best]
+    # the difference the decision hangs on: the chosen option against the best, else the closest one to the best
+    runner_up = others[others.chosen].iloc[0] if others.chosen.any() else others.iloc[0]
     gap = abs(runner_up["diff"]) if pd.notna(runner_up["diff"]) else np.nan
     if runner_up.paired and pd.notna(runner_up.diff_high):
         half = (runner_up.diff_high - runner_up.diff_low) / 2

@@ -370,7 +370,7 @@ def cost_volume_figure(rec: Recommendation, constraints: Constraints):
     if table.empty:
         return figure
     centre = np.log10(max(constraints.queries, 1))
-    volumes = np.unique(np.append(np.logspace(max(0.0, centre - 3), centre + 3, 61), constraints.queries))
+    volumes = np.unique(np.append(np.logspace(max(0.0, centre - 3), centre + 3, 61), max(constraints.queries, 1)))
     costs = total_cost(table, volumes, constraints.retrains_counted)
     for (method, size), group in costs.groupby(["method", "size"], sort=False):
         chosen = (method, size) == (rec.method, rec.size)
@@ -389,8 +389,9 @@ def cost_volume_figure(rec: Recommendation, constraints: Constraints):
         figure.add_trace(go.Scatter(x=points.queries, y=points.total_dollars, mode="markers", name="break-even",
                                     text=text, hovertemplate="%{text}<br>$%{y:,.4f}<extra></extra>",
                                     marker={"symbol": "diamond", "size": 11, "color": "#1F2933"}))
-    figure.add_vline(x=constraints.queries, line={"color": "#2f6fed", "dash": "dash"},
-                     annotation_text=f"your volume: {constraints.queries:,}")
+    if constraints.queries > 0:  # a log axis has no zero
+        figure.add_vline(x=constraints.queries, line={"color": "#2f6fed", "dash": "dash"},
+                         annotation_text=f"your volume: {constraints.queries:,}")
     positive = (costs.total_dollars > 0).all()
     figure.update_layout(title="Total cost against query volume (◆ break-even)", template="plotly_white",
                          xaxis={"title": "queries served", "type": "log"},

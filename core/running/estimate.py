@@ -163,11 +163,17 @@ def run_seconds(method: str, examples: int, config: ExperimentConfig, measured: 
 
     latency = min(LATENCY_SAMPLE, tests)
     if METHODS[method].trains_network:
+        validation = measured["early_stop_examples"]
+        if METHODS[method].early_stops and config.validation == "from_budget":  # a quarter of its own examples
+            from core.running.run import VALIDATION_SHARE
+
+            validation = round(VALIDATION_SHARE * examples)
+            examples -= validation
         planned = METHODS[method].steps
         steps = planned(examples, config) if planned else training_steps(examples, config)
         per_text = measured["predict_seconds_per_text"][method]
         train = min(steps * measured["step_seconds"][method], config.budget.max_train_seconds)
-        checks = evaluations(steps) * measured["early_stop_examples"] * per_text
+        checks = evaluations(steps) * validation * per_text
         return steps, measured["setup_seconds"][method] + train + checks + tests * per_text  # the test pass is timed
     fit = measured["fit_seconds_per_example"].get(method, 0.0) * examples
     if METHODS[method].uses_embeddings:  # texts come from the cache; the latency pass encodes for real

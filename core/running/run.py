@@ -117,8 +117,14 @@ def execute_run(spec: RunSpec, task: Task, labels: list[str], base: BaseModel, e
     dollars are that share of the device's hourly price.
     """
     ctx = fit_context(spec, task, labels, base, embedder, config, progress)
+    from_budget = METHODS[spec.method].early_stops and config.validation == "from_budget"
     record = {"run_key": spec.key, "method": spec.method, "size": spec.size, "seed": spec.seed,
-              "size_unit": config.size_unit, "train_examples": len(ctx.train_texts), "started_at": now(),
+              "size_unit": config.size_unit, "started_at": now(),
+              # the labelled examples the run had: those it trained on, and those it early-stopped on if they
+              # came out of its budget
+              "train_examples": len(ctx.train_texts) + (len(ctx.val_texts) if from_budget else 0),
+              "validation_examples": len(ctx.val_texts), "validation": "from the budget" if from_budget else
+              ("the task's validation split" if METHODS[spec.method].early_stops else "none"),
               "device": env["device"], "environment": env, "runs_at_once": env.get("runs_at_once", 1)}
     try:
         predictions, fitted = _fit_and_measure(spec, ctx, config, env, record, price_share, task)
@@ -138,7 +144,11 @@ def execute_run(spec: RunSpec, task: Task, labels: list[str], base: BaseModel, e
 
 def fit_context(spec: RunSpec, task: Task, labels: list[str], base: BaseModel, embedder: Embedder,
                 config: ExperimentConfig, progress: Progress) -> FitContext:
-    """What a method is given: the run's nested training subset, the validation split, the model, the budget."""
+    """What a method is given: the run's nested training subset, its validation examples, the model, the budget.
+
+    A method that early-stops gets its validation examples from the run's own budget (a quarter of them, by
+    class): at 8 per class it sees 8 labelled examples per class in all, like every other method
+    (`validation: separate` uses the task's validation split instead)."""
     qa = task.kind == "qa"
     # QA has no classes: one "class" makes the nested subsets plain seeded random prefixes
     y_train = np.zeros(len(task.train), dtype=int) if qa else _label_indices(task.train, labels)
@@ -146,14 +156,36 @@ def fit_context(spec: RunSpec, task: Task, labels: list[str], base: BaseModel, e
     by = _label_indices(task.train, labels, "clean_label") if "clean_label" in task.train else y_train
     chosen = np.array([], dtype=int) if spec.size == NO_TRAINING_DATA else subset_indices(
         by, spec.size, config.size_unit, spec.seed)
+    if METHODS[spec.method].early_stops and config.validation == "from_budget":
+        chosen, held = validation_from_budget(chosen, by[chosen], spec.seed)
+        validation = task.train.iloc[held]
+        val_labels = np.zeros(len(held), dtype=int) if qa else y_train[held]
+    else:
+        validation = task.validation
+        val_labels = np.zeros(len(validation), dtype=int) if qa else _label_indices(validation, labels)
     return FitContext(
         labels=labels, train_texts=task.train.text.iloc[chosen].tolist(), train_labels=y_train[chosen],
-        val_texts=task.validation.text.tolist(),
-        val_labels=np.zeros(len(task.validation), dtype=int) if qa else _label_indices(task.validation, labels),
+        val_texts=validation.text.tolist(), val_labels=val_labels,
         corpus=task.corpus, base=base, embedder=embedder, config=config, seed=spec.seed,
         progress=lambda fraction, info: progress.run_progress(spec, fraction, info),
-        kind=task.kind, train_frame=task.train.iloc[chosen].reset_index(drop=True), val_frame=task.validation,
-        retrieval=embedder)
+        kind=task.kind, train_frame=task.train.iloc[chosen].reset_index(drop=True),
+        val_frame=validation.reset_index(drop=True), retrieval=embedder)
+
+
+VALIDATION_SHARE = 0.25  # of a run's training examples, held out to early-stop on (by class, at least one)
+
+
+def validation_from_budget(chosen: np.ndarray, classes: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(training rows, validation rows) out of a run's chosen rows: a quarter of each class (at least one where
+    the class has two or more), drawn with the seed; together they are exactly the chosen rows."""
+    rng = np.random.default_rng([seed, 104729])
+    held = []
+    for label in np.unique(classes):
+        rows = chosen[classes == label]
+        count = max(1, round(VALIDATION_SHARE * len(rows))) if len(rows) >= 2 else 0
+        held.extend(rng.choice(rows, count, replace=False).tolist())
+    held = np.array(sorted(held), dtype=int)
+    return chosen[~np.isin(chosen, held)], held
 
 
 def _label_indices(split, labels: list[str], column: str = "label") -> np.ndarray:

@@ -229,6 +229,8 @@ class MicroBatchStepper:
 
 
 def _accuracy(classifier: TrainedClassifier, texts: list[str], labels: np.ndarray) -> float:
+    if not texts:  # no validation examples (a budget of one per class): no early stop, the last weights are kept
+        return 0.0
     return float((classifier.predict_proba(texts).argmax(1) == labels).mean())
 
 

@@ -143,8 +143,8 @@ def _constraint_sweep():
 
 
 def test_over_many_constraints_the_choice_is_never_ruled_out_and_every_reason_matches_it():
-    for constraints in _constraint_sweep():
-        choice = recommend(GRID, constraints)
+    choices = [(constraints, recommend(GRID, constraints)) for constraints in _constraint_sweep()]
+    for constraints, choice in choices:
         frame = choice.candidates.set_index(choice.candidates.apply(_label, axis=1))
         where = _label(pd.Series({"method": choice.method, "size": choice.size}))
         chosen = frame.loc[where]
@@ -157,15 +157,7 @@ def test_over_many_constraints_the_choice_is_never_ruled_out_and_every_reason_ma
         assert all(OPTION.match(name) for name in names), (constraints, ruled)
         assert where not in names, constraints
         assert all(not frame.loc[name].feasible for name in names), constraints
-        assert names == [name for name, _ in choice.excluded] and choice.option == where
         assert reasons[0].startswith(f"{where} reaches {chosen.accuracy:.3f}"), (constraints, reasons[0])
-        # the tied: feasible, named with their size and accuracy
-        for item in choice.tied:
-            name, _, accuracy = item.rpartition(" ")
-            assert OPTION.match(name) and frame.loc[name].feasible and f"{frame.loc[name].accuracy:.3f}" == accuracy
-        if choice.inconclusive:
-            assert "Inconclusive" in choice.headline and chosen.tied and len(choice.tied) > 1
-            assert any(r.startswith("Inconclusive") and "would decide it" in r for r in reasons)
         # each constraint's sentence says what the choice does
         text = " ".join(reasons)
         if constraints.accuracy_floor is not None:
@@ -190,6 +182,18 @@ def test_over_many_constraints_the_choice_is_never_ruled_out_and_every_reason_ma
                 assert "takes new data without training" not in changes
                 for name in re.findall(r"(?:rag|prompt) \([^)]*\)", changes):
                     assert OPTION.match(name)
+    for constraints, choice in choices:  # the same, as the report's tables read it
+        frame = choice.candidates.set_index(choice.candidates.apply(_label, axis=1))
+        assert choice.option == _label(pd.Series({"method": choice.method, "size": choice.size}))
+        ruled = [r for r in choice.reasons if r.startswith("Ruled out by the constraints: ")]
+        assert (ruled[0] if ruled else "") == ("Ruled out by the constraints: " + "; ".join(
+            f"{name}: {why}" for name, why in choice.excluded) + "." if choice.excluded else "")
+        for item in choice.tied:  # the tied: feasible, named with their size and accuracy
+            name, _, accuracy = item.rpartition(" ")
+            assert OPTION.match(name) and frame.loc[name].feasible and f"{frame.loc[name].accuracy:.3f}" == accuracy
+        if choice.inconclusive:
+            assert "Inconclusive" in choice.headline and frame.loc[choice.option].tied and len(choice.tied) > 1
+            assert any(r.startswith("Inconclusive") and "would decide it" in r for r in choice.reasons)
 
 
 def test_data_that_changes_often_with_a_floor_says_why_retrieval_was_not_taken():
@@ -254,8 +258,8 @@ def test_options_the_data_cannot_separate_are_all_named_and_the_verdict_is_incon
 
 
 def test_break_even_only_where_per_query_costs_differ_by_more_than_their_noise():
-    close = _table([("tfidf", "8", 0.7, 0.6, 0.8, 0.001, 0.0040, 1.0, 1, 0),
-                    ("lora", "8", 0.7, 0.6, 0.8, 0.5, 0.0041, 1.0, 1, 0)])
+    close = _table([("tfidf", "8", 0.7, 0.6, 0.8, 0.001, 0.0041, 1.0, 1, 0),
+                    ("lora", "8", 0.7, 0.6, 0.8, 0.5, 0.0040, 1.0, 1, 0)])
     assert break_even_queries(close).empty  # 2.5% apart: timing noise, not a cheaper option
     same = same_serving_cost(close)
     assert len(same) == 1 and {same.iloc[0].method, same.iloc[0].other} == {"tfidf", "lora"}

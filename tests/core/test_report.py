@@ -118,7 +118,7 @@ def test_the_report_shows_the_cost_that_decides_break_even_and_the_pareto_front(
     summary = _grid_summary({})
     constraints = Constraints(accuracy_floor=0.75, queries=2_000_000)
     choice = recommend(summary, constraints)
-    assert choice.option == "tfidf (32 per class)"  # tied with lora at 32, far cheaper per query
+    assert (choice.method, choice.size) == ("tfidf", "32")  # tied with lora at 32, far cheaper per query
     report = build_report(_grid_experiment(), summary, choice, constraints)
     text = to_markdown(report)
     options = text[text.index("## Options at 2,000,000 queries"):text.index("## Cost against query volume")]
@@ -147,7 +147,7 @@ def test_options_that_cost_the_same_to_serve_have_no_break_even_but_say_so():
     summary = _grid_summary({})
     summary = summary[summary["size"] == "32"].assign(inference_dollars_per_1k=[0.0040, 0.0041, 0.0039])
     report = build_report(_grid_experiment(), summary, recommend(summary), Constraints())
-    assert report.recommendation.option == "tfidf (32 per class)"
+    assert (report.recommendation.method, report.recommendation.size) == ("tfidf", "32")
     assert not any(line.startswith("Beyond") for line in report.cost_lines)
     same = [line for line in report.cost_lines if "cost the same to serve" in line]
     assert len(same) == 2 and all(line.startswith("tfidf (32 per class) and ") for line in same)

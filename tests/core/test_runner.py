@@ -1,5 +1,6 @@
 """The grid end to end: run, store, resume, and a broken run that does not sink the rest."""
 
+import numpy as np
 import pytest
 
 from core.config import parse_config
@@ -104,3 +105,29 @@ def test_label_noise_changes_labels_but_not_which_texts_train():
         texts[noise] = (ctx.train_texts, ctx.train_labels)
     assert texts[0.4][0] == texts[0.0][0]  # the same 40 texts
     assert (texts[0.4][1] != texts[0.0][1]).any()  # some now carry a wrong label
+
+
+def test_validation_comes_out_of_the_training_budget():
+    from core.running.grid import RunSpec
+    from core.running.run import Progress, fit_context, validation_from_budget
+    from core.task.load import load_task
+
+    chosen = np.arange(40)
+    classes = np.repeat(np.arange(5), 8)
+    train, held = validation_from_budget(chosen, classes, seed=3)
+    assert sorted([*train, *held]) == list(range(40)) and len(held) == 10  # 2 of each class's 8
+    assert all((classes[held] == c).sum() == 2 for c in range(5))
+    assert len(validation_from_budget(np.arange(5), np.arange(5), 0)[1]) == 0  # one per class: nothing to hold out
+
+    config = parse_config(tiny_config())
+    task = load_task(config.task)
+    contexts = {m: fit_context(RunSpec(m, "8", 0), task, task.labels, None, None, config, Progress())
+                for m in ("full", "probe")}
+    # 8 labelled examples per class for both: full early-stops on 2 of them, the probe (no validation) fits on all
+    assert len(contexts["full"].train_texts) == 30 and len(contexts["full"].val_texts) == 10
+    assert len(contexts["probe"].train_texts) == 40
+    assert set(contexts["full"].val_texts) <= set(contexts["probe"].train_texts)
+    assert not set(contexts["full"].val_texts) & set(task.validation.text)
+    separate = parse_config(tiny_config(validation="separate"))
+    ctx = fit_context(RunSpec("full", "8", 0), task, task.labels, None, None, separate, Progress())
+    assert len(ctx.train_texts) == 40 and ctx.val_texts == task.validation.text.tolist()

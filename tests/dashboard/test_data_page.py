@@ -107,3 +107,43 @@ def test_a_question_answering_scenario_is_described_by_questions_not_classes():
     assert "classes" not in labels and not app.get("plotly_chart")  # no class balance to draw
     assert "answer options" in " ".join(c.value for c in app.caption)
     assert list(app.dataframe[0].value.columns) == ["question", "answer"]
+
+
+# -- messages as sentences, in the page's own words ----------------------------------------------------------------
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR\x00\x00\x00\x10" + bytes(range(256))
+
+
+def _shown(app) -> str:
+    return " ".join([e.value for e in app.error] + [w.value for w in app.warning])
+
+
+def test_an_image_renamed_csv_is_said_to_be_no_text_file():
+    app = _upload("photo.csv", PNG)
+    shown = _shown(app)
+    assert "photo.csv is not a text file: it looks like a PNG image" in shown, shown
+    assert "UTF-8" not in shown.split("Save as")[0] and "byte 0" not in shown
+
+
+def test_one_class_is_said_in_words_not_as_a_python_list():
+    app = _upload("one.csv", b"text,label\n" + b"".join(b"text number %d,billing\n" % i for i in range(20)))
+    shown = _shown(app)
+    assert "The training examples have only one class, 'billing': a classifier needs at least two" in shown, shown
+    assert "['" not in shown and "class(es)" not in shown
+
+
+def test_long_texts_name_the_field_as_the_experiment_page_labels_it():
+    long = "".join(f"{'word ' * 150}number {i},{topic}\n" for topic in ("billing", "login", "shipping") for i in range(12))
+    app = _upload("long.csv", ("text,label\n" + long).encode())
+    shown = _shown(app)
+    assert "will be truncated; raise \"Max length (tokens)\"" in shown, shown
+    assert "model.max_length" not in shown
+
+
+def test_a_large_class_imbalance_is_warned_about():
+    rows = [f"a note about billing number {i},billing" for i in range(80)]
+    rows += [f"a note about login number {i},login" for i in range(27)]
+    app = _upload("skewed.csv", ("text,label\n" + "\n".join(rows) + "\n").encode())
+    assert_clean(app)
+    warnings = [w.value for w in app.warning]
+    imbalanced = [w for w in warnings if "imbalanced" in w]
+    assert len(imbalanced) == 1 and "'billing' has" in imbalanced[0] and "macro-F1" in imbalanced[0], warnings

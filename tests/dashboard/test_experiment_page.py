@@ -3,6 +3,7 @@
 import pandas as pd
 import pytest
 
+from core.methods import default_methods
 from core.results.store import SqlStore
 from core.running import estimate as estimate_module
 from core.running.estimate import Estimate
@@ -27,7 +28,8 @@ def test_the_defaults_launch_a_queued_job_and_open_the_runs_page(adaptlab_home):
     app = _page()
     assert_clean(app)
     methods = [box for box in app.checkbox if box.key.startswith("experiment.method.")]
-    assert methods and all(box.value for box in methods)
+    usual = set(default_methods("encoder"))  # SetFit is offered, not ticked
+    assert methods and all(box.value == (box.key.removeprefix("experiment.method.") in usual) for box in methods)
     name = app.text_input(key="experiment.name").value
     assert name.startswith("fortunes-")
     for method in ("full", "scratch", "lora", "rag"):
@@ -138,7 +140,7 @@ def test_the_encoder_offers_only_its_methods_and_no_llm_settings():
     app = _page()
     assert_clean(app)
     assert app.radio(key="experiment.backbone").value == "default"
-    assert set(_methods(app)) == {"prompt", "rag", "probe", "lora", "full", "scratch", "tfidf"}
+    assert set(_methods(app)) == {"prompt", "rag", "probe", "lora", "full", "setfit", "scratch", "tfidf"}
     assert "LLM settings" not in [e.label for e in app.expander]
 
 

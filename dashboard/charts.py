@@ -25,6 +25,16 @@ SPLIT_COLORS = {"train": "#1F77B4", "validation": "#9AA5B1", "test": "#FF7F0E"}
 HEIGHT = 430
 TITLE_CHARS = 26  # characters a title line holds in 230 px at 16 px (a half-width chart on an 800 px screen)
 NOTE_CHARS = 36  # and a note line, at 12 px
+LEGEND_BELOW = {"orientation": "h", "yanchor": "top", "y": -0.12, "x": 0, "title": None}  # frees a half-width chart
+# at the very bottom, under the x-axis title: Compare and the report draw these charts half width, where a legend
+# beside the plot would take most of a narrow chart's width (the bottom margin is made room for: _legend_room)
+LEGEND_UNDER_AXIS = {"orientation": "h", "yref": "container", "yanchor": "bottom", "y": 0.0, "x": 0, "title": None}
+
+
+def _legend_room(figure: go.Figure) -> None:
+    """A bottom margin for LEGEND_UNDER_AXIS: the x axis, then a row per two entries (a narrow chart's worst case)."""
+    entries = sum(1 for trace in figure.data if trace.showlegend is not False)
+    figure.update_layout(margin_b=60 + 22 * math.ceil(entries / 2), height=HEIGHT + 22 * math.ceil(entries / 2))
 
 
 def color(method: str) -> str:
@@ -100,7 +110,9 @@ def learning_curves_chart(curves: pd.DataFrame, unit: str = "per_class", quality
             hovertemplate=f"<b>{method}</b> at %{{x}}<br>{quality} %{{y:.3f}} [%{{customdata[0]:.3f}}, "
                           "%{customdata[1]:.3f}]<br>%{customdata[2]} seed(s)<extra></extra>"))
     _layout(figure, f"{quality.capitalize()} as training data grows", _unit_axis(unit), quality,
-            note="bands: 95% intervals" if band is None else f"band: {band}'s 95% interval")
+            note="bands: 95% intervals" if band is None else f"band: {band}'s 95% interval",
+            legend=LEGEND_UNDER_AXIS)
+    _legend_room(figure)
     figure.update_xaxes(type="category", categoryorder="array", categoryarray=_sizes(curves) if len(curves) else [])
     return figure
 
@@ -117,7 +129,8 @@ def accuracy_cost_chart(table: pd.DataFrame, cost: str = "train_dollars", unit: 
                                 hoverinfo="skip"))
     figure.add_trace(go.Scatter(x=front[cost], y=front.accuracy, mode="markers+text", showlegend=False,
                                 hoverinfo="skip", name="on the front", text=[size_label(s, unit) for s in front["size"]],
-                                textposition="top left", textfont={"size": 11, "color": "#1F2933"}, cliponaxis=False,
+                                textposition=["top right" if i < len(front) / 2 else "top left"
+                                              for i in range(len(front))], textfont={"size": 11, "color": "#1F2933"}, cliponaxis=False,
                                 marker={"size": 20, "color": "rgba(0,0,0,0)", "line": {"color": "#1F2933", "width": 2}}))
     for method, group in frame.groupby("method", sort=False):
         labels = [size_label(s, unit) for s in group["size"]]
@@ -128,7 +141,8 @@ def accuracy_cost_chart(table: pd.DataFrame, cost: str = "train_dollars", unit: 
             text=labels, hovertemplate=f"<b>{method}</b>, %{{text}}<br>{quality} %{{y:.3f}}<br>"
                                        f"{COST_AXES.get(cost, cost)} %{{x:.4g}}<extra></extra>"))
     _layout(figure, f"{quality.capitalize()} against cost", COST_AXES.get(cost, cost), quality,
-            note="ringed: the Pareto front, labelled with its size")
+            note="ringed: the Pareto front, labelled with its size", legend=LEGEND_UNDER_AXIS)
+    _legend_room(figure)
     spread = len(frame) and (frame[cost] > 0).all() and frame[cost].max() / frame[cost].min() > 50
     if spread:
         _log_axis(figure.layout.xaxis, "B" if cost == "bytes_stored" else "")
@@ -261,7 +275,6 @@ COVERAGE_COLORS = {"covered": "#1F77B4", "uncovered": "#9AA5B1"}
 ANSWER_KINDS = {"answer_match": ("right", "#2CA02C"), "abstention_rate": ("I don't know", "#9AA5B1"),
                 "wrong_answer_rate": ("made up (wrong)", HURTS), "no_answer_rate": ("no answer", "#E4E7EB")}
 COVERAGE_WORDS = {"covered": "covered (passage in the documents)", "uncovered": "not covered (no passage)"}
-LEGEND_BELOW = {"orientation": "h", "yanchor": "top", "y": -0.12, "x": 0, "title": None}  # frees a half-width chart
 
 
 def coverage_chart(coverage: pd.DataFrame) -> go.Figure:

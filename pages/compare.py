@@ -24,18 +24,19 @@ def render() -> None:
     st.dataframe(rows, hide_index=True, width="stretch", height=table_height(len(rows)), key=f"{KEY}.table")
     st.caption(words.PER_CLASS if results.unit == "per_class" else words.TOTAL)
     left, right = st.columns(2)
-    left.caption("Subsets are nested (each size contains the smaller ones) and every method sees the same test "
-                 "examples and seeds, so the curves are paired.")
+    methods = list(dict.fromkeys(results.curves.method))
+    band = left.selectbox("Interval band", [ALL_BANDS, *methods], key=f"{KEY}.band.{results.name}",
+                          format_func=lambda m: f"95% intervals: {m}" if m == ALL_BANDS else f"95% interval: {m} only",
+                          label_visibility="collapsed",
+                          help="Where the bands overlap, show one method's 95% interval at a time.")
     cost = right.selectbox("Cost axis", list(COST_AXES), format_func=COST_AXES.get, key=f"{KEY}.cost_axis",
                            label_visibility="collapsed")
     left, right = st.columns(2)
     with left:
-        methods = list(dict.fromkeys(results.curves.method))
-        band = st.selectbox("Interval band", [ALL_BANDS, *methods], key=f"{KEY}.band.{results.name}",
-                            format_func=lambda m: m if m == ALL_BANDS else f"{m} only",
-                            help="Where bands overlap, show one method's 95% interval at a time.")
         st.plotly_chart(charts.learning_curves_chart(results.curves, results.unit, results.quality,
                                                      band=None if band == ALL_BANDS else band), key=f"{KEY}.curves")
+        st.caption("Subsets are nested (each size contains the smaller ones) and every method sees the same test "
+                   "examples and seeds, so the curves are paired.")
     with right:
         st.plotly_chart(charts.accuracy_cost_chart(results.summary, cost, results.unit, results.quality),
                         key=f"{KEY}.cost")

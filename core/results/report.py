@@ -275,17 +275,20 @@ def options_rows(rec: Recommendation, constraints: Constraints, planned: dict | 
     })
 
 
-def contenders(rec: Recommendation) -> pd.DataFrame:
+def contenders(rec: Recommendation, ruled_out: bool = False) -> pd.DataFrame:
     """The options the cost comparison shows: the chosen one and, per other method, its most accurate option
-    that meets every constraint (any option when nothing meets them all)."""
+    that meets every constraint (any option when nothing meets them all). ruled_out: methods with no option
+    that meets them are shown too, by their most accurate option."""
     frame = rec.candidates
     if frame is None or frame.empty or rec.method is None:
         return pd.DataFrame()
-    pool = frame[frame.feasible] if rec.met else frame
-    pool = pool[pool.method != rec.method]
     picked = [frame[frame.chosen].iloc[0]]
-    for _, group in pool.groupby("method", sort=False):
-        picked.append(group.sort_values(["accuracy", "total_dollars"], ascending=[False, True]).iloc[0])
+    for _, group in frame[frame.method != rec.method].groupby("method", sort=False):
+        pool = group[group.feasible] if rec.met else group
+        if pool.empty and ruled_out:
+            pool = group
+        if len(pool):
+            picked.append(pool.sort_values(["accuracy", "total_dollars"], ascending=[False, True]).iloc[0])
     return pd.DataFrame(picked).reset_index(drop=True)
 
 
@@ -365,22 +368,25 @@ def cost_volume_figure(rec: Recommendation, constraints: Constraints):
     user's volume and the break-even points with the chosen option marked."""
     import plotly.graph_objects as go
 
-    table = contenders(rec)
+    table = contenders(rec, ruled_out=True)
     figure = go.Figure()
     if table.empty:
         return figure
+    feasible = {(m, z): bool(f) for m, z, f in zip(table.method, table["size"], table.feasible)}
     centre = np.log10(max(constraints.queries, 1))
     volumes = np.unique(np.append(np.logspace(max(0.0, centre - 3), centre + 3, 61), max(constraints.queries, 1)))
     costs = total_cost(table, volumes, constraints.retrains_counted)
     for (method, size), group in costs.groupby(["method", "size"], sort=False):
         chosen = (method, size) == (rec.method, rec.size)
-        label = option_label(method, size, rec.unit) + (" (chosen)" if chosen else "")
+        out = rec.met and not feasible[(method, size)]
+        label = option_label(method, size, rec.unit) + (" (chosen)" if chosen else " (ruled out)" if out else "")
         figure.add_trace(go.Scatter(x=group.queries, y=group.total_dollars, mode="lines", name=label,
-                                    line={"color": _colour(method), "width": 4 if chosen else 2,
-                                          "dash": "solid" if chosen else "dot"},
+                                    opacity=0.45 if out else 1.0,
+                                    line={"color": _colour(method), "width": 4 if chosen else 1.5 if out else 2.5,
+                                          "dash": "solid" if chosen else "dot" if out else "dash"},
                                     hovertemplate=f"<b>{html.escape(label)}</b><br>%{{x:,.0f}} queries: "
                                                   "$%{y:,.4f}<extra></extra>"))
-    points = break_even_queries(table, constraints.retrains_counted)
+    points = break_even_queries(contenders(rec), constraints.retrains_counted)
     if len(points):
         text = [f"beyond {q:,.0f} queries {option_label(a, az, rec.unit)} is cheaper than "
                 f"{option_label(b, bz, rec.unit)}" for q, a, az, b, bz in
@@ -390,10 +396,14 @@ def cost_volume_figure(rec: Recommendation, constraints: Constraints):
                                     text=text, hovertemplate="%{text}<br>$%{y:,.4f}<extra></extra>",
                                     marker={"symbol": "diamond", "size": 11, "color": "#1F2933"}))
     if constraints.queries > 0:  # a log axis has no zero
-        figure.add_vline(x=constraints.queries, line={"color": "#2f6fed", "dash": "dash"},
-                         annotation_text=f"your volume: {constraints.queries:,}")
+        figure.add_vline(x=constraints.queries, line={"color": "#2f6fed", "dash": "dash"})
+        # on a log axis an annotation's x is the power of ten
+        figure.add_annotation(x=np.log10(constraints.queries), y=1.02, yref="paper", showarrow=False,
+                              xanchor="center", text=f"your volume: {constraints.queries:,}",
+                              font={"color": "#2f6fed"})
     positive = (costs.total_dollars > 0).all()
     figure.update_layout(title="Total cost against query volume (◆ break-even)", template="plotly_white",
+                         showlegend=True, margin={"t": 70},
                          xaxis={"title": "queries served", "type": "log"},
                          yaxis={"title": "total cost ($)", "type": "log" if positive else "linear",
                                 "tickprefix": "$"}, height=420)

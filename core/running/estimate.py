@@ -156,19 +156,17 @@ def measure(config: ExperimentConfig, task, base, embedder) -> dict:
     return measured
 
 
-def run_seconds(method: str, examples: int, config: ExperimentConfig, measured: dict, tests: int) -> tuple[int, float]:
-    """(steps, seconds) one run takes, from the measurements."""
+def run_seconds(method: str, examples: int, config: ExperimentConfig, measured: dict, tests: int,
+                validation: int | None = None) -> tuple[int, float]:
+    """(steps, seconds) one run takes, from the measurements. examples: those it trains on; validation: those it
+    early-stops on when they come out of its budget (None: the task's validation split)."""
     from core.methods import METHODS
     from core.running.run import LATENCY_SAMPLE  # embedding runs time this many uncached predictions
 
     latency = min(LATENCY_SAMPLE, tests)
     if METHODS[method].trains_network:
-        validation = measured["early_stop_examples"]
-        if METHODS[method].early_stops and config.validation == "from_budget":  # a quarter of its own examples
-            from core.running.run import VALIDATION_SHARE
-
-            validation = round(VALIDATION_SHARE * examples)
-            examples -= validation
+        if validation is None:
+            validation = measured["early_stop_examples"]
         planned = METHODS[method].steps
         steps = planned(examples, config) if planned else training_steps(examples, config)
         per_text = measured["predict_seconds_per_text"][method]
@@ -183,7 +181,9 @@ def run_seconds(method: str, examples: int, config: ExperimentConfig, measured: 
 
 def plan_seconds(config: ExperimentConfig, task, measured: dict, done: set[str] = frozenset()) -> pd.DataFrame:
     """One row per run of the grid not already finished, with its estimated steps and seconds."""
+    from core.methods import METHODS
     from core.running.grid import NO_TRAINING_DATA, plan_runs, subset_indices
+    from core.running.run import validation_from_budget
 
     index = {label: i for i, label in enumerate(task.labels)}
     y_train = task.train.label.map(index).to_numpy()
@@ -191,8 +191,14 @@ def plan_seconds(config: ExperimentConfig, task, measured: dict, done: set[str] 
     for spec in plan_runs(config, corpus_only_rag=config.rag.source == "corpus"):
         if spec.key in done:
             continue
-        examples = 0 if spec.size == NO_TRAINING_DATA else len(subset_indices(y_train, spec.size, config.size_unit, spec.seed))
-        steps, seconds = run_seconds(spec.method, examples, config, measured, len(task.test))
+        chosen = np.array([], dtype=int) if spec.size == NO_TRAINING_DATA else subset_indices(
+            y_train, spec.size, config.size_unit, spec.seed)
+        examples, validation = len(chosen), None
+        if METHODS[spec.method].early_stops and config.validation == "from_budget":  # as the run will split them
+            trained, held = validation_from_budget(chosen, y_train[chosen], spec.seed)
+            examples, validation = len(trained), len(held)
+        steps, seconds = run_seconds(spec.method, examples, config, measured, len(task.test), validation)
+        examples += validation or 0  # the labelled examples the run uses, as its record counts them
         rows.append({"method": spec.method, "size": spec.size, "seed": spec.seed, "train_examples": examples,
                      "steps": steps, "seconds": seconds})
     return pd.DataFrame(rows, columns=["method", "size", "seed", "train_examples", "steps", "seconds"])

@@ -115,7 +115,7 @@ def results_table(rows, title: str) -> Table:
 def print_results(store, name: str) -> None:
     """The results table, the failed runs, and the recommendation without constraints in one line."""
     from core.results.decision import Constraints, recommend
-    from core.results.report import results_rows
+    from core.results.report import HURTS_NOTE, results_rows
 
     experiment, runs, summary = _analysed(store, name)
     config, task = experiment["config"], experiment.get("task") or {}
@@ -126,6 +126,8 @@ def print_results(store, name: str) -> None:
     else:
         rows = results_rows(summary, reference, unit, task.get("kind", "classification"))
         console.print(results_table(rows, f"{name}  ({task.get('environment', {}).get('device', '?')})"))
+        if "transfer_hurts" in summary and summary.transfer_hurts.fillna(False).astype(bool).any():
+            console.print(f"[dim]{escape(HURTS_NOTE)}[/]")
     for row in failed.itertuples():
         console.print(f"[red]failed: {escape(row.run_key)}: {escape(str(row.error))}[/]")
     if not summary.empty:

@@ -222,7 +222,7 @@ def cost_volume_chart(costs: pd.DataFrame, break_even: pd.DataFrame) -> go.Figur
 
 OVERLAP_SYMBOLS = ["circle", "diamond-open", "x-thin-open", "square-open"]
 OVERLAP_DASHES = ["dash", "dot", "dashdot", "longdash"]
-OVERLAP_SHIFT = 0.06  # each line hidden under an identical one moves right by 6% (on the log axis), so both show
+OVERLAP_SHIFT = 0.1  # each line hidden under an identical one moves right by 10% (on the log axis), so both show
 
 
 def storage_chart(storage: pd.DataFrame) -> go.Figure:

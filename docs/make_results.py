@@ -63,8 +63,9 @@ def measured(store: SqlStore, name: str) -> Measured:
     analysis = analyse(runs, experiment["test_labels"], "scratch")
     scored = with_correctness(runs, experiment["test_labels"])
     vs_tfidf = negative_transfer(scored[scored["size"] != NO_TRAINING_DATA], "tfidf")
-    pooled = vs_tfidf[vs_tfidf.seed.isna()][["method", "size", "difference", "hurts"]]
-    table = analysis.summary.merge(pooled.rename(columns={"difference": "vs_tfidf", "hurts": "hurts_vs_tfidf"}),
+    pooled = vs_tfidf[vs_tfidf.seed.isna()][["method", "size", "difference", "low", "high", "hurts"]]
+    table = analysis.summary.merge(pooled.rename(columns={"difference": "vs_tfidf", "low": "vs_tfidf_low",
+                                                          "high": "vs_tfidf_high", "hurts": "hurts_vs_tfidf"}),
                                    on=["method", "size"], how="left")
     return Measured(name, experiment, scored, analysis, vs_tfidf, table, experiment["config"]["size_unit"])
 
@@ -78,8 +79,9 @@ def save_png(figure, path: Path) -> str:
 def markdown(table: pd.DataFrame, unit: str) -> str:
     """The results table (core.results.report.results_rows) with the difference to tfidf beside the one to scratch."""
     rows = results_rows(table, "scratch", unit)
-    rows.insert(rows.columns.get_loc("vs scratch") + 1, "vs tfidf",
-                [difference_text(d, h) for d, h in zip(table.vs_tfidf, table.hurts_vs_tfidf)])
+    rows.insert(rows.columns.get_loc("vs scratch [95% interval]") + 1, "vs tfidf [95% interval]",
+                [difference_text(d, h, lo, hi) for d, h, lo, hi in
+                 zip(table.vs_tfidf, table.hurts_vs_tfidf, table.vs_tfidf_low, table.vs_tfidf_high)])
     return markdown_table(rows)
 
 

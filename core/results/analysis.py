@@ -53,8 +53,9 @@ def analyse(runs: pd.DataFrame, test_labels: list[int], reference: str | None = 
     if reference and (scored.method == reference).any():
         transfer = negative_transfer(scored, reference)
         # a run without training data is compared at each size (its difference varies by size): not in this table
-        pooled = transfer[transfer.seed.isna()][["method", "size", "difference", "hurts"]]
-        summary = summary.merge(pooled.rename(columns={"difference": f"vs_{reference}", "hurts": "transfer_hurts"}),
+        pooled = transfer[transfer.seed.isna()][["method", "size", "difference", "low", "high", "hurts"]]
+        summary = summary.merge(pooled.rename(columns={"difference": f"vs_{reference}", "low": f"vs_{reference}_low",
+                                                       "high": f"vs_{reference}_high", "hurts": "transfer_hurts"}),
                                 on=["method", "size"], how="left")
     return Analysis(summary=_sorted(summary), curves=curves, transfer=transfer)
 

@@ -86,7 +86,9 @@ def results_rows(summary: pd.DataFrame, reference: str, unit: str, kind: str = "
     A qa task's quality is answer match and its F1 is token F1 (both stored in the classification columns)."""
     if summary.empty:
         return pd.DataFrame()
-    delta = summary.get(f"vs_{reference}", pd.Series(float("nan"), index=summary.index))
+    nothing = pd.Series(float("nan"), index=summary.index)
+    delta = summary.get(f"vs_{reference}", nothing)
+    low, high = summary.get(f"vs_{reference}_low", nothing), summary.get(f"vs_{reference}_high", nothing)
     hurts = summary.get("transfer_hurts", pd.Series(False, index=summary.index))
     return pd.DataFrame({
         "method": summary.method,
@@ -95,7 +97,7 @@ def results_rows(summary: pd.DataFrame, reference: str, unit: str, kind: str = "
         f"{quality_name(kind)} [95% interval]": [f"{a:.3f} [{lo:.3f}, {hi:.3f}]" for a, lo, hi in
                                                  zip(summary.accuracy, summary.accuracy_low, summary.accuracy_high)],
         "token F1" if kind == "qa" else "macro-F1": summary.macro_f1.map("{:.3f}".format),
-        f"vs {reference}": [difference_text(d, h) for d, h in zip(delta, hurts)],
+        f"vs {reference} [95% interval]": [difference_text(d, h, lo, hi) for d, h, lo, hi in zip(delta, hurts, low, high)],
         "train s": summary.train_seconds.map(lambda n: "" if pd.isna(n) else f"{n:.1f}"),
         "train $": summary.train_dollars.map(money),
         "ms / query": summary.inference_seconds_per_1k.map("{:.2f}".format),
@@ -105,12 +107,20 @@ def results_rows(summary: pd.DataFrame, reference: str, unit: str, kind: str = "
     })
 
 
-HURTS = " (hurts)"  # after a difference to the reference whose whole interval is below zero
+HURTS = " (hurts)"  # after a difference to the reference that is reliably below zero (core.results.analysis)
+# what a "(hurts)" flag means, for the reader of a table that shows them
+HURTS_NOTE = ("(hurts): reliably below the reference, with the error controlled across all the cells compared "
+              "(one-sided bootstrap p-values, Benjamini-Hochberg at 2.5%), so a few flags among many cells are not "
+              "expected by chance; the interval beside each difference is its 95% paired interval")
 
 
-def difference_text(difference: float, hurts) -> str:
-    """A method's difference to a reference, "+0.020" or "-0.050 (hurts)"; empty where there is none."""
-    return "" if pd.isna(difference) else f"{difference:+.3f}" + (HURTS if hurts is True or hurts == 1 else "")
+def difference_text(difference: float, hurts, low: float = float("nan"), high: float = float("nan")) -> str:
+    """A method's difference to a reference, "+0.020 [-0.010, +0.050]" or "-0.050 [...] (hurts)"; empty where
+    there is none."""
+    if pd.isna(difference):
+        return ""
+    interval = "" if pd.isna(low) or pd.isna(high) else f" [{low:+.3f}, {high:+.3f}]"
+    return f"{difference:+.3f}{interval}" + (HURTS if hurts is True or hurts == 1 else "")
 
 
 def human_count(n: float) -> str:
@@ -496,7 +506,7 @@ def to_markdown(report: DecisionReport) -> str:
               "## Cost against query volume", "", *[f"- {line}" for line in report.cost_lines], "",
               f"## Pareto front: {report.quality} against total cost at {volume}", "", markdown_table(report.pareto),
               "", *([report.pareto_note, ""] if report.pareto_note else []),
-              "## Results", "", markdown_table(report.results), ""]
+              "## Results", "", markdown_table(report.results), "", f"_{HURTS_NOTE}_", ""]
     if report.failed_runs:
         parts += ["Failed runs:", "", *[f"- {line}" for line in report.failed_runs], ""]
     parts += ["## Data", "", markdown_table(pd.DataFrame(report.provenance)), "",
@@ -562,7 +572,7 @@ def to_html(report: DecisionReport, figures: dict[str, str] | None = None, chart
         f"<h2>Pareto front: {html.escape(report.quality)} against total cost at {volume}</h2>", _table(report.pareto),
         *([f"<p>{html.escape(report.pareto_note)}</p>"] if report.pareto_note else []),
         *([_figure("Pareto front", pareto_chart)] if pareto_chart else []),
-        "<h2>Results</h2>", _table(report.results),
+        "<h2>Results</h2>", _table(report.results), f"<p><em>{html.escape(HURTS_NOTE)}</em></p>",
         *(["<p>Failed runs:</p>", _list(report.failed_runs)] if report.failed_runs else []),
         *(["<h2>Evidence</h2>", evidence] if evidence else []),
         "<h2>Data</h2>", _table(pd.DataFrame(report.provenance)),

@@ -152,3 +152,12 @@ def test_options_that_cost_the_same_to_serve_have_no_break_even_but_say_so():
     same = [line for line in report.cost_lines if "cost the same to serve" in line]
     assert len(same) == 2 and all(line.startswith("tfidf (32 per class) and ") for line in same)
     assert "training decides" in same[0]
+
+
+def test_a_difference_shows_its_interval_and_the_flag_says_how_the_error_is_controlled():
+    from core.results.report import HURTS_NOTE, difference_text
+
+    assert difference_text(-0.05, True, -0.08, -0.02) == "-0.050 [-0.080, -0.020] (hurts)"
+    assert difference_text(0.01, False, -0.02, 0.04) == "+0.010 [-0.020, +0.040]"
+    assert difference_text(float("nan"), False) == ""
+    assert "Benjamini-Hochberg" in HURTS_NOTE

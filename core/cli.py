@@ -262,13 +262,18 @@ def constraints_from(args):
             problems.append(f"{flag} {value:g}: must be above 0 (leave it out for no limit)")
     if args.queries < 0:
         problems.append(f"--queries {args.queries}: cannot be negative")
-    if args.retrains < 1:
-        problems.append(f"--retrains {args.retrains}: at least 1")
+    for flag, value in (("--retrains", args.retrains), ("--variants", args.variants), ("--months", args.months)):
+        if value < 1:
+            problems.append(f"{flag} {value}: at least 1")
+    for flag, value in (("--dollars-per-label", args.dollars_per_label), ("--storage-price", args.storage_price)):
+        if value < 0:
+            problems.append(f"{flag} {value:g}: cannot be negative")
     if problems:
         raise AdaptlabError("; ".join(problems))
     return Constraints(accuracy_floor=args.accuracy_floor, budget_dollars=args.budget_dollars,
                        latency_ms=args.latency_ms, queries=args.queries, data_changes_often=args.data_changes_often,
-                       retrains=args.retrains)
+                       retrains=args.retrains, variants=args.variants, dollars_per_label=args.dollars_per_label,
+                       storage_dollars_per_gb_month=args.storage_price, months=args.months)
 
 
 def check_destination(out: Path, force: bool) -> None:
@@ -367,6 +372,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help="new data arrives often: trained methods retrain, RAG re-indexes")
     report.add_argument("--retrains", type=int, default=defaults.retrains, metavar="N",
                         help=f"updates over the period when the data changes often (default: {defaults.retrains})")
+    report.add_argument("--variants", type=int, default=defaults.variants, metavar="N",
+                        help="task variants deployed (e.g. one per customer): each is labelled, trained and stored")
+    report.add_argument("--dollars-per-label", type=float, default=defaults.dollars_per_label, metavar="DOLLARS",
+                        help="what labelling one training example costs (default: 0)")
+    report.add_argument("--storage-price", type=float, default=defaults.storage_dollars_per_gb_month,
+                        metavar="DOLLARS", help="per GB and month of stored models "
+                        f"(default: {defaults.storage_dollars_per_gb_month})")
+    report.add_argument("--months", type=int, default=defaults.months, metavar="N",
+                        help=f"the period the queries and updates cover (default: {defaults.months})")
     report.set_defaults(func=cmd_report)
     export = commands.add_parser("export", help="write an experiment's runs to CSV or JSON")
     export.add_argument("experiment")

@@ -63,10 +63,14 @@ def config_problems(error: ValidationError) -> list[str]:
         elif kind in BOUNDS:
             key, words = BOUNDS[kind]
             text = f"must be {words} {ctx.get(key)}" + (f" (it is {value})" if value is not None else "")
-        elif kind in ("too_short", "string_too_short"):
-            text = "choose at least one" if label == "Methods" else "cannot be empty"
-        elif kind in ("too_long", "string_too_long"):
-            text = f"is too long: at most {ctx.get('max_length')}"
+        elif kind == "too_short":
+            text = "choose at least one"
+        elif kind == "string_too_short":
+            text = "cannot be empty"
+        elif kind == "too_long":
+            text = f"at most {ctx.get('max_length')}"
+        elif kind == "string_too_long":
+            text = f"at most {ctx.get('max_length')} characters"
         elif kind in ("int_parsing", "float_parsing", "int_type", "float_type"):
             text = f"'{value}' is not a number"
         elif kind == "literal_error":

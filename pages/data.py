@@ -141,7 +141,7 @@ def _check(spec: dict) -> None:
     if report["errors"]:
         st.caption("Fix the problems above (in the file, or the column choices) and upload again.")
         return
-    if not report["warnings"]:
+    if not warnings:
         st.success("No problems found.", icon=":material/check_circle:")
     _statistics(report["stats"])
     _coverage(spec_json)

@@ -97,7 +97,7 @@ def _settings(spec: dict, kind: str) -> dict | None:
         settings["size_unit"] = middle.radio("Size counts", ["per_class", "total"], key=f"{KEY}.unit",
                                              horizontal=True, format_func=lambda u: u.replace("_", " "),
                                              persist_state=KEEP)
-    seeds = right.number_input("Seeds", min_value=1, max_value=20, value=2, key=f"{KEY}.seeds", persist_state=KEEP,
+    seeds = right.number_input("Seeds", value=2, step=1, key=f"{KEY}.seeds", persist_state=KEEP,
                                help="Repeats with different random draws; more seeds, tighter intervals.")
     settings["seeds"] = list(range(int(seeds)))
     llm = _llm_settings(kind) if family == "decoder" else None
@@ -159,6 +159,9 @@ def _parse_sizes(text: str) -> list:
 
 
 def _model_and_budget(model: str, family: str, kind: str) -> dict:
+    # No bounds on the number fields (here and below): a browser keeps an out-of-range value on screen while the
+    # page goes on with the last valid one, and Launch would send that. The config's own bounds check every value
+    # instead, and the error names the field (dashboard/checks.py), with Launch off until it is fixed.
     budget = DEFAULTS.budget
     with st.expander("Device and budget", expanded=False):
         left, middle, right, _ = st.columns(4)  # under the four budget fields below
@@ -166,25 +169,25 @@ def _model_and_budget(model: str, family: str, kind: str) -> dict:
         precision = right.selectbox("Precision", ["auto", "bf16", "fp32"], key=f"{KEY}.precision", persist_state=KEEP,
                                     help="auto: bf16 autocast where the hardware computes it natively (CUDA GPUs, "
                                          "CPUs with AVX512-BF16 or AMX), otherwise fp32.")
-        max_length = middle.number_input("Max length (tokens)", 8, 8192, DEFAULTS.model.max_length,
+        max_length = middle.number_input("Max length (tokens)", value=DEFAULTS.model.max_length,
                                          key=f"{KEY}.max_length", persist_state=KEEP,
                                          help="Longer texts are cut to this many tokens" + (
                                              " (on the LLM: each question; the whole prompt is the context "
                                              "length under LLM settings)." if family == "decoder" else "."))
         cols = st.columns(4)
-        epochs = cols[0].number_input("Max epochs", 1, 1000, budget.max_epochs, key=f"{KEY}.epochs", persist_state=KEEP)
-        min_steps = cols[1].number_input("Min steps", 0, 1_000_000, budget.min_steps, key=f"{KEY}.min_steps",
+        epochs = cols[0].number_input("Max epochs", value=budget.max_epochs, key=f"{KEY}.epochs", persist_state=KEEP)
+        min_steps = cols[1].number_input("Min steps", value=budget.min_steps, key=f"{KEY}.min_steps",
                                          persist_state=KEEP, help="Few-shot sets still get this many optimiser steps.")
-        patience = cols[2].number_input("Patience", 1, 100, budget.patience, key=f"{KEY}.patience", persist_state=KEEP,
+        patience = cols[2].number_input("Patience", value=budget.patience, key=f"{KEY}.patience", persist_state=KEEP,
                                         help="Validation checks without improvement before stopping early.")
-        seconds = cols[3].number_input("Max seconds per run", 1.0, 86_400.0, float(budget.max_train_seconds),
+        seconds = cols[3].number_input("Max seconds per run", value=float(budget.max_train_seconds),
                                        key=f"{KEY}.max_seconds", persist_state=KEEP)
         left, right = st.columns([3, 1])
         references_here = [r for r in references() if r in state.methods_offered(family, kind)]
         reference = left.radio("Negative transfer against", references_here, key=f"{KEY}.reference",
                                horizontal=True, persist_state=KEEP,
                                help="The from-scratch reference every method is compared with.")
-        parallel = right.number_input("Runs at once", 1, 64, DEFAULTS.parallel_runs, key=f"{KEY}.parallel",
+        parallel = right.number_input("Runs at once", value=DEFAULTS.parallel_runs, key=f"{KEY}.parallel",
                                       persist_state=KEEP,
                                       help="Pack this many runs onto the device at once, each with its share of it: "
                                            "keeps a big GPU busy with a small model. Each run then takes longer, "
@@ -207,13 +210,13 @@ def _llm_settings(kind: str) -> dict:
                                    help="What the LLM is told before every question (the system turn). Empty: "
                                         "adaptlab's instruction, shown greyed. {labels} becomes the label list.")
         cols = st.columns(4)
-        new_tokens = cols[0].number_input("Max new tokens", 1, 1024, llm.max_new_tokens, key=f"{KEY}.llm_new_tokens",
+        new_tokens = cols[0].number_input("Max new tokens", value=llm.max_new_tokens, key=f"{KEY}.llm_new_tokens",
                                           persist_state=KEEP, help="The longest answer generated; answers are short "
                                                                    "(a name, a label, a code).")
-        shots = cols[1].number_input("Max shots (few-shot)", 1, 256, llm.max_shots, key=f"{KEY}.llm_shots",
+        shots = cols[1].number_input("Max shots (few-shot)", value=llm.max_shots, key=f"{KEY}.llm_shots",
                                      persist_state=KEEP, help="Training examples shown in the prompt at most; the "
                                                               "context length may cut more.")
-        context = cols[2].number_input("Context length (tokens)", 64, 131_072, llm.context_length,
+        context = cols[2].number_input("Context length (tokens)", value=llm.context_length,
                                        key=f"{KEY}.llm_context", persist_state=KEEP,
                                        help="Prompt plus answer. Longer prompts lose passages first, then examples.")
         abstain = cols[3].checkbox("Allow \"I don't know\"", value=llm.allow_abstain, key=f"{KEY}.llm_abstain",
@@ -230,15 +233,15 @@ def _advanced(family: str) -> dict:
     prefix, defaults = "llm_lr" if family == "decoder" else "lr", learning_rates(family)
     with st.expander("Hyperparameters (advanced)"):
         cols = st.columns(4)  # the batch size, then a learning rate per method that trains (its spec's default)
-        batch = cols[0].number_input("Batch size", 1, 4096, training.batch_size, key=f"{KEY}.batch", persist_state=KEEP)
+        batch = cols[0].number_input("Batch size", value=training.batch_size, key=f"{KEY}.batch", persist_state=KEEP)
         slots = [*cols[1:], *(c for _ in range(len(defaults) // 4 + 1) for c in st.columns(4))]
-        rates = {m: slots[i].number_input(f"Learning rate: {m}", 1e-6, 0.5, lr, format="%.0e", step=1e-5,
+        rates = {m: slots[i].number_input(f"Learning rate: {m}", value=lr, format="%.0e", step=1e-5,
                                           key=f"{KEY}.{prefix}.{m}", persist_state=KEEP)
                  for i, (m, lr) in enumerate(defaults.items())}
         cols = st.columns(4)
-        r = cols[0].number_input("LoRA rank r", 1, 1024, lora.r, key=f"{KEY}.lora_r", persist_state=KEEP)
-        alpha = cols[1].number_input("LoRA alpha", 1, 4096, lora.alpha, key=f"{KEY}.lora_alpha", persist_state=KEEP)
-        k = cols[2].number_input("RAG neighbours k", 1, 1000, rag.k, key=f"{KEY}.rag_k", persist_state=KEEP)
+        r = cols[0].number_input("LoRA rank r", value=lora.r, key=f"{KEY}.lora_r", persist_state=KEEP)
+        alpha = cols[1].number_input("LoRA alpha", value=lora.alpha, key=f"{KEY}.lora_alpha", persist_state=KEEP)
+        k = cols[2].number_input("RAG neighbours k", value=rag.k, key=f"{KEY}.rag_k", persist_state=KEEP)
         source = cols[3].selectbox("RAG searches", ["auto", "corpus", "train", "both"], key=f"{KEY}.rag_source",
                                    persist_state=KEEP)
         if family == "decoder":  # an LLM is prompted by its instruction (LLM settings), not a label template
@@ -259,7 +262,7 @@ def _prices() -> dict:
         table = pd.DataFrame({"device": list(saved), "dollars_per_hour": list(saved.values())})
         edited = st.data_editor(table, num_rows="dynamic", hide_index=True, key=f"{KEY}.prices_editor",
                                 column_config={"dollars_per_hour": st.column_config.NumberColumn(
-                                    "$ per hour", min_value=0.0, format="%.2f")})
+                                    "$ per hour", format="%.2f")})
     prices = {str(d).strip(): float(p) for d, p in zip(edited.device, edited.dollars_per_hour)
               if isinstance(d, str) and d.strip() and pd.notna(p)}
     st.session_state[f"{KEY}.prices"] = prices

@@ -59,8 +59,21 @@ def _constraints(results) -> Constraints:
                           help="New documents or labels arrive often: trained methods must retrain; RAG re-indexes.")
     retrains = right.number_input("Updates over that period", 1, 10_000, 12, key=f"{KEY}.retrains",
                                   disabled=not changes)
+    defaults = Constraints()
+    cols = st.columns(4)
+    months = cols[0].number_input("Period (months)", 1, 600, defaults.months, key=f"{KEY}.months",
+                                  help="The period the expected queries and updates cover.")
+    variants = cols[1].number_input("Task variants", 1, 100_000, defaults.variants, key=f"{KEY}.variants",
+                                    help="Deployed copies of this task (say one per customer): each is labelled, "
+                                         "trained and stored. A full fine-tune stores a whole model per variant.")
+    per_label = cols[2].number_input("Labelling ($ per example)", 0.0, 1e4, defaults.dollars_per_label, 0.05,
+                                     key=f"{KEY}.per_label", help="What one labelled training example costs.")
+    storage = cols[3].number_input("Storage ($ per GB-month)", 0.0, 1e3, defaults.storage_dollars_per_gb_month,
+                                   0.01, key=f"{KEY}.storage", help="Keeping the models over the period.")
     return Constraints(accuracy_floor=floor or None, budget_dollars=budget or None, latency_ms=latency or None,
-                       queries=int(queries), data_changes_often=changes, retrains=int(retrains))
+                       queries=int(queries), data_changes_often=changes, retrains=int(retrains), months=int(months),
+                       variants=int(variants), dollars_per_label=float(per_label),
+                       storage_dollars_per_gb_month=float(storage))
 
 
 def _evidence(results) -> dict:

@@ -76,14 +76,32 @@ def one_per_method(table: pd.DataFrame, size: str | None = None) -> pd.DataFrame
     return pd.DataFrame(rows).reset_index(drop=True) if rows else table.iloc[0:0]
 
 
-def total_cost(table: pd.DataFrame, queries, retrains: int = 1) -> pd.DataFrame:
-    """Dollars to train (retrains times, for methods that train) and then answer each query volume."""
+def fixed_dollars(table: pd.DataFrame, constraints: Constraints | None = None, retrains: int = 1) -> pd.Series:
+    """What an option costs before its first query, per row: training (`retrains` times for a method that
+    trains), labelling its training examples, and storing its models over the period, for every task variant.
+
+    Storage: a method that shares the base model stores it once beside one small part per variant (an adapter,
+    a head, an index); one that changes every weight stores a whole copy per variant (core/methods: the specs)."""
+    constraints = constraints or Constraints(retrains=retrains, data_changes_often=retrains > 1)
+    retrained = np.where(table.method.map(updates_without_training).astype(bool), 1, constraints.retrains_counted)
+    variants = constraints.variants
+    training = table.train_dollars.fillna(0) * retrained * variants
+    examples = table.train_examples if "train_examples" in table else pd.Series(0.0, index=table.index)
+    labelling = examples.fillna(0) * constraints.dollars_per_label * variants
+    stored = table.bytes_stored.fillna(0) * variants + np.where(table.method.map(shares_base_model).astype(bool),
+                                                                base_model_bytes(table), 0.0)
+    storage = stored / 1e9 * constraints.storage_dollars_per_gb_month * constraints.months
+    return training + labelling + storage
+
+
+def total_cost(table: pd.DataFrame, queries, retrains: int = 1, constraints: Constraints | None = None) -> pd.DataFrame:
+    """Dollars to train, label and store (fixed_dollars) and then answer each query volume."""
+    fixed = fixed_dollars(table, constraints, retrains)
     rows = []
-    for row in table.itertuples():
-        training = row.train_dollars * (1 if updates_without_training(row.method) else retrains)
+    for row, before in zip(table.itertuples(), fixed):
         for volume in np.atleast_1d(queries):
             rows.append({"method": row.method, "size": row.size, "queries": float(volume),
-                         "total_dollars": training + float(volume) * row.inference_dollars_per_1k / 1000})
+                         "total_dollars": before + float(volume) * row.inference_dollars_per_1k / 1000})
     return pd.DataFrame(rows, columns=["method", "size", "queries", "total_dollars"])
 
 
@@ -109,12 +127,9 @@ def serve_alike(per_1k_a: float, per_1k_b: float, se_a: float = float("nan"), se
     return abs(per_1k_a - per_1k_b) <= noise
 
 
-def _training(row, retrains: int) -> float:
-    return row.train_dollars * (1 if updates_without_training(row.method) else retrains)
-
-
-def break_even_queries(table: pd.DataFrame, retrains: int = 1, tolerance: float = SERVING_NOISE) -> pd.DataFrame:
-    """Query volumes where one option's total cost overtakes another's (train `retrains` times, pay per query).
+def break_even_queries(table: pd.DataFrame, retrains: int = 1, tolerance: float = SERVING_NOISE,
+                       constraints: Constraints | None = None) -> pd.DataFrame:
+    """Query volumes where one option's total cost overtakes another's (its fixed_dollars, then pay per query).
 
     For options a (cheaper to train) and b (cheaper per query), b is the cheaper choice beyond
     (train_b - train_a) / (per_query_a - per_query_b) queries. Only where the per-query costs differ by more
@@ -122,6 +137,7 @@ def break_even_queries(table: pd.DataFrame, retrains: int = 1, tolerance: float 
     crossing would be the noise's doing. An optional `inference_dollars_per_1k_se` column gives that noise."""
     rows = []
     items = list(table.itertuples())
+    fixed = dict(zip(table.index, fixed_dollars(table, constraints, retrains)))
     for i, a in enumerate(items):
         for b in items[i + 1:]:
             per_a, per_b = a.inference_dollars_per_1k / 1000, b.inference_dollars_per_1k / 1000
@@ -129,7 +145,7 @@ def break_even_queries(table: pd.DataFrame, retrains: int = 1, tolerance: float 
                 continue
             if serve_alike(a.inference_dollars_per_1k, b.inference_dollars_per_1k, _se(a), _se(b), tolerance):
                 continue
-            train_a, train_b = _training(a, retrains), _training(b, retrains)
+            train_a, train_b = fixed[a.Index], fixed[b.Index]
             volume = (train_b - train_a) / (per_a - per_b)
             if volume <= 0:
                 continue  # one of them is cheaper at every volume
@@ -203,6 +219,10 @@ class Constraints:
     queries: int = 100_000  # expected query volume over the period the budget covers
     data_changes_often: bool = False  # then trained methods pay their training again on each update
     retrains: int = 12  # updates over that period when the data changes often (monthly for a year)
+    variants: int = 1  # task variants deployed (say one per customer): each is labelled, trained and stored
+    dollars_per_label: float = 0.0  # what labelling one training example costs
+    storage_dollars_per_gb_month: float = 0.10  # keeping the models (block storage), over `months`
+    months: int = 12  # the period `queries` and `retrains` cover
 
     @property
     def retrains_counted(self) -> int:
@@ -242,8 +262,11 @@ def score_candidates(table: pd.DataFrame, constraints: Constraints) -> pd.DataFr
     frame["retrains"] = np.where(frame.method.map(updates_without_training).astype(bool), 1,
                                  constraints.retrains_counted)
     frame["per_query_dollars"] = frame.inference_dollars_per_1k / 1000
-    frame["total_dollars"] = frame.train_dollars * frame.retrains + constraints.queries * frame.per_query_dollars
-    frame["latency_ms"] = frame.inference_seconds_per_1k
+    frame["fixed_dollars"] = fixed_dollars(frame, constraints)
+    frame["total_dollars"] = frame.fixed_dollars + constraints.queries * frame.per_query_dollars
+    # a query answered alone (batch 1, median) where it was measured; batched time per query otherwise
+    single = frame.latency_p50_ms if "latency_p50_ms" in frame else pd.Series(np.nan, index=frame.index)
+    frame["latency_ms"] = single.fillna(frame.inference_seconds_per_1k)
     # shortfall: how far each constraint is missed, relative to the constraint (0 where it is met)
     limits = {"accuracy": (constraints.accuracy_floor, frame.accuracy, -1),
               "budget": (constraints.budget_dollars, frame.total_dollars, 1),

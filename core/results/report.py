@@ -276,11 +276,14 @@ def options_rows(rec: Recommendation, constraints: Constraints, planned: dict | 
         f"{rec.quality} [95% interval]": [f"{a:.3f} [{lo:.3f}, {hi:.3f}]" for a, lo, hi in
                                           zip(frame.accuracy, frame.accuracy_low, frame.accuracy_high)],
         "seeds": [seeds_text(n, len(planned.get((m, z), ()))) for m, z, n in zip(frame.method, frame["size"], seeds)],
-        "to train": [money(t * r) + (f" ({r:.0f}×)" if r > 1 else "") for t, r in
+        "to train": [money(t * r * constraints.variants) + (f" ({r:.0f}×)" if r > 1 else "") for t, r in
                      zip(frame.train_dollars, frame.retrains)],
+        # labelling and storing its models, every variant, over the period (decision.fixed_dollars)
+        "labels + storage": (frame.fixed_dollars - frame.train_dollars * frame.retrains * constraints.variants)
+        .map(money) if "fixed_dollars" in frame else "",
         "per 1,000 queries": frame.inference_dollars_per_1k.map(money),
         f"total at {constraints.queries:,} queries": frame.total_dollars.map(money),
-        "ms / query": frame.latency_ms.map(lambda v: "" if pd.isna(v) else f"{v:.2f}"),
+        "ms / query (alone)": frame.latency_ms.map(lambda v: "" if pd.isna(v) else f"{v:.2f}"),
         "status": [status(row) for _, row in frame.iterrows()],
     })
 
@@ -311,7 +314,7 @@ def cost_lines(rec: Recommendation, constraints: Constraints) -> list[str]:
     chosen = option_label(rec.method, rec.size, rec.unit)
     retrains = constraints.retrains_counted
     mine = lambda m, z: (m, z) == (rec.method, rec.size)  # noqa: E731
-    points = break_even_queries(table, retrains)
+    points = break_even_queries(table, retrains, constraints=constraints)
     points = points[[mine(a, b) or mine(c, d) for a, b, c, d in zip(
         points.cheaper_first, points.cheaper_first_size, points.cheaper_after, points.cheaper_after_size)]]
     lines = [f"Beyond {row.queries:,.0f} queries, {option_label(row.cheaper_after, row.cheaper_after_size, rec.unit)} "
@@ -385,7 +388,7 @@ def cost_volume_figure(rec: Recommendation, constraints: Constraints):
     feasible = {(m, z): bool(f) for m, z, f in zip(table.method, table["size"], table.feasible)}
     centre = np.log10(max(constraints.queries, 1))
     volumes = np.unique(np.append(np.logspace(max(0.0, centre - 3), centre + 3, 61), max(constraints.queries, 1)))
-    costs = total_cost(table, volumes, constraints.retrains_counted)
+    costs = total_cost(table, volumes, constraints=constraints)
     for (method, size), group in costs.groupby(["method", "size"], sort=False):
         chosen = (method, size) == (rec.method, rec.size)
         out = rec.met and not feasible[(method, size)]
@@ -396,7 +399,7 @@ def cost_volume_figure(rec: Recommendation, constraints: Constraints):
                                           "dash": "solid" if chosen else "dot" if out else "dash"},
                                     hovertemplate=f"<b>{html.escape(label)}</b><br>%{{x:,.0f}} queries: "
                                                   "$%{y:,.4f}<extra></extra>"))
-    points = break_even_queries(contenders(rec), constraints.retrains_counted)
+    points = break_even_queries(contenders(rec), constraints=constraints)
     if len(points):
         text = [f"beyond {q:,.0f} queries {option_label(a, az, rec.unit)} is cheaper than "
                 f"{option_label(b, bz, rec.unit)}" for q, a, az, b, bz in
@@ -471,9 +474,13 @@ def constraint_lines(constraints: Constraints, quality: str = "accuracy") -> lis
              f"budget: {money(constraints.budget_dollars)}" if constraints.budget_dollars is not None else "budget: none",
              f"latency limit: {constraints.latency_ms:g} ms per query" if constraints.latency_ms is not None
              else "latency limit: none",
-             f"expected queries: {constraints.queries:,}"]
+             f"expected queries: {constraints.queries:,} over {constraints.months} months",
+             f"task variants: {constraints.variants:,} (each labelled, trained and stored)",
+             f"labelling: {money(constraints.dollars_per_label)} per example",
+             f"storage: {money(constraints.storage_dollars_per_gb_month)} per GB-month"]
     if constraints.data_changes_often:
-        lines.append(f"data changes often: trained methods retrain {constraints.retrains} times")
+        lines.append(f"data changes often: trained methods retrain {constraints.retrains} times over the "
+                     f"{constraints.months} months")
     return lines
 
 

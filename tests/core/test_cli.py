@@ -211,3 +211,17 @@ def test_report_on_an_incomplete_experiment_says_so_and_show_ends_with_the_recom
     assert shown[-1].startswith("Recommendation (no constraints, 100,000 queries; `adaptlab report grid` for the "
                                 "reasons): Use ")
     assert "per class)" in shown[-1]
+
+
+def test_report_options_for_variants_labelling_and_storage_are_checked_in_words(tmp_path):
+    import argparse
+
+    from core.cli import constraints_from
+    from core.errors import AdaptlabError
+
+    base = dict(accuracy_floor=None, budget_dollars=None, latency_ms=None, queries=1000, data_changes_often=False,
+                retrains=12, variants=20, dollars_per_label=0.4, storage_price=0.02, months=6)
+    made = constraints_from(argparse.Namespace(**base))
+    assert (made.variants, made.dollars_per_label, made.storage_dollars_per_gb_month, made.months) == (20, 0.4, 0.02, 6)
+    with pytest.raises(AdaptlabError, match="--variants 0: at least 1.*--dollars-per-label -1: cannot be negative"):
+        constraints_from(argparse.Namespace(**{**base, "variants": 0, "dollars_per_label": -1.0}))

@@ -50,7 +50,10 @@ def test_break_even_is_where_total_costs_cross():
     assert len(points) == 1
     point = points.iloc[0]
     assert (point.cheaper_first, point.cheaper_after) == ("rag", "lora")
-    assert point.queries == pytest.approx((0.50 - 0.01) / ((0.012 - 0.004) / 1000))
+    # both keep the base model (90 MB, measured by full's save) beside their own part, for a year at $0.10/GB-month
+    storage = lambda part: (90_000_000 + part) / 1e9 * 0.10 * 12  # noqa: E731
+    fixed_rag, fixed_lora = 0.01 + storage(400_000), 0.50 + storage(1_200_000)
+    assert point.queries == pytest.approx((fixed_lora - fixed_rag) / ((0.012 - 0.004) / 1000))
     costs = total_cost(pair, [point.queries]).set_index("method").total_dollars
     assert costs["rag"] == pytest.approx(costs["lora"]) == pytest.approx(point.total_dollars)
     # lora and full cost the same per query: full never catches up, so no point
@@ -85,7 +88,7 @@ def test_constraints_rule_options_out_and_say_why():
     assert choice.method == "full"
     assert any("accuracy floor" in r and "falls below" in r for r in choice.reasons)  # 0.83 < 0.86
     assert any("Ruled out" in r and "lora" in r for r in choice.reasons)
-    tight = recommend(SUMMARY, Constraints(budget_dollars=0.1, queries=1000))
+    tight = recommend(SUMMARY, Constraints(budget_dollars=0.1, queries=1000, storage_dollars_per_gb_month=0))
     assert tight.method == "rag"  # lora and full cost more than $0.10 to train
     fast = recommend(SUMMARY, Constraints(latency_ms=1.0))
     assert fast.method == "tfidf"
@@ -270,3 +273,25 @@ def test_break_even_only_where_per_query_costs_differ_by_more_than_their_noise()
     # retraining when the data changes often moves the crossing: training is paid 12 times
     once, twelve = break_even_queries(apart).queries.iloc[0], break_even_queries(apart, retrains=12).queries.iloc[0]
     assert twelve == pytest.approx((12 * 0.5 - 12 * 0.001) / (0.002 / 1000)) and twelve > once
+
+
+def test_total_cost_counts_labelling_and_storage_for_every_task_variant():
+    from core.results.decision import fixed_dollars
+
+    table = SUMMARY.assign(train_examples=[0, 160, 160, 160, 160])
+    free = fixed_dollars(table, Constraints(storage_dollars_per_gb_month=0))
+    assert free.tolist() == pytest.approx(table.train_dollars.tolist())
+    paid = fixed_dollars(table, Constraints(storage_dollars_per_gb_month=0, dollars_per_label=0.5, variants=3))
+    assert paid.tolist() == pytest.approx((3 * (table.train_dollars + 0.5 * table.train_examples)).tolist())
+    # full stores a whole copy per variant; lora the base once and an adapter per variant
+    stored = fixed_dollars(table.assign(train_dollars=0.0), Constraints(variants=10, storage_dollars_per_gb_month=1,
+                                                                        months=1)).set_axis(table.method)
+    assert stored["full"] == pytest.approx(10 * 0.09) and stored["lora"] == pytest.approx(0.09 + 10 * 0.0012)
+
+
+def test_a_cheaper_query_no_longer_wins_when_every_variant_stores_a_whole_model():
+    table = SUMMARY[SUMMARY.method.isin(["lora", "full"])].copy()
+    table.loc[table.method == "full", ["train_dollars", "inference_dollars_per_1k"]] = [0.50, 0.0039]
+    assert recommend(table, Constraints(queries=10_000_000)).method == "full"  # $1 less to serve 10M queries
+    many = recommend(table, Constraints(queries=10_000_000, variants=50))  # 50 x 90 MB against 90 MB + 50 x 1.2 MB
+    assert many.method == "lora"

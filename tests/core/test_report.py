@@ -116,14 +116,14 @@ def test_a_report_on_an_incomplete_experiment_says_so_at_the_top_with_seeds_per_
 
 def test_the_report_shows_the_cost_that_decides_break_even_and_the_pareto_front():
     summary = _grid_summary({})
-    constraints = Constraints(accuracy_floor=0.75, queries=2_000_000)
+    constraints = Constraints(accuracy_floor=0.75, queries=2_000_000, storage_dollars_per_gb_month=0)
     choice = recommend(summary, constraints)
     assert (choice.method, choice.size) == ("tfidf", "32")  # tied with lora at 32, far cheaper per query
     report = build_report(_grid_experiment(), summary, choice, constraints)
     text = to_markdown(report)
     options = text[text.index("## Options at 2,000,000 queries"):text.index("## Cost against query volume")]
     assert "per 1,000 queries" in options and "total at 2,000,000 queries" in options
-    assert "| tfidf (32 per class) | 0.840 [0.810, 0.870] | 3 | $0.0020 | $0.00060 | $1.20 |" in options
+    assert "| tfidf (32 per class) | 0.840 [0.810, 0.870] | 3 | $0.0020 | $0.00 | $0.00060 | $1.20 |" in options
     assert "chosen; tied with the best; Pareto front" in options
     assert "ruled out: below the accuracy floor" in options
     # break-even with the chosen option where per-query costs differ; none with tfidf here (cheapest throughout)
@@ -137,8 +137,8 @@ def test_the_report_shows_the_cost_that_decides_break_even_and_the_pareto_front(
     assert page.count("Plotly.newPlot") == 2
     # a volume where lora's cheaper training... rag against lora: break-even named with both sizes
     rag = summary[summary.method.isin(["rag", "lora"]) & (summary["size"] == "32")]
-    lines = build_report(_grid_experiment(), rag, recommend(rag, Constraints(queries=1000)),
-                         Constraints(queries=1000)).cost_lines
+    free = Constraints(queries=1000, storage_dollars_per_gb_month=0)
+    lines = build_report(_grid_experiment(), rag, recommend(rag, free), free).cost_lines
     assert any(line.startswith("Beyond 99,750 queries, lora (32 per class) costs less in total than rag (32 per "
                                "class)") for line in lines), lines
 

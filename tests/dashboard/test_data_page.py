@@ -147,3 +147,4 @@ def test_a_large_class_imbalance_is_warned_about():
     warnings = [w.value for w in app.warning]
     imbalanced = [w for w in warnings if "imbalanced" in w]
     assert len(imbalanced) == 1 and "'billing' has" in imbalanced[0] and "macro-F1" in imbalanced[0], warnings
+    assert not any("No problems found" in s.value for s in app.success)  # a warning is a problem found

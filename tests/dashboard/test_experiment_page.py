@@ -63,6 +63,19 @@ def test_bad_settings_are_refused_in_sentences_naming_the_field_and_launch_is_of
     assert any(c.value.startswith("Launch is off until this is fixed") for c in app.caption)
 
 
+@pytest.mark.parametrize("key, value, message", [
+    ("experiment.epochs", 5000, "Max epochs: must be at most 1000 (it is 5000)."),
+    ("experiment.seeds", 0, "Seeds: choose at least one."),
+    ("experiment.max_length", 4, "Max length (tokens): must be at least 8 (it is 4)."),
+])
+def test_an_out_of_range_number_keeps_launch_off_and_names_the_field(key, value, message):
+    # a browser keeps an out-of-range number on screen; the page must check it, not run on with the last valid one
+    app = _page()
+    app.number_input(key=key).set_value(value).run()
+    assert_clean(app)
+    assert message in _errors(app) and app.button(key="experiment.launch").disabled
+
+
 def test_no_method_chosen_is_an_error_not_a_crash():
     app = _page()
     for box in app.checkbox:

@@ -198,6 +198,9 @@ class _Experiment(_Strict):
     # training examples (8 per class means 8 labelled examples per class in all, for every method); "separate":
     # the task's validation split, for when a labelled development set exists apart from the training budget
     validation: Literal["from_budget", "separate"] = "from_budget"
+    # the same small search for every method that has one (MethodSpec.search: 3 learning rates, 3 values of C or k),
+    # on the same validation examples; what was tried and chosen is recorded, and the search counts as training
+    tuning: bool = False
 
     @field_validator("methods")
     @classmethod

@@ -44,6 +44,12 @@ class FitContext:
     val_frame: pd.DataFrame | None = None
     retrieval: Embedder | None = None  # the encoder a decoder's RAG retrieves with (an encoder's own otherwise)
     max_steps: int | None = None  # at most this many optimiser steps (the estimate times a few, then stops)
+    hyper: dict = field(default_factory=dict)  # a setting under trial in the run's search (MethodSpec.search)
+
+    def learning_rate(self, method: str) -> float:
+        """The method's configured learning rate (the LLM's table on a decoder), times the search's factor."""
+        rates = self.config.llm.learning_rates if self.base.family == "decoder" else self.config.training.learning_rates
+        return rates[method] * self.hyper.get("learning_rate_x", 1.0)
 
 
 class Fitted(Protocol):
@@ -92,6 +98,9 @@ class MethodSpec:
     fit_time_per_example: bool = False  # the estimate times its fit on a sample and charges it per example
     learning_rate: float | None = None  # its default learning rate on an encoder (training.learning_rates)
     llm_learning_rate: float | None = None  # and on a decoder LLM (llm.learning_rates)
+    # the run's search when `tuning: true`: each setting's candidates, tried on the same validation examples
+    # (learning_rate_x multiplies the configured learning rate); the best is kept, the search counts as training
+    search: dict[str, tuple] = field(default_factory=dict)
     dash: str = "solid"  # its line in charts: methods of about the same cost would hide each other otherwise
     # optimiser steps of a run on this many examples, for the estimate; None: the shared loop's plan
     steps: Callable[[int, ExperimentConfig], int] | None = None

@@ -45,7 +45,7 @@ def fit(ctx: FitContext) -> TrainedClassifier:
     lora = LoraConfig(task_type=TaskType.SEQ_CLS, r=settings.r, lora_alpha=settings.alpha,
                       lora_dropout=settings.dropout, target_modules=targets)
     model = get_peft_model(model, lora)
-    classifier = train_classifier(model, ctx, ctx.config.training.learning_rates["lora"])
+    classifier = train_classifier(model, ctx, ctx.learning_rate("lora"))
     classifier.details.update(lora_r=settings.r, lora_alpha=settings.alpha, target_modules=targets)
     return classifier
 
@@ -77,4 +77,5 @@ def load_adapter(base: BaseModel, folder: str | Path, num_labels: int, batch_siz
 SPEC = MethodSpec("lora", "LoRA adapter", fit, "#1F77B4", trains_network=True, early_stops=True,
                   decoder_fit="core.methods.decoder.fits:fit_lora", task_kinds=("classification", "qa"), changes_base_weights=True,
                   shares_base_model=True, default_on=("encoder", "decoder"), learning_rate=2e-3,
-                  llm_learning_rate=1e-3, settings=LoraSettings)
+                  llm_learning_rate=1e-3, settings=LoraSettings,
+                  search={"learning_rate_x": (0.5, 1.0, 2.0)})

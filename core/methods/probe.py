@@ -38,7 +38,8 @@ def fit(ctx: FitContext) -> ProbeClassifier:
     from sklearn.linear_model import LogisticRegression
 
     features = ctx.embedder.encode(ctx.train_texts)
-    model = LogisticRegression(max_iter=2000, C=1.0, random_state=ctx.seed).fit(features, ctx.train_labels)
+    model = LogisticRegression(max_iter=2000, C=ctx.hyper.get("C", 1.0), random_state=ctx.seed).fit(
+        features, ctx.train_labels)
     trainable = model.coef_.size + model.intercept_.size
     total = trainable + sum(p.numel() for p in ctx.embedder.base.encoder().parameters())
     return ProbeClassifier(ctx.embedder, model, len(ctx.labels), trainable, total,
@@ -46,4 +47,5 @@ def fit(ctx: FitContext) -> ProbeClassifier:
 
 
 SPEC = MethodSpec("probe", "Linear probe (frozen)", fit, "#9467BD", uses_embeddings=True,
-                  shares_base_model=True, default_on=("encoder",), fit_time_per_example=True)
+                  shares_base_model=True, default_on=("encoder",), fit_time_per_example=True,
+                  search={"C": (0.1, 1.0, 10.0)})

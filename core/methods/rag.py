@@ -160,9 +160,10 @@ def fit(ctx: FitContext) -> RagClassifier:
     settings = ctx.config.rag
     index = build_index(vectors, settings.index, settings.approximate_above)
     total = sum(p.numel() for p in ctx.embedder.base.encoder().parameters())
-    return RagClassifier(ctx.embedder, index, np.stack(votes).astype(np.float32), settings.k, labeller, 0, total,
+    k = int(ctx.hyper.get("k", settings.k))
+    return RagClassifier(ctx.embedder, index, np.stack(votes).astype(np.float32), k, labeller, 0, total,
                          details={"index": type(index).__name__, "entries": index.ntotal, "sources": sources,
-                                  "unlabelled_entries": len(unlabelled), "k": settings.k})
+                                  "unlabelled_entries": len(unlabelled), "k": k})
 
 
 def _one_hot(label: int, classes: int) -> np.ndarray:
@@ -174,4 +175,5 @@ def _one_hot(label: int, classes: int) -> np.ndarray:
 SPEC = MethodSpec("rag", "RAG (retrieve + vote; on an LLM, passages in the prompt)", fit, "#17A2B8", uses_embeddings=True,
                   decoder_fit="core.methods.decoder.fits:fit_rag", task_kinds=("classification", "qa"), retrieves=True,
                   shares_base_model=True, updates_without_training=True,
-                  default_on=("encoder", "decoder"), settings=RagSettings, dash="dashdot")
+                  default_on=("encoder", "decoder"), settings=RagSettings, dash="dashdot",
+                  search={"k": (4, 8, 16)})

@@ -20,9 +20,10 @@ def fit(ctx: FitContext) -> TrainedClassifier:
 
     set_seed(ctx.seed)  # the random initial weights are the seed's
     model = ctx.base.classifier(len(ctx.labels), pretrained=False)
-    return train_classifier(model, ctx, ctx.config.training.learning_rates["scratch"])
+    return train_classifier(model, ctx, ctx.learning_rate("scratch"))
 
 
 SPEC = MethodSpec("scratch", "From scratch (same architecture)", fit, "#8C564B", trains_network=True, early_stops=True,
                   decoder_fit="core.methods.decoder.fits:fit_scratch", task_kinds=("classification", "qa"), stores_whole_model=True,
-                  default_on=("encoder", "decoder"), is_reference=True, learning_rate=5e-4, llm_learning_rate=1e-3, dash="longdash")
+                  default_on=("encoder", "decoder"), is_reference=True, learning_rate=5e-4, llm_learning_rate=1e-3, dash="longdash",
+                  search={"learning_rate_x": (0.5, 1.0, 2.0)})

@@ -108,7 +108,7 @@ def fit(ctx: FitContext) -> SetFitClassifier:
     _quiet()
     started = time.perf_counter()
     budget = ctx.config.budget.max_train_seconds
-    learning_rate = ctx.config.training.learning_rates["setfit"]
+    learning_rate = ctx.learning_rate("setfit")
     template = ctx.base.profile.prompt_template
     texts = [template.format(text=t) for t in ctx.train_texts]
     labels = np.asarray(ctx.train_labels, dtype=np.int64)
@@ -169,4 +169,5 @@ def fit(ctx: FitContext) -> SetFitClassifier:
 
 SPEC = MethodSpec("setfit", "SetFit (contrastive fine-tuning, then a head)", fit, "#2CA02C", trains_network=True,
                   changes_base_weights=True, stores_whole_model=True, learning_rate=BODY_LEARNING_RATE,
-                  steps=planned_steps)
+                  steps=planned_steps,
+                  search={"learning_rate_x": (0.5, 1.0, 2.0)})

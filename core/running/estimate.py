@@ -172,18 +172,29 @@ def run_seconds(method: str, examples: int, config: ExperimentConfig, measured: 
         per_text = measured["predict_seconds_per_text"][method]
         train = min(steps * measured["step_seconds"][method], config.budget.max_train_seconds)
         checks = evaluations(steps) * validation * per_text
-        return steps, measured["setup_seconds"][method] + train + checks + tests * per_text  # the test pass is timed
-    fit = measured["fit_seconds_per_example"].get(method, 0.0) * examples
+        fits = searched_fits(METHODS[method], config, refit=False)  # each candidate of the search trains once
+        return steps * fits, fits * (measured["setup_seconds"][method] + train + checks) + tests * per_text
+    fits = searched_fits(METHODS[method], config, refit=True)
+    fit = measured["fit_seconds_per_example"].get(method, 0.0) * examples * fits
     if METHODS[method].uses_embeddings:  # texts come from the cache; the latency pass encodes for real
         return 0, fit + latency * measured["encode_seconds_per_text"]
     return 0, fit * 2  # tfidf: fitting, then predicting the test set (its timing is the latency), about as long
+
+
+def searched_fits(method, config: ExperimentConfig, refit: bool) -> int:
+    """Fits one run makes: one, or with `tuning` one per candidate of its search (and the refit on every example
+    for a method that does not early-stop)."""
+    if not (config.tuning and method.search):
+        return 1
+    candidates = int(np.prod([len(values) for values in method.search.values()]))
+    return candidates + (1 if refit and not method.early_stops else 0)
 
 
 def plan_seconds(config: ExperimentConfig, task, measured: dict, done: set[str] = frozenset()) -> pd.DataFrame:
     """One row per run of the grid not already finished, with its estimated steps and seconds."""
     from core.methods import METHODS
     from core.running.grid import NO_TRAINING_DATA, plan_runs, subset_indices
-    from core.running.run import validation_from_budget
+    from core.running.run import holds_out, validation_from_budget
 
     index = {label: i for i, label in enumerate(task.labels)}
     y_train = task.train.label.map(index).to_numpy()
@@ -194,7 +205,7 @@ def plan_seconds(config: ExperimentConfig, task, measured: dict, done: set[str] 
         chosen = np.array([], dtype=int) if spec.size == NO_TRAINING_DATA else subset_indices(
             y_train, spec.size, config.size_unit, spec.seed)
         examples, validation = len(chosen), None
-        if METHODS[spec.method].early_stops and config.validation == "from_budget":  # as the run will split them
+        if holds_out(METHODS[spec.method], config):  # as the run will split them
             trained, held = validation_from_budget(chosen, y_train[chosen], spec.seed)
             examples, validation = len(trained), len(held)
         steps, seconds = run_seconds(spec.method, examples, config, measured, len(task.test), validation)

@@ -7,11 +7,14 @@ processes (core/running/packing.py) call it for each run they hold.
 from __future__ import annotations
 
 import copy
+import dataclasses
+import itertools
 import platform
 import traceback
 from importlib import metadata
 
 import numpy as np
+import pandas as pd
 
 from core.backbone.embeddings import Embedder
 from core.backbone.models import BaseModel, device_name
@@ -117,7 +120,7 @@ def execute_run(spec: RunSpec, task: Task, labels: list[str], base: BaseModel, e
     dollars are that share of the device's hourly price.
     """
     ctx = fit_context(spec, task, labels, base, embedder, config, progress)
-    from_budget = METHODS[spec.method].early_stops and config.validation == "from_budget"
+    from_budget = holds_out(METHODS[spec.method], config)
     record = {"run_key": spec.key, "method": spec.method, "size": spec.size, "seed": spec.seed,
               "size_unit": config.size_unit, "started_at": now(),
               # the labelled examples the run had: those it trained on, and those it early-stopped on if they
@@ -156,7 +159,7 @@ def fit_context(spec: RunSpec, task: Task, labels: list[str], base: BaseModel, e
     by = _label_indices(task.train, labels, "clean_label") if "clean_label" in task.train else y_train
     chosen = np.array([], dtype=int) if spec.size == NO_TRAINING_DATA else subset_indices(
         by, spec.size, config.size_unit, spec.seed)
-    if METHODS[spec.method].early_stops and config.validation == "from_budget":
+    if holds_out(METHODS[spec.method], config):
         chosen, held = validation_from_budget(chosen, by[chosen], spec.seed)
         validation = task.train.iloc[held]
         val_labels = np.zeros(len(held), dtype=int) if qa else y_train[held]
@@ -170,6 +173,42 @@ def fit_context(spec: RunSpec, task: Task, labels: list[str], base: BaseModel, e
         progress=lambda fraction, info: progress.run_progress(spec, fraction, info),
         kind=task.kind, train_frame=task.train.iloc[chosen].reset_index(drop=True),
         val_frame=validation.reset_index(drop=True), retrieval=embedder)
+
+
+def holds_out(method, config: ExperimentConfig) -> bool:
+    """Whether a run of this method holds validation examples out of its training budget: it early-stops, or it
+    searches its settings (`tuning`), and validation comes from the budget."""
+    return config.validation == "from_budget" and (method.early_stops or (config.tuning and bool(method.search)))
+
+
+def fit_searched(method, ctx: FitContext) -> object:
+    """Fit the method; with `tuning`, once per candidate setting on the training part, keep the one most accurate
+    on the validation examples (ties keep the configured setting), and, for a method that does not early-stop,
+    fit it again with that setting on all its examples. The whole search is the run's training."""
+    fit = method.fit_for(ctx.base.family)
+    if not (ctx.config.tuning and method.search and ctx.kind == "classification" and ctx.val_texts):
+        return fit(ctx)
+    # the configured value (the middle of each tuple) is tried first, so a tie keeps it
+    orders = [(values[len(values) // 2], *values[:len(values) // 2], *values[len(values) // 2 + 1:])
+              for values in method.search.values()]
+    trials, best = [], None
+    for values in itertools.product(*orders):
+        hyper = dict(zip(method.search, values))
+        fitted = fit(dataclasses.replace(ctx, hyper=hyper))
+        score = float((fitted.predict_proba(ctx.val_texts).argmax(axis=1) == ctx.val_labels).mean())
+        trials.append({**hyper, "val_accuracy": score})
+        if best is None or score > best[0]:
+            best = (score, hyper, fitted)
+    score, hyper, fitted = best
+    if not method.early_stops and ctx.config.validation == "from_budget":  # the chosen setting on every example
+        frames = [f for f in (ctx.train_frame, ctx.val_frame) if f is not None]
+        fitted = fit(dataclasses.replace(
+            ctx, hyper=hyper, train_texts=ctx.train_texts + ctx.val_texts,
+            train_labels=np.concatenate([ctx.train_labels, ctx.val_labels]),
+            train_frame=pd.concat(frames, ignore_index=True) if len(frames) == 2 else ctx.train_frame))
+    fitted.details["search"] = {"trials": trials, "chosen": hyper, "validation_examples": len(ctx.val_texts),
+                                "refit_on_all": not method.early_stops}
+    return fitted
 
 
 VALIDATION_SHARE = 0.25  # of a run's training examples, held out to early-stop on (by class, at least one)
@@ -224,7 +263,7 @@ def _fit_and_measure(spec: RunSpec, ctx: FitContext, config: ExperimentConfig, e
     with track_peak_memory(ctx.base.device) as peak:
         embedder_charge = ctx.embedder.charged_seconds
         with stopwatch() as fit_seconds:
-            fitted = method.fit_for(ctx.base.family)(ctx)
+            fitted = fit_searched(method, ctx)
         train_seconds = fit_seconds() + (ctx.embedder.charged_seconds - embedder_charge)
         if ctx.kind == "qa":
             from core.evaluation.qa import evaluate_qa

@@ -131,3 +131,23 @@ def test_validation_comes_out_of_the_training_budget():
     separate = parse_config(tiny_config(validation="separate"))
     ctx = fit_context(RunSpec("full", "8", 0), task, task.labels, None, None, separate, Progress())
     assert len(ctx.train_texts) == 40 and ctx.val_texts == task.validation.text.tolist()
+
+
+def test_tuning_gives_every_method_the_same_search_on_the_same_validation_examples(tmp_path):
+    config = parse_config(tiny_config(methods=["probe", "tfidf", "lora"], sizes=[8], seeds=[0], tuning=True))
+    result = run_experiment(config, SqlStore(tmp_path / "r.db"))
+    assert result.failed == 0
+    records = result.runs.set_index("method").record
+    searched = {m: records[m]["details"]["search"] for m in ("probe", "tfidf", "lora")}
+    assert [t["C"] for t in searched["probe"]["trials"]] == [1.0, 0.1, 10.0]  # the configured value first
+    assert [t["C"] for t in searched["tfidf"]["trials"]] == [10.0, 1.0, 100.0]
+    assert [t["learning_rate_x"] for t in searched["lora"]["trials"]] == [1.0, 0.5, 2.0]
+    for method, search in searched.items():
+        best = max(t["val_accuracy"] for t in search["trials"])
+        first_best = next(t for t in search["trials"] if t["val_accuracy"] == best)
+        assert search["chosen"] == {k: v for k, v in first_best.items() if k != "val_accuracy"}, method
+        assert search["validation_examples"] == 10  # 2 of each class's 8, the same for every method
+        assert records[method]["train_examples"] == 40
+    assert searched["probe"]["refit_on_all"] and not searched["lora"]["refit_on_all"]
+    lr = records["lora"]["details"]["learning_rate"]
+    assert lr == pytest.approx(2e-3 * searched["lora"]["chosen"]["learning_rate_x"])

@@ -148,7 +148,7 @@ def fit_rag(ctx) -> DecoderPredictor:
 
 # ---- methods that train ----------------------------------------------------------------------------------
 def learning_rate(ctx, method: str) -> float:
-    return ctx.config.llm.learning_rates[method]
+    return ctx.learning_rate(method)
 
 
 def with_lora(ctx, model: torch.nn.Module) -> torch.nn.Module:

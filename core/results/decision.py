@@ -439,10 +439,11 @@ def _excluded(frame: pd.DataFrame, quality: str, unit: str) -> list[tuple[str, s
 
 def _to_decide(frame: pd.DataFrame, tied: pd.DataFrame, scored: pd.DataFrame | None, unit: str) -> list[str]:
     """What would separate the tied options: more seeds, more test examples, a larger training-set size."""
-    steps = []
+    steps, seeds_line = [], None
     if "seeds" in tied and tied.seeds.notna().any():
         trained = tied[tied["size"] != NO_TRAINING_DATA]
         counts = (trained if len(trained) else tied).seeds
+        seeds_line = len(steps)
         steps.append(f"more seeds per option (the tied ones have {counts.min():.0f}"
                      + (f" to {counts.max():.0f}" if counts.max() != counts.min() else "") + ")")
     examples = None
@@ -458,6 +459,12 @@ def _to_decide(frame: pd.DataFrame, tied: pd.DataFrame, scored: pd.DataFrame | N
         best = tied.iloc[0]
         half = (best.accuracy_high - best.accuracy_low) / 2
     now = f" (now {examples:,})" if examples else ""
+    if seeds_line is not None and gap > 0 and half > 0 and pd.notna(runner_up.get("seeds")):
+        # where seed-to-seed variation dominates, an interval narrows as one over the square root of the seeds
+        have = int(min(tied.iloc[0].get("seeds") or runner_up.seeds, runner_up.seeds))
+        needed = max(have + 1, int(np.ceil(have * (half / gap) ** 2)))
+        steps[seeds_line] += (f"; if the spread is mostly between seeds, about {needed} seeds each would separate "
+                              f"a difference of {gap:.3f}")
     if examples and gap > 0 and half > 0:
         needed = examples * (half / gap) ** 2
         steps.append(f"more test examples{now}: about {needed:,.0f} would separate a difference of {gap:.3f} "

@@ -112,6 +112,10 @@ HURTS = " (hurts)"  # after a difference to the reference that is reliably below
 HURTS_NOTE = ("(hurts): reliably below the reference, with the error controlled across all the cells compared "
               "(one-sided bootstrap p-values, Benjamini-Hochberg at 2.5%), so a few flags among many cells are not "
               "expected by chance; the interval beside each difference is its 95% paired interval")
+# what every interval in the report is over
+INTERVALS_NOTE = ("Intervals are 95% bootstrap intervals over the test examples and the seeds run (at 0% or 100%, "
+                  "Wilson's). With fewer than 5 seeds the seed-to-seed spread is poorly estimated: read them as "
+                  "conditional on the seeds run.")
 
 
 def difference_text(difference: float, hurts, low: float = float("nan"), high: float = float("nan")) -> str:
@@ -513,7 +517,7 @@ def to_markdown(report: DecisionReport) -> str:
               "## Cost against query volume", "", *[f"- {line}" for line in report.cost_lines], "",
               f"## Pareto front: {report.quality} against total cost at {volume}", "", markdown_table(report.pareto),
               "", *([report.pareto_note, ""] if report.pareto_note else []),
-              "## Results", "", markdown_table(report.results), "", f"_{HURTS_NOTE}_", ""]
+              "## Results", "", markdown_table(report.results), "", f"_{INTERVALS_NOTE} {HURTS_NOTE}_", ""]
     if report.failed_runs:
         parts += ["Failed runs:", "", *[f"- {line}" for line in report.failed_runs], ""]
     parts += ["## Data", "", markdown_table(pd.DataFrame(report.provenance)), "",
@@ -579,7 +583,8 @@ def to_html(report: DecisionReport, figures: dict[str, str] | None = None, chart
         f"<h2>Pareto front: {html.escape(report.quality)} against total cost at {volume}</h2>", _table(report.pareto),
         *([f"<p>{html.escape(report.pareto_note)}</p>"] if report.pareto_note else []),
         *([_figure("Pareto front", pareto_chart)] if pareto_chart else []),
-        "<h2>Results</h2>", _table(report.results), f"<p><em>{html.escape(HURTS_NOTE)}</em></p>",
+        "<h2>Results</h2>", _table(report.results),
+        f"<p><em>{html.escape(INTERVALS_NOTE)} {html.escape(HURTS_NOTE)}</em></p>",
         *(["<p>Failed runs:</p>", _list(report.failed_runs)] if report.failed_runs else []),
         *(["<h2>Evidence</h2>", evidence] if evidence else []),
         "<h2>Data</h2>", _table(pd.DataFrame(report.provenance)),

@@ -256,6 +256,8 @@ def test_options_the_data_cannot_separate_are_all_named_and_the_verdict_is_incon
     assert "paired differences over the same seeds and test examples" in tied and "probe" not in tied
     decide = next(r for r in choice.reasons if r.startswith("Inconclusive"))
     assert "more seeds per option (the tied ones have 2)" in decide and "more test examples (now 200)" in decide
+    seeds = int(re.search(r"about (\d+) seeds each would separate a difference of ([0-9.]+)", decide).group(1))
+    assert seeds > 2  # a difference this small needs more than the two seeds run
     assert "a larger training-set size than the largest run (32 per class)" in decide
     assert choice.method == "rag"  # the cheaper of the two at 100,000 queries
 

@@ -111,9 +111,12 @@ def measure(kind: str, model_name: str, batch: int, steps: int, warmup: int, max
     timed = times[warmup:]
     rates = throughput(model, base, stepper.tokens - counted[0], stepper.padded_tokens - counted[1],
                        stepper.sequences - counted[2], sum(timed))
+    # on the CPU the peak is the rise over the resident memory at the block's start: add it back for the process's
+    highest resident memory (on CUDA the baseline is 0 and the allocator's peak is whole)
+    highest = peak.megabytes + peak.baseline_megabytes
     return {"median_step_seconds": statistics.median(timed), "step_seconds": timed,
-            "peak_memory_mb": peak.megabytes, "memory_before_model_mb": before,
-            "training_memory_mb": peak.megabytes - before, "memory_kind": peak.kind,
+            "peak_memory_mb": highest, "memory_before_model_mb": before,
+            "training_memory_mb": highest - before, "memory_kind": peak.kind,
             "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
             "parameters": sum(p.numel() for p in model.parameters()),
             "mean_tokens_per_example": float(np.mean([len(row) for row in ids])),

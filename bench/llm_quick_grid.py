@@ -37,7 +37,9 @@ def grid_config(model: str, methods: list[str], dry_run: bool) -> dict:
     from core.task.scenarios import demo_config
 
     config = demo_config("fortunes", quick=True, model=model)
-    config.update(name="bench-llm-quick-grid", methods=methods)
+    # the demo's own name: `ADAPTLAB_HOME=<the kept home> adaptlab demo fortunes --model smollm2 --quick` then runs
+    # only what the demo adds (full fine-tuning), and docs/make_llm_results.py reads the whole grid from there
+    config.update(methods=methods)
     return merged(config, DRY_RUN) if dry_run else config
 
 
@@ -87,6 +89,8 @@ def main(argv: list[str] | None = None) -> None:
     store.engine.dispose()
     if args.dry_run:
         shutil.rmtree(home, ignore_errors=True)  # a real run keeps its home to look into
+    else:
+        print(f"kept {home} (ADAPTLAB_HOME of this grid: its store, converted model and caches)")
     converted = re.search(r"converted in (\d+) s", done.stderr)
     shown = ("python bench/llm_quick_grid.py" + (f" --methods {' '.join(args.methods)}" if args.methods != METHODS
                                                   else "")

@@ -34,7 +34,8 @@ LEGEND_UNDER_AXIS = {"orientation": "h", "yref": "container", "yanchor": "bottom
 def _legend_room(figure: go.Figure) -> None:
     """A bottom margin for LEGEND_UNDER_AXIS: the x axis, then a row per two entries (a narrow chart's worst case)."""
     entries = sum(1 for trace in figure.data if trace.showlegend is not False)
-    figure.update_layout(margin_b=60 + 22 * math.ceil(entries / 2), height=HEIGHT + 22 * math.ceil(entries / 2))
+    rows = math.ceil(entries / 2)
+    figure.update_layout(margin_b=60 + 22 * rows, height=(figure.layout.height or HEIGHT) + 22 * rows)
 
 
 def color(method: str) -> str:
@@ -128,7 +129,7 @@ def accuracy_cost_chart(table: pd.DataFrame, cost: str = "train_dollars", unit: 
                                 line={"color": "#1F2933", "dash": "dot", "width": 1.5, "shape": "hv"},
                                 hoverinfo="skip"))
     figure.add_trace(go.Scatter(x=front[cost], y=front.accuracy, mode="markers+text", showlegend=False,
-                                hoverinfo="skip", name="on the front", text=[size_label(s, unit) for s in front["size"]],
+                                hoverinfo="skip", name="on the front", text=_front_labels(front["size"], unit),
                                 textposition=["top right" if i < len(front) / 2 else "top left"
                                               for i in range(len(front))], textfont={"size": 11, "color": "#1F2933"}, cliponaxis=False,
                                 marker={"size": 20, "color": "rgba(0,0,0,0)", "line": {"color": "#1F2933", "width": 2}}))
@@ -151,6 +152,16 @@ def accuracy_cost_chart(table: pd.DataFrame, cost: str = "train_dollars", unit: 
     elif cost == "bytes_stored":
         figure.update_xaxes(ticksuffix="B", exponentformat="SI")
     return figure
+
+
+def _front_labels(sizes, unit: str) -> list[str]:
+    """Each Pareto point's training-set size, said once for a run of neighbours of the same size (less clutter)."""
+    labels, previous = [], None
+    for size in sizes:
+        label = size_label(size, unit)
+        labels.append("" if label == previous else label)
+        previous = label
+    return labels
 
 
 def per_class_f1_chart(f1: pd.DataFrame, unit: str = "per_class") -> go.Figure:
@@ -331,7 +342,8 @@ def knowledge_update_chart(update: pd.DataFrame) -> go.Figure:
         hovertemplate="<b>%{y}</b><br>after: %{x:.0%}<br>it %{customdata[0]}<extra></extra>"))
     _layout(figure, "New facts: before and after", "answer match on the new facts", "",
             note="answer match before the new facts arrive, and once taken in",
-            height=max(300, 140 + 42 * len(update)))
+            height=max(300, 140 + 42 * len(update)), legend=LEGEND_UNDER_AXIS)
+    _legend_room(figure)
     figure.update_xaxes(range=[-0.02, 1.12], tickformat=".0%")
     figure.update_yaxes(autorange="reversed", type="category")
     return figure

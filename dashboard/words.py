@@ -14,10 +14,11 @@ from core.running.grid import size_label, size_order
 
 # Explained once, where each first appears (Compare): what a reader cannot guess from the words alone.
 PER_CLASS = ("**Training data** counts examples *per class*: \"8 per class\" means 8 labelled examples of each "
-             "label (24 in all for three labels). Every size includes the smaller ones.")
-TOTAL = "**Training data** counts labelled examples in all; every size includes the smaller ones."
-PARETO = ("**Pareto front** (ringed, labelled with its training-set size): the options nothing else beats on both "
-          "counts at once; every other option is less accurate for the same cost or dearer for the same accuracy.")
+             "label (24 in all for three labels).")
+TOTAL = "**Training data** counts labelled examples in all, whatever their labels."
+PARETO = ("**Pareto front** (ringed, labelled with its training-set size): the options that no other option beats on "
+          "both {quality} and this cost. For any option off the front, one on it scores at least as well and costs "
+          "less.")  # .format(quality=...)
 
 
 def method_title(method: str) -> str:

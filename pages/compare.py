@@ -40,7 +40,7 @@ def render() -> None:
     with right:
         st.plotly_chart(charts.accuracy_cost_chart(results.summary, cost, results.unit, results.quality),
                         key=f"{KEY}.cost")
-        st.caption(words.PARETO)
+        st.caption(words.PARETO.format(quality=results.quality))
     _per_class(results)
     _failures(results)
 

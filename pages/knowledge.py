@@ -7,7 +7,7 @@ import streamlit as st
 
 from core.results.knowledge import at_size, knowledge_fact, knowledge_rows
 from core.running.grid import NO_TRAINING_DATA, size_label, size_order
-from dashboard import charts, state, ui
+from dashboard import charts, state, ui, words
 
 KEY = "knowledge"
 LARGEST = "largest per method"
@@ -36,7 +36,8 @@ def render() -> None:
     st.info(f"**{knowledge_fact(coverage, update)}**", icon=":material/lightbulb:")
     _coverage(coverage)
     _update(update)
-    st.dataframe(knowledge_rows(coverage, update, view.unit), hide_index=True, width="stretch", key=f"{KEY}.table")
+    st.dataframe(words.with_titles(knowledge_rows(coverage, update, view.unit)), hide_index=True, width="stretch",
+                 key=f"{KEY}.table")
     st.caption("Right: answer match. \"I don't know\" and made up: on the questions not covered, where \"I don't "
                "know\" is the honest answer. New facts: answer match on facts that arrived after training, before → "
                "after.")

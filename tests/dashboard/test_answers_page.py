@@ -197,6 +197,7 @@ def test_knowledge_shows_coverage_made_up_answers_and_the_update_with_its_cost(q
     assert {"right", "I don't know", "made up (wrong)"} <= kinds
     table = app.dataframe[0].value.set_index("method")
     assert table.loc["rag", "taking them in costs"].startswith("indexing")
+    assert table.loc["corpus_ft", "what it is"] == "Corpus fine-tuning (documents into the weights)"  # in plain words
     assert table.loc["lora", "taking them in costs"] == "training again: 2 min, $0.0033 each time"  # 120 s timed
     assert table.loc["rag", "taking them in costs"] == "indexing the new passages: under 1 s"
     assert table.loc["prompt", "taking them in costs"].startswith("none")

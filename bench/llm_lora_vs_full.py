@@ -112,7 +112,7 @@ def measure(kind: str, model_name: str, batch: int, steps: int, warmup: int, max
     rates = throughput(model, base, stepper.tokens - counted[0], stepper.padded_tokens - counted[1],
                        stepper.sequences - counted[2], sum(timed))
     # on the CPU the peak is the rise over the resident memory at the block's start: add it back for the process's
-    highest resident memory (on CUDA the baseline is 0 and the allocator's peak is whole)
+    # highest resident memory (on CUDA the baseline is 0 and the allocator's peak is whole)
     highest = peak.megabytes + peak.baseline_megabytes
     return {"median_step_seconds": statistics.median(timed), "step_seconds": timed,
             "peak_memory_mb": highest, "memory_before_model_mb": before,

@@ -268,9 +268,11 @@ def main() -> None:
               "`python docs/make_results.py`.", ""] + noise_section(store) + [""]
     path = DOCS / "RESULTS.md"
     previous = path.read_text(encoding="utf-8") if path.exists() else ""
-    start, end = "<!-- llm-results:start -->", "<!-- llm-results:end -->"
-    if start in previous:  # the LLM sections are docs/make_llm_results.py's: keep them as they are
-        lines += [previous[previous.index(start):previous.index(end) + len(end)], ""]
+    # the LLM and SetFit sections are docs/make_llm_results.py's and docs/make_setfit_results.py's: kept as they are
+    for block in ("setfit-results", "llm-results"):
+        start, end = f"<!-- {block}:start -->", f"<!-- {block}:end -->"
+        if start in previous:
+            lines += [previous[previous.index(start):previous.index(end) + len(end)], ""]
     path.write_text("\n".join(lines), encoding="utf-8")
     print(f"wrote {DOCS / 'RESULTS.md'} and {len(list(CHARTS.glob('*.png')))} charts")
 

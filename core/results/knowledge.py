@@ -148,6 +148,35 @@ def knowledge_fact(coverage: pd.DataFrame, update: pd.DataFrame) -> str:
     return sentence[0].upper() + sentence[1:] + "."
 
 
+CLOSE = 0.05  # answer match on the new facts within this of the best counts as as good: the cheaper update wins
+
+
+def changing_facts_choice(update: pd.DataFrame, retrains: int = 12, months: int = 12) -> str:
+    """Which method to use when the facts change `retrains` times over the period, from the measured update (an
+    at_size table): the best answer match on the new facts after taking them in, the cheapest update among those
+    within CLOSE of it; said with what the others would cost or miss."""
+    usable = update[update.how != CANNOT].dropna(subset=["after"])
+    if usable.empty:
+        return ""
+    best = usable.after.max()
+    close = usable[usable.after >= best - CLOSE].assign(_cost=lambda t: t.update_dollars.fillna(0.0))
+    choice = close.sort_values(["_cost", "after"], ascending=[True, False]).iloc[0]
+    way = "indexing the new passages" if choice.how == INDEXES else "training again on them"
+    yearly = 0.0 if pd.isna(choice.update_dollars) else choice.update_dollars * retrains
+    often = "monthly" if retrains == months else f"{retrains} times in {months} months"
+    sentence = (f"When the facts change {often}, use {choice.method}: it takes "
+                f"new facts in by {way} ({_duration(choice.update_seconds) if pd.notna(choice.update_seconds) else 'near zero'} "
+                f"each time, {money(yearly)} for the {retrains} updates) and then answers {choice.after:.0%} of the "
+                "questions about them")
+    others = usable[usable.method != choice.method].sort_values("after", ascending=False)
+    notes = []
+    for row in others.head(3).itertuples():
+        cost = (f"{retrains} retrainings of {_duration(row.update_seconds)} each" if row.how == RETRAINS and
+                pd.notna(row.update_seconds) else "indexing")
+        notes.append(f"{row.method} {row.after:.0%} after {cost}")
+    return sentence + (f"; beside it, {'; '.join(notes)}." if notes else ".")
+
+
 def _duration(seconds: float) -> str:
     if pd.isna(seconds):
         return "time not measured"

@@ -59,6 +59,7 @@ class DecisionReport:
     cost_lines: list[str] = field(default_factory=list)  # break-even volumes, options that cost the same to serve
     pareto: pd.DataFrame = field(default_factory=pd.DataFrame)  # the front of quality against total cost (strings)
     pareto_note: str = ""  # where the chosen option sits relative to the front
+    facts_lines: list[str] = field(default_factory=list)  # a QA task with a knowledge update: when facts change
 
 
 def provenance_rows(task_info: dict) -> list[dict]:
@@ -171,7 +172,8 @@ def build_report(experiment: dict, summary: pd.DataFrame, recommendation: Recomm
                             zip(summary.method, summary["size"], summary.seeds)]
     quality = quality_name(kind)
     pareto, pareto_note = pareto_rows(recommendation, constraints)
-    return DecisionReport(
+    facts = facts_lines(runs, constraints) if runs is not None else []
+    return DecisionReport(facts_lines=facts,
         experiment=experiment["name"], recommendation=recommendation, constraints=constraints,
         results=results, provenance=provenance_rows(task_info),
         data_rows={**stats.get("rows", {}), "classes": stats.get("classes"),
@@ -472,6 +474,18 @@ def report_figures(report: DecisionReport) -> dict[str, str]:
             "Pareto front": fragment(pareto_figure(rec, report.constraints))}
 
 
+def facts_lines(runs: pd.DataFrame, constraints: Constraints) -> list[str]:
+    """For an experiment whose runs took new facts in (a knowledge update): the main fact of the knowledge view and
+    which method to use when the facts change (`retrains` times over the period, monthly for a year by default)."""
+    from core.results.knowledge import at_size, changing_facts_choice, coverage_table, knowledge_fact, update_table
+
+    update = at_size(update_table(runs))
+    if update.empty:
+        return []
+    return [knowledge_fact(at_size(coverage_table(runs)), update),
+            changing_facts_choice(update, constraints.retrains, constraints.months)]
+
+
 def constraint_lines(constraints: Constraints, quality: str = "accuracy") -> list[str]:
     lines = [f"{quality} floor: {constraints.accuracy_floor:.3f}" if constraints.accuracy_floor is not None
              else f"{quality} floor: none",
@@ -512,6 +526,8 @@ def to_markdown(report: DecisionReport) -> str:
     if report.incomplete:
         parts += [f"> **{report.incomplete[0]}**", *[f"> {line}" for line in report.incomplete[1:]], ""]
     parts += ["## Recommendation", "", f"**{rec.headline}**", "", *[f"- {r}" for r in rec.reasons], "",
+              *(["## When the facts change", "", *[f"- {line}" for line in report.facts_lines], ""]
+                if report.facts_lines else []),
               "## Constraints", "", *[f"- {line}" for line in constraint_lines(report.constraints, report.quality)],
               "", f"## Options at {volume}", "", markdown_table(report.options), "",
               "## Cost against query volume", "", *[f"- {line}" for line in report.cost_lines], "",
@@ -576,6 +592,7 @@ def to_html(report: DecisionReport, figures: dict[str, str] | None = None, chart
            _list(report.incomplete[1:]) if len(report.incomplete) > 1 else "", "</div>"] if report.incomplete else []),
         "<h2>Recommendation</h2>",
         f'<p class="headline{"" if rec.met else " unmet"}">{html.escape(rec.headline)}</p>', _list(rec.reasons),
+        *(["<h2>When the facts change</h2>", _list(report.facts_lines)] if report.facts_lines else []),
         "<h2>Constraints</h2>", _list(constraint_lines(report.constraints, report.quality)),
         f"<h2>Options at {volume}</h2>", _table(report.options),
         "<h2>Cost against query volume</h2>", _list(report.cost_lines),

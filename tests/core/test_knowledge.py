@@ -91,3 +91,32 @@ def test_a_measured_update_says_how_each_method_took_the_facts_in_and_what_it_to
     assert "lift rag from 10% to 60% by indexing them" in fact and "(lora: 90 s, $0.025 each time)" in fact
     rows = knowledge_rows(coverage_table(runs), table.reset_index()).set_index("method")
     assert rows.loc["rag", "taking them in costs"] == "indexing the new passages: under 1 s"
+
+
+def test_when_the_facts_change_monthly_the_best_after_update_wins_and_the_cheaper_update_breaks_a_near_tie():
+    from core.results.knowledge import changing_facts_choice
+
+    def row(method, how, after, seconds, dollars):
+        return {"method": method, "size": "32", "how": how, "before": 0.1, "after": after, "examples": 20,
+                "update_seconds": seconds, "update_dollars": dollars, "timed": True, "seeds": 1}
+
+    update = pd.DataFrame([row("rag", INDEXES, 0.60, 0.2, 0.0), row("lora", RETRAINS, 0.63, 90.0, 0.5),
+                           row("prompt", "has nowhere to put them", 0.1, None, None)])
+    said = changing_facts_choice(update, retrains=12, months=12)
+    # lora is 3 points better on the new facts, within CLOSE: rag's near-free indexing wins, 12 x $0.50 against $0
+    assert said.startswith("When the facts change monthly, use rag: it takes new facts in by indexing the new passages")
+    assert "answers 60% of the questions about them" in said and "lora 63% after 12 retrainings of 90 s each" in said
+    update.loc[update.method == "lora", "after"] = 0.90  # a real gap: the retraining is worth it
+    assert changing_facts_choice(update, 4, 12).startswith("When the facts change 4 times in 12 months, use lora")
+    assert "$2.00 for the 4 updates" in changing_facts_choice(update, 4, 12)
+    assert changing_facts_choice(update.iloc[0:0]) == ""
+
+
+def test_the_decision_report_says_which_method_to_use_when_the_facts_change():
+    from core.results.decision import Constraints
+    from core.results.report import facts_lines
+
+    lines = facts_lines(RUNS.assign(train_dollars=RUNS.train_dollars), Constraints())
+    assert lines[0].startswith("Of the questions whose passage is in the documents")
+    assert lines[1].startswith("When the facts change monthly, use rag")
+    assert facts_lines(RUNS.assign(record=[{}] * len(RUNS)), Constraints()) == []

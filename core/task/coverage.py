@@ -16,6 +16,7 @@ from collections import Counter
 import numpy as np
 
 SAMPLE_TEXTS = 2000  # enough for stable rates on any task; more only costs time
+TEXT_CHARS = 20_000  # a text is read this far: a 10 MB text tokenized whole takes gigabytes, and adds nothing
 HIGH_UNKNOWN = 0.02  # share of tokens unknown above which frozen-model methods visibly suffer
 HIGH_PIECES = 2.0  # subword pieces per word above which the text is far from the pretraining data
 
@@ -34,7 +35,7 @@ def load_tokenizer(model_name: str = "default"):
 
 def tokenizer_coverage(texts, tokenizer, max_length: int | None = None, sample: int = SAMPLE_TEXTS) -> dict:
     """Unknown-token rate, pieces per word, texts cut by max_length, and the words the tokenizer cannot read."""
-    texts = [str(t) for t in texts]
+    texts = [str(t)[:TEXT_CHARS] for t in texts]
     if len(texts) > sample:  # a fixed sample: the same data gives the same report
         texts = [texts[i] for i in sorted(np.random.default_rng(0).choice(len(texts), sample, replace=False))]
     if not texts:
@@ -80,7 +81,7 @@ def verdict(report: dict) -> str:
             f"{report['pieces_per_word']:.1f} pieces per word): the base model reads it as familiar text")
 
 
-def token_collisions(task, tokenizer) -> dict:
+def token_collisions(task, tokenizer, max_length: int | None = None) -> dict:
     """Test texts that the tokenizer turns into exactly the token ids of a text with another label.
 
     Unknown tokens can erase what tells classes apart (two kaomoji that differ only in characters the
@@ -91,7 +92,10 @@ def token_collisions(task, tokenizer) -> dict:
         return {"test_texts": len(task.test), "colliding": 0, "share": 0.0, "examples": []}
     texts = [str(text) for frame in frames for text in frame.text]
     labels = [label for frame in frames for label in frame.label]
-    keys = [tuple(row) for row in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+    # what the model reads: the first max_length tokens (a long text is cut before tokenizing, see TEXT_CHARS)
+    limit = {"truncation": True, "max_length": max_length} if max_length else {}
+    keys = [tuple(row) for row in
+            tokenizer([text[:TEXT_CHARS] for text in texts], add_special_tokens=False, **limit)["input_ids"]]
     labels_of: dict[tuple, set] = {}
     for key, label in zip(keys, labels):
         labels_of.setdefault(key, set()).add(label)
@@ -107,4 +111,4 @@ def tokenizer_report(task, tokenizer, max_length: int | None = None) -> dict:
     """What a review needs to know about how the model reads this task: coverage of the training text and
     the test texts that collide with another label's."""
     return {**tokenizer_coverage(task.train.text, tokenizer, max_length),
-            "collisions": token_collisions(task, tokenizer)}
+            "collisions": token_collisions(task, tokenizer, max_length)}

@@ -36,8 +36,9 @@ def test_test_texts_that_tokenise_like_another_labels_text_are_counted():
     from core.task.data import Task
 
     class Letters:  # a tokenizer that knows a-z only: every other character is one unknown token, 0
-        def __call__(self, texts, add_special_tokens=False):
-            return {"input_ids": [[ord(c) if "a" <= c <= "z" else 0 for c in text] for text in texts]}
+        def __call__(self, texts, add_special_tokens=False, truncation=False, max_length=None):
+            ids = [[ord(c) if "a" <= c <= "z" else 0 for c in text] for text in texts]
+            return {"input_ids": [row[:max_length] if truncation else row for row in ids]}
 
     frame = lambda rows: pd.DataFrame(rows, columns=["text", "label"])  # noqa: E731
     task = Task(name="t", train=frame([("a☺", "happy"), ("b☹", "sad")]), validation=frame([("c!", "sad")]),
@@ -46,6 +47,8 @@ def test_test_texts_that_tokenise_like_another_labels_text_are_counted():
     # "a☹" reads as "a?" like the happy "a☺"; "b☺" reads like the sad "b☹" (same label: no collision); "c?" like "c!"
     assert out["colliding"] == 1 and out["test_texts"] == 3
     assert out["examples"] == [{"text": "a☹", "label": "sad", "others": ["happy"]}]
+    # cut to what a model of max_length 1 reads, the same one text collides
+    assert token_collisions(task, Letters(), max_length=1)["colliding"] == 1
 
 
 def test_kaomoji_collisions_through_the_default_tokenizer():

@@ -14,7 +14,7 @@ from dashboard.words import parse_time
 
 
 def phase(progress: dict) -> str:
-    """What the grid is doing now, in words: "encoding texts", "run 3 of 12", "loading the data and the model"."""
+    """What the grid is doing now, in a few words (a metric's value): "encoding texts", "run 3 of 12", "loading"."""
     total, done = progress.get("runs_total"), progress.get("runs_done") or 0
     message = str(progress.get("message") or "")
     if progress.get("current_run") and total:
@@ -23,12 +23,12 @@ def phase(progress: dict) -> str:
         last = min(done + at_once, total)
         return f"run {first} of {total}" if last == first else f"runs {first}–{last} of {total}"
     if "encoding texts" in message:
-        return "encoding texts (once, before the first run)"
+        return "encoding texts"
     if total is None:
-        return message or "starting"
+        return "loading"  # the data and the model (the job's message says which)
     if total and done >= total:
         return "finishing"
-    return message or "preparing the next run"
+    return "between runs"
 
 
 def elapsed_seconds(started_at, now: datetime | None = None, reported: float | None = None) -> float | None:

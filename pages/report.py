@@ -54,15 +54,10 @@ def _constraints(results) -> Constraints:
     latency = cols[2].number_input("Latency limit (ms per query)", 0.0, 1e6, 0.0, 1.0, key=f"{KEY}.latency",
                                    help="0 means none. Measured on this experiment's device.")
     queries = cols[3].number_input("Expected queries", 0, 10**12, 100_000, 10_000, key=f"{KEY}.queries")
-    left, right = st.columns([1, 3])
-    changes = left.toggle("The data changes often", key=f"{KEY}.changes",
-                          help="New documents or labels arrive often: trained methods must retrain; RAG re-indexes.")
-    retrains = right.number_input("Updates over that period", 1, 10_000, 12, key=f"{KEY}.retrains",
-                                  disabled=not changes)
     defaults = Constraints()
     cols = st.columns(4)
     months = cols[0].number_input("Period (months)", 1, 600, defaults.months, key=f"{KEY}.months",
-                                  help="The period the expected queries and updates cover.")
+                                  help="The period the expected queries, the updates and storage cover.")
     variants = cols[1].number_input("Task variants", 1, 100_000, defaults.variants, key=f"{KEY}.variants",
                                     help="Deployed copies of this task (say one per customer): each is labelled, "
                                          "trained and stored. A full fine-tune stores a whole model per variant.")
@@ -70,6 +65,12 @@ def _constraints(results) -> Constraints:
                                      key=f"{KEY}.per_label", help="What one labelled training example costs.")
     storage = cols[3].number_input("Storage ($ per GB-month)", 0.0, 1e3, defaults.storage_dollars_per_gb_month,
                                    0.01, key=f"{KEY}.storage", help="Keeping the models over the period.")
+    left, right = st.columns([1, 3])
+    changes = left.toggle("The data changes often", key=f"{KEY}.changes",
+                          help="New documents or labels arrive often: trained methods must retrain; RAG re-indexes.")
+    retrains = right.number_input(f"Updates in those {months} months", 1, 10_000, defaults.retrains,
+                                  key=f"{KEY}.retrains", disabled=not changes,
+                                  help="How many times new data arrives over the period (12: monthly for a year).")
     return Constraints(accuracy_floor=floor or None, budget_dollars=budget or None, latency_ms=latency or None,
                        queries=int(queries), data_changes_often=changes, retrains=int(retrains), months=int(months),
                        variants=int(variants), dollars_per_label=float(per_label),

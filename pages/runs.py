@@ -96,7 +96,7 @@ def _progress(job: dict, progress: dict, unit: str) -> None:
     grid = float(progress.get("grid_fraction") or 0.0)
     now = live.phase(progress)
     st.progress(min(1.0, grid), text=f"grid: {done} of {total} run(s) done · now: {now}" if total
-                else f"preparing: {now}")
+                else "preparing…")
     current = progress.get("current_run")
     if current:
         method, size, seed = current.split("|")
@@ -123,7 +123,7 @@ def _progress(job: dict, progress: dict, unit: str) -> None:
         cols[2].metric("Remaining (estimate)", ui.seconds(progress["remaining_seconds"]),
                        help="From the share of the grid done so far; refined once a run has finished.")
     else:
-        cols[2].metric("Remaining (estimate)", "after the first run",
+        cols[2].metric("Remaining (estimate)", "after run 1",
                        help="Estimated from the runs' own durations once the first run has finished.")
     cols[3].metric("Failed runs", progress.get("runs_failed", 0))
 
@@ -152,7 +152,7 @@ def _elsewhere(grid: dict) -> None:
         remaining = live.remaining_seconds(durations, left, len(grid["run_keys"])) if left is not None else None
         cols = st.columns(4)
         cols[0].metric("Now", f"run {finished + 1} of {total}" if total else "running")
-        cols[1].metric("Remaining (estimate)", ui.seconds(remaining) if remaining is not None else "after the first run",
+        cols[1].metric("Remaining (estimate)", ui.seconds(remaining) if remaining is not None else "after run 1",
                        help="The average duration of its stored runs times the runs left.")
         cols[2].metric("Processes", int(grid["processes"]), help="Processes running runs of this grid now.")
         cols[3].metric("Failed runs", int((runs.status == "failed").sum()) if len(runs) else 0)

@@ -85,11 +85,11 @@ def fixed_dollars(table: pd.DataFrame, constraints: Constraints | None = None, r
     constraints = constraints or Constraints(retrains=retrains, data_changes_often=retrains > 1)
     retrained = np.where(table.method.map(updates_without_training).astype(bool), 1, constraints.retrains_counted)
     variants = constraints.variants
-    training = table.train_dollars.fillna(0) * retrained * variants
-    examples = table.train_examples if "train_examples" in table else pd.Series(0.0, index=table.index)
-    labelling = examples.fillna(0) * constraints.dollars_per_label * variants
-    stored = table.bytes_stored.fillna(0) * variants + np.where(table.method.map(shares_base_model).astype(bool),
-                                                                base_model_bytes(table), 0.0)
+    column = lambda name: table[name].fillna(0) if name in table else pd.Series(0.0, index=table.index)  # noqa: E731
+    training = column("train_dollars") * retrained * variants
+    labelling = column("train_examples") * constraints.dollars_per_label * variants
+    shared = base_model_bytes(table) if "bytes_stored" in table else 0.0
+    stored = column("bytes_stored") * variants + np.where(table.method.map(shares_base_model).astype(bool), shared, 0.0)
     storage = stored / 1e9 * constraints.storage_dollars_per_gb_month * constraints.months
     return training + labelling + storage
 

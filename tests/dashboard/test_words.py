@@ -59,11 +59,11 @@ def test_only_methods_that_adapt_the_pretrained_model_count_for_transfer():
 
 
 @pytest.mark.parametrize("progress, said", [
-    ({"message": "loading the data and the model", "runs_total": None}, "loading the data and the model"),
-    ({"message": "encoding texts once for the methods", "runs_total": 12, "runs_done": 0}, "encoding texts (once, "
-                                                                                             "before the first run)"),
+    ({"message": "loading the data and the model", "runs_total": None}, "loading"),
+    ({"message": "encoding texts once for the methods", "runs_total": 12, "runs_done": 0}, "encoding texts"),
     ({"message": "running lora", "runs_total": 12, "runs_done": 2, "current_run": "lora|8|0"}, "run 3 of 12"),
     ({"runs_total": 12, "runs_done": 2, "current_run": "lora|8|0", "in_flight": ["a", "b", "c"]}, "runs 3–5 of 12"),
+    ({"message": "finished probe|8|0", "runs_total": 12, "runs_done": 3}, "between runs"),
 ])
 def test_the_phase_of_a_grid_in_words(progress, said):
     assert live.phase(progress) == said

@@ -114,12 +114,13 @@ def results_table(rows, title: str) -> Table:
 
 def print_results(store, name: str) -> None:
     """The results table, the failed runs, and the recommendation without constraints in one line."""
+    from core.methods import DEFAULT_REFERENCE
     from core.results.decision import Constraints, recommend
     from core.results.report import HURTS_NOTE, results_rows
 
     experiment, runs, summary = _analysed(store, name)
     config, task = experiment["config"], experiment.get("task") or {}
-    reference, unit = config.get("reference", "scratch"), config.get("size_unit", "per_class")
+    reference, unit = config.get("reference", DEFAULT_REFERENCE), config.get("size_unit", "per_class")
     failed = runs[runs.status == "failed"]
     if summary.empty:
         console.print(f"{name}: no finished runs yet")
@@ -145,10 +146,11 @@ def _quality(experiment: dict) -> str:
 
 def _analysed(store, name: str):
     """An experiment, its runs (with predictions) and its results table (core.results.analysis.analyse)."""
+    from core.methods import DEFAULT_REFERENCE
     from core.results.analysis import analyse
 
     experiment = store.experiment(name)
-    reference = experiment["config"].get("reference", "scratch")
+    reference = experiment["config"].get("reference", DEFAULT_REFERENCE)
     runs = store.runs_frame(name, with_predictions=True)
     return experiment, runs, analyse(runs, experiment["test_labels"], reference).summary
 

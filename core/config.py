@@ -19,7 +19,7 @@ import yaml
 from pydantic import Field, ValidationError, create_model, field_validator, model_validator
 
 from core.errors import ConfigError
-from core.methods import METHODS, default_methods, learning_rates, references
+from core.methods import DEFAULT_REFERENCE, METHODS, default_methods, learning_rates, references
 from core.schema import Strict as _Strict
 
 METHOD_NAMES = tuple(METHODS)  # every method, in display order: the registry's
@@ -182,7 +182,7 @@ class _Experiment(_Strict):
     sizes: list[int | Literal["all"]] = Field(default_factory=lambda: [8, 32, 128], min_length=1)
     size_unit: Literal["per_class", "total"] = "per_class"
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1, max_length=100)
-    reference: str = "scratch"  # a from-scratch method (core.methods.references())
+    reference: str = DEFAULT_REFERENCE  # a from-scratch method (core.methods.references())
     budget: Budget = Field(default_factory=Budget)
     grid_budget: GridBudget = Field(default_factory=GridBudget)
     training: TrainingSettings = Field(default_factory=TrainingSettings)

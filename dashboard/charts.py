@@ -12,7 +12,7 @@ import textwrap
 import pandas as pd
 import plotly.graph_objects as go
 
-from core.methods import METHODS
+from core.methods import DEFAULT_REFERENCE, METHODS
 from core.results.decision import COST_AXES, pareto_front
 from core.running.grid import size_label, size_order
 
@@ -176,7 +176,7 @@ def per_class_f1_chart(f1: pd.DataFrame, unit: str = "per_class") -> go.Figure:
     return figure
 
 
-def negative_transfer_chart(transfer: pd.DataFrame, reference: str = "scratch", unit: str = "per_class",
+def negative_transfer_chart(transfer: pd.DataFrame, reference: str = DEFAULT_REFERENCE, unit: str = "per_class",
                             quality: str = "accuracy") -> go.Figure:
     """Each method minus the reference, per size, with 95% intervals; cells where transfer hurts in red."""
     pooled = transfer[transfer.seed.isna()]

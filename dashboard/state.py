@@ -255,10 +255,12 @@ def _run_stamp(url: str, name: str) -> str:
 
 @st.cache_data(show_spinner="Computing intervals…", max_entries=32)
 def _results(url: str, name: str, stamp: str) -> Results:
+    from core.methods import DEFAULT_REFERENCE
+
     store = _store(url)
     experiment = store.experiment(name)
     config = experiment["config"]
-    reference, unit = config.get("reference", "scratch"), config.get("size_unit", "per_class")
+    reference, unit = config.get("reference", DEFAULT_REFERENCE), config.get("size_unit", "per_class")
     runs = store.runs_frame(name, with_predictions=True)
     analysis = analyse(runs, experiment["test_labels"], reference)  # once per change in the runs: every page shares it
     return Results(name=name, experiment=experiment, runs=runs, summary=analysis.summary, curves=analysis.curves,

@@ -37,6 +37,9 @@ def default_methods(family: str, kind: str = "classification", has_corpus: bool 
     return chosen
 
 
+DEFAULT_REFERENCE = "scratch"  # what negative transfer is measured against when a config does not say
+
+
 def references() -> list[str]:
     """The from-scratch references negative transfer can be measured against."""
     return [name for name, spec in METHODS.items() if spec.is_reference]
@@ -48,5 +51,5 @@ def learning_rates(family: str) -> dict[str, float]:
             if spec.learning_rate_on(family) is not None}
 
 
-__all__ = ["FAMILIES", "METHODS", "FitContext", "Fitted", "MethodSpec", "default_methods", "learning_rates",
+__all__ = ["DEFAULT_REFERENCE", "FAMILIES", "METHODS", "FitContext", "Fitted", "MethodSpec", "default_methods", "learning_rates",
            "references"]

@@ -21,7 +21,7 @@ import pandas as pd
 from scipy.stats import false_discovery_control
 
 from core.evaluation.metrics import bootstrap_interval, one_sided_p
-from core.methods import METHODS
+from core.methods import DEFAULT_REFERENCE, METHODS
 from core.running.grid import NO_TRAINING_DATA, size_order
 
 TRANSFER_COLUMNS = ["method", "size", "seed", "difference", "low", "high", "hurts", "p_adjusted", "unpaired"]
@@ -36,7 +36,7 @@ class Analysis:
     transfer: pd.DataFrame = field(default_factory=pd.DataFrame)  # vs the reference (empty without its runs)
 
 
-def analyse(runs: pd.DataFrame, test_labels: list[int], reference: str | None = "scratch") -> Analysis:
+def analyse(runs: pd.DataFrame, test_labels: list[int], reference: str | None = DEFAULT_REFERENCE) -> Analysis:
     """The results table, the learning curves and the negative transfer against `reference`, each interval
     bootstrapped once.
 
@@ -106,7 +106,7 @@ def learning_curves(runs: pd.DataFrame) -> pd.DataFrame:
 FLAG_LEVEL = 0.025  # one-sided, like the upper end of a 95% interval
 
 
-def negative_transfer(runs: pd.DataFrame, reference: str = "scratch") -> pd.DataFrame:
+def negative_transfer(runs: pd.DataFrame, reference: str = DEFAULT_REFERENCE) -> pd.DataFrame:
     """Each method's accuracy minus the reference's, per (method, size, seed) and pooled over seeds.
 
     Pairs are the same seed and the same test examples. A run without training data (prompt-only) has one
@@ -173,7 +173,7 @@ RECORD_COSTS = ("latency_p50_ms", "latency_p95_ms", "merged_latency_p50_ms", "me
                 "inference_seconds_per_1k_low", "inference_seconds_per_1k_high")
 
 
-def summary_table(runs: pd.DataFrame, test_labels: list[int], reference: str | None = "scratch") -> pd.DataFrame:
+def summary_table(runs: pd.DataFrame, test_labels: list[int], reference: str | None = DEFAULT_REFERENCE) -> pd.DataFrame:
     """The results table alone (see analyse): accuracy with interval, macro-F1, difference to the reference, cost."""
     return analyse(runs, test_labels, reference).summary
 

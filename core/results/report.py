@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from core.errors import AdaptlabError
-from core.methods import METHODS
+from core.methods import DEFAULT_REFERENCE, METHODS
 from core.paths import now
 from core.results.decision import (
     Constraints,
@@ -155,7 +155,7 @@ def build_report(experiment: dict, summary: pd.DataFrame, recommendation: Recomm
     `runs` (SqlStore.runs_frame) counts finished runs exactly against the planned grid; without it the
     summary's seeds per option stand in."""
     config, task_info = experiment["config"], experiment.get("task", {})
-    unit, reference = config.get("size_unit", "per_class"), config.get("reference", "scratch")
+    unit, reference = config.get("size_unit", "per_class"), config.get("reference", DEFAULT_REFERENCE)
     kind = task_info.get("kind", "classification")
     stats = task_info.get("stats", {})
     settings = {"model": config.get("model", {}).get("name", "default"),

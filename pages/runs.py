@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.errors import AdaptlabError
+from core.running.claims import running_elsewhere
 from core.running.grid import size_label
 from dashboard import live, state, ui
 
@@ -28,7 +29,7 @@ def _live() -> None:
     if problem := st.session_state.pop(f"{KEY}.problem", None):
         st.error(problem, icon=":material/error:")
     jobs = state.queue().jobs(limit=SHOWN_JOBS)
-    elsewhere = state.queue().running_elsewhere()  # grids started outside the dashboard, e.g. `adaptlab run`
+    elsewhere = running_elsewhere(state.queue().store)  # grids started outside the dashboard: `adaptlab run`
     if jobs.empty and elsewhere.empty:
         st.info("Nothing queued yet. Launch an experiment from the Experiment page, or a demo from Home.",
                 icon=":material/info:")

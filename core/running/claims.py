@@ -25,13 +25,14 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 
+import pandas as pd
 import psutil
 from sqlalchemy import Column, Float, String, Table, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core.results.store import SqlStore, metadata, runs
 from core.running.grid import RunSpec
-from core.running.jobs import HEARTBEAT_SECONDS, STALE_SECONDS
+from core.running.jobs import HEARTBEAT_SECONDS, STALE_SECONDS, jobs
 
 WAIT_POLL_SECONDS = 1.0  # how often a process waiting for another's run looks again
 
@@ -159,3 +160,30 @@ class RunClaims:
                 self._write(update(run_claims).where(self._mine()).values(heartbeat=time.time()))
             except Exception as error:  # a locked database now and then must not stop the heartbeat
                 print(f"claims heartbeat: {error}", file=sys.stderr)
+
+
+def running_elsewhere(store: SqlStore, stale_seconds: float = STALE_SECONDS) -> pd.DataFrame:
+    """Experiments whose runs a live process holds but no running job of this queue runs: grids started
+    with `adaptlab run` (or another tool) on this store. Read from the run claims.
+
+    One row per experiment: the run keys held now, how many processes hold them, their last heartbeat."""
+    from sqlalchemy import inspect
+
+    columns = ["experiment", "run_keys", "processes", "heartbeat"]
+    if not inspect(store.engine).has_table(run_claims.name):  # no grid has claimed a run in this store
+        return pd.DataFrame(columns=columns)
+    with store.engine.connect() as db:
+        held = db.execute(select(run_claims).where(run_claims.c.heartbeat > time.time() - stale_seconds)
+                          .order_by(run_claims.c.experiment, run_claims.c.run_key)).mappings().all()
+        by_jobs = set(db.execute(select(jobs.c.experiment).where(jobs.c.status == "running")).scalars())
+    rows: dict[str, dict] = {}
+    for claim in held:
+        if claim["experiment"] in by_jobs:
+            continue
+        row = rows.setdefault(claim["experiment"], {"experiment": claim["experiment"], "run_keys": [],
+                                                    "owners": set(), "heartbeat": 0.0})
+        row["run_keys"].append(claim["run_key"])
+        row["owners"].add(claim["owner"])
+        row["heartbeat"] = max(row["heartbeat"], claim["heartbeat"])
+    return pd.DataFrame([{**{k: v for k, v in row.items() if k != "owners"}, "processes": len(row["owners"])}
+                         for row in rows.values()], columns=columns)

@@ -144,34 +144,6 @@ class JobQueue:
                               .order_by(workers.c.started_at)).mappings().all()
         return pd.DataFrame([dict(r) for r in rows], columns=[c.name for c in workers.c])
 
-    def running_elsewhere(self, stale_seconds: float = STALE_SECONDS) -> pd.DataFrame:
-        """Experiments whose runs a live process holds but no running job of this queue runs: grids started
-        with `adaptlab run` (or another tool) on this store. Read from core/running/claims.py's run claims.
-
-        One row per experiment: the run keys held now, how many processes hold them, their last heartbeat."""
-        from sqlalchemy import inspect
-
-        from core.running.claims import run_claims
-
-        columns = ["experiment", "run_keys", "processes", "heartbeat"]
-        if not inspect(self.store.engine).has_table(run_claims.name):  # no grid has claimed a run in this store
-            return pd.DataFrame(columns=columns)
-        with self.store.engine.connect() as db:
-            held = db.execute(select(run_claims).where(run_claims.c.heartbeat > time.time() - stale_seconds)
-                              .order_by(run_claims.c.experiment, run_claims.c.run_key)).mappings().all()
-            by_jobs = set(db.execute(select(jobs.c.experiment).where(jobs.c.status == "running")).scalars())
-        rows: dict[str, dict] = {}
-        for claim in held:
-            if claim["experiment"] in by_jobs:
-                continue
-            row = rows.setdefault(claim["experiment"], {"experiment": claim["experiment"], "run_keys": [],
-                                                        "owners": set(), "heartbeat": 0.0})
-            row["run_keys"].append(claim["run_key"])
-            row["owners"].add(claim["owner"])
-            row["heartbeat"] = max(row["heartbeat"], claim["heartbeat"])
-        return pd.DataFrame([{**{k: v for k, v in row.items() if k != "owners"}, "processes": len(row["owners"])}
-                             for row in rows.values()], columns=columns)
-
     # -- the worker's side -------------------------------------------------------------------------
     def claim(self, worker_id: str, limits: dict[str, int] | None = None) -> dict | None:
         """Take the oldest queued job whose device has a free slot; None when there is none."""

@@ -244,7 +244,7 @@ def test_each_decoder_method_fits_classifies_and_saves(method, tiny_llama, fortu
                      val_texts=train.text.tolist()[:4], val_labels=train.label.map(index).to_numpy()[:4],
                      corpus=corpus, base=base, embedder=retrieval, config=config, seed=0, train_frame=train,
                      val_frame=train.head(4), retrieval=retrieval)
-    fitted = METHODS[method].decoder_fit(ctx)
+    fitted = METHODS[method].fit_for("decoder")(ctx)
     texts = fortunes_small.test.text.tolist()[:6]
     probs = fitted.predict_proba(texts)
     assert probs.shape == (6, len(labels)) and np.allclose(probs.sum(1), 1, atol=1e-5)

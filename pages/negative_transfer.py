@@ -41,6 +41,12 @@ def render() -> None:
         st.caption(" ".join(f"**{m}** ({words.method_title(m)}) starts from no pretrained model, so its gap to "
                             f"{results.reference} says nothing about transfer: it is not counted here (see it on "
                             "Compare)." for m in others))
+    unpaired = int(pooled.unpaired.sum()) if "unpaired" in pooled else 0
+    st.caption(f"A cell is flagged where the method is reliably worse, with the error controlled across the "
+               f"{len(pooled)} cells (Benjamini-Hochberg over one-sided bootstrap p-values, 2.5%), so a flag is "
+               "not one of the few a plain test over many cells expects by chance."
+               + (f" {unpaired} run(s) had no {results.reference} run with the same seed and size to pair with, "
+                  "and are left out." if unpaired else ""))
     st.plotly_chart(charts.negative_transfer_chart(pretrained, results.reference, results.unit,
                                                    results.quality), key=f"{KEY}.chart")
     _table(results, pretrained, pooled)

@@ -63,6 +63,7 @@ def test_negative_transfer_names_the_cells_where_transfer_hurts(grid):
     assert_clean(app)
     sentence = app.markdown[0].value
     assert "Transfer hurts in" in sentence and "**lora** at 8 per class" in sentence
+    assert any("Benjamini-Hochberg" in caption.value for caption in app.caption)  # how the flags control the error
     assert len(_charts(app)) == 1
     pooled = len(app.dataframe[0].value)
     app.toggle[0].set_value(True).run()  # each seed as well

@@ -228,14 +228,20 @@ def main() -> None:
         kind = store.experiment(name)["task"].get("kind", "classification")
         block += qa_section(store, name) if kind == "qa" else classification_section(store, name)
     block.append(END)
-    path = DOCS / "RESULTS.md"
+    print(f"wrote the LLM sections of {write_block(block)}")
+
+
+def write_block(block: list[str], path: Path = DOCS / "RESULTS.md") -> Path:
+    """Put `block` (its first and last lines are its markers) in place of the same markers' block in `path`, or
+    at its end: every other line of the file stays as it is."""
+    start, end = block[0], block[-1]
     text = path.read_text(encoding="utf-8")
-    if START in text:
-        text = text[:text.index(START)] + "\n".join(block) + text[text.index(END) + len(END):]
+    if start in text:
+        text = text[:text.index(start)] + "\n".join(block) + text[text.index(end) + len(end):]
     else:
         text = text.rstrip("\n") + "\n\n" + "\n".join(block) + "\n"
     path.write_text(text, encoding="utf-8")
-    print(f"wrote the LLM sections of {path}")
+    return path
 
 
 if __name__ == "__main__":

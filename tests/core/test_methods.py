@@ -4,12 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.backbone.embeddings import Embedder, EmbeddingCache
-from core.config import METHOD_NAMES, parse_config
-from core.methods import METHODS, FitContext
+from core.config import METHOD_NAMES
+from core.methods import METHODS
 from core.methods.rag import build_index, load_index, save_index
-from core.running.grid import subset_indices
-from tests.conftest import tiny_config
 
 
 def test_the_registry_is_the_config_method_list():
@@ -21,21 +18,6 @@ def test_the_registry_is_the_config_method_list():
             assert spec.supports("encoder", "classification")
 
 
-@pytest.fixture()
-def make_context(base_model, fortunes_small, tmp_path):
-    labels = fortunes_small.labels
-    index = {label: i for i, label in enumerate(labels)}
-    y = fortunes_small.train.label.map(index).to_numpy()
-
-    def make(per_class=8, seed=0, corpus=None, **overrides):
-        config = parse_config(tiny_config(**overrides))
-        chosen = subset_indices(y, per_class, "per_class", seed)
-        return FitContext(
-            labels=labels, train_texts=fortunes_small.train.text.iloc[chosen].tolist(), train_labels=y[chosen],
-            val_texts=fortunes_small.validation.text.tolist(),
-            val_labels=fortunes_small.validation.label.map(index).to_numpy(), corpus=corpus, base=base_model,
-            embedder=Embedder(base_model, EmbeddingCache(tmp_path / "emb.db")), config=config, seed=seed)
-    return make
 
 
 def _test_xy(task):

@@ -5,13 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from core.backbone.embeddings import Embedder, EmbeddingCache
 from core.backbone.models import BaseModel, native_bf16
 from core.config import parse_config
 from core.errors import ConfigError
-from core.methods import METHODS, FitContext
+from core.methods import METHODS
 from core.running.estimate import evaluations
-from core.running.grid import subset_indices
 from core.training.loop import EVALUATIONS_PER_RUN, GROUPING_WINDOW, length_grouped_batches, length_split
 from tests.conftest import tiny_config
 
@@ -133,21 +131,6 @@ def test_the_step_plan_gives_few_shot_sets_their_minimum_steps():
 
 
 # -- the loop through the methods that train, on a small slice of real data ----------------------------------
-@pytest.fixture()
-def make_context(base_model, fortunes_small, tmp_path):
-    labels = fortunes_small.labels
-    index = {label: i for i, label in enumerate(labels)}
-    y = fortunes_small.train.label.map(index).to_numpy()
-
-    def make(per_class=8, seed=0, **overrides):
-        config = parse_config(tiny_config(**overrides))
-        chosen = subset_indices(y, per_class, "per_class", seed)
-        return FitContext(
-            labels=labels, train_texts=fortunes_small.train.text.iloc[chosen].tolist(), train_labels=y[chosen],
-            val_texts=fortunes_small.validation.text.tolist(),
-            val_labels=fortunes_small.validation.label.map(index).to_numpy(), corpus=None, base=base_model,
-            embedder=Embedder(base_model, EmbeddingCache(tmp_path / "emb.db")), config=config, seed=seed)
-    return make
 
 
 def test_training_records_the_loop_and_stops_early_when_nothing_improves(make_context):

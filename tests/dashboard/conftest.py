@@ -5,6 +5,7 @@ No test starts a worker from the dashboard (ADAPTLAB_AUTOSTART_WORKER=0): worker
 
 from __future__ import annotations
 
+import contextlib
 import zlib
 
 import numpy as np
@@ -194,3 +195,29 @@ def fake_qa_experiment(store: SqlStore, name: str = "geo-qa-fake", methods=QA_ME
                       "device": "CPU (2 cores)", "details": {},
                       "knowledge_update": update}
             store.write_run(name, record, exact.tolist())
+
+
+@contextlib.contextmanager
+def dashboard_alone(tmp_path, *fill):
+    """`streamlit run` on its own (nothing to run, so no worker) over a store each `fill(store)` writes into;
+    yields its URL and stops it afterwards."""
+    import os
+
+    from core.results.store import SqlStore
+    from dashboard.serve import free_port, start_streamlit, stop, wait_healthy
+
+    home = tmp_path / "home"
+    home.mkdir()
+    store = SqlStore(home / "results.db")
+    for write in fill:
+        write(store)
+    env = {**os.environ, "ADAPTLAB_HOME": str(home), "ADAPTLAB_AUTOSTART_WORKER": "0", "HF_HUB_OFFLINE": "1"}
+    env.pop("ADAPTLAB_STORE", None)
+    port = free_port()
+    process = start_streamlit(port, env, tmp_path / "streamlit.log")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, process, 90)
+        yield url
+    finally:
+        stop([process], grace=20)

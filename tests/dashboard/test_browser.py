@@ -203,22 +203,10 @@ def test_from_a_builtin_scenario_to_a_downloaded_decision_report(served, tmp_pat
 @pytest.fixture
 def served_answers(tmp_path):
     """The dashboard alone (nothing to run, so no worker) on a store holding a finished QA grid on the LLM."""
-    from core.results.store import SqlStore
-    from tests.dashboard.conftest import fake_qa_experiment
+    from tests.dashboard.conftest import dashboard_alone, fake_qa_experiment
 
-    home = tmp_path / "home"
-    home.mkdir()
-    fake_qa_experiment(SqlStore(home / "results.db"))
-    env = {**os.environ, "ADAPTLAB_HOME": str(home), "ADAPTLAB_AUTOSTART_WORKER": "0", "HF_HUB_OFFLINE": "1"}
-    env.pop("ADAPTLAB_STORE", None)
-    port = free_port()
-    process = start_streamlit(port, env, tmp_path / "streamlit.log")
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(url, process, 90)
+    with dashboard_alone(tmp_path, fake_qa_experiment) as url:
         yield url
-    finally:
-        stop([process], grace=20)
 
 
 def test_a_stakeholder_reads_each_method_answer_and_the_passage_that_holds_it(served_answers):

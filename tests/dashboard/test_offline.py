@@ -10,12 +10,11 @@ browser fetch the favicon from fonts.gstatic.com; the icon is now a file the das
 
 from __future__ import annotations
 
-import os
 from urllib.parse import urlparse
 
 import pytest
 
-from dashboard.serve import CHROMIUM, CHROMIUM_ARGS, SETTLED, free_port, start_streamlit, stop, wait_healthy
+from dashboard.serve import CHROMIUM, CHROMIUM_ARGS, SETTLED
 from dashboard.ui import PAGES
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
@@ -41,24 +40,10 @@ def test_only_loopback_and_data_urls_count_as_local():
 
 @pytest.fixture
 def served(tmp_path):
-    from core.results.store import SqlStore
-    from tests.dashboard.conftest import fake_experiment, fake_qa_experiment
+    from tests.dashboard.conftest import dashboard_alone, fake_experiment, fake_qa_experiment
 
-    home = tmp_path / "home"
-    home.mkdir()
-    store = SqlStore(home / "results.db")
-    fake_qa_experiment(store)
-    fake_experiment(store)  # the newest: the result pages open on it
-    env = {**os.environ, "ADAPTLAB_HOME": str(home), "ADAPTLAB_AUTOSTART_WORKER": "0", "HF_HUB_OFFLINE": "1"}
-    env.pop("ADAPTLAB_STORE", None)
-    port = free_port()
-    process = start_streamlit(port, env, tmp_path / "streamlit.log")
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(url, process, 90)
+    with dashboard_alone(tmp_path, fake_qa_experiment, fake_experiment) as url:  # the newest opens the result pages
         yield url
-    finally:
-        stop([process], grace=20)
 
 
 def test_a_visit_of_every_page_requests_nothing_outside_this_machine(served):

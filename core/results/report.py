@@ -479,6 +479,8 @@ def facts_lines(runs: pd.DataFrame, constraints: Constraints) -> list[str]:
     which method to use when the facts change (`retrains` times over the period, monthly for a year by default)."""
     from core.results.knowledge import at_size, changing_facts_choice, coverage_table, knowledge_fact, update_table
 
+    if "record" not in runs:  # runs without their records (a summary's source only): nothing to say
+        return []
     update = at_size(update_table(runs))
     if update.empty:
         return []

@@ -47,7 +47,7 @@ def _written(root: Path, data: bytes, suffix: str) -> Iterator[Path]:
         shutil.rmtree(folder)
 
 
-def _try_load(root: Path, data: bytes, suffix: str, **spec) -> None:
+def assert_loads_or_names_the_file(root: Path, data: bytes, suffix: str, **spec) -> None:
     """The property: loading either gives a usable task or raises a user-facing error that names the file;
     anything else (KeyError, UnicodeDecodeError, a pandas or pyarrow error...) is a traceback for the user."""
     with _written(root, data, suffix) as path:
@@ -68,7 +68,7 @@ def _try_load(root: Path, data: bytes, suffix: str, **spec) -> None:
 @FUZZ
 @given(data=st.binary(max_size=2000), suffix=st.sampled_from([".csv", ".jsonl", ".parquet", ".tsv"]))
 def test_random_bytes(fuzz_root, data, suffix):
-    _try_load(fuzz_root, data, suffix)
+    assert_loads_or_names_the_file(fuzz_root, data, suffix)
 
 
 @FUZZ
@@ -84,8 +84,8 @@ def test_ragged_odd_csv(fuzz_root, rows, header, encoding):
         data = buffer.getvalue().encode(encoding)
     except UnicodeEncodeError:
         data = buffer.getvalue().encode("utf-8", errors="replace")
-    _try_load(fuzz_root, data, ".csv")
-    _try_load(fuzz_root, data, ".csv", split_column="split")
+    assert_loads_or_names_the_file(fuzz_root, data, ".csv")
+    assert_loads_or_names_the_file(fuzz_root, data, ".csv", split_column="split")
 
 
 @FUZZ
@@ -96,7 +96,7 @@ def test_ragged_odd_csv(fuzz_root, rows, header, encoding):
     st.integers(), st.text(max_size=5)), max_size=40))
 def test_odd_jsonl(fuzz_root, records):
     lines = [json.dumps(record) if not isinstance(record, str) else record for record in records]
-    _try_load(fuzz_root, "\n".join(lines).encode(), ".jsonl")
+    assert_loads_or_names_the_file(fuzz_root, "\n".join(lines).encode(), ".jsonl")
 
 
 @FUZZ
@@ -108,7 +108,7 @@ def test_valid_shape_with_hostile_content(fuzz_root, n, labels, texts):
     writer = csv.DictWriter(buffer, fieldnames=["text", "label"])
     writer.writeheader()
     writer.writerows(rows)
-    _try_load(fuzz_root, buffer.getvalue().encode(), ".csv")
+    assert_loads_or_names_the_file(fuzz_root, buffer.getvalue().encode(), ".csv")
 
 
 def test_a_loadable_file_loads_under_the_fuzz_harness(fuzz_root):

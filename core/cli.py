@@ -169,7 +169,8 @@ def cmd_demo(args) -> int:
     from core.config import parse_config
     from core.task.scenarios import demo_config
 
-    config = demo_config(args.scenario, quick=args.quick, label_noise=args.label_noise, model=args.model)
+    config = demo_config(args.scenario, quick=args.quick, label_noise=args.label_noise, model=args.model,
+                         seeds=args.seeds)
     return run_grid(parse_config(config, source=f"demo {args.scenario}"), args)
 
 
@@ -347,6 +348,9 @@ def build_parser() -> argparse.ArgumentParser:
                            "(default: the scenario's, all-MiniLM-L6-v2 for classification)")
     demo.add_argument("--label-noise", type=float, default=0.0, metavar="SHARE",
                       help="flip this share of training labels (e.g. 0.1, 0.3) to see how data quality moves each method")
+    demo.add_argument("--seeds", type=int, default=None, metavar="N",
+                      help="run seeds 0..N-1 instead of the scenario's (docs/RESULTS.md runs 5); a stored demo "
+                           "keeps its runs and adds the new seeds")
     demo.set_defaults(func=cmd_demo)
     show = commands.add_parser("show", help="print an experiment's results table")
     show.add_argument("experiment")

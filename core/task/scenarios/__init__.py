@@ -28,12 +28,15 @@ def scenario_cards() -> list[dict]:
     return [module.CARD for module in SCENARIOS.values()]
 
 
-def demo_config(name: str, quick: bool = False, label_noise: float = 0.0, model: str | None = None) -> dict:
+def demo_config(name: str, quick: bool = False, label_noise: float = 0.0, model: str | None = None,
+                seeds: int | None = None) -> dict:
     """The default grid of a scenario as an experiment config (a dict for core.config.parse_config).
 
     quick: the two smallest sizes and one seed, for a first look in a couple of minutes on a CPU.
     model: another model than the scenario's default; a decoder LLM ('smollm2') gets the scenario's
-    LLM grid (LLM_DEMO_GRID: fewer, smaller sizes, since every run fine-tunes or prompts an LLM)."""
+    LLM grid (LLM_DEMO_GRID: fewer, smaller sizes, since every run fine-tunes or prompts an LLM).
+    seeds: run seeds 0..seeds-1 instead of the grid's. Seeds only add runs, so the name stays: a stored
+    demo grows to more seeds and keeps the runs it has."""
     if name not in SCENARIOS:
         raise ConfigError(f"no built-in scenario '{name}'; choose from {sorted(SCENARIOS)}")
     scenario = SCENARIOS[name]
@@ -42,6 +45,10 @@ def demo_config(name: str, quick: bool = False, label_noise: float = 0.0, model:
     if quick:
         grid.update(sizes=grid["sizes"][:2], seeds=grid["seeds"][:1])
         grid.update(getattr(scenario, "QUICK_OPTIONS", {}))
+    if seeds is not None:
+        if not 1 <= seeds <= 100:
+            raise ConfigError(f"--seeds must be between 1 and 100, not {seeds}")
+        grid["seeds"] = list(range(seeds))
     suffix = ("-" + _model_tag(model) if llm else "") + ("-quick" if quick else "") + \
         (f"-noise{round(label_noise * 100)}" if label_noise else "")
     task = {"builtin": name, "label_noise": label_noise, **grid.pop("task", {})}

@@ -67,18 +67,36 @@ def forgetting_scores(fitted, base, probe: str, baseline: dict) -> dict:
     """Probe recall of the base encoder (computed once, kept in `baseline`) and of the adapted one."""
     pairs = PROBES[probe]()
     if probe not in baseline:
-        baseline[probe] = probe_recall(base.encoder(), base.tokenizer, pairs, base.device, base.max_length)
-    adapted = probe_recall(fitted.model, base.tokenizer, pairs, base.device, base.max_length)
-    return {"probe": probe, "pairs": len(pairs), "base_recall": baseline[probe], "adapted_recall": adapted,
-            "recall_lost": baseline[probe] - adapted}
+        baseline[probe] = probe_hits(base.encoder(), base.tokenizer, pairs, base.device, base.max_length)
+    base_hits = baseline[probe]
+    adapted_hits = probe_hits(fitted.model, base.tokenizer, pairs, base.device, base.max_length)
+    return {"probe": probe, "pairs": len(pairs), "base_recall": float(base_hits.mean()),
+            "adapted_recall": float(adapted_hits.mean()), "recall_lost": float(base_hits.mean() - adapted_hits.mean()),
+            # which pairs each model got right ("0110..."), so a reader can put an interval on the loss:
+            # core.results.forgetting pairs them, pair by pair and seed by seed
+            "base_hits": hits_text(base_hits), "adapted_hits": hits_text(adapted_hits)}
+
+
+def hits_text(hits: np.ndarray) -> str:
+    return "".join("1" if hit else "0" for hit in hits)
 
 
 def recall_at_1(queries: np.ndarray, targets: np.ndarray) -> float:
-    return float(((queries @ targets.T).argmax(axis=1) == np.arange(len(queries))).mean())
+    return float(nearest_is_own(queries, targets).mean())
+
+
+def nearest_is_own(queries: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Per query, whether its nearest target (cosine; unit vectors) is its own: recall@1's hits."""
+    return (queries @ targets.T).argmax(axis=1) == np.arange(len(queries))
+
+
+def probe_hits(model: torch.nn.Module, tokenizer, pairs: list[tuple[str, str]], device: torch.device,
+               max_length: int) -> np.ndarray:
+    queries = hidden_embeddings(model, tokenizer, [q for q, _ in pairs], device, max_length)
+    targets = hidden_embeddings(model, tokenizer, [t for _, t in pairs], device, max_length)
+    return nearest_is_own(queries, targets)
 
 
 def probe_recall(model: torch.nn.Module, tokenizer, pairs: list[tuple[str, str]], device: torch.device,
                  max_length: int) -> float:
-    queries = hidden_embeddings(model, tokenizer, [q for q, _ in pairs], device, max_length)
-    targets = hidden_embeddings(model, tokenizer, [t for _, t in pairs], device, max_length)
-    return recall_at_1(queries, targets)
+    return float(probe_hits(model, tokenizer, pairs, device, max_length).mean())

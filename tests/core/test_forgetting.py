@@ -65,7 +65,9 @@ def test_forgetting_is_zero_for_an_untouched_model_and_the_base_is_measured_once
     scores = forgetting_scores(untouched, base_model, "countries", baseline)
     assert scores["recall_lost"] == pytest.approx(0.0, abs=1e-9) and 0.5 < scores["base_recall"] <= 1.0
     assert scores["pairs"] == len(country_pairs()) and scores["adapted_recall"] == pytest.approx(scores["base_recall"])
-    assert baseline == {"countries": scores["base_recall"]}  # measured once per experiment
-    baseline["countries"] = 2.0  # a stored baseline is used as it is, not measured again
-    assert forgetting_scores(untouched, base_model, "countries", baseline)["recall_lost"] == pytest.approx(
-        2.0 - scores["adapted_recall"])
+    assert list(baseline) == ["countries"] and baseline["countries"].mean() == scores["base_recall"]  # once
+    assert scores["base_hits"] == scores["adapted_hits"] and len(scores["base_hits"]) == scores["pairs"]
+    assert scores["base_hits"].count("1") == round(scores["base_recall"] * scores["pairs"])
+    baseline["countries"] = np.ones(scores["pairs"], bool)  # a stored baseline is used as it is, not measured again
+    again = forgetting_scores(untouched, base_model, "countries", baseline)
+    assert again["recall_lost"] == pytest.approx(1.0 - scores["adapted_recall"]) and set(again["base_hits"]) == {"1"}

@@ -136,12 +136,6 @@ class TrainingSettings(_Strict):
         return _checked_rates(value, "encoder")
 
 
-
-
-
-
-
-
 class LlmSettings(_Strict):
     """How a decoder LLM is prompted and fine-tuned (ignored on a sentence encoder)."""
 

@@ -364,3 +364,28 @@ def update_cost_chart(update: pd.DataFrame) -> go.Figure:
     figure.update_xaxes(range=[0, float(seconds.max() or 1) * 2.2])  # room for the words beside the bars
     figure.update_yaxes(autorange="reversed", type="category")
     return figure
+
+
+def forgetting_chart(summary: pd.DataFrame) -> go.Figure:
+    """Recall a fine-tune lost on the forgetting probe against the task accuracy it reached: one line per
+    method through its settings (core.results.forgetting.forgetting_summary), so settings are compared at matched
+    accuracy by reading up and down."""
+    figure = go.Figure()
+    for method, group in summary.sort_values("accuracy").groupby("method", sort=False):
+        figure.add_trace(go.Scatter(
+            x=group.accuracy, y=group.recall_lost * 100, mode="lines+markers+text", name=method,
+            text=group.setting, textposition="top center", textfont={"size": 11, "color": color(method)},
+            line={"color": color(method), "dash": METHODS[method].dash if method in METHODS else "solid"},
+            marker={"size": 10, "color": color(method)}, cliponaxis=False,
+            error_y={"type": "data", "symmetric": False, "array": (group.recall_lost_high - group.recall_lost) * 100,
+                     "arrayminus": (group.recall_lost - group.recall_lost_low) * 100,
+                     "color": _rgba(color(method), 0.5)},
+            hovertemplate=f"<b>{method}</b>, %{{text}}<br>task accuracy %{{x:.3f}}<br>recall lost %{{y:.1f}} "
+                          "points<extra></extra>"))
+    probe = summary.probe.iloc[0] if len(summary) else ""
+    _layout(figure, "Forgetting against task accuracy", "task accuracy", f"recall lost on the {probe} probe (points)",
+            note="each point a setting (mean over seeds; 95% interval); compare methods at the same accuracy",
+            legend=LEGEND_UNDER_AXIS)
+    _legend_room(figure)
+    figure.add_hline(y=0, line={"color": "#9AA5B1", "width": 1})
+    return figure

@@ -8,14 +8,22 @@
 Sequences are left-padded with position ids taken from the attention mask, so a padded row computes
 what it would alone; only the last positions' logits are materialised (`logits_to_keep`), which keeps a
 49k-word vocabulary from costing gigabytes per batch.
+
+Prompts that start alike (the instruction, and a few-shot prompt's examples, are the same for every
+query of a run) share that start: it runs once, its KV cache is repeated for each batch, and only each
+prompt's own tokens run after it, padded between the shared start and their own (the positions still
+follow the mask). A few-shot prompt of eight examples is mostly shared start.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+PREFIX_MIN_TOKENS = 16  # a shared start shorter than this runs with each prompt: not worth copying its cache
 
 
 @dataclass
@@ -41,6 +49,34 @@ class LanguageModel:
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         return {"input_ids": ids.to(self.device), "attention_mask": mask.to(self.device),
                 "position_ids": positions.to(self.device)}
+
+    @staticmethod
+    def shared_prefix(rows: list[list[int]]) -> int:
+        """How many leading tokens all rows share, each keeping at least one of its own (0 under
+        PREFIX_MIN_TOKENS, or for a single row)."""
+        if len(rows) < 2:
+            return 0
+        first, limit = rows[0], min(len(r) for r in rows) - 1
+        shared = 0
+        while shared < limit and all(r[shared] == first[shared] for r in rows):
+            shared += 1
+        return shared if shared >= PREFIX_MIN_TOKENS else 0
+
+    def _prefix_cache(self, prefix: list[int]):
+        """The KV cache of the shared start, computed once per call."""
+        with self._autocast():
+            out = self.model(input_ids=torch.as_tensor([prefix], device=self.device), use_cache=True, logits_to_keep=1)
+        return getattr(out, "cache", None) or out.past_key_values
+
+    def _with_prefix(self, batch: dict, prefix: list[int], cache) -> tuple[dict, object]:
+        """A left-padded batch of prompts' own tokens placed after the shared start: the start's cache once per
+        row, the mask over start and rows, positions continuing the start's."""
+        rows = batch["input_ids"].shape[0]
+        repeated = copy.deepcopy(cache)
+        repeated.batch_repeat_interleave(rows)
+        ones = torch.ones((rows, len(prefix)), dtype=batch["attention_mask"].dtype, device=self.device)
+        return {"input_ids": batch["input_ids"], "attention_mask": torch.cat([ones, batch["attention_mask"]], 1),
+                "position_ids": batch["position_ids"] + len(prefix)}, repeated
 
     def encode(self, texts: list[str]) -> list[list[int]]:
         return self.tokenizer(texts, add_special_tokens=False)["input_ids"]
@@ -82,11 +118,17 @@ class LanguageModel:
         choice_ids = [self.encode(c) if c else [] for c in choices]
         out = [np.zeros(len(c), dtype=np.float64) for c in choices]
         order = [i for i in np.argsort([-len(r) for r in prompt_ids], kind="stable") if choices[i]]
+        shared = self.shared_prefix([prompt_ids[i] for i in order])
+        prefix = prompt_ids[order[0]][:shared] if shared else []
+        prefix_cache = self._prefix_cache(prefix) if shared else None
         for start in range(0, len(order), self.batch_size):
             chunk = order[start:start + self.batch_size]
-            batch = self._left_pad([prompt_ids[i] for i in chunk])
+            batch = self._left_pad([prompt_ids[i][shared:] for i in chunk])
+            extra = {}
+            if shared:
+                batch, extra[self._cache_argument()] = self._with_prefix(batch, prefix, prefix_cache)
             with self._autocast():
-                first = self.model(**batch, use_cache=True, logits_to_keep=1)
+                first = self.model(**batch, use_cache=True, logits_to_keep=1, **extra)
             cache = getattr(first, "cache", None) or first.past_key_values
             next_logprobs = torch.log_softmax(first.logits[:, -1].float(), -1)
             counts = [len(choice_ids[i]) for i in chunk]
@@ -140,13 +182,21 @@ class LanguageModel:
         answers, generated = [""] * len(prompts), [0] * len(prompts)
         size = batch_size or self.batch_size
         stops = self.stop_ids()
+        shared = self.shared_prefix(encoded)
+        prefix = encoded[0][:shared] if shared else []
+        prefix_cache = self._prefix_cache(prefix) if shared else None
         for start in range(0, len(prompts), size):
             chunk = order[start:start + size]
-            batch = self._left_pad([encoded[i] for i in chunk])
+            batch = self._left_pad([encoded[i][shared:] for i in chunk])
+            extra = {}
+            if shared:  # the whole prompt goes in; generate() runs only what the start's cache does not hold
+                batch, extra[self._cache_argument()] = self._with_prefix(batch, prefix, prefix_cache)
+                start_ids = torch.as_tensor([prefix], device=self.device).expand(len(chunk), -1)
+                batch["input_ids"] = torch.cat([start_ids, batch["input_ids"]], 1)
             batch.pop("position_ids")  # generate() derives positions from the attention mask itself
             with self._autocast():
                 output = self.model.generate(**batch, max_new_tokens=self.max_new_tokens, do_sample=False,
-                                             eos_token_id=stops, pad_token_id=self.tokenizer.pad_token_id)
+                                             eos_token_id=stops, pad_token_id=self.tokenizer.pad_token_id, **extra)
             new = output[:, batch["input_ids"].shape[1]:].cpu()
             for row, i in enumerate(chunk):
                 tokens = new[row].tolist()

@@ -150,10 +150,12 @@ def test_demo_help_lists_the_scenarios_and_refuses_others(capsys):
     with pytest.raises(SystemExit):
         main(["demo", "--help"])
     shown = capsys.readouterr().out
-    assert all(name in shown for name in SCENARIOS)
+    assert all(name in shown for name in SCENARIOS) and "--seeds N" in shown
     with pytest.raises(SystemExit) as refused:
         main(["demo", "no-such-scenario"])
     assert refused.value.code == 2 and "invalid choice" in capsys.readouterr().err
+    assert main(["demo", "fortunes", "--seeds", "0"]) == 2  # one sentence, nothing run
+    assert "--seeds must be between 1 and 100" in capsys.readouterr().err
 
 
 def test_an_error_quoting_brackets_is_printed_as_text_not_markup(tmp_path, capsys):

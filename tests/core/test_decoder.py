@@ -66,6 +66,49 @@ def test_batched_generation_equals_one_at_a_time(tiny_lm):
     assert len(counts) == len(prompts) and all(0 <= c <= tiny_lm.max_new_tokens for c in counts)
 
 
+def few_shot_prompts(tiny_base, questions: list[str]) -> list[str]:
+    """Prompts as a few-shot run renders them: the same instruction and examples, then each question."""
+    builder = PromptBuilder(tiny_base.tokenizer, budget=10_000)
+    shots = [("A long example text about the sea and the ship", "startrek"), ("Another example, short", "zippy"),
+             ("Murphy says what can go wrong will go wrong", "murphy")]
+    return [builder.render(PromptParts("Classify the text. Answer with one label.", q, shots)) for q in questions]
+
+
+def test_prompts_that_start_alike_share_one_cache_and_score_what_they_score_alone(tiny_lm, tiny_base):
+    questions = ["Which label", "A much longer question with many more words in it than the first", "Third one"]
+    prompts = few_shot_prompts(tiny_base, questions)
+    shared = tiny_lm.shared_prefix(tiny_lm.encode(prompts))
+    assert shared >= 16  # the instruction and the shots: the shared-start path runs
+    choices = [[" zippy", " startrek", " murphy"]] * len(prompts)
+    together = tiny_lm.choice_loglikelihoods(prompts, choices)
+    pairwise = [tiny_lm.loglikelihoods([p] * len(c), c) for p, c in zip(prompts, choices)]
+    for row, expected in zip(together, pairwise):
+        np.testing.assert_allclose(row, expected, atol=1e-4)
+    # and without a shared start (different instructions), the same scores as pairwise
+    plain = tiny_lm.choice_loglikelihoods(["Short one", "Another prompt entirely"], [[" yes", " no"]] * 2)
+    np.testing.assert_allclose(plain[1], tiny_lm.loglikelihoods(["Another prompt entirely"] * 2, [" yes", " no"]),
+                               atol=1e-4)
+
+
+def test_generation_after_a_shared_start_equals_each_prompt_alone(tiny_lm, tiny_base):
+    prompts = few_shot_prompts(tiny_base, ["Question one", "A second, longer question with more words", "Third"])
+    assert tiny_lm.shared_prefix(tiny_lm.encode(prompts)) >= 16
+    batched, counts = tiny_lm.generate(prompts)
+    alone = [tiny_lm.generate([p], batch_size=1) for p in prompts]  # one prompt: no shared start, the plain path
+    assert batched == [a[0][0] for a in alone] and counts == [a[1][0] for a in alone]
+
+
+def test_the_shared_start_leaves_each_prompt_a_token_and_ignores_short_ones():
+    from core.backbone.lm import PREFIX_MIN_TOKENS, LanguageModel
+
+    start = list(range(100, 100 + PREFIX_MIN_TOKENS))
+    assert LanguageModel.shared_prefix([start + [1, 2], start + [1, 3]]) == PREFIX_MIN_TOKENS + 1
+    # the shorter row keeps one token of its own, which leaves a shared start under the minimum
+    assert LanguageModel.shared_prefix([start, start + [5]]) == 0
+    assert LanguageModel.shared_prefix([start[:5] + [1], start[:5] + [2]]) == 0  # too short to be worth a cache
+    assert LanguageModel.shared_prefix([start + [1]]) == 0  # a single prompt has nothing to share
+
+
 def test_a_prompt_over_budget_loses_passages_first_and_is_counted(tiny_base):
     builder = PromptBuilder(tiny_base.tokenizer, budget=10_000)
     parts = PromptParts("Answer.", "Which country is Paris in?", shots=[("q", "a")],

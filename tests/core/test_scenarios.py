@@ -119,3 +119,23 @@ def test_every_trained_method_beats_chance_at_the_largest_size_on_fortunes(tmp_p
     for method, row in runs.iterrows():
         assert row.status == "finished", row.error
         assert row.accuracy_low > chance, f"{method}: {row.accuracy:.3f} [{row.accuracy_low:.3f}, ...] vs chance {chance}"
+
+
+def test_demo_seeds_grow_the_same_experiment_and_an_llm_quick_look_trains_a_shorter_budget():
+    from core.config import parse_config
+    from core.errors import ConfigError
+    from core.task.scenarios import LLM_QUICK_BUDGET, demo_config
+
+    five = demo_config("fortunes", seeds=5)
+    assert five["seeds"] == [0, 1, 2, 3, 4] and five["name"] == demo_config("fortunes")["name"]  # the name stays
+    with pytest.raises(ConfigError, match="--seeds"):
+        demo_config("fortunes", seeds=0)
+    encoder_quick = parse_config(demo_config("fortunes", quick=True))
+    assert encoder_quick.budget.min_steps == 50  # an encoder's quick look keeps the default budget
+    for config in (demo_config("fortunes", quick=True, model="smollm2"), demo_config("geo-qa", quick=True)):
+        parsed = parse_config(config)
+        assert (parsed.budget.max_epochs, parsed.budget.min_steps) == (LLM_QUICK_BUDGET["max_epochs"],
+                                                                       LLM_QUICK_BUDGET["min_steps"])
+        assert parsed.seeds == [0]
+    assert parse_config(demo_config("fortunes", model="smollm2")).budget.min_steps == 50  # the full LLM grid too
+    assert parse_config(demo_config("kaomoji", quick=True, model="smollm2", seeds=3)).seeds == [0, 1, 2]

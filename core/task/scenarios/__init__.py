@@ -28,11 +28,17 @@ def scenario_cards() -> list[dict]:
     return [module.CARD for module in SCENARIOS.values()]
 
 
+# `--quick` on an LLM: every step fine-tunes 135M+ parameters, and the default budget (at least 50 steps) spends
+# most of a few-shot run re-reading 30 examples; the quick look trains at most 3 epochs, at least 16 steps
+LLM_QUICK_BUDGET = {"max_epochs": 3, "min_steps": 16}
+
+
 def demo_config(name: str, quick: bool = False, label_noise: float = 0.0, model: str | None = None,
                 seeds: int | None = None) -> dict:
     """The default grid of a scenario as an experiment config (a dict for core.config.parse_config).
 
-    quick: the two smallest sizes and one seed, for a first look in a couple of minutes on a CPU.
+    quick: the two smallest sizes and one seed, for a first look in a couple of minutes on a CPU (on an LLM,
+    with LLM_QUICK_BUDGET's shorter training).
     model: another model than the scenario's default; a decoder LLM ('smollm2') gets the scenario's
     LLM grid (LLM_DEMO_GRID: fewer, smaller sizes, since every run fine-tunes or prompts an LLM).
     seeds: run seeds 0..seeds-1 instead of the grid's. Seeds only add runs, so the name stays: a stored
@@ -45,6 +51,8 @@ def demo_config(name: str, quick: bool = False, label_noise: float = 0.0, model:
     if quick:
         grid.update(sizes=grid["sizes"][:2], seeds=grid["seeds"][:1])
         grid.update(getattr(scenario, "QUICK_OPTIONS", {}))
+        if llm or "model" in grid:  # a first look at an LLM trains fewer steps (the full grid keeps the default)
+            grid["budget"] = {**grid.get("budget", {}), **LLM_QUICK_BUDGET}
     if seeds is not None:
         if not 1 <= seeds <= 100:
             raise ConfigError(f"--seeds must be between 1 and 100, not {seeds}")

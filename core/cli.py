@@ -162,6 +162,10 @@ def cmd_run(args) -> int:
     if args.parallel is not None:  # how to run, not what: finished runs of the same grid still count
         config = parse_config({**config.model_dump(mode="json"), "parallel_runs": args.parallel},
                               source=f"{args.config} with --parallel")
+    if args.ray is not None:  # --ray [ADDRESS]: the same grid, each run a Ray task
+        dumped = config.model_dump(mode="json")
+        ray = {**dumped["ray"], "address": args.ray or dumped["ray"]["address"]}
+        config = parse_config({**dumped, "executor": "ray", "ray": ray}, source=f"{args.config} with --ray")
     return run_grid(config, args)
 
 
@@ -337,6 +341,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("config")
     run.add_argument("--parallel", type=int, default=None, metavar="N",
                      help="runs at once on this device, each with 1/N of it (default: parallel_runs in the config, 1)")
+    run.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                     help="run each run as a Ray task on a cluster: ADDRESS (host:port), else the config's ray.address, "
+                          "else $ADAPTLAB_RAY_ADDRESS, else a local cluster (docs/DEPLOY.md)")
     run.set_defaults(func=cmd_run)
     from core.task.scenarios import SCENARIOS
 

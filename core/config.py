@@ -155,6 +155,15 @@ class LlmSettings(_Strict):
         return _checked_rates(value, "decoder")
 
 
+class RaySettings(_Strict):
+    """How the grid runs on a Ray cluster (`executor: ray`; core/running/ray_grid.py)."""
+
+    # host:port of a running cluster ("auto": the one this machine joined); none: ADAPTLAB_RAY_ADDRESS, else local
+    address: str | None = Field(None, max_length=300)
+    num_cpus: float = Field(1.0, gt=0, le=1024)  # CPUs each run asks for (GPUs: 1/parallel_runs where there are any)
+    max_retries: int = Field(3, ge=0, le=100)  # tries again when the worker or node running a run dies
+
+
 def _checked_rates(value: dict[str, float], family: str) -> dict[str, float]:
     """Learning rates given per method, over the defaults on the methods' specs."""
     defaults = learning_rates(family)
@@ -187,6 +196,10 @@ class _Experiment(_Strict):
     forgetting: Literal["auto", "off", "countries", "languages"] = "auto"
     # runs at once on this machine's device, each in its own process with 1/N of it (see core/running/packing.py)
     parallel_runs: int = Field(1, ge=1, le=64)
+    # where the runs execute: "local" (this process, or parallel_runs processes on this machine) or "ray" (a
+    # Ray task per run on a cluster; `ray:` says which cluster and what each run asks for)
+    executor: Literal["local", "ray"] = "local"
+    ray: RaySettings = Field(default_factory=RaySettings)
     keep_artifacts: bool = False  # keep adapters, models and indexes on disk after measuring their size
     # where methods that early-stop get their validation examples. "from_budget": a quarter of each run's own
     # training examples (8 per class means 8 labelled examples per class in all, for every method); "separate":

@@ -21,6 +21,14 @@ def adaptlab_home() -> Path:
 MIN_FREE_BYTES = 200 * 2**20  # results, caches and logs of a grid need far less; below this a write may fail
 
 
+RAY_ADDRESS_VARIABLE = "ADAPTLAB_RAY_ADDRESS"  # the Ray cluster grids run on with `executor: ray` (docs/DEPLOY.md)
+
+
+def ray_address(configured: str | None = None) -> str | None:
+    """The Ray cluster to use: the one named (CLI or config), else ADAPTLAB_RAY_ADDRESS, else None (a local one)."""
+    return configured or os.environ.get(RAY_ADDRESS_VARIABLE) or None
+
+
 def free_bytes(path: Path) -> int:
     """Free space on the file system that holds path (or its nearest existing parent)."""
     path = Path(path)

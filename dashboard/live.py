@@ -74,3 +74,14 @@ def planned_runs(config: dict) -> int | None:
     except AdaptlabError:
         return None
     return len(plan_runs(parsed, corpus_only_rag=parsed.rag.source == "corpus"))
+
+
+def run_nodes(runs: pd.DataFrame) -> pd.Series:
+    """The Ray node that ran each run ("host (node id)"), None for runs on this machine (core/running/ray_grid.py)."""
+
+    def node(record) -> str | None:
+        where = ((record or {}).get("environment") or {}).get("node") if isinstance(record, dict) else None
+        return f"{where['host']} ({where['node_id'][:8]})" if where else None
+
+    column = runs["record"] if "record" in runs else pd.Series([None] * len(runs), index=runs.index)
+    return column.map(node)

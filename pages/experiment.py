@@ -17,6 +17,7 @@ from core.backbone.prompts import ABSTAIN_CLAUSE, CLASSIFY_INSTRUCTION, QA_INSTR
 from core.config import ExperimentConfig, TaskSpec
 from core.errors import AdaptlabError
 from core.methods import default_methods, learning_rates, references
+from core.paths import ray_address
 from core.results.decision import money
 from dashboard import checks, state, ui
 
@@ -192,8 +193,16 @@ def _model_and_budget(model: str, family: str, kind: str) -> dict:
                                       help="Pack this many runs onto the device at once, each with its share of it: "
                                            "keeps a big GPU busy with a small model. Each run then takes longer, "
                                            "the grid less.")
+        cluster = ray_address()
+        executor = "local"
+        if cluster:  # a Ray cluster is configured for this server (ADAPTLAB_RAY_ADDRESS)
+            executor = st.radio("Run on", ["local", "ray"], key=f"{KEY}.executor", horizontal=True,
+                                persist_state=KEEP, format_func={"local": "this server",
+                                                                 "ray": f"the Ray cluster at {cluster}"}.get,
+                                help="On the cluster each run is a Ray task on whichever node has a free CPU or GPU "
+                                     "share; results come back here and are stored once (docs/DEPLOY.md).")
     return {"model": {"name": model, "device": device, "max_length": int(max_length), "precision": precision},
-            "reference": reference, "parallel_runs": int(parallel),
+            "reference": reference, "parallel_runs": int(parallel), "executor": executor,
             "budget": {"max_epochs": int(epochs), "min_steps": int(min_steps), "patience": int(patience),
                        "max_train_seconds": float(seconds)}}
 

@@ -169,6 +169,9 @@ def _runs_so_far(experiment: str, expanded: bool) -> None:
     with st.expander(f"Runs stored so far ({len(runs)})", expanded=expanded):
         table = runs[["method", "size", "seed", "status", "accuracy", "train_seconds", "error"]].copy()
         table["size"] = [size_label(size, _unit(experiment)) for size in table["size"]]
+        nodes = live.run_nodes(runs)
+        if nodes.notna().any():  # run on a Ray cluster: which node ran each
+            table.insert(4, "node", nodes)
         table = table.rename(columns={"size": "training data"})
         st.dataframe(table.iloc[::-1], hide_index=True, width="stretch",
                      column_config={"accuracy": st.column_config.NumberColumn(format="%.3f"),

@@ -78,7 +78,8 @@ runs = Table(
 # Settings that may change between invocations of one experiment: the grid can grow (a new seed,
 # size or method adds runs), and its price table, budget for the whole grid and artifact keeping
 # may change; anything else changes what a result means and needs a new name.
-GRID_FIELDS = ("methods", "sizes", "seeds", "prices", "keep_artifacts", "grid_budget", "parallel_runs")
+GRID_FIELDS = ("methods", "sizes", "seeds", "prices", "keep_artifacts", "grid_budget", "parallel_runs", "executor",
+               "ray")
 RETRIES = 8
 
 

@@ -77,6 +77,10 @@ def run_experiment(config: ExperimentConfig, store: SqlStore | None = None,
     progress = progress or Progress()
     store = store or SqlStore()
     check_free_space(grid_folders(store, config))  # before anything is loaded or stored
+    if config.executor == "ray":  # an unreachable cluster, another adaptlab on a node, no GPU: said before loading
+        from core.running.ray_grid import join_cluster
+
+        join_cluster(config)
     task, report = load_checked_task(config)
     for warning in report.warnings:
         progress.message(f"warning: {warning}")
@@ -112,10 +116,16 @@ def run_experiment(config: ExperimentConfig, store: SqlStore | None = None,
     one_at_a_time = todo
     # One process per run: another `adaptlab run` or worker of this experiment does the runs it claimed first.
     with RunClaims(store, config.name) as claims:
-        mine = claims.take_all(todo) if config.parallel_runs > 1 and len(todo) > 1 else []
+        on_ray = config.executor == "ray"
+        mine = claims.take_all(todo) if (on_ray or config.parallel_runs > 1 and len(todo) > 1) and todo else []
         if mine:
-            outcome = PackedGrid(mine, config, store, progress, embedder.seconds_per_text, env).run(
-                limit, started, budget_message)
+            if on_ray:
+                from core.running.ray_grid import RayGrid
+
+                grid = RayGrid(mine, config, store, progress, embedder.seconds_per_text, env)
+            else:
+                grid = PackedGrid(mine, config, store, progress, embedder.seconds_per_text, env)
+            outcome = grid.run(limit, started, budget_message)
             executed, failed, over_budget = outcome.executed, outcome.failed, outcome.over_budget
             # the runs other processes hold are waited for below (and done here if their process stops)
             one_at_a_time = [] if over_budget else [spec for spec in todo

@@ -236,3 +236,20 @@ def test_an_unknown_model_keeps_launch_off_and_says_why(tmp_path, monkeypatch):
     assert "'nobody/no-such-model' is not in this machine's Hugging Face cache" in _errors(app)
     assert app.button(key="experiment.launch").disabled
     assert any("Launch is off" in c.value and "Hugging Face cache" in c.value for c in app.caption)
+
+
+def test_with_a_ray_cluster_configured_the_grid_can_be_sent_there(adaptlab_home, monkeypatch):
+    app = _page()
+    assert not [r for r in app.radio if r.key == "experiment.executor"]  # no cluster configured: no choice
+    monkeypatch.setenv("ADAPTLAB_RAY_ADDRESS", "10.0.0.5:6379")
+    app = _page()
+    where = app.radio(key="experiment.executor")
+    assert where.value == "local" and where.options == ["this server", "the Ray cluster at 10.0.0.5:6379"]
+    for method in ("full", "scratch", "lora", "rag"):
+        app.checkbox(key=f"experiment.method.{method}").uncheck()
+    app.text_input(key="experiment.sizes").input("4, 8").run()
+    where.set_value("ray").run()
+    app.button(key="experiment.launch").click().run()
+    assert_clean(app)
+    config = _launched(adaptlab_home)
+    assert config["executor"] == "ray" and config["ray"]["address"] is None  # the server's ADAPTLAB_RAY_ADDRESS

@@ -128,3 +128,15 @@ def test_a_qa_experiments_answers_and_knowledge_views(store):
     knowledge = state.knowledge("geo-qa-fake")
     assert set(knowledge.coverage.group) == {"covered", "uncovered"} and not knowledge.update.empty
     assert answers.unit == knowledge.unit
+
+
+def test_the_node_of_each_ray_run_is_named_and_local_runs_have_none():
+    import pandas as pd
+
+    from dashboard.live import run_nodes
+
+    runs = pd.DataFrame({"record": [{"environment": {"node": {"host": "gpu-3", "node_id": "abcdef0123456789"}}},
+                                    {"environment": {"device": "cpu"}}, None]})
+    nodes = run_nodes(runs)
+    assert nodes[0] == "gpu-3 (abcdef01)" and nodes[1:].isna().all()
+    assert run_nodes(pd.DataFrame({"method": ["probe"]})).isna().all()  # a frame without records

@@ -1,0 +1,320 @@
+"""Ray: each run of a grid as a Ray task, on whichever node of a cluster has what the run asks for.
+
+    adaptlab run CONFIG --ray                 # the cluster at ADAPTLAB_RAY_ADDRESS, or a local one
+    adaptlab run CONFIG --ray 10.0.0.5:6379   # a running cluster (`ray start --head` on that machine)
+
+The driver (the `adaptlab run` process, or the dashboard's worker) plans the grid as always, submits one
+task per run not yet finished, and stores each record as it comes back: only the driver writes to the
+store, so a SQLite file on the driver's machine works as well as a server database, and every run is
+stored once (a finished run is never written over; core.results.store). A rerun resumes as on one
+machine. On each node a Ray worker process loads the task and the model once per experiment and keeps
+them for the next run it is given, as a packed process does (core/running/packing.py).
+
+What a run asks for: `ray.num_cpus` CPUs, and where the cluster has GPUs and the config does not say
+`device: cpu`, 1/parallel_runs of one GPU (a fraction packs several small runs onto one device, held to
+its share of the memory as packing does). A task whose worker process or node dies is retried on
+another (`ray.max_retries`); a run that fails for its own reasons (bad data, out of memory) comes back as
+a failed record and is not retried. Ctrl-C, or cancelling the dashboard's job, cancels the tasks still
+queued or running.
+
+Caches (embeddings, the converted LLM) live under ADAPTLAB_HOME: nodes that share that folder compute
+them once; a node with its own computes them once for itself. The driver checks, before any run starts,
+that the address answers, that every node runs the same adaptlab as the driver, and that the cluster has
+the GPUs the runs ask for (docs/DEPLOY.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from core.errors import ConfigError
+from core.paths import now, ray_address
+from core.running.grid import RunSpec
+from core.running.packing import PackedOutcome, apply_share, device_share, packing_order
+
+CONNECT_TIMEOUT_SECONDS = 5.0  # for the reachability check of a host:port address, before Ray's own (slow) retries
+POLL_SECONDS = 0.2
+
+
+class RayClusterError(ConfigError):
+    """The cluster cannot run this grid (unreachable, another adaptlab on a node, no GPU where one is asked)."""
+
+
+# ---- what a node is running ------------------------------------------------------------------------------------------
+def code_fingerprint() -> str:
+    """adaptlab's version and a hash of its Python sources: two nodes agree only if both do."""
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(path.read_bytes())
+    try:
+        version = metadata.version("adaptlab")
+    except metadata.PackageNotFoundError:
+        version = "not installed"
+    return f"{version} ({digest.hexdigest()[:12]})"
+
+
+def node_facts() -> dict:
+    """Run on a node: what it has (adaptlab's fingerprint, Python, torch, its GPUs)."""
+    import platform
+
+    import torch
+
+    return {"adaptlab": code_fingerprint(), "python": platform.python_version(), "torch": torch.__version__,
+            "host": socket.gethostname(), "gpus": torch.cuda.device_count() if torch.cuda.is_available() else 0}
+
+
+def where_am_i() -> dict:
+    """The node a task runs on, for the run's record (and the Runs page)."""
+    import ray
+
+    context = ray.get_runtime_context()
+    return {"node_id": context.get_node_id(), "node_ip": ray.util.get_node_ip_address(), "host": socket.gethostname()}
+
+
+# ---- the task ------------------------------------------------------------------------------------------------------
+_LOADED: dict[str, tuple] = {}  # in a Ray worker process: the experiment it last loaded (config, task, model...)
+
+
+def _loaded(config_json: dict, seconds_per_text: float, share) -> tuple:
+    key = json.dumps(config_json, sort_keys=True, default=str)
+    if key not in _LOADED:
+        _LOADED.clear()  # one experiment's model at a time in a worker process
+        from core.backbone.embeddings import Embedder, EmbeddingCache
+        from core.config import parse_config
+        from core.running.run import environment, load_backbone, load_checked_task
+
+        config = parse_config(config_json, source="Ray run")
+        base, encoder = load_backbone(config)
+        apply_share(share, base.device)
+        task, _ = load_checked_task(config)
+        embedder = Embedder(encoder, EmbeddingCache.shared(), batch_size=config.training.eval_batch_size)
+        embedder.seconds_per_text = seconds_per_text  # measured once by the driver: every run is charged alike
+        _LOADED[key] = (config, task, base, embedder, environment(base), {})
+    return _LOADED[key]
+
+
+def run_on_node(config_json: dict, spec: RunSpec, seconds_per_text: float, share, events) -> tuple[dict, list | None]:
+    """One run, in a Ray worker: load (once per experiment), execute, return the record for the driver to store."""
+    from core.running.run import Progress, execute_run
+
+    config, task, base, embedder, env, baseline = _loaded(config_json, seconds_per_text, share)
+    node = where_am_i()
+
+    class Forward(Progress):
+        def run_progress(self, spec, fraction, info):
+            _put(events, ("progress", spec.key, fraction, info))
+
+    _put(events, ("started", spec.key, node["node_id"], None))
+    labels = task.labels if task.kind == "classification" else []
+    env = {**env, "node": node, "runs_at_once": share.runs_at_once, "executor": "ray"}
+    return execute_run(spec, task, labels, base, embedder, config, env, Forward(), baseline,
+                       price_share=share.price_share)
+
+
+def _put(events, event) -> None:
+    """Progress is best effort: a full or lost queue never fails a run."""
+    if events is None:
+        return
+    try:
+        events.put_nowait(event)
+    except Exception:  # noqa: BLE001 (the run's result matters, its progress line does not)
+        pass
+
+
+# ---- the driver ----------------------------------------------------------------------------------------------------
+def check_reachable(address: str) -> None:
+    """A host:port address must answer before Ray is asked (Ray itself retries for a minute or more)."""
+    target = address.removeprefix("ray://")
+    if address in ("auto", "local") or ":" not in target:
+        return
+    host, _, port = target.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_SECONDS):
+            pass
+    except (OSError, ValueError) as error:
+        raise RayClusterError(f"the Ray cluster at {address} does not answer ({error}); start it there with "
+                              "`ray start --head` (or check the address and port, 6379 by default) and run again") from None
+
+
+def connect(address: str | None) -> str:
+    """Join the cluster (or start a local one); return what to call it in messages."""
+    import ray
+
+    if address:
+        check_reachable(address)
+    if ray.is_initialized():
+        joined = ray.get_runtime_context().gcs_address
+        if not address or address in ("auto", joined):
+            return address or f"the Ray cluster at {joined}"
+        ray.shutdown()  # this process joined another cluster before: the one asked for now is the one used
+    try:
+        ray.init(address=address, logging_level="WARNING", log_to_driver=False,
+                 **({} if address else {"include_dashboard": False}))
+    except (ConnectionError, RuntimeError, ValueError) as error:
+        raise RayClusterError(f"could not join the Ray cluster at {address or 'a new local cluster'}: {error}") \
+            from None
+    return address or "a local Ray cluster"
+
+
+def check_nodes(where: str) -> list[dict]:
+    """Every live node runs the driver's adaptlab; return their facts. Raises before any run starts."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    nodes = [node for node in ray.nodes() if node.get("Alive")]
+    probe = ray.remote(node_facts)
+    refs = [probe.options(num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False))
+            .remote() for node in nodes]
+    facts = ray.get(refs)
+    mine = code_fingerprint()
+    other = [(node, fact) for node, fact in zip(nodes, facts) if fact["adaptlab"] != mine]
+    if other:
+        node, fact = other[0]
+        raise RayClusterError(f"node {fact['host']} ({node['NodeManagerAddress']}) runs adaptlab {fact['adaptlab']} and "
+                              f"this driver {mine}; install the same adaptlab on every node of {where} "
+                              f"({len(other)} of {len(nodes)} differ), then run again")
+    return facts
+
+
+def gpu_ask(config, cluster_gpus: float, where: str) -> float:
+    """The GPU share each run asks for: 1/parallel_runs of a GPU where the cluster has some and the config allows."""
+    device = config.model.device
+    if device == "cpu":
+        return 0.0
+    if cluster_gpus <= 0:
+        if device == "cuda" or "qlora" in config.methods:
+            raise RayClusterError(f"the config asks for a CUDA GPU (model.device: {device}, methods "
+                                  f"{', '.join(config.methods)}) and {where} has none; add GPU nodes or set "
+                                  "model.device: cpu")
+        return 0.0
+    return 1.0 / config.parallel_runs
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """The cluster a grid runs on, checked: what to call it, its nodes, and the GPU share each run asks for."""
+
+    where: str
+    nodes: list[dict]
+    gpus_per_run: float
+
+
+def join_cluster(config) -> Cluster:
+    """Connect and check, before anything is loaded or stored: the address answers, every node runs this adaptlab,
+    the cluster has the GPUs the runs ask for."""
+    import ray
+
+    where = connect(ray_address(config.ray.address))
+    nodes = check_nodes(where)
+    return Cluster(where, nodes, gpu_ask(config, ray.cluster_resources().get("GPU", 0), where))
+
+
+@dataclass
+class RayGrid:
+    """The driver's side: one Ray task per run, each record stored as it comes back."""
+
+    todo: list[RunSpec]
+    config: object  # core.config.ExperimentConfig
+    store: object  # core.results.store.SqlStore
+    progress: object  # core.running.run.Progress
+    seconds_per_text: float
+    env: dict
+
+    def run(self, limit: float | None, started: float, budget_message) -> PackedOutcome:
+        import ray
+        from ray.util.queue import Queue
+
+        cluster = join_cluster(self.config)
+        where, facts, gpus = cluster.where, cluster.nodes, cluster.gpus_per_run
+        cpus = self.config.ray.num_cpus
+        share = device_share("cuda" if gpus else "cpu", self.config.parallel_runs if gpus else 1,
+                             cpu_cores=max(1, int(cpus)))
+        self.progress.message(f"{len(self.todo)} run(s) on {where}: {len(facts)} node(s), each run asking for "
+                              f"{cpus:g} CPU" + (f" and {gpus:g} GPU" if gpus else ""))
+        events = Queue(maxsize=10_000, actor_options={"num_cpus": 0})
+        task = ray.remote(run_on_node).options(num_cpus=cpus, num_gpus=gpus, max_retries=self.config.ray.max_retries,
+                                               retry_exceptions=False)
+        payload = self.config.model_dump(mode="json")
+        pending = {task.remote(payload, spec, self.seconds_per_text, share, events): spec
+                   for spec in packing_order(self.todo)}
+        outcome = PackedOutcome(0, 0, [])
+        running: set[str] = set()
+        try:
+            while pending:
+                self._drain(events, running)
+                if limit is not None and time.monotonic() - started >= limit:
+                    outcome.over_budget = [spec.key for spec in pending.values()]
+                    self.progress.message(budget_message(self.config, time.monotonic() - started, outcome.executed,
+                                                         outcome.over_budget))
+                    break
+                ready, _ = ray.wait(list(pending), num_returns=1, timeout=POLL_SECONDS)
+                for ref in ready:
+                    spec = pending.pop(ref)
+                    record, predictions = self._result(ref, spec)
+                    if spec.key not in running:  # finished before its "started" event was read
+                        self.progress.run_started(spec)
+                    running.discard(spec.key)
+                    self.store.write_run(self.config.name, record, predictions)
+                    outcome.executed += 1
+                    outcome.failed += record["status"] != "finished"
+                    self.progress.run_finished(spec, record)
+        finally:
+            for ref in pending:  # interrupted or over budget: what is queued or running stops; stored runs stay
+                ray.cancel(ref, force=True)
+            self._drain(events, running)
+            events.shutdown()
+        return outcome
+
+    def _drain(self, events, running: set[str]) -> None:
+        by_key = {spec.key: spec for spec in self.todo}
+        while True:
+            try:
+                kind, key, first, second = events.get_nowait()
+            except Exception:  # noqa: BLE001 (ray.util.queue.Empty, or the queue already gone)
+                return
+            spec = by_key.get(key)
+            if spec is None:
+                continue
+            if kind == "started" and key not in running:
+                running.add(key)
+                self.progress.run_started(spec)
+            elif kind == "progress":
+                self.progress.run_progress(spec, first, second)
+
+    def _result(self, ref, spec: RunSpec) -> tuple[dict, list | None]:
+        """The run's record, or a failed record saying why the task itself failed (retries spent, cancelled)."""
+        import ray
+        from ray.exceptions import RayError
+
+        try:
+            return ray.get(ref)
+        except RayError as error:
+            return _failed_record(spec, self.config, self.env, _why(error)), None
+
+
+def _why(error) -> str:
+    from ray.exceptions import NodeDiedError, RayTaskError, TaskCancelledError, WorkerCrashedError
+
+    if isinstance(error, TaskCancelledError):
+        return "its Ray task was cancelled"
+    if isinstance(error, WorkerCrashedError | NodeDiedError):
+        return ("the Ray worker or node running it died on every try (out of memory, or the node was lost); run "
+                "the grid again to redo it")
+    if isinstance(error, RayTaskError):  # loading the task or the model failed on the node
+        cause = error.cause if getattr(error, "cause", None) is not None else error
+        return f"{type(cause).__name__} on the Ray node: {cause}"
+    return f"{type(error).__name__}: {error}"
+
+
+def _failed_record(spec: RunSpec, config, env: dict, why: str) -> dict:
+    return {"run_key": spec.key, "method": spec.method, "size": spec.size, "seed": spec.seed,
+            "size_unit": config.size_unit, "started_at": now(), "finished_at": now(), "device": env["device"],
+            "environment": {**env, "executor": "ray"}, "status": "failed", "error": why}

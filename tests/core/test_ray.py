@@ -1,0 +1,118 @@
+"""A grid on a real multi-node Ray cluster on this machine (ray.cluster_utils.Cluster): runs spread over the
+nodes, each stored once, a lost node's runs retried elsewhere, and a cluster that cannot run the grid refused in
+one sentence before any run starts."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from core.config import parse_config
+from core.results.store import SqlStore
+from core.running.runner import run_experiment
+from tests.conftest import tiny_config
+
+ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'adaptlab[ray]'")
+
+WORKERS = 2  # beside a head that runs no runs (0 CPUs): each run asks for one CPU, so two run at once
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    from ray.cluster_utils import Cluster
+
+    home = tmp_path_factory.mktemp("ray-workers-home")  # the nodes' caches, apart from the driver's per-test home
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "object_store_memory": 100 * 2**20})
+    workers = [cluster.add_node(num_cpus=1, object_store_memory=100 * 2**20) for _ in range(WORKERS)]
+    cluster.wait_for_nodes()
+    ray.init(address=cluster.address, runtime_env={"env_vars": {"ADAPTLAB_HOME": str(home)}},
+             logging_level="WARNING", log_to_driver=False)
+    yield cluster, workers
+    ray.shutdown()
+    cluster.shutdown()
+
+
+def ray_config(name: str, **overrides) -> dict:
+    return tiny_config(name, executor="ray", methods=["probe", "tfidf", "rag"], sizes=[4, 8], seeds=[0, 1],
+                       **overrides)
+
+
+def nodes_of(store: SqlStore, name: str) -> set[str]:
+    runs = store.runs_frame(name)
+    return {record["environment"]["node"]["node_id"] for record in runs.record}
+
+
+def test_a_grid_spreads_over_the_nodes_and_every_run_is_stored_once(cluster):
+    store = SqlStore()
+    config = parse_config(ray_config("on-ray"))
+    result = run_experiment(config, store)
+    runs = store.runs_frame("on-ray")
+    assert result.executed == 12 and result.failed == 0 and len(runs) == 12 and runs.run_key.is_unique
+    assert (runs.status == "finished").all()
+    assert len(nodes_of(store, "on-ray")) >= 2  # more than one node ran runs
+    assert {record["environment"]["executor"] for record in runs.record} == {"ray"}
+    again = run_experiment(parse_config(ray_config("on-ray")), store)  # a rerun resumes: nothing to do
+    assert again.executed == 0 and again.skipped == 12 and len(store.runs_frame("on-ray")) == 12
+
+
+def test_a_node_lost_mid_grid_has_its_runs_retried_on_another_and_nothing_is_lost_or_doubled(cluster):
+    from core.running.run import Progress
+
+    cluster_, workers = cluster
+    store = SqlStore()
+    lost = threading.Event()
+
+    class RemoveANode(Progress):
+        """When the first run is under way, take a worker node away (as a machine lost to the cluster): both
+        workers are busy then (two runs at once, sixteen to do), so a run in flight is lost with it."""
+
+        def run_started(self, spec):
+            if not lost.is_set():
+                lost.set()
+                cluster_.remove_node(workers.pop(), allow_graceful=False)
+
+    config = parse_config(ray_config("node-lost", methods=["probe", "tfidf", "rag", "lora"], sizes=[4, 8]))
+    result = run_experiment(config, store, RemoveANode())
+    runs = store.runs_frame("node-lost")
+    assert lost.is_set() and len(runs) == 16 and runs.run_key.is_unique  # each run stored once
+    assert result.executed == 16 and (runs.status == "finished").all(), runs[runs.status != "finished"].error.tolist()
+    assert sum(node["Alive"] for node in ray.nodes()) == WORKERS  # the head and the one worker left
+
+
+def test_another_adaptlab_on_a_node_is_refused_before_any_run_starts(cluster, monkeypatch):
+    from core.errors import ConfigError
+    from core.running import ray_grid
+
+    monkeypatch.setattr(ray_grid, "code_fingerprint", lambda: "0.0-other (driver)")  # the nodes keep the real one
+    store = SqlStore()
+    with pytest.raises(ConfigError, match="install the same adaptlab on every node"):
+        run_experiment(parse_config(ray_config("mismatch")), store)
+    assert "mismatch" not in set(store.experiments().name)  # refused before anything is stored
+
+
+def test_an_unreachable_address_is_one_sentence_and_exit_2(tmp_path, capsys):
+    import yaml
+
+    from core.cli import main
+
+    path = tmp_path / "grid.yaml"
+    path.write_text(yaml.safe_dump(tiny_config("unreachable")))
+    assert main(["run", str(path), "--ray", "127.0.0.1:9"]) == 2  # nothing listens on the discard port
+    err = capsys.readouterr().err
+    assert "the Ray cluster at 127.0.0.1:9 does not answer" in err and "ray start --head" in err
+    assert "unreachable" not in set(SqlStore().experiments().name)  # refused before anything is stored
+
+
+def test_runs_ask_for_a_gpu_share_only_where_the_cluster_has_gpus():
+    from core.errors import ConfigError
+    from core.running.ray_grid import gpu_ask
+
+    config = parse_config(tiny_config("gpus", parallel_runs=4))
+    assert gpu_ask(config, cluster_gpus=8, where="c") == 0.25  # four runs packed onto each GPU
+    assert gpu_ask(config, cluster_gpus=0, where="c") == 0.0  # device auto on a CPU cluster: CPUs only
+    on_cpu = parse_config(tiny_config("cpu", model={"max_length": 48, "device": "cpu"}))
+    assert gpu_ask(on_cpu, cluster_gpus=8, where="c") == 0.0
+    wants_cuda = parse_config(tiny_config("cuda", model={"max_length": 48, "device": "cuda"}))
+    with pytest.raises(ConfigError, match="asks for a CUDA GPU .* and c has none"):
+        gpu_ask(wants_cuda, cluster_gpus=0, where="c")

@@ -63,6 +63,11 @@ class EmbeddingCache:
                         found[key] = self._memory[(model, key)] = vector
         return found
 
+    def held(self, model: str) -> dict[bytes, np.ndarray]:
+        """The vectors of one model this process holds in memory (what it computed or read): for shipping to
+        another process, e.g. a Ray node (core/running/ray_grid.py)."""
+        return {key: vector for (owner, key), vector in self._memory.items() if owner == model}
+
     def put(self, model: str, vectors: dict[bytes, np.ndarray]) -> None:
         for key, vector in vectors.items():
             self._memory[(model, key)] = vector

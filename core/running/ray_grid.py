@@ -17,8 +17,10 @@ another (`ray.max_retries`); a run that fails for its own reasons (bad data, out
 a failed record and is not retried. Ctrl-C, or cancelling the dashboard's job, cancels the tasks still
 queued or running.
 
-Caches (embeddings, the converted LLM) live under ADAPTLAB_HOME: nodes that share that folder compute
-them once; a node with its own computes them once for itself. The driver checks, before any run starts,
+Embeddings: the driver encodes the task's texts once (as on one machine) and puts the vectors in Ray's
+object store; each worker seeds its cache from there instead of encoding again. The converted LLM lives
+under ADAPTLAB_HOME: nodes that share that folder convert once; a node with its own converts once for
+itself. The driver checks, before any run starts,
 that the address answers, that every node runs the same adaptlab as the driver, and that the cluster has
 the GPUs the runs ask for (docs/DEPLOY.md).
 """
@@ -83,7 +85,7 @@ def where_am_i() -> dict:
 _LOADED: dict[str, tuple] = {}  # in a Ray worker process: the experiment it last loaded (config, task, model...)
 
 
-def _loaded(config_json: dict, seconds_per_text: float, share) -> tuple:
+def _loaded(config_json: dict, seconds_per_text: float, share, vectors: tuple[str, dict]) -> tuple:
     key = json.dumps(config_json, sort_keys=True, default=str)
     if key not in _LOADED:
         _LOADED.clear()  # one experiment's model at a time in a worker process
@@ -97,15 +99,18 @@ def _loaded(config_json: dict, seconds_per_text: float, share) -> tuple:
         task, _ = load_checked_task(config)
         embedder = Embedder(encoder, EmbeddingCache.shared(), batch_size=config.training.eval_batch_size)
         embedder.seconds_per_text = seconds_per_text  # measured once by the driver: every run is charged alike
+        model, found = vectors  # the driver's embeddings of the task's texts, from Ray's object store: not recomputed
+        embedder.cache.put(model, found)
         _LOADED[key] = (config, task, base, embedder, environment(base), {})
     return _LOADED[key]
 
 
-def run_on_node(config_json: dict, spec: RunSpec, seconds_per_text: float, share, events) -> tuple[dict, list | None]:
+def run_on_node(config_json: dict, spec: RunSpec, seconds_per_text: float, share, events,
+                vectors: tuple[str, dict]) -> tuple[dict, list | None]:
     """One run, in a Ray worker: load (once per experiment), execute, return the record for the driver to store."""
     from core.running.run import Progress, execute_run
 
-    config, task, base, embedder, env, baseline = _loaded(config_json, seconds_per_text, share)
+    config, task, base, embedder, env, baseline = _loaded(config_json, seconds_per_text, share, vectors)
     node = where_am_i()
 
     class Forward(Progress):
@@ -227,6 +232,7 @@ class RayGrid:
     progress: object  # core.running.run.Progress
     seconds_per_text: float
     env: dict
+    vectors: tuple[str, dict] = ("", {})  # (model fingerprint, text key -> vector): the driver's warmed embeddings
 
     def run(self, limit: float | None, started: float, budget_message) -> PackedOutcome:
         import ray
@@ -239,11 +245,15 @@ class RayGrid:
                              cpu_cores=max(1, int(cpus)))
         self.progress.message(f"{len(self.todo)} run(s) on {where}: {len(facts)} node(s), each run asking for "
                               f"{cpus:g} CPU" + (f" and {gpus:g} GPU" if gpus else ""))
-        events = Queue(maxsize=10_000, actor_options={"num_cpus": 0})
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
+        events = Queue(maxsize=10_000, actor_options={"num_cpus": 0, "scheduling_strategy": here})  # beside the driver
         task = ray.remote(run_on_node).options(num_cpus=cpus, num_gpus=gpus, max_retries=self.config.ray.max_retries,
                                                retry_exceptions=False)
         payload = self.config.model_dump(mode="json")
-        pending = {task.remote(payload, spec, self.seconds_per_text, share, events): spec
+        vectors = ray.put(self.vectors)  # once into the object store; each node reads it from there
+        pending = {task.remote(payload, spec, self.seconds_per_text, share, events, vectors): spec
                    for spec in packing_order(self.todo)}
         outcome = PackedOutcome(0, 0, [])
         running: set[str] = set()
@@ -270,7 +280,10 @@ class RayGrid:
             for ref in pending:  # interrupted or over budget: what is queued or running stops; stored runs stay
                 ray.cancel(ref, force=True)
             self._drain(events, running)
-            events.shutdown()
+            try:
+                events.shutdown()
+            except Exception:  # noqa: BLE001 (its node is gone: nothing to shut down)
+                pass
         return outcome
 
     def _drain(self, events, running: set[str]) -> None:

@@ -122,7 +122,8 @@ def run_experiment(config: ExperimentConfig, store: SqlStore | None = None,
             if on_ray:
                 from core.running.ray_grid import RayGrid
 
-                grid = RayGrid(mine, config, store, progress, embedder.seconds_per_text, env)
+                grid = RayGrid(mine, config, store, progress, embedder.seconds_per_text, env,
+                               (encoder.fingerprint, embedder.cache.held(encoder.fingerprint)))
             else:
                 grid = PackedGrid(mine, config, store, progress, embedder.seconds_per_text, env)
             outcome = grid.run(limit, started, budget_message)

@@ -36,3 +36,17 @@ def test_order_and_empty_input_are_kept(base_model, tmp_path):
     assert embedder.encode([]).shape == (0, 384)
     by_length = embedder.encode(sorted(TEXTS, key=len))
     assert np.allclose(by_length[0], embedder.encode([min(TEXTS, key=len)])[0], atol=1e-5)
+
+
+def test_the_vectors_a_process_holds_can_be_shipped_to_another_and_seed_its_cache(tmp_path):
+    from core.backbone.embeddings import EmbeddingCache
+
+    here = EmbeddingCache(tmp_path / "here.db")
+    vector = np.arange(4, dtype=np.float32)
+    here.put("model-a", {b"k1": vector})
+    here.put("model-b", {b"k2": vector * 2})
+    shipped = here.held("model-a")
+    assert list(shipped) == [b"k1"] and here.held("nobody") == {}
+    there = EmbeddingCache(tmp_path / "there.db")  # another node's cache, seeded with what was shipped
+    there.put("model-a", shipped)
+    assert np.array_equal(there.get("model-a", [b"k1"])[b"k1"], vector)

@@ -44,6 +44,8 @@ BENCHMARKS = [
     ("llm_quick_grid", "10. The LLM quick grid end to end", "<= 15 minutes on the 2-core CPU (prompt, fewshot, rag, "
      "lora, scratch on fortunes with SmolLM2; two sizes; one seed; cold start)", "python bench/llm_quick_grid.py",
      "python bench/llm_quick_grid.py"),
+    ("ray_overhead", "11. The quick grid on a two-node Ray cluster against one process", "Ray's wall time at most "
+     "1.15x the single process's on the 2-core CPU, the same accuracy", None, "python bench/ray_overhead.py"),
 ]
 
 # What each decoder benchmark compares, and its smoke run (shown under the goal, measured or not).
@@ -60,6 +62,9 @@ ABOUT = {
                         "(fp32 under bf16 autocast), LoRA = `core.methods.decoder.fits.with_lora` over the frozen base; "
                         "median of the steps after warm-up, median of the repeats, each measurement in a fresh process. "
                         "Smoke run: `python bench/llm_lora_vs_full.py --dry-run`.",
+    "ray_overhead": "`adaptlab demo fortunes --quick`'s grid in one process (`executor: local`), then on a local "
+                    "Ray cluster of two nodes started by `ray.cluster_utils.Cluster` before the clock (each node half "
+                    "the cores; each run a Ray task asking for one CPU). Fresh ADAPTLAB_HOME and store each side.",
     "llm_quick_grid": "The config of `adaptlab demo fortunes --model smollm2 --quick` with these five methods, run by "
                       "the CLI in a fresh ADAPTLAB_HOME, so the GGUF conversion and the retrieval encodings count; "
                       "wall time per method beside the total. Smoke run: `python bench/llm_quick_grid.py --dry-run`.",
@@ -139,6 +144,12 @@ def verdict(name: str, kind: str, figures: dict) -> str | None:
         return said(figures["wall_seconds"] <= 600, f"{figures['wall_seconds'] / 60:.1f} minutes (goal 10)")
     if name.startswith("llm_"):
         return decoder_verdict(name, kind, figures, said)
+    if name == "ray_overhead":
+        gap = (figures["ray_accuracy"] - figures["one_process_accuracy"]) * 100
+        return said(figures["ray_over_one_process"] <= 1.15 and abs(gap) <= 1,
+                    f"{figures['ray_over_one_process']:.2f}x the single process's time ({figures['ray_seconds']:.0f} s "
+                    f"against {figures['one_process_seconds']:.0f} s for {figures['runs']} runs on "
+                    f"{figures['nodes_that_ran_runs']} nodes), mean accuracy {gap:+.1f} points (goal 1.15x)")
     if name == "load":
         return said(bool(figures.get("held")), f"{figures['runs_stored']} of {figures['runs_planned']} runs stored, "
                                                f"{figures['page_loads']} page loads, {figures['page_error_count']} "

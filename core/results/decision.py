@@ -393,8 +393,7 @@ def recommend(table: pd.DataFrame, constraints: Constraints | None = None, size_
                 pool = current[current.accuracy == current.accuracy.max()]
             elif pool.method.map(updates_without_training).any():
                 pool = pool[pool.method.map(updates_without_training).astype(bool)]
-        choice = frame.loc[pool.assign(_size=pool["size"].map(size_order))
-                           .sort_values(["total_dollars", "_size"]).index[0]]
+        choice = frame.loc[cheapest(pool)]
     frame["pareto"] = pareto_front(frame, "total_dollars")
     frame["chosen"] = (frame.method == choice.method) & (frame["size"] == choice["size"])
     met = bool(choice.feasible)
@@ -408,9 +407,9 @@ def recommend(table: pd.DataFrame, constraints: Constraints | None = None, size_
         labels = [option_label(m, s, size_unit) for m, s in zip(tied.method, tied["size"])]
         names = ", ".join(labels[:HEADLINE_TIES]) + (f" and {len(labels) - HEADLINE_TIES} more (listed below)"
                                                      if len(labels) > HEADLINE_TIES else "")
-        cheapest = f"it is the cheapest of them at {constraints.queries:,} queries" if bool(choice.tied) and \
-            choice.total_dollars <= tied.total_dollars.min() else "see below why it is chosen"
-        headline += f" Inconclusive on {quality}: the data cannot tell apart {names}; {cheapest}."
+        why = cost_words(choice, tied, constraints.queries) if bool(choice.tied) and \
+            choice.name == cheapest(tied) else "see below why it is chosen"
+        headline += f" Inconclusive on {quality}: the data cannot tell apart {names}; {why}."
     excluded = _excluded(frame, quality, size_unit) if met else []
     to_decide = _to_decide(frame, tied, scored, size_unit) if inconclusive else []
     reasons = _reasons(choice, best, frame, constraints, size_unit, met, quality, excluded, to_decide)
@@ -421,6 +420,30 @@ def recommend(table: pd.DataFrame, constraints: Constraints | None = None, size_
 
 
 HEADLINE_TIES = 4  # tied options the headline names; the reasons name every one
+
+
+def cheapest(pool: pd.DataFrame):
+    """The index of the cheapest option of `pool` at the query volume (total_dollars; the smaller size on a tie),
+    where a per-query cost inside the noise of another's counts as the same: between two options that serve alike
+    (serve_alike), the one cheaper to train, label and store wins, rather than a timing difference multiplied
+    by the query volume."""
+    ordered = pool.assign(_size=pool["size"].map(size_order)).sort_values(["total_dollars", "_size"])
+    choice = ordered.iloc[0]
+    for _, other in ordered.iloc[1:].iterrows():
+        if other.fixed_dollars < choice.fixed_dollars and serve_alike(
+                choice.inference_dollars_per_1k, other.inference_dollars_per_1k,
+                choice.get("inference_dollars_per_1k_se", float("nan")),
+                other.get("inference_dollars_per_1k_se", float("nan"))):
+            choice = other
+    return choice.name
+
+
+def cost_words(choice, pool: pd.DataFrame, queries: int) -> str:
+    """Why `choice` is the cheapest of `pool`, in words (see cheapest)."""
+    if choice.name == pool.total_dollars.idxmin():
+        return f"it is the cheapest of them at {queries:,} queries"
+    return ("their serving costs differ by less than their noise, and it is the cheapest of them to train and store "
+            f"({money(choice.fixed_dollars)})")
 
 
 WHY_EXCLUDED = {"meets_accuracy": "below the {quality} floor", "meets_budget": "over budget",
@@ -511,8 +534,10 @@ def _reasons(choice, best, frame: pd.DataFrame, constraints: Constraints, unit: 
             paired = "paired differences over the same seeds and test examples" if tied.paired.all() else \
                 "paired differences where predictions are stored, else the best's 95% interval" \
                 if tied.paired.any() else "the best's 95% interval: no stored predictions to pair"
-            rule = f"Among tied options the cheapest at {volume} is chosen." if bool(choice.tied) and \
-                choice.total_dollars <= frame[frame.tied].total_dollars.min() else \
+            rule = (f"Among tied options the cheapest at {volume} is chosen" + (
+                f" ({cost_words(choice, frame[frame.tied], constraints.queries)})." if choice.name != frame[frame.tied]
+                .total_dollars.idxmin() else ".")) if bool(choice.tied) and choice.name == cheapest(frame[frame.tied]) \
+                else \
                 (f"{where} is not among them: see why below." if not bool(choice.tied) else
                  "The choice among them is not on cost: see why below.")
             reasons.append(f"Tied with the best, {best_where} at {best.accuracy:.3f} (the data cannot tell them "

@@ -42,6 +42,7 @@ from core.running.packing import PackedOutcome, apply_share, device_share, packi
 
 CONNECT_TIMEOUT_SECONDS = 5.0  # for the reachability check of a host:port address, before Ray's own (slow) retries
 POLL_SECONDS = 0.2
+NODE_ANSWER_SECONDS = 180  # for every node to start a worker and say what it runs (imports torch: slow on a cold node)
 
 
 class RayClusterError(ConfigError):
@@ -178,7 +179,12 @@ def check_nodes(where: str) -> list[dict]:
     probe = ray.remote(node_facts)
     refs = [probe.options(num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False))
             .remote() for node in nodes]
-    facts = ray.get(refs)
+    try:
+        facts = ray.get(refs, timeout=NODE_ANSWER_SECONDS)
+    except ray.exceptions.GetTimeoutError:
+        raise RayClusterError(f"not every node of {where} answered within {NODE_ANSWER_SECONDS} s (a node that cannot "
+                              "start a Python worker: check `ray status` and that adaptlab and torch are installed "
+                              "on each node)") from None
     mine = code_fingerprint()
     other = [(node, fact) for node, fact in zip(nodes, facts) if fact["adaptlab"] != mine]
     if other:
@@ -237,6 +243,7 @@ class RayGrid:
     def run(self, limit: float | None, started: float, budget_message) -> PackedOutcome:
         import ray
         from ray.util.queue import Queue
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         cluster = join_cluster(self.config)
         where, facts, gpus = cluster.where, cluster.nodes, cluster.gpus_per_run
@@ -245,8 +252,6 @@ class RayGrid:
                              cpu_cores=max(1, int(cpus)))
         self.progress.message(f"{len(self.todo)} run(s) on {where}: {len(facts)} node(s), each run asking for "
                               f"{cpus:g} CPU" + (f" and {gpus:g} GPU" if gpus else ""))
-        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
         here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
         events = Queue(maxsize=10_000, actor_options={"num_cpus": 0, "scheduling_strategy": here})  # beside the driver
         task = ray.remote(run_on_node).options(num_cpus=cpus, num_gpus=gpus, max_retries=self.config.ray.max_retries,

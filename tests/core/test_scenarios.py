@@ -139,3 +139,16 @@ def test_demo_seeds_grow_the_same_experiment_and_an_llm_quick_look_trains_a_shor
         assert parsed.seeds == [0]
     assert parse_config(demo_config("fortunes", model="smollm2")).budget.min_steps == 50  # the full LLM grid too
     assert parse_config(demo_config("kaomoji", quick=True, model="smollm2", seeds=3)).seeds == [0, 1, 2]
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_every_demo_grid_fits_its_data(name):
+    """`adaptlab demo NAME` (and --quick) passes the data checks: every size of the grid exists in every class."""
+    from core.config import parse_config
+    from core.running.run import check_task
+    from core.task.scenarios import demo_config
+
+    for quick in (False, True):
+        config = parse_config(demo_config(name, quick=quick))
+        task = load_task(config.task)
+        assert check_task(task, config).ok  # raises, naming the class and the size, where a size does not fit

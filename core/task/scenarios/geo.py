@@ -28,8 +28,9 @@ from core.task.validation import whole_words
 # The eight countries with the most subdivisions (at least 69 each), Latin-script names throughout.
 COUNTRIES = ("GB", "IT", "FR", "PH", "RU", "TR", "TH", "ES")
 SHARES = {"train": 0.55, "validation": 0.10, "test": 0.25, "update": 0.10}
-# The grid `adaptlab demo geo-knowledge` runs: every method, sizes per class, three seeds.
-DEMO_GRID = {"sizes": [8, 32], "seeds": [0, 1, 2]}
+# The grid `adaptlab demo geo-knowledge` runs: every method, sizes per class, three seeds. The largest size
+# fits Spain, whose 29 training subdivisions are the fewest once nested and shared names are dropped.
+DEMO_GRID = {"sizes": [8, 24], "seeds": [0, 1, 2]}
 CARD = {
     "name": "geo-knowledge",
     "title": "Subdivision to country (knowledge)",

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import socket
 import time
 from dataclasses import dataclass
@@ -79,7 +80,8 @@ def where_am_i() -> dict:
     import ray
 
     context = ray.get_runtime_context()
-    return {"node_id": context.get_node_id(), "node_ip": ray.util.get_node_ip_address(), "host": socket.gethostname()}
+    return {"node_id": context.get_node_id(), "node_ip": ray.util.get_node_ip_address(), "host": socket.gethostname(),
+            "pid": os.getpid()}
 
 
 # ---- the task ------------------------------------------------------------------------------------------------------
@@ -126,11 +128,13 @@ def run_on_node(config_json: dict, spec: RunSpec, seconds_per_text: float, share
 
 
 def _put(events, event) -> None:
-    """Progress is best effort: a full or lost queue never fails a run."""
+    """Progress is best effort and never waits: the call to the queue's actor is sent, not awaited (a task that
+    waits on another releases its CPU, and Ray would start a second worker process on the node beside it), and a
+    full or lost queue never fails a run."""
     if events is None:
         return
     try:
-        events.put_nowait(event)
+        events.actor.put_nowait.remote(event)
     except Exception:  # noqa: BLE001 (the run's result matters, its progress line does not)
         pass
 

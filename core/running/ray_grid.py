@@ -243,13 +243,14 @@ class RayGrid:
     seconds_per_text: float
     env: dict
     vectors: tuple[str, dict] = ("", {})  # (model fingerprint, text key -> vector): the driver's warmed embeddings
+    cluster: Cluster | None = None  # joined and checked already (run_experiment does it before loading anything)
 
     def run(self, limit: float | None, started: float, budget_message) -> PackedOutcome:
         import ray
         from ray.util.queue import Queue
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-        cluster = join_cluster(self.config)
+        cluster = self.cluster or join_cluster(self.config)
         where, facts, gpus = cluster.where, cluster.nodes, cluster.gpus_per_run
         cpus = self.config.ray.num_cpus
         share = device_share("cuda" if gpus else "cpu", self.config.parallel_runs if gpus else 1,

@@ -77,10 +77,11 @@ def run_experiment(config: ExperimentConfig, store: SqlStore | None = None,
     progress = progress or Progress()
     store = store or SqlStore()
     check_free_space(grid_folders(store, config))  # before anything is loaded or stored
+    cluster = None
     if config.executor == "ray":  # an unreachable cluster, another adaptlab on a node, no GPU: said before loading
         from core.running.ray_grid import join_cluster
 
-        join_cluster(config)
+        cluster = join_cluster(config)
     task, report = load_checked_task(config)
     for warning in report.warnings:
         progress.message(f"warning: {warning}")
@@ -123,7 +124,7 @@ def run_experiment(config: ExperimentConfig, store: SqlStore | None = None,
                 from core.running.ray_grid import RayGrid
 
                 grid = RayGrid(mine, config, store, progress, embedder.seconds_per_text, env,
-                               (encoder.fingerprint, embedder.cache.held(encoder.fingerprint)))
+                               (encoder.fingerprint, embedder.cache.held(encoder.fingerprint)), cluster)
             else:
                 grid = PackedGrid(mine, config, store, progress, embedder.seconds_per_text, env)
             outcome = grid.run(limit, started, budget_message)

@@ -423,27 +423,48 @@ HEADLINE_TIES = 4  # tied options the headline names; the reasons name every one
 
 
 def cheapest(pool: pd.DataFrame):
-    """The index of the cheapest option of `pool` at the query volume (total_dollars; the smaller size on a tie),
-    where a per-query cost inside the noise of another's counts as the same: between two options that serve alike
-    (serve_alike), the one cheaper to train, label and store wins, rather than a timing difference multiplied
-    by the query volume."""
+    """The index of the cheapest option of `pool` at the query volume (see cheapest_and_why)."""
+    return cheapest_and_why(pool)[0]
+
+
+def cheapest_and_why(pool: pd.DataFrame) -> tuple[object, str]:
+    """The cheapest option of `pool` at the query volume, and why: "total" (the least total_dollars; the smaller
+    size on a tie); "fixed" (its serving cost is inside the noise of a cheaper total's, and it costs less to train,
+    label and store, so no timing difference multiplied by the query volume decides); "same" (serving and fixed
+    costs both alike, within their noise and SERVING_NOISE of each other: the higher accuracy estimate is named)."""
     ordered = pool.assign(_size=pool["size"].map(size_order)).sort_values(["total_dollars", "_size"])
-    choice = ordered.iloc[0]
+    choice, why = ordered.iloc[0], "total"
     for _, other in ordered.iloc[1:].iterrows():
-        if other.fixed_dollars < choice.fixed_dollars and serve_alike(
-                choice.inference_dollars_per_1k, other.inference_dollars_per_1k,
-                choice.get("inference_dollars_per_1k_se", float("nan")),
-                other.get("inference_dollars_per_1k_se", float("nan"))):
-            choice = other
-    return choice.name
+        if _serve_alike(choice, other) and not _fixed_alike(choice, other) and other.fixed_dollars < choice.fixed_dollars:
+            choice, why = other, "fixed"
+    alike = [other for _, other in ordered.iterrows() if other.name != choice.name and _serve_alike(choice, other)
+             and _fixed_alike(choice, other)]
+    if alike:  # no cost tells them apart: the higher accuracy estimate is named
+        best = max([choice, *alike], key=lambda row: row.accuracy)
+        return best.name, "same"
+    return choice.name, why
+
+
+def _serve_alike(a, b) -> bool:
+    return serve_alike(a.inference_dollars_per_1k, b.inference_dollars_per_1k,
+                       a.get("inference_dollars_per_1k_se", float("nan")), b.get("inference_dollars_per_1k_se", float("nan")))
+
+
+def _fixed_alike(a, b) -> bool:
+    return abs(a.fixed_dollars - b.fixed_dollars) <= SERVING_NOISE * max(a.fixed_dollars, b.fixed_dollars)
 
 
 def cost_words(choice, pool: pd.DataFrame, queries: int) -> str:
-    """Why `choice` is the cheapest of `pool`, in words (see cheapest)."""
-    if choice.name == pool.total_dollars.idxmin():
-        return f"it is the cheapest of them at {queries:,} queries"
-    return ("their serving costs differ by less than their noise, and it is the cheapest of them to train and store "
-            f"({money(choice.fixed_dollars)})")
+    """Why `choice` is the cheapest of `pool`, in words (see cheapest_and_why)."""
+    why = cheapest_and_why(pool)[1]
+    if why == "same":
+        return (f"they cost the same within the noise of the measurement (to train, label and store about "
+                f"{money(choice.fixed_dollars)}, to serve about {money(choice.inference_dollars_per_1k)} per 1,000 "
+                "queries), so the higher accuracy estimate is named; either will do")
+    if why == "fixed":
+        return ("their serving costs differ by less than their noise, and it is the cheapest of them to train, label "
+                f"and store ({money(choice.fixed_dollars)})")
+    return f"it is the cheapest of them at {queries:,} queries"
 
 
 WHY_EXCLUDED = {"meets_accuracy": "below the {quality} floor", "meets_budget": "over budget",
@@ -535,9 +556,9 @@ def _reasons(choice, best, frame: pd.DataFrame, constraints: Constraints, unit: 
                 "paired differences where predictions are stored, else the best's 95% interval" \
                 if tied.paired.any() else "the best's 95% interval: no stored predictions to pair"
             rule = (f"Among tied options the cheapest at {volume} is chosen" + (
-                f" ({cost_words(choice, frame[frame.tied], constraints.queries)})." if choice.name != frame[frame.tied]
-                .total_dollars.idxmin() else ".")) if bool(choice.tied) and choice.name == cheapest(frame[frame.tied]) \
-                else \
+                f" ({cost_words(choice, frame[frame.tied], constraints.queries)})." if cheapest_and_why(
+                    frame[frame.tied])[1] != "total" else ".")) if bool(choice.tied) and \
+                choice.name == cheapest(frame[frame.tied]) else \
                 (f"{where} is not among them: see why below." if not bool(choice.tied) else
                  "The choice among them is not on cost: see why below.")
             reasons.append(f"Tied with the best, {best_where} at {best.accuracy:.3f} (the data cannot tell them "

@@ -303,10 +303,20 @@ def test_a_serving_difference_inside_its_noise_does_not_buy_a_whole_model_copy()
     """Tied on accuracy, 3% apart per query (inside the 5% serving noise): the option cheaper to train and store
     wins, however many queries multiply the timing difference (the fortunes demo picked full over LoRA on 0.4 ms)."""
     table = SUMMARY[SUMMARY.method.isin(["lora", "full"])].copy()
-    table.loc[table.method == "full", ["accuracy", "train_dollars", "inference_dollars_per_1k"]] = [0.85, 0.52, 0.00388]
-    choice = recommend(table, Constraints(queries=10_000_000))
+    table.loc[table.method == "full", ["accuracy", "train_dollars", "inference_dollars_per_1k"]] = [0.85, 1.50, 0.00388]
+    choice = recommend(table, Constraints(queries=10_000_000))  # full: $1.20 less to serve, $1.00 more to train
     assert choice.method == "lora" and choice.inconclusive
     assert "serving costs differ by less than their noise" in choice.headline
     assert any("serving costs differ by less than their noise" in reason for reason in choice.reasons)
     table.loc[table.method == "full", "inference_dollars_per_1k"] = 0.0030  # 25% cheaper per query: a real difference
     assert recommend(table, Constraints(queries=10_000_000)).method == "full"
+
+
+def test_options_that_cost_the_same_name_the_higher_estimate_and_say_either_will_do():
+    table = SUMMARY[SUMMARY.method.isin(["lora", "full"])].copy()
+    table.loc[table.method == "full", ["accuracy", "train_dollars", "inference_dollars_per_1k"]] = [0.852, 0.51, 0.00399]
+    table.loc[table.method == "lora", "accuracy"] = 0.850  # one variant: base + adapter stores what one full copy does
+    choice = recommend(table, Constraints(queries=1_000_000))
+    assert choice.method == "full" and choice.inconclusive  # 0.852 against 0.850, the data cannot tell them apart
+    assert "they cost the same within the noise of the measurement" in choice.headline
+    assert "either will do" in choice.headline

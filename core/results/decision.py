@@ -402,17 +402,19 @@ def recommend(table: pd.DataFrame, constraints: Constraints | None = None, size_
     # the tie matters when the choice is one of the tied options; one picked for another reason (the data changes
     # often) does not hang on telling them apart, though they are still named
     inconclusive = met and len(tied) > 1 and bool(choice.tied)
+    tie_pick, tie_why = cheapest_and_why(tied) if len(tied) else (None, "")  # which tied option costs least, and why
     headline = f"Use {where}." if met else f"Nothing meets every constraint; the closest is {where}."
     if inconclusive:
         labels = [option_label(m, s, size_unit) for m, s in zip(tied.method, tied["size"])]
         names = ", ".join(labels[:HEADLINE_TIES]) + (f" and {len(labels) - HEADLINE_TIES} more (listed below)"
                                                      if len(labels) > HEADLINE_TIES else "")
-        why = cost_words(choice, tied, constraints.queries) if bool(choice.tied) and \
-            choice.name == cheapest(tied) else "see below why it is chosen"
+        why = cost_words(choice, tie_why, constraints.queries, quality) if choice.name == tie_pick else \
+            "see below why it is chosen"
         headline += f" Inconclusive on {quality}: the data cannot tell apart {names}; {why}."
     excluded = _excluded(frame, quality, size_unit) if met else []
     to_decide = _to_decide(frame, tied, scored, size_unit) if inconclusive else []
-    reasons = _reasons(choice, best, frame, constraints, size_unit, met, quality, excluded, to_decide)
+    reasons = _reasons(choice, best, frame, constraints, size_unit, met, quality, excluded, to_decide,
+                       (tie_pick, tie_why))
     return Recommendation(choice.method, choice["size"], met, headline, reasons, frame, inconclusive,
                           [f"{option_label(m, s, size_unit)} {a:.3f}" for m, s, a in
                            zip(tied.method, tied["size"], tied.accuracy)],
@@ -454,13 +456,12 @@ def _fixed_alike(a, b) -> bool:
     return abs(a.fixed_dollars - b.fixed_dollars) <= SERVING_NOISE * max(a.fixed_dollars, b.fixed_dollars)
 
 
-def cost_words(choice, pool: pd.DataFrame, queries: int) -> str:
-    """Why `choice` is the cheapest of `pool`, in words (see cheapest_and_why)."""
-    why = cheapest_and_why(pool)[1]
+def cost_words(choice, why: str, queries: int, quality: str = "accuracy") -> str:
+    """Why `choice` is the cheapest of its pool, in words; `why` is what cheapest_and_why said of it."""
     if why == "same":
         return (f"they cost the same within the noise of the measurement (to train, label and store about "
                 f"{money(choice.fixed_dollars)}, to serve about {money(choice.inference_dollars_per_1k)} per 1,000 "
-                "queries), so the higher accuracy estimate is named; either will do")
+                f"queries), so the higher {quality} estimate is named; either will do")
     if why == "fixed":
         return ("their serving costs differ by less than their noise, and it is the cheapest of them to train, label "
                 f"and store ({money(choice.fixed_dollars)})")
@@ -525,7 +526,9 @@ def _to_decide(frame: pd.DataFrame, tied: pd.DataFrame, scored: pd.DataFrame | N
 
 
 def _reasons(choice, best, frame: pd.DataFrame, constraints: Constraints, unit: str, met: bool,
-             quality: str = "accuracy", excluded: list[tuple[str, str]] = (), to_decide: list[str] = ()) -> list[str]:
+             quality: str = "accuracy", excluded: list[tuple[str, str]] = (), to_decide: list[str] = (),
+             tie: tuple[object, str] = (None, "")) -> list[str]:
+    """The reasons under the headline; `tie` is cheapest_and_why of the tied options (None when none is tied)."""
     volume = f"{constraints.queries:,} queries"
     where = option_label(choice.method, choice["size"], unit)
     retrained = f" ({choice.retrains:.0f} trainings)" if choice.retrains > 1 else ""
@@ -556,9 +559,8 @@ def _reasons(choice, best, frame: pd.DataFrame, constraints: Constraints, unit: 
                 "paired differences where predictions are stored, else the best's 95% interval" \
                 if tied.paired.any() else "the best's 95% interval: no stored predictions to pair"
             rule = (f"Among tied options the cheapest at {volume} is chosen" + (
-                f" ({cost_words(choice, frame[frame.tied], constraints.queries)})." if cheapest_and_why(
-                    frame[frame.tied])[1] != "total" else ".")) if bool(choice.tied) and \
-                choice.name == cheapest(frame[frame.tied]) else \
+                f" ({cost_words(choice, tie[1], constraints.queries, quality)})." if tie[1] != "total" else "."))\
+                if choice.name == tie[0] else \
                 (f"{where} is not among them: see why below." if not bool(choice.tied) else
                  "The choice among them is not on cost: see why below.")
             reasons.append(f"Tied with the best, {best_where} at {best.accuracy:.3f} (the data cannot tell them "

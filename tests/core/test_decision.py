@@ -320,3 +320,7 @@ def test_options_that_cost_the_same_name_the_higher_estimate_and_say_either_will
     assert choice.method == "full" and choice.inconclusive  # 0.852 against 0.850, the data cannot tell them apart
     assert "they cost the same within the noise of the measurement" in choice.headline
     assert "either will do" in choice.headline
+    assert "the higher accuracy estimate is named" in choice.headline
+    quoted = recommend(table, Constraints(queries=1_000_000), quality="answer match")
+    assert "the higher answer match estimate is named" in quoted.headline
+    assert not any("accuracy" in line for line in [quoted.headline, *quoted.reasons])  # the metric's own name only

@@ -49,6 +49,25 @@ def timed():
     end.append(time.perf_counter())
 
 
+def timed_grid(config: dict, what: str) -> tuple[float, object]:
+    """Run the grid of `config` (a config mapping) in a fresh ADAPTLAB_HOME and store, timed from the first run's
+    start to the last run's end; stops the benchmark when a run fails (`what` names the side in that message)."""
+    import tempfile
+
+    from core.config import parse_config
+    from core.results.store import SqlStore
+    from core.running.runner import run_experiment
+
+    home = tempfile.mkdtemp(prefix=f"{config['name']}-")
+    os.environ["ADAPTLAB_HOME"] = home
+    parsed = parse_config(config)
+    with timed() as t:
+        result = run_experiment(parsed, SqlStore(os.path.join(home, "r.db")))
+    if result.failed:
+        raise SystemExit(f"{result.failed} run(s) failed with {what}")
+    return t(), result.runs
+
+
 def save(name: str, command: str, goal: str, figures: dict, notes: str = "", folder: Path = RESULTS) -> Path:
     """Write one benchmark's record: figures, the command that produced them, machine and date.
 

@@ -14,27 +14,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import tempfile
 
-from common import save, timed
+from common import save, timed_grid
 
 
 def grid(args, parallel: int) -> tuple[float, object]:
-    from core.config import parse_config
-    from core.results.store import SqlStore
-    from core.running.runner import run_experiment
-
-    home = tempfile.mkdtemp(prefix=f"bench-packing-{parallel}-")
-    os.environ["ADAPTLAB_HOME"] = home
-    config = parse_config({"name": f"bench-packing-{parallel}", "task": {"builtin": "fortunes"},
-                           "methods": args.methods, "sizes": args.sizes, "seeds": args.seeds,
-                           "budget": {"max_epochs": args.epochs, "min_steps": 0, "patience": 100},
-                           "forgetting": "off", "parallel_runs": parallel})
-    with timed() as t:
-        result = run_experiment(config, SqlStore(os.path.join(home, "r.db")))
-    if result.failed:
-        raise SystemExit(f"{result.failed} run(s) failed with parallel_runs {parallel}")
-    return t(), result.runs
+    return timed_grid({"name": f"bench-packing-{parallel}", "task": {"builtin": "fortunes"},
+                       "methods": args.methods, "sizes": args.sizes, "seeds": args.seeds,
+                       "budget": {"max_epochs": args.epochs, "min_steps": 0, "patience": 100},
+                       "forgetting": "off", "parallel_runs": parallel}, f"parallel_runs {parallel}")
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ import argparse
 import os
 import tempfile
 
-from common import save, timed
+from common import save, timed_grid
 
 
 def grid_config(args, name: str, executor: str) -> dict:
@@ -34,18 +34,7 @@ def grid_config(args, name: str, executor: str) -> dict:
 
 
 def run(args, executor: str) -> tuple[float, object]:
-    from core.config import parse_config
-    from core.results.store import SqlStore
-    from core.running.runner import run_experiment
-
-    home = tempfile.mkdtemp(prefix=f"bench-ray-{executor}-")
-    os.environ["ADAPTLAB_HOME"] = home
-    config = parse_config(grid_config(args, f"bench-ray-{executor}", executor))
-    with timed() as t:
-        result = run_experiment(config, SqlStore(os.path.join(home, "r.db")))
-    if result.failed:
-        raise SystemExit(f"{result.failed} run(s) failed with executor {executor}")
-    return t(), result.runs
+    return timed_grid(grid_config(args, f"bench-ray-{executor}", executor), f"executor {executor}")
 
 
 def main() -> None:

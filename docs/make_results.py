@@ -268,7 +268,7 @@ def forgetting_section(store: SqlStore) -> list[str]:
     defaults = learning_rates("encoder")
     demo = demo_config("fortunes")["name"]
     demo_runs = store.runs_frame(demo, with_predictions=True)
-    demo_runs = demo_runs[(demo_runs["size"] == SWEEP_SIZE) & demo_runs.seed.isin(range(SWEEP_SEEDS))]
+    demo_runs = demo_runs[(demo_runs["size"].astype(str) == str(SWEEP_SIZE)) & demo_runs.seed.isin(range(SWEEP_SEEDS))]
     frames = []
     for method, rates in FORGETTING_SWEEP.items():
         frames.append(forgetting_runs(demo_runs[demo_runs.method == method], f"lr {defaults[method]:g} (default)"))

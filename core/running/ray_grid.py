@@ -88,7 +88,7 @@ def where_am_i() -> dict:
 _LOADED: dict[str, tuple] = {}  # in a Ray worker process: the experiment it last loaded (config, task, model...)
 
 
-def _loaded(config_json: dict, seconds_per_text: float, share, vectors: tuple[str, dict]) -> tuple:
+def _loaded(config_json: dict, seconds_per_text: float, share, vectors: list) -> tuple:
     key = json.dumps(config_json, sort_keys=True, default=str)
     if key not in _LOADED:
         _LOADED.clear()  # one experiment's model at a time in a worker process
@@ -102,14 +102,18 @@ def _loaded(config_json: dict, seconds_per_text: float, share, vectors: tuple[st
         task, _ = load_checked_task(config)
         embedder = Embedder(encoder, EmbeddingCache.shared(), batch_size=config.training.eval_batch_size)
         embedder.seconds_per_text = seconds_per_text  # measured once by the driver: every run is charged alike
-        model, found = vectors  # the driver's embeddings of the task's texts, from Ray's object store: not recomputed
+        import ray
+
+        # the driver's embeddings of the task's texts, read from Ray's object store once per worker process (the
+        # reference comes wrapped in a list, so Ray does not fetch and unpickle it for every run): not recomputed
+        model, found = ray.get(vectors[0])
         embedder.cache.put(model, found)
         _LOADED[key] = (config, task, base, embedder, environment(base), {})
     return _LOADED[key]
 
 
 def run_on_node(config_json: dict, spec: RunSpec, seconds_per_text: float, share, events,
-                vectors: tuple[str, dict]) -> tuple[dict, list | None]:
+                vectors: list) -> tuple[dict, list | None]:
     """One run, in a Ray worker: load (once per experiment), execute, return the record for the driver to store."""
     from core.running.run import Progress, execute_run
 
@@ -262,7 +266,7 @@ class RayGrid:
         task = ray.remote(run_on_node).options(num_cpus=cpus, num_gpus=gpus, max_retries=self.config.ray.max_retries,
                                                retry_exceptions=False)
         payload = self.config.model_dump(mode="json")
-        vectors = ray.put(self.vectors)  # once into the object store; each node reads it from there
+        vectors = [ray.put(self.vectors)]  # once into the object store; a worker reads it when it first loads
         pending = {task.remote(payload, spec, self.seconds_per_text, share, events, vectors): spec
                    for spec in packing_order(self.todo)}
         outcome = PackedOutcome(0, 0, [])

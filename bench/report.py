@@ -192,6 +192,23 @@ def decoder_verdict(name: str, kind: str, figures: dict, said) -> str | None:
     return None
 
 
+def llm_quick_grid_table(figures: dict) -> list[str]:
+    """The LLM quick grid as a reader wants it: the wall time against the goal, then one row a method."""
+    conversion = figures.get("conversion_seconds")
+    lines = [f"Cold start: {figures['runs']} runs on sizes {figures['sizes_per_class']} per class, seeds "
+             f"{figures['seeds']}" + (f"; the GGUF conversion took {conversion:.1f} s." if conversion else "."), "",
+             "| method | runs | wall s | train s | mean accuracy |", "|---|---|---|---|---|"]
+    for method, row in figures["by_method"].items():
+        accuracy = f"{row['mean_accuracy']:.3f}" if row.get("mean_accuracy") is not None else "–"
+        lines.append(f"| {method} | {row['runs']} | {row['wall_seconds']:.0f} | {row['train_seconds']:.0f} | "
+                     f"{accuracy} |")
+    return lines
+
+
+# benchmarks whose figures read better as their own table than as the flat figure/value list
+TABLES = {"llm_quick_grid": llm_quick_grid_table}
+
+
 def _records(folder: Path = RESULTS) -> dict[tuple[str, str], dict]:
     found = {}
     for path in sorted(folder.glob("*.json")):
@@ -248,7 +265,8 @@ def page(records: dict[tuple[str, str], dict]) -> str:
             judged = verdict(name, kind, record["figures"])
             if judged:
                 lines += [judged, ""]
-            lines += ["| figure | value |", "|---|---|", *_figures(record["figures"]), ""]
+            lines += [*(TABLES[name](record["figures"]) if name in TABLES else
+                        ["| figure | value |", "|---|---|", *_figures(record["figures"])]), ""]
             if record.get("notes"):
                 lines += [f"Notes: {record['notes']}", ""]
             if kind == "cpu" and name in LIMITS:

@@ -374,7 +374,9 @@ def forgetting_chart(summary: pd.DataFrame) -> go.Figure:
     for method, group in summary.sort_values("accuracy").groupby("method", sort=False):
         figure.add_trace(go.Scatter(
             x=group.accuracy, y=group.recall_lost * 100, mode="lines+markers+text", name=method,
-            text=group.setting, textposition="top center", textfont={"size": 11, "color": color(method)},
+            # labels alternate above and below the points, so two settings at about the same accuracy stay legible
+            text=group.setting, textposition=["top center" if i % 2 == 0 else "bottom center" for i in range(len(group))],
+            textfont={"size": 11, "color": color(method)},
             line={"color": color(method), "dash": METHODS[method].dash if method in METHODS else "solid"},
             marker={"size": 10, "color": color(method)}, cliponaxis=False,
             error_y={"type": "data", "symmetric": False, "array": (group.recall_lost_high - group.recall_lost) * 100,

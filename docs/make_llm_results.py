@@ -2,7 +2,8 @@
 
     HF_HUB_OFFLINE=1 adaptlab demo geo-qa --quick                   # stored as demo-geo-qa-quick
     HF_HUB_OFFLINE=1 adaptlab demo fortunes --model smollm2 --quick # stored as demo-fortunes-smollm2-quick
-    python docs/make_llm_results.py [--experiments NAME ...]
+    HF_HUB_OFFLINE=1 adaptlab demo kaomoji --model smollm2 --quick  # stored as demo-kaomoji-smollm2-quick
+    python docs/make_llm_results.py [--experiments NAME[@STORE] ...] [--encoder-store STORE]
 
 Only the block between the LLM markers of RESULTS.md is rewritten (docs/make_results.py keeps it), so
 the encoder sections and these can be regenerated apart. Every number comes from the store.
@@ -28,7 +29,7 @@ from core.running.grid import size_label  # noqa: E402
 
 DOCS = ROOT / "docs"
 START, END = "<!-- llm-results:start -->", "<!-- llm-results:end -->"
-DEFAULT_EXPERIMENTS = ("demo-geo-qa-quick", "demo-fortunes-smollm2-quick")
+DEFAULT_EXPERIMENTS = ("demo-geo-qa-quick", "demo-fortunes-smollm2-quick", "demo-kaomoji-smollm2-quick")
 # The shape Ovadia et al. report ("Fine-Tuning or Retrieval? Comparing Knowledge Injection in LLMs", EMNLP 2024),
 # in words, not their figures: each line is set beside what our store shows.
 ANCHOR = (
@@ -188,28 +189,86 @@ def anchor_section(table: pd.DataFrame) -> list[str]:
     return lines + [""]
 
 
-def classification_section(store: SqlStore, name: str) -> list[str]:
+def classification_section(store: SqlStore, name: str, encoders: SqlStore | None = None) -> list[str]:
     experiment = store.experiment(name)
     runs = store.runs_frame(name)
     finished = runs[runs.status == "finished"]
     config = experiment["config"]
+    builtin = config["task"].get("builtin")
     lines = [f"## Classification on an LLM (`{name}`)", "",
-             f"- **Task**: {config['task'].get('builtin')} on {config['model']['name']}; a label is scored by the "
-             "likelihood of its words after the prompt; *generated+parsed* reads the generated answer instead (on "
-             "up to 64 test texts)",
-             f"- **Runs**: {len(finished)} finished of {len(runs)}",
+             f"- **Task**: {builtin} on {config['model']['name']}; a label is scored by the likelihood of its words "
+             "after the prompt; *generated+parsed* reads the generated answer instead (on up to 64 test texts)",
+             f"- **Runs**: {len(finished)} finished of {len(runs)}; {len(experiment['test_labels'])} test texts",
              f"- **Measured on**: {machine(experiment)}",
-             f"- **Regenerate**: `adaptlab demo {config['task'].get('builtin')} --model smollm2 --quick`, then "
+             f"- **Regenerate**: `adaptlab demo {builtin} --model smollm2 --quick`, then "
              "`python docs/make_llm_results.py`", ""]
-    table_lines, _ = main_table(store, name, "accuracy")
-    return lines + table_lines + [""]
+    table_lines, table = main_table(store, name, "accuracy")
+    return lines + table_lines + [""] + classification_findings(table, builtin, len(experiment["test_labels"]),
+                                                                encoders, experiment["task"].get("tokenizer") or {})
+
+
+def tokenizer_words(report: dict) -> str:
+    collisions = report.get("collisions") or {}
+    return (f"{report.get('unknown_rate', float('nan')):.1%} of training tokens unknown, "
+            f"{collisions.get('colliding', 0)} of {collisions.get('test_texts', 0)} test texts reading exactly like "
+            "one with another label")
+
+
+def classification_findings(table: pd.DataFrame, builtin: str, tests: int, encoders: SqlStore | None,
+                            tokenizer: dict) -> list[str]:
+    """What the LLM table says, and the encoder's figures on the same scenario at the same sizes beside it."""
+    lines = ["### What the data shows", ""]
+    seeds = int(table.seeds.max())
+    if seeds < 3:
+        lines.append(f"- {seeds} seed(s): the intervals are over test texts only, conditional on the seed run.")
+    best = table.loc[table.accuracy.idxmax()]
+    prompt = table[table.method == "prompt"].accuracy
+    lines.append(f"- The most accurate option is **{best.method}** at {best['size']} ({best.accuracy:.3f} "
+                 f"[{best.accuracy_low:.3f}, {best.accuracy_high:.3f}])" +
+                 (f"; zero-shot prompting gets {prompt.iloc[0]:.3f}." if len(prompt) else "."))
+    demo = f"demo-{builtin}"
+    stored = encoders is not None and not encoders.experiments().empty and demo in set(encoders.experiments().name)
+    if not stored:
+        return lines + [f"- The encoder's `{demo}` is not in the store given: run `adaptlab demo {builtin}` and pass "
+                        "`--encoder-store` to set them side by side.", ""]
+    experiment = encoders.experiment(demo)
+    encoder = analyse(encoders.runs_frame(demo).query("status == 'finished'"), experiment["test_labels"],
+                      "scratch").summary
+    here = table.assign(size=table["size"].astype(str))
+    there = encoder.assign(size=encoder["size"].astype(str))
+    both = here.merge(there, on=["method", "size"], suffixes=("_llm", "_encoder"))
+    lines += ["", f"Beside the default encoder (all-MiniLM-L6-v2, `{demo}`, {len(experiment['test_labels'])} test "
+              f"texts against {tests} here: the LLM demo samples fewer texts per class, so the test sets differ and "
+              "the columns compare the methods, not the same predictions):", "",
+              "| method | size | SmolLM2 [95% CI] | encoder [95% CI] | SmolLM2 train s | encoder train s |",
+              "|---|---|---|---|---|---|"]
+    for row in both.itertuples():
+        lines.append(f"| `{row.method}` | {row.size} | {row.accuracy_llm:.3f} [{row.accuracy_low_llm:.3f}, "
+                     f"{row.accuracy_high_llm:.3f}] | {row.accuracy_encoder:.3f} [{row.accuracy_low_encoder:.3f}, "
+                     f"{row.accuracy_high_encoder:.3f}] | {row.train_seconds_llm:.0f} | "
+                     f"{row.train_seconds_encoder:.1f} |")
+    apart = [f"`{r.method}` at {r.size} ({'LLM' if r.accuracy_llm > r.accuracy_encoder else 'encoder'} ahead)"
+             for r in both.itertuples()
+             if r.accuracy_low_llm > r.accuracy_high_encoder or r.accuracy_low_encoder > r.accuracy_high_llm]
+    lines += ["", "- Intervals that do not overlap: " + (", ".join(apart) if apart else "none") + "."]
+    if tokenizer and (experiment["task"].get("tokenizer") or {}):
+        lines.append(f"- How each model reads the texts: SmolLM2's tokenizer {tokenizer_words(tokenizer)}; the "
+                     f"encoder's {tokenizer_words(experiment['task']['tokenizer'])}.")
+    best_encoder = there.loc[there.accuracy.idxmax()]
+    lines.append(f"- The encoder's best option on the whole grid is `{best_encoder.method}` at {best_encoder['size']} "
+                 f"per class ({best_encoder.accuracy:.3f}).")
+    return lines + [""]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--experiments", nargs="*", default=list(DEFAULT_EXPERIMENTS),
                         help="experiment names, each NAME or NAME@STORE (a results database; default: ADAPTLAB_HOME's)")
+    parser.add_argument("--encoder-store", default=None,
+                        help="the results database holding the encoder demos (demo-fortunes...) to set beside the LLM "
+                             "classification sections; default: ADAPTLAB_HOME's")
     args = parser.parse_args()
+    encoders = SqlStore(args.encoder_store)
     stores: dict[str, SqlStore] = {}
     block = [START, "", "# LLM results", "",
              f"Generated by `python docs/make_llm_results.py` on {dt.date.today().isoformat()} from runs stored by "
@@ -226,7 +285,7 @@ def main() -> None:
             block += [f"`{name}`: not yet measured (run its demo, then this script).", ""]
             continue
         kind = store.experiment(name)["task"].get("kind", "classification")
-        block += qa_section(store, name) if kind == "qa" else classification_section(store, name)
+        block += qa_section(store, name) if kind == "qa" else classification_section(store, name, encoders)
     block.append(END)
     print(f"wrote the LLM sections of {write_block(block)}")
 

@@ -83,7 +83,12 @@ def test_report_reads_the_decoder_records_and_lists_them_unmeasured_otherwise(tm
                "torch": "2.13", "cpu_capability": "AVX512"}
     figures = {"questions": 128, "speedup_vs_pipeline": 3.4, "speedup_vs_pipeline_batched": 1.2,
                "identical_share_vs_pipeline": 0.97, "identical_share_vs_pipeline_batched": 0.98}
-    grid = {"wall_seconds": 960.0, "goal_seconds": 900, "runs": 9, "finished": 9}
+    grid = {"wall_seconds": 960.0, "goal_seconds": 900, "runs": 9, "finished": 9, "conversion_seconds": 17.0,
+            "sizes_per_class": [8, 32], "seeds": [0],
+            "by_method": {"prompt": {"wall_seconds": 44.2, "train_seconds": 0.3, "runs": 1, "finished": 1,
+                                     "mean_accuracy": 0.19},
+                          "lora": {"wall_seconds": 903.4, "train_seconds": 782.2, "runs": 2, "finished": 2,
+                                   "mean_accuracy": None}}}
     for name, values in (("llm_eval", figures), ("llm_quick_grid", grid)):
         (tmp_path / f"{name}-cpu.json").write_text(json.dumps(
             {"name": name, "command": f"python bench/{name}.py", "goal": "", "date": "2026-12-01",
@@ -91,7 +96,11 @@ def test_report_reads_the_decoder_records_and_lists_them_unmeasured_otherwise(tm
     page = report.page(report._records(tmp_path))
     assert "**Goal met**: 3.40x the pipeline loop (1.20x the batched pipeline) on 128 questions, answers identical " \
            "to the loop's 97%" in section(page, "8. LLM evaluation")
-    assert "**Goal not met**: 16.0 minutes, 9 of 9 runs finished (goal 15)" in section(page, "10. The LLM quick grid")
+    quick = section(page, "10. The LLM quick grid")
+    assert "**Goal not met**: 16.0 minutes, 9 of 9 runs finished (goal 15)" in quick
+    assert "the GGUF conversion took 17.0 s" in quick
+    assert "| prompt | 1 | 44 | 0 | 0.190 |" in quick and "| lora | 2 | 903 | 782 | – |" in quick
+    assert "by_method / " not in quick  # one row a method, not the flat figure list
     assert "CPU, 2 cores (AVX512)" in page
 
 

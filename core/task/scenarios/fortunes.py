@@ -8,6 +8,7 @@ left out: these scenarios are shown to stakeholders.
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
 import sysconfig
 from pathlib import Path
@@ -38,7 +39,14 @@ CARD = {
 
 
 def fortune_dir() -> Path:
-    """Where pip put the fortune files: the data scheme of this environment (venv, user or system)."""
+    """Where pip put the fortune files: the data scheme of this environment (venv, user or system); or the folder
+    ADAPTLAB_FORTUNE_DIR names (a machine that has the files but not the package: bench/gpu.py carries them)."""
+    named = os.environ.get("ADAPTLAB_FORTUNE_DIR")
+    if named:
+        if not (Path(named) / "fortunes").is_file():
+            raise DataError(f"ADAPTLAB_FORTUNE_DIR is {named}, which holds no fortune file 'fortunes': point it at the "
+                            "folder holding the collections, or unset it to use the package's")
+        return Path(named)
     candidates = [Path(sysconfig.get_paths()["data"]), Path(sys.prefix), Path(sys.base_prefix)]
     for root in candidates:
         folder = root / "share" / "games" / "fortune"

@@ -32,6 +32,10 @@ def machine() -> dict:
     if torch.cuda.is_available():
         info["device"] = torch.cuda.get_device_name(0)
         info["gpu_memory_gb"] = round(torch.cuda.get_device_properties(0).total_memory / 2**30, 1)
+    from core.backbone.models import native_bf16, pick_device
+
+    # the precision adaptlab computes in here by default (`precision: auto`): bf16 autocast where bf16 is native
+    info["precision"] = "bf16 autocast" if native_bf16(pick_device("auto")) else "fp32 (no native bf16)"
     return info
 
 

@@ -233,7 +233,8 @@ def _figures(figures: dict, prefix: str = "") -> list[str]:
 
 def _machine(machine: dict) -> str:
     device = machine["device"] if machine["device"] != "cpu" else f"CPU, {machine['cpu_cores']} cores"
-    capability = f" ({machine['cpu_capability']})" if machine.get("cpu_capability") else ""
+    capability = f" ({machine['cpu_capability']}" + (f", {machine['precision']}" if machine.get("precision") else "") \
+        + ")" if machine.get("cpu_capability") else ""
     return (f"{device}{capability}, {machine['memory_gb']} GB RAM, {machine['platform']}, Python {machine['python']}, "
             f"torch {machine['torch']}")
 

@@ -80,7 +80,7 @@ def test_report_reads_the_decoder_records_and_lists_them_unmeasured_otherwise(tm
         assert "**CPU: not yet measured.** Command: `python bench/llm_" in part
         assert "**GPU: not yet measured.**" in part
     machine = {"device": "cpu", "cpu_cores": 2, "memory_gb": 8, "platform": "Linux", "python": "3.11",
-               "torch": "2.13", "cpu_capability": "AVX512"}
+               "torch": "2.13", "cpu_capability": "AVX512", "precision": "bf16 autocast"}
     figures = {"questions": 128, "speedup_vs_pipeline": 3.4, "speedup_vs_pipeline_batched": 1.2,
                "identical_share_vs_pipeline": 0.97, "identical_share_vs_pipeline_batched": 0.98}
     grid = {"wall_seconds": 960.0, "goal_seconds": 900, "runs": 9, "finished": 9, "conversion_seconds": 17.0,
@@ -101,7 +101,7 @@ def test_report_reads_the_decoder_records_and_lists_them_unmeasured_otherwise(tm
     assert "the GGUF conversion took 17.0 s" in quick
     assert "| prompt | 1 | 44 | 0 | 0.190 |" in quick and "| lora | 2 | 903 | 782 | – |" in quick
     assert "by_method / " not in quick  # one row a method, not the flat figure list
-    assert "CPU, 2 cores (AVX512)" in page
+    assert "CPU, 2 cores (AVX512, bf16 autocast)" in page
 
 
 @pytest.fixture(scope="module")

@@ -366,17 +366,58 @@ def update_cost_chart(update: pd.DataFrame) -> go.Figure:
     return figure
 
 
+LABEL_SPOTS = {"top center": (0.0, 1.0), "bottom center": (0.0, -1.0), "middle right": (1.0, 0.0),
+               "middle left": (-1.0, 0.0)}
+
+
+def label_spots(x: list[float], y: list[float], texts: list[str], y_range: tuple[float, float] | None = None,
+                width_px: float = 800, height_px: float = 260) -> list[str]:
+    """Where each point's label goes (plotly textposition) so labels overlap one another and the points as little as
+    they can: of above, below, right and left (in that order on a tie), the one whose box (about 6.5 px a character,
+    14 px high) clashes least. y_range: the y axis's extent (error bars widen it beyond the points)."""
+    if not x:
+        return []
+    low, high = y_range or (min(y), max(y))
+    span_x, span_y = (max(x) - min(x)) or 1.0, (high - low) or 1.0
+    px = [40 + (a - min(x)) / span_x * (width_px - 80) for a in x]  # plotly pads the axis beyond the points
+    py = [(b - low) / span_y * height_px for b in y]
+    taken: list[tuple[float, float, float, float]] = []
+    spots = []
+
+    def overlap(a, b) -> float:
+        return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+
+    for i, text in enumerate(texts):
+        w, h = 6.5 * len(text), 14.0
+        scored = []
+        for order, (spot, (dx, dy)) in enumerate(LABEL_SPOTS.items()):
+            cx, cy = px[i] + dx * (w / 2 + 8), py[i] + dy * (h / 2 + 8)
+            box = (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
+            outside = not (-20 <= box[0] and box[2] <= width_px + 40 and -30 <= box[1] and box[3] <= height_px + 40)
+            markers = sum(box[0] - 2 < px[j] < box[2] + 2 and box[1] - 2 < py[j] < box[3] + 2
+                          for j in range(len(x)) if j != i)
+            # the least clash: off the chart worst, then over another point, then by the area over other labels
+            scored.append((10_000 * outside + 400 * markers + sum(overlap(box, b) for b in taken), order, spot, box))
+        _, _, spot, box = min(scored)
+        taken.append(box)
+        spots.append(spot)
+    return spots
+
+
 def forgetting_chart(summary: pd.DataFrame) -> go.Figure:
     """Recall a fine-tune lost on the forgetting probe against the task accuracy it reached: one line per
     method through its settings (core.results.forgetting.forgetting_summary), so settings are compared at matched
     accuracy by reading up and down."""
     figure = go.Figure()
-    for method, group in summary.sort_values("accuracy").groupby("method", sort=False):
+    ordered = summary.sort_values("accuracy")
+    # each label where it overlaps no other label or point, so settings at about the same accuracy stay legible
+    extent = (min(0.0, ordered.recall_lost_low.min() * 100), ordered.recall_lost_high.max() * 100)
+    ordered = ordered.assign(spot=label_spots(list(ordered.accuracy), list(ordered.recall_lost * 100),
+                                              list(ordered.setting), extent))
+    for method, group in ordered.groupby("method", sort=False):
         figure.add_trace(go.Scatter(
             x=group.accuracy, y=group.recall_lost * 100, mode="lines+markers+text", name=method,
-            # labels alternate above and below the points, so two settings at about the same accuracy stay legible
-            text=group.setting, textposition=["top center" if i % 2 == 0 else "bottom center" for i in range(len(group))],
-            textfont={"size": 11, "color": color(method)},
+            text=group.setting, textposition=list(group.spot), textfont={"size": 11, "color": color(method)},
             line={"color": color(method), "dash": METHODS[method].dash if method in METHODS else "solid"},
             marker={"size": 10, "color": color(method)}, cliponaxis=False,
             error_y={"type": "data", "symmetric": False, "array": (group.recall_lost_high - group.recall_lost) * 100,

@@ -210,3 +210,28 @@ def test_the_pareto_front_is_labelled_with_its_sizes(results):
     labels = [s for s in ring.text if s]  # a size is said once for neighbours of the same size
     assert ring.mode == "markers+text" and labels and all("per class" in s or "no training data" in s for s in labels)
     assert all(a != b for a, b in zip(labels, labels[1:]))
+
+
+def test_forgetting_draws_a_line_per_method_through_its_settings_with_intervals():
+    summary = pd.DataFrame({
+        "method": ["lora", "lora", "full", "full"], "size": ["128"] * 4,
+        "setting": ["lr 0.001", "lr 0.002 (default)", "lr 3e-05", "lr 0.0001 (default)"],
+        "accuracy": [0.79, 0.874, 0.856, 0.888], "recall_lost": [0.145, 0.20, 0.106, 0.212],
+        "recall_lost_low": [0.036, 0.024, 0.03, 0.085], "recall_lost_high": [0.273, 0.406, 0.2, 0.352],
+        "probe": ["countries"] * 4, "base_recall": [0.988] * 4, "seeds": [2] * 4})
+    figure = charts.forgetting_chart(summary)
+    lines = {trace.name: trace for trace in figure.data}
+    assert set(lines) == {"lora", "full"}
+    assert list(lines["full"].x) == [0.856, 0.888] and list(lines["full"].text) == ["lr 3e-05", "lr 0.0001 (default)"]
+    assert list(lines["lora"].y) == pytest.approx([14.5, 20.0])  # recall points lost, not shares
+    assert list(lines["lora"].error_y.array) == pytest.approx([12.8, 20.6])  # up to the interval's top
+    assert figure.layout.yaxis.title.text == "recall lost on the countries probe (points)"
+
+
+def test_point_labels_move_off_their_neighbours():
+    alone = charts.label_spots([0.5], [10.0], ["lr 0.001"])
+    assert alone == ["top center"]
+    # two settings at the same accuracy, 5 points apart: one label above the pair, the other not on the upper point
+    spots = charts.label_spots([0.65, 0.888, 0.888], [9.0, 21.2, 26.1], ["lr 0.0005", "lr 0.0001 (default)",
+                                                                         "lr 0.0003"], (0.0, 72.0))
+    assert spots[2] == "top center" and spots[1] != "top center"

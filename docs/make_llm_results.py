@@ -131,6 +131,7 @@ def qa_section(store: SqlStore, name: str) -> list[str]:
              f"- **Questions**: {len(experiment['test_labels'])} test questions (country, kind of subdivision, ISO "
              "code; several phrasings), half of their subdivisions covered by a corpus passage",
              f"- **Runs**: {len(finished)} finished of {len(runs)}; sizes are training questions (total)",
+             budget_line(experiment["config"]),
              f"- **Measured on**: {machine(experiment)}",
              f"- **Regenerate**: {regenerate(name)}", ""]
     table_lines, table = main_table(store, name, "answer match")
@@ -189,6 +190,16 @@ def anchor_section(table: pd.DataFrame) -> list[str]:
     return lines + [""]
 
 
+def budget_line(config: dict) -> str:
+    """The training budget the runs had; a quick look's says what it costs."""
+    budget = config.get("budget") or {}
+    words = f"- **Budget**: at most {budget.get('max_epochs', 6)} epochs, at least {budget.get('min_steps', 50)} steps"
+    if budget.get("min_steps", 50) < 50:
+        words += (" (`--quick`'s shorter training: a first look that undertrains; on fortunes LoRA reached 0.65 at 32 "
+                  "per class against 0.84 with the default budget, docs/BENCHMARKS.md row 10)")
+    return words
+
+
 def classification_section(store: SqlStore, name: str, encoders: SqlStore | None = None) -> list[str]:
     experiment = store.experiment(name)
     runs = store.runs_frame(name)
@@ -199,6 +210,7 @@ def classification_section(store: SqlStore, name: str, encoders: SqlStore | None
              f"- **Task**: {builtin} on {config['model']['name']}; a label is scored by the likelihood of its words "
              "after the prompt; *generated+parsed* reads the generated answer instead (on up to 64 test texts)",
              f"- **Runs**: {len(finished)} finished of {len(runs)}; {len(experiment['test_labels'])} test texts",
+             budget_line(config),
              f"- **Measured on**: {machine(experiment)}",
              f"- **Regenerate**: `adaptlab demo {builtin} --model smollm2 --quick`, then "
              "`python docs/make_llm_results.py`", ""]
@@ -223,7 +235,8 @@ def classification_findings(table: pd.DataFrame, builtin: str, tests: int, encod
         lines.append(f"- {seeds} seed(s): the intervals are over test texts only, conditional on the seed run.")
     best = table.loc[table.accuracy.idxmax()]
     prompt = table[table.method == "prompt"].accuracy
-    lines.append(f"- The most accurate option is **{best.method}** at {best['size']} ({best.accuracy:.3f} "
+    lines.append(f"- The most accurate option is **{best.method}** at {size_label(best['size'], 'per_class')} "
+                 f"({best.accuracy:.3f} "
                  f"[{best.accuracy_low:.3f}, {best.accuracy_high:.3f}])" +
                  (f"; zero-shot prompting gets {prompt.iloc[0]:.3f}." if len(prompt) else "."))
     demo = f"demo-{builtin}"
@@ -232,22 +245,27 @@ def classification_findings(table: pd.DataFrame, builtin: str, tests: int, encod
         return lines + [f"- The encoder's `{demo}` is not in the store given: run `adaptlab demo {builtin}` and pass "
                         "`--encoder-store` to set them side by side.", ""]
     experiment = encoders.experiment(demo)
-    encoder = analyse(encoders.runs_frame(demo).query("status == 'finished'"), experiment["test_labels"],
+    encoder = analyse(encoders.runs_frame(demo, with_predictions=True).query("status == 'finished'"),
+                      experiment["test_labels"],
                       "scratch").summary
     here = table.assign(size=table["size"].astype(str))
     there = encoder.assign(size=encoder["size"].astype(str))
     both = here.merge(there, on=["method", "size"], suffixes=("_llm", "_encoder"))
+    encoder_budget = experiment["config"].get("budget") or {}
     lines += ["", f"Beside the default encoder (all-MiniLM-L6-v2, `{demo}`, {len(experiment['test_labels'])} test "
               f"texts against {tests} here: the LLM demo samples fewer texts per class, so the test sets differ and "
-              "the columns compare the methods, not the same predictions):", "",
+              "the columns compare the methods, not the same predictions; the encoder ran "
+              f"{len(experiment['config'].get('seeds', []))} seeds at up to {encoder_budget.get('max_epochs', 6)} "
+              f"epochs and at least {encoder_budget.get('min_steps', 50)} steps, the LLM what its budget line says):",
+              "",
               "| method | size | SmolLM2 [95% CI] | encoder [95% CI] | SmolLM2 train s | encoder train s |",
               "|---|---|---|---|---|---|"]
     for row in both.itertuples():
-        lines.append(f"| `{row.method}` | {row.size} | {row.accuracy_llm:.3f} [{row.accuracy_low_llm:.3f}, "
+        lines.append(f"| `{row.method}` | {size_label(row.size, 'per_class')} | {row.accuracy_llm:.3f} [{row.accuracy_low_llm:.3f}, "
                      f"{row.accuracy_high_llm:.3f}] | {row.accuracy_encoder:.3f} [{row.accuracy_low_encoder:.3f}, "
                      f"{row.accuracy_high_encoder:.3f}] | {row.train_seconds_llm:.0f} | "
                      f"{row.train_seconds_encoder:.1f} |")
-    apart = [f"`{r.method}` at {r.size} ({'LLM' if r.accuracy_llm > r.accuracy_encoder else 'encoder'} ahead)"
+    apart = [f"`{r.method}` at {size_label(r.size, 'per_class')} ({'LLM' if r.accuracy_llm > r.accuracy_encoder else 'encoder'} ahead)"
              for r in both.itertuples()
              if r.accuracy_low_llm > r.accuracy_high_encoder or r.accuracy_low_encoder > r.accuracy_high_llm]
     lines += ["", "- Intervals that do not overlap: " + (", ".join(apart) if apart else "none") + "."]
@@ -255,8 +273,8 @@ def classification_findings(table: pd.DataFrame, builtin: str, tests: int, encod
         lines.append(f"- How each model reads the texts: SmolLM2's tokenizer {tokenizer_words(tokenizer)}; the "
                      f"encoder's {tokenizer_words(experiment['task']['tokenizer'])}.")
     best_encoder = there.loc[there.accuracy.idxmax()]
-    lines.append(f"- The encoder's best option on the whole grid is `{best_encoder.method}` at {best_encoder['size']} "
-                 f"per class ({best_encoder.accuracy:.3f}).")
+    lines.append(f"- The encoder's best option on the whole grid is `{best_encoder.method}` at "
+                 f"{size_label(best_encoder['size'], 'per_class')} ({best_encoder.accuracy:.3f}).")
     return lines + [""]
 
 
@@ -273,8 +291,8 @@ def paraphrase_section(store: SqlStore, names: tuple[str, str] = PARAPHRASES) ->
     missing = [name for name in names if name not in stored]
     lines = ["## Corpus fine-tuning with one wording of each fact, or four", ""]
     if missing:
-        return lines + [f"Not yet measured: run `adaptlab run examples/{missing[0]}.yaml` (and the other of "
-                        f"{', '.join(f'`examples/{n}.yaml`' for n in names)}), then this script.", ""]
+        return lines + ["Not yet measured: run " + " and ".join(f"`adaptlab run examples/{n}.yaml`" for n in missing)
+                        + ", then this script.", ""]
     experiments = [store.experiment(name) for name in names]
     if experiments[0]["test_labels"] != experiments[1]["test_labels"]:
         return lines + [f"`{names[0]}` and `{names[1]}` were asked different test questions: not comparable.", ""]

@@ -15,9 +15,10 @@ RESULTS = ROOT / "bench" / "results"
 
 # (record name, title, what the goal needs, command on a GPU, command on the CPU or None)
 BENCHMARKS = [
-    ("grid_vs_trainer", "1. Trained grid against Hugging Face Trainer", "speedup >= 5x on an H100 (accuracy within "
-     "1 point), >= 1.5x on the 2-core CPU", "python bench/grid_vs_trainer.py",
-     "python bench/grid_vs_trainer.py --sizes 8 32 128 --methods lora full scratch --epochs 4"),
+    ("grid_vs_trainer", "1. Trained grid against Hugging Face Trainer", "speedup >= 5x Trainer at its best "
+     "settings on an H100 (accuracy within 1 point over 3 seeds), >= 1.5x on the 2-core CPU; Trainer at its defaults "
+     "beside it", "python bench/grid_vs_trainer.py --seeds 0 1 2",
+     "python bench/grid_vs_trainer.py --sizes 8 32 128 --methods lora full scratch --epochs 4 --seeds 0 1 2"),
     ("mfu", "2. MFU of one full fine-tuning run", "MFU >= 10% single on an H100 (>= 25% with packed runs)",
      "python bench/mfu.py", None),
     ("packing", "2b. Packing: the same trained grid one run at a time and N at once", "a shorter grid at the same "
@@ -135,9 +136,15 @@ def verdict(name: str, kind: str, figures: dict) -> str | None:
 
     if name == "grid_vs_trainer":
         need = 5.0 if kind == "gpu" else 1.5
-        met = figures["speedup"] >= need and abs(figures["mean_accuracy_gap_points"]) <= 1
-        return said(met, f"{figures['speedup']:.2f}x the speed of Trainer (goal {need}x), accuracy gap "
-                         f"{figures['mean_accuracy_gap_points']:+.1f} points (goal within 1)")
+        if "speedup_vs_best" not in figures:  # measured before the peer at its best was run beside its defaults
+            return (f"**Goal not yet judged**: the goal is against Trainer at its best settings, not yet measured "
+                    f"(the command above runs it beside the defaults). Against Trainer at its defaults: "
+                    f"{figures['speedup']:.2f}x, accuracy gap {figures['mean_accuracy_gap_points']:+.1f} points, one "
+                    "seed.")
+        met = figures["speedup_vs_best"] >= need and abs(figures["mean_accuracy_gap_vs_best_points"]) <= 1
+        return said(met, f"{figures['speedup_vs_best']:.2f}x the speed of Trainer at its best settings (goal {need}x), "
+                         f"accuracy gap {figures['mean_accuracy_gap_vs_best_points']:+.1f} points (goal within 1); "
+                         f"{figures['speedup']:.2f}x Trainer at its defaults, over seeds {figures['seeds']}")
     if name == "packing":
         gap = (figures["packed_accuracy"] - figures["one_at_a_time_accuracy"]) * 100
         how = (f"{figures['speedup']:.2f}x shorter grid with {figures['parallel_runs']} runs at once, mean accuracy "

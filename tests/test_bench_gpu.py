@@ -78,3 +78,17 @@ def test_the_dry_run_runs_every_gpu_benchmark_and_each_writes_its_record(gpu, ti
     records = {json.loads(p.read_text())["name"] for p in tmp_path.glob("*-cpu.json")}
     # every step's record (llm_eval also writes llm_label_scoring), in the dry run's folder, not bench/results
     assert {s.name for s in gpu.STEPS} <= records
+
+
+def test_the_trainer_goal_is_judged_against_trainer_at_its_best_and_never_on_defaults_alone():
+    if str(BENCH) not in sys.path:
+        sys.path.insert(0, str(BENCH))
+    import report
+
+    old = {"speedup": 1.76, "mean_accuracy_gap_points": -0.2}
+    assert report.verdict("grid_vs_trainer", "cpu", old).startswith("**Goal not yet judged**")
+    new = {**old, "speedup_vs_best": 1.31, "mean_accuracy_gap_vs_best_points": 0.4, "seeds": [0, 1, 2]}
+    said = report.verdict("grid_vs_trainer", "cpu", new)
+    assert said.startswith("**Goal not met**: 1.31x the speed of Trainer at its best settings (goal 1.5x)")
+    assert "1.76x Trainer at its defaults, over seeds [0, 1, 2]" in said
+    assert report.verdict("grid_vs_trainer", "cpu", {**new, "speedup_vs_best": 1.6}).startswith("**Goal met**")

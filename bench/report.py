@@ -26,8 +26,8 @@ BENCHMARKS = [
      "python bench/packing.py --parallel 2 --sizes 8 32 --seeds 0 1"),
     ("decoder_lora_vs_full", "3. LoRA against full fine-tuning on a ~1B decoder", "LoRA <= 0.55x memory and "
      "<= 0.5x step time", "python bench/decoder_lora_vs_full.py", None),
-    ("encode", "4. Encoding throughput against sentence-transformers", ">= 1x on the CPU; >= 40,000 sentences/s "
-     "on an H100", "python bench/encode.py --texts 100000 --batch 512", "python bench/encode.py"),
+    ("encode", "4. Encoding throughput against sentence-transformers", ">= 1x sentence-transformers at its faster "
+     "setting (fp32 or bf16 weights) on the CPU, every embedding within cosine 0.999; >= 40,000 sentences/s on an H100", "python bench/encode.py --texts 100000 --batch 512", "python bench/encode.py"),
     ("retrieval", "5. FAISS retrieval, exact against HNSW", "<= 1 ms per query at recall@10 >= 0.95 (2-core CPU)",
      None, "python bench/retrieval.py"),
     ("quick_grid", "6. The quick default grid end to end", "<= 10 minutes on the 2-core CPU", None,
@@ -159,7 +159,14 @@ def verdict(name: str, kind: str, figures: dict) -> str | None:
             rate = figures["adaptlab_sentences_per_s"]
             return said(rate >= 40_000, f"{rate:,.0f} sentences/s (goal 40,000)")
         ratio = figures["speedup_vs_sentence_transformers"]
-        return said(ratio >= 0.995, f"{ratio:.2f}x sentence-transformers' encode (goal at least equal)")
+        if "speedup_vs_sentence_transformers_bf16" not in figures:  # measured before the bf16 peer ran beside it
+            return (f"**Goal not yet judged**: the goal is against sentence-transformers at its faster setting, and "
+                    f"its bf16 loading is not yet measured. Against its default (fp32): {ratio:.2f}x.")
+        bf16 = figures["speedup_vs_sentence_transformers_bf16"]
+        cosine = figures["min_cosine_between_the_two"]
+        return said(min(ratio, bf16) >= 0.995 and cosine >= 0.999,
+                    f"{ratio:.2f}x sentence-transformers in fp32 and {bf16:.2f}x in bf16 (goal at least equal to the "
+                    f"faster), least cosine to its fp32 embeddings {cosine:.4f} (goal 0.999)")
     if name == "retrieval":
         sizes = {k: v for k, v in figures.items() if isinstance(v, dict)}
         met = all(v["hnsw_ms_per_query"] <= 1 and v["hnsw_recall_at_10"] >= 0.95 for v in sizes.values())

@@ -85,8 +85,23 @@ def main_table(store: SqlStore, name: str, quality: str) -> tuple[list[str], pd.
 
 def regenerate(name: str) -> str:
     config = ROOT / "examples" / f"{name}.yaml"
-    run = f"`adaptlab run examples/{config.name}`" if config.is_file() else f"`adaptlab demo {name.removeprefix('demo-')}`"
+    if config.is_file():
+        run = f"`adaptlab run examples/{config.name}`"
+    else:  # a demo: demo-SCENARIO[-quick]
+        scenario = name.removeprefix("demo-").removesuffix("-quick")
+        run = f"`adaptlab demo {scenario}{' --quick' if name.endswith('-quick') else ''}`"
     return f"{run}, then `python docs/make_llm_results.py --experiments {name}`"
+
+
+def runs_line(experiment: dict, finished: pd.DataFrame, runs: pd.DataFrame) -> str:
+    """How many runs finished, of those stored and of those the grid plans (a grid stopped early says so)."""
+    from core.config import parse_config
+    from core.running.grid import plan_runs
+
+    config = parse_config(experiment["config"], source="stored config")
+    planned = len(plan_runs(config, corpus_only_rag=config.rag.source == "corpus"))  # as the runner plans them
+    stopped = f"; the grid plans {planned}: stopped early, run it again to resume" if planned > len(runs) else ""
+    return f"- **Runs**: {len(finished)} finished of {len(runs)}{stopped}"
 
 
 def qa_findings(table: pd.DataFrame, coverage: pd.DataFrame, update: pd.DataFrame, recall: pd.Series) -> list[str]:
@@ -130,7 +145,7 @@ def qa_section(store: SqlStore, name: str) -> list[str]:
              f"encoder {experiment['config'].get('llm', {}).get('retriever', 'default')}",
              f"- **Questions**: {len(experiment['test_labels'])} test questions (country, kind of subdivision, ISO "
              "code; several phrasings), half of their subdivisions covered by a corpus passage",
-             f"- **Runs**: {len(finished)} finished of {len(runs)}; sizes are training questions (total)",
+             runs_line(experiment, finished, runs) + "; sizes are training questions (total)",
              budget_line(experiment["config"]),
              f"- **Measured on**: {machine(experiment)}",
              f"- **Regenerate**: {regenerate(name)}", ""]
@@ -209,7 +224,7 @@ def classification_section(store: SqlStore, name: str, encoders: SqlStore | None
     lines = [f"## Classification on an LLM (`{name}`)", "",
              f"- **Task**: {builtin} on {config['model']['name']}; a label is scored by the likelihood of its words "
              "after the prompt; *generated+parsed* reads the generated answer instead (on up to 64 test texts)",
-             f"- **Runs**: {len(finished)} finished of {len(runs)}; {len(experiment['test_labels'])} test texts",
+             runs_line(experiment, finished, runs) + f"; {len(experiment['test_labels'])} test texts",
              budget_line(config),
              f"- **Measured on**: {machine(experiment)}",
              f"- **Regenerate**: `adaptlab demo {builtin} --model smollm2 --quick`, then "
@@ -307,19 +322,20 @@ def paraphrase_section(store: SqlStore, names: tuple[str, str] = PARAPHRASES) ->
         for row in table.itertuples():
             group = coverage[coverage.method == row.method].set_index("group").answer_match
             options = mean_field(runs, "mc_accuracy").get((row.method, row.size), np.nan)
+            steps = runs[runs.method == row.method].record.map(lambda r: ((r or {}).get("details") or {}).get("steps"))
             rows.append((row.method, wordings, row, group.get("covered", np.nan), group.get("uncovered", np.nan),
-                         options))
+                         options, steps.dropna().mean() if steps.notna().any() else np.nan))
         scored[wordings] = with_correctness(runs[runs.method == "corpus_ft"], labels)
     lines += [f"`{names[0]}` against `{names[1]}` (examples/): the same {len(labels)} test questions and budget (3 "
-              "epochs over the corpus, so four wordings take about four times the steps, as in the paper); the "
-              "corpus words each fact once, or four ways. *prompt* is the base model beside them, as a check that "
-              "the questions are the same.", "",
-              "| method | wordings per fact | answer match [95% CI] | covered | uncovered | options | train s |",
-              "|---|---|---|---|---|---|---|"]
-    for method, wordings, row, covered, uncovered, options in rows:
+              "epochs over the corpus in both, so more wordings mean more steps, as in the paper; distractor "
+              "passages are worded once); the corpus words each fact once, or four ways. *prompt* is the base model "
+              "beside them, as a check that the questions are the same.", "",
+              "| method | wordings per fact | answer match [95% CI] | covered | uncovered | options | steps | train s |",
+              "|---|---|---|---|---|---|---|---|"]
+    for method, wordings, row, covered, uncovered, options, steps in rows:
         lines.append(f"| `{method}` | {wordings} | {row.accuracy:.3f} [{row.accuracy_low:.3f}, "
                      f"{row.accuracy_high:.3f}] | {fmt(covered)} | {fmt(uncovered)} | {fmt(options)} | "
-                     f"{row.train_seconds:.0f} |")
+                     f"{fmt(steps, 0)} | {row.train_seconds:.0f} |")
     one, four = sorted(scored)
     paired = paired_difference(scored[four], scored[one])
     if paired is not None:

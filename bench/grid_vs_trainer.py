@@ -6,7 +6,8 @@ Same model (all-MiniLM-L6-v2), data (the fortunes scenario), subsets, epochs, ba
 rates, warmup and weight decay. The peer uses Trainer's documented text-classification set-up
 (DataCollatorWithPadding, no evaluation during training, no checkpoints), twice in the same run: at its
 defaults (fp32 on a CPU, random batches, PyTorch's AdamW) and at its best documented settings for speed
-(`bf16=True` where bf16 is native, `group_by_length=True`, `optim="adamw_torch_fused"`). adaptlab's early stopping
+(`bf16=True` where bf16 is native, `train_sampling_strategy="group_by_length"`, transformers 5's
+name for `group_by_length=True`, and `optim="adamw_torch_fused"`). adaptlab's early stopping
 is switched off so both train exactly the same number of epochs; its time still includes what it
 does beyond the peer (validation checks, latency and size measurements). Reported: wall time and
 test accuracy of each, as a ratio. Goals: at least 5x faster on an H100 with accuracy within one
@@ -61,7 +62,8 @@ def peer_run(method: str, base, texts, labels, test_texts, test_labels, num_labe
                                  eval_strategy="no", save_strategy="no", report_to="none", seed=seed,
                                  bf16=torch.cuda.is_available() or (best and native_bf16(pick_device("auto"))),
                                  use_cpu=not torch.cuda.is_available(), disable_tqdm=True, logging_strategy="no",
-                                 **({"group_by_length": True, "optim": "adamw_torch_fused"} if best else {}))
+                                 **({"train_sampling_strategy": "group_by_length", "optim": "adamw_torch_fused"}
+                                    if best else {}))
         trainer = Trainer(model=model, args=args, train_dataset=train, data_collator=DataCollatorWithPadding(tokenizer))
         trainer.train()
         predictions = trainer.predict(test).predictions

@@ -30,7 +30,7 @@ def main() -> None:
     os.environ["ADAPTLAB_HOME"] = home
     config = parse_config({"name": "bench-mfu", "task": {"builtin": "fortunes"}, "methods": ["full"],
                            "sizes": [args.per_class], "seeds": [0], "training": {"batch_size": args.batch},
-                           "budget": {"max_epochs": args.epochs, "min_steps": 0, "patience": 1000}})
+                           "budget": {"max_epochs": args.epochs, "min_steps": 0, "patience": 100}})
     record = run_experiment(config, SqlStore(os.path.join(home, "r.db"))).runs.record.iloc[0]
     details = record["details"]
     save("mfu", f"python bench/mfu.py --per-class {args.per_class} --batch {args.batch} --epochs {args.epochs}",

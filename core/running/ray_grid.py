@@ -187,12 +187,20 @@ def check_nodes(where: str) -> list[dict]:
     probe = ray.remote(node_facts)
     refs = [probe.options(num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False))
             .remote() for node in nodes]
-    try:
-        facts = ray.get(refs, timeout=NODE_ANSWER_SECONDS)
-    except ray.exceptions.GetTimeoutError:
-        raise RayClusterError(f"not every node of {where} answered within {NODE_ANSWER_SECONDS} s (a node that cannot "
-                              "start a Python worker: check `ray status` and that adaptlab and torch are installed "
-                              "on each node)") from None
+    deadline = time.monotonic() + NODE_ANSWER_SECONDS
+    answered = []
+    for node, ref in zip(nodes, refs):
+        try:
+            answered.append((node, ray.get(ref, timeout=max(1.0, deadline - time.monotonic()))))
+        except ray.exceptions.GetTimeoutError:
+            raise RayClusterError(f"not every node of {where} answered within {NODE_ANSWER_SECONDS} s (a node that "
+                                  "cannot start a Python worker: check `ray status` and that adaptlab and torch are "
+                                  "installed on each node)") from None
+        except ray.exceptions.TaskUnschedulableError:
+            continue  # the node left the cluster since it was listed (lost, or being removed): nothing runs there
+    if not answered:
+        raise RayClusterError(f"no node of {where} is left to run on: check `ray status`")
+    nodes, facts = [node for node, _ in answered], [fact for _, fact in answered]
     mine = code_fingerprint()
     other = [(node, fact) for node, fact in zip(nodes, facts) if fact["adaptlab"] != mine]
     if other:

@@ -41,6 +41,9 @@ def test_parts_join_back_into_the_fortune_files_the_scenario_then_reads(gpu, tmp
     installed = build_scenario("fortunes", per_class=20)
     monkeypatch.setenv("ADAPTLAB_FORTUNE_DIR", env["ADAPTLAB_FORTUNE_DIR"])
     carried = build_scenario("fortunes", per_class=20)
+    from core.task.scenarios.fortunes import fortune_dir
+
+    assert fortune_dir() == Path(env["ADAPTLAB_FORTUNE_DIR"])  # read from the carried files, not the package
     assert carried.provenance["sha256"] == installed.provenance["sha256"]
     assert list(carried.test.text) == list(installed.test.text)
 

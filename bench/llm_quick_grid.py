@@ -2,6 +2,7 @@
 
     python bench/llm_quick_grid.py                   # prompt, fewshot, rag, lora, scratch; 8 and 32 per class; seed 0
     python bench/llm_quick_grid.py --dry-run         # seconds: 1 per class, 15 test texts, one epoch
+    python bench/llm_quick_grid.py --scenario geo-qa # `adaptlab demo geo-qa --quick`: every method of issue 16
 
 The demo's quick config (core/scenarios: fortunes' LLM grid, its two smallest sizes, one seed) with
 the methods of issue 15's quick grid, run by the CLI (`adaptlab run`) in a fresh ADAPTLAB_HOME, so
@@ -27,19 +28,27 @@ from common import ROOT, decoder_arguments, results_folder, save, timed
 METHODS = ["prompt", "fewshot", "rag", "lora", "scratch"]
 GOAL_SECONDS = 15 * 60
 GOAL = "the LLM quick grid (prompt, fewshot, rag, lora, scratch; two sizes; one seed) in <= 15 minutes on the 2-core CPU"
+GEO_QA_GOAL = "`adaptlab demo geo-qa --quick` (every method once, one size, one seed) in <= 15 minutes on the 2-core CPU"
 # a smoke run of the same pipeline: a tiny test set, the smallest sizes, one epoch of a step or two
 DRY_RUN = {"sizes": [1], "task": {"builtin_options": {"per_class": 12}}, "budget": {"max_epochs": 1, "min_steps": 1},
            "llm": {"max_new_tokens": 4, "max_shots": 2}}
 
 
-def grid_config(model: str, methods: list[str], dry_run: bool) -> dict:
-    """`adaptlab demo fortunes --model MODEL --quick`'s config with the quick grid's methods."""
+GEO_QA_DRY_RUN = {"sizes": [4], "budget": {"max_epochs": 1, "min_steps": 1}, "llm": {"max_new_tokens": 4, "max_shots": 2}}
+
+
+def grid_config(model: str, methods: list[str] | None, dry_run: bool, scenario: str = "fortunes") -> dict:
+    """`adaptlab demo SCENARIO --model MODEL --quick`'s config (fortunes: with the quick grid's methods)."""
     from core.task.scenarios import demo_config
 
+    if scenario == "geo-qa":  # the demo exactly: its quick grid is every method of the knowledge-injection question
+        config = demo_config("geo-qa", quick=True, model=None if model == "smollm2" else model)
+        config.update(methods=methods or config["methods"])
+        return merged(config, GEO_QA_DRY_RUN) if dry_run else config
     config = demo_config("fortunes", quick=True, model=model)
     # the demo's own name: `ADAPTLAB_HOME=<the kept home> adaptlab demo fortunes --model smollm2 --quick` then runs
     # only what the demo adds (full fine-tuning), and docs/make_llm_results.py reads the whole grid from there
-    config.update(methods=methods)
+    config.update(methods=methods or METHODS)
     return merged(config, DRY_RUN) if dry_run else config
 
 
@@ -65,14 +74,16 @@ def per_method(runs) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--methods", nargs="+", default=METHODS)
+    parser.add_argument("--scenario", choices=["fortunes", "geo-qa"], default="fortunes")
+    parser.add_argument("--methods", nargs="+", default=None, help=f"default: {' '.join(METHODS)} on fortunes, "
+                        "every method of the demo on geo-qa")
     decoder_arguments(parser, "1 example per class, 12 texts per class, one epoch, 4 new tokens")
     args = parser.parse_args(argv)
     folder = results_folder(args)
     import yaml
 
     home = Path(tempfile.mkdtemp(prefix="bench-llm-quick-"))  # cold: no converted model, no cached embeddings
-    config = grid_config(args.model, args.methods, args.dry_run)
+    config = grid_config(args.model, args.methods, args.dry_run, args.scenario)
     config_path = home / "llm-quick-grid.yaml"
     config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     env = {**os.environ, "ADAPTLAB_HOME": str(home), "HF_HUB_OFFLINE": "1"}
@@ -92,18 +103,21 @@ def main(argv: list[str] | None = None) -> None:
     else:
         print(f"kept {home} (ADAPTLAB_HOME of this grid: its store, converted model and caches)")
     converted = re.search(r"converted in (\d+) s", done.stderr)
-    shown = ("python bench/llm_quick_grid.py" + (f" --methods {' '.join(args.methods)}" if args.methods != METHODS
-                                                  else "")
+    shown = ("python bench/llm_quick_grid.py" + (f" --scenario {args.scenario}" if args.scenario != "fortunes" else "")
+             + (f" --methods {' '.join(args.methods)}" if args.methods else "")
              + (f" --model {args.model}" if args.model != "smollm2" else "") + (" --dry-run" if args.dry_run else ""))
-    save("llm_quick_grid", shown, GOAL,
+    geo = args.scenario == "geo-qa"
+    save("llm_quick_grid_geo_qa" if geo else "llm_quick_grid", shown, GEO_QA_GOAL if geo else GOAL,
          {"wall_seconds": wall(), "goal_seconds": GOAL_SECONDS, "runs": int(len(runs)),
           "finished": int((runs.status == "finished").sum()),
           "conversion_seconds": float(converted.group(1)) if converted else None,
-          "sizes_per_class": config["sizes"], "seeds": config["seeds"], "task": config["task"],
+          "sizes_per_class": config["sizes"], "size_unit": "training questions" if geo else "per class",
+          "seeds": config["seeds"], "task": config["task"],
           "by_method": per_method(runs)},
          folder=folder,
          notes=f"cold start: fresh ADAPTLAB_HOME (GGUF conversion, embedding cache, results store); the config of "
-               f"`adaptlab demo fortunes --model {args.model} --quick` with methods {', '.join(args.methods)}; "
+               f"`adaptlab demo {args.scenario} --model {args.model} --quick` with methods "
+               f"{', '.join(config['methods'])}; "
                "run by the CLI in a child process; per-method wall time from each run's start and finish stamps "
                "(whole seconds)")
 

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -207,20 +206,14 @@ def cmd_show(args) -> int:
 
 
 def cmd_export(args) -> int:
+    from core.results.export import export_text
     from core.running.runner import load_results
 
     out = Path(args.output or f"{args.experiment}.{args.format}")
     check_destination(out, args.force)
     frame = load_results(args.experiment, _store(args, create=False))
-    records = frame.pop("record")
     try:
-        if args.format == "csv":  # flat columns; nested facts as JSON text in their own column
-            frame["per_class_f1"] = [json.dumps(r.get("per_class_f1", {})) for r in records]
-            frame["details"] = [json.dumps(r.get("details", {})) for r in records]
-            frame.to_csv(out, index=False)
-        else:  # every run's full record
-            out.write_text(json.dumps([{"experiment": args.experiment, **r} for r in records], indent=2,
-                                      default=str), encoding="utf-8")
+        out.write_text(export_text(args.experiment, frame, args.format), encoding="utf-8")
     except OSError as error:  # permission denied, a read-only or full disk
         raise AdaptlabError(f"cannot write {out}: {error.strerror or error}") from None
     console.print(f"wrote {len(frame)} run(s) to {out}")

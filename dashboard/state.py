@@ -1,7 +1,9 @@
 """Everything the dashboard caches, in one module: the store and queue, tokenizers, tasks, result tables.
 
 Pages never cache on their own. Resources (connections, tokenizers, loaded tasks) are shared by
-every session with st.cache_resource; tables are copied per caller with st.cache_data. Anything
+every session with st.cache_resource; small tables are copied per caller with st.cache_data. An experiment's
+runs and analysed results are shared too (st.cache_resource, read-only: pages build new frames from them),
+because copying 10,000 runs for every page view costs more than the view. Anything
 that depends on where results live takes the store URL as an argument, so a test (or a second
 ADAPTLAB_HOME) never sees another's cached data.
 """
@@ -17,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core.results.analysis import analyse
+from core.results.analysis import analyse, with_correctness
 from core.results.decision import per_class_f1
 from core.results.store import SqlStore, default_store_url
 from core.running.jobs import JobQueue, ensure_worker
@@ -229,6 +231,7 @@ class Results:
     per_class: pd.DataFrame  # core.results.decision.per_class_f1
     reference: str
     unit: str
+    scored: pd.DataFrame  # the finished runs with `correct` (0/1 per test example): what paired comparisons read
 
     @property
     def failed(self) -> pd.DataFrame:
@@ -249,11 +252,24 @@ class Results:
 
 @st.cache_data(ttl=2, show_spinner=False)
 def _run_stamp(url: str, name: str) -> str:
-    runs = _store(url).runs_frame(name)
-    return f"{len(runs)}|{runs.finished_at.max()}|{(runs.status == 'finished').sum()}"
+    """Changes whenever a run of `name` is added or changed: one aggregate query (cheap at 10,000 runs), read at
+    most every 2 s; everything below is recomputed only when it changes."""
+    return _store(url).runs_stamp(name)
 
 
-@st.cache_data(show_spinner="Computing intervals…", max_entries=32)
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _runs_table(url: str, name: str, stamp: str) -> pd.DataFrame:
+    return _store(url).runs_frame(name)
+
+
+def runs_table(name: str) -> pd.DataFrame:
+    """An experiment's runs without their predictions (SqlStore.runs_frame), re-read only when a run was added or
+    changed: the Runs page redraws every 2 s and must not parse 10,000 records each time."""
+    url = store_url()
+    return _runs_table(url, name, _run_stamp(url, name))
+
+
+@st.cache_resource(show_spinner="Computing intervals…", max_entries=8)
 def _results(url: str, name: str, stamp: str) -> Results:
     from core.methods import DEFAULT_REFERENCE
 
@@ -262,13 +278,16 @@ def _results(url: str, name: str, stamp: str) -> Results:
     config = experiment["config"]
     reference, unit = config.get("reference", DEFAULT_REFERENCE), config.get("size_unit", "per_class")
     runs = store.runs_frame(name, with_predictions=True)
-    analysis = analyse(runs, experiment["test_labels"], reference)  # once per change in the runs: every page shares it
+    scored = with_correctness(runs, experiment["test_labels"])  # scored once: the analysis and the report's ties
+    analysis = analyse(scored, experiment["test_labels"], reference)  # once per change in the runs: pages share it
     return Results(name=name, experiment=experiment, runs=runs, summary=analysis.summary, curves=analysis.curves,
-                   transfer=analysis.transfer, per_class=per_class_f1(runs), reference=reference, unit=unit)
+                   transfer=analysis.transfer, per_class=per_class_f1(runs), reference=reference, unit=unit,
+                   scored=scored)
 
 
 def results(name: str) -> Results:
-    """An experiment's results; recomputed only when a run was added or changed."""
+    """An experiment's results; recomputed only when a run was added or changed. Shared by every page view and
+    session: read it, never change it in place."""
     url = store_url()
     return _results(url, name, _run_stamp(url, name))
 

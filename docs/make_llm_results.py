@@ -209,9 +209,15 @@ def budget_line(config: dict) -> str:
     """The training budget the runs had; a quick look's says what it costs."""
     budget = config.get("budget") or {}
     words = f"- **Budget**: at most {budget.get('max_epochs', 6)} epochs, at least {budget.get('min_steps', 50)} steps"
+    batch = (config.get("training") or {}).get("batch_size", 16)
+    words += f" of {batch} examples" if batch != 16 else ""
     if budget.get("min_steps", 50) < 50:
         words += (" (`--quick`'s shorter training: a first look that undertrains; on fortunes LoRA reached 0.65 at 32 "
                   "per class against 0.84 with the default budget, docs/BENCHMARKS.md row 10)")
+    k = (config.get("rag") or {}).get("k", 8)
+    words += f"; RAG puts the top {k} retrieved texts in the prompt" + (" (the default is 8)" if k != 8 else "")
+    if config.get("forgetting") == "off":
+        words += "; no forgetting probe"
     return words
 
 

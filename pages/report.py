@@ -18,7 +18,7 @@ def render() -> None:
         return
     constraints = _constraints(results)
     # ties are decided on paired differences: the runs carry their predictions
-    choice = recommend(results.summary, constraints, results.unit, results.quality, runs=results.runs,
+    choice = recommend(results.summary, constraints, results.unit, results.quality, runs=results.scored,
                        test_labels=results.experiment.get("test_labels"))
     failed = [f"{run.run_key}: {run.error}" for run in results.failed.itertuples()]
     report = build_report(results.experiment, results.summary, choice, constraints, failed, runs=results.runs)

@@ -12,6 +12,8 @@ from dashboard import live, state, ui
 KEY = "runs"
 REFRESH_SECONDS = 2
 SHOWN_JOBS = 15
+SHOWN_RUNS = 100  # a job card lists its newest runs; Stored runs lists them all
+PAGE_ROWS = 500
 STATUS_ICONS = {"queued": ":material/schedule:", "running": ":material/sync:", "finished": ":material/check_circle:",
                 "failed": ":material/error:", "cancelled": ":material/cancel:"}
 
@@ -21,6 +23,7 @@ def render() -> None:
     st.caption("Experiments run in a worker process, one job per device at a time. This page reads their "
                "progress from the database: reload it, close it, or open it in another browser: the work goes on.")
     _live()
+    _stored()
 
 
 @st.fragment(run_every=REFRESH_SECONDS)
@@ -109,7 +112,7 @@ def _progress(job: dict, progress: dict, unit: str) -> None:
                     text=f"now: {method}, {size_label(size, unit)}, seed {seed}{detail}")
     # the worker reports at events; counted here, elapsed time goes on while it loads a model or encodes texts
     elapsed = live.elapsed_seconds(job.get("started_at"), reported=progress.get("elapsed_seconds"))
-    durations = live.run_durations(state.store().runs_frame(job["experiment"]), since=job.get("started_at"))
+    durations = live.run_durations(state.runs_table(job["experiment"]), since=job.get("started_at"))
     at_once = max(1, len(progress.get("in_flight") or []))
     remaining = live.remaining_seconds(durations, total - done, at_once) if total else None
     cols = st.columns(4)
@@ -137,7 +140,7 @@ def _elsewhere(grid: dict) -> None:
     except AdaptlabError:
         config = {}
     unit = config.get("size_unit", "per_class")
-    runs = state.store().runs_frame(experiment)
+    runs = state.runs_table(experiment)
     total = live.planned_runs(config)
     finished = int((runs.status == "finished").sum()) if len(runs) else 0
     with st.container(border=True):
@@ -163,20 +166,72 @@ def _elsewhere(grid: dict) -> None:
 
 
 def _runs_so_far(experiment: str, expanded: bool) -> None:
-    runs = state.store().runs_frame(experiment)
+    runs = state.runs_table(experiment)
     if runs.empty:
         return
     with st.expander(f"Runs stored so far ({len(runs)})", expanded=expanded):
-        table = runs[["method", "size", "seed", "status", "accuracy", "train_seconds", "error"]].copy()
-        table["size"] = [size_label(size, _unit(experiment)) for size in table["size"]]
-        nodes = live.run_nodes(runs)
-        if nodes.notna().any():  # run on a Ray cluster: which node ran each
-            table.insert(4, "node", nodes)
-        table = table.rename(columns={"size": "training data"})
-        st.dataframe(table.iloc[::-1], hide_index=True, width="stretch",
-                     column_config={"accuracy": st.column_config.NumberColumn(format="%.3f"),
-                                    "train_seconds": st.column_config.NumberColumn("train s", format="%.1f"),
-                                    "error": st.column_config.TextColumn("error", width="large")})
+        _table(runs.iloc[-SHOWN_RUNS:].iloc[::-1], _unit(experiment))
+        if len(runs) > SHOWN_RUNS:
+            st.caption(f"The newest {SHOWN_RUNS} of {len(runs):,}; every run, filtered and paged, and the downloads "
+                       "are under **Stored runs** below.")
+
+
+def _table(runs, unit: str) -> None:
+    """Runs as a table: method, training data, seed, status, (node), accuracy, train seconds, error (blank if none)."""
+    table = runs[["method", "size", "seed", "status", "accuracy", "train_seconds", "error"]].copy()
+    table["size"] = [size_label(size, unit) for size in table["size"]]
+    table["error"] = table["error"].fillna("")
+    nodes = live.run_nodes(runs)
+    if nodes.notna().any():  # run on a Ray cluster: which node ran each
+        table.insert(4, "node", nodes)
+    table = table.rename(columns={"size": "training data"})
+    st.dataframe(table, hide_index=True, width="stretch",
+                 column_config={"accuracy": st.column_config.NumberColumn(format="%.3f"),
+                                "train_seconds": st.column_config.NumberColumn("train s", format="%.1f"),
+                                "error": st.column_config.TextColumn("error", width="large")})
+
+
+def _stored() -> None:
+    """Every stored run of one experiment: filtered by method and status, a page at a time, and downloadable."""
+    if state.experiments(state.store_url()).empty:  # nothing stored: the queue above says where to start
+        return
+    st.subheader("Stored runs")
+    name = ui.pick_experiment(f"{KEY}.stored")
+    runs = state.runs_table(name)
+    if runs.empty:
+        st.info(f"'{name}' has no stored runs yet.", icon=":material/info:")
+        return
+    methods, statuses = list(dict.fromkeys(runs.method)), list(dict.fromkeys(runs.status))
+    left, middle, right = st.columns([3, 2, 1])
+    chosen_methods = left.multiselect("Methods", methods, key=f"{KEY}.methods.{name}", placeholder="every method")
+    chosen_status = middle.multiselect("Status", statuses, key=f"{KEY}.status.{name}", placeholder="any status")
+    shown = runs[runs.method.isin(chosen_methods or methods) & runs.status.isin(chosen_status or statuses)]
+    pages = max(1, -(-len(shown) // PAGE_ROWS))
+    page = right.number_input(f"Page (of {pages})", min_value=1, max_value=pages, value=1, step=1,
+                              key=f"{KEY}.page.{name}.{len(shown)}")
+    first = (page - 1) * PAGE_ROWS
+    _table(shown.iloc[first:first + PAGE_ROWS], _unit(name))
+    st.caption(f"Runs {first + 1:,} to {min(first + PAGE_ROWS, len(shown)):,} of {len(shown):,}"
+               + (f" (of {len(runs):,} stored)" if len(shown) < len(runs) else "") + ", in the order they were stored.")
+    url = state.store_url()
+    left, right = st.columns([1, 5])
+    for column, fmt, mime in ((left, "csv", "text/csv"), (right, "json", "application/json")):
+        # built when clicked (on its own thread), from the store: every run, whatever the filters show
+        column.download_button(f"Download all {len(runs):,} runs ({fmt.upper()})", _exporter(url, name, fmt),
+                               file_name=f"{name}.{fmt}", mime=mime, on_click="ignore", icon=":material/download:",
+                               key=f"{KEY}.download.{fmt}")
+    st.caption("The same files as `adaptlab export " + name + " --format csv` (or json): CSV has one row per run, "
+               "JSON every run's full record.")
+
+
+def _exporter(url: str, name: str, fmt: str):
+    def build() -> str:
+        from core.results.export import export_text
+        from core.results.store import SqlStore
+
+        return export_text(name, SqlStore(url, create=False).runs_frame(name), fmt)
+
+    return build
 
 
 def _resume(job_id: int) -> None:

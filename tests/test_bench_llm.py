@@ -71,6 +71,22 @@ def test_llm_quick_grid_dry_run_runs_every_method_by_the_cli(tiny_llama, tmp_pat
     assert figures["wall_seconds"] > sum(m["train_seconds"] for m in figures["by_method"].values())
 
 
+def test_geo_qa_quick_grid_dry_run_runs_every_method_of_the_demo_by_the_cli(tiny_llama, tmp_path):
+    """`--scenario geo-qa`: the config of `adaptlab demo geo-qa --quick` (every method once), its record read as
+    row 10b of the report."""
+    from core.task.scenarios import demo_config
+
+    quick = bench("llm_quick_grid")
+    quick.main(["--scenario", "geo-qa", "--dry-run", "--model", str(tiny_llama), "--results", str(tmp_path)])
+    stored = record(tmp_path, "llm_quick_grid_geo_qa")
+    figures = stored["figures"]
+    methods = demo_config("geo-qa", quick=True)["methods"]
+    assert sorted(figures["by_method"]) == sorted(methods) and figures["runs"] == figures["finished"] == len(methods)
+    assert figures["size_unit"] == "training questions" and "--scenario geo-qa" in stored["command"]
+    page = bench("report").page({("llm_quick_grid_geo_qa", "cpu"): stored})
+    assert "sizes [4] training questions" in section(page, "10b. `adaptlab demo geo-qa --quick` end to end")
+
+
 def test_report_reads_the_decoder_records_and_lists_them_unmeasured_otherwise(tmp_path):
     report = bench("report")
     unmeasured = report.page({})

@@ -7,6 +7,7 @@ wrong answers, and multiple-choice accuracy comes from the option the model foun
 
 from __future__ import annotations
 
+import functools
 import re
 import string
 import unicodedata
@@ -19,7 +20,29 @@ BOOTSTRAP_SAMPLES = 2000
 CONFIDENCE = 0.95
 
 
-GATHER_LIMIT = 4_000_000  # values gathered at once (32 MB): resamples are taken in chunks below this
+COUNTS_CACHED = 8_000_000  # resample-count matrices up to this many cells (64 MB) are kept for the next call
+
+
+def _draw_counts(seed: int, samples: int, n_examples: int) -> tuple[np.ndarray, dict]:
+    """How often each test example is drawn in each resample (samples x examples), and the generator's state after
+    the draw (the seed draws that follow start there)."""
+    rng = np.random.default_rng(seed)
+    columns = rng.integers(0, n_examples, size=(samples, n_examples))  # per resample, the examples drawn
+    flat = (np.arange(samples)[:, None] * n_examples + columns).ravel()
+    counts = np.bincount(flat, minlength=samples * n_examples).reshape(samples, n_examples).astype(np.float64)
+    counts.setflags(write=False)
+    return counts, rng.bit_generator.state
+
+
+_cached_counts = functools.lru_cache(maxsize=4)(_draw_counts)
+
+
+def resample_counts(seed: int, samples: int, n_examples: int) -> tuple[np.ndarray, dict]:
+    """The examples' draw counts of every resample: the same for every call with the same seed and sizes, so they
+    are drawn once (every run of an experiment is scored on the same test examples)."""
+    if samples * n_examples <= COUNTS_CACHED:
+        return _cached_counts(seed, samples, n_examples)
+    return _draw_counts(seed, samples, n_examples)
 
 
 def bootstrap_means(values: np.ndarray, seed: int = 0, samples: int = BOOTSTRAP_SAMPLES) -> np.ndarray:
@@ -29,19 +52,29 @@ def bootstrap_means(values: np.ndarray, seed: int = 0, samples: int = BOOTSTRAP_
     examples. Each resample draws the test examples with replacement, the same draw for every seed
     (so seeds stay paired), then, where there are several seeds, draws the seeds with replacement
     (a hierarchical bootstrap: the luck of the test set and of the seed both widen the spread).
-    """
+
+    A resample's mean is its draw counts times the values over the examples: one matrix product for every
+    resample and seed (exact, so the same to the last bit as gathering the drawn values, for 0/1 values)."""
     matrix = np.atleast_2d(np.asarray(values, dtype=np.float64))
     n_seeds, n_examples = matrix.shape
-    rng = np.random.default_rng(seed)
-    columns = rng.integers(0, n_examples, size=(samples, n_examples))  # per resample, the examples drawn
-    per_seed = np.empty((samples, n_seeds))  # per resample, each seed's mean over the drawn examples
-    step = max(1, GATHER_LIMIT // max(1, n_seeds * n_examples))
-    for start in range(0, samples, step):  # chunks bound the memory of the gather, not one pass per resample
-        per_seed[start:start + step] = np.take(matrix, columns[start:start + step], axis=1).mean(axis=2).T
+    counts, state = resample_counts(seed, samples, n_examples)
+    per_seed = counts @ matrix.T / n_examples  # per resample, each seed's mean over the drawn examples
     if n_seeds == 1:
         return per_seed[:, 0]
+    rng = np.random.default_rng(seed)
+    rng.bit_generator.state = state  # where the examples' draw left it
     chosen = rng.integers(0, n_seeds, size=(samples, n_seeds))  # per resample, the seeds drawn
     return np.take_along_axis(per_seed, chosen, axis=1).mean(axis=1)
+
+
+def interval_from(means: np.ndarray, values: np.ndarray) -> tuple[float, float]:
+    """The 95% percentile interval of bootstrap `means` of `values`, widened to Wilson's for 0/1 values."""
+    tail = (1 - CONFIDENCE) / 2 * 100
+    low, high = np.percentile(means, [tail, 100 - tail])
+    if np.isin(values, (0, 1)).all():
+        wilson_low, wilson_high = wilson_interval(float(values.mean()), values.shape[-1])
+        low, high = min(low, wilson_low), max(high, wilson_high)
+    return float(low), float(high)
 
 
 def bootstrap_interval(values: np.ndarray, seed: int = 0, samples: int = BOOTSTRAP_SAMPLES) -> tuple[float, float]:
@@ -56,12 +89,32 @@ def bootstrap_interval(values: np.ndarray, seed: int = 0, samples: int = BOOTSTR
     values = np.asarray(values)
     if values.size == 0:
         return float("nan"), float("nan")
+    return interval_from(bootstrap_means(values, seed, samples), values)
+
+
+ROWS_AT_ONCE = 512  # vectors resampled in one matrix product (2,000 x 512 means: 8 MB)
+
+
+def bootstrap_intervals(vectors: np.ndarray, seed: int = 0, samples: int = BOOTSTRAP_SAMPLES) -> list[tuple[float, float]]:
+    """bootstrap_interval of each row of `vectors` (rows x examples, each one run's values), the same to the last
+    bit for 0/1 and integer values, in a few matrix products instead of one bootstrap per row."""
+    vectors = np.asarray(vectors, dtype=np.float64)
+    if vectors.size == 0:
+        return [(float("nan"), float("nan"))] * len(vectors)
+    counts, _ = resample_counts(seed, samples, vectors.shape[1])
     tail = (1 - CONFIDENCE) / 2 * 100
-    low, high = np.percentile(bootstrap_means(values, seed, samples), [tail, 100 - tail])
-    if np.isin(values, (0, 1)).all():
-        wilson_low, wilson_high = wilson_interval(float(values.mean()), values.shape[-1])
-        low, high = min(low, wilson_low), max(high, wilson_high)
-    return float(low), float(high)
+    out = []
+    for start in range(0, len(vectors), ROWS_AT_ONCE):
+        block = vectors[start:start + ROWS_AT_ONCE]
+        means = counts @ block.T / block.shape[1]  # samples x rows
+        lows, highs = np.percentile(means, [tail, 100 - tail], axis=0)
+        binary = ((block == 0) | (block == 1)).all(axis=1)
+        for row, low, high, zero_one in zip(block, lows, highs, binary):
+            if zero_one:  # as interval_from: a 0/1 row's interval covers Wilson's
+                wilson_low, wilson_high = wilson_interval(float(row.mean()), row.shape[-1])
+                low, high = min(low, wilson_low), max(high, wilson_high)
+            out.append((float(low), float(high)))
+    return out
 
 
 def wilson_interval(share: float, examples: int) -> tuple[float, float]:
@@ -74,7 +127,11 @@ def wilson_interval(share: float, examples: int) -> tuple[float, float]:
 
 def one_sided_p(values: np.ndarray, seed: int = 0, samples: int = BOOTSTRAP_SAMPLES) -> float:
     """Bootstrap p-value that the mean of paired differences is below zero (small: reliably below)."""
-    means = bootstrap_means(values, seed, samples)
+    return p_from(bootstrap_means(values, seed, samples))
+
+
+def p_from(means: np.ndarray) -> float:
+    """one_sided_p from the bootstrap means already drawn (the interval's own: the same seed draws the same)."""
     return float((np.sum(means >= 0) + 1) / (len(means) + 1))
 
 

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import false_discovery_control
 
-from core.evaluation.metrics import bootstrap_interval, one_sided_p
+from core.evaluation.metrics import bootstrap_interval, bootstrap_intervals, bootstrap_means, interval_from, p_from
 from core.methods import DEFAULT_REFERENCE, METHODS
 from core.running.grid import NO_TRAINING_DATA, size_order
 
@@ -61,8 +61,11 @@ def analyse(runs: pd.DataFrame, test_labels: list[int], reference: str | None = 
 
 
 def with_correctness(runs: pd.DataFrame, test_labels: list[int]) -> pd.DataFrame:
-    """Add a `correct` column (0/1 per test example) from stored predictions; finished runs only."""
+    """Add a `correct` column (0/1 per test example) from stored predictions; finished runs only. Runs that have
+    one already are kept as they are."""
     finished = runs[runs.status == "finished"].copy()
+    if "correct" in finished:
+        return finished
     truth = np.asarray(test_labels)
     finished["correct"] = [np.asarray(p) == truth for p in finished.predictions]
     return finished
@@ -120,27 +123,37 @@ def negative_transfer(runs: pd.DataFrame, reference: str = DEFAULT_REFERENCE) ->
     """
     once = set(runs.method[runs["size"] == NO_TRAINING_DATA])
     runs = broadcast_once(runs)
-    ref = runs[runs.method == reference].set_index(["size", "seed"]).correct
-    rows, pooled = [], []
+    reference_runs = runs[runs.method == reference]
+    ref = dict(zip(zip(reference_runs["size"], reference_runs.seed), reference_runs.correct))  # (size, seed) -> 0/1
+    ref_seeds_at = {}  # size -> the reference's seeds there
+    for size, seed in ref:
+        ref_seeds_at.setdefault(size, []).append(seed)
+    pairs, every_diff, pooled = [], [], []
     for (method, size), group in runs[runs.method != reference].groupby(["method", "size"], sort=False):
         diffs, unpaired = [], 0
         for seed, correct in zip(group.seed, group.correct):
             if method in once:  # one run serves every size and seed
-                ref_seeds = [s for (z, s) in ref.index if z == size]
-            elif (size, seed) in ref.index:
+                ref_seeds = ref_seeds_at.get(size, [])
+            elif (size, seed) in ref:
                 ref_seeds = [seed]
             else:
                 unpaired += 1
                 continue
             for ref_seed in ref_seeds:
                 diff = correct.astype(float) - ref[(size, ref_seed)].astype(float)
-                low, high = bootstrap_interval(diff)
-                rows.append(_transfer_row(method, size, ref_seed, diff.mean(), low, high))
+                pairs.append((method, size, ref_seed, diff.mean()))
                 diffs.append(diff)
         if diffs:
-            low, high = bootstrap_interval(np.stack(diffs))
-            pooled.append({**_transfer_row(method, size, None, float(np.mean(diffs)), low, high),
-                           "p": one_sided_p(np.stack(diffs)), "unpaired": unpaired})
+            stacked = np.stack(diffs)
+            means = bootstrap_means(stacked)  # one draw for the interval and the p-value (the same seed: the same)
+            low, high = interval_from(means, stacked)
+            pooled.append({**_transfer_row(method, size, None, float(stacked.mean()), low, high),
+                           "p": p_from(means), "unpaired": unpaired})
+            every_diff += diffs
+    # every pair's own interval, resampled together (one matrix product per block of pairs)
+    intervals = bootstrap_intervals(np.stack(every_diff)) if every_diff else []
+    rows = [_transfer_row(method, size, seed, difference, low, high)
+            for (method, size, seed, difference), (low, high) in zip(pairs, intervals)]
     if pooled:
         adjusted = false_discovery_control([row["p"] for row in pooled], method="bh")
         for row, p in zip(pooled, adjusted):

@@ -27,6 +27,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    case,
     create_engine,
     delete,
     event,
@@ -187,7 +188,10 @@ class SqlStore:
                     raise StoreError(f"the results database {self.url} could not be written: the disk is full (or "
                                      "failing). Runs already stored are kept; free some space and run the "
                                      "experiment again to go on from there") from None
-                if "locked" not in text and "busy" not in text or attempt == RETRIES - 1:
+                # "already exists": another process created the tables between our check and our CREATE (two
+                # runs starting on a new store at once); the next try sees them and creates nothing
+                if ("locked" not in text and "busy" not in text and "already exists" not in text
+                        or attempt == RETRIES - 1):
                     raise
                 time.sleep(min(2.0, 0.05 * 2**attempt) * (1 + random.random()))
 
@@ -267,6 +271,15 @@ class SqlStore:
         except IntegrityError:
             return False
         return True
+
+    def runs_stamp(self, name: str) -> str:
+        """A short text that changes whenever a run of `name` is added, replaced or finishes: one aggregate query,
+        so a reader can tell that its cached results are current without reading the runs."""
+        finished = func.sum(case((runs.c.status == "finished", 1), else_=0))
+        with self.engine.connect() as db:
+            row = db.execute(select(func.count(), func.max(runs.c.id), func.max(runs.c.finished_at), finished)
+                             .where(runs.c.experiment == name)).one()
+        return "|".join(map(str, row))
 
     def runs_frame(self, names: list[str] | str, with_predictions: bool = False) -> pd.DataFrame:
         """Runs of one or more experiments as a DataFrame: one row per run."""

@@ -155,13 +155,17 @@ def test_the_bootstrap_of_one_run_is_the_bootstrap_of_its_vector_and_of_its_one_
     assert all(np.isnan(bootstrap_interval(np.array([]))))
 
 
-def test_the_bootstrap_does_not_depend_on_how_its_resamples_are_chunked(monkeypatch):
+def test_the_bootstrap_does_not_depend_on_whether_its_draws_were_kept(monkeypatch):
+    """Real values (token F1): the same interval with the draw counts cached or drawn afresh (a test set too big
+    to cache), and within rounding of gathering the drawn values."""
     from core.evaluation import metrics
 
     matrix = np.random.default_rng(1).random((4, 250))
-    whole = bootstrap_interval(matrix, seed=5)
-    monkeypatch.setattr(metrics, "GATHER_LIMIT", 1000)  # one resample of 4 x 250 at a time
-    assert bootstrap_interval(matrix, seed=5) == pytest.approx(whole, abs=1e-12)
+    kept = bootstrap_interval(matrix, seed=5)
+    monkeypatch.setattr(metrics, "COUNTS_CACHED", 0)
+    assert bootstrap_interval(matrix, seed=5) == kept
+    low, high = np.percentile(_gathered_bootstrap_means(matrix, seed=5), [2.5, 97.5])
+    assert kept == pytest.approx((low, high), abs=1e-12)
 
 
 def test_an_interval_at_zero_or_one_hundred_percent_still_has_a_width():
@@ -172,3 +176,38 @@ def test_an_interval_at_zero_or_one_hundred_percent_still_has_a_width():
     assert low == 0.0 and high == pytest.approx(0.0876, abs=1e-3)  # Wilson over the 40 test examples
     # real-valued differences are bootstrapped only
     assert bootstrap_interval(np.zeros(50) + 0.5) == (0.5, 0.5)
+
+
+def _gathered_bootstrap_means(values, seed=0, samples=2000):
+    """The bootstrap as it was first written (gather the drawn values, then average): the reference the matrix
+    product must match."""
+    matrix = np.atleast_2d(np.asarray(values, dtype=np.float64))
+    n_seeds, n_examples = matrix.shape
+    rng = np.random.default_rng(seed)
+    columns = rng.integers(0, n_examples, size=(samples, n_examples))
+    per_seed = np.take(matrix, columns, axis=1).mean(axis=2).T
+    if n_seeds == 1:
+        return per_seed[:, 0]
+    chosen = rng.integers(0, n_seeds, size=(samples, n_seeds))
+    return np.take_along_axis(per_seed, chosen, axis=1).mean(axis=1)
+
+
+@pytest.mark.parametrize("shape", [(250,), (1, 97), (5, 250), (37, 60)])
+def test_the_bootstrap_by_draw_counts_is_the_gathered_bootstrap_to_the_last_bit(shape):
+    """Right/wrong vectors and their paired differences (integers): the same means, intervals and p-values as
+    gathering the drawn values, so every interval a page or report shows is unchanged by the faster way."""
+    from core.evaluation.metrics import bootstrap_interval, bootstrap_intervals, bootstrap_means, one_sided_p
+
+    rng = np.random.default_rng(7)
+    right = (rng.random(shape) < 0.7).astype(float)
+    other = (rng.random(shape) < 0.6).astype(float)
+    for values in (right, right - other):
+        assert np.array_equal(bootstrap_means(values), _gathered_bootstrap_means(values))
+        means = _gathered_bootstrap_means(values)
+        assert one_sided_p(values) == float((np.sum(means >= 0) + 1) / (len(means) + 1))
+    rows = np.atleast_2d(right - other)
+    rows = np.vstack([rows, np.atleast_2d(right)])  # a 0/1 row too: its interval covers Wilson's
+    assert bootstrap_intervals(rows) == [bootstrap_interval(row) for row in rows]
+    low, high = np.percentile(_gathered_bootstrap_means(rows[-1]), [2.5, 97.5])
+    wide_low, wide_high = bootstrap_interval(rows[-1])
+    assert wide_low <= low and wide_high >= high

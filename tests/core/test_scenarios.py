@@ -132,11 +132,16 @@ def test_demo_seeds_grow_the_same_experiment_and_an_llm_quick_look_trains_a_shor
         demo_config("fortunes", seeds=0)
     encoder_quick = parse_config(demo_config("fortunes", quick=True))
     assert encoder_quick.budget.min_steps == 50  # an encoder's quick look keeps the default budget
-    for config in (demo_config("fortunes", quick=True, model="smollm2"), demo_config("geo-qa", quick=True)):
-        parsed = parse_config(config)
-        assert (parsed.budget.max_epochs, parsed.budget.min_steps) == (LLM_QUICK_BUDGET["max_epochs"],
-                                                                       LLM_QUICK_BUDGET["min_steps"])
-        assert parsed.seeds == [0]
+    parsed = parse_config(demo_config("fortunes", quick=True, model="smollm2"))
+    assert (parsed.budget.max_epochs, parsed.budget.min_steps) == (LLM_QUICK_BUDGET["max_epochs"],
+                                                                   LLM_QUICK_BUDGET["min_steps"])
+    assert parsed.seeds == [0]
+    # geo-qa's quick look sets its own (QUICK_OPTIONS, measured to fit 15 minutes), over LLM_QUICK_BUDGET
+    geo = parse_config(demo_config("geo-qa", quick=True))
+    assert (geo.budget.max_epochs, geo.budget.min_steps, geo.training.batch_size) == (2, 12, 8)
+    assert geo.seeds == [0] and geo.sizes == [32] and geo.rag.k == 4 and geo.forgetting == "off"
+    full = parse_config(demo_config("geo-qa"))  # the full grid keeps the defaults
+    assert full.rag.k == 8 and full.forgetting != "off" and full.training.batch_size == 16 and full.sizes == [32, 128, 512]
     assert parse_config(demo_config("fortunes", model="smollm2")).budget.min_steps == 50  # the full LLM grid too
     assert parse_config(demo_config("kaomoji", quick=True, model="smollm2", seeds=3)).seeds == [0, 1, 2]
 

@@ -99,3 +99,34 @@ def test_an_unwritable_results_folder_fails_before_anything_runs(tmp_path):
             SqlStore(target)
     finally:
         locked.chmod(0o700)
+
+
+def test_two_processes_opening_a_new_store_at_once_both_get_it(tmp_path, monkeypatch):
+    """The race of two `adaptlab run`s on a new file: the other process creates the tables between this one's
+    check and its CREATE TABLE ("table experiments already exists"). Opening retries and finds them; it used to
+    call the file "not an adaptlab results database"."""
+    from sqlalchemy.exc import OperationalError
+
+    from core.results import store as store_module
+
+    path = tmp_path / "r.db"
+    real_create_all, raced = store_module.metadata.create_all, []
+
+    def racing_create_all(engine, **kwargs):
+        if not raced:  # the other process wins the race once: its tables appear, ours fails to create them
+            raced.append(True)
+            real_create_all(engine)
+            raise OperationalError("CREATE TABLE experiments", {}, Exception("table experiments already exists"))
+        return real_create_all(engine, **kwargs)
+
+    monkeypatch.setattr(store_module.metadata, "create_all", racing_create_all)
+    store = SqlStore(path)
+    assert raced and store.experiments().empty
+    store.register_experiment("e", {"name": "e"}, "fingerprint", ["a", "b"], [0, 1], {})
+    empty = store.runs_stamp("e")
+    store.write_run("e", {"run_key": "tfidf|8|0", "method": "tfidf", "size": "8", "seed": 0, "status": "failed",
+                          "error": "x"}, None)
+    failed = store.runs_stamp("e")
+    store.write_run("e", {"run_key": "tfidf|8|0", "method": "tfidf", "size": "8", "seed": 0, "status": "finished",
+                          "accuracy": 0.5, "finished_at": "2026-11-30T00:00:00+00:00"}, [0, 1])
+    assert len({empty, failed, store.runs_stamp("e")}) == 3  # a new run, and a failed one replaced, each show

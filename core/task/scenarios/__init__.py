@@ -38,7 +38,7 @@ def demo_config(name: str, quick: bool = False, label_noise: float = 0.0, model:
     """The default grid of a scenario as an experiment config (a dict for core.config.parse_config).
 
     quick: the two smallest sizes and one seed, for a first look in a couple of minutes on a CPU (on an LLM,
-    with LLM_QUICK_BUDGET's shorter training).
+    with LLM_QUICK_BUDGET's shorter training); a scenario's QUICK_OPTIONS override that.
     model: another model than the scenario's default; a decoder LLM ('smollm2') gets the scenario's
     LLM grid (LLM_DEMO_GRID: fewer, smaller sizes, since every run fine-tunes or prompts an LLM).
     seeds: run seeds 0..seeds-1 instead of the grid's. Seeds only add runs, so the name stays: a stored
@@ -50,9 +50,9 @@ def demo_config(name: str, quick: bool = False, label_noise: float = 0.0, model:
     grid = dict(getattr(scenario, "LLM_DEMO_GRID", scenario.DEMO_GRID) if llm else scenario.DEMO_GRID)
     if quick:
         grid.update(sizes=grid["sizes"][:2], seeds=grid["seeds"][:1])
-        grid.update(getattr(scenario, "QUICK_OPTIONS", {}))
         if llm or "model" in grid:  # a first look at an LLM trains fewer steps (the full grid keeps the default)
             grid["budget"] = {**grid.get("budget", {}), **LLM_QUICK_BUDGET}
+        grid.update(getattr(scenario, "QUICK_OPTIONS", {}))  # the scenario's own quick look, last: it knows best
     if seeds is not None:
         if not 1 <= seeds <= 100:
             raise ConfigError(f"--seeds must be between 1 and 100, not {seeds}")

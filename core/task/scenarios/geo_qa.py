@@ -49,8 +49,14 @@ ISO_CODE = r"\b[A-Z]{2}-[A-Z0-9]{1,3}\b"  # an ISO 3166-2 subdivision code such 
 DEMO_GRID = {"sizes": [32, 128, 512], "seeds": [0, 1, 2], "task": {"kind": "qa"}, "model": {"name": "smollm2"},
              "methods": ["prompt", "fewshot", "rag", "lora", "full", "scratch", "corpus_ft", "rag_lora"]}
 LLM_DEMO_GRID = DEMO_GRID  # an LLM is the only backbone that answers questions
-# `adaptlab demo geo-qa --quick`: the small build, whose 168 training questions hold the quick grid's sizes
-QUICK_OPTIONS = {"task": {"kind": "qa", "builtin_options": {"quick": True}}}
+# `adaptlab demo geo-qa --quick`, within 15 minutes on 2 CPU cores (measured in docs/BENCHMARKS.md, row 10b): the
+# small build, every method once at 32 training questions, and what made the full-budget look take 18 minutes cut
+# (bench/profile_geo_qa.py measured where they went): four passages in RAG's prompts instead of eight (recall@4
+# 0.94 against 0.97 at 8 on this build; RAG + LoRA trains on those prompts), 12 steps of 8 questions and at most
+# 2 epochs of the corpus (at least 16 steps of 16 and 3 epochs), and no forgetting probe. A first look: the full
+# grid keeps the defaults.
+QUICK_OPTIONS = {"task": {"kind": "qa", "builtin_options": {"quick": True}}, "sizes": [32], "rag": {"k": 4},
+                 "training": {"batch_size": 8}, "budget": {"max_epochs": 2, "min_steps": 12}, "forgetting": "off"}
 
 QUESTIONS = {
     "country": ("Which country is {name} in?",

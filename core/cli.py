@@ -170,11 +170,18 @@ def cmd_run(args) -> int:
 
 def cmd_demo(args) -> int:
     from core.config import parse_config
+    from core.errors import ExperimentConflict
     from core.task.scenarios import demo_config
 
     config = demo_config(args.scenario, quick=args.quick, label_noise=args.label_noise, model=args.model,
                          seeds=args.seeds)
-    return run_grid(parse_config(config, source=f"demo {args.scenario}"), args)
+    if args.name:
+        config["name"] = args.name
+    try:
+        return run_grid(parse_config(config, source=f"demo {args.scenario}"), args)
+    except ExperimentConflict as conflict:  # e.g. stored by an earlier adaptlab whose demo grid differed
+        raise ExperimentConflict(f"{conflict}. A demo takes one with --name, e.g. `adaptlab demo {args.scenario}"
+                                 f"{' --quick' if args.quick else ''} --name {config['name']}-2`") from None
 
 
 def run_grid(config, args) -> int:
@@ -348,6 +355,8 @@ def build_parser() -> argparse.ArgumentParser:
                            "(default: the scenario's, all-MiniLM-L6-v2 for classification)")
     demo.add_argument("--label-noise", type=float, default=0.0, metavar="SHARE",
                       help="flip this share of training labels (e.g. 0.1, 0.3) to see how data quality moves each method")
+    demo.add_argument("--name", default=None, metavar="NAME",
+                      help="store the demo under this name instead of demo-SCENARIO[-quick...]")
     demo.add_argument("--seeds", type=int, default=None, metavar="N",
                       help="run seeds 0..N-1 instead of the scenario's (docs/RESULTS.md runs 5); a stored demo "
                            "keeps its runs and adds the new seeds")

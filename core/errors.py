@@ -27,6 +27,10 @@ class StoreError(AdaptlabError):
     """The results store refused an operation (e.g. a finished experiment's config was edited)."""
 
 
+class ExperimentConflict(StoreError):
+    """An experiment of this name is stored with other settings or data: its runs stay, a new name is needed."""
+
+
 class StoreNotFound(StoreError):
     """A store opened only to read it does not exist (and was not created)."""
 

@@ -39,7 +39,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
 
-from core.errors import StoreError, StoreNotFound
+from core.errors import ExperimentConflict, StoreError, StoreNotFound
 from core.paths import adaptlab_home, now
 
 metadata = MetaData()
@@ -212,7 +212,7 @@ class SqlStore:
                 elif row.identity != identity:
                     changed = settings_changed(row.config, config)
                     what = f"other settings ({changed})" if changed else "other data"
-                    raise StoreError(
+                    raise ExperimentConflict(
                         f"experiment '{name}' already exists with {what}; its results stay as they are. Give "
                         "this config a new name (a grid may only grow: methods, sizes and seeds can be added "
                         "under the same name)")

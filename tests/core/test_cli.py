@@ -227,3 +227,21 @@ def test_report_options_for_variants_labelling_and_storage_are_checked_in_words(
     assert (made.variants, made.dollars_per_label, made.storage_dollars_per_gb_month, made.months) == (20, 0.4, 0.02, 6)
     with pytest.raises(AdaptlabError, match="--variants 0: at least 1.*--dollars-per-label -1: cannot be negative"):
         constraints_from(argparse.Namespace(**{**base, "variants": 0, "dollars_per_label": -1.0}))
+
+
+def test_a_demo_stored_with_other_settings_is_kept_and_the_message_says_how_to_run_the_new_one(tmp_path, capsys):
+    """An earlier adaptlab's demo grid (e.g. geo-qa's quick look before it was cut to fit 15 minutes) under the
+    demo's name: nothing is lost, and the one sentence says what to type (`--name`)."""
+    from core.results.store import SqlStore
+
+    store = str(tmp_path / "r.db")
+    assert main(["--store", store, "run", str(_write(tmp_path, tiny_config("demo-fortunes-quick", methods=["tfidf"],
+                                                                           sizes=[4])))]) == 0
+    capsys.readouterr()
+    assert main(["--store", store, "demo", "fortunes", "--quick"]) == 2
+    err = capsys.readouterr().err
+    assert "experiment 'demo-fortunes-quick' already exists with other settings" in err
+    assert "adaptlab demo fortunes --quick --name demo-fortunes-quick-2" in err
+    assert main(["--store", store, "demo", "fortunes", "--quick", "--name", "demo-fortunes-quick"]) == 2
+    assert "--name demo-fortunes-quick-2" in capsys.readouterr().err
+    assert len(SqlStore(store).runs_frame("demo-fortunes-quick")) == 1  # the stored run is untouched

@@ -88,6 +88,14 @@ def save(name: str, command: str, goal: str, figures: dict, notes: str = "", fol
     return path
 
 
+def merged(config: dict, changes: dict) -> dict:
+    """`config` with `changes` laid over it, section by section."""
+    out = dict(config)
+    for key, value in changes.items():
+        out[key] = merged(out.get(key, {}), value) if isinstance(value, dict) else value
+    return out
+
+
 def decoder_arguments(parser, dry_run_does: str) -> None:
     """What the decoder benchmarks share: which LLM, a dry run that shrinks everything, where the record goes."""
     parser.add_argument("--model", default="smollm2",

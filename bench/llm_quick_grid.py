@@ -23,7 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import ROOT, decoder_arguments, results_folder, save, timed
+from common import ROOT, decoder_arguments, merged, results_folder, save, timed
 
 METHODS = ["prompt", "fewshot", "rag", "lora", "scratch"]
 GOAL_SECONDS = 15 * 60
@@ -50,14 +50,6 @@ def grid_config(model: str, methods: list[str] | None, dry_run: bool, scenario: 
     # only what the demo adds (full fine-tuning), and docs/make_llm_results.py reads the whole grid from there
     config.update(methods=methods or METHODS)
     return merged(config, DRY_RUN) if dry_run else config
-
-
-def merged(config: dict, changes: dict) -> dict:
-    """`config` with `changes` laid over it, section by section."""
-    out = dict(config)
-    for key, value in changes.items():
-        out[key] = merged(out.get(key, {}), value) if isinstance(value, dict) else value
-    return out
 
 
 def per_method(runs) -> dict:

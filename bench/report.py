@@ -130,7 +130,7 @@ LIMITS = {
     "llm_quick_grid_geo_qa": "Before this measurement the quick look ran each trained method at two sizes with "
                              "the LLM quick budget (at least 16 steps of 16 questions, 3 epochs of the corpus) and "
                              "eight passages in RAG's prompts: its first 9 of 14 runs took 22 minutes. A profile of "
-                             "the one-size grid with four passages (`python bench/profile_geo_qa.py '{\"training\": "
+                             "the one-size grid with four passages (`python bench/profile_grid.py geo-qa '{\"training\": "
                              "{\"batch_size\": 16}, \"budget\": {\"max_epochs\": 3, \"min_steps\": 16}, "
                              "\"forgetting\": \"auto\"}'`, 1,066 s) showed where the minutes went: training "
                              "571 s (RAG + LoRA 228 s of it: its prompts carry the passages), answering the 72 "

@@ -51,7 +51,7 @@ DEMO_GRID = {"sizes": [32, 128, 512], "seeds": [0, 1, 2], "task": {"kind": "qa"}
 LLM_DEMO_GRID = DEMO_GRID  # an LLM is the only backbone that answers questions
 # `adaptlab demo geo-qa --quick`, within 15 minutes on 2 CPU cores (measured in docs/BENCHMARKS.md, row 10b): the
 # small build, every method once at 32 training questions, and what made the full-budget look take 18 minutes cut
-# (bench/profile_geo_qa.py measured where they went): four passages in RAG's prompts instead of eight (recall@4
+# (bench/profile_grid.py geo-qa measured where they went): four passages in RAG's prompts instead of eight (recall@4
 # 0.94 against 0.97 at 8 on this build; RAG + LoRA trains on those prompts), 12 steps of 8 questions and at most
 # 2 epochs of the corpus (at least 16 steps of 16 and 3 epochs), and no forgetting probe. A first look: the full
 # grid keeps the defaults.

@@ -214,7 +214,7 @@ def _stored() -> None:
     st.caption(f"Runs {first + 1:,} to {min(first + PAGE_ROWS, len(shown)):,} of {len(shown):,}"
                + (f" (of {len(runs):,} stored)" if len(shown) < len(runs) else "") + ", in the order they were stored.")
     url = state.store_url()
-    left, right = st.columns([1, 5])
+    left, right, _ = st.columns([1, 1, 1.2])
     for column, fmt, mime in ((left, "csv", "text/csv"), (right, "json", "application/json")):
         # built when clicked (on its own thread), from the store: every run, whatever the filters show
         column.download_button(f"Download all {len(runs):,} runs ({fmt.upper()})", _exporter(url, name, fmt),

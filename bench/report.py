@@ -30,7 +30,8 @@ BENCHMARKS = [
      "setting (fp32 or bf16 weights) on the CPU, every embedding within cosine 0.999; >= 40,000 sentences/s on an H100", "python bench/encode.py --texts 100000 --batch 512", "python bench/encode.py"),
     ("retrieval", "5. FAISS retrieval, exact against HNSW", "<= 1 ms per query at recall@10 >= 0.95 (2-core CPU)",
      None, "python bench/retrieval.py"),
-    ("quick_grid", "6. The quick default grid end to end", "<= 10 minutes on the 2-core CPU", None,
+    ("quick_grid", "6. The quick default grid end to end", "<= 2.5 minutes on a 2-core CPU with native bf16, <= 5 "
+     "minutes on an AVX2-only one (issue 18; was 10 minutes on any), at the same accuracy", None,
      "python bench/quick_grid.py"),
     ("load", "7. Load: two grids at once while twenty sessions read Compare", "both grids complete, 0 rows lost, "
      "0 lock errors, 0 errors on screen (a reliability figure; docs/RELIABILITY.md)", None, "python bench/load.py"),
@@ -80,18 +81,29 @@ ABOUT = {
 
 # What limits each figure on the machines measured so far (shown under the figures).
 LIMITS = {
-    "grid_vs_trainer": "Both sides spend most of their time in the same matrix multiplications on 2 cores. "
-                       "adaptlab's edge: each batch is sorted by length and cut into the micro-batches that pad "
-                       "least for the cost of another call (core/training/loop.py length_split; the gradient is the "
-                       "batch's). Random batches of fortunes are 60% padding; the cut brings that to about 17% and "
-                       "took the grid from 1.30x to 1.76x. Then bf16 autocast (this EPYC has AVX512-BF16) and a "
-                       "fused AdamW (12 ms a step instead of 69). Against it, adaptlab still checks the validation "
-                       "split up to 8 times a run for early stopping and the best checkpoint, and writes each model "
-                       "out to measure its size. Trainer with bf16=True would close part of the gap; the peer here "
-                       "uses its documented defaults. Accuracy: batches keep their random make-up (sorting whole "
-                       "small sets into length bands once cost 10.7 points, because fortunes' classes differ in "
-                       "length). With one seed and 250 test texts a single run moves by several points either way "
-                       "(-6.4 to +8.4 here); the mean over the 9 runs is the figure.",
+    "grid_vs_trainer": "Against Trainer at its best documented settings adaptlab is slower on this CPU: 564 s for "
+                       "the 27 runs against adaptlab's 840 s (0.67x), where against Trainer's defaults (1,417 s) it "
+                       "is 1.69x. What is measured: adaptlab's phases in the same training loop (the row-6 profile, "
+                       "`python bench/profile_grid.py fortunes`): of a trained run's time, the training steps are "
+                       "about 73%, the validation checks inside training (early stopping and the best checkpoint, "
+                       "kept even with early stopping off) about 9%, predicting the test set 13%, latency, sizes and "
+                       "the rest about 5%; so the checks and measurements Trainer does not make (about 14%, some 120 "
+                       "s of the 840) explain under half of the 276-s gap, and the steps themselves the rest. What that points to, not yet profiled "
+                       "on Trainer's side: `group_by_length` sorts each mega-batch of 50 batches by length, so its "
+                       "batches pad little, where adaptlab keeps every batch's random make-up and cuts it into "
+                       "micro-batches (about 17% padding, against 60% for random batches, at the cost of more "
+                       "calls). Trainer's grouping cost no accuracy here (it is 1.0 point ahead of adaptlab over the "
+                       "3 seeds), so the length bands adaptlab once rejected (sorting whole small sets cost 10.7 "
+                       "points) were the wrong comparison: mega-batch grouping is the next thing to try. Accuracy: "
+                       "adaptlab trains on three quarters of each subset (a quarter is held out for its validation "
+                       "checks, as every early-stopping run does; `validation: separate` would give it the whole "
+                       "subset) where Trainer trains on all of it, which is most of its -3.2 points against "
+                       "Trainer's defaults at 8 and 32 per class. Found on the way: with group_by_length, "
+                       "transformers 5 orders the *test* set by length too, so `trainer.predict(...).predictions` "
+                       "no longer follow the texts; read against the texts' labels they score at chance (the first "
+                       "measurement of this row did: 0.19), against `label_ids` they are right. The Trainer-at-best "
+                       "side was measured again after that fix (`--peers best --reuse`), the other two sides are "
+                       "the run before it.",
     "encode": "On the CPU both sides run the same BERT forward pass in torch. adaptlab runs it under bf16 "
               "autocast where the CPU computes bf16 natively (this EPYC has AVX512-BF16), which is most of the edge; "
               "its embeddings stay within cosine 0.99995 of sentence-transformers' fp32 ones. Batching by length "
@@ -111,10 +123,18 @@ LIMITS = {
                "(one thread or two round bf16 sums in another order; an earlier run matched to the last digit). "
                "The gain packing exists for is on a GPU, where one MiniLM run leaves most of an H100 idle; "
                "that figure, and the grid-level MFU, need the lent GPU.",
-    "quick_grid": "Training the three networks (full, scratch, LoRA) takes about 186 of the 237 seconds; the "
-                  "encoder-only methods take seconds. It was 483 s before bf16 autocast on this CPU, the fused "
-                  "optimiser and dropping the second prediction pass of trained runs, and 287 s before batches "
-                  "were cut into micro-batches by length.",
+    "quick_grid": "A profile of the same kind of grid (`python bench/profile_grid.py fortunes`: "
+                  "`adaptlab demo fortunes --quick`, 13 runs, 147 s on this CPU) puts 91 s in the training steps "
+                  "of the three networks (LoRA 22 s, full 31 s, scratch 38 s), 12 s in their validation checks "
+                  "(early stopping), 16 s in predicting the test set, 15 s in batch-1 latency (prompt, rag and "
+                  "probe time a 256-text sample uncached so the cache does not flatter them), 4.7 s in encoding the "
+                  "texts once and 2.3 s in forgetting probes; model loads, sizes and the store take under 4 s. What "
+                  "a user waits for is the training steps: the measurements around them are about a quarter. "
+                  "Nothing was cut this round, so the 2.5-minute goal is not met; on an AVX2-only host (no native "
+                  "bf16, fp32 matrix multiplications) the same grid took 10.4 minutes in the issue's measurement, "
+                  "every trained method about 2.6x slower, and no such host was at hand to profile. It was 483 s "
+                  "before bf16 autocast on this CPU, the fused optimiser and dropping the second prediction pass of "
+                  "trained runs, and 287 s before batches were cut into micro-batches by length.",
     "llm_quick_grid": "21.0 minutes, from 39.2 before the two changes of this row's last measurement: a quick look "
                       "on an LLM trains at most 3 epochs and at least 16 steps (`LLM_QUICK_BUDGET`, was the default "
                       "budget's 50 steps), and prompts that start alike share one KV cache (few-shot went from 283 s "
@@ -173,7 +193,7 @@ LIMITS = {
 }
 
 
-def verdict(name: str, kind: str, figures: dict) -> str | None:
+def verdict(name: str, kind: str, figures: dict, machine: dict | None = None) -> str | None:
     """Met or not, against the goal, from the figures alone (None where the record cannot tell)."""
     def said(met: bool, how: str) -> str:
         return f"**Goal {'met' if met else 'not met'}**: {how}."
@@ -217,7 +237,7 @@ def verdict(name: str, kind: str, figures: dict) -> str | None:
         return said(met, "; ".join(f"{int(k):,} vectors: {v['hnsw_ms_per_query']:.2f} ms per query at recall@10 "
                                    f"{v['hnsw_recall_at_10']:.3f}" for k, v in sizes.items()))
     if name == "quick_grid":
-        return said(figures["wall_seconds"] <= 600, f"{figures['wall_seconds'] / 60:.1f} minutes (goal 10)")
+        return quick_grid_verdict(figures, machine or {}, said)
     if name.startswith("llm_"):
         return decoder_verdict(name, kind, figures, said)
     if name == "ray_overhead":
@@ -233,6 +253,19 @@ def verdict(name: str, kind: str, figures: dict) -> str | None:
                                                f"{figures['page_loads']} page loads, {figures['page_error_count']} "
                                                f"errors on screen, {figures['lock_errors_in_logs']} lock errors")
     return None
+
+
+def quick_grid_verdict(figures: dict, machine: dict, said) -> str:
+    """The goal depends on the CPU: 2.5 minutes where bf16 is native, 5 where it is not (AVX2 only)."""
+    minutes = figures["wall_seconds"] / 60
+    precision = machine.get("precision")
+    if precision is None:
+        return (f"**Goal not yet judged**: {minutes:.1f} minutes for {figures['runs']} runs, on a CPU the record does "
+                "not name (the goal differs by kind: run the command again).")
+    native = precision.startswith("bf16")
+    goal = 2.5 if native else 5.0
+    return said(minutes <= goal, f"{minutes:.1f} minutes for {figures['runs']} runs on a CPU with "
+                                 f"{machine.get('cpu_capability')} ({precision}; goal {goal:g} minutes there)")
 
 
 def decoder_verdict(name: str, kind: str, figures: dict, said) -> str | None:
@@ -388,7 +421,7 @@ def page(records: dict[tuple[str, str], dict]) -> str:
                 continue
             lines += [f"**{kind.upper()}**, {record['date']}: `{record['command']}`  ", f"Machine: {_machine(record['machine'])}",
                       ""]
-            judged = verdict(name, kind, record["figures"])
+            judged = verdict(name, kind, record["figures"], record["machine"])
             if judged:
                 lines += [judged, ""]
             lines += [*(TABLES[name](record["figures"]) if name in TABLES else

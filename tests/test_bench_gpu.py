@@ -95,3 +95,18 @@ def test_the_trainer_goal_is_judged_against_trainer_at_its_best_and_never_on_def
     assert said.startswith("**Goal not met**: 1.31x the speed of Trainer at its best settings (goal 1.5x)")
     assert "1.76x Trainer at its defaults, over seeds [0, 1, 2]" in said
     assert report.verdict("grid_vs_trainer", "cpu", {**new, "speedup_vs_best": 1.6}).startswith("**Goal met**")
+
+
+def test_the_quick_grid_goal_follows_the_kind_of_cpu_the_record_names():
+    """2.5 minutes where bf16 is native, 5 where it is not; a record that does not say is not judged."""
+    if str(BENCH) not in sys.path:
+        sys.path.insert(0, str(BENCH))
+    import report
+
+    figures = {"wall_seconds": 220.0, "runs": 25}
+    bf16 = {"cpu_capability": "AVX512", "precision": "bf16 autocast"}
+    avx2 = {"cpu_capability": "AVX2", "precision": "fp32 (no native bf16)"}
+    assert report.verdict("quick_grid", "cpu", figures, bf16).startswith("**Goal not met**: 3.7 minutes")
+    assert report.verdict("quick_grid", "cpu", figures, avx2).startswith("**Goal met**")
+    assert report.verdict("quick_grid", "cpu", {**figures, "wall_seconds": 140.0}, bf16).startswith("**Goal met**")
+    assert report.verdict("quick_grid", "cpu", figures, {}).startswith("**Goal not yet judged**")

@@ -13,6 +13,7 @@ import pytest
 from bench.dashboard_scale import grow
 from core.cli import main as cli
 from core.results.store import SqlStore
+from dashboard.serve import CHROMIUM
 from pages.runs import PAGE_ROWS, _exporter
 from tests.dashboard.conftest import assert_clean, fake_experiment, open_page
 
@@ -77,6 +78,8 @@ def test_every_run_downloads_as_csv_and_json_the_same_as_the_cli_writes(grown, a
     assert json.loads((tmp_path / "r.json").read_text(encoding="utf-8")) == records
 
 
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's Chromium is not at /usr/bin/chromium (apt-get install -y "
+                    "chromium); the benchmark's browser timing needs it")
 def test_the_scale_benchmark_times_every_page_server_and_browser_and_sees_the_same_numbers(adaptlab_home, tmp_path):
     """bench/dashboard_scale.py at a toy size: each page's server time cold and warm with its figures unchanged
     between them, and Chromium's time to a settled page (charts drawn)."""

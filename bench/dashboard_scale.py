@@ -43,6 +43,7 @@ def grow(source: Path, experiment: str, runs: int, out: Path, seed: int = 0) -> 
     from core.errors import AdaptlabError
     from core.evaluation.metrics import classification_metrics
     from core.results.store import SqlStore
+    from core.running.grid import NO_TRAINING_DATA
 
     if not Path(source).is_file():
         raise AdaptlabError(f"no results store at {source}: run `adaptlab demo fortunes` first, or pass --source")
@@ -55,8 +56,6 @@ def grow(source: Path, experiment: str, runs: int, out: Path, seed: int = 0) -> 
     if frame.empty:
         raise AdaptlabError(f"'{experiment}' has no finished runs with predictions to grow from")
     labels, truth = stored["labels"], np.asarray(stored["test_labels"])
-    from core.running.grid import NO_TRAINING_DATA
-
     # a method without training data runs once in a grid (prompt): it stays one run; the trained cells grow
     once = frame[frame["size"] == NO_TRAINING_DATA]
     cells = {key: group.sort_values("seed") for key, group in frame[frame["size"] != NO_TRAINING_DATA].groupby(["method", "size"],

@@ -71,7 +71,12 @@ def interval_from(means: np.ndarray, values: np.ndarray) -> tuple[float, float]:
     """The 95% percentile interval of bootstrap `means` of `values`, widened to Wilson's for 0/1 values."""
     tail = (1 - CONFIDENCE) / 2 * 100
     low, high = np.percentile(means, [tail, 100 - tail])
-    if np.isin(values, (0, 1)).all():
+    return _with_wilson(float(low), float(high), values, bool(np.isin(values, (0, 1)).all()))
+
+
+def _with_wilson(low: float, high: float, values: np.ndarray, zero_one: bool) -> tuple[float, float]:
+    """A 0/1 vector's interval widened to cover Wilson's over its examples (see bootstrap_interval)."""
+    if zero_one:
         wilson_low, wilson_high = wilson_interval(float(values.mean()), values.shape[-1])
         low, high = min(low, wilson_low), max(high, wilson_high)
     return float(low), float(high)
@@ -109,11 +114,8 @@ def bootstrap_intervals(vectors: np.ndarray, seed: int = 0, samples: int = BOOTS
         means = counts @ block.T / block.shape[1]  # samples x rows
         lows, highs = np.percentile(means, [tail, 100 - tail], axis=0)
         binary = ((block == 0) | (block == 1)).all(axis=1)
-        for row, low, high, zero_one in zip(block, lows, highs, binary):
-            if zero_one:  # as interval_from: a 0/1 row's interval covers Wilson's
-                wilson_low, wilson_high = wilson_interval(float(row.mean()), row.shape[-1])
-                low, high = min(low, wilson_low), max(high, wilson_high)
-            out.append((float(low), float(high)))
+        out += [_with_wilson(float(low), float(high), row, bool(zero_one))
+                for row, low, high, zero_one in zip(block, lows, highs, binary)]
     return out
 
 

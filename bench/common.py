@@ -73,12 +73,14 @@ def timed_grid(config: dict, what: str) -> tuple[float, object]:
     return t(), result.runs
 
 
-def save(name: str, command: str, goal: str, figures: dict, notes: str = "", folder: Path = RESULTS) -> Path:
+def save(name: str, command: str, goal: str, figures: dict, notes: str = "", folder: Path = RESULTS,
+         machine_changes: dict | None = None) -> Path:
     """Write one benchmark's record: figures, the command that produced them, machine and date.
 
-    folder: bench/results; a dry run writes elsewhere, so a smoke test never replaces a measured figure."""
+    folder: bench/results; a dry run writes elsewhere, so a smoke test never replaces a measured figure.
+    machine_changes: what the run changed about this machine (an emulated CPU capability, say)."""
     folder.mkdir(parents=True, exist_ok=True)
-    hardware = machine()
+    hardware = {**machine(), **(machine_changes or {})}
     suffix = "gpu" if hardware["device"] != "cpu" else "cpu"
     record = {"name": name, "command": command, "goal": goal, "date": dt.date.today().isoformat(),
               "machine": hardware, "figures": figures, "notes": notes}

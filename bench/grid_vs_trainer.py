@@ -1,6 +1,7 @@
 """The trained part of a grid: adaptlab against Hugging Face `Trainer` run one job after another.
 
     python bench/grid_vs_trainer.py [--sizes 8 32 128] [--methods lora full scratch] [--epochs 4] [--seeds 0 1 2]
+        [--run adaptlab --reuse bench/results/grid_vs_trainer-cpu.json]   # one side again, the others from a record
 
 Same model (all-MiniLM-L6-v2), data (the fortunes scenario), subsets, epochs, batch size, learning
 rates, warmup and weight decay. The peer uses Trainer's documented text-classification set-up
@@ -24,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 from common import save, timed
+
+SIDES = ("adaptlab", "trainer", "trainer-best")  # Trainer at its defaults, and at its best documented settings
 
 
 def peer_run(method: str, base, texts, labels, test_texts, test_labels, num_labels, lr, epochs, batch, seed,
@@ -80,11 +83,11 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=["lora", "full", "scratch"])
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--peers", nargs="+", choices=["defaults", "best"], default=["defaults", "best"],
-                        help="which Trainer settings to run (default both)")
+    parser.add_argument("--run", nargs="+", choices=SIDES, default=list(SIDES),
+                        help="the sides measured now (default all three); the others come from --reuse")
     parser.add_argument("--reuse", type=Path, default=None,
-                        help="an earlier record of the same grid: adaptlab's side and the peers not run now come "
-                             "from it (its date is kept in the notes)")
+                        help="an earlier record of the same grid, for the sides not in --run (its date is kept in the "
+                             "notes)")
     args = parser.parse_args()
     earlier = json.loads(args.reuse.read_text(encoding="utf-8")) if args.reuse else None
 
@@ -100,9 +103,11 @@ def main() -> None:
                            "budget": {"max_epochs": args.epochs, "min_steps": 0, "patience": 100}, "forgetting": "off"})
     command = (f"python bench/grid_vs_trainer.py --sizes {' '.join(map(str, args.sizes))} --methods "
                f"{' '.join(args.methods)} --epochs {args.epochs} --seeds {' '.join(map(str, args.seeds))}")
-    if earlier is not None:  # the same grid, or nothing is reused
-        if not earlier["command"].startswith(command):
-            raise SystemExit(f"--reuse {args.reuse} is of another grid ({earlier['command']}), not {command}")
+    if earlier is not None and not earlier["command"].startswith(command):  # the same grid, or nothing is reused
+        raise SystemExit(f"--reuse {args.reuse} is of another grid ({earlier['command']}), not {command}")
+    if set(SIDES) - set(args.run) and earlier is None:
+        raise SystemExit(f"--run without {', '.join(sorted(set(SIDES) - set(args.run)))} needs --reuse RECORD for it")
+    if "adaptlab" not in args.run:
         ours_seconds = earlier["figures"]["adaptlab_seconds"]
         our_accuracy = {key: run["adaptlab_accuracy"] for key, run in earlier["figures"]["per_run"].items()}
     else:
@@ -134,13 +139,11 @@ def main() -> None:
         return theirs(), accuracy
 
     def reused(side: str, seconds: str) -> tuple[float, dict[str, float]]:
-        if earlier is None:
-            raise SystemExit(f"--peers without {side.split('_')[-1]} needs --reuse RECORD for that side")
         return earlier["figures"][seconds], {key: run[side] for key, run in earlier["figures"]["per_run"].items()}
 
-    defaults_seconds, defaults = peer_grid(best=False) if "defaults" in args.peers else \
+    defaults_seconds, defaults = peer_grid(best=False) if "trainer" in args.run else \
         reused("trainer_accuracy", "trainer_seconds")
-    best_seconds, best = peer_grid(best=True) if "best" in args.peers else \
+    best_seconds, best = peer_grid(best=True) if "trainer-best" in args.run else \
         reused("trainer_best_accuracy", "trainer_best_seconds")
     runs = {key: {"adaptlab_accuracy": float(our_accuracy[key]), "trainer_accuracy": defaults[key],
                   "trainer_best_accuracy": best[key]} for key in defaults}
@@ -148,7 +151,8 @@ def main() -> None:
     def gap(side: str) -> float:  # mean over cells of each cell's mean over seeds: points adaptlab is ahead
         return float(np.mean([r["adaptlab_accuracy"] - r[side] for r in runs.values()])) * 100
 
-    rerun = "" if earlier is None else (f" --peers {' '.join(args.peers)} --reuse {args.reuse}")
+    kept = [side for side in SIDES if side not in args.run]
+    rerun = "" if not kept else f" --run {' '.join(args.run)} --reuse {args.reuse}"
     save("grid_vs_trainer", command + rerun,
          "adaptlab >= 5x faster than Trainer at its best on an H100 (accuracy within 1 point); >= 1.5x on the 2-core "
          "CPU",
@@ -160,8 +164,8 @@ def main() -> None:
          notes="same subsets, epochs, batch 16, learning rates, warmup 0.1, weight decay 0.01; adaptlab early "
                "stopping off; adaptlab's time includes its validation checks, latency and size measurements; "
                "Trainer at its best: bf16 where native, group_by_length, adamw_torch_fused"
-               + ("" if earlier is None else f"; adaptlab and Trainer {', '.join(set(['defaults', 'best']) - set(args.peers)) or '-'}"
-                  f" from the run of {earlier['date']} (the same grid), Trainer {' and '.join(args.peers)} run now"))
+               + ("" if not kept else f"; {', '.join(kept)} from the record of {earlier['date']} (the same grid), "
+                  f"{', '.join(args.run)} measured now"))
 
 
 if __name__ == "__main__":

@@ -110,3 +110,5 @@ def test_the_quick_grid_goal_follows_the_kind_of_cpu_the_record_names():
     assert report.verdict("quick_grid", "cpu", figures, avx2).startswith("**Goal met**")
     assert report.verdict("quick_grid", "cpu", {**figures, "wall_seconds": 140.0}, bf16).startswith("**Goal met**")
     assert report.verdict("quick_grid", "cpu", figures, {}).startswith("**Goal not yet judged**")
+    emulated = {**avx2, "cpu_capability": "AVX2 (emulated)"}  # bench/quick_grid.py --emulate-avx2
+    assert report.verdict("quick_grid_avx2", "cpu", figures, emulated).startswith("**Emulated, not judged**: 3.7")

@@ -162,6 +162,7 @@ def test_out_of_memory_halves_the_micro_batch_and_keeps_the_effective_batch(make
         return real_accumulate(self, batch_idx)
 
     monkeypatch.setattr(MicroBatchStepper, "_accumulate", accumulate_with_a_small_device)
+    monkeypatch.setattr(MicroBatchStepper, "pack", lambda self: None)  # the micro-batch path (packing: test_packed.py)
     fitted = METHODS["full"].fit(make_context(budget={"max_epochs": 1, "min_steps": 3}, training={"batch_size": 8}))
     details = fitted.details
     assert details["oom_retries"] == 2 and details["micro_batch_size"] == 2  # 8 -> 4 -> 2
@@ -178,6 +179,7 @@ def test_a_model_that_never_fits_fails_with_advice(make_context, monkeypatch):
         raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
 
     monkeypatch.setattr(MicroBatchStepper, "_accumulate", always_oom)
+    monkeypatch.setattr(MicroBatchStepper, "_packed", always_oom)
     with pytest.raises(MemoryError, match="max_length"):
         METHODS["full"].fit(make_context(budget={"max_epochs": 1, "min_steps": 1}))
 
@@ -241,3 +243,30 @@ def test_a_failed_compilation_falls_back_to_eager_and_records_why(make_context, 
                                               budget={"max_epochs": 1, "min_steps": 2}))
     assert fitted.details["execution"].startswith("eager: torch.compile failed (RuntimeError: no C++ compiler")
     assert fitted.details["steps"] >= 2
+
+
+@pytest.mark.parametrize("tokens", [None, 1, 64, 300])
+def test_inference_batches_cover_the_sorted_texts_in_order_within_their_budget(tokens):
+    from core.training.loop import inference_batches
+
+    lengths = np.sort(np.random.default_rng(0).integers(1, 128, 100))
+    batches = inference_batches(lengths, 16, tokens)
+    assert np.concatenate([np.arange(100)[b] for b in batches]).tolist() == list(range(100))
+    assert all(b.stop - b.start <= 16 for b in batches)
+    if tokens is not None:  # within the budget, or one text alone
+        assert all((b.stop - b.start) * lengths[b.stop - 1] <= tokens or b.stop - b.start == 1 for b in batches)
+        assert any(b.stop - b.start > 1 for b in batches) == (tokens >= 2 * lengths[0])
+
+
+def test_predictions_do_not_depend_on_how_texts_are_batched(make_context, monkeypatch):
+    import dataclasses
+
+    import core.training.loop as loop
+
+    ctx = make_context()
+    base = dataclasses.replace(ctx.base, precision="fp32")
+    classifier = loop.TrainedClassifier(base.classifier(5).eval(), base.tokenizer, base.device, 64, 64, None, 0, 0)
+    monkeypatch.setitem(loop.INFERENCE_TOKENS, "cpu", None)  # batches of 64, as on a GPU
+    whole = classifier.predict_proba(ctx.val_texts)
+    monkeypatch.setitem(loop.INFERENCE_TOKENS, "cpu", 40)  # a few texts a call
+    assert np.allclose(whole, classifier.predict_proba(ctx.val_texts), atol=1e-5)

@@ -20,7 +20,14 @@ import numpy as np
 import pandas as pd
 from scipy.stats import false_discovery_control
 
-from core.evaluation.metrics import bootstrap_interval, bootstrap_intervals, bootstrap_means, interval_from, p_from
+from core.evaluation.metrics import (
+    bootstrap_interval,
+    interval_from,
+    intervals_from_rows,
+    p_from,
+    pooled_means,
+    row_means,
+)
 from core.methods import DEFAULT_REFERENCE, METHODS
 from core.running.grid import NO_TRAINING_DATA, size_order
 
@@ -128,7 +135,7 @@ def negative_transfer(runs: pd.DataFrame, reference: str = DEFAULT_REFERENCE) ->
     ref_seeds_at = {}  # size -> the reference's seeds there
     for size, seed in ref:
         ref_seeds_at.setdefault(size, []).append(seed)
-    pairs, every_diff, pooled = [], [], []
+    pairs, intervals, pooled = [], [], []
     for (method, size), group in runs[runs.method != reference].groupby(["method", "size"], sort=False):
         diffs, unpaired = [], 0
         for seed, correct in zip(group.seed, group.correct):
@@ -145,13 +152,14 @@ def negative_transfer(runs: pd.DataFrame, reference: str = DEFAULT_REFERENCE) ->
                 diffs.append(diff)
         if diffs:
             stacked = np.stack(diffs)
-            means = bootstrap_means(stacked)  # one draw for the interval and the p-value (the same seed: the same)
+            # one draw for the pooled interval, its p-value and each pair's own interval: each pair's resampled
+            # means are the rows the hierarchical bootstrap draws its seeds from
+            pair_means, state = row_means(stacked)
+            means = pooled_means(pair_means, state)
             low, high = interval_from(means, stacked)
             pooled.append({**_transfer_row(method, size, None, float(stacked.mean()), low, high),
                            "p": p_from(means), "unpaired": unpaired})
-            every_diff += diffs
-    # every pair's own interval, resampled together (one matrix product per block of pairs)
-    intervals = bootstrap_intervals(np.stack(every_diff)) if every_diff else []
+            intervals += intervals_from_rows(pair_means, stacked)
     rows = [_transfer_row(method, size, seed, difference, low, high)
             for (method, size, seed, difference), (low, high) in zip(pairs, intervals)]
     if pooled:

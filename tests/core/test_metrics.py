@@ -208,6 +208,12 @@ def test_the_bootstrap_by_draw_counts_is_the_gathered_bootstrap_to_the_last_bit(
     rows = np.atleast_2d(right - other)
     rows = np.vstack([rows, np.atleast_2d(right)])  # a 0/1 row too: its interval covers Wilson's
     assert bootstrap_intervals(rows) == [bootstrap_interval(row) for row in rows]
+    # the negative-transfer table's way: one draw gives a cell's pooled means and each of its pairs' intervals
+    from core.evaluation.metrics import intervals_from_rows, pooled_means, row_means
+
+    pair_means, state = row_means(rows)
+    assert np.array_equal(pooled_means(pair_means, state), _gathered_bootstrap_means(rows))
+    assert intervals_from_rows(pair_means, rows) == [bootstrap_interval(row) for row in rows]
     low, high = np.percentile(_gathered_bootstrap_means(rows[-1]), [2.5, 97.5])
     wide_low, wide_high = bootstrap_interval(rows[-1])
     assert wide_low <= low and wide_high >= high

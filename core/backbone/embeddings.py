@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from core.backbone.batching import sorted_batches
 from core.backbone.models import BaseModel
 
 
@@ -86,17 +87,16 @@ def _pool(hidden: torch.Tensor, mask: torch.Tensor, how: str) -> torch.Tensor:
 
 @torch.inference_mode()
 def encode_texts(base: BaseModel, texts: list[str], batch_size: int = 64) -> np.ndarray:
-    """Unit-length embeddings, in input order. Batches are grouped by length to minimise padding."""
+    """Unit-length embeddings, in input order. Batches are texts of similar token length (core.backbone.batching):
+    little padding, and on the CPU calls small enough to stay in cache."""
     if not texts:
         return np.zeros((0, base.config.hidden_size), dtype=np.float32)
     model, tokenizer = base.encoder(), base.tokenizer
     framed = [base.profile.prompt_template.format(text=t) for t in texts]
-    order = np.argsort([len(t) for t in framed], kind="stable")
+    encoded = tokenizer(framed, truncation=True, max_length=base.max_length)["input_ids"]
     out = np.empty((len(texts), base.config.hidden_size), dtype=np.float32)
-    for start in range(0, len(texts), batch_size):
-        idx = order[start:start + batch_size]
-        batch = tokenizer([framed[i] for i in idx], padding=True, truncation=True,
-                          max_length=base.max_length, return_tensors="pt").to(base.device)
+    for idx in sorted_batches(encoded, batch_size, base.device.type):
+        batch = tokenizer.pad({"input_ids": [encoded[i] for i in idx]}, return_tensors="pt").to(base.device)
         with torch.autocast(base.device.type, dtype=base.autocast_dtype, enabled=base.autocast_dtype is not None):
             hidden = model(**batch).last_hidden_state
         pooled = torch.nn.functional.normalize(_pool(hidden, batch["attention_mask"], base.profile.pooling).float(), dim=-1)

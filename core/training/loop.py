@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from accelerate.utils.memory import should_reduce_batch_size
 
+from core.backbone.batching import sorted_batches
 from core.training.throughput import throughput
 
 if TYPE_CHECKING:  # core.methods imports this module: importing it back at run time would be a cycle
@@ -33,10 +34,6 @@ GROUPING_WINDOW = 50  # batches sorted by length together; below this many per e
 # a split must save thousands of padded tokens to pay; 2048 is a cautious setting, not yet measured on a GPU.
 SPLIT_OVERHEAD_TOKENS = {"cpu": 64, "cuda": 2048}
 DEFAULT_SPLIT_OVERHEAD_TOKENS = 2048
-# Padded tokens per inference call. On the CPU smaller calls run faster per text (their activations stay in cache):
-# 500 fortunes on 2 cores took about 1.4 s at 768-1024 tokens a call against 1.6-1.8 s in batches of 64. Other
-# devices take eval_batch_size texts a call.
-INFERENCE_TOKENS = {"cpu": 1024}
 
 
 def length_grouped_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
@@ -87,21 +84,6 @@ def length_split(sorted_lengths: np.ndarray, most: int, overhead_tokens: float) 
     return bounds[::-1]
 
 
-def inference_batches(sorted_lengths: np.ndarray, most: int, tokens: int | None) -> list[slice]:
-    """Consecutive runs of length-sorted texts: at most `most` texts, and at most `tokens` padded tokens a batch
-    where a budget is given (a batch of one may exceed it)."""
-    batches, start, n = [], 0, len(sorted_lengths)
-    while start < n:
-        end = min(n, start + most)
-        if tokens is not None:  # padded size of [start, e) is (e - start) * sorted_lengths[e - 1]
-            fits = np.arange(start + 1, end + 1)
-            fits = fits[(fits - start) * sorted_lengths[fits - 1] <= tokens]
-            end = int(fits[-1]) if len(fits) else start + 1
-        batches.append(slice(start, end))
-        start = end
-    return batches
-
-
 @dataclass(frozen=True)
 class StepPlan:
     batch_size: int
@@ -149,15 +131,11 @@ class TrainedClassifier:
 
     @torch.inference_mode()
     def predict_proba(self, texts: list[str]) -> np.ndarray:
-        """Class probabilities, in batches of texts of similar token length (at most INFERENCE_TOKENS a call on
-        the device where that is faster than full batches)."""
+        """Class probabilities, in batches of texts of similar token length (core.backbone.batching)."""
         self.model.eval()
         encoded = self.tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"]
-        lengths = np.array([len(ids) for ids in encoded])
-        order = np.argsort(lengths, kind="stable")
         out = np.empty((len(texts), self.model.config.num_labels), dtype=np.float32)
-        for idx in inference_batches(lengths[order], self.batch_size, INFERENCE_TOKENS.get(self.device.type)):
-            idx = order[idx]
+        for idx in sorted_batches(encoded, self.batch_size, self.device.type):
             batch = self.tokenizer.pad({"input_ids": [encoded[i] for i in idx]}, return_tensors="pt").to(self.device)
             with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
                 logits = self.model(**batch).logits

@@ -15,6 +15,20 @@ def test_embeddings_match_sentence_transformers(base_model):
     assert np.allclose((ours * reference).sum(axis=1), 1.0, atol=1e-3)  # same direction: same pooling
 
 
+def test_embeddings_do_not_depend_on_how_texts_are_batched(base_model, monkeypatch):
+    import dataclasses
+
+    import core.backbone.batching as batching
+
+    base = dataclasses.replace(base_model, precision="fp32")
+    texts = TEXTS * 7  # 21 texts of three lengths
+    monkeypatch.setitem(batching.INFERENCE_TOKENS, "cpu", None)  # batches of 64, as on a GPU
+    whole = encode_texts(base, texts)
+    monkeypatch.setitem(batching.INFERENCE_TOKENS, "cpu", 60)  # a few texts a call
+    assert np.allclose(whole, encode_texts(base, texts), atol=1e-5)
+    assert np.allclose(whole[0], whole[3], atol=1e-5)  # the same text in another batch: the same vector
+
+
 def test_each_text_is_encoded_once_and_cache_hits_are_charged(base_model, tmp_path):
     cache_path = tmp_path / "emb.db"
     embedder = Embedder(base_model, EmbeddingCache(cache_path))

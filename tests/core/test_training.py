@@ -247,7 +247,7 @@ def test_a_failed_compilation_falls_back_to_eager_and_records_why(make_context, 
 
 @pytest.mark.parametrize("tokens", [None, 1, 64, 300])
 def test_inference_batches_cover_the_sorted_texts_in_order_within_their_budget(tokens):
-    from core.training.loop import inference_batches
+    from core.backbone.batching import inference_batches
 
     lengths = np.sort(np.random.default_rng(0).integers(1, 128, 100))
     batches = inference_batches(lengths, 16, tokens)
@@ -261,12 +261,13 @@ def test_inference_batches_cover_the_sorted_texts_in_order_within_their_budget(t
 def test_predictions_do_not_depend_on_how_texts_are_batched(make_context, monkeypatch):
     import dataclasses
 
+    import core.backbone.batching as batching
     import core.training.loop as loop
 
     ctx = make_context()
     base = dataclasses.replace(ctx.base, precision="fp32")
     classifier = loop.TrainedClassifier(base.classifier(5).eval(), base.tokenizer, base.device, 64, 64, None, 0, 0)
-    monkeypatch.setitem(loop.INFERENCE_TOKENS, "cpu", None)  # batches of 64, as on a GPU
+    monkeypatch.setitem(batching.INFERENCE_TOKENS, "cpu", None)  # batches of 64, as on a GPU
     whole = classifier.predict_proba(ctx.val_texts)
-    monkeypatch.setitem(loop.INFERENCE_TOKENS, "cpu", 40)  # a few texts a call
+    monkeypatch.setitem(batching.INFERENCE_TOKENS, "cpu", 40)  # a few texts a call
     assert np.allclose(whole, classifier.predict_proba(ctx.val_texts), atol=1e-5)

@@ -301,9 +301,9 @@ def quick_grid_verdict(figures: dict, machine: dict, said) -> str:
     native = precision.startswith("bf16")
     goal = 2.5 if native else 5.0
     if "emulated" in str(machine.get("cpu_capability")):  # a stand-in for the host, not the host
-        return (f"**Emulated, not judged**: {minutes:.1f} minutes for {figures['runs']} runs on a CPU held to AVX2 "
+        return (f"**Emulated, not judged**: {minutes:.1f} minutes ({figures['wall_seconds']:.0f} s) for {figures['runs']} runs on a CPU held to AVX2 "
                 f"and fp32; the goal ({goal:g} minutes) is for a real AVX2-only host.")
-    return said(minutes <= goal, f"{minutes:.1f} minutes for {figures['runs']} runs on a CPU with "
+    return said(minutes <= goal, f"{minutes:.1f} minutes ({figures['wall_seconds']:.0f} s) for {figures['runs']} runs on a CPU with "
                                  f"{machine.get('cpu_capability')} ({precision}; goal {goal:g} minutes there)")
 
 

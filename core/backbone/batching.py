@@ -31,3 +31,11 @@ def sorted_batches(encoded: list[list[int]], most: int, device_type: str) -> lis
     lengths = np.array([len(ids) for ids in encoded])
     order = np.argsort(lengths, kind="stable")
     return [order[part] for part in inference_batches(lengths[order], most, INFERENCE_TOKENS.get(device_type))]
+
+
+def padded_batches(tokenizer, texts: list[str], max_length: int, most: int, device):
+    """(positions in `texts`, the padded batch on `device`) for each inference batch: texts tokenized once, then
+    padded in batches of similar token length (sorted_batches)."""
+    encoded = tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
+    for idx in sorted_batches(encoded, most, device.type):
+        yield idx, tokenizer.pad({"input_ids": [encoded[i] for i in idx]}, return_tensors="pt").to(device)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.backbone.batching import sorted_batches
+from core.backbone.batching import padded_batches
 from core.backbone.models import BaseModel
 
 
@@ -93,10 +93,8 @@ def encode_texts(base: BaseModel, texts: list[str], batch_size: int = 64) -> np.
         return np.zeros((0, base.config.hidden_size), dtype=np.float32)
     model, tokenizer = base.encoder(), base.tokenizer
     framed = [base.profile.prompt_template.format(text=t) for t in texts]
-    encoded = tokenizer(framed, truncation=True, max_length=base.max_length)["input_ids"]
     out = np.empty((len(texts), base.config.hidden_size), dtype=np.float32)
-    for idx in sorted_batches(encoded, batch_size, base.device.type):
-        batch = tokenizer.pad({"input_ids": [encoded[i] for i in idx]}, return_tensors="pt").to(base.device)
+    for idx, batch in padded_batches(tokenizer, framed, base.max_length, batch_size, base.device):
         with torch.autocast(base.device.type, dtype=base.autocast_dtype, enabled=base.autocast_dtype is not None):
             hidden = model(**batch).last_hidden_state
         pooled = torch.nn.functional.normalize(_pool(hidden, batch["attention_mask"], base.profile.pooling).float(), dim=-1)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from core.backbone.batching import sorted_batches
+from core.backbone.batching import padded_batches
 
 PROBE_SIZE = 300  # pairs per probe: enough for a stable recall, cheap on a CPU
 
@@ -54,18 +54,12 @@ def hidden_embeddings(model: torch.nn.Module, tokenizer, texts: list[str], devic
                       max_length: int, batch_size: int = 64) -> np.ndarray:
     """Unit vectors from the last hidden layer of any transformers model (plain, classifier, or peft)."""
     model.eval()
-    if not texts:
-        return np.zeros((0, model.config.hidden_size), dtype=np.float32)
-    encoded = tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
-    out = None
-    for idx in sorted_batches(encoded, batch_size, device.type):  # texts of similar length together
-        batch = tokenizer.pad({"input_ids": [encoded[i] for i in idx]}, return_tensors="pt").to(device)
+    out = np.zeros((len(texts), model.config.hidden_size), dtype=np.float32)
+    for idx, batch in padded_batches(tokenizer, texts, max_length, batch_size, device):  # similar lengths together
         hidden = model(**batch, output_hidden_states=True).hidden_states[-1].float()
         mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-        vectors = torch.nn.functional.normalize(pooled, dim=-1).cpu().numpy()
-        out = np.empty((len(texts), vectors.shape[1]), dtype=vectors.dtype) if out is None else out
-        out[idx] = vectors
+        out[idx] = torch.nn.functional.normalize(pooled, dim=-1).cpu().numpy()
     return out
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from accelerate.utils.memory import should_reduce_batch_size
 
-from core.backbone.batching import sorted_batches
+from core.backbone.batching import padded_batches
 from core.training.throughput import throughput
 
 if TYPE_CHECKING:  # core.methods imports this module: importing it back at run time would be a cycle
@@ -133,10 +133,8 @@ class TrainedClassifier:
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         """Class probabilities, in batches of texts of similar token length (core.backbone.batching)."""
         self.model.eval()
-        encoded = self.tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"]
         out = np.empty((len(texts), self.model.config.num_labels), dtype=np.float32)
-        for idx in sorted_batches(encoded, self.batch_size, self.device.type):
-            batch = self.tokenizer.pad({"input_ids": [encoded[i] for i in idx]}, return_tensors="pt").to(self.device)
+        for idx, batch in padded_batches(self.tokenizer, texts, self.max_length, self.batch_size, self.device):
             with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
                 logits = self.model(**batch).logits
             out[idx] = torch.softmax(logits.float(), dim=-1).cpu().numpy()

@@ -44,11 +44,16 @@ def pack_rows(lengths: np.ndarray, capacity: int) -> list[list[int]]:
     return rows
 
 
+def _transformers_model(model: torch.nn.Module) -> torch.nn.Module:
+    """The transformers model under a peft wrapper (peft injects its layers in place), or the model itself."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
 class PackedClassifier:
     """Logits of a sequence classifier (a peft model too) for texts packed into rows."""
 
     def __init__(self, model: torch.nn.Module, pad_token_id: int):
-        hf = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft wraps the layers in place
+        hf = _transformers_model(model)
         self.hf, self.pad = hf, pad_token_id
         self.head, offset = HEADS[hf.config.model_type]
         self.offset = (hf.config.pad_token_id + 1) if offset else 0
@@ -56,7 +61,7 @@ class PackedClassifier:
 
     @classmethod
     def for_model(cls, model: torch.nn.Module, pad_token_id: int) -> PackedClassifier | None:
-        hf = model.get_base_model() if hasattr(model, "get_base_model") else model
+        hf = _transformers_model(model)
         if getattr(hf.config, "model_type", None) not in HEADS or not type(hf).__name__.endswith(
                 "ForSequenceClassification"):
             return None
@@ -102,8 +107,8 @@ def packed_classifier(model: torch.nn.Module, pad_token_id: int, encoded: list[l
     """A packer for `model` if its packed logits equal its padded ones on the first texts; else (None, why)."""
     packer = PackedClassifier.for_model(model, pad_token_id)
     if packer is None:
-        hf = model.get_base_model() if hasattr(model, "get_base_model") else model
-        return None, f"micro-batches: packing knows {sorted(HEADS)} classifiers, not {hf.config.model_type}"
+        return None, (f"micro-batches: packing knows {sorted(HEADS)} classifiers, not "
+                      f"{_transformers_model(model).config.model_type}")
     sample = encoded[:PROBE_TEXTS]
     was_training = model.training
     model.eval()

@@ -12,9 +12,11 @@ import hashlib
 import json
 import os
 import random
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pandas as pd
 from sqlalchemy import (
@@ -34,6 +36,7 @@ from sqlalchemy import (
     func,
     insert,
     inspect,
+    make_url,
     select,
     update,
 )
@@ -120,8 +123,14 @@ def _to_url(location: str | Path, create: bool = True) -> str:
     if "://" in location:
         return location
     path = Path(location).expanduser().resolve()
+    if path.is_dir():
+        raise StoreError(f"the results database {path} is a folder; point --store at a file, e.g. "
+                         f"{path / 'results.db'}")
     if not create:
         return f"sqlite:///{path}"
+    if on_read_only_disk(path):
+        raise StoreError(f"the results database {path} is on a read-only disk, so nothing can be written there (list, "
+                         "show, export and report can still read it); point --store at a writable copy to run")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -133,24 +142,46 @@ def _to_url(location: str | Path, create: bool = True) -> str:
     return f"sqlite:///{path}"
 
 
+def on_read_only_disk(path: Path) -> bool:
+    """Whether the file system holding path (or its nearest existing parent) is mounted read-only."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+
+
+def _immutable(path: str):
+    """A connection that reads a SQLite file on read-only media: `immutable` tells SQLite nobody changes it, so it
+    needs neither a lock nor the write-ahead log's shared-memory file, which it could not create there."""
+    return lambda: sqlite3.connect(f"file:{quote(path)}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+
+
 class SqlStore:
     """Experiments and runs in SQLite or any SQLAlchemy database.
 
     create=False opens a store only to read it: nothing is created (no folder, no file, no table), and
-    a SQLite file is checked to be sound first, so a damaged one is reported instead of half listed.
+    a SQLite file is checked to be sound first, so a damaged one is reported instead of half listed. A file
+    on a read-only disk is read as it is (read_only). create=True checks an existing file before anything
+    is written to it (and each grid and job checks again: check_sound).
     """
 
     def __init__(self, location: str | Path | None = None, create: bool = True):
         self.url = _to_url(location or default_store_url(), create)
-        self.engine = create_engine(self.url)
-        database = self.engine.url.database if self.engine.dialect.name == "sqlite" else None
+        url = make_url(self.url)
+        database = url.database if url.get_backend_name() == "sqlite" else None
         if not create and database and database != ":memory:" and not Path(database).is_file():
             raise StoreNotFound(f"no results database at {database}: run an experiment first (adaptlab run CONFIG), "
                                 "or point --store at the right file")
-        if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.read_only = bool(database) and not create and on_read_only_disk(Path(database))
+        if self.read_only:
+            self.engine = create_engine(self.url, creator=_immutable(database))
+        else:
+            self.engine = create_engine(self.url)
+            if self.engine.dialect.name == "sqlite":
+                event.listen(self.engine, "connect", _sqlite_pragmas)
         try:
             if create:
+                if database and Path(database).is_file():
+                    self.check_sound()  # before create_all, which would write into a damaged file
                 self._retry(lambda: metadata.create_all(self.engine))
             else:
                 self._check_readable()
@@ -162,10 +193,16 @@ class SqlStore:
         if not inspect(self.engine).has_table("experiments"):
             raise StoreError(f"{self.url} is not an adaptlab results database (it has no experiments table); "
                              "point --store at the right file")
+        self.check_sound()
+
+    def check_sound(self) -> None:
+        """Refuse a SQLite file that SQLite's quick check finds damaged: before a read lists half of it, and before
+        a write adds to it (SQLite writes into a damaged file without a word, and what it writes may be lost)."""
         problem = " ".join(self.integrity_check(quick=True).split())  # SQLite's report spans lines
         if problem != "ok":
-            raise StoreError(f"the results database {self.url} is damaged ({problem[:200]}); restore a backup, or "
-                             "copy out what is readable with sqlite3's .recover")
+            raise StoreError(f"the results database {self.url} is damaged ({problem[:200]}), so nothing was read from "
+                             "or written to it; restore a backup, or copy out what is readable with sqlite3's "
+                             ".recover")
 
     def integrity_check(self, quick: bool = False) -> str:
         """SQLite's own check of the file ('ok' when sound); other databases answer 'ok' (they check themselves).

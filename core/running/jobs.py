@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 from sqlalchemy import JSON, Boolean, Column, Float, Integer, String, Table, Text, func, insert, select, update
+from sqlalchemy.exc import DatabaseError
 
 from core.config import ExperimentConfig
 from core.errors import StoreError
@@ -98,6 +99,7 @@ class JobQueue:
     # -- the dashboard's side ------------------------------------------------------------------
     def submit(self, config: ExperimentConfig, resource: str | None = None) -> int:
         """Queue an experiment; refused while the same experiment is already queued or running."""
+        self.store.check_sound()  # the dashboard holds its store open for hours: a file damaged since takes no job
         clash = self._first(select(jobs.c.id).where((jobs.c.experiment == config.name) & jobs.c.status.in_(ACTIVE)))
         if clash is not None:
             raise StoreError(f"experiment '{config.name}' is already queued or running (job {clash.id}); "
@@ -119,6 +121,7 @@ class JobQueue:
 
     def cancel(self, job_id: int) -> str:
         """Drop a queued job, or ask the worker to stop a running one. Returns the job's status."""
+        self.store.check_sound()
         self._write(update(jobs).where((jobs.c.id == job_id) & (jobs.c.status == "queued"))
                     .values(status="cancelled", finished_at=now(), progress={"message": "cancelled before it started"}))
         self._write(update(jobs).where((jobs.c.id == job_id) & (jobs.c.status == "running"))
@@ -148,9 +151,15 @@ class JobQueue:
     def claim(self, worker_id: str, limits: dict[str, int] | None = None) -> dict | None:
         """Take the oldest queued job whose device has a free slot; None when there is none."""
         limits = {**DEFAULT_LIMITS, **(limits or {})}
-        with self.store.engine.connect() as db:
-            candidates = db.execute(select(jobs.c.id, jobs.c.resource).where(jobs.c.status == "queued")
-                                    .order_by(jobs.c.id)).all()
+        try:
+            with self.store.engine.connect() as db:
+                candidates = db.execute(select(jobs.c.id, jobs.c.resource).where(jobs.c.status == "queued")
+                                        .order_by(jobs.c.id)).all()
+        except DatabaseError:  # "database disk image is malformed": said in words
+            self.store.check_sound()
+            raise
+        if candidates:  # checked only when there is a job to take (a worker polls every second)
+            self.store.check_sound()
         for candidate in candidates:
             busy = jobs.alias("busy")
             running_there = (select(func.count()).select_from(busy)

@@ -76,6 +76,7 @@ def run_experiment(config: ExperimentConfig, store: SqlStore | None = None,
     """Run every run of the grid not already finished; return the experiment's results."""
     progress = progress or Progress()
     store = store or SqlStore()
+    store.check_sound()  # a damaged file takes no writes (it may have been damaged since the store was opened)
     check_free_space(grid_folders(store, config))  # before anything is loaded or stored
     cluster = None
     if config.executor == "ray":  # an unreachable cluster, another adaptlab on a node, no GPU: said before loading

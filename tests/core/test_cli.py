@@ -1,5 +1,7 @@
 import json
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -245,3 +247,88 @@ def test_a_demo_stored_with_other_settings_is_kept_and_the_message_says_how_to_r
     assert main(["--store", store, "demo", "fortunes", "--quick", "--name", "demo-fortunes-quick"]) == 2
     assert "--name demo-fortunes-quick-2" in capsys.readouterr().err
     assert len(SqlStore(store).runs_frame("demo-fortunes-quick")) == 1  # the stored run is untouched
+
+
+def _damage(store: str) -> bytes:
+    """8 KB of 0xFF in the middle of the file (a disk error, a half-copied file); returns the damaged bytes."""
+    with sqlite3.connect(store) as db:  # move the runs from the write-ahead log into the file itself
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    size = Path(store).stat().st_size
+    with open(store, "r+b") as damaged:
+        damaged.seek(size // 2)
+        damaged.write(b"\xff" * 8192)
+    return Path(store).read_bytes()
+
+
+def test_a_damaged_store_takes_no_writes_from_any_command(tmp_path, capsys):
+    store = _one_run(tmp_path)
+    damaged = _damage(store)
+    grown = _write(tmp_path, tiny_config(methods=["tfidf"], sizes=[4, 8]))
+    capsys.readouterr()
+    for command in (["run", str(grown)], ["demo", "fortunes", "--quick"], ["worker", "--max-jobs", "1"]):
+        assert main(["--store", store, *command]) == 2, command
+        _refused(capsys, "damaged", "nothing was read from or written to it")
+    assert Path(store).read_bytes() == damaged
+
+
+def test_a_store_damaged_after_it_was_opened_takes_no_run_or_job(tmp_path):
+    """The dashboard and a worker hold their store open for hours: each grid and each job checks again."""
+    from core.config import parse_config
+    from core.errors import StoreError
+    from core.results.store import SqlStore
+    from core.running.jobs import JobQueue
+    from core.running.runner import run_experiment
+
+    store = _one_run(tmp_path)
+    opened = SqlStore(store)
+    queue = JobQueue(opened)
+    queued = queue.submit(parse_config(tiny_config("queued", methods=["tfidf"], sizes=[4])))
+    damaged = _damage(store)
+    with pytest.raises(StoreError, match="damaged.*nothing was read from or written to it"):
+        run_experiment(parse_config(tiny_config(methods=["tfidf"], sizes=[4, 8])), opened)
+    with pytest.raises(StoreError, match="damaged.*nothing was read from or written to it"):
+        queue.submit(parse_config(tiny_config("another", methods=["tfidf"], sizes=[4])))
+    with pytest.raises(StoreError, match="damaged"):
+        queue.claim("a-worker")  # a worker takes no job from it
+    with pytest.raises(StoreError, match="damaged"):
+        queue.cancel(queued)
+    assert Path(store).read_bytes() == damaged
+
+
+def test_a_sound_store_on_read_only_media_is_read_and_refuses_writes_as_read_only(tmp_path, capsys, small_disk):
+    from tests.conftest import make_read_only
+
+    disk = small_disk(256 * 2**20)  # a grid asks for 200 MB free (core.paths.MIN_FREE_BYTES)
+    store = str(disk / "r.db")
+    config = _write(tmp_path, tiny_config(methods=["tfidf"], sizes=[4]))
+    # a run in its own process, which ends: a mount with files open cannot become read-only
+    subprocess.run([sys.executable, "-m", "core.cli", "--store", store, "run", str(config)], check=True,
+                   capture_output=True)
+    with sqlite3.connect(store) as db:  # a WAL store as a run leaves it, then the disk becomes read-only
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    db.close()
+    make_read_only(disk)
+    before = Path(store).read_bytes()
+    capsys.readouterr()
+    assert main(["--store", store, "list"]) == 0
+    assert "tiny" in capsys.readouterr().out
+    assert main(["--store", store, "show", "tiny", "--runs"]) == 0
+    assert "tfidf|4|0" in capsys.readouterr().out
+    assert main(["--store", store, "export", "tiny", "-o", str(tmp_path / "r.csv")]) == 0
+    assert pd.read_csv(tmp_path / "r.csv").run_key.tolist() == ["tfidf|4|0"]
+    capsys.readouterr()
+    grown = _write(tmp_path, tiny_config(methods=["tfidf"], sizes=[4, 8]))
+    for command in (["run", str(grown)], ["worker", "--max-jobs", "1"]):
+        assert main(["--store", store, *command]) == 2, command
+        _refused(capsys, "read-only")
+    assert Path(store).read_bytes() == before
+
+
+def test_a_store_path_that_is_a_folder_is_an_error_for_every_command(tmp_path, capsys):
+    folder = tmp_path / "results"
+    folder.mkdir()
+    config = _write(tmp_path, tiny_config(methods=["tfidf"], sizes=[4]))
+    for command in (["list"], ["show", "tiny"], ["run", str(config)]):
+        assert main(["--store", str(folder), *command]) == 2, command
+        _refused(capsys, "is a folder")
+    assert list(folder.iterdir()) == []

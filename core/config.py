@@ -162,6 +162,9 @@ class RaySettings(_Strict):
     address: str | None = Field(None, max_length=300)
     num_cpus: float = Field(1.0, gt=0, le=1024)  # CPUs each run asks for (GPUs: 1/parallel_runs where there are any)
     max_retries: int = Field(3, ge=0, le=100)  # tries again when the worker or node running a run dies
+    # seconds for a host:port address to answer as Ray before adaptlab gives up (something else listening there, or
+    # a firewall that swallows packets, would otherwise leave Ray's own connect waiting for ever)
+    connect_timeout: float = Field(30.0, gt=0, le=600)
 
 
 def _checked_rates(value: dict[str, float], family: str) -> dict[str, float]:

@@ -20,9 +20,9 @@ queued or running.
 Embeddings: the driver encodes the task's texts once (as on one machine) and puts the vectors in Ray's
 object store; each worker seeds its cache from there instead of encoding again. The converted LLM lives
 under ADAPTLAB_HOME: nodes that share that folder convert once; a node with its own converts once for
-itself. The driver checks, before any run starts,
-that the address answers, that every node runs the same adaptlab as the driver, and that the cluster has
-the GPUs the runs ask for (docs/DEPLOY.md).
+itself. The driver checks, before any run starts, that the address answers as Ray within `ray.connect_timeout`
+seconds, that every node runs the same adaptlab as the driver, and that the cluster has the GPUs the runs ask
+for (docs/DEPLOY.md).
 """
 
 from __future__ import annotations
@@ -31,17 +31,18 @@ import hashlib
 import json
 import os
 import socket
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
 from core.errors import ConfigError
-from core.paths import now, ray_address
+from core.paths import adaptlab_home, now, ray_address
 from core.running.grid import RunSpec
 from core.running.packing import PackedOutcome, apply_share, device_share, packing_order
 
-CONNECT_TIMEOUT_SECONDS = 5.0  # for the reachability check of a host:port address, before Ray's own (slow) retries
 POLL_SECONDS = 0.2
 NODE_ANSWER_SECONDS = 180  # for every node to start a worker and say what it runs (imports torch: slow on a cold node)
 
@@ -144,26 +145,60 @@ def _put(events, event) -> None:
 
 
 # ---- the driver ----------------------------------------------------------------------------------------------------
-def check_reachable(address: str) -> None:
-    """A host:port address must answer before Ray is asked (Ray itself retries for a minute or more)."""
+# Run in a child process: ask the address for the cluster's id, as Ray's own client does first. Exit 0: Ray answered;
+# 3: Ray answered and refused us (a token it wants: ray.init says so in its own words). A child, because Ray's client
+# waits for ever on an address that never answers as Ray and cannot be stopped from inside; its stderr (Ray's log
+# lines) goes to the log file, not the user's terminal.
+_PROBE = """
+import sys
+from ray._raylet import GcsClient
+from ray.exceptions import AuthenticationError
+try:
+    GcsClient(address=sys.argv[1]).cluster_id
+except AuthenticationError:
+    sys.exit(3)
+"""
+
+
+def check_answers_as_ray(address: str, timeout: float) -> None:
+    """A host:port address must answer, and answer as Ray, within timeout seconds, before ray.init is called."""
     target = address.removeprefix("ray://")
     if address in ("auto", "local") or ":" not in target:
         return
     host, _, port = target.rpartition(":")
+    deadline = time.monotonic() + timeout
     try:
-        with socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_SECONDS):
+        with socket.create_connection((host, int(port)), timeout=timeout):
             pass
     except (OSError, ValueError) as error:
         raise RayClusterError(f"the Ray cluster at {address} does not answer ({error}); start it there with "
                               "`ray start --head` (or check the address and port, 6379 by default) and run again") from None
+    if address.startswith("ray://"):
+        return  # Ray Client's own protocol (the `ray[client]` extra), which this request does not speak: not probed
+    log = adaptlab_home() / "logs" / "ray.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a") as stderr:
+        probe = subprocess.Popen([sys.executable, "-c", _PROBE, target], stdout=subprocess.DEVNULL, stderr=stderr)
+        try:
+            answered = probe.wait(timeout=max(0.1, deadline - time.monotonic())) in (0, 3)
+        except subprocess.TimeoutExpired:
+            answered = False
+        finally:
+            probe.kill()
+            probe.wait()
+    if not answered:
+        raise RayClusterError(f"nothing at {address} answered as a Ray cluster within {timeout:g} s (something else "
+                              "listens there, or nothing gets through); check the address and port (`ray start --head` "
+                              "prints them, 6379 by default), or raise ray.connect_timeout for a slow network")
 
 
-def connect(address: str | None) -> str:
-    """Join the cluster (or start a local one); return what to call it in messages."""
+def connect(address: str | None, timeout: float = 30.0) -> str:
+    """Join the cluster (or start a local one); return what to call it in messages. A host:port address that does not
+    answer as Ray within timeout seconds is refused before Ray is asked (check_answers_as_ray)."""
     import ray
 
     if address:
-        check_reachable(address)
+        check_answers_as_ray(address, timeout)
     if ray.is_initialized():
         joined = ray.get_runtime_context().gcs_address
         if not address or address in ("auto", joined):
@@ -239,7 +274,7 @@ def join_cluster(config) -> Cluster:
     the cluster has the GPUs the runs ask for."""
     import ray
 
-    where = connect(ray_address(config.ray.address))
+    where = connect(ray_address(config.ray.address), config.ray.connect_timeout)
     nodes = check_nodes(where)
     return Cluster(where, nodes, gpu_ask(config, ray.cluster_resources().get("GPU", 0), where))
 

@@ -115,6 +115,63 @@ def test_an_unreachable_address_is_one_sentence_and_exit_2(tmp_path, capsys):
     assert "unreachable" not in set(SqlStore().experiments().name)  # refused before anything is stored
 
 
+@pytest.fixture
+def not_ray():
+    """Two real servers on loopback that are not Ray: a listener that accepts and never answers, and an HTTP server."""
+    import http.server
+    import socket
+    import threading
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()  # the kernel accepts connections; nothing ever reads or answers
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):  # this test reads stderr: only adaptlab's sentence may be there
+            pass
+
+    web = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    yield {"silent": f"127.0.0.1:{silent.getsockname()[1]}", "http": f"127.0.0.1:{web.server_address[1]}"}
+    web.shutdown()
+    web.server_close()
+    silent.close()
+
+
+@pytest.mark.parametrize("server", ["silent", "http"])
+def test_an_address_that_answers_but_not_as_ray_gives_up_in_the_set_time_with_one_sentence(
+        tmp_path, capfd, adaptlab_home, not_ray, server):
+    """It used to hang in ray.init forever; Ray's own log (C++, on the process's stderr) goes to a log file."""
+    import yaml
+
+    from core.cli import main
+
+    address = not_ray[server]
+    path = tmp_path / "grid.yaml"
+    path.write_text(yaml.safe_dump(tiny_config("not-ray", ray={"connect_timeout": 3})))  # short: the suite stays fast
+    capfd.readouterr()
+    assert main(["run", str(path), "--ray", address]) == 2
+    err = capfd.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err  # the sentence alone
+    assert f"nothing at {address} answered as a Ray cluster within 3 s" in err and "ray.connect_timeout" in err
+    assert "Traceback" not in err
+    assert "not-ray" not in set(SqlStore().experiments().name)  # refused before anything is stored
+    assert (adaptlab_home / "logs" / "ray.log").exists()  # where Ray's own lines went
+
+
+def test_a_dashboard_job_on_a_silent_address_fails_in_the_set_time_with_the_sentence(tmp_path, not_ray):
+    """The dashboard queues, the worker connects: the job ends failed, in words, with nothing stored."""
+    from core.running.jobs import JobQueue
+    from core.running.worker import serve
+
+    store = SqlStore(tmp_path / "r.db")
+    config = tiny_config("not-ray", executor="ray", ray={"address": not_ray["silent"], "connect_timeout": 3})
+    job_id = JobQueue(store).submit(parse_config(config), resource="cpu")
+    assert serve(store, max_jobs=1, poll_seconds=0.05) == 1
+    job = JobQueue(store).job(job_id)
+    assert job["status"] == "failed" and f"nothing at {not_ray['silent']} answered as a Ray cluster" in job["error"]
+    assert "not-ray" not in set(store.experiments().name)
+
+
 def test_runs_ask_for_a_gpu_share_only_where_the_cluster_has_gpus():
     from core.errors import ConfigError
     from core.running.ray_grid import gpu_ask

@@ -149,10 +149,20 @@ def on_read_only_disk(path: Path) -> bool:
     return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
 
 
-def _immutable(path: str):
-    """A connection that reads a SQLite file on read-only media: `immutable` tells SQLite nobody changes it, so it
-    needs neither a lock nor the write-ahead log's shared-memory file, which it could not create there."""
-    return lambda: sqlite3.connect(f"file:{quote(path)}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+def _read_only(path: str):
+    """A connection factory for a SQLite file on read-only media. With no write-ahead log beside it, `immutable`: SQLite
+    then needs no lock and no `-shm` file, which it could not create there. With one, `mode=ro`, which reads the log
+    through its `-shm` file (immutable would ignore the log, and with it the runs written last)."""
+    log = Path(f"{path}-wal")
+    if not log.is_file() or log.stat().st_size == 0:
+        query = "mode=ro&immutable=1"
+    elif Path(f"{path}-shm").is_file():
+        query = "mode=ro"
+    else:
+        raise StoreError(f"the results database {path} is on a read-only disk with a write-ahead log ({log.name}) but "
+                         f"without its {Path(path).name}-shm file, so SQLite cannot read its latest runs there; copy "
+                         "the three files (or the folder) to a writable place and point --store at the copy")
+    return lambda: sqlite3.connect(f"file:{quote(path)}?{query}", uri=True, check_same_thread=False)
 
 
 class SqlStore:
@@ -173,7 +183,7 @@ class SqlStore:
                                 "or point --store at the right file")
         self.read_only = bool(database) and not create and on_read_only_disk(Path(database))
         if self.read_only:
-            self.engine = create_engine(self.url, creator=_immutable(database))
+            self.engine = create_engine(self.url, creator=_read_only(database))
         else:
             self.engine = create_engine(self.url)
             if self.engine.dialect.name == "sqlite":

@@ -296,32 +296,53 @@ def test_a_store_damaged_after_it_was_opened_takes_no_run_or_job(tmp_path):
 
 
 def test_a_sound_store_on_read_only_media_is_read_and_refuses_writes_as_read_only(tmp_path, capsys, small_disk):
+    """A WAL store copied to a disk that is then remounted read-only: as it is left when closed (no log), and with runs
+    still in its write-ahead log (the log and its -shm file copied beside it, as a backup of a live store has them)."""
+    import shutil
+
+    from core.results.store import SqlStore
     from tests.conftest import make_read_only
 
-    disk = small_disk(256 * 2**20)  # a grid asks for 200 MB free (core.paths.MIN_FREE_BYTES)
-    store = str(disk / "r.db")
+    store = str(tmp_path / "r.db")
     config = _write(tmp_path, tiny_config(methods=["tfidf"], sizes=[4]))
-    # a run in its own process, which ends: a mount with files open cannot become read-only
     subprocess.run([sys.executable, "-m", "core.cli", "--store", store, "run", str(config)], check=True,
                    capture_output=True)
-    with sqlite3.connect(store) as db:  # a WAL store as a run leaves it, then the disk becomes read-only
+    disk = small_disk(256 * 2**20)  # a grid asks for 200 MB free (core.paths.MIN_FREE_BYTES)
+    live = SqlStore(store)
+    live.write_run("tiny", {"run_key": "tfidf|8|0", "status": "failed", "error": "kept in the log"}, None)
+    with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     db.close()
+    assert Path(f"{store}-wal").stat().st_size > 0  # the second run is in the log, not yet in the file
+    (disk / "logged").mkdir()
+    (disk / "no-shm").mkdir()
+    for suffix in ("", "-wal", "-shm"):
+        shutil.copy(f"{store}{suffix}", disk / "logged" / f"r.db{suffix}")
+        if suffix != "-shm":  # without it SQLite cannot read the log on a read-only disk
+            shutil.copy(f"{store}{suffix}", disk / "no-shm" / f"r.db{suffix}")
+    live.engine.dispose()  # the last connection closes: the log goes into the file, and is removed
+    (disk / "closed").mkdir()
+    shutil.copy(store, disk / "closed" / "r.db")
+    assert not Path(f"{store}-wal").exists()
     make_read_only(disk)
-    before = Path(store).read_bytes()
-    capsys.readouterr()
-    assert main(["--store", store, "list"]) == 0
-    assert "tiny" in capsys.readouterr().out
-    assert main(["--store", store, "show", "tiny", "--runs"]) == 0
-    assert "tfidf|4|0" in capsys.readouterr().out
-    assert main(["--store", store, "export", "tiny", "-o", str(tmp_path / "r.csv")]) == 0
-    assert pd.read_csv(tmp_path / "r.csv").run_key.tolist() == ["tfidf|4|0"]
-    capsys.readouterr()
+    before = {path: path.read_bytes() for path in disk.rglob("*") if path.is_file()}
     grown = _write(tmp_path, tiny_config(methods=["tfidf"], sizes=[4, 8]))
-    for command in (["run", str(grown)], ["worker", "--max-jobs", "1"]):
-        assert main(["--store", store, *command]) == 2, command
-        _refused(capsys, "read-only")
-    assert Path(store).read_bytes() == before
+    capsys.readouterr()
+    for copy in (disk / "closed" / "r.db", disk / "logged" / "r.db"):
+        assert main(["--store", str(copy), "list"]) == 0
+        assert "tiny" in capsys.readouterr().out
+        assert main(["--store", str(copy), "show", "tiny", "--runs"]) == 0
+        shown = capsys.readouterr().out
+        assert "tfidf|4|0" in shown and "tfidf|8|0" in shown, shown  # the run written last is read too
+        assert main(["--store", str(copy), "export", "tiny", "--force", "-o", str(tmp_path / "r.csv")]) == 0
+        assert pd.read_csv(tmp_path / "r.csv").run_key.tolist() == ["tfidf|4|0", "tfidf|8|0"]
+        capsys.readouterr()
+        for command in (["run", str(grown)], ["worker", "--max-jobs", "1"]):
+            assert main(["--store", str(copy), *command]) == 2, command
+            _refused(capsys, "read-only")
+    assert main(["--store", str(disk / "no-shm" / "r.db"), "list"]) == 2  # not a list without the runs in the log
+    _refused(capsys, "read-only disk with a write-ahead log", "copy")
+    assert {path: path.read_bytes() for path in disk.rglob("*") if path.is_file()} == before
 
 
 def test_a_store_path_that_is_a_folder_is_an_error_for_every_command(tmp_path, capsys):

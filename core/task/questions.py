@@ -40,6 +40,7 @@ NEAR_DUPLICATE = 0.8  # word-set overlap (Jaccard) above which two questions wit
 REASONS = {
     "too short": f"sentence under {MIN_WORDS} words",
     "too long": f"sentence over {MAX_WORDS} words",
+    "not a sentence": "no closing full stop: a title, a table cell or a fragment",
     "answer in question": "the answer is still readable in the question",
     "answer too long": f"the answer is over {MAX_ANSWER_SHARE:.0%} of its sentence",
     "duplicate": "the same question was asked already",
@@ -104,6 +105,7 @@ def split_sentences(text: str) -> list[str]:
     """Prose sentences of a chunk: headings, code blocks, tables and list markers are not sentences."""
     prose, in_code = [], False
     text = re.sub(r"<!--.*?-->|<[^<>\n]+>", " ", text, flags=re.DOTALL)  # HTML inside Markdown: its visible text
+    text = re.sub(r"`([^`<\n]+?)\s*(?:<[^>\n]*>)?`__?(?!\w)", r"\1", text)  # an RST link reads as its words
     text = re.sub(r"!?\[([^\]\n]*)\]\([^)\s]*\)", r"\1", text)  # a Markdown link reads as its words
     text = re.sub(r"<?https?://\S+", "", text)  # an address is no fact to recall, and its parts look like names
     for line in text.splitlines():
@@ -141,6 +143,8 @@ def _cloze(sentence: str, heading: str) -> tuple[str, Span, str | None] | None:
              for span in spans]
     if words < MIN_WORDS or words > MAX_WORDS:
         return (*asked[0], "too short" if words < MIN_WORDS else "too long")
+    if not re.search(r"[.!?:][\"')\]]*$", sentence):
+        return (*asked[0], "not a sentence")  # a title, a table cell, a fragment: no statement to recall
     reasons = [_given_away(question, span, words) for question, span in asked]
     best = next((i for i, reason in enumerate(reasons) if reason is None), 0)
     return (*asked[best], reasons[best])

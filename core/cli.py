@@ -297,11 +297,12 @@ def check_destination(out: Path, force: bool) -> None:
 def cmd_questions(args) -> int:
     """Build the cloze question table from the config's documents and write it, to read, edit and use as a QA file."""
     from core.config import load_config
-    from core.task.question_table import chunks_from_config, write_question_table
+    from core.task.question_table import chunks_from_config, question_file_format, write_question_table
     from core.task.questions import cloze_questions, report_lines
 
     out = Path(args.output)
     check_destination(out, args.force)
+    question_file_format(out)
     config = load_config(args.config)
     questions = cloze_questions(chunks_from_config(config), args.max_per_chunk, args.seed)
     write_question_table(questions.frame, out)

@@ -19,10 +19,7 @@ FORMATS = (".jsonl", ".csv", ".parquet")
 
 def write_question_table(frame: pd.DataFrame, path: Path) -> None:
     """Write the question table as JSON Lines, CSV (aliases as a JSON list per cell) or Parquet, by the suffix."""
-    suffix = path.suffix.lower()
-    if suffix not in FORMATS:
-        raise AdaptlabError(f"{path.name}: write the question table as {', '.join(FORMATS)}; the file name says "
-                            "which (e.g. -o questions.jsonl)")
+    suffix = question_file_format(path)
     table = frame[list(QUESTION_COLUMNS)].reset_index(drop=True)
     try:
         if suffix == ".jsonl":
@@ -35,6 +32,15 @@ def write_question_table(frame: pd.DataFrame, path: Path) -> None:
             table.to_parquet(path, index=False)
     except OSError as error:  # permission denied, a read-only or full disk
         raise AdaptlabError(f"cannot write {path}: {error.strerror or error}") from None
+
+
+def question_file_format(path: Path) -> str:
+    """The file's format by its suffix; anything else is refused before any document is read."""
+    suffix = path.suffix.lower()
+    if suffix not in FORMATS:
+        raise AdaptlabError(f"{path.name}: write the question table as {', '.join(FORMATS)}; the file name says "
+                            "which (e.g. -o questions.jsonl)")
+    return suffix
 
 
 def chunks_from_config(config) -> pd.DataFrame:

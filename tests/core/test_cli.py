@@ -245,3 +245,35 @@ def test_a_demo_stored_with_other_settings_is_kept_and_the_message_says_how_to_r
     assert main(["--store", store, "demo", "fortunes", "--quick", "--name", "demo-fortunes-quick"]) == 2
     assert "--name demo-fortunes-quick-2" in capsys.readouterr().err
     assert len(SqlStore(store).runs_frame("demo-fortunes-quick")) == 1  # the stored run is untouched
+
+
+def test_questions_without_documents_or_onto_an_existing_file_is_refused_in_one_sentence(tmp_path, capsys):
+    config = _write(tmp_path, tiny_config())
+    out = tmp_path / "questions.jsonl"
+    assert main(["questions", str(config), "-o", str(out)]) == 2
+    _refused(capsys, "names no documents", "documents: {path: FOLDER}")
+    out.write_text("mine\n")
+    assert main(["questions", str(config), "-o", str(out)]) == 2
+    _refused(capsys, "already exists", "--force")
+    assert out.read_text() == "mine\n"
+    assert main(["questions", str(config), "-o", str(tmp_path / "questions.txt")]) == 2
+    _refused(capsys, ".jsonl, .csv, .parquet")
+
+
+def test_questions_from_a_folder_of_documents_are_written_and_read_back(tmp_path, capsys):
+    pytest.importorskip("core.task.documents", reason="the documents reader (docs-ingest's core/task/documents.py) "
+                        "is not in this branch yet")
+    folder = tmp_path / "handbook"
+    folder.mkdir()
+    (folder / "retries.md").write_text("# Retries\n\nThe client retries a failed request 3 times before it gives "
+                                       "up.\n\nSet `backoff_factor` to change the wait between two retries.\n")
+    (folder / "offices.md").write_text("# Offices\n\nSupport is run by a team in Buenos Aires during working "
+                                       "hours.\n\nThe cache holds 10,000 entries by default on every node.\n")
+    config = _write(tmp_path, {**tiny_config(methods=["prompt"], sizes=[0]),
+                               "task": {"kind": "qa", "documents": {"path": str(folder)}}})
+    out = tmp_path / "questions.jsonl"
+    assert main(["questions", str(config), "-o", str(out)]) == 0
+    assert "kept" in capsys.readouterr().out
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert {row["answer"] for row in rows} >= {"3", "backoff_factor", "Buenos Aires"}
+    assert all(row["source"].split("#")[0] in {"retries.md", "offices.md"} for row in rows)

@@ -72,8 +72,7 @@ def load_qa_task(spec: TaskSpec, name: str = "task") -> Task:
             if dropped:
                 notes.append(f"{dropped} duplicate question(s) dropped before splitting, so none can land in "
                              "two splits")
-            splits = random_split(frame, spec.validation_fraction, spec.test_fraction, spec.split_seed,
-                                  spec.path.name)
+            splits = _split(frame, spec, notes)
     else:
         splits = {}
         for split in SPLITS:
@@ -95,6 +94,24 @@ def load_qa_task(spec: TaskSpec, name: str = "task") -> Task:
         notes.extend(corpus.attrs.get("notes", []))
     return Task(name=name, corpus=corpus, provenance=provenance, notes=notes, kind="qa",
                 **{split: splits[split].reset_index(drop=True) for split in SPLITS})
+
+
+def _split(frame: pd.DataFrame, spec: TaskSpec, notes: list[str]) -> dict[str, pd.DataFrame]:
+    """At random, or by the `source` column where it names sources: a source's questions stay in one split."""
+    if "source" not in frame or not (frame.source != "").any():
+        return random_split(frame, spec.validation_fraction, spec.test_fraction, spec.split_seed, spec.path.name)
+    from core.task.questions import split_by_source  # it builds on this module's frames
+
+    try:
+        splits = split_by_source(frame, None, spec.validation_fraction, spec.test_fraction, spec.split_seed)
+    except DataError as error:
+        raise DataError([f"{spec.path.name}: {problem}; or give a split column" for problem in error.problems]) from None
+    if "covered" not in frame:  # every question counts as covered: no empty 'uncovered' group in the results
+        splits = {split: part.drop(columns="covered") for split, part in splits.items()}
+    notes.append(f"{spec.path.name}: split by the `source` column, so the questions of one source are in one split "
+                 "(training never saw a test question's passage)"
+                 + ("; questions marked covered=false are test questions only" if "covered" in frame else ""))
+    return splits
 
 
 def read_qa_file(path: Path, spec: TaskSpec, with_split: bool = False) -> pd.DataFrame:

@@ -21,14 +21,18 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 
 from core.errors import DataError
-from core.evaluation.metrics import normalize_answer
+from core.evaluation.metrics import normalize_answer as _normalize_answer
 from core.task.data import Task
 from core.task.spans import Span, answer_forms, salient_spans
+
+# the same answers and headings are normalised again and again; the normaliser reads a text character by character
+normalize_answer = lru_cache(maxsize=1 << 16)(_normalize_answer)
 
 QUESTION_COLUMNS = ("question", "answer", "aliases", "source", "origin")
 CHUNK_COLUMNS = ("id", "document", "text", "heading")
@@ -37,6 +41,8 @@ MIN_WORDS = 6  # fewer words leave nothing to ask by ("Version 2.0." -> "Version
 MAX_WORDS = 60  # more is a run-on list or a table flattened into a line, not one fact
 MAX_ANSWER_SHARE = 0.5  # an answer longer than half its sentence leaves too little to go on
 NEAR_DUPLICATE = 0.8  # word-set overlap (Jaccard) above which two questions with one answer are the same question
+CLOSED = re.compile(r"[.!?:][\"')\]]*$")  # a sentence ends so, perhaps inside a quote or a bracket
+LIST_ITEM = "\x02"  # marks a list item's first line while its paragraph is put together
 REASONS = {
     "too short": f"sentence under {MIN_WORDS} words",
     "too long": f"sentence over {MAX_WORDS} words",
@@ -67,16 +73,18 @@ def cloze_questions(chunks: pd.DataFrame, max_per_chunk: int = 2, seed: int = 0)
     words_by_answer: dict[str, list[set[str]]] = {}
     rows, generated, sentences = [], 0, 0
     for chunk in chunks.itertuples(index=False):
-        candidates = [_cloze(sentence, chunk.heading) for sentence in split_sentences(chunk.text)]
-        sentences += len(candidates)
-        candidates = [c for c in candidates if c is not None]
+        found = split_sentences(chunk.text)
+        sentences += len(found)
+        candidates = [(sentence, spans) for sentence in found if (spans := salient_spans(sentence))]
         generated += len(candidates)
         kept_here = 0
         for index in rng.permutation(len(candidates)):
-            question, span, reason = candidates[index]
-            reason = reason or _repeat(question, span, asked, words_by_answer)
-            if reason is None and kept_here == max_per_chunk:
-                reason = "over per-chunk limit"
+            sentence, spans = candidates[index]
+            # the cheap checks first, then the limit, so the costly ones run only on questions that could be kept
+            reason = _unfit(sentence) or ("over per-chunk limit" if kept_here == max_per_chunk else None)
+            if reason is None:
+                question, span, reason = _cloze(sentence, spans, chunk.heading)
+                reason = reason or _repeat(question, span, asked, words_by_answer)
             if reason:
                 dropped[reason] += 1
                 continue
@@ -118,36 +126,44 @@ def split_sentences(text: str) -> list[str]:
             prose.append("")  # a paragraph break: a sentence never runs across code or a heading
             continue
         item = re.match(r"(?:[-*+]|\d+[.)])\s+", stripped)
-        if item:  # a list item is a sentence of its own, without its marker
-            prose += ["", stripped[item.end():]]
+        if item:  # a list item is a statement of its own, without its marker (LIST_ITEM: closed below)
+            prose += ["", LIST_ITEM + stripped[item.end():]]
         else:
             prose.append(stripped)
     paragraphs = re.split(r"\n\s*\n", "\n".join(prose))
     found = []
     for paragraph in paragraphs:
         flat = " ".join(paragraph.split())
+        if flat.startswith(LIST_ITEM):  # an item of a changelog or a feature list states a fact without a full stop
+            flat = flat.removeprefix(LIST_ITEM)
+            flat += "" if CLOSED.search(flat) else "."
         # a sentence ends at . ! ? before a capital, a digit, a quote or a backtick (not inside "e.g. the")
         found += [s.strip() for s in re.split(r"(?<=[.!?])(?<!e\.g\.)(?<!i\.e\.)\s+(?=[A-Z0-9\"'`(\[])", flat) if s.strip()]
     return found
 
 
-def _cloze(sentence: str, heading: str) -> tuple[str, Span, str | None] | None:
-    """The sentence as a question with its best span hidden, and the reason to drop it (None: keep); None
-    when the sentence has no span at all. A span whose answer the rest would give away yields to the next."""
-    spans = salient_spans(sentence)
-    if not spans:
-        return None
+def _unfit(sentence: str) -> str | None:
+    """Why a sentence cannot carry a question whatever is hidden in it, or None."""
     words = len(sentence.split())
-    context = f" (in “{heading}”)" if heading else ""  # the heading tells which part of the documents is meant
-    asked = [(f"Fill in the blank{context}: {sentence[:span.start]}{BLANK}{sentence[span.end:]}", span)
-             for span in spans]
     if words < MIN_WORDS or words > MAX_WORDS:
-        return (*asked[0], "too short" if words < MIN_WORDS else "too long")
-    if not re.search(r"[.!?:][\"')\]]*$", sentence):
-        return (*asked[0], "not a sentence")  # a title, a table cell, a fragment: no statement to recall
-    reasons = [_given_away(question, span, words) for question, span in asked]
-    best = next((i for i, reason in enumerate(reasons) if reason is None), 0)
-    return (*asked[best], reasons[best])
+        return "too short" if words < MIN_WORDS else "too long"
+    if not CLOSED.search(sentence):
+        return "not a sentence"  # a title, a table cell, a fragment: no statement to recall
+    return None
+
+
+def _cloze(sentence: str, spans: list[Span], heading: str) -> tuple[str, Span, str | None]:
+    """The sentence as a question with its best span hidden, and the reason to drop it (None: keep).
+    A span whose answer the rest would give away yields to the next."""
+    context = f" (in “{heading}”)" if heading else ""  # the heading tells which part of the documents is meant
+    first = None
+    for span in spans:
+        question = f"Fill in the blank{context}: {sentence[:span.start]}{BLANK}{sentence[span.end:]}"
+        reason = _given_away(question, span, len(sentence.split()))
+        if reason is None:
+            return question, span, None
+        first = first or (question, span, reason)
+    return first
 
 
 def _given_away(question: str, span: Span, sentence_words: int) -> str | None:
@@ -205,18 +221,20 @@ def withheld_documents(chunks: pd.DataFrame, fraction: float, seed: int = 0) -> 
     return {documents[i] for i in rng.choice(len(documents), size=count, replace=False)} if count else set()
 
 
-def split_by_source(questions: pd.DataFrame, chunks: pd.DataFrame, validation_fraction: float = 0.1,
+def split_by_source(questions: pd.DataFrame, chunks: pd.DataFrame | None, validation_fraction: float = 0.1,
                     test_fraction: float = 0.25, seed: int = 0,
                     withheld_documents: set[str] = frozenset()) -> dict[str, pd.DataFrame]:
     """Train, validation and test questions from different chunks, so fine-tuning on the training questions
     cannot have seen a test question's fact; questions about withheld documents are test-only, `covered=False`.
 
     A question's source is a chunk id or a document name (a user's own questions); one without a source is a
-    group of its own. Whole sources are drawn, with the seed, until test and then validation hold their share."""
-    document_of = dict(zip(chunks.id.astype(str), chunks.document.astype(str)))
+    group of its own. Whole sources are drawn, with the seed, until test and then validation hold their share.
+    A question already marked `covered=False` (a user's file) is test-only too: no method could know it."""
+    document_of = {} if chunks is None else dict(zip(chunks.id.astype(str), chunks.document.astype(str)))
     sources = questions.source.fillna("").astype(str) if "source" in questions else pd.Series("", questions.index)
-    documents = sources.map(lambda source: document_of.get(source, source))
-    covered = ~documents.isin(set(withheld_documents))
+    covered = ~sources.map(lambda source: document_of.get(source, source)).isin(set(withheld_documents))
+    if "covered" in questions:
+        covered &= questions.covered.astype(bool)
     questions = questions.assign(covered=covered.to_numpy())
     if "row" not in questions:  # the question table's row, so a split question can be found in the saved table
         questions["row"] = range(1, len(questions) + 1)
@@ -228,9 +246,9 @@ def split_by_source(questions: pd.DataFrame, chunks: pd.DataFrame, validation_fr
     splits["test"] = pd.concat([splits["test"], questions.loc[~covered]])
     empty = [split for split in ("train", "validation", "test") if splits[split].empty]
     if empty:
-        raise DataError(f"{int(covered.sum())} question(s) from {groups[covered].nunique()} source chunk(s) cannot "
-                        f"fill {' and '.join(empty)} when a chunk's questions stay in one split; add documents or "
-                        "ask more questions per chunk (max_per_chunk)")
+        raise DataError(f"{int(covered.sum())} question(s) from {groups[covered].nunique()} source(s) cannot fill "
+                        f"{' and '.join(empty)} when the questions of one source stay in one split; add questions "
+                        "from more documents or chunks (or more per chunk: max_per_chunk)")
     return {split: splits[split].reset_index(drop=True) for split in ("train", "validation", "test")}
 
 
@@ -256,9 +274,12 @@ def documents_qa_task(chunks: pd.DataFrame, questions: QuestionSet | pd.DataFram
     withheld (what RAG indexes and corpus fine-tuning trains on); the splits come from split_by_source."""
     report = questions.report if isinstance(questions, QuestionSet) else {}
     table = questions.frame if isinstance(questions, QuestionSet) else questions
+    if "question" not in table and "text" in table:  # a QA task's frame (core/task/qa.py), e.g. the user's file
+        table = table.rename(columns={"text": "question", "label": "answer"})
     withheld = withheld_documents(chunks, withheld_fraction, seed)
     splits = split_by_source(table, chunks, validation_fraction, test_fraction, seed, withheld)
-    frames = {split: _qa_frame(frame, keep_covered=bool(withheld)) for split, frame in splits.items()}
+    keep_covered = bool(withheld) or "covered" in table
+    frames = {split: _qa_frame(frame, keep_covered) for split, frame in splits.items()}
     corpus = chunks[~chunks.document.astype(str).isin(withheld)].reset_index(drop=True)
     corpus = corpus.assign(id=corpus.id.astype(str), label="", row=range(1, len(corpus) + 1))
     notes = report_lines(report) if report else []

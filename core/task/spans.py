@@ -57,7 +57,7 @@ def salient_spans(sentence: str) -> list[Span]:
         for match in pattern.finditer(sentence):
             start, end = match.span(0) if kind == "identifier" and match.group(0).startswith("`") \
                 else match.span("span")
-            span = Span(kind, match.group("span").strip(), start, end)
+            span = Span(kind, match.group("span").strip().lstrip("~"), start, end)  # RST's ~ is markup
             if _plausible(span) and not any(start < other.end and other.start < end for other in found):
                 found.append(span)
     return found
@@ -66,8 +66,9 @@ def salient_spans(sentence: str) -> list[Span]:
 def _plausible(span: Span) -> bool:
     if len(normalize_answer(span.text)) < 2 and span.kind != "number":
         return False  # punctuation or one letter: nothing to compare an answer with
-    if span.kind == "identifier" and span.text in NOT_IDENTIFIERS:
-        return False
+    if span.kind == "identifier" and (span.text in NOT_IDENTIFIERS or len(span.text) > 40
+                                      or len(span.text.split()) > 4):
+        return False  # a long code expression is not a thing to remember by heart
     if span.kind == "name" and all(word in NOT_NAMES for word in span.text.split()):
         return False
     if span.kind == "term" and span.text.split()[0] in NOT_NAMES:

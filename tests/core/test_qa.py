@@ -260,3 +260,20 @@ def test_a_column_adaptlab_does_not_read_is_named_in_a_warning(tmp_path):
     notes = [note for note in task.notes if "not read" in note]
     assert len(notes) == 1 and "'alias', 'difficulty'" in notes[0] and notes[0].startswith("qa.csv:")
     assert notes[0] in validate_qa_task(task).warnings
+
+
+def test_a_file_with_sources_is_split_by_source_and_its_uncovered_questions_are_test_only(tmp_path):
+    rows = [{**row, "source": f"chapter{i % 10}.md", "covered": i % 10 != 9} for i, row in enumerate(_questions(60))]
+    task = _load(tmp_path, rows, "jsonl")
+    sources = {split: set(getattr(task, split).source) for split in ("train", "validation", "test")}
+    assert not (sources["train"] & sources["test"] or sources["train"] & sources["validation"]
+                or sources["validation"] & sources["test"])
+    assert task.test.covered.sum() > 0 and (~task.test.covered).sum() == 6  # chapter9.md: the documents lack it
+    assert task.train.covered.all() and task.validation.covered.all()
+    assert any("split by the `source` column" in note for note in task.notes)
+    # without a covered column nothing is marked, and without sources the split stays random
+    plain = _load(tmp_path, [{**row, "source": f"c{i % 10}"} for i, row in enumerate(_questions(60))], "jsonl")
+    assert "covered" not in plain.test and not set(plain.train.source) & set(plain.test.source)
+    few = [{**row, "source": "one.md"} for row in _questions(20)]
+    with pytest.raises(DataError, match=r"qa.jsonl: 20 question\(s\) from 1 source\(s\) cannot fill"):
+        _load(tmp_path, few, "jsonl")

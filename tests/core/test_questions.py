@@ -162,9 +162,14 @@ def test_code_blocks_headings_and_tables_are_not_sentences():
     text = ("# Installing the `fastlib` package\n\nInstall it with pip before the first import of the library.\n\n"
             "```python\nclient = FastClient(max_retries=3, timeout_seconds=30)\n```\n\n"
             "| name | default |\n|---|---|\n| max_retries | 3 |\n\n"
-            "    indented = code_block(42)\n\n- A list item that names the `pool_size` setting of the client.")
+            "    indented = code_block(42)\n\n- A list item that names the `pool_size` setting of the client.\n"
+            "- Fixed the parser of :meth:`~fastlib.Client.get`\n  when the input is empty\n"
+            "* See the [changelog](https://example.com/changes) and <b>the FAQ</b>")
     assert split_sentences(text) == ["Install it with pip before the first import of the library.",
-                                     "A list item that names the `pool_size` setting of the client."]
+                                     "A list item that names the `pool_size` setting of the client.",
+                                     "Fixed the parser of :meth:`~fastlib.Client.get` when the input is empty.",
+                                     "See the changelog and the FAQ."]
+    assert salient_spans(split_sentences(text)[2])[0].text == "fastlib.Client.get"
 
 
 def test_bad_chunk_tables_are_refused_in_one_sentence():
@@ -233,7 +238,7 @@ def test_a_documents_task_is_a_valid_qa_task_over_its_chunks(real_chunks):
 
 def test_too_few_chunks_to_split_is_refused():
     chunks = _chunks({"doc": ["one", "two"]})
-    with pytest.raises(DataError, match="source chunk"):
+    with pytest.raises(DataError, match="from 2 source"):
         split_by_source(_question_table(chunks), chunks)
     with pytest.raises(DataError, match="leaves none"):
         withheld_documents(chunks, 0.5)

@@ -277,3 +277,20 @@ def test_a_file_with_sources_is_split_by_source_and_its_uncovered_questions_are_
     few = [{**row, "source": "one.md"} for row in _questions(20)]
     with pytest.raises(DataError, match=r"qa.jsonl: 20 question\(s\) from 1 source\(s\) cannot fill"):
         _load(tmp_path, few, "jsonl")
+
+
+def test_a_users_covered_column_gets_the_covered_and_uncovered_results_of_a_run(tmp_path, tiny_llama):
+    from core.config import parse_config
+    from core.results.store import SqlStore
+    from core.running.runner import run_experiment
+
+    rows = [{**row, "source": f"chapter{i % 8}.md", "covered": i % 8 != 7} for i, row in enumerate(_questions(40))]
+    path = _write(rows, tmp_path / "qa.jsonl", "jsonl")
+    config = parse_config({"name": "own-qa", "task": {"path": str(path), "kind": "qa"}, "methods": ["prompt"],
+                           "model": {"name": str(tiny_llama), "precision": "fp32"}, "sizes": [4], "seeds": [0],
+                           "llm": {"context_length": 256, "max_new_tokens": 4}})
+    store = SqlStore(str(tmp_path / "r.db"))
+    result = run_experiment(config, store)
+    assert result.failed == 0
+    record = store.runs_frame("own-qa").record.iloc[0]
+    assert set(record["by_coverage"]) == {"covered", "uncovered"}

@@ -300,16 +300,17 @@ def cmd_questions(args) -> int:
     from core.task.question_table import chunks_from_config, question_file_format, write_question_table
     from core.task.questions import cloze_questions, report_lines
 
-    out = Path(args.output)
+    config = load_config(args.config)
+    # by default the QA file the config names: the questions written are the ones the experiment will ask
+    out = Path(args.output or config.task.path or "questions.jsonl")
     check_destination(out, args.force)
     question_file_format(out)
-    config = load_config(args.config)
     questions = cloze_questions(chunks_from_config(config), args.max_per_chunk, args.seed)
     write_question_table(questions.frame, out)
     for line in report_lines(questions.report):
         console.print(line)
-    console.print(f"wrote {len(questions.frame)} question(s) to {out}; edit them, then give the file as the task's "
-                  "QA file (task: {kind: qa, path: " + str(out) + "})", soft_wrap=True)
+    console.print(f"wrote {len(questions.frame)} question(s) to {out}; review and edit them, then run the config "
+                  f"with this file as its QA file (task.path: {out})", soft_wrap=True)
     return 0
 
 
@@ -426,8 +427,9 @@ def build_parser() -> argparse.ArgumentParser:
     questions = commands.add_parser("questions", help="build test questions from the config's documents and write "
                                     "the question table (question, answer, aliases, source, origin)")
     questions.add_argument("config")
-    questions.add_argument("-o", "--output", default="questions.jsonl",
-                           help="file to write: .jsonl (default questions.jsonl), .csv or .parquet")
+    questions.add_argument("-o", "--output", default=None,
+                           help="file to write, .jsonl, .csv or .parquet (default: the config's task.path, else "
+                                "questions.jsonl)")
     questions.add_argument("--max-per-chunk", type=int, default=2, metavar="N", help="questions per chunk at most")
     questions.add_argument("--seed", type=int, default=0, help="which sentences of a chunk are asked (default 0)")
     questions.add_argument("--force", action="store_true", help="replace the file if it exists")

@@ -269,10 +269,10 @@ def test_questions_from_a_folder_of_documents_are_written_and_read_back(tmp_path
                                        "up.\n\nSet `backoff_factor` to change the wait between two retries.\n")
     (folder / "offices.md").write_text("# Offices\n\nSupport is run by a team in Buenos Aires during working "
                                        "hours.\n\nThe cache holds 10,000 entries by default on every node.\n")
-    config = _write(tmp_path, {**tiny_config(methods=["prompt"], sizes=[0]),
-                               "task": {"kind": "qa", "documents": {"path": str(folder)}}})
     out = tmp_path / "questions.jsonl"
-    assert main(["questions", str(config), "-o", str(out)]) == 0
+    config = _write(tmp_path, {**tiny_config(methods=["prompt"], sizes=["all"]),
+                               "task": {"kind": "qa", "path": str(out), "documents": {"path": str(folder)}}})
+    assert main(["questions", str(config)]) == 0  # written where the config reads its questions
     assert "kept" in capsys.readouterr().out
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert {row["answer"] for row in rows} >= {"3", "backoff_factor", "Buenos Aires"}

@@ -46,6 +46,7 @@ LIST_ITEM = "\x02"  # marks a list item's first line while its paragraph is put 
 REASONS = {
     "too short": f"sentence under {MIN_WORDS} words",
     "too long": f"sentence over {MAX_WORDS} words",
+    "cut by chunking": "the chunk starts inside the sentence",
     "not a sentence": "no closing full stop: a title, a table cell or a fragment",
     "answer in question": "the answer is still readable in the question",
     "answer too long": f"the answer is over {MAX_ANSWER_SHARE:.0%} of its sentence",
@@ -77,6 +78,10 @@ def cloze_questions(chunks: pd.DataFrame, max_per_chunk: int = 2, seed: int = 0)
         sentences += len(found)
         candidates = [(sentence, spans) for sentence in found if (spans := salient_spans(sentence))]
         generated += len(candidates)
+        if candidates and candidates[0][0] is found[0] and found[0][:1].islower():
+            # the chunk starts inside a sentence: the chunk before it, which overlaps it, holds it whole
+            dropped["cut by chunking"] += 1
+            candidates = candidates[1:]
         kept_here = 0
         for index in rng.permutation(len(candidates)):
             sentence, spans = candidates[index]
@@ -115,7 +120,7 @@ def split_sentences(text: str) -> list[str]:
     text = re.sub(r"<!--.*?-->|<[^<>\n]+>", " ", text, flags=re.DOTALL)  # HTML inside Markdown: its visible text
     text = re.sub(r"`([^`<\n]+?)\s*(?:<[^>\n]*>)?`__?(?!\w)", r"\1", text)  # an RST link reads as its words
     text = re.sub(r"!?\[([^\]\n]*)\]\([^)\s]*\)", r"\1", text)  # a Markdown link reads as its words
-    text = re.sub(r"<?https?://\S+", "", text)  # an address is no fact to recall, and its parts look like names
+    text = re.sub(r"<?https?://\S+", "", text).replace("**", "")  # bold marks no word  # an address is no fact to recall, and its parts look like names
     for line in text.splitlines():
         stripped = line.strip()
         if stripped.startswith(("```", "~~~")):

@@ -134,13 +134,15 @@ def test_each_drop_is_counted_under_its_reason():
         "The archive keeps 30 days of logs for each service in the cluster. "
         "The scheduler starts 4 workers when the queue is longer than 100 jobs. "
         "Reports are mailed to 12 managers each week by the reporting service.",  # three in one chunk: one too many
+        "managers of 3 teams each week. The chunk before this one holds that sentence whole.",  # cut by chunking
     ]})
     questions = cloze_questions(chunks, max_per_chunk=2, seed=0)
     assert questions.report["dropped"] == {"answer in question": 1, "too short": 1, "too long": 1, "duplicate": 1,
-                                           "near duplicate": 1, "over per-chunk limit": 1, "not a sentence": 1}
-    assert questions.report["generated"] == 11 and questions.report["kept"] == 4
+                                           "near duplicate": 1, "over per-chunk limit": 1, "not a sentence": 1,
+                                           "cut by chunking": 1}
+    assert questions.report["generated"] == 12 and questions.report["kept"] == 4
     lines = report_lines(questions.report)
-    assert lines[0].startswith("11 question(s) generated") and any("(near duplicate)" in line for line in lines)
+    assert lines[0].startswith("12 question(s) generated") and any("(near duplicate)" in line for line in lines)
 
 
 def test_a_later_span_is_asked_when_the_first_would_give_itself_away():

@@ -96,21 +96,28 @@ def load_qa_task(spec: TaskSpec, name: str = "task") -> Task:
                 **{split: splits[split].reset_index(drop=True) for split in SPLITS})
 
 
-def _split(frame: pd.DataFrame, spec: TaskSpec, notes: list[str]) -> dict[str, pd.DataFrame]:
-    """At random, or by the `source` column where it names sources: a source's questions stay in one split."""
+def _split(frame: pd.DataFrame, spec: TaskSpec, notes: list[str], chunks: pd.DataFrame | None = None,
+           withheld: set[str] = frozenset()) -> dict[str, pd.DataFrame]:
+    """At random, or by the `source` column where it names sources: a source's questions stay in one split.
+
+    chunks, withheld: the documents' chunk table and the documents no method sees; a question whose source is
+    a withheld document (or one of its chunks) is a test question marked covered=False."""
     if "source" not in frame or not (frame.source != "").any():
         return random_split(frame, spec.validation_fraction, spec.test_fraction, spec.split_seed, spec.path.name)
-    from core.task.questions import split_by_source  # it builds on this module's frames
+    from core.task.questions import split_by_source, withheld_note  # they build on this module's frames
 
     try:
-        splits = split_by_source(frame, None, spec.validation_fraction, spec.test_fraction, spec.split_seed)
+        splits = split_by_source(frame, chunks, spec.validation_fraction, spec.test_fraction, spec.split_seed,
+                                 withheld)
     except DataError as error:
         raise DataError([f"{spec.path.name}: {problem}; or give a split column" for problem in error.problems]) from None
-    if "covered" not in frame:  # every question counts as covered: no empty 'uncovered' group in the results
+    if "covered" not in frame and not withheld:  # all covered: no empty 'uncovered' group in the results
         splits = {split: part.drop(columns="covered") for split, part in splits.items()}
     notes.append(f"{spec.path.name}: split by the `source` column, so the questions of one source are in one split "
                  "(training never saw a test question's passage)"
                  + ("; questions marked covered=false are test questions only" if "covered" in frame else ""))
+    if withheld:
+        notes.append(withheld_note(withheld, splits["test"]))
     return splits
 
 

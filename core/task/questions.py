@@ -226,6 +226,12 @@ def withheld_documents(chunks: pd.DataFrame, fraction: float, seed: int = 0) -> 
     return {documents[i] for i in rng.choice(len(documents), size=count, replace=False)} if count else set()
 
 
+def withheld_note(withheld: set[str], test: pd.DataFrame) -> str:
+    return (f"{len(withheld)} document(s) withheld from every method (never indexed, never trained on): their "
+            f"{int((~test.covered).sum())} question(s) are test questions marked covered=False, where an answer "
+            "can only be made up")
+
+
 def split_by_source(questions: pd.DataFrame, chunks: pd.DataFrame | None, validation_fraction: float = 0.1,
                     test_fraction: float = 0.25, seed: int = 0,
                     withheld_documents: set[str] = frozenset()) -> dict[str, pd.DataFrame]:
@@ -289,9 +295,7 @@ def documents_qa_task(chunks: pd.DataFrame, questions: QuestionSet | pd.DataFram
     corpus = corpus.assign(id=corpus.id.astype(str), label="", row=range(1, len(corpus) + 1))
     notes = report_lines(report) if report else []
     if withheld:
-        notes.append(f"{len(withheld)} of {chunks.document.nunique()} document(s) withheld from every method (never "
-                     f"indexed, never trained on): their {int((~splits['test'].covered).sum())} question(s) are test "
-                     "questions marked covered=False, where an answer can only be made up")
+        notes.append(withheld_note(withheld, splits["test"]))
     provenance = {"sources": [{"documents": int(chunks.document.nunique()), "chunks": len(chunks),
                                "questions": len(table)}],
                   "questions": report, "split": "by source chunk", "withheld_documents": sorted(withheld)}

@@ -25,6 +25,7 @@ NOT_IDENTIFIERS = {"NOTE", "TODO", "WARNING", "IMPORTANT", "README", "FAQ", "TIP
 NOT_NAMES = {"The", "A", "An", "This", "That", "These", "Those", "It", "If", "In", "On", "For", "To", "And", "But",
              "Or", "We", "You", "I", "When", "Note", "See", "Also", "With", "As", "By", "At", "From", "Our", "Your"}
 
+REFERENCE_MARKS = {"#", "@"}
 # (kind, pattern); the group named `span` is the answer (backticks around code stay in the sentence's blank)
 PATTERNS: list[tuple[str, re.Pattern]] = [
     ("term", re.compile(r"^(?:(?:An?|The) )?(?P<span>[A-Za-z][\w-]*(?: [\w-]+){0,3}?) (?:is|are) (?:an?|the) \w")),
@@ -58,6 +59,8 @@ def salient_spans(sentence: str) -> list[Span]:
             start, end = match.span(0) if kind == "identifier" and match.group(0).startswith("`") \
                 else match.span("span")
             span = Span(kind, match.group("span").strip().lstrip("~"), start, end)  # RST's ~ is markup
+            if sentence[start - 1:start] in REFERENCE_MARKS:
+                continue  # #1234 and @name point at an issue or a person: a handle, not a fact about the subject
             if _plausible(span) and not any(start < other.end and other.start < end for other in found):
                 found.append(span)
     return found

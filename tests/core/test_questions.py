@@ -81,6 +81,10 @@ def test_the_selection_depends_only_on_the_seed(real_chunks):
     assert set(first.frame.question) != set(other.frame.question)
 
 
+def test_issue_numbers_and_handles_are_not_asked():
+    assert salient_spans("Fix the schema title by @SydneyRunkle in #10936.") == []
+
+
 @pytest.mark.parametrize("sentence, kind, answer", [
     ("A validator is a function that checks one field of a model.", "term", "validator"),
     ("Retrieval-augmented generation means the model reads passages found for the question.", "term",

@@ -66,7 +66,7 @@ class QuestionSet:
 
 def cloze_questions(chunks: pd.DataFrame, max_per_chunk: int = 2, seed: int = 0) -> QuestionSet:
     """Fill-in-the-blank questions from the chunks' sentences, at most max_per_chunk per chunk."""
-    _check_chunks(chunks, max_per_chunk)
+    check_chunks(chunks, max_per_chunk)
     rng = np.random.default_rng([seed, 26])  # its own stream: the same chunks and seed give the same questions
     dropped: Counter = Counter()
     kinds: Counter = Counter()
@@ -108,8 +108,10 @@ def cloze_questions(chunks: pd.DataFrame, max_per_chunk: int = 2, seed: int = 0)
 
 def report_lines(report: dict) -> list[str]:
     """The report in sentences: generated, kept, and each reason for dropping with its count."""
-    lines = [f"{report['generated']} question(s) generated from {report['sentences']} sentence(s) in "
-             f"{report['chunks']} chunk(s); {report['kept']} kept"]
+    origin = f"from {report['sentences']} sentence(s)" if "sentences" in report \
+        else f"by {report['attempts']} prompt(s) per chunk"
+    lines = [f"{report['generated']} question(s) generated {origin} in {report['chunks']} chunk(s); "
+             f"{report['kept']} kept"]
     lines += [f"{count} dropped: {report['reasons'][reason]} ({reason})" for reason, count in report["dropped"].items()]
     return lines
 
@@ -197,7 +199,7 @@ def _remember(question: str, span: Span, asked: dict[str, str], words_by_answer:
     words_by_answer.setdefault(normalize_answer(span.text), []).append(set(key.split()))
 
 
-def _check_chunks(chunks: pd.DataFrame, max_per_chunk: int) -> None:
+def check_chunks(chunks: pd.DataFrame, max_per_chunk: int) -> None:
     missing = [column for column in CHUNK_COLUMNS if column not in chunks.columns]
     if missing:
         raise DataError(f"the chunk table has no column(s) {missing}; it needs {list(CHUNK_COLUMNS)} "

@@ -41,6 +41,7 @@ from core.task.data import (
     read_table,
     row_numbers,
 )
+from core.task.questions import split_by_source, withheld_note
 from core.task.validation import (
     LONG_TEXT_CHARS_PER_TOKEN,
     ValidationReport,
@@ -104,8 +105,6 @@ def _split(frame: pd.DataFrame, spec: TaskSpec, notes: list[str], chunks: pd.Dat
     a withheld document (or one of its chunks) is a test question marked covered=False."""
     if "source" not in frame or not (frame.source != "").any():
         return random_split(frame, spec.validation_fraction, spec.test_fraction, spec.split_seed, spec.path.name)
-    from core.task.questions import split_by_source, withheld_note  # they build on this module's frames
-
     try:
         splits = split_by_source(frame, chunks, spec.validation_fraction, spec.test_fraction, spec.split_seed,
                                  withheld)

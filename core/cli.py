@@ -4,6 +4,7 @@
     adaptlab show fortunes-quick                   # the results table, and the recommendation in one line
     adaptlab report fortunes-quick --accuracy-floor 0.8 --queries 1000000 --format html   # the decision report
     adaptlab export fortunes-quick --format csv    # write the runs out
+    adaptlab questions handbook.yaml -o questions.jsonl   # test questions from the config's documents, to edit
     adaptlab list                                  # experiments in the store
     adaptlab dashboard                             # the dashboard in the browser (queues jobs for a worker)
     adaptlab worker                                # run jobs queued from the dashboard (it starts one itself)
@@ -293,6 +294,26 @@ def check_destination(out: Path, force: bool) -> None:
         raise AdaptlabError(f"{out} already exists; add --force to replace it, or choose another file with -o")
 
 
+def cmd_questions(args) -> int:
+    """Build the cloze question table from the config's documents and write it, to read, edit and use as a QA file."""
+    from core.config import load_config
+    from core.task.question_table import chunks_from_config, question_file_format, write_question_table
+    from core.task.questions import cloze_questions, report_lines
+
+    config = load_config(args.config)
+    # by default the QA file the config names: the questions written are the ones the experiment will ask
+    out = Path(args.output or config.task.path or "questions.jsonl")
+    check_destination(out, args.force)
+    question_file_format(out)
+    questions = cloze_questions(chunks_from_config(config), args.max_per_chunk, args.seed)
+    write_question_table(questions.frame, out)
+    for line in report_lines(questions.report):
+        console.print(line)
+    console.print(f"wrote {len(questions.frame)} question(s) to {out}; review and edit them, then run the config "
+                  f"with this file as its QA file (task.path: {out})", soft_wrap=True)
+    return 0
+
+
 def cmd_list(args) -> int:
     from core.errors import StoreNotFound
 
@@ -403,6 +424,16 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("-o", "--output", help="file to write (default: EXPERIMENT.FORMAT)")
     export.add_argument("--force", action="store_true", help="replace the file if it exists")
     export.set_defaults(func=cmd_export)
+    questions = commands.add_parser("questions", help="build test questions from the config's documents and write "
+                                    "the question table (question, answer, aliases, source, origin)")
+    questions.add_argument("config")
+    questions.add_argument("-o", "--output", default=None,
+                           help="file to write, .jsonl, .csv or .parquet (default: the config's task.path, else "
+                                "questions.jsonl)")
+    questions.add_argument("--max-per-chunk", type=int, default=2, metavar="N", help="questions per chunk at most")
+    questions.add_argument("--seed", type=int, default=0, help="which sentences of a chunk are asked (default 0)")
+    questions.add_argument("--force", action="store_true", help="replace the file if it exists")
+    questions.set_defaults(func=cmd_questions)
     listing = commands.add_parser("list", help="list stored experiments")
     listing.set_defaults(func=cmd_list)
     dashboard = commands.add_parser("dashboard", help="open the dashboard in the browser (runs, charts, decision report)")

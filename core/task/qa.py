@@ -41,6 +41,7 @@ from core.task.data import (
     read_table,
     row_numbers,
 )
+from core.task.questions import split_by_source, withheld_note
 from core.task.validation import (
     LONG_TEXT_CHARS_PER_TOKEN,
     ValidationReport,
@@ -50,6 +51,10 @@ from core.task.validation import (
 )
 
 QA_COLUMNS = ("text", "label", "row", "aliases", "options", "context")
+# kept as they are named: the document or chunk a question came from (retrieval recall, the split by source),
+# whether the documents hold its answer (reported apart, as for built-in scenarios), and who wrote it
+KEPT_COLUMNS = ("source", "covered", "origin")
+TRUE, FALSE = {"true", "1", "yes", "y"}, {"false", "0", "no", "n"}
 LIST_HINT = 'write a JSON list such as ["Italy", "Italia"] or separate the answers with | (Italy|Italia)'
 
 
@@ -68,8 +73,7 @@ def load_qa_task(spec: TaskSpec, name: str = "task") -> Task:
             if dropped:
                 notes.append(f"{dropped} duplicate question(s) dropped before splitting, so none can land in "
                              "two splits")
-            splits = random_split(frame, spec.validation_fraction, spec.test_fraction, spec.split_seed,
-                                  spec.path.name)
+            splits = _split(frame, spec, notes)
     else:
         splits = {}
         for split in SPLITS:
@@ -93,6 +97,29 @@ def load_qa_task(spec: TaskSpec, name: str = "task") -> Task:
                 **{split: splits[split].reset_index(drop=True) for split in SPLITS})
 
 
+def _split(frame: pd.DataFrame, spec: TaskSpec, notes: list[str], chunks: pd.DataFrame | None = None,
+           withheld: set[str] = frozenset()) -> dict[str, pd.DataFrame]:
+    """At random, or by the `source` column where it names sources: a source's questions stay in one split.
+
+    chunks, withheld: the documents' chunk table and the documents no method sees; a question whose source is
+    a withheld document (or one of its chunks) is a test question marked covered=False."""
+    if "source" not in frame or not (frame.source != "").any():
+        return random_split(frame, spec.validation_fraction, spec.test_fraction, spec.split_seed, spec.path.name)
+    try:
+        splits = split_by_source(frame, chunks, spec.validation_fraction, spec.test_fraction, spec.split_seed,
+                                 withheld)
+    except DataError as error:
+        raise DataError([f"{spec.path.name}: {problem}; or give a split column" for problem in error.problems]) from None
+    if "covered" not in frame and not withheld:  # all covered: no empty 'uncovered' group in the results
+        splits = {split: part.drop(columns="covered") for split, part in splits.items()}
+    notes.append(f"{spec.path.name}: split by the `source` column, so the questions of one source are in one split "
+                 "(training never saw a test question's passage)"
+                 + ("; questions marked covered=false are test questions only" if "covered" in frame else ""))
+    if withheld:
+        notes.append(withheld_note(withheld, splits["test"]))
+    return splits
+
+
 def read_qa_file(path: Path, spec: TaskSpec, with_split: bool = False) -> pd.DataFrame:
     """One file as a QA frame (text, label, row, aliases, options, context [, split]); every bad row named."""
     name = path.name
@@ -100,7 +127,8 @@ def read_qa_file(path: Path, spec: TaskSpec, with_split: bool = False) -> pd.Dat
     _require_columns(frame, spec, name, with_split)
     optional = {"aliases": spec.aliases_column, "options": spec.options_column, "context": spec.context_column}
     present = {role: column for role, column in optional.items() if column and column in frame.columns}
-    columns = {"text": spec.question_column, "label": spec.answer_column, **present}
+    kept = [column for column in KEPT_COLUMNS if column in frame.columns and column not in present.values()]
+    columns = {"text": spec.question_column, "label": spec.answer_column, **present, **{c: c for c in kept}}
     qa = _pick_columns(frame, name, {**columns, "split": spec.split_column if with_split else None})
     cells = _original_cells(path, spec.format, name, frame, [present[r] for r in ("aliases", "options") if r in present])
     problems = []
@@ -114,12 +142,35 @@ def read_qa_file(path: Path, spec: TaskSpec, with_split: bool = False) -> pd.Dat
     qa["aliases"] = [[a for a in dict.fromkeys([answer, *aliases]) if a] for answer, aliases in zip(qa.label, qa.aliases)]
     if "context" not in qa.columns:
         qa["context"] = ""
+    if "covered" in qa.columns:
+        qa["covered"], unreadable = _parse_flags(qa.covered)
+        if unreadable.any():
+            problems.append(f"{name}: column 'covered' is not true or false in row(s) {row_numbers(qa, unreadable)}; "
+                            "write true where the documents hold the answer, false where they do not")
     problems.extend(check_qarow_numbers(qa, name))
     if problems:
         raise DataError(problems)
-    qa = qa[[*QA_COLUMNS, *(["split"] if with_split else [])]]
-    qa.attrs["notes"] = list(frame.attrs.get("notes", []))  # what reading changed (read_table), for the task's notes
+    qa = qa[[*QA_COLUMNS, *kept, *(["split"] if with_split else [])]]
+    # what reading changed (read_table), and what it left unread, for the task's notes
+    qa.attrs["notes"] = [*frame.attrs.get("notes", []), *_unread_columns(frame, {*columns.values(), spec.split_column},
+                                                                         name)]
     return qa
+
+
+def _parse_flags(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """true/false, 1/0, yes/no (any case) as booleans, and which cells are none of these."""
+    words = values.astype(str).str.strip().str.lower()
+    return words.isin(TRUE), ~words.isin(TRUE | FALSE)
+
+
+def _unread_columns(frame: pd.DataFrame, read: set, name: str) -> list[str]:
+    """A column adaptlab does not read is named: a misnamed `aliases` or `covered` would otherwise vanish."""
+    unread = [column for column in frame.columns if column not in read | {"row"}]
+    if not unread:
+        return []
+    return [f"{name}: column(s) {', '.join(repr(c) for c in unread)} are not read (a QA file's columns are the "
+            f"question, answer, aliases, options, context, {', '.join(KEPT_COLUMNS)} and split columns); rename "
+            "one if it was meant as one of those"]
 
 
 def _require_columns(frame: pd.DataFrame, spec: TaskSpec, name: str, with_split: bool) -> None:

@@ -353,3 +353,66 @@ def test_a_store_path_that_is_a_folder_is_an_error_for_every_command(tmp_path, c
         assert main(["--store", str(folder), *command]) == 2, command
         _refused(capsys, "is a folder")
     assert list(folder.iterdir()) == []
+
+def test_questions_without_documents_or_onto_an_existing_file_is_refused_in_one_sentence(tmp_path, capsys):
+    config = _write(tmp_path, tiny_config())
+    out = tmp_path / "questions.jsonl"
+    assert main(["questions", str(config), "-o", str(out)]) == 2
+    _refused(capsys, "names no documents", "documents: {path: FOLDER}")
+    out.write_text("mine\n")
+    assert main(["questions", str(config), "-o", str(out)]) == 2
+    _refused(capsys, "already exists", "--force")
+    assert out.read_text() == "mine\n"
+    assert main(["questions", str(config), "-o", str(tmp_path / "questions.txt")]) == 2
+    _refused(capsys, ".jsonl, .csv, .parquet")
+
+
+def test_questions_from_a_folder_of_documents_are_written_and_read_back(tmp_path, capsys):
+    pytest.importorskip("core.task.documents", reason="the documents reader (docs-ingest's core/task/documents.py) "
+                        "is not in this branch yet")
+    folder = tmp_path / "handbook"
+    folder.mkdir()
+    (folder / "retries.md").write_text("# Retries\n\nThe client retries a failed request 3 times before it gives "
+                                       "up.\n\nSet `backoff_factor` to change the wait between two retries.\n")
+    (folder / "offices.md").write_text("# Offices\n\nSupport is run by a team in Buenos Aires during working "
+                                       "hours.\n\nThe cache holds 10,000 entries by default on every node.\n")
+    out = tmp_path / "questions.jsonl"
+    config = _write(tmp_path, {**tiny_config(methods=["prompt"], sizes=["all"]),
+                               "task": {"kind": "qa", "path": str(out), "documents": {"path": str(folder)}}})
+    assert main(["questions", str(config)]) == 0  # written where the config reads its questions
+    assert "kept" in capsys.readouterr().out
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert {row["answer"] for row in rows} >= {"3", "backoff_factor", "Buenos Aires"}
+    assert all(row["source"].split("#")[0] in {"retries.md", "offices.md"} for row in rows)
+
+
+def test_questions_written_then_loaded_with_withheld_documents(tmp_path, capsys):
+    """The whole path once the documents reader is merged: folder -> `adaptlab questions` -> the qa task, split by
+    source chunk, with a withheld document's questions in test only (covered=False) and its chunks out of the corpus."""
+    pytest.importorskip("core.task.documents", reason="the documents reader (docs-ingest's core/task/documents.py) "
+                        "is not in this branch yet")
+    from core.config import load_config
+    from core.task.load import load_task
+
+    folder = tmp_path / "handbook"
+    folder.mkdir()
+    facts = ["The client retries a failed request {n} times before it gives up on the {topic} service.",
+             "Set `{topic}_timeout` to change how long the {topic} service waits for an answer.",
+             "The {topic} service keeps {m} days of logs on every node of the cluster."]
+    for d, topic in enumerate(["billing", "search", "mail", "storage", "auth"]):
+        sections = [f"## Part {p}\n\n" + " ".join(f.format(n=d + p + 2, m=10 * d + p + 1, topic=f"{topic}{p}")
+                                                  for f in facts) for p in range(4)]
+        (folder / f"{topic}.md").write_text(f"# {topic.title()}\n\n" + "\n\n".join(sections) + "\n")
+    out = tmp_path / "questions.jsonl"
+    config_path = _write(tmp_path, {**tiny_config(methods=["prompt"], sizes=["all"]), "task": {
+        "kind": "qa", "path": str(out), "split_seed": 0,
+        "documents": {"path": str(folder), "chunk_tokens": 48, "chunk_overlap": 8, "withheld_fraction": 0.2}}})
+    assert main(["questions", str(config_path)]) == 0
+    config = load_config(config_path)
+    task = load_task(config.task, config.name)
+    withheld = set(task.provenance["documents"]["withheld"])
+    assert len(withheld) == 1 and not task.corpus.document.isin(withheld).any()
+    document = task.test.source.str.split("#").str[0]
+    assert (document.isin(withheld) == ~task.test.covered).all() and (~task.test.covered).any()
+    assert not set(task.train.source) & set(task.test.source)
+    assert not task.train.source.str.split("#").str[0].isin(withheld).any()

@@ -225,3 +225,72 @@ def test_what_reading_changed_becomes_a_note_of_the_task(tmp_path):
     task = load_task(TaskSpec(path=tmp_path / "qa.csv", kind="qa"))
     assert len(task.train) and task.train.label.str.startswith("City ").all()  # the first 'answer' column is the answer
     assert any("qa.csv" in note and "'answer'" in note for note in task.notes)
+
+
+@pytest.mark.parametrize("fmt", ["csv-pipes", "jsonl", "parquet"])
+def test_source_covered_and_origin_columns_are_kept_and_covered_is_analysed(tmp_path, fmt):
+    rows = [{**row, "source": f"handbook.md#{i % 5}", "covered": i % 4 != 0, "origin": "user"}
+            for i, row in enumerate(_questions(40))]
+    task = _load(tmp_path, rows, fmt)
+    loaded = _all(task)
+    assert loaded.source.tolist() == [row["source"] for row in rows]
+    assert loaded.covered.tolist() == [row["covered"] for row in rows] and loaded.covered.dtype == bool
+    assert (loaded.origin == "user").all()
+    assert not any("not read" in note for note in task.notes)
+    # the covered/uncovered analysis of every QA run (core/evaluation/qa.py reads test.covered)
+    from core.evaluation.metrics import qa_metrics
+
+    test = task.test
+    metrics, _ = qa_metrics(test.label.tolist(), test.aliases.tolist(), covered=test.covered.to_numpy())
+    assert set(metrics["by_coverage"]) == {"covered", "uncovered"}
+    assert metrics["by_coverage"]["uncovered"]["accuracy"] == 1.0
+
+
+def test_covered_must_read_as_true_or_false(tmp_path):
+    rows = [{**row, "covered": "maybe" if i == 3 else "FALSE" if i % 2 else "yes"} for i, row in enumerate(_questions(12))]
+    with pytest.raises(DataError, match=r"column 'covered' is not true or false in row\(s\) 4;"):
+        _load(tmp_path, rows, "jsonl")
+    rows[3]["covered"] = "True"
+    assert _all(_load(tmp_path, rows, "jsonl")).covered.tolist() == [i % 2 == 0 or i == 3 for i in range(12)]
+
+
+def test_a_column_adaptlab_does_not_read_is_named_in_a_warning(tmp_path):
+    rows = [{**row, "alias": "UK", "difficulty": "easy"} for row in _questions(20)]  # 'alias' is a misspelt 'aliases'
+    task = _load(tmp_path, rows, "csv-pipes")
+    notes = [note for note in task.notes if "not read" in note]
+    assert len(notes) == 1 and "'alias', 'difficulty'" in notes[0] and notes[0].startswith("qa.csv:")
+    assert notes[0] in validate_qa_task(task).warnings
+
+
+def test_a_file_with_sources_is_split_by_source_and_its_uncovered_questions_are_test_only(tmp_path):
+    rows = [{**row, "source": f"chapter{i % 10}.md", "covered": i % 10 != 9} for i, row in enumerate(_questions(60))]
+    task = _load(tmp_path, rows, "jsonl")
+    sources = {split: set(getattr(task, split).source) for split in ("train", "validation", "test")}
+    assert not (sources["train"] & sources["test"] or sources["train"] & sources["validation"]
+                or sources["validation"] & sources["test"])
+    assert task.test.covered.sum() > 0 and (~task.test.covered).sum() == 6  # chapter9.md: the documents lack it
+    assert task.train.covered.all() and task.validation.covered.all()
+    assert any("split by the `source` column" in note for note in task.notes)
+    # without a covered column nothing is marked, and without sources the split stays random
+    plain = _load(tmp_path, [{**row, "source": f"c{i % 10}"} for i, row in enumerate(_questions(60))], "jsonl")
+    assert "covered" not in plain.test and not set(plain.train.source) & set(plain.test.source)
+    few = [{**row, "source": "one.md"} for row in _questions(20)]
+    with pytest.raises(DataError, match=r"qa.jsonl: 20 question\(s\) from 1 source\(s\) cannot fill"):
+        _load(tmp_path, few, "jsonl")
+
+
+def test_a_users_covered_column_gets_the_covered_and_uncovered_results_of_a_run(tmp_path, tiny_llama):
+    from core.config import parse_config
+    from core.results.store import SqlStore
+    from core.running.runner import run_experiment
+
+    rows = [{**row, "source": f"chapter{i % 8}.md", "covered": i % 8 != 7} for i, row in enumerate(_questions(40))]
+    path = _write(rows, tmp_path / "qa.jsonl", "jsonl")
+    config = parse_config({"name": "own-qa", "task": {"path": str(path), "kind": "qa"}, "methods": ["prompt"],
+                           "model": {"name": str(tiny_llama), "precision": "fp32"}, "sizes": [4], "seeds": [0],
+                           "llm": {"context_length": 256, "max_new_tokens": 4}})
+    store = SqlStore(str(tmp_path / "r.db"))
+    result = run_experiment(config, store)
+    assert result.failed == 0
+    record = store.runs_frame("own-qa").record.iloc[0]
+    assert set(record["by_coverage"]) == {"covered", "uncovered"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 
@@ -105,3 +106,21 @@ def tiny_llama(tiny_llama_folder, monkeypatch):
     """The tiny Llama's folder, allowed as a model root for this test."""
     monkeypatch.setenv("ADAPTLAB_MODEL_ROOTS", str(tiny_llama_folder.parent))
     return tiny_llama_folder
+
+
+# Bare links GitHub and Streamlit (remark-gfm) make without brackets, which CommonMark itself leaves as text: a scheme,
+# "www." or an e-mail address, each written with no backslash escape inside it.
+BARE_LINK = re.compile(r"(?i)(?<![\\\w])(https?://|www\.)|[\w.+-](?<!\\)@[\w-]+\.\w")
+
+
+def links_and_images(markdown: str) -> list[str]:
+    """What a Markdown string would show as a link or an image, or draw as raw HTML: markdown-it-py (rich's own
+    CommonMark parser) for [links](...), ![images](...) and <autolinks>, and BARE_LINK for GitHub's bare ones."""
+    from markdown_it import MarkdownIt
+
+    found = [markdown[match.start():match.end() + 30] for match in BARE_LINK.finditer(markdown)]
+    for block in MarkdownIt("commonmark").enable("table").enable("strikethrough").parse(markdown):
+        for token in [block, *(block.children or [])]:
+            if token.type in ("image", "link_open") or token.type.startswith("html"):
+                found.append(f"{token.type}: {token.attrs or token.content}")
+    return found

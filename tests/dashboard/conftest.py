@@ -221,3 +221,9 @@ def dashboard_alone(tmp_path, *fill):
         yield url
     finally:
         stop([process], grace=20)
+
+
+def markdown_shown(app: AppTest) -> list[str]:
+    """Every piece of Markdown the page draws: text, captions, titles, alerts, and the labels of metrics."""
+    kinds = ("markdown", "caption", "title", "header", "subheader", "error", "warning", "info", "success", "toast")
+    return [element.value for kind in kinds for element in app.get(kind)] + [m.label for m in app.metric]

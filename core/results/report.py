@@ -515,11 +515,14 @@ def _environment_lines(environment: dict) -> list[str]:
 # -- Markdown --------------------------------------------------------------------------------------
 # What gives characters a meaning inside one line of Markdown as GitHub and Streamlit read it: code, emphasis, links and
 # images (no [, no link: "!" and "(" alone mean nothing), raw HTML and <autolinks>, strikethrough, LaTeX, tables,
-# e-mail autolinks (@), entities (&), and a ":" that touches the next character (https://, Streamlit's :red[...],
-# :material/...: and :emoji:). "_" only counts at the edge of a word ("max_length" stays as it is).
-INLINE_MARKUP = re.compile(r"[\\`*\[\]<~$|@&]|:(?=\S)|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+# entities (&), and a ":" that touches the next character (Streamlit's :red[...], :material/...: and :emoji:).
+# "_" only counts at the edge of a word ("max_length" stays as it is).
+INLINE_MARKUP = re.compile(r"[\\`*\[\]<~$|&]|:(?=\S)|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
 LINE_START = re.compile(r"\d+[.)]|[-+=>#]")  # a list ("-", "+", "1." or "1)"), a quote, a heading, an underline
-WWW = re.compile(r"(?i)\b(www)\.")  # GitHub and Streamlit link www.example.com without a scheme
+# Bare links (https://..., www.x, a@b.c) are found by remark-gfm in the text *after* backslash escapes are read, so
+# no escape stops them: an invisible WORD JOINER (U+2060) inside each breaks the pattern and shows nothing.
+BARE_LINK = re.compile(r"(?i)(?<=https:)(?=//)|(?<=http:)(?=//)|(?<=\bwww)(?=\.)|(?=@)")
+JOINER = "\u2060"
 
 
 def markdown_text(value) -> str:
@@ -528,9 +531,10 @@ def markdown_text(value) -> str:
     characters. One line: line breaks become spaces, so it cannot start a heading or a list.
 
     The one way to do this, for the decision report's Markdown and every dashboard page. Plain sentences come
-    through unchanged, so a message reads the same in a terminal and on a page."""
-    text = " ".join(str(value).split())
-    text = WWW.sub(r"\1\\.", INLINE_MARKUP.sub(lambda mark: "\\" + mark.group(0), text))
+    through unchanged, so a message reads the same in a terminal and on a page; an address keeps an invisible
+    WORD JOINER (BARE_LINK)."""
+    text = BARE_LINK.sub(JOINER, " ".join(str(value).split()))
+    text = INLINE_MARKUP.sub(lambda mark: "\\" + mark.group(0), text)
     start = LINE_START.match(text)
     return f"{text[:start.end() - 1]}\\{text[start.end() - 1:]}" if start else text
 

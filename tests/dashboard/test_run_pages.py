@@ -7,7 +7,7 @@ from core.results.store import SqlStore
 from core.running.jobs import JobQueue
 from dashboard.ui import PAGES
 from tests.conftest import tiny_config
-from tests.dashboard.conftest import assert_clean, fake_experiment, open_page
+from tests.dashboard.conftest import assert_clean, fake_experiment, older_quick_look, open_page
 
 
 @pytest.fixture
@@ -183,22 +183,11 @@ def test_home_lists_experiments_by_their_last_change_in_words(adaptlab_home):
 
 
 # -- a demo whose name is stored with other settings ------------------------------------------------------------------
-def _older_quick_look(adaptlab_home, scenario: str = "fortunes") -> str:
-    """Store the demo's name with other settings, as an adaptlab whose quick look differed would have left it."""
-    from core.task.scenarios import demo_config
-
-    config = demo_config(scenario, quick=True)
-    older = parse_config({**config, "model": {**config.get("model", {}), "max_length": 96}}).model_dump(mode="json")
-    SqlStore(adaptlab_home / "results.db").register_experiment(older["name"], older, "fingerprint", ["a", "b"],
-                                                               [0, 1], {})
-    return older["name"]
-
-
 def test_a_demo_stored_with_other_settings_offers_the_stored_one_or_a_new_name(queue, adaptlab_home):
     """What `adaptlab demo --name` does, from the browser: no job that fails with advice only the CLI can follow."""
     from dashboard.ui import SHARED_EXPERIMENT
 
-    name = _older_quick_look(adaptlab_home)
+    name = older_quick_look(SqlStore(adaptlab_home / "results.db"))
     app = open_page("home")
     assert_clean(app)
     said = " ".join(c.value for c in app.caption)
@@ -224,7 +213,7 @@ def test_a_demo_stored_with_other_settings_offers_the_stored_one_or_a_new_name(q
 
 def test_a_demo_stored_meanwhile_with_other_settings_is_not_queued(queue, adaptlab_home):
     app = open_page("home")
-    name = _older_quick_look(adaptlab_home)  # by the CLI or another tab, after this page was drawn
+    name = older_quick_look(SqlStore(adaptlab_home / "results.db"))  # the CLI or another tab, after the page drew
     app.button(key="home.demo.fortunes").click().run()
     assert_clean(app)
     assert queue.jobs().empty  # a job under the stored name would fail in the worker

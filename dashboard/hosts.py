@@ -6,8 +6,8 @@ check passes and the XSRF cookie is the page's own. What such a request cannot f
 serves, so every request, HTTP and WebSocket alike, must name one: localhost, 127.0.0.1, [::1], or a name in
 Streamlit's `server.allowedHosts` (.streamlit/config.toml, or `adaptlab dashboard --allow-host NAME`).
 
-dashboard/web.py puts HostCheck in front of Streamlit's server; Streamlit itself checks the same list on its
-WebSocket, so the two cannot disagree.
+dashboard/web.py puts HostCheck in front of Streamlit's server. Streamlit checks the same option on its WebSocket
+too, a second lock on that door (without this machine's names if a deployment leaves them out of the list).
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 LOOPBACK = ("localhost", "127.0.0.1", "::1")  # this machine's own names: always served
-REFUSED = b"This dashboard does not serve this host name. Whoever runs it can add one: see docs/SECURITY.md."
+REFUSED = (b"This dashboard does not serve this host name. Whoever runs it can add the name: adaptlab dashboard "
+           b"--allow-host NAME (docs/SECURITY.md).")
 
 
 def allowed_hosts() -> list[str]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import http.client
 import os
-import signal
 import subprocess
 import sys
 
@@ -38,9 +37,7 @@ def dashboard(tmp_path_factory):
         wait_healthy(f"http://127.0.0.1:{port}", process, 90)
         yield port
     finally:
-        stop([process], grace=20)
-        if process.poll() is None:  # pragma: no cover - stop() killed the group already
-            os.killpg(process.pid, signal.SIGKILL)
+        stop([process], grace=20)  # the CLI and the streamlit it started: one process group
 
 
 def _status(port: int, host: str, path: str = "/", headers: dict | None = None) -> int:
@@ -61,6 +58,14 @@ def _status(port: int, host: str, path: str = "/", headers: dict | None = None) 
 @pytest.mark.parametrize("path", ["/", "/_stcore/health", "/_stcore/host-config"])
 def test_http_for_a_host_it_does_not_serve_is_refused(dashboard, host, path):
     assert _status(dashboard, host.format(port=dashboard), path) == 403
+
+
+def test_the_refusal_says_how_to_serve_the_name(dashboard):
+    connection = http.client.HTTPConnection("127.0.0.1", dashboard, timeout=30)
+    connection.request("GET", "/", headers={"Host": "lab.internal"})
+    answer = connection.getresponse()
+    assert answer.status == 403 and b"adaptlab dashboard --allow-host NAME" in answer.read()
+    connection.close()
 
 
 def test_a_websocket_from_a_rebound_name_is_refused(dashboard):

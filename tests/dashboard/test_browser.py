@@ -292,7 +292,8 @@ def test_text_from_a_file_is_text_and_a_demo_stored_differently_runs_under_a_new
 
             page.goto(url)
             page.get_by_text("is stored with other settings").first.wait_for(timeout=90_000)
-            assert page.get_by_role("button", name="Open the stored demo-fortunes-quick").count() == 1
+            page.get_by_role("button", name="Open the stored demo-fortunes-quick").wait_for(timeout=60_000)
+            visit.settle()
             visit.shot("13-home-a-demo-stored-with-other-settings")
             visit.click("Run it as demo-fortunes-quick-2")
             page.get_by_role("heading", name="Runs", exact=True).wait_for(timeout=60_000)

@@ -1,6 +1,6 @@
 """Load: two users launch grids at once while N browser sessions keep reading the Compare page.
 
-Everything real and on loopback: Streamlit's own server (`streamlit run dashboard/app.py`), two
+Everything real and on loopback: Streamlit's own server (`streamlit run dashboard/web.py`), two
 `adaptlab worker` processes (so both grids write to the results database at the same time), and
 headless Chromium with one browser context per session, each reloading Compare until both grids end.
 It reports what held: runs planned and stored (rows lost), page loads, errors on screen, database

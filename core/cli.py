@@ -337,8 +337,11 @@ def cmd_dashboard(args) -> int:
 
     root = Path(__file__).resolve().parents[1]  # streamlit reads .streamlit/config.toml from its working folder
     env = {**os.environ, **({"ADAPTLAB_STORE": args.store} if args.store else {})}
-    command = [sys.executable, "-m", "streamlit", "run", str(root / "dashboard" / "app.py"),
+    command = [sys.executable, "-m", "streamlit", "run", str(root / "dashboard" / "web.py"),
                "--server.port", str(args.port), "--server.address", args.address]
+    if args.allow_host:  # replaces config.toml's list, so this machine's own names go with them (docs/SECURITY.md)
+        for host in ("localhost", "127.0.0.1", "::1", *args.allow_host):
+            command += ["--server.allowedHosts", host]
     console.print(f"adaptlab dashboard on http://{args.address}:{args.port} (Ctrl-C stops it; a running job goes on "
                   "in its worker)")
     return subprocess.call(command, cwd=root, env=env)
@@ -439,6 +442,9 @@ def build_parser() -> argparse.ArgumentParser:
     dashboard = commands.add_parser("dashboard", help="open the dashboard in the browser (runs, charts, decision report)")
     dashboard.add_argument("--port", type=int, default=8501)
     dashboard.add_argument("--address", default="localhost", help="interface to listen on (default: this machine only)")
+    dashboard.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                           help="a host name (or *.domain) browsers reach it by, besides localhost and 127.0.0.1; "
+                           "other names are refused (DNS rebinding, docs/SECURITY.md); repeat for more")
     dashboard.set_defaults(func=cmd_dashboard)
     worker = commands.add_parser("worker", help="run experiments queued from the dashboard (it starts one itself)")
     worker.add_argument("--idle-exit", type=float, default=None, metavar="SECONDS",

@@ -1,1 +1,1 @@
-"""The Streamlit dashboard: `adaptlab dashboard` (or `streamlit run dashboard/app.py`). Pages live in pages/."""
+"""The Streamlit dashboard: `adaptlab dashboard` (or `streamlit run dashboard/web.py`). Pages live in pages/."""

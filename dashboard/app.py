@@ -1,4 +1,4 @@
-"""The dashboard's entry point and router: `adaptlab dashboard`, or `streamlit run dashboard/app.py`.
+"""The dashboard's entry point and router, served by dashboard/web.py: `adaptlab dashboard`.
 
 Only routing happens here. Each page is a module in pages/ with a render() function; cached state is
 in dashboard/state.py, charts in dashboard/charts.py, optional sign-in in dashboard/auth.py, and all the

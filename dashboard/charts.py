@@ -6,6 +6,7 @@ built and checked in a test, and the decision report embeds the very same figure
 
 from __future__ import annotations
 
+import html
 import math
 import textwrap
 
@@ -154,6 +155,12 @@ def accuracy_cost_chart(table: pd.DataFrame, cost: str = "train_dollars", unit: 
     return figure
 
 
+def _as_text(labels) -> list[str]:
+    """Labels from the user's data as plotly shows text: it draws <a href>, <b> and the like in axis labels and hover
+    text, so their characters are escaped as HTML (plotly shows the entities as the characters they stand for)."""
+    return [html.escape(str(label)) for label in labels]
+
+
 def _front_labels(sizes, unit: str) -> list[str]:
     """Each Pareto point's training-set size, said once for a run of neighbours of the same size (less clutter)."""
     labels, previous = [], None
@@ -168,7 +175,7 @@ def per_class_f1_chart(f1: pd.DataFrame, unit: str = "per_class") -> go.Figure:
     """F1 per class (columns) and option (rows): which classes each method gets wrong."""
     rows = f1.assign(option=[f"{m} · {size_label(s, unit)}" for m, s in zip(f1.method, f1["size"])])
     grid = rows.pivot_table(index="option", columns="label", values="f1", sort=False)
-    figure = go.Figure(go.Heatmap(z=grid.to_numpy(), x=list(grid.columns), y=list(grid.index), zmin=0, zmax=1,
+    figure = go.Figure(go.Heatmap(z=grid.to_numpy(), x=_as_text(grid.columns), y=list(grid.index), zmin=0, zmax=1,
                                   colorscale="Blues", texttemplate="%{z:.2f}", colorbar={"title": "F1"},
                                   hovertemplate="%{y}<br>class %{x}: F1 %{z:.3f}<extra></extra>"))
     _layout(figure, "F1 per class", "class", "", height=max(HEIGHT, 120 + 28 * len(grid)))
@@ -274,7 +281,7 @@ def class_balance_chart(class_counts: dict[str, dict[str, int]]) -> go.Figure:
     figure = go.Figure()
     for split, counts in class_counts.items():
         labels = sorted(counts)
-        figure.add_trace(go.Bar(x=labels, y=[counts[label] for label in labels], name=split,
+        figure.add_trace(go.Bar(x=_as_text(labels), y=[counts[label] for label in labels], name=split,
                                 marker_color=SPLIT_COLORS.get(split)))
     _layout(figure, "Examples per class", "class", "examples", barmode="group")
     return figure

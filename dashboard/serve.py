@@ -28,9 +28,10 @@ def free_port() -> int:
 
 
 def start_streamlit(port: int, env: dict, log: Path) -> subprocess.Popen:
-    """`streamlit run dashboard/app.py` on 127.0.0.1:port, in its own process group, writing to `log`."""
+    """`streamlit run dashboard/web.py` (the pages behind the Host check, as `adaptlab dashboard` serves them) on
+    127.0.0.1:port, in its own process group, writing to `log`."""
     with Path(log).open("wb") as output:  # the child keeps its own handle
-        return subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port",
+        return subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard/web.py", "--server.port",
                                  str(port), "--server.address", "127.0.0.1"], cwd=ROOT, env=env, start_new_session=True,
                                 stdout=output, stderr=subprocess.STDOUT)
 

@@ -90,6 +90,15 @@ def demo_config(name: str) -> dict:
     return scenario_demo(name, quick=True)
 
 
+@st.cache_data(show_spinner=False)
+def demo_settings(name: str) -> dict:
+    """A demo's quick look as the store keeps a config (validated, every default filled in), to compare with the
+    experiment stored under its name."""
+    from core.config import parse_config
+
+    return parse_config(demo_config(name), source=f"demo {name}").model_dump(mode="json")
+
+
 @st.cache_resource(show_spinner=False)
 def method_titles() -> dict[str, str]:
     from core.methods import METHODS

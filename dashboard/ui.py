@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import AdaptlabError
+from core.results.report import markdown_text
 from dashboard import state
 
 PAGES = {  # module in pages/: (title, icon)
@@ -45,11 +46,12 @@ def link(name: str, label: str | None = None) -> None:
 
 
 def error(problem: Exception) -> None:
-    """An error as words on screen: an AdaptlabError's message, or a short line for anything else."""
+    """An error as words on screen: an AdaptlabError's message, or a short line for anything else. Shown as text
+    (markdown_text): messages name files, columns and labels from the user's data."""
     if isinstance(problem, AdaptlabError):
-        st.error(str(problem), icon=":material/error:")
+        st.error(markdown_text(problem), icon=":material/error:")
     else:
-        st.error(f"Something went wrong: {type(problem).__name__}: {problem}", icon=":material/error:")
+        st.error(markdown_text(f"Something went wrong: {type(problem).__name__}: {problem}"), icon=":material/error:")
 
 
 def pick_experiment(page_key: str) -> str | None:

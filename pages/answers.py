@@ -3,8 +3,6 @@ methods that look passages up, the passages they found, with the one that holds 
 
 from __future__ import annotations
 
-import re
-
 import pandas as pd
 import streamlit as st
 
@@ -18,6 +16,7 @@ from core.results.answers import (
     retrieval_groups,
     right_counts,
 )
+from core.results.report import markdown_text
 from core.running.grid import size_label
 from dashboard import state, ui
 
@@ -72,12 +71,12 @@ def _pick_question(view) -> int | None:
 
 
 def _question(question: pd.Series) -> None:
-    st.markdown(f"#### {plain(question.text)}")
+    st.markdown(f"#### {markdown_text(question.text)}")
     others = [alias for alias in question.aliases if alias != question.answer]
-    lines = [f"**Reference answer:** {plain(question.answer)}"
-             + (f" (also accepted: {', '.join(plain(a) for a in others)})" if others else "")]
+    lines = [f"**Reference answer:** {markdown_text(question.answer)}"
+             + (f" (also accepted: {', '.join(markdown_text(a) for a in others)})" if others else "")]
     if question.options:
-        lines.append("**Answer options** (scored by likelihood): " + ", ".join(plain(o) for o in question.options))
+        lines.append("**Answer options** (scored by likelihood): " + ", ".join(markdown_text(o) for o in question.options))
     covered = None if pd.isna(question.covered) else bool(question.covered)
     if covered is True:
         lines.append(":blue-badge[covered] A passage in the documents holds the answer.")
@@ -114,15 +113,11 @@ def _passages(rows: pd.DataFrame, question: pd.Series, passages: dict[str, str])
     for group in groups:
         lines = []
         for rank, passage in enumerate(group["passages"], start=1):
-            text = plain(passages.get(passage, f"(passage {passage} is not stored)"))
+            text = markdown_text(passages.get(passage, f"(passage {passage} is not stored)"))
             lines.append(f"{rank}. :green-background[**✓ holds the answer**] {text}" if passage == gold
                          else f"{rank}. {text}")
         if gold and gold not in group["passages"]:
             lines.append(f"\n:red[**The passage that holds the answer was not found:**] "
-                         f"{plain(passages.get(gold, gold))}")
+                         f"{markdown_text(passages.get(gold, gold))}")
         st.markdown(f"**{group['runs']}**, best match first:\n\n" + "\n".join(lines))
 
-
-def plain(text: str) -> str:
-    """Text from the data shown as itself in markdown: no emphasis, links, directives or HTML from its characters."""
-    return re.sub(r"([\\`*_{}\[\]<>#|~$:])", r"\\\1", str(text))

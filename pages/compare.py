@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.results.decision import COST_AXES
-from core.results.report import results_rows
+from core.results.report import markdown_text, results_rows
 from core.running.grid import NO_TRAINING_DATA, size_label, size_order
 from dashboard import charts, ui, words
 
@@ -84,5 +84,5 @@ def _failures(results) -> None:
         return
     with st.expander(f"Failed runs ({len(results.failed)})"):
         for run in results.failed.itertuples():
-            st.error(f"{run.run_key}: {run.error}", icon=":material/error:")
+            st.error(markdown_text(f"{run.run_key}: {run.error}"), icon=":material/error:")  # may quote the data
         st.caption("A failed run is retried when the same experiment is launched again.")

@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import AdaptlabError
+from core.results.report import markdown_text
 from core.task.uploads import FORMATS, save_upload
 from dashboard import charts, checks, state, ui
 
@@ -86,7 +87,8 @@ def _upload() -> dict | None:
     except AdaptlabError as problem:
         ui.error(problem)
         return None
-    st.caption(f"**{upload['name']}**: {preview['rows']:,} rows, columns {', '.join(preview['columns'])}")
+    st.caption(f"**{markdown_text(upload['name'])}**: {preview['rows']:,} rows, columns "
+               + ", ".join(markdown_text(column) for column in preview["columns"]))
     columns = preview["columns"]
     left, middle, right = st.columns(3)
     text = left.selectbox("Text column", columns, index=_guess(columns, TEXT_GUESSES, 0), key=f"{KEY}.text_column")
@@ -155,12 +157,13 @@ def _check(spec: dict) -> None:
 
 
 def _in_user_names(message: str) -> str:
-    """Messages name stored files by their generated names; show the names the user uploaded instead."""
+    """Messages name stored files by their generated names; show the names the user uploaded instead. As text: they
+    name columns and labels from the file too."""
     for key in ("file", "corpus"):
         upload = st.session_state.get(f"{KEY}.stored.{key}")
         if upload:
             message = message.replace(Path(upload["path"]).name, upload["name"])
-    return message
+    return markdown_text(message)
 
 
 def _statistics(stats: dict) -> None:
@@ -216,4 +219,4 @@ def _coverage(spec_json: str) -> None:
     st.info(coverage["verdict"][0].upper() + coverage["verdict"][1:] + ".", icon=":material/translate:")
     if coverage["unknown_words"]:
         st.caption("Words the tokenizer cannot read: "
-                   + ", ".join(f"`{word}` ({count})" for word, count in coverage["unknown_words"]))
+                   + ", ".join(f"{markdown_text(word)} ({count})" for word, count in coverage["unknown_words"]))

@@ -19,6 +19,7 @@ from core.errors import AdaptlabError
 from core.methods import default_methods, learning_rates, references
 from core.paths import ray_address
 from core.results.decision import money
+from core.results.report import markdown_text
 from dashboard import checks, state, ui
 
 KEY = "experiment"
@@ -39,7 +40,7 @@ def render() -> None:
     model = state.model_problem(settings["model"]["name"])
     problems += [model] if model else []
     for problem in problems:
-        st.error(problem, icon=":material/error:")
+        st.error(markdown_text(problem), icon=":material/error:")  # values typed or read from a file
     data_ok = config is not None and _check_data(spec, config)
     if config is not None and not data_ok:
         problems.append("The data check above found problems: fix the data or the training-set sizes.")
@@ -56,11 +57,11 @@ def _data() -> dict:
         options = ", ".join(f"{k} {v}" for k, v in spec.get("builtin_options", {}).items())
         described = f"built-in scenario **{spec['builtin']}**" + (f" ({options})" if options else "")
     elif spec.get("kind") == "qa":
-        described = (f"your questions (question column **{spec.get('question_column', 'question')}**, answer column "
-                     f"**{spec.get('answer_column', 'answer')}**)")
+        described = (f"your questions (question column **{markdown_text(spec.get('question_column', 'question'))}**, "
+                     f"answer column **{markdown_text(spec.get('answer_column', 'answer'))}**)")
     else:
-        described = (f"your file (text column **{spec.get('text_column', 'text')}**, label column "
-                     f"**{spec.get('label_column', 'label')}**)")
+        described = (f"your file (text column **{markdown_text(spec.get('text_column', 'text'))}**, label column "
+                     f"**{markdown_text(spec.get('label_column', 'label'))}**)")
     left, right = st.columns([4, 1])
     left.markdown(f"Data: {described}")
     with right:
@@ -289,7 +290,7 @@ def _check_data(spec: dict, config: ExperimentConfig) -> bool:
         ui.error(problem)
         return False
     for problem in report["errors"]:
-        st.error(problem, icon=":material/error:")
+        st.error(markdown_text(problem), icon=":material/error:")  # labels and columns from the file
     if config.name in set(state.experiments(state.store_url()).name):
         st.warning(f"An experiment named '{config.name}' exists. Launching adds the runs it lacks if only methods, "
                    "sizes or seeds changed; with other changes the worker will refuse it. Rename to start afresh.",

@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.config import parse_config
 from core.errors import AdaptlabError
-from core.results.report import QUESTION
+from core.results.report import QUESTION, markdown_text
 from dashboard import state, ui, words
 
 KEY = "home"
@@ -67,8 +67,15 @@ def _demos() -> None:
 
 
 def _demo_button(scenario: str, stored: set, active: set) -> None:
-    """Run the demo; or watch it while it runs; or see its results once it has run."""
-    config = state.demo_config(scenario)
+    """Run the demo; or watch it while it runs; or see its results once it has run.
+
+    Where its name is stored with other settings (the quick look changed since it ran), the store would refuse it:
+    the stored one can be opened, and the demo runs under the next free name, as `adaptlab demo --name` would."""
+    config = state.demo_settings(scenario)
+    conflict = state.store().settings_conflict(config)
+    if conflict:
+        _stored_differently(scenario, config["name"], conflict)
+        config = {**config, "name": state.store().free_name(config)}
     if config["name"] in active:
         if st.button("Watch it run", key=f"{KEY}.watch.{scenario}", icon=":material/play_circle:"):
             st.session_state[ui.SHARED_EXPERIMENT] = config["name"]
@@ -77,13 +84,30 @@ def _demo_button(scenario: str, stored: set, active: set) -> None:
         if st.button("See its results", key=f"{KEY}.view.{scenario}", icon=":material/insights:"):
             st.session_state[ui.SHARED_EXPERIMENT] = config["name"]
             ui.go("compare")
-    elif st.button("Run the demo", key=f"{KEY}.demo.{scenario}", type="primary", icon=":material/play_arrow:"):
-        _launch(config)
+    else:
+        # the name the button offered when it was clicked: if the demo was stored since (another tab, the CLI), the
+        # click meant another name, so nothing runs and this run of the page offers the choice instead
+        offered_key = f"{KEY}.offered.{scenario}"
+        offered = st.session_state.get(offered_key)
+        st.session_state[offered_key] = config["name"]
+        if st.button(f"Run it as {config['name']}" if conflict else "Run the demo", key=f"{KEY}.demo.{scenario}",
+                     type="primary", icon=":material/play_arrow:") and offered == config["name"]:
+            _launch(config)
+
+
+def _stored_differently(scenario: str, name: str, conflict: str) -> None:
+    st.caption(f"**{name}** is stored with other settings ({markdown_text(conflict)}): the quick look has changed "
+               "since it ran. Its results stay; open them, or run today's quick look under a new name.")
+    if st.button(f"Open the stored {name}", key=f"{KEY}.stored.{scenario}", icon=":material/history:"):
+        st.session_state[ui.SHARED_EXPERIMENT] = name
+        ui.go("compare")
 
 
 def _launch(config: dict) -> None:
     try:
         experiment = parse_config(config, source="demo")
+        if state.store().settings_conflict(config):  # stored meanwhile (another tab, the CLI): offer the choice
+            st.rerun()
         state.queue().submit(experiment)
     except AdaptlabError as problem:
         ui.error(problem)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.results.decision import Constraints, recommend
-from core.results.report import build_report, to_html, to_markdown
+from core.results.report import build_report, markdown_text, to_html, to_markdown
 from dashboard import charts, ui
 
 KEY = "report"
@@ -97,11 +97,12 @@ def _provenance(report) -> None:
     st.subheader("Data, settings and environment")
     # the full hash is in the exported report; on screen its start identifies the data
     st.markdown("\n".join(
-        f"- **{source['source']}**: {source['file']} · {source['rows'] or '?'} rows · licence: {source['licence']}"
+        f"- **{markdown_text(source['source'])}**: {markdown_text(source['file'])} · {source['rows'] or '?'} rows · "
+        f"licence: {markdown_text(source['licence'])}"  # the uploaded file's name and the licence typed for it
         f" · sha256 `{str(source['sha256'])[:16]}…`" for source in report.provenance) or "- no provenance recorded")
     left, right = st.columns(2)
     with left.expander("Settings"):
-        st.markdown("\n".join(f"- **{k}**: {v}" for k, v in report.settings.items()))
+        st.markdown("\n".join(f"- **{k}**: {markdown_text(v)}" for k, v in report.settings.items()))
     with right.expander("Environment and versions"):
         environment = report.environment
         st.markdown(f"- **device**: {environment.get('device', '?')}\n- **python**: {environment.get('python', '?')}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.errors import AdaptlabError
+from core.results.report import markdown_text
 from core.running.claims import running_elsewhere
 from core.running.grid import size_label
 from dashboard import live, state, ui
@@ -30,7 +31,7 @@ def render() -> None:
 def _live() -> None:
     _worker_line()
     if problem := st.session_state.pop(f"{KEY}.problem", None):
-        st.error(problem, icon=":material/error:")
+        st.error(markdown_text(problem), icon=":material/error:")
     jobs = state.queue().jobs(limit=SHOWN_JOBS)
     elsewhere = running_elsewhere(state.queue().store)  # grids started outside the dashboard: `adaptlab run`
     if jobs.empty and elsewhere.empty:
@@ -84,7 +85,7 @@ def _job(job: dict, latest: dict) -> None:
         if status == "running":
             _progress(job, progress, _unit(job["experiment"]))
         if job.get("error"):
-            (st.warning if status == "finished" else st.error)(job["error"], icon=":material/error:")
+            (st.warning if status == "finished" else st.error)(markdown_text(job["error"]), icon=":material/error:")
         if status in ("running", "finished", "failed", "cancelled") and progress.get("runs_total") is not None:
             _runs_so_far(job["experiment"], expanded=status == "running")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 
@@ -105,3 +106,23 @@ def tiny_llama(tiny_llama_folder, monkeypatch):
     """The tiny Llama's folder, allowed as a model root for this test."""
     monkeypatch.setenv("ADAPTLAB_MODEL_ROOTS", str(tiny_llama_folder.parent))
     return tiny_llama_folder
+
+
+# Bare links remark-gfm (GitHub's Markdown, Streamlit's) makes without brackets, found in the text after backslash
+# escapes are read: a scheme, "www." or an e-mail address (mdast-util-gfm-autolink-literal's patterns).
+BARE_LINK = re.compile(r"(?i)https?://|(?<![\w-])www\.|[-.\w+]+@[-\w]+(?:\.[-\w]+)+")
+
+
+def links_and_images(markdown: str) -> list[str]:
+    """What a Markdown string would show as a link or an image, or draw as raw HTML: markdown-it-py (rich's own
+    CommonMark parser) for [links](...), ![images](...) and <autolinks>, and BARE_LINK in the text it reads."""
+    from markdown_it import MarkdownIt
+
+    found = []
+    for block in MarkdownIt("commonmark").enable("table").enable("strikethrough").parse(markdown):
+        for token in [block, *(block.children or [])]:
+            if token.type in ("image", "link_open") or token.type.startswith("html"):
+                found.append(f"{token.type}: {token.attrs or token.content}")
+            elif token.type == "text":
+                found += [f"bare link: {match.group(0)}" for match in BARE_LINK.finditer(token.content)]
+    return found

@@ -41,3 +41,10 @@ def test_every_setting_is_one_streamlit_knows():
     unknown = [f"{section}.{key}" for section, keys in CONFIG.items() for key in keys
                if f"{section}.{key}" not in known]
     assert not unknown
+
+
+def test_only_this_machines_host_names_are_served_by_default():
+    """DNS rebinding (docs/SECURITY.md): Streamlit's WebSocket check and dashboard/hosts.py read this list."""
+    from dashboard.hosts import LOOPBACK
+
+    assert CONFIG["server"]["allowedHosts"] == list(LOOPBACK)

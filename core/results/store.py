@@ -268,6 +268,23 @@ class SqlStore:
                                .values(config=config, updated_at=now()))
         self._retry(write)
 
+    def settings_conflict(self, config: dict) -> str | None:
+        """Why the experiment stored under config's name would refuse this config (register_experiment), in words:
+        the settings that differ. None when nothing of that name is stored or only its grid differs (it grows). The
+        data are not compared here (that needs them built); the run itself still checks them."""
+        with self.engine.connect() as db:
+            stored = db.execute(select(experiments.c.config).where(experiments.c.name == config["name"])).scalar()
+        return (settings_changed(stored, config) or None) if stored is not None else None
+
+    def free_name(self, config: dict) -> str:
+        """config's name, or the first of name-2, name-3, … under which it may run: free, or holding the same settings
+        (its runs are this config's, and a grid may grow). What `--name` gives a config the store refuses."""
+        base, number = config["name"], 1
+        while self.settings_conflict(config):
+            number += 1
+            config = {**config, "name": f"{base}-{number}"}
+        return config["name"]
+
     def experiments(self) -> pd.DataFrame:
         """Every experiment, newest first, with its model, size unit, number of finished runs and when its latest
         run ended (last_run_at; None before its first)."""

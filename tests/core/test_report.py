@@ -1,12 +1,16 @@
 """The decision report: every section present, user text escaped, one self-contained HTML file."""
 
+import re
+
 import pandas as pd
 import plotly.graph_objects as go
+import pytest
 from plotly.offline import get_plotlyjs
 
 from core.results.decision import Constraints, recommend
-from core.results.report import build_report, provenance_rows, to_html, to_markdown
+from core.results.report import build_report, markdown_text, provenance_rows, to_html, to_markdown
 from core.task.uploads import save_upload
+from tests.conftest import links_and_images
 
 SUMMARY = pd.DataFrame({
     "method": ["prompt", "lora"], "size": ["0", "8"], "train_examples": [0, 40], "seeds": [1, 2],
@@ -47,7 +51,7 @@ def test_markdown_has_the_decision_its_reasons_the_data_and_the_environment():
     text = to_markdown(report)
     for expected in ("# Decision report: tickets", "**Use lora (8 per class).**", "accuracy floor: 0.700",
                      "0.800 [0.700, 0.900]", "-0.050 (hurts)", "tickets.csv", "internal", stored.sha256,
-                     "train 60", "torch: 2.13.0", "CPU (2 cores)", "lora|8|1: OOM", "classes are imbalanced",
+                     "train 60", "torch: 2.13.0", "CPU (2 cores)", "lora\\|8\\|1: OOM", "classes are imbalanced",
                      "negative transfer"):
         assert expected in text, expected
     assert text.count("| prompt |") == 1
@@ -161,3 +165,42 @@ def test_a_difference_shows_its_interval_and_the_flag_says_how_the_error_is_cont
     assert difference_text(0.01, False, -0.02, 0.04) == "+0.010 [-0.020, +0.040]"
     assert difference_text(float("nan"), False) == ""
     assert "Benjamini-Hochberg" in HURTS_NOTE
+
+
+IMAGE, LINK = "![b](https://attacker.example/p.png)", "[Session expired](https://attacker.example/login)"
+
+
+def test_markdown_shows_what_users_wrote_as_text_never_a_link_or_an_image():
+    """An uploaded file's name, the licence typed for it, a warning naming its labels and a failed run's error: each
+    in the Markdown report, none drawn as a link or an image."""
+    stored = save_upload(b"text,label\na,x\n", "[Session expired](www.attacker.example).csv", licence=LINK)  # no /: a path
+    experiment = _experiment({"sources": [{"file": stored.path.name, "sha256": stored.sha256, "rows": 1}]})
+    experiment["task"]["warnings"] = [f"test has label '{IMAGE}' that never appears in train",
+                                      "ask admin@attacker.example or see www.attacker.example"]
+    report = build_report(experiment, SUMMARY, recommend(SUMMARY), Constraints(), [f"lora|8|1: bad label {LINK}"])
+    text = to_markdown(report)
+    assert text.count("attacker.example") == 6  # all there, as text
+    assert links_and_images(text) == []
+
+
+@pytest.mark.parametrize("written", [IMAGE, LINK, "<img src=x onerror=alert(1)>", "<https://attacker.example>",
+                                     "www.attacker.example", "admin@attacker.example", ":red[alarm] :material/lock:",
+                                     "$x^2$", "**bold** _it_ ~~gone~~ `code`", "- a list", "1. first", "# heading",
+                                     "> quote", "a | table | row", "line\n\n![b](x.png)", "&#91;b](x)"])
+def test_markdown_text_leaves_nothing_to_draw(written):
+    escaped = markdown_text(written)
+    assert links_and_images(escaped) == []
+    from markdown_it import MarkdownIt
+
+    blocks = [t.type for t in MarkdownIt("commonmark").enable(["table", "strikethrough"]).parse(escaped)]
+    assert blocks == ["paragraph_open", "inline", "paragraph_close"]  # one plain paragraph
+    inline = MarkdownIt("commonmark").enable("strikethrough").parseInline(escaped)[0].children
+    assert {t.type for t in inline} == {"text"}  # no emphasis, code, link, image or HTML: text alone
+    assert not re.search(r"(?<!\\)(:\S|\$)", escaped)  # nor Streamlit's :red[...], :material/...: or $LaTeX$
+
+
+@pytest.mark.parametrize("sentence", ["photo.csv is not a text file: it looks like a PNG image.",
+                                      "raise max_length or drop_leaked_from_train (12 rows).",
+                                      "'billing' has 30 training examples and 'login' only 3 (10.0 to 1)."])
+def test_plain_sentences_pass_unchanged(sentence):
+    assert markdown_text(sentence) == sentence

@@ -221,3 +221,20 @@ def dashboard_alone(tmp_path, *fill):
         yield url
     finally:
         stop([process], grace=20)
+
+
+def markdown_shown(app: AppTest) -> list[str]:
+    """Every piece of Markdown the page draws: text, captions, titles, alerts, and the labels of metrics."""
+    kinds = ("markdown", "caption", "title", "header", "subheader", "error", "warning", "info", "success", "toast")
+    return [element.value for kind in kinds for element in app.get(kind)] + [m.label for m in app.metric]
+
+
+def older_quick_look(store: SqlStore, scenario: str = "fortunes") -> str:
+    """Store a demo's name with other settings (model.max_length 96), as an adaptlab whose quick look differed would
+    have left it; its name."""
+    from core.task.scenarios import demo_config
+
+    config = demo_config(scenario, quick=True)
+    older = parse_config({**config, "model": {**config.get("model", {}), "max_length": 96}}).model_dump(mode="json")
+    store.register_experiment(older["name"], older, "fingerprint", ["a", "b"], [0, 1], {})
+    return older["name"]

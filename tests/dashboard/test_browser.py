@@ -1,7 +1,7 @@
 """End to end in a real browser: a newcomer goes from a built-in scenario to a downloaded decision report; a
 stakeholder reads an LLM's answers question by question.
 
-Starts `streamlit run dashboard/app.py` on a free loopback port and an `adaptlab worker`, both with
+Starts `streamlit run dashboard/web.py` on a free loopback port and an `adaptlab worker`, both with
 their own ADAPTLAB_HOME, then drives Debian's Chromium (headless) through Playwright. Screenshots of
 every page go to ci-artifacts/screenshots/ (CI keeps that folder). The answers test serves a store
 holding a finished QA grid written directly (tests/dashboard/conftest.py), so no model runs.
@@ -246,5 +246,58 @@ def test_a_stakeholder_reads_each_method_answer_and_the_passage_that_holds_it(se
             page.locator(".js-plotly-plot").nth(3).wait_for(timeout=60_000)
             assert page.get_by_text("by indexing them").count() >= 1
             visit.shot("11-knowledge")
+        finally:
+            browser.close()
+
+
+def test_text_from_a_file_is_text_and_a_demo_stored_differently_runs_under_a_new_name(tmp_path):
+    """In Chromium, on a real server: a file whose name, column and labels are Markdown images, links and bare
+    addresses is named on the Data page as those characters, and the browser draws no image or link from them and
+    asks attacker.example for nothing. On Home, a demo stored with other settings runs under a new name."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.dashboard.conftest import dashboard_alone, older_quick_look
+
+    image, link = "![b](https://attacker.example/p.png)", "[Session expired](https://attacker.example/login)"
+    anchor = "<a href='https://attacker.example/a'>click</a>"  # plotly draws <a> in axis labels
+    labels = [link] * 30 + [image] * 3 + ["ask admin@attacker.example or www.attacker.example"] * 3 + [anchor] * 3
+    rows = "".join(f'message {i} about {label[:5]},"{label}"\n' for i, label in enumerate(labels))
+    upload = tmp_path / "![f](https:attacker.example:f.png).csv"
+    upload.write_text(f'"{image}",label\n{rows}')
+    with dashboard_alone(tmp_path, older_quick_look) as url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport=VIEWPORT)
+            asked = []
+            page.on("request", lambda request: asked.append(request.url) if "attacker" in request.url else None)
+            visit = Visit(page)
+            page.goto(f"{url}/data")
+            page.get_by_role("heading", name="Data", exact=True).wait_for(timeout=90_000)
+            visit.settle()
+            page.get_by_text("Upload a file", exact=True).first.click()  # the data source (a segmented control)
+            visit.settle()
+            page.locator('input[type="file"]').first.set_input_files(str(upload))
+            page.get_by_text("Validation report").wait_for(timeout=90_000)
+            visit.settle()
+            page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)  # the class balance, labels on its axis
+            visit.settle()
+            said = page.inner_text("body").replace("\u2060", "")  # markdown_text's invisible WORD JOINER in addresses
+            for written in (image, link, "![f](https:attacker"):
+                assert written in said, said[:900]  # named in the page's sentences, as typed
+            drawn = page.evaluate("""() => [...document.querySelectorAll('*')].filter(e => ['href', 'src', 'srcset',
+                'xlink:href'].some(a => /attacker|mailto/.test(e.getAttribute(a) || ''))).map(e => e.outerHTML)""")
+            assert drawn == []  # no image, no link: in the sentences, the tables or the chart
+            visit.shot("12-text-from-a-file")
+            assert asked == []
+
+            page.goto(url)
+            page.get_by_text("is stored with other settings").first.wait_for(timeout=90_000)
+            page.get_by_role("button", name="Open the stored demo-fortunes-quick").wait_for(timeout=60_000)
+            visit.settle()
+            visit.shot("13-home-a-demo-stored-with-other-settings")
+            visit.click("Run it as demo-fortunes-quick-2")
+            page.get_by_role("heading", name="Runs", exact=True).wait_for(timeout=60_000)
+            page.get_by_text("demo-fortunes-quick-2").first.wait_for(timeout=60_000)
+            visit.shot("14-demo-under-a-new-name")
         finally:
             browser.close()

@@ -235,3 +235,12 @@ def test_point_labels_move_off_their_neighbours():
     spots = charts.label_spots([0.65, 0.888, 0.888], [9.0, 21.2, 26.1], ["lr 0.0005", "lr 0.0001 (default)",
                                                                          "lr 0.0003"], (0.0, 72.0))
     assert spots[2] == "top center" and spots[1] != "top center"
+
+
+def test_labels_from_the_data_are_text_in_a_chart_never_a_link():
+    """plotly draws <a href> (and <b>, <i>) in axis labels: a label from the file is escaped, shown as typed."""
+    anchor = "<a href='https://attacker.example'>click</a>"
+    balance = charts.class_balance_chart({"train": {anchor: 3, "b": 4}})
+    assert list(balance.data[0].x) == ["&lt;a href=&#x27;https://attacker.example&#x27;&gt;click&lt;/a&gt;", "b"]
+    f1 = pd.DataFrame({"method": ["lora", "lora"], "size": ["8", "8"], "label": [anchor, "b"], "f1": [0.5, 0.9]})
+    assert not any("<a" in str(x) for x in charts.per_class_f1_chart(f1).data[0].x)

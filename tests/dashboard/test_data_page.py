@@ -7,7 +7,8 @@ import pytest
 
 from core.task.scenarios import demo_config, scenario_cards
 from dashboard.ui import SHARED_TASK
-from tests.dashboard.conftest import assert_clean, open_page
+from tests.conftest import links_and_images
+from tests.dashboard.conftest import assert_clean, markdown_shown, open_page
 
 GOOD = "text,label\n" + "".join(f"message about {topic} number {i},{topic}\n"
                                  for topic in ("billing", "login", "shipping") for i in range(12))
@@ -148,3 +149,24 @@ def test_a_large_class_imbalance_is_warned_about():
     imbalanced = [w for w in warnings if "imbalanced" in w]
     assert len(imbalanced) == 1 and "'billing' has" in imbalanced[0] and "macro-F1" in imbalanced[0], warnings
     assert not any("No problems found" in s.value for s in app.success)  # a warning is a problem found
+
+
+# -- text from the file is shown as text ------------------------------------------------------------------------------
+IMAGE, LINK = "![b](https://attacker.example/p.png)", "[Session expired](https://attacker.example/login)"
+
+
+def test_names_and_labels_from_the_file_show_as_text_never_as_a_link_or_an_image():
+    """A file named like a Markdown image, a column too, and labels written as a link, an image and a bare address:
+    each is named on the page (caption, imbalance warning, errors) and none is drawn as what it says."""
+    labels = [LINK] * 30 + [IMAGE] * 3 + ["mail admin@attacker.example or www.attacker.example"] * 3
+    frame = pd.DataFrame({IMAGE: [f"message {i} about {label[:5]}" for i, label in enumerate(labels)],
+                          "label": labels})
+    app = _upload("![f](https://attacker.example/f.png).csv", frame.to_csv(index=False).encode())
+    shown = markdown_shown(app)
+    assert "attacker.example/p.png" in app.caption[1].value  # the column is named
+    assert any("Session expired" in text for text in shown)  # the labels are named (the imbalance warning)
+    assert links_and_images("\n\n".join(shown)) == []
+    one_class = pd.DataFrame({"text": [f"message {i}" for i in range(20)], IMAGE: [LINK] * 20})
+    app = _upload("one.csv", one_class.to_csv(index=False).encode())  # an error naming the one class
+    assert "Session expired" in app.error[0].value and "at least two" in app.error[0].value
+    assert links_and_images("\n\n".join(markdown_shown(app))) == []

@@ -7,7 +7,7 @@ from core.results.store import SqlStore
 from core.running.jobs import JobQueue
 from dashboard.ui import PAGES
 from tests.conftest import tiny_config
-from tests.dashboard.conftest import assert_clean, fake_experiment, open_page
+from tests.dashboard.conftest import assert_clean, fake_experiment, older_quick_look, open_page
 
 
 @pytest.fixture
@@ -180,3 +180,53 @@ def test_home_lists_experiments_by_their_last_change_in_words(adaptlab_home):
     table = app.dataframe[0].value
     row = table[table.experiment == "busy"].iloc[0]
     assert (row["finished runs"], row["updated"], row["created"]) == (37, "4 min ago", "2 days ago")
+
+
+# -- a demo whose name is stored with other settings ------------------------------------------------------------------
+def test_a_demo_stored_with_other_settings_offers_the_stored_one_or_a_new_name(queue, adaptlab_home):
+    """What `adaptlab demo --name` does, from the browser: no job that fails with advice only the CLI can follow."""
+    from dashboard.ui import SHARED_EXPERIMENT
+
+    name = older_quick_look(SqlStore(adaptlab_home / "results.db"))
+    app = open_page("home")
+    assert_clean(app)
+    said = " ".join(c.value for c in app.caption)
+    assert f"**{name}** is stored with other settings (model.max_length: 96 -> 128)" in said, said
+    assert app.button(key="home.stored.fortunes").label == f"Open the stored {name}"
+    run = app.button(key="home.demo.fortunes")
+    assert run.label == f"Run it as {name}-2"
+    run.click().run()
+    assert_clean(app)
+    jobs = queue.jobs()
+    assert jobs.experiment.tolist() == [f"{name}-2"] and app.title[0].value == "Runs"
+    queued = queue.job(int(jobs.id[0]))["config"]
+    assert queued["model"]["max_length"] == 128 and queued["sizes"] and queued["methods"]  # today's quick look
+    store = SqlStore(adaptlab_home / "results.db")
+    assert store.settings_conflict(queued) is None  # the store takes it: the worker's run will not be refused
+
+    home = open_page("home")
+    assert home.button(key="home.watch.fortunes") is not None  # the new name is queued: watch it, not twice
+    home.button(key="home.stored.fortunes").click().run()
+    assert_clean(home)
+    assert home.title[0].value == "Compare" and home.session_state[SHARED_EXPERIMENT] == name
+
+
+def test_a_demo_stored_meanwhile_with_other_settings_is_not_queued(queue, adaptlab_home):
+    app = open_page("home")
+    name = older_quick_look(SqlStore(adaptlab_home / "results.db"))  # the CLI or another tab, after the page drew
+    app.button(key="home.demo.fortunes").click().run()
+    assert_clean(app)
+    assert queue.jobs().empty  # a job under the stored name would fail in the worker
+    assert app.button(key="home.demo.fortunes").label == f"Run it as {name}-2"
+
+
+def test_the_next_free_name_skips_taken_ones_and_reuses_one_with_the_same_settings(adaptlab_home):
+    store = SqlStore(adaptlab_home / "results.db")
+    config = parse_config(tiny_config("grid")).model_dump(mode="json")
+    other = {**config, "model": {**config["model"], "max_length": 32}}
+    for name in ("grid", "grid-2"):
+        store.register_experiment(name, {**other, "name": name}, "f", ["a"], [0], {})
+    assert store.settings_conflict(config) == "model.max_length: 32 -> 48"
+    assert store.free_name(config) == "grid-3"
+    store.register_experiment("grid-3", {**config, "name": "grid-3", "seeds": [0, 1, 2]}, "f", ["a"], [0], {})
+    assert store.free_name(config) == "grid-3"  # same settings, a bigger grid: its runs are this config's

@@ -25,6 +25,7 @@ from sklearn.model_selection import train_test_split
 
 from core.config import CorpusSpec, TaskSpec
 from core.errors import DataError
+from core.task.coverage import load_tokenizer
 from core.task.data import (
     SPLITS,
     Task,
@@ -41,6 +42,7 @@ from core.task.data import (
     read_table,
     row_numbers,
 )
+from core.task.documents import documents_corpus
 from core.task.validation import (
     LONG_TEXT_CHARS_PER_TOKEN,
     ValidationReport,
@@ -53,8 +55,10 @@ QA_COLUMNS = ("text", "label", "row", "aliases", "options", "context")
 LIST_HINT = 'write a JSON list such as ["Italy", "Italia"] or separate the answers with | (Italy|Italia)'
 
 
-def load_qa_task(spec: TaskSpec, name: str = "task") -> Task:
-    """Build a QA Task from the spec's file(s): one file split here at random or by a column, or a file per split."""
+def load_qa_task(spec: TaskSpec, name: str = "task", retriever: str = "default") -> Task:
+    """Build a QA Task from the spec's file(s): one file split here at random or by a column, or a file per split.
+
+    With `documents:`, the corpus is their chunk table, cut by tokens of the retriever's tokenizer."""
     notes: list[str] = []
     provenance: dict = {"sources": []}
     if spec.path is not None:
@@ -89,6 +93,12 @@ def load_qa_task(spec: TaskSpec, name: str = "task") -> Task:
     if corpus is not None:
         provenance["sources"].append({**_source_record(spec.corpus.path, corpus), "split": "corpus"})
         notes.extend(corpus.attrs.get("notes", []))
+    if spec.documents is not None:
+        corpus, provenance["documents"] = documents_corpus(spec.documents, load_tokenizer(retriever))
+        provenance["sources"].append({"file": ", ".join(path.name for path in spec.documents.paths()),
+                                      "sha256": provenance["documents"]["sha256"], "split": "documents",
+                                      "rows": provenance["documents"]["documents"]})
+        notes.extend(corpus.attrs["notes"])
     return Task(name=name, corpus=corpus, provenance=provenance, notes=notes, kind="qa",
                 **{split: splits[split].reset_index(drop=True) for split in SPLITS})
 

@@ -60,10 +60,14 @@ def split_sections(text: str) -> list[tuple[int, int, str]]:
     """(start, end, heading path) of each run of text between headings; blank runs left out."""
     headings = _headings(text)
     bounds = [(0, "")] + [(start, path) for start, path in headings]
-    sections = []
-    for (start, path), (end, _) in zip(bounds, [*bounds[1:], (len(text), "")]):
+    sections, carried = [], None
+    for index, ((start, path), (end, _)) in enumerate(zip(bounds, [*bounds[1:], (len(text), "")])):
+        if index and not text[start:end].strip().partition("\n")[2].strip() and index < len(headings):
+            carried = start if carried is None else carried  # a heading with nothing under it but a subheading:
+            continue  # "# Lima" then "## Hours": one chunk, not a chunk of a lone heading
         if text[start:end].strip():
-            sections.append((start, end, path))
+            sections.append((start if carried is None else carried, end, path))
+        carried = None
     return sections
 
 

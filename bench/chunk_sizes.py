@@ -24,14 +24,14 @@ SALIENT = re.compile(r"(?<=\s)(\d[\d.,]*|[A-Z][a-zA-Z]+[A-Z][a-zA-Z]*|`[^`\s]{3,
 SENTENCE = re.compile(r"[^.!?\n][^.!?]{60,300}[.!?](?=\s)")
 
 
-def package_documents(min_chars: int = 8000) -> pd.DataFrame:
+def package_documents(min_chars: int = 8000, max_chars: int = 12_000) -> pd.DataFrame:
     rows = []
     for dist in importlib.metadata.distributions():
         text = dist.read_text("METADATA") or ""
         body = text.split("\n\n", 1)[-1]
         name = dist.metadata["Name"]
         if len(body) >= min_chars and name and name.lower() != "adaptlab":
-            rows.append((f"{name}/README", body))
+            rows.append((f"{name}/README", body[:max_chars]))  # the first pages: a 2-core CPU encodes them in minutes
     return pd.DataFrame(rows, columns=["document", "text"]).drop_duplicates("document").sort_values("document")
 
 

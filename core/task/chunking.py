@@ -17,6 +17,7 @@ Python is per chunk, not per token.
 from __future__ import annotations
 
 import re
+from itertools import chain
 
 import numpy as np
 import pandas as pd
@@ -49,8 +50,9 @@ def chunk_documents(documents: pd.DataFrame, tokenizer, chunk_tokens: int, chunk
         offsets = tokenizer(pieces, add_special_tokens=False, return_offsets_mapping=True,
                             return_attention_mask=False, return_token_type_ids=False, verbose=False)["offset_mapping"]
         for (document, start, _, heading), piece, spans in zip(batch, pieces, offsets):
-            for a, b in cut_section(piece, np.asarray(spans, dtype=np.int64).reshape(-1, 2), chunk_tokens,
-                                    chunk_overlap):
+            # fromiter over the flattened pairs: several times faster than np.asarray on a list of tuples
+            spans = np.fromiter(chain.from_iterable(spans), dtype=np.int64, count=2 * len(spans)).reshape(-1, 2)
+            for a, b in cut_section(piece, spans, chunk_tokens, chunk_overlap):
                 n = counters[document] = counters.get(document, -1) + 1
                 rows.append((f"{document}#{n}", document, piece[a:b], start + a, start + b, heading))
     return pd.DataFrame(rows, columns=COLUMNS).astype({"start": "int64", "end": "int64"})
@@ -132,7 +134,7 @@ def _overlap_start(priority: np.ndarray, first: int, last: int, overlap: int) ->
 def _token_priority(text: str, token_starts: np.ndarray) -> np.ndarray:
     """For each token, how good a place it is to start a chunk (PARAGRAPH ... WORD, 0 mid-word)."""
     codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
-    space = np.isin(codes, (9, 10, 11, 12, 13, 32, 0xA0, 0x3000))
+    space = (codes == 32) | ((codes >= 9) & (codes <= 13)) | (codes == 0xA0) | (codes == 0x3000)
     char = np.zeros(len(codes) + 1, dtype=np.int8)
     char[1:-1][space[:-1] & ~space[1:]] = WORD
     newline = np.flatnonzero(codes == 10) + 1

@@ -143,10 +143,7 @@ def _file(path: Path, name: str, spec: DocumentsSpec, skipped: list, limits: Zip
     if inside is not None and not (path.exists() and path.resolve().is_relative_to(inside)):
         skipped.append((name, "a symbolic link leading outside the folder (or nowhere); not followed"))
         return
-    if path.suffix.lower() == ".zip":
-        if inside is not None:
-            skipped.append((name, "a zip inside the folder; nested archives are not opened (unpack it)"))
-            return
+    if path.suffix.lower() == ".zip":  # read safely (core/task/safezip.py); a zip inside it is not opened
         for member, content in zip_members(path, limits, skipped, label=name):
             if not member.split("/")[-1].startswith(".") and not member.startswith("__MACOSX/"):
                 yield (f"{name}/{member}" if prefix is None else prefix + member), content

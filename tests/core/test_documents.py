@@ -126,6 +126,10 @@ def test_a_list_of_files_and_a_zip(tmp_path):
     docs = _read([tmp_path / "a.md", tmp_path / "b.zip"])
     assert docs.frame.document.tolist() == ["a.md", "b.zip/inner/c.txt"]
     assert _read(tmp_path / "b.zip").frame.document.tolist() == ["inner/c.txt"]
+    folder = tmp_path / "folder"  # as the dashboard stores an upload of several files, a zip among them
+    folder.mkdir()
+    (tmp_path / "b.zip").rename(folder / "b.zip")
+    assert _read(folder).frame.document.tolist() == ["b.zip/inner/c.txt"]
 
 
 def test_a_zip_cannot_escape_link_or_nest(tmp_path):

@@ -21,7 +21,7 @@ from pydantic import Field, ValidationError, create_model, field_validator, mode
 from core.errors import ConfigError
 from core.methods import DEFAULT_REFERENCE, METHODS, default_methods, learning_rates, references
 from core.schema import Strict as _Strict
-from core.task.documents import DocumentsSpec
+from core.task.document_settings import DocumentsSpec
 
 METHOD_NAMES = tuple(METHODS)  # every method, in display order: the registry's
 ENCODER_METHODS = tuple(default_methods("encoder"))  # the default grid on an encoder

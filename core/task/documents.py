@@ -25,18 +25,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-from pydantic import Field, model_validator
 
 from core.errors import DataError
-from core.schema import Strict
 from core.task.chunking import COLUMNS as CHUNK_COLUMNS
 from core.task.chunking import chunk_documents
+from core.task.document_settings import DocumentsSpec
 from core.task.safezip import ZipLimits, zip_members
 
-# Chosen by measurement (scripts in the docs-ingest report): dense recall@5 of cloze questions over the
-# documentation of installed packages, at 128/256/384 tokens of the default encoder's tokenizer.
-DEFAULT_CHUNK_TOKENS = 256
-DEFAULT_CHUNK_OVERLAP = 32
 TEXT_FORMATS = (".txt", ".md", ".markdown", ".rst")
 HTML_FORMATS = (".html", ".htm")
 TABLE_FORMATS = (".jsonl", ".ndjson", ".csv", ".tsv", ".parquet", ".pq")
@@ -46,31 +41,6 @@ HTML_DROPPED = ("head", "script", "style", "nav", "header", "footer", "aside", "
 HTML_BLOCKS = ("p", "div", "li", "br", "tr", "table", "section", "article", "main", "pre", "blockquote", "ul", "ol",
                "dl", "dt", "dd", "hr", "figure", "figcaption")
 BREAK = "\ue000"  # a private-use character marking a block boundary while HTML whitespace is collapsed
-
-
-class DocumentsSpec(Strict):
-    """Where the documents are, how they are cut into chunks, and how much may be read."""
-
-    path: Path | list[Path]  # a folder (read recursively), a .zip, or a list of files (folders and zips too)
-    text_column: str = "text"  # .jsonl/.csv/.parquet: the column holding each document's text
-    name_column: str | None = None  # and the column naming it (else "file.csv#<row>")
-    chunk_tokens: int = Field(DEFAULT_CHUNK_TOKENS, ge=16, le=8192)  # tokens of the retriever's tokenizer
-    chunk_overlap: int = Field(DEFAULT_CHUNK_OVERLAP, ge=0, le=4096)  # tokens a chunk repeats from the one before
-    max_documents: int = Field(100_000, ge=1)  # more is a job for a search engine, not an experiment
-    max_file_bytes: int = Field(100 * 1024**2, ge=1)  # one file (a 100 MB PDF is a scanned book, not a handbook)
-    max_total_bytes: int = Field(1024**3, ge=1)  # every file together
-    max_zip_expanded_bytes: int = Field(1024**3, ge=1)  # a zip, expanded: refused past it (a zip bomb)
-    withheld_fraction: float = Field(0.0, ge=0, lt=1)  # documents never indexed nor trained on (core/task/questions.py)
-
-    @model_validator(mode="after")
-    def _overlap_below_size(self) -> DocumentsSpec:
-        if self.chunk_overlap >= self.chunk_tokens:
-            raise ValueError(f"chunk_overlap ({self.chunk_overlap}) must be smaller than chunk_tokens "
-                             f"({self.chunk_tokens}), or every chunk would repeat the last")
-        return self
-
-    def paths(self) -> list[Path]:
-        return list(self.path) if isinstance(self.path, list) else [self.path]
 
 
 @dataclass
@@ -234,7 +204,7 @@ def pdf_text(content: bytes) -> str:
 
 def _table_rows(name: str, content: bytes, spec: DocumentsSpec) -> Iterator[tuple[str, str]]:
     """One document per row of a .jsonl/.csv/.parquet file, read by the task loader's own reader."""
-    from core.task.data import read_table  # here, not above: core.config imports this module, data imports config
+    from core.task.data import read_table
 
     with tempfile.TemporaryDirectory() as folder:  # read_table reads a path; a zip member has none
         path = Path(folder) / f"table{Path(name).suffix.lower()}"

@@ -51,10 +51,8 @@ class Documents:
 
     def summary(self) -> dict:
         """What was read, as the Data page and the stored experiment show it."""
-        reasons = pd.Series([why.split(" (")[0].split(";")[0] for _, why in self.skipped], dtype=object)
         return {"documents": len(self.frame), "characters": int(self.frame.text.str.len().sum()),
-                "skipped": len(self.skipped), "skipped_by_reason": reasons.value_counts().to_dict(),
-                "skipped_documents": [{"document": name, "reason": why} for name, why in self.skipped]}
+                "skipped": len(self.skipped), "skipped_documents": [{"document": name, "reason": why} for name, why in self.skipped]}
 
 
 def read_documents(spec: DocumentsSpec) -> Documents:

@@ -21,6 +21,7 @@ from pydantic import Field, ValidationError, create_model, field_validator, mode
 from core.errors import ConfigError
 from core.methods import DEFAULT_REFERENCE, METHODS, default_methods, learning_rates, references
 from core.schema import Strict as _Strict
+from core.task.document_settings import DocumentsSpec
 
 METHOD_NAMES = tuple(METHODS)  # every method, in display order: the registry's
 ENCODER_METHODS = tuple(default_methods("encoder"))  # the default grid on an encoder
@@ -65,6 +66,7 @@ class TaskSpec(_Strict):
     test_fraction: float = Field(0.25, gt=0, lt=0.9)
     split_seed: int = Field(0, ge=0, le=MAX_SEED)
     corpus: CorpusSpec | None = None
+    documents: DocumentsSpec | None = None  # qa: the user's documents, chunked into the corpus (core/task/documents.py)
     drop_leaked_from_train: bool = False  # else a text in both train and test stops the run
     label_noise: float = Field(0.0, ge=0, le=0.9)  # share of train labels flipped to another class (data-quality drill)
     # qa: a question and its reference answer per row (core/task/qa.py); the three optional columns may be absent
@@ -78,13 +80,25 @@ class TaskSpec(_Strict):
     @model_validator(mode="after")
     def _one_source(self) -> TaskSpec:
         sources = [self.builtin is not None, self.path is not None, self.train is not None]
+        if sum(sources) == 0 and self.documents is not None and self.kind == "qa":
+            return self  # questions built from the documents themselves (core/task/questions.py)
         if sum(sources) != 1:
             raise ValueError(
                 "give exactly one data source: `builtin: <scenario>`, `path: <file>`, "
-                "or `train:` (with `test:`, and optionally `validation:`)"
+                "or `train:` (with `test:`, and optionally `validation:`); a qa task may give `documents:` "
+                "alone, and its questions are built from them"
             )
         if self.train is not None and self.test is None:
             raise ValueError("`train:` needs a `test:` file too (validation is optional)")
+        return self
+
+    @model_validator(mode="after")
+    def _documents_for_questions(self) -> TaskSpec:
+        if self.documents is not None and self.kind != "qa":
+            raise ValueError("`documents:` are chunked into passages that questions are answered from; set "
+                             "`kind: qa` (with a QA file) or give the passages as `corpus:`")
+        if self.documents is not None and self.corpus is not None:
+            raise ValueError("give `documents:` (chunked here) or `corpus:` (passages cut already), not both")
         return self
 
 
@@ -318,6 +332,9 @@ def _resolve_paths(task: TaskSpec, base_dir: Path) -> None:
             setattr(task, field, (base_dir / value).resolve())
     if task.corpus is not None and not task.corpus.path.is_absolute():
         task.corpus.path = (base_dir / task.corpus.path).resolve()
+    if task.documents is not None:
+        task.documents.path = [(base_dir / path).resolve() for path in task.documents.paths()] \
+            if isinstance(task.documents.path, list) else (base_dir / task.documents.path).resolve()
 
 
 def load_config(path: str | Path) -> ExperimentConfig:

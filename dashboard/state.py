@@ -356,3 +356,11 @@ def knowledge(name: str) -> Knowledge:
 def clear_results() -> None:
     experiments.clear()
     _run_stamp.clear()
+
+
+def documents_read(spec: dict) -> tuple[dict, pd.DataFrame]:
+    """What reading a task's documents found (summary, skipped documents) and their chunk table."""
+    from core.task.chunking import COLUMNS
+
+    loaded = task(spec)
+    return loaded.provenance.get("documents") or {}, loaded.corpus[COLUMNS]

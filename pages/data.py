@@ -10,7 +10,8 @@ import streamlit as st
 
 from core.errors import AdaptlabError
 from core.results.report import markdown_text
-from core.task.uploads import FORMATS, save_upload
+from core.task.documents import FORMATS as DOCUMENT_FORMATS
+from core.task.uploads import FORMATS, save_documents, save_upload
 from dashboard import charts, checks, state, ui
 
 KEY = "data"
@@ -18,6 +19,7 @@ BUILTIN, UPLOAD = "Built-in scenario", "Upload a file"
 NO_SPLIT = "(none: split here, stratified)"
 TEXT_GUESSES = ("text", "body", "sentence", "content", "message", "question")
 LABEL_GUESSES = ("label", "labels", "category", "class", "target", "intent", "queue")
+ANSWER_GUESSES = ("answer", "answers", "reference", "label")
 
 
 def render() -> None:
@@ -90,14 +92,21 @@ def _upload() -> dict | None:
     st.caption(f"**{markdown_text(upload['name'])}**: {preview['rows']:,} rows, columns "
                + ", ".join(markdown_text(column) for column in preview["columns"]))
     columns = preview["columns"]
+    documents = _documents()  # with documents, the file holds questions answered from them
     left, middle, right = st.columns(3)
-    text = left.selectbox("Text column", columns, index=_guess(columns, TEXT_GUESSES, 0), key=f"{KEY}.text_column")
-    label = middle.selectbox("Label column", columns, index=_guess(columns, LABEL_GUESSES, 1), key=f"{KEY}.label_column")
+    text = left.selectbox("Question column" if documents else "Text column", columns,
+                          index=_guess(columns, TEXT_GUESSES, 0), key=f"{KEY}.text_column")
+    label = middle.selectbox("Answer column" if documents else "Label column", columns,
+                             index=_guess(columns, ANSWER_GUESSES if documents else LABEL_GUESSES, 1),
+                             key=f"{KEY}.label_column")
     split = right.selectbox("Split column", [NO_SPLIT, *columns], key=f"{KEY}.split_column")
     spec = {"path": upload["path"], "text_column": text, "label_column": label}
+    if documents:
+        spec = {"path": upload["path"], "kind": "qa", "question_column": text, "answer_column": label,
+                "documents": documents}
     if split != NO_SPLIT:
         spec["split_column"] = split
-    corpus = _corpus()
+    corpus = None if documents else _corpus()
     if corpus:
         spec["corpus"] = corpus
     with st.expander("First rows"):
@@ -123,6 +132,47 @@ def _corpus() -> dict | None:
         return {"path": upload["path"], "text_column": text, "label_column": None if label == "(none)" else label}
 
 
+def _documents() -> dict | None:
+    """Documents uploaded together (several files or a zip), stored in one folder under their own names."""
+    with st.expander("Documents the questions are answered from (optional: several files or a zip)"):
+        files = st.file_uploader("Documents", type=[ext.lstrip(".") for ext in (*DOCUMENT_FORMATS, ".zip")],
+                                 accept_multiple_files=True, key=f"{KEY}.documents",
+                                 help="Text, Markdown, reStructuredText, HTML, PDF (with a text layer), or tables "
+                                      "with a `text` column. They are cut into chunks that RAG retrieves and "
+                                      "corpus fine-tuning trains on; the file above then holds questions and answers.")
+        if files:
+            try:
+                folder = save_documents([(file.name, file.getvalue()) for file in files])
+            except AdaptlabError as problem:
+                ui.error(problem)
+                return None
+            st.session_state[f"{KEY}.stored.documents"] = {"path": str(folder)}
+        elif f"{KEY}.stored.documents" in st.session_state:
+            del st.session_state[f"{KEY}.stored.documents"]  # the user removed them
+    stored = st.session_state.get(f"{KEY}.stored.documents")
+    return {"path": stored["path"]} if stored else None
+
+
+def _documents_read(spec: dict) -> None:
+    """What was read from the documents, what was skipped and why, and the chunks RAG will retrieve."""
+    try:
+        summary, chunks = state.documents_read(spec)
+    except AdaptlabError as problem:
+        ui.error(problem)
+        return
+    st.subheader("Documents")
+    cols = st.columns(4)
+    for col, (name, value) in zip(cols, [("documents", summary.get("documents", 0)),
+                                         ("characters", summary.get("characters", 0)),
+                                         ("skipped", summary.get("skipped", 0)), ("chunks", len(chunks))]):
+        col.metric(name, f"{value:,}")
+    if summary.get("skipped_documents"):
+        st.markdown("**Skipped, and why**")
+        st.dataframe(pd.DataFrame(summary["skipped_documents"]), hide_index=True, width="stretch")
+    st.markdown(f"**Chunks** ({summary.get('chunk_tokens')} tokens, {summary.get('chunk_overlap')} overlapping)")
+    st.dataframe(chunks, hide_index=True, width="stretch")
+
+
 def _check(spec: dict) -> None:
     spec_json = json.dumps(spec, sort_keys=True)
     try:
@@ -146,6 +196,8 @@ def _check(spec: dict) -> None:
     if not warnings:
         st.success("No problems found.", icon=":material/check_circle:")
     _statistics(report["stats"])
+    if spec.get("documents"):
+        _documents_read(spec)
     _coverage(spec_json)
     st.divider()
     if st.button("Use this data", type="primary", key=f"{KEY}.use", icon=":material/check:"):

@@ -82,7 +82,7 @@ def check_task(task: Task, config: ExperimentConfig) -> ValidationReport:
 
 
 def load_checked_task(config: ExperimentConfig) -> tuple[Task, ValidationReport]:
-    task = load_task(config.task, config.name)
+    task = load_task(config.task, config.name, config.llm.retriever)
     return task, check_task(task, config)
 
 

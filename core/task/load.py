@@ -8,12 +8,14 @@ from core.task.qa import load_qa_task
 from core.task.scenarios import build_scenario
 
 
-def load_task(spec: TaskSpec, name: str = "task") -> Task:
-    """Build a Task from the spec: built-in scenario, one file (split here or by column), or one file per split."""
+def load_task(spec: TaskSpec, name: str = "task", retriever: str = "default") -> Task:
+    """Build a Task from the spec: built-in scenario, one file (split here or by column), or one file per split.
+
+    retriever: the encoder whose tokenizer measures chunks, when a qa task brings documents."""
     if spec.builtin is not None:
         task = build_scenario(spec.builtin, **spec.builtin_options)
     elif spec.kind == "qa":
-        task = load_qa_task(spec, name)
+        task = load_qa_task(spec, name, retriever)
     else:
         task = load_files(spec, name)
     if spec.label_noise:

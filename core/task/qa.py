@@ -25,6 +25,7 @@ from sklearn.model_selection import train_test_split
 
 from core.config import CorpusSpec, TaskSpec
 from core.errors import DataError
+from core.task.coverage import load_tokenizer
 from core.task.data import (
     SPLITS,
     Task,
@@ -41,7 +42,14 @@ from core.task.data import (
     read_table,
     row_numbers,
 )
-from core.task.questions import split_by_source, withheld_note
+from core.task.documents import documents_corpus
+from core.task.questions import (
+    cloze_questions,
+    documents_qa_task,
+    split_by_source,
+    withheld_documents,
+    withheld_note,
+)
 from core.task.validation import (
     LONG_TEXT_CHARS_PER_TOKEN,
     ValidationReport,
@@ -58,10 +66,23 @@ TRUE, FALSE = {"true", "1", "yes", "y"}, {"false", "0", "no", "n"}
 LIST_HINT = 'write a JSON list such as ["Italy", "Italia"] or separate the answers with | (Italy|Italia)'
 
 
-def load_qa_task(spec: TaskSpec, name: str = "task") -> Task:
-    """Build a QA Task from the spec's file(s): one file split here at random or by a column, or a file per split."""
+def load_qa_task(spec: TaskSpec, name: str = "task", retriever: str = "default") -> Task:
+    """Build a QA Task from the spec's file(s): one file split here at random or by a column, or a file per split.
+
+    With `documents:`, the corpus is their chunk table, cut by tokens of the retriever's tokenizer."""
     notes: list[str] = []
     provenance: dict = {"sources": []}
+    chunks, withheld = None, set()
+    if spec.documents is not None:  # chunked first: a question's source names a chunk or a document
+        chunks, provenance["documents"] = documents_corpus(spec.documents, load_tokenizer(retriever))
+        withheld = withheld_documents(chunks, spec.documents.withheld_fraction, spec.split_seed)
+        provenance["documents"]["withheld"] = sorted(withheld)
+        provenance["sources"].append({"file": ", ".join(path.name for path in spec.documents.paths()),
+                                      "sha256": provenance["documents"]["sha256"], "split": "documents",
+                                      "rows": provenance["documents"]["documents"]})
+        notes.extend(chunks.attrs["notes"])
+        if spec.path is None and spec.train is None:  # no questions of the user's: built from the chunks
+            return _questions_from_documents(spec, chunks, name, notes, provenance)
     if spec.path is not None:
         frame = read_qa_file(spec.path, spec, with_split=bool(spec.split_column))
         provenance["sources"].append(_source_record(spec.path, frame))
@@ -73,7 +94,7 @@ def load_qa_task(spec: TaskSpec, name: str = "task") -> Task:
             if dropped:
                 notes.append(f"{dropped} duplicate question(s) dropped before splitting, so none can land in "
                              "two splits")
-            splits = _split(frame, spec, notes)
+            splits = _split(frame, spec, notes, chunks, withheld)
     else:
         splits = {}
         for split in SPLITS:
@@ -89,12 +110,32 @@ def load_qa_task(spec: TaskSpec, name: str = "task") -> Task:
             splits["train"], splits["validation"] = hold_out(splits["train"], spec.validation_fraction,
                                                              spec.split_seed)
             notes.append(f"no validation file: {spec.validation_fraction:.0%} of train held out for early stopping")
+    if withheld and not any("covered" in frame for frame in splits.values()):
+        raise DataError("documents.withheld_fraction needs questions tied to their documents: a `source` column "
+                        "in one QA file (adaptlab questions writes one), without a split column")
     corpus = load_qa_corpus(spec.corpus) if spec.corpus is not None else None
     if corpus is not None:
         provenance["sources"].append({**_source_record(spec.corpus.path, corpus), "split": "corpus"})
         notes.extend(corpus.attrs.get("notes", []))
+    if chunks is not None:  # what RAG indexes and corpus fine-tuning trains on: every chunk not withheld
+        corpus = chunks[~chunks.document.isin(withheld)].reset_index(drop=True)
+        corpus["row"] = range(1, len(corpus) + 1)
     return Task(name=name, corpus=corpus, provenance=provenance, notes=notes, kind="qa",
                 **{split: splits[split].reset_index(drop=True) for split in SPLITS})
+
+
+def _questions_from_documents(spec: TaskSpec, chunks: pd.DataFrame, name: str, notes: list[str],
+                              provenance: dict) -> Task:
+    """No QA file: cloze questions built from the chunks with no model (core/task/questions.py), split by source
+    chunk, the withheld documents' questions test-only. `adaptlab questions CONFIG` writes the same table to read,
+    edit and pass back as `task.path`."""
+    questions = cloze_questions(chunks, seed=spec.split_seed)
+    task = documents_qa_task(chunks, questions, spec.validation_fraction, spec.test_fraction, spec.split_seed,
+                             spec.documents.withheld_fraction, name)
+    task.notes = [*notes, *task.notes]
+    task.provenance = {**task.provenance, **provenance,
+                       "sources": provenance["sources"] + task.provenance.get("sources", [])}
+    return task
 
 
 def _split(frame: pd.DataFrame, spec: TaskSpec, notes: list[str], chunks: pd.DataFrame | None = None,

@@ -92,3 +92,31 @@ def upload_info(sha256: str) -> dict | None:
         if isinstance(info, dict) and info.get("sha256") == sha256:
             return info
     return None
+
+
+def save_documents(files: list[tuple[str, bytes]]) -> Path:
+    """Store uploaded documents (or one zip) together in a folder named by their hash, each under its shown name.
+
+    The folder is what `documents.path` points at; the names are the user's, stripped of any folders, so
+    a document keeps its name in the chunk table and cannot be written outside the folder."""
+    if not files:
+        raise DataError("no documents uploaded; choose one or more files, or a zip")
+    total = sum(len(content) for _, content in files)
+    if total > MAX_FILE_BYTES:
+        raise DataError(f"the {len(files)} documents hold {total / 1e9:.1f} GB, more than the "
+                        f"{MAX_FILE_BYTES / 1e9:.0f} GB limit; upload fewer")
+    digest = hashlib.sha256()
+    for name, content in files:
+        digest.update(display_name(name).encode() + b"\x1f" + hashlib.sha256(content).digest())
+    folder = inside_uploads(f"documents-{digest.hexdigest()[:NAME_LENGTH]}")
+    folder.mkdir(exist_ok=True)
+    used: set[str] = set()
+    for name, content in files:
+        shown = display_name(name)
+        stem, suffix, n = Path(shown).stem, Path(shown).suffix, 1
+        while shown in used:  # two uploads of the same name: both kept, the second as name-2.ext
+            n += 1
+            shown = f"{stem}-{n}{suffix}"
+        used.add(shown)
+        inside_uploads(f"{folder.name}/{shown}").write_bytes(content)
+    return folder

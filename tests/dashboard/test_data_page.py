@@ -170,3 +170,35 @@ def test_names_and_labels_from_the_file_show_as_text_never_as_a_link_or_an_image
     app = _upload("one.csv", one_class.to_csv(index=False).encode())  # an error naming the one class
     assert "Session expired" in app.error[0].value and "at least two" in app.error[0].value
     assert links_and_images("\n\n".join(markdown_shown(app))) == []
+
+def test_uploaded_documents_are_read_chunked_and_their_skips_shown(adaptlab_home):
+    import json
+
+    from tests.core.document_files import pdf_with_text, pdf_without_text, zip_bytes
+
+    questions = "\n".join(json.dumps({"question": f"Which office is number {i}?", "answer": f"Office {i}"})
+                          for i in range(12)).encode()
+    app = _upload("questions.jsonl", questions)
+    page = "<html><body><nav>MENU</nav><h1>Offices</h1><p>Office 3 opens at 8.</p></body></html>"
+    app.get("file_uploader")[1].set_value([
+        ("handbook.md", b"# Handbook\n\nOffice 1 is in Lima.\n", "text/markdown"),
+        ("../../offices.html", page.encode(), "text/html"),
+        ("manual.pdf", pdf_with_text(["Office 2 keeps the badges."]), "application/pdf"),
+        ("scan.pdf", pdf_without_text(), "application/pdf"),
+        ("more.zip", zip_bytes({"notes/office4.txt": b"Office 4 has no parking.", "../x.txt": b"escape"}),
+         "application/zip")]).run()
+    assert_clean(app)
+    assert app.selectbox(key="data.text_column").label == "Question column"
+    assert app.selectbox(key="data.label_column").value == "answer"
+    metrics = {m.label: m.value for m in app.metric}
+    assert (metrics["documents"], metrics["skipped"], metrics["chunks"]) == ("4", "2", "4")
+    tables = {tuple(table.value.columns): table.value for table in app.dataframe}
+    skipped = tables[("document", "reason")]
+    assert skipped.document.tolist() == ["more.zip:../x.txt", "scan.pdf"]
+    assert "leaves the archive" in skipped.reason[0] and "without a text layer" in skipped.reason[1]
+    chunks = tables[("id", "document", "text", "start", "end", "heading")]
+    assert set(chunks.document) == {"handbook.md", "offices.html", "manual.pdf", "more.zip/notes/office4.txt"}
+    assert "MENU" not in " ".join(chunks.text)
+    app.button(key="data.use").click().run()
+    chosen = app.session_state[SHARED_TASK]
+    assert chosen["kind"] == "qa" and chosen["documents"]["path"].startswith(str(adaptlab_home.resolve() / "uploads"))

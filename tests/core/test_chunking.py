@@ -1,0 +1,104 @@
+"""Chunking: by tokens of the retriever's tokenizer, at headings, paragraphs and sentences, spans exact."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from core.task.chunking import chunk_documents, split_sections
+from core.task.coverage import load_tokenizer
+from core.task.documents import html_text
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return load_tokenizer("default")
+
+
+def _tokens(tokenizer, text: str) -> int:
+    return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def _chunks(tokenizer, documents: dict[str, str], size: int, overlap: int = 0) -> pd.DataFrame:
+    frame = pd.DataFrame({"document": list(documents), "text": list(documents.values())})
+    return chunk_documents(frame, tokenizer, size, overlap)
+
+
+SENTENCES = " ".join(f"Pump model {i} runs at {10 + i} bar and needs service every {i + 2} months." for i in range(40))
+MARKDOWN = f"""Preface line.
+
+# Pumps
+
+{SENTENCES}
+
+## Valves
+
+Close the valve first.
+
+```
+# not a heading: a comment in code
+```
+
+# Safety
+
+Wear gloves.
+"""
+
+
+def test_spans_are_exact_and_chunks_keep_document_and_heading_path(tokenizer):
+    chunks = _chunks(tokenizer, {"manual.md": MARKDOWN, "other.txt": "Just one line."}, 48, 8)
+    assert list(chunks.columns) == ["id", "document", "text", "start", "end", "heading"]
+    for chunk in chunks.itertuples():
+        assert {"manual.md": MARKDOWN, "other.txt": "Just one line."}[chunk.document][chunk.start:chunk.end] == chunk.text
+    manual = chunks[chunks.document == "manual.md"]
+    assert manual.id.tolist() == [f"manual.md#{n}" for n in range(len(manual))]
+    assert manual.heading.iloc[0] == "" and manual.text.iloc[0] == "Preface line."
+    assert set(manual.heading) == {"", "Pumps", "Pumps > Valves", "Safety"}  # the fenced '#' is no heading
+    valves = manual[manual.heading == "Pumps > Valves"].text.iloc[0]
+    assert valves.startswith("## Valves") and "# not a heading" in valves
+    assert chunks[chunks.document == "other.txt"].id.tolist() == ["other.txt#0"]
+
+
+def test_chunks_fit_the_size_and_end_at_sentences(tokenizer):
+    chunks = _chunks(tokenizer, {"a.md": MARKDOWN}, 64, 16)
+    pumps = chunks[chunks.heading == "Pumps"]
+    assert len(pumps) > 5
+    assert all(_tokens(tokenizer, text) <= 64 for text in chunks.text)
+    assert all(text.endswith(".") for text in pumps.text)  # never mid-sentence: sentences here are ~20 tokens
+    assert all(text.startswith(("# Pumps", "Pump model")) for text in pumps.text)
+    # the overlap repeats the previous chunk's last sentence
+    first, second = pumps.text.iloc[0], pumps.text.iloc[1]
+    assert second.split(". ")[0] + "." in first
+
+
+def test_a_paragraph_break_wins_over_a_sentence_end(tokenizer):
+    late = " ".join(f"Lead sentence {i}." for i in range(6)) + "\n\nNext paragraph starts. " + "More words. " * 40
+    assert _chunks(tokenizer, {"d.txt": late}, 40).text.iloc[0].endswith("Lead sentence 5.")
+
+
+def test_a_sentence_longer_than_a_chunk_is_cut_at_a_word(tokenizer):
+    words = " ".join(f"word{i}" for i in range(400))
+    chunks = _chunks(tokenizer, {"d.txt": words}, 50, 10)
+    assert len(chunks) > 3
+    assert all(_tokens(tokenizer, t) <= 50 for t in chunks.text)
+    assert all(t.startswith("word") and t.split()[-1] in words.split() for t in chunks.text)
+
+
+def test_rst_and_setext_underlines_and_html_headings():
+    rst = "Guide\n=====\n\nIntro.\n\nInstall\n-------\n\nSteps.\n\nLinux\n~~~~~\n\nApt.\n\nUsage\n-----\n\nRun it.\n"
+    assert [path for _, _, path in split_sections(rst)] == ["Guide", "Guide > Install", "Guide > Install > Linux",
+                                                            "Guide > Usage"]
+    not_heading = "A paragraph line\n---------------\n"  # an underline below a paragraph's last line, no blank above
+    assert [p for _, _, p in split_sections("Intro text\n" + not_heading)] == [""]
+    lone = "# Lima\n\n## Hours\n\nOpen at 8.\n\n# Oslo\n\nClosed.\n\n# Empty\n"
+    assert [(lone[a:b].strip(), p) for a, b, p in split_sections(lone)] == [
+        ("# Lima\n\n## Hours\n\nOpen at 8.", "Lima > Hours"), ("# Oslo\n\nClosed.", "Oslo"), ("# Empty", "Empty")]
+    html = html_text("<h1>Guide</h1><p>Intro.</p><h3>Deep</h3><p>Text.</p><h2>Next</h2><p>More.</p>")
+    assert [p for _, _, p in split_sections(html)] == ["Guide", "Guide > Deep", "Guide > Next"]
+
+
+def test_many_documents_in_one_call(tokenizer):
+    documents = {f"doc{i}.md": f"# Title {i}\n\n" + SENTENCES[: 200 + i] for i in range(600)}
+    chunks = _chunks(tokenizer, documents, 32, 4)
+    assert chunks.document.nunique() == 600
+    assert chunks.groupby("document").id.first().str.endswith("#0").all()

@@ -154,7 +154,7 @@ def test_an_encoder_refuses_bm25_and_hybrid_in_one_sentence(fortunes_small):
 
 
 # ---- end to end ------------------------------------------------------------------------------------------------
-def test_retrievers_side_by_side_in_one_grid_on_a_tiny_llm(tiny_llama):
+def test_retrievers_side_by_side_in_one_grid_on_a_tiny_llm(tiny_llama, capsys):
     """rag follows rag.retriever (hybrid here), rag_bm25 fixes BM25: both run in one grid on geo-qa's passages and
     record recall@k and MRR against each question's passage; new documents are indexed by both searches."""
     from core.results.export import runs_csv
@@ -181,3 +181,9 @@ def test_retrievers_side_by_side_in_one_grid_on_a_tiny_llm(tiny_llama):
     table = retrieval_table(store.runs_frame(config.name)).set_index("method")
     assert table.loc["rag_bm25", "retrieval_recall"] == 1.0
     assert "retrieval_mrr" in runs_csv(store.runs_frame(config.name)).splitlines()[0]
+    from core.cli import main
+
+    capsys.readouterr()
+    assert main(["show", config.name]) == 0
+    shown = capsys.readouterr().out
+    assert "recall@k" in shown and "MRR" in shown and "rag_bm25" in shown

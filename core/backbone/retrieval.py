@@ -65,12 +65,14 @@ class LexicalSearch:
     def _index(self) -> None:
         import bm25s
 
-        self.model = bm25s.BM25()
-        if self.passages:
-            self.model.index(bm25_tokens(self.passages), show_progress=False)
+        tokens = bm25_tokens(self.passages)
+        self.model = None
+        if tokens.vocab:  # passages of stopwords and one-letter words only: no word to find, and bm25s would fail
+            self.model = bm25s.BM25()
+            self.model.index(tokens, show_progress=False)
 
     def search(self, queries: list[str], k: int) -> list[list[int]]:
-        if not queries or not self.passages:
+        if not queries or self.model is None:
             return [[] for _ in queries]
         found, scores = self.model.retrieve(bm25_tokens(queries), k=min(k, len(self.passages)),
                                             show_progress=False)

@@ -63,6 +63,11 @@ def test_bm25_finds_words_drops_passages_without_any_and_takes_new_ones():
     assert search.search(["quantum"], 2) == [[]]
     search.add(["Quantum computers use qubits."])
     assert search.search(["quantum"], 2) == [[3]]
+    assert search.search(["the of", ""], 2) == [[], []]  # stopwords only, nothing: no evidence, no passage
+    wordless = LexicalSearch(["a", "of the"])  # nothing bm25s can index: found nothing, not a crash
+    assert wordless.search(["a cat"], 2) == [[]]
+    wordless.add(["A cat."])
+    assert wordless.search(["a cat"], 2) == [[2]]
 
 
 @pytest.fixture(scope="module")

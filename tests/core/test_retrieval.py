@@ -49,6 +49,22 @@ def test_the_retrieval_table_averages_finished_runs_that_recorded_it():
     assert table.loc["rag", "retrieval_recall"] == 0.75 and table.loc["rag", "retrieval_mrr"] == 0.5
 
 
+def test_a_run_scores_its_retrieval_by_chunk_or_by_the_document_the_corpus_names():
+    """evaluate_qa's wiring: a source naming a document is found by any of its chunks (the corpus' document column)."""
+    from core.evaluation.qa import retrieval_of
+    from core.methods.decoder.predictors import Retriever
+
+    passages = ["Tariffs are set each May.", "Refunds take ten days.", "The office opens at nine."]
+    ids, documents = ["pay.md#0", "pay.md#1", "office.md#0"], ["pay.md", "pay.md", "office.md"]
+    retriever = Retriever(None, LexicalSearch(passages), list(passages), list(ids), 2, list(documents))
+    questions = ["How long do refunds take?", "When does the office open?", "When are tariffs set?"]
+    found = [[retriever.ids[i] for i in row] for row in retriever.search(questions)]
+    assert found == [["pay.md#1"], ["office.md#0"], ["pay.md#0"]]
+    metrics = retrieval_of(retriever, found, ["pay.md", "office.md#0", "pay.md#1"])  # the last one: a miss
+    assert metrics["retrieval_recall"] == pytest.approx(2 / 3) and metrics["retrieval_mrr"] == pytest.approx(2 / 3)
+    assert metrics["retrieval_k"] == 2 and metrics["retrieval_known"] == 3
+
+
 # ---- the searches --------------------------------------------------------------------------------------------
 def test_reciprocal_rank_fusion_rewards_agreement():
     # 7 is second in both lists (2/62), 1 and 2 first in one each (1/61): agreement wins; the tie keeps list order

@@ -57,6 +57,8 @@ BENCHMARKS = [
     ("dashboard_scale", "12. The dashboard at 1,000 and 10,000 runs", "Compare, Cost, Negative transfer and Decision "
      "report in at most 1 s of server time at 1,000 runs and 3 s at 10,000, the numbers on the pages the same; the "
      "Runs page usable and every run exportable to CSV and JSON at 10,000", None, "python bench/dashboard_scale.py"),
+    ("bm25", "13. BM25 through adaptlab against bm25s", "indexing and queries at most 1.1x the bm25s library called "
+     "directly on the same texts (issue 26), the same passages found", None, "python bench/bm25.py"),
 ]
 
 # What each decoder benchmark compares, and its smoke run (shown under the goal, measured or not).
@@ -284,6 +286,12 @@ def verdict(name: str, kind: str, figures: dict, machine: dict | None = None) ->
                     f"{figures['nodes_that_ran_runs']} nodes), mean accuracy {gap:+.1f} points (goal 1.15x)")
     if name == "dashboard_scale":
         return dashboard_verdict(figures, said)
+    if name == "bm25":
+        return said(max(figures["index_ratio"], figures["query_ratio"]) <= 1.1 and figures["same_results"],
+                    f"indexing {figures['passages']:,} passages {figures['index_ratio']:.2f}x bm25s's time "
+                    f"({figures['adaptlab_index_seconds']:.1f} s), {figures['queries']:,} queries "
+                    f"{figures['query_ratio']:.2f}x ({figures['adaptlab_ms_per_query']:.2f} ms each), the same "
+                    f"passages found: {'yes' if figures['same_results'] else 'no'} (goal 1.1x)")
     if name == "load":
         return said(bool(figures.get("held")), f"{figures['runs_stored']} of {figures['runs_planned']} runs stored, "
                                                f"{figures['page_loads']} page loads, {figures['page_error_count']} "

@@ -129,6 +129,7 @@ def print_results(store, name: str) -> None:
         console.print(results_table(rows, f"{name}  ({task.get('environment', {}).get('device', '?')})"))
         if "transfer_hurts" in summary and summary.transfer_hurts.fillna(False).astype(bool).any():
             console.print(f"[dim]{escape(HURTS_NOTE)}[/]")
+        print_retrieval(runs, unit)
     for row in failed.itertuples():
         console.print(f"[red]failed: {escape(row.run_key)}: {escape(str(row.error))}[/]")
     if not summary.empty:
@@ -142,6 +143,22 @@ def _quality(experiment: dict) -> str:
     from core.results.decision import quality_name
 
     return quality_name((experiment.get("task") or {}).get("kind", "classification"))
+
+
+def print_retrieval(runs, unit: str) -> None:
+    """Recall@k and MRR of the retrieving runs against each question's source, when the questions name one."""
+    from core.evaluation.retrieval import retrieval_table
+    from core.running.grid import size_label
+
+    table = retrieval_table(runs)
+    if table.empty:
+        return
+    rows = table.assign(size=table["size"].map(lambda s: size_label(s, unit)), k=table.k.map("{:.0f}".format),
+                        retrieval_recall=table.retrieval_recall.map("{:.3f}".format),
+                        retrieval_mrr=table.retrieval_mrr.map("{:.3f}".format))
+    console.print(results_table(rows.rename(columns={"size": "training data", "retrieval_recall": "recall@k",
+                                                     "retrieval_mrr": "MRR"}),
+                                "retrieval: the question's source passage found"))
 
 
 def _analysed(store, name: str):

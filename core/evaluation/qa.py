@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from core.evaluation.metrics import qa_metrics
+from core.evaluation.retrieval import retrieval_metrics
 
 GENERATED_SAMPLE = 64  # classification on an LLM: test texts also answered by generation, then parsed
 
@@ -41,8 +42,9 @@ def evaluate_qa(fitted, test: pd.DataFrame) -> tuple[dict, list[int], dict]:
     covered = np.asarray(test.covered, dtype=bool) if "covered" in test else None
     metrics, correct = qa_metrics(answers, aliases, option_correct, covered)
     metrics.update(tokens_per_query(prompt_tokens, generated_tokens))
-    if retrieved and "passage_id" in test:
-        metrics.update(retrieval_recall(retrieved, test.passage_id.tolist()))
+    sources = "source" if "source" in test else "passage_id"  # a user's source column, or a scenario's passage
+    if retrieved and sources in test:
+        metrics.update(retrieval_of(fitted.retriever, retrieved, test[sources].tolist()))
     metrics.update(answer_seconds=answer_seconds, prompts_cut=prompts_cut)
     shown = {"answers": answers, "retrieved": retrieved or None}
     return metrics, [int(c) for c in correct], shown
@@ -57,13 +59,12 @@ def tokens_per_query(prompt_tokens: list[int], generated_tokens: list[int]) -> d
     return out
 
 
-def retrieval_recall(retrieved: list[list[str]], gold: list[str]) -> dict:
-    """recall@k: the share of questions with a known answer passage whose passage was retrieved."""
-    known = [(found, passage) for found, passage in zip(retrieved, gold) if passage]
-    if not known:
-        return {}
-    return {"retrieval_recall": float(np.mean([passage in found for found, passage in known])),
-            "retrieval_known": len(known)}
+def retrieval_of(retriever, retrieved: list[list[str]], sources: list) -> dict:
+    """Recall@k and MRR of what the retriever found for each question against the question's source (chunk id or
+    document name; core/evaluation/retrieval.py)."""
+    document_of = dict(zip(retriever.ids, retriever.documents))
+    documents = [[document_of.get(i, "") for i in row] for row in retrieved] if document_of else None
+    return retrieval_metrics(retrieved, sources, retriever.k, documents)
 
 
 def generated_accuracy(fitted, texts: list[str], truth: np.ndarray) -> dict:

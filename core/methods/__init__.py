@@ -7,13 +7,29 @@ estimate, the pages, the charts and the report read it from here. Importing this
 
 from __future__ import annotations
 
-from core.methods import corpus_ft, fewshot, full, lora, probe, prompt, qlora, rag, rag_lora, scratch, setfit, tfidf
+from core.methods import (
+    corpus_ft,
+    fewshot,
+    full,
+    lora,
+    probe,
+    prompt,
+    qlora,
+    rag,
+    rag_lora,
+    rag_variants,
+    scratch,
+    setfit,
+    tfidf,
+)
 from core.methods.base import FAMILIES, FitContext, Fitted, MethodSpec
 
 METHODS: dict[str, MethodSpec] = {spec.name: spec for spec in (
     prompt.SPEC,
     fewshot.SPEC,
     rag.SPEC,
+    rag_variants.BM25,
+    rag_variants.HYBRID,
     probe.SPEC,
     lora.SPEC,
     full.SPEC,

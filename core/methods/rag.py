@@ -35,6 +35,11 @@ class RagSettings(Strict):
     source: Literal["auto", "corpus", "train", "both"] = "auto"  # auto: both if a corpus is given
     index: Literal["auto", "flat", "hnsw", "ivf"] = "auto"
     approximate_above: int = Field(50_000, ge=1)  # auto switches from exact to HNSW above this many vectors
+    # on an LLM: dense (FAISS over the retrieval encoder), bm25 (words), or hybrid (the two fused by reciprocal
+    # rank); core/backbone/retrieval.py. The rag_bm25 and rag_hybrid methods fix it, to compare them in one grid
+    retriever: Literal["dense", "bm25", "hybrid"] = "dense"
+    # on an LLM: a cross-encoder (local folder or Hub id in the cache) that reranks the top 4k passages down to k
+    reranker: str | None = Field(None, min_length=1)
 
 
 HNSW_NEIGHBOURS = 32  # graph degree: the usual speed/recall balance for 384-d text vectors

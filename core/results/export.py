@@ -10,6 +10,8 @@ import json
 
 import pandas as pd
 
+from core.evaluation.retrieval import RETRIEVAL_FIELDS
+
 FORMATS = ("csv", "json")
 
 
@@ -17,6 +19,8 @@ def runs_csv(runs: pd.DataFrame) -> str:
     """runs: SqlStore.runs_frame (with its `record` column)."""
     frame = runs.drop(columns=["record", "predictions"], errors="ignore")
     records = runs["record"] if "record" in runs else [{}] * len(runs)
+    # retrieval against each question's source (RAG on questions that name one): empty cells elsewhere
+    frame = frame.assign(**{name: [(r or {}).get(name) for r in records] for name in RETRIEVAL_FIELDS})
     frame = frame.assign(per_class_f1=[json.dumps((r or {}).get("per_class_f1", {})) for r in records],
                          details=[json.dumps((r or {}).get("details", {}), default=str) for r in records])
     return frame.to_csv(index=False)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.config import ExperimentConfig
-from core.methods import METHODS
+from core.methods import METHODS, rag_variants
 
 ALL = "all"  # the size that takes the whole training split
 NO_TRAINING_DATA = "0"  # the size of runs of methods that use no training data: their result holds at every size
@@ -73,7 +73,8 @@ def plan_runs(config: ExperimentConfig, corpus_only_rag: bool = False) -> list[R
     their result holds at every size.
     """
     runs: list[RunSpec] = []
-    once = [m for m in config.methods if not METHODS[m].uses_training_data or (m == "rag" and corpus_only_rag)]
+    once = [m for m in config.methods if not METHODS[m].uses_training_data
+            or (m in ("rag", *rag_variants.VARIANTS) and corpus_only_rag)]
     runs.extend(RunSpec(m, NO_TRAINING_DATA, config.seeds[0]) for m in once)
     for size in config.sizes:
         for seed in config.seeds:

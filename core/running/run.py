@@ -42,7 +42,7 @@ from core.task.validation import ValidationReport, validate_task
 LATENCY_SAMPLE = 256  # test texts timed uncached for the latency of methods that read the embedding cache
 
 
-PACKAGES = ("adaptlab", "torch", "transformers", "peft", "sentence-transformers", "faiss-cpu", "scikit-learn",
+PACKAGES = ("adaptlab", "torch", "transformers", "peft", "sentence-transformers", "faiss-cpu", "bm25s", "scikit-learn",
             "numpy", "pandas")
 
 

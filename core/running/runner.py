@@ -56,6 +56,10 @@ def choose_methods(config: ExperimentConfig, family: str, task: Task) -> list[st
     if task.kind == "qa" and family == "encoder":
         raise ConfigError("task.kind is qa, which needs a model that generates answers, and the model is a sentence "
                           "encoder; use a decoder LLM (model: {name: smollm2}) or a classification task")
+    if family == "encoder" and (config.rag.retriever != "dense" or config.rag.reranker):
+        # an encoder's RAG weighs its neighbours' votes by cosine similarity, which BM25 scores are not
+        raise ConfigError("rag.retriever (bm25, hybrid) and rag.reranker apply to RAG on a decoder LLM; on a "
+                          "sentence encoder RAG votes by embedding similarity, so remove them from the rag: section")
     if "methods" not in config.model_fields_set:
         return default_methods(family, task.kind, has_corpus)
     model = "a sentence encoder" if family == "encoder" else "a decoder LLM"

@@ -59,13 +59,16 @@ def predictor(ctx, model: torch.nn.Module, shots=(), retriever: Retriever | None
                        batch_size=settings.training.eval_batch_size, max_new_tokens=settings.llm.max_new_tokens)
     prompts = PromptBuilder(base.tokenizer, base.max_length - settings.llm.max_new_tokens)
     total = sum(p.numel() for p in model.parameters())
-    if retriever is not None:
+    if retriever is not None and retriever.embedder is not None:  # BM25 alone embeds nothing
         total += sum(p.numel() for p in retriever.embedder.base.encoder().parameters())
+    if retriever is not None:
+        total += retriever.details.get("reranker_parameters", 0)
     told = instruction(ctx, passages=retriever is not None)
     facts = {"prompt_format": "chat template" if prompts.chat else "plain (the model has no chat template)",
              "instruction": told, "shots": len(shots), **(details or {})}
     if retriever is not None:
-        facts.update(retriever=retriever.embedder.base.name, passages_indexed=len(retriever.ids), k=retriever.k)
+        facts.update(retriever=retriever.embedder.base.name if retriever.embedder is not None else "BM25 (bm25s)",
+                     passages_indexed=len(retriever.ids), k=retriever.k, **retriever.details)
     for param in model.parameters():
         param.requires_grad_(False)
     limit = settings.model.max_length
@@ -120,7 +123,9 @@ def fit_fewshot(ctx) -> DecoderPredictor:
 
 
 def build_retriever(ctx) -> Retriever:
-    """FAISS over the retrieval encoder's embeddings: corpus passages, and for classification labelled examples."""
+    """The search rag.retriever names (FAISS over the retrieval encoder's embeddings, BM25, or both fused), over
+    corpus passages and, for classification, labelled examples; reranked when rag.reranker names a cross-encoder."""
+    from core.backbone.retrieval import build_search, load_reranker
     from core.methods.rag import build_index
 
     if ctx.retrieval is None:
@@ -138,8 +143,18 @@ def build_retriever(ctx) -> Retriever:
         raise ConfigError("RAG on an LLM needs passages to retrieve: give the task a corpus (task.corpus), "
                           "or, for classification, training examples")
     settings = ctx.config.rag
-    index = build_index(ctx.retrieval.encode(passages), settings.index, settings.approximate_above)
-    return Retriever(ctx.retrieval, index, passages, ids, settings.k)
+    reranker = load_reranker(settings.reranker, str(ctx.base.device)) if settings.reranker else None
+    dense = settings.retriever != "bm25"
+    index = build_index(ctx.retrieval.encode(passages), settings.index, settings.approximate_above) if dense else None
+    named = ctx.corpus["document"].astype(str).tolist() if ctx.corpus is not None and "document" in ctx.corpus else []
+    documents = named + [""] * (len(passages) - len(named)) if named else []
+    retriever = Retriever(ctx.retrieval if dense else None,
+                          build_search(settings.retriever, passages, ctx.retrieval, index, reranker),
+                          passages, ids, settings.k, documents)
+    if settings.retriever != "dense" or reranker is not None:  # today's dense records stay as they were
+        retriever.details = {"retrieval": settings.retriever, "reranker": settings.reranker,
+                             "reranker_parameters": sum(p.numel() for p in reranker.parameters()) if reranker else 0}
+    return retriever
 
 
 def fit_rag(ctx) -> DecoderPredictor:

@@ -25,25 +25,27 @@ LATENCY_QUERIES = 16  # questions answered one at a time for the batch-1 latency
 
 @dataclass
 class Retriever:
-    """Top-k passages from a FAISS index over the retrieval encoder's embeddings of a corpus."""
+    """Top-k passages of a corpus by the search `rag.retriever` chose (core/backbone/retrieval.py)."""
 
-    embedder: object  # core.backbone.embeddings.Embedder over the retrieval encoder
-    index: object  # faiss.Index
+    embedder: object | None  # core.backbone.embeddings.Embedder over the retrieval encoder (None: BM25 alone)
+    engine: object  # a search of core.backbone.retrieval: dense (FAISS), BM25, hybrid, or one of them reranked
     passages: list[str]
     ids: list[str]
     k: int
+    documents: list[str] = field(default_factory=list)  # each passage's document where the corpus names it
+    details: dict = field(default_factory=dict)  # what the run records about the search (retriever, reranker)
 
     def search(self, queries: list[str]) -> list[list[int]]:
-        if not queries or self.index.ntotal == 0:
+        if not queries or not self.passages:
             return [[] for _ in queries]
-        _, found = self.index.search(self.embedder.encode(queries), min(self.k, self.index.ntotal))
-        return [[int(i) for i in row if i >= 0] for row in found]
+        return self.engine.search(queries, self.k)
 
     def add(self, passages: list[str], ids: list[str]) -> None:
-        vectors = self.embedder.encode(passages)
-        self.index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        self.engine.add(passages)
         self.passages.extend(passages)
         self.ids.extend(ids)
+        if self.documents:
+            self.documents.extend([""] * len(passages))
 
 
 @dataclass
@@ -149,8 +151,6 @@ class DecoderPredictor:
         settings = {"instruction": self.instruction, "shots": self.shots, "labels": self.labels}
         (folder / "prompt.json").write_text(json.dumps(settings, ensure_ascii=False), encoding="utf-8")
         if self.retriever is not None:
-            import faiss
-
-            faiss.write_index(self.retriever.index, str(folder / "index.faiss"))
+            self.retriever.engine.save(folder)
             pd.DataFrame({"id": self.retriever.ids, "text": self.retriever.passages}).to_parquet(
                 folder / "passages.parquet")

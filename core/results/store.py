@@ -93,6 +93,45 @@ def experiment_identity(config: dict, task_fingerprint: str) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def _flat(config: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in config.items():
+        if isinstance(value, dict) and value:
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def with_later_defaults(stored: dict, new: dict) -> dict:
+    """The stored config with each setting it lacks (a later adaptlab added it) filled in from the new config,
+    where the new config leaves that setting at its default: the experiment means what it meant, so its runs
+    stay its runs. A new setting set to anything but its default is left out, and still tells them apart."""
+    from core.config import ExperimentConfig  # the defaults of this version
+
+    defaults = _flat(ExperimentConfig.model_validate({"name": "defaults", "task": {"builtin": "fortunes"}})
+                     .model_dump(mode="json"))
+    stored_keys, completed = set(_flat(stored)), json.loads(json.dumps(stored, default=str))
+    for key, value in _flat(new).items():
+        if key not in stored_keys and key in defaults and defaults[key] == value \
+                and not any(key.startswith(f"{other}.") for other in stored_keys):
+            *parents, leaf = key.split(".")
+            node = completed
+            for part in parents:
+                node = node.setdefault(part, {})
+            if isinstance(node, dict):
+                node[leaf] = value
+    return completed
+
+
+def _same_but_for_later_defaults(row, config: dict, task_fingerprint: str) -> bool:
+    """The stored experiment, on the same data (its identity recomputed from its stored config proves that), differs
+    from config only by settings a later adaptlab added, left at their defaults."""
+    return (experiment_identity(row.config, task_fingerprint) == row.identity and
+            experiment_identity(with_later_defaults(row.config, config), task_fingerprint)
+            == experiment_identity(config, task_fingerprint))
+
+
 def settings_changed(stored: dict, new: dict, shown: int = 4) -> str:
     """The settings (dotted names) on which two configs differ, outside the grid fields, in words."""
 
@@ -256,16 +295,16 @@ class SqlStore:
                     db.execute(insert(experiments).values(
                         name=name, identity=identity, config=config, labels=labels, test_labels=test_labels,
                         task=task_info, created_at=now(), updated_at=now()))
-                elif row.identity != identity:
-                    changed = settings_changed(row.config, config)
+                elif row.identity != identity and not _same_but_for_later_defaults(row, config, task_fingerprint):
+                    changed = settings_changed(with_later_defaults(row.config, config), config)
                     what = f"other settings ({changed})" if changed else "other data"
                     raise ExperimentConflict(
                         f"experiment '{name}' already exists with {what}; its results stay as they are. Give "
                         "this config a new name (a grid may only grow: methods, sizes and seeds can be added "
                         "under the same name)")
                 else:
-                    db.execute(update(experiments).where(experiments.c.name == name)
-                               .values(config=config, updated_at=now()))
+                    db.execute(update(experiments).where(experiments.c.name == name)  # identity: as this version says
+                               .values(config=config, identity=identity, updated_at=now()))
         self._retry(write)
 
     def settings_conflict(self, config: dict) -> str | None:
@@ -274,7 +313,7 @@ class SqlStore:
         data are not compared here (that needs them built); the run itself still checks them."""
         with self.engine.connect() as db:
             stored = db.execute(select(experiments.c.config).where(experiments.c.name == config["name"])).scalar()
-        return (settings_changed(stored, config) or None) if stored is not None else None
+        return (settings_changed(with_later_defaults(stored, config), config) or None) if stored is not None else None
 
     def free_name(self, config: dict) -> str:
         """config's name, or the first of name-2, name-3, … under which it may run: free, or holding the same settings

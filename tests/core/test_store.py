@@ -130,3 +130,28 @@ def test_two_processes_opening_a_new_store_at_once_both_get_it(tmp_path, monkeyp
     store.write_run("e", {"run_key": "tfidf|8|0", "method": "tfidf", "size": "8", "seed": 0, "status": "finished",
                           "accuracy": 0.5, "finished_at": "2026-11-30T00:00:00+00:00"}, [0, 1])
     assert len({empty, failed, store.runs_stamp("e")}) == 3  # a new run, and a failed one replaced, each show
+
+
+def test_an_experiment_stored_before_a_setting_existed_keeps_its_runs_when_that_setting_is_at_its_default(tmp_path):
+    """An upgrade adds settings (rag.retriever, task.documents): a stored experiment that lacks them means what it
+    meant while the new config leaves them at their defaults; set to anything else, it is another experiment."""
+    from core.config import parse_config
+
+    config = parse_config({"name": "e", "task": {"builtin": "fortunes"}}).model_dump(mode="json")
+    earlier = {**config, "rag": {k: v for k, v in config["rag"].items() if k not in ("retriever", "reranker")},
+               "task": {k: v for k, v in config["task"].items() if k != "documents"}}
+    store = SqlStore(tmp_path / "r.db")
+    store.register_experiment("e", earlier, "fp", ["a", "b"], [0, 1], {})  # as an earlier adaptlab stored it
+    assert store.settings_conflict(config) is None
+    store.register_experiment("e", config, "fp", ["a", "b"], [0, 1], {})
+    assert store.experiment("e")["config"]["rag"]["retriever"] == "dense"  # stored as this version writes it
+    bm25 = {**config, "rag": {**config["rag"], "retriever": "bm25"}}
+    with pytest.raises(StoreError, match=r"rag.retriever: dense -> bm25"):
+        store.register_experiment("e", bm25, "fp", ["a", "b"], [0, 1], {})
+    store2 = SqlStore(tmp_path / "r2.db")
+    store2.register_experiment("e", earlier, "fp", ["a", "b"], [0, 1], {})
+    assert "rag.retriever" in store2.settings_conflict(bm25)
+    with pytest.raises(StoreError, match=r"rag.retriever: not set \(stored by an earlier adaptlab\) -> bm25"):
+        store2.register_experiment("e", bm25, "fp", ["a", "b"], [0, 1], {})
+    with pytest.raises(StoreError, match="other data"):  # on other data it stays another experiment
+        store2.register_experiment("e", config, "other-data", ["a", "b"], [0, 1], {})

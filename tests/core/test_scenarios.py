@@ -10,7 +10,7 @@ from core.task.scenarios import SCENARIOS, build_scenario, scenario_cards
 from core.task.validation import validate_task, whole_words
 
 SMALL = {"fortunes": {"per_class": 60}, "kaomoji": {"per_class": 60}, "geo-knowledge": {"per_class": 40},
-         "geo-qa": {"quick": True}}
+         "geo-qa": {"quick": True}, "streamlit-docs": {"quick": True}}
 
 
 def _texts(frame):
@@ -39,7 +39,7 @@ def test_a_different_seed_draws_a_different_split(name):
 
 def test_every_scenario_has_a_complete_card():
     cards = scenario_cards()
-    assert {c["name"] for c in cards} == {"fortunes", "kaomoji", "geo-knowledge", "geo-qa"}
+    assert {c["name"] for c in cards} == {"fortunes", "kaomoji", "geo-knowledge", "geo-qa", "streamlit-docs"}
     for card in cards:
         for field in ("title", "source", "licence", "labels", "probes", "built"):
             assert card[field] or field == "labels", (card["name"], field)
@@ -157,3 +157,27 @@ def test_every_demo_grid_fits_its_data(name):
         config = parse_config(demo_config(name, quick=quick))
         task = load_task(config.task)
         assert check_task(task, config).ok  # raises, naming the class and the size, where a size does not fit
+
+
+def test_streamlit_docs_asks_about_its_guides_from_chunks_no_split_shares_and_withholds_some_guides():
+    """The documents path a user's folder takes: Streamlit's Markdown guides read and chunked, cloze questions
+    built from the chunks, train/validation/test from different chunks, withheld guides never indexed and asked
+    only as test questions marked uncovered."""
+    from core.config import parse_config
+    from core.task.scenarios import demo_config
+
+    task = build_scenario("streamlit-docs", quick=True)
+    assert task.kind == "qa" and set(task.corpus.columns) >= {"id", "document", "text", "start", "end", "heading"}
+    assert task.corpus.document.str.endswith(".md").all()
+    seen = set(task.train.source) | set(task.validation.source)
+    assert not seen & set(task.test.source)
+    withheld = set(task.provenance["withheld_documents"])
+    assert withheld and not withheld & set(task.corpus.document)
+    uncovered = task.test[~task.test.covered]
+    assert len(uncovered) and {source.split("#")[0] for source in uncovered.source} <= withheld
+    assert task.provenance["streamlit"] and task.provenance["documents"]["read"] == 12
+    full = build_scenario("streamlit-docs")
+    assert full.corpus.document.nunique() > task.corpus.document.nunique() and len(full.test) > len(task.test)
+    quick = parse_config(demo_config("streamlit-docs", quick=True))
+    assert quick.model.name == "smollm2" and {"rag", "rag_bm25", "rag_hybrid", "corpus_ft"} <= set(quick.methods)
+    assert quick.sizes == [32] and quick.rag.k == 4

@@ -9,9 +9,9 @@ import inspect
 
 from core.errors import ConfigError
 from core.task.data import Task
-from core.task.scenarios import fortunes, geo, geo_qa, kaomoji
+from core.task.scenarios import fortunes, geo, geo_qa, kaomoji, streamlit_docs
 
-SCENARIOS = {module.CARD["name"]: module for module in (fortunes, kaomoji, geo, geo_qa)}
+SCENARIOS = {module.CARD["name"]: module for module in (fortunes, kaomoji, geo, geo_qa, streamlit_docs)}
 
 
 def build_scenario(name: str, **options) -> Task:

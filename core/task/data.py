@@ -182,6 +182,9 @@ def _read_jsonl(text: str, name: str) -> pd.DataFrame:
         except json.JSONDecodeError as error:
             raise DataError(f"{name}: line {number} is not valid JSON ({error.msg}); "
                             "each line must be one object such as {\"text\": \"...\", \"label\": \"...\"}") from None
+        except RecursionError:  # the decoder recurses once per bracket: 100,000 '[' exhaust Python's stack
+            raise DataError(f"{name}: line {number} nests brackets too deep to read as JSON; each line must be one "
+                            "object such as {\"text\": \"...\", \"label\": \"...\"}") from None
         if not isinstance(record, dict):
             raise DataError(f"{name}: line {number} is a JSON {type(record).__name__}, not an object; "
                             "each line must be one object such as {\"text\": \"...\", \"label\": \"...\"}")

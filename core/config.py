@@ -409,9 +409,9 @@ def _count_expanded(root: yaml.Node, source: str) -> int:
             sizes[id(node)] = 1 + sum(sizes[id(child)] for child in children)
             depths[id(node)] = 1 + max((depths[id(child)] for child in children), default=0)
             if depths[id(node)] > MAX_CONFIG_DEPTH:
-                raise ConfigError(f"{source}: the section on line {node.start_mark.line + 1} nests "
-                                  f"{depths[id(node)]} levels deep (aliases expanded); a config needs at most "
-                                  f"{MAX_CONFIG_DEPTH}")
+                raise ConfigError(f"{source}: the section on line {node.start_mark.line + 1} nests more than "
+                                  f"{MAX_CONFIG_DEPTH} levels deep (counting what its aliases refer to); a config "
+                                  "needs a few")
             if sizes[id(node)] > MAX_CONFIG_NODES:
                 raise ConfigError(f"{source}: the YAML expands to more than {MAX_CONFIG_NODES:,} values through its "
                                   "aliases (*name); write the settings out, or use fewer aliases")

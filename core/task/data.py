@@ -128,7 +128,8 @@ def read_table(path: Path, fmt: str = "auto", name: str | None = None) -> pd.Dat
     notes = list(frame.attrs.get("notes", []))
     for column in frame.columns:  # 1, 2, None in Parquet/JSON arrive as floats: keep the labels "1", "2"
         values = frame[column]
-        if values.dtype.kind == "f" and values.dropna().map(float.is_integer).all():
+        # (only where every value is a whole number an int64 holds exactly: 9.2e18 from a JSON file is kept as it is)
+        if values.dtype.kind == "f" and values.dropna().map(float.is_integer).all() and values.abs().max() < 2**53:
             frame[column] = values.astype("Int64")
     frame = frame.astype(object).where(frame.notna(), "").astype(str)
     notes.extend(_cut_long_values(frame, name))

@@ -178,7 +178,8 @@ def describe(task: Task) -> dict:
 def unknown_descriptions(descriptions: dict[str, str], labels: list[str]) -> list[str]:
     """A warning naming each `prompt.descriptions` label the data does not have: a misspelt label's description
     is never used, and that label gets the template instead."""
-    unknown = [label for label in descriptions if label not in set(labels)]
+    known = set(labels)
+    unknown = [label for label in descriptions if label not in known]
     if not unknown:
         return []
     return [f"prompt.descriptions names {', '.join(_quote(label) for label in unknown)}, which the data has no label "

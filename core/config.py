@@ -157,14 +157,17 @@ class LlmSettings(_Strict):
     def _rates(cls, value: dict[str, float]) -> dict[str, float]:
         return _checked_rates(value, "decoder")
 
-    @model_validator(mode="after")
-    def _room_for_the_prompt(self) -> LlmSettings:
-        # the prompt gets what the answer leaves: 1024 new tokens in a 64-token context cut every question to nothing
-        if self.max_new_tokens > self.context_length // 2:
-            raise ValueError(f"max_new_tokens {self.max_new_tokens} leaves too little of context_length "
-                             f"{self.context_length} for the prompt (instruction, examples, question); an answer may "
-                             f"take at most half the context: raise context_length or lower max_new_tokens")
-        return self
+    @field_validator("context_length")
+    @classmethod
+    def _room_for_the_prompt(cls, value: int, info) -> int:
+        # the prompt gets what the answer leaves: 1024 new tokens in a 64-token context cut every question to nothing.
+        # On context_length (validated after max_new_tokens), so the error names a field the dashboard labels.
+        new_tokens = info.data.get("max_new_tokens")
+        if new_tokens is not None and new_tokens > value // 2:
+            raise ValueError(f"max_new_tokens {new_tokens} leaves too little of context_length {value} for the "
+                             "prompt (instruction, examples, question); an answer may take at most half the context: "
+                             "raise context_length or lower max_new_tokens")
+        return value
 
 
 class RaySettings(_Strict):

@@ -59,7 +59,7 @@ def test_a_prompt_template_with_braces_written_twice_fills_in():
 
 
 def test_max_new_tokens_must_leave_the_prompt_room_in_the_context():
-    with pytest.raises(ConfigError, match="llm: max_new_tokens 1024 leaves too little of context_length 64"):
+    with pytest.raises(ConfigError, match="llm.context_length: max_new_tokens 1024 leaves too little of context_length 64"):
         parse_config(tiny_config(llm={"max_new_tokens": 1024, "context_length": 64}))
     assert parse_config(tiny_config(llm={"max_new_tokens": 32, "context_length": 64})).llm.max_new_tokens == 32
 

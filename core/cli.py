@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -33,9 +34,19 @@ err = Console(stderr=True)
 
 def _store(args, create: bool = True):
     """The results store; create=False for commands that only read (they create nothing, and check the file)."""
+    from sqlalchemy.exc import ArgumentError
+
     from core.results.store import SqlStore
 
-    return SqlStore(args.store, create=create)
+    try:
+        return SqlStore(args.store, create=create)
+    except ImportError as error:  # a SQLAlchemy URL whose database driver is not installed (psycopg, pymysql...)
+        scheme = str(args.store).split(":", 1)[0]
+        raise AdaptlabError(f"--store {args.store}: the driver for {scheme} is not installed (Python cannot import "
+                            f"{error.name or 'its module'}); install it into adaptlab's environment, or give a SQLite file") from None
+    except ArgumentError:  # NoSuchModuleError too: a scheme SQLAlchemy has no dialect for (foo://)
+        raise AdaptlabError(f"--store {args.store}: not a SQLite file or a database URL adaptlab can open, such as "
+                            "results.db or postgresql://user@host/db") from None
 
 
 class CliProgress:
@@ -258,6 +269,7 @@ def cmd_report(args) -> int:
     if summary.empty:
         raise AdaptlabError(f"'{args.experiment}' has no finished runs yet: nothing to recommend; run it first "
                             f"(adaptlab show {args.experiment} --runs lists its runs)")
+    check_costs_known(args.experiment, experiment, summary, constraints)
     unit = experiment["config"].get("size_unit", "per_class")
     choice = recommend(summary, constraints, unit, _quality(experiment), runs=runs,
                        test_labels=experiment["test_labels"])
@@ -280,6 +292,13 @@ def constraints_from(args):
     from core.results.decision import Constraints
 
     problems = []
+    for flag, value in (("--accuracy-floor", args.accuracy_floor), ("--budget-dollars", args.budget_dollars),
+                        ("--latency-ms", args.latency_ms), ("--dollars-per-label", args.dollars_per_label),
+                        ("--storage-price", args.storage_price)):
+        if value is not None and not math.isfinite(value):  # nan passes every comparison below
+            problems.append(f"{flag} {value}: must be a number, e.g. 0.8 (leave it out for no limit)")
+    if problems:
+        raise AdaptlabError("; ".join(problems))
     if args.accuracy_floor is not None and not 0 <= args.accuracy_floor <= 1:
         problems.append(f"--accuracy-floor {args.accuracy_floor:g}: a share between 0 and 1, e.g. 0.8")
     for flag, value in (("--budget-dollars", args.budget_dollars), ("--latency-ms", args.latency_ms)):
@@ -299,6 +318,18 @@ def constraints_from(args):
                        latency_ms=args.latency_ms, queries=args.queries, data_changes_often=args.data_changes_often,
                        retrains=args.retrains, variants=args.variants, dollars_per_label=args.dollars_per_label,
                        storage_dollars_per_gb_month=args.storage_price, months=args.months)
+
+
+def check_costs_known(name: str, experiment: dict, summary, constraints) -> None:
+    """Refuse a budget no option can be held to: every cost unknown, as when the stored price is not a number
+    (an experiment stored before prices had to be finite)."""
+    costs = summary[["train_dollars", "inference_dollars_per_1k"]]
+    if constraints.budget_dollars is not None and costs.isna().any(axis=1).all():
+        prices = experiment["config"].get("prices", {})
+        raise AdaptlabError(f"--budget-dollars {constraints.budget_dollars:g}: the cost of every option of '{name}' is "
+                            f"unknown (its stored prices per device hour are {prices}), so none can be held to a "
+                            "budget; leave out --budget-dollars, or run the experiment again under a new name with "
+                            "finite prices")
 
 
 def check_destination(out: Path, force: bool) -> None:
@@ -352,6 +383,8 @@ def cmd_dashboard(args) -> int:
     """Serve the dashboard (dashboard/app.py); it starts a worker for queued jobs when none is alive."""
     import subprocess
 
+    if not 1 <= args.port <= 65535:  # streamlit would end in an OverflowError traceback from bind()
+        raise AdaptlabError(f"--port {args.port}: a port is a whole number from 1 to 65535, e.g. 8501")
     root = Path(__file__).resolve().parents[1]  # streamlit reads .streamlit/config.toml from its working folder
     env = {**os.environ, **({"ADAPTLAB_STORE": args.store} if args.store else {})}
     command = [sys.executable, "-m", "streamlit", "run", str(root / "dashboard" / "web.py"),
@@ -368,6 +401,15 @@ def cmd_worker(args) -> int:
     from core.running.jobs import STALE_SECONDS
     from core.running.worker import main_loop
 
+    problems = [f"{flag} {value}: at least 1" for flag, value in
+                (("--gpu-jobs", args.gpu_jobs), ("--cpu-jobs", args.cpu_jobs), ("--max-jobs", args.max_jobs))
+                if value is not None and value < 1]
+    if args.stale_after is not None and not (math.isfinite(args.stale_after) and args.stale_after > 0):
+        problems.append(f"--stale-after {args.stale_after:g}: seconds, more than 0 (leave it out for a minute)")
+    if args.idle_exit is not None and not (math.isfinite(args.idle_exit) and args.idle_exit >= 0):
+        problems.append(f"--idle-exit {args.idle_exit:g}: seconds, 0 or more (leave it out to never stop)")
+    if problems:  # a silent worker's job requeued at once, or a GPU nobody may use: refused before the loop starts
+        raise AdaptlabError("; ".join(problems))
     return main_loop(_store(args), {"gpu": args.gpu_jobs, "cpu": args.cpu_jobs}, args.idle_exit, args.max_jobs,
                      args.stale_after or STALE_SECONDS)
 

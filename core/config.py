@@ -33,6 +33,9 @@ MAX_SEED = 2**32 - 1  # numpy's legacy seeding (transformers' set_seed) and scik
 # level a list of nine references to the level below) is a few hundred bytes that expand to 9**levels values.
 MAX_CONFIG_BYTES = 1_000_000
 MAX_CONFIG_NODES = 100_000  # values once every alias is expanded
+# The deepest config section is a few levels (task.corpus.path); PyYAML composes and pydantic validates by
+# recursion, so a few hundred levels in a 1 KB file would end in a RecursionError instead of a sentence.
+MAX_CONFIG_DEPTH = 50
 
 
 
@@ -167,6 +170,18 @@ class LlmSettings(_Strict):
     @classmethod
     def _rates(cls, value: dict[str, float]) -> dict[str, float]:
         return _checked_rates(value, "decoder")
+
+    @field_validator("context_length")
+    @classmethod
+    def _room_for_the_prompt(cls, value: int, info) -> int:
+        # the prompt gets what the answer leaves: 1024 new tokens in a 64-token context cut every question to nothing.
+        # On context_length (validated after max_new_tokens), so the error names a field the dashboard labels.
+        new_tokens = info.data.get("max_new_tokens")
+        if new_tokens is not None and new_tokens > value // 2:
+            raise ValueError(f"max_new_tokens {new_tokens} leaves too little of context_length {value} for the "
+                             "prompt (instruction, examples, question); an answer may take at most half the context: "
+                             "raise context_length or lower max_new_tokens")
+        return value
 
 
 class RaySettings(_Strict):
@@ -365,18 +380,46 @@ def read_yaml(text: str, source: str) -> Any:
     """
     loader = yaml.SafeLoader(text)
     try:
-        root = loader.get_single_node()
+        try:
+            root = loader.get_single_node()
+        except RecursionError:
+            raise ConfigError(f"{source}: the YAML nests sections deeper than Python can read; a config needs at "
+                              f"most {MAX_CONFIG_DEPTH} levels") from None
         if root is None:
             return None
+        _check_keys(root, source)
         _count_expanded(root, source)
         return loader.construct_document(root)
     finally:
         loader.dispose()
 
 
+def _check_keys(root: yaml.Node, source: str) -> None:
+    """Refuse a key given twice in one section: YAML keeps the last without a word. Each node is walked once."""
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            lines: dict[str, int] = {}
+            for key, _ in node.value:
+                if isinstance(key, yaml.ScalarNode):
+                    line = key.start_mark.line + 1
+                    if key.value in lines:
+                        raise ConfigError(f"{source}: line {line} gives '{key.value}' again (first on line "
+                                          f"{lines[key.value]}); YAML would keep only the last, so remove one")
+                    lines[key.value] = line
+        stack.extend(_children(node))
+
+
 def _count_expanded(root: yaml.Node, source: str) -> int:
-    """How many values the document holds with every alias expanded (an alias counts what it refers to)."""
+    """How many values the document holds with every alias expanded (an alias counts what it refers to); a
+    document nested past MAX_CONFIG_DEPTH levels, aliases expanded, is refused too."""
     sizes: dict[int, int] = {}  # id(node) -> expanded size, so a node referred to a million times is measured once
+    depths: dict[int, int] = {}  # id(node) -> levels below it, aliases expanded
     entered: set[int] = set()
     stack = [(root, False)]
     while stack:
@@ -387,6 +430,11 @@ def _count_expanded(root: yaml.Node, source: str) -> int:
         if children_done:
             entered.discard(id(node))
             sizes[id(node)] = 1 + sum(sizes[id(child)] for child in children)
+            depths[id(node)] = 1 + max((depths[id(child)] for child in children), default=0)
+            if depths[id(node)] > MAX_CONFIG_DEPTH:
+                raise ConfigError(f"{source}: the section on line {node.start_mark.line + 1} nests more than "
+                                  f"{MAX_CONFIG_DEPTH} levels deep (counting what its aliases refer to); a config "
+                                  "needs a few")
             if sizes[id(node)] > MAX_CONFIG_NODES:
                 raise ConfigError(f"{source}: the YAML expands to more than {MAX_CONFIG_NODES:,} values through its "
                                   "aliases (*name); write the settings out, or use fewer aliases")

@@ -6,9 +6,10 @@ in `prompt.descriptions`); a user edits it to steer the model without any traini
 
 from __future__ import annotations
 
+import string
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 from pydantic import Field, field_validator
@@ -21,18 +22,42 @@ if TYPE_CHECKING:
 
 
 
+MAX_PROMPT_CHARS = 2000  # a label's text is a phrase or a sentence; this bounds every text the template makes
+
+
 class PromptSettings(Strict):
     """The `prompt:` section of a config."""
 
-    template: str = "{label}"  # how a label name becomes the text compared with each input
-    descriptions: dict[str, str] = Field(default_factory=dict)  # per-label text, overrides the template
+    template: str = Field("{label}", max_length=MAX_PROMPT_CHARS)  # how a label name becomes the text compared with each input
+    # per-label text, overrides the template
+    descriptions: dict[str, Annotated[str, Field(max_length=MAX_PROMPT_CHARS)]] = Field(default_factory=dict,
+                                                                                       max_length=10_000)
 
     @field_validator("template")
     @classmethod
-    def _has_label(cls, value: str) -> str:
-        if "{label}" not in value:
-            raise ValueError("the prompt template must contain {label}, e.g. 'A text about {label}.'")
-        return value
+    def _fills_in(cls, value: str) -> str:
+        return check_template(value)
+
+
+def check_template(template: str) -> str:
+    """A template str.format can fill with the label alone, and whose text is no longer than it looks.
+
+    Checked when the config is read (the CLI's YAML and the dashboard's text field alike), not when a run fills
+    it in: '{label} {0}' or '{label}}' would fail every run, and a format spec such as '{label:>3000000000}'
+    would build a 3 GB string per label."""
+    example = "e.g. 'A text about {label}.' (write {{ and }} for a brace itself)"
+    try:
+        fields = [(name, conversion, spec) for _, name, spec, conversion in string.Formatter().parse(template)
+                  if name is not None]
+    except ValueError as error:  # "Single '}' encountered in format string"
+        raise ValueError(f"the prompt template cannot be filled in ({error}); {example}") from None
+    for name, conversion, spec in fields:
+        if name != "label" or conversion or spec:
+            written = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+            raise ValueError(f"the prompt template has {written}; it may only use {{label}}, as it is, {example}")
+    if not fields:
+        raise ValueError(f"the prompt template must contain {{label}}, {example}")
+    return template
 
 
 TEMPERATURE = 0.05  # cosine similarities span a narrow range; sharpen them into usable probabilities

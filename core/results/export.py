@@ -7,12 +7,32 @@ their own columns. JSON: every run's full record, a list of objects each naming 
 from __future__ import annotations
 
 import json
+import math
 
+import numpy as np
 import pandas as pd
 
 from core.evaluation.retrieval import RETRIEVAL_FIELDS
 
 FORMATS = ("csv", "json")
+
+
+def json_text(value, **options) -> str:
+    """JSON any reader accepts: Python writes a float NaN or infinity as a bare NaN / Infinity, which is not JSON,
+    so they are written as null (a measure that was not taken); anything else not JSON is written as its text."""
+    return json.dumps(_finite(value), allow_nan=False, default=str, **options)
+
+
+def _finite(value):
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
 
 
 def runs_csv(runs: pd.DataFrame) -> str:
@@ -21,14 +41,14 @@ def runs_csv(runs: pd.DataFrame) -> str:
     records = runs["record"] if "record" in runs else [{}] * len(runs)
     # retrieval against each question's source (RAG on questions that name one): empty cells elsewhere
     frame = frame.assign(**{name: [(r or {}).get(name) for r in records] for name in RETRIEVAL_FIELDS})
-    frame = frame.assign(per_class_f1=[json.dumps((r or {}).get("per_class_f1", {})) for r in records],
-                         details=[json.dumps((r or {}).get("details", {}), default=str) for r in records])
+    frame = frame.assign(per_class_f1=[json_text((r or {}).get("per_class_f1", {})) for r in records],
+                         details=[json_text((r or {}).get("details", {})) for r in records])
     return frame.to_csv(index=False)
 
 
 def runs_json(experiment: str, runs: pd.DataFrame) -> str:
     records = runs["record"] if "record" in runs else [{}] * len(runs)
-    return json.dumps([{"experiment": experiment, **(r or {})} for r in records], indent=2, default=str)
+    return json_text([{"experiment": experiment, **(r or {})} for r in records], indent=2)
 
 
 def export_text(experiment: str, runs: pd.DataFrame, fmt: str) -> str:

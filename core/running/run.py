@@ -37,7 +37,7 @@ from core.running.grid import NO_TRAINING_DATA, RunSpec, subset_indices
 from core.running.knowledge_update import knowledge_update
 from core.task.data import Task
 from core.task.load import load_task
-from core.task.validation import ValidationReport, validate_task
+from core.task.validation import ValidationReport, unknown_descriptions, validate_task
 
 LATENCY_SAMPLE = 256  # test texts timed uncached for the latency of methods that read the embedding cache
 
@@ -78,6 +78,7 @@ def check_task(task: Task, config: ExperimentConfig) -> ValidationReport:
                                config.task.drop_leaked_from_train)
     if not report.ok:
         raise DataError(report.errors)
+    report.warnings.extend(unknown_descriptions(config.prompt.descriptions, task.labels))
     return report
 
 
@@ -95,14 +96,24 @@ def load_backbone(config: ExperimentConfig) -> tuple[BaseModel, BaseModel]:
     On a sentence encoder both are the same model; a decoder LLM retrieves with `llm.retriever`."""
     base = BaseModel.from_spec(config.model)
     if base.family == "encoder":
+        check_length(base, "model.max_length")
         return base, base
     base.max_length = config.llm.context_length
+    check_length(base, "llm.context_length")
     retriever = BaseModel.load(config.llm.retriever, config.model.device, RETRIEVER_MAX_LENGTH,
                                config.model.precision)
     if retriever.family != "encoder":
         raise ConfigError(f"llm.retriever '{config.llm.retriever}' is a decoder; retrieval embeds passages with a "
                           "sentence encoder, such as the built-in 'default'")
     return base, retriever
+
+
+def check_length(base: BaseModel, setting: str) -> None:
+    """Refuse a length the model cannot read: past its position embeddings, every long input fails or is garbage."""
+    limit = getattr(base.config, "max_position_embeddings", None) or getattr(base.config, "n_positions", None)
+    if limit and base.max_length > limit:
+        raise ConfigError(f"{setting} is {base.max_length:,} tokens but {base.name} reads at most {limit:,} (its "
+                          f"max_position_embeddings); set {setting} to {limit:,} or less")
 
 
 def uses_embeddings(method, family: str) -> bool:

@@ -128,7 +128,8 @@ def read_table(path: Path, fmt: str = "auto", name: str | None = None) -> pd.Dat
     notes = list(frame.attrs.get("notes", []))
     for column in frame.columns:  # 1, 2, None in Parquet/JSON arrive as floats: keep the labels "1", "2"
         values = frame[column]
-        if values.dtype.kind == "f" and values.dropna().map(float.is_integer).all():
+        # (only where every value is a whole number an int64 holds exactly: 9.2e18 from a JSON file is kept as it is)
+        if values.dtype.kind == "f" and values.dropna().map(float.is_integer).all() and values.abs().max() < 2**53:
             frame[column] = values.astype("Int64")
     frame = frame.astype(object).where(frame.notna(), "").astype(str)
     notes.extend(_cut_long_values(frame, name))
@@ -182,6 +183,9 @@ def _read_jsonl(text: str, name: str) -> pd.DataFrame:
         except json.JSONDecodeError as error:
             raise DataError(f"{name}: line {number} is not valid JSON ({error.msg}); "
                             "each line must be one object such as {\"text\": \"...\", \"label\": \"...\"}") from None
+        except RecursionError:  # the decoder recurses once per bracket: 100,000 '[' exhaust Python's stack
+            raise DataError(f"{name}: line {number} nests brackets too deep to read as JSON; each line must be one "
+                            "object such as {\"text\": \"...\", \"label\": \"...\"}") from None
         if not isinstance(record, dict):
             raise DataError(f"{name}: line {number} is a JSON {type(record).__name__}, not an object; "
                             "each line must be one object such as {\"text\": \"...\", \"label\": \"...\"}")

@@ -265,6 +265,8 @@ def parse_list(value) -> list[str]:
 def _list_literal(text: str) -> list:
     try:
         items = json.loads(text)
+    except RecursionError:  # brackets nested past Python's stack: no list of answers looks like that
+        raise ValueError(f"not a list: {text[:40]!r}") from None
     except json.JSONDecodeError:
         try:
             items = ast.literal_eval(text)  # a Python-style list ['a', "b's"]; literals only, nothing runs

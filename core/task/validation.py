@@ -173,3 +173,15 @@ def describe(task: Task) -> dict:
         "text_chars": task.train.text.str.len().describe(percentiles=[0.5, 0.95]).round(1).to_dict(),
         "corpus_documents": 0 if task.corpus is None else len(task.corpus),
     }
+
+
+def unknown_descriptions(descriptions: dict[str, str], labels: list[str]) -> list[str]:
+    """A warning naming each `prompt.descriptions` label the data does not have: a misspelt label's description
+    is never used, and that label gets the template instead."""
+    known = set(labels)
+    unknown = [label for label in descriptions if label not in known]
+    if not unknown:
+        return []
+    return [f"prompt.descriptions names {', '.join(_quote(label) for label in unknown)}, which the data has no label "
+            f"for, so {'it is' if len(unknown) == 1 else 'they are'} not used; the labels are "
+            f"{', '.join(_quote(label) for label in labels[:20])}{' ...' if len(labels) > 20 else ''}"]

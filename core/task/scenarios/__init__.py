@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import inspect
 
+from pydantic import ConfigDict, ValidationError, validate_call
+
 from core.errors import ConfigError
 from core.task.data import Task
 from core.task.scenarios import fortunes, geo, geo_qa, kaomoji, streamlit_docs
@@ -21,7 +23,13 @@ def build_scenario(name: str, **options) -> Task:
     unknown = sorted(set(options) - set(accepted))
     if unknown:
         raise ConfigError(f"scenario '{name}' has no option(s) {unknown}; it takes {sorted(accepted)}")
-    return SCENARIOS[name].build(**options)
+    try:  # the options' types and ranges, from build()'s signature: "many" or -5 per class is a sentence
+        build = validate_call(SCENARIOS[name].build, config=ConfigDict(allow_inf_nan=False))
+        return build(**options)
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(str(part) for part in item['loc'])} {item['input']!r}: {item['msg']}"
+                             for item in error.errors())
+        raise ConfigError(f"task.builtin_options of scenario '{name}': {problems}") from None
 
 
 def scenario_cards() -> list[dict]:

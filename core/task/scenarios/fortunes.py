@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from core.errors import DataError
+from core.schema import Count, Seed
 from core.task.data import Task, normalize_text, stratified_split
 
 COLLECTIONS = ("fortunes", "limerick", "murphy", "startrek", "zippy")
@@ -62,7 +63,7 @@ def read_collection(path: Path) -> list[str]:
     return [t for t in texts if t.strip() and "$FreeBSD" not in t]
 
 
-def build(per_class: int = 200, seed: int = 0) -> Task:
+def build(per_class: Count = 200, seed: Seed = 0) -> Task:
     folder = fortune_dir()
     rows = []
     for collection in COLLECTIONS:

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from core.errors import ConfigError, DataError
+from core.schema import Count, Seed
 from core.task.data import KnowledgeUpdate, Task, normalize_text
 from core.task.validation import whole_words
 
@@ -106,7 +107,7 @@ def covered_mask(count: int, share: float) -> np.ndarray:
     return steps[1:] > steps[:-1]
 
 
-def build(per_class: int = 69, covered_share: float = 0.5, seed: int = 0) -> Task:
+def build(per_class: Count = 69, covered_share: float = 0.5, seed: Seed = 0) -> Task:
     if not 0 <= covered_share <= 1:
         raise ConfigError(f"covered_share is {covered_share}; it is the share of test subdivisions with a corpus "
                           "document, between 0 and 1")

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from core.errors import ConfigError
+from core.schema import Seed
 from core.task.data import KnowledgeUpdate, Task
 from core.task.scenarios.geo import (
     COUNTRIES,
@@ -128,7 +129,7 @@ def prose_name(country) -> str:
 
 def build(countries: tuple[str, ...] | list[str] = COUNTRIES, per_country: int = 40, covered_share: float = 0.5,
           paraphrases: int = 1, similar_names: int = 1, same_country: int = 1, quick: bool = False,
-          seed: int = 0) -> Task:
+          seed: Seed = 0) -> Task:
     """quick: at most QUICK_PER_COUNTRY subdivisions per country, for a demo within minutes on a CPU."""
     pycountry = import_pycountry()
     countries = tuple(code.upper() for code in countries)

@@ -17,6 +17,7 @@ import hashlib
 import pandas as pd
 
 from core.errors import DataError
+from core.schema import Count, Seed
 from core.task.data import Task, normalize_text, stratified_split
 
 CATEGORIES = ("happy", "sad", "angry", "surprised", "shy", "love", "sleepy")
@@ -52,7 +53,7 @@ def load_entries() -> list[dict]:
     return kaomoji_dataset.all()
 
 
-def build(per_class: int = 200, seed: int = 0) -> Task:
+def build(per_class: Count = 200, seed: Seed = 0) -> Task:
     entries = [e for e in load_entries() if e.get("tier") == "core" and e.get("category") in CATEGORIES]
     frame = pd.DataFrame({"text": [e["text"].strip() for e in entries], "label": [e["category"] for e in entries]})
     frame = frame[frame.text != ""].drop_duplicates()

@@ -41,7 +41,7 @@ def main() -> None:
 
     import faiss
 
-    from core.methods.rag import build_index
+    from core.backbone.vector_index import build_index
 
     rng = np.random.default_rng(0)
     centres = rng.standard_normal((2000, args.dim)).astype(np.float32)

@@ -49,6 +49,7 @@ def fit(ctx: FitContext) -> TfidfClassifier:
 
 
 # no backbone at all: the same classical baseline beside an encoder or a decoder
-SPEC = MethodSpec("tfidf", "TF-IDF + logistic regression (classical)", fit, "#A5A80F", decoder_fit=fit,
-                  default_on=("encoder",), is_reference=True, fit_time_per_example=True,
-                  search={"C": (1.0, 10.0, 100.0)})
+# the same fit on either backbone: it reads the texts, never the model
+SPEC = MethodSpec("tfidf", "TF-IDF + logistic regression (classical)", colour="#A5A80F",
+                  fits={"encoder": fit, "decoder": fit}, default_on=("encoder",), is_reference=True,
+                  fit_time_per_example=True, search={"C": (1.0, 10.0, 100.0)})

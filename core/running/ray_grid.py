@@ -37,6 +37,7 @@ from importlib import metadata
 from pathlib import Path
 
 from core.errors import ConfigError
+from core.methods import METHODS
 from core.paths import now, ray_address
 from core.running.grid import RunSpec
 from core.running.packing import PackedOutcome, apply_share, device_share, packing_order
@@ -217,7 +218,7 @@ def gpu_ask(config, cluster_gpus: float, where: str) -> float:
     if device == "cpu":
         return 0.0
     if cluster_gpus <= 0:
-        if device == "cuda" or "qlora" in config.methods:
+        if device == "cuda" or any(METHODS[method].needs_cuda for method in config.methods):
             raise RayClusterError(f"the config asks for a CUDA GPU (model.device: {device}, methods "
                                   f"{', '.join(config.methods)}) and {where} has none; add GPU nodes or set "
                                   "model.device: cpu")

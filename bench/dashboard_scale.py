@@ -43,7 +43,7 @@ def grow(source: Path, experiment: str, runs: int, out: Path, seed: int = 0) -> 
     from core.errors import AdaptlabError
     from core.evaluation.metrics import classification_metrics
     from core.results.store import SqlStore
-    from core.running.grid import NO_TRAINING_DATA
+    from core.task.sizes import NO_TRAINING_DATA
 
     if not Path(source).is_file():
         raise AdaptlabError(f"no results store at {source}: run `adaptlab demo fortunes` first, or pass --source")

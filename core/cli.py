@@ -23,7 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from core.errors import AdaptlabError
-from core.running.grid import size_label
+from core.task.sizes import size_label
 
 # A results table has 13 columns: when output is piped (CI logs, files), don't squeeze it into 80.
 console = Console(width=None if sys.stdout.isatty() else 170)

@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 
 from core.methods import DEFAULT_REFERENCE, METHODS
 from core.results.decision import COST_AXES, pareto_front
-from core.running.grid import size_label, size_order
+from core.task.sizes import size_label, size_order
 
 # One colour and one dash pattern per method everywhere, from the methods' specs. Red is kept out: it means
 # "transfer hurts" (and, for answers, "made up").

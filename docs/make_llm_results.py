@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 from core.results.analysis import analyse  # noqa: E402
 from core.results.knowledge import coverage_table, update_table  # noqa: E402
 from core.results.store import SqlStore  # noqa: E402
-from core.running.grid import size_label  # noqa: E402
+from core.task.sizes import size_label  # noqa: E402
 
 DOCS = ROOT / "docs"
 START, END = "<!-- llm-results:start -->", "<!-- llm-results:end -->"

@@ -18,7 +18,7 @@ from core.results.answers import (
     retrieval_groups,
     right_counts,
 )
-from core.running.grid import size_label
+from core.task.sizes import size_label
 from dashboard import state, ui
 
 KEY = "answers"

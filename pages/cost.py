@@ -8,7 +8,7 @@ import streamlit as st
 
 from core.results.decision import break_even_queries, one_per_method, storage_of_variants, total_cost
 from core.results.report import human_bytes
-from core.running.grid import NO_TRAINING_DATA, size_label, size_order
+from core.task.sizes import NO_TRAINING_DATA, size_label, size_order
 from dashboard import charts, ui, words
 
 KEY = "cost"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core.running.grid import size_label
+from core.task.sizes import size_label
 from dashboard import charts, ui, words
 
 KEY = "negative_transfer"

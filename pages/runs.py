@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.errors import AdaptlabError
 from core.running.claims import running_elsewhere
-from core.running.grid import size_label
+from core.task.sizes import size_label
 from dashboard import live, state, ui
 
 KEY = "runs"

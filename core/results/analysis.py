@@ -29,7 +29,7 @@ from core.evaluation.metrics import (
     row_means,
 )
 from core.methods import DEFAULT_REFERENCE, METHODS
-from core.running.grid import NO_TRAINING_DATA, size_order
+from core.task.sizes import NO_TRAINING_DATA, size_order
 
 TRANSFER_COLUMNS = ["method", "size", "seed", "difference", "low", "high", "hurts", "p_adjusted", "unpaired"]
 

@@ -18,7 +18,7 @@ import pandas as pd
 
 from core.evaluation.metrics import bootstrap_interval
 from core.methods import METHODS
-from core.running.grid import NO_TRAINING_DATA, size_label, size_order
+from core.task.sizes import NO_TRAINING_DATA, size_label, size_order
 
 
 def shares_base_model(method: str) -> bool:

@@ -22,7 +22,7 @@ import pandas as pd
 
 from core.methods import METHODS
 from core.results.decision import money, one_per_method
-from core.running.grid import size_label, size_order
+from core.task.sizes import size_label, size_order
 
 GROUPS = ("covered", "uncovered")
 INDEXES, RETRAINS, CANNOT = "indexes the new passages", "trains again on them", "has nowhere to put them"

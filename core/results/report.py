@@ -33,7 +33,8 @@ from core.results.decision import (
     total_cost,
     updates_without_training,
 )
-from core.running.grid import NO_TRAINING_DATA, RunSpec, size_label, size_order
+from core.running.grid import RunSpec
+from core.task.sizes import NO_TRAINING_DATA, size_label, size_order
 from core.task.uploads import upload_info
 
 QUESTION = ("For this task and data, should we prompt, retrieve (RAG), train a LoRA adapter, fully fine-tune, "

@@ -193,7 +193,8 @@ def searched_fits(method, config: ExperimentConfig, refit: bool) -> int:
 def plan_seconds(config: ExperimentConfig, task, measured: dict, done: set[str] = frozenset()) -> pd.DataFrame:
     """One row per run of the grid not already finished, with its estimated steps and seconds."""
     from core.methods import METHODS
-    from core.running.grid import NO_TRAINING_DATA, plan_runs, subset_indices
+    from core.running.grid import plan_runs, subset_indices
+    from core.task.sizes import NO_TRAINING_DATA
     from core.running.run import holds_out, validation_from_budget
 
     index = {label: i for i, label in enumerate(task.labels)}

@@ -33,7 +33,8 @@ from core.evaluation.measure import (
 from core.evaluation.metrics import classification_metrics
 from core.methods import METHODS, FitContext
 from core.paths import adaptlab_home, now
-from core.running.grid import NO_TRAINING_DATA, RunSpec, subset_indices
+from core.running.grid import RunSpec, subset_indices
+from core.task.sizes import NO_TRAINING_DATA
 from core.running.knowledge_update import knowledge_update
 from core.task.data import Task
 from core.task.load import load_task

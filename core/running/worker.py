@@ -23,7 +23,7 @@ import uuid
 from core.errors import AdaptlabError, Cancelled
 from core.paths import adaptlab_home
 from core.results.store import SqlStore
-from core.running.grid import size_label
+from core.task.sizes import size_label
 from core.running.jobs import HEARTBEAT_SECONDS, STALE_SECONDS, JobQueue
 from core.running.run import Progress
 

@@ -23,7 +23,6 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from core.config import CorpusSpec, TaskSpec
 from core.errors import DataError
 from core.task.data import (
     SPLITS,
@@ -41,6 +40,7 @@ from core.task.data import (
     read_table,
     row_numbers,
 )
+from core.task.spec import CorpusSpec, TaskSpec
 from core.task.validation import (
     LONG_TEXT_CHARS_PER_TOKEN,
     ValidationReport,

@@ -29,9 +29,9 @@ from core.results.forgetting import forgetting_runs, forgetting_summary, matched
 from core.results.knowledge import coverage_table, update_table  # noqa: E402
 from core.results.report import difference_text, human_bytes, markdown_table, results_rows  # noqa: E402
 from core.results.store import SqlStore  # noqa: E402
-from core.task.sizes import NO_TRAINING_DATA, size_label, size_order  # noqa: E402
 from core.running.runner import run_experiment  # noqa: E402
 from core.task.scenarios import SCENARIOS, demo_config  # noqa: E402
+from core.task.sizes import NO_TRAINING_DATA, size_label, size_order  # noqa: E402
 from dashboard.charts import (  # noqa: E402
     accuracy_cost_chart,
     forgetting_chart,

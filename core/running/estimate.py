@@ -194,8 +194,8 @@ def plan_seconds(config: ExperimentConfig, task, measured: dict, done: set[str] 
     """One row per run of the grid not already finished, with its estimated steps and seconds."""
     from core.methods import METHODS
     from core.running.grid import plan_runs, subset_indices
-    from core.task.sizes import NO_TRAINING_DATA
     from core.running.run import holds_out, validation_from_budget
+    from core.task.sizes import NO_TRAINING_DATA
 
     index = {label: i for i, label in enumerate(task.labels)}
     y_train = task.train.label.map(index).to_numpy()

@@ -13,8 +13,10 @@ import numpy as np
 
 from core.config import ExperimentConfig
 from core.methods import METHODS
+
 # the size names are the task's (core/task/sizes.py); size_label and size_order are named here too, as before
 from core.task.sizes import ALL, NO_TRAINING_DATA, size_label, size_order  # noqa: F401
+
 
 @dataclass(frozen=True)
 class RunSpec:

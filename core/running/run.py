@@ -34,10 +34,10 @@ from core.evaluation.metrics import classification_metrics
 from core.methods import METHODS, FitContext
 from core.paths import adaptlab_home, now
 from core.running.grid import RunSpec, subset_indices
-from core.task.sizes import NO_TRAINING_DATA
 from core.running.knowledge_update import knowledge_update
 from core.task.data import Task
 from core.task.load import load_task
+from core.task.sizes import NO_TRAINING_DATA
 from core.task.validation import ValidationReport, validate_task
 
 LATENCY_SAMPLE = 256  # test texts timed uncached for the latency of methods that read the embedding cache

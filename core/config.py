@@ -48,7 +48,8 @@ class Budget(_Strict):
     """The same budget binds every trained method, so their comparison is fair."""
 
     max_epochs: int = Field(6, ge=1, le=1000)
-    min_steps: int = Field(50, ge=0, le=1_000_000)  # few-shot sets get at least this many updates (no early stop before)
+    # few-shot sets get at least this many updates (no early stop before)
+    min_steps: int = Field(50, ge=0, le=1_000_000)
     patience: int = Field(3, ge=1, le=100)  # validation checks (8 per run) without gain before stopping
     max_train_seconds: float = Field(1800, gt=0)  # per run; stops at the next step boundary
 

@@ -43,8 +43,9 @@ def _builtin(chosen: dict) -> dict:
                f"licence: {card.get('licence', 'not stated')}.")
     defaults, options = state.scenario_options(name), {}
     if "per_class" in defaults:
+        chosen_per_class = chosen.get("builtin_options", {}).get("per_class", defaults["per_class"])
         per_class = st.number_input("Examples per class (at most)", min_value=10, max_value=100_000, step=10,
-                                    value=int(chosen.get("builtin_options", {}).get("per_class", defaults["per_class"])),
+                                    value=int(chosen_per_class),
                                     key=f"{KEY}.{name}.per_class", help="Fewer examples make every run faster.")
         if per_class != defaults["per_class"]:
             options["per_class"] = int(per_class)
@@ -90,7 +91,8 @@ def _upload() -> dict | None:
     columns = preview["columns"]
     left, middle, right = st.columns(3)
     text = left.selectbox("Text column", columns, index=_guess(columns, TEXT_GUESSES, 0), key=f"{KEY}.text_column")
-    label = middle.selectbox("Label column", columns, index=_guess(columns, LABEL_GUESSES, 1), key=f"{KEY}.label_column")
+    label = middle.selectbox("Label column", columns, index=_guess(columns, LABEL_GUESSES, 1),
+                             key=f"{KEY}.label_column")
     split = right.selectbox("Split column", [NO_SPLIT, *columns], key=f"{KEY}.split_column")
     spec = {"path": upload["path"], "text_column": text, "label_column": label}
     if split != NO_SPLIT:

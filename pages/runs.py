@@ -1,4 +1,5 @@
-"""Runs: the queue and live progress of every job (read from the database every two seconds), cancel, errors in words."""
+"""Runs: the queue and live progress of every job (read from the database every two seconds), cancel, errors in
+words."""
 
 from __future__ import annotations
 
@@ -120,9 +121,9 @@ def _progress(job: dict, progress: dict, unit: str) -> None:
     cols[1].metric("Elapsed", ui.seconds(elapsed))
     if remaining is not None:
         cols[2].metric("Remaining (estimate)", ui.seconds(remaining),
-                       help=f"The {len(durations)} run(s) finished so far took {ui.seconds(sum(durations) / len(durations))}"
-                            f" on average; {total - done} run(s) are left" + (f", {at_once} at once." if at_once > 1
-                                                                                else "."))
+                       help=f"The {len(durations)} run(s) finished so far took "
+                            f"{ui.seconds(sum(durations) / len(durations))} on average; {total - done} run(s) are "
+                            "left" + (f", {at_once} at once." if at_once > 1 else "."))
     elif progress.get("remaining_seconds") is not None:
         cols[2].metric("Remaining (estimate)", ui.seconds(progress["remaining_seconds"]),
                        help="From the share of the grid done so far; refined once a run has finished.")

@@ -52,5 +52,5 @@ def learning_rates(family: str) -> dict[str, float]:
             if spec.learning_rate_on(family) is not None}
 
 
-__all__ = ["DEFAULT_REFERENCE", "FAMILIES", "METHODS", "FitContext", "Fitted", "MethodSpec", "default_methods", "learning_rates",
-           "references"]
+__all__ = ["DEFAULT_REFERENCE", "FAMILIES", "METHODS", "FitContext", "Fitted", "MethodSpec", "default_methods",
+           "learning_rates", "references"]

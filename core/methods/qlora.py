@@ -21,7 +21,8 @@ def require_cuda_4bit() -> None:
 
     if not torch.cuda.is_available():
         raise ConfigError("qlora quantises the base model to 4 bits with bitsandbytes, which needs a CUDA GPU; "
-                          "none is visible here, so drop qlora from methods (lora is the same recipe in full precision)")
+                          "none is visible here, so drop qlora from methods (lora is the same recipe in full "
+                          "precision)")
     try:
         import bitsandbytes  # noqa: F401
     except ImportError:

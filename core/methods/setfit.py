@@ -78,8 +78,8 @@ class SetFitClassifier:
         head = self.setfit_model.model_head
         if not texts:
             return np.zeros((0, self.num_labels), dtype=np.float32)
-        probs = self.setfit_model.predict_proba([self.template.format(text=t) for t in texts], batch_size=self.batch_size,
-                                         as_numpy=True, show_progress_bar=False)
+        probs = self.setfit_model.predict_proba([self.template.format(text=t) for t in texts],
+                                                batch_size=self.batch_size, as_numpy=True, show_progress_bar=False)
         return in_label_order(np.asarray(probs), head.classes_, self.num_labels)
 
     def save(self, folder: Path) -> None:

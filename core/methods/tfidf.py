@@ -40,7 +40,8 @@ def fit(ctx: FitContext) -> TfidfClassifier:
         # char_wb n-grams carry subword signal: they are what lets TF-IDF read kaomoji or typos
         TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=1),
     )
-    pipeline = make_pipeline(features, LogisticRegression(max_iter=2000, C=ctx.hyper.get("C", 10.0), random_state=ctx.seed))
+    classifier = LogisticRegression(max_iter=2000, C=ctx.hyper.get("C", 10.0), random_state=ctx.seed)
+    pipeline = make_pipeline(features, classifier)
     pipeline.fit(ctx.train_texts, ctx.train_labels)
     head = pipeline[-1]
     parameters = head.coef_.size + head.intercept_.size

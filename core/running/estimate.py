@@ -282,7 +282,8 @@ def estimate_in_subprocess(config: ExperimentConfig, store_url: str | None = Non
         answer = None
     if not isinstance(answer, dict):  # killed (out of memory?) or crashed before it could answer
         last = (done.stderr.strip().splitlines() or ["nothing"])[-1][:300]
-        raise AdaptlabError(f"the estimate stopped without an answer (exit code {done.returncode}); it last said: {last}")
+        raise AdaptlabError(f"the estimate stopped without an answer (exit code {done.returncode}); it last said: "
+                            f"{last}")
     if "error" in answer:
         raise AdaptlabError(answer["error"])
     return Estimate.from_json(lines[-1])

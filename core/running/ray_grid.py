@@ -156,7 +156,8 @@ def check_reachable(address: str) -> None:
             pass
     except (OSError, ValueError) as error:
         raise RayClusterError(f"the Ray cluster at {address} does not answer ({error}); start it there with "
-                              "`ray start --head` (or check the address and port, 6379 by default) and run again") from None
+                              "`ray start --head` (or check the address and port, 6379 by default) and run "
+                              "again") from None
 
 
 def connect(address: str | None) -> str:
@@ -206,9 +207,9 @@ def check_nodes(where: str) -> list[dict]:
     other = [(node, fact) for node, fact in zip(nodes, facts) if fact["adaptlab"] != mine]
     if other:
         node, fact = other[0]
-        raise RayClusterError(f"node {fact['host']} ({node['NodeManagerAddress']}) runs adaptlab {fact['adaptlab']} and "
-                              f"this driver {mine}; install the same adaptlab on every node of {where} "
-                              f"({len(other)} of {len(nodes)} differ), then run again")
+        raise RayClusterError(f"node {fact['host']} ({node['NodeManagerAddress']}) runs adaptlab "
+                              f"{fact['adaptlab']} and this driver {mine}; install the same adaptlab on every node "
+                              f"of {where} ({len(other)} of {len(nodes)} differ), then run again")
     return facts
 
 

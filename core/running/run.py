@@ -286,7 +286,8 @@ def _fit_and_measure(spec: RunSpec, ctx: FitContext, config: ExperimentConfig, e
     price = price_per_hour(config.prices, env["device_kind"], env["device"]) * price_share
     record.update(
         train_seconds=train_seconds, peak_memory_mb=peak.megabytes,
-        peak_memory_kind=peak.kind, memory_baseline_mb=peak.baseline_megabytes, trainable_parameters=int(fitted.trainable_parameters),
+        peak_memory_kind=peak.kind, memory_baseline_mb=peak.baseline_megabytes,
+        trainable_parameters=int(fitted.trainable_parameters),
         total_parameters=int(fitted.total_parameters), bytes_stored=stored_bytes(fitted, keep),
         price_per_hour=price, train_dollars=dollars(train_seconds, price),
         inference_dollars_per_1k=dollars(per_1k, price), details=fitted.details,

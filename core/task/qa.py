@@ -102,7 +102,8 @@ def read_qa_file(path: Path, spec: TaskSpec, with_split: bool = False) -> pd.Dat
     present = {role: column for role, column in optional.items() if column and column in frame.columns}
     columns = {"text": spec.question_column, "label": spec.answer_column, **present}
     qa = _pick_columns(frame, name, {**columns, "split": spec.split_column if with_split else None})
-    cells = _original_cells(path, spec.format, name, frame, [present[r] for r in ("aliases", "options") if r in present])
+    cells = _original_cells(path, spec.format, name, frame,
+                            [present[r] for r in ("aliases", "options") if r in present])
     problems = []
     for role in ("aliases", "options"):
         values = cells[present[role]] if role in present else pd.Series([[]] * len(qa), index=qa.index)
@@ -111,7 +112,8 @@ def read_qa_file(path: Path, spec: TaskSpec, with_split: bool = False) -> pd.Dat
             problems.append(f"{name}: column '{present[role]}' is not a list in row(s) {row_numbers(qa, unreadable)}; "
                             f"{LIST_HINT}")
     # the reference answer is always an accepted answer, and the first one
-    qa["aliases"] = [[a for a in dict.fromkeys([answer, *aliases]) if a] for answer, aliases in zip(qa.label, qa.aliases)]
+    qa["aliases"] = [[a for a in dict.fromkeys([answer, *aliases]) if a]
+                     for answer, aliases in zip(qa.label, qa.aliases)]
     if "context" not in qa.columns:
         qa["context"] = ""
     problems.extend(check_qarow_numbers(qa, name))
@@ -218,8 +220,8 @@ def check_qarow_numbers(frame: pd.DataFrame, where: str) -> list[str]:
     without_answer = answered & (counts > 1) & ~pd.Series(
         [options.count(label) == 1 for label, options in zip(frame.label, frame.options)], index=frame.index)
     if without_answer.any():
-        problems.append(f"{where}: the options of row(s) {row_numbers(frame, without_answer)} do not include the answer "
-                        "(exactly as written, once); add it to the options or leave the options empty")
+        problems.append(f"{where}: the options of row(s) {row_numbers(frame, without_answer)} do not include the "
+                        "answer (exactly as written, once); add it to the options or leave the options empty")
     return problems
 
 
@@ -245,7 +247,8 @@ def load_qa_corpus(spec: CorpusSpec) -> pd.DataFrame:
     name = spec.path.name
     blank = corpus.id == ""
     if blank.any():
-        raise DataError(f"{name}: passage(s) in row(s) {row_numbers(corpus, blank)} have no id; fill in the `id` column")
+        raise DataError(f"{name}: passage(s) in row(s) {row_numbers(corpus, blank)} have no id; fill in the `id` "
+                        "column")
     repeated = corpus.id.duplicated(keep=False)
     if repeated.any():
         raise DataError(f"{name}: passage id(s) {sorted(set(corpus.id[repeated]))[:5]} are used more than once "

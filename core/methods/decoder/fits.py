@@ -131,7 +131,8 @@ def sft_examples(ctx: FitContext, prompts: PromptBuilder, rows, retriever: Retri
             for (question, answer, context), hit in zip(rows, found)]
 
 
-def supervised(ctx: FitContext, model: torch.nn.Module, method: str, retriever: Retriever | None = None) -> DecoderPredictor:
+def supervised(ctx: FitContext, model: torch.nn.Module, method: str,
+               retriever: Retriever | None = None) -> DecoderPredictor:
     """Fine-tune on the run's training examples (answer tokens only); then predict like `prompt` (or `rag`)."""
     set_seed(ctx.seed)
     prompts = PromptBuilder(ctx.base.tokenizer, ctx.base.max_length - ctx.config.llm.max_new_tokens)
@@ -145,7 +146,8 @@ def supervised(ctx: FitContext, model: torch.nn.Module, method: str, retriever: 
     return trained(ctx, model, details, retriever)
 
 
-def trained(ctx: FitContext, model: torch.nn.Module, details: dict, retriever: Retriever | None = None) -> DecoderPredictor:
+def trained(ctx: FitContext, model: torch.nn.Module, details: dict,
+            retriever: Retriever | None = None) -> DecoderPredictor:
     """A fine-tuned model as a predictor that remembers what it trained (a knowledge update trains that again)."""
     names = {name for name, param in model.named_parameters() if param.requires_grad}
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)

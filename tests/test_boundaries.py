@@ -186,8 +186,8 @@ def test_the_import_graph_sees_local_relative_and_type_checking_imports():
     assert {"core.methods.rag", "core.methods.lora", "core.methods.base"} <= graph["core.methods"]
     # core.methods.base names the backbone's types under TYPE_CHECKING only: edges all the same
     assert {"core.backbone.embeddings", "core.backbone.models"} <= graph["core.methods.base"]
-    tree = ast.parse("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import core.a\nelse:\n    import core.b\n"
-                     "def f():\n    from core import c\n")
+    tree = ast.parse("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import core.a\n"
+                     "else:\n    import core.b\ndef f():\n    from core import c\n")
     names = {alias.name for node in _imports(tree) for alias in node.names}
     assert names == {"TYPE_CHECKING", "core.a", "core.b", "c"}
 

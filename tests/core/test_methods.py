@@ -25,7 +25,8 @@ def _test_xy(task):
     return task.test.text.tolist(), task.test.label.map(index).to_numpy()
 
 
-@pytest.mark.parametrize("method", [m for m in METHOD_NAMES if METHODS[m].offered_on("encoder")])  # decoders: test_decoder
+# decoders: test_decoder
+@pytest.mark.parametrize("method", [m for m in METHOD_NAMES if METHODS[m].offered_on("encoder")])
 def test_each_method_fits_predicts_and_saves(method, make_context, fortunes_small, tmp_path):
     ctx = make_context(budget={"max_epochs": 1, "min_steps": 3})
     ctx.max_steps = 3  # methods with their own step plan (SetFit) stop there too

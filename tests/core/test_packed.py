@@ -46,7 +46,8 @@ def test_packed_logits_and_gradients_equal_the_padded_models(base_model, method)
         torch.manual_seed(0)
         model = base.classifier(5)
         if method == "lora":
-            model = get_peft_model(model, LoraConfig(task_type=TaskType.SEQ_CLS, r=4, target_modules=["query", "value"]))
+            lora = LoraConfig(task_type=TaskType.SEQ_CLS, r=4, target_modules=["query", "value"])
+            model = get_peft_model(model, lora)
         model.eval()  # no dropout: both passes compute one function
         if packed:
             packer = PackedClassifier.for_model(model, base.tokenizer.pad_token_id)

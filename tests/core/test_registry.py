@@ -60,18 +60,21 @@ def test_defaults_come_from_the_specs():
 def test_a_partial_learning_rate_table_keeps_the_other_defaults():
     from core.config import parse_config
 
-    config = parse_config({"name": "x", "task": {"builtin": "fortunes"}, "training": {"learning_rates": {"full": 3e-4}}})
+    config = parse_config({"name": "x", "task": {"builtin": "fortunes"},
+                           "training": {"learning_rates": {"full": 3e-4}}})
     assert config.training.learning_rates == {"lora": 2e-3, "full": 3e-4, "setfit": 2e-5, "scratch": 5e-4}
 
 
 def test_importing_the_registry_and_the_config_loads_no_torch():
     code = ("import sys, core.methods, core.config; "
-            "print([m for m in ('torch', 'peft', 'faiss', 'transformers', 'sentence_transformers') if m in sys.modules])")
+            "print([m for m in ('torch', 'peft', 'faiss', 'transformers', 'sentence_transformers') "
+            "if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True).stdout
     assert out.strip() == "[]"
 
 
-MAJORITY = '''"""Majority class: the most frequent training label, whatever the text (a floor every method must clear)."""
+MAJORITY = '''"""Majority class: the most frequent training label, whatever the text (a floor every method must
+clear)."""
 
 from __future__ import annotations
 
@@ -154,7 +157,8 @@ def _run_with_a_new_method(tmp_path, name: str, module: str, script: str) -> dic
     (copy / "core" / "methods" / f"{name}.py").write_text(module, encoding="utf-8")
     registry = copy / "core" / "methods" / "__init__.py"
     text = registry.read_text(encoding="utf-8")
-    text = text.replace("from core.methods import corpus_ft,", f"from core.methods import corpus_ft, {name},")  # the import
+    # the import
+    text = text.replace("from core.methods import corpus_ft,", f"from core.methods import corpus_ft, {name},")
     text = text.replace("    qlora.SPEC,\n", f"    qlora.SPEC,\n    {name}.SPEC,\n")  # the one line
     assert text.count(name) == 2
     registry.write_text(text, encoding="utf-8")
@@ -223,7 +227,8 @@ from core.results.store import SqlStore
 from core.running.runner import run_experiment
 from dashboard import state
 
-config = parse_config({"name": "with-narrow-lora", "task": {"builtin": "fortunes", "builtin_options": {"per_class": 40}},
+config = parse_config({"name": "with-narrow-lora",
+                       "task": {"builtin": "fortunes", "builtin_options": {"per_class": 40}},
                        "model": {"name": sys.argv[1], "precision": "fp32"}, "methods": ["narrow_lora", "prompt"],
                        "sizes": [4], "seeds": [0], "budget": {"max_epochs": 1, "min_steps": 2},
                        "training": {"batch_size": 8}, "llm": {"context_length": 256, "max_new_tokens": 4},
@@ -235,13 +240,15 @@ out = {"defaults": list(DECODER_METHODS), "encoder_defaults": default_methods("e
        "learning_rate": config.llm.learning_rates["narrow_lora"], "encoder_rates": list(config.training.learning_rates),
        "statuses": sorted(set(zip(result.runs.method, result.runs.status))), "rank": record["details"]["rank"],
        "trainable": int(runs.loc["narrow_lora", "trainable_parameters"]),
-       "offered": state.methods_offered("decoder", "qa"), "offered_encoder": state.methods_offered("encoder", "classification")}
+       "offered": state.methods_offered("decoder", "qa"),
+       "offered_encoder": state.methods_offered("encoder", "classification")}
 print("RESULT " + json.dumps(out, default=str))
 '''
 
 
 def test_a_new_llm_method_is_one_module_and_one_registry_line(tmp_path, tiny_llama):
-    result = _run_with_a_new_method(tmp_path, "narrow_lora", NARROW_LORA, LLM_SCRIPT.replace("sys.argv[1]", repr(str(tiny_llama))))
+    script = LLM_SCRIPT.replace("sys.argv[1]", repr(str(tiny_llama)))
+    result = _run_with_a_new_method(tmp_path, "narrow_lora", NARROW_LORA, script)
     assert "narrow_lora" in result["defaults"] and "narrow_lora" not in result["encoder_defaults"]
     assert result["learning_rate"] == 3e-3 and "narrow_lora" not in result["encoder_rates"]
     assert result["statuses"] == [["narrow_lora", "finished"], ["prompt", "finished"]]

@@ -163,7 +163,8 @@ def test_out_of_memory_halves_the_micro_batch_and_keeps_the_effective_batch(make
 
     monkeypatch.setattr(MicroBatchStepper, "_accumulate", accumulate_with_a_small_device)
     monkeypatch.setattr(MicroBatchStepper, "pack", lambda self: None)  # the micro-batch path (packing: test_packed.py)
-    fitted = METHODS["full"].fits["encoder"](make_context(budget={"max_epochs": 1, "min_steps": 3}, training={"batch_size": 8}))
+    fitted = METHODS["full"].fits["encoder"](make_context(budget={"max_epochs": 1, "min_steps": 3},
+                                                          training={"batch_size": 8}))
     details = fitted.details
     assert details["oom_retries"] == 2 and details["micro_batch_size"] == 2  # 8 -> 4 -> 2
     assert details["batch_size"] == 8  # the optimiser still sees batches of 8

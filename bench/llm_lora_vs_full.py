@@ -141,11 +141,12 @@ def summary(runs: list[dict]) -> dict:
     return {"median_step_seconds": statistics.median(r["median_step_seconds"] for r in runs),
             "peak_memory_mb": statistics.median(r["peak_memory_mb"] for r in runs),
             "training_memory_mb": statistics.median(r["training_memory_mb"] for r in runs),
-            "tokens_per_second": _median([r["tokens_per_second"] for r in runs]), "mfu": _median([r["mfu"] for r in runs]),
+            "tokens_per_second": _median([r["tokens_per_second"] for r in runs]),
+            "mfu": _median([r["mfu"] for r in runs]),
             "achieved_tflops": _median([r["achieved_tflops"] for r in runs]),
             "step_seconds_per_repeat": [r["median_step_seconds"] for r in runs],
-            **{key: first[key] for key in ("trainable_parameters", "parameters", "memory_kind", "micro_batches_per_step",
-                                           "mean_tokens_per_example", "precision", "device")}}
+            **{key: first[key] for key in ("trainable_parameters", "parameters", "memory_kind",
+                                           "micro_batches_per_step", "mean_tokens_per_example", "precision", "device")}}
 
 
 def _median(values: list) -> float | None:

@@ -128,3 +128,7 @@ def test_runs_ask_for_a_gpu_share_only_where_the_cluster_has_gpus():
     wants_cuda = parse_config(tiny_config("cuda", model={"max_length": 48, "device": "cuda"}))
     with pytest.raises(ConfigError, match="asks for a CUDA GPU .* and c has none"):
         gpu_ask(wants_cuda, cluster_gpus=0, where="c")
+    # a method whose spec says it needs CUDA (qlora) asks for one whatever the device setting
+    needs_cuda = parse_config(tiny_config("qlora", methods=["qlora"]))
+    with pytest.raises(ConfigError, match="asks for a CUDA GPU .*methods qlora.* and c has none"):
+        gpu_ask(needs_cuda, cluster_gpus=0, where="c")

@@ -43,7 +43,7 @@ def grow(source: Path, experiment: str, runs: int, out: Path, seed: int = 0) -> 
     from core.errors import AdaptlabError
     from core.evaluation.metrics import classification_metrics
     from core.results.store import SqlStore
-    from core.running.grid import NO_TRAINING_DATA
+    from core.task.sizes import NO_TRAINING_DATA
 
     if not Path(source).is_file():
         raise AdaptlabError(f"no results store at {source}: run `adaptlab demo fortunes` first, or pass --source")
@@ -58,15 +58,17 @@ def grow(source: Path, experiment: str, runs: int, out: Path, seed: int = 0) -> 
     labels, truth = stored["labels"], np.asarray(stored["test_labels"])
     # a method without training data runs once in a grid (prompt): it stays one run; the trained cells grow
     once = frame[frame["size"] == NO_TRAINING_DATA]
-    cells = {key: group.sort_values("seed") for key, group in frame[frame["size"] != NO_TRAINING_DATA].groupby(["method", "size"],
-                                                                                            sort=False)}
+    trained = frame[frame["size"] != NO_TRAINING_DATA]
+    cells = {key: group.sort_values("seed") for key, group in trained.groupby(["method", "size"], sort=False)}
     if not cells or runs < len(once) + len(cells):
-        raise AdaptlabError(f"'{experiment}' grows to at least {len(once) + len(cells)} runs (one per cell), not {runs}")
+        raise AdaptlabError(f"'{experiment}' grows to at least {len(once) + len(cells)} runs (one per cell), "
+                            f"not {runs}")
     name = SCALED.format(runs=runs)
     out.mkdir(parents=True, exist_ok=True)
     store = SqlStore(out / "results.db")
     config = {**stored["config"], "name": name}
-    store.register_experiment(name, config, "grown-from-" + experiment, labels, truth.tolist(), stored.get("task") or {})
+    store.register_experiment(name, config, "grown-from-" + experiment, labels, truth.tolist(),
+                              stored.get("task") or {})
     rng = np.random.default_rng(seed)
     for source_run in once.itertuples():
         store.write_run(name, dict(source_run.record), list(source_run.predictions))

@@ -25,7 +25,8 @@ def measure(kind: str, args) -> dict:
     from core.evaluation.measure import track_peak_memory
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    config = LlamaConfig(hidden_size=args.hidden, intermediate_size=int(args.hidden * 2.75), num_hidden_layers=args.layers,
+    config = LlamaConfig(hidden_size=args.hidden, intermediate_size=int(args.hidden * 2.75),
+                         num_hidden_layers=args.layers,
                          num_attention_heads=max(1, args.hidden // 64), num_key_value_heads=max(1, args.hidden // 256),
                          vocab_size=32000, num_labels=4, pad_token_id=0)
     torch.manual_seed(0)

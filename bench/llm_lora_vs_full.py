@@ -69,7 +69,7 @@ def measure(kind: str, model_name: str, batch: int, steps: int, warmup: int, max
     from core.backbone.models import BaseModel
     from core.config import parse_config
     from core.evaluation.measure import track_peak_memory
-    from core.methods.decoder.fits import frozen_dtype, learning_rate, with_lora
+    from core.methods.decoder.fits import frozen_dtype, with_lora
     from core.training.loop import MicroBatchStepper, _optimizer
     from core.training.sft import right_padded
     from core.training.throughput import throughput
@@ -88,7 +88,7 @@ def measure(kind: str, model_name: str, batch: int, steps: int, warmup: int, max
         else:
             model = base.causal_lm()
         model.to(base.device).train()
-        optimizer = _optimizer(model, learning_rate(ctx, kind), settings.weight_decay, base.device)
+        optimizer = _optimizer(model, ctx.learning_rate(kind), settings.weight_decay, base.device)
         schedule = get_linear_schedule_with_warmup(optimizer, 0, warmup + steps)
         stepper = MicroBatchStepper(model, base, ids, None, batch,
                                     collate=lambda chunk: right_padded(base.tokenizer, [ids[i] for i in chunk],
@@ -141,11 +141,12 @@ def summary(runs: list[dict]) -> dict:
     return {"median_step_seconds": statistics.median(r["median_step_seconds"] for r in runs),
             "peak_memory_mb": statistics.median(r["peak_memory_mb"] for r in runs),
             "training_memory_mb": statistics.median(r["training_memory_mb"] for r in runs),
-            "tokens_per_second": _median([r["tokens_per_second"] for r in runs]), "mfu": _median([r["mfu"] for r in runs]),
+            "tokens_per_second": _median([r["tokens_per_second"] for r in runs]),
+            "mfu": _median([r["mfu"] for r in runs]),
             "achieved_tflops": _median([r["achieved_tflops"] for r in runs]),
             "step_seconds_per_repeat": [r["median_step_seconds"] for r in runs],
-            **{key: first[key] for key in ("trainable_parameters", "parameters", "memory_kind", "micro_batches_per_step",
-                                           "mean_tokens_per_example", "precision", "device")}}
+            **{key: first[key] for key in ("trainable_parameters", "parameters", "memory_kind",
+                                           "micro_batches_per_step", "mean_tokens_per_example", "precision", "device")}}
 
 
 def _median(values: list) -> float | None:

@@ -27,14 +27,17 @@ from common import ROOT, decoder_arguments, merged, results_folder, save, timed
 
 METHODS = ["prompt", "fewshot", "rag", "lora", "scratch"]
 GOAL_SECONDS = 15 * 60
-GOAL = "the LLM quick grid (prompt, fewshot, rag, lora, scratch; two sizes; one seed) in <= 15 minutes on the 2-core CPU"
-GEO_QA_GOAL = "`adaptlab demo geo-qa --quick` (every method once, one size, one seed) in <= 15 minutes on the 2-core CPU"
+GOAL = ("the LLM quick grid (prompt, fewshot, rag, lora, scratch; two sizes; one seed) in <= 15 minutes on the "
+        "2-core CPU")
+GEO_QA_GOAL = ("`adaptlab demo geo-qa --quick` (every method once, one size, one seed) in <= 15 minutes on the "
+               "2-core CPU")
 # a smoke run of the same pipeline: a tiny test set, the smallest sizes, one epoch of a step or two
 DRY_RUN = {"sizes": [1], "task": {"builtin_options": {"per_class": 12}}, "budget": {"max_epochs": 1, "min_steps": 1},
            "llm": {"max_new_tokens": 4, "max_shots": 2}}
 
 
-GEO_QA_DRY_RUN = {"sizes": [4], "budget": {"max_epochs": 1, "min_steps": 1}, "llm": {"max_new_tokens": 4, "max_shots": 2}}
+GEO_QA_DRY_RUN = {"sizes": [4], "budget": {"max_epochs": 1, "min_steps": 1},
+                  "llm": {"max_new_tokens": 4, "max_shots": 2}}
 
 
 def grid_config(model: str, methods: list[str] | None, dry_run: bool, scenario: str = "fortunes") -> dict:

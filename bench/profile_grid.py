@@ -40,10 +40,13 @@ def hooks():
     import core.methods.decoder.predictors as predictors
     import core.running.run as run
     import core.training.loop as loop
+    import core.training.sft as sft
 
     return [(loop, "train_classifier", "train"), (loop, "_accuracy", "validate"), (fits, "train_decoder", "train"),
+            (sft, "train_decoder", "train"),  # corpus_ft and knowledge updates call it there
             (loop.TrainedClassifier, "predict_proba", "predict"), (run, "timed_in_chunks", "predict"),
-            (predictors.DecoderPredictor, "answer", "answer"), (predictors.DecoderPredictor, "option_choice", "options"),
+            (predictors.DecoderPredictor, "answer", "answer"),
+            (predictors.DecoderPredictor, "option_choice", "options"),
             (predictors.DecoderPredictor, "latency", "latency"), (run, "_encoder_latency", "latency"),
             (llm_forgetting, "decoder_forgetting", "forgetting"), (run, "forgetting_scores", "forgetting"),
             (run, "knowledge_update", "update"), (run, "stored_bytes", "bytes"),

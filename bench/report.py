@@ -27,7 +27,8 @@ BENCHMARKS = [
     ("decoder_lora_vs_full", "3. LoRA against full fine-tuning on a ~1B decoder", "LoRA <= 0.55x memory and "
      "<= 0.5x step time", "python bench/decoder_lora_vs_full.py", None),
     ("encode", "4. Encoding throughput against sentence-transformers", ">= 1x sentence-transformers at its faster "
-     "setting (fp32 or bf16 weights) on the CPU, every embedding within cosine 0.999; >= 40,000 sentences/s on an H100", "python bench/encode.py --texts 100000 --batch 512", "python bench/encode.py"),
+     "setting (fp32 or bf16 weights) on the CPU, every embedding within cosine 0.999; >= 40,000 sentences/s on an "
+     "H100", "python bench/encode.py --texts 100000 --batch 512", "python bench/encode.py"),
     ("retrieval", "5. FAISS retrieval, exact against HNSW", "<= 1 ms per query at recall@10 >= 0.95 (2-core CPU)",
      None, "python bench/retrieval.py"),
     ("quick_grid", "6. The quick default grid end to end", "<= 2.5 minutes on a 2-core CPU with native bf16, <= 5 "
@@ -38,7 +39,8 @@ BENCHMARKS = [
      "python bench/quick_grid.py --emulate-avx2"),
     ("load", "7. Load: two grids at once while twenty sessions read Compare", "both grids complete, 0 rows lost, "
      "0 lock errors, 0 errors on screen (a reliability figure; docs/RELIABILITY.md)", None, "python bench/load.py"),
-    ("llm_eval", "8. LLM evaluation against a transformers pipeline loop", ">= 3x a plain `pipeline(\"text-generation\")` "
+    ("llm_eval", "8. LLM evaluation against a transformers pipeline loop",
+     ">= 3x a plain `pipeline(\"text-generation\")` "
      "loop (its defaults) on the CPU, with the same greedy answers; the pipeline batched with left padding and bf16 "
      "is shown beside", "python bench/llm_eval.py", "python bench/llm_eval.py"),
     ("llm_label_scoring", "8b. LLM labels by likelihood against generating then parsing", "none set; the time and "
@@ -72,8 +74,10 @@ ABOUT = {
                          "scored after one shared prompt pass, against generating an answer and parsing the label "
                          "from it; written by the same command as row 8.",
     "llm_lora_vs_full": "The training step of core/training/sft.py on the same fortunes batches; full = every weight "
-                        "(fp32 under bf16 autocast), LoRA = `core.methods.decoder.fits.with_lora` over the frozen base; "
-                        "median of the steps after warm-up, median of the repeats, each measurement in a fresh process. "
+                        "(fp32 under bf16 autocast), LoRA = `core.methods.decoder.fits.with_lora` over the frozen "
+                        "base; "
+                        "median of the steps after warm-up, median of the repeats, each measurement in a fresh "
+                        "process. "
                         "Smoke run: `python bench/llm_lora_vs_full.py --dry-run`.",
     "ray_overhead": "`adaptlab demo fortunes --quick`'s grid in one process (`executor: local`), then on a local "
                     "Ray cluster of two nodes started by `ray.cluster_utils.Cluster` before the clock (each node half "
@@ -105,7 +109,8 @@ LIMITS = {
                        "come from doing less of it, and adaptlab does not cut what it trains. What adaptlab does "
                        "beyond the peer is 14% of a full fine-tuning run at 128 per class (`python "
                        "bench/profile_grid.py fortunes` with this grid's settings: validation checks for the best "
-                       "checkpoint 4.1 s, batch-1 latency, sizes and the rest 0.6 s, of 33.7 s). Accuracy: adaptlab trains on three quarters of each subset (a quarter is "
+                       "checkpoint 4.1 s, batch-1 latency, sizes and the rest 0.6 s, of 33.7 s). Accuracy: adaptlab "
+                       "trains on three quarters of each subset (a quarter is "
                        "held out for its validation checks; `validation: separate` gives it the whole subset) where "
                        "Trainer trains on all of it: that is where LoRA and full lose 3-8 points at 8 and 32 per "
                        "class, while adaptlab's scratch is ahead; -1.3 points over all cells. Found on the way: "
@@ -138,7 +143,8 @@ LIMITS = {
     "quick_grid_avx2": "This is this CPU with its kernel libraries held to AVX2 and the grid in fp32, not an "
                        "AVX2-only host: the issue's real AVX2 host (an AMD EPYC) ran the grid 2.6x slower than this "
                        "CPU in bf16 (621.6 s against 240 s, before this round), where the emulation runs it 1.40x "
-                       "slower (207.5 s against 148.4 s, this round's code). Clocks, caches and the cores themselves differ, so the "
+                       "slower (207.5 s against 148.4 s, this round's code). Clocks, caches and the cores themselves "
+                       "differ, so the "
                        "figure bounds only what the instruction set costs: fp32 matrix products at AVX2 width "
                        "(trained methods about 1.4x their bf16 train time here). Accuracy is the same as in bf16 "
                        "within 0.01 for every method (full 0.698 both, LoRA 0.566 both, scratch 0.574 against "
@@ -158,11 +164,13 @@ LIMITS = {
                   "them), encoding every text once 4.8 s, model loads, sizes and the store the rest. The CLI run "
                   "took 17 s more than that profile, a separate run: starting Python and importing torch, "
                   "transformers and peft takes 5.6 s, and the summary and recommendation it prints at the end "
-                  "are part of `adaptlab show`'s 1.9 s (its own start included); the rest was not broken down. A training step is forward and "
+                  "are part of `adaptlab show`'s 1.9 s (its own start included); the rest was not broken down. A "
+                  "training step is forward and "
                   "backward for the most part (row 1 says what is inside one). Model loads are not where it goes: "
                   "after the first, a pretrained classifier loads in 0.03 s and a random one in 0.2 s. Accuracy "
                   "against the code before this round (the same config run again with it, for its accuracy): "
-                  "prompt, rag, probe and tfidf identical (and unchanged by the embedding batching); full 0.680 -> 0.698, LoRA 0.576 -> 0.566, scratch 0.608 -> 0.577 (means of 4 runs "
+                  "prompt, rag, probe and tfidf identical (and unchanged by the embedding batching); full 0.680 -> "
+                  "0.698, LoRA 0.576 -> 0.566, scratch 0.608 -> 0.577 (means of 4 runs "
                   "each: packing draws other dropout masks, so trained runs move as another seed would; row 1 "
                   "compares them over 3 seeds and 3 sizes). It was 483 s before bf16 autocast "
                   "on this CPU, the fused optimiser and dropping the second prediction pass of trained runs, and "
@@ -182,7 +190,8 @@ LIMITS = {
     "llm_quick_grid_geo_qa": "Before this measurement the quick look ran each trained method at two sizes with "
                              "the LLM quick budget (at least 16 steps of 16 questions, 3 epochs of the corpus) and "
                              "eight passages in RAG's prompts: its first 9 of 14 runs took 22 minutes. A profile of "
-                             "the one-size grid with four passages (`python bench/profile_grid.py geo-qa '{\"training\": "
+                             "the one-size grid with four passages (`python bench/profile_grid.py geo-qa "
+                             "'{\"training\": "
                              "{\"batch_size\": 16}, \"budget\": {\"max_epochs\": 3, \"min_steps\": 16}, "
                              "\"forgetting\": \"auto\"}'`, 1,066 s) showed where the minutes went: training "
                              "571 s (RAG + LoRA 228 s of it: its prompts carry the passages), answering the 72 "
@@ -223,7 +232,8 @@ LIMITS = {
                        "experiment's tables and recommendation are again identical to the last bit; the analysis "
                        "of the 10,000 runs went from 1.8 to 1.2 s, and the first view of each page to 2.3 to 2.95 "
                        "s: the goal is met, the Decision report closest to it (its paired ties are next). Every "
-                       "later view takes 0.1 to 0.5 s. The browser column is Chromium from navigation to the page settled "
+                       "later view takes 0.1 to 0.5 s. The browser column is Chromium from navigation to the page "
+                       "settled "
                        "(the script done, every chart drawn): about a second, most of it the page's own start; "
                        "Compare's first visit after the server started also imports the app.",
     "load": "Two cores shared by 20 browsers, Streamlit and two training workers make page loads slow; the figure "
@@ -309,16 +319,19 @@ def quick_grid_verdict(figures: dict, machine: dict, said) -> str:
     native = precision.startswith("bf16")
     goal = 2.5 if native else 5.0
     if "emulated" in str(machine.get("cpu_capability")):  # a stand-in for the host, not the host
-        return (f"**Emulated, not judged**: {minutes:.1f} minutes ({figures['wall_seconds']:.0f} s) for {figures['runs']} runs on a CPU held to AVX2 "
+        return (f"**Emulated, not judged**: {minutes:.1f} minutes ({figures['wall_seconds']:.0f} s) for "
+                f"{figures['runs']} runs on a CPU held to AVX2 "
                 f"and fp32; the goal ({goal:g} minutes) is for a real AVX2-only host.")
-    return said(minutes <= goal, f"{minutes:.1f} minutes ({figures['wall_seconds']:.0f} s) for {figures['runs']} runs on a CPU with "
+    return said(minutes <= goal, f"{minutes:.1f} minutes ({figures['wall_seconds']:.0f} s) for {figures['runs']} "
+                                 "runs on a CPU with "
                                  f"{machine.get('cpu_capability')} ({precision}; goal {goal:g} minutes there)")
 
 
 def decoder_verdict(name: str, kind: str, figures: dict, said) -> str | None:
     """The decoder LLM benchmarks (issue 15): met or not where the issue sets a goal, else what was measured."""
     if name == "llm_eval":
-        how = (f"{figures['speedup_vs_pipeline']:.2f}x the pipeline loop ({figures['speedup_vs_pipeline_batched']:.2f}x "
+        how = (f"{figures['speedup_vs_pipeline']:.2f}x the pipeline loop "
+               f"({figures['speedup_vs_pipeline_batched']:.2f}x "
                f"the batched pipeline) on {figures['questions']} questions, answers identical to the loop's "
                f"{figures['identical_share_vs_pipeline']:.0%} (to the batched pipeline's "
                f"{figures['identical_share_vs_pipeline_batched']:.0%})")
@@ -326,14 +339,17 @@ def decoder_verdict(name: str, kind: str, figures: dict, said) -> str | None:
             f"No GPU goal: {how}."
     if name == "llm_label_scoring":
         return (f"Scoring labels by likelihood took {1 / figures['speedup_of_likelihood']:.2f}x the time of generating "
-                f"and parsing, at accuracy {figures['likelihood_accuracy']:.3f} against {figures['generated_accuracy']:.3f} "
+                f"and parsing, at accuracy {figures['likelihood_accuracy']:.3f} against "
+                f"{figures['generated_accuracy']:.3f} "
                 f"({figures['generated_unparsed']} of {figures['texts']} generated answers named no label).")
     if name == "llm_lora_vs_full":
         rates = "".join(f"; {side}: {figures[side]['tokens_per_second']:,.0f} tokens/s"
                         + (f", MFU {figures[side]['mfu']:.1%}" if figures[side].get("mfu") is not None else "")
                         for side in ("full", "lora") if figures[side].get("tokens_per_second"))
-        return (f"LoRA takes {figures['step_time_ratio']:.2f}x the step time and {figures['peak_memory_ratio']:.2f}x the "
-                f"peak memory of full fine-tuning ({figures['training_memory_ratio']:.2f}x net of what the process held "
+        return (f"LoRA takes {figures['step_time_ratio']:.2f}x the step time and "
+                f"{figures['peak_memory_ratio']:.2f}x the "
+                f"peak memory of full fine-tuning ({figures['training_memory_ratio']:.2f}x net of what the process "
+                "held "
                 f"before the model loaded) at batch {figures['batch']}{rates}.")
     if name in ("llm_quick_grid", "llm_quick_grid_geo_qa"):
         minutes = figures["wall_seconds"] / 60
@@ -375,7 +391,8 @@ def dashboard_scale_table(figures: dict) -> list[str]:
             browser = (entry.get("browser") or {}).get(page, {})
             lines.append(f"| {runs:,} | {DASHBOARD_PAGES.get(page, page)} | {server['cold_seconds']:.2f} | "
                          f"{server['warm_seconds']:.2f} | {browser.get('first_visit_seconds', '–')} | "
-                         f"{browser.get('again_seconds', '–')} | {'yes' if server['same_numbers_cold_and_warm'] else 'NO'} |")
+                         f"{browser.get('again_seconds', '–')} | "
+                         f"{'yes' if server['same_numbers_cold_and_warm'] else 'NO'} |")
     extra = [f"{key.replace('_', ' ')}: {value}" for key, value in figures.items() if not key.startswith("runs_")]
     return lines + ([""] + extra if extra else [])
 
@@ -466,7 +483,8 @@ def page(records: dict[tuple[str, str], dict]) -> str:
             if record is None:
                 lines += [f"**{kind.upper()}: not yet measured.** Command: `{command}`", ""]
                 continue
-            lines += [f"**{kind.upper()}**, {record['date']}: `{record['command']}`  ", f"Machine: {_machine(record['machine'])}",
+            lines += [f"**{kind.upper()}**, {record['date']}: `{record['command']}`  ",
+                      f"Machine: {_machine(record['machine'])}",
                       ""]
             judged = verdict(name, kind, record["figures"], record["machine"])
             if judged:

@@ -19,7 +19,8 @@ from common import save, timed
 
 
 def clustered_unit_vectors(n: int, dim: int, rng: np.random.Generator, centres: np.ndarray) -> np.ndarray:
-    vectors = centres[rng.integers(0, len(centres), n)] + 0.6 * rng.standard_normal((n, dim), dtype=np.float32) / np.sqrt(dim)
+    picked = centres[rng.integers(0, len(centres), n)]  # drawn before the noise, as the stored figures were
+    vectors = picked + 0.6 * rng.standard_normal((n, dim), dtype=np.float32) / np.sqrt(dim)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     return vectors.astype(np.float32)
 
@@ -41,7 +42,7 @@ def main() -> None:
 
     import faiss
 
-    from core.methods.rag import build_index
+    from core.backbone.vector_index import build_index
 
     rng = np.random.default_rng(0)
     centres = rng.standard_normal((2000, args.dim)).astype(np.float32)

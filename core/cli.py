@@ -25,7 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from core.errors import AdaptlabError
-from core.running.grid import size_label
+from core.task.sizes import size_label
 
 # A results table has 13 columns: when output is piped (CI logs, files), don't squeeze it into 80.
 console = Console(width=None if sys.stdout.isatty() else 170)
@@ -223,7 +223,8 @@ def run_grid(config, args) -> int:
         result = run_experiment(config, store, progress)
     not_started = f", {len(result.over_budget)} not started (grid budget)" if result.over_budget else ""
     console.print(f"{result.executed} run(s) executed, {result.skipped} already finished, {result.failed} failed"
-                  f"{not_started} in {time.perf_counter() - started:.0f}s; stored as '{config.name}' in {result.store_url}")
+                  f"{not_started} in {time.perf_counter() - started:.0f}s; stored as '{config.name}' in "
+                  f"{result.store_url}")
     print_results(store, config.name)
     return 1 if result.failed else 3 if result.over_budget else 0
 
@@ -337,7 +338,8 @@ def check_destination(out: Path, force: bool) -> None:
     if out.is_dir():
         raise AdaptlabError(f"{out} is a folder; give a file name, e.g. -o {out / 'results.csv'}")
     if not out.parent.is_dir():
-        raise AdaptlabError(f"cannot write {out}: the folder {out.parent} does not exist; create it or choose another -o")
+        raise AdaptlabError(f"cannot write {out}: the folder {out.parent} does not exist; create it or choose "
+                            "another -o")
     if out.exists() and not force:
         raise AdaptlabError(f"{out} already exists; add --force to replace it, or choose another file with -o")
 
@@ -425,8 +427,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--parallel", type=int, default=None, metavar="N",
                      help="runs at once on this device, each with 1/N of it (default: parallel_runs in the config, 1)")
     run.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
-                     help="run each run as a Ray task on a cluster: ADDRESS (host:port), else the config's ray.address, "
-                          "else $ADAPTLAB_RAY_ADDRESS, else a local cluster (docs/DEPLOY.md)")
+                     help="run each run as a Ray task on a cluster: ADDRESS (host:port), else the config's "
+                          "ray.address, else $ADAPTLAB_RAY_ADDRESS, else a local cluster (docs/DEPLOY.md)")
     run.set_defaults(func=cmd_run)
     from core.task.scenarios import SCENARIOS
 
@@ -437,7 +439,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the model to adapt: 'smollm2' (the built-in LLM), a model folder or Hub id "
                            "(default: the scenario's, all-MiniLM-L6-v2 for classification)")
     demo.add_argument("--label-noise", type=float, default=0.0, metavar="SHARE",
-                      help="flip this share of training labels (e.g. 0.1, 0.3) to see how data quality moves each method")
+                      help="flip this share of training labels (e.g. 0.1, 0.3) to see how data quality moves each "
+                           "method")
     demo.add_argument("--name", default=None, metavar="NAME",
                       help="store the demo under this name instead of demo-SCENARIO[-quick...]")
     demo.add_argument("--seeds", type=int, default=None, metavar="N",
@@ -498,7 +501,8 @@ def build_parser() -> argparse.ArgumentParser:
     questions.set_defaults(func=cmd_questions)
     listing = commands.add_parser("list", help="list stored experiments")
     listing.set_defaults(func=cmd_list)
-    dashboard = commands.add_parser("dashboard", help="open the dashboard in the browser (runs, charts, decision report)")
+    dashboard = commands.add_parser("dashboard",
+                                    help="open the dashboard in the browser (runs, charts, decision report)")
     dashboard.add_argument("--port", type=int, default=8501)
     dashboard.add_argument("--address", default="localhost", help="interface to listen on (default: this machine only)")
     dashboard.add_argument("--allow-host", action="append", default=[], metavar="NAME",

@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 
 from core.methods import DEFAULT_REFERENCE, METHODS
 from core.results.decision import COST_AXES, pareto_front
-from core.running.grid import size_label, size_order
+from core.task.sizes import size_label, size_order
 
 # One colour and one dash pattern per method everywhere, from the methods' specs. Red is kept out: it means
 # "transfer hurts" (and, for answers, "made up").
@@ -132,8 +132,10 @@ def accuracy_cost_chart(table: pd.DataFrame, cost: str = "train_dollars", unit: 
     figure.add_trace(go.Scatter(x=front[cost], y=front.accuracy, mode="markers+text", showlegend=False,
                                 hoverinfo="skip", name="on the front", text=_front_labels(front["size"], unit),
                                 textposition=["top right" if i < len(front) / 2 else "top left"
-                                              for i in range(len(front))], textfont={"size": 11, "color": "#1F2933"}, cliponaxis=False,
-                                marker={"size": 20, "color": "rgba(0,0,0,0)", "line": {"color": "#1F2933", "width": 2}}))
+                                              for i in range(len(front))],
+                                textfont={"size": 11, "color": "#1F2933"}, cliponaxis=False,
+                                marker={"size": 20, "color": "rgba(0,0,0,0)",
+                                        "line": {"color": "#1F2933", "width": 2}}))
     for method, group in frame.groupby("method", sort=False):
         labels = [size_label(s, unit) for s in group["size"]]
         figure.add_trace(go.Scatter(
@@ -222,7 +224,8 @@ def cost_volume_chart(costs: pd.DataFrame, break_even: pd.DataFrame) -> go.Figur
     for method, group in costs.groupby("method", sort=False):
         figure.add_trace(go.Scatter(x=group.queries, y=group.total_dollars, mode="lines", name=method,
                                     line={"color": color(method), "width": 2.5, "dash": METHOD_DASHES.get(method)},
-                                    hovertemplate=f"<b>{method}</b><br>%{{x:,.0f}} queries: $%{{y:,.4f}}<extra></extra>"))
+                                    hovertemplate=f"<b>{method}</b><br>%{{x:,.0f}} queries: "
+                                                  "$%{y:,.4f}<extra></extra>"))
     if len(break_even):
         text = [f"beyond {q:,.0f} queries {after} is cheaper than {first}" for q, first, after in
                 zip(break_even.queries, break_even.cheaper_first, break_even.cheaper_after)]

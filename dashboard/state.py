@@ -331,7 +331,8 @@ def answers(name: str) -> Answers:
 
 @dataclass
 class Knowledge:
-    """A QA experiment's knowledge view (core/results/knowledge.py), every size: one row per method, size (and group)."""
+    """A QA experiment's knowledge view (core/results/knowledge.py), every size: one row per method, size (and
+    group)."""
 
     coverage: pd.DataFrame  # core.results.knowledge.coverage_table
     update: pd.DataFrame  # core.results.knowledge.update_table

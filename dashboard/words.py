@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from core.methods import METHODS
-from core.running.grid import size_label, size_order
+from core.task.sizes import size_label, size_order
 
 # Explained once, where each first appears (Compare): what a reader cannot guess from the words alone.
 PER_CLASS = ("**Training data** counts examples *per class*: \"8 per class\" means 8 labelled examples of each "

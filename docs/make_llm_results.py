@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 from core.results.analysis import analyse  # noqa: E402
 from core.results.knowledge import coverage_table, update_table  # noqa: E402
 from core.results.store import SqlStore  # noqa: E402
-from core.running.grid import size_label  # noqa: E402
+from core.task.sizes import size_label  # noqa: E402
 
 DOCS = ROOT / "docs"
 START, END = "<!-- llm-results:start -->", "<!-- llm-results:end -->"
@@ -62,10 +62,12 @@ def main_table(store: SqlStore, name: str, quality: str) -> tuple[list[str], pd.
     table = analyse(runs, experiment["test_labels"], "scratch").summary
     unit = experiment["config"].get("size_unit", "per_class")
     extra = {field: mean_field(runs, field) for field in (
-        "exact_match", "token_f1", "mc_accuracy", "retrieval_recall", "prompt_tokens_per_query", "generated_tokens_per_query",
+        "exact_match", "token_f1", "mc_accuracy", "retrieval_recall", "prompt_tokens_per_query",
+        "generated_tokens_per_query",
         "latency_p50_ms", "generated_accuracy")}
     lines = [f"| method | size | {quality} [95% CI] | seeds | " +
-             ("exact match | token F1 | options | recall@k | " if quality == "answer match" else "generated+parsed | ") +
+             ("exact match | token F1 | options | recall@k | " if quality == "answer match"
+              else "generated+parsed | ") +
              "train s | batch-1 latency ms (p50) | prompt tokens | $ per 1k queries |",
              "|---|---|---|---|" + ("---|---|---|---|" if quality == "answer match" else "---|") + "---|---|---|---|"]
     for row in table.itertuples():
@@ -74,7 +76,8 @@ def main_table(store: SqlStore, name: str, quality: str) -> tuple[list[str], pd.
         cells = [f"`{row.method}`", size_label(row.size, unit),
                  f"{row.accuracy:.3f} [{row.accuracy_low:.3f}, {row.accuracy_high:.3f}]", str(int(row.seeds))]
         if quality == "answer match":
-            cells += [fmt(get["exact_match"]), fmt(get["token_f1"]), fmt(get["mc_accuracy"]), fmt(get["retrieval_recall"])]
+            cells += [fmt(get["exact_match"]), fmt(get["token_f1"]), fmt(get["mc_accuracy"]),
+                      fmt(get["retrieval_recall"])]
         else:
             cells += [fmt(get["generated_accuracy"])]
         cells += [f"{row.train_seconds:.0f}", fmt(get["latency_p50_ms"], 0), fmt(get["prompt_tokens_per_query"], 0),
@@ -163,7 +166,8 @@ def qa_section(store: SqlStore, name: str) -> list[str]:
                                     values=["answer_match", "abstention_rate", "wrong_answer_rate"], aggfunc="mean")
         for (method, size), row in wide.iterrows():
             lines.append(f"| `{method}` | {size_label(size, unit)} | {fmt(row.get(('answer_match', 'covered')))}"
-                         f" | {fmt(row.get(('answer_match', 'uncovered')))} | {fmt(row.get(('abstention_rate', 'uncovered')))}"
+                         f" | {fmt(row.get(('answer_match', 'uncovered')))} | "
+                         f"{fmt(row.get(('abstention_rate', 'uncovered')))}"
                          f" | {fmt(row.get(('wrong_answer_rate', 'uncovered')))} |")
         lines.append("")
     update = update_table(finished)
@@ -175,7 +179,8 @@ def qa_section(store: SqlStore, name: str) -> list[str]:
                   "|---|---|---|---|---|---|---|"]
         for row in update.itertuples():
             lines.append(f"| `{row.method}` | {size_label(row.size, unit)} | {fmt(row.before)} | "
-                         f"{fmt(row.after)} | {row.how} | {fmt(row.update_seconds, 1)} | {fmt(row.update_dollars, 5)} |")
+                         f"{fmt(row.after)} | {row.how} | {fmt(row.update_seconds, 1)} | "
+                         f"{fmt(row.update_dollars, 5)} |")
         lines.append("")
     recall = mean_field(finished, "retrieval_recall").groupby(level=0).mean()
     lines += qa_findings(table, coverage, update, recall)
@@ -282,11 +287,13 @@ def classification_findings(table: pd.DataFrame, builtin: str, tests: int, encod
               "| method | size | SmolLM2 [95% CI] | encoder [95% CI] | SmolLM2 train s | encoder train s |",
               "|---|---|---|---|---|---|"]
     for row in both.itertuples():
-        lines.append(f"| `{row.method}` | {size_label(row.size, 'per_class')} | {row.accuracy_llm:.3f} [{row.accuracy_low_llm:.3f}, "
+        lines.append(f"| `{row.method}` | {size_label(row.size, 'per_class')} | {row.accuracy_llm:.3f} "
+                     f"[{row.accuracy_low_llm:.3f}, "
                      f"{row.accuracy_high_llm:.3f}] | {row.accuracy_encoder:.3f} [{row.accuracy_low_encoder:.3f}, "
                      f"{row.accuracy_high_encoder:.3f}] | {row.train_seconds_llm:.0f} | "
                      f"{row.train_seconds_encoder:.1f} |")
-    apart = [f"`{r.method}` at {size_label(r.size, 'per_class')} ({'LLM' if r.accuracy_llm > r.accuracy_encoder else 'encoder'} ahead)"
+    apart = [f"`{r.method}` at {size_label(r.size, 'per_class')} "
+             f"({'LLM' if r.accuracy_llm > r.accuracy_encoder else 'encoder'} ahead)"
              for r in both.itertuples()
              if r.accuracy_low_llm > r.accuracy_high_encoder or r.accuracy_low_encoder > r.accuracy_high_llm]
     lines += ["", "- Intervals that do not overlap: " + (", ".join(apart) if apart else "none") + "."]
@@ -336,7 +343,8 @@ def paraphrase_section(store: SqlStore, names: tuple[str, str] = PARAPHRASES) ->
               "epochs over the corpus in both, so more wordings mean more steps, as in the paper; distractor "
               "passages are worded once); the corpus words each fact once, or four ways. *prompt* is the base model "
               "beside them, as a check that the questions are the same.", "",
-              "| method | wordings per fact | answer match [95% CI] | covered | uncovered | options | steps | train s |",
+              "| method | wordings per fact | answer match [95% CI] | covered | uncovered | options | steps | train "
+              "s |",
               "|---|---|---|---|---|---|---|---|"]
     for method, wordings, row, covered, uncovered, options, steps in rows:
         lines.append(f"| `{method}` | {wordings} | {row.accuracy:.3f} [{row.accuracy_low:.3f}, "
@@ -367,7 +375,8 @@ def main() -> None:
     stores: dict[str, SqlStore] = {}
     block = [START, "", "# LLM results", "",
              f"Generated by `python docs/make_llm_results.py` on {dt.date.today().isoformat()} from runs stored by "
-             "`adaptlab demo ... --model smollm2` and `adaptlab demo geo-qa`. *Answer match* is the quality axis of QA: "
+             "`adaptlab demo ... --model smollm2` and `adaptlab demo geo-qa`. *Answer match* is the quality axis of "
+             "QA: "
              "an accepted answer (any alias) appears in the reply after SQuAD normalisation, as PopQA scores it; "
              "strict exact match is in the run records beside it. Its interval is a 95% bootstrap over "
              "questions and seeds. *options*: multiple-choice accuracy by option likelihood; *recall@k*: the share "

@@ -29,9 +29,9 @@ from core.results.forgetting import forgetting_runs, forgetting_summary, matched
 from core.results.knowledge import coverage_table, update_table  # noqa: E402
 from core.results.report import difference_text, human_bytes, markdown_table, results_rows  # noqa: E402
 from core.results.store import SqlStore  # noqa: E402
-from core.running.grid import NO_TRAINING_DATA, size_label, size_order  # noqa: E402
 from core.running.runner import run_experiment  # noqa: E402
 from core.task.scenarios import SCENARIOS, demo_config  # noqa: E402
+from core.task.sizes import NO_TRAINING_DATA, size_label, size_order  # noqa: E402
 from dashboard.charts import (  # noqa: E402
     accuracy_cost_chart,
     forgetting_chart,
@@ -152,7 +152,8 @@ def findings(table: pd.DataFrame, runs: pd.DataFrame, unit: str) -> list[str]:
                               for r in hurts.itertuples())
             out.append(f"Negative transfer against {reference} (the whole 95% interval below zero): {cells}.")
         else:
-            out.append(f"No negative transfer against {reference}: no adapted method is reliably worse than it at any size.")
+            out.append(f"No negative transfer against {reference}: no adapted method is reliably worse than it at "
+                       "any size.")
     lost = largest_forgetting(runs)
     if len(lost):
         parts = ", ".join(f"{r.method} {r.recall_lost * 100:+.1f} [{r.recall_lost_low * 100:+.1f}, "
@@ -187,7 +188,8 @@ def glance_row(scenario: str, measured: Measured) -> str:
     cells = len(adapted)
     lost = largest_forgetting(runs)
     forgetting = ", ".join(f"{r.method} {r.recall_lost * 100:.1f}" for r in lost.itertuples()) if len(lost) else "n/a"
-    return (f"| `{scenario}` | {size_label(largest, measured.unit)} | **{best}** {top.iloc[0].accuracy:.3f} | {gap:+.1f} | "
+    return (f"| `{scenario}` | {size_label(largest, measured.unit)} | **{best}** {top.iloc[0].accuracy:.3f} | "
+            f"{gap:+.1f} | "
             f"{hurts['scratch']} of {cells} | {hurts['tfidf']} of {cells} | {forgetting} |")
 
 
@@ -244,14 +246,16 @@ def noise_section(store: SqlStore) -> list[str]:
         rows = rows.set_index("noise")
         if not set(NOISE_LEVELS) <= set(rows.index):
             continue
-        cells = [f"{rows.accuracy[n]:.3f} [{rows.accuracy_low[n]:.3f}, {rows.accuracy_high[n]:.3f}]" for n in NOISE_LEVELS]
+        cells = [f"{rows.accuracy[n]:.3f} [{rows.accuracy_low[n]:.3f}, {rows.accuracy_high[n]:.3f}]"
+                 for n in NOISE_LEVELS]
         change = rows.accuracy[max(NOISE_LEVELS)] - rows.accuracy[min(NOISE_LEVELS)]
         lines.append(f"| {method} | " + " | ".join(cells) + f" | {change * 100:+.1f} points |")
         if method != "prompt":  # prompt sees no training labels
             worst[method] = change
     ranked = sorted(worst.items(), key=lambda item: item[1])
     lines += ["", f"Of the methods that learn from the labels, hit hardest by 30% noise: **{ranked[0][0]}** "
-                  f"({ranked[0][1] * 100:+.1f} points); least: **{ranked[-1][0]}** ({ranked[-1][1] * 100:+.1f} points). "
+                  f"({ranked[0][1] * 100:+.1f} points); least: **{ranked[-1][0]}** ({ranked[-1][1] * 100:+.1f} "
+                  "points). "
                   "The change is a difference of means; where the two columns' intervals overlap, read it as no "
                   "more than a tendency."]
     return lines
@@ -292,12 +296,14 @@ def forgetting_section(store: SqlStore) -> list[str]:
              "|---|---|---|---|---|"]
     for row in summary.sort_values(["method", "accuracy"]).itertuples():
         lines.append(f"| {row.method} | {row.setting.removeprefix('lr ')} | {row.seeds} | {row.accuracy:.3f} | "
-                     f"{row.recall_lost * 100:.1f} [{row.recall_lost_low * 100:.1f}, {row.recall_lost_high * 100:.1f}] |")
+                     f"{row.recall_lost * 100:.1f} [{row.recall_lost_low * 100:.1f}, "
+                     f"{row.recall_lost_high * 100:.1f}] |")
     matched = matched_forgetting(runs, "lora", "full")
     lines += ["", f"![forgetting against task accuracy]({chart})", ""]
     if len(matched):
         lines += ["Matched pairs (task accuracy within 2 points), paired by seed and probe pair:", "",
-                  "| LoRA setting (accuracy) | full setting (accuracy) | LoRA minus full, recall points [95% interval] |",
+                  "| LoRA setting (accuracy) | full setting (accuracy) | LoRA minus full, recall points [95% "
+                  "interval] |",
                   "|---|---|---|"]
         for row in matched.itertuples():
             lines.append(f"| {row.first_setting.replace(' (default)', ', default')} ({row.first_accuracy:.3f}) | "
@@ -341,7 +347,8 @@ def changes_section(previous: str, current: list[str]) -> list[str]:
 
 
 def scenario_section(scenario: str, measured: Measured) -> list[str]:
-    name, experiment, runs, table, unit = measured.name, measured.experiment, measured.runs, measured.table, measured.unit
+    name, experiment, runs = measured.name, measured.experiment, measured.runs
+    table, unit = measured.table, measured.unit
     card = experiment["task"]["provenance"].get("scenario", SCENARIOS[scenario].CARD)
     stats = experiment["task"]["stats"]
     charts = {
@@ -405,7 +412,8 @@ def main() -> None:
              "## At a glance", "",
              "At each scenario's largest training-set size: the most accurate option, the gap between full "
              "fine-tuning and LoRA, how many adapted cells (rag, probe, lora, full at every size) are reliably worse "
-             "than each from-scratch reference (whole 95% interval below zero, Benjamini-Hochberg across the cells), and "
+             "than each from-scratch reference (whole 95% interval below zero, Benjamini-Hochberg across the cells), "
+             "and "
              "the recall points a general ability of the encoder lost after fine-tuning at that size (forgetting "
              "probe).", "",
              "| scenario | largest size | most accurate | full minus LoRA (points) | hurt vs scratch | hurt vs tfidf "

@@ -17,7 +17,7 @@ from core.results.answers import (
     right_counts,
 )
 from core.results.report import markdown_text
-from core.running.grid import size_label
+from core.task.sizes import size_label
 from dashboard import state, ui
 
 KEY = "answers"

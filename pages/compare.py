@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.results.decision import COST_AXES
 from core.results.report import markdown_text, results_rows
-from core.running.grid import NO_TRAINING_DATA, size_label, size_order
+from core.task.sizes import NO_TRAINING_DATA, size_label, size_order
 from dashboard import charts, ui, words
 
 KEY = "compare"

@@ -8,7 +8,7 @@ import streamlit as st
 
 from core.results.decision import break_even_queries, one_per_method, storage_of_variants, total_cost
 from core.results.report import human_bytes
-from core.running.grid import NO_TRAINING_DATA, size_label, size_order
+from core.task.sizes import NO_TRAINING_DATA, size_label, size_order
 from dashboard import charts, ui, words
 
 KEY = "cost"
@@ -47,8 +47,9 @@ def _volume(table: pd.DataFrame, low: int, high: int) -> None:
                     f"{high:,} queries.")
         return
     st.markdown("**Break-even points**")
-    st.markdown("\n".join(f"- Beyond **{row.queries:,.0f}** queries, **{row.cheaper_after}** costs less in total than "
-                          f"**{row.cheaper_first}** (both ${row.total_dollars:,.4f} there)." for row in shown.itertuples()))
+    st.markdown("\n".join(f"- Beyond **{row.queries:,.0f}** queries, **{row.cheaper_after}** costs less in total "
+                          f"than **{row.cheaper_first}** (both ${row.total_dollars:,.4f} there)."
+                          for row in shown.itertuples()))
 
 
 def _storage(summary: pd.DataFrame) -> None:

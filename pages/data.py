@@ -46,8 +46,9 @@ def _builtin(chosen: dict) -> dict:
                f"licence: {card.get('licence', 'not stated')}.")
     defaults, options = state.scenario_options(name), {}
     if "per_class" in defaults:
+        chosen_per_class = chosen.get("builtin_options", {}).get("per_class", defaults["per_class"])
         per_class = st.number_input("Examples per class (at most)", min_value=10, max_value=100_000, step=10,
-                                    value=int(chosen.get("builtin_options", {}).get("per_class", defaults["per_class"])),
+                                    value=int(chosen_per_class),
                                     key=f"{KEY}.{name}.per_class", help="Fewer examples make every run faster.")
         if per_class != defaults["per_class"]:
             options["per_class"] = int(per_class)

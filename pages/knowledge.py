@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.results.knowledge import at_size, knowledge_fact, knowledge_rows
-from core.running.grid import NO_TRAINING_DATA, size_label, size_order
+from core.task.sizes import NO_TRAINING_DATA, size_label, size_order
 from dashboard import charts, state, ui, words
 
 KEY = "knowledge"

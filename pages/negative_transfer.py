@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core.running.grid import size_label
+from core.task.sizes import size_label
 from dashboard import charts, ui, words
 
 KEY = "negative_transfer"
@@ -63,7 +63,8 @@ def verdict(pooled: pd.DataFrame, reference: str, unit: str) -> str:
                        if len(helps) else ".")
     cells = "; ".join(f"**{row.method}** at {size_label(row.size, unit)} ({row.difference:+.3f}, interval "
                       f"{row.low:+.3f} to {row.high:+.3f})" for row in hurts.itertuples())
-    return (f":red[**Transfer hurts in {len(hurts)} of {len(pooled)} cells**] (a method at a training-set size): {cells}. There, the pretrained model "
+    return (f":red[**Transfer hurts in {len(hurts)} of {len(pooled)} cells**] (a method at a training-set size): "
+            f"{cells}. There, the pretrained model "
             f"(adapted that way) is reliably worse than the from-scratch reference ({reference}) trained on the same "
             "examples: what the model learned before gets in the way of this task. At those sizes prefer the "
             "reference, or another method.")

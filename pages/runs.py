@@ -1,4 +1,5 @@
-"""Runs: the queue and live progress of every job (read from the database every two seconds), cancel, errors in words."""
+"""Runs: the queue and live progress of every job (read from the database every two seconds), cancel, errors in
+words."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import streamlit as st
 from core.errors import AdaptlabError
 from core.results.report import markdown_text
 from core.running.claims import running_elsewhere
-from core.running.grid import size_label
+from core.task.sizes import size_label
 from dashboard import live, state, ui
 
 KEY = "runs"
@@ -121,9 +122,9 @@ def _progress(job: dict, progress: dict, unit: str) -> None:
     cols[1].metric("Elapsed", ui.seconds(elapsed))
     if remaining is not None:
         cols[2].metric("Remaining (estimate)", ui.seconds(remaining),
-                       help=f"The {len(durations)} run(s) finished so far took {ui.seconds(sum(durations) / len(durations))}"
-                            f" on average; {total - done} run(s) are left" + (f", {at_once} at once." if at_once > 1
-                                                                                else "."))
+                       help=f"The {len(durations)} run(s) finished so far took "
+                            f"{ui.seconds(sum(durations) / len(durations))} on average; {total - done} run(s) are "
+                            "left" + (f", {at_once} at once." if at_once > 1 else "."))
     elif progress.get("remaining_seconds") is not None:
         cols[2].metric("Remaining (estimate)", ui.seconds(progress["remaining_seconds"]),
                        help="From the share of the grid done so far; refined once a run has finished.")

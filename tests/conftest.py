@@ -64,7 +64,8 @@ def small_disk(tmp_path):
 
     def mount(size: int, name: str = "disk"):
         if sys.platform != "linux" or os.geteuid() != 0:
-            pytest.skip("a real small disk is a tmpfs mount, which needs root on Linux; run as root to cause this fault")
+            pytest.skip("a real small disk is a tmpfs mount, which needs root on Linux; run as root to cause this "
+                        "fault")
         folder = tmp_path / name
         folder.mkdir()
         done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(folder)],

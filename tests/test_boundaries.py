@@ -71,35 +71,21 @@ def test_the_method_registry_imports_no_heavy_library():
 
 
 # -- import cycles among core modules ----------------------------------------------------------------------------
-def _is_type_checking(test: ast.expr) -> bool:
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+def _imports(tree: ast.AST) -> list[ast.Import | ast.ImportFrom]:
+    """Every import statement, at any depth: function-local ones, and those under `if TYPE_CHECKING:` too (which
+    never run, yet still say the module depends on the other, and would hide a circle from a runtime-only scan)."""
+    return [node for node in ast.walk(tree) if isinstance(node, ast.Import | ast.ImportFrom)]
 
 
-def _runtime_imports(tree: ast.AST) -> list[ast.Import | ast.ImportFrom]:
-    """Every import statement, at any depth (function-local ones too), except under `if TYPE_CHECKING:`,
-    which never runs."""
-    found, stack = [], [tree]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, ast.Import | ast.ImportFrom):
-            found.append(node)
-        elif isinstance(node, ast.If) and _is_type_checking(node.test):
-            stack.extend(node.orelse)
-            continue
-        stack.extend(ast.iter_child_nodes(node))
-    return found
-
-
-def import_graph() -> dict[str, set[str]]:
-    """module -> the core modules it imports. `from X import a` points at X, and at X.a where that is a module;
-    the parent packages that Python imports implicitly on the way are not edges."""
-    paths = {_module_name(p): p for p in _sources("core")}
+def import_graph(*folders: str) -> dict[str, set[str]]:
+    """module -> the modules of these folders (core's by default) it imports. `from X import a` points at X, and at
+    X.a where that is a module; the parent packages that Python imports implicitly on the way are not edges."""
+    paths = {_module_name(p): p for p in _sources(*(folders or ("core",)))}
     graph: dict[str, set[str]] = {}
     for module, path in paths.items():
         package = module if path.name == "__init__.py" else module.rpartition(".")[0]
         edges = set()
-        for node in _runtime_imports(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        for node in _imports(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
             if isinstance(node, ast.Import):
                 edges |= {alias.name for alias in node.names}
                 continue
@@ -193,18 +179,76 @@ def test_the_cycle_finder_finds_cycles_and_only_cycles():
     assert import_cycles({"a": {"b"}, "b": {"c"}, "c": set()}) == []
 
 
-def test_the_import_graph_sees_local_and_relative_imports_but_not_type_checking_ones():
+def test_the_import_graph_sees_local_relative_and_type_checking_imports():
     graph = import_graph()
     assert len(graph) == len(_sources("core")) and any(graph.values())
-    # core.methods.base imports its heavy types under TYPE_CHECKING only; the registry imports its method modules
+    # the registry imports its method modules; a method module imports the engine's FitContext (core.methods.base)
     assert {"core.methods.rag", "core.methods.lora", "core.methods.base"} <= graph["core.methods"]
-    tree = ast.parse("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import core.a\nelse:\n    import core.b\n"
-                     "def f():\n    from core import c\n")
-    names = {alias.name for node in _runtime_imports(tree) for alias in node.names}
-    assert names == {"TYPE_CHECKING", "core.b", "c"}
+    # core.methods.base names the backbone's types under TYPE_CHECKING only: edges all the same
+    assert {"core.backbone.embeddings", "core.backbone.models"} <= graph["core.methods.base"]
+    tree = ast.parse("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import core.a\n"
+                     "else:\n    import core.b\ndef f():\n    from core import c\n")
+    names = {alias.name for node in _imports(tree) for alias in node.names}
+    assert names == {"TYPE_CHECKING", "core.a", "core.b", "c"}
 
 
 def test_core_modules_import_each_other_without_cycles():
     cycles = import_cycles(import_graph())
     assert not cycles, f"{len(cycles)} import cycle(s) among core modules:\n" + "\n".join(
         " -> ".join(cycle) for cycle in cycles)
+
+
+# -- layers: imports flow one way -----------------------------------------------------------------------------
+# Lowest first. A module imports from its own layer or from those below it, never from one above (type-only
+# imports count). The order follows an experiment: its inputs (the task, the backbone), what methods train and
+# score with, the methods, the config built from them, the store the runs write into, the runs, what is made of
+# the stored results, and the interfaces. A name matches a module and everything under it; the longest wins.
+LAYERS = [
+    ("core.errors", "core.paths", "core.schema"),  # what every layer uses: errors in words, folders, strict models
+    ("core.task", "core.backbone"),  # the two inputs, side by side (the task's tokenizer report reads the backbone)
+    ("core.training", "core.evaluation"),  # how a network trains, and how answers are scored and models probed
+    ("core.methods",),  # the adaptation methods and their registry
+    ("core.config",),  # the experiment's settings, with a section per method that has one
+    ("core.results.store",),  # where each run's record is written
+    ("core.running",),  # one run, the grid, its executors, the job queue
+    ("core.results",),  # analysis, decision, report, export: all read from the store
+    ("core", "core.cli"),  # the Python API (core/__init__.py) and the command line
+    ("dashboard", "pages"),  # the dashboard, a thin skin over core
+]
+# Imports that run back up today, each with the change that removes it. The list only shrinks: an entry that no
+# longer occurs fails test_known_upward_imports_still_exist, so it is taken out when it is fixed.
+KNOWN_UPWARD = {
+    ("core.training.loop", "core.methods.base"): "issue 25, one training loop: the loop takes its own inputs object",
+}
+
+
+def layer_of(module: str) -> int:
+    matches = [(len(name), level) for level, names in enumerate(LAYERS) for name in names
+               if module == name or module.startswith(name + ".")]
+    assert matches, f"{module} is in no layer: add it to LAYERS in tests/test_boundaries.py"
+    return max(matches)[1]
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
+    """(importer, imported) for every import of a module in a higher layer than the importer's."""
+    return sorted((module, target) for module, targets in graph.items() for target in targets
+                  if layer_of(target) > layer_of(module))
+
+
+def test_the_layer_check_finds_an_import_that_runs_back_up():
+    graph = {"core.task.data": {"core.errors", "core.running.grid"}, "core.running.grid": {"core.task.sizes"},
+             "core.results.report": {"core.running.grid", "core.results.store"}, "core.results.store": set()}
+    assert upward_imports(graph) == [("core.task.data", "core.running.grid")]
+    assert layer_of("core.results.store") < layer_of("core.running.run") < layer_of("core.results.analysis")
+
+
+def test_imports_flow_one_way_through_the_layers():
+    graph = import_graph("core", "dashboard", "pages")
+    found = [pair for pair in upward_imports(graph) if pair not in KNOWN_UPWARD]
+    assert not found, "imports that run back up the layers (LAYERS in tests/test_boundaries.py):\n" + "\n".join(
+        f"{module} (layer {layer_of(module)}) imports {target} (layer {layer_of(target)})" for module, target in found)
+
+
+def test_known_upward_imports_still_exist():
+    gone = set(KNOWN_UPWARD) - set(upward_imports(import_graph("core")))
+    assert not gone, f"fixed, so take them out of KNOWN_UPWARD: {sorted(gone)}"

@@ -57,8 +57,8 @@ class EmbeddingCache:
                 for start in range(0, len(missing), 900):  # SQLite caps bound parameters per query
                     chunk = missing[start:start + 900]
                     marks = ",".join("?" * len(chunk))
-                    rows = db.execute(f"SELECT text_key, vector FROM embeddings WHERE model=? AND text_key IN ({marks})",
-                                      [model, *chunk]).fetchall()
+                    rows = db.execute("SELECT text_key, vector FROM embeddings WHERE model=? AND text_key IN "
+                                      f"({marks})", [model, *chunk]).fetchall()
                     for key, blob in rows:
                         vector = np.frombuffer(blob, dtype=np.float32)
                         found[key] = self._memory[(model, key)] = vector
@@ -97,7 +97,8 @@ def encode_texts(base: BaseModel, texts: list[str], batch_size: int = 64) -> np.
     for idx, batch in padded_batches(tokenizer, framed, base.max_length, batch_size, base.device):
         with torch.autocast(base.device.type, dtype=base.autocast_dtype, enabled=base.autocast_dtype is not None):
             hidden = model(**batch).last_hidden_state
-        pooled = torch.nn.functional.normalize(_pool(hidden, batch["attention_mask"], base.profile.pooling).float(), dim=-1)
+        pooled = _pool(hidden, batch["attention_mask"], base.profile.pooling).float()
+        pooled = torch.nn.functional.normalize(pooled, dim=-1)
         out[idx] = pooled.cpu().numpy()
     return out
 

@@ -140,4 +140,5 @@ def timed_in_chunks(predict, texts: list[str], chunks: int = THROUGHPUT_CHUNKS) 
         total += elapsed()
         rates.append(elapsed() / (end - start) * 1000)
     return outputs, {"inference_seconds_per_1k": total / max(1, len(texts)) * 1000,
-                     "inference_seconds_per_1k_low": float(min(rates)), "inference_seconds_per_1k_high": float(max(rates))}
+                     "inference_seconds_per_1k_low": float(min(rates)),
+                     "inference_seconds_per_1k_high": float(max(rates))}

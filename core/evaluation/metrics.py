@@ -112,7 +112,8 @@ def bootstrap_interval(values: np.ndarray, seed: int = 0, samples: int = BOOTSTR
 ROWS_AT_ONCE = 512  # vectors resampled in one matrix product (2,000 x 512 means: 8 MB)
 
 
-def bootstrap_intervals(vectors: np.ndarray, seed: int = 0, samples: int = BOOTSTRAP_SAMPLES) -> list[tuple[float, float]]:
+def bootstrap_intervals(vectors: np.ndarray, seed: int = 0,
+                        samples: int = BOOTSTRAP_SAMPLES) -> list[tuple[float, float]]:
     """bootstrap_interval of each row of `vectors` (rows x examples, each one run's values), the same to the last
     bit for 0/1 and integer values, in a few matrix products instead of one bootstrap per row."""
     vectors = np.asarray(vectors, dtype=np.float64)

@@ -44,11 +44,12 @@ METHODS: dict[str, MethodSpec] = {spec.name: spec for spec in (
 
 def default_methods(family: str, kind: str = "classification", has_corpus: bool = False) -> list[str]:
     """The grid run when a config names no methods: the backbone's defaults that apply to this task
-    (on a decoder with a document corpus, the knowledge-injection methods join; RAG on QA needs a corpus)."""
+    (on a decoder with a document corpus, the knowledge-injection methods join; a method that needs a corpus for this
+    task kind, as RAG on QA, is left out without one)."""
     chosen = []
     for name, spec in METHODS.items():
         wanted = family in spec.default_on or (family == "decoder" and has_corpus and spec.default_with_corpus)
-        if wanted and spec.supports(family, kind) and not (kind == "qa" and spec.retrieves and not has_corpus):
+        if wanted and spec.supports(family, kind) and (has_corpus or kind not in spec.needs_corpus):
             chosen.append(name)
     return chosen
 
@@ -67,5 +68,5 @@ def learning_rates(family: str) -> dict[str, float]:
             if spec.learning_rate_on(family) is not None}
 
 
-__all__ = ["DEFAULT_REFERENCE", "FAMILIES", "METHODS", "FitContext", "Fitted", "MethodSpec", "default_methods", "learning_rates",
-           "references"]
+__all__ = ["DEFAULT_REFERENCE", "FAMILIES", "METHODS", "FitContext", "Fitted", "MethodSpec", "default_methods",
+           "learning_rates", "references"]

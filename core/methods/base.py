@@ -7,8 +7,7 @@ latency and bytes stored, so every method is measured the same way.
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -17,11 +16,12 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:  # the registry imports no torch: a method's heavy imports happen when it fits
+    # a config section, and the experiment's config itself (core.config.ExperimentConfig): config.py builds its
+    # sections from this registry, so the methods sit below it and name it by its pydantic base only
     from pydantic import BaseModel as Settings
 
     from core.backbone.embeddings import Embedder
     from core.backbone.models import BaseModel
-    from core.config import ExperimentConfig
 
 ProgressFn = Callable[[float, dict], None]  # (fraction done, details such as {"loss": 0.4})
 
@@ -36,7 +36,7 @@ class FitContext:
     corpus: pd.DataFrame | None  # knowledge documents (text, label) for RAG
     base: BaseModel
     embedder: Embedder
-    config: ExperimentConfig
+    config: Settings  # the experiment's ExperimentConfig (core/config.py)
     seed: int
     progress: ProgressFn = field(default=lambda fraction, info: None)
     kind: str = "classification"  # or "qa" (decoders only): labels are then the reference answers
@@ -75,16 +75,21 @@ class MethodSpec:
 
     name: str  # the key used in configs and results
     title: str  # what the dashboard shows
-    # on a sentence encoder: a function, or "module:function" imported on first use (so the registry stays light);
-    # None: not offered there
-    fit: FitFn | str | None
     colour: str  # its colour in every chart, one per method; never red, which says "transfer hurts"
+    # its fit on each backbone family it runs on ("encoder", "decoder"), a function of its own module whose heavy
+    # imports happen inside it (so the registry stays light); a family left out: not offered there
+    fits: Mapping[str, FitFn]
+    # its default learning rate on each family it trains on (training.learning_rates, llm.learning_rates)
+    learning_rates: Mapping[str, float] = field(default_factory=dict)
+    task_kinds: tuple[str, ...] = ("classification",)  # "qa" needs a decoder that generates
+    needs_corpus: tuple[str, ...] = ()  # the task kinds on which it has nothing to work with without a document corpus
+    needs_cuda: bool = False  # runs on a CUDA GPU only (qlora): a cluster without GPUs cannot run it
+    # refuses in one sentence, before anything loads or trains, where this machine cannot run it (qlora: no CUDA)
+    check_machine: Callable[[], None] | None = None
     uses_training_data: bool = True  # False: one run serves every training-set size
     uses_embeddings: bool = False  # True: reads the shared embedding cache
     trains_network: bool = False  # True: LoRA, full and scratch: the shared training loop
     early_stops: bool = False  # stops on validation examples (taken from the run's training budget by default)
-    decoder_fit: FitFn | str | None = None  # on a decoder LLM, as `fit`; None: not offered there
-    task_kinds: tuple[str, ...] = ("classification",)  # "qa" needs a decoder that generates
     changes_base_weights: bool = False  # LoRA, full: the adapted model may forget what the base knew
     retrieves: bool = False  # on a decoder: passages retrieved into the prompt (needs the retrieval encoder)
     # its deployment keeps the frozen base model beside a small per-task part (adapter, head, index, prompt), so
@@ -96,26 +101,20 @@ class MethodSpec:
     default_with_corpus: bool = False  # joins a decoder's default grid when the task has a document corpus
     is_reference: bool = False  # from scratch, no pretraining: what negative transfer is measured against
     fit_time_per_example: bool = False  # the estimate times its fit on a sample and charges it per example
-    learning_rate: float | None = None  # its default learning rate on an encoder (training.learning_rates)
-    llm_learning_rate: float | None = None  # and on a decoder LLM (llm.learning_rates)
     # the run's search when `tuning: true`: each setting's candidates, tried on the same validation examples
     # (learning_rate_x multiplies the configured learning rate); the best is kept, the search counts as training
     search: dict[str, tuple] = field(default_factory=dict)
     dash: str = "solid"  # its line in charts: methods of about the same cost would hide each other otherwise
     # optimiser steps of a run on this many examples, for the estimate; None: the shared loop's plan
-    steps: Callable[[int, ExperimentConfig], int] | None = None
+    steps: Callable[[int, Settings], int] | None = None
     settings: type[Settings] | None = None  # its own config section, named after it (`lora:`, `rag:`, `prompt:`)
 
     def fit_for(self, family: str) -> FitFn | None:
         """The fit for a backbone family ("encoder", "decoder"); None when the method has none there."""
-        fit = self.decoder_fit if family == "decoder" else self.fit
-        if isinstance(fit, str):  # "core.methods.decoder.fits:fit_lora"
-            module, _, function = fit.partition(":")
-            fit = getattr(importlib.import_module(module), function)
-        return fit
+        return self.fits.get(family)
 
     def offered_on(self, family: str) -> bool:
-        return (self.decoder_fit if family == "decoder" else self.fit) is not None
+        return family in self.fits
 
     def supports(self, family: str, kind: str) -> bool:
         """Whether this method runs on that backbone family for that task kind (QA needs a decoder)."""
@@ -124,7 +123,7 @@ class MethodSpec:
         return kind == "classification" or (family == "decoder" and kind in self.task_kinds)
 
     def learning_rate_on(self, family: str) -> float | None:
-        return self.llm_learning_rate if family == "decoder" else self.learning_rate
+        return self.learning_rates.get(family)
 
 
 def count_parameters(module) -> tuple[int, int]:

@@ -6,9 +6,41 @@ It uses no labelled examples, so one run serves every training-set size. Decoder
 
 from __future__ import annotations
 
-from core.methods.base import MethodSpec
+from typing import TYPE_CHECKING
 
-SPEC = MethodSpec("corpus_ft", "Corpus fine-tuning (documents into the weights)", None, "#E377C2", uses_training_data=False,
-                  trains_network=True, early_stops=True, decoder_fit="core.methods.decoder.fits:fit_corpus_ft", task_kinds=("classification", "qa"),
-                  changes_base_weights=True,
-                  shares_base_model=True, default_with_corpus=True, llm_learning_rate=1e-3, dash="dash")
+import numpy as np
+
+from core.errors import ConfigError
+from core.methods.base import FitContext, MethodSpec
+
+if TYPE_CHECKING:
+    from core.methods.decoder.predictors import DecoderPredictor
+
+
+def fit_decoder(ctx: FitContext) -> DecoderPredictor:
+    """Continued pre-training on the corpus passages (every token), then asked the questions closed-book."""
+    from transformers import set_seed
+
+    from core.methods.decoder.fits import frozen_dtype, trained, with_lora
+    from core.training.sft import Example, train_decoder
+
+    if ctx.corpus is None or not len(ctx.corpus):
+        raise ConfigError("corpus_ft trains on the task's corpus, and this task has none; add task.corpus")
+    set_seed(ctx.seed)
+    model = with_lora(ctx, ctx.base.causal_lm(dtype=frozen_dtype(ctx)))
+    passages = ctx.corpus.text.tolist()
+    order = np.random.default_rng(ctx.seed).permutation(len(passages))
+    held = max(1, len(passages) // 20)  # early stopping watches the loss on passages it does not train on
+    validation = [Example("", passages[i]) for i in order[:held]]
+    train = [Example("", passages[i]) for i in order[held:]] or validation
+    details = train_decoder(model, ctx, train, validation, ctx.learning_rate("corpus_ft"),
+                            ctx.base.tokenizer.eos_token or "")
+    details["passages_trained"] = len(train)
+    return trained(ctx, model, details)
+
+
+SPEC = MethodSpec("corpus_ft", "Corpus fine-tuning (documents into the weights)", colour="#E377C2",
+                  fits={"decoder": fit_decoder}, learning_rates={"decoder": 1e-3}, task_kinds=("classification", "qa"),
+                  needs_corpus=("classification", "qa"), uses_training_data=False, trains_network=True,
+                  early_stops=True, changes_base_weights=True, shares_base_model=True, default_with_corpus=True,
+                  dash="dash")

@@ -17,6 +17,7 @@ from core.schema import Strict
 
 if TYPE_CHECKING:
     from core.backbone.models import BaseModel
+    from core.methods.decoder.predictors import DecoderPredictor
     from core.training.loop import TrainedClassifier
 
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
@@ -50,6 +51,16 @@ def fit(ctx: FitContext) -> TrainedClassifier:
     return classifier
 
 
+def fit_decoder(ctx: FitContext) -> DecoderPredictor:
+    """On an LLM: supervised fine-tuning of LoRA adapters on every linear projection (answer tokens only)."""
+    from transformers import set_seed
+
+    from core.methods.decoder.fits import frozen_dtype, supervised, with_lora
+
+    set_seed(ctx.seed)
+    return supervised(ctx, with_lora(ctx, ctx.base.causal_lm(dtype=frozen_dtype(ctx))), "lora")
+
+
 def load_adapter(base: BaseModel, folder: str | Path, num_labels: int, batch_size: int = 64) -> TrainedClassifier:
     """A stored LoRA adapter (a run kept with keep_artifacts) on its base model, ready to predict.
 
@@ -74,8 +85,8 @@ def load_adapter(base: BaseModel, folder: str | Path, num_labels: int, batch_siz
                              0, parameters, {"adapter": str(folder)})
 
 
-SPEC = MethodSpec("lora", "LoRA adapter", fit, "#1F77B4", trains_network=True, early_stops=True,
-                  decoder_fit="core.methods.decoder.fits:fit_lora", task_kinds=("classification", "qa"), changes_base_weights=True,
-                  shares_base_model=True, default_on=("encoder", "decoder"), learning_rate=2e-3,
-                  llm_learning_rate=1e-3, settings=LoraSettings,
+SPEC = MethodSpec("lora", "LoRA adapter", colour="#1F77B4", fits={"encoder": fit, "decoder": fit_decoder},
+                  learning_rates={"encoder": 2e-3, "decoder": 1e-3}, task_kinds=("classification", "qa"),
+                  trains_network=True, early_stops=True, changes_base_weights=True,
+                  shares_base_model=True, default_on=("encoder", "decoder"), settings=LoraSettings,
                   search={"learning_rate_x": (0.5, 1.0, 2.0)})

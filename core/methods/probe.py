@@ -46,6 +46,6 @@ def fit(ctx: FitContext) -> ProbeClassifier:
                            details={"iterations": int(np.max(model.n_iter_))})
 
 
-SPEC = MethodSpec("probe", "Linear probe (frozen)", fit, "#9467BD", uses_embeddings=True,
+SPEC = MethodSpec("probe", "Linear probe (frozen)", colour="#9467BD", fits={"encoder": fit}, uses_embeddings=True,
                   shares_base_model=True, default_on=("encoder",), fit_time_per_example=True,
                   search={"C": (0.1, 1.0, 10.0)})

@@ -19,6 +19,7 @@ from core.schema import Strict
 
 if TYPE_CHECKING:
     from core.backbone.embeddings import Embedder
+    from core.methods.decoder.predictors import DecoderPredictor
 
 
 
@@ -98,7 +99,14 @@ def fit(ctx: FitContext) -> PromptClassifier:
     return build(ctx.embedder, ctx.labels, ctx.config.prompt.template, ctx.config.prompt.descriptions)
 
 
-SPEC = MethodSpec("prompt", "Prompt-only (zero-shot)", fit, "#7B8794", uses_training_data=False, uses_embeddings=True,
-                  decoder_fit="core.methods.decoder.fits:fit_prompt", task_kinds=("classification", "qa"),
+def fit_decoder(ctx: FitContext) -> DecoderPredictor:
+    """On an LLM: the instruction and the question, nothing learnt."""
+    from core.methods.decoder.fits import frozen_dtype, predictor
+
+    return predictor(ctx, ctx.base.causal_lm(dtype=frozen_dtype(ctx)))
+
+
+SPEC = MethodSpec("prompt", "Prompt-only (zero-shot)", colour="#7B8794", fits={"encoder": fit, "decoder": fit_decoder},
+                  task_kinds=("classification", "qa"), uses_training_data=False, uses_embeddings=True,
                   shares_base_model=True, updates_without_training=True,
                   default_on=("encoder", "decoder"), settings=PromptSettings, dash="dot")

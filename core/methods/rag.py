@@ -8,7 +8,6 @@ corpus without labels still carries knowledge. Exact inner-product search by def
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from pydantic import Field
 
+from core.backbone.vector_index import build_index, save_index
 from core.methods.base import FitContext, MethodSpec
 from core.methods.prompt import PromptClassifier
 from core.methods.prompt import build as build_prompt
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import faiss
 
     from core.backbone.embeddings import Embedder
-
+    from core.methods.decoder.predictors import DecoderPredictor
 
 
 class RagSettings(Strict):
@@ -42,56 +42,7 @@ class RagSettings(Strict):
     reranker: str | None = Field(None, min_length=1)
 
 
-HNSW_NEIGHBOURS = 32  # graph degree: the usual speed/recall balance for 384-d text vectors
-HNSW_EF_CONSTRUCTION = 80  # build-time breadth: FAISS's 40 leaves a 1M-vector graph at recall@10 0.87
-HNSW_EF_SEARCH = 128  # search breadth at 100k vectors and below; larger graphs get more (hnsw_ef_search)
-HNSW_EF_SEARCH_MAX = 512
-IVF_PROBES = 16
 VOTE_TEMPERATURE = 0.05  # cosine similarities of neighbours differ by a few hundredths: sharpen them
-
-
-def hnsw_ef_search(vectors: int) -> int:
-    """Search breadth for an HNSW graph of this many vectors: twice as broad per tenfold growth past 100k.
-
-    A bigger graph needs a broader search for the same recall (bench/retrieval.py measures the curve).
-    """
-    return int(min(HNSW_EF_SEARCH_MAX, HNSW_EF_SEARCH * 2 ** max(0.0, math.log10(max(vectors, 1) / 100_000))))
-
-
-def build_index(vectors: np.ndarray, kind: str, approximate_above: int) -> faiss.Index:
-    """An inner-product index over unit vectors (so scores are cosine similarities)."""
-    import faiss
-
-    dim = vectors.shape[1]
-    if kind == "auto":
-        kind = "hnsw" if len(vectors) > approximate_above else "flat"
-    if kind == "flat":
-        index = faiss.IndexFlatIP(dim)
-    elif kind == "hnsw":
-        index = faiss.IndexHNSWFlat(dim, HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-        index.hnsw.efSearch = hnsw_ef_search(len(vectors))
-    elif kind == "ivf":
-        lists = max(1, min(int(4 * math.sqrt(len(vectors))), len(vectors) // 39))  # FAISS wants ~39 points per list
-        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, lists, faiss.METRIC_INNER_PRODUCT)
-        index.train(vectors)
-        index.nprobe = min(IVF_PROBES, lists)
-    else:
-        raise ValueError(f"unknown index type {kind!r}")
-    index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-    return index
-
-
-def save_index(index: faiss.Index, path: Path) -> None:
-    import faiss
-
-    faiss.write_index(index, str(path))
-
-
-def load_index(path: Path) -> faiss.Index:
-    import faiss
-
-    return faiss.read_index(str(path))
 
 
 @dataclass
@@ -177,8 +128,16 @@ def _one_hot(label: int, classes: int) -> np.ndarray:
     return vote
 
 
-SPEC = MethodSpec("rag", "RAG (retrieve + vote; on an LLM, passages in the prompt)", fit, "#17A2B8", uses_embeddings=True,
-                  decoder_fit="core.methods.decoder.fits:fit_rag", task_kinds=("classification", "qa"), retrieves=True,
+def fit_decoder(ctx: FitContext) -> DecoderPredictor:
+    """On an LLM: the top-k corpus passages (or labelled training examples) retrieved into the prompt."""
+    from core.methods.decoder.fits import build_retriever, frozen_dtype, predictor
+
+    return predictor(ctx, ctx.base.causal_lm(dtype=frozen_dtype(ctx)), retriever=build_retriever(ctx))
+
+
+SPEC = MethodSpec("rag", "RAG (retrieve + vote; on an LLM, passages in the prompt)", colour="#17A2B8",
+                  fits={"encoder": fit, "decoder": fit_decoder}, task_kinds=("classification", "qa"),
+                  needs_corpus=("qa",), uses_embeddings=True, retrieves=True,
                   shares_base_model=True, updates_without_training=True,
                   default_on=("encoder", "decoder"), settings=RagSettings, dash="dashdot",
                   search={"k": (4, 8, 16)})

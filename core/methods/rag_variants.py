@@ -26,9 +26,9 @@ def fit_hybrid(ctx: FitContext):
 
 
 # as rag on a decoder (same task kinds, same costs), off the default grid, no encoder fit and no section of its own
-BM25 = dataclasses.replace(rag.SPEC, name="rag_bm25", title="RAG, BM25 retrieval (words, bm25s)", fit=None,
-                           decoder_fit=fit_bm25, colour="#5AB4AC", default_on=(), settings=None, dash="dot")
+BM25 = dataclasses.replace(rag.SPEC, name="rag_bm25", title="RAG, BM25 retrieval (words, bm25s)",
+                           fits={"decoder": fit_bm25}, colour="#5AB4AC", default_on=(), settings=None, dash="dot")
 HYBRID = dataclasses.replace(rag.SPEC, name="rag_hybrid", title="RAG, hybrid retrieval (dense + BM25 fused)",
-                             fit=None, decoder_fit=fit_hybrid, colour="#01665E", default_on=(), settings=None,
+                             fits={"decoder": fit_hybrid}, colour="#01665E", default_on=(), settings=None,
                              dash="dot")
 VARIANTS = (BM25.name, HYBRID.name)

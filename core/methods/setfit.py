@@ -78,8 +78,8 @@ class SetFitClassifier:
         head = self.setfit_model.model_head
         if not texts:
             return np.zeros((0, self.num_labels), dtype=np.float32)
-        probs = self.setfit_model.predict_proba([self.template.format(text=t) for t in texts], batch_size=self.batch_size,
-                                         as_numpy=True, show_progress_bar=False)
+        probs = self.setfit_model.predict_proba([self.template.format(text=t) for t in texts],
+                                                batch_size=self.batch_size, as_numpy=True, show_progress_bar=False)
         return in_label_order(np.asarray(probs), head.classes_, self.num_labels)
 
     def save(self, folder: Path) -> None:
@@ -167,7 +167,7 @@ def fit(ctx: FitContext) -> SetFitClassifier:
                             body_parameters + head_parameters, body_parameters + head_parameters, details)
 
 
-SPEC = MethodSpec("setfit", "SetFit (contrastive fine-tuning, then a head)", fit, "#2CA02C", trains_network=True,
-                  changes_base_weights=True, stores_whole_model=True, learning_rate=BODY_LEARNING_RATE,
-                  steps=planned_steps,
+SPEC = MethodSpec("setfit", "SetFit (contrastive fine-tuning, then a head)", colour="#2CA02C", fits={"encoder": fit},
+                  learning_rates={"encoder": BODY_LEARNING_RATE}, trains_network=True,
+                  changes_base_weights=True, stores_whole_model=True, steps=planned_steps,
                   search={"learning_rate_x": (0.5, 1.0, 2.0)})

@@ -40,7 +40,8 @@ def fit(ctx: FitContext) -> TfidfClassifier:
         # char_wb n-grams carry subword signal: they are what lets TF-IDF read kaomoji or typos
         TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=1),
     )
-    pipeline = make_pipeline(features, LogisticRegression(max_iter=2000, C=ctx.hyper.get("C", 10.0), random_state=ctx.seed))
+    classifier = LogisticRegression(max_iter=2000, C=ctx.hyper.get("C", 10.0), random_state=ctx.seed)
+    pipeline = make_pipeline(features, classifier)
     pipeline.fit(ctx.train_texts, ctx.train_labels)
     head = pipeline[-1]
     parameters = head.coef_.size + head.intercept_.size
@@ -49,6 +50,7 @@ def fit(ctx: FitContext) -> TfidfClassifier:
 
 
 # no backbone at all: the same classical baseline beside an encoder or a decoder
-SPEC = MethodSpec("tfidf", "TF-IDF + logistic regression (classical)", fit, "#A5A80F", decoder_fit=fit,
-                  default_on=("encoder",), is_reference=True, fit_time_per_example=True,
-                  search={"C": (1.0, 10.0, 100.0)})
+# the same fit on either backbone: it reads the texts, never the model
+SPEC = MethodSpec("tfidf", "TF-IDF + logistic regression (classical)", colour="#A5A80F",
+                  fits={"encoder": fit, "decoder": fit}, default_on=("encoder",), is_reference=True,
+                  fit_time_per_example=True, search={"C": (1.0, 10.0, 100.0)})

@@ -29,7 +29,7 @@ from core.evaluation.metrics import (
     row_means,
 )
 from core.methods import DEFAULT_REFERENCE, METHODS
-from core.running.grid import NO_TRAINING_DATA, size_order
+from core.task.sizes import NO_TRAINING_DATA, size_order
 
 TRANSFER_COLUMNS = ["method", "size", "seed", "difference", "low", "high", "hurts", "p_adjusted", "unpaired"]
 
@@ -39,7 +39,8 @@ class Analysis:
     """Everything computed from one experiment's runs; empty frames when no run has finished."""
 
     summary: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per (method, size) as run: the results table
-    curves: pd.DataFrame = field(default_factory=pd.DataFrame)  # per (method, size), no-training-data runs at every size
+    # per (method, size), no-training-data runs at every size
+    curves: pd.DataFrame = field(default_factory=pd.DataFrame)
     transfer: pd.DataFrame = field(default_factory=pd.DataFrame)  # vs the reference (empty without its runs)
 
 
@@ -194,7 +195,8 @@ RECORD_COSTS = ("latency_p50_ms", "latency_p95_ms", "merged_latency_p50_ms", "me
                 "inference_seconds_per_1k_low", "inference_seconds_per_1k_high")
 
 
-def summary_table(runs: pd.DataFrame, test_labels: list[int], reference: str | None = DEFAULT_REFERENCE) -> pd.DataFrame:
+def summary_table(runs: pd.DataFrame, test_labels: list[int],
+                  reference: str | None = DEFAULT_REFERENCE) -> pd.DataFrame:
     """The results table alone (see analyse): accuracy with interval, macro-F1, difference to the reference, cost."""
     return analyse(runs, test_labels, reference).summary
 

@@ -20,7 +20,7 @@ import pandas as pd
 
 from core.evaluation.metrics import is_abstention, normalize_answer
 from core.methods import METHODS
-from core.running.grid import size_order
+from core.task.sizes import size_order
 
 RIGHT, WRONG, ABSTAINED, EMPTY = "right", "wrong", "I don't know", "no answer"
 COVERAGE = {"all": "every question", "covered": "covered by the documents", "uncovered": "not covered"}

@@ -18,7 +18,7 @@ import pandas as pd
 
 from core.evaluation.metrics import bootstrap_interval
 from core.methods import METHODS
-from core.running.grid import NO_TRAINING_DATA, size_label, size_order
+from core.task.sizes import NO_TRAINING_DATA, size_label, size_order
 
 
 def shares_base_model(method: str) -> bool:
@@ -41,7 +41,8 @@ COST_AXES = {  # the cost columns a user can put against accuracy, in their word
 def quality_name(kind: str) -> str:
     """What the quality axis measures, in words: answer match for questions answered in words, else accuracy.
 
-    Either way the number is in the `accuracy` column (a QA run stores answer match there: an accepted answer appears in the reply)."""
+    Either way the number is in the `accuracy` column (a QA run stores answer match there: an accepted answer
+    appears in the reply)."""
     return "answer match" if kind == "qa" else "accuracy"
 
 
@@ -438,7 +439,8 @@ def cheapest_and_why(pool: pd.DataFrame) -> tuple[object, str]:
     ordered = pool.assign(_size=pool["size"].map(size_order)).sort_values(["total_dollars", "_size"])
     choice, why = ordered.iloc[0], "total"
     for _, other in ordered.iloc[1:].iterrows():
-        if _serve_alike(choice, other) and not _fixed_alike(choice, other) and other.fixed_dollars < choice.fixed_dollars:
+        cheaper_fixed = other.fixed_dollars < choice.fixed_dollars
+        if _serve_alike(choice, other) and not _fixed_alike(choice, other) and cheaper_fixed:
             choice, why = other, "fixed"
     alike = [other for _, other in ordered.iterrows() if other.name != choice.name and _serve_alike(choice, other)
              and _fixed_alike(choice, other)]
@@ -450,7 +452,8 @@ def cheapest_and_why(pool: pd.DataFrame) -> tuple[object, str]:
 
 def _serve_alike(a, b) -> bool:
     return serve_alike(a.inference_dollars_per_1k, b.inference_dollars_per_1k,
-                       a.get("inference_dollars_per_1k_se", float("nan")), b.get("inference_dollars_per_1k_se", float("nan")))
+                       a.get("inference_dollars_per_1k_se", float("nan")),
+                       b.get("inference_dollars_per_1k_se", float("nan")))
 
 
 def _fixed_alike(a, b) -> bool:

@@ -22,7 +22,7 @@ import pandas as pd
 
 from core.methods import METHODS
 from core.results.decision import money, one_per_method
-from core.running.grid import size_label, size_order
+from core.task.sizes import size_label, size_order
 
 GROUPS = ("covered", "uncovered")
 INDEXES, RETRAINS, CANNOT = "indexes the new passages", "trains again on them", "has nowhere to put them"
@@ -164,8 +164,9 @@ def changing_facts_choice(update: pd.DataFrame, retrains: int = 12, months: int 
     way = "indexing the new passages" if choice.how == INDEXES else "training again on them"
     yearly = 0.0 if pd.isna(choice.update_dollars) else choice.update_dollars * retrains
     often = "monthly" if retrains == months else f"{retrains} times in {months} months"
+    took = _duration(choice.update_seconds) if pd.notna(choice.update_seconds) else "near zero"
     sentence = (f"When the facts change {often}, use {choice.method}: it takes "
-                f"new facts in by {way} ({_duration(choice.update_seconds) if pd.notna(choice.update_seconds) else 'near zero'} "
+                f"new facts in by {way} ({took} "
                 f"each time, {money(yearly)} for the {retrains} updates) and then answers {choice.after:.0%} of the "
                 "questions about them")
     others = usable[usable.method != choice.method].sort_values("after", ascending=False)

@@ -34,7 +34,8 @@ from core.results.decision import (
     total_cost,
     updates_without_training,
 )
-from core.running.grid import NO_TRAINING_DATA, RunSpec, size_label, size_order
+from core.running.grid import RunSpec
+from core.task.sizes import NO_TRAINING_DATA, size_label, size_order
 from core.task.uploads import upload_info
 
 QUESTION = ("For this task and data, should we prompt, retrieve (RAG), train a LoRA adapter, fully fine-tune, "
@@ -75,7 +76,8 @@ def provenance_rows(task_info: dict) -> list[dict]:
     rows = []
     for source in provenance.get("sources", []):
         info = upload_info(source.get("sha256", "")) or {}
-        rows.append({"source": source.get("split", "all splits"), "file": info.get("original_name") or source.get("file"),
+        rows.append({"source": source.get("split", "all splits"),
+                     "file": info.get("original_name") or source.get("file"),
                      "sha256": source.get("sha256", ""), "rows": source.get("rows"),
                      "licence": info.get("licence") or "not stated"})
     return rows
@@ -99,7 +101,8 @@ def results_rows(summary: pd.DataFrame, reference: str, unit: str, kind: str = "
         f"{quality_name(kind)} [95% interval]": [f"{a:.3f} [{lo:.3f}, {hi:.3f}]" for a, lo, hi in
                                                  zip(summary.accuracy, summary.accuracy_low, summary.accuracy_high)],
         "token F1" if kind == "qa" else "macro-F1": summary.macro_f1.map("{:.3f}".format),
-        f"vs {reference} [95% interval]": [difference_text(d, h, lo, hi) for d, h, lo, hi in zip(delta, hurts, low, high)],
+        f"vs {reference} [95% interval]": [difference_text(d, h, lo, hi)
+                                           for d, h, lo, hi in zip(delta, hurts, low, high)],
         "train s": summary.train_seconds.map(lambda n: "" if pd.isna(n) else f"{n:.1f}"),
         "train $": summary.train_dollars.map(money),
         "ms / query": summary.inference_seconds_per_1k.map("{:.2f}".format),
@@ -162,7 +165,8 @@ def build_report(experiment: dict, summary: pd.DataFrame, recommendation: Recomm
     settings = {"model": config.get("model", {}).get("name", "default"),
                 "max length (tokens)": config.get("model", {}).get("max_length"),
                 "methods": ", ".join(config.get("methods", [])),
-                "training-set sizes": ", ".join(str(s) for s in config.get("sizes", [])) + f" ({unit.replace('_', ' ')})",
+                "training-set sizes": (", ".join(str(s) for s in config.get("sizes", []))
+                                       + f" ({unit.replace('_', ' ')})"),
                 "seeds": ", ".join(str(s) for s in config.get("seeds", [])), "reference": reference,
                 "budget": ", ".join(f"{k} {v}" for k, v in config.get("budget", {}).items()),
                 "prices ($ per device hour)": ", ".join(f"{k} {v}" for k, v in config.get("prices", {}).items())}
@@ -492,7 +496,8 @@ def facts_lines(runs: pd.DataFrame, constraints: Constraints) -> list[str]:
 def constraint_lines(constraints: Constraints, quality: str = "accuracy") -> list[str]:
     lines = [f"{quality} floor: {constraints.accuracy_floor:.3f}" if constraints.accuracy_floor is not None
              else f"{quality} floor: none",
-             f"budget: {money(constraints.budget_dollars)}" if constraints.budget_dollars is not None else "budget: none",
+             f"budget: {money(constraints.budget_dollars)}" if constraints.budget_dollars is not None
+             else "budget: none",
              f"latency limit: {constraints.latency_ms:g} ms per query" if constraints.latency_ms is not None
              else "latency limit: none",
              f"expected queries: {constraints.queries:,} over {constraints.months} months",

@@ -193,8 +193,9 @@ def searched_fits(method, config: ExperimentConfig, refit: bool) -> int:
 def plan_seconds(config: ExperimentConfig, task, measured: dict, done: set[str] = frozenset()) -> pd.DataFrame:
     """One row per run of the grid not already finished, with its estimated steps and seconds."""
     from core.methods import METHODS
-    from core.running.grid import NO_TRAINING_DATA, plan_runs, subset_indices
+    from core.running.grid import plan_runs, subset_indices
     from core.running.run import holds_out, validation_from_budget
+    from core.task.sizes import NO_TRAINING_DATA
 
     index = {label: i for i, label in enumerate(task.labels)}
     y_train = task.train.label.map(index).to_numpy()
@@ -281,7 +282,8 @@ def estimate_in_subprocess(config: ExperimentConfig, store_url: str | None = Non
         answer = None
     if not isinstance(answer, dict):  # killed (out of memory?) or crashed before it could answer
         last = (done.stderr.strip().splitlines() or ["nothing"])[-1][:300]
-        raise AdaptlabError(f"the estimate stopped without an answer (exit code {done.returncode}); it last said: {last}")
+        raise AdaptlabError(f"the estimate stopped without an answer (exit code {done.returncode}); it last said: "
+                            f"{last}")
     if "error" in answer:
         raise AdaptlabError(answer["error"])
     return Estimate.from_json(lines[-1])

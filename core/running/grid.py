@@ -14,22 +14,8 @@ import numpy as np
 from core.config import ExperimentConfig
 from core.methods import METHODS, rag_variants
 
-ALL = "all"  # the size that takes the whole training split
-NO_TRAINING_DATA = "0"  # the size of runs of methods that use no training data: their result holds at every size
-
-
-def size_order(size: str) -> float:
-    """Sort key of a size: by number, with the whole training split last (and no training data first)."""
-    return float("inf") if size == ALL else float(size)
-
-
-def size_label(size: str, unit: str = "per_class") -> str:
-    """A size in words, as every page, table and report shows it: "8 per class", "no training data"..."""
-    if size == NO_TRAINING_DATA:
-        return "no training data"
-    if size == ALL:
-        return "all training data"
-    return f"{size} per class" if unit == "per_class" else f"{size} examples"
+# the size names are the task's (core/task/sizes.py); size_label and size_order are named here too, as before
+from core.task.sizes import ALL, NO_TRAINING_DATA, size_label, size_order  # noqa: F401
 
 
 @dataclass(frozen=True)

@@ -72,9 +72,10 @@ def _continue_pretraining(fitted, ctx, passages: list[str]) -> None:
     for name, param in model.named_parameters():
         param.requires_grad_(name in fitted.trained_names)
     examples = [Example("", passage) for passage in passages]
-    method = "corpus_ft" if "corpus_ft" in ctx.config.llm.learning_rates else "lora"
+    # new passages are continued pre-training whichever method trained the model: corpus_ft's learning rate (the
+    # config's llm table always holds it, its default filled in)
     details = train_decoder(model, ctx, examples, examples[: max(1, len(examples) // 10)],
-                            ctx.config.llm.learning_rates.get(method, 1e-3), ctx.base.tokenizer.eos_token or "")
+                            ctx.config.llm.learning_rates["corpus_ft"], ctx.base.tokenizer.eos_token or "")
     for param in model.parameters():
         param.requires_grad_(False)
     fitted.details["update_training"] = {k: details[k] for k in ("steps", "stop_reason", "best_val_loss")}

@@ -28,7 +28,8 @@ import torch
 
 from core.methods import METHODS
 from core.paths import now
-from core.running.grid import RunSpec, size_order
+from core.running.grid import RunSpec
+from core.task.sizes import size_order
 
 PARENT_POLL_SECONDS = 0.2
 MEMORY_HEADROOM = 0.95  # of the GPU's memory handed out; the rest is CUDA contexts and the allocator's slack

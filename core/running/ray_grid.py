@@ -39,6 +39,7 @@ from importlib import metadata
 from pathlib import Path
 
 from core.errors import ConfigError
+from core.methods import METHODS
 from core.paths import adaptlab_home, now, ray_address
 from core.running.grid import RunSpec
 from core.running.packing import PackedOutcome, apply_share, device_share, packing_order
@@ -172,7 +173,8 @@ def check_answers_as_ray(address: str, timeout: float) -> None:
             pass
     except (OSError, ValueError) as error:
         raise RayClusterError(f"the Ray cluster at {address} does not answer ({error}); start it there with "
-                              "`ray start --head` (or check the address and port, 6379 by default) and run again") from None
+                              "`ray start --head` (or check the address and port, 6379 by default) and run "
+                              "again") from None
     if address.startswith("ray://"):
         return  # Ray Client's own protocol (the `ray[client]` extra), which this request does not speak: not probed
     log = adaptlab_home() / "logs" / "ray.log"
@@ -187,9 +189,9 @@ def check_answers_as_ray(address: str, timeout: float) -> None:
             probe.kill()
             probe.wait()
     if not answered:
-        raise RayClusterError(f"nothing at {address} answered as a Ray cluster within {timeout:g} s (something else "
-                              "listens there, or nothing gets through); check the address and port (`ray start --head` "
-                              "prints them, 6379 by default), or raise ray.connect_timeout for a slow network")
+        raise RayClusterError(f"nothing at {address} answered as a Ray cluster within {timeout:g} s (something "
+                              "else listens there, or nothing gets through); check the address and port (`ray start "
+                              "--head` prints them, 6379 by default), or raise ray.connect_timeout for a slow network")
 
 
 def connect(address: str | None, timeout: float = 30.0) -> str:
@@ -240,9 +242,9 @@ def check_nodes(where: str) -> list[dict]:
     other = [(node, fact) for node, fact in zip(nodes, facts) if fact["adaptlab"] != mine]
     if other:
         node, fact = other[0]
-        raise RayClusterError(f"node {fact['host']} ({node['NodeManagerAddress']}) runs adaptlab {fact['adaptlab']} and "
-                              f"this driver {mine}; install the same adaptlab on every node of {where} "
-                              f"({len(other)} of {len(nodes)} differ), then run again")
+        raise RayClusterError(f"node {fact['host']} ({node['NodeManagerAddress']}) runs adaptlab "
+                              f"{fact['adaptlab']} and this driver {mine}; install the same adaptlab on every node "
+                              f"of {where} ({len(other)} of {len(nodes)} differ), then run again")
     return facts
 
 
@@ -252,7 +254,7 @@ def gpu_ask(config, cluster_gpus: float, where: str) -> float:
     if device == "cpu":
         return 0.0
     if cluster_gpus <= 0:
-        if device == "cuda" or "qlora" in config.methods:
+        if device == "cuda" or any(METHODS[method].needs_cuda for method in config.methods):
             raise RayClusterError(f"the config asks for a CUDA GPU (model.device: {device}, methods "
                                   f"{', '.join(config.methods)}) and {where} has none; add GPU nodes or set "
                                   "model.device: cpu")

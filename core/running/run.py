@@ -33,10 +33,11 @@ from core.evaluation.measure import (
 from core.evaluation.metrics import classification_metrics
 from core.methods import METHODS, FitContext
 from core.paths import adaptlab_home, now
-from core.running.grid import NO_TRAINING_DATA, RunSpec, subset_indices
+from core.running.grid import RunSpec, subset_indices
 from core.running.knowledge_update import knowledge_update
 from core.task.data import Task
 from core.task.load import load_task
+from core.task.sizes import NO_TRAINING_DATA
 from core.task.validation import ValidationReport, unknown_descriptions, validate_task
 
 LATENCY_SAMPLE = 256  # test texts timed uncached for the latency of methods that read the embedding cache
@@ -296,7 +297,8 @@ def _fit_and_measure(spec: RunSpec, ctx: FitContext, config: ExperimentConfig, e
     price = price_per_hour(config.prices, env["device_kind"], env["device"]) * price_share
     record.update(
         train_seconds=train_seconds, peak_memory_mb=peak.megabytes,
-        peak_memory_kind=peak.kind, memory_baseline_mb=peak.baseline_megabytes, trainable_parameters=int(fitted.trainable_parameters),
+        peak_memory_kind=peak.kind, memory_baseline_mb=peak.baseline_megabytes,
+        trainable_parameters=int(fitted.trainable_parameters),
         total_parameters=int(fitted.total_parameters), bytes_stored=stored_bytes(fitted, keep),
         price_per_hour=price, train_dollars=dollars(train_seconds, price),
         inference_dollars_per_1k=dollars(per_1k, price), details=fitted.details,

@@ -68,10 +68,9 @@ def choose_methods(config: ExperimentConfig, family: str, task: Task) -> list[st
         offered = [m for m, spec in METHODS.items() if spec.supports(family, task.kind)]
         raise ConfigError(f"method(s) {', '.join(refused)} do not run on {model} for {task.kind}; choose from "
                           f"{', '.join(offered)}")
-    if "qlora" in config.methods:
-        from core.methods.decoder.fits import require_cuda_4bit
-
-        require_cuda_4bit()
+    for method in config.methods:  # a method this machine cannot run (qlora without CUDA) says so before loading
+        if METHODS[method].check_machine is not None:
+            METHODS[method].check_machine()
     return list(config.methods)
 
 

@@ -23,9 +23,9 @@ import uuid
 from core.errors import AdaptlabError, Cancelled
 from core.paths import adaptlab_home
 from core.results.store import SqlStore
-from core.running.grid import size_label
 from core.running.jobs import HEARTBEAT_SECONDS, STALE_SECONDS, JobQueue
 from core.running.run import Progress
+from core.task.sizes import size_label
 
 REPORT_EVERY_SECONDS = 0.5  # progress writes are throttled; a run reports several times a second at most
 

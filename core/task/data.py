@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from core.config import CorpusSpec, TaskSpec
 from core.errors import DataError
+from core.task.spec import CorpusSpec, TaskSpec
 
 SHOWN = 5  # how many offending rows to quote in a message
 SPLITS = ("train", "validation", "test")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from core.config import TaskSpec
 from core.task.data import Task, flip_labels, load_files
 from core.task.qa import load_qa_task
 from core.task.scenarios import build_scenario
+from core.task.spec import TaskSpec
 
 
 def load_task(spec: TaskSpec, name: str = "task", retriever: str = "default") -> Task:

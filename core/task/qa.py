@@ -23,7 +23,6 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from core.config import CorpusSpec, TaskSpec
 from core.errors import DataError
 from core.task.coverage import load_tokenizer
 from core.task.data import (
@@ -50,6 +49,7 @@ from core.task.questions import (
     withheld_documents,
     withheld_note,
 )
+from core.task.spec import CorpusSpec, TaskSpec
 from core.task.validation import (
     LONG_TEXT_CHARS_PER_TOKEN,
     ValidationReport,
@@ -171,7 +171,8 @@ def read_qa_file(path: Path, spec: TaskSpec, with_split: bool = False) -> pd.Dat
     kept = [column for column in KEPT_COLUMNS if column in frame.columns and column not in present.values()]
     columns = {"text": spec.question_column, "label": spec.answer_column, **present, **{c: c for c in kept}}
     qa = _pick_columns(frame, name, {**columns, "split": spec.split_column if with_split else None})
-    cells = _original_cells(path, spec.format, name, frame, [present[r] for r in ("aliases", "options") if r in present])
+    cells = _original_cells(path, spec.format, name, frame,
+                            [present[r] for r in ("aliases", "options") if r in present])
     problems = []
     for role in ("aliases", "options"):
         values = cells[present[role]] if role in present else pd.Series([[]] * len(qa), index=qa.index)
@@ -180,7 +181,8 @@ def read_qa_file(path: Path, spec: TaskSpec, with_split: bool = False) -> pd.Dat
             problems.append(f"{name}: column '{present[role]}' is not a list in row(s) {row_numbers(qa, unreadable)}; "
                             f"{LIST_HINT}")
     # the reference answer is always an accepted answer, and the first one
-    qa["aliases"] = [[a for a in dict.fromkeys([answer, *aliases]) if a] for answer, aliases in zip(qa.label, qa.aliases)]
+    qa["aliases"] = [[a for a in dict.fromkeys([answer, *aliases]) if a]
+                     for answer, aliases in zip(qa.label, qa.aliases)]
     if "context" not in qa.columns:
         qa["context"] = ""
     if "covered" in qa.columns:
@@ -312,8 +314,8 @@ def check_qarow_numbers(frame: pd.DataFrame, where: str) -> list[str]:
     without_answer = answered & (counts > 1) & ~pd.Series(
         [options.count(label) == 1 for label, options in zip(frame.label, frame.options)], index=frame.index)
     if without_answer.any():
-        problems.append(f"{where}: the options of row(s) {row_numbers(frame, without_answer)} do not include the answer "
-                        "(exactly as written, once); add it to the options or leave the options empty")
+        problems.append(f"{where}: the options of row(s) {row_numbers(frame, without_answer)} do not include the "
+                        "answer (exactly as written, once); add it to the options or leave the options empty")
     return problems
 
 
@@ -339,7 +341,8 @@ def load_qa_corpus(spec: CorpusSpec) -> pd.DataFrame:
     name = spec.path.name
     blank = corpus.id == ""
     if blank.any():
-        raise DataError(f"{name}: passage(s) in row(s) {row_numbers(corpus, blank)} have no id; fill in the `id` column")
+        raise DataError(f"{name}: passage(s) in row(s) {row_numbers(corpus, blank)} have no id; fill in the `id` "
+                        "column")
     repeated = corpus.id.duplicated(keep=False)
     if repeated.any():
         raise DataError(f"{name}: passage id(s) {sorted(set(corpus.id[repeated]))[:5]} are used more than once "

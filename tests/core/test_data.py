@@ -126,7 +126,8 @@ def test_a_duplicated_header_is_a_warning_naming_the_column(tmp_path):
     task = load_task(TaskSpec(path=path))
     warning = [note for note in task.notes if "more than once" in note]
     assert len(warning) == 1 and "d.csv" in warning[0] and "'text'" in warning[0], task.notes
-    assert len(task.train) and task.train.text.str.contains("text").all()  # the first of the two columns is the one used
+    # the first of the two columns is the one used
+    assert len(task.train) and task.train.text.str.contains("text").all()
 
 
 def _with_one_huge_text(path, characters: int) -> None:
@@ -162,7 +163,8 @@ def test_one_oversized_text_takes_bounded_memory_in_a_real_run(tmp_path):
     config.write_text("name: big\ntask: {path: d.csv}\nmethods: [probe]\nsizes: [4]\nseeds: [0]\n")
     # the run's own high-water mark, read by the run's process at its end: VmHWM starts afresh at exec, while the
     # rusage of a child counts the copy of this (large, test-laden) process it was forked from
-    script = ("import sys\nfrom core.cli import main\ncode = 0\ntry:\n    main()\nexcept SystemExit as stop:\n    code = stop.code\n"
+    script = ("import sys\nfrom core.cli import main\ncode = 0\ntry:\n    main()\n"
+              "except SystemExit as stop:\n    code = stop.code\n"
               "print(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')), flush=True)\n"
               "sys.exit(code)")
     sys_argv = ["adaptlab", "--store", str(tmp_path / "r.db"), "run", str(config)]

@@ -72,7 +72,8 @@ def test_adapters_share_one_base_model_full_copies_do_not():
 def test_per_class_f1_averages_the_seeds():
     runs = pd.DataFrame({"method": ["lora", "lora", "tfidf"], "size": ["8", "8", "8"],
                          "status": ["finished", "finished", "failed"],
-                         "record": [{"per_class_f1": {"a": 0.5, "b": 1.0}}, {"per_class_f1": {"a": 0.7, "b": 0.8}}, {}]})
+                         "record": [{"per_class_f1": {"a": 0.5, "b": 1.0}}, {"per_class_f1": {"a": 0.7, "b": 0.8}},
+                                    {}]})
     f1 = per_class_f1(runs).set_index("label").f1
     assert f1.to_dict() == pytest.approx({"a": 0.6, "b": 0.9})
 
@@ -314,7 +315,8 @@ def test_a_serving_difference_inside_its_noise_does_not_buy_a_whole_model_copy()
 
 def test_options_that_cost_the_same_name_the_higher_estimate_and_say_either_will_do():
     table = SUMMARY[SUMMARY.method.isin(["lora", "full"])].copy()
-    table.loc[table.method == "full", ["accuracy", "train_dollars", "inference_dollars_per_1k"]] = [0.852, 0.51, 0.00399]
+    costs = ["accuracy", "train_dollars", "inference_dollars_per_1k"]
+    table.loc[table.method == "full", costs] = [0.852, 0.51, 0.00399]
     table.loc[table.method == "lora", "accuracy"] = 0.850  # one variant: base + adapter stores what one full copy does
     choice = recommend(table, Constraints(queries=1_000_000))
     assert choice.method == "full" and choice.inconclusive  # 0.852 against 0.850, the data cannot tell them apart

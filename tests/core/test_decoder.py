@@ -266,7 +266,7 @@ def test_a_qa_grid_records_answers_coverage_retrieval_update_and_forgetting(tiny
 
 
 @pytest.mark.parametrize("method", [m for m, spec in __import__("core.methods", fromlist=["METHODS"]).METHODS.items()
-                                    if spec.decoder_fit is not None and m not in ("qlora", "tfidf")])
+                                    if spec.offered_on("decoder") and m not in ("qlora", "tfidf")])
 def test_each_decoder_method_fits_classifies_and_saves(method, tiny_llama, fortunes_small, tmp_path):
     import pandas as pd
 

@@ -40,7 +40,7 @@ def test_the_steps_counted_are_the_steps_the_training_loop_takes(base_model):
     ctx = FitContext(labels=["a", "b"], train_texts=texts, train_labels=np.arange(10) % 2, val_texts=texts[:2],
                      val_labels=np.array([0, 1]), corpus=None, base=base_model,
                      embedder=Embedder(base_model, EmbeddingCache(None)), config=config, seed=0)
-    fitted = METHODS["lora"].fit(ctx)
+    fitted = METHODS["lora"].fits["encoder"](ctx)
     assert fitted.details["planned_steps"] == training_steps(10, config)
 
 

@@ -198,7 +198,8 @@ class SecondPerRun(run.Progress):
 def test_a_grid_budget_stops_at_a_run_boundary_keeps_what_finished_and_says_what_was_skipped(tmp_path):
     store = SqlStore(tmp_path / "r.db")
     # $0.10 per CPU hour: the budget buys 2.5 s of the real clock; runs start at 0 s and about 1 and 2 s
-    tight = tiny_config(methods=["tfidf"], sizes=[4, 8], seeds=[0, 1, 2], grid_budget={"max_dollars": 0.10 * 2.5 / 3600})
+    tight = tiny_config(methods=["tfidf"], sizes=[4, 8], seeds=[0, 1, 2],
+                        grid_budget={"max_dollars": 0.10 * 2.5 / 3600})
     plan = ["tfidf|4|0", "tfidf|4|1", "tfidf|4|2", "tfidf|8|0", "tfidf|8|1", "tfidf|8|2"]
     progress = SecondPerRun()
     result = run_experiment(parse_config(tight), store, progress)

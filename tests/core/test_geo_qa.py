@@ -83,7 +83,8 @@ def test_test_subdivisions_split_into_covered_and_uncovered(task, full_task):
         assert (per_subject["min"] == per_subject["max"]).all()  # a subdivision is covered for all its questions
         assert len(per_subject) == subjects and per_subject["min"].sum() == subjects // 2
         assert (test.passage_id[test.covered] != "").all() and (test.passage_id[~test.covered] == "").all()
-        assert len(built.train) and built.train.covered.all() and len(built.validation) and built.validation.covered.all()
+        assert len(built.train) and built.train.covered.all()
+        assert len(built.validation) and built.validation.covered.all()
 
 
 def test_each_question_with_a_passage_can_be_answered_from_it(task):
@@ -206,7 +207,8 @@ def test_sizes_fit_the_demo_grids(task, full_task):
 
 
 @pytest.mark.parametrize("options, named", [({"per_country": 5}, "per_country"), ({"countries": ["XX"]}, "XX"),
-                                            ({"paraphrases": 0}, "paraphrases"), ({"covered_share": 1.5}, "covered_share"),
+                                            ({"paraphrases": 0}, "paraphrases"),
+                                            ({"covered_share": 1.5}, "covered_share"),
                                             ({"countries": ["AD"]}, "AD has")])
 def test_bad_options_are_named(options, named):
     with pytest.raises(ConfigError, match=named):

@@ -124,7 +124,8 @@ def test_a_loadable_file_loads_under_the_fuzz_harness(fuzz_root):
 def test_parquet_with_non_string_columns(tmp_path):
     import pandas as pd
 
-    pd.DataFrame({"text": ["1.5", None, "x", "ok"] * 5, "label": [1, 2, None, 3] * 5}).to_parquet(tmp_path / "d.parquet")
+    frame = pd.DataFrame({"text": ["1.5", None, "x", "ok"] * 5, "label": [1, 2, None, 3] * 5})
+    frame.to_parquet(tmp_path / "d.parquet")
     with pytest.raises(AdaptlabError) as raised:  # numbers arrive as text ("1", not "1.0"), nulls as "": reported
         load_task(TaskSpec(path=tmp_path / "d.parquet"))  # before any split is drawn
     message = str(raised.value)

@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.backbone.vector_index import build_index, load_index, save_index
 from core.config import METHOD_NAMES
 from core.methods import METHODS
-from core.methods.rag import build_index, load_index, save_index
 
 
 def test_the_registry_is_the_config_method_list():
@@ -14,7 +14,7 @@ def test_the_registry_is_the_config_method_list():
     for name, spec in METHODS.items():
         assert spec.name == name and spec.title
         assert callable(spec.fit_for("encoder") or spec.fit_for("decoder"))  # runs on at least one backbone
-        if spec.fit is not None:
+        if spec.offered_on("encoder"):
             assert spec.supports("encoder", "classification")
 
 
@@ -25,11 +25,12 @@ def _test_xy(task):
     return task.test.text.tolist(), task.test.label.map(index).to_numpy()
 
 
-@pytest.mark.parametrize("method", [m for m in METHOD_NAMES if METHODS[m].fit is not None])  # decoders: test_decoder
+# decoders: test_decoder
+@pytest.mark.parametrize("method", [m for m in METHOD_NAMES if METHODS[m].offered_on("encoder")])
 def test_each_method_fits_predicts_and_saves(method, make_context, fortunes_small, tmp_path):
     ctx = make_context(budget={"max_epochs": 1, "min_steps": 3})
     ctx.max_steps = 3  # methods with their own step plan (SetFit) stop there too
-    fitted = METHODS[method].fit(ctx)
+    fitted = METHODS[method].fits["encoder"](ctx)
     texts, _ = _test_xy(fortunes_small)
     probs = fitted.predict_proba(texts)
     assert probs.shape == (len(texts), 5)
@@ -42,14 +43,14 @@ def test_each_method_fits_predicts_and_saves(method, make_context, fortunes_smal
 
 @pytest.mark.parametrize("method", ["probe", "tfidf", "rag"])
 def test_cheap_methods_beat_chance_with_eight_examples_per_class(method, make_context, fortunes_small):
-    fitted = METHODS[method].fit(make_context(per_class=8))
+    fitted = METHODS[method].fits["encoder"](make_context(per_class=8))
     texts, y = _test_xy(fortunes_small)
     accuracy = (fitted.predict_proba(texts).argmax(1) == y).mean()
     assert accuracy > 0.35, f"{method}: {accuracy:.2f} is not clearly above the 0.20 of chance"
 
 
 def test_lora_trains_only_adapter_and_head_and_saves_in_peft_format(make_context, tmp_path):
-    fitted = METHODS["lora"].fit(make_context(budget={"max_epochs": 1, "min_steps": 2}))
+    fitted = METHODS["lora"].fits["encoder"](make_context(budget={"max_epochs": 1, "min_steps": 2}))
     assert fitted.trainable_parameters < 0.01 * fitted.total_parameters
     fitted.save(tmp_path)
     assert (tmp_path / "adapter_model.safetensors").is_file() and (tmp_path / "adapter_config.json").is_file()
@@ -59,9 +60,9 @@ def test_lora_trains_only_adapter_and_head_and_saves_in_peft_format(make_context
 
 
 def test_full_trains_everything_and_scratch_starts_from_random_weights(make_context, base_model):
-    full = METHODS["full"].fit(make_context(budget={"max_epochs": 1, "min_steps": 1}))
+    full = METHODS["full"].fits["encoder"](make_context(budget={"max_epochs": 1, "min_steps": 1}))
     assert full.trainable_parameters == full.total_parameters
-    scratch = METHODS["scratch"].fit(make_context(budget={"max_epochs": 1, "min_steps": 1}))
+    scratch = METHODS["scratch"].fits["encoder"](make_context(budget={"max_epochs": 1, "min_steps": 1}))
     pretrained = base_model.encoder().embeddings.word_embeddings.weight
     random_init = scratch.model.base_model.embeddings.word_embeddings.weight.detach()
     assert not np.allclose(pretrained.detach().numpy()[:100], random_init.numpy()[:100], atol=1e-2)
@@ -69,7 +70,7 @@ def test_full_trains_everything_and_scratch_starts_from_random_weights(make_cont
 
 def test_the_prompt_is_the_users_label_descriptions(make_context, fortunes_small):
     descriptions = {"limerick": "a limerick: a funny five-line poem with an AABBA rhyme"}
-    fitted = METHODS["prompt"].fit(make_context(prompt={"template": "A quote from {label}.",
+    fitted = METHODS["prompt"].fits["encoder"](make_context(prompt={"template": "A quote from {label}.",
                                                        "descriptions": descriptions}))
     assert fitted.prompts[fortunes_small.labels.index("limerick")] == descriptions["limerick"]
     assert fitted.prompts[fortunes_small.labels.index("zippy")] == "A quote from zippy."
@@ -79,7 +80,7 @@ def test_rag_uses_a_corpus_and_unlabelled_documents_vote_through_the_prompt(make
     corpus = pd.DataFrame({"text": ["There once was a man from Nantucket", "Anything that can go wrong will"],
                            "label": ["limerick", ""]})
     ctx = make_context(corpus=corpus, rag={"source": "corpus", "k": 2})
-    fitted = METHODS["rag"].fit(ctx)
+    fitted = METHODS["rag"].fits["encoder"](ctx)
     assert fitted.details["entries"] == 2 and fitted.details["unlabelled_entries"] == 1
     assert fitted.votes[0, ctx.labels.index("limerick")] == 1.0
     assert fitted.votes[1].sum() == pytest.approx(1.0) and fitted.votes[1].max() < 1.0
@@ -89,7 +90,7 @@ def test_rag_asked_for_a_corpus_that_is_not_there_says_so(make_context):
     from core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="no knowledge corpus"):
-        METHODS["rag"].fit(make_context(rag={"source": "corpus"}))
+        METHODS["rag"].fits["encoder"](make_context(rag={"source": "corpus"}))
 
 
 @pytest.mark.parametrize("kind", ["flat", "hnsw", "ivf"])
@@ -112,7 +113,7 @@ def test_auto_index_switches_to_approximate_above_the_threshold():
 
 
 def test_hnsw_searches_wider_as_the_index_grows_and_keeps_its_settings(tmp_path):
-    from core.methods.rag import HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_EF_SEARCH_MAX, hnsw_ef_search
+    from core.backbone.vector_index import HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_EF_SEARCH_MAX, hnsw_ef_search
 
     breadths = [hnsw_ef_search(n) for n in (1, 100_000, 300_000, 1_000_000, 10**7, 10**9)]
     assert breadths[:2] == [HNSW_EF_SEARCH] * 2 and breadths == sorted(breadths)

@@ -46,7 +46,8 @@ def test_packed_logits_and_gradients_equal_the_padded_models(base_model, method)
         torch.manual_seed(0)
         model = base.classifier(5)
         if method == "lora":
-            model = get_peft_model(model, LoraConfig(task_type=TaskType.SEQ_CLS, r=4, target_modules=["query", "value"]))
+            lora = LoraConfig(task_type=TaskType.SEQ_CLS, r=4, target_modules=["query", "value"])
+            model = get_peft_model(model, lora)
         model.eval()  # no dropout: both passes compute one function
         if packed:
             packer = PackedClassifier.for_model(model, base.tokenizer.pad_token_id)
@@ -97,7 +98,7 @@ def test_a_probe_that_disagrees_keeps_the_micro_batches(base_model, monkeypatch)
 
 
 def test_training_on_the_default_model_is_packed_and_says_so(make_context):
-    fitted = METHODS["full"].fit(make_context(budget={"max_epochs": 1, "min_steps": 2}))
+    fitted = METHODS["full"].fits["encoder"](make_context(budget={"max_epochs": 1, "min_steps": 2}))
     assert fitted.details["batching"] == "sequence-packed" and fitted.details["micro_batches_per_step"] == 1.0
     assert fitted.details["padding_efficiency"] > 0.6
 
@@ -107,6 +108,6 @@ def test_out_of_memory_in_a_packed_step_falls_back_to_micro_batches(make_context
         raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
 
     monkeypatch.setattr(MicroBatchStepper, "_packed", too_big)
-    fitted = METHODS["full"].fit(make_context(budget={"max_epochs": 1, "min_steps": 2}))
+    fitted = METHODS["full"].fits["encoder"](make_context(budget={"max_epochs": 1, "min_steps": 2}))
     assert fitted.details["batching"] == "micro-batches: packing ran out of memory"
     assert fitted.details["oom_retries"] == 1 and fitted.details["steps"] >= 2

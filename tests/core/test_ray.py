@@ -83,7 +83,8 @@ def test_a_node_lost_mid_grid_has_its_runs_retried_on_another_and_nothing_is_los
     assert result.executed == 8 and (runs.status == "finished").all(), runs[runs.status != "finished"].error.tolist()
     # nothing finished on the lost node after it was gone: what it had in flight was done again on the other node
     on_lost = runs[[record["environment"]["node"]["node_id"] == removed[0] for record in runs.record]]
-    assert (pd.to_datetime(on_lost.finished_at, utc=True) <= removed[1] + pd.Timedelta(seconds=1)).all(), on_lost.finished_at
+    finished = pd.to_datetime(on_lost.finished_at, utc=True)
+    assert (finished <= removed[1] + pd.Timedelta(seconds=1)).all(), on_lost.finished_at
     assert len(on_lost) < len(runs) and nodes_of(store, "node-lost") - {removed[0]}  # the other node ran the rest
     deadline = time.monotonic() + 60  # the cluster's own view of the lost node catches up in its own time
     while sum(node["Alive"] for node in ray.nodes()) != WORKERS and time.monotonic() < deadline:
@@ -184,3 +185,7 @@ def test_runs_ask_for_a_gpu_share_only_where_the_cluster_has_gpus():
     wants_cuda = parse_config(tiny_config("cuda", model={"max_length": 48, "device": "cuda"}))
     with pytest.raises(ConfigError, match="asks for a CUDA GPU .* and c has none"):
         gpu_ask(wants_cuda, cluster_gpus=0, where="c")
+    # a method whose spec says it needs CUDA (qlora) asks for one whatever the device setting
+    needs_cuda = parse_config(tiny_config("qlora", methods=["qlora"]))
+    with pytest.raises(ConfigError, match="asks for a CUDA GPU .*methods qlora.* and c has none"):
+        gpu_ask(needs_cuda, cluster_gpus=0, where="c")

@@ -24,7 +24,8 @@ ENVIRONMENT = {"python": "3.11.9", "platform": "Linux", "device": "CPU (2 cores)
 
 
 def _experiment(provenance):
-    return {"name": "tickets", "config": {"model": {"name": "default", "max_length": 128}, "methods": ["prompt", "lora"],
+    return {"name": "tickets", "config": {"model": {"name": "default", "max_length": 128},
+                                          "methods": ["prompt", "lora"],
                                           "sizes": [8], "seeds": [0, 1], "size_unit": "per_class",
                                           "reference": "scratch", "budget": {"max_epochs": 4}, "prices": {"cpu": 0.1}},
             "task": {"provenance": provenance, "stats": {"rows": {"train": 60, "validation": 10, "test": 30},
@@ -34,7 +35,8 @@ def _experiment(provenance):
 
 def test_uploaded_data_is_reported_under_the_users_own_name_and_licence():
     stored = save_upload(b"text,label\na,x\n", "Tickets <2024>.csv", licence="CC-BY-4.0")
-    rows = provenance_rows({"provenance": {"sources": [{"file": stored.path.name, "sha256": stored.sha256, "rows": 1}]}})
+    source = {"file": stored.path.name, "sha256": stored.sha256, "rows": 1}
+    rows = provenance_rows({"provenance": {"sources": [source]}})
     assert rows == [{"source": "all splits", "file": "Tickets <2024>.csv", "sha256": stored.sha256, "rows": 1,
                      "licence": "CC-BY-4.0"}]
     builtin = provenance_rows({"provenance": {"scenario": {"name": "fortunes", "title": "Fortunes", "licence": "BSD",

@@ -21,7 +21,8 @@ def test_a_grid_runs_stores_every_record_and_resumes(tmp_path):
     for field in ("accuracy", "accuracy_low", "accuracy_high", "macro_f1", "per_class_f1", "train_seconds",
                   "inference_seconds_per_1k", "peak_memory_mb", "trainable_parameters", "total_parameters",
                   "bytes_stored", "train_dollars", "environment", "seed", "device", "latency_p50_ms",
-                  "latency_p95_ms", "inference_seconds_per_1k_low", "inference_seconds_per_1k_high", "memory_baseline_mb"):
+                  "latency_p95_ms", "inference_seconds_per_1k_low", "inference_seconds_per_1k_high",
+                  "memory_baseline_mb"):
         assert field in record, field
     assert record["train_examples"] == 40 and record["accuracy_low"] <= record["accuracy"] <= record["accuracy_high"]
     assert record["environment"]["versions"]["torch"]

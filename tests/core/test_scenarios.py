@@ -73,7 +73,8 @@ def test_geo_knowledge_holds_facts_for_covered_test_only_and_not_for_the_update(
     assert not _texts(update.test) & corpus_subjects  # ...nor are the update's, until the update
     documents = [whole_words(text) for text in task.corpus.text]
     assert not [name for name in uncovered.text if any(whole_words(name) in doc for doc in documents)]
-    assert len(update.documents) and all(doc.startswith(name) for doc, name in zip(update.documents.text, update.test.text))
+    assert len(update.documents)
+    assert all(doc.startswith(name) for doc, name in zip(update.documents.text, update.test.text))
     assert task.avoid_probes == {"countries"}
 
 
@@ -118,7 +119,8 @@ def test_every_trained_method_beats_chance_at_the_largest_size_on_fortunes(tmp_p
     chance = 1 / 5
     for method, row in runs.iterrows():
         assert row.status == "finished", row.error
-        assert row.accuracy_low > chance, f"{method}: {row.accuracy:.3f} [{row.accuracy_low:.3f}, ...] vs chance {chance}"
+        assert row.accuracy_low > chance, (f"{method}: {row.accuracy:.3f} [{row.accuracy_low:.3f}, ...] vs chance "
+                                           f"{chance}")
 
 
 def test_demo_seeds_grow_the_same_experiment_and_an_llm_quick_look_trains_a_shorter_budget():
@@ -141,7 +143,8 @@ def test_demo_seeds_grow_the_same_experiment_and_an_llm_quick_look_trains_a_shor
     assert (geo.budget.max_epochs, geo.budget.min_steps, geo.training.batch_size) == (2, 12, 8)
     assert geo.seeds == [0] and geo.sizes == [32] and geo.rag.k == 4 and geo.forgetting == "off"
     full = parse_config(demo_config("geo-qa"))  # the full grid keeps the defaults
-    assert full.rag.k == 8 and full.forgetting != "off" and full.training.batch_size == 16 and full.sizes == [32, 128, 512]
+    assert full.rag.k == 8 and full.forgetting != "off"
+    assert full.training.batch_size == 16 and full.sizes == [32, 128, 512]
     assert parse_config(demo_config("fortunes", model="smollm2")).budget.min_steps == 50  # the full LLM grid too
     assert parse_config(demo_config("kaomoji", quick=True, model="smollm2", seeds=3)).seeds == [0, 1, 2]
 

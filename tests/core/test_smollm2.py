@@ -60,7 +60,7 @@ def test_the_gguf_converts_once_and_reloads_from_safetensors(smollm2, smol_home)
 
 
 def test_prompt_only_answers_questions_in_words(smollm2):
-    from core.methods.decoder.fits import fit_prompt
+    from core.methods.prompt import fit_decoder as fit_prompt
 
     questions = ["What is the capital of France?", "What is the capital of Italy?", "What color is grass?"]
     fitted = fit_prompt(_ctx(smollm2, questions, ["Paris", "Rome", "green"]))
@@ -70,7 +70,7 @@ def test_prompt_only_answers_questions_in_words(smollm2):
 
 
 def test_lora_on_a_few_dozen_examples_lowers_the_loss_and_changes_the_answers(smollm2):
-    from core.methods.decoder import fits as decoder
+    from core.methods import lora, prompt
 
     # a made-up fact pattern the base model cannot know: every "code word" maps to a fixed colour word
     words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"]
@@ -78,8 +78,8 @@ def test_lora_on_a_few_dozen_examples_lowers_the_loss_and_changes_the_answers(sm
     texts = [f"What is the code colour of {w}{i}?" for i in range(4) for w in words]
     answers = [colours[(j + i) % 4] for i in range(4) for j in range(len(words))]
     ctx = _ctx(smollm2, texts, answers, budget={"max_epochs": 3, "min_steps": 12, "patience": 10})
-    before = decoder.fit_prompt(ctx).answer(texts[:8])
-    fitted = decoder.fit_lora(ctx)
+    before = prompt.fit_decoder(ctx).answer(texts[:8])
+    fitted = lora.fit_decoder(ctx)
     after = fitted.answer(texts[:8])
     assert fitted.details["val_losses"][-1] < fitted.details["val_losses"][0]
     assert after != before
@@ -90,14 +90,14 @@ def test_a_rag_prompt_carries_the_retrieved_passage(smollm2, smol_home):
     import pandas as pd
 
     from core.backbone.embeddings import Embedder, EmbeddingCache
-    from core.methods.decoder import fits as decoder
+    from core.methods import rag
 
     encoder = BaseModel.load("default", device="cpu")
     ctx = _ctx(smollm2, ["Which country is Zorbland in?"], ["Freedonia"], rag={"k": 2})
     ctx.corpus = pd.DataFrame({"text": ["Zorbland is a province of Freedonia.", "Paris is the capital of France.",
                                         "Bananas are yellow."], "label": "", "id": ["z", "p", "b"]})
     ctx.retrieval = Embedder(encoder, EmbeddingCache(smol_home / "emb.db"))
-    fitted = decoder.fit_rag(ctx)
+    fitted = rag.fit_decoder(ctx)
     prompt = fitted.render(["Which country is Zorbland in?"])[0]
     assert "Zorbland is a province of Freedonia." in prompt
     assert fitted.last_retrieved[0][0] == "z"

@@ -134,7 +134,7 @@ def test_the_step_plan_gives_few_shot_sets_their_minimum_steps():
 
 
 def test_training_records_the_loop_and_stops_early_when_nothing_improves(make_context):
-    fitted = METHODS["full"].fit(make_context(budget={"max_epochs": 20, "min_steps": 0, "patience": 1},
+    fitted = METHODS["full"].fits["encoder"](make_context(budget={"max_epochs": 20, "min_steps": 0, "patience": 1},
                                               training={"batch_size": 8, "learning_rates": {"full": 1e-9}}))
     details = fitted.details
     assert details["stop_reason"] == "early_stopping"
@@ -143,7 +143,7 @@ def test_training_records_the_loop_and_stops_early_when_nothing_improves(make_co
 
 
 def test_a_time_budget_stops_training(make_context):
-    fitted = METHODS["scratch"].fit(make_context(budget={"max_epochs": 50, "max_train_seconds": 0.5}))
+    fitted = METHODS["scratch"].fits["encoder"](make_context(budget={"max_epochs": 50, "max_train_seconds": 0.5}))
     assert fitted.details["stop_reason"] == "time_budget"
 
 
@@ -163,7 +163,8 @@ def test_out_of_memory_halves_the_micro_batch_and_keeps_the_effective_batch(make
 
     monkeypatch.setattr(MicroBatchStepper, "_accumulate", accumulate_with_a_small_device)
     monkeypatch.setattr(MicroBatchStepper, "pack", lambda self: None)  # the micro-batch path (packing: test_packed.py)
-    fitted = METHODS["full"].fit(make_context(budget={"max_epochs": 1, "min_steps": 3}, training={"batch_size": 8}))
+    fitted = METHODS["full"].fits["encoder"](make_context(budget={"max_epochs": 1, "min_steps": 3},
+                                                          training={"batch_size": 8}))
     details = fitted.details
     assert details["oom_retries"] == 2 and details["micro_batch_size"] == 2  # 8 -> 4 -> 2
     assert details["batch_size"] == 8  # the optimiser still sees batches of 8
@@ -181,7 +182,7 @@ def test_a_model_that_never_fits_fails_with_advice(make_context, monkeypatch):
     monkeypatch.setattr(MicroBatchStepper, "_accumulate", always_oom)
     monkeypatch.setattr(MicroBatchStepper, "_packed", always_oom)
     with pytest.raises(MemoryError, match="max_length"):
-        METHODS["full"].fit(make_context(budget={"max_epochs": 1, "min_steps": 1}))
+        METHODS["full"].fits["encoder"](make_context(budget={"max_epochs": 1, "min_steps": 1}))
 
 
 def test_micro_batches_give_the_same_gradient_as_one_batch(make_context):
@@ -211,7 +212,7 @@ def test_micro_batches_give_the_same_gradient_as_one_batch(make_context):
 
 
 def test_a_trained_run_records_its_throughput(make_context):  # the arithmetic: tests/core/test_throughput.py
-    fitted = METHODS["lora"].fit(make_context(budget={"max_epochs": 1, "min_steps": 2}))
+    fitted = METHODS["lora"].fits["encoder"](make_context(budget={"max_epochs": 1, "min_steps": 2}))
     assert fitted.details["tokens_per_second"] > 0 and fitted.details["flops_per_token"] > 0
     assert fitted.details["mfu"] is None  # no known peak rate for a CPU
 
@@ -239,7 +240,7 @@ def test_a_failed_compilation_falls_back_to_eager_and_records_why(make_context, 
         return forward
 
     monkeypatch.setattr(torch, "compile", broken)
-    fitted = METHODS["full"].fit(make_context(training={"batch_size": 8, "compile": True},
+    fitted = METHODS["full"].fits["encoder"](make_context(training={"batch_size": 8, "compile": True},
                                               budget={"max_epochs": 1, "min_steps": 2}))
     assert fitted.details["execution"].startswith("eager: torch.compile failed (RuntimeError: no C++ compiler")
     assert fitted.details["steps"] >= 2

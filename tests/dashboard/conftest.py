@@ -72,7 +72,8 @@ def fake_experiment(store: SqlStore, name: str = "fake", methods=tuple(ACCURACY)
                 train_s, per_1k, stored = COST[method]
                 record = {"run_key": f"{method}|{'0' if method == 'prompt' else size}|{seed}", "method": method,
                           "size": "0" if method == "prompt" else size, "seed": seed, "status": "finished",
-                          "train_examples": 0 if method == "prompt" else int(size) * 3, "accuracy": float(correct.mean()),
+                          "train_examples": 0 if method == "prompt" else int(size) * 3,
+                          "accuracy": float(correct.mean()),
                           "accuracy_low": float(correct.mean()) - 0.1, "accuracy_high": float(correct.mean()) + 0.1,
                           "macro_f1": float(correct.mean()) - 0.02, "train_seconds": train_s * (1 + size_index),
                           "inference_seconds_per_1k": per_1k, "peak_memory_mb": 400 + stored / 1e6,
@@ -151,8 +152,9 @@ def _qa_answers(method: str, size_index: int) -> tuple[list[str], list[list[str]
 
 
 def _qa_update(method: str, retrieves: bool, train_seconds: float) -> dict:
-    """The knowledge update as core/running/knowledge_update.py records it: retrieval indexes the new passages (fast, a big
-    gain); a trained model trains again on them (a quarter of its training time, a small gain); a prompt cannot."""
+    """The knowledge update as core/running/knowledge_update.py records it: retrieval indexes the new passages (fast,
+    a big gain); a trained model trains again on them (a quarter of its training time, a small gain); a prompt
+    cannot."""
     if retrieves:
         how, gain, seconds = "indexed the new documents", 0.5, 0.4
     elif QA_TRAIN_SECONDS[method] > 100:

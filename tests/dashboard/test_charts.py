@@ -66,7 +66,8 @@ def test_negative_transfer_marks_hurting_cells_in_red(results):
     lora = cells["lora"]
     colors = dict(zip(lora.x, lora.marker.color))
     assert colors["8"] == charts.HURTS and colors["32"] != charts.HURTS
-    assert dict(zip(lora.x, lora.marker.symbol))["8"] == "x" and dict(zip(lora.x, lora.text)) == {"8": "hurts", "32": ""}
+    assert dict(zip(lora.x, lora.marker.symbol))["8"] == "x"
+    assert dict(zip(lora.x, lora.text)) == {"8": "hurts", "32": ""}
     assert all(t.error_y.array is not None for t in cells.values())  # every cell carries its interval
     legend = [t for t in figure.data if t.showlegend is not False]
     assert [t.name for t in legend][-1] == "transfer hurts" and legend[0].marker.color == charts.color(legend[0].name)

@@ -133,7 +133,8 @@ def test_one_class_is_said_in_words_not_as_a_python_list():
 
 
 def test_long_texts_name_the_field_as_the_experiment_page_labels_it():
-    long = "".join(f"{'word ' * 150}number {i},{topic}\n" for topic in ("billing", "login", "shipping") for i in range(12))
+    long = "".join(f"{'word ' * 150}number {i},{topic}\n" for topic in ("billing", "login", "shipping")
+                   for i in range(12))
     app = _upload("long.csv", ("text,label\n" + long).encode())
     shown = _shown(app)
     assert "will be truncated; raise \"Max length (tokens)\"" in shown, shown

@@ -49,7 +49,8 @@ def test_the_defaults_launch_a_queued_job_and_open_the_runs_page(adaptlab_home):
     ("experiment.sizes", "8, lots", "Training-set sizes: 'lots' is not a size; write whole numbers"),
     ("experiment.sizes", "0", "Training-set sizes: training-set size 0 is impossible"),
     ("experiment.name", "no spaces allowed", "Experiment name: use letters, digits"),
-    ("experiment.template", "no placeholder", "Prompt template (prompt-only): the prompt template must contain {label}"),
+    ("experiment.template", "no placeholder",
+     "Prompt template (prompt-only): the prompt template must contain {label}"),
     # a format spec that widens the text (3 GB per label) or a field a run cannot fill: refused in the text field
     ("experiment.template", "{label} {label:>3000000000}", "Prompt template (prompt-only): the prompt template has "
      "{label:>3000000000}; it may only use {label}"),

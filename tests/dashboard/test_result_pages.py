@@ -106,7 +106,8 @@ def test_the_report_recommends_follows_constraints_and_offers_both_downloads(gri
 
 @pytest.mark.parametrize("page", RESULT_PAGES)
 def test_a_grid_of_untrained_methods_only_still_renders_every_page(page, store):
-    fake_experiment(store, "untrained", methods=("prompt",))  # one run, size "no training data", no reference, one cost point
+    # one run, size "no training data", no reference, one cost point
+    fake_experiment(store, "untrained", methods=("prompt",))
     app = open_page(page)
     assert_clean(app)
     errors = [e.value for e in app.error]

@@ -1,2 +1,2 @@
-"""The decoder LLM side of the methods: fits.py holds each method's fit on a decoder (the method modules one
-level up point to them by name), predictors.py the fitted LLM that classifies, answers and retrieves."""
+"""The decoder LLM side that several methods share: fits.py the pieces their decoder fits are built from (each
+method's fit_decoder is in its own module), predictors.py the fitted LLM that classifies, answers and retrieves."""

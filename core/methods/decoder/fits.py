@@ -1,19 +1,12 @@
-"""The decoder fit of each adaptation method: same inputs as on an encoder, a DecoderPredictor out.
+"""What several methods' fits on a decoder LLM share: the prompt's instruction, the training pairs, a retriever
+over the corpus, LoRA wrapping, supervised fine-tuning and the predictor every fit returns.
 
-    prompt     zero-shot: the instruction and the question, nothing learnt
-    fewshot    the run's training examples in the prompt (in-context learning), up to llm.max_shots
-    rag        the top-k corpus passages (or labelled training examples) retrieved into the prompt
-    lora       supervised fine-tuning of LoRA adapters on every linear projection (peft)
-    full       the same fine-tuning, every weight
-    scratch    the same architecture and tokenizer with random weights, the same budget
-    corpus_ft  continued pre-training on the corpus passages (LoRA), then asked closed-book
-    rag_lora   LoRA trained with retrieved passages in its prompts, then used with retrieval
-    qlora      LoRA over a 4-bit base (bitsandbytes, CUDA only)
+Each method's own decoder fit is in its module (core/methods/lora.py's fit_decoder, ...) and is built from
+these pieces; the registry stays light because those fits import this module (and torch) only when they run.
 """
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from transformers import set_seed
 
@@ -28,17 +21,18 @@ from core.backbone.prompts import (
     shorten,
 )
 from core.errors import ConfigError
+from core.methods.base import FitContext
 from core.methods.decoder.predictors import DecoderPredictor, Retriever
 from core.training.sft import Example, train_decoder
 
 
-def frozen_dtype(ctx) -> torch.dtype:
+def frozen_dtype(ctx: FitContext) -> torch.dtype:
     """Weights that do not train are kept in bf16 where bf16 runs natively: measured on 2 cores, a SmolLM2
     forward takes half the time of fp32 weights under bf16 autocast. Trained weights stay fp32 (autocast)."""
     return torch.bfloat16 if ctx.base.autocast_dtype == torch.bfloat16 else torch.float32
 
 
-def instruction(ctx, passages: bool = False) -> str:
+def instruction(ctx: FitContext, passages: bool = False) -> str:
     """The system instruction: the user's (llm.instruction), or adaptlab's for the task kind; with passages in the
     prompt, abstaining refers to them."""
     settings = ctx.config.llm
@@ -51,7 +45,7 @@ def instruction(ctx, passages: bool = False) -> str:
     return QA_INSTRUCTION + (ABSTAIN_WITH_PASSAGES if passages else ABSTAIN_CLAUSE)
 
 
-def predictor(ctx, model: torch.nn.Module, shots=(), retriever: Retriever | None = None,
+def predictor(ctx: FitContext, model: torch.nn.Module, shots=(), retriever: Retriever | None = None,
               details: dict | None = None) -> DecoderPredictor:
     base, settings = ctx.base, ctx.config
     model.to(base.device).eval()
@@ -78,7 +72,7 @@ def predictor(ctx, model: torch.nn.Module, shots=(), retriever: Retriever | None
                             0, total, facts, max_input_tokens=settings.model.max_length)
 
 
-def training_pairs(ctx) -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]:
+def training_pairs(ctx: FitContext) -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]:
     """(question, answer, context) for the run's training subset and the validation split.
 
     The answer is the label's name for classification, the reference answer for QA."""
@@ -94,39 +88,11 @@ def training_pairs(ctx) -> tuple[list[tuple[str, str, str]], list[tuple[str, str
             pairs(ctx.val_texts, ctx.val_labels, ctx.val_frame))
 
 
-# ---- methods that learn nothing ---------------------------------------------------------------------------
-def fit_prompt(ctx) -> DecoderPredictor:
-    return predictor(ctx, ctx.base.causal_lm(dtype=frozen_dtype(ctx)))
-
-
-def choose_shots(ctx) -> list[tuple[str, str]]:
-    """Up to llm.max_shots training examples, classes taking turns so none is left out, in a seeded order."""
-    rng = np.random.default_rng(ctx.seed)
-    train, _ = training_pairs(ctx)
-    order = rng.permutation(len(train))
-    if ctx.kind == "classification":
-        by_class: dict[str, list[int]] = {}
-        for i in order:
-            by_class.setdefault(train[i][1], []).append(int(i))
-        queues = list(by_class.values())
-        order = [queue[turn] for turn in range(max(map(len, queues), default=0)) for queue in queues
-                 if turn < len(queue)]
-    picked = [train[i] for i in order[:ctx.config.llm.max_shots]]
-    rng.shuffle(picked)
-    return [(question if not context else f"{context}\n\n{question}", answer) for question, answer, context in picked]
-
-
-def fit_fewshot(ctx) -> DecoderPredictor:
-    shots = choose_shots(ctx)
-    return predictor(ctx, ctx.base.causal_lm(dtype=frozen_dtype(ctx)), shots,
-                     details={"shots_available": len(ctx.train_texts)})
-
-
-def build_retriever(ctx) -> Retriever:
+def build_retriever(ctx: FitContext) -> Retriever:
     """The search rag.retriever names (FAISS over the retrieval encoder's embeddings, BM25, or both fused), over
     corpus passages and, for classification, labelled examples; reranked when rag.reranker names a cross-encoder."""
     from core.backbone.retrieval import build_search, load_reranker
-    from core.methods.rag import build_index
+    from core.backbone.vector_index import build_index
 
     if ctx.retrieval is None:
         raise ConfigError("retrieval needs a retrieval encoder; set llm.retriever (default: the built-in encoder)")
@@ -157,16 +123,7 @@ def build_retriever(ctx) -> Retriever:
     return retriever
 
 
-def fit_rag(ctx) -> DecoderPredictor:
-    return predictor(ctx, ctx.base.causal_lm(dtype=frozen_dtype(ctx)), retriever=build_retriever(ctx))
-
-
-# ---- methods that train ----------------------------------------------------------------------------------
-def learning_rate(ctx, method: str) -> float:
-    return ctx.learning_rate(method)
-
-
-def with_lora(ctx, model: torch.nn.Module) -> torch.nn.Module:
+def with_lora(ctx: FitContext, model: torch.nn.Module) -> torch.nn.Module:
     from peft import LoraConfig, TaskType, get_peft_model
 
     settings = ctx.config.lora
@@ -177,7 +134,7 @@ def with_lora(ctx, model: torch.nn.Module) -> torch.nn.Module:
     return get_peft_model(model, config, autocast_adapter_dtype=True)
 
 
-def sft_examples(ctx, prompts: PromptBuilder, rows, retriever: Retriever | None = None) -> list[Example]:
+def sft_examples(ctx: FitContext, prompts: PromptBuilder, rows, retriever: Retriever | None = None) -> list[Example]:
     rows = list(rows)
     questions = shorten(ctx.base.tokenizer, [q for q, _, _ in rows], ctx.config.model.max_length)
     rows = [(q, a, c) for q, (_, a, c) in zip(questions, rows)]
@@ -189,7 +146,8 @@ def sft_examples(ctx, prompts: PromptBuilder, rows, retriever: Retriever | None 
             for (question, answer, context), hit in zip(rows, found)]
 
 
-def supervised(ctx, model: torch.nn.Module, method: str, retriever: Retriever | None = None) -> DecoderPredictor:
+def supervised(ctx: FitContext, model: torch.nn.Module, method: str,
+               retriever: Retriever | None = None) -> DecoderPredictor:
     """Fine-tune on the run's training examples (answer tokens only); then predict like `prompt` (or `rag`)."""
     set_seed(ctx.seed)
     prompts = PromptBuilder(ctx.base.tokenizer, ctx.base.max_length - ctx.config.llm.max_new_tokens)
@@ -197,79 +155,17 @@ def supervised(ctx, model: torch.nn.Module, method: str, retriever: Retriever | 
     if not train:
         raise ConfigError(f"{method} trains on examples, and this run has none; give it a training-set size")
     details = train_decoder(model, ctx, sft_examples(ctx, prompts, train, retriever),
-                            sft_examples(ctx, prompts, validation, retriever), learning_rate(ctx, method),
+                            sft_examples(ctx, prompts, validation, retriever), ctx.learning_rate(method),
                             prompts.answer_suffix())
     details["train_prompts_cut"] = prompts.cut
     return trained(ctx, model, details, retriever)
 
 
-def trained(ctx, model: torch.nn.Module, details: dict, retriever: Retriever | None = None) -> DecoderPredictor:
+def trained(ctx: FitContext, model: torch.nn.Module, details: dict,
+            retriever: Retriever | None = None) -> DecoderPredictor:
     """A fine-tuned model as a predictor that remembers what it trained (a knowledge update trains that again)."""
     names = {name for name, param in model.named_parameters() if param.requires_grad}
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     fitted = predictor(ctx, model, retriever=retriever, details=details)
     fitted.trainable_parameters, fitted.trained_names = trainable, names
     return fitted
-
-
-def fit_lora(ctx) -> DecoderPredictor:
-    set_seed(ctx.seed)
-    return supervised(ctx, with_lora(ctx, ctx.base.causal_lm(dtype=frozen_dtype(ctx))), "lora")
-
-
-def fit_full(ctx) -> DecoderPredictor:
-    return supervised(ctx, ctx.base.causal_lm(), "full")
-
-
-def fit_scratch(ctx) -> DecoderPredictor:
-    set_seed(ctx.seed)  # the random initial weights
-    return supervised(ctx, ctx.base.causal_lm(pretrained=False), "scratch")
-
-
-def fit_rag_lora(ctx) -> DecoderPredictor:
-    set_seed(ctx.seed)
-    retriever = build_retriever(ctx)  # training prompts carry what retrieval finds, distractors included
-    return supervised(ctx, with_lora(ctx, ctx.base.causal_lm(dtype=frozen_dtype(ctx))), "rag_lora", retriever)
-
-
-def fit_corpus_ft(ctx) -> DecoderPredictor:
-    """Continued pre-training on the corpus passages (every token), then asked the questions closed-book."""
-    if ctx.corpus is None or not len(ctx.corpus):
-        raise ConfigError("corpus_ft trains on the task's corpus, and this task has none; add task.corpus")
-    set_seed(ctx.seed)
-    model = with_lora(ctx, ctx.base.causal_lm(dtype=frozen_dtype(ctx)))
-    passages = ctx.corpus.text.tolist()
-    order = np.random.default_rng(ctx.seed).permutation(len(passages))
-    held = max(1, len(passages) // 20)  # early stopping watches the loss on passages it does not train on
-    validation = [Example("", passages[i]) for i in order[:held]]
-    train = [Example("", passages[i]) for i in order[held:]] or validation
-    details = train_decoder(model, ctx, train, validation, learning_rate(ctx, "corpus_ft"),
-                            ctx.base.tokenizer.eos_token or "")
-    details["passages_trained"] = len(train)
-    return trained(ctx, model, details)
-
-
-def require_cuda_4bit() -> None:
-    """QLoRA needs a CUDA GPU and bitsandbytes: refuse in one sentence otherwise, before anything trains."""
-    if not torch.cuda.is_available():
-        raise ConfigError("qlora quantises the base model to 4 bits with bitsandbytes, which needs a CUDA GPU; "
-                          "none is visible here, so drop qlora from methods (lora is the same recipe in full precision)")
-    try:
-        import bitsandbytes  # noqa: F401
-    except ImportError:
-        raise ConfigError("qlora needs the bitsandbytes package: pip install bitsandbytes") from None
-
-
-def fit_qlora(ctx) -> DecoderPredictor:
-    require_cuda_4bit()
-    from peft import prepare_model_for_kbit_training
-    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
-
-    set_seed(ctx.seed)
-    quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                                      bnb_4bit_compute_dtype=torch.bfloat16)
-    model = AutoModelForCausalLM.from_pretrained(ctx.base.path, quantization_config=quantization,
-                                                 use_safetensors=True, trust_remote_code=False,
-                                                 device_map={"": ctx.base.device.index or 0})
-    model = prepare_model_for_kbit_training(model)
-    return supervised(ctx, with_lora(ctx, model), "qlora")

@@ -5,8 +5,8 @@
 The peer is what a user would write with bm25s alone: `bm25s.tokenize` (English stopwords, Snowball stemmer),
 `BM25().index`, `retrieve(k=10)`. adaptlab's LexicalSearch (core/backbone/retrieval.py) does the same plus its own
 bookkeeping (a copy of the passage list, dropping passages that share no word with a question). Indexing and
-answering all queries are timed apart, each the best of --repeats, the two sides taking turns to go first. Goal: adaptlab at
-most 1.1x the library on both. The results must agree: the same passages for every query.
+answering all queries are timed apart, each the best of --repeats, the two sides taking turns to go first. Goal:
+adaptlab at most 1.1x the library on both. The results must agree: the same passages for every query.
 
 The texts are real English: the docstrings of installed packages (transformers, pandas, scikit-learn, torch) of
 at least 200 characters (about 17,000, 17 MB, in the versions installed here); the queries are the summary lines
@@ -104,8 +104,9 @@ def main() -> None:
                "adaptlab_ms_per_query": best["adaptlab"][1] / len(queries) * 1000}
     save("bm25", f"python bench/bm25.py --passages {args.passages} --queries {args.queries} --repeats {args.repeats}",
          "adaptlab's BM25 at most 1.1x bm25s called directly (indexing and queries)", figures,
-         notes="best of the repeats, the two sides taking turns to go first, in one process; bm25s numpy backend, English "
-               "stopwords, PyStemmer's Snowball stemmer; texts: docstrings of transformers, pandas, scikit-learn, torch")
+         notes="best of the repeats, the two sides taking turns to go first, in one process; bm25s numpy backend, "
+               "English stopwords, PyStemmer's Snowball stemmer; texts: docstrings of transformers, pandas, "
+               "scikit-learn, torch")
 
 
 if __name__ == "__main__":

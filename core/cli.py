@@ -43,7 +43,8 @@ def _store(args, create: bool = True):
     except ImportError as error:  # a SQLAlchemy URL whose database driver is not installed (psycopg, pymysql...)
         scheme = str(args.store).split(":", 1)[0]
         raise AdaptlabError(f"--store {args.store}: the driver for {scheme} is not installed (Python cannot import "
-                            f"{error.name or 'its module'}); install it into adaptlab's environment, or give a SQLite file") from None
+                            f"{error.name or 'its module'}); install it into adaptlab's environment, "
+                            "or give a SQLite file") from None
     except ArgumentError:  # NoSuchModuleError too: a scheme SQLAlchemy has no dialect for (foo://)
         raise AdaptlabError(f"--store {args.store}: not a SQLite file or a database URL adaptlab can open, such as "
                             "results.db or postgresql://user@host/db") from None

@@ -76,7 +76,8 @@ def _question(question: pd.Series) -> None:
     lines = [f"**Reference answer:** {markdown_text(question.answer)}"
              + (f" (also accepted: {', '.join(markdown_text(a) for a in others)})" if others else "")]
     if question.options:
-        lines.append("**Answer options** (scored by likelihood): " + ", ".join(markdown_text(o) for o in question.options))
+        lines.append("**Answer options** (scored by likelihood): "
+                     + ", ".join(markdown_text(o) for o in question.options))
     covered = None if pd.isna(question.covered) else bool(question.covered)
     if covered is True:
         lines.append(":blue-badge[covered] A passage in the documents holds the answer.")

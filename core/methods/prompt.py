@@ -29,7 +29,8 @@ MAX_PROMPT_CHARS = 2000  # a label's text is a phrase or a sentence; this bounds
 class PromptSettings(Strict):
     """The `prompt:` section of a config."""
 
-    template: str = Field("{label}", max_length=MAX_PROMPT_CHARS)  # how a label name becomes the text compared with each input
+    # how a label name becomes the text compared with each input
+    template: str = Field("{label}", max_length=MAX_PROMPT_CHARS)
     # per-label text, overrides the template
     descriptions: dict[str, Annotated[str, Field(max_length=MAX_PROMPT_CHARS)]] = Field(default_factory=dict,
                                                                                        max_length=10_000)

@@ -275,7 +275,8 @@ def score_candidates(table: pd.DataFrame, constraints: Constraints) -> pd.DataFr
     frame["shortfall"] = 0.0
     for name, (limit, value, sign) in limits.items():
         # an unknown value (a cost from a stored price that is not a number) cannot be shown to meet a limit
-        miss = 0.0 if limit is None else ((sign * (value - limit)).clip(lower=0) / max(abs(limit), 1e-12)).fillna(np.inf)
+        miss = 0.0 if limit is None else ((sign * (value - limit)).clip(lower=0)
+                                          / max(abs(limit), 1e-12)).fillna(np.inf)
         frame[f"meets_{name}"] = True if limit is None else sign * (value - limit) <= 0
         frame["shortfall"] += miss
     frame["feasible"] = frame[["meets_accuracy", "meets_budget", "meets_latency"]].all(axis=1)

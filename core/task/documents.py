@@ -52,7 +52,8 @@ class Documents:
     def summary(self) -> dict:
         """What was read, as the Data page and the stored experiment show it."""
         return {"documents": len(self.frame), "characters": int(self.frame.text.str.len().sum()),
-                "skipped": len(self.skipped), "skipped_documents": [{"document": name, "reason": why} for name, why in self.skipped]}
+                "skipped": len(self.skipped),
+                "skipped_documents": [{"document": name, "reason": why} for name, why in self.skipped]}
 
 
 def read_documents(spec: DocumentsSpec) -> Documents:
@@ -151,7 +152,8 @@ def plain_text(content: bytes) -> str:
         return content.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         line = content[: error.start].count(b"\n") + 1
-        raise DataError(f"unreadable: byte {error.start} (line {line}) is not UTF-8; re-save the file as UTF-8") from None
+        raise DataError(f"unreadable: byte {error.start} (line {line}) is not UTF-8; "
+                        "re-save the file as UTF-8") from None
 
 
 def html_text(html: str) -> str:
@@ -226,8 +228,8 @@ def documents_corpus(spec: DocumentsSpec, tokenizer) -> tuple[pd.DataFrame, dict
     digest = hashlib.sha256()
     for name, text in zip(documents.frame.document, documents.frame.text):
         digest.update(f"{name}\x1f{text}\x1e".encode())
-    record = {**documents.summary(), "sha256": digest.hexdigest(), "chunks": len(chunks), "chunk_tokens": spec.chunk_tokens,
-              "chunk_overlap": spec.chunk_overlap,
+    record = {**documents.summary(), "sha256": digest.hexdigest(), "chunks": len(chunks),
+              "chunk_tokens": spec.chunk_tokens, "chunk_overlap": spec.chunk_overlap,
               # the spans, not the texts: the texts are stored once, as the experiment's passages
               "chunk_table": chunks.drop(columns="text").to_dict("records")}
     corpus.attrs["notes"] = documents.notes

@@ -150,7 +150,8 @@ def _split(frame: pd.DataFrame, spec: TaskSpec, notes: list[str], chunks: pd.Dat
         splits = split_by_source(frame, chunks, spec.validation_fraction, spec.test_fraction, spec.split_seed,
                                  withheld)
     except DataError as error:
-        raise DataError([f"{spec.path.name}: {problem}; or give a split column" for problem in error.problems]) from None
+        raise DataError([f"{spec.path.name}: {problem}; or give a split column"
+                         for problem in error.problems]) from None
     if "covered" not in frame and not withheld:  # all covered: no empty 'uncovered' group in the results
         splits = {split: part.drop(columns="covered") for split, part in splits.items()}
     notes.append(f"{spec.path.name}: split by the `source` column, so the questions of one source are in one split "

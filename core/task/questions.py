@@ -122,7 +122,8 @@ def split_sentences(text: str) -> list[str]:
     text = re.sub(r"<!--.*?-->|<[^<>\n]+>", " ", text, flags=re.DOTALL)  # HTML inside Markdown: its visible text
     text = re.sub(r"`([^`<\n]+?)\s*(?:<[^>\n]*>)?`__?(?!\w)", r"\1", text)  # an RST link reads as its words
     text = re.sub(r"!?\[([^\]\n]*)\]\([^)\s]*\)", r"\1", text)  # a Markdown link reads as its words
-    text = re.sub(r"<?https?://\S+", "", text).replace("**", "")  # bold marks no word  # an address is no fact to recall, and its parts look like names
+    # bold marks no word  # an address is no fact to recall, and its parts look like names
+    text = re.sub(r"<?https?://\S+", "", text).replace("**", "")
     for line in text.splitlines():
         stripped = line.strip()
         if stripped.startswith(("```", "~~~")):
@@ -145,7 +146,8 @@ def split_sentences(text: str) -> list[str]:
             flat = flat.removeprefix(LIST_ITEM)
             flat += "" if CLOSED.search(flat) else "."
         # a sentence ends at . ! ? before a capital, a digit, a quote or a backtick (not inside "e.g. the")
-        found += [s.strip() for s in re.split(r"(?<=[.!?])(?<!e\.g\.)(?<!i\.e\.)\s+(?=[A-Z0-9\"'`(\[])", flat) if s.strip()]
+        found += [s.strip() for s in re.split(r"(?<=[.!?])(?<!e\.g\.)(?<!i\.e\.)\s+(?=[A-Z0-9\"'`(\[])", flat)
+                  if s.strip()]
     return found
 
 

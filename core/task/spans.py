@@ -29,7 +29,8 @@ REFERENCE_MARKS = {"#", "@"}
 # (kind, pattern); the group named `span` is the answer (backticks around code stay in the sentence's blank)
 PATTERNS: list[tuple[str, re.Pattern]] = [
     ("term", re.compile(r"^(?:(?:An?|The) )?(?P<span>[A-Za-z][\w-]*(?: [\w-]+){0,3}?) (?:is|are) (?:an?|the) \w")),
-    ("term", re.compile(r"^(?:(?:An?|The) )?(?P<span>[A-Za-z][\w-]*(?: [\w-]+){0,3}?) (?:means|refers to|stands for) ")),
+    ("term", re.compile(r"^(?:(?:An?|The) )?(?P<span>[A-Za-z][\w-]*(?: [\w-]+){0,3}?) "
+                        r"(?:means|refers to|stands for) ")),
     ("identifier", re.compile(r"(?P<tick>``?)(?P<span>[^`\n]{1,60})(?P=tick)(?!`)")),  # Markdown `x`, RST ``x``
     ("identifier", re.compile(r"(?<![\w.-])(?P<span>--[a-z][\w-]*)")),  # --flags
     ("identifier", re.compile(r"(?<![\w.])(?P<span>[A-Za-z_]\w*(?:\.[A-Za-z_]\w+)+(?:\(\))?)(?![\w(])")),  # a.b.c
@@ -38,7 +39,8 @@ PATTERNS: list[tuple[str, re.Pattern]] = [
     ("identifier", re.compile(r"\b(?P<span>[A-Z]{3,}[0-9]*)\b")),  # ALL CAPS acronyms: JSON, HTTP
     ("date", re.compile(r"\b(?P<span>\d{4}-\d{2}-\d{2})\b")),
     ("date", re.compile(rf"\b(?P<span>{_MONTH} \d{{1,2}}, \d{{4}}|\d{{1,2}} {_MONTH} \d{{4}}|{_MONTH} \d{{4}})\b")),
-    ("name", re.compile(r"(?<!^)(?<![.!?] )\b(?P<span>[A-Z][\w'-]*[a-z][\w'-]*(?: (?:of |de |von )?[A-Z][\w'-]*[a-z][\w'-]*)+)")),
+    ("name", re.compile(r"(?<!^)(?<![.!?] )\b(?P<span>[A-Z][\w'-]*[a-z][\w'-]*"
+                        r"(?: (?:of |de |von )?[A-Z][\w'-]*[a-z][\w'-]*)+)")),
     ("number", re.compile(r"(?<![\w.,-])(?P<span>\d{1,3}(?:,\d{3})+(?:\.\d+)?%?|\d+(?:\.\d+)?%?)(?![\w-]|[.,]\d)")),
 ]
 

@@ -49,7 +49,8 @@ def test_spans_are_exact_and_chunks_keep_document_and_heading_path(tokenizer):
     chunks = _chunks(tokenizer, {"manual.md": MARKDOWN, "other.txt": "Just one line."}, 48, 8)
     assert list(chunks.columns) == ["id", "document", "text", "start", "end", "heading"]
     for chunk in chunks.itertuples():
-        assert {"manual.md": MARKDOWN, "other.txt": "Just one line."}[chunk.document][chunk.start:chunk.end] == chunk.text
+        assert ({"manual.md": MARKDOWN, "other.txt": "Just one line."}[chunk.document][chunk.start:chunk.end]
+                == chunk.text)
     manual = chunks[chunks.document == "manual.md"]
     assert manual.id.tolist() == [f"manual.md#{n}" for n in range(len(manual))]
     assert manual.heading.iloc[0] == "" and manual.text.iloc[0] == "Preface line."

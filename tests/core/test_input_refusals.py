@@ -44,7 +44,8 @@ def _strict_json(text: str):
 # -- item 4: templates and settings -------------------------------------------------------------------------------
 @pytest.mark.parametrize("template, named", [
     ("{label} {label:>3000000000}", "{label:>3000000000}"),  # a 3 GB string per label
-    ("{label} {0}", "{0}"), ("{label} {x}", "{x}"), ("{label!r}", "{label!r}"), ("{label.__class__}", "{label.__class__}"),
+    ("{label} {0}", "{0}"), ("{label} {x}", "{x}"), ("{label!r}", "{label!r}"),
+    ("{label.__class__}", "{label.__class__}"),
     ("{label}}", "Single '}'"), ("{{label}}", "must contain {label}"),
 ])
 def test_a_prompt_template_that_cannot_be_filled_in_is_refused_when_the_config_is_read(template, named):
@@ -59,7 +60,8 @@ def test_a_prompt_template_with_braces_written_twice_fills_in():
 
 
 def test_max_new_tokens_must_leave_the_prompt_room_in_the_context():
-    with pytest.raises(ConfigError, match="llm.context_length: max_new_tokens 1024 leaves too little of context_length 64"):
+    with pytest.raises(ConfigError,
+                       match="llm.context_length: max_new_tokens 1024 leaves too little of context_length 64"):
         parse_config(tiny_config(llm={"max_new_tokens": 1024, "context_length": 64}))
     assert parse_config(tiny_config(llm={"max_new_tokens": 32, "context_length": 64})).llm.max_new_tokens == 32
 
@@ -76,7 +78,8 @@ def test_a_context_longer_than_the_model_reads_is_refused_when_it_loads(tiny_lla
 
 
 @pytest.mark.parametrize("section", [
-    {"prices": {"cpu": float("nan")}}, {"prices": {"cuda": float("inf")}}, {"grid_budget": {"max_dollars": float("nan")}},
+    {"prices": {"cpu": float("nan")}}, {"prices": {"cuda": float("inf")}},
+    {"grid_budget": {"max_dollars": float("nan")}},
     {"budget": {"max_train_seconds": float("inf")}}, {"training": {"learning_rates": {"probe": float("nan")}}},
 ])
 def test_prices_budgets_and_rates_must_be_finite(tmp_path, section):
@@ -188,7 +191,8 @@ def test_a_yaml_nested_500_deep_is_one_sentence(tmp_path, capsys):
         load_config(shallow_enough_to_read)
     aliased = _yaml(tmp_path, "name: x\nx0: &x0 [1]\n" + "".join(f"x{n}: &x{n} [[[[[[[[[[*x{n - 1}]]]]]]]]]]\n"
                                                                  for n in range(1, 8)), "aliased.yaml")
-    with pytest.raises(ConfigError, match="counting what its aliases refer to"):  # each line shallow, 70 levels through its aliases
+    # each line shallow, 70 levels through its aliases
+    with pytest.raises(ConfigError, match="counting what its aliases refer to"):
         load_config(aliased)
 
 

@@ -7,7 +7,8 @@ from core.task.llm_questions import llm_questions, parse_pair
 from core.task.questions import report_lines
 
 PASSAGES = {
-    "retries.md#0": "The client retries a failed request three times. Each retry waits twice as long as the one before.",
+    "retries.md#0": "The client retries a failed request three times. "
+                    "Each retry waits twice as long as the one before.",
     "offices.md#0": "Support is run by a team in Lisbon. The team answers tickets within four hours on weekdays.",
 }
 # what a question-writing model replied to each prompt (three per chunk), good and bad

@@ -247,7 +247,8 @@ def test_source_covered_and_origin_columns_are_kept_and_covered_is_analysed(tmp_
 
 
 def test_covered_must_read_as_true_or_false(tmp_path):
-    rows = [{**row, "covered": "maybe" if i == 3 else "FALSE" if i % 2 else "yes"} for i, row in enumerate(_questions(12))]
+    rows = [{**row, "covered": "maybe" if i == 3 else "FALSE" if i % 2 else "yes"}
+            for i, row in enumerate(_questions(12))]
     with pytest.raises(DataError, match=r"column 'covered' is not true or false in row\(s\) 4;"):
         _load(tmp_path, rows, "jsonl")
     rows[3]["covered"] = "True"

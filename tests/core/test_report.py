@@ -175,7 +175,8 @@ IMAGE, LINK = "![b](https://attacker.example/p.png)", "[Session expired](https:/
 def test_markdown_shows_what_users_wrote_as_text_never_a_link_or_an_image():
     """An uploaded file's name, the licence typed for it, a warning naming its labels and a failed run's error: each
     in the Markdown report, none drawn as a link or an image."""
-    stored = save_upload(b"text,label\na,x\n", "[Session expired](www.attacker.example).csv", licence=LINK)  # no /: a path
+    # no /: a path
+    stored = save_upload(b"text,label\na,x\n", "[Session expired](www.attacker.example).csv", licence=LINK)
     experiment = _experiment({"sources": [{"file": stored.path.name, "sha256": stored.sha256, "rows": 1}]})
     experiment["task"]["warnings"] = [f"test has label '{IMAGE}' that never appears in train",
                                       "ask admin@attacker.example or see www.attacker.example"]

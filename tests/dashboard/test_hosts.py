@@ -54,7 +54,8 @@ def _status(port: int, host: str, path: str = "/", headers: dict | None = None) 
         connection.close()
 
 
-@pytest.mark.parametrize("host", ["x.attacker", "x.attacker:{port}", "127.0.0.1.nip.io:{port}", "localhost.evil:{port}"])
+@pytest.mark.parametrize("host", ["x.attacker", "x.attacker:{port}", "127.0.0.1.nip.io:{port}",
+                                  "localhost.evil:{port}"])
 @pytest.mark.parametrize("path", ["/", "/_stcore/health", "/_stcore/host-config"])
 def test_http_for_a_host_it_does_not_serve_is_refused(dashboard, host, path):
     assert _status(dashboard, host.format(port=dashboard), path) == 403

@@ -8,13 +8,12 @@ wrong answers, and multiple-choice accuracy comes from the option the model foun
 from __future__ import annotations
 
 import functools
-import re
-import string
-import unicodedata
 from collections import Counter
 
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
+
+from core.task.answers import normalize_answer  # noqa: F401  (scored here; the task's questions use it too)
 
 BOOTSTRAP_SAMPLES = 2000
 CONFIDENCE = 0.95
@@ -167,7 +166,6 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: list[
     }
 
 
-ARTICLES = re.compile(r"\b(a|an|the)\b")
 # Phrases that decline to answer, normalised. One-word ones count only alone ("Unknown Pleasures" is
 # an answer); longer ones also open a sentence ("I don't know who wrote it").
 ABSTENTIONS = ("i dont know", "i do not know", "dont know", "do not know", "i cannot answer", "i cant answer",
@@ -182,12 +180,6 @@ DECLINES_ANYWHERE = ("not in passage", "not in passages", "not mentioned in", "n
                      "no information about", "does not say", "do not say", "do not know", "dont know")
 
 
-def normalize_answer(text: str) -> str:
-    """SQuAD normalisation: lower case, no punctuation, no articles (a, an, the), single spaces."""
-    # SQuAD strips ASCII punctuation; Unicode punctuation goes too, since models write "don’t" and "—"
-    kept = (ch for ch in str(text).lower()
-            if ch not in string.punctuation and not unicodedata.category(ch).startswith("P"))
-    return " ".join(ARTICLES.sub(" ", "".join(kept)).split())
 
 
 def exact_match(prediction: str, aliases: list[str]) -> bool:

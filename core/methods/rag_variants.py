@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from core.methods import rag
 from core.methods.base import FitContext
+from core.methods.rag import SPEC as RAG
 
 
 def with_retriever(ctx: FitContext, kind: str) -> FitContext:
@@ -18,17 +18,17 @@ def with_retriever(ctx: FitContext, kind: str) -> FitContext:
 
 
 def fit_bm25(ctx: FitContext):
-    return rag.SPEC.fit_for("decoder")(with_retriever(ctx, "bm25"))
+    return RAG.fit_for("decoder")(with_retriever(ctx, "bm25"))
 
 
 def fit_hybrid(ctx: FitContext):
-    return rag.SPEC.fit_for("decoder")(with_retriever(ctx, "hybrid"))
+    return RAG.fit_for("decoder")(with_retriever(ctx, "hybrid"))
 
 
 # as rag on a decoder (same task kinds, same costs), off the default grid, no encoder fit and no section of its own
-BM25 = dataclasses.replace(rag.SPEC, name="rag_bm25", title="RAG, BM25 retrieval (words, bm25s)",
+BM25 = dataclasses.replace(RAG, name="rag_bm25", title="RAG, BM25 retrieval (words, bm25s)",
                            fits={"decoder": fit_bm25}, colour="#5AB4AC", default_on=(), settings=None, dash="dot")
-HYBRID = dataclasses.replace(rag.SPEC, name="rag_hybrid", title="RAG, hybrid retrieval (dense + BM25 fused)",
+HYBRID = dataclasses.replace(RAG, name="rag_hybrid", title="RAG, hybrid retrieval (dense + BM25 fused)",
                              fits={"decoder": fit_hybrid}, colour="#01665E", default_on=(), settings=None,
                              dash="dot")
 VARIANTS = (BM25.name, HYBRID.name)

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from core.errors import DataError
-from core.evaluation.metrics import normalize_answer as _normalize_answer
+from core.task.answers import normalize_answer as _normalize_answer
 from core.task.data import Task
 from core.task.spans import Span, answer_forms, salient_spans
 

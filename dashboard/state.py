@@ -364,3 +364,27 @@ def documents_read(spec: dict) -> tuple[dict, pd.DataFrame]:
 
     loaded = task(spec)
     return loaded.provenance.get("documents") or {}, loaded.corpus[COLUMNS]
+
+
+@st.cache_data(show_spinner="Reading and chunking the documents…", max_entries=8)
+def documents_chunks(folder: str) -> tuple[dict, pd.DataFrame]:
+    """What reading an uploaded documents folder found (summary, skipped documents) and its chunk table, cut as a
+    task over them would cut it (the default retriever's tokenizer); only folders inside the uploads folder."""
+    from core.config import LlmSettings
+    from core.task.chunking import COLUMNS
+    from core.task.document_settings import DocumentsSpec
+    from core.task.documents import documents_corpus
+    from core.task.uploads import inside_uploads
+
+    corpus, record = documents_corpus(DocumentsSpec(path=inside_uploads(Path(folder).name)),
+                                      tokenizer(LlmSettings().retriever))
+    return {k: v for k, v in record.items() if k != "chunk_table"}, corpus[COLUMNS]
+
+
+@st.cache_data(show_spinner="Writing questions from the chunks…", max_entries=8)
+def cloze_questions(folder: str) -> tuple[pd.DataFrame, dict]:
+    """Cloze questions from an uploaded documents folder's chunks (core/task/questions.py): the table and its report."""
+    from core.task.questions import cloze_questions as build
+
+    questions = build(documents_chunks(folder)[1])
+    return questions.frame, questions.report

@@ -309,18 +309,21 @@ class Answers:
     answers: pd.DataFrame  # core.results.answers.answer_table
     passages: dict[str, str]  # passage id -> text
     unit: str
+    chunks: pd.DataFrame  # the documents' chunk table (core.task.documents.stored_chunks); empty without documents
 
 
 @st.cache_data(show_spinner="Reading the answers…", max_entries=16)
 def _answers(url: str, name: str, stamp: str) -> Answers:
     from core.results.answers import answer_table, question_table
+    from core.task.documents import stored_chunks
 
     store = _store(url)
     experiment = store.experiment(name)
-    questions = question_table(experiment.get("task") or {})
+    task_info = experiment.get("task") or {}
+    questions = question_table(task_info)
     return Answers(questions, answer_table(store.runs_frame(name, with_predictions=True), len(questions)),
-                   dict((experiment.get("task") or {}).get("passages") or {}),
-                   experiment["config"].get("size_unit", "total"))
+                   dict(task_info.get("passages") or {}), experiment["config"].get("size_unit", "total"),
+                   stored_chunks(task_info))
 
 
 def answers(name: str) -> Answers:

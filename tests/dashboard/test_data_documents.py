@@ -13,10 +13,11 @@ REVIEW = "data.docs.review"
 
 def guide(number: int) -> bytes:
     """A short Markdown guide whose sentences hold names, numbers and dates: material for cloze questions."""
+    trap = "See ![map](http://evil.test/map.png) and [the wiki](http://evil.test) for more."  # must show as text
     return (f"# Guide {number}\n\n## Offices\n\nThe office in Lima opened in 199{number} with 4{number} desks. "
-            f"Its manager, Ana Torres, signs every badge request before 9 am.\n\n## Parking\n\nThe parking permit "
-            f"costs {number}5 dollars a month since March 202{number}. Version 2.{number}.7 of the handbook replaced "
-            f"the older rules.\n").encode()
+            f"Its manager, Ana Torres, signs every badge request before 9 am. {trap}\n\n## Parking\n\nThe parking "
+            f"permit costs {number}5 dollars a month since March 202{number}. Version 2.{number}.7 of the handbook "
+            f"replaced the older rules. {trap}\n").encode()
 
 
 def documents_page(files: list[tuple[str, bytes]]):

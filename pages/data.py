@@ -226,6 +226,10 @@ def _in_user_names(message: str) -> str:
         upload = st.session_state.get(f"{KEY}.stored.{key}")
         if upload:
             message = message.replace(Path(upload["path"]).name, upload["name"])
+    saved = st.session_state.get(f"{DOCS_KEY}.spec")
+    if saved:  # the questions accepted on this page, saved under a generated name
+        name = Path(saved["path"]).name
+        message = message.replace(name.capitalize(), "The accepted questions").replace(name, "the accepted questions")
     return markdown_text(message)
 
 

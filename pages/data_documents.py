@@ -94,9 +94,11 @@ def _review(folder: str, chunks: pd.DataFrame) -> dict | None:
     edited = st.data_editor(
         review[SHOWN], key=f"{KEY}.review", hide_index=True, width="stretch", num_rows="fixed",
         disabled=["document", "heading"],
-        column_config={"accept": st.column_config.CheckboxColumn("accept", width="small"),
+        column_config={"accept": st.column_config.CheckboxColumn("accept", width=60),
                        "question": st.column_config.TextColumn("question", width="large", required=True),
-                       "answer": st.column_config.TextColumn("answer", required=True)})
+                       "answer": st.column_config.TextColumn("answer", width="medium", required=True),
+                       "document": st.column_config.TextColumn("document", width="small"),
+                       "heading": st.column_config.TextColumn("heading", width="medium")})
     review[["accept", "question", "answer"]] = edited[["accept", "question", "answer"]].to_numpy()
     _source_chunk(review, chunks)
     return _use(review, folder)
@@ -121,7 +123,7 @@ def _use(review: pd.DataFrame, folder: str) -> dict | None:
     except AdaptlabError as problem:
         ui.error(problem)
         return None
-    left, middle, right = st.columns([2, 1, 1])
+    left, middle, right, _ = st.columns([2, 1, 1, 2])
     if left.button("Use the accepted questions", type="primary", key=f"{KEY}.use", icon=":material/check:"):
         try:
             st.session_state[f"{KEY}.spec"] = save_accepted(kept, folder)

@@ -70,6 +70,8 @@ def test_generated_questions_are_reviewed_and_only_the_accepted_ones_edited_are_
     # the spec then passes the same checks as any data: validated, split by source chunk, ready for an experiment
     assert any("selected for the next experiment" in line for line in markdown_shown(app))
     assert not app.error
+    split = next(w.value for w in app.warning if "split by the" in w.value)
+    assert split.startswith("The accepted questions") and Path(spec["path"]).name not in split  # not a stored name
 
 
 def test_the_source_chunk_is_shown_as_text_with_the_answer_in_bold(adaptlab_home):

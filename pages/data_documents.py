@@ -94,9 +94,9 @@ def _review(folder: str, chunks: pd.DataFrame) -> dict | None:
     edited = st.data_editor(
         review[SHOWN], key=f"{KEY}.review", hide_index=True, width="stretch", num_rows="fixed",
         disabled=["document", "heading"],
-        column_config={"accept": st.column_config.CheckboxColumn("accept", width=60),
+        column_config={"accept": st.column_config.CheckboxColumn("accept", width="small"),
                        "question": st.column_config.TextColumn("question", width="large", required=True),
-                       "answer": st.column_config.TextColumn("answer", width="medium", required=True),
+                       "answer": st.column_config.TextColumn("answer", required=True),
                        "document": st.column_config.TextColumn("document", width="small"),
                        "heading": st.column_config.TextColumn("heading", width="medium")})
     review[["accept", "question", "answer"]] = edited[["accept", "question", "answer"]].to_numpy()
@@ -123,7 +123,7 @@ def _use(review: pd.DataFrame, folder: str) -> dict | None:
     except AdaptlabError as problem:
         ui.error(problem)
         return None
-    left, middle, right, _ = st.columns([2, 1, 1, 2])
+    left, middle, right, _ = st.columns([3, 2, 2, 3])
     if left.button("Use the accepted questions", type="primary", key=f"{KEY}.use", icon=":material/check:"):
         try:
             st.session_state[f"{KEY}.spec"] = save_accepted(kept, folder)

@@ -8,7 +8,6 @@ from dashboard.ui import SHARED_TASK
 from tests.conftest import links_and_images
 from tests.dashboard.conftest import assert_clean, markdown_shown, open_page
 
-REVIEW = "data.docs.review"
 
 
 def guide(number: int) -> bytes:
@@ -45,12 +44,12 @@ def test_generated_questions_are_reviewed_and_only_the_accepted_ones_edited_are_
     assert_clean(app)
     shown = "\n".join(markdown_shown(app))
     assert "question(s) generated from" in shown and "kept" in shown
-    review = app.data_editor(key=REVIEW).value
+    review = app.data_editor[0].value
     assert list(review.columns) == ["accept", "question", "answer", "document", "heading"]
     assert review.accept.all() and review.question.str.startswith("Fill in the blank").all()
     assert set(review.document) <= {f"guide{i}.md" for i in range(8)}
     rejected, edited = review.question[0], review.question[1]
-    app.session_state[REVIEW] = {"edited_rows": {0: {"accept": False},
+    app.session_state[app.data_editor[0].key] = {"edited_rows": {0: {"accept": False},
                                                  1: {"question": "Who signs badge requests?", "answer": "Ana T."}},
                                  "added_rows": [], "deleted_rows": []}
     app.run()
@@ -79,7 +78,7 @@ def test_the_source_chunk_is_shown_as_text_with_the_answer_in_bold(adaptlab_home
             b"and [a link](http://evil.test) were removed from the wiki page.\n")
     app = documents_page([("trap.md", trap)] + [(f"guide{i}.md", guide(i)) for i in range(6)])
     app.button(key="data.docs.generate").click().run()
-    review = app.data_editor(key=REVIEW).value
+    review = app.data_editor[0].value
     number = review.index[review.document == "trap.md"][0]
     app.selectbox(key="data.docs.shown").set_value(number).run()
     assert_clean(app)
@@ -92,7 +91,7 @@ def test_the_source_chunk_is_shown_as_text_with_the_answer_in_bold(adaptlab_home
 def test_a_question_left_without_an_answer_is_named_and_nothing_is_saved(adaptlab_home):
     app = documents_page([(f"guide{i}.md", guide(i)) for i in range(6)])
     app.button(key="data.docs.generate").click().run()
-    app.session_state[REVIEW] = {"edited_rows": {2: {"answer": " "}}, "added_rows": [], "deleted_rows": []}
+    app.session_state[app.data_editor[0].key] = {"edited_rows": {2: {"answer": " "}}, "added_rows": [], "deleted_rows": []}
     app.run()
     assert "Row(s) 3 are accepted but have no question or no answer" in app.error[0].value
     assert SHARED_TASK not in app.session_state and not app.get("download_button")
@@ -103,3 +102,4 @@ def test_the_question_table_downloads_as_csv_and_jsonl(adaptlab_home):
     app.button(key="data.docs.generate").click().run()
     labels = [button.label for button in app.get("download_button")]
     assert labels == ["Download CSV", "Download JSONL"]
+

@@ -145,9 +145,11 @@ def _passages(rows: pd.DataFrame, question: pd.Series, view) -> None:
 
 
 def _found_sources(groups: list[dict], source: str, passages: dict[str, str], chunks: pd.DataFrame) -> None:
+    where = {str(c.id): " › ".join(markdown_text(p) for p in (c.document, c.heading) if p) for c in chunks.itertuples()}
     for group in groups:
         ranks = source_ranks(group["passages"], source, chunks)
         lines = [f"{rank}. " + (":green-background[**✓ the source**] " if rank in ranks else "")
+                 + (f"*{where[passage]}*: " if where.get(passage) else "")
                  + markdown_text(passages.get(passage, f"(passage {passage} is not stored)"))
                  for rank, passage in enumerate(group["passages"], start=1)]
         verdict = (f":green[**The source was found**, at rank {ranks[0]}.]" if ranks

@@ -15,19 +15,16 @@ from tests.dashboard.test_data_documents import guide
 NAME = "handbook-qa"
 
 
-@pytest.fixture
-def documents_experiment(adaptlab_home, tmp_path):
+def store_documents_experiment(store: SqlStore, folder) -> object:
     """A documents QA experiment stored as the runner stores it (the task really loaded from Markdown files, cloze
     questions and chunks included); one rag run whose retrieval finds the source of every other question."""
-    folder = tmp_path / "handbook"
-    folder.mkdir()
+    folder.mkdir(parents=True, exist_ok=True)
     for number in range(8):
         (folder / f"guide{number}.md").write_bytes(guide(number))
     spec = TaskSpec(kind="qa", documents={"path": folder})
     task = load_task(spec, NAME)
     config = parse_config(tiny_config(NAME, task=spec.model_dump(mode="json"), model={"name": "smollm2"},
                                       methods=["rag"], sizes=[8], seeds=[0]))
-    store = SqlStore(adaptlab_home / "results.db")
     store.register_experiment(NAME, config.model_dump(mode="json"), task.fingerprint(), [], [1] * len(task.test),
                               {"provenance": task.provenance, "kind": "qa", "family": "decoder", "stats": {},
                                "warnings": [], **qa_reference(task)})
@@ -39,6 +36,11 @@ def documents_experiment(adaptlab_home, tmp_path):
                            "train_examples": 8, **metrics, "answers": answers, "retrieved": retrieved,
                            "details": {}}, exact.tolist())
     return task
+
+
+@pytest.fixture
+def documents_experiment(adaptlab_home, tmp_path):
+    return store_documents_experiment(SqlStore(adaptlab_home / "results.db"), tmp_path / "handbook")
 
 
 def _ask(number: int):
@@ -58,6 +60,8 @@ def test_each_question_shows_its_source_chunk_and_whether_retrieval_found_it(doc
         assert "Where the question came from" in shown
         assert f"{corpus.document[source]} › {corpus.heading[source]} (chunk {source})" in shown
         assert f"**{test.label[number]}**" in shown  # the answer marked in its chunk
+        other = documents_experiment.corpus.iloc[0]  # not a test question's source: retrieved for every question
+        assert f"*{other.document} › {other.heading}*: " in shown  # each retrieved passage names where it is from
         if number % 2 == 0:
             assert "The source was found**, at rank 1." in shown and "1. :green-background[**✓ the source**]" in shown
         else:

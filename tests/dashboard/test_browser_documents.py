@@ -88,3 +88,27 @@ def test_documents_alone_to_reviewed_questions_and_an_experiment_ready_to_launch
         finally:
             browser.close()
     assert (SHOTS / "14-documents-review.png").exists()
+
+
+def test_the_answers_page_shows_each_questions_source_chunk_beside_what_retrieval_found(tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    from tests.dashboard.conftest import dashboard_alone
+    from tests.dashboard.test_answers_sources import store_documents_experiment
+
+    with dashboard_alone(tmp_path, lambda store: store_documents_experiment(store, tmp_path / "handbook")) as url, \
+            sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport=VIEWPORT)
+            visit = Visit(page)
+            page.goto(f"{url}/answers")
+            page.get_by_role("heading", name="Answers", exact=True).wait_for(timeout=90_000)
+            page.get_by_role("heading", name="Where the question came from").wait_for(timeout=60_000)
+            visit.settle()
+            chunk = page.locator('[data-testid="stLayoutWrapper"]').filter(has_text="the answer in bold")
+            chunk.locator("strong").first.wait_for(timeout=30_000)
+            page.get_by_text("The source was found").first.wait_for(timeout=30_000)  # question 1: found at rank 1
+            visit.shot("17-documents-answers")
+        finally:
+            browser.close()

@@ -9,7 +9,6 @@ from tests.conftest import links_and_images
 from tests.dashboard.conftest import assert_clean, markdown_shown, open_page
 
 
-
 def guide(number: int) -> bytes:
     """A short Markdown guide whose sentences hold names, numbers and dates: material for cloze questions."""
     trap = "See ![map](http://evil.test/map.png) and [the wiki](http://evil.test) for more."  # must show as text

@@ -309,18 +309,21 @@ class Answers:
     answers: pd.DataFrame  # core.results.answers.answer_table
     passages: dict[str, str]  # passage id -> text
     unit: str
+    chunks: pd.DataFrame  # the documents' chunk table (core.task.documents.stored_chunks); empty without documents
 
 
 @st.cache_data(show_spinner="Reading the answers…", max_entries=16)
 def _answers(url: str, name: str, stamp: str) -> Answers:
     from core.results.answers import answer_table, question_table
+    from core.task.documents import stored_chunks
 
     store = _store(url)
     experiment = store.experiment(name)
-    questions = question_table(experiment.get("task") or {})
+    task_info = experiment.get("task") or {}
+    questions = question_table(task_info)
     return Answers(questions, answer_table(store.runs_frame(name, with_predictions=True), len(questions)),
-                   dict((experiment.get("task") or {}).get("passages") or {}),
-                   experiment["config"].get("size_unit", "total"))
+                   dict(task_info.get("passages") or {}), experiment["config"].get("size_unit", "total"),
+                   stored_chunks(task_info))
 
 
 def answers(name: str) -> Answers:
@@ -365,3 +368,27 @@ def documents_read(spec: dict) -> tuple[dict, pd.DataFrame]:
 
     loaded = task(spec)
     return loaded.provenance.get("documents") or {}, loaded.corpus[COLUMNS]
+
+
+@st.cache_data(show_spinner="Reading and chunking the documents…", max_entries=8)
+def documents_chunks(folder: str) -> tuple[dict, pd.DataFrame]:
+    """What reading an uploaded documents folder found (summary, skipped documents) and its chunk table, cut as a
+    task over them would cut it (the default retriever's tokenizer); only folders inside the uploads folder."""
+    from core.config import LlmSettings
+    from core.task.chunking import COLUMNS
+    from core.task.document_settings import DocumentsSpec
+    from core.task.documents import documents_corpus
+    from core.task.uploads import inside_uploads
+
+    corpus, record = documents_corpus(DocumentsSpec(path=inside_uploads(Path(folder).name)),
+                                      tokenizer(LlmSettings().retriever))
+    return {k: v for k, v in record.items() if k != "chunk_table"}, corpus[COLUMNS]
+
+
+@st.cache_data(show_spinner="Writing questions from the chunks…", max_entries=8)
+def cloze_questions(folder: str) -> tuple[pd.DataFrame, dict]:
+    """Cloze questions from an uploaded documents folder's chunks (core/task/questions.py): the table and its report."""
+    from core.task.questions import cloze_questions as build
+
+    questions = build(documents_chunks(folder)[1])
+    return questions.frame, questions.report

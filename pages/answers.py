@@ -15,8 +15,11 @@ from core.results.answers import (
     questions_to_show,
     retrieval_groups,
     right_counts,
+    source_chunks,
+    source_ranks,
 )
 from core.results.report import markdown_text
+from core.task.question_review import marked_chunk
 from core.task.sizes import size_label
 from dashboard import state, ui
 
@@ -47,7 +50,9 @@ def render() -> None:
     rows = view.answers[view.answers.question == number]
     _question(question)
     _answers(rows, view.unit)
-    _passages(rows, question, view.passages)
+    if question.source:
+        _source(question, view)
+    _passages(rows, question, view)
 
 
 def _pick_question(view) -> int | None:
@@ -103,12 +108,29 @@ def _answers(rows: pd.DataFrame, unit: str) -> None:
                                 "answer": st.column_config.TextColumn(width="large")})
 
 
-def _passages(rows: pd.DataFrame, question: pd.Series, passages: dict[str, str]) -> None:
+def _source(question: pd.Series, view) -> None:
+    """The chunk the question was written from (its document and heading, the answer in bold)."""
+    st.subheader("Where the question came from")
+    chunks = source_chunks(question.source, view.chunks)
+    if chunks.empty:  # a user's source naming no stored chunk, or an experiment stored before chunks were kept
+        st.caption(f"Source: {markdown_text(question.source)} (no stored chunk has this id or document name).")
+        return
+    for chunk in chunks.itertuples():
+        with st.container(border=True):
+            where = " › ".join(markdown_text(part) for part in (chunk.document, chunk.heading) if part)
+            st.caption(f"{where} (chunk {markdown_text(chunk.id)}); the answer in bold")
+            st.markdown(marked_chunk(view.passages.get(str(chunk.id), chunk.text), question.answer))
+
+
+def _passages(rows: pd.DataFrame, question: pd.Series, view) -> None:
     groups = retrieval_groups(rows)
     if not groups:
         return
     st.subheader("Passages the retrieving methods found")
-    gold = question.passage_id
+    passages, gold = view.passages, question.passage_id
+    if question.source:  # documents: a hit is the question's source chunk (or a chunk of its source document)
+        _found_sources(groups, question.source, passages, view.chunks)
+        return
     if not gold:
         st.caption("No passage holds this answer: whatever was found is about something else.")
     for group in groups:
@@ -122,3 +144,15 @@ def _passages(rows: pd.DataFrame, question: pd.Series, passages: dict[str, str])
                          f"{markdown_text(passages.get(gold, gold))}")
         st.markdown(f"**{group['runs']}**, best match first:\n\n" + "\n".join(lines))
 
+
+def _found_sources(groups: list[dict], source: str, passages: dict[str, str], chunks: pd.DataFrame) -> None:
+    where = {str(c.id): " › ".join(markdown_text(p) for p in (c.document, c.heading) if p) for c in chunks.itertuples()}
+    for group in groups:
+        ranks = source_ranks(group["passages"], source, chunks)
+        lines = [f"{rank}. " + (":green-background[**✓ the source**] " if rank in ranks else "")
+                 + (f"*{where[passage]}*: " if where.get(passage) else "")
+                 + markdown_text(passages.get(passage, f"(passage {passage} is not stored)"))
+                 for rank, passage in enumerate(group["passages"], start=1)]
+        verdict = (f":green[**The source was found**, at rank {ranks[0]}.]" if ranks
+                   else ":red[**The source was not among them.**]")
+        st.markdown(f"**{group['runs']}**, best match first. {verdict}\n\n" + "\n".join(lines))

@@ -1,4 +1,5 @@
-"""Data: pick a built-in scenario or upload labelled examples, map the columns, and check them before anything runs."""
+"""Data: pick a built-in scenario, upload labelled examples, or upload documents and review questions written from
+them (pages/data_documents.py); map the columns, and check everything before anything runs."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ from core.results.report import markdown_text
 from core.task.documents import FORMATS as DOCUMENT_FORMATS
 from core.task.uploads import FORMATS, save_documents, save_upload
 from dashboard import charts, checks, state, ui
+from pages.data_documents import KEY as DOCS_KEY
+from pages.data_documents import documents_alone
 
 KEY = "data"
-BUILTIN, UPLOAD = "Built-in scenario", "Upload a file"
+BUILTIN, UPLOAD, DOCUMENTS = "Built-in scenario", "Upload a file", "Documents"
 NO_SPLIT = "(none: split here, stratified)"
 TEXT_GUESSES = ("text", "body", "sentence", "content", "message", "question")
 LABEL_GUESSES = ("label", "labels", "category", "class", "target", "intent", "queue")
@@ -24,15 +27,23 @@ ANSWER_GUESSES = ("answer", "answers", "reference", "label")
 
 def render() -> None:
     st.title("Data")
-    st.caption("Pick a built-in scenario or upload labelled examples (one text column, one label column). "
-               "Everything is checked here, before anything runs.")
+    st.caption("Pick a built-in scenario, upload labelled examples (one text column, one label column), or upload "
+               "documents and review the questions written from them. Everything is checked here, before anything runs.")
     chosen = st.session_state.get(ui.SHARED_TASK) or {}
-    source = st.segmented_control("Data source", [BUILTIN, UPLOAD], key=f"{KEY}.source", required=True,
-                                  default=UPLOAD if "path" in chosen else BUILTIN)
-    spec = _builtin(chosen) if source == BUILTIN else _upload()
+    source = st.segmented_control("Data source", [BUILTIN, UPLOAD, DOCUMENTS], key=f"{KEY}.source", required=True,
+                                  default=_source_of(chosen),
+                                  help="Documents: only the documents; questions are written from them here.")
+    spec = {BUILTIN: lambda: _builtin(chosen), UPLOAD: _upload, DOCUMENTS: documents_alone}[source]()
     if spec is None:
         return
-    _check(spec)
+    _check(spec, documents_shown=source == DOCUMENTS)
+
+
+def _source_of(chosen: dict) -> str:
+    """The data source of the data chosen before: questions saved from the Documents review come back to it."""
+    if chosen.get("documents") and chosen.get("path") == st.session_state.get(f"{DOCS_KEY}.spec", {}).get("path"):
+        return DOCUMENTS
+    return UPLOAD if "path" in chosen else BUILTIN
 
 
 def _builtin(chosen: dict) -> dict:
@@ -174,7 +185,7 @@ def _documents_read(spec: dict) -> None:
     st.dataframe(chunks, hide_index=True, width="stretch")
 
 
-def _check(spec: dict) -> None:
+def _check(spec: dict, documents_shown: bool = False) -> None:
     spec_json = json.dumps(spec, sort_keys=True)
     try:
         report = state.validation(spec_json, (), "per_class", 128)
@@ -197,7 +208,7 @@ def _check(spec: dict) -> None:
     if not warnings:
         st.success("No problems found.", icon=":material/check_circle:")
     _statistics(report["stats"])
-    if spec.get("documents"):
+    if spec.get("documents") and not documents_shown:
         _documents_read(spec)
     _coverage(spec_json)
     st.divider()
@@ -216,6 +227,10 @@ def _in_user_names(message: str) -> str:
         upload = st.session_state.get(f"{KEY}.stored.{key}")
         if upload:
             message = message.replace(Path(upload["path"]).name, upload["name"])
+    saved = st.session_state.get(f"{DOCS_KEY}.spec")
+    if saved:  # the questions accepted on this page, saved under a generated name
+        name = Path(saved["path"]).name
+        message = message.replace(name.capitalize(), "The accepted questions").replace(name, "the accepted questions")
     return markdown_text(message)
 
 

@@ -59,6 +59,8 @@ def _data() -> dict:
     elif spec.get("kind") == "qa":
         described = (f"your questions (question column **{markdown_text(spec.get('question_column', 'question'))}**, "
                      f"answer column **{markdown_text(spec.get('answer_column', 'answer'))}**)")
+        if spec.get("documents"):
+            described += ", answered from your documents"
     else:
         described = (f"your file (text column **{markdown_text(spec.get('text_column', 'text'))}**, label column "
                      f"**{markdown_text(spec.get('label_column', 'label'))}**)")

@@ -28,7 +28,8 @@ COVERAGE = {"all": "every question", "covered": "covered by the documents", "unc
 
 def question_table(task_info: dict) -> pd.DataFrame:
     """One row per test question, numbered from 0 as the runs' answers are: text, answer, aliases, options,
-    covered (None where the task does not say) and passage_id ("" where no passage holds the answer)."""
+    covered (None where the task does not say), passage_id ("" where no passage holds the answer) and source (the
+    chunk id or document name the question came from, "" where it does not say)."""
     rows = []
     for number, item in enumerate(task_info.get("questions") or []):
         answer = str(item.get("answer", ""))
@@ -36,8 +37,28 @@ def question_table(task_info: dict) -> pd.DataFrame:
                      "aliases": [str(a) for a in item.get("aliases") or [answer]],
                      "options": [str(o) for o in item.get("options") or []],
                      "covered": None if item.get("covered") is None else bool(item["covered"]),
-                     "passage_id": str(item.get("passage_id") or "")})
-    return pd.DataFrame(rows, columns=["question", "text", "answer", "aliases", "options", "covered", "passage_id"])
+                     "passage_id": str(item.get("passage_id") or ""), "source": _text(item.get("source"))})
+    return pd.DataFrame(rows, columns=["question", "text", "answer", "aliases", "options", "covered", "passage_id",
+                                       "source"])
+
+
+def _text(value) -> str:
+    return value if isinstance(value, str) else ""  # None, or NaN from a table without it
+
+
+def source_chunks(source: str, chunks: pd.DataFrame) -> pd.DataFrame:
+    """The chunk a question came from (its id is the source), or every chunk of the document the source names."""
+    if not source or chunks.empty:
+        return chunks.iloc[:0]
+    return chunks[(chunks.id.astype(str) == source) | (chunks.document.astype(str) == source)]
+
+
+def source_ranks(passages: list[str], source: str, chunks: pd.DataFrame) -> list[int]:
+    """The ranks (from 1) of the retrieved passages that are the question's source: the chunk itself, or a chunk of
+    the document it names (how core/evaluation/retrieval.py counts a hit)."""
+    document_of = dict(zip(chunks.id.astype(str), chunks.document.astype(str)))
+    return [rank for rank, passage in enumerate(passages, start=1) if source and source in (passage,
+                                                                                          document_of.get(passage))]
 
 
 def verdict(answer: str, correct: bool) -> str:

@@ -155,7 +155,8 @@ def qa_reference(task: Task) -> dict:
     """What the Answers view shows beside each run's answers: the questions, references and passages."""
     if task.kind != "qa":
         return {}
-    keep = [c for c in ("text", "label", "aliases", "options", "covered", "passage_id") if c in task.test]
+    # source: the chunk (or document) a question came from, which the Answers view shows beside what was retrieved
+    keep = [c for c in ("text", "label", "aliases", "options", "covered", "passage_id", "source") if c in task.test]
     questions = task.test[keep].rename(columns={"text": "question", "label": "answer"})
     passages = {} if task.corpus is None else dict(zip(task.corpus["id"].astype(str), task.corpus.text))
     if task.knowledge_update is not None and "id" in task.knowledge_update.documents:

@@ -74,3 +74,17 @@ def test_runs_that_retrieved_the_same_passages_share_one_group():
                             "retrieved": [["p1", "p2"], ["p1", "p2"], ["p3"], None]})
     assert retrieval_groups(answers) == [{"runs": "rag (2 runs)", "passages": ["p1", "p2"]},
                                          {"runs": "rag_lora (1 run)", "passages": ["p3"]}]
+
+
+def test_a_retrieved_passage_is_the_source_when_it_is_the_chunk_or_a_chunk_of_the_named_document():
+    import pandas as pd
+
+    from core.results.answers import source_chunks, source_ranks
+
+    chunks = pd.DataFrame({"id": ["a.md#0", "a.md#1", "b.md#0"], "document": ["a.md", "a.md", "b.md"],
+                           "text": ["x", "y", "z"], "heading": ["", "", ""]})
+    assert source_ranks(["b.md#0", "a.md#1"], "a.md#1", chunks) == [2]
+    assert source_ranks(["a.md#0", "b.md#0", "a.md#1"], "a.md", chunks) == [1, 3]  # a user's source names a document
+    assert source_ranks(["b.md#0"], "a.md#1", chunks) == [] and source_ranks(["a.md#0"], "", chunks) == []
+    assert source_chunks("a.md", chunks).id.tolist() == ["a.md#0", "a.md#1"]
+    assert source_chunks("nowhere", chunks).empty and source_chunks("", chunks).empty

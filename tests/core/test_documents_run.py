@@ -110,3 +110,5 @@ def test_documents_alone_become_questions_split_by_chunk_with_withheld_documents
     assert "by_coverage" in runs.loc["prompt"].record  # covered and uncovered questions reported apart
     stored = store.experiment("guides")["task"]
     assert stored["provenance"]["documents"]["withheld"] == sorted(withheld)
+    # each test question's source is stored, so the Answers page can show it beside what retrieval found
+    assert [question["source"] for question in stored["questions"]] == task.test.source.tolist()

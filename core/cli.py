@@ -160,7 +160,7 @@ def _quality(experiment: dict) -> str:
 def print_retrieval(runs, unit: str) -> None:
     """Recall@k and MRR of the retrieving runs against each question's source, when the questions name one."""
     from core.evaluation.retrieval import retrieval_table
-    from core.running.grid import size_label
+    from core.task.sizes import size_label
 
     table = retrieval_table(runs)
     if table.empty:

@@ -28,7 +28,8 @@ ANSWER_GUESSES = ("answer", "answers", "reference", "label")
 def render() -> None:
     st.title("Data")
     st.caption("Pick a built-in scenario, upload labelled examples (one text column, one label column), or upload "
-               "documents and review the questions written from them. Everything is checked here, before anything runs.")
+               "documents and review the questions written from them. Everything is checked here, before anything "
+               "runs.")
     chosen = st.session_state.get(ui.SHARED_TASK) or {}
     source = st.segmented_control("Data source", [BUILTIN, UPLOAD, DOCUMENTS], key=f"{KEY}.source", required=True,
                                   default=_source_of(chosen),

@@ -63,7 +63,8 @@ def test_documents_alone_to_reviewed_questions_and_an_experiment_ready_to_launch
             page.locator('input[type="file"]').first.set_input_files(files)
             page.get_by_role("button", name="Generate questions").wait_for(timeout=90_000)
             visit.settle()
-            assert page.locator('[data-testid="stMetric"]').filter(has_text="documents").first.inner_text().endswith("8")
+            documents = page.locator('[data-testid="stMetric"]').filter(has_text="documents").first
+            assert documents.inner_text().endswith("8")
 
             click_until(page, visit, "Generate questions", page.get_by_text("question(s) generated from").first)
             page.get_by_role("button", name="Use the accepted questions").wait_for(timeout=60_000)

@@ -90,7 +90,8 @@ def test_the_source_chunk_is_shown_as_text_with_the_answer_in_bold(adaptlab_home
 def test_a_question_left_without_an_answer_is_named_and_nothing_is_saved(adaptlab_home):
     app = documents_page([(f"guide{i}.md", guide(i)) for i in range(6)])
     app.button(key="data.docs.generate").click().run()
-    app.session_state[app.data_editor[0].key] = {"edited_rows": {2: {"answer": " "}}, "added_rows": [], "deleted_rows": []}
+    app.session_state[app.data_editor[0].key] = {"edited_rows": {2: {"answer": " "}}, "added_rows": [],
+                                                 "deleted_rows": []}
     app.run()
     assert "Row(s) 3 are accepted but have no question or no answer" in app.error[0].value
     assert SHARED_TASK not in app.session_state and not app.get("download_button")

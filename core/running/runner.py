@@ -74,13 +74,15 @@ def choose_methods(config: ExperimentConfig, family: str, task: Task) -> list[st
     return list(config.methods)
 
 
-def run_experiment(config: ExperimentConfig, store: SqlStore | None = None,
-                   progress: Progress | None = None) -> ExperimentResult:
-    """Run every run of the grid not already finished; return the experiment's results."""
+def run_experiment(config: ExperimentConfig, store: SqlStore | None = None, progress: Progress | None = None,
+                   executor: Executor | None = None) -> ExperimentResult:
+    """Run every run of the grid not already finished; return the experiment's results.
+
+    executor: who does the runs (core/running/executor.py); by default the config's (choose_executor)."""
     progress = progress or Progress()
     store = store or SqlStore()
     check_free_space(grid_folders(store, config))  # before anything is loaded or stored
-    executor = choose_executor(config)  # Ray joins its cluster now: an unreachable one is said before loading
+    executor = executor or choose_executor(config)  # Ray joins its cluster now: unreachable is said before loading
     experiment, report = setup(config, progress)
     register(store, experiment, report)
     plan = plan_runs(config, corpus_only_rag=config.rag.source == "corpus")

@@ -36,7 +36,7 @@ EVALUATIONS_PER_RUN = 8  # how often the validation split is checked over a run
 GROUPING_WINDOW = 50  # batches sorted by length together; below this many per epoch, batches stay random
 
 
-class Run(Protocol):
+class TrainingRun(Protocol):
     """What the loop reads of a method's run (core.methods.base.FitContext has it): named here so that training
     need not import the methods, which import it."""
 
@@ -57,7 +57,7 @@ class LoopInputs:
     progress: Callable[[float, dict], None] = lambda fraction, info: None  # (fraction done, {"loss": ...})
 
     @classmethod
-    def of(cls, run: Run) -> LoopInputs:
+    def of(cls, run: TrainingRun) -> LoopInputs:
         return cls(run.base, run.config.training, run.config.budget, run.seed, run.progress)
 
 
@@ -75,7 +75,7 @@ class Validation:
     """What early stopping reads, and which way is better."""
 
     name: str  # its key in progress and the record ("val_accuracy", "val_loss"); the record keeps best_<name>
-    score: Callable[[float], float]  # the latest training loss -> the score now (the loss stands in where none held out)
+    score: Callable[[float], float]  # the latest training loss -> the score now (or the loss, where none is held out)
     higher_is_better: bool
     worst: float  # the best score before the first check (what the record says if none happened)
     history: str | None = None  # the record's key for every check's score, where it keeps them
@@ -250,7 +250,7 @@ class TrainedClassifier:
         self.model.save_pretrained(folder, safe_serialization=True)
 
 
-class ClassifierRun(Run, Protocol):
+class ClassifierRun(TrainingRun, Protocol):
     """A classifier's run: the loop's inputs, its training subset and its validation examples."""
 
     train_texts: list[str]

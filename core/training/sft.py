@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from core.training.loop import Examples, LoopInputs, Run, Validation, train
+from core.training.loop import Examples, LoopInputs, TrainingRun, Validation, train
 
 IGNORE = -100  # label of a token the loss skips (the prompt, the padding)
 MAX_VALIDATION_EXAMPLES = 64  # early stopping reads the validation loss: a few dozen examples suffice
@@ -69,8 +69,8 @@ def mean_loss(model, base, ids: list[list[int]], labels: list[list[int]], batch_
     return total / max(count, 1)
 
 
-def train_decoder(model: torch.nn.Module, ctx: Run, examples: list[Example], validation: list[Example], lr: float,
-                  suffix: str) -> dict:
+def train_decoder(model: torch.nn.Module, ctx: TrainingRun, examples: list[Example], validation: list[Example],
+                  lr: float, suffix: str) -> dict:
     """Fine-tune `model` in place on `examples` within the config's budget, early-stopping on the loss over
     `validation` (the training loss where there is none); return what the run record keeps."""
     base, eval_batch_size = ctx.base, ctx.config.training.eval_batch_size

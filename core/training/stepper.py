@@ -65,12 +65,12 @@ class MicroBatchStepper:
     happened (micro-batches per step, out-of-memory retries).
     """
 
-    def __init__(self, model, base, encoded: list[list[int]], labels: torch.Tensor | None, batch_size: int, forward=None,
-                 collate=None):
+    def __init__(self, model, base, encoded: list[list[int]], labels: torch.Tensor | None, batch_size: int,
+                 forward=None, collate=None):
         self.model, self.base, self.encoded, self.labels = model, base, encoded, labels
         # collate(indices) -> tensors for one micro-batch; the default pads a classifier's inputs and adds its labels
         self.collate = collate or self._classifier_batch
-        self.forward = model if forward is None else forward  # a torch.compile'd view of the same weights, when asked for
+        self.forward = model if forward is None else forward  # a torch.compile'd view of the same weights, if asked
         self.micro_batch = batch_size
         self.oom_retries = 0
         self.tokens = self.padded_tokens = self.sequences = 0  # what was trained on, for throughput

@@ -57,6 +57,7 @@ def hooks():
 def main() -> None:
     from common import merged
 
+    import core.running.executor as executor
     import core.running.runner as runner
     from core.config import parse_config
     from core.results.store import SqlStore
@@ -82,16 +83,16 @@ def main() -> None:
                     seconds[(current[0], phase)] += time.perf_counter() - started
         setattr(owner, name, classmethod(lambda cls, *a, **k: wrapper(*a, **k)) if is_class_method else wrapper)
 
-    execute = runner.execute_run
+    execute = executor.execute_run
 
-    def execute_run(spec, *args, **kwargs):
-        current[0], started = spec.method, time.perf_counter()
+    def execute_run(run):
+        current[0], started = run.spec.method, time.perf_counter()
         try:
-            return execute(spec, *args, **kwargs)
+            return execute(run)
         finally:
-            seconds[(spec.method, "TOTAL")] += time.perf_counter() - started
+            seconds[(run.spec.method, "TOTAL")] += time.perf_counter() - started
             current[0] = "grid"
-    runner.execute_run = execute_run
+    executor.execute_run = execute_run  # the one-at-a-time executor's
     for owner, name, phase in hooks():
         timed(owner, name, phase)
     config = merged(demo_config(scenario, quick=True), json.loads(sys.argv[2]) if len(sys.argv) > 2 else {})

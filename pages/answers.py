@@ -18,8 +18,8 @@ from core.results.answers import (
     source_chunks,
     source_ranks,
 )
+from core.results.question_review import marked_chunk
 from core.results.report import markdown_text
-from core.task.question_review import marked_chunk
 from core.task.sizes import size_label
 from dashboard import state, ui
 

@@ -1,7 +1,7 @@
 """Data, from documents alone: upload them, see the chunks, generate questions, review them, and use the accepted ones.
 
 Part of the Data page (pages/data.py calls documents_alone); the work is core/task/questions.py (cloze questions)
-and core/task/question_review.py (the review table, the accepted set, saving it as the task's QA file).
+and core/results/question_review.py (the review table, the accepted set, saving it as the task's QA file).
 """
 
 from __future__ import annotations
@@ -10,15 +10,15 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import AdaptlabError
-from core.results.report import markdown_text
-from core.task.documents import FORMATS as DOCUMENT_FORMATS
-from core.task.question_review import (
+from core.results.question_review import (
     accepted_questions,
     marked_chunk,
     question_download,
     review_table,
     save_accepted,
 )
+from core.results.report import markdown_text
+from core.task.documents import FORMATS as DOCUMENT_FORMATS
 from core.task.questions import report_lines
 from core.task.uploads import save_documents
 from dashboard import state, ui

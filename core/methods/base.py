@@ -126,13 +126,6 @@ class MethodSpec:
         return self.learning_rates.get(family)
 
 
-def count_parameters(module) -> tuple[int, int]:
-    """(trainable, total) parameter counts of a torch module."""
-    total = sum(p.numel() for p in module.parameters())
-    trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
-    return trainable, total
-
-
 def in_label_order(probs: np.ndarray, classes: np.ndarray, num_labels: int) -> np.ndarray:
     """scikit-learn gives columns only for the classes it saw in training; put them back in label order."""
     full = np.zeros((len(probs), num_labels), dtype=np.float32)

@@ -28,6 +28,7 @@ import torch
 
 from core.methods import METHODS
 from core.paths import now
+from core.running.executor import Grid, OneAtATime
 from core.running.grid import RunSpec
 from core.task.sizes import size_order
 
@@ -77,22 +78,15 @@ def _child(config_json: dict, share: DeviceShare, seconds_per_text: float, todo,
     """One packed process: load once, then run whatever the parent hands over until told to stop."""
     pid = os.getpid()
     try:
-        from core.backbone.embeddings import Embedder, EmbeddingCache
         from core.config import parse_config
-        from core.running.run import Progress, environment, execute_run, load_backbone, load_checked_task
+        from core.running.run import Progress, Run, execute_run, load_experiment
 
         config = parse_config(config_json, source="packed run")
-        base, encoder = load_backbone(config)
-        apply_share(share, base.device)
-        task, _ = load_checked_task(config)
-        env = {**environment(base), "runs_at_once": share.runs_at_once}
-        embedder = Embedder(encoder, EmbeddingCache.shared(),
-                            batch_size=config.training.eval_batch_size)
-        embedder.seconds_per_text = seconds_per_text  # measured once by the parent: every run is charged alike
+        experiment = load_experiment(config, seconds_per_text, on_device=lambda device: apply_share(share, device))
+        experiment.env["runs_at_once"] = share.runs_at_once
     except Exception as error:  # the parent reports it; the other processes may still do the grid
         events.put(("error", pid, None, f"{type(error).__name__}: {error}", None))
         return
-    baseline: dict = {}
 
     class Forward(Progress):
         def run_progress(self, spec, fraction, info):
@@ -103,48 +97,52 @@ def _child(config_json: dict, share: DeviceShare, seconds_per_text: float, todo,
         if spec is None:
             return
         events.put(("started", pid, spec, None, None))
-        labels = task.labels if task.kind == "classification" else []
-        record, predictions = execute_run(spec, task, labels, base, embedder, config, env, Forward(), baseline,
-                                          price_share=share.price_share)
+        record, predictions = execute_run(Run(spec, experiment, Forward(), price_share=share.price_share))
         events.put(("finished", pid, spec, record, predictions))
 
 
-@dataclass
-class PackedOutcome:
-    executed: int
-    failed: int
-    over_budget: list[str]
-
-
 class PackedGrid:
+    """The executor (core/running/executor.py): the runs this process can claim, parallel_runs at a time."""
+
+    def run(self, grid: Grid) -> None:
+        if len(grid.todo) < 2:  # one run packs with nothing: it runs here
+            OneAtATime().run(grid)
+            return
+        mine = grid.claims.take_all(grid.todo)
+        if mine:
+            _Parent(mine, grid).run()
+        OneAtATime().run(grid, grid.not_handed_out(mine))
+
+
+class _Parent:
     """The parent's side: hands runs to the processes, stores what comes back, notices a process dying."""
 
-    def __init__(self, todo: list[RunSpec], config, store, progress, seconds_per_text: float, env: dict):
-        self.config, self.store, self.progress, self.env = config, store, progress, env
-        self.n = min(config.parallel_runs, len(todo))
-        self.share = device_share(env["device_kind"], self.n)
+    def __init__(self, todo: list[RunSpec], grid: Grid):
+        self.grid, self.config, self.env = grid, grid.config, grid.experiment.env
+        self.n = min(self.config.parallel_runs, len(todo))
+        self.share = device_share(self.env["device_kind"], self.n)
         context = multiprocessing.get_context("spawn")  # CUDA cannot be forked; spawn is safe everywhere
         self.todo_queue, self.events = context.Queue(), context.Queue()
-        payload = config.model_dump(mode="json")
+        payload = self.config.model_dump(mode="json")
+        seconds_per_text = grid.experiment.embedder.seconds_per_text
         self.children = [context.Process(target=_child, name=f"adaptlab-packed-{i}", daemon=True,
                                          args=(payload, self.share, seconds_per_text, self.todo_queue, self.events))
                          for i in range(self.n)]
         self.pending = packing_order(todo)
         self.in_flight: dict[int, RunSpec] = {}  # pid -> the run that process is doing
         self.handed = 0  # runs given out and not yet finished
-        self.executed = self.failed = 0
-        self.over_budget: list[str] = []
         self.errors: list[str] = []
 
     def alive(self) -> int:
         return sum(child.is_alive() for child in self.children)
 
-    def run(self, limit: float | None, started: float, budget_message) -> PackedOutcome:
+    def run(self) -> None:
+        progress = self.grid.progress
         for child in self.children:
             child.start()
-        self.progress.message(f"{self.n} runs at once on {self.env['device']}, each process with 1/{self.n} of it")
+        progress.message(f"{self.n} runs at once on {self.env['device']}, each process with 1/{self.n} of it")
         try:
-            self._hand_out(limit, started, budget_message)
+            self._hand_out()
             while self.handed:
                 self._bury_the_dead()
                 try:
@@ -155,26 +153,23 @@ class PackedGrid:
                     self.errors.append(first)
                 elif kind == "started":
                     self.in_flight[pid] = spec
-                    self.progress.run_started(spec)
+                    progress.run_started(spec)
                 elif kind == "progress":
-                    self.progress.run_progress(spec, first, second)
+                    progress.run_progress(spec, first, second)
                 elif kind == "finished" and self.in_flight.pop(pid, None) is None:
                     # its process was counted dead a moment too early: the real record replaces the failed one
-                    self.store.write_run(self.config.name, first, second)
-                    self.failed -= first["status"] == "finished"
+                    self.grid.store.write_run(self.config.name, first, second)
+                    self.grid.failed -= first["status"] == "finished"
                 elif kind == "finished":
                     self._store(spec, first, second)
-                    self._hand_out(limit, started, budget_message)
+                    self._hand_out()
         finally:
             self._stop()
-        return PackedOutcome(self.executed, self.failed, self.over_budget)
 
-    def _hand_out(self, limit, started, budget_message) -> None:
+    def _hand_out(self) -> None:
         while self.pending and self.handed < self.alive():
-            if limit is not None and time.monotonic() - started >= limit:
-                self.over_budget.extend(spec.key for spec in self.pending)
-                self.progress.message(budget_message(self.config, time.monotonic() - started, self.executed,
-                                                     self.over_budget))
+            if self.grid.out_of_time():
+                self.grid.stop_for_budget([spec.key for spec in self.pending])
                 self.pending.clear()
                 return
             self.todo_queue.put(self.pending.pop(0))
@@ -193,10 +188,7 @@ class PackedGrid:
 
     def _store(self, spec: RunSpec, record: dict, predictions) -> None:
         self.handed -= 1
-        self.store.write_run(self.config.name, record, predictions)
-        self.failed += record["status"] != "finished"
-        self.executed += 1
-        self.progress.run_finished(spec, record)
+        self.grid.store_run(spec, record, predictions)
 
     def _stop(self) -> None:
         for _ in self.children:

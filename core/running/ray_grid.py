@@ -41,8 +41,9 @@ from pathlib import Path
 from core.errors import ConfigError
 from core.methods import METHODS
 from core.paths import adaptlab_home, now, ray_address
+from core.running.executor import Grid, OneAtATime
 from core.running.grid import RunSpec
-from core.running.packing import PackedOutcome, apply_share, device_share, packing_order
+from core.running.packing import apply_share, device_share, packing_order
 
 POLL_SECONDS = 0.2
 NODE_ANSWER_SECONDS = 180  # for every node to start a worker and say what it runs (imports torch: slow on a cold node)
@@ -90,36 +91,34 @@ def where_am_i() -> dict:
 _LOADED: dict[str, tuple] = {}  # in a Ray worker process: the experiment it last loaded (config, task, model...)
 
 
-def _loaded(config_json: dict, seconds_per_text: float, share, vectors: list) -> tuple:
+def _loaded(config_json: dict, seconds_per_text: float, share, vectors: list):
+    """The experiment this worker process runs (core.running.run.Experiment), loaded at its first run."""
     key = json.dumps(config_json, sort_keys=True, default=str)
     if key not in _LOADED:
         _LOADED.clear()  # one experiment's model at a time in a worker process
-        from core.backbone.embeddings import Embedder, EmbeddingCache
-        from core.config import parse_config
-        from core.running.run import environment, load_backbone, load_checked_task
-
-        config = parse_config(config_json, source="Ray run")
-        base, encoder = load_backbone(config)
-        apply_share(share, base.device)
-        task, _ = load_checked_task(config)
-        embedder = Embedder(encoder, EmbeddingCache.shared(), batch_size=config.training.eval_batch_size)
-        embedder.seconds_per_text = seconds_per_text  # measured once by the driver: every run is charged alike
         import ray
 
+        from core.config import parse_config
+        from core.running.run import load_experiment
+
+        config = parse_config(config_json, source="Ray run")
+        experiment = load_experiment(config, seconds_per_text, on_device=lambda device: apply_share(share, device))
         # the driver's embeddings of the task's texts, read from Ray's object store once per worker process (the
         # reference comes wrapped in a list, so Ray does not fetch and unpickle it for every run): not recomputed
         model, found = ray.get(vectors[0])
-        embedder.cache.put(model, found)
-        _LOADED[key] = (config, task, base, embedder, environment(base), {})
+        experiment.embedder.cache.put(model, found)
+        _LOADED[key] = experiment
     return _LOADED[key]
 
 
 def run_on_node(config_json: dict, spec: RunSpec, seconds_per_text: float, share, events,
                 vectors: list) -> tuple[dict, list | None]:
     """One run, in a Ray worker: load (once per experiment), execute, return the record for the driver to store."""
-    from core.running.run import Progress, execute_run
+    import dataclasses
 
-    config, task, base, embedder, env, baseline = _loaded(config_json, seconds_per_text, share, vectors)
+    from core.running.run import Progress, Run, execute_run
+
+    experiment = _loaded(config_json, seconds_per_text, share, vectors)
     node = where_am_i()
 
     class Forward(Progress):
@@ -127,10 +126,9 @@ def run_on_node(config_json: dict, spec: RunSpec, seconds_per_text: float, share
             _put(events, ("progress", spec.key, fraction, info))
 
     _put(events, ("started", spec.key, node["node_id"], None))
-    labels = task.labels if task.kind == "classification" else []
-    env = {**env, "node": node, "runs_at_once": share.runs_at_once, "executor": "ray"}
-    return execute_run(spec, task, labels, base, embedder, config, env, Forward(), baseline,
-                       price_share=share.price_share)
+    env = {**experiment.env, "node": node, "runs_at_once": share.runs_at_once, "executor": "ray"}
+    # the same experiment (its baseline too), with this run's node in its environment
+    return execute_run(Run(spec, dataclasses.replace(experiment, env=env), Forward(), price_share=share.price_share))
 
 
 def _put(events, event) -> None:
@@ -283,70 +281,64 @@ def join_cluster(config) -> Cluster:
 
 @dataclass
 class RayGrid:
-    """The driver's side: one Ray task per run, each record stored as it comes back."""
+    """The executor (core/running/executor.py) on a cluster: one Ray task per run, each record stored as it comes
+    back."""
 
-    todo: list[RunSpec]
-    config: object  # core.config.ExperimentConfig
-    store: object  # core.results.store.SqlStore
-    progress: object  # core.running.run.Progress
-    seconds_per_text: float
-    env: dict
-    vectors: tuple[str, dict] = ("", {})  # (model fingerprint, text key -> vector): the driver's warmed embeddings
-    cluster: Cluster | None = None  # joined and checked already (run_experiment does it before loading anything)
+    cluster: Cluster  # joined and checked already (run_experiment does it before loading anything)
 
-    def run(self, limit: float | None, started: float, budget_message) -> PackedOutcome:
+    def run(self, grid: Grid) -> None:
+        mine = grid.claims.take_all(grid.todo)
+        if mine:
+            self._run(mine, grid)
+        OneAtATime().run(grid, grid.not_handed_out(mine))
+
+    def _run(self, todo: list[RunSpec], grid: Grid) -> None:
         import ray
         from ray.util.queue import Queue
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-        cluster = self.cluster or join_cluster(self.config)
-        where, facts, gpus = cluster.where, cluster.nodes, cluster.gpus_per_run
-        cpus = self.config.ray.num_cpus
-        share = device_share("cuda" if gpus else "cpu", self.config.parallel_runs if gpus else 1,
+        config, progress, embedder = grid.config, grid.progress, grid.experiment.embedder
+        where, facts, gpus = self.cluster.where, self.cluster.nodes, self.cluster.gpus_per_run
+        cpus = config.ray.num_cpus
+        share = device_share("cuda" if gpus else "cpu", config.parallel_runs if gpus else 1,
                              cpu_cores=max(1, int(cpus)))
-        self.progress.message(f"{len(self.todo)} run(s) on {where}: {len(facts)} node(s), each run asking for "
-                              f"{cpus:g} CPU" + (f" and {gpus:g} GPU" if gpus else ""))
+        progress.message(f"{len(todo)} run(s) on {where}: {len(facts)} node(s), each run asking for "
+                         f"{cpus:g} CPU" + (f" and {gpus:g} GPU" if gpus else ""))
         here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
         events = Queue(maxsize=10_000, actor_options={"num_cpus": 0, "scheduling_strategy": here})  # beside the driver
-        task = ray.remote(run_on_node).options(num_cpus=cpus, num_gpus=gpus, max_retries=self.config.ray.max_retries,
+        task = ray.remote(run_on_node).options(num_cpus=cpus, num_gpus=gpus, max_retries=config.ray.max_retries,
                                                retry_exceptions=False)
-        payload = self.config.model_dump(mode="json")
-        vectors = [ray.put(self.vectors)]  # once into the object store; a worker reads it when it first loads
-        pending = {task.remote(payload, spec, self.seconds_per_text, share, events, vectors): spec
-                   for spec in packing_order(self.todo)}
-        outcome = PackedOutcome(0, 0, [])
+        payload = config.model_dump(mode="json")
+        # the driver's warmed embeddings, once into the object store; a worker reads them when it first loads
+        vectors = [ray.put((embedder.base.fingerprint, embedder.cache.held(embedder.base.fingerprint)))]
+        pending = {task.remote(payload, spec, embedder.seconds_per_text, share, events, vectors): spec
+                   for spec in packing_order(todo)}
         running: set[str] = set()
         try:
             while pending:
-                self._drain(events, running)
-                if limit is not None and time.monotonic() - started >= limit:
-                    outcome.over_budget = [spec.key for spec in pending.values()]
-                    self.progress.message(budget_message(self.config, time.monotonic() - started, outcome.executed,
-                                                         outcome.over_budget))
+                self._drain(events, running, todo, progress)
+                if grid.out_of_time():
+                    grid.stop_for_budget([spec.key for spec in pending.values()])
                     break
                 ready, _ = ray.wait(list(pending), num_returns=1, timeout=POLL_SECONDS)
                 for ref in ready:
                     spec = pending.pop(ref)
-                    record, predictions = self._result(ref, spec)
+                    record, predictions = self._result(ref, spec, grid)
                     if spec.key not in running:  # finished before its "started" event was read
-                        self.progress.run_started(spec)
+                        progress.run_started(spec)
                     running.discard(spec.key)
-                    self.store.write_run(self.config.name, record, predictions)
-                    outcome.executed += 1
-                    outcome.failed += record["status"] != "finished"
-                    self.progress.run_finished(spec, record)
+                    grid.store_run(spec, record, predictions)
         finally:
             for ref in pending:  # interrupted or over budget: what is queued or running stops; stored runs stay
                 ray.cancel(ref, force=True)
-            self._drain(events, running)
+            self._drain(events, running, todo, progress)
             try:
                 events.shutdown()
             except Exception:  # noqa: BLE001 (its node is gone: nothing to shut down)
                 pass
-        return outcome
 
-    def _drain(self, events, running: set[str]) -> None:
-        by_key = {spec.key: spec for spec in self.todo}
+    def _drain(self, events, running: set[str], todo: list[RunSpec], progress) -> None:
+        by_key = {spec.key: spec for spec in todo}
         while True:
             try:
                 kind, key, first, second = events.get_nowait()
@@ -357,11 +349,11 @@ class RayGrid:
                 continue
             if kind == "started" and key not in running:
                 running.add(key)
-                self.progress.run_started(spec)
+                progress.run_started(spec)
             elif kind == "progress":
-                self.progress.run_progress(spec, first, second)
+                progress.run_progress(spec, first, second)
 
-    def _result(self, ref, spec: RunSpec) -> tuple[dict, list | None]:
+    def _result(self, ref, spec: RunSpec, grid: Grid) -> tuple[dict, list | None]:
         """The run's record, or a failed record saying why the task itself failed (retries spent, cancelled)."""
         import ray
         from ray.exceptions import RayError
@@ -369,7 +361,7 @@ class RayGrid:
         try:
             return ray.get(ref)
         except RayError as error:
-            return _failed_record(spec, self.config, self.env, _why(error)), None
+            return _failed_record(spec, grid.config, grid.experiment.env, _why(error)), None
 
 
 def _why(error) -> str:

@@ -1,7 +1,9 @@
-"""One run, start to end: the training subset, fit, predict the test set, measure, and the follow-up evaluations.
+"""One run, start to end, as named steps over one `Run`: setup, fit, evaluate, measure, follow up, finish.
 
-`execute_run` is the whole of it, read top to bottom; the grid (core/running/runner.py) and the packed
-processes (core/running/packing.py) call it for each run they hold.
+    record, predictions = execute_run(Run(spec, experiment, progress))
+
+`execute_run` is the whole of it, read top to bottom. Whichever executor holds the run (one at a time, packed
+processes, Ray: core/running/executor.py) calls it and stores the record.
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ import dataclasses
 import itertools
 import platform
 import traceback
+from dataclasses import dataclass, field
 from importlib import metadata
 
 import numpy as np
 import pandas as pd
 
-from core.backbone.embeddings import Embedder
+from core.backbone.embeddings import Embedder, EmbeddingCache
 from core.backbone.models import BaseModel, device_name
 from core.config import ExperimentConfig
 from core.errors import Cancelled, ConfigError, DataError
@@ -122,39 +125,161 @@ def uses_embeddings(method, family: str) -> bool:
     return method.retrieves if family == "decoder" else method.uses_embeddings
 
 
-def execute_run(spec: RunSpec, task: Task, labels: list[str], base: BaseModel, embedder: Embedder,
-                config: ExperimentConfig, env: dict, progress: Progress,
-                baseline: dict | None = None, price_share: float = 1.0) -> tuple[dict, list[int] | None]:
-    """One run: set up, fit, evaluate and measure, follow up, score. A failure becomes a 'failed' record; the
-    grid goes on.
+@dataclass
+class Experiment:
+    """What every run of one experiment shares, loaded once per process (the grid's, or a packed or Ray worker's)."""
 
-    price_share: the part of the device this run had (1/N when N runs are packed onto it), so its
-    dollars are that share of the device's hourly price.
-    """
-    ctx = fit_context(spec, task, labels, base, embedder, config, progress)
-    from_budget = holds_out(METHODS[spec.method], config)
-    record = {"run_key": spec.key, "method": spec.method, "size": spec.size, "seed": spec.seed,
-              "size_unit": config.size_unit, "started_at": now(),
-              # the labelled examples the run had: those it trained on, and those it early-stopped on if they
-              # came out of its budget
-              "train_examples": len(ctx.train_texts) + (len(ctx.val_texts) if from_budget else 0),
-              "validation_examples": len(ctx.val_texts), "validation": "from the budget" if from_budget else
-              ("the task's validation split" if METHODS[spec.method].early_stops else "none"),
-              "device": env["device"], "environment": env, "runs_at_once": env.get("runs_at_once", 1)}
+    config: ExperimentConfig
+    task: Task
+    base: BaseModel
+    embedder: Embedder
+    env: dict  # environment(): versions and device, plus how the run was executed (runs_at_once, node)
+    baseline: dict = field(default_factory=dict)  # the base model's forgetting-probe scores, measured once
+
+    @property
+    def labels(self) -> list[str]:
+        return self.task.labels if self.task.kind == "classification" else []
+
+
+def load_experiment(config: ExperimentConfig, seconds_per_text: float | None = None,
+                    on_device=lambda device: None) -> Experiment:
+    """Load the task and the model for a process that executes runs handed to it (packed, Ray).
+
+    seconds_per_text: the encoding rate the grid measured once, so every run is charged alike; on_device(device):
+    called once the model is on its device, before the task loads (a packed process takes its share there)."""
+    base, encoder = load_backbone(config)
+    on_device(base.device)
+    task, _ = load_checked_task(config)
+    embedder = Embedder(encoder, EmbeddingCache.shared(), batch_size=config.training.eval_batch_size)
+    if seconds_per_text is not None:
+        embedder.seconds_per_text = seconds_per_text
+    return Experiment(config, task, base, embedder, environment(base))
+
+
+@dataclass
+class Run:
+    """One run as it goes: its spec and experiment, then what each step adds (the method's context, the fitted
+    method, the test predictions, the record)."""
+
+    spec: RunSpec
+    experiment: Experiment
+    progress: Progress
+    price_share: float = 1.0  # of the device's hourly price: 1/N when N runs are packed onto it
+    ctx: FitContext | None = None
+    fitted: object = None
+    predictions: np.ndarray | list | None = None  # QA: per-question answer match
+    train_seconds: float = 0.0
+    record: dict = field(default_factory=dict)
+
+
+def execute_run(run: Run) -> tuple[dict, list[int] | None]:
+    """One run: setup, fit, evaluate and measure, follow up, finish. A failure becomes a 'failed' record; the grid
+    goes on. The executor (core/running/executor.py) stores what comes back."""
+    setup(run)
     try:
-        predictions, fitted = _fit_and_measure(spec, ctx, config, env, record, price_share, task)
-        _follow_up(spec, fitted, task, labels, base, config, record, {} if baseline is None else baseline, ctx)
+        with track_peak_memory(run.experiment.base.device) as peak:
+            fit(run)
+            evaluate(run)
+        measure(run, peak)
+        follow_up(run)
     except (KeyboardInterrupt, SystemExit, Cancelled):
         raise
     except Exception as error:  # one broken run must not sink a 72-run grid
-        record.update(status="failed", error=f"{type(error).__name__}: {error}", traceback=traceback.format_exc(),
-                      finished_at=now())
-        return record, None
-    if task.kind == "classification":  # QA runs scored their answers while answering
-        record.update(_scores(task, labels, predictions))
+        run.record.update(status="failed", error=f"{type(error).__name__}: {error}",
+                          traceback=traceback.format_exc(), finished_at=now())
+        return run.record, None
+    return finish(run)
+
+
+def setup(run: Run) -> None:
+    """The method's inputs (its training subset, validation examples, the model) and the record's opening facts."""
+    spec, experiment = run.spec, run.experiment
+    config, env = experiment.config, experiment.env
+    ctx = run.ctx = fit_context(spec, experiment.task, experiment.labels, experiment.base, experiment.embedder,
+                                config, run.progress)
+    method = METHODS[spec.method]
+    from_budget = holds_out(method, config)
+    run.record = {
+        "run_key": spec.key, "method": spec.method, "size": spec.size, "seed": spec.seed,
+        "size_unit": config.size_unit, "started_at": now(),
+        # the labelled examples the run had: those it trained on, and those it early-stopped on if they came out
+        # of its budget
+        "train_examples": len(ctx.train_texts) + (len(ctx.val_texts) if from_budget else 0),
+        "validation_examples": len(ctx.val_texts), "validation": "from the budget" if from_budget else
+        ("the task's validation split" if method.early_stops else "none"),
+        "device": env["device"], "environment": env, "runs_at_once": env.get("runs_at_once", 1)}
+
+
+def fit(run: Run) -> None:
+    """Fit the method (its settings searched, with `tuning`); its training seconds include the texts it encoded."""
+    ctx = run.ctx
+    embedder_charge = ctx.embedder.charged_seconds
+    with stopwatch() as fit_seconds:
+        run.fitted = fit_searched(METHODS[run.spec.method], ctx)
+    run.train_seconds = fit_seconds() + (ctx.embedder.charged_seconds - embedder_charge)
+
+
+def evaluate(run: Run) -> None:
+    """Predict the test set (timed: throughput), then the latency; QA runs score their answers as they go."""
+    fitted, ctx, record, task = run.fitted, run.ctx, run.record, run.experiment.task
+    test_texts = task.test.text.tolist()
+    decoder = ctx.base.family == "decoder"
+    if ctx.kind == "qa":
+        from core.evaluation.qa import evaluate_qa
+
+        metrics, run.predictions, shown = evaluate_qa(fitted, task.test)
+        record.update(metrics, **shown)
+        # answering alone is what serving costs (the option scoring that follows it is evaluation)
+        record["inference_seconds_per_1k"] = record["answer_seconds"] / len(test_texts) * 1000
+    else:
+        parts, throughput = timed_in_chunks(fitted.predict_proba, test_texts)
+        run.predictions = np.concatenate(parts).argmax(axis=1)
+        record.update(throughput)
+    if decoder and hasattr(fitted, "latency"):
+        _decoder_extras(fitted, ctx.kind, test_texts, task, labels=ctx.labels, record=record)
+    elif not decoder:
+        record.update(_encoder_latency(fitted, METHODS[run.spec.method], ctx, test_texts))
+
+
+def measure(run: Run, peak) -> None:
+    """What the run cost: seconds, peak memory, parameters, bytes stored, and dollars at its share of the device."""
+    config, env, fitted, spec = run.experiment.config, run.experiment.env, run.fitted, run.spec
+    keep = (adaptlab_home() / "artifacts" / config.name / spec.key.replace("|", "-")) if config.keep_artifacts else None
+    price = price_per_hour(config.prices, env["device_kind"], env["device"]) * run.price_share
+    run.record.update(
+        train_seconds=run.train_seconds, peak_memory_mb=peak.megabytes, peak_memory_kind=peak.kind,
+        memory_baseline_mb=peak.baseline_megabytes, trainable_parameters=int(fitted.trainable_parameters),
+        total_parameters=int(fitted.total_parameters), bytes_stored=stored_bytes(fitted, keep),
+        price_per_hour=price, train_dollars=dollars(run.train_seconds, price),
+        inference_dollars_per_1k=dollars(run.record["inference_seconds_per_1k"], price), details=fitted.details,
+        artifacts=str(keep) if keep else None)
+
+
+def follow_up(run: Run) -> None:
+    """Evaluations beyond the test set, outside the timed region: forgetting, then the knowledge update (last:
+    a method may retrain on the new facts)."""
+    experiment, method, record = run.experiment, METHODS[run.spec.method], run.record
+    config, base, task = experiment.config, experiment.base, experiment.task
+    probe = choose_probe(config.forgetting, task.avoid_probes)
+    if base.family == "decoder" and config.forgetting != "off" and method.changes_base_weights:
+        from core.evaluation.llm_forgetting import decoder_forgetting
+
+        record["forgetting"] = decoder_forgetting(run.fitted, base, experiment.baseline)
+    elif base.family == "encoder" and probe and method.changes_base_weights:
+        record["forgetting"] = forgetting_scores(run.fitted, base, probe, experiment.baseline)
+    if task.knowledge_update is not None:
+        record["knowledge_update"] = knowledge_update(method, run.fitted, run.ctx, task.knowledge_update,
+                                                      experiment.labels, record["price_per_hour"])
+
+
+def finish(run: Run) -> tuple[dict, list[int] | None]:
+    """Score a classification run's predictions (QA runs scored their answers while answering); close the record."""
+    predictions = run.predictions
+    if run.experiment.task.kind == "classification":
+        run.record.update(_scores(run.experiment.task, run.experiment.labels, predictions))
         predictions = predictions.tolist()
-    record.update(status="finished", finished_at=now())
-    return record, predictions
+    run.record.update(status="finished", finished_at=now())
+    return run.record, predictions
 
 
 def fit_context(spec: RunSpec, task: Task, labels: list[str], base: BaseModel, embedder: Embedder,
@@ -266,46 +391,6 @@ def coverage_accuracy(truth: np.ndarray, predicted: np.ndarray, covered: np.ndar
     return out
 
 
-def _fit_and_measure(spec: RunSpec, ctx: FitContext, config: ExperimentConfig, env: dict, record: dict,
-                     price_share: float, task: Task):
-    """Fit, predict the test set (timed), measure; QA runs return per-question answer match as predictions."""
-    test_texts = task.test.text.tolist()
-    method = METHODS[spec.method]
-    decoder = ctx.base.family == "decoder"
-    with track_peak_memory(ctx.base.device) as peak:
-        embedder_charge = ctx.embedder.charged_seconds
-        with stopwatch() as fit_seconds:
-            fitted = fit_searched(method, ctx)
-        train_seconds = fit_seconds() + (ctx.embedder.charged_seconds - embedder_charge)
-        if ctx.kind == "qa":
-            from core.evaluation.qa import evaluate_qa
-
-            metrics, predictions, shown = evaluate_qa(fitted, task.test)
-            record.update(metrics, **shown)
-            # answering alone is what serving costs (the option scoring that follows it is evaluation)
-            record["inference_seconds_per_1k"] = record["answer_seconds"] / len(test_texts) * 1000
-        else:
-            parts, throughput = timed_in_chunks(fitted.predict_proba, test_texts)
-            predictions = np.concatenate(parts).argmax(axis=1)
-            record.update(throughput)
-        if decoder and hasattr(fitted, "latency"):
-            _decoder_extras(fitted, ctx.kind, test_texts, task, labels=ctx.labels, record=record)
-        elif not decoder:
-            record.update(_encoder_latency(fitted, method, ctx, test_texts))
-        per_1k = record["inference_seconds_per_1k"]
-    keep = (adaptlab_home() / "artifacts" / config.name / spec.key.replace("|", "-")) if config.keep_artifacts else None
-    price = price_per_hour(config.prices, env["device_kind"], env["device"]) * price_share
-    record.update(
-        train_seconds=train_seconds, peak_memory_mb=peak.megabytes,
-        peak_memory_kind=peak.kind, memory_baseline_mb=peak.baseline_megabytes,
-        trainable_parameters=int(fitted.trainable_parameters),
-        total_parameters=int(fitted.total_parameters), bytes_stored=stored_bytes(fitted, keep),
-        price_per_hour=price, train_dollars=dollars(train_seconds, price),
-        inference_dollars_per_1k=dollars(per_1k, price), details=fitted.details,
-        artifacts=str(keep) if keep else None)
-    return predictions, fitted
-
-
 def _encoder_latency(fitted, method, ctx: FitContext, test_texts: list[str]) -> dict:
     """Batch-1 latency; a method that reads cached embeddings is timed uncached (throughput too, on a sample),
     and a LoRA adapter is timed again merged into its base (how it would be served)."""
@@ -334,19 +419,3 @@ def _decoder_extras(fitted, kind: str, test_texts: list[str], task: Task, labels
         record.update(generated_accuracy(fitted, test_texts, _label_indices(task.test, labels)))
     contexts = task.test.context.tolist() if "context" in task.test else None
     record.update(fitted.latency(test_texts, contexts))
-
-
-def _follow_up(spec: RunSpec, fitted, task: Task, labels: list[str], base: BaseModel, config: ExperimentConfig,
-               record: dict, baseline: dict, ctx: FitContext) -> None:
-    """Evaluations beyond the test set, outside the timed region: forgetting, then the knowledge update (last:
-    a method may retrain on the new facts)."""
-    probe = choose_probe(config.forgetting, task.avoid_probes)
-    if base.family == "decoder" and config.forgetting != "off" and METHODS[spec.method].changes_base_weights:
-        from core.evaluation.llm_forgetting import decoder_forgetting
-
-        record["forgetting"] = decoder_forgetting(fitted, base, baseline)
-    elif base.family == "encoder" and probe and METHODS[spec.method].changes_base_weights:
-        record["forgetting"] = forgetting_scores(fitted, base, probe, baseline)
-    if task.knowledge_update is not None:
-        record["knowledge_update"] = knowledge_update(METHODS[spec.method], fitted, ctx, task.knowledge_update,
-                                                      labels, record["price_per_hour"])

@@ -2,8 +2,9 @@
 
     run_experiment(load_config("examples/fortunes-quick.yaml"))
 
-reads as its steps: load task -> validate -> load model -> register -> plan -> warm embeddings ->
-execute each run -> write each record. Finished runs are skipped, so an interrupted grid resumes.
+reads as its steps: choose the executor -> set up (load and check the task, load the model) -> register ->
+plan -> warm embeddings -> the executor does each run (core/running/run.py) and stores its record. Finished
+runs are skipped, so an interrupted grid resumes.
 """
 
 from __future__ import annotations
@@ -22,18 +23,20 @@ from core.methods import METHODS, default_methods
 from core.paths import adaptlab_home, check_free_space
 from core.results.store import SqlStore
 from core.running.claims import RunClaims
+from core.running.executor import Executor, Grid, OneAtATime
 from core.running.grid import plan_runs
 from core.running.packing import PackedGrid
 from core.running.run import (
+    Experiment,
     Progress,
     environment,
-    execute_run,
     load_backbone,
     load_checked_task,
     uses_embeddings,
 )
 from core.task.coverage import tokenizer_report
 from core.task.data import Task
+from core.task.validation import ValidationReport
 
 
 @dataclass
@@ -74,18 +77,48 @@ def choose_methods(config: ExperimentConfig, family: str, task: Task) -> list[st
     return list(config.methods)
 
 
-def run_experiment(config: ExperimentConfig, store: SqlStore | None = None,
-                   progress: Progress | None = None) -> ExperimentResult:
-    """Run every run of the grid not already finished; return the experiment's results."""
+def run_experiment(config: ExperimentConfig, store: SqlStore | None = None, progress: Progress | None = None,
+                   executor: Executor | None = None) -> ExperimentResult:
+    """Run every run of the grid not already finished; return the experiment's results.
+
+    executor: who does the runs (core/running/executor.py); by default the config's (choose_executor)."""
     progress = progress or Progress()
     store = store or SqlStore()
     store.check_sound()  # a damaged file takes no writes (it may have been damaged since the store was opened)
     check_free_space(grid_folders(store, config))  # before anything is loaded or stored
-    cluster = None
-    if config.executor == "ray":  # an unreachable cluster, another adaptlab on a node, no GPU: said before loading
-        from core.running.ray_grid import join_cluster
+    executor = executor or choose_executor(config)  # Ray joins its cluster now: unreachable is said before loading
+    experiment, report = setup(config, progress)
+    register(store, experiment, report)
+    plan = plan_runs(config, corpus_only_rag=config.rag.source == "corpus")
+    done = store.finished_keys(config.name)
+    todo = [spec for spec in plan if spec.key not in done]
+    progress.grid_started(config.name, len(plan), len(todo))
+    started = time.monotonic()  # the grid budget counts from here: encoding is part of the grid's cost
+    if any(uses_embeddings(METHODS[spec.method], experiment.base.family) for spec in todo):
+        progress.message("encoding texts once for the methods that read embeddings (cached for later runs)")
+        warm_embeddings(experiment.embedder, experiment.task)
+    # One process per run: another `adaptlab run` or worker of this experiment does the runs it claimed first.
+    with RunClaims(store, config.name) as claims:
+        grid = Grid(experiment, todo, store, progress, claims, grid_seconds_limit(config, experiment.env), started)
+        executor.run(grid)
+    return ExperimentResult(config.name, store.url, store.runs_frame(config.name), grid.executed,
+                            len(plan) - len(todo) + len(claims.elsewhere), grid.failed, grid.over_budget)
 
-        cluster = join_cluster(config)
+
+def choose_executor(config: ExperimentConfig) -> Executor:
+    """Who does the runs (core/running/executor.py): Ray tasks on a cluster (joined and checked here), packed
+    processes on this device, or this process one at a time."""
+    if config.executor == "ray":  # an unreachable cluster, another adaptlab on a node, no GPU: said before loading
+        from core.running.ray_grid import RayGrid, join_cluster
+
+        return RayGrid(join_cluster(config))
+    if config.parallel_runs > 1:
+        return PackedGrid()
+    return OneAtATime()
+
+
+def setup(config: ExperimentConfig, progress: Progress) -> tuple[Experiment, ValidationReport]:
+    """Load and check the task, load the model, choose the methods that run on them; warn where it matters."""
     task, report = load_checked_task(config)
     for warning in report.warnings:
         progress.message(f"warning: {warning}")
@@ -94,61 +127,21 @@ def run_experiment(config: ExperimentConfig, store: SqlStore | None = None,
     if base.family == "decoder" and not getattr(base.tokenizer, "chat_template", None):
         progress.message(f"warning: {base.name} has no chat template, so prompts use a plain 'Question: ... "
                          "Answer:' layout (each run records it); instruct models answer better with their own")
-    labels = task.labels if task.kind == "classification" else []
+    embedder = Embedder(encoder, EmbeddingCache.shared(), batch_size=config.training.eval_batch_size)
+    return Experiment(config, task, base, embedder, environment(base)), report
+
+
+def register(store: SqlStore, experiment: Experiment, report: ValidationReport) -> None:
+    """Store the experiment: its config, the task's fingerprint and test labels, and what the pages show of it."""
+    config, task, base, labels = experiment.config, experiment.task, experiment.base, experiment.labels
     label_index = {label: i for i, label in enumerate(labels)}
     # QA: a run's predictions are its per-question answer match (0/1), so the truth is 1 for every question
     test_labels = task.test.label.map(label_index).tolist() if labels else [1] * len(task.test)
-    env = environment(base)
-    store.register_experiment(config.name, config.model_dump(mode="json"), task.fingerprint(), labels,
-                              test_labels,
+    store.register_experiment(config.name, config.model_dump(mode="json"), task.fingerprint(), labels, test_labels,
                               {"provenance": task.provenance, "stats": report.stats, "warnings": report.warnings,
-                               "environment": env, "kind": task.kind, "family": base.family,
+                               "environment": experiment.env, "kind": task.kind, "family": base.family,
                                "tokenizer": tokenizer_report(task, base.tokenizer, base.max_length),
                                **qa_reference(task)})
-    plan = plan_runs(config, corpus_only_rag=config.rag.source == "corpus")
-    done = store.finished_keys(config.name)
-    todo = [spec for spec in plan if spec.key not in done]
-    progress.grid_started(config.name, len(plan), len(todo))
-    started = time.monotonic()  # the grid budget counts from here: encoding is part of the grid's cost
-    embedder = Embedder(encoder, EmbeddingCache.shared(),
-                        batch_size=config.training.eval_batch_size)
-    if any(uses_embeddings(METHODS[spec.method], base.family) for spec in todo):
-        progress.message("encoding texts once for the methods that read embeddings (cached for later runs)")
-        warm_embeddings(embedder, task)
-    failed, baseline = 0, {}  # baseline: the base model's forgetting-probe recall, measured once
-    limit = grid_seconds_limit(config, env)
-    executed, over_budget = 0, []
-    one_at_a_time = todo
-    # One process per run: another `adaptlab run` or worker of this experiment does the runs it claimed first.
-    with RunClaims(store, config.name) as claims:
-        on_ray = config.executor == "ray"
-        mine = claims.take_all(todo) if (on_ray or config.parallel_runs > 1 and len(todo) > 1) and todo else []
-        if mine:
-            if on_ray:
-                from core.running.ray_grid import RayGrid
-
-                grid = RayGrid(mine, config, store, progress, embedder.seconds_per_text, env,
-                               (encoder.fingerprint, embedder.cache.held(encoder.fingerprint)), cluster)
-            else:
-                grid = PackedGrid(mine, config, store, progress, embedder.seconds_per_text, env)
-            outcome = grid.run(limit, started, budget_message)
-            executed, failed, over_budget = outcome.executed, outcome.failed, outcome.over_budget
-            # the runs other processes hold are waited for below (and done here if their process stops)
-            one_at_a_time = [] if over_budget else [spec for spec in todo
-                                                    if spec not in mine and spec.key not in claims.elsewhere]
-        for spec in claims.each(one_at_a_time):
-            if limit is not None and time.monotonic() - started >= limit:
-                over_budget = [spec.key, *claims.left()]
-                progress.message(budget_message(config, time.monotonic() - started, executed, over_budget))
-                break
-            progress.run_started(spec)
-            record, predictions = execute_run(spec, task, labels, base, embedder, config, env, progress, baseline)
-            store.write_run(config.name, record, predictions)
-            failed += record["status"] != "finished"
-            executed += 1
-            progress.run_finished(spec, record)
-    return ExperimentResult(config.name, store.url, store.runs_frame(config.name), executed,
-                            len(plan) - len(todo) + len(claims.elsewhere), failed, over_budget)
 
 
 def qa_reference(task: Task) -> dict:
@@ -185,12 +178,6 @@ def grid_seconds_limit(config: ExperimentConfig, env: dict) -> float | None:
         if price > 0:
             limits.append(config.grid_budget.max_dollars / price * 3600)
     return min(limits) if limits else None
-
-
-def budget_message(config: ExperimentConfig, elapsed: float, executed: int, skipped: list[str]) -> str:
-    shown = ", ".join(skipped[:6]) + (f" and {len(skipped) - 6} more" if len(skipped) > 6 else "")
-    return (f"grid budget reached after {elapsed:.0f} s and {executed} run(s): {len(skipped)} run(s) not started "
-            f"({shown}). Finished runs are kept; raise grid_budget and run again to do the rest")
 
 
 def warm_embeddings(embedder: Embedder, task: Task) -> None:

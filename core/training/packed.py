@@ -76,7 +76,8 @@ class PackedClassifier:
         ids = torch.full((len(rows), width), self.pad, dtype=torch.long)
         positions = torch.zeros((len(rows), width), dtype=torch.long)
         segment = torch.full((len(rows), width), -1, dtype=torch.long)  # -1: the row's padding, a block of its own
-        where_row, where_start = torch.empty(len(encoded), dtype=torch.long), torch.empty(len(encoded), dtype=torch.long)
+        where_row = torch.empty(len(encoded), dtype=torch.long)
+        where_start = torch.empty(len(encoded), dtype=torch.long)
         for r, row in enumerate(rows):
             start = 0
             for i in row:

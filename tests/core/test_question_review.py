@@ -7,7 +7,13 @@ import pandas as pd
 import pytest
 
 from core.errors import AdaptlabError
-from core.task.question_review import accepted_questions, marked_chunk, question_download, review_table, save_accepted
+from core.results.question_review import (
+    accepted_questions,
+    marked_chunk,
+    question_download,
+    review_table,
+    save_accepted,
+)
 from tests.conftest import links_and_images
 
 CHUNKS = pd.DataFrame({"id": ["a.md#0", "a.md#1"], "document": ["a.md", "a.md"], "text": ["One.", "Two."],

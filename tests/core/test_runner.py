@@ -152,3 +152,29 @@ def test_tuning_gives_every_method_the_same_search_on_the_same_validation_exampl
     assert searched["probe"]["refit_on_all"] and not searched["lora"]["refit_on_all"]
     lr = records["lora"]["details"]["learning_rate"]
     assert lr == pytest.approx(2e-3 * searched["lora"]["chosen"]["learning_rate_x"])
+
+
+def test_a_new_executor_is_one_class_with_one_method(tmp_path):
+    """An executor only implements run(grid); the grid stores, counts and reports what it runs."""
+    from core.running.executor import Grid, OneAtATime
+    from core.running.run import Progress
+
+    class Backwards:  # the runs in the opposite order, in this process
+        def run(self, grid: Grid) -> None:
+            OneAtATime().run(grid, grid.todo[::-1])
+
+    class Seen(Progress):
+        def __init__(self):
+            self.started = []
+
+        def run_started(self, spec):
+            self.started.append(spec.key)
+
+    config = tiny_config(methods=["probe", "tfidf"], sizes=[4], seeds=[0])
+    forwards, backwards = Seen(), Seen()
+    usual = run_experiment(parse_config(config), SqlStore(tmp_path / "a.db"), forwards)
+    result = run_experiment(parse_config(config), SqlStore(tmp_path / "b.db"), backwards, executor=Backwards())
+    assert backwards.started == forwards.started[::-1] and len(forwards.started) == 2
+    assert (result.executed, result.failed, result.skipped) == (2, 0, 0)
+    same = result.runs.set_index("run_key").accuracy.sort_index()
+    assert same.equals(usual.runs.set_index("run_key").accuracy.sort_index())

@@ -272,3 +272,94 @@ def test_predictions_do_not_depend_on_how_texts_are_batched(make_context, monkey
     whole = classifier.predict_proba(ctx.val_texts)
     monkeypatch.setitem(batching.INFERENCE_TOKENS, "cpu", 40)  # a few texts a call
     assert np.allclose(whole, classifier.predict_proba(ctx.val_texts), atol=1e-5)
+
+
+class _OneWeight(torch.nn.Module):
+    """A model whose loss ignores its inputs: the loop's bookkeeping, without a real model."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, input_ids):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(loss=((self.weight - 1.0) ** 2).sum())
+
+
+def _scripted_run(scores, higher_is_better, patience=100):
+    """Train _OneWeight for 8 validation checks whose scores are `scores`; return the record and the weight
+    the model held at each check, and at the end."""
+    from types import SimpleNamespace
+
+    from core.training.loop import Examples, LoopInputs, Validation, train
+
+    model, seen = _OneWeight(), []
+    base = SimpleNamespace(device=torch.device("cpu"), autocast_dtype=None, tokenizer=None, config=SimpleNamespace())
+    settings = SimpleNamespace(batch_size=2, weight_decay=0.0, warmup_ratio=0.0, max_grad_norm=1.0, compile=False)
+    budget = SimpleNamespace(max_epochs=8, min_steps=0, patience=patience, max_train_seconds=1e9)
+    examples = Examples([[1]] * 8, collate=lambda chunk: {"input_ids": torch.ones((len(chunk), 1), dtype=torch.long)})
+
+    def score(train_loss):
+        seen.append(float(model.weight.detach()))
+        return scores[len(seen) - 1]
+
+    validation = Validation("val_score", score, higher_is_better, worst=-np.inf if higher_is_better else np.inf,
+                            history="val_scores")
+    record = train(model, LoopInputs(base, settings, budget, seed=0), examples, 0.1, validation)
+    return record, seen, float(model.weight)
+
+
+def test_the_loop_keeps_the_best_weights_in_the_direction_it_is_told():
+    scores = [5.0, 3.0, 4.0, 1.0, 2.0, 1.0, 7.0, 8.0]  # a check every 4 steps (8 examples, batches of 2, 8 epochs)
+    lowest, seen, restored = _scripted_run(scores, higher_is_better=False)
+    assert lowest["best_step"] == 24 and lowest["best_val_score"] == 1.0  # a tie keeps the later weights
+    assert restored == seen[5] and lowest["val_scores"] == scores and lowest["stop_reason"] == "completed"
+    highest, seen, restored = _scripted_run(scores, higher_is_better=True)
+    assert highest["best_step"] == 32 and highest["best_val_score"] == 8.0 and restored == seen[7]
+
+
+def test_patience_counts_checks_without_a_gain_in_the_direction_it_is_told():
+    scores = [5.0, 4.0, 6.0, 7.0, 8.0, 9.0, 9.5, 9.9]
+    lowest, _, _ = _scripted_run(scores, higher_is_better=False, patience=2)
+    assert lowest["stop_reason"] == "early_stopping" and lowest["steps"] == 16  # 4 was best; 6 and 7 are worse
+    highest, _, _ = _scripted_run(scores, higher_is_better=True, patience=2)
+    assert highest["stop_reason"] == "completed" and highest["steps"] == 32
+
+
+def test_decoder_fine_tuning_runs_in_the_same_loop_and_falls_back_from_a_failed_compilation(tiny_llama,
+                                                                                             monkeypatch):
+    from types import SimpleNamespace
+
+    from core.backbone.models import BaseModel
+    from core.training.sft import Example, train_decoder
+
+    def broken(model, **options):
+        def forward(**batch):
+            raise RuntimeError("no C++ compiler found")
+        return forward
+
+    monkeypatch.setattr(torch, "compile", broken)
+    base = BaseModel.load(str(tiny_llama), device="cpu", precision="fp32")
+    config = parse_config(tiny_config(training={"batch_size": 4, "compile": True},
+                                      budget={"max_epochs": 1, "min_steps": 2}))
+    ctx = SimpleNamespace(base=base, config=config, seed=0, progress=lambda fraction, info: None)
+    examples = [Example("Which label", " sports"), Example("Another question", " weather")] * 4
+    details = train_decoder(base.causal_lm(), ctx, examples, examples[:2], 1e-3, "<|im_end|>")
+    assert details["execution"].startswith("eager: torch.compile failed (RuntimeError: no C++ compiler")
+    assert details["steps"] == 2 and len(details["val_losses"]) == len(details["losses"]) >= 1
+    assert details["tokens_per_second"] > 0 and details["batching"] == "micro-batches"
+
+
+def test_training_does_not_import_the_methods_that_call_it():
+    """The loop takes LoopInputs (or anything with a run's config, base, seed, progress), not a FitContext."""
+    import ast
+    from pathlib import Path
+
+    folder = Path(__file__).parents[2] / "core" / "training"
+    found = [f"{path.name}: {node.module or ''}{[a.name for a in node.names]}"
+             for path in sorted(folder.glob("*.py")) for node in ast.walk(ast.parse(path.read_text()))
+             if isinstance(node, ast.ImportFrom | ast.Import) and any(
+                 name.startswith("core.methods") for name in ([node.module or ""] if isinstance(node, ast.ImportFrom)
+                                                              else [a.name for a in node.names]))]
+    assert not found, f"core/training imports core.methods (type-only imports count too): {found}"

@@ -141,3 +141,12 @@ SPEC = MethodSpec("rag", "RAG (retrieve + vote; on an LLM, passages in the promp
                   shares_base_model=True, updates_without_training=True,
                   default_on=("encoder", "decoder"), settings=RagSettings, dash="dashdot",
                   search={"k": (4, 8, 16)})
+
+
+def with_retriever(ctx: FitContext, kind: str) -> FitContext:
+    """The same run context with rag.retriever set to this kind (the experiment's config is left as it was): what
+    rag_bm25 and rag_hybrid run, so one grid compares retrievers."""
+    import dataclasses
+
+    settings = ctx.config.rag.model_copy(update={"retriever": kind})
+    return dataclasses.replace(ctx, config=ctx.config.model_copy(update={"rag": settings}))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.config import ExperimentConfig
-from core.methods import METHODS, rag_variants
+from core.methods import METHODS
 
 # the size names are the task's (core/task/sizes.py); size_label and size_order are named here too, as before
 from core.task.sizes import ALL, NO_TRAINING_DATA, size_label, size_order  # noqa: F401
@@ -59,8 +59,10 @@ def plan_runs(config: ExperimentConfig, corpus_only_rag: bool = False) -> list[R
     their result holds at every size.
     """
     runs: list[RunSpec] = []
+    # retrieval that learns nothing (rag and its retriever variants, not rag_lora): over the corpus alone, one run
+    index_only = {name for name, spec in METHODS.items() if spec.retrieves and not spec.learning_rates}
     once = [m for m in config.methods if not METHODS[m].uses_training_data
-            or (m in ("rag", *rag_variants.VARIANTS) and corpus_only_rag)]
+            or (m in index_only and corpus_only_rag)]
     runs.extend(RunSpec(m, NO_TRAINING_DATA, config.seeds[0]) for m in once)
     for size in config.sizes:
         for seed in config.seeds:

@@ -34,6 +34,7 @@ from pathlib import Path
 from common import results_folder, save
 
 GOAL = 1.3
+QUICK = (4, 1000)  # documents, characters each: --quick
 RETRIEVER_MAX_LENGTH = 256  # core/running/run.py: tokens of a passage the retrieval encoder reads
 
 
@@ -72,7 +73,7 @@ def peak_rss_mb() -> float:
 
 def side(name: str, folder: Path, chunks_file: Path) -> dict:
     """One side, run in this (fresh) process: its seconds by step, its peak memory."""
-    from core.backbone.embeddings import EmbeddingCache, Embedder
+    from core.backbone.embeddings import Embedder, EmbeddingCache
     from core.backbone.models import BaseModel
 
     base = BaseModel.load("default", device="auto", max_length=RETRIEVER_MAX_LENGTH)
@@ -135,7 +136,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--documents", type=int, default=10_000)
     parser.add_argument("--chars", type=int, default=5000, help="characters per document, about")
-    parser.add_argument("--quick", action="store_true", help="a dry run in seconds: 12 documents of 1,500 "
+    parser.add_argument("--quick", action="store_true", help="a dry run in seconds: 4 documents of 1,000 "
                         "characters; its record goes to a temporary folder unless --results says where")
     parser.add_argument("--results", type=Path, default=None, help="folder for the record (default bench/results)")
     parser.add_argument("--side", choices=["whole", "embed", "peer"], help=argparse.SUPPRESS)  # a child's part
@@ -146,7 +147,7 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(side(args.side, args.folder, args.chunks_file)))
         return
     if args.quick:
-        args.documents, args.chars = 12, 1500
+        args.documents, args.chars = QUICK
     args.dry_run = args.quick  # results_folder's name for it
 
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as scratch:
@@ -155,7 +156,7 @@ def main(argv: list[str] | None = None) -> None:
         whole = run_side("whole", folder, chunks_file)
         embed = run_side("embed", folder, chunks_file)
         peer = run_side("peer", folder, chunks_file)
-    figures = {"documents": whole["documents"], "megabytes": round(written / 1e6, 1), "chunks": whole["chunks"],
+    figures = {"documents": whole["documents"], "megabytes": round(written / 1e6, 3), "chunks": whole["chunks"],
                "distinct_chunks": whole["distinct_chunks"], "index": whole["index"],
                "whole_seconds": whole["seconds"], "embed_seconds": embed["seconds"],
                "sentence_transformers_seconds": peer["seconds"],

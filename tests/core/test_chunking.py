@@ -103,3 +103,35 @@ def test_many_documents_in_one_call(tokenizer):
     chunks = _chunks(tokenizer, documents, 32, 4)
     assert chunks.document.nunique() == 600
     assert chunks.groupby("document").id.first().str.endswith("#0").all()
+
+
+def _fortune_handbook() -> pd.DataFrame:
+    """Real text with structure: each fortune file as a document, its fortunes under Markdown or RST headings."""
+    from core.task.scenarios.fortunes import fortune_dir
+
+    rows = []
+    for file in sorted(p for p in fortune_dir().iterdir() if p.suffix != ".dat"):
+        fortunes = file.read_text(encoding="utf-8", errors="replace").split("\n%\n")[:90]
+        parts = [f"{file.name}\n{'=' * len(file.name)}" if len(rows) % 2 else f"# {file.name}"]
+        for n in range(0, len(fortunes), 30):
+            parts.append(f"Part {n // 30}\n--------" if len(rows) % 2 else f"## Part {n // 30}")
+            parts += fortunes[n:n + 30]
+        rows.append((f"{file.name}.md", "\n\n".join(parts)))
+    return pd.DataFrame(rows, columns=["document", "text"])
+
+
+@pytest.mark.parametrize(("size", "overlap", "chunks", "digest"), [
+    (128, 32, 732, "b0b0910b3f7b0521b19436f2148dc751d320d97a642329914ae2800405e98df7"),
+    (32, 8, 3089, "6681de9c3e89742cdecc8c8591cf01491ab999bc0bed1c6de6aa35d49c939f20"),
+])
+def test_the_chunk_table_of_a_real_corpus_is_pinned(tokenizer, size, overlap, chunks, digest):
+    """Chunking may get faster, never different: ids, spans and headings of real text as they were (2026-12-07)."""
+    import hashlib
+
+    documents = _fortune_handbook()
+    table = chunk_documents(documents, tokenizer, size, overlap)
+    texts = dict(zip(documents.document, documents.text))
+    assert all(text == texts[d][a:b] for text, d, a, b in zip(table.text, table.document, table.start, table.end))
+    assert table.heading.nunique() == 26  # Markdown and RST headings, each fortune file's parts
+    found = hashlib.sha256(table.drop(columns="text").to_csv(index=False).encode()).hexdigest()
+    assert (len(table), found) == (chunks, digest)

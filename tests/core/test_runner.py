@@ -40,7 +40,8 @@ def test_a_failing_run_is_recorded_and_retried_next_time(tmp_path, monkeypatch):
 
     store = SqlStore(tmp_path / "r.db")
     config = parse_config(tiny_config(methods=["probe", "tfidf"], sizes=[4]))
-    broken = dataclasses.replace(methods.METHODS["probe"], fit=lambda ctx: (_ for _ in ()).throw(RuntimeError("boom")))
+    broken = dataclasses.replace(methods.METHODS["probe"],
+                                 fits={"encoder": lambda ctx: (_ for _ in ()).throw(RuntimeError("boom"))})
     monkeypatch.setitem(methods.METHODS, "probe", broken)
     result = run_experiment(config, store)
     assert result.failed == 1

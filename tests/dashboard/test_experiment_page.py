@@ -1,5 +1,7 @@
 """The Experiment page: settings validated in words, data checked against the grid, estimate, launch."""
 
+import re
+
 import pandas as pd
 import pytest
 
@@ -21,7 +23,8 @@ def _page(task=SMALL):
 
 
 def _errors(app):
-    return " ".join(e.value for e in app.error)
+    """The errors as a reader sees them: Markdown's backslash escapes (text from the user is escaped) rendered."""
+    return re.sub(r"\\(.)", r"\1", " ".join(e.value for e in app.error))
 
 
 def test_the_defaults_launch_a_queued_job_and_open_the_runs_page(adaptlab_home):

@@ -11,11 +11,10 @@ import streamlit as st
 
 from core.errors import AdaptlabError
 from core.results.report import markdown_text
-from core.task.documents import FORMATS as DOCUMENT_FORMATS
-from core.task.uploads import FORMATS, save_documents, save_upload
+from core.task.uploads import FORMATS, save_upload
 from dashboard import charts, checks, state, ui
 from pages.data_documents import KEY as DOCS_KEY
-from pages.data_documents import documents_alone
+from pages.data_documents import documents_alone, uploaded_documents
 
 KEY = "data"
 BUILTIN, UPLOAD, DOCUMENTS = "Built-in scenario", "Upload a file", "Documents"
@@ -148,22 +147,11 @@ def _corpus() -> dict | None:
 def _documents() -> dict | None:
     """Documents uploaded together (several files or a zip), stored in one folder under their own names."""
     with st.expander("Documents the questions are answered from (optional: several files or a zip)"):
-        files = st.file_uploader("Documents", type=[ext.lstrip(".") for ext in (*DOCUMENT_FORMATS, ".zip")],
-                                 accept_multiple_files=True, key=f"{KEY}.documents",
-                                 help="Text, Markdown, reStructuredText, HTML, PDF (with a text layer), or tables "
-                                      "with a `text` column. They are cut into chunks that RAG retrieves and "
-                                      "corpus fine-tuning trains on; the file above then holds questions and answers.")
-        if files:
-            try:
-                folder = save_documents([(file.name, file.getvalue()) for file in files])
-            except AdaptlabError as problem:
-                ui.error(problem)
-                return None
-            st.session_state[f"{KEY}.stored.documents"] = {"path": str(folder)}
-        elif f"{KEY}.stored.documents" in st.session_state:
-            del st.session_state[f"{KEY}.stored.documents"]  # the user removed them
-    stored = st.session_state.get(f"{KEY}.stored.documents")
-    return {"path": stored["path"]} if stored else None
+        folder = uploaded_documents("Documents", f"{KEY}.documents",
+                                    "Text, Markdown, reStructuredText, HTML, PDF (with a text layer), or tables with a "
+                                    "`text` column. They are cut into chunks that RAG retrieves and corpus fine-tuning "
+                                    "trains on; the file above then holds questions and answers.")
+    return {"path": folder} if folder else None
 
 
 def _documents_read(spec: dict) -> None:

@@ -29,7 +29,8 @@ SHOWN = ["accept", "question", "answer", "document", "heading"]  # the review ta
 
 def documents_alone() -> dict | None:
     """The task spec over the accepted questions once the user has used them; None until then."""
-    folder = _uploaded()
+    folder = uploaded_documents("Documents (several files or a zip)", f"{KEY}.files",
+                                "Tables (.jsonl, .csv, .parquet) need a `text` column: one document per row.")
     if folder is None:
         st.info("Upload the documents (several files or a zip): Markdown, text, reStructuredText, HTML, PDF with a "
                 "text layer. Questions are then written from them here, offline, for you to review.",
@@ -54,20 +55,21 @@ def documents_alone() -> dict | None:
     return _review(folder, chunks)
 
 
-def _uploaded() -> str | None:
-    files = st.file_uploader("Documents (several files or a zip)", accept_multiple_files=True, key=f"{KEY}.files",
-                             type=[ext.lstrip(".") for ext in (*DOCUMENT_FORMATS, ".zip")],
-                             help="Tables (.jsonl, .csv, .parquet) need a `text` column: one document per row.")
+def uploaded_documents(label: str, key: str, help: str) -> str | None:
+    """The folder the uploaded documents (several files or a zip) are stored in under their own names, kept across
+    reruns; None before any upload, after the user removes them, or when they cannot be stored (said on the page)."""
+    files = st.file_uploader(label, accept_multiple_files=True, key=key, help=help,
+                             type=[ext.lstrip(".") for ext in (*DOCUMENT_FORMATS, ".zip")])
     if files:
         try:
             folder = save_documents([(file.name, file.getvalue()) for file in files])
         except AdaptlabError as problem:
             ui.error(problem)
             return None
-        st.session_state[f"{KEY}.folder"] = str(folder)
-    elif f"{KEY}.folder" in st.session_state:
-        del st.session_state[f"{KEY}.folder"]  # the user removed them
-    return st.session_state.get(f"{KEY}.folder")
+        st.session_state[f"{key}.folder"] = str(folder)
+    elif f"{key}.folder" in st.session_state:
+        del st.session_state[f"{key}.folder"]  # the user removed them
+    return st.session_state.get(f"{key}.folder")
 
 
 def _what_was_read(summary: dict, chunks: pd.DataFrame) -> None:

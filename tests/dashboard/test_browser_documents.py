@@ -110,6 +110,8 @@ def test_the_answers_page_shows_each_questions_source_chunk_beside_what_retrieva
             chunk = page.locator('[data-testid="stLayoutWrapper"]').filter(has_text="the answer in bold")
             chunk.locator("strong").first.wait_for(timeout=30_000)
             page.get_by_text("The source was found").first.wait_for(timeout=30_000)  # question 1: found at rank 1
+            shown = page.inner_text("main")
+            assert "Where the question came from" in shown and "The source was found, at rank 1" in shown
             visit.shot("17-documents-answers")
         finally:
             browser.close()

@@ -56,21 +56,30 @@ CARD = {
 
 
 def guides_folder() -> Path:
-    """Where the installed streamlit keeps its guides; a clear error if this version ships none."""
-    import streamlit
+    """Where the installed streamlit keeps its guides, found without importing it (core never imports the UI
+    library); a clear error if this version ships none."""
+    from importlib.util import find_spec
 
-    folder = Path(streamlit.__file__).parent / GUIDES
+    spec = find_spec("streamlit")
+    folder = Path(spec.submodule_search_locations[0]) / GUIDES if spec else Path("streamlit") / GUIDES
     if not any(folder.rglob("*.md")):
-        raise ConfigError(f"streamlit {streamlit.__version__} ships no Markdown guides at {folder}; the "
-                          "streamlit-docs scenario needs a streamlit that does (1.67 or later)")
+        raise ConfigError(f"streamlit {_version()} ships no Markdown guides at {folder}; the streamlit-docs "
+                          "scenario needs a streamlit that does (1.67 or later)")
     return folder
+
+
+def _version() -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("streamlit")
+    except PackageNotFoundError:
+        return None
 
 
 def build(quick: bool = False, withheld_fraction: float = WITHHELD_FRACTION, max_per_chunk: int = 2,
           seed: int = 0) -> Task:
     """quick: QUICK_DOCUMENTS guides drawn with the seed, for a first look within minutes on a CPU."""
-    import streamlit
-
     from core.task.chunking import chunk_documents
     from core.task.coverage import load_tokenizer
     from core.task.document_settings import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_TOKENS, DocumentsSpec
@@ -91,7 +100,7 @@ def build(quick: bool = False, withheld_fraction: float = WITHHELD_FRACTION, max
                              name="streamlit-docs")
     digest = hashlib.sha256("\n\n".join(frame.document + "\n" + frame.text).encode()).hexdigest()
     task.provenance.update(
-        scenario=CARD, streamlit=streamlit.__version__, sha256=digest,
+        scenario=CARD, streamlit=_version(), sha256=digest,
         options={"quick": quick, "withheld_fraction": withheld_fraction, "max_per_chunk": max_per_chunk,
                  "seed": seed, "chunk_tokens": DEFAULT_CHUNK_TOKENS, "chunk_overlap": DEFAULT_CHUNK_OVERLAP},
         documents={"read": len(frame), "characters": int(frame.text.str.len().sum())})

@@ -1,6 +1,6 @@
 """A tiny random Llama with a small trained BPE tokenizer and a ChatML template: decoder plumbing in seconds.
 
-Unit tests of the decoder path use this; a few slow tests use the real SmolLM2 (tests/core/test_smollm2.py).
+Unit tests of the decoder path use this; a few slow tests use the real SmolLM2 (tests/core/backbone/test_smollm2.py).
 """
 
 from __future__ import annotations

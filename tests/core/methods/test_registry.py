@@ -18,7 +18,7 @@ from pathlib import Path
 
 from core.methods import METHODS, default_methods, learning_rates, references
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_every_method_has_a_distinct_colour_and_a_fit_on_some_backbone():

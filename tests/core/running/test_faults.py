@@ -23,7 +23,7 @@ from core.running.jobs import JobQueue, start_worker
 from core.running.runner import run_experiment
 from tests.conftest import tiny_config
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _worker(store: SqlStore, log: Path, *flags: str) -> subprocess.Popen:

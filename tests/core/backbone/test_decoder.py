@@ -122,11 +122,7 @@ def test_a_prompt_over_budget_loses_passages_first_and_is_counted(tiny_base):
 
 
 def test_a_model_without_chat_template_uses_the_plain_layout(tmp_path, monkeypatch):
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).parents[1]))
-    from decoder_model import build_tiny_llama
+    from tests.decoder_model import build_tiny_llama
 
     folder = build_tiny_llama(tmp_path / "plain", ["Question Answer plain text"], chat=False)
     monkeypatch.setenv("ADAPTLAB_MODEL_ROOTS", str(tmp_path))

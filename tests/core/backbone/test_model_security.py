@@ -15,7 +15,7 @@ import pytest
 from core.backbone.models import MODEL_ROOTS_VARIABLE, BaseModel, model_roots, resolve_model
 from core.errors import ModelLoadError
 
-ROOT = Path(__file__).parents[2]
+ROOT = Path(__file__).parents[3]
 HUB_FILES = ["*.json", "*.safetensors", "*.txt", "*.model"]  # what a Hub download may fetch, nothing else
 
 

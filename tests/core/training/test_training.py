@@ -109,7 +109,7 @@ def test_length_split_finds_the_cheapest_cut(seed):
 
 @pytest.mark.parametrize("error, memory", [
     (torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"), True),
-    # what this machine's CPU raised in a memory-capped process (tests/core/test_faults.py causes it for real)
+    # what this machine's CPU raised in a memory-capped process (tests/core/running/test_faults.py causes it for real)
     (RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: you "
                   "tried to allocate 238080 bytes. Error code 12 (Cannot allocate memory)"), True),
     (RuntimeError("could not create a primitive"), True),
@@ -211,7 +211,7 @@ def test_micro_batches_give_the_same_gradient_as_one_batch(make_context):
     assert torch.allclose(grads[0], grads[1], atol=1e-5) and torch.allclose(grads[0], grads[2], atol=1e-5)
 
 
-def test_a_trained_run_records_its_throughput(make_context):  # the arithmetic: tests/core/test_throughput.py
+def test_a_trained_run_records_its_throughput(make_context):  # the arithmetic: tests/core/training/test_throughput.py
     fitted = METHODS["lora"].fits["encoder"](make_context(budget={"max_epochs": 1, "min_steps": 2}))
     assert fitted.details["tokens_per_second"] > 0 and fitted.details["flops_per_token"] > 0
     assert fitted.details["mfu"] is None  # no known peak rate for a CPU
@@ -356,7 +356,7 @@ def test_training_does_not_import_the_methods_that_call_it():
     import ast
     from pathlib import Path
 
-    folder = Path(__file__).parents[2] / "core" / "training"
+    folder = Path(__file__).parents[3] / "core" / "training"
     found = [f"{path.name}: {node.module or ''}{[a.name for a in node.names]}"
              for path in sorted(folder.glob("*.py")) for node in ast.walk(ast.parse(path.read_text()))
              if isinstance(node, ast.ImportFrom | ast.Import) and any(

@@ -1,4 +1,4 @@
-"""Forgetting probes on the encoder (core/evaluation/forgetting.py); the LLM's are in tests/core/test_decoder.py."""
+"""Forgetting probes on the encoder (core/evaluation/forgetting.py); the LLM's are in tests/core/backbone/test_decoder.py."""
 
 import numpy as np
 import pytest

@@ -128,7 +128,7 @@ def test_pairs_are_capped_for_large_training_sets():
 def test_importing_setfit_method_imports_no_torch():
     code = ("import sys, core.methods.setfit; heavy = [m for m in ('torch', 'setfit', 'sentence_transformers', "
             "'datasets', 'transformers') if m in sys.modules]; assert not heavy, heavy")
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[3])
 
 
 def test_setfit_runs_in_a_grid_with_the_cli_progress_bars(tmp_path):

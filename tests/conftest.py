@@ -127,3 +127,16 @@ def links_and_images(markdown: str) -> list[str]:
             elif token.type == "text":
                 found += [f"bare link: {match.group(0)}" for match in BARE_LINK.finditer(token.content)]
     return found
+
+
+def wait_for(condition, timeout: float = 60.0, every: float = 0.02, what: str = "the condition"):
+    """Poll until condition() is truthy and return its value: tests wait on what they need, not on the clock."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"{what} did not hold within {timeout} s"
+        time.sleep(every)

@@ -26,6 +26,7 @@ class PeakMemory:
     # rose above what it held just before the run (so a run is not charged for what earlier runs left behind)
     kind: str = "rss_rise"
     baseline_megabytes: float = 0.0  # resident before the run (CPU): the loaded model, caches, earlier runs
+    samples: int = 0  # CPU: how many times the sampler has read the resident size so far
 
 
 def release_freed_memory() -> None:
@@ -60,6 +61,7 @@ def track_peak_memory(device: torch.device):
     def sample() -> None:
         while not stop.wait(SAMPLE_SECONDS):
             highest[0] = max(highest[0], process.memory_info().rss)
+            peak.samples += 1
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()

@@ -44,7 +44,7 @@ def assert_clean(app: AppTest) -> None:
 
 
 def fake_experiment(store: SqlStore, name: str = "fake", methods=tuple(ACCURACY), reference: str = "scratch",
-                    finished: bool = True, family: str = "encoder") -> None:
+                    finished: bool = True, family: str = "encoder", seeds=(0, 1)) -> None:
     """Store an experiment whose runs look like a real grid's, without training anything.
 
     family "decoder": the same classification grid, stored as an LLM's (label likelihoods, no written answers)."""
@@ -62,7 +62,7 @@ def fake_experiment(store: SqlStore, name: str = "fake", methods=tuple(ACCURACY)
         return
     for method in methods:
         for size_index, size in enumerate(["8", "32"]):
-            for seed in (0, 1):
+            for seed in seeds:
                 if method == "prompt" and (size_index or seed):
                     continue
                 rng = np.random.default_rng(zlib.crc32(f"{method}|{size}|{seed}".encode()))

@@ -1,4 +1,6 @@
-"""Forgetting probes on the encoder (core/evaluation/forgetting.py); the LLM's are in tests/core/backbone/test_decoder.py."""
+"""Forgetting probes on the encoder (core/evaluation/forgetting.py).
+
+The LLM's are in tests/core/backbone/test_decoder.py."""
 
 import numpy as np
 import pytest

@@ -1,6 +1,5 @@
 """Cost measurements: bytes on disk, dollars, wall time and peak memory (core/evaluation/measure.py)."""
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -8,6 +7,7 @@ import psutil
 import pytest
 import torch
 
+from core.evaluation import measure
 from core.evaluation.measure import (
     batch_one_latency,
     dollars,
@@ -18,6 +18,7 @@ from core.evaluation.measure import (
     timed_in_chunks,
     track_peak_memory,
 )
+from tests.conftest import wait_for
 
 
 def test_folder_bytes_counts_every_file_in_every_subfolder_exactly(tmp_path):
@@ -72,13 +73,31 @@ def test_dollars_are_seconds_times_the_hourly_price():
     assert dollars(0, 4.0) == 0 and dollars(1000, 0.0) == 0
 
 
-def test_the_stopwatch_times_the_block_and_stops_when_it_ends():
+class FakeClock:
+    """measure's clock, moved by the test: durations are exact and nothing waits on the real clock."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    fake = FakeClock()
+    monkeypatch.setattr(measure, "time", fake)
+    return fake
+
+
+def test_the_stopwatch_times_the_block_and_stops_when_it_ends(clock):
     with stopwatch() as elapsed:
-        time.sleep(0.05)
+        clock.now += 0.05
         during = elapsed()
+        clock.now += 0.01
     after = elapsed()
-    time.sleep(0.02)
-    assert 0.05 <= during <= after < 1.0
+    clock.now += 0.02
+    assert during == pytest.approx(0.05) and after == pytest.approx(0.06)
     assert elapsed() == after  # frozen at the end of the block
 
 
@@ -88,7 +107,8 @@ def test_peak_memory_on_the_cpu_sees_an_array_allocated_inside_the_block():
     with track_peak_memory(torch.device("cpu")) as peak:
         before = peak.megabytes
         block = np.ones(size_mb * 2**20 // 8)  # written, so every page is resident
-        time.sleep(0.1)  # a few samples while it is held
+        seen = peak.samples
+        wait_for(lambda: peak.samples >= seen + 2, what="two samples while the array is held")
         del block
     assert before == 0.0 and peak.kind == "rss_rise"  # known only when the block ends
     # the run's own peak: the whole array, not what the process held before it
@@ -100,7 +120,8 @@ def test_peak_memory_on_the_cpu_does_not_charge_a_run_for_what_earlier_runs_left
     leftovers = [np.ones(2**20 // 8) for _ in range(300)]  # 300 MB resident before the run
     with track_peak_memory(torch.device("cpu")) as peak:
         small = np.ones(20 * 2**20 // 8)
-        time.sleep(0.1)
+        seen = peak.samples
+        wait_for(lambda: peak.samples >= seen + 2, what="two samples while the array is held")
         del small
     del leftovers
     assert peak.megabytes < 100 and peak.baseline_megabytes >= 300
@@ -119,24 +140,25 @@ def test_peak_memory_on_a_gpu_is_the_allocator_peak_inside_the_block():
     del held
 
 
-def test_batch_one_latency_times_each_query_alone_after_a_warm_up():
+def test_batch_one_latency_times_each_query_alone_after_a_warm_up(clock):
     calls = []
 
     def predict(texts):
         calls.append(len(texts))
-        time.sleep(0.002 * len(texts[0]))  # longer texts take longer
+        clock.now += 0.002 * len(texts[0])  # longer texts take longer
         return texts
 
     texts = ["a" * n for n in (1, 1, 1, 1, 10)]
     out = batch_one_latency(predict, texts, queries=5)
     assert calls == [1] * 6  # one warm-up, then one query at a time
-    assert out["latency_queries"] == 5 and 2 <= out["latency_p50_ms"] < out["latency_p95_ms"]
+    assert out["latency_queries"] == 5 and out["latency_p50_ms"] == pytest.approx(2.0)
+    assert out["latency_p95_ms"] == pytest.approx(np.percentile([2, 2, 2, 2, 20], 95))  # the long one shows
     assert batch_one_latency(predict, []) == {}
 
 
-def test_throughput_is_timed_in_parts_with_its_spread_and_keeps_the_outputs_in_order():
+def test_throughput_is_timed_in_parts_with_its_spread_and_keeps_the_outputs_in_order(clock):
     def predict(texts):
-        time.sleep(0.01 if texts[0] < 6 else 0.03)
+        clock.now += 0.01 if texts[0] < 6 else 0.03
         return np.array(texts)
 
     parts, out = timed_in_chunks(predict, list(range(8)), chunks=4)

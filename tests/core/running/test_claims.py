@@ -5,7 +5,6 @@ import re
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import yaml
@@ -13,7 +12,7 @@ import yaml
 from core.results.store import SqlStore
 from core.running.claims import RunClaims
 from core.running.grid import RunSpec
-from tests.conftest import tiny_config
+from tests.conftest import tiny_config, wait_for
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -41,8 +40,8 @@ def test_the_claim_of_a_silent_process_is_taken_over(tmp_path):
     assert silent.take("tfidf|8|0") == "mine"
     patient = RunClaims(store, "e", stale_seconds=0.5)
     assert patient.take("tfidf|8|0") == "held"
-    time.sleep(0.7)
-    assert patient.take("tfidf|8|0") == "mine"
+    # once the silent claim's heartbeat is older than stale_seconds it is taken over
+    wait_for(lambda: patient.take("tfidf|8|0") == "mine", timeout=30, what="the stale claim taken over")
 
 
 def _each_in_a_thread(claims: RunClaims, specs: list[RunSpec]) -> tuple[threading.Thread, list[str]]:
@@ -59,8 +58,8 @@ def test_a_run_another_process_holds_is_waited_for_and_not_repeated(tmp_path):
     assert holder.take(failing.key) == "mine" and holder.take(cancelled.key) == "mine"
     with RunClaims(store, "e") as waiter:
         thread, yielded = _each_in_a_thread(waiter, [failing, cancelled, free])
-        time.sleep(1.5)
-        assert yielded == [free.key]  # the free run first; the held ones wait
+        wait_for(lambda: yielded, timeout=60, what="the free run handed out")
+        assert yielded == [free.key]  # the free run first; the held ones wait (nothing else can come yet)
         store.write_run("e", _record(failing, status="failed"), None)  # the holder's attempt failed: not redone
         holder.release(failing.key)
         holder.release(cancelled.key)  # the holder stopped without storing anything: done here

@@ -80,7 +80,8 @@ def test_the_trained_methods_run_in_the_grid(tmp_path):
 
 
 def test_the_grid_records_forgetting_for_fine_tunes_against_the_base_model(tmp_path, base_model):
-    from core.evaluation.forgetting import country_pairs, probe_recall  # the scores: tests/core/evaluation/test_forgetting.py
+    # the scores: tests/core/evaluation/test_forgetting.py
+    from core.evaluation.forgetting import country_pairs, probe_recall
 
     config = parse_config(tiny_config(methods=["full", "tfidf"], sizes=[4], budget={"max_epochs": 1, "min_steps": 3}))
     records = run_experiment(config, SqlStore(tmp_path / "r.db")).runs.set_index("method").record

@@ -2,14 +2,13 @@
 
 import os
 import signal
-import time
 
 from core.config import parse_config
 from core.results.store import SqlStore
 from core.running import worker as worker_module
 from core.running.jobs import JobQueue, ensure_worker, start_worker
 from core.running.worker import JobProgress, Worker, serve
-from tests.conftest import tiny_config
+from tests.conftest import tiny_config, wait_for
 
 
 def _submit(store, **overrides):
@@ -38,9 +37,7 @@ def test_cancel_stops_the_grid_and_keeps_the_runs_already_finished(tmp_path):
     log = tmp_path / "worker.log"
     worker = start_worker({**os.environ, "OMP_NUM_THREADS": "1", "ADAPTLAB_STORE": store.url}, log, "--max-jobs", "1")
     try:
-        deadline = time.monotonic() + 300
-        while not store.finished_keys("tiny") and worker.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_for(lambda: store.finished_keys("tiny") or worker.poll() is not None, timeout=300, every=0.1)
         assert store.finished_keys("tiny"), log.read_text()[-3000:]
         assert queue.cancel(job_id) == "running"  # a user presses Cancel on the Runs page
         assert worker.wait(timeout=120) == 0, log.read_text()[-3000:]
@@ -74,15 +71,13 @@ def test_the_heartbeat_keeps_the_worker_and_its_job_alive_and_hears_cancel(tmp_p
         worker.job = job["id"]
         before = queue.job(job_id)["heartbeat"]
         first_beat = queue.alive_workers().heartbeat.iloc[0]
-        time.sleep(0.4)
-        assert queue.job(job_id)["heartbeat"] > before  # no progress report, yet the job is alive
-        assert queue.alive_workers().heartbeat.iloc[0] > first_beat
+        # no progress report, yet the job and the worker keep beating
+        wait_for(lambda: queue.job(job_id)["heartbeat"] > before, timeout=30, what="the job's heartbeat")
+        wait_for(lambda: queue.alive_workers().heartbeat.iloc[0] > first_beat, timeout=30, what="the worker's")
         assert queue.alive_workers().job.iloc[0] == job_id
         queue.cancel(job_id)
-        deadline = time.time() + 5
-        while not worker.cancel.is_set() and time.time() < deadline:
-            time.sleep(0.05)
-        assert worker.cancel.is_set()  # a long step between reports still learns of the cancel
+        # a long step between reports still learns of the cancel
+        wait_for(worker.cancel.is_set, timeout=30, what="the worker hearing the cancel")
     finally:
         worker.stop()
     assert queue.alive_workers().empty
@@ -93,9 +88,7 @@ def test_ensure_worker_starts_one_background_worker(tmp_path):
     queue = JobQueue(store)
     assert ensure_worker(store) == "started"
     assert ensure_worker(store) == "starting"  # a second page load while it imports does not start another
-    deadline = time.time() + 120
-    while queue.alive_workers().empty and time.time() < deadline:
-        time.sleep(0.5)
+    wait_for(lambda: not queue.alive_workers().empty, timeout=120, every=0.5, what="the worker's first heartbeat")
     alive = queue.alive_workers()
     try:
         assert len(alive) == 1
@@ -103,10 +96,7 @@ def test_ensure_worker_starts_one_background_worker(tmp_path):
     finally:
         for pid in alive.pid:
             os.kill(int(pid), signal.SIGTERM)
-    deadline = time.time() + 30
-    while not queue.alive_workers().empty and time.time() < deadline:
-        time.sleep(0.2)
-    assert queue.alive_workers().empty  # SIGTERM retires it cleanly
+    wait_for(lambda: queue.alive_workers().empty, timeout=30, what="SIGTERM retiring the worker cleanly")
 
 
 def test_progress_of_packed_runs_follows_the_newest_and_counts_the_others():

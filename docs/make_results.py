@@ -393,6 +393,8 @@ def scenario_section(scenario: str, measured: Measured) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-run", action="store_true", help="only rewrite from what is stored")
+    parser.add_argument("--no-screenshot", action="store_true",
+                        help="leave the README's screenshot as it is (it is retaken from the fortunes demo by default)")
     args = parser.parse_args()
     store = SqlStore()
     if not args.no_run:
@@ -439,13 +441,17 @@ def main() -> None:
     lines += forgetting_section(store)
     path = DOCS / "RESULTS.md"
     previous = path.read_text(encoding="utf-8") if path.exists() else ""
-    # the LLM and SetFit sections are docs/make_llm_results.py's and docs/make_setfit_results.py's: kept as they are
-    for block in ("setfit-results", "llm-results"):
+    # the LLM, SetFit and documents sections are written by their own scripts: kept as they are
+    for block in ("setfit-results", "llm-results", "documents-results"):
         start, end = f"<!-- {block}:start -->", f"<!-- {block}:end -->"
         if start in previous:
             lines += [previous[previous.index(start):previous.index(end) + len(end)], ""]
     path.write_text("\n".join(lines), encoding="utf-8")
     print(f"wrote {DOCS / 'RESULTS.md'} and {len(list(CHARTS.glob('*.png')))} charts")
+    if not args.no_screenshot:  # the README shows the Compare page on the figures just written
+        from docs.make_screenshot import take
+
+        take(demo_config("fortunes")["name"])
 
 
 if __name__ == "__main__":

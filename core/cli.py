@@ -227,6 +227,8 @@ def run_grid(config, args) -> int:
                   f"{not_started} in {time.perf_counter() - started:.0f}s; stored as '{config.name}' in "
                   f"{result.store_url}")
     print_results(store, config.name)
+    if config.tracking.mlflow:  # the runs went as they finished; now what needs the whole grid
+        to_mlflow(store, config.name, config.tracking.mlflow)
     return 1 if result.failed else 3 if result.over_budget else 0
 
 
@@ -247,6 +249,8 @@ def cmd_export(args) -> int:
     from core.results.export import export_text
     from core.running.runner import load_results
 
+    if args.mlflow is not None:
+        return to_mlflow(_store(args, create=False), args.experiment, args.mlflow or default_tracking_uri())
     out = Path(args.output or f"{args.experiment}.{args.format}")
     check_destination(out, args.force)
     frame = load_results(args.experiment, _store(args, create=False))
@@ -260,23 +264,13 @@ def cmd_export(args) -> int:
 
 def cmd_report(args) -> int:
     """Write the decision report (the dashboard's Decision report page) without a browser."""
-    from core.results.decision import recommend
-    from core.results.report import build_report, to_html, to_markdown
+    from core.results.report import to_html, to_markdown
 
     constraints = constraints_from(args)
     out = Path(args.output or f"{args.experiment}-decision.{args.format}")
     check_destination(out, args.force)
     store = _store(args, create=False)
-    experiment, runs, summary = _analysed(store, args.experiment)
-    if summary.empty:
-        raise AdaptlabError(f"'{args.experiment}' has no finished runs yet: nothing to recommend; run it first "
-                            f"(adaptlab show {args.experiment} --runs lists its runs)")
-    check_costs_known(args.experiment, experiment, summary, constraints)
-    unit = experiment["config"].get("size_unit", "per_class")
-    choice = recommend(summary, constraints, unit, _quality(experiment), runs=runs,
-                       test_labels=experiment["test_labels"])
-    failed = [f"{row.run_key}: {row.error}" for row in runs[runs.status == "failed"].itertuples()]
-    report = build_report(experiment, summary, choice, constraints, failed, runs=runs)
+    choice, report = decision_report(store, args.experiment, constraints)
     text = to_html(report) if args.format == "html" else to_markdown(report)
     try:
         out.write_text(text, encoding="utf-8")
@@ -287,6 +281,46 @@ def cmd_report(args) -> int:
     console.print(escape(choice.headline), soft_wrap=True, highlight=False)
     console.print(f"wrote the decision report to {out}", highlight=False)
     return 0
+
+
+def decision_report(store, name: str, constraints):
+    """(the recommendation, the decision report) for a stored experiment under the constraints."""
+    from core.results.decision import recommend
+    from core.results.report import build_report
+
+    experiment, runs, summary = _analysed(store, name)
+    if summary.empty:
+        raise AdaptlabError(f"'{name}' has no finished runs yet: nothing to recommend; run it first "
+                            f"(adaptlab show {name} --runs lists its runs)")
+    check_costs_known(name, experiment, summary, constraints)
+    unit = experiment["config"].get("size_unit", "per_class")
+    choice = recommend(summary, constraints, unit, _quality(experiment), runs=runs,
+                       test_labels=experiment["test_labels"])
+    failed = [f"{row.run_key}: {row.error}" for row in runs[runs.status == "failed"].itertuples()]
+    return choice, build_report(experiment, summary, choice, constraints, failed, runs=runs)
+
+
+def to_mlflow(store, name: str, tracking_uri: str) -> int:
+    """The experiment in MLflow (core/results/mlflow_export.py), the decision report on its parent run."""
+    from core.results.decision import Constraints
+    from core.results.mlflow_export import export_experiment
+    from core.results.report import to_html
+
+    store.experiment(name)  # an unknown name: one sentence, before MLflow is loaded
+    try:
+        html = to_html(decision_report(store, name, Constraints())[1])
+    except AdaptlabError:  # no finished run yet, or costs unknown: the runs still go, without the report
+        html = None
+    result = export_experiment(store, name, tracking_uri, report_html=html)
+    console.print(escape(result.summary()), soft_wrap=True, highlight=False)
+    return 0
+
+
+def default_tracking_uri() -> str:
+    """MLflow's own MLFLOW_TRACKING_URI where set, else a SQLite database in adaptlab's home folder."""
+    from core.paths import adaptlab_home
+
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{adaptlab_home() / 'mlflow.db'}"
 
 
 def constraints_from(args):
@@ -489,6 +523,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=("csv", "json"), default="csv")
     export.add_argument("-o", "--output", help="file to write (default: EXPERIMENT.FORMAT)")
     export.add_argument("--force", action="store_true", help="replace the file if it exists")
+    export.add_argument("--mlflow", nargs="?", const="", metavar="URI",
+                        help="log the runs to MLflow instead (one run per adaptlab run under a parent for the grid; "
+                             "again adds only what is new); URI defaults to MLFLOW_TRACKING_URI, else "
+                             "sqlite:///ADAPTLAB_HOME/mlflow.db")
     export.set_defaults(func=cmd_export)
     questions = commands.add_parser("questions", help="build test questions from the config's documents and write "
                                     "the question table (question, answer, aliases, source, origin)")

@@ -119,6 +119,12 @@ class LlmSettings(_Strict):
         return value
 
 
+class TrackingSettings(_Strict):
+    # an MLflow tracking URI (sqlite:///mlflow.db, http://host:5000, databricks): each run is logged there as it
+    # finishes, nested under a parent run for the grid (core/results/mlflow_export.py; needs the mlflow extra)
+    mlflow: str | None = Field(None, min_length=1, max_length=2000)
+
+
 class RaySettings(_Strict):
     """How the grid runs on a Ray cluster (`executor: ray`; core/running/ray_grid.py)."""
 
@@ -167,6 +173,7 @@ class _Experiment(_Strict):
     # Ray task per run on a cluster; `ray:` says which cluster and what each run asks for)
     executor: Literal["local", "ray"] = "local"
     ray: RaySettings = Field(default_factory=RaySettings)
+    tracking: TrackingSettings = Field(default_factory=TrackingSettings)  # where runs are logged besides the store
     keep_artifacts: bool = False  # keep adapters, models and indexes on disk after measuring their size
     # where methods that early-stop get their validation examples. "from_budget": a quarter of each run's own
     # training examples (8 per class means 8 labelled examples per class in all, for every method); "separate":

@@ -6,33 +6,12 @@ their own columns. JSON: every run's full record, a list of objects each naming 
 
 from __future__ import annotations
 
-import json
-import math
-
-import numpy as np
 import pandas as pd
 
 from core.evaluation.retrieval import RETRIEVAL_FIELDS
+from core.results.store import json_text
 
 FORMATS = ("csv", "json")
-
-
-def json_text(value, **options) -> str:
-    """JSON any reader accepts: Python writes a float NaN or infinity as a bare NaN / Infinity, which is not JSON,
-    so they are written as null (a measure that was not taken); anything else not JSON is written as its text."""
-    return json.dumps(_finite(value), allow_nan=False, default=str, **options)
-
-
-def _finite(value):
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(item) for item in value]
-    if isinstance(value, float | np.floating):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
 
 
 def runs_csv(runs: pd.DataFrame) -> str:

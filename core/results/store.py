@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import random
 import sqlite3
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import (
     JSON,
@@ -83,7 +85,7 @@ runs = Table(
 # size or method adds runs), and its price table, budget for the whole grid and artifact keeping
 # may change; anything else changes what a result means and needs a new name.
 GRID_FIELDS = ("methods", "sizes", "seeds", "prices", "keep_artifacts", "grid_budget", "parallel_runs", "executor",
-               "ray")
+               "ray", "tracking")
 RETRIES = 8
 
 
@@ -401,3 +403,21 @@ def _sqlite_pragmas(connection, _record) -> None:
     cursor.execute("PRAGMA busy_timeout=30000")  # wait up to 30 s for another writer before failing
     cursor.execute("PRAGMA synchronous=NORMAL")  # safe with WAL: a power cut loses at most the last run
     cursor.close()
+
+
+def json_text(value, **options) -> str:
+    """JSON any reader accepts: Python writes a float NaN or infinity as a bare NaN / Infinity, which is not JSON,
+    so they are written as null (a measure that was not taken); anything else not JSON is written as its text."""
+    return json.dumps(_finite(value), allow_nan=False, default=str, **options)
+
+
+def _finite(value):
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value

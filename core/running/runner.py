@@ -34,6 +34,7 @@ from core.running.run import (
     load_checked_task,
     uses_embeddings,
 )
+from core.running.tracking import tracked
 from core.task.coverage import tokenizer_report
 from core.task.data import Task
 from core.task.validation import ValidationReport
@@ -82,8 +83,8 @@ def run_experiment(config: ExperimentConfig, store: SqlStore | None = None, prog
     """Run every run of the grid not already finished; return the experiment's results.
 
     executor: who does the runs (core/running/executor.py); by default the config's (choose_executor)."""
-    progress = progress or Progress()
     store = store or SqlStore()
+    progress = tracked(progress or Progress(), store, config)  # and to MLflow, where the config names one
     store.check_sound()  # a damaged file takes no writes (it may have been damaged since the store was opened)
     check_free_space(grid_folders(store, config))  # before anything is loaded or stored
     executor = executor or choose_executor(config)  # Ray joins its cluster now: unreachable is said before loading

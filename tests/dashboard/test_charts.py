@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.results.analysis import learning_curves, negative_transfer, summary_table, with_correctness
-from core.results.decision import break_even_queries, per_class_f1, storage_of_variants, total_cost
+from core.results.analysis import learning_curves, negative_transfer, per_class_f1, summary_table, with_correctness
+from core.results.costs import break_even_queries, storage_of_variants, total_cost
 from core.results.store import SqlStore
 from dashboard import charts
 from tests.dashboard.conftest import fake_experiment, fake_qa_experiment

@@ -1,6 +1,7 @@
 """The recommendation in words: the reasons under its headline, why options were ruled out, what would separate
-tied options, and why the cheapest of a pool is cheapest. Each function takes the scored candidates
-(core.results.recommendation.score_candidates, with its ties marked) and returns sentences."""
+tied options, and why the cheapest of a pool is cheapest. Each takes the scored candidates or one of their rows
+(core.results.recommendation.score_candidates, ties marked by mark_ties) and returns sentences; recommend() puts
+them under its headline."""
 
 from __future__ import annotations
 

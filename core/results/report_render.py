@@ -19,6 +19,7 @@ from core.results.results_table import HURTS_NOTE, INTERVALS_NOTE
 from core.results.text import markdown_table, markdown_text
 
 
+# -- Markdown ----------------------------------------------------------------------------------------
 def to_markdown(report: DecisionReport) -> str:
     rec = report.recommendation
     volume = f"{report.constraints.queries:,} queries"

@@ -1,5 +1,5 @@
 """How results are written for a reader: dollars, counts and bytes, options by name, the quality's name, and text
-that came from a user made safe to put inside Markdown (markdown_text: the one way, for the report and every page).
+that came from a user made safe to put inside Markdown (markdown_text: the one way, for the report and every page)::
 
     money(0.000021)                       # "$0.000021"
     option_label("lora", "32")            # "lora (32 per class)"

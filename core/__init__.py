@@ -8,8 +8,8 @@ The public surface, small on purpose::
 
 Read it in the order a run flows through it: task/ (the data), backbone/ (the pretrained model), methods/ (one
 module per way to adapt it, and the registry), training/ (the loops), evaluation/ (metrics and costs), running/
-(one run, the grid, the worker), results/ (store, analysis, decision, report). config.py is the experiment's
-settings, paths.py the home folder and the clock, cli.py the `adaptlab` command.
+(one run, the grid, the worker), results/ (store, analysis, costs, recommendation, report). config.py is the
+experiment's settings, paths.py the home folder and the clock, cli.py the `adaptlab` command.
 """
 
 from __future__ import annotations

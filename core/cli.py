@@ -113,8 +113,9 @@ class CliProgress:
 
 
 def results_table(rows, title: str) -> Table:
-    """The results table (core.results.report.results_rows, as the dashboard and the report show it) on a terminal."""
-    from core.results.report import HURTS
+    """The results table (core.results.results_table.results_rows, as the dashboard and the report show it) on a
+    terminal."""
+    from core.results.results_table import HURTS
 
     table = Table(title=escape(title), header_style="bold", show_lines=False)
     for column in rows.columns:
@@ -127,8 +128,9 @@ def results_table(rows, title: str) -> Table:
 def print_results(store, name: str) -> None:
     """The results table, the failed runs, and the recommendation without constraints in one line."""
     from core.methods import DEFAULT_REFERENCE
-    from core.results.decision import Constraints, recommend
-    from core.results.report import HURTS_NOTE, results_rows
+    from core.results.costs import Constraints
+    from core.results.recommendation import recommend
+    from core.results.results_table import HURTS_NOTE, results_rows
 
     experiment, runs, summary = _analysed(store, name)
     config, task = experiment["config"], experiment.get("task") or {}
@@ -152,7 +154,7 @@ def print_results(store, name: str) -> None:
 
 
 def _quality(experiment: dict) -> str:
-    from core.results.decision import quality_name
+    from core.results.text import quality_name
 
     return quality_name((experiment.get("task") or {}).get("kind", "classification"))
 
@@ -264,7 +266,7 @@ def cmd_export(args) -> int:
 
 def cmd_report(args) -> int:
     """Write the decision report (the dashboard's Decision report page) without a browser."""
-    from core.results.report import to_html, to_markdown
+    from core.results.report_render import to_html, to_markdown
 
     constraints = constraints_from(args)
     out = Path(args.output or f"{args.experiment}-decision.{args.format}")
@@ -285,7 +287,7 @@ def cmd_report(args) -> int:
 
 def decision_report(store, name: str, constraints):
     """(the recommendation, the decision report) for a stored experiment under the constraints."""
-    from core.results.decision import recommend
+    from core.results.recommendation import recommend
     from core.results.report import build_report
 
     experiment, runs, summary = _analysed(store, name)
@@ -302,9 +304,9 @@ def decision_report(store, name: str, constraints):
 
 def to_mlflow(store, name: str, tracking_uri: str) -> int:
     """The experiment in MLflow (core/results/mlflow_export.py), the decision report on its parent run."""
-    from core.results.decision import Constraints
+    from core.results.costs import Constraints
     from core.results.mlflow_export import export_experiment
-    from core.results.report import to_html
+    from core.results.report_render import to_html
 
     store.experiment(name)  # an unknown name: one sentence, before MLflow is loaded
     try:
@@ -324,8 +326,8 @@ def default_tracking_uri() -> str:
 
 
 def constraints_from(args):
-    """core.results.decision.Constraints from the report command's options (named after its fields)."""
-    from core.results.decision import Constraints
+    """core.results.costs.Constraints from the report command's options (named after its fields)."""
+    from core.results.costs import Constraints
 
     problems = []
     for flag, value in (("--accuracy-floor", args.accuracy_floor), ("--budget-dollars", args.budget_dollars),
@@ -493,7 +495,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="md (default), or html: self-contained, with charts")
     report.add_argument("-o", "--output", help="file to write (default: EXPERIMENT-decision.FORMAT)")
     report.add_argument("--force", action="store_true", help="replace the file if it exists")
-    from core.results.decision import Constraints
+    from core.results.costs import Constraints
 
     defaults = Constraints()
     report.add_argument("--accuracy-floor", "--floor", type=float, default=None, metavar="SHARE",

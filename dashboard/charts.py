@@ -14,13 +14,13 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from core.methods import DEFAULT_REFERENCE, METHODS
-from core.results.decision import COST_AXES, pareto_front
+from core.results.costs import COST_AXES, pareto_front
+from core.results.figures import cost_volume_figure
 from core.task.sizes import size_label, size_order
 
-# One colour and one dash pattern per method everywhere, from the methods' specs. Red is kept out: it means
-# "transfer hurts" (and, for answers, "made up").
+# One colour per method everywhere, from the methods' specs (their dash too: core.results.figures draws it). Red is
+# kept out: it means "transfer hurts" (and, for answers, "made up").
 METHOD_COLORS = {name: spec.colour for name, spec in METHODS.items()}
-METHOD_DASHES = {name: spec.dash for name, spec in METHODS.items()}
 HURTS = "#D62728"
 SPLIT_COLORS = {"train": "#1F77B4", "validation": "#9AA5B1", "test": "#FF7F0E"}
 HEIGHT = 430
@@ -219,19 +219,9 @@ def negative_transfer_chart(transfer: pd.DataFrame, reference: str = DEFAULT_REF
 
 
 def cost_volume_chart(costs: pd.DataFrame, break_even: pd.DataFrame) -> go.Figure:
-    """Total cost (train once, then pay per query) against query volume; break-even points marked."""
-    figure = go.Figure()
-    for method, group in costs.groupby("method", sort=False):
-        figure.add_trace(go.Scatter(x=group.queries, y=group.total_dollars, mode="lines", name=method,
-                                    line={"color": color(method), "width": 2.5, "dash": METHOD_DASHES.get(method)},
-                                    hovertemplate=f"<b>{method}</b><br>%{{x:,.0f}} queries: "
-                                                  "$%{y:,.4f}<extra></extra>"))
-    if len(break_even):
-        text = [f"beyond {q:,.0f} queries {after} is cheaper than {first}" for q, first, after in
-                zip(break_even.queries, break_even.cheaper_first, break_even.cheaper_after)]
-        figure.add_trace(go.Scatter(x=break_even.queries, y=break_even.total_dollars, mode="markers",
-                                    name="break-even", text=text, hovertemplate="%{text}<br>$%{y:,.4f}<extra></extra>",
-                                    marker={"symbol": "diamond", "size": 11, "color": "#1F2933"}))
+    """Total cost (train once, then pay per query) against query volume; break-even points marked: the report's
+    figure (core.results.figures.cost_volume_figure, one line per method), laid out for a dashboard column."""
+    figure = cost_volume_figure(costs, break_even)
     _layout(figure, "Total cost against query volume", "queries served", "total cost",
             note="train once, then pay per query; ◆ break-even")
     _log_axis(figure.layout.xaxis)

@@ -19,8 +19,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core.results.analysis import analyse, with_correctness
-from core.results.decision import per_class_f1
+from core.results.analysis import analyse, per_class_f1, with_correctness
 from core.results.store import SqlStore, default_store_url
 from core.running.jobs import JobQueue, ensure_worker
 
@@ -237,7 +236,7 @@ class Results:
     summary: pd.DataFrame  # core.results.analysis.Analysis: the results table,
     curves: pd.DataFrame  # the learning curves,
     transfer: pd.DataFrame  # and the negative transfer (empty without the reference method), from one analyse()
-    per_class: pd.DataFrame  # core.results.decision.per_class_f1
+    per_class: pd.DataFrame  # core.results.analysis.per_class_f1
     reference: str
     unit: str
     scored: pd.DataFrame  # the finished runs with `correct` (0/1 per test example): what paired comparisons read
@@ -254,7 +253,7 @@ class Results:
     @property
     def quality(self) -> str:
         """What the `accuracy` column measures, in words: "answer match" for qa, else "accuracy"."""
-        from core.results.decision import quality_name
+        from core.results.text import quality_name
 
         return quality_name(self.kind)
 

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import AdaptlabError
-from core.results.report import markdown_text
+from core.results.text import markdown_text
 from dashboard import state
 
 PAGES = {  # module in pages/: (title, icon)

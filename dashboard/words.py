@@ -128,7 +128,7 @@ def _times(ratio: float) -> str:
 def cost_fact(costs: pd.DataFrame) -> str:
     """The cost chart in one sentence: which option is cheapest over the volumes shown, and by how much.
 
-    costs: core.results.decision.total_cost (method, queries, total_dollars), several volumes."""
+    costs: core.results.costs.total_cost (method, queries, total_dollars), several volumes."""
     if costs.empty or costs.method.nunique() == 0:
         return "No costs were measured."
     wide = costs.pivot_table(index="queries", columns="method", values="total_dollars", aggfunc="min").sort_index()

@@ -313,7 +313,7 @@ def paraphrase_section(store: SqlStore, names: tuple[str, str] = PARAPHRASES) ->
     """Corpus fine-tuning on one wording of each fact against several: Ovadia et al.'s decisive variable, on the
     same test questions (checked), paired question by question."""
     from core.results.analysis import with_correctness
-    from core.results.decision import paired_difference
+    from core.results.recommendation import paired_difference
 
     stored = set(store.experiments().name) if not store.experiments().empty else set()
     missing = [name for name in names if name not in stored]

@@ -27,8 +27,9 @@ from core.config import parse_config  # noqa: E402
 from core.results.analysis import Analysis, analyse, negative_transfer, with_correctness  # noqa: E402
 from core.results.forgetting import forgetting_runs, forgetting_summary, matched_forgetting, matched_verdict  # noqa: E402
 from core.results.knowledge import coverage_table, update_table  # noqa: E402
-from core.results.report import difference_text, human_bytes, markdown_table, results_rows  # noqa: E402
+from core.results.results_table import difference_text, results_rows  # noqa: E402
 from core.results.store import SqlStore  # noqa: E402
+from core.results.text import human_bytes, markdown_table  # noqa: E402
 from core.running.runner import run_experiment  # noqa: E402
 from core.task.scenarios import SCENARIOS, demo_config  # noqa: E402
 from core.task.sizes import NO_TRAINING_DATA, size_label, size_order  # noqa: E402
@@ -113,7 +114,8 @@ def save_png(figure, path: Path) -> str:
 
 
 def markdown(table: pd.DataFrame, unit: str) -> str:
-    """The results table (core.results.report.results_rows) with the difference to tfidf beside the one to scratch."""
+    """The results table (core.results.results_table.results_rows) with the difference to tfidf beside the one to
+    scratch."""
     rows = results_rows(table, "scratch", unit)
     rows.insert(rows.columns.get_loc("vs scratch [95% interval]") + 1, "vs tfidf [95% interval]",
                 [difference_text(d, h, lo, hi) for d, h, lo, hi in

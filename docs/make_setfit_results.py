@@ -4,7 +4,7 @@
     python docs/make_setfit_results.py [--experiment NAME[@STORE]]
 
 Only the block between the SetFit markers of RESULTS.md is rewritten, so the other sections and this one can
-be regenerated apart. Every number comes from the store: the results table is core.results.report's.
+be regenerated apart. Every number comes from the store: the results table is core.results.results_table's.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from make_llm_results import write_block  # noqa: E402  (docs/, on the path as t
 
 from core.methods import METHODS  # noqa: E402
 from core.results.analysis import analyse  # noqa: E402
-from core.results.report import INTERVALS_NOTE, markdown_table, results_rows  # noqa: E402
+from core.results.results_table import INTERVALS_NOTE, results_rows  # noqa: E402
 from core.results.store import SqlStore  # noqa: E402
+from core.results.text import markdown_table  # noqa: E402
 
 START, END = "<!-- setfit-results:start -->", "<!-- setfit-results:end -->"
 # what the SetFit paper (Tunstall et al., 2022) reports, in words: each is set beside what the store shows

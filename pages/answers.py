@@ -19,7 +19,7 @@ from core.results.answers import (
     source_ranks,
 )
 from core.results.question_review import marked_chunk
-from core.results.report import markdown_text
+from core.results.text import markdown_text
 from core.task.sizes import size_label
 from dashboard import state, ui
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.results.decision import COST_AXES
-from core.results.report import markdown_text, results_rows
+from core.results.costs import COST_AXES
+from core.results.results_table import results_rows
+from core.results.text import markdown_text
 from core.task.sizes import NO_TRAINING_DATA, size_label, size_order
 from dashboard import charts, ui, words
 

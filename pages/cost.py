@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.results.decision import break_even_queries, one_per_method, storage_of_variants, total_cost
-from core.results.report import human_bytes
+from core.results.costs import break_even_queries, one_per_method, storage_of_variants, total_cost
+from core.results.text import human_bytes
 from core.task.sizes import NO_TRAINING_DATA, size_label, size_order
 from dashboard import charts, ui, words
 

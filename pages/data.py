@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import AdaptlabError
-from core.results.report import markdown_text
+from core.results.text import markdown_text
 from core.task.uploads import FORMATS, save_upload
 from dashboard import charts, checks, state, ui
 from pages.data_documents import KEY as DOCS_KEY

@@ -17,7 +17,7 @@ from core.results.question_review import (
     review_table,
     save_accepted,
 )
-from core.results.report import markdown_text
+from core.results.text import markdown_text
 from core.task.documents import FORMATS as DOCUMENT_FORMATS
 from core.task.questions import report_lines
 from core.task.uploads import save_documents

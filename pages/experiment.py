@@ -18,8 +18,7 @@ from core.config import ExperimentConfig, TaskSpec
 from core.errors import AdaptlabError
 from core.methods import default_methods, learning_rates, references
 from core.paths import ray_address
-from core.results.decision import money
-from core.results.report import markdown_text
+from core.results.text import markdown_text, money
 from dashboard import checks, state, ui
 
 KEY = "experiment"

@@ -6,7 +6,8 @@ import streamlit as st
 
 from core.config import parse_config
 from core.errors import AdaptlabError
-from core.results.report import QUESTION, markdown_text
+from core.results.report import QUESTION
+from core.results.text import markdown_text
 from dashboard import state, ui, words
 
 KEY = "home"

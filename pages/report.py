@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.results.decision import Constraints, recommend
-from core.results.report import build_report, markdown_text, to_html, to_markdown
+from core.results.costs import Constraints
+from core.results.recommendation import recommend
+from core.results.report import build_report
+from core.results.report_render import to_html, to_markdown
+from core.results.text import markdown_text
 from dashboard import charts, ui
 
 KEY = "report"

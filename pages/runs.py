@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.errors import AdaptlabError
-from core.results.report import markdown_text
+from core.results.text import markdown_text
 from core.running.claims import running_elsewhere
 from core.task.sizes import size_label
 from dashboard import live, state, ui

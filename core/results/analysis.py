@@ -207,3 +207,12 @@ def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
     order = {name: i for i, name in enumerate(METHODS)}  # the registry's order is the display order
     keys = frame.assign(_m=frame.method.map(order), _s=frame["size"].map(size_order))
     return keys.sort_values(["_s", "_m"]).drop(columns=["_m", "_s"]).reset_index(drop=True)
+
+
+def per_class_f1(runs: pd.DataFrame) -> pd.DataFrame:
+    """Mean F1 per (method, size, class) over the seeds of finished runs."""
+    rows = [{"method": run.method, "size": run.size, "label": label, "f1": score}
+            for run in runs[runs.status == "finished"].itertuples()
+            for label, score in (run.record or {}).get("per_class_f1", {}).items()]
+    frame = pd.DataFrame(rows, columns=["method", "size", "label", "f1"])
+    return frame.groupby(["method", "size", "label"], sort=False).f1.mean().reset_index()

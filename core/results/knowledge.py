@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from core.methods import METHODS
-from core.results.decision import money, one_per_method
+from core.results.costs import one_per_method
+from core.results.text import money
 from core.task.sizes import size_label, size_order
 
 GROUPS = ("covered", "uncovered")

@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from core.errors import AdaptlabError
-from core.results.report import markdown_text
+from core.results.text import markdown_text
 from core.task.question_table import write_question_table
 from core.task.questions import QUESTION_COLUMNS
 from core.task.uploads import inside_uploads
@@ -66,7 +66,7 @@ def save_accepted(questions: pd.DataFrame, documents_folder: str) -> dict:
 
 
 def marked_chunk(text: str, answer: str) -> str:
-    """The chunk as Markdown that shows its characters as they are (core.results.report.markdown_text), a paragraph
+    """The chunk as Markdown that shows its characters as they are (core.results.text.markdown_text), a paragraph
     per paragraph, with each place the answer occurs in bold: the text is cut at the answer first, each piece
     escaped, then marked (so nothing in the text or the answer can make markup of its own)."""
     words = str(answer).split()

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.results.analysis import learning_curves, negative_transfer, summary_table, with_correctness
-from core.results.decision import break_even_queries, per_class_f1, storage_of_variants, total_cost
+from core.results.analysis import learning_curves, negative_transfer, per_class_f1, summary_table, with_correctness
+from core.results.costs import break_even_queries, storage_of_variants, total_cost
 from core.results.store import SqlStore
 from dashboard import charts
 from tests.dashboard.conftest import fake_experiment, fake_qa_experiment
@@ -245,3 +245,19 @@ def test_labels_from_the_data_are_text_in_a_chart_never_a_link():
     assert list(balance.data[0].x) == ["&lt;a href=&#x27;https://attacker.example&#x27;&gt;click&lt;/a&gt;", "b"]
     f1 = pd.DataFrame({"method": ["lora", "lora"], "size": ["8", "8"], "label": [anchor, "b"], "f1": [0.5, 0.9]})
     assert not any("<a" in str(x) for x in charts.per_class_f1_chart(f1).data[0].x)
+
+
+def test_the_cost_page_draws_the_reports_cost_figure_laid_out_for_its_column():
+    """One cost-against-volume chart: the dashboard's lines and markers are core's figure's, only the layout is its
+    own (a wrapped title for a half-width column)."""
+    import json
+
+    from core.results.figures import cost_volume_figure
+
+    table = pd.DataFrame({"method": ["rag", "lora"], "size": ["32", "32"], "train_dollars": [0.01, 0.5],
+                          "inference_dollars_per_1k": [0.012, 0.004]})
+    costs, points = total_cost(table, np.logspace(3, 8, 20)), break_even_queries(table)
+    shown, drawn = charts.cost_volume_chart(costs, points), cost_volume_figure(costs, points)
+    traces = lambda figure: json.loads(figure.to_json())["data"]  # noqa: E731
+    assert traces(shown) == traces(drawn)
+    assert "<br>" in shown.layout.title.text  # the dashboard's layout: the title wrapped to fit

@@ -137,8 +137,10 @@ out = {"names": list(METHOD_NAMES), "defaults": list(ENCODER_METHODS), "smoothin
        "colour": charts.METHOD_COLORS.get("majority"), "offered": state.methods_offered("encoder", "classification"),
        "titles": state.method_titles()}
 from core.results.analysis import analyse
-from core.results.decision import Constraints, recommend
-from core.results.report import build_report, to_markdown
+from core.results.costs import Constraints
+from core.results.recommendation import recommend
+from core.results.report import build_report
+from core.results.report_render import to_markdown
 
 experiment = store.experiment("with-majority")
 analysis = analyse(store.runs_frame("with-majority", with_predictions=True), experiment["test_labels"], "majority")

@@ -7,16 +7,16 @@ import pandas as pd
 import pytest
 
 from core.methods import METHODS
-from core.results.decision import (
+from core.results.analysis import per_class_f1
+from core.results.costs import (
     Constraints,
     break_even_queries,
     pareto_front,
-    per_class_f1,
-    recommend,
     same_serving_cost,
     storage_of_variants,
     total_cost,
 )
+from core.results.recommendation import recommend
 
 
 def _table(rows):
@@ -279,7 +279,7 @@ def test_break_even_only_where_per_query_costs_differ_by_more_than_their_noise()
 
 
 def test_total_cost_counts_labelling_and_storage_for_every_task_variant():
-    from core.results.decision import fixed_dollars
+    from core.results.costs import fixed_dollars
 
     table = SUMMARY.assign(train_examples=[0, 160, 160, 160, 160])
     free = fixed_dollars(table, Constraints(storage_dollars_per_gb_month=0))

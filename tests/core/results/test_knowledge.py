@@ -113,7 +113,7 @@ def test_when_the_facts_change_monthly_the_best_after_update_wins_and_the_cheape
 
 
 def test_the_decision_report_says_which_method_to_use_when_the_facts_change():
-    from core.results.decision import Constraints
+    from core.results.costs import Constraints
     from core.results.report import facts_lines
 
     lines = facts_lines(RUNS.assign(train_dollars=RUNS.train_dollars), Constraints())

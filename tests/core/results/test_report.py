@@ -7,8 +7,11 @@ import plotly.graph_objects as go
 import pytest
 from plotly.offline import get_plotlyjs
 
-from core.results.decision import Constraints, recommend
-from core.results.report import build_report, markdown_text, provenance_rows, to_html, to_markdown
+from core.results.costs import Constraints
+from core.results.recommendation import recommend
+from core.results.report import build_report, provenance_rows
+from core.results.report_render import to_html, to_markdown
+from core.results.text import markdown_text
 from core.task.uploads import save_upload
 from tests.conftest import links_and_images
 
@@ -161,7 +164,7 @@ def test_options_that_cost_the_same_to_serve_have_no_break_even_but_say_so():
 
 
 def test_a_difference_shows_its_interval_and_the_flag_says_how_the_error_is_controlled():
-    from core.results.report import HURTS_NOTE, difference_text
+    from core.results.results_table import HURTS_NOTE, difference_text
 
     assert difference_text(-0.05, True, -0.08, -0.02) == "-0.050 [-0.080, -0.020] (hurts)"
     assert difference_text(0.01, False, -0.02, 0.04) == "+0.010 [-0.020, +0.040]"

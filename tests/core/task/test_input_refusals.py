@@ -229,7 +229,8 @@ def test_report_with_a_budget_on_an_experiment_whose_stored_price_is_nan(tmp_pat
 def test_the_recommendation_with_every_cost_unknown_names_the_closest_option(tmp_path):
     """The dashboard's path (no CLI check in front): a budget no option can be shown to meet is missed, not a crash."""
     from core.cli import _analysed
-    from core.results.decision import Constraints, recommend
+    from core.results.costs import Constraints
+    from core.results.recommendation import recommend
 
     store = str(tmp_path / "r.db")
     stored_grid(store)

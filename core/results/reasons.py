@@ -1,0 +1,188 @@
+"""The recommendation in words: the reasons under its headline, why options were ruled out, what would separate
+tied options, and why the cheapest of a pool is cheapest. Each takes the scored candidates or one of their rows
+(core.results.recommendation.score_candidates, ties marked by mark_ties) and returns sentences; recommend() puts
+them under its headline."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from core.results.costs import Constraints, updates_without_training
+from core.results.text import money, option_label
+from core.task.sizes import NO_TRAINING_DATA, size_label, size_order
+
+
+def cost_words(choice, why: str, queries: int, quality: str = "accuracy") -> str:
+    """Why `choice` is the cheapest of its pool, in words; `why` is what cheapest_and_why said of it."""
+    if why == "same":
+        return (f"they cost the same within the noise of the measurement (to train, label and store about "
+                f"{money(choice.fixed_dollars)}, to serve about {money(choice.inference_dollars_per_1k)} per 1,000 "
+                f"queries), so the higher {quality} estimate is named; either will do")
+    if why == "fixed":
+        return ("their serving costs differ by less than their noise, and it is the cheapest of them to train, label "
+                f"and store ({money(choice.fixed_dollars)})")
+    return f"it is the cheapest of them at {queries:,} queries"
+
+
+WHY_EXCLUDED = {"meets_accuracy": "below the {quality} floor", "meets_budget": "over budget",
+                "meets_latency": "too slow"}
+
+
+def why_excluded(row, quality: str) -> str:
+    return " and ".join(w.format(quality=quality) for k, w in WHY_EXCLUDED.items() if not row[k])
+
+
+def excluded_options(frame: pd.DataFrame, quality: str, unit: str) -> list[tuple[str, str]]:
+    """Each option the constraints rule out, with its size, and why; most accurate first."""
+    rows = frame[~frame.feasible].sort_values("accuracy", ascending=False)
+    return [(option_label(row.method, row["size"], unit), why_excluded(row, quality)) for _, row in rows.iterrows()]
+
+
+def what_would_decide(frame: pd.DataFrame, tied: pd.DataFrame, scored: pd.DataFrame | None, unit: str) -> list[str]:
+    """What would separate the tied options: more seeds, more test examples, a larger training-set size."""
+    steps, seeds_line = [], None
+    if "seeds" in tied and tied.seeds.notna().any():
+        trained = tied[tied["size"] != NO_TRAINING_DATA]
+        counts = (trained if len(trained) else tied).seeds
+        seeds_line = len(steps)
+        steps.append(f"more seeds per option (the tied ones have {counts.min():.0f}"
+                     + (f" to {counts.max():.0f}" if counts.max() != counts.min() else "") + ")")
+    examples = None
+    if scored is not None and len(scored):
+        examples = int(np.size(scored.correct.iloc[0]))
+    others = tied[~tied.best]
+    # the difference the decision hangs on: the chosen option against the best, else the closest one to the best
+    runner_up = others[others.chosen].iloc[0] if others.chosen.any() else others.iloc[0]
+    gap = abs(runner_up["diff"]) if pd.notna(runner_up["diff"]) else np.nan
+    if runner_up.paired and pd.notna(runner_up.diff_high):
+        half = (runner_up.diff_high - runner_up.diff_low) / 2
+    else:
+        best = tied.iloc[0]
+        half = (best.accuracy_high - best.accuracy_low) / 2
+    now = f" (now {examples:,})" if examples else ""
+    if seeds_line is not None and gap > 0 and half > 0 and pd.notna(runner_up.get("seeds")):
+        # where seed-to-seed variation dominates, an interval narrows as one over the square root of the seeds
+        have = int(min(tied.iloc[0].get("seeds") or runner_up.seeds, runner_up.seeds))
+        needed = max(have + 1, int(np.ceil(have * (half / gap) ** 2)))
+        steps[seeds_line] += (f"; if the spread is mostly between seeds, about {needed} seeds each would separate "
+                              f"a difference of {gap:.3f}")
+    if examples and gap > 0 and half > 0:
+        needed = examples * (half / gap) ** 2
+        steps.append(f"more test examples{now}: about {needed:,.0f} would separate a difference of {gap:.3f} "
+                     f"between {option_label(tied.iloc[0].method, tied.iloc[0]['size'], unit)} and "
+                     f"{option_label(runner_up.method, runner_up['size'], unit)}")
+    else:
+        steps.append(f"more test examples{now}")
+    trained = tied[tied["size"] != NO_TRAINING_DATA]
+    if len(trained):
+        largest = max(frame["size"], key=size_order)
+        steps.append(f"a larger training-set size than the largest run ({size_label(largest, unit)}), where the "
+                     "options may pull apart")
+    return steps
+
+
+def reason_lines(choice, best, frame: pd.DataFrame, constraints: Constraints, unit: str, met: bool,
+             quality: str = "accuracy", excluded: list[tuple[str, str]] = (), to_decide: list[str] = (),
+             tie: tuple[object, str] = (None, "")) -> list[str]:
+    """The reasons under the headline; `tie` is cheapest_and_why of the tied options (None when none is tied)."""
+    volume = f"{constraints.queries:,} queries"
+    where = option_label(choice.method, choice["size"], unit)
+    retrained = f" ({choice.retrains:.0f} trainings)" if choice.retrains > 1 else ""
+    reasons = [(f"{where} reaches {choice.accuracy:.3f} {quality} (95% interval {choice.accuracy_low:.3f} to "
+                f"{choice.accuracy_high:.3f}) and costs {money(choice.total_dollars)} in total at {volume}: "
+                f"{money(choice.train_dollars * choice.retrains)} to train{retrained} and "
+                f"{money(choice.inference_dollars_per_1k)} per 1,000 queries "
+                f"({money(choice.per_query_dollars * constraints.queries)} for {volume}), "
+                f"{choice.latency_ms:.2f} ms per query.")]
+    tied = frame[frame.tied & ~((frame.method == best.method) & (frame["size"] == best["size"]))]
+    if met:
+        best_words = "most accurate option" if quality == "accuracy" else f"option with the highest {quality}"
+        best_where = option_label(best.method, best["size"], unit)
+        if (choice.method, choice["size"]) != (best.method, best["size"]):
+            if bool(choice.tied):
+                how = difference_words(choice, quality)
+                why = f"{where} is cheaper" if choice.total_dollars < best.total_dollars else \
+                    f"{where} stays current as the data changes"
+                reasons.append(f"The {best_words}, {best_where} at {best.accuracy:.3f}, is not measurably better "
+                               f"({how}) and costs {money(best.total_dollars)}; {why}.")
+            else:
+                reasons.append(f"The {best_words}, {best_where} at {best.accuracy:.3f}, is measurably better and "
+                               f"costs {money(best.total_dollars)}.")
+        if len(tied):
+            names = ", ".join(f"{option_label(r.method, r['size'], unit)} {r.accuracy:.3f}"
+                              for _, r in tied.sort_values("accuracy", ascending=False).iterrows())
+            paired = "paired differences over the same seeds and test examples" if tied.paired.all() else \
+                "paired differences where predictions are stored, else the best's 95% interval" \
+                if tied.paired.any() else "the best's 95% interval: no stored predictions to pair"
+            rule = (f"Among tied options the cheapest at {volume} is chosen" + (
+                f" ({cost_words(choice, tie[1], constraints.queries, quality)})." if tie[1] != "total" else "."))\
+                if choice.name == tie[0] else \
+                (f"{where} is not among them: see why below." if not bool(choice.tied) else
+                 "The choice among them is not on cost: see why below.")
+            reasons.append(f"Tied with the best, {best_where} at {best.accuracy:.3f} (the data cannot tell them "
+                           f"apart; judged on {paired}): {names}. {rule}")
+            if to_decide:
+                reasons.append(f"Inconclusive on {quality}: what would decide it: " + "; ".join(to_decide) + ".")
+    if constraints.accuracy_floor is not None:
+        if choice.meets_accuracy:
+            sure = "its whole interval clears it too" if choice.accuracy_low >= constraints.accuracy_floor else \
+                "but the lower end of its interval falls below it, so the floor is met on the estimate, not for sure"
+            reasons.append(f"It meets the {quality} floor of {constraints.accuracy_floor:.3f}; {sure}.")
+        else:
+            reasons.append(f"It misses the {quality} floor of {constraints.accuracy_floor:.3f}: more training "
+                           "data or a stronger base model is needed to reach it.")
+    if constraints.budget_dollars is not None:
+        verb = "is within" if choice.meets_budget else "exceeds"
+        reasons.append(f"Its total cost {verb} the {money(constraints.budget_dollars)} budget at {volume}.")
+    if constraints.latency_ms is not None:
+        verb = "is under" if choice.meets_latency else "is over"
+        reasons.append(f"Its latency of {choice.latency_ms:.2f} ms per query {verb} the "
+                       f"{constraints.latency_ms:g} ms limit.")
+    if constraints.data_changes_often:
+        reasons.append(changes_often_reason(choice, best, frame, constraints, unit, met, quality))
+    hurts = choice.get("transfer_hurts")
+    if pd.notna(hurts) and bool(hurts):
+        reasons.append("Caution: at this size it is reliably worse than the from-scratch reference (negative "
+                       "transfer); the reference itself may be the better choice.")
+    if met and excluded:
+        reasons.append("Ruled out by the constraints: " + "; ".join(f"{name}: {why}" for name, why in excluded) + ".")
+    return reasons
+
+
+def difference_words(row, quality: str) -> str:
+    if row.paired:
+        return (f"paired difference {row['diff']:+.3f}, 95% interval {row.diff_low:+.3f} to {row.diff_high:+.3f} "
+                "over the same seeds and test examples")
+    return f"this one's {quality} lies inside its 95% interval"
+
+
+def changes_often_reason(choice, best, frame: pd.DataFrame, constraints: Constraints, unit: str, met: bool,
+                   quality: str) -> str:
+    """The data-changes-often reason, matching the choice: why the option that stays current was or was not taken."""
+    where = option_label(choice.method, choice["size"], unit)
+    stale = (f"a trained model goes stale between updates and pays its training again on each of "
+             f"{constraints.retrains} (included in its total cost)")
+    if updates_without_training(choice.method):
+        tail = ""
+        if met and (choice.method, choice["size"]) != (best.method, best["size"]) and not bool(choice.tied):
+            tail = (f" That is why it is chosen over the more accurate "
+                    f"{option_label(best.method, best['size'], unit)}: it meets every constraint and stays current.")
+        return (f"The data changes often: {where} takes new data without training (RAG indexes new documents; a "
+                f"prompt needs no data), so it stays current, while {stale}.{tail}")
+    current = frame[frame.method.map(updates_without_training).astype(bool)]
+    preferred = "options that take new data without training (RAG, prompt-only)"
+    if current.empty:
+        why = "none was run in this experiment"
+    elif not current.feasible.any():
+        why = "each is ruled out (" + "; ".join(
+            f"{option_label(r.method, r['size'], unit)}: {why_excluded(r, quality)}"
+            for _, r in current.sort_values("accuracy", ascending=False).iterrows()) + ")"
+    else:
+        top = current[current.feasible].sort_values("accuracy", ascending=False).iloc[0]
+        why = (f"the best of them, {option_label(top.method, top['size'], unit)} at {top.accuracy:.3f}, is "
+               f"measurably less accurate than {option_label(best.method, best['size'], unit)} at "
+               f"{best.accuracy:.3f}, and "
+               "without an accuracy floor only a tie would let it win")
+    return (f"The data changes often, which favours {preferred}, but {why}. So {where} is "
+            f"{'used' if met else 'named'}: {stale}.")

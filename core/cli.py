@@ -252,7 +252,9 @@ def cmd_export(args) -> int:
     from core.running.runner import load_results
 
     if args.mlflow is not None:
-        return to_mlflow(_store(args, create=False), args.experiment, args.mlflow or default_tracking_uri())
+        from core.running.tracking import default_uri
+
+        return to_mlflow(_store(args, create=False), args.experiment, args.mlflow or default_uri())
     out = Path(args.output or f"{args.experiment}.{args.format}")
     check_destination(out, args.force)
     frame = load_results(args.experiment, _store(args, create=False))
@@ -316,13 +318,6 @@ def to_mlflow(store, name: str, tracking_uri: str) -> int:
     result = export_experiment(store, name, tracking_uri, report_html=html)
     console.print(escape(result.summary()), soft_wrap=True, highlight=False)
     return 0
-
-
-def default_tracking_uri() -> str:
-    """MLflow's own MLFLOW_TRACKING_URI where set, else a SQLite database in adaptlab's home folder."""
-    from core.paths import adaptlab_home
-
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{adaptlab_home() / 'mlflow.db'}"
 
 
 def constraints_from(args):

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.errors import AdaptlabError
 from core.results.costs import Constraints
+from core.results.mlflow_export import export_experiment
 from core.results.recommendation import recommend
 from core.results.report import build_report
 from core.results.report_render import to_html, to_markdown
 from core.results.text import markdown_text
-from dashboard import charts, ui
+from core.running.tracking import default_uri
+from dashboard import charts, state, ui
 
 KEY = "report"
 
@@ -127,3 +130,21 @@ def _downloads(report, figures: dict) -> None:
                           mime="text/markdown", key=f"{KEY}.markdown", icon=":material/download:", on_click="ignore")
     st.caption("The HTML file is self-contained (charts included, with total cost against query volume and the "
                "Pareto front, opens offline); the Markdown has the same text and tables.")
+    _to_mlflow(report)
+
+
+def _to_mlflow(report) -> None:
+    """Every finished run into the team's MLflow, this report on the grid's parent run (adaptlab export --mlflow)."""
+    with st.form(f"{KEY}.mlflow", border=False):
+        uri = st.text_input("MLflow tracking URI", value=default_uri(), key=f"{KEY}.mlflow.uri",
+                            help="Where the team tracks experiments: sqlite:///path/mlflow.db, http://host:5000. "
+                                 "Sending again adds only runs that are new.")
+        sent = st.form_submit_button("Send the runs to MLflow", icon=":material/upload:")
+    if sent:
+        try:
+            with st.spinner("Logging the runs to MLflow"):
+                result = export_experiment(state.store(), report.experiment, uri.strip(), report_html=to_html(report))
+        except AdaptlabError as error:
+            st.error(markdown_text(str(error)), icon=":material/error:")
+        else:
+            st.success(markdown_text(result.summary()), icon=":material/check_circle:")

@@ -18,12 +18,14 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import tempfile
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
 from core.errors import AdaptlabError
+from core.paths import adaptlab_home
 from core.results.store import json_text
 
 INSTALL = ('MLflow is not installed: pip install -e ".[mlflow]" (or pip install mlflow), then run the export '
@@ -50,6 +52,11 @@ class MlflowExport:
                 f"{len(self.unchanged)} already there, under parent run {self.parent_id}")
 
 
+def default_uri() -> str:
+    """MLflow's own MLFLOW_TRACKING_URI where set, else a SQLite database in adaptlab's home folder."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{adaptlab_home() / 'mlflow.db'}"
+
+
 def client(tracking_uri: str):
     """An MlflowClient for the URI, or one sentence on how to install MLflow."""
     try:
@@ -64,9 +71,22 @@ def log_experiment(store, name: str, tracking_uri: str, report_html: str | None 
     """Log the experiment's finished runs to MLflow (see the module's docstring): `only_keys` limits it to those
     runs (the grid logging as it goes), `extra` adds metrics per run key, `report_html` goes on the parent."""
     stored = store.experiment(name)  # an unknown experiment is a sentence before MLflow is touched
+    try:
+        from mlflow.exceptions import MlflowException
+    except ImportError:
+        raise AdaptlabError(INSTALL) from None
+    try:
+        return _log(client(tracking_uri), store, stored, name, tracking_uri, report_html, only_keys, extra)
+    except MlflowException as error:  # a URI it cannot use, a server that refuses: what MLflow said, in one line
+        said = " ".join(str(getattr(error, "message", error)).split())[:400]
+        raise AdaptlabError(f"MLflow at {tracking_uri} refused the runs: {said}. Check the tracking URI "
+                            "(sqlite:///path/mlflow.db, http://host:5000); adaptlab's store is unchanged") from None
+
+
+def _log(mlflow, store, stored: dict, name: str, tracking_uri: str, report_html: str | None,
+         only_keys: set[str] | None, extra: dict[str, dict] | None) -> MlflowExport:
     runs = store.runs_frame(name, with_predictions=True)
     finished = runs[runs.status == "finished"]
-    mlflow = client(tracking_uri)
     experiment_id = _experiment_id(mlflow, name, tracking_uri)
     parent = _parent(mlflow, experiment_id, stored)
     result = MlflowExport(tracking_uri, experiment_id, parent.info.run_id)

@@ -211,7 +211,7 @@ LAYERS = [
     ("core.config",),  # the experiment's settings, with a section per method that has one
     ("core.results.store",),  # where each run's record is written
     ("core.running",),  # one run, the grid, its executors, the job queue
-    ("core.results",),  # analysis, decision, report, export: all read from the store
+    ("core.results",),  # analysis, costs, recommendation, report, export: all read from the store
     ("core", "core.cli"),  # the Python API (core/__init__.py) and the command line
     ("dashboard", "pages"),  # the dashboard, a thin skin over core
 ]

@@ -7,6 +7,7 @@ from core.results.analysis import (
     analyse,
     learning_curves,
     negative_transfer,
+    per_class_f1,
     summary_table,
     with_correctness,
 )
@@ -134,3 +135,12 @@ def test_hurts_flags_control_the_error_across_many_cells():
     assert (pooled.high < 0).sum() > 1  # what uncorrected one-sided tests would flag
     assert list(pooled[pooled.hurts.astype(bool)].method) == ["far"]
     assert ((pooled.p_adjusted >= 0) & (pooled.p_adjusted <= 1)).all()
+
+
+def test_per_class_f1_averages_the_seeds():
+    runs = pd.DataFrame({"method": ["lora", "lora", "tfidf"], "size": ["8", "8", "8"],
+                         "status": ["finished", "finished", "failed"],
+                         "record": [{"per_class_f1": {"a": 0.5, "b": 1.0}}, {"per_class_f1": {"a": 0.7, "b": 0.8}},
+                                    {}]})
+    f1 = per_class_f1(runs).set_index("label").f1
+    assert f1.to_dict() == pytest.approx({"a": 0.6, "b": 0.9})

@@ -1,81 +1,14 @@
-"""Pareto front, break-even volumes, storage of N variants, per-class F1 and the recommendation."""
+"""The recommendation: which option, its reasons in words, ties, what would decide them."""
 
 import re
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from core.methods import METHODS
-from core.results.analysis import per_class_f1
-from core.results.costs import (
-    Constraints,
-    break_even_queries,
-    pareto_front,
-    same_serving_cost,
-    storage_of_variants,
-    total_cost,
-)
+from core.results.costs import Constraints
 from core.results.recommendation import recommend
-
-
-def _table(rows):
-    columns = ["method", "size", "accuracy", "accuracy_low", "accuracy_high", "train_dollars",
-               "inference_dollars_per_1k", "inference_seconds_per_1k", "bytes_stored", "total_parameters"]
-    return pd.DataFrame(rows, columns=columns)
-
-
-# method, size, accuracy, low, high, train $, $ per 1k queries, ms per query, bytes stored, total parameters
-SUMMARY = _table([
-    ("prompt", "0", 0.40, 0.35, 0.45, 0.00, 0.010, 4.0, 2_000, 22_000_000),
-    ("rag", "32", 0.78, 0.74, 0.82, 0.01, 0.012, 5.0, 400_000, 22_000_000),
-    ("lora", "32", 0.85, 0.81, 0.89, 0.50, 0.004, 2.0, 1_200_000, 22_000_000),
-    ("full", "32", 0.87, 0.83, 0.91, 1.50, 0.004, 2.0, 90_000_000, 22_000_000),
-    ("tfidf", "32", 0.70, 0.66, 0.74, 0.001, 0.001, 0.5, 3_000_000, 0),
-])
-
-
-def test_the_pareto_front_keeps_only_undominated_options():
-    front = pareto_front(SUMMARY, "train_dollars")
-    assert front.all()  # each costs more to train than the last and buys accuracy with it
-    dominated = pd.concat([SUMMARY, _table([("scratch", "32", 0.60, 0.5, 0.7, 1.5, 0.004, 2.0, 9e7, 2.2e7)])],
-                          ignore_index=True)
-    assert not pareto_front(dominated, "train_dollars").iloc[-1]  # dearer than tfidf and worse
-    assert pareto_front(SUMMARY, "inference_seconds_per_1k").sum() == 2  # tfidf (fastest), then full (best at 2 ms)
-
-
-def test_break_even_is_where_total_costs_cross():
-    pair = SUMMARY[SUMMARY.method.isin(["rag", "lora"])]
-    points = break_even_queries(pair)
-    assert len(points) == 1
-    point = points.iloc[0]
-    assert (point.cheaper_first, point.cheaper_after) == ("rag", "lora")
-    # both keep the base model (90 MB, measured by full's save) beside their own part, for a year at $0.10/GB-month
-    storage = lambda part: (90_000_000 + part) / 1e9 * 0.10 * 12  # noqa: E731
-    fixed_rag, fixed_lora = 0.01 + storage(400_000), 0.50 + storage(1_200_000)
-    assert point.queries == pytest.approx((fixed_lora - fixed_rag) / ((0.012 - 0.004) / 1000))
-    costs = total_cost(pair, [point.queries]).set_index("method").total_dollars
-    assert costs["rag"] == pytest.approx(costs["lora"]) == pytest.approx(point.total_dollars)
-    # lora and full cost the same per query: full never catches up, so no point
-    assert break_even_queries(SUMMARY[SUMMARY.method.isin(["lora", "full"])]).empty
-
-
-def test_adapters_share_one_base_model_full_copies_do_not():
-    storage = storage_of_variants(SUMMARY, [1, 10]).set_index(["method", "variants"])["bytes"]
-    base = 90_000_000  # measured: one full fine-tune's save
-    assert storage["lora", 10] == base + 10 * 1_200_000
-    assert storage["full", 10] == 10 * 90_000_000
-    assert storage["tfidf", 10] == 10 * 3_000_000  # no base model at all
-    assert storage["lora", 10] < storage["full", 10] / 5
-
-
-def test_per_class_f1_averages_the_seeds():
-    runs = pd.DataFrame({"method": ["lora", "lora", "tfidf"], "size": ["8", "8", "8"],
-                         "status": ["finished", "finished", "failed"],
-                         "record": [{"per_class_f1": {"a": 0.5, "b": 1.0}}, {"per_class_f1": {"a": 0.7, "b": 0.8}},
-                                    {}]})
-    f1 = per_class_f1(runs).set_index("label").f1
-    assert f1.to_dict() == pytest.approx({"a": 0.6, "b": 0.9})
+from tests.core.results.summaries import SUMMARY, summary_of
 
 
 def test_without_constraints_the_cheapest_of_the_statistically_tied_best_wins():
@@ -125,7 +58,7 @@ def _grid_summary() -> pd.DataFrame:
         for size, level, scale in zip(("8", "32", "128"), levels, (1, 4, 16)):
             rows.append((method, size, level, level - 0.04, level + 0.04, train[method] * scale, per_1k[method],
                          latency[method], 1_000_000, 22_000_000))
-    return _table(rows).assign(seeds=[1] + [3] * (len(rows) - 1))
+    return summary_of(rows).assign(seeds=[1] + [3] * (len(rows) - 1))
 
 
 GRID = _grid_summary()
@@ -230,7 +163,7 @@ def test_ties_are_decided_on_paired_differences_where_predictions_are_stored():
     lora = [v.copy() for v in full]
     for v in lora:  # the same answers, but 12 of full's right answers wrong: reliably worse, by 0.04
         v[np.flatnonzero(v)[:12]] = False
-    table = _table([_cell(full, "full", "32", 1.5), _cell(lora, "lora", "32", 0.5)])
+    table = summary_of([_cell(full, "full", "32", 1.5), _cell(lora, "lora", "32", 0.5)])
     unpaired = recommend(table)
     assert unpaired.method == "lora" and unpaired.inconclusive  # inside full's interval: a tie, the cheaper wins
     paired = recommend(table, runs=_runs({("full", "32"): full, ("lora", "32"): lora}))
@@ -246,7 +179,7 @@ def test_ties_are_decided_on_paired_differences_where_predictions_are_stored():
 def test_options_the_data_cannot_separate_are_all_named_and_the_verdict_is_inconclusive():
     rng = np.random.default_rng(1)
     rag, full, probe = ([rng.random(200) < level for _ in range(2)] for level in (0.80, 0.79, 0.60))
-    table = _table([_cell(rag, "rag", "32", 0.01, 0.012), _cell(full, "full", "32", 1.5),
+    table = summary_of([_cell(rag, "rag", "32", 0.01, 0.012), _cell(full, "full", "32", 1.5),
                     _cell(probe, "probe", "32", 0.01)]).assign(seeds=2)
     choice = recommend(table, runs=_runs({("rag", "32"): rag, ("full", "32"): full, ("probe", "32"): probe}))
     assert choice.inconclusive and "Inconclusive on accuracy" in choice.headline
@@ -261,35 +194,6 @@ def test_options_the_data_cannot_separate_are_all_named_and_the_verdict_is_incon
     assert seeds > 2  # a difference this small needs more than the two seeds run
     assert "a larger training-set size than the largest run (32 per class)" in decide
     assert choice.method == "rag"  # the cheaper of the two at 100,000 queries
-
-
-def test_break_even_only_where_per_query_costs_differ_by_more_than_their_noise():
-    close = _table([("tfidf", "8", 0.7, 0.6, 0.8, 0.001, 0.0041, 1.0, 1, 0),
-                    ("lora", "8", 0.7, 0.6, 0.8, 0.5, 0.0040, 1.0, 1, 0)])
-    assert break_even_queries(close).empty  # 2.5% apart: timing noise, not a cheaper option
-    same = same_serving_cost(close)
-    assert len(same) == 1 and {same.iloc[0].method, same.iloc[0].other} == {"tfidf", "lora"}
-    apart = close.assign(inference_dollars_per_1k=[0.0060, 0.0040])  # lora a third cheaper per query
-    assert len(break_even_queries(apart)) == 1 and same_serving_cost(apart).empty
-    noisy = apart.assign(inference_dollars_per_1k_se=[0.0012, 0.0012])  # the runs' own spread is wider than the gap
-    assert break_even_queries(noisy).empty and len(same_serving_cost(noisy)) == 1
-    # retraining when the data changes often moves the crossing: training is paid 12 times
-    once, twelve = break_even_queries(apart).queries.iloc[0], break_even_queries(apart, retrains=12).queries.iloc[0]
-    assert twelve == pytest.approx((12 * 0.5 - 12 * 0.001) / (0.002 / 1000)) and twelve > once
-
-
-def test_total_cost_counts_labelling_and_storage_for_every_task_variant():
-    from core.results.costs import fixed_dollars
-
-    table = SUMMARY.assign(train_examples=[0, 160, 160, 160, 160])
-    free = fixed_dollars(table, Constraints(storage_dollars_per_gb_month=0))
-    assert free.tolist() == pytest.approx(table.train_dollars.tolist())
-    paid = fixed_dollars(table, Constraints(storage_dollars_per_gb_month=0, dollars_per_label=0.5, variants=3))
-    assert paid.tolist() == pytest.approx((3 * (table.train_dollars + 0.5 * table.train_examples)).tolist())
-    # full stores a whole copy per variant; lora the base once and an adapter per variant
-    stored = fixed_dollars(table.assign(train_dollars=0.0), Constraints(variants=10, storage_dollars_per_gb_month=1,
-                                                                        months=1)).set_axis(table.method)
-    assert stored["full"] == pytest.approx(10 * 0.09) and stored["lora"] == pytest.approx(0.09 + 10 * 0.0012)
 
 
 def test_a_cheaper_query_no_longer_wins_when_every_variant_stores_a_whole_model():

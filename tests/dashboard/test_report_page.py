@@ -1,6 +1,8 @@
 """The Decision report page on a stored grid: an incomplete experiment said so at the top, the options with the
 cost that decides, tied options named, and reasons that match the choice as the constraints change."""
 
+import pytest
+
 from core.results.store import SqlStore
 from tests.dashboard.conftest import assert_clean, open_page
 from tests.decision_grid import stored_grid
@@ -30,3 +32,24 @@ def test_the_page_says_what_is_missing_names_the_tied_and_explains_the_choice(ad
     assert "each is ruled out (rag (32 per class): below the accuracy floor" in reasons
     assert "rag (32 per class) takes new data" not in reasons
     assert "tfidf (32 per class)" not in reasons[reasons.index("Ruled out by the constraints"):]
+
+
+def test_the_page_sends_the_runs_to_mlflow_and_a_refusal_is_a_sentence(adaptlab_home, tmp_path):
+    mlflow = pytest.importorskip("mlflow", reason="the mlflow extra: pip install -e '.[mlflow]'")
+    stored_grid(str(adaptlab_home / "results.db"), seeds=(0, 1))
+    app = open_page("report")
+    assert app.text_input(key="report.mlflow.uri").value == f"sqlite:///{adaptlab_home / 'mlflow.db'}"
+    app.text_input(key="report.mlflow.uri").set_value("nonsense://nowhere")
+    app.button[-1].click().run()  # the form's submit button (its fields are sent with it)
+    assert_clean(app)
+    assert "refused the runs" in app.error[0].value and "nowhere" in app.error[0].value
+    uri = f"sqlite:///{tmp_path / 'team.db'}"
+    app.text_input(key="report.mlflow.uri").set_value(uri)
+    app.button[-1].click().run()
+    assert_clean(app)
+    finished = SqlStore(adaptlab_home / "results.db").runs_frame("grid")
+    assert f": {len(finished)} run(s) added, 0 replaced, 0 already there" in app.success[-1].value
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name("adaptlab/grid")
+    logged = client.search_runs([experiment.experiment_id], max_results=1000)
+    assert len(logged) == len(finished) + 1  # each run, and the grid's parent with the report on it

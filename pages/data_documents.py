@@ -33,6 +33,7 @@ from dashboard import state, ui
 
 KEY = "data.docs"
 SHOWN = ["accept", "question", "answer", "document", "heading"]  # the review table's columns on screen
+ROWS_SHOWN = 15  # questions in view before the review table scrolls: a reviewer reads many at a glance
 KEEP = "session"  # widget values survive a visit to another page
 
 
@@ -139,6 +140,7 @@ def _review(generated: dict, chunks: pd.DataFrame) -> dict | None:
     # review that holds them already changes nothing
     edited = st.data_editor(
         review[SHOWN], key=f"{KEY}.review.{name}", hide_index=True, width="stretch", num_rows="fixed",
+        height="content" if len(review) <= ROWS_SHOWN else 35 * (ROWS_SHOWN + 1),
         disabled=["document", "heading"],
         column_config={"accept": st.column_config.CheckboxColumn("accept", width="small"),
                        "question": st.column_config.TextColumn("question", width="large", required=True),

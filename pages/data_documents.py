@@ -33,7 +33,8 @@ from dashboard import state, ui
 
 KEY = "data.docs"
 SHOWN = ["accept", "question", "answer", "document", "heading"]  # the review table's columns on screen
-ROWS_SHOWN = 15  # questions in view before the review table scrolls: a reviewer reads many at a glance
+ROWS_SHOWN = 10  # questions in view before the review table scrolls: a reviewer reads many at a glance
+ROW_HEIGHT = 72  # pixels: a long question wraps onto three lines (Streamlit wraps cell text in rows over 4rem)
 KEEP = "session"  # widget values survive a visit to another page
 
 
@@ -135,18 +136,19 @@ def _review(generated: dict, chunks: pd.DataFrame) -> dict | None:
     review = reviews.get(name)
     if review is None:
         review = review_table(questions, chunks)
-    st.markdown("**Review** — untick a question to reject it; click a question or an answer to edit it.")
+    st.markdown("**Review** — untick a question to reject it; double-click a question or an answer to edit it. "
+                "Pick a question below the table to read it beside its source chunk.")
     # The table starts from the review as last kept; its edits are values set in cells, so applying them again to a
     # review that holds them already changes nothing
     edited = st.data_editor(
         review[SHOWN], key=f"{KEY}.review.{name}", hide_index=True, width="stretch", num_rows="fixed",
-        height="content" if len(review) <= ROWS_SHOWN else 35 * (ROWS_SHOWN + 1),
+        row_height=ROW_HEIGHT, height="content" if len(review) <= ROWS_SHOWN else 38 + ROW_HEIGHT * ROWS_SHOWN,
         disabled=["document", "heading"],
-        column_config={"accept": st.column_config.CheckboxColumn("accept", width="small"),
-                       "question": st.column_config.TextColumn("question", width="large", required=True),
-                       "answer": st.column_config.TextColumn("answer", required=True),
-                       "document": st.column_config.TextColumn("document", width="small"),
-                       "heading": st.column_config.TextColumn("heading", width="medium")})
+        column_config={"accept": st.column_config.CheckboxColumn("accept", width=75),  # pixels, then stretched
+                       "question": st.column_config.TextColumn("question", width=480, required=True),
+                       "answer": st.column_config.TextColumn("answer", width=150, required=True),
+                       "document": st.column_config.TextColumn("document", width=130),
+                       "heading": st.column_config.TextColumn("heading", width=160)})
     review = review.copy()
     review[["accept", "question", "answer"]] = edited[["accept", "question", "answer"]].to_numpy()
     reviews[name] = review
@@ -173,8 +175,8 @@ def _use(review: pd.DataFrame, folder: str) -> dict | None:
     except AdaptlabError as problem:
         ui.error(problem)
         return None
-    left, middle, right, _ = st.columns([3, 2, 2, 3])
-    if left.button("Use the accepted questions", type="primary", key=f"{KEY}.use", icon=":material/check:"):
+    buttons = st.container(horizontal=True)  # side by side, each as wide as its words
+    if buttons.button("Use the accepted questions", type="primary", key=f"{KEY}.use", icon=":material/check:"):
         try:
             st.session_state[f"{KEY}.spec"] = save_accepted(kept, folder)
         except AdaptlabError as problem:
@@ -182,8 +184,8 @@ def _use(review: pd.DataFrame, folder: str) -> dict | None:
             return None
         st.session_state[ui.SHARED_TASK] = st.session_state[f"{KEY}.spec"]
         st.toast("Questions saved. Next: the Experiment page.")
-    for column, suffix in ((middle, ".csv"), (right, ".jsonl")):
-        column.download_button(f"Download {suffix[1:].upper()}", question_download(kept, suffix),
+    for suffix in (".csv", ".jsonl"):
+        buttons.download_button(f"Download {suffix[1:].upper()}", question_download(kept, suffix),
                                file_name=f"questions{suffix}", key=f"{KEY}.download{suffix}",
                                icon=":material/download:")
     spec = st.session_state.get(f"{KEY}.spec")

@@ -224,7 +224,7 @@ def test_documents_to_reviewed_questions_to_a_run_whose_answers_show_their_sourc
             where = f"{review.document[edited]} › {review.heading[edited]} (chunk {review.source[edited]})"
             assert "Where the question came from" in shown and where in shown
             assert "best match first" in shown and ("The source was found" in shown or "not among them" in shown)
-            visit.shot("16-documents-answers")
+            visit.shot("16-documents-answers-after-a-run")
             assert asked == []
         finally:
             browser.close()

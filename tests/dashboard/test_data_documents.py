@@ -151,3 +151,19 @@ def test_questions_per_chunk_and_seed_choose_the_questions(adaptlab_home):
     app.button(key="data.docs.generate").click().run()
     other = app.data_editor[0].value
     assert len(other) == 12 and other.question.tolist() != one.question.tolist()  # another sentence per chunk
+
+
+def test_a_review_changed_after_its_questions_were_used_says_the_experiment_would_use_the_earlier_set(adaptlab_home):
+    app = documents_page([(f"guide{i}.md", guide(i)) for i in range(6)])
+    app.button(key="data.docs.generate").click().run()
+    app.button(key="data.docs.use").click().run()
+    used = app.session_state[SHARED_TASK]
+    assert not [w for w in app.warning if "review changed" in w.value]
+    app.session_state[app.data_editor[0].key] = {"edited_rows": {0: {"accept": False}}, "added_rows": [],
+                                                 "deleted_rows": []}
+    app.run()
+    assert_clean(app)
+    assert any("The review changed after the accepted questions were used" in w.value for w in app.warning)
+    assert app.session_state[SHARED_TASK] == used  # nothing changes until the user uses them again
+    app.button(key="data.docs.use").click().run()
+    assert app.session_state[SHARED_TASK] != used and not [w for w in app.warning if "review changed" in w.value]

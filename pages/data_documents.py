@@ -145,7 +145,7 @@ def _review(generated: dict, chunks: pd.DataFrame) -> dict | None:
         row_height=ROW_HEIGHT, height="content" if len(review) <= ROWS_SHOWN else 38 + ROW_HEIGHT * ROWS_SHOWN,
         disabled=["document", "heading"],
         column_config={"accept": st.column_config.CheckboxColumn("accept", width=75),  # pixels, then stretched
-                       "question": st.column_config.TextColumn("question", width=480, required=True),
+                       "question": st.column_config.TextColumn("question", width=450, required=True),
                        "answer": st.column_config.TextColumn("answer", width=150, required=True),
                        "document": st.column_config.TextColumn("document", width=130),
                        "heading": st.column_config.TextColumn("heading", width=160)})

@@ -56,7 +56,7 @@ def documents_alone() -> dict | None:
     if chunks.empty:
         return None
     st.subheader("Questions from the documents")
-    settings = _cloze_settings()
+    settings = _cloze_settings()  # a selector of who writes the questions goes beside this, in a function of its own
     if st.button("Generate questions", key=f"{KEY}.generate", icon=":material/quiz:"):
         st.session_state[f"{KEY}.generated"] = {"folder": folder, **settings}
     generated = st.session_state.get(f"{KEY}.generated")
@@ -104,6 +104,9 @@ def uploaded_documents(label: str, key: str, help: str) -> str | None:
         st.session_state.pop(held, None)
         st.session_state[holding] = False
     folder = st.session_state.get(held)
+    if folder and not Path(folder).is_dir():  # removed from the uploads folder meanwhile: nothing left to read
+        del st.session_state[held]
+        folder = None
     if folder and not files:
         names = sorted(path.name for path in Path(folder).iterdir())
         st.caption(f"Using the files uploaded before: {markdown_text(', '.join(names))}. Upload others to replace "

@@ -167,3 +167,15 @@ def test_a_review_changed_after_its_questions_were_used_says_the_experiment_woul
     assert app.session_state[SHARED_TASK] == used  # nothing changes until the user uses them again
     app.button(key="data.docs.use").click().run()
     assert app.session_state[SHARED_TASK] != used and not [w for w in app.warning if "review changed" in w.value]
+
+
+def test_documents_removed_from_the_uploads_folder_meanwhile_are_asked_for_again(adaptlab_home):
+    import shutil
+
+    app = documents_page([(f"guide{i}.md", guide(i)) for i in range(6)])
+    folder = Path(app.session_state["data.docs.files.folder"])
+    switch_to(app, "runs")
+    shutil.rmtree(folder)  # a clean-up of the uploads folder, while the user was on another page
+    switch_to(app, "data")
+    assert_clean(app)
+    assert not app.metric and "Upload the documents" in app.info[0].value

@@ -385,9 +385,9 @@ def documents_chunks(folder: str) -> tuple[dict, pd.DataFrame]:
 
 
 @st.cache_data(show_spinner="Writing questions from the chunks…", max_entries=8)
-def cloze_questions(folder: str) -> tuple[pd.DataFrame, dict]:
+def cloze_questions(folder: str, max_per_chunk: int = 2, seed: int = 0) -> tuple[pd.DataFrame, dict]:
     """Cloze questions from an uploaded documents folder's chunks (core/task/questions.py): the table and its report."""
     from core.task.questions import cloze_questions as build
 
-    questions = build(documents_chunks(folder)[1])
+    questions = build(documents_chunks(folder)[1], max_per_chunk=max_per_chunk, seed=seed)
     return questions.frame, questions.report

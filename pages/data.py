@@ -31,7 +31,7 @@ def render() -> None:
                "runs.")
     chosen = st.session_state.get(ui.SHARED_TASK) or {}
     source = st.segmented_control("Data source", [BUILTIN, UPLOAD, DOCUMENTS], key=f"{KEY}.source", required=True,
-                                  default=_source_of(chosen),
+                                  default=_source_of(chosen), persist_state="session",  # as left, after another page
                                   help="Documents: only the documents; questions are written from them here.")
     spec = {BUILTIN: lambda: _builtin(chosen), UPLOAD: _upload, DOCUMENTS: documents_alone}[source]()
     if spec is None:

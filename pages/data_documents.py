@@ -2,15 +2,23 @@
 
 Part of the Data page (pages/data.py calls documents_alone); the work is core/task/questions.py (cloze questions)
 and core/results/question_review.py (the review table, the accepted set, saving it as the task's QA file).
+
+The review (accepted or not, edits) lives in this session's state, one per documents folder and question settings,
+so it is there again when the user comes back from another page. Not beside the upload on disk: a documents folder
+is named by its content and shared by everyone who uploads the same files to this server, and one user's verdicts
+are not another's. What outlives the session is the accepted set, saved as a QA file by "Use the accepted questions".
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
 from core.errors import AdaptlabError
 from core.results.question_review import (
+    accepted_name,
     accepted_questions,
     marked_chunk,
     question_download,
@@ -25,6 +33,9 @@ from dashboard import state, ui
 
 KEY = "data.docs"
 SHOWN = ["accept", "question", "answer", "document", "heading"]  # the review table's columns on screen
+ROWS_SHOWN = 10  # questions in view before the review table scrolls: a reviewer reads many at a glance
+ROW_HEIGHT = 72  # pixels: a long question wraps onto three lines (Streamlit wraps cell text in rows over 4rem)
+KEEP = "session"  # widget values survive a visit to another page
 
 
 def documents_alone() -> dict | None:
@@ -45,19 +56,39 @@ def documents_alone() -> dict | None:
     if chunks.empty:
         return None
     st.subheader("Questions from the documents")
+    settings = _cloze_settings()  # a selector of who writes the questions goes beside this, in a function of its own
+    if st.button("Generate questions", key=f"{KEY}.generate", icon=":material/quiz:"):
+        st.session_state[f"{KEY}.generated"] = {"folder": folder, **settings}
+    generated = st.session_state.get(f"{KEY}.generated")
+    if not generated or generated["folder"] != folder:
+        return None
+    if {k: generated[k] for k in settings} != settings:
+        st.caption("The settings above changed since the questions were generated: generate again to use them.")
+    return _review(generated, chunks)
+
+
+def _cloze_settings() -> dict:
+    """How many questions a chunk gives at most, and the seed that draws which (core/task/questions.py). A selector
+    of the question source (offline cloze, or written by an LLM) belongs beside these, in a function of its own."""
     st.caption("Fill-in-the-blank questions from the chunks' sentences: a number, a date, a name or a defined term "
                "hidden, built here without a model. Each keeps its source chunk, so training and test questions "
                "never share one.")
-    if st.button("Generate questions", key=f"{KEY}.generate", icon=":material/quiz:"):
-        st.session_state[f"{KEY}.generated"] = folder
-    if st.session_state.get(f"{KEY}.generated") != folder:
-        return None
-    return _review(folder, chunks)
+    left, right, _ = st.columns([1, 1, 2])
+    most = left.number_input("Questions per chunk (at most)", min_value=1, max_value=20, value=2, step=1,
+                             key=f"{KEY}.max_per_chunk", persist_state=KEEP,
+                             help="More questions from the same chunks; fewer keep them spread over the documents.")
+    seed = right.number_input("Seed", min_value=0, value=0, step=1, key=f"{KEY}.seed", persist_state=KEEP,
+                              help="Which sentences of a chunk become questions when it has more than the limit.")
+    return {"max_per_chunk": int(most), "seed": int(seed)}
 
 
 def uploaded_documents(label: str, key: str, help: str) -> str | None:
     """The folder the uploaded documents (several files or a zip) are stored in under their own names, kept across
-    reruns; None before any upload, after the user removes them, or when they cannot be stored (said on the page)."""
+    reruns and pages; None before any upload, after the user removes them, or when they cannot be stored (said on the
+    page). A file uploader comes back empty after another page (Streamlit keeps no files for it): the folder is kept
+    then, and dropped only when the user removes the files it holds."""
+    held, holding = f"{key}.folder", f"{key}.in_uploader"
+    back = key not in st.session_state  # the uploader was not on screen last run: its emptiness is no removal
     files = st.file_uploader(label, accept_multiple_files=True, key=key, help=help,
                              type=[ext.lstrip(".") for ext in (*DOCUMENT_FORMATS, ".zip")])
     if files:
@@ -66,10 +97,21 @@ def uploaded_documents(label: str, key: str, help: str) -> str | None:
         except AdaptlabError as problem:
             ui.error(problem)
             return None
-        st.session_state[f"{key}.folder"] = str(folder)
-    elif f"{key}.folder" in st.session_state:
-        del st.session_state[f"{key}.folder"]  # the user removed them
-    return st.session_state.get(f"{key}.folder")
+        st.session_state[held], st.session_state[holding] = str(folder), True
+    elif back or not st.session_state.get(holding):
+        st.session_state[holding] = False
+    else:  # the user removed the files
+        st.session_state.pop(held, None)
+        st.session_state[holding] = False
+    folder = st.session_state.get(held)
+    if folder and not Path(folder).is_dir():  # removed from the uploads folder meanwhile: nothing left to read
+        del st.session_state[held]
+        folder = None
+    if folder and not files:
+        names = sorted(path.name for path in Path(folder).iterdir())
+        st.caption(f"Using the files uploaded before: {markdown_text(', '.join(names))}. Upload others to replace "
+                   "them.")
+    return folder
 
 
 def _what_was_read(summary: dict, chunks: pd.DataFrame) -> None:
@@ -84,24 +126,35 @@ def _what_was_read(summary: dict, chunks: pd.DataFrame) -> None:
         st.dataframe(chunks, hide_index=True, width="stretch", key=f"{KEY}.chunks")
 
 
-def _review(folder: str, chunks: pd.DataFrame) -> dict | None:
-    questions, report = state.cloze_questions(folder)
+def _review(generated: dict, chunks: pd.DataFrame) -> dict | None:
+    folder = generated["folder"]
+    questions, report = state.cloze_questions(folder, generated["max_per_chunk"], generated["seed"])
     st.markdown("\n".join(f"- {markdown_text(line)}" for line in report_lines(report)))
     if questions.empty:
         st.warning("No sentence in these documents makes a question. Upload documents with more prose.",
                    icon=":material/warning:")
         return None
-    review = review_table(questions, chunks)
-    st.markdown("**Review** — untick a question to reject it; click a question or an answer to edit it.")
+    reviews = st.session_state.setdefault(f"{KEY}.reviews", {})  # one per documents folder and settings
+    name = f"{Path(folder).name}.{generated['max_per_chunk']}.{generated['seed']}"
+    review = reviews.get(name)
+    if review is None:
+        review = review_table(questions, chunks)
+    st.markdown("**Review** — untick a question to reject it; double-click a question or an answer to edit it. "
+                "Pick a question below the table to read it beside its source chunk.")
+    # The table starts from the review as last kept; its edits are values set in cells, so applying them again to a
+    # review that holds them already changes nothing
     edited = st.data_editor(
-        review[SHOWN], key=f"{KEY}.review", hide_index=True, width="stretch", num_rows="fixed",
+        review[SHOWN], key=f"{KEY}.review.{name}", hide_index=True, width="stretch", num_rows="fixed",
+        row_height=ROW_HEIGHT, height="content" if len(review) <= ROWS_SHOWN else 38 + ROW_HEIGHT * ROWS_SHOWN,
         disabled=["document", "heading"],
-        column_config={"accept": st.column_config.CheckboxColumn("accept", width="small"),
-                       "question": st.column_config.TextColumn("question", width="large", required=True),
-                       "answer": st.column_config.TextColumn("answer", required=True),
-                       "document": st.column_config.TextColumn("document", width="small"),
-                       "heading": st.column_config.TextColumn("heading", width="medium")})
+        column_config={"accept": st.column_config.CheckboxColumn("accept", width=75),  # pixels, then stretched
+                       "question": st.column_config.TextColumn("question", width=450, required=True),
+                       "answer": st.column_config.TextColumn("answer", width=150, required=True),
+                       "document": st.column_config.TextColumn("document", width=130),
+                       "heading": st.column_config.TextColumn("heading", width=160)})
+    review = review.copy()
     review[["accept", "question", "answer"]] = edited[["accept", "question", "answer"]].to_numpy()
+    reviews[name] = review
     _source_chunk(review, chunks)
     return _use(review, folder)
 
@@ -125,8 +178,8 @@ def _use(review: pd.DataFrame, folder: str) -> dict | None:
     except AdaptlabError as problem:
         ui.error(problem)
         return None
-    left, middle, right, _ = st.columns([3, 2, 2, 3])
-    if left.button("Use the accepted questions", type="primary", key=f"{KEY}.use", icon=":material/check:"):
+    buttons = st.container(horizontal=True)  # side by side, each as wide as its words
+    if buttons.button("Use the accepted questions", type="primary", key=f"{KEY}.use", icon=":material/check:"):
         try:
             st.session_state[f"{KEY}.spec"] = save_accepted(kept, folder)
         except AdaptlabError as problem:
@@ -134,9 +187,14 @@ def _use(review: pd.DataFrame, folder: str) -> dict | None:
             return None
         st.session_state[ui.SHARED_TASK] = st.session_state[f"{KEY}.spec"]
         st.toast("Questions saved. Next: the Experiment page.")
-    for column, suffix in ((middle, ".csv"), (right, ".jsonl")):
-        column.download_button(f"Download {suffix[1:].upper()}", question_download(kept, suffix),
+    for suffix in (".csv", ".jsonl"):
+        buttons.download_button(f"Download {suffix[1:].upper()}", question_download(kept, suffix),
                                file_name=f"questions{suffix}", key=f"{KEY}.download{suffix}",
                                icon=":material/download:")
     spec = st.session_state.get(f"{KEY}.spec")
-    return spec if spec and spec["documents"]["path"] == folder else None
+    if not spec or spec["documents"]["path"] != folder:
+        return None
+    if Path(spec["path"]).name != accepted_name(kept):  # edited after it was used: the saved set is not this one
+        st.warning("The review changed after the accepted questions were used: use them again, or the experiment "
+                   "runs on the questions used before.", icon=":material/warning:")
+    return spec

@@ -6,6 +6,7 @@ What the Data page's "Documents" flow does, as pure functions a script can use t
     review.loc[3, "accept"] = False                      # the user's verdicts and edits, made in the table
     kept = accepted_questions(review)                    # the question table (QUESTION_COLUMNS) to save
     spec = save_accepted(kept, documents_folder)         # {kind: qa, path: <uploads>/questions-….jsonl, documents: …}
+    accepted_name(kept)                                  # that file's name: the same for the same accepted set
     marked_chunk(chunk_text, "1997")                     # the chunk as safe Markdown, the answer in bold
 """
 
@@ -59,10 +60,16 @@ def accepted_questions(review: pd.DataFrame) -> pd.DataFrame:
 def save_accepted(questions: pd.DataFrame, documents_folder: str) -> dict:
     """Write the question table into the uploads folder (named by its content) and return the task spec that uses it:
     a qa task over the documents, split by each question's source chunk."""
-    text = questions[list(QUESTION_COLUMNS)].to_json(orient="records", force_ascii=False)
-    path = inside_uploads(f"questions-{hashlib.sha256(text.encode()).hexdigest()[:24]}.jsonl")
+    path = inside_uploads(accepted_name(questions))
     write_question_table(questions, path)
     return {"kind": "qa", "path": str(path), "documents": {"path": str(documents_folder)}}
+
+
+def accepted_name(questions: pd.DataFrame) -> str:
+    """The file name save_accepted gives this question table: made from its content, so the same accepted set has the
+    same name, and a spec whose file has another name was saved from a review that has changed since."""
+    text = questions[list(QUESTION_COLUMNS)].to_json(orient="records", force_ascii=False)
+    return f"questions-{hashlib.sha256(text.encode()).hexdigest()[:24]}.jsonl"
 
 
 def marked_chunk(text: str, answer: str) -> str:

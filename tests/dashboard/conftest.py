@@ -38,6 +38,14 @@ def open_page(page: str, run: bool = True) -> AppTest:
     return app.run() if run else app
 
 
+def switch_to(app: AppTest, page: str) -> AppTest:
+    """Go to another page of the app, as the sidebar does, and run it. AppTest.switch_page finds file pages only; the
+    router's pages are functions, which st.navigation registers by url path (the page opened first by an empty one)."""
+    pages = {info.get("url_pathname"): key for key, info in app._registered_pages.items()}
+    app._page_hash = pages.get(page.replace("_", "-"), pages[""])
+    return app.run()
+
+
 def assert_clean(app: AppTest) -> None:
     """No exception on screen (AppTest records one where a browser would show a traceback)."""
     assert not app.exception, [e.value for e in app.exception]

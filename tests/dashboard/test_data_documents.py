@@ -6,7 +6,7 @@ import pandas as pd
 
 from dashboard.ui import SHARED_TASK
 from tests.conftest import links_and_images
-from tests.dashboard.conftest import assert_clean, markdown_shown, open_page
+from tests.dashboard.conftest import assert_clean, markdown_shown, open_page, switch_to
 
 
 def guide(number: int) -> bytes:
@@ -103,3 +103,79 @@ def test_the_question_table_downloads_as_csv_and_jsonl(adaptlab_home):
     labels = [button.label for button in app.get("download_button")]
     assert labels == ["Download CSV", "Download JSONL"]
 
+
+
+def test_the_review_is_there_again_after_another_page(adaptlab_home):
+    app = documents_page([(f"guide{i}.md", guide(i)) for i in range(6)])
+    app.button(key="data.docs.generate").click().run()
+    review = app.data_editor[0].value
+    app.session_state[app.data_editor[0].key] = {"edited_rows": {0: {"accept": False}, 1: {"answer": "Ana T."}},
+                                                 "added_rows": [], "deleted_rows": []}
+    app.run()
+    switch_to(app, "runs")
+    assert [title.value for title in app.title] == ["Runs"]
+    switch_to(app, "data")
+    assert_clean(app)
+    assert app.get("button_group")[0].value == "Documents"  # the data source as the user left it
+    assert "Using the files uploaded before: guide0.md" in "\n".join(markdown_shown(app))
+    back = app.data_editor[0].value
+    assert (bool(back.accept[0]), back.answer[1]) == (False, "Ana T.")
+    assert back.question.tolist() == review.question.tolist() and back.accept[2:].all()
+    assert f"{len(review) - 1} of {len(review)} question(s) accepted." in markdown_shown(app)
+    # an edit made after coming back is kept with the earlier ones
+    app.session_state[app.data_editor[0].key] = {"edited_rows": {2: {"accept": False}}, "added_rows": [],
+                                                 "deleted_rows": []}
+    app.run()
+    assert f"{len(review) - 2} of {len(review)} question(s) accepted." in markdown_shown(app)
+    assert app.data_editor[0].value.answer[1] == "Ana T."
+
+
+def test_removing_the_uploaded_files_drops_the_documents(adaptlab_home):
+    app = documents_page([(f"guide{i}.md", guide(i)) for i in range(6)])
+    app.get("file_uploader")[0].set_value([]).run()
+    assert_clean(app)
+    assert not app.metric and "Upload the documents" in app.info[0].value
+
+
+def test_questions_per_chunk_and_seed_choose_the_questions(adaptlab_home):
+    app = documents_page([(f"guide{i}.md", guide(i)) for i in range(6)])
+    app.number_input(key="data.docs.max_per_chunk").set_value(1).run()
+    app.button(key="data.docs.generate").click().run()
+    assert_clean(app)
+    one = app.data_editor[0].value
+    assert len(one) == 12 and one.groupby(["document", "heading"]).size().max() == 1  # 12 chunks, one question each
+    assert any("over per-chunk limit" in line for line in markdown_shown(app))
+    app.number_input(key="data.docs.seed").set_value(1).run()
+    assert "generate again" in "\n".join(markdown_shown(app))  # settings changed: the review shown is still seed 0
+    assert app.data_editor[0].value.question.tolist() == one.question.tolist()
+    app.button(key="data.docs.generate").click().run()
+    other = app.data_editor[0].value
+    assert len(other) == 12 and other.question.tolist() != one.question.tolist()  # another sentence per chunk
+
+
+def test_a_review_changed_after_its_questions_were_used_says_the_experiment_would_use_the_earlier_set(adaptlab_home):
+    app = documents_page([(f"guide{i}.md", guide(i)) for i in range(6)])
+    app.button(key="data.docs.generate").click().run()
+    app.button(key="data.docs.use").click().run()
+    used = app.session_state[SHARED_TASK]
+    assert not [w for w in app.warning if "review changed" in w.value]
+    app.session_state[app.data_editor[0].key] = {"edited_rows": {0: {"accept": False}}, "added_rows": [],
+                                                 "deleted_rows": []}
+    app.run()
+    assert_clean(app)
+    assert any("The review changed after the accepted questions were used" in w.value for w in app.warning)
+    assert app.session_state[SHARED_TASK] == used  # nothing changes until the user uses them again
+    app.button(key="data.docs.use").click().run()
+    assert app.session_state[SHARED_TASK] != used and not [w for w in app.warning if "review changed" in w.value]
+
+
+def test_documents_removed_from_the_uploads_folder_meanwhile_are_asked_for_again(adaptlab_home):
+    import shutil
+
+    app = documents_page([(f"guide{i}.md", guide(i)) for i in range(6)])
+    folder = Path(app.session_state["data.docs.files.folder"])
+    switch_to(app, "runs")
+    shutil.rmtree(folder)  # a clean-up of the uploads folder, while the user was on another page
+    switch_to(app, "data")
+    assert_clean(app)
+    assert not app.metric and "Upload the documents" in app.info[0].value

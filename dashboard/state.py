@@ -392,3 +392,13 @@ def cloze_questions(folder: str) -> tuple[pd.DataFrame, dict]:
 
     questions = build(documents_chunks(folder)[1])
     return questions.frame, questions.report
+
+
+@st.cache_data(show_spinner="Writing questions with the language model (minutes on a CPU)…", max_entries=8)
+def llm_questions(folder: str, model: str) -> tuple[pd.DataFrame, dict]:
+    """Questions written by `model` from an uploaded documents folder's chunks (core/task/llm_questions.py): the
+    table and its report. The model loads as any model does: safetensors only, inside ADAPTLAB_MODEL_ROOTS."""
+    from core.task.llm_questions import write_questions
+
+    questions = write_questions(documents_chunks(folder)[1], model)
+    return questions.frame, questions.report

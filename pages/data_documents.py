@@ -25,6 +25,7 @@ from dashboard import state, ui
 
 KEY = "data.docs"
 SHOWN = ["accept", "question", "answer", "document", "heading"]  # the review table's columns on screen
+WRITERS = {"Cloze (no model)": None, "Written by an LLM": "smollm2"}  # question sources, and the model suggested
 
 
 def documents_alone() -> dict | None:
@@ -48,11 +49,12 @@ def documents_alone() -> dict | None:
     st.caption("Fill-in-the-blank questions from the chunks' sentences: a number, a date, a name or a defined term "
                "hidden, built here without a model. Each keeps its source chunk, so training and test questions "
                "never share one.")
+    writer = _question_writer()
     if st.button("Generate questions", key=f"{KEY}.generate", icon=":material/quiz:"):
         st.session_state[f"{KEY}.generated"] = folder
     if st.session_state.get(f"{KEY}.generated") != folder:
         return None
-    return _review(folder, chunks)
+    return _review(folder, chunks, writer)
 
 
 def uploaded_documents(label: str, key: str, help: str) -> str | None:
@@ -84,11 +86,27 @@ def _what_was_read(summary: dict, chunks: pd.DataFrame) -> None:
         st.dataframe(chunks, hide_index=True, width="stretch", key=f"{KEY}.chunks")
 
 
-def _review(folder: str, chunks: pd.DataFrame) -> dict | None:
-    questions, report = state.cloze_questions(folder)
+def _question_writer() -> str | None:
+    """The model that writes the questions, or None for cloze ones (no model: seconds on a CPU, the default)."""
+    source = st.radio("Questions", list(WRITERS), key=f"{KEY}.source", horizontal=True,
+                      help="An LLM writes a question and its answer per chunk; a pair is kept only when its answer is "
+                           "in the chunk. The built-in SmolLM2 (135M) writes few good ones: on a GPU, name a larger "
+                           "instruct model (a Hub id or a folder the server allows).")
+    if WRITERS[source] is None:
+        return None
+    return st.text_input("Model that writes them", value=WRITERS[source], key=f"{KEY}.model").strip() or WRITERS[source]
+
+
+def _review(folder: str, chunks: pd.DataFrame, writer: str | None = None) -> dict | None:
+    try:
+        questions, report = state.llm_questions(folder, writer) if writer else state.cloze_questions(folder)
+    except AdaptlabError as problem:  # a model that cannot be loaded, or is no language model
+        ui.error(problem)
+        return None
     st.markdown("\n".join(f"- {markdown_text(line)}" for line in report_lines(report)))
     if questions.empty:
-        st.warning("No sentence in these documents makes a question. Upload documents with more prose.",
+        st.warning("No question was kept (the reasons are above). " + ("Name a larger model, or use cloze questions."
+                   if writer else "Upload documents with more prose."),
                    icon=":material/warning:")
         return None
     review = review_table(questions, chunks)

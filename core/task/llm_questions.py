@@ -199,6 +199,8 @@ def parse_pair(reply: str) -> tuple[str, str] | None:
         if match is None:
             return None
         question, answer = match["question"].strip(), match["answer"].strip().rstrip(".")
+    if re.match(r"(question\b|```|~~~)", answer, re.IGNORECASE):
+        return None  # "Answer:" left empty, then the next question or a code fence: SmolLM2 writes both
     return (question, answer) if normalize_answer(question) and normalize_answer(answer) else None
 
 

@@ -74,6 +74,10 @@ def test_the_per_chunk_limit_and_replies_that_do_not_match_the_prompts():
     ("question 2: Who? answer: Ann", ("Who?", "Ann")),
     ('{"question": "Q?", "answer": 3}', ("Q?", "3")),
     ('{"question": "Q?"}', None), ("Answer: Y", None), ("Question: ? Answer: .", None),
+    ("Question: Who?\n\nAnswer:\n\nAnn Lee", ("Who?", "Ann Lee")),  # the answer on a line of its own
+    # what SmolLM2 writes on real documents: an empty answer, then the question again; a code fence as the answer
+    ("Question: How to split an app?\n\nAnswer:\n\nQuestion: How to split an app?", None),
+    ("Question: How to remove the guard?\n\nAnswer:\n\n```python", None),
 ])
 def test_a_reply_is_read_as_a_question_and_an_answer(reply, pair):
     assert parse_pair(reply) == pair

@@ -11,9 +11,9 @@ Like cloze_questions, the report counts what was generated, kept, and dropped fo
     # or with any writer: prompts -> replies, texts -> unit vectors
     questions = llm_questions(chunks, write, embed=embed)
 
-What a model wrote is kept under ADAPTLAB_HOME/questions, keyed by the chunks, the model's weights and the
-settings: every process that loads the task (a packed grid's, an estimate, a resumed run) asks the same questions
-without writing them again, and a task's fingerprint does not change between loads.
+What a model wrote is kept under ADAPTLAB_HOME/questions, keyed by the model's weights and the prompts: every
+process that loads the task (a packed grid's, an estimate, a resumed run) asks the same questions without
+writing them again, and a task's fingerprint does not change between loads.
 """
 
 from __future__ import annotations
@@ -121,7 +121,8 @@ def write_questions(chunks: pd.DataFrame, model: str, *, prompt: str = PROMPT, m
     """Question and answer pairs written by `model` (smollm2, a Hub id or a local folder, loaded as every model is:
     safetensors only, inside ADAPTLAB_MODEL_ROOTS) for each chunk: greedy, batched, short; near-duplicates found by
     the `encoder`'s embeddings; filtered and reported as llm_questions does. Decoding is greedy, so no seed: the
-    same chunks, model and prompt give the same questions (read back from the cache after the first time)."""
+    same chunks, model and prompt give the same questions (the replies read back from the cache after the first
+    time)."""
     from core.backbone.embeddings import encode_texts
     from core.backbone.lm import LanguageModel
     from core.backbone.models import BaseModel
@@ -135,51 +136,52 @@ def write_questions(chunks: pd.DataFrame, model: str, *, prompt: str = PROMPT, m
     if base.family != "decoder":
         raise ModelLoadError(f"{model} is a sentence encoder ({base.config.model_type}) and cannot write questions; "
                              "name a language model, such as smollm2 or a larger instruct model on a GPU")
-    key = _cache_key(chunks, base, prompt, max_per_chunk, encoder)
-    cached = _read_cached(key)
-    if cached is not None:
-        return cached
-    lm = LanguageModel(base.causal_lm(), base.tokenizer, base.device, base.autocast_dtype, batch_size=BATCH_SIZE,
-                       max_new_tokens=MAX_NEW_TOKENS)
     chat = bool(getattr(base.tokenizer, "chat_template", None))
+    lm = None  # loaded only when a reply is not in the cache
 
     def write(prompts: list[str]) -> list[str]:
+        nonlocal lm
         # an instruct model reads the request as its user's turn; a question and its answer may take two lines
         framed = [base.tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=False,
                                                      add_generation_prompt=True) if chat else text for text in prompts]
-        return lm.generate(framed, first_line=False)[0]
+        key = _replies_key(base, framed)
+        replies = _read_replies(key, len(framed))
+        if replies is None:
+            lm = lm or LanguageModel(base.causal_lm(), base.tokenizer, base.device, base.autocast_dtype,
+                                     batch_size=BATCH_SIZE, max_new_tokens=MAX_NEW_TOKENS)
+            replies = lm.generate(framed, first_line=False)[0]
+            _write_replies(key, replies)
+        return replies
 
     embedder = BaseModel.load(encoder, device=str(base.device))
     questions = llm_questions(chunks, write, prompt, max_per_chunk, embed=lambda texts: encode_texts(embedder, texts))
     questions.report.update(model=base.name, max_new_tokens=MAX_NEW_TOKENS, chat_template=chat)
-    _write_cached(key, questions)
     return questions
 
 
-def _cache_key(chunks: pd.DataFrame, base, prompt: str, max_per_chunk: int, encoder: str) -> str:
-    digest = hashlib.sha256(json.dumps([base.name, base.fingerprint, prompt, max_per_chunk, encoder, MAX_NEW_TOKENS,
-                                        SIMILARITY]).encode())
-    for chunk_id, text in zip(chunks.id.astype(str), chunks.text.astype(str)):
-        digest.update(f"{chunk_id}\x1f{text}\x1e".encode())
+# The model's replies are cached, not the questions kept from them: the filter runs again on every load, so a
+# change to it applies at once, while the writing (minutes on a CPU) is done once per model, prompt and chunk.
+def _replies_key(base, prompts: list[str]) -> str:
+    digest = hashlib.sha256(json.dumps([base.name, base.fingerprint, MAX_NEW_TOKENS]).encode())
+    for prompt in prompts:
+        digest.update(prompt.encode() + b"\x1e")
     return digest.hexdigest()[:32]
 
 
-def _read_cached(key: str) -> QuestionSet | None:
-    path = adaptlab_home() / "questions" / f"{key}.json"
+def _read_replies(key: str, count: int) -> list[str] | None:
     try:
-        stored = json.loads(path.read_text(encoding="utf-8"))
-        return QuestionSet(pd.DataFrame(stored["frame"], columns=list(QUESTION_COLUMNS)), stored["report"])
-    except (OSError, ValueError, KeyError, TypeError):
+        replies = json.loads((adaptlab_home() / "questions" / f"{key}.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
         return None  # not written yet, or damaged: written again
+    return replies if isinstance(replies, list) and len(replies) == count else None
 
 
-def _write_cached(key: str, questions: QuestionSet) -> None:
+def _write_replies(key: str, replies: list[str]) -> None:
     folder = adaptlab_home() / "questions"
     try:
         folder.mkdir(parents=True, exist_ok=True)
         partial = folder / f"{key}.{os.getpid()}.part"
-        partial.write_text(json.dumps({"frame": questions.frame.to_dict("records"), "report": questions.report}),
-                           encoding="utf-8")
+        partial.write_text(json.dumps(list(replies)), encoding="utf-8")
         partial.replace(folder / f"{key}.json")  # whole or not at all: another process may be reading it
     except OSError:
         pass  # a full or read-only disk costs writing them again next time, not the questions

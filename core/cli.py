@@ -5,6 +5,7 @@
     adaptlab report fortunes-quick --accuracy-floor 0.8 --queries 1000000 --format html   # the decision report
     adaptlab export fortunes-quick --format csv    # write the runs out
     adaptlab questions handbook.yaml -o questions.jsonl   # test questions from the config's documents, to edit
+    adaptlab questions handbook.yaml --source llm --model smollm2   # the same, written by an LLM
     adaptlab list                                  # experiments in the store
     adaptlab dashboard                             # the dashboard in the browser (queues jobs for a worker)
     adaptlab worker                                # run jobs queued from the dashboard (it starts one itself)
@@ -377,20 +378,32 @@ def check_destination(out: Path, force: bool) -> None:
 
 
 def cmd_questions(args) -> int:
-    """Build the cloze question table from the config's documents and write it, to read, edit and use as a QA file."""
+    """Build the question table from the config's documents (cloze, or written by an LLM, as task.documents.questions
+    or the command line says) and write it, to read, edit and use as a QA file."""
     from core.config import load_config
-    from core.task.question_table import chunks_from_config, question_file_format, write_question_table
-    from core.task.questions import cloze_questions, report_lines
+    from core.task.llm_questions import document_questions
+    from core.task.question_table import (
+        chunks_from_config,
+        question_file_format,
+        question_settings,
+        write_question_table,
+    )
+    from core.task.questions import report_lines
 
     config = load_config(args.config)
     # by default the QA file the config names: the questions written are the ones the experiment will ask
     out = Path(args.output or config.task.path or "questions.jsonl")
     check_destination(out, args.force)
     question_file_format(out)
-    questions = cloze_questions(chunks_from_config(config), args.max_per_chunk, args.seed)
+    settings = question_settings(config, source=args.source, model=args.model, max_per_chunk=args.max_per_chunk,
+                                 seed=args.seed)
+    chunks = chunks_from_config(config)
+    if settings.source == "llm":
+        console.print(f"writing questions for {len(chunks)} chunk(s) with {escape(str(settings.model))}…")
+    questions = document_questions(chunks, settings, config.task.split_seed, config.model.device)
     write_question_table(questions.frame, out)
     for line in report_lines(questions.report):
-        console.print(line)
+        console.print(escape(line), soft_wrap=True)
     console.print(f"wrote {len(questions.frame)} question(s) to {out}; review and edit them, then run the config "
                   f"with this file as its QA file (task.path: {out})", soft_wrap=True)
     return 0
@@ -531,8 +544,17 @@ def build_parser() -> argparse.ArgumentParser:
     questions.add_argument("-o", "--output", default=None,
                            help="file to write, .jsonl, .csv or .parquet (default: the config's task.path, else "
                                 "questions.jsonl)")
-    questions.add_argument("--max-per-chunk", type=int, default=2, metavar="N", help="questions per chunk at most")
-    questions.add_argument("--seed", type=int, default=0, help="which sentences of a chunk are asked (default 0)")
+    questions.add_argument("--source", choices=["cloze", "llm"], default=None,
+                           help="cloze: built from the sentences, no model; llm: written by a language model "
+                                "(default: task.documents.questions.source, else cloze)")
+    questions.add_argument("--model", default=None, metavar="MODEL",
+                           help="with --source llm: the model that writes them (smollm2, a Hub id or a local folder; "
+                                "default: questions.model, else model.name)")
+    questions.add_argument("--max-per-chunk", type=int, default=None, metavar="N",
+                           help="questions per chunk at most (default: questions.max_per_chunk, 2)")
+    questions.add_argument("--seed", type=int, default=None,
+                           help="cloze: which sentences of a chunk are asked (default: questions.seed, else "
+                                "task.split_seed)")
     questions.add_argument("--force", action="store_true", help="replace the file if it exists")
     questions.set_defaults(func=cmd_questions)
     listing = commands.add_parser("list", help="list stored experiments")

@@ -244,6 +244,20 @@ class _Experiment(_Strict):
                              "remove label_noise")
         return self
 
+    @model_validator(mode="after")
+    def _question_writer(self) -> ExperimentConfig:
+        # task.documents.questions (core/task/document_settings.py): LLM-written questions come from the experiment's
+        # own model unless another is named; filled in here, so the stored config says which model wrote them
+        questions = self.task.documents.questions if self.task.documents is not None else None
+        if questions is None or questions.source != "llm" or questions.model is not None:
+            return self
+        if self.model.name == "default":
+            raise ValueError("task.documents.questions: source llm needs a language model to write the questions, and "
+                             "model.name is the default sentence encoder; set questions.model (e.g. smollm2, or a "
+                             "larger instruct model on a GPU) or model.name to an LLM")
+        questions.model = self.model.name
+        return self
+
     @field_validator("prices")
     @classmethod
     def _nonnegative_prices(cls, value: dict[str, float]) -> dict[str, float]:

@@ -391,3 +391,13 @@ def cloze_questions(folder: str, max_per_chunk: int = 2, seed: int = 0) -> tuple
 
     questions = build(documents_chunks(folder)[1], max_per_chunk=max_per_chunk, seed=seed)
     return questions.frame, questions.report
+
+
+@st.cache_data(show_spinner="Writing questions with the language model (minutes on a CPU)…", max_entries=8)
+def llm_questions(folder: str, model: str, max_per_chunk: int = 2) -> tuple[pd.DataFrame, dict]:
+    """Questions written by `model` from an uploaded documents folder's chunks (core/task/llm_questions.py): the
+    table and its report. The model loads as any model does: safetensors only, inside ADAPTLAB_MODEL_ROOTS."""
+    from core.task.llm_questions import write_questions
+
+    questions = write_questions(documents_chunks(folder)[1], model, max_per_chunk=max_per_chunk)
+    return questions.frame, questions.report

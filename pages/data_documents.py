@@ -36,6 +36,7 @@ SHOWN = ["accept", "question", "answer", "document", "heading"]  # the review ta
 ROWS_SHOWN = 10  # questions in view before the review table scrolls: a reviewer reads many at a glance
 ROW_HEIGHT = 72  # pixels: a long question wraps onto three lines (Streamlit wraps cell text in rows over 4rem)
 KEEP = "session"  # widget values survive a visit to another page
+WRITERS = {"Cloze (no model)": None, "Written by an LLM": "smollm2"}  # question sources, and the model suggested
 
 
 def documents_alone() -> dict | None:
@@ -56,7 +57,7 @@ def documents_alone() -> dict | None:
     if chunks.empty:
         return None
     st.subheader("Questions from the documents")
-    settings = _cloze_settings()  # a selector of who writes the questions goes beside this, in a function of its own
+    settings = {**_cloze_settings(), "writer": _question_writer()}
     if st.button("Generate questions", key=f"{KEY}.generate", icon=":material/quiz:"):
         st.session_state[f"{KEY}.generated"] = {"folder": folder, **settings}
     generated = st.session_state.get(f"{KEY}.generated")
@@ -68,11 +69,10 @@ def documents_alone() -> dict | None:
 
 
 def _cloze_settings() -> dict:
-    """How many questions a chunk gives at most, and the seed that draws which (core/task/questions.py). A selector
-    of the question source (offline cloze, or written by an LLM) belongs beside these, in a function of its own."""
-    st.caption("Fill-in-the-blank questions from the chunks' sentences: a number, a date, a name or a defined term "
-               "hidden, built here without a model. Each keeps its source chunk, so training and test questions "
-               "never share one.")
+    """How many questions a chunk gives at most, and the seed that draws which (core/task/questions.py)."""
+    st.caption("By default, fill-in-the-blank questions from the chunks' sentences (a number, a date, a name or a "
+               "defined term hidden), built here without a model; or an LLM writes them. Each keeps its source chunk, "
+               "so training and test questions never share one.")
     left, right, _ = st.columns([1, 1, 2])
     most = left.number_input("Questions per chunk (at most)", min_value=1, max_value=20, value=2, step=1,
                              key=f"{KEY}.max_per_chunk", persist_state=KEEP,
@@ -126,16 +126,34 @@ def _what_was_read(summary: dict, chunks: pd.DataFrame) -> None:
         st.dataframe(chunks, hide_index=True, width="stretch", key=f"{KEY}.chunks")
 
 
+def _question_writer() -> str | None:
+    """The model that writes the questions, or None for cloze ones (no model: seconds on a CPU, the default)."""
+    source = st.radio("Questions", list(WRITERS), key=f"{KEY}.source", horizontal=True, persist_state=KEEP,
+                      help="An LLM writes a question and its answer per chunk; a pair is kept only when its answer is "
+                           "in the chunk. The built-in SmolLM2 (135M) writes few good ones: on a GPU, name a larger "
+                           "instruct model (a Hub id or a folder the server allows).")
+    if WRITERS[source] is None:
+        return None
+    return st.text_input("Model that writes them", value=WRITERS[source], key=f"{KEY}.model",
+                         persist_state=KEEP).strip() or WRITERS[source]
+
+
 def _review(generated: dict, chunks: pd.DataFrame) -> dict | None:
-    folder = generated["folder"]
-    questions, report = state.cloze_questions(folder, generated["max_per_chunk"], generated["seed"])
+    folder, writer = generated["folder"], generated.get("writer")
+    try:
+        questions, report = (state.llm_questions(folder, writer, generated["max_per_chunk"]) if writer else
+                             state.cloze_questions(folder, generated["max_per_chunk"], generated["seed"]))
+    except AdaptlabError as problem:  # a model that cannot be loaded, or is no language model
+        ui.error(problem)
+        return None
     st.markdown("\n".join(f"- {markdown_text(line)}" for line in report_lines(report)))
     if questions.empty:
-        st.warning("No sentence in these documents makes a question. Upload documents with more prose.",
+        st.warning("No question was kept (the reasons are above). " + ("Name a larger model, or use cloze questions."
+                   if writer else "Upload documents with more prose."),
                    icon=":material/warning:")
         return None
     reviews = st.session_state.setdefault(f"{KEY}.reviews", {})  # one per documents folder and settings
-    name = f"{Path(folder).name}.{generated['max_per_chunk']}.{generated['seed']}"
+    name = f"{Path(folder).name}.{generated['max_per_chunk']}.{generated['seed']}.{writer or 'cloze'}"
     review = reviews.get(name)
     if review is None:
         review = review_table(questions, chunks)

@@ -174,8 +174,10 @@ class LanguageModel:
         return sorted(i for i in ids if i is not None)
 
     @torch.inference_mode()
-    def generate(self, prompts: list[str], batch_size: int | None = None) -> tuple[list[str], list[int]]:
-        """Greedy answers (first line, stripped) and the number of tokens generated for each prompt."""
+    def generate(self, prompts: list[str], batch_size: int | None = None,
+                 first_line: bool = True) -> tuple[list[str], list[int]]:
+        """Greedy answers (first line, stripped; the whole reply with first_line=False, for replies that run over
+        lines, such as a question and its answer) and the number of tokens generated for each prompt."""
         self.model.eval()
         encoded = self.encode(prompts)
         order = np.argsort([-len(r) for r in encoded], kind="stable")
@@ -204,5 +206,5 @@ class LanguageModel:
                 tokens = tokens[:ended[0]] if ended else tokens
                 generated[i] = len(tokens) + (1 if ended else 0)
                 text = self.tokenizer.decode(tokens, skip_special_tokens=True)
-                answers[i] = text.strip().split("\n")[0].strip()
+                answers[i] = text.strip().split("\n")[0].strip() if first_line else text.strip()
         return answers, generated

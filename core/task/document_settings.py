@@ -6,8 +6,10 @@ Apart from the reader so that core/config.py can hold them without importing the
 from __future__ import annotations
 
 from pathlib import Path
+from string import Formatter
+from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from core.schema import Strict
 
@@ -17,6 +19,56 @@ from core.schema import Strict
 # passage, so longer chunks are partly unseen). Three 128-token chunks also fit a 1,024-token LLM context.
 DEFAULT_CHUNK_TOKENS = 128
 DEFAULT_CHUNK_OVERLAP = 32
+QUESTION_SOURCES = ("cloze", "llm")
+PROMPT_FIELDS = ("passage", "n")  # what core/task/llm_questions.py fills in: the chunk's text, the question's number
+
+
+class QuestionsSpec(Strict):
+    """Where a documents task's questions come from when it brings no QA file (`adaptlab questions` writes them too).
+
+        documents: {path: handbook/, questions: {source: llm, model: HuggingFaceTB/SmolLM2-1.7B-Instruct}}
+    """
+
+    # cloze: built offline from the chunks' sentences, no model (core/task/questions.py; the default, fit for a CPU);
+    # llm: written by a language model, question and answer per chunk, kept only when the chunk supports the answer
+    source: Literal["cloze", "llm"] = "cloze"
+    # llm: the model that writes them (smollm2, a Hub id or a local folder inside ADAPTLAB_MODEL_ROOTS); not set: the
+    # experiment's model.name (filled in by core/config.py). On a GPU a larger instruct model writes better questions.
+    model: str | None = Field(None, min_length=1, max_length=500)
+    prompt: str | None = Field(None, max_length=4000)  # llm: holds {passage} and {n}; not set: llm_questions.PROMPT
+    max_per_chunk: int = Field(2, ge=1, le=20)  # questions kept per chunk at most
+    seed: int | None = Field(None, ge=0, le=2**32 - 1)  # cloze: which sentences are asked; not set: task.split_seed
+
+    @field_validator("source", mode="before")
+    @classmethod
+    def _known_source(cls, value):
+        if value not in QUESTION_SOURCES:
+            raise ValueError(f"source '{value}' is not a question source; choose cloze (built from the sentences, no "
+                             "model) or llm (written by a language model)")
+        return value
+
+    @field_validator("prompt")
+    @classmethod
+    def _fillable_prompt(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_prompt(value)
+        return value
+
+
+def check_prompt(prompt: str) -> None:
+    """Refuse, in one sentence, a question-writing prompt the code cannot fill: each chunk's text goes into
+    {passage} and the question's number into {n} (asking again with another number is what varies the replies)."""
+    try:
+        fields = {name for _, name, _, _ in Formatter().parse(prompt) if name is not None}
+    except ValueError:
+        fields = None  # a lone { or }
+    missing = [f"{{{name}}}" for name in PROMPT_FIELDS if fields is not None and name not in fields]
+    if fields is None or missing or fields - set(PROMPT_FIELDS):
+        problem = (f"it has no {' and no '.join(missing)}" if missing else
+                   "it has a brace that is not {passage} or {n}")
+        raise ValueError(f"the question-writing prompt cannot be filled: {problem}; put {{passage}} where the chunk's "
+                         "text goes and {n} where the question's number goes, and write any other brace twice ({{ or "
+                         "}})")
 
 
 class DocumentsSpec(Strict):
@@ -32,6 +84,7 @@ class DocumentsSpec(Strict):
     max_total_bytes: int = Field(1024**3, ge=1)  # every file together
     max_zip_expanded_bytes: int = Field(1024**3, ge=1)  # a zip, expanded: refused past it (a zip bomb)
     withheld_fraction: float = Field(0.0, ge=0, lt=1)  # documents never indexed nor trained on (core/task/questions.py)
+    questions: QuestionsSpec = Field(default_factory=QuestionsSpec)  # without a QA file: how they are built
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> DocumentsSpec:

@@ -6,14 +6,21 @@ there as whole words), the question does not hold the answer, it was not asked a
 a question whose embedding is nearly the same: `similarity`), and its chunk has not given `max_per_chunk`.
 Like cloze_questions, the report counts what was generated, kept, and dropped for which reason.
 
-    write = lambda prompts: lm.generate(prompts)[0]       # core.backbone.lm.LanguageModel, greedy, one line
-    embed = lambda texts: encode_texts(encoder, texts)    # core.backbone.embeddings: unit-length vectors
+    questions = write_questions(chunks, "smollm2")         # loads the model, writes, embeds with the default encoder
+    questions = document_questions(chunks, spec.documents.questions, seed=0)   # the source a config names
+    # or with any writer: prompts -> replies, texts -> unit vectors
     questions = llm_questions(chunks, write, embed=embed)
+
+What a model wrote is kept under ADAPTLAB_HOME/questions, keyed by the model's weights and the prompts: every
+process that loads the task (a packed grid's, an estimate, a resumed run) asks the same questions without
+writing them again, and a task's fingerprint does not change between loads.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -21,11 +28,23 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from core.task.questions import NEAR_DUPLICATE, QUESTION_COLUMNS, QuestionSet, check_chunks, normalize_answer
+from core.errors import ConfigError, ModelLoadError
+from core.paths import adaptlab_home
+from core.task.document_settings import QuestionsSpec, check_prompt
+from core.task.questions import (
+    NEAR_DUPLICATE,
+    QUESTION_COLUMNS,
+    QuestionSet,
+    check_chunks,
+    cloze_questions,
+    normalize_answer,
+)
 
 PROMPT = ("Read the passage, then write question {n} about one fact it states, with the answer: a few words "
           "copied from the passage. Reply on one line as: Question: <question> Answer: <answer>\n\n"
           "Passage:\n{passage}\n")
+MAX_NEW_TOKENS = 64  # a question and a short answer; a model that runs on is cut here and its reply read as it is
+BATCH_SIZE = 16  # prompts generated together
 SIMILARITY = 0.9  # cosine similarity of two questions' embeddings above which they ask the same thing
 PAIR = re.compile(r"question\s*\d*\s*[:：]\s*(?P<question>.+?)\s*answer\s*[:：]\s*(?P<answer>.+)", re.IGNORECASE)
 REASONS = {
@@ -84,6 +103,90 @@ def llm_questions(chunks: pd.DataFrame, write: Callable[[list[str]], list[str]],
     return QuestionSet(frame, report)
 
 
+def document_questions(chunks: pd.DataFrame, settings: QuestionsSpec, seed: int = 0,
+                       device: str | None = None) -> QuestionSet:
+    """The questions a documents task asks when it brings no QA file, from the source its settings name (cloze
+    questions, or written by settings.model); seed: the cloze sentences' draw when settings.seed is not set."""
+    if settings.source == "cloze":
+        return cloze_questions(chunks, settings.max_per_chunk, seed if settings.seed is None else settings.seed)
+    if settings.model is None:
+        raise ConfigError("task.documents.questions: source llm needs the model that writes the questions; set "
+                          "questions.model (e.g. smollm2) or model.name in the config")
+    return write_questions(chunks, settings.model, prompt=settings.prompt or PROMPT,
+                           max_per_chunk=settings.max_per_chunk, device=device)
+
+
+def write_questions(chunks: pd.DataFrame, model: str, *, prompt: str = PROMPT, max_per_chunk: int = 2,
+                    device: str | None = None, encoder: str = "default") -> QuestionSet:
+    """Question and answer pairs written by `model` (smollm2, a Hub id or a local folder, loaded as every model is:
+    safetensors only, inside ADAPTLAB_MODEL_ROOTS) for each chunk: greedy, batched, short; near-duplicates found by
+    the `encoder`'s embeddings; filtered and reported as llm_questions does. Decoding is greedy, so no seed: the
+    same chunks, model and prompt give the same questions (the replies read back from the cache after the first
+    time)."""
+    from core.backbone.embeddings import encode_texts
+    from core.backbone.lm import LanguageModel
+    from core.backbone.models import BaseModel
+
+    try:
+        check_prompt(prompt)
+    except ValueError as problem:
+        raise ConfigError(str(problem)) from None
+    check_chunks(chunks, max_per_chunk)
+    base = BaseModel.load(model, device=device or "auto")
+    if base.family != "decoder":
+        raise ModelLoadError(f"{model} is a sentence encoder ({base.config.model_type}) and cannot write questions; "
+                             "name a language model, such as smollm2 or a larger instruct model on a GPU")
+    chat = bool(getattr(base.tokenizer, "chat_template", None))
+    lm = None  # loaded only when a reply is not in the cache
+
+    def write(prompts: list[str]) -> list[str]:
+        nonlocal lm
+        # an instruct model reads the request as its user's turn; a question and its answer may take two lines
+        framed = [base.tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=False,
+                                                     add_generation_prompt=True) if chat else text for text in prompts]
+        key = _replies_key(base, framed)
+        replies = _read_replies(key, len(framed))
+        if replies is None:
+            lm = lm or LanguageModel(base.causal_lm(), base.tokenizer, base.device, base.autocast_dtype,
+                                     batch_size=BATCH_SIZE, max_new_tokens=MAX_NEW_TOKENS)
+            replies = lm.generate(framed, first_line=False)[0]
+            _write_replies(key, replies)
+        return replies
+
+    embedder = BaseModel.load(encoder, device=str(base.device))
+    questions = llm_questions(chunks, write, prompt, max_per_chunk, embed=lambda texts: encode_texts(embedder, texts))
+    questions.report.update(model=base.name, max_new_tokens=MAX_NEW_TOKENS, chat_template=chat)
+    return questions
+
+
+# The model's replies are cached, not the questions kept from them: the filter runs again on every load, so a
+# change to it applies at once, while the writing (minutes on a CPU) is done once per model, prompt and chunk.
+def _replies_key(base, prompts: list[str]) -> str:
+    digest = hashlib.sha256(json.dumps([base.name, base.fingerprint, MAX_NEW_TOKENS]).encode())
+    for prompt in prompts:
+        digest.update(prompt.encode() + b"\x1e")
+    return digest.hexdigest()[:32]
+
+
+def _read_replies(key: str, count: int) -> list[str] | None:
+    try:
+        replies = json.loads((adaptlab_home() / "questions" / f"{key}.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # not written yet, or damaged: written again
+    return replies if isinstance(replies, list) and len(replies) == count else None
+
+
+def _write_replies(key: str, replies: list[str]) -> None:
+    folder = adaptlab_home() / "questions"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = folder / f"{key}.{os.getpid()}.part"
+        partial.write_text(json.dumps(list(replies)), encoding="utf-8")
+        partial.replace(folder / f"{key}.json")  # whole or not at all: another process may be reading it
+    except OSError:
+        pass  # a full or read-only disk costs writing them again next time, not the questions
+
+
 def parse_pair(reply: str) -> tuple[str, str] | None:
     """(question, answer) from "Question: ... Answer: ..." or {"question": ..., "answer": ...}; None if neither."""
     text = str(reply).strip()
@@ -98,6 +201,8 @@ def parse_pair(reply: str) -> tuple[str, str] | None:
         if match is None:
             return None
         question, answer = match["question"].strip(), match["answer"].strip().rstrip(".")
+    if re.match(r"(question\b|```|~~~)", answer, re.IGNORECASE):
+        return None  # "Answer:" left empty, then the next question or a code fence: SmolLM2 writes both
     return (question, answer) if normalize_answer(question) and normalize_answer(answer) else None
 
 

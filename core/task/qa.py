@@ -42,9 +42,10 @@ from core.task.data import (
     row_numbers,
 )
 from core.task.documents import documents_corpus
+from core.task.llm_questions import document_questions
 from core.task.questions import (
-    cloze_questions,
     documents_qa_task,
+    report_lines,
     split_by_source,
     withheld_documents,
     withheld_note,
@@ -126,10 +127,17 @@ def load_qa_task(spec: TaskSpec, name: str = "task", retriever: str = "default")
 
 def _questions_from_documents(spec: TaskSpec, chunks: pd.DataFrame, name: str, notes: list[str],
                               provenance: dict) -> Task:
-    """No QA file: cloze questions built from the chunks with no model (core/task/questions.py), split by source
-    chunk, the withheld documents' questions test-only. `adaptlab questions CONFIG` writes the same table to read,
-    edit and pass back as `task.path`."""
-    questions = cloze_questions(chunks, seed=spec.split_seed)
+    """No QA file: questions built from the chunks, cloze ones with no model (core/task/questions.py) or written by
+    an LLM (core/task/llm_questions.py) as documents.questions says, split by source chunk, the withheld documents'
+    questions test-only. `adaptlab questions CONFIG` writes the same table to read, edit and pass back as
+    `task.path`."""
+    settings = spec.documents.questions
+    questions = document_questions(chunks, settings, spec.split_seed)
+    if questions.frame.empty:  # said with the report's reasons, before the split says it has nothing to split
+        hint = ("name a larger instruct model in documents.questions.model (on a GPU), or use source: cloze"
+                if settings.source == "llm" else "add documents with more prose, or write a QA file")
+        raise DataError(f"no question was kept from the documents ({'; '.join(report_lines(questions.report))}); "
+                        f"{hint}")
     task = documents_qa_task(chunks, questions, spec.validation_fraction, spec.test_fraction, spec.split_seed,
                              spec.documents.withheld_fraction, name)
     task.notes = [*notes, *task.notes]

@@ -10,8 +10,10 @@ import json
 from pathlib import Path
 
 import pandas as pd
+from pydantic import ValidationError
 
 from core.errors import AdaptlabError, ConfigError
+from core.task.document_settings import QuestionsSpec
 from core.task.questions import QUESTION_COLUMNS
 
 FORMATS = (".jsonl", ".csv", ".parquet")
@@ -58,3 +60,21 @@ def chunks_from_config(config) -> pd.DataFrame:
     documents = read_documents(spec)
     return chunk_documents(documents.frame, load_tokenizer(config.llm.retriever), spec.chunk_tokens,
                            spec.chunk_overlap)
+
+
+def question_settings(config, **overrides) -> QuestionsSpec:
+    """The config's task.documents.questions with the command line's choices over it (source, model, max_per_chunk,
+    seed; None keeps the config's); source llm without a model is written by the experiment's model.name."""
+    documents = getattr(config.task, "documents", None)
+    settings = documents.questions.model_copy() if documents is not None else QuestionsSpec()
+    try:
+        for name, value in overrides.items():
+            if value is not None:
+                setattr(settings, name, value)  # validated as the config is (QuestionsSpec validates assignments)
+    except ValidationError as error:
+        problem = error.errors()[0]
+        raise ConfigError(f"--{str(problem['loc'][0]).replace('_', '-')}: "
+                          f"{problem['msg'].removeprefix('Value error, ')}") from None
+    if settings.source == "llm" and settings.model is None and config.model.name != "default":
+        settings.model = config.model.name
+    return settings

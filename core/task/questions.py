@@ -109,7 +109,7 @@ def cloze_questions(chunks: pd.DataFrame, max_per_chunk: int = 2, seed: int = 0)
 def report_lines(report: dict) -> list[str]:
     """The report in sentences: generated, kept, and each reason for dropping with its count."""
     origin = f"from {report['sentences']} sentence(s)" if "sentences" in report \
-        else f"by {report['attempts']} prompt(s) per chunk"
+        else f"by {report['attempts']} prompt(s) per chunk" + (f" to {report['model']}" if "model" in report else "")
     lines = [f"{report['generated']} question(s) generated {origin} in {report['chunks']} chunk(s); "
              f"{report['kept']} kept"]
     lines += [f"{count} dropped: {report['reasons'][reason]} ({reason})" for reason, count in report["dropped"].items()]

@@ -74,6 +74,10 @@ def test_the_per_chunk_limit_and_replies_that_do_not_match_the_prompts():
     ("question 2: Who? answer: Ann", ("Who?", "Ann")),
     ('{"question": "Q?", "answer": 3}', ("Q?", "3")),
     ('{"question": "Q?"}', None), ("Answer: Y", None), ("Question: ? Answer: .", None),
+    ("Question: Who?\n\nAnswer:\n\nAnn Lee", ("Who?", "Ann Lee")),  # the answer on a line of its own
+    # what SmolLM2 writes on real documents: an empty answer, then the question again; a code fence as the answer
+    ("Question: How to split an app?\n\nAnswer:\n\nQuestion: How to split an app?", None),
+    ("Question: How to remove the guard?\n\nAnswer:\n\n```python", None),
 ])
 def test_a_reply_is_read_as_a_question_and_an_answer(reply, pair):
     assert parse_pair(reply) == pair
@@ -88,3 +92,126 @@ def test_a_tiny_model_writing_nonsense_keeps_nothing_and_says_why(tiny_llama):
     questions = llm_questions(_chunks(), lambda prompts: lm.generate(prompts)[0], max_per_chunk=1)
     assert questions.frame.empty and questions.report["generated"] == 4
     assert sum(questions.report["dropped"].values()) == 4
+
+
+# --- the source a user chooses: config, write_questions on a real (tiny) model, the task, the command line ---
+
+HANDBOOK = {"retries.md": "# Retries\n\nThe client retries a failed request three times before it gives up.\n\n"
+                          "Each retry waits twice as long as the one before, starting at one second.\n",
+            "offices.md": "# Offices\n\nSupport is run by a team in Lisbon during working hours.\n\n"
+                          "The team answers tickets within four hours on weekdays.\n"}
+
+
+def _config(tmp_path, questions: dict, model: str = "default", **task) -> dict:
+    folder = tmp_path / "handbook"
+    folder.mkdir(exist_ok=True)
+    for name, text in HANDBOOK.items():
+        (folder / name).write_text(text)
+    return {"name": "handbook", "model": {"name": model, "device": "cpu"}, "methods": ["prompt"], "sizes": ["all"],
+            "task": {"kind": "qa", "documents": {"path": str(folder), "questions": questions}, **task}}
+
+
+@pytest.mark.parametrize("questions, words", [
+    ({"source": "gpt"}, ["source 'gpt' is not a question source", "cloze", "llm"]),
+    ({"source": "llm", "model": "smollm2", "prompt": "Ask about this text."},
+     ["has no {passage} and no {n}", "put {passage} where the chunk's text goes"]),
+    ({"source": "llm", "model": "smollm2", "prompt": "Passage {passage}, question {n}, as {json}"},
+     ["a brace that is not {passage} or {n}", "write any other brace twice"]),
+    ({"source": "llm"}, ["source llm needs a language model", "set questions.model"]),  # the default encoder
+    ({"max_per_chunk": 0}, ["max_per_chunk"]),
+])
+def test_a_bad_question_setting_is_refused_in_one_sentence(tmp_path, questions, words):
+    from core.config import parse_config
+    from core.errors import ConfigError
+
+    with pytest.raises(ConfigError) as refused:
+        parse_config(_config(tmp_path, questions))
+    problem = str(refused.value).splitlines()[1]  # the header, then one line per problem
+    assert "task.documents.questions" in problem and all(word in problem for word in words), problem
+
+
+def test_llm_questions_are_written_by_the_experiments_model_unless_another_is_named(tmp_path, tiny_llama):
+    from core.config import parse_config
+
+    config = parse_config(_config(tmp_path, {"source": "llm"}, model=str(tiny_llama)))
+    assert config.task.documents.questions.model == str(tiny_llama)  # stored with the experiment's config
+    named = parse_config(_config(tmp_path, {"source": "llm", "model": "smollm2"}, model=str(tiny_llama)))
+    assert named.task.documents.questions.model == "smollm2"
+    assert parse_config(_config(tmp_path, {})).task.documents.questions.source == "cloze"  # the default
+
+
+def _handbook_chunks(tmp_path) -> pd.DataFrame:
+    from core.task.chunking import chunk_documents
+    from core.task.coverage import load_tokenizer
+    from core.task.documents import read_documents
+    from core.task.spec import TaskSpec
+
+    spec = TaskSpec.model_validate(_config(tmp_path, {})["task"])
+    return chunk_documents(read_documents(spec.documents).frame, load_tokenizer("default"), 128, 16)
+
+
+def test_write_questions_loads_the_model_writes_and_counts_every_pair(tmp_path, tiny_llama, monkeypatch):
+    from core.backbone.lm import LanguageModel
+    from core.task.llm_questions import write_questions
+
+    chunks = _handbook_chunks(tmp_path)
+    questions = write_questions(chunks, str(tiny_llama), max_per_chunk=2, device="cpu")
+    report = questions.report
+    assert report["generated"] == 3 * len(chunks) and report["model"] == "tiny-llama" and report["chat_template"]
+    assert report["generated"] == report["kept"] + sum(report["dropped"].values())
+    assert report["kept"] == len(questions.frame)
+    assert set(report["reasons"]) == set(report["dropped"])  # each reason said in words
+    assert set(questions.frame.source) <= set(chunks.id)
+
+    def no_writing(*args, **kwargs):
+        raise AssertionError("the questions were written again")
+
+    monkeypatch.setattr(LanguageModel, "generate", no_writing)  # another process loading the same task reads them
+    again = write_questions(chunks, str(tiny_llama), max_per_chunk=2, device="cpu")
+    assert again.report == report and again.frame.equals(questions.frame)
+    with pytest.raises(AssertionError, match="written again"):  # a new prompt is new questions
+        write_questions(chunks, str(tiny_llama), prompt="Passage: {passage}\nQuestion {n} and its answer:",
+                        device="cpu")
+
+
+def test_write_questions_refuses_an_encoder_and_a_bad_prompt_in_words(tmp_path, tiny_llama):
+    from core.errors import ConfigError, ModelLoadError
+    from core.task.llm_questions import write_questions
+
+    chunks = _handbook_chunks(tmp_path)
+    with pytest.raises(ModelLoadError, match="sentence encoder .* cannot write questions; name a language model"):
+        write_questions(chunks, "default", device="cpu")
+    with pytest.raises(ConfigError, match="has no {n}"):
+        write_questions(chunks, str(tiny_llama), prompt="{passage}", device="cpu")
+
+
+def test_a_documents_task_with_llm_questions_is_built_by_the_model_and_says_why_none_was_kept(tmp_path, tiny_llama):
+    from core.config import parse_config
+    from core.errors import DataError
+    from core.task.load import load_task
+
+    config = parse_config(_config(tmp_path, {"source": "llm", "max_per_chunk": 1}, model=str(tiny_llama)))
+    with pytest.raises(DataError) as refused:  # a random model writes nothing its chunk supports
+        load_task(config.task, config.name)
+    message = str(refused.value)
+    assert "no question was kept" in message and "by 2 prompt(s) per chunk to tiny-llama" in message
+    assert "use source: cloze" in message
+
+
+def test_adaptlab_questions_with_source_llm_writes_the_table_and_the_report(tmp_path, tiny_llama, capsys):
+    import yaml
+
+    from core.cli import main
+
+    config = tmp_path / "handbook.yaml"
+    config.write_text(yaml.safe_dump(_config(tmp_path, {"max_per_chunk": 1})))  # cloze in the config
+    out = tmp_path / "questions.jsonl"
+    assert main(["questions", str(config), "-o", str(out), "--source", "llm", "--model", str(tiny_llama)]) == 0
+    printed = capsys.readouterr().out
+    lines = [line for line in printed.splitlines() if "question(s) generated" in line]
+    assert lines and "by 2 prompt(s) per chunk to tiny-llama" in lines[0], printed
+    generated, kept = int(lines[0].split()[0]), int(lines[0].rsplit("; ", 1)[1].split()[0])
+    dropped = sum(int(line.split()[0]) for line in printed.splitlines() if " dropped: " in line)
+    assert generated == kept + dropped and len(out.read_text().splitlines()) == kept
+    assert main(["questions", str(config), "-o", str(out), "--force", "--max-per-chunk", "0"]) == 2
+    assert "--max-per-chunk: " in capsys.readouterr().err

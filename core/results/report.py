@@ -34,6 +34,7 @@ from core.results.decision import (
     total_cost,
     updates_without_training,
 )
+from core.results.known_facts import html_fragment, known_facts_view, markdown_lines
 from core.running.grid import RunSpec
 from core.task.sizes import NO_TRAINING_DATA, size_label, size_order
 from core.task.uploads import upload_info
@@ -61,6 +62,7 @@ class DecisionReport:
     cost_lines: list[str] = field(default_factory=list)  # break-even volumes, options that cost the same to serve
     pareto: pd.DataFrame = field(default_factory=pd.DataFrame)  # the front of quality against total cost (strings)
     pareto_note: str = ""  # where the chosen option sits relative to the front
+    known_facts: object = None  # QA: core.results.known_facts.KnownFactsView (None: classification, or no runs given)
     facts_lines: list[str] = field(default_factory=list)  # a QA task with a knowledge update: when facts change
 
 
@@ -178,7 +180,8 @@ def build_report(experiment: dict, summary: pd.DataFrame, recommendation: Recomm
     quality = quality_name(kind)
     pareto, pareto_note = pareto_rows(recommendation, constraints)
     facts = facts_lines(runs, constraints) if runs is not None else []
-    return DecisionReport(facts_lines=facts,
+    known = known_facts_view(experiment, runs) if runs is not None else None  # QA: split by known facts
+    return DecisionReport(facts_lines=facts, known_facts=known,
         experiment=experiment["name"], recommendation=recommendation, constraints=constraints,
         results=results, provenance=provenance_rows(task_info),
         data_rows={**stats.get("rows", {}), "classes": stats.get("classes"),
@@ -569,6 +572,7 @@ def to_markdown(report: DecisionReport) -> str:
               f"## Pareto front: {report.quality} against total cost at {volume}", "", markdown_table(report.pareto),
               "", *([report.pareto_note, ""] if report.pareto_note else []),
               "## Results", "", markdown_table(report.results), "", f"_{INTERVALS_NOTE} {HURTS_NOTE}_", ""]
+    parts += markdown_lines(report.known_facts)
     if report.failed_runs:
         parts += ["Failed runs:", "", *[f"- {markdown_text(line)}" for line in report.failed_runs], ""]
     parts += ["## Data", "", markdown_table(pd.DataFrame(report.provenance), text=True), "",  # file names, licences
@@ -637,6 +641,7 @@ def to_html(report: DecisionReport, figures: dict[str, str] | None = None, chart
         *([_figure("Pareto front", pareto_chart)] if pareto_chart else []),
         "<h2>Results</h2>", _table(report.results),
         f"<p><em>{html.escape(INTERVALS_NOTE)} {html.escape(HURTS_NOTE)}</em></p>",
+        html_fragment(report.known_facts),
         *(["<p>Failed runs:</p>", _list(report.failed_runs)] if report.failed_runs else []),
         *(["<h2>Evidence</h2>", evidence] if evidence else []),
         "<h2>Data</h2>", _table(pd.DataFrame(report.provenance)),

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from core.evaluation.metrics import answer_match, is_abstention
+from core.task.sizes import size_label
 
 THIN_KNOWN = 20  # known test questions below which a made-up rate moves 5 points with one answer
 THIN_UNKNOWN = 10  # Unknown training facts per run below which "learned more slowly" rests on a handful
@@ -39,6 +40,7 @@ class KnownFactsView:
     seconds: float = 0.0  # what the pass cost
     questions: int = 0  # questions it answered (test and training)
     finding: str = NOT_RUN
+    unit: str = "total"  # of the sizes (core.task.sizes.size_label)
 
 
 def made_up(answer: str, accepted: list[str]) -> bool:
@@ -155,7 +157,8 @@ def known_facts_view(experiment: dict, runs: pd.DataFrame) -> KnownFactsView | N
     counts = pd.Series(test_categories(stored, len(questions))).value_counts()
     return KnownFactsView(ran=True, table=table, categories={str(k): int(v) for k, v in counts.items()},
                           seconds=float(stored.get("seconds", 0.0)), questions=len(stored["questions"]),
-                          finding=known_facts_finding(table))
+                          finding=known_facts_finding(table),
+                          unit=experiment.get("config", {}).get("size_unit", "total"))
 
 
 def shown_table(view: KnownFactsView) -> pd.DataFrame:
@@ -166,7 +169,8 @@ def shown_table(view: KnownFactsView) -> pd.DataFrame:
         return values.map(lambda v: "–" if pd.isna(v) else f"{v:.0%}")
 
     return pd.DataFrame({
-        "method": table.method, "size": table["size"].astype(str), "seeds": table.seeds,
+        "method": table.method, "training data": table["size"].map(lambda size: size_label(str(size), view.unit)),
+        "seeds": table.seeds,
         "Unknown share trained on": pct(table.unknown_share),
         "match, known": pct(table.match_known) + " of " + table.known_questions.astype(str),
         "match, unknown": pct(table.match_unknown) + " of " + table.unknown_questions.astype(str),

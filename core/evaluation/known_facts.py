@@ -48,13 +48,15 @@ def knowledge_categories(aliases: list[list[str]], greedy: list[list[str]], samp
 
 
 def closed_book_answers(fitted, questions: list[str], contexts: list[str], samples: int, temperature: float,
-                        seed: int = 0) -> tuple[list[str], list[list[str]]]:
+                        seed: int = 0, greedy: list[str] | None = None) -> tuple[list[str], list[list[str]]]:
     """(greedy answer, sampled answers) per question from a prompt-only predictor (a DecoderPredictor without
-    shots or retrieval): the same prompts the prompt-only method renders, answered closed-book."""
+    shots or retrieval): the same prompts the prompt-only method renders, answered closed-book. greedy: the greedy
+    answers where already known (only the samples are generated)."""
     from transformers import set_seed
 
     prompts = fitted.render(questions, contexts)
-    greedy, _ = fitted.lm.generate(prompts)
+    if greedy is None:
+        greedy, _ = fitted.lm.generate(prompts)
     sampled: list[list[str]] = [[] for _ in questions]
     for draw in range(samples):
         set_seed(seed * 1009 + draw)  # repeatable samples, a different draw each time

@@ -48,9 +48,12 @@ def known_facts_pass(store, experiment, plan: list[RunSpec], progress) -> dict |
     if missing:
         progress.message(f"known facts: the base model answers {len(missing)} question(s) closed-book (greedy and "
                          f"{settings.samples} sample(s)) before any training")
+        reused = prompt_run_answers(store, config.name, len(task.test))
         with stopwatch() as seconds:
-            found = answer_closed_book(experiment, missing, progress)
+            found = answer_closed_book(experiment, missing, progress, reused)
         stored = {**stored, "seconds": stored["seconds"] + seconds(), "questions": stored["questions"] + found}
+        if reused and any(split == "test" for split, _ in missing):
+            stored["greedy_test_answers_from"] = "the finished prompt run"
         store.add_task_facts(config.name, known_facts=stored)
     with_categories(task, train_categories_of(stored, len(task.train)))
     return stored
@@ -68,8 +71,20 @@ def trained_rows(config, task: Task, plan: list[RunSpec]) -> list[int]:
     return sorted(rows)
 
 
-def answer_closed_book(experiment, keys: list[tuple[str, int]], progress) -> list[dict]:
-    """Each (split, row) answered by the base model with the prompt-only method's prompt, and its category."""
+def prompt_run_answers(store, name: str, tests: int) -> list[str] | None:
+    """A finished prompt-only run's test answers, where one is stored (an experiment the pass joins late): the very
+    greedy answers the pass would generate (same model, same prompt), so they are not generated twice."""
+    runs = store.runs_frame(name)
+    for record in runs[(runs.method == "prompt") & (runs.status == "finished")].record:
+        if len(record.get("answers") or []) == tests:
+            return list(record["answers"])
+    return None
+
+
+def answer_closed_book(experiment, keys: list[tuple[str, int]], progress,
+                       test_greedy: list[str] | None = None) -> list[dict]:
+    """Each (split, row) answered by the base model with the prompt-only method's prompt, and its category.
+    test_greedy: the test questions' greedy answers where already known (a finished prompt run's)."""
     from core.running.run import fit_context
 
     config, task = experiment.config, experiment.task
@@ -83,8 +98,9 @@ def answer_closed_book(experiment, keys: list[tuple[str, int]], progress) -> lis
         if not rows:
             continue
         chosen = frame.iloc[rows]
+        known = [test_greedy[row] for row in rows] if split == "test" and test_greedy else None
         greedy, sampled = closed_book_answers(fitted, chosen.text.tolist(), column(chosen, "context", ""),
-                                              settings.samples, settings.temperature, config.seeds[0])
+                                              settings.samples, settings.temperature, config.seeds[0], known)
         categories = knowledge_categories(accepted_answers(chosen), [[g] for g in greedy], sampled)
         out += [{"split": split, "row": int(row), "question": question, "greedy": g, "sampled": s, "category": c}
                 for row, question, g, s, c in zip(rows, chosen.text, greedy, sampled, categories.astype(str))]

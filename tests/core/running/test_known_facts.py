@@ -88,6 +88,15 @@ def test_categories_are_stored_and_each_lora_run_records_its_share_of_unknown_fa
     run_experiment(config("facts", qa_file(tmp_path / "qa.jsonl", answers), tiny_llama), store)
     assert store.experiment("facts")["task"]["known_facts"]["seconds"] == seconds
 
+    # an experiment stored before the pass, run again: the finished prompt run's answers are its greedy test answers
+    store.add_task_facts("facts", known_facts=None)
+    run_experiment(config("facts", qa_file(tmp_path / "qa.jsonl", answers), tiny_llama), store)
+    again = store.experiment("facts")["task"]["known_facts"]
+    assert again["greedy_test_answers_from"] == "the finished prompt run"
+    tests = sorted((q for q in again["questions"] if q["split"] == "test"), key=lambda q: q["row"])
+    assert [q["greedy"] for q in tests] == runs.loc["prompt"].record["answers"]
+    assert [q["category"] for q in again["questions"]] == [q["category"] for q in stored["questions"]]
+
 
 def test_the_pass_can_be_switched_off(tmp_path, tiny_llama):
     from core.results.store import SqlStore

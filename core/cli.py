@@ -145,6 +145,7 @@ def print_results(store, name: str) -> None:
         if "transfer_hurts" in summary and summary.transfer_hurts.fillna(False).astype(bool).any():
             console.print(f"[dim]{escape(HURTS_NOTE)}[/]")
         print_retrieval(runs, unit)
+        print_known_facts(experiment, runs)
     for row in failed.itertuples():
         console.print(f"[red]failed: {escape(row.run_key)}: {escape(str(row.error))}[/]")
     if not summary.empty:
@@ -174,6 +175,19 @@ def print_retrieval(runs, unit: str) -> None:
     console.print(results_table(rows.rename(columns={"size": "training data", "retrieval_recall": "recall@k",
                                                      "retrieval_mrr": "MRR"}),
                                 "retrieval: the question's source passage found"))
+
+
+def print_known_facts(experiment: dict, runs) -> None:
+    """QA: answer match on the facts the base model knew and on those it did not (core/results/known_facts.py)."""
+    from core.results.known_facts import known_facts_view, shown_table, summary_line
+
+    view = known_facts_view(experiment, runs)
+    if view is None:
+        return
+    console.print(f"[bold]Known and unknown facts[/]  {escape(summary_line(view))}", soft_wrap=True, highlight=False)
+    if view.ran and len(view.table):
+        console.print(results_table(shown_table(view), "known and unknown facts"))
+        console.print(escape(view.finding), soft_wrap=True, highlight=False)
 
 
 def _analysed(store, name: str):

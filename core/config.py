@@ -88,6 +88,17 @@ class TrainingSettings(_Strict):
         return _checked_rates(value, "encoder")
 
 
+class KnownFactsSettings(_Strict):
+    """`llm.known_facts`: the closed-book pass before training on a QA task (core/running/known_facts.py): the base
+    model answers every test question and every training question a run will use, greedily and by sampling, so
+    each gets its Gekhman et al. category (HighlyKnown ... Unknown; core/evaluation/known_facts.py)."""
+
+    enabled: bool = True  # off: no pass, and results are not split by known and unknown facts
+    samples: int = Field(2, ge=0, le=64)  # sampled answers per question besides the greedy one (0: greedy only);
+    # small by default so quick grids stay quick (Gekhman et al. sample 16)
+    temperature: float = Field(0.5, gt=0, le=2.0)  # of the samples, as in Gekhman et al.
+
+
 class LlmSettings(_Strict):
     """How a decoder LLM is prompted and fine-tuned (ignored on a sentence encoder)."""
 
@@ -100,6 +111,7 @@ class LlmSettings(_Strict):
     context_length: int = Field(1024, ge=64, le=131072)  # prompt plus answer, in tokens
     # decoders fine-tune with smaller steps than an encoder's head; from scratch wants larger ones
     learning_rates: dict[str, float] = Field(default_factory=lambda: learning_rates("decoder"))
+    known_facts: KnownFactsSettings = Field(default_factory=KnownFactsSettings)  # QA: the closed-book pass
 
     @field_validator("learning_rates")
     @classmethod

@@ -339,16 +339,18 @@ class Knowledge:
     coverage: pd.DataFrame  # core.results.knowledge.coverage_table
     update: pd.DataFrame  # core.results.knowledge.update_table
     unit: str
+    known_facts: object = None  # core.results.known_facts.KnownFactsView: the split by what the base model knew
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _knowledge(url: str, name: str, stamp: str) -> Knowledge:
     from core.results.knowledge import coverage_table, update_table
+    from core.results.known_facts import known_facts_view
 
     store = _store(url)
-    runs = store.runs_frame(name)
-    return Knowledge(coverage_table(runs), update_table(runs),
-                     store.experiment(name)["config"].get("size_unit", "total"))
+    runs, experiment = store.runs_frame(name), store.experiment(name)
+    return Knowledge(coverage_table(runs), update_table(runs), experiment["config"].get("size_unit", "total"),
+                     known_facts_view(experiment, runs))
 
 
 def knowledge(name: str) -> Knowledge:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.results.knowledge import at_size, knowledge_fact, knowledge_rows
+from core.results.known_facts import shown_table, summary_line
 from core.task.sizes import NO_TRAINING_DATA, size_label, size_order
 from dashboard import charts, state, ui, words
 
@@ -25,7 +26,12 @@ def render() -> None:
     if view.coverage.empty and view.update.empty:
         st.info(f"No finished run of '{name}' recorded covered and uncovered questions or a knowledge update yet. "
                 "They appear here as runs finish (the geo-qa scenario records both).", icon=":material/hourglass_top:")
-        return
+    else:
+        _by_coverage(view)
+    _known_facts(view.known_facts)
+
+
+def _by_coverage(view) -> None:
     sizes = sorted({*view.coverage["size"], *view.update["size"]} - {NO_TRAINING_DATA}, key=size_order)
     size = st.selectbox("Training-set size", [LARGEST, *sizes], key=f"{KEY}.size",
                         format_func=lambda s: s if s == LARGEST else size_label(s, view.unit),
@@ -41,6 +47,16 @@ def render() -> None:
     st.caption("Right: answer match. \"I don't know\" and made up: on the questions not covered, where \"I don't "
                "know\" is the honest answer. New facts: answer match on facts that arrived after training, before → "
                "after.")
+
+
+def _known_facts(known) -> None:
+    if known is None:  # a classification experiment: no facts to know
+        return
+    st.subheader("Known and unknown facts")
+    st.caption(summary_line(known))
+    if known.ran and len(known.table):
+        st.dataframe(shown_table(known), hide_index=True, width="stretch", key=f"{KEY}.known_facts")
+        st.info(known.finding, icon=":material/psychology:")
 
 
 def _coverage(coverage) -> None:

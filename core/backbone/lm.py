@@ -175,9 +175,11 @@ class LanguageModel:
 
     @torch.inference_mode()
     def generate(self, prompts: list[str], batch_size: int | None = None,
-                 first_line: bool = True) -> tuple[list[str], list[int]]:
+                 first_line: bool = True, temperature: float = 0.0) -> tuple[list[str], list[int]]:
         """Greedy answers (first line, stripped; the whole reply with first_line=False, for replies that run over
-        lines, such as a question and its answer) and the number of tokens generated for each prompt."""
+        lines, such as a question and its answer) and the number of tokens generated for each prompt.
+
+        temperature > 0 samples instead (the known-facts pass's samples; seed torch first for repeatable ones)."""
         self.model.eval()
         encoded = self.encode(prompts)
         order = np.argsort([-len(r) for r in encoded], kind="stable")
@@ -197,7 +199,8 @@ class LanguageModel:
                 batch["input_ids"] = torch.cat([start_ids, batch["input_ids"]], 1)
             batch.pop("position_ids")  # generate() derives positions from the attention mask itself
             with self._autocast():
-                output = self.model.generate(**batch, max_new_tokens=self.max_new_tokens, do_sample=False,
+                output = self.model.generate(**batch, max_new_tokens=self.max_new_tokens,
+                                             **_decoding(temperature),
                                              eos_token_id=stops, pad_token_id=self.tokenizer.pad_token_id, **extra)
             new = output[:, batch["input_ids"].shape[1]:].cpu()
             for row, i in enumerate(chunk):
@@ -208,3 +211,11 @@ class LanguageModel:
                 text = self.tokenizer.decode(tokens, skip_special_tokens=True)
                 answers[i] = text.strip().split("\n")[0].strip() if first_line else text.strip()
         return answers, generated
+
+
+def _decoding(temperature: float) -> dict:
+    """generate()'s decoding arguments: greedy, or plain sampling at a temperature (no top-k or top-p cut, whatever
+    the model's generation config says, so the samples mean the same on every model)."""
+    if temperature <= 0:
+        return {"do_sample": False}
+    return {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0}

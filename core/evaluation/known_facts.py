@@ -9,10 +9,14 @@ one or more prompts) and by sampling; how often it is right places the question 
 
 Their finding, in shape: Unknown facts are learned slowly and, once learned, raise made-up answers on other
 questions. A fine-tuning run can then record the share of Unknown facts it trained on.
+
+Here one prompt is used (the prompt-only method's), so a question is HighlyKnown or, failing greedily, WeaklyKnown
+or Unknown by its samples; MaybeKnown needs several prompts. The pass itself runs in core/running/known_facts.py.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from core.evaluation.metrics import answer_match
@@ -43,6 +47,25 @@ def knowledge_categories(aliases: list[list[str]], greedy: list[list[str]], samp
     return pd.Series(pd.Categorical(categories, categories=CATEGORIES), name="knowledge")
 
 
+def closed_book_answers(fitted, questions: list[str], contexts: list[str], samples: int, temperature: float,
+                        seed: int = 0, greedy: list[str] | None = None) -> tuple[list[str], list[list[str]]]:
+    """(greedy answer, sampled answers) per question from a prompt-only predictor (a DecoderPredictor without
+    shots or retrieval): the same prompts the prompt-only method renders, answered closed-book. greedy: the greedy
+    answers where already known (only the samples are generated)."""
+    from transformers import set_seed
+
+    prompts = fitted.render(questions, contexts)
+    if greedy is None:
+        greedy, _ = fitted.lm.generate(prompts)
+    sampled: list[list[str]] = [[] for _ in questions]
+    for draw in range(samples):
+        set_seed(seed * 1009 + draw)  # repeatable samples, a different draw each time
+        answers, _ = fitted.lm.generate(prompts, temperature=temperature)
+        for row, answer in zip(sampled, answers):
+            row.append(answer)
+    return greedy, sampled
+
+
 def known(categories: pd.Series) -> pd.Series:
     """Whether the base model knew the fact at all (any category but Unknown)."""
     return (categories != "Unknown").rename("known")
@@ -51,3 +74,28 @@ def known(categories: pd.Series) -> pd.Series:
 def unknown_share(categories: pd.Series) -> float:
     """The share of Unknown facts in a set of training questions: what a fine-tuning run records."""
     return float((categories == "Unknown").mean()) if len(categories) else float("nan")
+
+
+def trained_on(categories: pd.Series) -> dict:
+    """What a fine-tuning run records of the questions it trained on: how many had a category, how many of those
+    were Unknown, and their share (categories None: a question the pass did not answer, left out)."""
+    answered = categories.dropna()
+    unknown = int((answered == "Unknown").sum())
+    return {"known_facts_questions": int(len(answered)), "unknown_facts": unknown,
+            "unknown_share": unknown / len(answered) if len(answered) else None}
+
+
+def training_fit(fitted, frame: pd.DataFrame, knowledge: str = "knowledge") -> dict | None:
+    """After fine-tuning: how many of its Unknown and of its known training questions the model now answers right,
+    as the run answers (Gekhman et al.: Unknown facts are fitted more slowly, so fewer of them within the same
+    epochs). None without categories."""
+    from core.evaluation.qa import accepted_answers, column
+
+    if knowledge not in frame or frame[knowledge].isna().all():
+        return None
+    frame = frame[frame[knowledge].notna()]
+    answers = fitted.answer(frame.text.tolist(), column(frame, "context", ""))
+    right = np.array([answer_match(a, accepted) for a, accepted in zip(answers, accepted_answers(frame))])
+    unknown = (frame[knowledge] == "Unknown").to_numpy()
+    return {group: {"right": int(right[mask].sum()), "questions": int(mask.sum())}
+            for group, mask in (("known", ~unknown), ("unknown", unknown))}

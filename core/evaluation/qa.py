@@ -23,10 +23,15 @@ def column(frame: pd.DataFrame, name: str, default) -> list:
     return frame[name].tolist() if name in frame else [default] * len(frame)
 
 
+def accepted_answers(frame: pd.DataFrame) -> list[list[str]]:
+    """Each question's accepted answers: its aliases, or its reference answer alone."""
+    return [list(a) if len(a) else [ref] for a, ref in zip(column(frame, "aliases", []), frame.label)]
+
+
 def evaluate_qa(fitted, test: pd.DataFrame) -> tuple[dict, list[int], dict]:
     """(metric fields for the record, per-question EM 0/1, what the Answers view shows)."""
     questions, contexts = test.text.tolist(), column(test, "context", "")
-    aliases = [list(a) if len(a) else [ref] for a, ref in zip(column(test, "aliases", []), test.label)]
+    aliases = accepted_answers(test)
     started = time.perf_counter()
     answers = fitted.answer(questions, contexts)  # what serving costs: option scoring below is evaluation only
     answer_seconds = time.perf_counter() - started

@@ -19,6 +19,7 @@ from core.errors import AdaptlabError
 from core.methods import DEFAULT_REFERENCE, METHODS
 from core.paths import now
 from core.results.costs import Constraints, break_even_queries, same_serving_cost, updates_without_training
+from core.results.known_facts import known_facts_view
 from core.results.recommendation import Recommendation
 from core.results.results_table import results_rows
 from core.results.text import money, option_label, quality_name
@@ -49,6 +50,7 @@ class DecisionReport:
     cost_lines: list[str] = field(default_factory=list)  # break-even volumes, options that cost the same to serve
     pareto: pd.DataFrame = field(default_factory=pd.DataFrame)  # the front of quality against total cost (strings)
     pareto_note: str = ""  # where the chosen option sits relative to the front
+    known_facts: object = None  # QA: core.results.known_facts.KnownFactsView (None: classification, or no runs given)
     facts_lines: list[str] = field(default_factory=list)  # a QA task with a knowledge update: when facts change
 
 
@@ -98,7 +100,8 @@ def build_report(experiment: dict, summary: pd.DataFrame, recommendation: Recomm
     quality = quality_name(kind)
     pareto, pareto_note = pareto_rows(recommendation, constraints)
     facts = facts_lines(runs, constraints) if runs is not None else []
-    return DecisionReport(facts_lines=facts,
+    known = known_facts_view(experiment, runs) if runs is not None else None  # QA: split by known facts
+    return DecisionReport(facts_lines=facts, known_facts=known,
         experiment=experiment["name"], recommendation=recommendation, constraints=constraints,
         results=results, provenance=provenance_rows(task_info),
         data_rows={**stats.get("rows", {}), "classes": stats.get("classes"),

@@ -14,6 +14,7 @@ import html
 import pandas as pd
 
 from core.results.figures import report_figures
+from core.results.known_facts import html_fragment, markdown_lines
 from core.results.report import QUESTION, DecisionReport, constraint_lines, environment_lines
 from core.results.results_table import HURTS_NOTE, INTERVALS_NOTE
 from core.results.text import markdown_table, markdown_text
@@ -35,6 +36,7 @@ def to_markdown(report: DecisionReport) -> str:
               f"## Pareto front: {report.quality} against total cost at {volume}", "", markdown_table(report.pareto),
               "", *([report.pareto_note, ""] if report.pareto_note else []),
               "## Results", "", markdown_table(report.results), "", f"_{INTERVALS_NOTE} {HURTS_NOTE}_", ""]
+    parts += markdown_lines(report.known_facts)
     if report.failed_runs:
         parts += ["Failed runs:", "", *[f"- {markdown_text(line)}" for line in report.failed_runs], ""]
     parts += ["## Data", "", markdown_table(pd.DataFrame(report.provenance), text=True), "",  # file names, licences
@@ -103,6 +105,7 @@ def to_html(report: DecisionReport, figures: dict[str, str] | None = None, chart
         *([_figure("Pareto front", pareto_chart)] if pareto_chart else []),
         "<h2>Results</h2>", _table(report.results),
         f"<p><em>{html.escape(INTERVALS_NOTE)} {html.escape(HURTS_NOTE)}</em></p>",
+        html_fragment(report.known_facts),
         *(["<p>Failed runs:</p>", _list(report.failed_runs)] if report.failed_runs else []),
         *(["<h2>Evidence</h2>", evidence] if evidence else []),
         "<h2>Data</h2>", _table(pd.DataFrame(report.provenance)),

@@ -309,6 +309,17 @@ class SqlStore:
                                .values(config=config, identity=identity, updated_at=now()))
         self._retry(write)
 
+    def add_task_facts(self, name: str, **facts) -> None:
+        """Merge facts into a registered experiment's task information: what is measured once per experiment after
+        it is registered (the known-facts pass's categories), read back with it and needing no model."""
+        def write():
+            with self.engine.begin() as db:
+                task = db.execute(select(experiments.c.task).where(experiments.c.name == name)).scalar()
+                if task is None:
+                    raise StoreError(f"no experiment named '{name}' in {self.url} to add {', '.join(facts)} to")
+                db.execute(update(experiments).where(experiments.c.name == name).values(task={**task, **facts}))
+        self._retry(write)
+
     def settings_conflict(self, config: dict) -> str | None:
         """Why the experiment stored under config's name would refuse this config (register_experiment), in words:
         the settings that differ. None when nothing of that name is stored or only its grid differs (it grows). The

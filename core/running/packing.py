@@ -30,6 +30,7 @@ from core.methods import METHODS
 from core.paths import now
 from core.running.executor import Grid, OneAtATime
 from core.running.grid import RunSpec
+from core.running.known_facts import train_categories
 from core.task.sizes import size_order
 
 PARENT_POLL_SECONDS = 0.2
@@ -74,16 +75,19 @@ def packing_order(specs: list[RunSpec]) -> list[RunSpec]:
     return sorted(specs, key=cost, reverse=True)
 
 
-def _child(config_json: dict, share: DeviceShare, seconds_per_text: float, todo, events) -> None:
+def _child(config_json: dict, share: DeviceShare, seconds_per_text: float, known: list | None, todo,
+           events) -> None:
     """One packed process: load once, then run whatever the parent hands over until told to stop."""
     pid = os.getpid()
     try:
         from core.config import parse_config
+        from core.running.known_facts import with_categories
         from core.running.run import Progress, Run, execute_run, load_experiment
 
         config = parse_config(config_json, source="packed run")
         experiment = load_experiment(config, seconds_per_text, on_device=lambda device: apply_share(share, device))
         experiment.env["runs_at_once"] = share.runs_at_once
+        with_categories(experiment.task, known)  # the parent's known-facts categories (core/running/known_facts.py)
     except Exception as error:  # the parent reports it; the other processes may still do the grid
         events.put(("error", pid, None, f"{type(error).__name__}: {error}", None))
         return
@@ -125,8 +129,10 @@ class _Parent:
         self.todo_queue, self.events = context.Queue(), context.Queue()
         payload = self.config.model_dump(mode="json")
         seconds_per_text = grid.experiment.embedder.seconds_per_text
+        known = train_categories(grid.experiment.task)
         self.children = [context.Process(target=_child, name=f"adaptlab-packed-{i}", daemon=True,
-                                         args=(payload, self.share, seconds_per_text, self.todo_queue, self.events))
+                                         args=(payload, self.share, seconds_per_text, known, self.todo_queue,
+                                               self.events))
                          for i in range(self.n)]
         self.pending = packing_order(todo)
         self.in_flight: dict[int, RunSpec] = {}  # pid -> the run that process is doing

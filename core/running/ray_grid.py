@@ -43,6 +43,7 @@ from core.methods import METHODS
 from core.paths import adaptlab_home, now, ray_address
 from core.running.executor import Grid, OneAtATime
 from core.running.grid import RunSpec
+from core.running.known_facts import train_categories
 from core.running.packing import apply_share, device_share, packing_order
 
 POLL_SECONDS = 0.2
@@ -91,7 +92,7 @@ def where_am_i() -> dict:
 _LOADED: dict[str, tuple] = {}  # in a Ray worker process: the experiment it last loaded (config, task, model...)
 
 
-def _loaded(config_json: dict, seconds_per_text: float, share, vectors: list):
+def _loaded(config_json: dict, seconds_per_text: float, share, vectors: list, known: list | None = None):
     """The experiment this worker process runs (core.running.run.Experiment), loaded at its first run."""
     key = json.dumps(config_json, sort_keys=True, default=str)
     if key not in _LOADED:
@@ -107,18 +108,21 @@ def _loaded(config_json: dict, seconds_per_text: float, share, vectors: list):
         # reference comes wrapped in a list, so Ray does not fetch and unpickle it for every run): not recomputed
         model, found = ray.get(vectors[0])
         experiment.embedder.cache.put(model, found)
+        from core.running.known_facts import with_categories
+
+        with_categories(experiment.task, known)  # the driver's known-facts categories (core/running/known_facts.py)
         _LOADED[key] = experiment
     return _LOADED[key]
 
 
 def run_on_node(config_json: dict, spec: RunSpec, seconds_per_text: float, share, events,
-                vectors: list) -> tuple[dict, list | None]:
+                vectors: list, known: list | None = None) -> tuple[dict, list | None]:
     """One run, in a Ray worker: load (once per experiment), execute, return the record for the driver to store."""
     import dataclasses
 
     from core.running.run import Progress, Run, execute_run
 
-    experiment = _loaded(config_json, seconds_per_text, share, vectors)
+    experiment = _loaded(config_json, seconds_per_text, share, vectors, known)
     node = where_am_i()
 
     class Forward(Progress):
@@ -311,7 +315,8 @@ class RayGrid:
         payload = config.model_dump(mode="json")
         # the driver's warmed embeddings, once into the object store; a worker reads them when it first loads
         vectors = [ray.put((embedder.base.fingerprint, embedder.cache.held(embedder.base.fingerprint)))]
-        pending = {task.remote(payload, spec, embedder.seconds_per_text, share, events, vectors): spec
+        known = train_categories(grid.experiment.task)
+        pending = {task.remote(payload, spec, embedder.seconds_per_text, share, events, vectors, known): spec
                    for spec in packing_order(todo)}
         running: set[str] = set()
         try:

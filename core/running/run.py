@@ -267,6 +267,10 @@ def follow_up(run: Run) -> None:
         record["forgetting"] = decoder_forgetting(run.fitted, base, experiment.baseline)
     elif base.family == "encoder" and probe and method.changes_base_weights:
         record["forgetting"] = forgetting_scores(run.fitted, base, probe, experiment.baseline)
+    if method.trains_network and "knowledge" in getattr(run.ctx.train_frame, "columns", ()):  # known-facts pass
+        from core.evaluation.known_facts import training_fit
+
+        record["known_facts_fit"] = training_fit(run.fitted, run.ctx.train_frame)  # None: no training questions
     if task.knowledge_update is not None:
         record["knowledge_update"] = knowledge_update(method, run.fitted, run.ctx, task.knowledge_update,
                                                       experiment.labels, record["price_per_hour"])

@@ -25,6 +25,7 @@ from core.results.store import SqlStore
 from core.running.claims import RunClaims
 from core.running.executor import Executor, Grid, OneAtATime
 from core.running.grid import plan_runs
+from core.running.known_facts import known_facts_pass
 from core.running.packing import PackedGrid
 from core.running.run import (
     Experiment,
@@ -93,6 +94,7 @@ def run_experiment(config: ExperimentConfig, store: SqlStore | None = None, prog
     plan = plan_runs(config, corpus_only_rag=config.rag.source == "corpus")
     done = store.finished_keys(config.name)
     todo = [spec for spec in plan if spec.key not in done]
+    known_facts_pass(store, experiment, plan, progress)  # QA on a decoder: the base model closed-book, once
     progress.grid_started(config.name, len(plan), len(todo))
     started = time.monotonic()  # the grid budget counts from here: encoding is part of the grid's cost
     if any(uses_embeddings(METHODS[spec.method], experiment.base.family) for spec in todo):

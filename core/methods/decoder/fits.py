@@ -158,6 +158,10 @@ def supervised(ctx: FitContext, model: torch.nn.Module, method: str,
                             sft_examples(ctx, prompts, validation, retriever), ctx.learning_rate(method),
                             prompts.answer_suffix())
     details["train_prompts_cut"] = prompts.cut
+    if ctx.train_frame is not None and "knowledge" in ctx.train_frame:  # the known-facts pass ran (QA)
+        from core.evaluation.known_facts import trained_on
+
+        details.update(trained_on(ctx.train_frame["knowledge"]))
     return trained(ctx, model, details, retriever)
 
 

@@ -21,10 +21,14 @@ from core.methods.base import FitContext, FitFn, Fitted
 
 
 def refits(method, ctx: FitContext) -> bool:
-    """Whether this run refits: `validation: refit`, a method that early-stops on labelled examples of its budget,
+    """Whether this run refits (see refits_with)."""
+    return refits_with(method, ctx.config, len(ctx.val_texts))
+
+
+def refits_with(method, config, held_out: int) -> bool:
+    """Whether a run refits: `validation: refit`, a method that early-stops on labelled examples of its budget,
     and examples held out (at one per class nothing is, and the selection run already trained on every one)."""
-    return (ctx.config.validation == "refit" and method.early_stops and method.uses_training_data
-            and len(ctx.val_texts) > 0)
+    return config.validation == "refit" and method.early_stops and method.uses_training_data and held_out > 0
 
 
 def on_every_example(ctx: FitContext, **changes) -> FitContext:

@@ -165,3 +165,19 @@ def test_a_decoder_refits_on_every_example_too(tmp_path, monkeypatch, tiny_llama
     assert selection["record"]["best_step"] == PEAK
     assert refit["asked_steps"] == PEAK == refit["optimizer_steps"] and refit["checks"] == 0
     assert result.runs.record.iloc[0]["details"]["refit"]["trained_on"] == 40
+
+
+def test_the_estimate_counts_the_refit():
+    from core.running.estimate import run_seconds, training_steps
+
+    measured = {"step_seconds": {"full": 2.0}, "setup_seconds": {"full": 5.0},
+                "predict_seconds_per_text": {"full": 0.0}, "early_stop_examples": 20}
+    config = {mode: parse_config(tiny_config(methods=["full"], validation=mode)) for mode in ("refit", "from_budget")}
+    steps = training_steps(30, config["refit"])
+    chosen = {mode: run_seconds("full", 30, config[mode], measured, tests=0, validation=10) for mode in config}
+    assert chosen["from_budget"] == (steps, 5.0 + 2.0 * steps)
+    # the refit: at most the selection's steps again, with its setup, and nothing validated
+    assert chosen["refit"] == (2 * steps, 2 * (5.0 + 2.0 * steps))
+    # one per class: nothing held out, nothing to refit
+    alone = run_seconds("full", 5, config["refit"], measured, tests=0, validation=0)
+    assert alone[0] == training_steps(5, config["refit"])

@@ -69,7 +69,8 @@ def _budget_ids(config, tokenizer) -> set[tuple]:
     return {tuple(ids) for ids in tokenizer(every, truncation=True, max_length=config.model.max_length)["input_ids"]}
 
 
-def test_the_refit_trains_on_every_example_for_the_chosen_steps_and_both_count_as_training(tmp_path, monkeypatch):
+def test_the_refit_trains_on_every_example_for_the_chosen_steps_and_both_count_as_training(tmp_path, monkeypatch,
+                                                                                           capsys):
     from core.training import loop
 
     calls = _watch_training(monkeypatch, loop)
@@ -98,6 +99,15 @@ def test_the_refit_trains_on_every_example_for_the_chosen_steps_and_both_count_a
     # the run's training cost holds both trainings
     assert facts["selection_seconds"] >= selection["seconds"] and facts["refit_seconds"] >= refit["seconds"]
     assert record["train_seconds"] >= facts["selection_seconds"] + facts["refit_seconds"]
+    # shown beside the run: `adaptlab show NAME --runs` and the Runs page read this line
+    from core.cli import main
+    from core.results.refit import how_trained
+
+    line = how_trained(record)
+    assert line.startswith(f"stop chosen on 10 held out: {PEAK} steps (") and "refit on all 40 (" in line
+    capsys.readouterr()
+    assert main(["--store", str(tmp_path / "r.db"), "show", "tiny", "--runs"]) == 0
+    assert "how_trained" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("validation, trainings", [

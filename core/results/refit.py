@@ -15,7 +15,7 @@ def how_trained(record: dict | None) -> str:
     refit = (record.get("details") or {}).get("refit")
     if refit:
         return (f"stop chosen on {refit['selected_on']} held out: {refit['chosen_steps']} steps "
-                f"({refit['selection_seconds']:.1f} s); refit on all {refit['trained_on']} "
+                f"({refit['selection_seconds']:.1f} s); refit on all {refit['trained_on']} for {refit['steps']} steps "
                 f"({refit['refit_seconds']:.1f} s)")
     where = record.get("validation")
     if not where or where == "none":

@@ -177,8 +177,10 @@ def run_seconds(method: str, examples: int, config: ExperimentConfig, measured: 
         fits = searched_fits(METHODS[method], config, refit=False)  # each candidate of the search trains once
         seconds = fits * (measured["setup_seconds"][method] + train + checks) + tests * per_text
         if refits_with(METHODS[method], config, validation if held_out else 0):
-            # `validation: refit` trains again on every example for the chosen steps: at most as many, no checks
-            return steps * (fits + 1), seconds + measured["setup_seconds"][method] + train
+            # `validation: refit` trains again on every example for at most as many epochs, checking nothing
+            again = planned(examples + validation, config) if planned else training_steps(examples + validation, config)
+            refit = min(again * measured["step_seconds"][method], config.budget.max_train_seconds)
+            return steps * fits + again, seconds + measured["setup_seconds"][method] + refit
         return steps * fits, seconds
     fits = searched_fits(METHODS[method], config, refit=True)
     fit = measured["fit_seconds_per_example"].get(method, 0.0) * examples * fits

@@ -17,6 +17,7 @@ from core.running.runner import run_experiment
 from tests.conftest import tiny_config
 
 PEAK = 6  # the scripted validation score is best at this check of the selection run (a check every step here)
+REFIT_STEPS = 8  # PEAK steps on 30 examples, scaled to the same epochs on 40: 6 * 40 / 30
 
 
 def _watch_training(monkeypatch, module, scripted: bool = True) -> list[dict]:
@@ -86,13 +87,14 @@ def test_the_refit_trains_on_every_example_for_the_chosen_steps_and_both_count_a
     # the selection run: three quarters of the budget, checked every step (8 steps, 8 checks), best at check PEAK
     assert len(selection["ids"]) == 30 and set(selection["ids"]) < budget
     assert selection["record"]["best_step"] == PEAK and selection["record"]["steps"] == 8
-    # the refit: every example of the budget, stepped on, for exactly the chosen steps (its plan would be 10)
+    # the refit: every example of the budget, stepped on, for exactly the chosen steps scaled to the same epochs
+    # (its own plan would be 10)
     assert len(refit["ids"]) == 40 and set(refit["ids"]) == budget and set(refit["stepped"]) == budget
-    assert refit["asked_steps"] == PEAK and refit["optimizer_steps"] == PEAK == refit["record"]["steps"]
+    assert refit["asked_steps"] == REFIT_STEPS == refit["optimizer_steps"] == refit["record"]["steps"]
     assert refit["checks"] == 0 and refit["record"]["stop_reason"] == "completed"
 
     facts = record["details"]["refit"]
-    assert facts["chosen_steps"] == PEAK and facts["steps"] == PEAK and facts["selection_steps"] == 8
+    assert facts["chosen_steps"] == PEAK and facts["steps"] == REFIT_STEPS and facts["selection_steps"] == 8
     assert facts["trained_on"] == 40 and facts["selected_on"] == 10
     assert record["train_examples"] == 40 and record["validation_examples"] == 10
     assert record["validation"] == "from the budget, then refit on every example"
@@ -104,14 +106,14 @@ def test_the_refit_trains_on_every_example_for_the_chosen_steps_and_both_count_a
     from core.results.refit import how_trained
 
     line = how_trained(record)
-    assert line.startswith(f"stop chosen on 10 held out: {PEAK} steps (") and "refit on all 40 (" in line
+    assert line.startswith(f"stop chosen on 10 held out: {PEAK} steps (") and f"refit on all 40 for {REFIT_STEPS} steps (" in line
     capsys.readouterr()
     assert main(["--store", str(tmp_path / "r.db"), "show", "tiny", "--runs"]) == 0
     assert "how_trained" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("validation, trainings", [
-    ("refit", [(30, None), (40, PEAK)]),  # chosen on a quarter of the budget, then trained on all of it
+    ("refit", [(30, None), (40, REFIT_STEPS)]),  # chosen on a quarter of the budget, then trained on all of it
     ("from_budget", [(30, None)]),  # as before: early-stopped on a quarter, never trained on it
     ("separate", [(40, None)]),  # as before: the whole budget, early-stopped on the task's validation split
 ])
@@ -173,7 +175,7 @@ def test_a_decoder_refits_on_every_example_too(tmp_path, monkeypatch, tiny_llama
     assert len(selection["ids"]) == 30 and len(refit["ids"]) == 40
     assert set(selection["ids"]) < set(refit["ids"]) and set(refit["stepped"]) == set(refit["ids"])
     assert selection["record"]["best_step"] == PEAK
-    assert refit["asked_steps"] == PEAK == refit["optimizer_steps"] and refit["checks"] == 0
+    assert refit["asked_steps"] == REFIT_STEPS == refit["optimizer_steps"] and refit["checks"] == 0
     assert result.runs.record.iloc[0]["details"]["refit"]["trained_on"] == 40
 
 
@@ -186,8 +188,9 @@ def test_the_estimate_counts_the_refit():
     steps = training_steps(30, config["refit"])
     chosen = {mode: run_seconds("full", 30, config[mode], measured, tests=0, validation=10) for mode in config}
     assert chosen["from_budget"] == (steps, 5.0 + 2.0 * steps)
-    # the refit: at most the selection's steps again, with its setup, and nothing validated
-    assert chosen["refit"] == (2 * steps, 2 * (5.0 + 2.0 * steps))
+    # the refit: at most the same epochs again on all 40, with its setup, and nothing validated
+    again = training_steps(40, config["refit"])
+    assert chosen["refit"] == (steps + again, 2 * 5.0 + 2.0 * (steps + again))
     # one per class: nothing held out, nothing to refit
     alone = run_seconds("full", 5, config["refit"], measured, tests=0, validation=0)
     assert alone[0] == training_steps(5, config["refit"])

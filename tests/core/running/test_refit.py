@@ -106,7 +106,8 @@ def test_the_refit_trains_on_every_example_for_the_chosen_steps_and_both_count_a
     from core.results.refit import how_trained
 
     line = how_trained(record)
-    assert line.startswith(f"stop chosen on 10 held out: {PEAK} steps (") and f"refit on all 40 for {REFIT_STEPS} steps (" in line
+    assert line.startswith(f"stop chosen on 10 held out: {PEAK} steps (")
+    assert f"refit on all 40 for {REFIT_STEPS} steps (" in line
     capsys.readouterr()
     assert main(["--store", str(tmp_path / "r.db"), "show", "tiny", "--runs"]) == 0
     assert "how_trained" in capsys.readouterr().out

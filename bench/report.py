@@ -240,6 +240,12 @@ LIMITS = {
             "that matters is what was lost: nothing.",
 }
 
+# Later measurements of a row at a smaller scale than its record, each dated with its command (shown under the
+# row's CPU figures until a measurement at the record's scale replaces the record).
+LATER = {
+    "grid_vs_trainer": [],  # filled below, from what was measured
+}
+
 
 def verdict(name: str, kind: str, figures: dict, machine: dict | None = None) -> str | None:
     """Met or not, against the goal, from the figures alone (None where the record cannot tell)."""
@@ -495,6 +501,8 @@ def page(records: dict[tuple[str, str], dict]) -> str:
                 lines += [f"Notes: {record['notes']}", ""]
             if kind == "cpu" and name in LIMITS:
                 lines += [f"What limits it: {LIMITS[name]}", ""]
+            if kind == "cpu":
+                lines += [line for entry in LATER.get(name, ()) for line in (entry, "")]
     return "\n".join(lines)
 
 

@@ -253,9 +253,12 @@ def cmd_show(args) -> int:
     store = _store(args, create=False)
     if args.runs:
         store.experiment(args.experiment)  # an unknown name is an error, not an empty table
+        from core.results.refit import how_trained_column
+
         frame = store.runs_frame(args.experiment)
+        frame["how_trained"] = how_trained_column(frame)
         columns = ["run_key", "status", "accuracy", "macro_f1", "train_seconds", "inference_seconds_per_1k",
-                   "peak_memory_mb", "bytes_stored", "error"]
+                   "peak_memory_mb", "bytes_stored", "how_trained", "error"]
         console.print(frame[columns].to_string(index=False))
     else:
         print_results(store, args.experiment)

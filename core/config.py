@@ -189,8 +189,10 @@ class _Experiment(_Strict):
     keep_artifacts: bool = False  # keep adapters, models and indexes on disk after measuring their size
     # where methods that early-stop get their validation examples. "from_budget": a quarter of each run's own
     # training examples (8 per class means 8 labelled examples per class in all, for every method); "separate":
-    # the task's validation split, for when a labelled development set exists apart from the training budget
-    validation: Literal["from_budget", "separate"] = "from_budget"
+    # the task's validation split, for when a labelled development set exists apart from the training budget;
+    # "refit": as from_budget to choose when to stop, then trained again from the start on every example of the
+    # budget for the chosen number of steps (core/running/refit.py; both trainings count as its training cost)
+    validation: Literal["refit", "from_budget", "separate"] = "refit"
     # the same small search for every method that has one (MethodSpec.search: 3 learning rates, 3 values of C or k),
     # on the same validation examples; what was tried and chosen is recorded, and the search counts as training
     tuning: bool = False

@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.errors import AdaptlabError
+from core.results.refit import how_trained_column
 from core.results.text import markdown_text
 from core.running.claims import running_elsewhere
 from core.task.sizes import size_label
@@ -181,6 +182,7 @@ def _runs_so_far(experiment: str, expanded: bool) -> None:
 def _table(runs, unit: str) -> None:
     """Runs as a table: method, training data, seed, status, (node), accuracy, train seconds, error (blank if none)."""
     table = runs[["method", "size", "seed", "status", "accuracy", "train_seconds", "error"]].copy()
+    table.insert(6, "how trained", how_trained_column(runs))  # where the stop was chosen, what it trained on
     table["size"] = [size_label(size, unit) for size in table["size"]]
     table["error"] = table["error"].fillna("")
     nodes = live.run_nodes(runs)

@@ -45,6 +45,8 @@ class FitContext:
     retrieval: Embedder | None = None  # the encoder a decoder's RAG retrieves with (an encoder's own otherwise)
     max_steps: int | None = None  # at most this many optimiser steps (the estimate times a few, then stops)
     hyper: dict = field(default_factory=dict)  # a setting under trial in the run's search (MethodSpec.search)
+    # `validation: refit`'s second training: exactly this many optimiser steps on every example, nothing validated
+    refit_steps: int | None = None
 
     def learning_rate(self, method: str) -> float:
         """The method's configured learning rate (the LLM's table on a decoder), times the search's factor."""

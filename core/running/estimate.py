@@ -161,10 +161,12 @@ def run_seconds(method: str, examples: int, config: ExperimentConfig, measured: 
     """(steps, seconds) one run takes, from the measurements. examples: those it trains on; validation: those it
     early-stops on when they come out of its budget (None: the task's validation split)."""
     from core.methods import METHODS
+    from core.running.refit import refits_with
     from core.running.run import LATENCY_SAMPLE  # embedding runs time this many uncached predictions
 
     latency = min(LATENCY_SAMPLE, tests)
     if METHODS[method].trains_network:
+        held_out = validation is not None
         if validation is None:
             validation = measured["early_stop_examples"]
         planned = METHODS[method].steps
@@ -173,7 +175,13 @@ def run_seconds(method: str, examples: int, config: ExperimentConfig, measured: 
         train = min(steps * measured["step_seconds"][method], config.budget.max_train_seconds)
         checks = evaluations(steps) * validation * per_text
         fits = searched_fits(METHODS[method], config, refit=False)  # each candidate of the search trains once
-        return steps * fits, fits * (measured["setup_seconds"][method] + train + checks) + tests * per_text
+        seconds = fits * (measured["setup_seconds"][method] + train + checks) + tests * per_text
+        if refits_with(METHODS[method], config, validation if held_out else 0):
+            # `validation: refit` trains again on every example for at most as many epochs, checking nothing
+            again = planned(examples + validation, config) if planned else training_steps(examples + validation, config)
+            refit = min(again * measured["step_seconds"][method], config.budget.max_train_seconds)
+            return steps * fits + again, seconds + measured["setup_seconds"][method] + refit
+        return steps * fits, seconds
     fits = searched_fits(METHODS[method], config, refit=True)
     fit = measured["fit_seconds_per_example"].get(method, 0.0) * examples * fits
     if METHODS[method].uses_embeddings:  # texts come from the cache; the latency pass encodes for real

@@ -12,12 +12,12 @@ import copy
 import dataclasses
 import itertools
 import platform
+import time
 import traceback
 from dataclasses import dataclass, field
 from importlib import metadata
 
 import numpy as np
-import pandas as pd
 
 from core.backbone.embeddings import Embedder, EmbeddingCache
 from core.backbone.models import BaseModel, device_name
@@ -38,6 +38,7 @@ from core.methods import METHODS, FitContext
 from core.paths import adaptlab_home, now
 from core.running.grid import RunSpec, subset_indices
 from core.running.knowledge_update import knowledge_update
+from core.running.refit import fit_and_refit, on_every_example, refit, refits
 from core.task.data import Task
 from core.task.load import load_task
 from core.task.sizes import NO_TRAINING_DATA
@@ -205,8 +206,7 @@ def setup(run: Run) -> None:
         # the labelled examples the run had: those it trained on, and those it early-stopped on if they came out
         # of its budget
         "train_examples": len(ctx.train_texts) + (len(ctx.val_texts) if from_budget else 0),
-        "validation_examples": len(ctx.val_texts), "validation": "from the budget" if from_budget else
-        ("the task's validation split" if method.early_stops else "none"),
+        "validation_examples": len(ctx.val_texts), "validation": validation_words(method, ctx, from_budget),
         "device": env["device"], "environment": env, "runs_at_once": env.get("runs_at_once", 1)}
 
 
@@ -318,8 +318,19 @@ def fit_context(spec: RunSpec, task: Task, labels: list[str], base: BaseModel, e
 
 def holds_out(method, config: ExperimentConfig) -> bool:
     """Whether a run of this method holds validation examples out of its training budget: it early-stops, or it
-    searches its settings (`tuning`), and validation comes from the budget."""
-    return config.validation == "from_budget" and (method.early_stops or (config.tuning and bool(method.search)))
+    searches its settings (`tuning`), and validation comes from the budget (`from_budget`, or `refit`, which
+    trains again on them once the choice is made)."""
+    return config.validation in ("from_budget", "refit") and (
+        method.early_stops or (config.tuning and bool(method.search)))
+
+
+def validation_words(method, ctx: FitContext, from_budget: bool) -> str:
+    """Where the run's validation examples came from, as the record says it."""
+    if refits(method, ctx):
+        return "from the budget, then refit on every example"
+    if from_budget:
+        return "from the budget"
+    return "the task's validation split" if method.early_stops else "none"
 
 
 def fit_searched(method, ctx: FitContext) -> object:
@@ -328,11 +339,12 @@ def fit_searched(method, ctx: FitContext) -> object:
     fit it again with that setting on all its examples. The whole search is the run's training."""
     fit = method.fit_for(ctx.base.family)
     if not (ctx.config.tuning and method.search and ctx.kind == "classification" and ctx.val_texts):
-        return fit(ctx)
+        return fit_and_refit(fit, ctx) if refits(method, ctx) else fit(ctx)
     # the configured value (the middle of each tuple) is tried first, so a tie keeps it
     orders = [(values[len(values) // 2], *values[:len(values) // 2], *values[len(values) // 2 + 1:])
               for values in method.search.values()]
     trials, best = [], None
+    searching = time.perf_counter()
     for values in itertools.product(*orders):
         hyper = dict(zip(method.search, values))
         fitted = fit(dataclasses.replace(ctx, hyper=hyper))
@@ -341,14 +353,15 @@ def fit_searched(method, ctx: FitContext) -> object:
         if best is None or score > best[0]:
             best = (score, hyper, fitted)
     score, hyper, fitted = best
-    if not method.early_stops and ctx.config.validation == "from_budget":  # the chosen setting on every example
-        frames = [f for f in (ctx.train_frame, ctx.val_frame) if f is not None]
-        fitted = fit(dataclasses.replace(
-            ctx, hyper=hyper, train_texts=ctx.train_texts + ctx.val_texts,
-            train_labels=np.concatenate([ctx.train_labels, ctx.val_labels]),
-            train_frame=pd.concat(frames, ignore_index=True) if len(frames) == 2 else ctx.train_frame))
-    fitted.details["search"] = {"trials": trials, "chosen": hyper, "validation_examples": len(ctx.val_texts),
-                                "refit_on_all": not method.early_stops}
+    held_out = len(ctx.val_texts)
+    if refits(method, ctx):  # the chosen setting's chosen step count, on every example
+        selection, fitted, best = fitted.details, None, None
+        fitted = refit(fit, dataclasses.replace(ctx, hyper=hyper), selection, time.perf_counter() - searching)
+    elif not method.early_stops and ctx.config.validation in ("from_budget", "refit"):  # the chosen setting on all
+        fitted = fit(on_every_example(ctx, hyper=hyper, val_texts=ctx.val_texts, val_labels=ctx.val_labels,
+                                      val_frame=ctx.val_frame))
+    fitted.details["search"] = {"trials": trials, "chosen": hyper, "validation_examples": held_out,
+                                "refit_on_all": not method.early_stops or refits(method, ctx)}
     return fitted
 
 

@@ -44,6 +44,7 @@ class TrainingRun(Protocol):
     config: Any  # core.config.ExperimentConfig: its .training settings and .budget
     seed: int
     progress: Callable[[float, dict], None]
+    refit_steps: int | None  # the refit (core/running/refit.py): exactly this many steps, nothing validated
 
 
 @dataclass(frozen=True)
@@ -55,10 +56,14 @@ class LoopInputs:
     budget: Any  # core.config.Budget: max_epochs, min_steps, patience, max_train_seconds
     seed: int
     progress: Callable[[float, dict], None] = lambda fraction, info: None  # (fraction done, {"loss": ...})
+    # train exactly this many optimiser steps and keep the last weights, checking nothing: the refit on every
+    # example, whose step count a selection run chose on held-out examples (core/running/refit.py)
+    steps: int | None = None
 
     @classmethod
     def of(cls, run: TrainingRun) -> LoopInputs:
-        return cls(run.base, run.config.training, run.config.budget, run.seed, run.progress)
+        return cls(run.base, run.config.training, run.config.budget, run.seed, run.progress,
+                   getattr(run, "refit_steps", None))
 
 
 @dataclass(frozen=True)
@@ -91,7 +96,8 @@ def train(model: torch.nn.Module, inputs: LoopInputs, examples: Examples, lr: fl
     """Train `model` in place within the budget; restore its best-scoring weights; return what the record keeps."""
     settings, budget, base = inputs.settings, inputs.budget, inputs.base
     model.to(base.device)
-    plan = plan_steps(len(examples.ids), settings.batch_size, budget.max_epochs, budget.min_steps)
+    fixed = inputs.steps
+    plan = plan_steps(len(examples.ids), settings.batch_size, budget.max_epochs, budget.min_steps, fixed)
     eval_every = evaluation_interval(plan.total_steps)
     optimizer, schedule = optimiser_and_schedule(model, lr, settings, base.device, plan.total_steps)
     rng = np.random.default_rng(inputs.seed)
@@ -127,25 +133,31 @@ def train(model: torch.nn.Module, inputs: LoopInputs, examples: Examples, lr: fl
             step += 1
             if step % eval_every == 0 or step == plan.total_steps:
                 losses.append(float(loss))  # reading the loss syncs the device: only at evaluation points
-                score = validation.score(losses[-1])
-                scores.append(score)
-                model.train()
-                stale = 0 if validation.gain(score, best) else stale + 1  # only a real gain resets the patience
-                if validation.as_good(score, best):  # a tie keeps the later, longer-trained weights
-                    best, best_step = score, step
-                    # only trained weights need restoring: for LoRA, the adapter (and a classifier's head)
-                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items() if k in trained_keys}
-                inputs.progress(step / plan.total_steps, {"loss": losses[-1], validation.name: score, "step": step,
+                checked = {}
+                if fixed is None:  # a refit has nothing held out: it runs its steps and keeps the last weights
+                    score = validation.score(losses[-1])
+                    scores.append(score)
+                    checked = {validation.name: score}
+                    model.train()
+                    stale = 0 if validation.gain(score, best) else stale + 1  # only a real gain resets the patience
+                    if validation.as_good(score, best):  # a tie keeps the later, longer-trained weights
+                        best, best_step = score, step
+                        # only trained weights need restoring: for LoRA, the adapter (and a classifier's head)
+                        best_state = {k: v.detach().clone() for k, v in model.state_dict().items()
+                                      if k in trained_keys}
+                inputs.progress(step / plan.total_steps, {"loss": losses[-1], **checked, "step": step,
                                                           "steps": plan.total_steps, "epoch": epoch + 1})
                 if stale >= budget.patience and step >= budget.min_steps:  # few-shot runs get their minimum
                     stop_reason = "early_stopping"
             if time.perf_counter() - started > budget.max_train_seconds:
                 stop_reason = "time_budget"
-            if stop_reason != "completed":
+            if stop_reason != "completed" or step >= plan.total_steps:  # a refit's count may end inside an epoch
                 break
-        if stop_reason != "completed":
+        if stop_reason != "completed" or step >= plan.total_steps:
             break
 
+    if fixed is not None:
+        best, best_step = None, step  # nothing validated: the weights kept are the last step's
     if best_state is not None:
         model.load_state_dict(best_state, strict=False)
     model.eval()
@@ -183,16 +195,20 @@ class StepPlan:
     batch_size: int
     steps_per_epoch: int
     epochs: int
+    steps: int | None = None  # a refit's chosen count, which may end inside the last epoch
 
     @property
     def total_steps(self) -> int:
-        return self.epochs * self.steps_per_epoch
+        return self.steps if self.steps is not None else self.epochs * self.steps_per_epoch
 
 
-def plan_steps(examples: int, batch_size: int, max_epochs: int, min_steps: int) -> StepPlan:
-    """The budget rule every trained run follows (and the estimate counts): max_epochs, but at least min_steps."""
+def plan_steps(examples: int, batch_size: int, max_epochs: int, min_steps: int, steps: int | None = None) -> StepPlan:
+    """The budget rule every trained run follows (and the estimate counts): max_epochs, but at least min_steps;
+    or, for a refit, exactly `steps` (its warmup and decay span those steps, as Trainer's max_steps does)."""
     batch = max(1, min(batch_size, examples))
     per_epoch = max(1, math.ceil(examples / batch))
+    if steps is not None:
+        return StepPlan(batch, per_epoch, math.ceil(steps / per_epoch), steps)
     return StepPlan(batch, per_epoch, max(max_epochs, math.ceil(min_steps / per_epoch)))
 
 

@@ -20,8 +20,10 @@ def test_the_estimate_times_each_method_and_counts_the_grid(tmp_path):
     assert sorted(estimate.runs.method) == ["lora", "prompt", "tfidf"]
     assert estimate.measured["step_seconds"]["lora"] > 0 and estimate.measured["encode_seconds_per_text"] > 0
     lora = estimate.runs.set_index("method").loc["lora"]
-    # 2 per class: LoRA early-stops on one of each class's two (as the run will), trains on the other five
-    assert lora.train_examples == 10 and lora.steps == training_steps(5, config) != training_steps(10, config)
+    # 2 per class: LoRA early-stops on one of each class's two (as the run will), trains on the other five, then
+    # (validation: refit, the default) again on all ten for at most as many epochs
+    assert lora.train_examples == 10 and lora.steps == training_steps(5, config) + training_steps(10, config)
+    assert training_steps(5, config) != training_steps(10, config)
     assert (estimate.runs.seconds > 0).all() and estimate.total_seconds > estimate.runs.seconds.sum()
     assert estimate.total_dollars == pytest.approx(estimate.total_seconds / 3600 * 0.10)  # the cpu price
     assert Estimate.from_json(estimate.to_json()).by_method().equals(estimate.by_method())

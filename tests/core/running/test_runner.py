@@ -151,7 +151,9 @@ def test_tuning_gives_every_method_the_same_search_on_the_same_validation_exampl
         assert search["chosen"] == {k: v for k, v in first_best.items() if k != "val_accuracy"}, method
         assert search["validation_examples"] == 10  # 2 of each class's 8, the same for every method
         assert records[method]["train_examples"] == 40
-    assert searched["probe"]["refit_on_all"] and not searched["lora"]["refit_on_all"]
+    # validation: refit (the default): LoRA, too, trains again on every example with the chosen learning rate
+    assert searched["probe"]["refit_on_all"] and searched["lora"]["refit_on_all"]
+    assert records["lora"]["details"]["refit"]["trained_on"] == 40
     lr = records["lora"]["details"]["learning_rate"]
     assert lr == pytest.approx(2e-3 * searched["lora"]["chosen"]["learning_rate_x"])
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import itertools
 import platform
+import time
 import traceback
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -38,6 +38,7 @@ from core.methods import METHODS, FitContext
 from core.paths import adaptlab_home, now
 from core.running.grid import RunSpec, subset_indices
 from core.running.knowledge_update import knowledge_update
+from core.running.search import search_trials, validation_score
 from core.task.data import Task
 from core.task.load import load_task
 from core.task.sizes import NO_TRAINING_DATA
@@ -322,18 +323,14 @@ def fit_searched(method, ctx: FitContext) -> object:
     """Fit the method; with `tuning`, once per candidate setting on the training part, keep the one most accurate
     on the validation examples (ties keep the configured setting), and, for a method that does not early-stop,
     fit it again with that setting on all its examples. The whole search is the run's training."""
-    fit = method.fit_for(ctx.base.family)
-    if not (ctx.config.tuning and method.search and ctx.kind == "classification" and ctx.val_texts):
+    fit, search = method.fit_for(ctx.base.family), method.search_on(ctx.base.family)
+    if not (ctx.config.tuning and search and ctx.val_texts):
         return fit(ctx)
-    # the configured value (the middle of each tuple) is tried first, so a tie keeps it
-    orders = [(values[len(values) // 2], *values[:len(values) // 2], *values[len(values) // 2 + 1:])
-              for values in method.search.values()]
-    trials, best = [], None
-    for values in itertools.product(*orders):
-        hyper = dict(zip(method.search, values))
+    trials, best, started = [], None, time.perf_counter()
+    for hyper in search_trials(search, ctx.config.tuning_trials, ctx.seed):  # the configured setting first
         fitted = fit(dataclasses.replace(ctx, hyper=hyper))
-        score = float((fitted.predict_proba(ctx.val_texts).argmax(axis=1) == ctx.val_labels).mean())
-        trials.append({**hyper, "val_accuracy": score})
+        measured, score = validation_score(fitted, ctx)
+        trials.append({**hyper, measured: score})
         if best is None or score > best[0]:
             best = (score, hyper, fitted)
     score, hyper, fitted = best
@@ -344,7 +341,8 @@ def fit_searched(method, ctx: FitContext) -> object:
             train_labels=np.concatenate([ctx.train_labels, ctx.val_labels]),
             train_frame=pd.concat(frames, ignore_index=True) if len(frames) == 2 else ctx.train_frame))
     fitted.details["search"] = {"trials": trials, "chosen": hyper, "validation_examples": len(ctx.val_texts),
-                                "refit_on_all": not method.early_stops}
+                                "refit_on_all": not method.early_stops,
+                                "seconds": time.perf_counter() - started}  # trials and refit, in train_seconds
     return fitted
 
 

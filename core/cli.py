@@ -129,6 +129,7 @@ def print_results(store, name: str) -> None:
     from core.methods import DEFAULT_REFERENCE
     from core.results.decision import Constraints, recommend
     from core.results.report import HURTS_NOTE, results_rows
+    from core.results.tuning import tuning_lines, tuning_table
 
     experiment, runs, summary = _analysed(store, name)
     config, task = experiment["config"], experiment.get("task") or {}
@@ -142,6 +143,8 @@ def print_results(store, name: str) -> None:
         if "transfer_hurts" in summary and summary.transfer_hurts.fillna(False).astype(bool).any():
             console.print(f"[dim]{escape(HURTS_NOTE)}[/]")
         print_retrieval(runs, unit)
+        for line in tuning_lines(tuning_table(runs, config), config):  # how each option was tuned
+            console.print(escape(line), soft_wrap=True, highlight=False)
     for row in failed.itertuples():
         console.print(f"[red]failed: {escape(row.run_key)}: {escape(str(row.error))}[/]")
     if not summary.empty:

@@ -34,6 +34,7 @@ from core.results.decision import (
     total_cost,
     updates_without_training,
 )
+from core.results.tuning import tuning_lines, tuning_table
 from core.running.grid import RunSpec
 from core.task.sizes import NO_TRAINING_DATA, size_label, size_order
 from core.task.uploads import upload_info
@@ -62,6 +63,7 @@ class DecisionReport:
     pareto: pd.DataFrame = field(default_factory=pd.DataFrame)  # the front of quality against total cost (strings)
     pareto_note: str = ""  # where the chosen option sits relative to the front
     facts_lines: list[str] = field(default_factory=list)  # a QA task with a knowledge update: when facts change
+    tuning_lines: list[str] = field(default_factory=list)  # how each option was tuned (core/results/tuning.py)
 
 
 def provenance_rows(task_info: dict) -> list[dict]:
@@ -178,7 +180,9 @@ def build_report(experiment: dict, summary: pd.DataFrame, recommendation: Recomm
     quality = quality_name(kind)
     pareto, pareto_note = pareto_rows(recommendation, constraints)
     facts = facts_lines(runs, constraints) if runs is not None else []
-    return DecisionReport(facts_lines=facts,
+    tuning = tuning_table(runs, config) if runs is not None else pd.DataFrame()
+    tuned = tuning_lines(tuning, config) if len(tuning) else []
+    return DecisionReport(facts_lines=facts, tuning_lines=tuned,
         experiment=experiment["name"], recommendation=recommendation, constraints=constraints,
         results=results, provenance=provenance_rows(task_info),
         data_rows={**stats.get("rows", {}), "classes": stats.get("classes"),
@@ -568,7 +572,9 @@ def to_markdown(report: DecisionReport) -> str:
               "## Cost against query volume", "", *[f"- {line}" for line in report.cost_lines], "",
               f"## Pareto front: {report.quality} against total cost at {volume}", "", markdown_table(report.pareto),
               "", *([report.pareto_note, ""] if report.pareto_note else []),
-              "## Results", "", markdown_table(report.results), "", f"_{INTERVALS_NOTE} {HURTS_NOTE}_", ""]
+              "## Results", "", markdown_table(report.results), "", f"_{INTERVALS_NOTE} {HURTS_NOTE}_", "",
+              *(["## How each option was tuned", "", *[f"- {line}" for line in report.tuning_lines], ""]
+                if report.tuning_lines else [])]
     if report.failed_runs:
         parts += ["Failed runs:", "", *[f"- {markdown_text(line)}" for line in report.failed_runs], ""]
     parts += ["## Data", "", markdown_table(pd.DataFrame(report.provenance), text=True), "",  # file names, licences
@@ -637,6 +643,7 @@ def to_html(report: DecisionReport, figures: dict[str, str] | None = None, chart
         *([_figure("Pareto front", pareto_chart)] if pareto_chart else []),
         "<h2>Results</h2>", _table(report.results),
         f"<p><em>{html.escape(INTERVALS_NOTE)} {html.escape(HURTS_NOTE)}</em></p>",
+        *(["<h2>How each option was tuned</h2>", _list(report.tuning_lines)] if report.tuning_lines else []),
         *(["<p>Failed runs:</p>", _list(report.failed_runs)] if report.failed_runs else []),
         *(["<h2>Evidence</h2>", evidence] if evidence else []),
         "<h2>Data</h2>", _table(pd.DataFrame(report.provenance)),

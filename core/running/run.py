@@ -207,7 +207,7 @@ def setup(run: Run) -> None:
         # of its budget
         "train_examples": len(ctx.train_texts) + (len(ctx.val_texts) if from_budget else 0),
         "validation_examples": len(ctx.val_texts), "validation": "from the budget" if from_budget else
-        ("the task's validation split" if method.early_stops else "none"),
+        ("the task's validation split" if method.early_stops or (config.tuning and method.search) else "none"),
         "device": env["device"], "environment": env, "runs_at_once": env.get("runs_at_once", 1)}
 
 

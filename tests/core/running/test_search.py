@@ -61,3 +61,24 @@ def test_tuning_searches_few_shot_and_rag_on_validation_questions_as_it_searches
     assert rag.get("retrieval", "dense") == searched["rag"]["chosen"]["retriever"]
     shots = records["fewshot"]["details"]
     assert shots["shot_selection"] == searched["fewshot"]["chosen"]["selection"]
+
+
+def test_rag_on_documents_is_searched_on_validation_questions(tiny_llama, tmp_path):
+    """A QA task: each of RAG's trials (k, retriever) answers the validation questions and is scored on them."""
+    from core.results.store import SqlStore
+    from core.running.runner import run_experiment
+    from tests.core.task.test_documents_run import handbook
+
+    questions = handbook(tmp_path / "handbook")
+    config = parse_config(_decoder_config(
+        tiny_llama, name="tuned-docs", methods=["rag"], tuning=True,
+        task={"kind": "qa", "path": str(questions), "documents": {"path": str(tmp_path / "handbook"),
+                                                                  "chunk_tokens": 32, "chunk_overlap": 4}}))
+    result = run_experiment(config, SqlStore(tmp_path / "r.db"))
+    record = result.runs.set_index("method").record["rag"]
+    assert record["status"] == "finished", record.get("error")
+    search = record["details"]["search"]
+    assert len(search["trials"]) == 3 and search["validation_examples"] == record["validation_examples"] > 0
+    assert all(set(t) == {"k", "retriever", "val_answer_match"} for t in search["trials"])
+    assert record["details"]["k"] == search["chosen"]["k"]
+    assert 0 < search["seconds"] <= record["train_seconds"]

@@ -27,12 +27,15 @@ def chosen_text(chosen: dict) -> str:
 
 def run_tuning(record: dict) -> dict:
     """One run's facts: trials, chosen settings, labelled examples trained on and selected on, search seconds."""
-    search = (record.get("details") or {}).get("search") or {}
-    from_budget = record.get("validation") == "from the budget"
+    details = record.get("details") or {}
+    search = details.get("search") or {}
+    from_budget = str(record.get("validation", "")).startswith("from the budget")
     selected = int(record.get("validation_examples") or 0) if record.get("validation", "none") != "none" else 0
     total = int(record.get("train_examples") or 0)
-    # validation examples out of the budget train the final model only where the chosen setting was refit on all
-    trained = total - (selected if from_budget and not search.get("refit_on_all") else 0)
+    # validation examples out of the budget train the final model only where it was fitted again on every example
+    # (the chosen setting refit on all, or `validation: refit`'s second training, details["refit"])
+    refit_on_all = search.get("refit_on_all") or bool(details.get("refit"))
+    trained = total - (selected if from_budget and not refit_on_all else 0)
     return {"trials": len(search.get("trials", [])), "chosen": chosen_text(search["chosen"]) if search else "",
             "trained on": trained, "selected on": selected, "search seconds": search.get("seconds")}
 

@@ -61,3 +61,16 @@ def test_show_and_the_report_carry_the_tuning_lines(stored, tmp_path, capsys):
     section = text[text.index("## How each option was tuned"):]
     assert "- Tuning was off: each option ran at its defaults" in section
     assert "- tfidf at 8 per class: defaults; trained on 40 labelled examples, selected on 0." in section
+
+
+def test_a_run_refit_on_every_example_counts_its_validation_examples_as_trained_on():
+    from core.results.tuning import run_tuning
+
+    held = {"train_examples": 40, "validation_examples": 10, "validation": "from the budget",
+            "details": {"search": {"trials": [{"learning_rate_x": 1.0}] * 3, "chosen": {"learning_rate_x": 2.0},
+                                   "refit_on_all": False, "seconds": 3.0}}}
+    assert run_tuning(held) == {"trials": 3, "chosen": "learning rate x2", "trained on": 30, "selected on": 10,
+                                "search seconds": 3.0}
+    refit = {**held, "validation": "from the budget, then refit on every example",
+             "details": {**held["details"], "refit": {"trained_on": 40, "selected_on": 10}}}
+    assert run_tuning(refit)["trained on"] == 40

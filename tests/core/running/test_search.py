@@ -82,3 +82,13 @@ def test_rag_on_documents_is_searched_on_validation_questions(tiny_llama, tmp_pa
     assert all(set(t) == {"k", "retriever", "val_answer_match"} for t in search["trials"])
     assert record["details"]["k"] == search["chosen"]["k"]
     assert 0 < search["seconds"] <= record["train_seconds"]
+
+
+def test_the_estimate_counts_the_same_trials_for_few_shot_as_for_the_probe():
+    from core.running.estimate import searched_fits
+    from tests.conftest import tiny_config
+
+    tuned = parse_config(tiny_config(tuning=True))
+    assert searched_fits(METHODS["fewshot"], tuned, refit=True) == searched_fits(METHODS["probe"], tuned, True) == 4
+    assert searched_fits(METHODS["rag"], tuned, refit=True) == 4  # 9 combinations on an LLM, 3 of them tried
+    assert searched_fits(METHODS["fewshot"], parse_config(tiny_config()), refit=True) == 1

@@ -320,9 +320,10 @@ def holds_out(method, config: ExperimentConfig) -> bool:
 
 
 def fit_searched(method, ctx: FitContext) -> object:
-    """Fit the method; with `tuning`, once per candidate setting on the training part, keep the one most accurate
-    on the validation examples (ties keep the configured setting), and, for a method that does not early-stop,
-    fit it again with that setting on all its examples. The whole search is the run's training."""
+    """Fit the method; with `tuning`, once per trial setting (the same count for every method: search_trials) on
+    the training part, keep the one that scores best on the validation examples (accuracy, or answer match on
+    questions; ties keep the configured setting), and, for a method that does not early-stop, fit it again with that
+    setting on all its examples. The whole search is the run's training."""
     fit, search = method.fit_for(ctx.base.family), method.search_on(ctx.base.family)
     if not (ctx.config.tuning and search and ctx.val_texts):
         return fit(ctx)

@@ -132,6 +132,7 @@ def print_results(store, name: str) -> None:
     from core.results.costs import Constraints
     from core.results.recommendation import recommend
     from core.results.results_table import HURTS_NOTE, results_rows
+    from core.results.tuning import tuning_lines, tuning_table
 
     experiment, runs, summary = _analysed(store, name)
     config, task = experiment["config"], experiment.get("task") or {}
@@ -146,6 +147,8 @@ def print_results(store, name: str) -> None:
             console.print(f"[dim]{escape(HURTS_NOTE)}[/]")
         print_retrieval(runs, unit)
         print_known_facts(experiment, runs)
+        for line in tuning_lines(tuning_table(runs, config), config):  # how each option was tuned
+            console.print(escape(line), soft_wrap=True, highlight=False)
     for row in failed.itertuples():
         console.print(f"[red]failed: {escape(row.run_key)}: {escape(str(row.error))}[/]")
     if not summary.empty:

@@ -107,6 +107,9 @@ class LlmSettings(_Strict):
     max_new_tokens: int = Field(16, ge=1, le=1024)  # answers are short: a name, a label, a code
     allow_abstain: bool = True  # QA: the instruction allows "I don't know" (counted as abstaining, not wrong)
     max_shots: int = Field(16, ge=1, le=256)  # few-shot: examples shown at most (the context cuts more)
+    # few-shot: which examples are shown. balanced: the same shots for every question, classes taking turns;
+    # similar: per question, the training examples nearest to it by the retrieval encoder's embeddings
+    shot_selection: Literal["balanced", "similar"] = "balanced"
     retriever: str = "default"  # the sentence encoder RAG retrieves passages with
     context_length: int = Field(1024, ge=64, le=131072)  # prompt plus answer, in tokens
     # decoders fine-tune with smaller steps than an encoder's head; from scratch wants larger ones
@@ -196,6 +199,9 @@ class _Experiment(_Strict):
     # the same small search for every method that has one (MethodSpec.search: 3 learning rates, 3 values of C or k),
     # on the same validation examples; what was tried and chosen is recorded, and the search counts as training
     tuning: bool = False
+    # validation-scored trials each searched method gets under `tuning`, the same for all: the configured setting
+    # first, then others drawn with the seed where a method has more combinations than this (few-shot, RAG)
+    tuning_trials: int = Field(3, ge=1, le=50)
 
     @field_validator("methods")
     @classmethod

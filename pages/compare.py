@@ -7,6 +7,7 @@ import streamlit as st
 from core.results.costs import COST_AXES
 from core.results.results_table import results_rows
 from core.results.text import markdown_text
+from core.results.tuning import tuning_lines, tuning_table
 from core.task.sizes import NO_TRAINING_DATA, size_label, size_order
 from dashboard import charts, ui, words
 
@@ -42,6 +43,7 @@ def render() -> None:
         st.plotly_chart(charts.accuracy_cost_chart(results.summary, cost, results.unit, results.quality),
                         key=f"{KEY}.cost")
         st.caption(words.PARETO.format(quality=results.quality))
+    _tuning(results)
     _per_class(results)
     _failures(results)
 
@@ -63,6 +65,16 @@ def _headline(results) -> None:
     cols[2].metric("Finished runs", int((results.runs.status == "finished").sum()),
                    delta=f"{len(results.failed)} failed" if len(results.failed) else None, delta_color="inverse")
     cols[3].metric("Device", environment.get("device_kind", "?").upper(), help=environment.get("device"))
+
+
+def _tuning(results) -> None:
+    """How each option was tuned (core/results/tuning.py): searched or at its defaults, and its labels."""
+    config = results.experiment.get("config", {})
+    table = tuning_table(results.runs, config)
+    with st.expander("How each option was tuned"):
+        st.caption(markdown_text(tuning_lines(table, config)[0]))
+        st.dataframe(table.assign(size=table["size"].map(lambda s: size_label(s, results.unit))), hide_index=True,
+                     width="stretch", key=f"{KEY}.tuning")
 
 
 def _per_class(results) -> None:

@@ -106,6 +106,10 @@ def _settings(spec: dict, kind: str) -> dict | None:
     llm = _llm_settings(kind) if family == "decoder" else None
     settings |= _model_and_budget(model, family, kind)
     settings |= _advanced(family)
+    settings["tuning"] = right.checkbox("Tune every method", key=f"{KEY}.tuning", persist_state=KEEP,
+                                        help="The same number of validation-scored trials for every method over its "
+                                             "own settings (learning rate, C, shots, k and retriever); the search "
+                                             "counts as training.")
     if llm is not None:
         settings["llm"] = {**llm, "learning_rates": settings.pop("llm_learning_rates")}
     settings["prices"] = _prices()
@@ -234,8 +238,15 @@ def _llm_settings(kind: str) -> dict:
                                    persist_state=KEEP, disabled=kind != "qa",
                                    help="Questions only: the instruction lets the LLM say \"I don't know\", counted "
                                         "as abstaining, not as a made-up answer.")
+        selection = st.selectbox("Few-shot examples", ["balanced", "similar"], key=f"{KEY}.llm_shot_selection",
+                                 persist_state=KEEP, format_func=SHOT_SELECTIONS.get,
+                                 help="Which training examples each question is shown (llm.shot_selection).")
     return {"instruction": instruction.strip() or None, "max_new_tokens": int(new_tokens), "max_shots": int(shots),
-            "context_length": int(context), "allow_abstain": bool(abstain)}
+            "context_length": int(context), "allow_abstain": bool(abstain), "shot_selection": selection}
+
+
+SHOT_SELECTIONS = {"balanced": "the same for every question, classes taking turns",
+                   "similar": "per question, the most similar training examples"}
 
 
 def _advanced(family: str) -> dict:

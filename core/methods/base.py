@@ -106,6 +106,7 @@ class MethodSpec:
     # the run's search when `tuning: true`: each setting's candidates, tried on the same validation examples
     # (learning_rate_x multiplies the configured learning rate); the best is kept, the search counts as training
     search: dict[str, tuple] = field(default_factory=dict)
+    decoder_search: dict[str, tuple] | None = None  # on a decoder, where its search differs (RAG: the retriever too)
     dash: str = "solid"  # its line in charts: methods of about the same cost would hide each other otherwise
     # optimiser steps of a run on this many examples, for the estimate; None: the shared loop's plan
     steps: Callable[[int, Settings], int] | None = None
@@ -123,6 +124,10 @@ class MethodSpec:
         if not self.offered_on(family):
             return False
         return kind == "classification" or (family == "decoder" and kind in self.task_kinds)
+
+    def search_on(self, family: str) -> dict[str, tuple]:
+        """The settings `tuning` searches on that backbone family, each with its candidates."""
+        return self.decoder_search if family == "decoder" and self.decoder_search is not None else self.search
 
     def learning_rate_on(self, family: str) -> float | None:
         return self.learning_rates.get(family)

@@ -50,4 +50,4 @@ def fit_decoder(ctx: FitContext) -> DecoderPredictor:
 SPEC = MethodSpec("qlora", "QLoRA (LoRA on a 4-bit base, CUDA)", colour="#6BAED6", fits={"decoder": fit_decoder},
                   learning_rates={"decoder": 1e-3}, task_kinds=("classification", "qa"), needs_cuda=True,
                   check_machine=require_cuda_4bit, trains_network=True, early_stops=True, changes_base_weights=True,
-                  shares_base_model=True)
+                  shares_base_model=True, search={"learning_rate_x": (0.5, 1.0, 2.0)})

@@ -132,6 +132,7 @@ def fit_decoder(ctx: FitContext) -> DecoderPredictor:
     """On an LLM: the top-k corpus passages (or labelled training examples) retrieved into the prompt."""
     from core.methods.decoder.fits import build_retriever, frozen_dtype, predictor
 
+    ctx = with_searched(ctx)
     return predictor(ctx, ctx.base.causal_lm(dtype=frozen_dtype(ctx)), retriever=build_retriever(ctx))
 
 
@@ -140,13 +141,25 @@ SPEC = MethodSpec("rag", "RAG (retrieve + vote; on an LLM, passages in the promp
                   needs_corpus=("qa",), uses_embeddings=True, retrieves=True,
                   shares_base_model=True, updates_without_training=True,
                   default_on=("encoder", "decoder"), settings=RagSettings, dash="dashdot",
-                  search={"k": (4, 8, 16)})
+                  # on an LLM the retriever too (the middle one, dense, is the configured default); rag_bm25 and
+                  # rag_hybrid fix theirs and search k alone
+                  search={"k": (4, 8, 16)}, decoder_search={"k": (4, 8, 16), "retriever": ("bm25", "dense", "hybrid")})
+
+
+def with_searched(ctx: FitContext) -> FitContext:
+    """The run context with the `rag:` settings under trial in the run's search (k, retriever) put in its config."""
+    searched = {name: ctx.hyper[name] for name in ("k", "retriever") if name in ctx.hyper}
+    return _with_rag(ctx, **searched) if searched else ctx
 
 
 def with_retriever(ctx: FitContext, kind: str) -> FitContext:
     """The same run context with rag.retriever set to this kind (the experiment's config is left as it was): what
     rag_bm25 and rag_hybrid run, so one grid compares retrievers."""
+    return _with_rag(ctx, retriever=kind)
+
+
+def _with_rag(ctx: FitContext, **update) -> FitContext:
     import dataclasses
 
-    settings = ctx.config.rag.model_copy(update={"retriever": kind})
+    settings = ctx.config.rag.model_copy(update=update)
     return dataclasses.replace(ctx, config=ctx.config.model_copy(update={"rag": settings}))

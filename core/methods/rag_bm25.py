@@ -18,4 +18,5 @@ def fit_decoder(ctx: FitContext):
 
 # as rag on a decoder (same task kinds, same costs), off the default grid, no encoder fit, no section of its own
 SPEC = dataclasses.replace(RAG, name="rag_bm25", title="RAG, BM25 retrieval (words, bm25s)",
-                           fits={"decoder": fit_decoder}, colour="#5AB4AC", default_on=(), settings=None, dash="dot")
+                           fits={"decoder": fit_decoder}, colour="#5AB4AC", default_on=(), settings=None, dash="dot",
+                           decoder_search=None)  # the retriever is fixed: k alone is searched

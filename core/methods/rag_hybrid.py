@@ -19,4 +19,5 @@ def fit_decoder(ctx: FitContext):
 
 # as rag on a decoder (same task kinds, same costs), off the default grid, no encoder fit, no section of its own
 SPEC = dataclasses.replace(RAG, name="rag_hybrid", title="RAG, hybrid retrieval (dense + BM25 fused)",
-                           fits={"decoder": fit_decoder}, colour="#01665E", default_on=(), settings=None, dash="dot")
+                           fits={"decoder": fit_decoder}, colour="#01665E", default_on=(), settings=None, dash="dot",
+                           decoder_search=None)  # the retriever is fixed: k alone is searched

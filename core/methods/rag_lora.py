@@ -26,4 +26,4 @@ SPEC = MethodSpec("rag_lora", "RAG + LoRA (fine-tuned to read passages)", colour
                   fits={"decoder": fit_decoder}, learning_rates={"decoder": 1e-3}, task_kinds=("classification", "qa"),
                   needs_corpus=("qa",), trains_network=True, early_stops=True, changes_base_weights=True,
                   retrieves=True, shares_base_model=True, updates_without_training=True,
-                  default_with_corpus=True, dash="dashdot")
+                  default_with_corpus=True, dash="dashdot", search={"learning_rate_x": (0.5, 1.0, 2.0)})

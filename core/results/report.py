@@ -23,6 +23,7 @@ from core.results.known_facts import known_facts_view
 from core.results.recommendation import Recommendation
 from core.results.results_table import results_rows
 from core.results.text import money, option_label, quality_name
+from core.results.tuning import tuning_lines, tuning_table
 from core.running.grid import RunSpec
 from core.task.sizes import NO_TRAINING_DATA, size_order
 from core.task.uploads import upload_info
@@ -52,6 +53,7 @@ class DecisionReport:
     pareto_note: str = ""  # where the chosen option sits relative to the front
     known_facts: object = None  # QA: core.results.known_facts.KnownFactsView (None: classification, or no runs given)
     facts_lines: list[str] = field(default_factory=list)  # a QA task with a knowledge update: when facts change
+    tuning_lines: list[str] = field(default_factory=list)  # how each option was tuned (core/results/tuning.py)
 
 
 def provenance_rows(task_info: dict) -> list[dict]:
@@ -101,7 +103,9 @@ def build_report(experiment: dict, summary: pd.DataFrame, recommendation: Recomm
     pareto, pareto_note = pareto_rows(recommendation, constraints)
     facts = facts_lines(runs, constraints) if runs is not None else []
     known = known_facts_view(experiment, runs) if runs is not None else None  # QA: split by known facts
-    return DecisionReport(facts_lines=facts, known_facts=known,
+    tuning = tuning_table(runs, config) if runs is not None else pd.DataFrame()
+    tuned = tuning_lines(tuning, config) if len(tuning) else []
+    return DecisionReport(facts_lines=facts, known_facts=known, tuning_lines=tuned,
         experiment=experiment["name"], recommendation=recommendation, constraints=constraints,
         results=results, provenance=provenance_rows(task_info),
         data_rows={**stats.get("rows", {}), "classes": stats.get("classes"),

@@ -35,7 +35,9 @@ def to_markdown(report: DecisionReport) -> str:
               "## Cost against query volume", "", *[f"- {line}" for line in report.cost_lines], "",
               f"## Pareto front: {report.quality} against total cost at {volume}", "", markdown_table(report.pareto),
               "", *([report.pareto_note, ""] if report.pareto_note else []),
-              "## Results", "", markdown_table(report.results), "", f"_{INTERVALS_NOTE} {HURTS_NOTE}_", ""]
+              "## Results", "", markdown_table(report.results), "", f"_{INTERVALS_NOTE} {HURTS_NOTE}_", "",
+              *(["## How each option was tuned", "", *[f"- {line}" for line in report.tuning_lines], ""]
+                if report.tuning_lines else [])]
     parts += markdown_lines(report.known_facts)
     if report.failed_runs:
         parts += ["Failed runs:", "", *[f"- {markdown_text(line)}" for line in report.failed_runs], ""]
@@ -105,6 +107,7 @@ def to_html(report: DecisionReport, figures: dict[str, str] | None = None, chart
         *([_figure("Pareto front", pareto_chart)] if pareto_chart else []),
         "<h2>Results</h2>", _table(report.results),
         f"<p><em>{html.escape(INTERVALS_NOTE)} {html.escape(HURTS_NOTE)}</em></p>",
+        *(["<h2>How each option was tuned</h2>", _list(report.tuning_lines)] if report.tuning_lines else []),
         html_fragment(report.known_facts),
         *(["<p>Failed runs:</p>", _list(report.failed_runs)] if report.failed_runs else []),
         *(["<h2>Evidence</h2>", evidence] if evidence else []),

@@ -194,7 +194,8 @@ def searched_fits(method, config: ExperimentConfig, refit: bool) -> int:
     for a method that does not early-stop)."""
     if not (config.tuning and method.search):
         return 1
-    candidates = int(np.prod([len(values) for values in method.search.values()]))
+    # the same trials for every method that searches (core/running/search.py), fewer where it has fewer combinations
+    candidates = min(config.tuning_trials, int(np.prod([len(values) for values in method.search.values()])))
     return candidates + (1 if refit and not method.early_stops else 0)
 
 

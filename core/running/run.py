@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import itertools
 import platform
 import time
 import traceback
@@ -39,6 +38,7 @@ from core.paths import adaptlab_home, now
 from core.running.grid import RunSpec, subset_indices
 from core.running.knowledge_update import knowledge_update
 from core.running.refit import fit_and_refit, on_every_example, refit, refits
+from core.running.search import search_trials, validation_score
 from core.task.data import Task
 from core.task.load import load_task
 from core.task.sizes import NO_TRAINING_DATA
@@ -330,26 +330,24 @@ def validation_words(method, ctx: FitContext, from_budget: bool) -> str:
         return "from the budget, then refit on every example"
     if from_budget:
         return "from the budget"
-    return "the task's validation split" if method.early_stops else "none"
+    searched = ctx.config.tuning and method.search_on(ctx.base.family)
+    return "the task's validation split" if method.early_stops or searched else "none"
 
 
 def fit_searched(method, ctx: FitContext) -> object:
-    """Fit the method; with `tuning`, once per candidate setting on the training part, keep the one most accurate
-    on the validation examples (ties keep the configured setting), and, for a method that does not early-stop,
-    fit it again with that setting on all its examples. The whole search is the run's training."""
-    fit = method.fit_for(ctx.base.family)
-    if not (ctx.config.tuning and method.search and ctx.kind == "classification" and ctx.val_texts):
+    """Fit the method; with `tuning`, once per trial setting (the same count for every method: search_trials) on
+    the training part, keep the one that scores best on the validation examples (accuracy, or answer match on
+    questions; ties keep the configured setting), then: an early-stopping method under `refit` trains again on
+    every example for the chosen step count; one that does not early-stop fits again with the chosen setting on
+    all its examples. The whole search is the run's training."""
+    fit, search = method.fit_for(ctx.base.family), method.search_on(ctx.base.family)
+    if not (ctx.config.tuning and search and ctx.val_texts):
         return fit_and_refit(fit, ctx) if refits(method, ctx) else fit(ctx)
-    # the configured value (the middle of each tuple) is tried first, so a tie keeps it
-    orders = [(values[len(values) // 2], *values[:len(values) // 2], *values[len(values) // 2 + 1:])
-              for values in method.search.values()]
-    trials, best = [], None
-    searching = time.perf_counter()
-    for values in itertools.product(*orders):
-        hyper = dict(zip(method.search, values))
+    trials, best, searching = [], None, time.perf_counter()
+    for hyper in search_trials(search, ctx.config.tuning_trials, ctx.seed):  # the configured setting first
         fitted = fit(dataclasses.replace(ctx, hyper=hyper))
-        score = float((fitted.predict_proba(ctx.val_texts).argmax(axis=1) == ctx.val_labels).mean())
-        trials.append({**hyper, "val_accuracy": score})
+        measured, score = validation_score(fitted, ctx)
+        trials.append({**hyper, measured: score})
         if best is None or score > best[0]:
             best = (score, hyper, fitted)
     score, hyper, fitted = best
@@ -361,7 +359,8 @@ def fit_searched(method, ctx: FitContext) -> object:
         fitted = fit(on_every_example(ctx, hyper=hyper, val_texts=ctx.val_texts, val_labels=ctx.val_labels,
                                       val_frame=ctx.val_frame))
     fitted.details["search"] = {"trials": trials, "chosen": hyper, "validation_examples": held_out,
-                                "refit_on_all": not method.early_stops or refits(method, ctx)}
+                                "refit_on_all": not method.early_stops or refits(method, ctx),
+                                "seconds": time.perf_counter() - searching}  # trials and refit, in train_seconds
     return fitted
 
 

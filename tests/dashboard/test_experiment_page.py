@@ -181,12 +181,15 @@ def test_the_builtin_llm_offers_the_llm_methods_and_its_settings_reach_the_job(a
     app.text_input(key="experiment.sizes").input("4, 8").run()
     app.number_input(key="experiment.llm_new_tokens").set_value(24).run()
     app.number_input(key="experiment.llm_shots").set_value(4).run()
+    app.selectbox(key="experiment.llm_shot_selection").set_value("similar").run()
+    app.checkbox(key="experiment.tuning").check().run()
     app.text_area(key="experiment.llm_instruction").input("Name the collection: {labels}.").run()
     app.button(key="experiment.launch").click().run()
     assert_clean(app)
     config = _launched(adaptlab_home)
     assert config["model"]["name"] == "smollm2" and config["methods"] == ["prompt", "fewshot"]
     assert (config["llm"]["max_new_tokens"], config["llm"]["max_shots"]) == (24, 4)
+    assert config["llm"]["shot_selection"] == "similar" and config["tuning"] is True
     assert config["llm"]["instruction"] == "Name the collection: {labels}."
     assert config["llm"]["learning_rates"]["lora"] == 1e-3  # the LLM's own rates, not the encoder's
 

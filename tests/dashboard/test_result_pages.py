@@ -277,3 +277,12 @@ def test_cost_says_its_main_fact_and_draws_full_and_scratch_apart(grid):
     assert _values(full.y) == _values(scratch.y) and _values(full.x) != _values(scratch.x)
     assert (full.line.dash, full.marker.symbol) != (scratch.line.dash, scratch.marker.symbol)
     assert any("**tfidf**: TF-IDF" in c.value for c in app.caption)  # each method's plain name
+
+
+def test_compare_says_how_each_option_was_tuned(grid):
+    app = open_page("compare")
+    assert_clean(app)
+    tuning = next(frame.value for frame in app.dataframe if "trials" in frame.value.columns)
+    assert {"lora", "full", "tfidf", "prompt"} <= set(tuning.method) and set(tuning.tuning) == {"defaults"}
+    assert "8 per class" in set(tuning["size"])
+    assert any(c.value.startswith("Tuning was off: each option ran at its defaults") for c in app.caption)

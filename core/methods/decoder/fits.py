@@ -46,7 +46,7 @@ def instruction(ctx: FitContext, passages: bool = False) -> str:
 
 
 def predictor(ctx: FitContext, model: torch.nn.Module, shots=(), retriever: Retriever | None = None,
-              details: dict | None = None) -> DecoderPredictor:
+              details: dict | None = None, shot_picker=None) -> DecoderPredictor:
     base, settings = ctx.base, ctx.config
     model.to(base.device).eval()
     lm = LanguageModel(model, base.tokenizer, base.device, base.autocast_dtype,
@@ -67,9 +67,12 @@ def predictor(ctx: FitContext, model: torch.nn.Module, shots=(), retriever: Retr
         param.requires_grad_(False)
     limit = settings.model.max_length
     shots = list(zip(shorten(base.tokenizer, [q for q, _ in shots], limit), [a for _, a in shots]))
+    if shot_picker is not None:  # the examples shown per question, cut as fixed shots are
+        pool = shot_picker.pool
+        shot_picker.pool = list(zip(shorten(base.tokenizer, [q for q, _ in pool], limit), [a for _, a in pool]))
     # trainable parameters: 0 here; the fine-tuning methods set what they trained
     return DecoderPredictor(lm, prompts, ctx.kind, told, list(ctx.labels), list(shots), retriever,
-                            0, total, facts, max_input_tokens=settings.model.max_length)
+                            0, total, facts, max_input_tokens=settings.model.max_length, shot_picker=shot_picker)
 
 
 def training_pairs(ctx: FitContext) -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]:

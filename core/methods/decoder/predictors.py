@@ -65,6 +65,9 @@ class DecoderPredictor:
     last_retrieved: list[list[str]] = field(default_factory=list)  # passage ids per query of the last call
     prompt_tokens: list[int] = field(default_factory=list)
     generated_tokens: list[int] = field(default_factory=list)
+    # per question shots in place of `shots` (few-shot's similar selection: core/methods/fewshot.py's SimilarShots);
+    # the prompts then differ per question and still run in batches (the shared start is the instruction)
+    shot_picker: object | None = None
 
     # ---- prompts -------------------------------------------------------------------------------------
     def render(self, questions: list[str], contexts: list[str] | None = None) -> list[str]:
@@ -72,10 +75,11 @@ class DecoderPredictor:
         questions = shorten(self.lm.tokenizer, questions, self.max_input_tokens)
         found = self.retriever.search(questions) if self.retriever is not None else [[] for _ in questions]
         self.last_retrieved = [[self.retriever.ids[i] for i in row] for row in found] if self.retriever else []
+        shots = self.shot_picker.pick(questions) if self.shot_picker is not None else [self.shots] * len(questions)
         rendered = [self.prompts.render(PromptParts(
-            self.instruction, question, self.shots,
+            self.instruction, question, shown,
             [self.retriever.passages[i] for i in row] if self.retriever else [], context))
-            for question, context, row in zip(questions, contexts, found)]
+            for question, context, row, shown in zip(questions, contexts, found, shots)]
         self.prompt_tokens = [self.prompts.length(p) for p in rendered]
         return rendered
 
@@ -149,6 +153,8 @@ class DecoderPredictor:
         if self.trainable_parameters:  # peft saves the adapter only; a full or scratch model saves every weight
             model.save_pretrained(folder, safe_serialization=True)
         settings = {"instruction": self.instruction, "shots": self.shots, "labels": self.labels}
+        if self.shot_picker is not None:  # the examples each question's shots are chosen from
+            settings["shot_pool"] = self.shot_picker.pool
         (folder / "prompt.json").write_text(json.dumps(settings, ensure_ascii=False), encoding="utf-8")
         if self.retriever is not None:
             self.retriever.engine.save(folder)

@@ -285,7 +285,8 @@ def main(argv: list[str] | None = None) -> None:
             embed = run_side("embed", folder, chunks_file, args)
             peer = run_side("peer", folder, chunks_file, args)
     command = "python bench/ingest.py" + (" --quick" if args.quick else f" --documents {args.documents} --chars "
-                                          f"{args.chars}" + (" --without-embedding" if args.without_embedding else ""))
+                                          f"{args.chars}" + (" --without-embedding" if args.without_embedding else "")
+                                          + (f" --repeats {args.repeats}" if args.repeats != 2 else ""))
     save("ingest" + ("_lexical" if args.without_embedding else ""), command,
          f"reading, chunking, embedding and indexing at most {GOAL}x the time and peak memory of embedding the "
          f"same chunks alone; BM25 at most {BM25_GOAL}x bm25s called directly",

@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 
-# Padded tokens per inference call. On the CPU smaller calls run faster per text (their activations stay in cache):
-# on 2 cores, 500 fortunes through the default model's classifier took about 1.4 s at 768-1024 tokens a call against
-# 1.6-1.8 s in batches of 64, and their sentence embeddings 1.39 s against 2.0 s (361 against 251 texts/s). Other
-# devices take their batch size a call.
-INFERENCE_TOKENS = {"cpu": 1024}
+from core.backbone.models import native_bf16
+
+# Padded tokens per inference call, which also bounds a call's activations however long the texts (the attention
+# scores grow with the square of their length). On the CPU the best budget depends on its arithmetic. Where bf16 is
+# native (AVX512-BF16, AMX) smaller calls run faster per text (their activations stay in cache): on 2 cores, 500
+# fortunes through the default model's classifier took about 1.4 s at 768-1024 tokens a call against 1.6-1.8 s in
+# batches of 64, and their sentence embeddings 1.39 s against 2.0 s. In fp32 (AVX2 only) 1,024 is too small for
+# chunks of documents: 384 chunks of 105 tokens on average embedded in 157 s at 1,024 against 80 s at 4,096 and
+# 92 s at 8,192 (2 shared cores under load, 2026-12-07), as sentence-transformers' 32 texts a call would hold them.
+BF16_CPU_TOKENS, FP32_CPU_TOKENS = 1024, 4096
+
+
+def cpu_inference_tokens(bf16_native: bool) -> int:
+    """The CPU's token budget per inference call, by whether it computes bf16 natively (measured on each kind)."""
+    return BF16_CPU_TOKENS if bf16_native else FP32_CPU_TOKENS
+
+
+# Other devices take their batch size a call.
+INFERENCE_TOKENS = {"cpu": cpu_inference_tokens(native_bf16(torch.device("cpu")))}
 
 
 def inference_batches(sorted_lengths: np.ndarray, most: int, tokens: int | None) -> list[slice]:

@@ -259,6 +259,18 @@ def test_inference_batches_cover_the_sorted_texts_in_order_within_their_budget(t
         assert any(b.stop - b.start > 1 for b in batches) == (tokens >= 2 * lengths[0])
 
 
+def test_an_fp32_cpu_batches_document_chunks_as_sentence_transformers_and_still_bounds_long_texts():
+    from core.backbone.batching import cpu_inference_tokens, inference_batches
+
+    chunks = np.full(320, 130)  # 128-token chunks with their special tokens
+    fp32 = inference_batches(chunks, 64, cpu_inference_tokens(bf16_native=False))
+    assert max(b.stop - b.start for b in fp32) == 31  # about sentence-transformers' 32 a call, not 7 (1,024 tokens)
+    long_texts = np.full(64, 2048)  # a long-context model's texts: the budget still bounds each call's activations
+    assert all(b.stop - b.start <= 2 for b in inference_batches(long_texts, 64, cpu_inference_tokens(False)))
+    bf16 = inference_batches(chunks, 64, cpu_inference_tokens(bf16_native=True))
+    assert max(b.stop - b.start for b in bf16) == 7  # where bf16 is native, small calls measured faster
+
+
 def test_predictions_do_not_depend_on_how_texts_are_batched(make_context, monkeypatch):
     import dataclasses
 

@@ -27,7 +27,13 @@ from core.errors import ConfigError
 from core.task.data import Task
 
 GUIDES = Path(".agents") / "skills" / "developing-with-streamlit"
-QUICK_DOCUMENTS = 12  # of the ~30 guides: about 250 chunks and 80 test questions, a first look within minutes
+# `quick`: 5 of the 32 guides (seed 0: 224 chunks, 184 of them in the corpus, 163 questions) and half the questions
+# for test (89, 12 of them on the withheld guide), so the test set stays as large as 12 guides gave (77) while the
+# corpus that corpus_ft trains on and every RAG run indexes is 2.6 times smaller (486 chunks at 12 guides, about
+# 90 model tokens each): corpus fine-tuning, the largest training cost of the grid, shrinks with it
+QUICK_DOCUMENTS = 5
+QUICK_TEST_FRACTION = 0.5  # the full build keeps 0.25; 59 training questions are left, enough for size 32
+TEST_FRACTION = 0.25
 WITHHELD_FRACTION = 0.1  # documents no method sees: their questions can only be answered by making it up
 # The grid `adaptlab demo streamlit-docs` runs on the built-in LLM: prompt-only, retrieval with each retriever,
 # fine-tuning on the questions (LoRA), on the documents themselves (corpus_ft), and both (RAG + LoRA).
@@ -51,7 +57,8 @@ CARD = {
              "sentences); cloze questions built offline from the chunks (a name, number, identifier or defined "
              "term hidden), at most 2 per chunk; split by source chunk (train, validation, test never share a "
              f"chunk); {WITHHELD_FRACTION:.0%} of the documents withheld from every method (their questions are "
-             f"test questions, covered=false); `quick`: {QUICK_DOCUMENTS} guides",
+             f"test questions, covered=false); `quick`: {QUICK_DOCUMENTS} guides, {QUICK_TEST_FRACTION:.0%} of the "
+             "questions for test",
 }
 
 
@@ -78,8 +85,10 @@ def _version() -> str | None:
 
 
 def build(quick: bool = False, withheld_fraction: float = WITHHELD_FRACTION, max_per_chunk: int = 2,
-          seed: int = 0) -> Task:
-    """quick: QUICK_DOCUMENTS guides drawn with the seed, for a first look within minutes on a CPU."""
+          seed: int = 0, documents: int | None = None, test_fraction: float | None = None) -> Task:
+    """quick: QUICK_DOCUMENTS guides drawn with the seed and QUICK_TEST_FRACTION of the questions for test, for a
+    first look within minutes on a CPU. documents: that many guides drawn with the seed instead (at least 2: one
+    may be withheld); test_fraction: the share of questions (by source chunk) for test instead."""
     from core.task.chunking import chunk_documents
     from core.task.coverage import load_tokenizer
     from core.task.document_settings import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_TOKENS, DocumentsSpec
@@ -87,21 +96,29 @@ def build(quick: bool = False, withheld_fraction: float = WITHHELD_FRACTION, max
     from core.task.questions import cloze_questions, documents_qa_task
 
     folder = guides_folder()
-    documents = read_documents(DocumentsSpec(path=folder))
+    read = read_documents(DocumentsSpec(path=folder))
     # the guides only: the folder also holds app templates (.py, .toml), which are code, not the handbook
-    frame = documents.frame[documents.frame.document.str.endswith(".md")].reset_index(drop=True)
-    if quick:
-        picked = np.random.default_rng([seed, 26]).choice(len(frame), min(QUICK_DOCUMENTS, len(frame)),
-                                                           replace=False)
+    frame = read.frame[read.frame.document.str.endswith(".md")].reset_index(drop=True)
+    count = documents if documents is not None else (QUICK_DOCUMENTS if quick else None)
+    if count is not None:
+        if count < 2:
+            raise ConfigError(f"documents is {count}; draw at least 2 guides (one may be withheld from every method)")
+        picked = np.random.default_rng([seed, 26]).choice(len(frame), min(count, len(frame)), replace=False)
         frame = frame.iloc[sorted(picked)].reset_index(drop=True)
     chunks = chunk_documents(frame, load_tokenizer("default"), DEFAULT_CHUNK_TOKENS, DEFAULT_CHUNK_OVERLAP)
     questions = cloze_questions(chunks, max_per_chunk=max_per_chunk, seed=seed)
-    task = documents_qa_task(chunks, questions, seed=seed, withheld_fraction=withheld_fraction,
-                             name="streamlit-docs")
+    if test_fraction is None:
+        test_fraction = QUICK_TEST_FRACTION if quick else TEST_FRACTION
+    if not 0 < test_fraction < 0.9:
+        raise ConfigError(f"test_fraction is {test_fraction}; it is the share of questions for test, above 0 and "
+                          "below 0.9 (training and validation questions need the rest)")
+    task = documents_qa_task(chunks, questions, test_fraction=test_fraction, seed=seed,
+                             withheld_fraction=withheld_fraction, name="streamlit-docs")
     digest = hashlib.sha256("\n\n".join(frame.document + "\n" + frame.text).encode()).hexdigest()
     task.provenance.update(
         scenario=CARD, streamlit=_version(), sha256=digest,
-        options={"quick": quick, "withheld_fraction": withheld_fraction, "max_per_chunk": max_per_chunk,
+        options={"quick": quick, "documents": len(frame), "test_fraction": test_fraction,
+                 "withheld_fraction": withheld_fraction, "max_per_chunk": max_per_chunk,
                  "seed": seed, "chunk_tokens": DEFAULT_CHUNK_TOKENS, "chunk_overlap": DEFAULT_CHUNK_OVERLAP},
         documents={"read": len(frame), "characters": int(frame.text.str.len().sum())})
     return task

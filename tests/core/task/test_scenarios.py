@@ -7,6 +7,7 @@ from core.errors import ConfigError
 from core.task.data import normalize_text
 from core.task.load import load_task
 from core.task.scenarios import SCENARIOS, build_scenario, scenario_cards
+from core.task.scenarios.streamlit_docs import QUICK_DOCUMENTS
 from core.task.validation import validate_task, whole_words
 
 SMALL = {"fortunes": {"per_class": 60}, "kaomoji": {"per_class": 60}, "geo-knowledge": {"per_class": 40},
@@ -178,9 +179,33 @@ def test_streamlit_docs_asks_about_its_guides_from_chunks_no_split_shares_and_wi
     assert withheld and not withheld & set(task.corpus.document)
     uncovered = task.test[~task.test.covered]
     assert len(uncovered) and {source.split("#")[0] for source in uncovered.source} <= withheld
-    assert task.provenance["streamlit"] and task.provenance["documents"]["read"] == 12
+    assert task.provenance["streamlit"] and task.provenance["documents"]["read"] == QUICK_DOCUMENTS
     full = build_scenario("streamlit-docs")
     assert full.corpus.document.nunique() > task.corpus.document.nunique() and len(full.test) > len(task.test)
     quick = parse_config(demo_config("streamlit-docs", quick=True))
-    assert quick.model.name == "smollm2" and {"rag", "rag_bm25", "rag_hybrid", "corpus_ft"} <= set(quick.methods)
-    assert quick.sizes == [32] and quick.rag.k == 4
+    assert quick.model.name == "smollm2" and quick.sizes == [32] and quick.seeds == [0] and quick.rag.k == 4
+
+
+def test_streamlit_docs_quick_look_runs_the_whole_grid_on_a_small_corpus_with_a_test_set_that_still_compares():
+    """`--quick` is every method of the documents question (prompt, RAG with each retriever, LoRA, corpus
+    fine-tuning, RAG + LoRA) once, on a corpus small enough for corpus fine-tuning on a 2-core CPU, while the
+    test set stays large enough to tell methods apart."""
+    from core.config import parse_config
+    from core.task.scenarios import demo_config
+
+    quick = parse_config(demo_config("streamlit-docs", quick=True))
+    assert quick.methods == ["prompt", "rag", "rag_bm25", "rag_hybrid", "lora", "corpus_ft", "rag_lora"]
+    assert (quick.budget.max_epochs, quick.budget.min_steps, quick.training.batch_size) == (2, 12, 8)
+    task = load_task(quick.task)
+    assert len(task.corpus) <= 250  # what corpus_ft trains on twice and every RAG run indexes
+    assert len(task.test) >= 60 and (~task.test.covered).sum() >= 5  # covered and withheld questions both
+    assert len(task.train) >= quick.sizes[0]
+
+
+def test_streamlit_docs_options_say_what_to_fix():
+    with pytest.raises(ConfigError, match="at least 2 guides"):
+        build_scenario("streamlit-docs", documents=1)
+    with pytest.raises(ConfigError, match="share of questions for test"):
+        build_scenario("streamlit-docs", quick=True, test_fraction=0.95)
+    task = build_scenario("streamlit-docs", documents=4, test_fraction=0.3)
+    assert task.provenance["options"]["documents"] == 4 and task.provenance["options"]["test_fraction"] == 0.3

@@ -39,7 +39,9 @@ def _chunks(texts: dict[str, list[str]], heading: str = "") -> pd.DataFrame:
 
 def _package_docs(package: str, chars: int = 1500) -> list[str]:
     """The README a package ships in its metadata (real documentation no one here wrote), cut at paragraphs."""
-    text = importlib.metadata.metadata(package).get_payload()
+    # read the file itself: the body's place in metadata() depends on which importlib_metadata answers (the
+    # backport, which some packages import, moves it to "Description")
+    text = importlib.metadata.distribution(package).read_text("METADATA").split("\n\n", 1)[1]
     chunks, current = [], ""
     for paragraph in text.split("\n\n"):
         current += paragraph + "\n\n"

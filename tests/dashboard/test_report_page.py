@@ -30,3 +30,29 @@ def test_the_page_says_what_is_missing_names_the_tied_and_explains_the_choice(ad
     assert "each is ruled out (rag (32 per class): below the accuracy floor" in reasons
     assert "rag (32 per class) takes new data" not in reasons
     assert "tfidf (32 per class)" not in reasons[reasons.index("Ruled out by the constraints"):]
+
+
+def test_the_recommended_option_exports_beside_the_recommendation(adaptlab_home):
+    """A real kept run: the button writes its folder under ADAPTLAB_HOME/exports with its card; again, it refuses in
+    one sentence unless told to replace it."""
+    from core.config import parse_config
+    from core.running.runner import run_experiment
+    from tests.conftest import tiny_config
+
+    run_experiment(parse_config(tiny_config(methods=["tfidf"], sizes=[4], keep_artifacts=True)),
+                   SqlStore(adaptlab_home / "results.db"))
+    app = open_page("report")
+    assert_clean(app)
+    assert app.selectbox(key="report.export.option").value == "tfidf@4"  # the recommendation, chosen already
+    export = next(button for button in app.button if button.label == "Export this option")
+    export.click().run()
+    assert_clean(app)
+    folder = adaptlab_home / "exports" / "tiny-tfidf-4"
+    # the message is Markdown-safe text ("@" and "|" escaped), naming the run and the folder written
+    assert any(message.value.startswith("exported tfidf") and f"{folder}: README.md, adaptlab.json, load.py" in
+               message.value for message in app.success)
+    card = (folder / "README.md").read_text(encoding="utf-8")
+    assert "library_name: sklearn" in card and "Decision report's verdict**: Use tfidf (4 per class)." in card
+    assert app.get("download_button")  # the folder as a zip
+    next(button for button in app.button if button.label == "Export this option").click().run()
+    assert any("already exists; add --force" in message.value for message in app.error)

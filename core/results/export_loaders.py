@@ -79,6 +79,23 @@ def predict(texts, base=SETTINGS["base_model"]):
     probe.coef_, probe.intercept_, probe.classes_ = weights["coef"], weights["intercept"], weights["classes"]
     return [LABELS[int(index)] for index in probe.predict(features)]
 ''',
+    "setfit": '''
+
+def predict(texts):
+    """SetFit's fine-tuned sentence-transformers body (its embeddings not normalised, as SetFit's), then the
+    logistic-regression head stored as arrays in head.npz."""
+    import numpy as np
+    from sentence_transformers import SentenceTransformer
+    from sklearn.linear_model import LogisticRegression
+
+    encoder = SentenceTransformer(str(HERE / "body"), device="cpu")
+    encoder.max_seq_length = SETTINGS["max_length"]
+    features = encoder.encode(list(texts), convert_to_numpy=True)
+    weights = np.load(HERE / "head.npz")
+    head = LogisticRegression()
+    head.coef_, head.intercept_, head.classes_ = weights["coef"], weights["intercept"], weights["classes"]
+    return [LABELS[int(index)] for index in head.predict(features)]
+''',
     "tfidf": '''
 
 def predict(texts):
@@ -97,7 +114,7 @@ if __name__ == "__main__":
     print(json.dumps(predict(sys.argv[1:])))
 '''
 
-KIND = {"lora": "lora", "full": "model", "scratch": "model", "probe": "probe", "tfidf": "tfidf"}
+KIND = {"lora": "lora", "full": "model", "scratch": "model", "probe": "probe", "setfit": "setfit", "tfidf": "tfidf"}
 
 
 def loader(method: str) -> str:

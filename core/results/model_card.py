@@ -93,6 +93,10 @@ def _how_to_load(settings: dict, merged: bool) -> list[str]:
                   f"encoder.max_seq_length = {settings['max_length']}",
                   "# probe.npz: coef, intercept, classes of a scikit-learn LogisticRegression on the unit-length "
                   "embeddings"],
+        "setfit": ["from sentence_transformers import SentenceTransformer",
+                   f"encoder = SentenceTransformer(\"THIS_FOLDER/body\"); encoder.max_seq_length = "
+                   f"{settings['max_length']}",
+                   "# head.npz: coef, intercept, classes of a scikit-learn LogisticRegression on its embeddings"],
         "tfidf": ["import joblib", "pipeline = joblib.load(\"THIS_FOLDER/tfidf.joblib\")  # a scikit-learn Pipeline; "
                   "predict() gives label indices"],
     }

@@ -24,7 +24,7 @@ from core.task.sizes import size_label
 
 # what each exportable method's folder holds, and the library that loads it (the card's library_name)
 LIBRARIES = {"lora": "peft", "full": "transformers", "scratch": "transformers", "probe": "sentence-transformers",
-             "setfit": "sentence-transformers", "tfidf": "sklearn"}
+             "setfit": "sentence-transformers", "prompt": "sentence-transformers", "tfidf": "sklearn"}
 HUB_NAMES = {"default": "sentence-transformers/all-MiniLM-L6-v2"}  # the built-in model's name on the Hub
 
 
@@ -199,6 +199,11 @@ def write_probe(kept: Path, out: Path, settings: dict, merged: bool) -> None:
     _copy(kept, out, "probe.npz")
 
 
+def write_prompt(kept: Path, out: Path, settings: dict, merged: bool) -> None:
+    """Zero-shot on an encoder: each label's text (the exact prompt, one a line) and its unit-length embedding."""
+    _copy(kept, out, "prompts.txt", "label_vectors.npy")
+
+
 def write_setfit(kept: Path, out: Path, settings: dict, merged: bool) -> None:
     """The fine-tuned sentence-transformers body and its logistic-regression head as arrays (no pickle)."""
     from core.methods.setfit import BODY_FOLDER, HEAD_FILE
@@ -212,7 +217,7 @@ def write_tfidf(kept: Path, out: Path, settings: dict, merged: bool) -> None:
 
 
 WRITERS = {"lora": write_lora, "full": write_model, "scratch": write_model, "probe": write_probe,
-           "setfit": write_setfit, "tfidf": write_tfidf}
+           "setfit": write_setfit, "prompt": write_prompt, "tfidf": write_tfidf}
 
 
 def exports_folder(name: str, option: str) -> Path:

@@ -79,6 +79,20 @@ def predict(texts, base=SETTINGS["base_model"]):
     probe.coef_, probe.intercept_, probe.classes_ = weights["coef"], weights["intercept"], weights["classes"]
     return [LABELS[int(index)] for index in probe.predict(features)]
 ''',
+    "prompt": '''
+
+def predict(texts, base=SETTINGS["base_model"]):
+    """Zero-shot: each text goes to the label whose text (prompts.txt, one a line, in label order) its unit-length
+    mean-pooled embedding is closest to (label_vectors.npy holds those labels' embeddings)."""
+    import numpy as np
+    from sentence_transformers import SentenceTransformer
+
+    encoder = SentenceTransformer(base, device="cpu")
+    encoder.max_seq_length = SETTINGS["max_length"]
+    features = encoder.encode(list(texts), normalize_embeddings=True, convert_to_numpy=True)
+    similarities = features @ np.load(HERE / "label_vectors.npy").T
+    return [LABELS[int(index)] for index in similarities.argmax(axis=1)]
+''',
     "setfit": '''
 
 def predict(texts):
@@ -114,7 +128,8 @@ if __name__ == "__main__":
     print(json.dumps(predict(sys.argv[1:])))
 '''
 
-KIND = {"lora": "lora", "full": "model", "scratch": "model", "probe": "probe", "setfit": "setfit", "tfidf": "tfidf"}
+KIND = {"lora": "lora", "full": "model", "scratch": "model", "probe": "probe", "setfit": "setfit", "prompt": "prompt",
+        "tfidf": "tfidf"}
 
 
 def loader(method: str) -> str:

@@ -93,6 +93,10 @@ def _how_to_load(settings: dict, merged: bool) -> list[str]:
                   f"encoder.max_seq_length = {settings['max_length']}",
                   "# probe.npz: coef, intercept, classes of a scikit-learn LogisticRegression on the unit-length "
                   "embeddings"],
+        "prompt": ["from sentence_transformers import SentenceTransformer",
+                   f"encoder = SentenceTransformer(\"{settings['base_model_name']}\"); encoder.max_seq_length = "
+                   f"{settings['max_length']}",
+                   "# prompts.txt: each label's text; label_vectors.npy: their embeddings (the nearest label wins)"],
         "setfit": ["from sentence_transformers import SentenceTransformer",
                    f"encoder = SentenceTransformer(\"THIS_FOLDER/body\"); encoder.max_seq_length = "
                    f"{settings['max_length']}",

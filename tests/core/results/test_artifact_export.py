@@ -17,7 +17,7 @@ import yaml
 from core.errors import AdaptlabError
 from tests.conftest import tiny_config
 
-KINDS = ["lora", "full", "scratch", "probe", "setfit", "tfidf"]
+KINDS = ["lora", "full", "scratch", "probe", "setfit", "prompt", "tfidf"]
 
 # runs an exported load.py's predict() with adaptlab unimportable: the folder must need its library alone
 RUN_LOADER = """
@@ -68,9 +68,10 @@ def test_an_exported_option_reproduces_the_stored_test_predictions_without_adapt
     from core.results.artifact_export import export_option
 
     store, texts, labels = kept_grid
-    out = tmp_path / f"{method}-4"
+    out = tmp_path / method
     merged = method == "lora"
-    result = export_option(store, "tiny", f"{method}@4", out, merged=merged)
+    size = "0" if method == "prompt" else "4"  # zero-shot uses no training data: its one size is 0
+    result = export_option(store, "tiny", f"{method}@{size}", out, merged=merged)
     assert result.folder == out and (out / "README.md").is_file() and (out / "adaptlab.json").is_file()
     expected = stored_predictions(store, result.run_key, labels)
     assert predict_in_fresh_process(out, texts, tmp_path) == expected
@@ -105,8 +106,8 @@ def test_bad_options_are_one_sentence_and_write_nothing(kept_grid, tmp_path):
 
     store, _, _ = kept_grid
     out = tmp_path / "out"
-    cases = [("lora@64", "has no finished run of lora@64; its options are full@4, lora@4, probe@4, scratch@4, "
-              "setfit@4, tfidf@4"), ("lora", "give METHOD@SIZE")]
+    cases = [("lora@64", "has no finished run of lora@64; its options are full@4, lora@4, probe@4, prompt@0, "
+              "scratch@4, setfit@4, tfidf@4"), ("lora", "give METHOD@SIZE")]
     for option, message in cases:
         with pytest.raises(AdaptlabError, match=message) as caught:
             export_option(store, "tiny", option, out)

@@ -4,6 +4,7 @@
     adaptlab show fortunes-quick                   # the results table, and the recommendation in one line
     adaptlab report fortunes-quick --accuracy-floor 0.8 --queries 1000000 --format html   # the decision report
     adaptlab export fortunes-quick --format csv    # write the runs out
+    adaptlab export fortunes-quick --option lora@32 -o lora-32/   # the option, ready to serve, with its model card
     adaptlab questions handbook.yaml -o questions.jsonl   # test questions from the config's documents, to edit
     adaptlab questions handbook.yaml --source llm --model smollm2   # the same, written by an LLM
     adaptlab list                                  # experiments in the store
@@ -276,6 +277,8 @@ def cmd_export(args) -> int:
         from core.running.tracking import default_uri
 
         return to_mlflow(_store(args, create=False), args.experiment, args.mlflow or default_uri())
+    if args.option is not None:
+        return export_option(args)
     out = Path(args.output or f"{args.experiment}.{args.format}")
     check_destination(out, args.force)
     frame = load_results(args.experiment, _store(args, create=False))
@@ -284,6 +287,17 @@ def cmd_export(args) -> int:
     except OSError as error:  # permission denied, a read-only or full disk
         raise AdaptlabError(f"cannot write {out}: {error.strerror or error}") from None
     console.print(f"wrote {len(frame)} run(s) to {out}")
+    return 0
+
+
+def export_option(args) -> int:
+    """The option's serving folder with its model card (core/results/artifact_export.py)."""
+    from core.results.artifact_export import export_option as export
+
+    out = Path(args.output or f"{args.experiment}-{args.option.replace('@', '-')}")
+    result = export(_store(args, create=False), args.experiment, args.option, out, merged=args.merged,
+                    force=args.force)
+    console.print(escape(result.summary()), soft_wrap=True, highlight=False)
     return 0
 
 
@@ -548,11 +562,18 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--months", type=int, default=defaults.months, metavar="N",
                         help=f"the period the queries and updates cover (default: {defaults.months})")
     report.set_defaults(func=cmd_report)
-    export = commands.add_parser("export", help="write an experiment's runs to CSV or JSON")
+    export = commands.add_parser("export", help="write an experiment's runs to CSV or JSON, to MLflow, or one option "
+                                 "ready to serve")
     export.add_argument("experiment")
     export.add_argument("--format", choices=("csv", "json"), default="csv")
-    export.add_argument("-o", "--output", help="file to write (default: EXPERIMENT.FORMAT)")
-    export.add_argument("--force", action="store_true", help="replace the file if it exists")
+    export.add_argument("-o", "--output", help="file to write (default: EXPERIMENT.FORMAT); with --option, the folder "
+                        "(default: EXPERIMENT-METHOD-SIZE)")
+    export.add_argument("--force", action="store_true", help="replace the file (or folder) if it exists")
+    export.add_argument("--option", metavar="METHOD@SIZE",
+                        help="write this option's kept weights (keep_artifacts: true) as its tools load them (peft, "
+                             "transformers, scikit-learn), with load.py and a model card README.md: e.g. lora@32")
+    export.add_argument("--merged", action="store_true",
+                        help="with a LoRA --option: also the adapter merged into its base, as a transformers folder")
     export.add_argument("--mlflow", nargs="?", const="", metavar="URI",
                         help="log the runs to MLflow instead (one run per adaptlab run under a parent for the grid; "
                              "again adds only what is new); URI defaults to MLFLOW_TRACKING_URI, else "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.errors import AdaptlabError
+from core.results.artifact_export import export_option, exports_folder, zipped
 from core.results.costs import Constraints
 from core.results.mlflow_export import export_experiment
 from core.results.recommendation import recommend
@@ -32,10 +33,38 @@ def render() -> None:
         st.info("\n\n".join(report.incomplete), icon=":material/hourglass_top:")
     (st.success if choice.met else st.warning)(f"**{choice.headline}**", icon=":material/recommend:")
     st.markdown("\n".join(f"- {reason}" for reason in choice.reasons))
+    _export_option(results, choice)
     _decision(report)
     figures = _evidence(results)
     _provenance(report)
     _downloads(report, figures)
+
+
+def _export_option(results, choice) -> None:
+    """Beside the recommendation: an option written ready to serve, with its model card (adaptlab export --option)."""
+    options = [f"{row.method}@{row.size}" for row in results.summary.itertuples()]
+    chosen = f"{choice.method}@{choice.size}"
+    with st.form(f"{KEY}.export", border=False):
+        left, middle, right = st.columns([2, 1, 1], vertical_alignment="bottom")
+        option = left.selectbox("Option to export, ready to serve", options, key=f"{KEY}.export.option",
+                                index=options.index(chosen) if chosen in options else 0,
+                                help="Its kept weights (keep_artifacts: true) as peft, transformers or scikit-learn "
+                                     "load them, with load.py and a model card README.md carrying this evidence.")
+        merged = middle.checkbox("LoRA merged too", key=f"{KEY}.export.merged")
+        replace = right.checkbox("Replace an earlier export", key=f"{KEY}.export.replace")
+        sent = st.form_submit_button("Export this option", icon=":material/deployed_code:")
+    if sent:
+        try:
+            with st.spinner(f"Exporting {option}"):
+                result = export_option(state.store(), results.name, option, exports_folder(results.name, option),
+                                       merged=merged, force=replace, verdict=choice.headline)
+        except AdaptlabError as error:
+            st.error(markdown_text(str(error)), icon=":material/error:")
+        else:
+            st.success(markdown_text(result.summary()), icon=":material/check_circle:")
+            st.download_button("Download the folder (zip)", zipped(result.folder), key=f"{KEY}.export.zip",
+                               file_name=f"{result.folder.name}.zip", mime="application/zip",
+                               icon=":material/download:", on_click="ignore")
 
 
 def _decision(report) -> None:

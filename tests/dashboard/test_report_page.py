@@ -40,12 +40,13 @@ def test_the_page_sends_the_runs_to_mlflow_and_a_refusal_is_a_sentence(adaptlab_
     app = open_page("report")
     assert app.text_input(key="report.mlflow.uri").value == f"sqlite:///{adaptlab_home / 'mlflow.db'}"
     app.text_input(key="report.mlflow.uri").set_value("nonsense://nowhere")
-    app.button[-1].click().run()  # the form's submit button (its fields are sent with it)
+    send = lambda: next(b for b in app.button if b.label == "Send the runs to MLflow")  # noqa: E731
+    send().click().run()  # the form's submit button (its fields are sent with it)
     assert_clean(app)
     assert "refused the runs" in app.error[0].value and "nowhere" in app.error[0].value
     uri = f"sqlite:///{tmp_path / 'team.db'}"
     app.text_input(key="report.mlflow.uri").set_value(uri)
-    app.button[-1].click().run()
+    send().click().run()
     assert_clean(app)
     finished = SqlStore(adaptlab_home / "results.db").runs_frame("grid")
     assert f": {len(finished)} run(s) added, 0 replaced, 0 already there" in app.success[-1].value
@@ -53,3 +54,29 @@ def test_the_page_sends_the_runs_to_mlflow_and_a_refusal_is_a_sentence(adaptlab_
     experiment = client.get_experiment_by_name("adaptlab/grid")
     logged = client.search_runs([experiment.experiment_id], max_results=1000)
     assert len(logged) == len(finished) + 1  # each run, and the grid's parent with the report on it
+
+
+def test_the_recommended_option_exports_beside_the_recommendation(adaptlab_home):
+    """A real kept run: the button writes its folder under ADAPTLAB_HOME/exports with its card; again, it refuses in
+    one sentence unless told to replace it."""
+    from core.config import parse_config
+    from core.running.runner import run_experiment
+    from tests.conftest import tiny_config
+
+    run_experiment(parse_config(tiny_config(methods=["tfidf"], sizes=[4], keep_artifacts=True)),
+                   SqlStore(adaptlab_home / "results.db"))
+    app = open_page("report")
+    assert_clean(app)
+    assert app.selectbox(key="report.export.option").value == "tfidf@4"  # the recommendation, chosen already
+    export = next(button for button in app.button if button.label == "Export this option")
+    export.click().run()
+    assert_clean(app)
+    folder = adaptlab_home / "exports" / "tiny-tfidf-4"
+    # the message is Markdown-safe text ("@" and "|" escaped), naming the run and the folder written
+    assert any(message.value.startswith("exported tfidf") and f"{folder}: README.md, adaptlab.json, load.py" in
+               message.value for message in app.success)
+    card = (folder / "README.md").read_text(encoding="utf-8")
+    assert "library_name: sklearn" in card and "Decision report's verdict**: Use tfidf (4 per class)." in card
+    assert app.get("download_button")  # the folder as a zip
+    next(button for button in app.button if button.label == "Export this option").click().run()
+    assert any("already exists; add --force" in message.value for message in app.error)

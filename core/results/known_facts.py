@@ -39,6 +39,7 @@ class KnownFactsView:
     categories: dict[str, int] = field(default_factory=dict)  # test questions per category
     seconds: float = 0.0  # what the pass cost
     questions: int = 0  # questions it answered (test and training)
+    samples: int = 0  # sampled answers per question besides the greedy one
     finding: str = NOT_RUN
     unit: str = "total"  # of the sizes (core.task.sizes.size_label)
 
@@ -157,6 +158,7 @@ def known_facts_view(experiment: dict, runs: pd.DataFrame) -> KnownFactsView | N
     counts = pd.Series(test_categories(stored, len(questions))).value_counts()
     return KnownFactsView(ran=True, table=table, categories={str(k): int(v) for k, v in counts.items()},
                           seconds=float(stored.get("seconds", 0.0)), questions=len(stored["questions"]),
+                          samples=int(stored.get("samples", 0)),
                           finding=known_facts_finding(table),
                           unit=experiment.get("config", {}).get("size_unit", "total"))
 
@@ -182,8 +184,9 @@ def summary_line(view: KnownFactsView) -> str:
     if not view.ran:
         return NOT_RUN
     counts = ", ".join(f"{name} {n}" for name, n in view.categories.items() if n)
-    return (f"Before any training the base model answered {view.questions} question(s) closed-book (greedy and "
-            f"sampled) in {view.seconds:.1f} s; test questions by category: {counts}. Known: any category but "
+    how = f"greedy and {view.samples} sample(s) each" if view.samples else "greedy only"
+    return (f"Before any training the base model answered {view.questions} question(s) closed-book ({how}) in "
+            f"{view.seconds:.1f} s; test questions by category: {counts}. Known: any category but "
             "Unknown. Made up: a wrong answer that is not empty and does not abstain.")
 
 

@@ -8,6 +8,7 @@ A benchmark with no record for a kind of machine is listed as not yet measured, 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -216,7 +217,7 @@ LIMITS = {
                        "seed): the negative-transfer table bootstrapped every paired run on its own, 2,000 "
                        "resamples gathered element by element each time. The resamples are now drawn once per test "
                        "set and applied as one matrix product of draw counts (core/evaluation/metrics.py "
-                       "bootstrap_means; exact, so every interval is the same to the last bit: tests/core/"
+                       "bootstrap_means; exact, so every interval is the same to the last bit: tests/core/evaluation/"
                        "test_metrics.py compares it with the old way, and every stored experiment's tables and "
                        "recommendation came out identical), the per-pair intervals of a table in blocks of 512, "
                        "and a pooled cell's interval and p-value from one draw. The results are shared by every "
@@ -535,10 +536,38 @@ def page(records: dict[tuple[str, str], dict]) -> str:
     return "\n".join(lines)
 
 
+# A section written by hand (a measurement no record holds) sits between these two marks, and a rewrite keeps it.
+KEPT = re.compile(r"<!-- section (\d+)\b[^>]*; begin -->\n.*?<!-- section \1: end -->", re.DOTALL)
+
+
+def kept_sections(text: str) -> dict[int, str]:
+    """The hand-kept sections of a BENCHMARKS.md, marks included, by section number."""
+    return {int(match.group(1)): match.group(0) for match in KEPT.finditer(text)}
+
+
+def with_kept(generated: str, kept: dict[int, str]) -> str:
+    """The generated page with each hand-kept section in its place: in place of the generated section of its number
+    where there is one, else after the section before it, so a rewrite loses no figure written by hand."""
+    parts = re.split(r"(?m)^(?=## \d+)", generated)
+    numbered = {int(re.match(r"## (\d+)", part).group(1)): i for i, part in enumerate(parts) if part.startswith("## ")}
+    for number in sorted(kept):
+        block = kept[number] + "\n\n"
+        if number in numbered:
+            parts[numbered[number]] = block
+        else:
+            before = [i for n, i in numbered.items() if n < number]
+            at = max(before) + 1 if before else min(numbered.values(), default=len(parts))
+            parts.insert(at, block)
+            numbered = {n: i + (i >= at) for n, i in numbered.items()}
+    return "".join(parts).rstrip("\n") + "\n"
+
+
 def main() -> None:
     records = _records()
-    (ROOT / "docs" / "BENCHMARKS.md").write_text(page(records), encoding="utf-8")
-    print(f"wrote docs/BENCHMARKS.md from {len(records)} record(s)")
+    target = ROOT / "docs" / "BENCHMARKS.md"
+    kept = kept_sections(target.read_text(encoding="utf-8")) if target.exists() else {}
+    target.write_text(with_kept(page(records), kept), encoding="utf-8")
+    print(f"wrote docs/BENCHMARKS.md from {len(records)} record(s), keeping {len(kept)} section(s) written by hand")
 
 
 if __name__ == "__main__":

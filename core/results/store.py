@@ -397,14 +397,25 @@ class SqlStore:
                              .where(runs.c.experiment == name)).one()
         return "|".join(map(str, row))
 
-    def runs_frame(self, names: list[str] | str, with_predictions: bool = False) -> pd.DataFrame:
-        """Runs of one or more experiments as a DataFrame: one row per run."""
+    def finished_summary(self, name: str) -> tuple[int, float | None]:
+        """How many runs of `name` finished and the best quality among them: one aggregate query."""
+        with self.engine.connect() as db:
+            count, best = db.execute(select(func.count(), func.max(runs.c.accuracy)).where(
+                (runs.c.experiment == name) & (runs.c.status == "finished"))).one()
+        return int(count), best
+
+    def runs_frame(self, names: list[str] | str, with_predictions: bool = False,
+                   keys: set[str] | None = None) -> pd.DataFrame:
+        """Runs of one or more experiments as a DataFrame: one row per run (only those run keys, where given)."""
         names = [names] if isinstance(names, str) else names
         columns = [runs.c.experiment, runs.c.run_key, *(runs.c[c] for c in RUN_COLUMNS), runs.c.record]
         if with_predictions:
             columns.append(runs.c.predictions)
+        where = runs.c.experiment.in_(names)
+        if keys is not None:
+            where = where & runs.c.run_key.in_(sorted(keys))
         with self.engine.connect() as db:
-            rows = db.execute(select(*columns).where(runs.c.experiment.in_(names)).order_by(runs.c.id)).mappings().all()
+            rows = db.execute(select(*columns).where(where).order_by(runs.c.id)).mappings().all()
         return pd.DataFrame([dict(r) for r in rows], columns=[c.name for c in columns])
 
 

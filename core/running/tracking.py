@@ -85,16 +85,17 @@ def log_experiment(store, name: str, tracking_uri: str, report_html: str | None 
 
 def _log(mlflow, store, stored: dict, name: str, tracking_uri: str, report_html: str | None,
          only_keys: set[str] | None, extra: dict[str, dict] | None) -> MlflowExport:
-    runs = store.runs_frame(name, with_predictions=True)
+    # only the runs asked for are read and looked up in MLflow: the grid logs one run as each finishes, and reading
+    # every run (with its predictions) and every MLflow child each time made a grid's logging quadratic in its size
+    runs = store.runs_frame(name, with_predictions=True, keys=only_keys)
     finished = runs[runs.status == "finished"]
     experiment_id = _experiment_id(mlflow, name, tracking_uri)
     parent = _parent(mlflow, experiment_id, stored)
     result = MlflowExport(tracking_uri, experiment_id, parent.info.run_id)
     extra = extra or {}
-    existing = {run.data.tags.get(RUN_KEY): run for run in _children(mlflow, experiment_id, parent.info.run_id)}
+    existing = {run.data.tags.get(RUN_KEY): run
+                for run in _children(mlflow, experiment_id, parent.info.run_id, only_keys)}
     for row in finished.itertuples():
-        if only_keys is not None and row.run_key not in only_keys:
-            continue
         record = row.record if isinstance(row.record, dict) else json.loads(row.record)
         digest = hashlib.sha256(json_text(record, sort_keys=True).encode()).hexdigest()[:16]
         previous = existing.get(row.run_key)
@@ -107,8 +108,8 @@ def _log(mlflow, store, stored: dict, name: str, tracking_uri: str, report_html:
         _child(mlflow, experiment_id, parent.info.run_id, stored, record, row.predictions, digest,
                extra.get(row.run_key, {}))
         (result.replaced if previous is not None else result.added).append(row.run_key)
-    _log_metrics(mlflow, parent.info.run_id, {"finished_runs": len(finished),
-                                              "best_quality": finished.accuracy.max() if len(finished) else None})
+    count, best = store.finished_summary(name)
+    _log_metrics(mlflow, parent.info.run_id, {"finished_runs": count, "best_quality": best})
     if report_html is not None:
         _attach(mlflow, parent.info.run_id, "decision-report.html", report_html)
     return result
@@ -175,11 +176,18 @@ def _parent(mlflow, experiment_id: str, stored: dict):
     return parent
 
 
-def _children(mlflow, experiment_id: str, parent_id: str) -> list:
+def _children(mlflow, experiment_id: str, parent_id: str, keys: set[str] | None = None) -> list:
+    """The parent's child runs in MLflow: all of them, or those of the given run keys."""
+    if keys is not None:
+        return [run for key in sorted(keys) for run in _children_where(
+            mlflow, experiment_id, f"tags.`mlflow.parentRunId` = '{parent_id}' and tags.`{RUN_KEY}` = '{key}'")]
+    return _children_where(mlflow, experiment_id, f"tags.`mlflow.parentRunId` = '{parent_id}'")
+
+
+def _children_where(mlflow, experiment_id: str, filter_string: str) -> list:
     runs, token = [], None
     while True:
-        page = mlflow.search_runs([experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent_id}'",
-                                  max_results=1000, page_token=token)
+        page = mlflow.search_runs([experiment_id], filter_string=filter_string, max_results=1000, page_token=token)
         runs += list(page)
         token = page.token
         if not token:

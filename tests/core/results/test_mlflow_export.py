@@ -130,3 +130,32 @@ def test_without_mlflow_installed_the_export_says_how_to_install_it(tmp_path, mo
     with pytest.raises(AdaptlabError, match="mlflow"):  # before any run starts
         run_experiment(config, SqlStore(tmp_path / "other.db"))
     assert SqlStore(tmp_path / "other.db").runs_frame("tiny").empty
+
+
+def test_logging_one_finished_run_reads_only_that_run_from_the_store_and_from_mlflow(tmp_path):
+    """The grid logs a run as it finishes: that reads the one run (with its predictions) and its one MLflow child,
+    not every run each time (which made a grid's logging quadratic in its size), and the parent's count is of all."""
+    from core.running.tracking import log_experiment
+
+    read = []
+
+    class Watched(SqlStore):
+        def runs_frame(self, names, with_predictions=False, keys=None):
+            frame = super().runs_frame(names, with_predictions=with_predictions, keys=keys)
+            if with_predictions:
+                read.extend(frame.run_key)
+            return frame
+
+    store = Watched(tmp_path / "r.db")
+    fake_experiment(store, "fake")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    everything = log_experiment(store, "fake", uri)
+    one = sorted(everything.added)[0]
+    read.clear()
+    again = log_experiment(store, "fake", uri, only_keys={one})
+    assert read == [one] and again.unchanged == [one] and not again.added
+    client, parents, children = _runs(uri, "fake")
+    finished = store.runs_frame("fake")
+    finished = finished[finished.status == "finished"]
+    assert parents[0].data.metrics["finished_runs"] == len(finished)
+    assert parents[0].data.metrics["best_quality"] == pytest.approx(finished.accuracy.max())

@@ -196,7 +196,7 @@ class _Experiment(_Strict):
     # "refit": as from_budget to choose when to stop, then trained again from the start on every example of the
     # budget for the chosen number of steps (core/running/refit.py; both trainings count as its training cost)
     validation: Literal["refit", "from_budget", "separate"] = "refit"
-    # the same small search for every method that has one (MethodSpec.search: 3 learning rates, 3 values of C or k),
+    # the same small search for every method that has one (MethodSpec.search: learning rates, LoRA's rank, C, k),
     # on the same validation examples; what was tried and chosen is recorded, and the search counts as training
     tuning: bool = False
     # validation-scored trials each searched method gets under `tuning`, the same for all: the configured setting

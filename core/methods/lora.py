@@ -32,6 +32,15 @@ class LoraSettings(Strict):
     target_modules: list[str] | None = None  # None = the architecture's default (core/backbone/architectures.py)
 
 
+def rank_and_alpha(ctx: FitContext) -> tuple[int, int]:
+    """The adapter's rank and alpha: the configured ones, the rank times the search's `rank_x` when it is under
+    trial, and alpha scaled with it, so alpha / rank stays as configured (2 by default, as Biderman et al. 2024 set
+    it) and a trial changes the adapter's capacity, not its effective learning rate."""
+    settings = ctx.config.lora
+    rank = max(1, round(settings.r * ctx.hyper.get("rank_x", 1.0)))
+    return rank, max(1, round(settings.alpha * rank / settings.r))
+
+
 def fit(ctx: FitContext) -> TrainedClassifier:
     from peft import LoraConfig, TaskType, get_peft_model
     from transformers import set_seed
@@ -43,11 +52,12 @@ def fit(ctx: FitContext) -> TrainedClassifier:
     model = ctx.base.classifier(len(ctx.labels), pretrained=True)
     targets = settings.target_modules or list(ctx.base.profile.lora_targets)
     # TaskType.SEQ_CLS makes peft keep the classification head trainable and save it with the adapter
-    lora = LoraConfig(task_type=TaskType.SEQ_CLS, r=settings.r, lora_alpha=settings.alpha,
-                      lora_dropout=settings.dropout, target_modules=targets)
+    rank, alpha = rank_and_alpha(ctx)
+    lora = LoraConfig(task_type=TaskType.SEQ_CLS, r=rank, lora_alpha=alpha, lora_dropout=settings.dropout,
+                      target_modules=targets)
     model = get_peft_model(model, lora)
     classifier = train_classifier(model, ctx, ctx.learning_rate("lora"))
-    classifier.details.update(lora_r=settings.r, lora_alpha=settings.alpha, target_modules=targets)
+    classifier.details.update(lora_r=rank, lora_alpha=alpha, target_modules=targets)
     return classifier
 
 
@@ -89,4 +99,4 @@ SPEC = MethodSpec("lora", "LoRA adapter", colour="#1F77B4", fits={"encoder": fit
                   learning_rates={"encoder": 2e-3, "decoder": 1e-3}, task_kinds=("classification", "qa"),
                   trains_network=True, early_stops=True, changes_base_weights=True,
                   shares_base_model=True, default_on=("encoder", "decoder"), settings=LoraSettings,
-                  search={"learning_rate_x": (0.5, 1.0, 2.0)})
+                  search={"learning_rate_x": (0.5, 1.0, 2.0), "rank_x": (0.5, 1.0, 2.0)})

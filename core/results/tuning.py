@@ -17,8 +17,8 @@ from core.task.sizes import size_label, size_order
 COLUMNS = ["method", "size", "tuning", "trials", "chosen", "trained on", "selected on", "search seconds"]
 
 # a searched setting as a reader says it (core/methods/*'s MethodSpec.search)
-SETTING_WORDS = {"learning_rate_x": "learning rate x{:g}", "shots_x": "shots x{:g}", "C": "C={:g}", "k": "k={}",
-                 "retriever": "{} retrieval", "selection": "{} shots"}
+SETTING_WORDS = {"learning_rate_x": "learning rate x{:g}", "rank_x": "rank x{:g}", "shots_x": "shots x{:g}",
+                 "C": "C={:g}", "k": "k={}", "retriever": "{} retrieval", "selection": "{} shots"}
 
 
 def chosen_text(chosen: dict) -> str:

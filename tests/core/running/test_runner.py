@@ -144,7 +144,10 @@ def test_tuning_gives_every_method_the_same_search_on_the_same_validation_exampl
     searched = {m: records[m]["details"]["search"] for m in ("probe", "tfidf", "lora")}
     assert [t["C"] for t in searched["probe"]["trials"]] == [1.0, 0.1, 10.0]  # the configured value first
     assert [t["C"] for t in searched["tfidf"]["trials"]] == [10.0, 1.0, 100.0]
-    assert [t["learning_rate_x"] for t in searched["lora"]["trials"]] == [1.0, 0.5, 2.0]
+    # LoRA searches learning rate and rank: 9 combinations for 3 trials, the configured one first, 2 drawn
+    lora_trials = [(t["learning_rate_x"], t["rank_x"]) for t in searched["lora"]["trials"]]
+    assert len(lora_trials) == len(set(lora_trials)) == 3 and lora_trials[0] == (1.0, 1.0)
+    assert {rank for _, rank in lora_trials} - {1.0}  # a rank other than the configured one is tried
     for method, search in searched.items():
         best = max(t["val_accuracy"] for t in search["trials"])
         first_best = next(t for t in search["trials"] if t["val_accuracy"] == best)
@@ -156,6 +159,9 @@ def test_tuning_gives_every_method_the_same_search_on_the_same_validation_exampl
     assert records["lora"]["details"]["refit"]["trained_on"] == 40
     lr = records["lora"]["details"]["learning_rate"]
     assert lr == pytest.approx(2e-3 * searched["lora"]["chosen"]["learning_rate_x"])
+    # the refit trains the chosen rank, alpha scaled with it (alpha / rank as configured: 16 / 8)
+    rank = round(8 * searched["lora"]["chosen"]["rank_x"])
+    assert (records["lora"]["details"]["lora_r"], records["lora"]["details"]["lora_alpha"]) == (rank, 2 * rank)
 
 
 def test_a_new_executor_is_one_class_with_one_method(tmp_path):

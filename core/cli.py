@@ -326,7 +326,7 @@ def decision_report(store, name: str, constraints):
     """(the recommendation, the decision report) for a stored experiment under the constraints."""
     from core.results.recommendation import recommend
     from core.results.report import build_report
-    from core.running.missing import held_keys, latest_job
+    from core.running.missing import completeness_of
 
     experiment, runs, summary = _analysed(store, name)
     if summary.empty:
@@ -338,7 +338,7 @@ def decision_report(store, name: str, constraints):
                        test_labels=experiment["test_labels"])
     failed = [f"{row.run_key}: {row.error}" for row in runs[runs.status == "failed"].itertuples()]
     return choice, build_report(experiment, summary, choice, constraints, failed, runs=runs,
-                                jobs=latest_job(store, name), held=held_keys(store, name))  # why runs are missing
+                                progress=completeness_of(store, name, runs))  # why runs are missing
 
 
 def to_mlflow(store, name: str, tracking_uri: str) -> int:

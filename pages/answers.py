@@ -21,7 +21,7 @@ from core.results.answers import (
 from core.results.question_review import marked_chunk
 from core.results.text import markdown_text
 from core.task.sizes import size_label
-from dashboard import state, ui
+from dashboard import missing_runs, state, ui
 
 KEY = "answers"
 MAX_ROWS_SHOWN = 30  # runs listed before the answers table scrolls
@@ -38,10 +38,15 @@ def render() -> None:
     if name is None:
         return
     view = state.answers(name)
+    progress = missing_runs.banner(name, KEY, view.unit, watch_link=False)  # which runs are missing, and why
     if view.answers.empty:
-        st.info(f"'{name}' has no finished runs with answers yet. They appear here as each run finishes.",
-                icon=":material/hourglass_top:")
-        ui.link("runs", "Watch it on the Runs page")
+        if progress.under_way:  # "as each run finishes" only while something runs them
+            st.info(f"'{name}' has no finished runs with answers yet. They appear here as each run finishes.",
+                    icon=":material/hourglass_top:")
+            ui.link("runs", "Watch it on the Runs page")
+        elif progress.complete:
+            st.info(f"No finished run of '{name}' kept its answers (runs from before answers were kept, or of "
+                    "another test set).", icon=":material/info:")
         return
     number = _pick_question(view)
     if number is None:

@@ -9,7 +9,7 @@ from core.results.results_table import results_rows
 from core.results.text import markdown_text
 from core.results.tuning import tuning_lines, tuning_table
 from core.task.sizes import NO_TRAINING_DATA, size_label, size_order
-from dashboard import charts, ui, words
+from dashboard import charts, missing_runs, ui, words
 
 KEY = "compare"
 ALL_BANDS = "every method"
@@ -20,6 +20,7 @@ def render() -> None:
     results = ui.chosen_results(KEY)
     if results is None:
         return
+    missing_runs.banner(results.name, KEY, results.unit)  # which runs are missing, and why; run them
     _headline(results)
     rows = words.with_titles(results_rows(results.summary, results.reference, results.unit, results.kind))
     # every row on screen, no inner scroll: the table is as tall as its rows

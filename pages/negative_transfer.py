@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from core.task.sizes import size_label
-from dashboard import charts, ui, words
+from dashboard import charts, missing_runs, ui, words
 
 KEY = "negative_transfer"
 
@@ -19,6 +19,7 @@ def render() -> None:
     results = ui.chosen_results(KEY)
     if results is None:
         return
+    missing_runs.banner(results.name, KEY, results.unit)  # which runs are missing, and why; run them
     if results.transfer.empty:
         st.info(f"This experiment has no finished '{results.reference}' runs to compare with. Add "
                 f"'{results.reference}' to the methods (or use 'tfidf' as the reference) and launch it again: only "

@@ -76,12 +76,12 @@ def provenance_rows(task_info: dict) -> list[dict]:
 
 def build_report(experiment: dict, summary: pd.DataFrame, recommendation: Recommendation,
                  constraints: Constraints, failed_runs: list[str] = (), runs: pd.DataFrame | None = None,
-                 jobs: pd.DataFrame | None = None, held=()) -> DecisionReport:
+                 progress: Completeness | None = None) -> DecisionReport:
     """Gather everything the report shows from a stored experiment (SqlStore.experiment) and its summary.
 
     `runs` (SqlStore.runs_frame) counts finished runs exactly against the planned grid; without it the
-    summary's seeds per option stand in. `jobs` (its latest job, core.running.missing.latest_job) and `held` (run
-    keys run outside the queue now) say why a run is missing; without them a run is only "not finished"."""
+    summary's seeds per option stand in. `progress` (core.running.missing.completeness_of: its runs, latest job and
+    run claims) says why a run is missing; without it a missing run is only "not finished"."""
     config, task_info = experiment["config"], experiment.get("task", {})
     unit, reference = config.get("size_unit", "per_class"), config.get("reference", DEFAULT_REFERENCE)
     kind = task_info.get("kind", "classification")
@@ -113,7 +113,7 @@ def build_report(experiment: dict, summary: pd.DataFrame, recommendation: Recomm
         settings=settings, environment=task_info.get("environment", {}),
         warnings=list(task_info.get("warnings", [])), failed_runs=list(failed_runs), quality=quality,
         incomplete=completeness(planned, summary, runs, unit,
-                                None if runs is None else run_states(config, runs, jobs, held)),
+                                progress or (None if runs is None else run_states(config, runs))),
         options=options_rows(recommendation, constraints, planned),
         cost_lines=cost_lines(recommendation, constraints), pareto=pareto, pareto_note=pareto_note)
 

@@ -12,6 +12,7 @@ from core.results.answers import (
     EMPTY,
     RIGHT,
     WRONG,
+    passages_with_answer,
     questions_to_show,
     retrieval_groups,
     right_counts,
@@ -93,6 +94,8 @@ def _question(question: pd.Series) -> None:
         lines.append(":blue-badge[covered] A passage in the documents holds the answer.")
     elif covered is False:
         lines.append(":gray-badge[not covered] No passage holds the answer: the honest answer is \"I don't know\".")
+    else:  # the task does not say: neither "covered" nor "not covered" is known
+        lines.append(":gray-badge[coverage not marked] The data does not say whether a passage holds the answer.")
     st.markdown("  \n".join(lines))
 
 
@@ -136,14 +139,23 @@ def _passages(rows: pd.DataFrame, question: pd.Series, view) -> None:
     if question.source:  # documents: a hit is the question's source chunk (or a chunk of its source document)
         _found_sources(groups, question.source, passages, view.chunks)
         return
-    if not gold:
+    holding = set()  # passages that hold the answer: the one marked, or, unmarked, those quoting an accepted answer
+    marked = None if pd.isna(question.covered) else bool(question.covered)
+    if not gold and marked is False:
         st.caption("No passage holds this answer: whatever was found is about something else.")
+    elif not gold:  # coverage not marked: worked out from the text of what was found
+        found = [p for group in groups for p in group["passages"]]
+        holding = set(passages_with_answer(found, passages, question.aliases))
+        st.caption("The data does not mark which passage holds this answer: "
+                   + ("the passages marked below contain an accepted answer." if holding else
+                      "none of the passages found contains an accepted answer."))
     for group in groups:
         lines = []
         for rank, passage in enumerate(group["passages"], start=1):
             text = markdown_text(passages.get(passage, f"(passage {passage} is not stored)"))
-            lines.append(f"{rank}. :green-background[**✓ holds the answer**] {text}" if passage == gold
-                         else f"{rank}. {text}")
+            mark = ("✓ holds the answer" if passage == gold else "✓ contains an accepted answer" if passage in holding
+                    else "")
+            lines.append(f"{rank}. :green-background[**{mark}**] {text}" if mark else f"{rank}. {text}")
         if gold and gold not in group["passages"]:
             lines.append(f"\n:red[**The passage that holds the answer was not found:**] "
                          f"{markdown_text(passages.get(gold, gold))}")

@@ -25,7 +25,7 @@ def render() -> None:
     rows = words.with_titles(results_rows(results.summary, results.reference, results.unit, results.kind))
     # every row on screen, no inner scroll: the table is as tall as its rows
     st.dataframe(rows, hide_index=True, width="stretch", height=table_height(len(rows)), key=f"{KEY}.table")
-    st.caption(words.PER_CLASS if results.unit == "per_class" else words.TOTAL)
+    st.caption(training_data_note(results))
     left, right = st.columns(2)
     methods = list(dict.fromkeys(results.curves.method))
     band = left.selectbox("Interval band", [ALL_BANDS, *methods], key=f"{KEY}.band.{results.name}",
@@ -47,6 +47,13 @@ def render() -> None:
     _tuning(results)
     _per_class(results)
     _failures(results)
+
+
+def training_data_note(results) -> str:
+    """What a size counts, in this experiment's numbers (its labels, its smallest size), not an example's."""
+    config = results.experiment.get("config", {})
+    sizes = [int(s) for s in config.get("sizes", []) if str(s).isdigit()]
+    return words.training_data_note(results.unit, len(results.experiment.get("labels") or []), min(sizes, default=8))
 
 
 def table_height(rows: int) -> int:

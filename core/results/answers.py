@@ -61,6 +61,14 @@ def source_ranks(passages: list[str], source: str, chunks: pd.DataFrame) -> list
                                                                                           document_of.get(passage))]
 
 
+def passages_with_answer(passage_ids: list[str], passages: dict[str, str], aliases: list[str]) -> list[str]:
+    """The passages (of those given) whose text holds an accepted answer as whole words (answer match's rule): how a
+    question's coverage is worked out where the task does not mark which passage holds its answer."""
+    forms = [form for form in (normalize_answer(alias) for alias in aliases) if form]
+    return [passage for passage in passage_ids
+            if any(f" {form} " in f" {normalize_answer(passages.get(passage, ''))} " for form in forms)]
+
+
 def verdict(answer: str, correct: bool) -> str:
     """right; I don't know (an abstention, honest where nothing holds the answer); no answer; or wrong."""
     if correct:

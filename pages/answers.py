@@ -9,6 +9,7 @@ import streamlit as st
 from core.results.answers import (
     ABSTAINED,
     COVERAGE,
+    CUT_OFF,
     EMPTY,
     RIGHT,
     WRONG,
@@ -26,9 +27,11 @@ from dashboard import missing_runs, state, ui
 
 KEY = "answers"
 MAX_ROWS_SHOWN = 30  # runs listed before the answers table scrolls
-VERDICT_WORDS = {RIGHT: "✓ right", WRONG: "✗ wrong", ABSTAINED: "I don't know", EMPTY: "no answer"}
+VERDICT_WORDS = {RIGHT: "✓ right", WRONG: "✗ wrong", ABSTAINED: "I don't know", EMPTY: "no answer",
+                 CUT_OFF: "✂ cut off"}
 VERDICT_STYLE = {RIGHT: "background-color: #e3f4e1; color: #1e6b1a", WRONG: "background-color: #fde2e2; color: #8a1c1c",
-                 ABSTAINED: "background-color: #eef0f3; color: #3e4c59", EMPTY: "background-color: #eef0f3"}
+                 ABSTAINED: "background-color: #eef0f3; color: #3e4c59", EMPTY: "background-color: #eef0f3",
+                 CUT_OFF: "background-color: #fff3d6; color: #7a5200"}
 
 
 def render() -> None:
@@ -103,7 +106,9 @@ def _answers(rows: pd.DataFrame, unit: str) -> None:
     counts = rows.verdict.value_counts()
     said = [f"**{counts.get(RIGHT, 0)} of {len(rows)}** runs got it right"]
     said += [f"{counts[v]} {words}" for v, words in ((ABSTAINED, "said \"I don't know\""),
-                                                     (WRONG, "made an answer up"), (EMPTY, "gave no answer"))
+                                                     (WRONG, "made an answer up"), (EMPTY, "gave no answer"),
+                                                     (CUT_OFF, "were cut off at the answer length limit "
+                                                               "(max_new_tokens) before they finished"))
              if counts.get(v)]
     st.markdown("; ".join(said) + ".")
     table = pd.DataFrame({"method": rows.method, "training data": [size_label(s, unit) for s in rows["size"]],

@@ -63,3 +63,23 @@ def test_negative_transfer_on_a_qa_task_offers_no_tfidf_reference(store):
     assert_clean(app)
     said = next(i.value for i in app.info if "no finished 'scratch' runs" in i.value)
     assert "tfidf" not in said and "Add 'scratch' to the methods and launch it again" in said
+
+
+def test_answers_the_token_limit_cut_off_are_counted_as_cut_off_not_made_up(store):
+    """Every run recorded each of its answers as stopped by max_new_tokens (as core/evaluation/qa.py records it):
+    a wrong one is then cut off, not made up; the right ones and the "I don't know"s stay what they are."""
+    from sqlalchemy import select, update
+
+    from core.results.store import runs
+
+    fake_qa_experiment(store)
+    with store.engine.begin() as db:
+        for run_id, record in db.execute(select(runs.c.id, runs.c.record)).all():
+            db.execute(update(runs).where(runs.c.id == run_id)
+                       .values(record={**record, "cut_off": [True] * len(record["answers"])}))
+    app = open_page("answers")
+    assert_clean(app)
+    said = next(m.value for m in app.markdown if "runs got it right" in m.value)
+    assert "made an answer up" not in said and "were cut off at the answer length limit (max_new_tokens)" in said
+    verdicts = set(app.dataframe[0].value.verdict)
+    assert "✗ wrong" not in verdicts and "✂ cut off" in verdicts

@@ -23,12 +23,12 @@ def render() -> None:
     results = ui.chosen_results(KEY)
     if results is None:
         return
+    progress = missing_runs.banner(results.name, KEY, results.unit)  # which runs are missing, and why; run them
     constraints = _constraints(results)
     # ties are decided on paired differences: the runs carry their predictions
     choice = recommend(results.summary, constraints, results.unit, results.quality, runs=results.scored,
                        test_labels=results.experiment.get("test_labels"))
     failed = [f"{run.run_key}: {run.error}" for run in results.failed.itertuples()]
-    progress = missing_runs.banner(results.name, KEY, results.unit)  # which runs are missing, and why; run them
     report = build_report(results.experiment, results.summary, choice, constraints, failed, runs=results.runs,
                           progress=progress)
     if report.incomplete[1:]:  # the first line is the banner's; then the options short of seeds

@@ -324,9 +324,9 @@ def cmd_report(args) -> int:
 
 def decision_report(store, name: str, constraints):
     """(the recommendation, the decision report) for a stored experiment under the constraints."""
+    from core.results.missing import completeness_of
     from core.results.recommendation import recommend
     from core.results.report import build_report
-    from core.running.missing import completeness_of
 
     experiment, runs, summary = _analysed(store, name)
     if summary.empty:

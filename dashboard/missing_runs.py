@@ -1,6 +1,6 @@
 """The banner every page that shows an experiment draws when runs of it are missing: which, and why (running,
 waiting, failed, cancelled, never started: core/results/completeness.py), with a button that runs exactly the
-missing ones (core/running/missing.py) when nothing else will. The recommendation is provisional until they finish.
+missing ones (core/results/missing.py) when nothing else will. The recommendation is provisional until they finish.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def banner(name: str, page_key: str, unit: str = "per_class", watch_link: bool =
 
 
 def _run_missing(name: str) -> None:
-    from core.running.missing import run_missing
+    from core.results.missing import run_missing
 
     try:
         run_missing(state.store(), name)

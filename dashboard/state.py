@@ -411,7 +411,7 @@ def completeness(name: str):
     (core/results/completeness.py). Read on every page view: a job starts or stops from one second to the next; the
     runs come from the cached runs_table."""
     from core.results.completeness import run_states
-    from core.running.missing import held_keys, latest_job
+    from core.results.missing import held_keys, latest_job
 
     url = store_url()
     return run_states(_store(url).experiment(name)["config"], runs_table(name), latest_job(_store(url), name),

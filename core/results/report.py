@@ -80,7 +80,7 @@ def build_report(experiment: dict, summary: pd.DataFrame, recommendation: Recomm
     """Gather everything the report shows from a stored experiment (SqlStore.experiment) and its summary.
 
     `runs` (SqlStore.runs_frame) counts finished runs exactly against the planned grid; without it the
-    summary's seeds per option stand in. `progress` (core.running.missing.completeness_of: its runs, latest job and
+    summary's seeds per option stand in. `progress` (core.results.missing.completeness_of: its runs, latest job and
     run claims) says why a run is missing; without it a missing run is only "not finished"."""
     config, task_info = experiment["config"], experiment.get("task", {})
     unit, reference = config.get("size_unit", "per_class"), config.get("reference", DEFAULT_REFERENCE)

@@ -1,5 +1,5 @@
 """How complete an experiment is, and why each missing run is missing: from a real store, its real job queue and
-run claims (core/results/completeness.py, core/running/missing.py)."""
+run claims (core/results/completeness.py, core/results/missing.py)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import pytest
 from core.config import parse_config
 from core.errors import StoreError
 from core.results.completeness import CANCELLED, FAILED, NEVER_STARTED, NOT_FINISHED, RUNNING, WAITING, run_states
+from core.results.missing import completeness_of, run_missing
 from core.results.store import SqlStore
 from core.running.jobs import JobQueue
-from core.running.missing import completeness_of, run_missing
 from tests.conftest import tiny_config
 from tests.decision_grid import stored_grid
 

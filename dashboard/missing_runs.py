@@ -15,16 +15,18 @@ from dashboard import state, ui
 PROBLEM = "missing_runs.problem"  # a refusal from the button's callback, shown on the next run (a callback cannot draw)
 
 
-def banner(name: str, page_key: str, unit: str = "per_class", watch_link: bool = True) -> Completeness:
+def banner(name: str, page_key: str, unit: str = "per_class", watch_link: bool = True,
+           named: bool = False) -> Completeness:
     """Draw the banner for an incomplete experiment (nothing when complete); return its completeness, so a page can
-    mark what it concludes as provisional."""
+    mark what it concludes as provisional. named: the experiment's name first (a page listing several)."""
     progress = state.completeness(name)
     if problem := st.session_state.pop(PROBLEM, None):
         st.error(markdown_text(problem), icon=":material/error:")
     if progress.complete:
         return progress
     first, *reasons = progress.lines(unit)
-    text = f"**{markdown_text(first)}**" + "".join(f"\n- {markdown_text(line)}" for line in reasons)
+    text = (f"{markdown_text(name)} · " if named else "") + f"**{markdown_text(first)}**" + "".join(
+        f"\n- {markdown_text(line)}" for line in reasons)
     if progress.under_way:
         st.info(text, icon=":material/hourglass_top:")
         if watch_link:

@@ -137,4 +137,4 @@ def _recent() -> None:
                                     "updated", help="When its latest run finished (or its settings last changed)."),
                                 "created": st.column_config.TextColumn("created")})
     for name in [name for name in table.experiment if progress[name].can_run_missing][:SHOWN_INCOMPLETE]:
-        missing_runs.banner(name, KEY, frame.set_index("name").size_unit.get(name, "per_class"))
+        missing_runs.banner(name, KEY, frame.set_index("name").size_unit.get(name, "per_class"), named=True)

@@ -71,7 +71,8 @@ def test_home_lists_each_experiment_with_its_missing_runs(store):
     table = app.dataframe[0].value.set_index("experiment")
     assert table.loc["grid", "finished runs"] == 17
     assert table.loc["grid", "missing runs"] == "2 never started"
-    assert _banner(app).startswith(BANNER)
+    banner = next(w.value for w in app.warning if "Incomplete experiment" in w.value)
+    assert banner == "grid · " + BANNER + "\n- Never started: lora (32 per class) seed 1; lora (32 per class) seed 2."
     assert app.button(key="home.run_missing.grid").label == "Run the 2 missing runs"
 
 

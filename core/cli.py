@@ -324,6 +324,7 @@ def cmd_report(args) -> int:
 
 def decision_report(store, name: str, constraints):
     """(the recommendation, the decision report) for a stored experiment under the constraints."""
+    from core.results.missing import completeness_of
     from core.results.recommendation import recommend
     from core.results.report import build_report
 
@@ -336,7 +337,8 @@ def decision_report(store, name: str, constraints):
     choice = recommend(summary, constraints, unit, _quality(experiment), runs=runs,
                        test_labels=experiment["test_labels"])
     failed = [f"{row.run_key}: {row.error}" for row in runs[runs.status == "failed"].itertuples()]
-    return choice, build_report(experiment, summary, choice, constraints, failed, runs=runs)
+    return choice, build_report(experiment, summary, choice, constraints, failed, runs=runs,
+                                progress=completeness_of(store, name, runs))  # why runs are missing
 
 
 def to_mlflow(store, name: str, tracking_uri: str) -> int:

@@ -64,16 +64,10 @@ def remaining_seconds(durations: list[float], runs_left: int, at_once: int = 1) 
 
 
 def planned_runs(config: dict) -> int | None:
-    """How many runs a stored experiment's grid has (core.running.grid.plan_runs); None if its config is unreadable."""
-    from core.config import parse_config
-    from core.errors import AdaptlabError
-    from core.running.grid import plan_runs
+    """How many runs a stored experiment's grid has (core.results.completeness.planned_runs); None if none."""
+    from core.results.completeness import planned_runs as plan
 
-    try:
-        parsed = parse_config(config, source="the stored experiment")
-    except AdaptlabError:
-        return None
-    return len(plan_runs(parsed, corpus_only_rag=parsed.rag.source == "corpus"))
+    return len(plan(config)) or None
 
 
 def run_nodes(runs: pd.DataFrame) -> pd.Series:

@@ -403,3 +403,16 @@ def llm_questions(folder: str, model: str, max_per_chunk: int = 2) -> tuple[pd.D
 
     questions = write_questions(documents_chunks(folder)[1], model, max_per_chunk=max_per_chunk)
     return questions.frame, questions.report
+
+
+# -- how complete an experiment is -----------------------------------------------------------------------------
+def completeness(name: str):
+    """Planned against finished runs of an experiment and why each missing one is missing
+    (core/results/completeness.py). Read on every page view: a job starts or stops from one second to the next; the
+    runs come from the cached runs_table."""
+    from core.results.completeness import run_states
+    from core.results.missing import held_keys, latest_job
+
+    url = store_url()
+    return run_states(_store(url).experiment(name)["config"], runs_table(name), latest_job(_store(url), name),
+                      held_keys(_store(url), name))

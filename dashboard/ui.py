@@ -100,9 +100,13 @@ def load_results(name: str):
         error(problem)
         return None
     if results.summary.empty:
-        st.info(f"'{name}' has no finished runs yet. Results appear here as each run finishes.",
-                icon=":material/hourglass_top:")
-        link("runs", "Watch it on the Runs page")
+        from dashboard.missing_runs import banner
+
+        # runs under way: their results appear as each finishes; nothing running: which are missing, and a button
+        if banner(name, "results", results.unit, watch_link=False).under_way:
+            st.info(f"'{name}' has no finished runs yet. Results appear here as each run finishes.",
+                    icon=":material/hourglass_top:")
+            link("runs", "Watch it on the Runs page")
         return None
     return results
 

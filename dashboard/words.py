@@ -13,12 +13,19 @@ from core.methods import METHODS
 from core.task.sizes import size_label, size_order
 
 # Explained once, where each first appears (Compare): what a reader cannot guess from the words alone.
-PER_CLASS = ("**Training data** counts examples *per class*: \"8 per class\" means 8 labelled examples of each "
-             "label (24 in all for three labels).")
 TOTAL = "**Training data** counts labelled examples in all, whatever their labels."
 PARETO = ("**Pareto front** (ringed, labelled with its training-set size): the options that no other option beats on "
           "both {quality} and this cost. For any option off the front, one on it scores at least as well and costs "
           "less.")  # .format(quality=...)
+
+
+def training_data_note(unit: str, labels: int, size: int = 8) -> str:
+    """What a training-set size counts, with the experiment's own numbers: its smallest size and its labels."""
+    if unit != "per_class":
+        return TOTAL
+    in_all = f" ({size * labels} in all for {labels} labels)" if labels > 1 else ""
+    return (f"**Training data** counts examples *per class*: \"{size} per class\" means {size} labelled examples of "
+            f"each label{in_all}.")
 
 
 def method_title(method: str) -> str:

@@ -9,9 +9,11 @@ import streamlit as st
 from core.results.answers import (
     ABSTAINED,
     COVERAGE,
+    CUT_OFF,
     EMPTY,
     RIGHT,
     WRONG,
+    passages_with_answer,
     questions_to_show,
     retrieval_groups,
     right_counts,
@@ -21,13 +23,15 @@ from core.results.answers import (
 from core.results.question_review import marked_chunk
 from core.results.text import markdown_text
 from core.task.sizes import size_label
-from dashboard import state, ui
+from dashboard import missing_runs, state, ui
 
 KEY = "answers"
 MAX_ROWS_SHOWN = 30  # runs listed before the answers table scrolls
-VERDICT_WORDS = {RIGHT: "✓ right", WRONG: "✗ wrong", ABSTAINED: "I don't know", EMPTY: "no answer"}
+VERDICT_WORDS = {RIGHT: "✓ right", WRONG: "✗ wrong", ABSTAINED: "I don't know", EMPTY: "no answer",
+                 CUT_OFF: "✂ cut off"}
 VERDICT_STYLE = {RIGHT: "background-color: #e3f4e1; color: #1e6b1a", WRONG: "background-color: #fde2e2; color: #8a1c1c",
-                 ABSTAINED: "background-color: #eef0f3; color: #3e4c59", EMPTY: "background-color: #eef0f3"}
+                 ABSTAINED: "background-color: #eef0f3; color: #3e4c59", EMPTY: "background-color: #eef0f3",
+                 CUT_OFF: "background-color: #fff3d6; color: #7a5200"}
 
 
 def render() -> None:
@@ -38,10 +42,15 @@ def render() -> None:
     if name is None:
         return
     view = state.answers(name)
+    progress = missing_runs.banner(name, KEY, view.unit, watch_link=False)  # which runs are missing, and why
     if view.answers.empty:
-        st.info(f"'{name}' has no finished runs with answers yet. They appear here as each run finishes.",
-                icon=":material/hourglass_top:")
-        ui.link("runs", "Watch it on the Runs page")
+        if progress.under_way:  # "as each run finishes" only while something runs them
+            st.info(f"'{name}' has no finished runs with answers yet. They appear here as each run finishes.",
+                    icon=":material/hourglass_top:")
+            ui.link("runs", "Watch it on the Runs page")
+        elif progress.complete:
+            st.info(f"No finished run of '{name}' kept its answers (runs from before answers were kept, or of "
+                    "another test set).", icon=":material/info:")
         return
     number = _pick_question(view)
     if number is None:
@@ -88,6 +97,8 @@ def _question(question: pd.Series) -> None:
         lines.append(":blue-badge[covered] A passage in the documents holds the answer.")
     elif covered is False:
         lines.append(":gray-badge[not covered] No passage holds the answer: the honest answer is \"I don't know\".")
+    else:  # the task does not say: neither "covered" nor "not covered" is known
+        lines.append(":gray-badge[coverage not marked] The data does not say whether a passage holds the answer.")
     st.markdown("  \n".join(lines))
 
 
@@ -95,7 +106,9 @@ def _answers(rows: pd.DataFrame, unit: str) -> None:
     counts = rows.verdict.value_counts()
     said = [f"**{counts.get(RIGHT, 0)} of {len(rows)}** runs got it right"]
     said += [f"{counts[v]} {words}" for v, words in ((ABSTAINED, "said \"I don't know\""),
-                                                     (WRONG, "made an answer up"), (EMPTY, "gave no answer"))
+                                                     (WRONG, "made an answer up"), (EMPTY, "gave no answer"),
+                                                     (CUT_OFF, "were cut off at the answer length limit "
+                                                               "(max_new_tokens) before they finished"))
              if counts.get(v)]
     st.markdown("; ".join(said) + ".")
     table = pd.DataFrame({"method": rows.method, "training data": [size_label(s, unit) for s in rows["size"]],
@@ -131,14 +144,23 @@ def _passages(rows: pd.DataFrame, question: pd.Series, view) -> None:
     if question.source:  # documents: a hit is the question's source chunk (or a chunk of its source document)
         _found_sources(groups, question.source, passages, view.chunks)
         return
-    if not gold:
+    holding = set()  # passages that hold the answer: the one marked, or, unmarked, those quoting an accepted answer
+    marked = None if pd.isna(question.covered) else bool(question.covered)
+    if not gold and marked is False:
         st.caption("No passage holds this answer: whatever was found is about something else.")
+    elif not gold:  # coverage not marked: worked out from the text of what was found
+        found = [p for group in groups for p in group["passages"]]
+        holding = set(passages_with_answer(found, passages, question.aliases))
+        st.caption("The data does not mark which passage holds this answer: "
+                   + ("the passages marked below contain an accepted answer." if holding else
+                      "none of the passages found contains an accepted answer."))
     for group in groups:
         lines = []
         for rank, passage in enumerate(group["passages"], start=1):
             text = markdown_text(passages.get(passage, f"(passage {passage} is not stored)"))
-            lines.append(f"{rank}. :green-background[**✓ holds the answer**] {text}" if passage == gold
-                         else f"{rank}. {text}")
+            mark = ("✓ holds the answer" if passage == gold else "✓ contains an accepted answer" if passage in holding
+                    else "")
+            lines.append(f"{rank}. :green-background[**{mark}**] {text}" if mark else f"{rank}. {text}")
         if gold and gold not in group["passages"]:
             lines.append(f"\n:red[**The passage that holds the answer was not found:**] "
                          f"{markdown_text(passages.get(gold, gold))}")

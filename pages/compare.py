@@ -9,7 +9,7 @@ from core.results.results_table import results_rows
 from core.results.text import markdown_text
 from core.results.tuning import tuning_lines, tuning_table
 from core.task.sizes import NO_TRAINING_DATA, size_label, size_order
-from dashboard import charts, ui, words
+from dashboard import charts, missing_runs, ui, words
 
 KEY = "compare"
 ALL_BANDS = "every method"
@@ -20,11 +20,12 @@ def render() -> None:
     results = ui.chosen_results(KEY)
     if results is None:
         return
+    missing_runs.banner(results.name, KEY, results.unit)  # which runs are missing, and why; run them
     _headline(results)
     rows = words.with_titles(results_rows(results.summary, results.reference, results.unit, results.kind))
     # every row on screen, no inner scroll: the table is as tall as its rows
     st.dataframe(rows, hide_index=True, width="stretch", height=table_height(len(rows)), key=f"{KEY}.table")
-    st.caption(words.PER_CLASS if results.unit == "per_class" else words.TOTAL)
+    st.caption(training_data_note(results))
     left, right = st.columns(2)
     methods = list(dict.fromkeys(results.curves.method))
     band = left.selectbox("Interval band", [ALL_BANDS, *methods], key=f"{KEY}.band.{results.name}",
@@ -46,6 +47,13 @@ def render() -> None:
     _tuning(results)
     _per_class(results)
     _failures(results)
+
+
+def training_data_note(results) -> str:
+    """What a size counts, in this experiment's numbers (its labels, its smallest size), not an example's."""
+    config = results.experiment.get("config", {})
+    sizes = [int(s) for s in config.get("sizes", []) if str(s).isdigit()]
+    return words.training_data_note(results.unit, len(results.experiment.get("labels") or []), min(sizes, default=8))
 
 
 def table_height(rows: int) -> int:

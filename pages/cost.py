@@ -9,7 +9,7 @@ import streamlit as st
 from core.results.costs import break_even_queries, one_per_method, storage_of_variants, total_cost
 from core.results.text import human_bytes
 from core.task.sizes import NO_TRAINING_DATA, size_label, size_order
-from dashboard import charts, ui, words
+from dashboard import charts, missing_runs, ui, words
 
 KEY = "cost"
 VOLUMES = [10**k for k in range(2, 11)]  # 100 to 10 billion queries
@@ -23,6 +23,7 @@ def render() -> None:
     results = ui.chosen_results(KEY)
     if results is None:
         return
+    missing_runs.banner(results.name, KEY, results.unit)  # which runs are missing, and why; run them
     sizes = sorted({s for s in results.summary["size"] if s != NO_TRAINING_DATA}, key=size_order)
     left, right = st.columns(2)
     size = left.selectbox("Training-set size", [LARGEST, *sizes], key=f"{KEY}.size",

@@ -8,9 +8,10 @@ from core.config import parse_config
 from core.errors import AdaptlabError
 from core.results.report import QUESTION
 from core.results.text import markdown_text
-from dashboard import state, ui, words
+from dashboard import missing_runs, state, ui, words
 
 KEY = "home"
+SHOWN_INCOMPLETE = 3  # recent experiments with missing runs nothing runs: each gets its banner, and a button
 
 
 def render() -> None:
@@ -125,8 +126,15 @@ def _recent() -> None:
         st.caption("None yet: run a demo above, or set one up on the Experiment page.")
         return
     table = words.experiments_table(frame).head(10)
+    progress = {name: state.completeness(name) for name in table.experiment}
+    # beside the finished runs, the missing ones and why: "4 finished runs" alone reads as complete
+    table.insert(3, "missing runs", [progress[name].reasons_text() for name in table.experiment])
     st.dataframe(table, hide_index=True, width="stretch",
                  column_config={"finished runs": st.column_config.NumberColumn("finished runs"),
+                                "missing runs": st.column_config.TextColumn(
+                                    "missing runs", help="Planned runs not finished, and why."),
                                 "updated": st.column_config.TextColumn(
                                     "updated", help="When its latest run finished (or its settings last changed)."),
                                 "created": st.column_config.TextColumn("created")})
+    for name in [name for name in table.experiment if progress[name].can_run_missing][:SHOWN_INCOMPLETE]:
+        missing_runs.banner(name, KEY, frame.set_index("name").size_unit.get(name, "per_class"), named=True)

@@ -8,7 +8,7 @@ import streamlit as st
 from core.results.knowledge import at_size, knowledge_fact, knowledge_rows
 from core.results.known_facts import shown_table, summary_line
 from core.task.sizes import NO_TRAINING_DATA, size_label, size_order
-from dashboard import charts, state, ui, words
+from dashboard import charts, missing_runs, state, ui, words
 
 KEY = "knowledge"
 LARGEST = "largest per method"
@@ -23,9 +23,13 @@ def render() -> None:
     if name is None:
         return
     view = state.knowledge(name)
+    progress = missing_runs.banner(name, KEY, view.unit)  # which runs are missing, and why; run them
     if view.coverage.empty and view.update.empty:
-        st.info(f"No finished run of '{name}' recorded covered and uncovered questions or a knowledge update yet. "
-                "They appear here as runs finish (the geo-qa scenario records both).", icon=":material/hourglass_top:")
+        # "as runs finish" only while something runs them
+        st.info(f"No finished run of '{name}' recorded covered and uncovered questions or a knowledge update"
+                + (" yet. They appear here as its runs finish." if progress.under_way else
+                   ". The geo-qa scenario records both: documents that cover some questions, and new facts after "
+                   "training."), icon=":material/hourglass_top:" if progress.under_way else ":material/info:")
     else:
         _by_coverage(view)
     _known_facts(view.known_facts)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from core.methods import METHODS, references
 from core.task.sizes import size_label
-from dashboard import charts, ui, words
+from dashboard import charts, missing_runs, ui, words
 
 KEY = "negative_transfer"
 
@@ -19,10 +20,12 @@ def render() -> None:
     results = ui.chosen_results(KEY)
     if results is None:
         return
+    missing_runs.banner(results.name, KEY, results.unit)  # which runs are missing, and why; run them
     if results.transfer.empty:
+        others = " or ".join(f"'{m}'" for m in other_references(results))  # only references that run on this task
         st.info(f"This experiment has no finished '{results.reference}' runs to compare with. Add "
-                f"'{results.reference}' to the methods (or use 'tfidf' as the reference) and launch it again: only "
-                "the missing runs are run.", icon=":material/info:")
+                f"'{results.reference}' to the methods" + (f" (or use {others} as the reference)" if others else "")
+                + " and launch it again: only the missing runs are run.", icon=":material/info:")
         return
     # only a method that starts from the pretrained model says anything about transfer: another reference (tfidf
     # beside scratch) starts from none, so it is left out of the count, the chart and the table
@@ -50,6 +53,13 @@ def render() -> None:
     st.plotly_chart(charts.negative_transfer_chart(pretrained, results.reference, results.unit,
                                                    results.quality), key=f"{KEY}.chart")
     _table(results, pretrained, pooled)
+
+
+def other_references(results) -> list[str]:
+    """The from-scratch references besides the experiment's own that run on its model and task (TF-IDF sorts texts
+    into labels: on a QA task it cannot run)."""
+    family = results.experiment.get("task", {}).get("family", "encoder")
+    return [m for m in references() if m != results.reference and METHODS[m].supports(family, results.kind)]
 
 
 def verdict(pooled: pd.DataFrame, reference: str, unit: str) -> str:

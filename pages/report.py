@@ -10,10 +10,10 @@ from core.results.costs import Constraints
 from core.results.mlflow_export import export_experiment
 from core.results.recommendation import recommend
 from core.results.report import build_report
-from core.results.report_render import to_html, to_markdown
+from core.results.report_render import provisional, to_html, to_markdown
 from core.results.text import markdown_text
 from core.running.tracking import default_uri
-from dashboard import charts, state, ui
+from dashboard import charts, missing_runs, state, ui
 
 KEY = "report"
 
@@ -23,15 +23,18 @@ def render() -> None:
     results = ui.chosen_results(KEY)
     if results is None:
         return
+    progress = missing_runs.banner(results.name, KEY, results.unit)  # which runs are missing, and why; run them
     constraints = _constraints(results)
     # ties are decided on paired differences: the runs carry their predictions
     choice = recommend(results.summary, constraints, results.unit, results.quality, runs=results.scored,
                        test_labels=results.experiment.get("test_labels"))
     failed = [f"{run.run_key}: {run.error}" for run in results.failed.itertuples()]
-    report = build_report(results.experiment, results.summary, choice, constraints, failed, runs=results.runs)
-    if report.incomplete:
-        st.info("\n\n".join(report.incomplete), icon=":material/hourglass_top:")
-    (st.success if choice.met else st.warning)(f"**{choice.headline}**", icon=":material/recommend:")
+    report = build_report(results.experiment, results.summary, choice, constraints, failed, runs=results.runs,
+                          progress=progress)
+    if report.incomplete[1:]:  # the first line is the banner's; then the options short of seeds
+        st.caption("  \n".join(markdown_text(line) for line in report.incomplete[1:]))
+    (st.success if choice.met and not report.incomplete else st.warning)(
+        f"**{provisional(report)}{choice.headline}**", icon=":material/recommend:")
     st.markdown("\n".join(f"- {reason}" for reason in choice.reasons))
     _export_option(results, choice)
     _decision(report)

@@ -10,7 +10,7 @@ from core.results.refit import how_trained_column
 from core.results.text import markdown_text
 from core.running.claims import running_elsewhere
 from core.task.sizes import size_label
-from dashboard import live, state, ui
+from dashboard import live, missing_runs, state, ui
 
 KEY = "runs"
 REFRESH_SECONDS = 2
@@ -37,9 +37,13 @@ def _live() -> None:
     jobs = state.queue().jobs(limit=SHOWN_JOBS)
     elsewhere = running_elsewhere(state.queue().store)  # grids started outside the dashboard: `adaptlab run`
     if jobs.empty and elsewhere.empty:
-        st.info("Nothing queued yet. Launch an experiment from the Experiment page, or a demo from Home.",
-                icon=":material/info:")
-        ui.link("home", "Go to Home")
+        if state.experiments(state.store_url()).empty:
+            st.info("Nothing queued yet. Launch an experiment from the Experiment page, or a demo from Home.",
+                    icon=":material/info:")
+            ui.link("home", "Go to Home")
+        else:  # the stored experiments below say which runs they miss, and offer to run them
+            st.info("Nothing is running or queued. An experiment with runs missing says so below, with a button "
+                    "that runs them; a new one starts on the Experiment page.", icon=":material/info:")
         return
     for grid in elsewhere.to_dict(orient="records"):
         _elsewhere(grid)
@@ -201,6 +205,7 @@ def _stored() -> None:
         return
     st.subheader("Stored runs")
     name = ui.pick_experiment(f"{KEY}.stored")
+    missing_runs.banner(name, KEY, _unit(name), watch_link=False)  # which runs are missing, and why; run them
     runs = state.runs_table(name)
     if runs.empty:
         st.info(f"'{name}' has no stored runs yet.", icon=":material/info:")

@@ -18,7 +18,7 @@ follow the mask). A few-shot prompt of eight examples is mostly shared start.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -34,6 +34,9 @@ class LanguageModel:
     autocast_dtype: torch.dtype | None
     batch_size: int = 16
     max_new_tokens: int = 16
+    # per prompt of the last generate(): stopped by max_new_tokens before the answer ended (no end of turn, no line
+    # break), so the Answers page counts it as cut off, not as an answer made up
+    last_cut_off: list[bool] = field(default_factory=list, repr=False)
 
     def _autocast(self):
         return torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None)
@@ -184,6 +187,7 @@ class LanguageModel:
         encoded = self.encode(prompts)
         order = np.argsort([-len(r) for r in encoded], kind="stable")
         answers, generated = [""] * len(prompts), [0] * len(prompts)
+        cut_off = [False] * len(prompts)
         size = batch_size or self.batch_size
         stops = self.stop_ids()
         shared = self.shared_prefix(encoded)
@@ -210,6 +214,8 @@ class LanguageModel:
                 generated[i] = len(tokens) + (1 if ended else 0)
                 text = self.tokenizer.decode(tokens, skip_special_tokens=True)
                 answers[i] = text.strip().split("\n")[0].strip() if first_line else text.strip()
+                cut_off[i] = not ended and not (first_line and "\n" in text.strip())
+        self.last_cut_off = cut_off
         return answers, generated
 
 

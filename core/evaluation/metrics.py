@@ -222,7 +222,7 @@ def answer_match(prediction: str, aliases: list[str]) -> bool:
 
 
 def qa_metrics(answers: list[str], aliases: list[list[str]], option_correct: np.ndarray | None = None,
-               covered: np.ndarray | None = None) -> tuple[dict, np.ndarray]:
+               covered: np.ndarray | None = None, cut_off: list[bool] | None = None) -> tuple[dict, np.ndarray]:
     """Everything recorded about a run's generated answers, and the per-example answer match (0/1).
 
     The quality axis (`accuracy`) is answer match: an accepted answer appears in the reply (PopQA-style);
@@ -230,7 +230,9 @@ def qa_metrics(answers: list[str], aliases: list[list[str]], option_correct: np.
 
     option_correct: per question, whether the most likely option was the answer (NaN: the question
     has no options). covered: per question, whether the corpus holds the passage with its answer;
-    given, the fields are also reported for the covered and uncovered questions apart.
+    given, the fields are also reported for the covered and uncovered questions apart. cut_off: per question,
+    whether generation stopped at max_new_tokens before the answer ended; such an answer that is not right is
+    counted as cut off (cut_off_rate), not as a wrong (made-up) one.
     """
     if len(answers) != len(aliases):
         raise ValueError(f"{len(answers)} answers for {len(aliases)} questions")
@@ -240,6 +242,7 @@ def qa_metrics(answers: list[str], aliases: list[list[str]], option_correct: np.
         "f1": np.array([token_f1(a, accepted) for a, accepted in zip(answers, aliases)], dtype=np.float64),
         "empty": np.array([not normalize_answer(a) for a in answers], dtype=bool),
         "abstained": np.array([is_abstention(a) for a in answers], dtype=bool),
+        "cut_off": np.zeros(len(answers), dtype=bool) if cut_off is None else np.asarray(cut_off, dtype=bool),
     }
     if option_correct is not None:
         scores["option"] = np.asarray(option_correct, dtype=np.float64)
@@ -253,14 +256,15 @@ def qa_metrics(answers: list[str], aliases: list[list[str]], option_correct: np.
 
 def _qa_fields(scores: dict[str, np.ndarray]) -> dict:
     exact, f1, match = scores["exact"], scores["f1"], scores["match"]
-    wrong = (match == 0) & ~scores["abstained"] & ~scores["empty"]  # answered, not abstained, and wrong
+    cut = (match == 0) & ~scores["abstained"] & ~scores["empty"] & scores["cut_off"]  # stopped mid-answer
+    wrong = (match == 0) & ~scores["abstained"] & ~scores["empty"] & ~cut  # answered, not abstained, and wrong
     low, high = bootstrap_interval(match)
     f1_low, f1_high = bootstrap_interval(f1)
     fields = {"accuracy": _mean(match), "accuracy_low": low, "accuracy_high": high, "answer_match": _mean(match),
               "exact_match": _mean(exact),
               "token_f1": _mean(f1), "token_f1_low": f1_low, "token_f1_high": f1_high,
               "empty_answers": int(scores["empty"].sum()), "abstention_rate": _mean(scores["abstained"]),
-              "wrong_answer_rate": _mean(wrong),
+              "wrong_answer_rate": _mean(wrong), "cut_off_rate": _mean(cut),
               "macro_f1": _mean(f1), "per_class_f1": {}}  # tables that show macro-F1 show token F1 for qa
     if "option" in scores:
         scored = scores["option"][~np.isnan(scores["option"])]

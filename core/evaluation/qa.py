@@ -38,6 +38,7 @@ def evaluate_qa(fitted, test: pd.DataFrame) -> tuple[dict, list[int], dict]:
     prompts_cut = fitted.prompts.cut  # read now: scoring the options below renders the same prompts again
     retrieved = list(fitted.last_retrieved)
     prompt_tokens, generated_tokens = list(fitted.prompt_tokens), list(fitted.generated_tokens)
+    cut_off = list(getattr(fitted, "cut_off", None) or [])  # answers stopped by max_new_tokens before they ended
     options = [list(o) for o in column(test, "options", [])]
     option_correct = None
     if any(options):
@@ -45,13 +46,13 @@ def evaluate_qa(fitted, test: pd.DataFrame) -> tuple[dict, list[int], dict]:
         option_correct = np.array([np.nan if pick is None else float(opts[pick] == ref)
                                    for pick, opts, ref in zip(chosen, options, test.label)])
     covered = np.asarray(test.covered, dtype=bool) if "covered" in test else None
-    metrics, correct = qa_metrics(answers, aliases, option_correct, covered)
+    metrics, correct = qa_metrics(answers, aliases, option_correct, covered, cut_off or None)
     metrics.update(tokens_per_query(prompt_tokens, generated_tokens))
     sources = "source" if "source" in test else "passage_id"  # a user's source column, or a scenario's passage
     if retrieved and sources in test:
         metrics.update(retrieval_of(fitted.retriever, retrieved, test[sources].tolist()))
     metrics.update(answer_seconds=answer_seconds, prompts_cut=prompts_cut)
-    shown = {"answers": answers, "retrieved": retrieved or None}
+    shown = {"answers": answers, "retrieved": retrieved or None, "cut_off": cut_off or None}
     return metrics, [int(c) for c in correct], shown
 
 

@@ -22,7 +22,7 @@ from core.evaluation.metrics import is_abstention, normalize_answer
 from core.methods import METHODS
 from core.task.sizes import size_order
 
-RIGHT, WRONG, ABSTAINED, EMPTY = "right", "wrong", "I don't know", "no answer"
+RIGHT, WRONG, ABSTAINED, EMPTY, CUT_OFF = "right", "wrong", "I don't know", "no answer", "cut off"
 COVERAGE = {"all": "every question", "covered": "covered by the documents", "uncovered": "not covered"}
 
 
@@ -61,23 +61,36 @@ def source_ranks(passages: list[str], source: str, chunks: pd.DataFrame) -> list
                                                                                           document_of.get(passage))]
 
 
-def verdict(answer: str, correct: bool) -> str:
-    """right; I don't know (an abstention, honest where nothing holds the answer); no answer; or wrong."""
+def passages_with_answer(passage_ids: list[str], passages: dict[str, str], aliases: list[str]) -> list[str]:
+    """The passages (of those given) whose text holds an accepted answer as whole words (answer match's rule): how a
+    question's coverage is worked out where the task does not mark which passage holds its answer."""
+    forms = [form for form in (normalize_answer(alias) for alias in aliases) if form]
+    return [passage for passage in passage_ids
+            if any(f" {form} " in f" {normalize_answer(passages.get(passage, ''))} " for form in forms)]
+
+
+def verdict(answer: str, correct: bool, cut_off: bool = False) -> str:
+    """right; I don't know (an abstention, honest where nothing holds the answer); no answer; cut off (generation
+    stopped at max_new_tokens before the answer ended: not an answer made up); or wrong."""
     if correct:
         return RIGHT
     if not normalize_answer(answer):
         return EMPTY
-    return ABSTAINED if is_abstention(answer) else WRONG
+    if is_abstention(answer):
+        return ABSTAINED
+    return CUT_OFF if cut_off else WRONG
 
 
 def answer_table(runs: pd.DataFrame, questions: int) -> pd.DataFrame:
     """One row per (finished run that kept its answers, question): method, size, seed, answer, correct, verdict,
-    retrieved (passage ids in rank order, or None). Runs in the registry's order, then by size and seed."""
+    retrieved (passage ids in rank order, or None). Runs in the registry's order, then by size and seed. A run that
+    recorded which answers max_new_tokens cut off (`cut_off`) has them as "cut off"; one from before is read as it
+    was stored."""
     columns = ["run_key", "method", "size", "seed", "question", "answer", "correct", "verdict", "retrieved"]
     rows = []
     for run in _in_order(runs[runs.status == "finished"]).itertuples():
         record = run.record or {}
-        answers, retrieved = record.get("answers"), record.get("retrieved")
+        answers, retrieved, cut_off = record.get("answers"), record.get("retrieved"), record.get("cut_off") or []
         predictions = getattr(run, "predictions", None)
         if not answers or len(answers) != questions or predictions is None or len(predictions) != questions:
             continue  # a run from before answers were kept, or of another test set: nothing to line up
@@ -86,7 +99,7 @@ def answer_table(runs: pd.DataFrame, questions: int) -> pd.DataFrame:
             found = retrieved[number] if retrieved and number < len(retrieved) else None
             rows.append({"run_key": run.run_key, "method": run.method, "size": run.size, "seed": run.seed,
                          "question": number, "answer": answer, "correct": bool(hit),
-                         "verdict": verdict(answer, bool(hit)),
+                         "verdict": verdict(answer, bool(hit), number < len(cut_off) and bool(cut_off[number])),
                          "retrieved": None if found is None else [str(p) for p in found]})
     return pd.DataFrame(rows, columns=columns)
 

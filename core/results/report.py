@@ -15,17 +15,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from core.errors import AdaptlabError
 from core.methods import DEFAULT_REFERENCE, METHODS
 from core.paths import now
+from core.results.completeness import Completeness, planned_runs, run_states
 from core.results.costs import Constraints, break_even_queries, same_serving_cost, updates_without_training
 from core.results.known_facts import known_facts_view
 from core.results.recommendation import Recommendation
 from core.results.results_table import results_rows
 from core.results.text import money, option_label, quality_name
 from core.results.tuning import tuning_lines, tuning_table
-from core.running.grid import RunSpec
-from core.task.sizes import NO_TRAINING_DATA, size_order
+from core.task.sizes import size_order
 from core.task.uploads import upload_info
 
 QUESTION = ("For this task and data, should we prompt, retrieve (RAG), train a LoRA adapter, fully fine-tune, "
@@ -76,12 +75,13 @@ def provenance_rows(task_info: dict) -> list[dict]:
 
 
 def build_report(experiment: dict, summary: pd.DataFrame, recommendation: Recommendation,
-                 constraints: Constraints, failed_runs: list[str] = (), runs: pd.DataFrame | None = None
-                 ) -> DecisionReport:
+                 constraints: Constraints, failed_runs: list[str] = (), runs: pd.DataFrame | None = None,
+                 progress: Completeness | None = None) -> DecisionReport:
     """Gather everything the report shows from a stored experiment (SqlStore.experiment) and its summary.
 
     `runs` (SqlStore.runs_frame) counts finished runs exactly against the planned grid; without it the
-    summary's seeds per option stand in."""
+    summary's seeds per option stand in. `progress` (core.results.missing.completeness_of: its runs, latest job and
+    run claims) says why a run is missing; without it a missing run is only "not finished"."""
     config, task_info = experiment["config"], experiment.get("task", {})
     unit, reference = config.get("size_unit", "per_class"), config.get("reference", DEFAULT_REFERENCE)
     kind = task_info.get("kind", "classification")
@@ -112,28 +112,17 @@ def build_report(experiment: dict, summary: pd.DataFrame, recommendation: Recomm
                    "corpus documents": stats.get("corpus_documents", 0)},
         settings=settings, environment=task_info.get("environment", {}),
         warnings=list(task_info.get("warnings", [])), failed_runs=list(failed_runs), quality=quality,
-        incomplete=completeness(planned, summary, runs, unit),
+        incomplete=completeness(planned, summary, runs, unit,
+                                progress or (None if runs is None else run_states(config, runs))),
         options=options_rows(recommendation, constraints, planned),
         cost_lines=cost_lines(recommendation, constraints), pareto=pareto, pareto_note=pareto_note)
 
 
 # -- how complete the experiment is ----------------------------------------------------------------------------
 def planned_seeds(config: dict) -> dict[tuple[str, str], list[int]]:
-    """The seeds planned per (method, size) by the experiment's grid (core.running.grid.plan_runs); {} unknown."""
-    from core.config import parse_config
-    from core.running.grid import plan_runs
-
-    try:
-        parsed = parse_config(config, source="the stored config")
-        plan = plan_runs(parsed, corpus_only_rag=parsed.rag.source == "corpus")
-    except AdaptlabError:  # a config stored by hand (tests, old stores): its methods, sizes and seeds alone
-        methods, seeds = config.get("methods") or [], config.get("seeds") or []
-        once = [m for m in methods if m in METHODS and not METHODS[m].uses_training_data]
-        plan = [RunSpec(m, NO_TRAINING_DATA, seeds[0]) for m in once if seeds]
-        plan += [RunSpec(m, str(size), seed) for size in config.get("sizes") or [] for seed in seeds
-                 for m in methods if m not in once]
+    """The seeds planned per (method, size) by the experiment's grid (core.results.completeness.planned_runs)."""
     cells: dict[tuple[str, str], list[int]] = {}
-    for spec in plan:
+    for spec in planned_runs(config):
         cells.setdefault((spec.method, spec.size), []).append(spec.seed)
     return cells
 
@@ -145,21 +134,17 @@ def seeds_text(finished, planned: int) -> str:
     return f"{finished:.0f} of {planned}" if planned and finished < planned else f"{finished:.0f}"
 
 
-def completeness(planned: dict, summary: pd.DataFrame, runs: pd.DataFrame | None, unit: str) -> list[str]:
-    """Lines for the top of a report on an incomplete experiment: runs finished of planned, options with fewer
-    seeds than planned, options not finished at all. Empty when every planned run finished."""
+def completeness(planned: dict, summary: pd.DataFrame, runs: pd.DataFrame | None, unit: str,
+                 progress: Completeness | None = None) -> list[str]:
+    """Lines for the top of a report on an incomplete experiment: runs finished of planned and why the rest are
+    missing (core/results/completeness.py), options with fewer seeds than planned, options not finished at all.
+    Empty when every planned run finished."""
     if not planned:
         return []
     total = sum(len(seeds) for seeds in planned.values())
-    done: dict[tuple[str, str], int] = {}
-    failed = 0
     if runs is not None and len(runs) and "run_key" in runs:
-        finished_keys, failed_keys = set(runs.run_key[runs.status == "finished"]), set(
-            runs.run_key[runs.status == "failed"])
-        for (method, size), seeds in planned.items():
-            keys = {f"{method}|{size}|{seed}" for seed in seeds}
-            done[(method, size)] = len(keys & finished_keys)
-            failed += len(keys & failed_keys - finished_keys)
+        finished_keys = set(runs.run_key[runs.status == "finished"])
+        done = {(m, z): len({f"{m}|{z}|{seed}" for seed in seeds} & finished_keys) for (m, z), seeds in planned.items()}
     else:
         counts = {(m, z): n for m, z, n in zip(summary.method, summary["size"], summary.seeds)} \
             if len(summary) and "seeds" in summary else {}
@@ -167,15 +152,15 @@ def completeness(planned: dict, summary: pd.DataFrame, runs: pd.DataFrame | None
     finished = sum(done.values())
     if finished >= total:
         return []
+    if progress is not None:  # the reasons, and whether anything runs the rest: only what is known is said
+        lines = [f"{progress.headline()}. {progress.outlook()}"]
+    else:
+        lines = [f"Incomplete experiment: {finished} of {total} planned runs finished. The results and the "
+                 "recommendation are provisional until the rest finish."]
     cells = sorted(planned, key=lambda c: (size_order(c[1]), list(METHODS).index(c[0]) if c[0] in METHODS else 99))
     short = [f"{option_label(m, z, unit)} {done[(m, z)]} of {len(planned[(m, z)])}" for m, z in cells
              if 0 < done[(m, z)] < len(planned[(m, z)])]
     missing = [option_label(m, z, unit) for m, z in cells if done[(m, z)] == 0]
-    waiting = total - finished - failed
-    why = ", ".join(part for part in (f"{failed} failed" if failed else "",
-                                      f"{waiting} not finished yet" if waiting and runs is not None else "") if part)
-    lines = [f"Incomplete experiment: {finished} of {total} planned runs finished" + (f" ({why})" if why else "")
-             + ". The results and the recommendation may change as the rest finish."]
     if short:
         lines.append("Options with fewer seeds than planned: " + "; ".join(short) + ".")
     if missing:

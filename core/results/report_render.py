@@ -20,6 +20,11 @@ from core.results.results_table import HURTS_NOTE, INTERVALS_NOTE
 from core.results.text import markdown_table, markdown_text
 
 
+def provisional(report: DecisionReport) -> str:
+    """Before the headline of a report on an incomplete experiment: the choice may change when the rest finish."""
+    return "Provisional, until the missing runs finish: " if report.incomplete else ""
+
+
 # -- Markdown ----------------------------------------------------------------------------------------
 def to_markdown(report: DecisionReport) -> str:
     rec = report.recommendation
@@ -27,7 +32,8 @@ def to_markdown(report: DecisionReport) -> str:
     parts = [f"# Decision report: {markdown_text(report.experiment)}", "", f"_{QUESTION}_", ""]
     if report.incomplete:
         parts += [f"> **{report.incomplete[0]}**", *[f"> {line}" for line in report.incomplete[1:]], ""]
-    parts += ["## Recommendation", "", f"**{rec.headline}**", "", *[f"- {r}" for r in rec.reasons], "",
+    parts += ["## Recommendation", "", f"**{provisional(report)}{rec.headline}**", "",
+              *[f"- {r}" for r in rec.reasons], "",
               *(["## When the facts change", "", *[f"- {line}" for line in report.facts_lines], ""]
                 if report.facts_lines else []),
               "## Constraints", "", *[f"- {line}" for line in constraint_lines(report.constraints, report.quality)],
@@ -96,7 +102,8 @@ def to_html(report: DecisionReport, figures: dict[str, str] | None = None, chart
         *([f'<div class="incomplete"><strong>{html.escape(report.incomplete[0])}</strong>',
            _list(report.incomplete[1:]) if len(report.incomplete) > 1 else "", "</div>"] if report.incomplete else []),
         "<h2>Recommendation</h2>",
-        f'<p class="headline{"" if rec.met else " unmet"}">{html.escape(rec.headline)}</p>', _list(rec.reasons),
+        f'<p class="headline{" unmet" if not rec.met or report.incomplete else ""}">'
+        f'{html.escape(provisional(report) + rec.headline)}</p>', _list(rec.reasons),
         *(["<h2>When the facts change</h2>", _list(report.facts_lines)] if report.facts_lines else []),
         "<h2>Constraints</h2>", _list(constraint_lines(report.constraints, report.quality)),
         f"<h2>Options at {volume}</h2>", _table(report.options),

@@ -155,15 +155,27 @@ def test_without_experiments_each_page_says_where_to_start(page):
 
 
 def test_a_qa_experiment_without_finished_runs_is_an_empty_state(store):
+    from core.config import ExperimentConfig
+    from core.running.jobs import JobQueue
+
     fake_qa_experiment(store)
-    with store.engine.begin() as db:  # the grid queued, nothing finished yet
+    with store.engine.begin() as db:  # nothing finished yet
         db.exec_driver_sql("DELETE FROM runs")
+    # issue 30: "they appear here as runs finish" only while something runs them; else what is missing, and a button
+    for page in ("answers", "knowledge"):
+        app = open_page(page)
+        assert_clean(app)
+        assert "appear here as" not in " ".join(i.value for i in app.info)
+        assert app.warning[0].value.startswith("**Incomplete experiment: 0 of 12 planned runs finished (12 never "
+                                               "started). Nothing is running them now")
+        assert app.button(key=f"{page}.run_missing.geo-qa-fake").label == "Run the 12 missing runs"
+    JobQueue(store).submit(ExperimentConfig.model_validate(store.experiment("geo-qa-fake")["config"]), resource="cpu")
     app = open_page("answers")
     assert_clean(app)
-    assert "no finished runs with answers yet" in app.info[0].value
+    assert "no finished runs with answers yet. They appear here as each run finishes" in app.info[-1].value
     app = open_page("knowledge")
     assert_clean(app)
-    assert "No finished run" in app.info[0].value
+    assert "No finished run" in app.info[-1].value and "appear here as its runs finish" in app.info[-1].value
 
 
 def _figure(app, index: int):

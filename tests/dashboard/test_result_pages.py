@@ -40,10 +40,14 @@ def test_without_experiments_each_page_says_where_to_start(page):
 
 @pytest.mark.parametrize("page", RESULT_PAGES)
 def test_an_experiment_without_finished_runs_is_an_empty_state_not_an_error(page, store):
+    from core.config import ExperimentConfig
+    from core.running.jobs import JobQueue
+
     fake_experiment(store, "waiting", finished=False)
-    app = open_page(page)
+    JobQueue(store).submit(ExperimentConfig.model_validate(store.experiment("waiting")["config"]), resource="cpu")
+    app = open_page(page)  # its job waits for a worker: results appear as its runs finish
     assert_clean(app)
-    assert "no finished runs yet" in app.info[0].value and not app.error
+    assert "no finished runs yet" in app.info[-1].value and not app.error
 
 
 def test_compare_shows_the_table_and_every_chart_and_switches_the_cost_axis(grid):
@@ -124,7 +128,11 @@ def test_an_experiment_whose_runs_all_failed_points_to_the_runs_page(page, store
                                "error": "ModelLoadError: no safetensors"}, None)
     app = open_page(page)
     assert_clean(app)
-    assert "no finished runs yet" in app.info[0].value
+    # nothing runs it: not "results appear as each run finishes", but what is missing, why, and a button
+    assert not app.info and app.warning[0].value.startswith("**Incomplete experiment: 0 of 25 planned runs finished "
+                                                            "(1 failed, 24 never started). Nothing is running them")
+    assert "Failed: lora (8 per class) seed 0 (ModelLoadError: no safetensors)" in app.warning[0].value
+    assert [b.label for b in app.button if b.key == "results.run_missing.doomed"] == ["Run the 25 missing runs"]
 
 
 @pytest.fixture(scope="module")

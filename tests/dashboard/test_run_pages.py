@@ -160,7 +160,13 @@ def test_a_grid_started_from_the_command_line_appears_on_the_runs_page(queue):
     assert "2 of 25 run(s) stored" in app.get("progress")[0].proto.text
     metrics = _metrics(app)
     assert metrics["Now"] == "run 3 of 25" and metrics["Remaining (estimate)"] == "11 min 30 s"  # 30 s x 23 left
-    assert "Nothing queued" in open_page("runs").info[0].value  # its claims released: it has stopped
+    after = open_page("runs")  # its claims released: it has stopped, and nothing runs the 23 runs it left
+    assert after.info[0].value.startswith("Nothing is running or queued")
+    assert after.warning[-1].value.startswith("**Incomplete experiment: 2 of 25 planned runs finished (23 never "
+                                              "started)")
+    # while it ran, the runs it held were running and the rest waited for it
+    assert any(i.value.startswith("**Incomplete experiment: 2 of 25 planned runs finished (1 running now, 22 waiting "
+                                  "to run)") for i in app.info)
 
 
 def test_home_lists_experiments_by_their_last_change_in_words(adaptlab_home):

@@ -65,6 +65,7 @@ class DecoderPredictor:
     last_retrieved: list[list[str]] = field(default_factory=list)  # passage ids per query of the last call
     prompt_tokens: list[int] = field(default_factory=list)
     generated_tokens: list[int] = field(default_factory=list)
+    cut_off: list[bool] = field(default_factory=list)  # per question of the last answer(): stopped by max_new_tokens
     # per question shots in place of `shots` (few-shot's similar selection: core/methods/fewshot.py's SimilarShots);
     # the prompts then differ per question and still run in batches (the shared start is the instruction)
     shot_picker: object | None = None
@@ -108,7 +109,7 @@ class DecoderPredictor:
     # ---- question answering --------------------------------------------------------------------------
     def answer(self, questions: list[str], contexts: list[str] | None = None) -> list[str]:
         answers, generated = self.lm.generate(self.render(questions, contexts))
-        self.generated_tokens = generated
+        self.generated_tokens, self.cut_off = generated, list(self.lm.last_cut_off)
         return answers
 
     def option_choice(self, questions: list[str], options: list[list[str]],

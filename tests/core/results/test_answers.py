@@ -88,3 +88,21 @@ def test_a_retrieved_passage_is_the_source_when_it_is_the_chunk_or_a_chunk_of_th
     assert source_ranks(["b.md#0"], "a.md#1", chunks) == [] and source_ranks(["a.md#0"], "", chunks) == []
     assert source_chunks("a.md", chunks).id.tolist() == ["a.md#0", "a.md#1"]
     assert source_chunks("nowhere", chunks).empty and source_chunks("", chunks).empty
+
+
+def test_an_answer_max_new_tokens_cut_off_is_cut_off_not_made_up():
+    """Issue 30: answers stopped by max_new_tokens mid-sentence were counted as 'made an answer up'."""
+    from core.evaluation.metrics import qa_metrics
+    from core.results.answers import CUT_OFF, WRONG
+
+    answers = ["Bavaria is a region in the south of", "Deutschland", "Spain"]
+    record = {"answers": answers, "cut_off": [True, False, False]}
+    table = answer_table(_runs(("prompt", "0", 0, "finished", record, [0, 1, 0])), 3)
+    assert table.verdict.tolist() == [CUT_OFF, "right", WRONG]
+    older = answer_table(_runs(("prompt", "0", 0, "finished", {"answers": answers}, [0, 1, 0])), 3)
+    assert older.verdict.tolist() == [WRONG, "right", WRONG]  # a run from before it was recorded: as stored
+    aliases = [["Germany"], ["Germany", "Deutschland"], ["IT-52"]]
+    metrics, _ = qa_metrics(answers, aliases, cut_off=[True, False, False])
+    assert metrics["cut_off_rate"] == 1 / 3 and metrics["wrong_answer_rate"] == 1 / 3
+    assert qa_metrics(answers, aliases)[0]["wrong_answer_rate"] == 2 / 3
+    assert verdict("I don't know because the", False, cut_off=True) == "I don't know"  # declining, however cut

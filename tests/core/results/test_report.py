@@ -210,3 +210,21 @@ def test_markdown_text_leaves_nothing_to_draw(written):
                                       "'billing' has 30 training examples and 'login' only 3 (10.0 to 1)."])
 def test_plain_sentences_pass_unchanged(sentence):
     assert markdown_text(sentence) == sentence
+
+
+def test_a_report_says_why_runs_are_missing_and_never_that_they_run_when_nothing_does(tmp_path):
+    """Issue 30: "2 not finished yet" read as if they were running; nothing was. The reasons come from the store (no
+    job ran them: never started) and the recommendation is marked provisional."""
+    from core.cli import decision_report
+    from core.results.store import SqlStore
+    from tests.decision_grid import stored_grid
+
+    stored_grid(str(tmp_path / "r.db"), seeds=(0, 1, 2), missing={"lora|32|1", "lora|32|2"})
+    _, report = decision_report(SqlStore(tmp_path / "r.db"), "grid", Constraints())
+    assert report.incomplete[0] == ("Incomplete experiment: 17 of 19 planned runs finished (2 never started). Nothing "
+                                    "is running them now: the results and the recommendation are provisional until "
+                                    "the missing runs finish.")
+    text = to_markdown(report)
+    assert "not finished yet" not in text
+    assert "**Provisional, until the missing runs finish: Use " in text
+    assert "Provisional, until the missing runs finish: Use " in to_html(report, charts=False)

@@ -19,7 +19,7 @@ from core.evaluation.metrics import bootstrap_interval
 from core.results.costs import (
     SERVING_NOISE,
     Constraints,
-    fixed_dollars,
+    fixed_parts,
     pareto_front,
     serve_alike,
     serving_noise,
@@ -57,10 +57,14 @@ def score_candidates(table: pd.DataFrame, constraints: Constraints) -> pd.DataFr
     frame["retrains"] = np.where(frame.method.map(updates_without_training).astype(bool), 1,
                                  constraints.retrains_counted)
     frame["per_query_dollars"] = frame.inference_dollars_per_1k / 1000
-    frame["fixed_dollars"] = fixed_dollars(frame, constraints)
+    parts = fixed_parts(frame, constraints)  # training, labelling, storage: a cost sentence names each
+    frame[["training_part", "labelling_part", "storage_part"]] = parts.to_numpy()
+    frame["fixed_dollars"] = parts.sum(axis=1)
     frame["total_dollars"] = frame.fixed_dollars + constraints.queries * frame.per_query_dollars
-    # a query answered alone (batch 1, median) where it was measured; batched time per query otherwise
+    # the latency limit is on one query answered alone (batch 1, median) where it was measured; the batched time
+    # per query otherwise (`latency_alone` False), and every sentence on latency says which it is
     single = frame.latency_p50_ms if "latency_p50_ms" in frame else pd.Series(np.nan, index=frame.index)
+    frame["latency_alone"] = single.notna()
     frame["latency_ms"] = single.fillna(frame.inference_seconds_per_1k)
     # shortfall: how far each constraint is missed, relative to the constraint (0 where it is met)
     limits = {"accuracy": (constraints.accuracy_floor, frame.accuracy, -1),

@@ -22,7 +22,7 @@ from core.results.costs import Constraints, break_even_queries, same_serving_cos
 from core.results.known_facts import known_facts_view
 from core.results.recommendation import Recommendation
 from core.results.results_table import results_rows
-from core.results.text import money, option_label, quality_name
+from core.results.text import LATENCY_ALONE, LATENCY_BATCHED, money, option_label, quality_name
 from core.results.tuning import tuning_lines, tuning_table
 from core.running.grid import RunSpec
 from core.task.sizes import NO_TRAINING_DATA, size_order
@@ -216,12 +216,13 @@ def options_rows(rec: Recommendation, constraints: Constraints, planned: dict | 
         "seeds": [seeds_text(n, len(planned.get((m, z), ()))) for m, z, n in zip(frame.method, frame["size"], seeds)],
         "to train": [money(t * r * constraints.variants) + (f" ({r:.0f}×)" if r > 1 else "") for t, r in
                      zip(frame.train_dollars, frame.retrains)],
-        # labelling and storing its models, every variant, over the period (costs.fixed_dollars)
-        "labels + storage": (frame.fixed_dollars - frame.train_dollars * frame.retrains * constraints.variants)
-        .map(money) if "fixed_dollars" in frame else "",
+        # labelling and storing its models, every variant, over the period (costs.fixed_parts)
+        "labels + storage": (frame.labelling_part + frame.storage_part).map(money),
         "per 1,000 queries": frame.inference_dollars_per_1k.map(money),
         f"total at {constraints.queries:,} queries": frame.total_dollars.map(money),
-        "ms / query (alone)": frame.latency_ms.map(lambda v: "" if pd.isna(v) else f"{v:.2f}"),
+        # the time a latency limit is held to: one query alone, or the batched time (said so) where not measured
+        f"ms, {LATENCY_ALONE}": [("" if pd.isna(v) else f"{v:.2f}" if alone else f"{v:.2f} ({LATENCY_BATCHED})")
+                                 for v, alone in zip(frame.latency_ms, frame.latency_alone)],
         "status": [status(row) for _, row in frame.iterrows()],
     })
 

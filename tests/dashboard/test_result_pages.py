@@ -271,7 +271,7 @@ def test_cost_says_its_main_fact_and_draws_full_and_scratch_apart(grid):
     app = open_page("cost")
     assert_clean(app)
     fact = app.info[0].value
-    assert fact.startswith("**tfidf** is the cheapest at every volume") and "x" in fact
+    assert fact.startswith("**TF-IDF + logistic regression** is the cheapest at every volume") and "x" in fact
     storage = {t.name: t for t in _figure(app, "cost.storage_chart").data}
     full, scratch = storage["full"], storage["scratch (same as full)"]  # the same bytes: one would hide the other
     assert _values(full.y) == _values(scratch.y) and _values(full.x) != _values(scratch.x)

@@ -26,7 +26,7 @@ from core.results.costs import (
     updates_without_training,
 )
 from core.results.reasons import cost_words, excluded_options, reason_lines, what_would_decide
-from core.results.text import option_label
+from core.results.text import option_label, option_title
 from core.task.sizes import NO_TRAINING_DATA, size_order
 
 
@@ -168,7 +168,8 @@ def recommend(table: pd.DataFrame, constraints: Constraints | None = None, size_
     new documents at once: with an accuracy floor, the best option that updates without training wins if it
     meets every constraint; without one, it wins when tied. When nothing meets every constraint, the option
     that misses them by least is named. `quality` names the accuracy column in the reasons (see quality_name).
-    Every option is named with its size, in the headline, the reasons and the lists of tied and excluded ones."""
+    Every option is named with its size, in the headline, the reasons and the lists of tied and excluded ones; the
+    headline by its method's title (core.results.text.option_title), the rest as the tables name it."""
     constraints = constraints or Constraints()
     if table.empty:
         return Recommendation(None, None, False, "No finished runs yet: nothing to recommend.", unit=size_unit,
@@ -198,7 +199,7 @@ def recommend(table: pd.DataFrame, constraints: Constraints | None = None, size_
     frame["pareto"] = pareto_front(frame, "total_dollars")
     frame["chosen"] = (frame.method == choice.method) & (frame["size"] == choice["size"])
     met = bool(choice.feasible)
-    where = option_label(choice.method, choice["size"], size_unit)
+    where = option_title(choice.method, choice["size"], size_unit)  # the headline names methods by their titles
     tied = frame[frame.tied].sort_values(["best", "accuracy"], ascending=False)  # the best first
     # the tie matters when the choice is one of the tied options; one picked for another reason (the data changes
     # often) does not hang on telling them apart, though they are still named
@@ -206,7 +207,7 @@ def recommend(table: pd.DataFrame, constraints: Constraints | None = None, size_
     tie_pick, tie_why = cheapest_and_why(tied) if len(tied) else (None, "")  # which tied option costs least, and why
     headline = f"Use {where}." if met else f"Nothing meets every constraint; the closest is {where}."
     if inconclusive:
-        labels = [option_label(m, s, size_unit) for m, s in zip(tied.method, tied["size"])]
+        labels = [option_title(m, s, size_unit) for m, s in zip(tied.method, tied["size"])]
         names = ", ".join(labels[:HEADLINE_TIES]) + (f" and {len(labels) - HEADLINE_TIES} more (listed below)"
                                                      if len(labels) > HEADLINE_TIES else "")
         why = cost_words(choice, tie_why, constraints.queries, quality) if choice.name == tie_pick else \

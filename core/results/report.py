@@ -24,6 +24,7 @@ from core.results.recommendation import Recommendation
 from core.results.results_table import results_rows
 from core.results.text import LATENCY_ALONE, LATENCY_BATCHED, money, option_label, quality_name
 from core.results.tuning import tuning_lines, tuning_table
+from core.results.verdict import VerdictCard, verdict_card
 from core.running.grid import RunSpec
 from core.task.sizes import NO_TRAINING_DATA, size_order
 from core.task.uploads import upload_info
@@ -54,6 +55,7 @@ class DecisionReport:
     known_facts: object = None  # QA: core.results.known_facts.KnownFactsView (None: classification, or no runs given)
     facts_lines: list[str] = field(default_factory=list)  # a QA task with a knowledge update: when facts change
     tuning_lines: list[str] = field(default_factory=list)  # how each option was tuned (core/results/tuning.py)
+    verdict: VerdictCard | None = None  # the card on top, the same as Compare's (core/results/verdict.py)
 
 
 def provenance_rows(task_info: dict) -> list[dict]:
@@ -106,6 +108,7 @@ def build_report(experiment: dict, summary: pd.DataFrame, recommendation: Recomm
     tuning = tuning_table(runs, config) if runs is not None else pd.DataFrame()
     tuned = tuning_lines(tuning, config) if len(tuning) else []
     return DecisionReport(facts_lines=facts, known_facts=known, tuning_lines=tuned,
+        verdict=verdict_card(recommendation, constraints),
         experiment=experiment["name"], recommendation=recommendation, constraints=constraints,
         results=results, provenance=provenance_rows(task_info),
         data_rows={**stats.get("rows", {}), "classes": stats.get("classes"),
@@ -329,7 +332,7 @@ def constraint_lines(constraints: Constraints, quality: str = "accuracy") -> lis
              else f"{quality} floor: none",
              f"budget: {money(constraints.budget_dollars)}" if constraints.budget_dollars is not None
              else "budget: none",
-             f"latency limit: {constraints.latency_ms:g} ms per query" if constraints.latency_ms is not None
+             f"latency limit: {constraints.latency_ms:g} ms for {LATENCY_ALONE}" if constraints.latency_ms is not None
              else "latency limit: none",
              f"expected queries: {constraints.queries:,} over {constraints.months} months",
              f"task variants: {constraints.variants:,} (each labelled, trained and stored)",

@@ -18,6 +18,7 @@ from core.results.known_facts import html_fragment, markdown_lines
 from core.results.report import QUESTION, DecisionReport, constraint_lines, environment_lines
 from core.results.results_table import HURTS_NOTE, INTERVALS_NOTE
 from core.results.text import markdown_table, markdown_text
+from core.results.verdict import VerdictCard
 
 
 # -- Markdown ----------------------------------------------------------------------------------------
@@ -27,7 +28,8 @@ def to_markdown(report: DecisionReport) -> str:
     parts = [f"# Decision report: {markdown_text(report.experiment)}", "", f"_{QUESTION}_", ""]
     if report.incomplete:
         parts += [f"> **{report.incomplete[0]}**", *[f"> {line}" for line in report.incomplete[1:]], ""]
-    parts += ["## Recommendation", "", f"**{rec.headline}**", "", *[f"- {r}" for r in rec.reasons], "",
+    parts += ["## Recommendation", "", *card_markdown(report.verdict),
+              "### Every reason in full", "", *[f"- {r}" for r in rec.reasons], "",
               *(["## When the facts change", "", *[f"- {line}" for line in report.facts_lines], ""]
                 if report.facts_lines else []),
               "## Constraints", "", *[f"- {line}" for line in constraint_lines(report.constraints, report.quality)],
@@ -51,6 +53,15 @@ def to_markdown(report: DecisionReport) -> str:
     return "\n".join(parts)
 
 
+def card_markdown(card: VerdictCard | None) -> list[str]:
+    """The verdict card (core/results/verdict.py) as the Compare page and the report page show it."""
+    if card is None:
+        return []
+    lines = [f"**{card.headline}**", "", *([card.quality, ""] if card.quality else [])]
+    lines += [f"- {line}" for line in card.lines()]
+    return lines + ["", f"_{card.judged}_", ""]
+
+
 # -- HTML ------------------------------------------------------------------------------------------
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2rem auto;padding:0 1rem;
@@ -62,6 +73,14 @@ table{border-collapse:collapse;width:100%;font-size:.9rem}th,td{border-bottom:1p
 text-align:left}th{background:#f5f7fa}.figure{margin:1.5rem 0}.muted{color:#7b8794;font-size:.85rem}
 .incomplete{padding:.6rem 1rem;border-left:5px solid #de911d;background:#fffbea;margin:1rem 0}
 """
+
+
+def card_html(card: VerdictCard | None) -> list[str]:
+    if card is None:
+        return []
+    return [f'<p class="headline{"" if card.met else " unmet"}">{html.escape(card.headline)}</p>',
+            *([f"<p>{html.escape(card.quality)}</p>"] if card.quality else []), _list(card.lines()),
+            f'<p class="muted">{html.escape(card.judged)}</p>']
 
 
 def _list(items) -> str:
@@ -96,7 +115,7 @@ def to_html(report: DecisionReport, figures: dict[str, str] | None = None, chart
         *([f'<div class="incomplete"><strong>{html.escape(report.incomplete[0])}</strong>',
            _list(report.incomplete[1:]) if len(report.incomplete) > 1 else "", "</div>"] if report.incomplete else []),
         "<h2>Recommendation</h2>",
-        f'<p class="headline{"" if rec.met else " unmet"}">{html.escape(rec.headline)}</p>', _list(rec.reasons),
+        *card_html(report.verdict), "<h3>Every reason in full</h3>", _list(rec.reasons),
         *(["<h2>When the facts change</h2>", _list(report.facts_lines)] if report.facts_lines else []),
         "<h2>Constraints</h2>", _list(constraint_lines(report.constraints, report.quality)),
         f"<h2>Options at {volume}</h2>", _table(report.options),

@@ -35,7 +35,7 @@ def results_rows(summary: pd.DataFrame, reference: str, unit: str, kind: str = "
                                            for d, h, lo, hi in zip(delta, hurts, low, high)],
         "train s": summary.train_seconds.map(lambda n: "" if pd.isna(n) else f"{n:.1f}"),
         "train $": summary.train_dollars.map(money),
-        f"ms per query, {LATENCY_BATCHED}": summary.inference_seconds_per_1k.map("{:.2f}".format),
+        f"ms, {LATENCY_BATCHED}": summary.inference_seconds_per_1k.map("{:.2f}".format),
         "peak MB": summary.peak_memory_mb.map("{:,.0f}".format),
         "trainable": summary.trainable_parameters.map(human_count),
         "stored": summary.bytes_stored.map(human_bytes),

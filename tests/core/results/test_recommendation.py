@@ -9,6 +9,7 @@ import pytest
 from core.methods import METHODS
 from core.results.costs import Constraints
 from core.results.recommendation import recommend
+from core.results.text import option_title
 from tests.core.results.summaries import SUMMARY, summary_of
 
 
@@ -86,7 +87,8 @@ def test_over_many_constraints_the_choice_is_never_ruled_out_and_every_reason_ma
         frame = choice.candidates.set_index(choice.candidates.apply(_label, axis=1))
         where = _label(pd.Series({"method": choice.method, "size": choice.size}))
         chosen = frame.loc[where]
-        assert where in choice.headline, (constraints, choice.headline)
+        # the headline names the option by its method's title
+        assert option_title(choice.method, choice.size) in choice.headline, (constraints, choice.headline)
         reasons = choice.reasons
         # the excluded: each named with its size, each really ruled out, never the choice
         ruled = [r for r in reasons if r.startswith("Ruled out by the constraints: ")]

@@ -8,7 +8,7 @@ from core.errors import AdaptlabError
 from core.results.artifact_export import export_option, exports_folder, zipped
 from core.results.costs import Constraints
 from core.results.mlflow_export import export_experiment
-from core.results.report import build_report
+from core.results.report import PARETO_MEANS, build_report
 from core.results.report_render import to_html, to_markdown
 from core.results.text import LATENCY_ALONE, LATENCY_BATCHED, markdown_text
 from core.running.tracking import default_uri
@@ -73,6 +73,7 @@ def _decision(report) -> None:
     st.dataframe(report.options, hide_index=True, key=f"{KEY}.options")
     st.markdown("\n".join(f"- {line}" for line in report.cost_lines))
     with st.expander(f"Pareto front: {report.quality} against total cost at {volume}"):
+        st.caption(PARETO_MEANS.format(quality=report.quality))
         st.dataframe(report.pareto, hide_index=True, key=f"{KEY}.pareto")
         if report.pareto_note:
             st.caption(report.pareto_note)

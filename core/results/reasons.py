@@ -61,6 +61,11 @@ def latency_limit_words(row, limit: float) -> str:
             f"({LATENCY_ALONE} was not measured for it, so the limit is held to the batched time).")
 
 
+# what a paired difference is, said once where the reasons use it
+PAIRED_MEANS = ("a paired difference scores two options on the same test examples and seeds and takes the difference "
+                "example by example, so the luck of which examples were drawn cancels out")
+
+
 WHY_EXCLUDED = {"meets_accuracy": "below the {quality} floor", "meets_budget": "over budget",
                 "meets_latency": "too slow"}
 
@@ -152,8 +157,9 @@ def reason_lines(choice, best, frame: pd.DataFrame, constraints: Constraints, un
                 if choice.name == tie[0] else \
                 (f"{where} is not among them: see why below." if not bool(choice.tied) else
                  "The choice among them is not on cost: see why below.")
+            means = f" ({PAIRED_MEANS})" if tied.paired.any() else ""
             reasons.append(f"Tied with the best, {best_where} at {best.accuracy:.3f} (the data cannot tell them "
-                           f"apart; judged on {paired}): {names}. {rule}")
+                           f"apart; judged on {paired}{means}): {names}. {rule}")
             if to_decide:
                 reasons.append(f"Inconclusive on {quality}: what would decide it: " + "; ".join(to_decide) + ".")
     if constraints.accuracy_floor is not None:

@@ -278,6 +278,11 @@ def cost_lines(rec: Recommendation, constraints: Constraints) -> list[str]:
     return lines
 
 
+# what the Pareto front is, said where the report shows it
+PARETO_MEANS = ("The Pareto front: the options no other option beats on both {quality} and total cost at the query "
+                "volume. For any option off the front, one on it does at least as well for less.")  # .format(quality=)
+
+
 def pareto_rows(rec: Recommendation, constraints: Constraints) -> tuple[pd.DataFrame, str]:
     """The Pareto front of quality against total cost at the query volume (nothing cheaper is as good), the
     chosen option marked; and a sentence on where the chosen option sits."""

@@ -15,7 +15,7 @@ import pandas as pd
 
 from core.results.figures import report_figures
 from core.results.known_facts import html_fragment, markdown_lines
-from core.results.report import QUESTION, DecisionReport, constraint_lines, environment_lines
+from core.results.report import PARETO_MEANS, QUESTION, DecisionReport, constraint_lines, environment_lines
 from core.results.results_table import HURTS_NOTE, INTERVALS_NOTE
 from core.results.text import markdown_table, markdown_text
 from core.results.verdict import VerdictCard
@@ -35,7 +35,8 @@ def to_markdown(report: DecisionReport) -> str:
               "## Constraints", "", *[f"- {line}" for line in constraint_lines(report.constraints, report.quality)],
               "", f"## Options at {volume}", "", markdown_table(report.options), "",
               "## Cost against query volume", "", *[f"- {line}" for line in report.cost_lines], "",
-              f"## Pareto front: {report.quality} against total cost at {volume}", "", markdown_table(report.pareto),
+              f"## Pareto front: {report.quality} against total cost at {volume}", "",
+              PARETO_MEANS.format(quality=report.quality), "", markdown_table(report.pareto),
               "", *([report.pareto_note, ""] if report.pareto_note else []),
               "## Results", "", markdown_table(report.results), "", f"_{INTERVALS_NOTE} {HURTS_NOTE}_", "",
               *(["## How each option was tuned", "", *[f"- {line}" for line in report.tuning_lines], ""]
@@ -121,7 +122,8 @@ def to_html(report: DecisionReport, figures: dict[str, str] | None = None, chart
         f"<h2>Options at {volume}</h2>", _table(report.options),
         "<h2>Cost against query volume</h2>", _list(report.cost_lines),
         *([_figure("Total cost against query volume", cost_chart)] if cost_chart else []),
-        f"<h2>Pareto front: {html.escape(report.quality)} against total cost at {volume}</h2>", _table(report.pareto),
+        f"<h2>Pareto front: {html.escape(report.quality)} against total cost at {volume}</h2>",
+        f"<p>{html.escape(PARETO_MEANS.format(quality=report.quality))}</p>", _table(report.pareto),
         *([f"<p>{html.escape(report.pareto_note)}</p>"] if report.pareto_note else []),
         *([_figure("Pareto front", pareto_chart)] if pareto_chart else []),
         "<h2>Results</h2>", _table(report.results),

@@ -45,8 +45,10 @@ def results_rows(summary: pd.DataFrame, reference: str, unit: str, kind: str = "
 HURTS = " (hurts)"  # after a difference to the reference that is reliably below zero (core.results.analysis)
 # what a "(hurts)" flag means, for the reader of a table that shows them
 HURTS_NOTE = ("(hurts): reliably below the reference, with the error controlled across all the cells compared "
-              "(one-sided bootstrap p-values, Benjamini-Hochberg at 2.5%), so a few flags among many cells are not "
-              "expected by chance; the interval beside each difference is its 95% paired interval")
+              "(one-sided bootstrap p-values, Benjamini-Hochberg at 2.5%: a correction for comparing many cells at "
+              "once, so that of the cells flagged no more than about 1 in 40 is expected to be flagged by chance); "
+              "the interval beside each difference is its 95% paired interval (the two measured on the same test "
+              "examples and seeds)")
 # what every interval in the report is over
 INTERVALS_NOTE = ("Intervals are 95% bootstrap intervals over the test examples and the seeds run (at 0% or 100%, "
                   "Wilson's). With fewer than 5 seeds the seed-to-seed spread is poorly estimated: read them as "

@@ -66,3 +66,22 @@ def test_compare_carries_the_reports_verdict_card_under_the_same_constraints(ada
     report = switch_to(compare, "report")  # and the report keeps them after the visit
     assert report.number_input(key="report.latency").value == 100.0
     assert _card(report) == (box, lines)
+
+
+def test_the_report_explains_each_statistical_term_once_where_it_uses_it(adaptlab_home):
+    """Pareto front, paired difference and Benjamini-Hochberg, each said in plain words where used (section 7)."""
+    from core.cli import decision_report
+    from core.results.costs import Constraints
+    from core.results.report_render import to_markdown
+    from core.results.store import SqlStore
+
+    stored_grid(str(adaptlab_home / "results.db"), seeds=(0, 1, 2), cells=ISSUE, alone=ALONE)
+    app = open_page("report")
+    assert_clean(app)
+    reasons = app.markdown[1].value
+    assert reasons.count("a paired difference scores two options on the same test examples") == 1
+    assert any(c.value.startswith("The Pareto front: the options no other option beats on both accuracy and total "
+                                  "cost") for c in app.caption)
+    text = to_markdown(decision_report(SqlStore(adaptlab_home / "results.db"), "grid", Constraints())[1])
+    assert text.count("a correction for comparing many cells at once") == 1
+    assert text.count("The Pareto front: the options no other option beats") == 1

@@ -19,9 +19,11 @@ from core.results.reasons import latency_words
 from core.results.recommendation import Recommendation
 from core.results.text import LATENCY_ALONE, LATENCY_BATCHED, money, option_title, quality_words
 
-# what "tied" means, said once where the card lists them
-TIED_MEANS = ("the data cannot tell them apart: the 95% interval of their difference, measured on the same test "
-              "examples and seeds, includes no difference at all")
+# what "tied" means, said once where the card lists them: as the ties were judged (recommendation.mark_ties)
+TIED_PAIRED = ("the data cannot tell them apart: the 95% interval of their difference, measured on the same test "
+               "examples and seeds, includes no difference at all")
+TIED_UNPAIRED = ("the data cannot tell them apart: each one's {quality} lies inside the 95% interval of the best "
+                 "option's (no stored predictions to compare them example by example)")
 
 
 @dataclass
@@ -32,6 +34,7 @@ class VerdictCard:
     why: list[str] = field(default_factory=list)  # against the most accurate option, then against the constraints
     tied: list[str] = field(default_factory=list)  # the options tied with the best, each with its figure in words
     ruled_out: list[str] = field(default_factory=list)  # more accurate options the constraints rule out, and why
+    tied_means: str = TIED_PAIRED  # what tied means here, as the ties were judged
     judged: str = ""  # the constraints and the query volume it was judged with
 
     def lines(self) -> list[str]:
@@ -39,7 +42,7 @@ class VerdictCard:
         tied means, said here), the more accurate ones the constraints rule out."""
         lines = list(self.why)
         if self.tied:
-            lines.append(f"Tied with it ({TIED_MEANS}): " + "; ".join(self.tied) + ".")
+            lines.append(f"Tied with it ({self.tied_means}): " + "; ".join(self.tied) + ".")
         if self.ruled_out:
             lines.append("More accurate, but ruled out by your constraints: " + "; ".join(self.ruled_out) + ".")
         return lines
@@ -60,12 +63,15 @@ def verdict_card(rec: Recommendation, constraints: Constraints) -> VerdictCard:
     why += [against] if against else []
     tied = frame[frame.tied & ~frame.chosen].sort_values("accuracy", ascending=False) if rec.met else frame.iloc[0:0]
     better = frame[~frame.feasible & (frame.accuracy > choice.accuracy)].sort_values("accuracy", ascending=False)
-    return VerdictCard(rec.met, headline, quality, [w for w in why if w],
-                       [f"{option_title(r.method, r['size'], rec.unit)}: {r.accuracy:.3f}, "
-                        f"{quality_words(r.accuracy, rec.quality)}" for _, r in tied.iterrows()],
-                       [f"{option_title(r.method, r['size'], rec.unit)} at {r.accuracy:.3f}: "
-                        f"{misses_words(r, constraints, rec.quality)}" for _, r in better.head(RULED_OUT).iterrows()],
-                       judged_words(constraints, rec.quality))
+    return VerdictCard(
+        rec.met, headline, quality, why=[w for w in why if w],
+        tied=[f"{option_title(r.method, r['size'], rec.unit)}: {r.accuracy:.3f}, "
+              f"{quality_words(r.accuracy, rec.quality)}" for _, r in tied.iterrows()],
+        ruled_out=[f"{option_title(r.method, r['size'], rec.unit)} at {r.accuracy:.3f}: "
+                   f"{misses_words(r, constraints, rec.quality)}" for _, r in better.head(RULED_OUT).iterrows()],
+        judged=judged_words(constraints, rec.quality),
+        tied_means=TIED_PAIRED if frame[frame.tied & ~frame.best].paired.all() else
+        TIED_UNPAIRED.format(quality=rec.quality))
 
 
 RULED_OUT = 3  # more accurate options the card says were ruled out; the report's reasons name every one

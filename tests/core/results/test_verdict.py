@@ -24,6 +24,9 @@ def test_the_card_names_the_choice_why_and_the_tied_in_titles_with_quality_in_wo
                                   "measurably better: the data cannot tell the two apart, and LoRA adapter (32 per "
                                   "class) costs less")
     assert card.tied == ["Full fine-tune (32 per class): 0.870, answers about 87 in 100 correctly"]
+    # tied as the ties were judged: no predictions stored here, so on the best option's interval, said so
+    assert card.lines()[-1].startswith("Tied with it (the data cannot tell them apart: each one's accuracy lies "
+                                       "inside the 95% interval of the best option's (no stored predictions")
     assert card.judged.startswith("Judged with no constraints")
     assert not KEYS.search(_text(card).replace("LoRA", "")), _text(card)  # no `lora`, `full`, `tfidf`...
 

@@ -44,6 +44,7 @@ class Recommendation:
     excluded: list[tuple[str, str]] = field(default_factory=list)  # (option, why) ruled out by the constraints
     unit: str = "per_class"
     quality: str = "accuracy"
+    choice_line: str = ""  # the headline's first sentence, the choice alone: the verdict card's headline
 
     @property
     def option(self) -> str | None:
@@ -205,7 +206,7 @@ def recommend(table: pd.DataFrame, constraints: Constraints | None = None, size_
     # often) does not hang on telling them apart, though they are still named
     inconclusive = met and len(tied) > 1 and bool(choice.tied)
     tie_pick, tie_why = cheapest_and_why(tied) if len(tied) else (None, "")  # which tied option costs least, and why
-    headline = f"Use {where}." if met else f"Nothing meets every constraint; the closest is {where}."
+    headline = choice_line = f"Use {where}." if met else f"Nothing meets every constraint; the closest is {where}."
     if inconclusive:
         labels = [option_title(m, s, size_unit) for m, s in zip(tied.method, tied["size"])]
         names = ", ".join(labels[:HEADLINE_TIES]) + (f" and {len(labels) - HEADLINE_TIES} more (listed below)"
@@ -220,7 +221,7 @@ def recommend(table: pd.DataFrame, constraints: Constraints | None = None, size_
     return Recommendation(choice.method, choice["size"], met, headline, reasons, frame, inconclusive,
                           [f"{option_label(m, s, size_unit)} {a:.3f}" for m, s, a in
                            zip(tied.method, tied["size"], tied.accuracy)],
-                          to_decide, excluded, size_unit, quality)
+                          to_decide, excluded, size_unit, quality, choice_line)
 
 
 HEADLINE_TIES = 4  # tied options the headline names; the reasons name every one

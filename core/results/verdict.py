@@ -54,8 +54,6 @@ def verdict_card(rec: Recommendation, constraints: Constraints) -> VerdictCard:
     if rec.method is None or frame is None or frame.empty:
         return VerdictCard(False, rec.headline, judged=judged_words(constraints, rec.quality))
     choice = frame[frame.chosen].iloc[0]
-    title = option_title(choice.method, choice["size"], rec.unit)
-    headline = f"Use {title}." if rec.met else f"Nothing meets every constraint; the closest is {title}."
     quality = (f"{choice.accuracy:.3f} {rec.quality} (95% interval {choice.accuracy_low:.3f} to "
                f"{choice.accuracy_high:.3f}): it {quality_words(choice.accuracy, rec.quality)}.")
     why = [against_the_best(rec, frame, choice, constraints)] if rec.met else []
@@ -64,7 +62,7 @@ def verdict_card(rec: Recommendation, constraints: Constraints) -> VerdictCard:
     tied = frame[frame.tied & ~frame.chosen].sort_values("accuracy", ascending=False) if rec.met else frame.iloc[0:0]
     better = frame[~frame.feasible & (frame.accuracy > choice.accuracy)].sort_values("accuracy", ascending=False)
     return VerdictCard(
-        rec.met, headline, quality, why=[w for w in why if w],
+        rec.met, rec.choice_line, quality, why=[w for w in why if w],
         tied=[f"{option_title(r.method, r['size'], rec.unit)}: {r.accuracy:.3f}, "
               f"{quality_words(r.accuracy, rec.quality)}" for _, r in tied.iterrows()],
         ruled_out=[f"{option_title(r.method, r['size'], rec.unit)} at {r.accuracy:.3f}: "

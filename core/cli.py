@@ -29,8 +29,9 @@ from rich.table import Table
 from core.errors import AdaptlabError
 from core.task.sizes import size_label
 
-# A results table has 13 columns: when output is piped (CI logs, files), don't squeeze it into 80.
-console = Console(width=None if sys.stdout.isatty() else 170)
+# A results table has 13 columns: when output is piped (CI logs, files), don't squeeze it into 80 (180: each header on
+# one line, "ms, in batches" included).
+console = Console(width=None if sys.stdout.isatty() else 180)
 err = Console(stderr=True)
 
 

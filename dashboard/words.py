@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from core.methods import METHODS
+from core.results.text import method_name
 from core.task.sizes import size_label, size_order
 
 # Explained once, where each first appears (Compare): what a reader cannot guess from the words alone.
@@ -132,40 +133,34 @@ def _times(ratio: float) -> str:
     return f"{ratio:.1f}x" if ratio < 10 else f"{ratio:,.0f}x"
 
 
-def cost_fact(costs: pd.DataFrame) -> str:
-    """The cost chart in one sentence: which option is cheapest over the volumes shown, and by how much.
+def cost_fact(costs: pd.DataFrame, stretches: pd.DataFrame) -> str:
+    """The cost chart in one sentence, in method titles: which option is cheapest over the volumes shown, and by
+    how much; or where the cheapest changes hands, at the break-even volume itself.
 
-    costs: core.results.costs.total_cost (method, queries, total_dollars), several volumes."""
-    if costs.empty or costs.method.nunique() == 0:
+    costs: core.results.costs.total_cost (method, queries, total_dollars), several volumes; stretches:
+    core.results.costs.cheapest_stretches over the same volumes, the one computation the break-even list reads."""
+    if costs.empty or costs.method.nunique() == 0 or stretches.empty:
         return "No costs were measured."
     wide = costs.pivot_table(index="queries", columns="method", values="total_dollars", aggfunc="min").sort_index()
     if wide.shape[1] == 1:
-        return f"Only **{wide.columns[0]}** has a measured cost."
-    cheapest = wide.idxmin(axis=1)
-    low, high = f"{wide.index.min():,.0f}", f"{wide.index.max():,.0f}"
-    if cheapest.nunique() == 1:
-        best = cheapest.iloc[0]
+        return f"Only **{method_name(wide.columns[0])}** has a measured cost."
+    low, high = f"{stretches.from_queries.iloc[0]:,.0f}", f"{stretches.to_queries.iloc[-1]:,.0f}"
+    if len(stretches) == 1:
+        best = stretches.method.iloc[0]
         others = wide.drop(columns=best)
         runner_up = others.min(axis=1)
         best_cost = wide[best].where(wide[best] > 0)
         ratios = (runner_up / best_cost).replace([np.inf, -np.inf], np.nan).dropna()
-        second = others.iloc[-1].idxmin()
+        second = method_name(others.iloc[-1].idxmin())
         if ratios.empty:
-            return f"**{best}** is the cheapest at every volume from {low} to {high} queries (it costs nothing)."
+            return (f"**{method_name(best)}** is the cheapest at every volume from {low} to {high} queries (it costs "
+                    "nothing).")
         smallest, largest = float(ratios.min()), float(ratios.max())
         by = f"about {_times(np.sqrt(smallest * largest))}" if largest / smallest < 1.5 else \
             f"{_times(smallest)} to {_times(largest)}"
-        return (f"**{best}** is the cheapest at every volume from {low} to {high} queries, by {by} (next: "
-                f"**{second}**).")
-    changes = cheapest[cheapest != cheapest.shift()]
-    steps = [f"**{changes.iloc[0]}** up to about {_round(changes.index[1]):,} queries"]
-    for i in range(1, len(changes)):
-        upto = f" up to about {_round(changes.index[i + 1]):,} queries" if i + 1 < len(changes) else " beyond"
-        steps.append(f"**{changes.iloc[i]}**{upto}")
-    return f"The cheapest depends on the volume: {', then '.join(steps)}."
-
-
-def _round(value: float) -> int:
-    """A volume as a person says it: two significant digits."""
-    digits = max(0, len(str(int(value))) - 2)
-    return int(round(value, -digits))
+        return (f"**{method_name(best)}** is the cheapest at every volume from {low} to {high} queries, by {by} "
+                f"(next: **{second}**).")
+    steps = [f"**{method_name(row.method)}** up to {row.to_queries:,.0f} queries"
+             for row in stretches.iloc[:-1].itertuples()]
+    return (f"The cheapest depends on the volume: {', then '.join(steps)}, then "
+            f"**{method_name(stretches.method.iloc[-1])}** beyond.")

@@ -429,10 +429,11 @@ def main() -> None:
                                    text=True).stdout
     lines += [""] + changes_section(previous_text, lines)
     lines += ["", "How to read the costs: train seconds and latency are wall-clock on the CPU named in each section, "
-              "with nothing else of note running; dollars follow from them and the price table. *ms / query* is "
-              "batched prediction time per test text; the decision report adds each run's latency answered alone "
-              "(batch 1, median and 95th percentile). On a CPU, *peak MB* is the run's own rise in resident memory "
-              "over what the process held just before it (the base model, loaded before, is not counted); on a GPU "
+              "with nothing else of note running; dollars follow from them and the price table. *ms, in batches* is "
+              "batched prediction time per test text; the decision report adds each run's latency for one query "
+              "alone (batch 1, median and 95th percentile), the time a latency limit is held to. On a CPU, *peak MB* "
+              "is the run's own rise in resident memory over what the process held just before it (the base model, "
+              "loaded before, is not counted); on a GPU "
               "it is the allocator's peak for the run alone. Speed against other tools is in "
               "[BENCHMARKS.md](BENCHMARKS.md).", ""]
     for scenario in ORDER:

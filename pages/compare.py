@@ -9,7 +9,7 @@ from core.results.results_table import results_rows
 from core.results.text import markdown_text
 from core.results.tuning import tuning_lines, tuning_table
 from core.task.sizes import NO_TRAINING_DATA, size_label, size_order
-from dashboard import charts, missing_runs, ui, words
+from dashboard import charts, missing_runs, ui, verdict, words
 
 KEY = "compare"
 ALL_BANDS = "every method"
@@ -20,7 +20,8 @@ def render() -> None:
     results = ui.chosen_results(KEY)
     if results is None:
         return
-    missing_runs.banner(results.name, KEY, results.unit)  # which runs are missing, and why; run them
+    progress = missing_runs.banner(results.name, KEY, results.unit)  # which runs are missing, and why; run them
+    _verdict(results, progress.complete)
     _headline(results)
     rows = words.with_titles(results_rows(results.summary, results.reference, results.unit, results.kind))
     # every row on screen, no inner scroll: the table is as tall as its rows
@@ -61,18 +62,19 @@ def table_height(rows: int) -> int:
     return 35 * (rows + 1) + 3
 
 
+def _verdict(results, complete: bool) -> None:
+    """The Decision report's verdict card, judged with the constraints set there (none yet: none), so a reader of
+    Compare alone reaches the report's conclusion; provisional, as there, while runs are missing."""
+    verdict.show(verdict.card(results, verdict.shared_constraints()), provisional=not complete)
+    ui.link("report", "Set constraints and read every reason on the Decision report")
+
+
 def _headline(results) -> None:
-    summary = results.summary
-    best = summary.loc[summary.accuracy.idxmax()]
     environment = results.experiment.get("task", {}).get("environment", {})
     cols = st.columns(4)
-    cols[0].metric("Most accurate" if results.quality == "accuracy" else f"Highest {results.quality}", best.method,
-                   help=size_label(best["size"], results.unit))
-    cols[1].metric(f"Its {results.quality}", f"{best.accuracy:.3f}",
-                   help=f"95% interval {best.accuracy_low:.3f} to {best.accuracy_high:.3f}")
-    cols[2].metric("Finished runs", int((results.runs.status == "finished").sum()),
+    cols[0].metric("Finished runs", int((results.runs.status == "finished").sum()),
                    delta=f"{len(results.failed)} failed" if len(results.failed) else None, delta_color="inverse")
-    cols[3].metric("Device", environment.get("device_kind", "?").upper(), help=environment.get("device"))
+    cols[1].metric("Device", environment.get("device_kind", "?").upper(), help=environment.get("device"))
 
 
 def _tuning(results) -> None:

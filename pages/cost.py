@@ -6,8 +6,14 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.results.costs import break_even_queries, one_per_method, storage_of_variants, total_cost
-from core.results.text import human_bytes
+from core.results.costs import (
+    break_even_queries,
+    cheapest_stretches,
+    one_per_method,
+    storage_of_variants,
+    total_cost,
+)
+from core.results.text import human_bytes, method_name, money
 from core.task.sizes import NO_TRAINING_DATA, size_label, size_order
 from dashboard import charts, missing_runs, ui, words
 
@@ -37,19 +43,21 @@ def render() -> None:
 
 
 def _volume(table: pd.DataFrame, low: int, high: int) -> None:
-    costs = total_cost(table, np.logspace(np.log10(low), np.log10(max(high, low * 10)), 60))
+    high = max(high, low * 10)  # the chart spans a decade at least
+    costs = total_cost(table, np.logspace(np.log10(low), np.log10(high), 60))
+    # one computation for the headline and the list: the cheapest changes hands at a break-even volume itself
+    stretches = cheapest_stretches(table, low, high)
     points = break_even_queries(table)
     shown = points[(points.queries >= low) & (points.queries <= high)]
-    st.info(words.cost_fact(costs), icon=":material/lightbulb:")  # the chart's main fact, in one sentence
+    st.info(words.cost_fact(costs, stretches), icon=":material/lightbulb:")  # the chart's main fact, in one sentence
     st.plotly_chart(charts.cost_volume_chart(costs, shown), key=f"{KEY}.volume_chart")
     if shown.empty:
-        cheapest = costs[costs.queries == costs.queries.max()].sort_values("total_dollars").iloc[0]
-        st.markdown(f"No break-even point in this range: **{cheapest.method}** stays the cheapest overall up to "
-                    f"{high:,} queries.")
+        st.markdown(f"No break-even point in this range: **{method_name(stretches.method.iloc[-1])}** stays the "
+                    f"cheapest overall up to {high:,} queries.")
         return
     st.markdown("**Break-even points**")
-    st.markdown("\n".join(f"- Beyond **{row.queries:,.0f}** queries, **{row.cheaper_after}** costs less in total "
-                          f"than **{row.cheaper_first}** (both ${row.total_dollars:,.4f} there)."
+    st.markdown("\n".join(f"- Beyond **{row.queries:,.0f}** queries, **{method_name(row.cheaper_after)}** costs less "
+                          f"in total than **{method_name(row.cheaper_first)}** (both {money(row.total_dollars)} there)."
                           for row in shown.itertuples()))
 
 
@@ -61,5 +69,5 @@ def _storage(summary: pd.DataFrame) -> None:
     storage = storage_of_variants(summary, sorted({1, 10, 100, 1000, variants}))
     st.plotly_chart(charts.storage_chart(storage), key=f"{KEY}.storage_chart")
     at = storage[storage.variants == variants].sort_values("bytes")
-    st.markdown(f"For **{variants}** variants: " + ", ".join(f"{row.method} {human_bytes(row.bytes)}"
+    st.markdown(f"For **{variants}** variants: " + ", ".join(f"{method_name(row.method)} {human_bytes(row.bytes)}"
                                                          for row in at.itertuples()) + ".")

@@ -8,12 +8,11 @@ from core.errors import AdaptlabError
 from core.results.artifact_export import export_option, exports_folder, zipped
 from core.results.costs import Constraints
 from core.results.mlflow_export import export_experiment
-from core.results.recommendation import recommend
-from core.results.report import build_report
-from core.results.report_render import provisional, to_html, to_markdown
-from core.results.text import markdown_text
+from core.results.report import PARETO_MEANS, build_report
+from core.results.report_render import to_html, to_markdown
+from core.results.text import LATENCY_ALONE, LATENCY_BATCHED, markdown_text
 from core.running.tracking import default_uri
-from dashboard import charts, missing_runs, state, ui
+from dashboard import charts, missing_runs, state, ui, verdict
 
 KEY = "report"
 
@@ -25,17 +24,16 @@ def render() -> None:
         return
     progress = missing_runs.banner(results.name, KEY, results.unit)  # which runs are missing, and why; run them
     constraints = _constraints(results)
-    # ties are decided on paired differences: the runs carry their predictions
-    choice = recommend(results.summary, constraints, results.unit, results.quality, runs=results.scored,
-                       test_labels=results.experiment.get("test_labels"))
+    verdict.remember(constraints)  # Compare's verdict card is judged with the same ones
+    choice = verdict.recommendation(results, constraints)
     failed = [f"{run.run_key}: {run.error}" for run in results.failed.itertuples()]
     report = build_report(results.experiment, results.summary, choice, constraints, failed, runs=results.runs,
                           progress=progress)
     if report.incomplete[1:]:  # the first line is the banner's; then the options short of seeds
         st.caption("  \n".join(markdown_text(line) for line in report.incomplete[1:]))
-    (st.success if choice.met and not report.incomplete else st.warning)(
-        f"**{provisional(report)}{choice.headline}**", icon=":material/recommend:")
-    st.markdown("\n".join(f"- {reason}" for reason in choice.reasons))
+    verdict.show(report.verdict, provisional=bool(report.incomplete))  # the card Compare shows too
+    with st.expander("Every reason in full, each option named as the tables name it"):
+        st.markdown("\n".join(f"- {markdown_text(reason)}" for reason in choice.reasons))
     _export_option(results, choice)
     _decision(report)
     figures = _evidence(results)
@@ -77,36 +75,44 @@ def _decision(report) -> None:
     st.dataframe(report.options, hide_index=True, key=f"{KEY}.options")
     st.markdown("\n".join(f"- {line}" for line in report.cost_lines))
     with st.expander(f"Pareto front: {report.quality} against total cost at {volume}"):
+        st.caption(PARETO_MEANS.format(quality=report.quality))
         st.dataframe(report.pareto, hide_index=True, key=f"{KEY}.pareto")
         if report.pareto_note:
             st.caption(report.pareto_note)
 
 
 def _constraints(results) -> Constraints:
+    """The constraints, starting from those last set in this session (the widgets' own state does not outlive a
+    visit to another page; the shared copy does)."""
     st.subheader("Your constraints")
+    shared = verdict.shared_constraints()
     cols = st.columns(4)
-    floor = cols[0].number_input(f"{results.quality.capitalize()} floor", 0.0, 1.0, 0.0, 0.01, key=f"{KEY}.floor",
-                                 help=f"0 means none. The lowest {results.quality} you can accept.")
-    budget = cols[1].number_input("Budget ($)", 0.0, 1e9, 0.0, 1.0, key=f"{KEY}.budget",
+    floor = cols[0].number_input(f"{results.quality.capitalize()} floor", 0.0, 1.0, shared.accuracy_floor or 0.0, 0.01,
+                                 key=f"{KEY}.floor", help=f"0 means none. The lowest {results.quality} you can accept.")
+    budget = cols[1].number_input("Budget ($)", 0.0, 1e9, shared.budget_dollars or 0.0, 1.0, key=f"{KEY}.budget",
                                   help="0 means none. For training plus the expected queries.")
-    latency = cols[2].number_input("Latency limit (ms per query)", 0.0, 1e6, 0.0, 1.0, key=f"{KEY}.latency",
-                                   help="0 means none. Measured on this experiment's device.")
-    queries = cols[3].number_input("Expected queries", 0, 10**12, 100_000, 10_000, key=f"{KEY}.queries")
-    defaults = Constraints()
+    latency = cols[2].number_input(f"Latency limit (ms, {LATENCY_ALONE})", 0.0, 1e6, shared.latency_ms or 0.0, 1.0,
+                                   key=f"{KEY}.latency",
+                                   help=f"0 means none. The time to answer {LATENCY_ALONE} (batch 1, median), as "
+                                        "measured on this experiment's device: what a user waits for. Compare's "
+                                        f"time per query {LATENCY_BATCHED} is shorter (throughput, many queries at "
+                                        "once); where one query alone was not measured, the limit is held to it, "
+                                        "and the verdict says so.")
+    queries = cols[3].number_input("Expected queries", 0, 10**12, shared.queries, 10_000, key=f"{KEY}.queries")
     cols = st.columns(4)
-    months = cols[0].number_input("Period (months)", 1, 600, defaults.months, key=f"{KEY}.months",
+    months = cols[0].number_input("Period (months)", 1, 600, shared.months, key=f"{KEY}.months",
                                   help="The period the expected queries, the updates and storage cover.")
-    variants = cols[1].number_input("Task variants", 1, 100_000, defaults.variants, key=f"{KEY}.variants",
+    variants = cols[1].number_input("Task variants", 1, 100_000, shared.variants, key=f"{KEY}.variants",
                                     help="Deployed copies of this task (say one per customer): each is labelled, "
                                          "trained and stored. A full fine-tune stores a whole model per variant.")
-    per_label = cols[2].number_input("Labelling ($ per example)", 0.0, 1e4, defaults.dollars_per_label, 0.05,
+    per_label = cols[2].number_input("Labelling ($ per example)", 0.0, 1e4, shared.dollars_per_label, 0.05,
                                      key=f"{KEY}.per_label", help="What one labelled training example costs.")
-    storage = cols[3].number_input("Storage ($ per GB-month)", 0.0, 1e3, defaults.storage_dollars_per_gb_month,
+    storage = cols[3].number_input("Storage ($ per GB-month)", 0.0, 1e3, shared.storage_dollars_per_gb_month,
                                    0.01, key=f"{KEY}.storage", help="Keeping the models over the period.")
     left, right = st.columns([1, 3])
-    changes = left.toggle("The data changes often", key=f"{KEY}.changes",
+    changes = left.toggle("The data changes often", value=shared.data_changes_often, key=f"{KEY}.changes",
                           help="New documents or labels arrive often: trained methods must retrain; RAG re-indexes.")
-    retrains = right.number_input(f"Updates in those {months} months", 1, 10_000, defaults.retrains,
+    retrains = right.number_input(f"Updates in those {months} months", 1, 10_000, shared.retrains,
                                   key=f"{KEY}.retrains", disabled=not changes,
                                   help="How many times new data arrives over the period (12: monthly for a year).")
     return Constraints(accuracy_floor=floor or None, budget_dollars=budget or None, latency_ms=latency or None,

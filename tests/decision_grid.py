@@ -21,17 +21,21 @@ CELLS = {("prompt", "0"): (0.40, 0.0, 0.010, 4.0), ("rag", "8"): (0.70, 0.001, 0
          ("tfidf", "32"): (0.85, 0.002, 0.0006, 0.4)}
 
 
-def stored_grid(store: str, name: str = "grid", seeds=(0, 1), missing=()) -> None:
+def stored_grid(store: str, name: str = "grid", seeds=(0, 1), missing=(), cells=None, alone=None) -> None:
     """prompt once; rag, lora and tfidf at 8 and 32 per class, for each seed; `missing` run keys are left out, as
-    if still running. Each run's predictions are right on a random share (its cell's accuracy) of 80 examples."""
-    config = parse_config(tiny_config(name, methods=["prompt", "rag", "lora", "tfidf"], sizes=[8, 32],
+    if still running. Each run's predictions are right on a random share (its cell's accuracy) of 80 examples.
+    `cells` replaces CELLS (same shape); `alone` maps (method, size) to its ms for one query alone (batch 1), which
+    a run records beside the batched time."""
+    cells = cells or CELLS
+    methods = list(dict.fromkeys(method for method, _ in cells))
+    config = parse_config(tiny_config(name, methods=methods, sizes=sorted({int(s) for _, s in cells if s != "0"}),
                                       seeds=list(seeds)))
     truth = np.arange(TESTS) % 2
     target = SqlStore(store)
     target.register_experiment(name, config.model_dump(mode="json"), "fingerprint", ["a", "b"], truth.tolist(),
                                {"kind": "classification", "stats": {"rows": {"train": 64, "test": TESTS}},
                                 "environment": {"device": "CPU (2 cores)"}})
-    for (method, size), (accuracy, train, per_1k, ms) in CELLS.items():
+    for (method, size), (accuracy, train, per_1k, ms) in cells.items():
         for seed in seeds[:1] if size == "0" else seeds:
             key = f"{method}|{size}|{seed}"
             if key in missing:
@@ -45,4 +49,6 @@ def stored_grid(store: str, name: str = "grid", seeds=(0, 1), missing=()) -> Non
                       "inference_seconds_per_1k": ms, "peak_memory_mb": 500.0, "trainable_parameters": 1000,
                       "total_parameters": 22_000_000, "bytes_stored": 1_000_000, "train_dollars": train,
                       "inference_dollars_per_1k": per_1k}
+            if alone and (method, size) in alone:
+                record["latency_p50_ms"] = alone[(method, size)]
             target.write_run(name, record, np.where(correct, truth, 1 - truth).tolist())

@@ -84,8 +84,14 @@ def one_per_method(table: pd.DataFrame, size: str | None = None) -> pd.DataFrame
 
 
 def fixed_dollars(table: pd.DataFrame, constraints: Constraints | None = None, retrains: int = 1) -> pd.Series:
-    """What an option costs before its first query, per row: training (`retrains` times for a method that
-    trains), labelling its training examples, and storing its models over the period, for every task variant.
+    """What an option costs before its first query, per row: training, labelling and storage (fixed_parts)."""
+    return fixed_parts(table, constraints, retrains).sum(axis=1)
+
+
+def fixed_parts(table: pd.DataFrame, constraints: Constraints | None = None, retrains: int = 1) -> pd.DataFrame:
+    """The parts of fixed_dollars, per row, so a sentence naming them adds up to its total: `training`
+    (`retrains` times for a method that trains), `labelling` its training examples and `storage` of its models
+    over the period, each for every task variant.
 
     Storage: a method that shares the base model stores it once beside one small part per variant (an adapter,
     a head, an index); one that changes every weight stores a whole copy per variant (core/methods: the specs)."""
@@ -93,12 +99,12 @@ def fixed_dollars(table: pd.DataFrame, constraints: Constraints | None = None, r
     retrained = np.where(table.method.map(updates_without_training).astype(bool), 1, constraints.retrains_counted)
     variants = constraints.variants
     column = lambda name: table[name].fillna(0) if name in table else pd.Series(0.0, index=table.index)  # noqa: E731
-    training = column("train_dollars") * retrained * variants
-    labelling = column("train_examples") * constraints.dollars_per_label * variants
     shared = base_model_bytes(table) if "bytes_stored" in table else 0.0
     stored = column("bytes_stored") * variants + np.where(table.method.map(shares_base_model).astype(bool), shared, 0.0)
-    storage = stored / 1e9 * constraints.storage_dollars_per_gb_month * constraints.months
-    return training + labelling + storage
+    return pd.DataFrame({"training": column("train_dollars") * retrained * variants,
+                         "labelling": column("train_examples") * constraints.dollars_per_label * variants,
+                         "storage": stored / 1e9 * constraints.storage_dollars_per_gb_month * constraints.months},
+                        index=table.index)
 
 
 def total_cost(table: pd.DataFrame, queries, retrains: int = 1, constraints: Constraints | None = None) -> pd.DataFrame:
@@ -163,6 +169,35 @@ def break_even_queries(table: pd.DataFrame, retrains: int = 1, tolerance: float 
     columns = ["cheaper_first", "cheaper_first_size", "cheaper_after", "cheaper_after_size", "queries",
                "total_dollars"]
     return pd.DataFrame(rows, columns=columns).sort_values("queries").reset_index(drop=True)
+
+
+def cheapest_stretches(table: pd.DataFrame, low: float, high: float, retrains: int = 1,
+                       constraints: Constraints | None = None) -> pd.DataFrame:
+    """Which option is cheapest in total over query volumes from `low` to `high`: one row per stretch (`method`,
+    `size`, `from_queries`, `to_queries`), in order. The stretches change hands exactly at break_even_queries'
+    volumes, so a headline and the list of break-even points name the same figure."""
+    columns = ["method", "size", "from_queries", "to_queries"]
+    usable = table.dropna(subset=["inference_dollars_per_1k", "train_dollars"])
+    if usable.empty:
+        return pd.DataFrame(columns=columns)
+    fixed = fixed_dollars(usable, constraints, retrains)
+    at_low = fixed + low * usable.inference_dollars_per_1k / 1000
+    current = usable.loc[at_low.idxmin()]
+    points = break_even_queries(usable, retrains, constraints=constraints)
+    rows, start = [], float(low)
+    while True:
+        # where the current option is overtaken first, past where its stretch began
+        mine = points[(points.cheaper_first == current.method) & (points.cheaper_first_size == current["size"])
+                      & (points.queries > start) & (points.queries < high)]
+        if mine.empty:
+            rows.append({"method": current.method, "size": current["size"], "from_queries": start,
+                         "to_queries": float(high)})
+            return pd.DataFrame(rows, columns=columns)
+        step = mine.iloc[0]  # sorted by volume
+        rows.append({"method": current.method, "size": current["size"], "from_queries": start,
+                     "to_queries": float(step.queries)})
+        start = float(step.queries)
+        current = usable[(usable.method == step.cheaper_after) & (usable["size"] == step.cheaper_after_size)].iloc[0]
 
 
 def same_serving_cost(table: pd.DataFrame, tolerance: float = SERVING_NOISE) -> pd.DataFrame:

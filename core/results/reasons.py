@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from core.results.costs import Constraints, updates_without_training
-from core.results.text import money, option_label
+from core.results.text import LATENCY_ALONE, LATENCY_BATCHED, money, option_label, quality_words
 from core.task.sizes import NO_TRAINING_DATA, size_label, size_order
 
 
@@ -23,6 +23,47 @@ def cost_words(choice, why: str, queries: int, quality: str = "accuracy") -> str
         return ("their serving costs differ by less than their noise, and it is the cheapest of them to train, label "
                 f"and store ({money(choice.fixed_dollars)})")
     return f"it is the cheapest of them at {queries:,} queries"
+
+
+def cost_parts_words(row, constraints: Constraints) -> str:
+    """An option's total at the query volume and its parts, which add up to it: training (times its retrains,
+    for every variant), labelling where it costs anything, storing its models over the period, and serving."""
+    volume = f"{constraints.queries:,} queries"
+    retrained = f" ({row.retrains:.0f} trainings)" if row.retrains > 1 else ""
+    each = f" for {constraints.variants:,} task variants" if constraints.variants > 1 else ""
+    parts = [f"{money(row.training_part)} to train{retrained}"]
+    if row.labelling_part > 0:
+        parts.append(f"{money(row.labelling_part)} to label its training examples")
+    parts.append(f"{money(row.storage_part)} to store its models for {constraints.months} months")
+    parts.append(f"{money(row.per_query_dollars * constraints.queries)} to answer the queries "
+                 f"({money(row.inference_dollars_per_1k)} per 1,000)")
+    return f"{money(row.total_dollars)} in total at {volume}{each}: " + ", ".join(parts[:-1]) + f" and {parts[-1]}"
+
+
+def latency_words(row) -> str:
+    """How fast an option answers, naming which time it is: one query alone (what the latency limit is on), and
+    in batches (throughput) beside it; the batched time alone, said so, where one query alone was not measured."""
+    batched = row.inference_seconds_per_1k  # seconds per 1,000 queries = ms per query
+    if row.latency_alone:
+        return (f"It answers {LATENCY_ALONE} in {row.latency_ms:.2f} ms ({LATENCY_BATCHED}, {batched:.2f} ms per "
+                "query)")
+    return f"It answers in {batched:.2f} ms per query {LATENCY_BATCHED} ({LATENCY_ALONE} was not measured)"
+
+
+def latency_limit_words(row, limit: float) -> str:
+    """The latency limit's sentence: the time it is held to, which time that is, and whether it is met."""
+    side = "under" if row.meets_latency else "over"
+    if row.latency_alone:
+        return (f"Answering {LATENCY_ALONE} takes {row.latency_ms:.2f} ms, {side} the {limit:g} ms limit, which "
+                f"is on {LATENCY_ALONE} ({LATENCY_BATCHED} it takes {row.inference_seconds_per_1k:.2f} ms per "
+                "query).")
+    return (f"It takes {row.latency_ms:.2f} ms per query {LATENCY_BATCHED}, {side} the {limit:g} ms limit "
+            f"({LATENCY_ALONE} was not measured for it, so the limit is held to the batched time).")
+
+
+# what a paired difference is, said once where the reasons use it
+PAIRED_MEANS = ("a paired difference scores two options on the same test examples and seeds and takes the difference "
+                "example by example, so the luck of which examples were drawn cancels out")
 
 
 WHY_EXCLUDED = {"meets_accuracy": "below the {quality} floor", "meets_budget": "over budget",
@@ -88,13 +129,9 @@ def reason_lines(choice, best, frame: pd.DataFrame, constraints: Constraints, un
     """The reasons under the headline; `tie` is cheapest_and_why of the tied options (None when none is tied)."""
     volume = f"{constraints.queries:,} queries"
     where = option_label(choice.method, choice["size"], unit)
-    retrained = f" ({choice.retrains:.0f} trainings)" if choice.retrains > 1 else ""
-    reasons = [(f"{where} reaches {choice.accuracy:.3f} {quality} (95% interval {choice.accuracy_low:.3f} to "
-                f"{choice.accuracy_high:.3f}) and costs {money(choice.total_dollars)} in total at {volume}: "
-                f"{money(choice.train_dollars * choice.retrains)} to train{retrained} and "
-                f"{money(choice.inference_dollars_per_1k)} per 1,000 queries "
-                f"({money(choice.per_query_dollars * constraints.queries)} for {volume}), "
-                f"{choice.latency_ms:.2f} ms per query.")]
+    reasons = [f"{where} reaches {choice.accuracy:.3f} {quality} (95% interval {choice.accuracy_low:.3f} to "
+               f"{choice.accuracy_high:.3f}; {quality_words(choice.accuracy, quality)}) and costs "
+               f"{cost_parts_words(choice, constraints)}. {latency_words(choice)}."]
     tied = frame[frame.tied & ~((frame.method == best.method) & (frame["size"] == best["size"]))]
     if met:
         best_words = "most accurate option" if quality == "accuracy" else f"option with the highest {quality}"
@@ -120,8 +157,9 @@ def reason_lines(choice, best, frame: pd.DataFrame, constraints: Constraints, un
                 if choice.name == tie[0] else \
                 (f"{where} is not among them: see why below." if not bool(choice.tied) else
                  "The choice among them is not on cost: see why below.")
+            means = f" ({PAIRED_MEANS})" if tied.paired.any() else ""
             reasons.append(f"Tied with the best, {best_where} at {best.accuracy:.3f} (the data cannot tell them "
-                           f"apart; judged on {paired}): {names}. {rule}")
+                           f"apart; judged on {paired}{means}): {names}. {rule}")
             if to_decide:
                 reasons.append(f"Inconclusive on {quality}: what would decide it: " + "; ".join(to_decide) + ".")
     if constraints.accuracy_floor is not None:
@@ -136,9 +174,7 @@ def reason_lines(choice, best, frame: pd.DataFrame, constraints: Constraints, un
         verb = "is within" if choice.meets_budget else "exceeds"
         reasons.append(f"Its total cost {verb} the {money(constraints.budget_dollars)} budget at {volume}.")
     if constraints.latency_ms is not None:
-        verb = "is under" if choice.meets_latency else "is over"
-        reasons.append(f"Its latency of {choice.latency_ms:.2f} ms per query {verb} the "
-                       f"{constraints.latency_ms:g} ms limit.")
+        reasons.append(latency_limit_words(choice, constraints.latency_ms))
     if constraints.data_changes_often:
         reasons.append(changes_often_reason(choice, best, frame, constraints, unit, met, quality))
     hurts = choice.get("transfer_hurts")

@@ -19,14 +19,14 @@ from core.evaluation.metrics import bootstrap_interval
 from core.results.costs import (
     SERVING_NOISE,
     Constraints,
-    fixed_dollars,
+    fixed_parts,
     pareto_front,
     serve_alike,
     serving_noise,
     updates_without_training,
 )
 from core.results.reasons import cost_words, excluded_options, reason_lines, what_would_decide
-from core.results.text import option_label
+from core.results.text import option_label, option_title
 from core.task.sizes import NO_TRAINING_DATA, size_order
 
 
@@ -44,6 +44,7 @@ class Recommendation:
     excluded: list[tuple[str, str]] = field(default_factory=list)  # (option, why) ruled out by the constraints
     unit: str = "per_class"
     quality: str = "accuracy"
+    choice_line: str = ""  # the headline's first sentence, the choice alone: the verdict card's headline
 
     @property
     def option(self) -> str | None:
@@ -57,10 +58,14 @@ def score_candidates(table: pd.DataFrame, constraints: Constraints) -> pd.DataFr
     frame["retrains"] = np.where(frame.method.map(updates_without_training).astype(bool), 1,
                                  constraints.retrains_counted)
     frame["per_query_dollars"] = frame.inference_dollars_per_1k / 1000
-    frame["fixed_dollars"] = fixed_dollars(frame, constraints)
+    parts = fixed_parts(frame, constraints)  # training, labelling, storage: a cost sentence names each
+    frame[["training_part", "labelling_part", "storage_part"]] = parts.to_numpy()
+    frame["fixed_dollars"] = parts.sum(axis=1)
     frame["total_dollars"] = frame.fixed_dollars + constraints.queries * frame.per_query_dollars
-    # a query answered alone (batch 1, median) where it was measured; batched time per query otherwise
+    # the latency limit is on one query answered alone (batch 1, median) where it was measured; the batched time
+    # per query otherwise (`latency_alone` False), and every sentence on latency says which it is
     single = frame.latency_p50_ms if "latency_p50_ms" in frame else pd.Series(np.nan, index=frame.index)
+    frame["latency_alone"] = single.notna()
     frame["latency_ms"] = single.fillna(frame.inference_seconds_per_1k)
     # shortfall: how far each constraint is missed, relative to the constraint (0 where it is met)
     limits = {"accuracy": (constraints.accuracy_floor, frame.accuracy, -1),
@@ -164,7 +169,8 @@ def recommend(table: pd.DataFrame, constraints: Constraints | None = None, size_
     new documents at once: with an accuracy floor, the best option that updates without training wins if it
     meets every constraint; without one, it wins when tied. When nothing meets every constraint, the option
     that misses them by least is named. `quality` names the accuracy column in the reasons (see quality_name).
-    Every option is named with its size, in the headline, the reasons and the lists of tied and excluded ones."""
+    Every option is named with its size, in the headline, the reasons and the lists of tied and excluded ones; the
+    headline by its method's title (core.results.text.option_title), the rest as the tables name it."""
     constraints = constraints or Constraints()
     if table.empty:
         return Recommendation(None, None, False, "No finished runs yet: nothing to recommend.", unit=size_unit,
@@ -194,15 +200,15 @@ def recommend(table: pd.DataFrame, constraints: Constraints | None = None, size_
     frame["pareto"] = pareto_front(frame, "total_dollars")
     frame["chosen"] = (frame.method == choice.method) & (frame["size"] == choice["size"])
     met = bool(choice.feasible)
-    where = option_label(choice.method, choice["size"], size_unit)
+    where = option_title(choice.method, choice["size"], size_unit)  # the headline names methods by their titles
     tied = frame[frame.tied].sort_values(["best", "accuracy"], ascending=False)  # the best first
     # the tie matters when the choice is one of the tied options; one picked for another reason (the data changes
     # often) does not hang on telling them apart, though they are still named
     inconclusive = met and len(tied) > 1 and bool(choice.tied)
     tie_pick, tie_why = cheapest_and_why(tied) if len(tied) else (None, "")  # which tied option costs least, and why
-    headline = f"Use {where}." if met else f"Nothing meets every constraint; the closest is {where}."
+    headline = choice_line = f"Use {where}." if met else f"Nothing meets every constraint; the closest is {where}."
     if inconclusive:
-        labels = [option_label(m, s, size_unit) for m, s in zip(tied.method, tied["size"])]
+        labels = [option_title(m, s, size_unit) for m, s in zip(tied.method, tied["size"])]
         names = ", ".join(labels[:HEADLINE_TIES]) + (f" and {len(labels) - HEADLINE_TIES} more (listed below)"
                                                      if len(labels) > HEADLINE_TIES else "")
         why = cost_words(choice, tie_why, constraints.queries, quality) if choice.name == tie_pick else \
@@ -215,7 +221,7 @@ def recommend(table: pd.DataFrame, constraints: Constraints | None = None, size_
     return Recommendation(choice.method, choice["size"], met, headline, reasons, frame, inconclusive,
                           [f"{option_label(m, s, size_unit)} {a:.3f}" for m, s, a in
                            zip(tied.method, tied["size"], tied.accuracy)],
-                          to_decide, excluded, size_unit, quality)
+                          to_decide, excluded, size_unit, quality, choice_line)
 
 
 HEADLINE_TIES = 4  # tied options the headline names; the reasons name every one

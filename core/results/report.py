@@ -22,8 +22,9 @@ from core.results.costs import Constraints, break_even_queries, same_serving_cos
 from core.results.known_facts import known_facts_view
 from core.results.recommendation import Recommendation
 from core.results.results_table import results_rows
-from core.results.text import money, option_label, quality_name
+from core.results.text import LATENCY_ALONE, LATENCY_BATCHED, money, option_label, quality_name
 from core.results.tuning import tuning_lines, tuning_table
+from core.results.verdict import VerdictCard, verdict_card
 from core.task.sizes import size_order
 from core.task.uploads import upload_info
 
@@ -53,6 +54,7 @@ class DecisionReport:
     known_facts: object = None  # QA: core.results.known_facts.KnownFactsView (None: classification, or no runs given)
     facts_lines: list[str] = field(default_factory=list)  # a QA task with a knowledge update: when facts change
     tuning_lines: list[str] = field(default_factory=list)  # how each option was tuned (core/results/tuning.py)
+    verdict: VerdictCard | None = None  # the card on top, the same as Compare's (core/results/verdict.py)
 
 
 def provenance_rows(task_info: dict) -> list[dict]:
@@ -106,6 +108,7 @@ def build_report(experiment: dict, summary: pd.DataFrame, recommendation: Recomm
     tuning = tuning_table(runs, config) if runs is not None else pd.DataFrame()
     tuned = tuning_lines(tuning, config) if len(tuning) else []
     return DecisionReport(facts_lines=facts, known_facts=known, tuning_lines=tuned,
+        verdict=verdict_card(recommendation, constraints),
         experiment=experiment["name"], recommendation=recommendation, constraints=constraints,
         results=results, provenance=provenance_rows(task_info),
         data_rows={**stats.get("rows", {}), "classes": stats.get("classes"),
@@ -201,12 +204,13 @@ def options_rows(rec: Recommendation, constraints: Constraints, planned: dict | 
         "seeds": [seeds_text(n, len(planned.get((m, z), ()))) for m, z, n in zip(frame.method, frame["size"], seeds)],
         "to train": [money(t * r * constraints.variants) + (f" ({r:.0f}×)" if r > 1 else "") for t, r in
                      zip(frame.train_dollars, frame.retrains)],
-        # labelling and storing its models, every variant, over the period (costs.fixed_dollars)
-        "labels + storage": (frame.fixed_dollars - frame.train_dollars * frame.retrains * constraints.variants)
-        .map(money) if "fixed_dollars" in frame else "",
+        # labelling and storing its models, every variant, over the period (costs.fixed_parts)
+        "labels + storage": (frame.labelling_part + frame.storage_part).map(money),
         "per 1,000 queries": frame.inference_dollars_per_1k.map(money),
         f"total at {constraints.queries:,} queries": frame.total_dollars.map(money),
-        "ms / query (alone)": frame.latency_ms.map(lambda v: "" if pd.isna(v) else f"{v:.2f}"),
+        # the time a latency limit is held to: one query alone, or the batched time (said so) where not measured
+        f"ms, {LATENCY_ALONE}": [("" if pd.isna(v) else f"{v:.2f}" if alone else f"{v:.2f} ({LATENCY_BATCHED})")
+                                 for v, alone in zip(frame.latency_ms, frame.latency_alone)],
         "status": [status(row) for _, row in frame.iterrows()],
     })
 
@@ -257,6 +261,11 @@ def cost_lines(rec: Recommendation, constraints: Constraints) -> list[str]:
     if retrains > 1:
         lines.append(f"Totals include {retrains} trainings for options that train (the data changes often).")
     return lines
+
+
+# what the Pareto front is, said where the report shows it
+PARETO_MEANS = ("The Pareto front: the options no other option beats on both {quality} and total cost at the query "
+                "volume. For any option off the front, one on it does at least as well for less.")  # .format(quality=)
 
 
 def pareto_rows(rec: Recommendation, constraints: Constraints) -> tuple[pd.DataFrame, str]:
@@ -313,7 +322,7 @@ def constraint_lines(constraints: Constraints, quality: str = "accuracy") -> lis
              else f"{quality} floor: none",
              f"budget: {money(constraints.budget_dollars)}" if constraints.budget_dollars is not None
              else "budget: none",
-             f"latency limit: {constraints.latency_ms:g} ms per query" if constraints.latency_ms is not None
+             f"latency limit: {constraints.latency_ms:g} ms for {LATENCY_ALONE}" if constraints.latency_ms is not None
              else "latency limit: none",
              f"expected queries: {constraints.queries:,} over {constraints.months} months",
              f"task variants: {constraints.variants:,} (each labelled, trained and stored)",

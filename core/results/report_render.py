@@ -15,14 +15,17 @@ import pandas as pd
 
 from core.results.figures import report_figures
 from core.results.known_facts import html_fragment, markdown_lines
-from core.results.report import QUESTION, DecisionReport, constraint_lines, environment_lines
+from core.results.report import PARETO_MEANS, QUESTION, DecisionReport, constraint_lines, environment_lines
 from core.results.results_table import HURTS_NOTE, INTERVALS_NOTE
 from core.results.text import markdown_table, markdown_text
+from core.results.verdict import VerdictCard
+
+PROVISIONAL = "Provisional, until the missing runs finish: "
 
 
 def provisional(report: DecisionReport) -> str:
     """Before the headline of a report on an incomplete experiment: the choice may change when the rest finish."""
-    return "Provisional, until the missing runs finish: " if report.incomplete else ""
+    return PROVISIONAL if report.incomplete else ""
 
 
 # -- Markdown ----------------------------------------------------------------------------------------
@@ -32,14 +35,15 @@ def to_markdown(report: DecisionReport) -> str:
     parts = [f"# Decision report: {markdown_text(report.experiment)}", "", f"_{QUESTION}_", ""]
     if report.incomplete:
         parts += [f"> **{report.incomplete[0]}**", *[f"> {line}" for line in report.incomplete[1:]], ""]
-    parts += ["## Recommendation", "", f"**{provisional(report)}{rec.headline}**", "",
-              *[f"- {r}" for r in rec.reasons], "",
+    parts += ["## Recommendation", "", *card_markdown(report.verdict, provisional(report)),
+              "### Every reason in full", "", *[f"- {r}" for r in rec.reasons], "",
               *(["## When the facts change", "", *[f"- {line}" for line in report.facts_lines], ""]
                 if report.facts_lines else []),
               "## Constraints", "", *[f"- {line}" for line in constraint_lines(report.constraints, report.quality)],
               "", f"## Options at {volume}", "", markdown_table(report.options), "",
               "## Cost against query volume", "", *[f"- {line}" for line in report.cost_lines], "",
-              f"## Pareto front: {report.quality} against total cost at {volume}", "", markdown_table(report.pareto),
+              f"## Pareto front: {report.quality} against total cost at {volume}", "",
+              PARETO_MEANS.format(quality=report.quality), "", markdown_table(report.pareto),
               "", *([report.pareto_note, ""] if report.pareto_note else []),
               "## Results", "", markdown_table(report.results), "", f"_{INTERVALS_NOTE} {HURTS_NOTE}_", "",
               *(["## How each option was tuned", "", *[f"- {line}" for line in report.tuning_lines], ""]
@@ -57,6 +61,16 @@ def to_markdown(report: DecisionReport) -> str:
     return "\n".join(parts)
 
 
+def card_markdown(card: VerdictCard | None, prefix: str = "") -> list[str]:
+    """The verdict card (core/results/verdict.py) as the Compare page and the report page show it; `prefix` before
+    its headline (provisional(report) on an incomplete experiment)."""
+    if card is None:
+        return []
+    lines = [f"**{prefix}{card.headline}**", "", *([card.quality, ""] if card.quality else [])]
+    lines += [f"- {line}" for line in card.lines()]
+    return lines + ["", f"_{card.judged}_", ""]
+
+
 # -- HTML ------------------------------------------------------------------------------------------
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2rem auto;padding:0 1rem;
@@ -68,6 +82,15 @@ table{border-collapse:collapse;width:100%;font-size:.9rem}th,td{border-bottom:1p
 text-align:left}th{background:#f5f7fa}.figure{margin:1.5rem 0}.muted{color:#7b8794;font-size:.85rem}
 .incomplete{padding:.6rem 1rem;border-left:5px solid #de911d;background:#fffbea;margin:1rem 0}
 """
+
+
+def card_html(card: VerdictCard | None, prefix: str = "") -> list[str]:
+    if card is None:
+        return []
+    unmet = "" if card.met and not prefix else " unmet"
+    return [f'<p class="headline{unmet}">{html.escape(prefix + card.headline)}</p>',
+            *([f"<p>{html.escape(card.quality)}</p>"] if card.quality else []), _list(card.lines()),
+            f'<p class="muted">{html.escape(card.judged)}</p>']
 
 
 def _list(items) -> str:
@@ -102,14 +125,14 @@ def to_html(report: DecisionReport, figures: dict[str, str] | None = None, chart
         *([f'<div class="incomplete"><strong>{html.escape(report.incomplete[0])}</strong>',
            _list(report.incomplete[1:]) if len(report.incomplete) > 1 else "", "</div>"] if report.incomplete else []),
         "<h2>Recommendation</h2>",
-        f'<p class="headline{" unmet" if not rec.met or report.incomplete else ""}">'
-        f'{html.escape(provisional(report) + rec.headline)}</p>', _list(rec.reasons),
+        *card_html(report.verdict, provisional(report)), "<h3>Every reason in full</h3>", _list(rec.reasons),
         *(["<h2>When the facts change</h2>", _list(report.facts_lines)] if report.facts_lines else []),
         "<h2>Constraints</h2>", _list(constraint_lines(report.constraints, report.quality)),
         f"<h2>Options at {volume}</h2>", _table(report.options),
         "<h2>Cost against query volume</h2>", _list(report.cost_lines),
         *([_figure("Total cost against query volume", cost_chart)] if cost_chart else []),
-        f"<h2>Pareto front: {html.escape(report.quality)} against total cost at {volume}</h2>", _table(report.pareto),
+        f"<h2>Pareto front: {html.escape(report.quality)} against total cost at {volume}</h2>",
+        f"<p>{html.escape(PARETO_MEANS.format(quality=report.quality))}</p>", _table(report.pareto),
         *([f"<p>{html.escape(report.pareto_note)}</p>"] if report.pareto_note else []),
         *([_figure("Pareto front", pareto_chart)] if pareto_chart else []),
         "<h2>Results</h2>", _table(report.results),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from core.results.text import human_bytes, human_count, money, quality_name
+from core.results.text import LATENCY_BATCHED, human_bytes, human_count, money, quality_name
 from core.task.sizes import size_label
 
 
@@ -35,7 +35,7 @@ def results_rows(summary: pd.DataFrame, reference: str, unit: str, kind: str = "
                                            for d, h, lo, hi in zip(delta, hurts, low, high)],
         "train s": summary.train_seconds.map(lambda n: "" if pd.isna(n) else f"{n:.1f}"),
         "train $": summary.train_dollars.map(money),
-        "ms / query": summary.inference_seconds_per_1k.map("{:.2f}".format),
+        f"ms, {LATENCY_BATCHED}": summary.inference_seconds_per_1k.map("{:.2f}".format),
         "peak MB": summary.peak_memory_mb.map("{:,.0f}".format),
         "trainable": summary.trainable_parameters.map(human_count),
         "stored": summary.bytes_stored.map(human_bytes),
@@ -45,8 +45,10 @@ def results_rows(summary: pd.DataFrame, reference: str, unit: str, kind: str = "
 HURTS = " (hurts)"  # after a difference to the reference that is reliably below zero (core.results.analysis)
 # what a "(hurts)" flag means, for the reader of a table that shows them
 HURTS_NOTE = ("(hurts): reliably below the reference, with the error controlled across all the cells compared "
-              "(one-sided bootstrap p-values, Benjamini-Hochberg at 2.5%), so a few flags among many cells are not "
-              "expected by chance; the interval beside each difference is its 95% paired interval")
+              "(one-sided bootstrap p-values, Benjamini-Hochberg at 2.5%: a correction for comparing many cells at "
+              "once, so that of the cells flagged no more than about 1 in 40 is expected to be flagged by chance); "
+              "the interval beside each difference is its 95% paired interval (the two measured on the same test "
+              "examples and seeds)")
 # what every interval in the report is over
 INTERVALS_NOTE = ("Intervals are 95% bootstrap intervals over the test examples and the seeds run (at 0% or 100%, "
                   "Wilson's). With fewer than 5 seeds the seed-to-seed spread is poorly estimated: read them as "

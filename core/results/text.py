@@ -3,6 +3,8 @@ that came from a user made safe to put inside Markdown (markdown_text: the one w
 
     money(0.000021)                       # "$0.000021"
     option_label("lora", "32")            # "lora (32 per class)"
+    option_title("lora", "32")            # "LoRA adapter (32 per class)": headlines and verdicts
+    quality_words(0.4)                    # "answers 4 in 10 correctly"
     markdown_text("**label** <img>")      # shown as the characters it is
 """
 
@@ -13,7 +15,12 @@ import re
 
 import pandas as pd
 
+from core.methods import METHODS
 from core.task.sizes import size_label
+
+# The two latencies a run measures, named the same way wherever they appear. A latency limit is on the first.
+LATENCY_ALONE = "one query alone"  # batch 1: the time a user waits for one answer (median)
+LATENCY_BATCHED = "in batches"  # test queries batched: throughput, time per query when many wait together
 
 
 def quality_name(kind: str) -> str:
@@ -37,6 +44,30 @@ def money(dollars: float) -> str:
 def option_label(method: str, size: str, unit: str = "per_class") -> str:
     """An option as every sentence names it: its method and its training-set size, "tfidf (24 per class)"."""
     return f"{method} ({size_label(size, unit)})"
+
+
+def method_name(method: str) -> str:
+    """A method as a stakeholder reads it: its title without the parenthesis ("tfidf" -> "TF-IDF + logistic
+    regression"); an unknown key stays as it is."""
+    spec = METHODS.get(method)
+    return spec.title.split(" (")[0] if spec else method
+
+
+def option_title(method: str, size: str, unit: str = "per_class") -> str:
+    """An option as headlines and verdicts name it: "TF-IDF + logistic regression (32 per class)"."""
+    return f"{method_name(method)} ({size_label(size, unit)})"
+
+
+def quality_words(value: float, quality: str = "accuracy") -> str:
+    """A quality figure in words beside it: "answers 4 in 10 correctly", "about 77 in 100"; answer match counts
+    answers that hold an accepted one."""
+    if pd.isna(value):
+        return ""
+    tenths = value * 10
+    share = f"{round(tenths)} in 10" if abs(tenths - round(tenths)) < 0.05 else f"about {round(value * 100)} in 100"
+    if quality == "answer match":
+        return f"gives an accepted answer to {share} questions"
+    return f"answers {share} correctly"
 
 
 def human_count(n: float) -> str:

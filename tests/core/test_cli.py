@@ -180,7 +180,7 @@ def test_report_writes_the_decision_report_with_the_constraints_given(tmp_path, 
     assert text.startswith("# Decision report: grid") and f"wrote the decision report to {out}" in printed
     headline = next(line for line in text.splitlines() if line.startswith("**Use "))
     assert headline.strip("*") in printed.replace("\n", " ")
-    for expected in ("accuracy floor: 0.800", "latency limit: 5 ms per query", "expected queries: 1,000,000",
+    for expected in ("accuracy floor: 0.800", "latency limit: 5 ms for one query alone", "expected queries: 1,000,000",
                      "## Options at 1,000,000 queries", "## Pareto front", "rag (32 per class): below the accuracy "
                      "floor and too slow", "## Results"):
         assert expected in text, expected
@@ -192,7 +192,7 @@ def test_report_writes_the_decision_report_with_the_constraints_given(tmp_path, 
     html = page.read_text()
     assert html.startswith("<!DOCTYPE html>") and "Total cost against query volume" in html
     assert html.count("Plotly.newPlot") == 2 and "trained methods retrain 4 times" in html
-    assert "Use rag (32 per class)." in html  # meets the 0.7 floor and stays current
+    assert "Use RAG (32 per class)." in html  # meets the 0.7 floor and stays current
     # an existing file is never overwritten unasked; bad constraints are one sentence
     assert main(["--store", store, "report", "grid", "-o", str(out)]) == 2
     _refused(capsys, "already exists", "--force")

@@ -16,9 +16,11 @@ def test_the_page_says_what_is_missing_names_the_tied_and_explains_the_choice(ad
     assert app.warning[0].value.startswith("**Incomplete experiment: 17 of 19 planned runs finished (2 never started)")
     assert any("lora (32 per class) 1 of 3" in c.value for c in app.caption)
     headline = app.warning[1].value  # not green: provisional until the missing runs finish
-    assert headline.startswith("**Provisional, until the missing runs finish: Use tfidf (32 per class).")
-    assert "Inconclusive on accuracy" in headline and not app.success
-    reasons = app.markdown[0].value
+    assert headline.startswith("**Provisional, until the missing runs finish: Use TF-IDF + logistic regression (32 "
+                               "per class).") and not app.success  # the method's title
+    card = app.markdown[0].value  # the verdict card: the option tied with it named by its title
+    assert "Tied with it (the data cannot tell them apart" in card and "LoRA adapter (32 per class): 0.900" in card
+    reasons = app.markdown[1].value  # every reason, as the tables name each option
     assert "Tied with the best, lora (32 per class) at 0.900" in reasons and "tfidf (32 per class) 0.850" in reasons
     options = app.dataframe[0].value.set_index("option")
     assert options.loc["lora (32 per class)", "seeds"] == "1 of 3"
@@ -28,8 +30,9 @@ def test_the_page_says_what_is_missing_names_the_tied_and_explains_the_choice(ad
     app.number_input(key="report.floor").set_value(0.8).run()
     app.toggle(key="report.changes").set_value(True).run()
     assert_clean(app)
-    assert app.warning[1].value.startswith("**Provisional, until the missing runs finish: Use tfidf (32 per class).")
-    reasons = app.markdown[0].value
+    assert app.warning[1].value.startswith("**Provisional, until the missing runs finish: Use TF-IDF + logistic "
+                                           "regression (32 per class).")
+    reasons = app.markdown[1].value
     assert "each is ruled out (rag (32 per class): below the accuracy floor" in reasons
     assert "rag (32 per class) takes new data" not in reasons
     assert "tfidf (32 per class)" not in reasons[reasons.index("Ruled out by the constraints"):]
@@ -77,7 +80,8 @@ def test_the_recommended_option_exports_beside_the_recommendation(adaptlab_home)
     assert any(message.value.startswith("exported tfidf") and f"{folder}: README.md, adaptlab.json, load.py" in
                message.value for message in app.success)
     card = (folder / "README.md").read_text(encoding="utf-8")
-    assert "library_name: sklearn" in card and "Decision report's verdict**: Use tfidf (4 per class)." in card
+    assert "library_name: sklearn" in card
+    assert "Decision report's verdict**: Use TF-IDF + logistic regression (4 per class)." in card
     assert app.get("download_button")  # the folder as a zip
     next(button for button in app.button if button.label == "Export this option").click().run()
     assert any("already exists; add --force" in message.value for message in app.error)

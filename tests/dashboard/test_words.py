@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pandas as pd
 import pytest
 from pydantic import ValidationError
@@ -33,16 +34,26 @@ def test_the_experiments_list_is_ordered_by_the_last_change():
     assert table.updated.tolist() == ["2 min ago", "1 h ago"] and table.created.tolist() == ["3 days ago", "1 h ago"]
 
 
-def test_the_cost_sentence_names_the_cheapest_or_where_it_changes():
+def test_the_cost_sentence_names_the_cheapest_or_where_it_changes_at_the_break_even_volume_itself():
+    """In method titles, and at the figure the break-even list shows: 62,146 queries, not a sampled "about 73,000"."""
+    from core.results.costs import break_even_queries, cheapest_stretches, total_cost
+    from tests.core.results.summaries import summary_of
+
     queries = [1e3, 1e4, 1e5, 1e6]
-    steady = pd.DataFrame({"method": ["tfidf"] * 4 + ["lora"] * 4, "queries": queries * 2,
-                           "total_dollars": [1, 2, 3, 4] + [24, 48, 72, 96]})
-    assert words.cost_fact(steady) == ("**tfidf** is the cheapest at every volume from 1,000 to 1,000,000 queries, "
-                                       "by about 24x (next: **lora**).")
-    crossing = pd.DataFrame({"method": ["prompt"] * 4 + ["lora"] * 4, "queries": queries * 2,
-                             "total_dollars": [0.1, 1, 10, 100] + [5, 5, 6, 8]})
-    assert words.cost_fact(crossing) == ("The cheapest depends on the volume: **prompt** up to about 100,000 queries, "
-                                         "then **lora** beyond.")
+    steady = summary_of([("tfidf", "32", 0.7, 0.6, 0.8, 0.0, 1.0, 1.0, 0, 0),
+                         ("lora", "32", 0.8, 0.7, 0.9, 0.0, 24.0, 1.0, 0, 0)])
+    assert words.cost_fact(total_cost(steady, queries), cheapest_stretches(steady, 1e3, 1e6)) == (
+        "**TF-IDF + logistic regression** is the cheapest at every volume from 1,000 to 1,000,000 queries, by about "
+        "24x (next: **LoRA adapter**).")
+    # few-shot: nothing to train, dear per query; corpus fine-tuning: the other way round. They cross at 62,146.
+    crossing = summary_of([("fewshot", "8", 0.5, 0.4, 0.6, 0.0, 0.5, 1.0, 0, 0),
+                           ("corpus_ft", "8", 0.6, 0.5, 0.7, 31.073, 0.0, 1.0, 0, 0)])
+    volumes = np.logspace(3, 8, 60)  # the chart's samples: the first past the crossing is about 73,000
+    (point,) = break_even_queries(crossing).itertuples()
+    assert f"{point.queries:,.0f}" == "62,146"
+    assert words.cost_fact(total_cost(crossing, volumes), cheapest_stretches(crossing, 1e3, 1e8)) == (
+        "The cheapest depends on the volume: **Few-shot prompt** up to 62,146 queries, then **Corpus fine-tuning** "
+        "beyond.")
 
 
 def test_a_reference_that_gets_worse_with_more_data_is_named():

@@ -75,3 +75,35 @@ def test_total_cost_counts_labelling_and_storage_for_every_task_variant():
     stored = fixed_dollars(table.assign(train_dollars=0.0), Constraints(variants=10, storage_dollars_per_gb_month=1,
                                                                         months=1)).set_axis(table.method)
     assert stored["full"] == pytest.approx(10 * 0.09) and stored["lora"] == pytest.approx(0.09 + 10 * 0.0012)
+
+
+def test_the_cheapest_stretches_change_hands_at_the_break_even_volumes_themselves():
+    """The Cost page's headline and its list of break-even points read one computation: the volume where the
+    cheapest option changes is a break-even volume to the query, not the next point of a sampled curve."""
+    from core.results.costs import cheapest_stretches
+
+    pair = SUMMARY[SUMMARY.method.isin(["rag", "lora"])]
+    (point,) = break_even_queries(pair).itertuples()
+    stretches = cheapest_stretches(pair, 100, 1e9)
+    assert stretches.method.tolist() == ["rag", "lora"]
+    assert stretches.to_queries.iloc[0] == stretches.from_queries.iloc[1] == point.queries  # exactly, not about
+    assert (stretches.from_queries.iloc[0], stretches.to_queries.iloc[-1]) == (100, 1e9)
+    # below the crossing one stretch; every option at once: prompt, then tfidf (cheaper to serve), for good
+    assert cheapest_stretches(pair, 100, point.queries / 2).method.tolist() == ["rag"]
+    every = cheapest_stretches(SUMMARY, 1, 1e9)
+    crossings = break_even_queries(SUMMARY)
+    assert set(every.to_queries.iloc[:-1]) <= set(crossings.queries)
+    costs = total_cost(SUMMARY, every.from_queries.iloc[1:] * 1.001)  # just past each change: the new one is cheapest
+    for row in every.iloc[1:].itertuples():
+        at = costs[costs.queries == row.from_queries * 1.001]
+        assert at.loc[at.total_dollars.idxmin(), "method"] == row.method
+
+
+def test_the_parts_of_a_fixed_cost_add_up_to_it():
+    from core.results.costs import fixed_dollars, fixed_parts
+
+    table = SUMMARY.assign(train_examples=[0, 160, 160, 160, 160])
+    constraints = Constraints(dollars_per_label=0.5, variants=3, retrains=12, data_changes_often=True)
+    parts = fixed_parts(table, constraints)
+    assert list(parts.columns) == ["training", "labelling", "storage"] and (parts.storage > 0).all()
+    assert parts.sum(axis=1).tolist() == pytest.approx(fixed_dollars(table, constraints).tolist())

@@ -4,10 +4,12 @@ import re
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from core.methods import METHODS
 from core.results.costs import Constraints
 from core.results.recommendation import recommend
+from core.results.text import option_title
 from tests.core.results.summaries import SUMMARY, summary_of
 
 
@@ -85,7 +87,8 @@ def test_over_many_constraints_the_choice_is_never_ruled_out_and_every_reason_ma
         frame = choice.candidates.set_index(choice.candidates.apply(_label, axis=1))
         where = _label(pd.Series({"method": choice.method, "size": choice.size}))
         chosen = frame.loc[where]
-        assert where in choice.headline, (constraints, choice.headline)
+        # the headline names the option by its method's title
+        assert option_title(choice.method, choice.size) in choice.headline, (constraints, choice.headline)
         reasons = choice.reasons
         # the excluded: each named with its size, each really ruled out, never the choice
         ruled = [r for r in reasons if r.startswith("Ruled out by the constraints: ")]
@@ -101,8 +104,10 @@ def test_over_many_constraints_the_choice_is_never_ruled_out_and_every_reason_ma
             verb = "meets" if chosen.accuracy >= constraints.accuracy_floor else "misses"
             assert f"It {verb} the accuracy floor" in text, (constraints, text)
         if constraints.latency_ms is not None:
-            verb = "is under" if chosen.latency_ms <= constraints.latency_ms else "is over"
-            assert f"per query {verb} the" in text, constraints
+            side = "under" if chosen.latency_ms <= constraints.latency_ms else "over"
+            assert f"{side} the {constraints.latency_ms:g} ms limit" in text, constraints
+            # and which time the limit is held to: one query alone where measured, else the batched time, said so
+            assert ("which is on one query alone" if chosen.latency_alone else "held to the batched time") in text
         if constraints.budget_dollars is not None:
             verb = "is within" if chosen.total_dollars <= constraints.budget_dollars else "exceeds"
             assert f"Its total cost {verb}" in text, constraints
@@ -230,3 +235,36 @@ def test_options_that_cost_the_same_name_the_higher_estimate_and_say_either_will
     quoted = recommend(table, Constraints(queries=1_000_000), quality="answer match")
     assert "the higher answer match estimate is named" in quoted.headline
     assert not any("accuracy" in line for line in [quoted.headline, *quoted.reasons])  # the metric's own name only
+
+
+def _dollars(text: str) -> list[float]:
+    return [float(d.replace(",", "")) for d in re.findall(r"\$([\d,]+\.\d+)", text)]
+
+
+def test_the_cost_sentence_names_storage_and_its_parts_add_up_to_its_total():
+    """The first reason's total at the query volume is training + labelling + storage + serving, each named."""
+    table = SUMMARY.assign(train_examples=[0, 160, 160, 160, 160])
+    for constraints in (Constraints(), Constraints(dollars_per_label=0.5, variants=3),
+                        Constraints(data_changes_often=True, retrains=12, queries=5_000_000)):
+        choice = recommend(table, constraints)
+        first = choice.reasons[0]
+        assert "to store its models for 12 months" in first, first
+        total, *parts, per_1k = _dollars(first.split(". It answers")[0])
+        chosen = choice.candidates[choice.candidates.chosen].iloc[0]
+        assert total == pytest.approx(chosen.total_dollars, rel=0.01)
+        assert sum(parts) == pytest.approx(total, rel=0.01), first  # the money shows 2+ significant digits
+
+
+def test_the_latency_named_is_one_query_alone_and_the_batched_time_is_named_beside_it():
+    """The issue's case: the probe takes 50 ms per query in batches but 225 ms for one query alone; a 100 ms limit
+    is on one query alone, so it rules the probe out, and every sentence says which time it means."""
+    table = SUMMARY.assign(latency_p50_ms=[20.0, 30.0, 225.0, 240.0, 2.3])
+    choice = recommend(table.assign(inference_seconds_per_1k=[4.0, 5.0, 50.0, 60.0, 0.6]),
+                       Constraints(accuracy_floor=0.75, latency_ms=100))
+    assert choice.method == "rag"  # lora (0.85) answers one query alone in 225 ms
+    text = " ".join(choice.reasons)
+    assert "It answers one query alone in 30.00 ms (in batches, 5.00 ms per query)" in text
+    assert "Answering one query alone takes 30.00 ms, under the 100 ms limit, which is on one query alone" in text
+    assert "lora (32 per class): too slow" in text
+    unmeasured = recommend(SUMMARY, Constraints(latency_ms=1.0))
+    assert "held to the batched time" in " ".join(unmeasured.reasons)

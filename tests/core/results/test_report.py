@@ -54,7 +54,7 @@ def test_markdown_has_the_decision_its_reasons_the_data_and_the_environment():
     constraints = Constraints(accuracy_floor=0.7, queries=5000)
     report = build_report(experiment, SUMMARY, recommend(SUMMARY, constraints), constraints, ["lora|8|1: OOM"])
     text = to_markdown(report)
-    for expected in ("# Decision report: tickets", "**Use lora (8 per class).**", "accuracy floor: 0.700",
+    for expected in ("# Decision report: tickets", "**Use LoRA adapter (8 per class).**", "accuracy floor: 0.700",
                      "0.800 [0.700, 0.900]", "-0.050 (hurts)", "tickets.csv", "internal", stored.sha256,
                      "train 60", "torch: 2.13.0", "CPU (2 cores)", "lora\\|8\\|1: OOM", "classes are imbalanced",
                      "negative transfer"):
@@ -73,7 +73,7 @@ def test_html_is_self_contained_and_escapes_what_users_typed():
     # the page's figure, then the report's own: total cost against volume, the Pareto front
     assert page.count("Plotly.newPlot") == 3 and get_plotlyjs()[:200] in page
     assert "<script src=" not in page  # plotly.js inline, not fetched: the file opens offline
-    assert "Accuracy against cost" in page and "Use lora" in page
+    assert "Accuracy against cost" in page and "Use LoRA adapter" in page
     assert "Plotly" not in to_html(report, charts=False)  # no figures, no 4 MB of JavaScript
 
 

@@ -196,8 +196,10 @@ class Visit:
                 return
             before = self.asked()
             move()
-            if reruns:
-                self.asked_since(before)
+            if reruns and not self.asked_since(before):  # lost: the page asked for no run, so none will change it
+                if made():
+                    return
+                continue
             self.ready(seconds)
             if until(self.page, made, TAKE_SECONDS):
                 return

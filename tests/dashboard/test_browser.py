@@ -19,7 +19,9 @@ from pathlib import Path
 import pytest
 
 from core.running.jobs import start_worker
-from dashboard.serve import free_port, start_streamlit, stop, wait_healthy
+
+# CHROMIUM: other browser tests import it from here
+from dashboard.serve import CHROMIUM, free_port, start_streamlit, stop, wait_healthy  # noqa: F401
 from tests.dashboard.browser import (
     BROWSER_MARKS,
     GRID_SECONDS,

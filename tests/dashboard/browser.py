@@ -99,8 +99,10 @@ PLOTS_DRAWN = ("() => [...document.querySelectorAll('.js-plotly-plot')].every(pl
                "plot.querySelector('.main-svg'))")
 # what a page asks for after its script has run is in: its fonts and its images
 LOADED = "() => document.fonts.status === 'loaded' && [...document.images].every(image => image.complete)"
-# two frames and a task: what the last messages brought is drawn (React commits in a task after each message)
-DRAWN = "() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(done, 0))))"
+# two frames and a task: what the last messages brought is drawn (React commits in a task after each message); two
+# seconds at most, where a page draws no frames (one the browser does not show)
+DRAWN = ("() => new Promise(done => { requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(done, 0))); "
+         "setTimeout(done, 2000); })")
 
 
 @contextlib.contextmanager

@@ -321,6 +321,9 @@ class Visit:
         close it (Escape, changing nothing). False where a key was lost while the table redrew."""
         self.ready()
         table.scroll_into_view_if_needed()
+        # the first row on top: a step down past the rows in view (or an earlier try) scrolled the table
+        table.locator(".dvn-scroller").first.evaluate("scroller => scroller.scrollTo(0, 0)")
+        self.page.evaluate(DRAWN)
         box = table.bounding_box()  # read each time: the page above the table may have grown
         self.page.mouse.click(box["x"] + x, box["y"] + FIRST_ROW_MIDDLE)
         for _ in range(row):

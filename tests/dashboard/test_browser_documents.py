@@ -17,30 +17,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from dashboard.serve import CHROMIUM, CHROMIUM_ARGS
-from tests.dashboard.test_browser import GRID_SECONDS, SHOTS, VIEWPORT, Visit, served  # noqa: F401 (a fixture)
+from tests.dashboard.browser import BROWSER_MARKS, GRID_SECONDS, VIEWPORT, Visit, chromium, grid_cell
+from tests.dashboard.test_browser import served  # noqa: F401 (a fixture)
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's Chromium is not at /usr/bin/chromium "
-                       "(apt-get install -y chromium); the browser test needs it"),
-]
-
-
-def click_until(page, visit: Visit, button: str, shown, tries: int = 3) -> None:
-    """Click a button until what it brings is on the page: a click the page did not take (it was redrawing) is
-    clicked again, up to `tries` times."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    for attempt in range(tries):
-        page.get_by_role("button", name=button).first.click()
-        visit.settle()
-        try:
-            shown.wait_for(timeout=30_000)
-            return
-        except PlaywrightTimeout:
-            if attempt == tries - 1:
-                raise
+pytestmark = BROWSER_MARKS
 
 
 OFFICES = [("Lima", 1994, 42, "Ana Torres"), ("Oslo", 2003, 18, "Ola Nordmann"), ("Pune", 2011, 64, "Priya Nair"),
@@ -106,40 +86,12 @@ REJECTED = 0  # the review row the user rejects
 METHODS = ("prompt", "rag")
 
 
-def grid_cell(editor, column: int, row: int):
-    """A cell of a table as the browser's accessibility tree holds it (the grid itself is drawn on a canvas)."""
-    return editor.locator(f"#glide-cell-{column}-{row}")
-
-
-def untick(page, visit: Visit, editor, row: int, shown, tries: int = 3) -> None:
-    """Untick the accept box of a row of the review table: select the row's question cell, step left onto the box,
-    press space. A key pressed while the table redraws is lost, so the box is read back and the move made again
-    while it still reads ticked (never twice over an unticked box, which would tick it again)."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    for attempt in range(tries):
-        visit.settle()
-        if grid_cell(editor, 0, row).inner_text() == "true":
-            editor.scroll_into_view_if_needed()
-            box = editor.bounding_box()  # read each time: the page above the table may have grown
-            page.mouse.click(box["x"] + 250, box["y"] + 35 + 35 * row + 17)
-            page.keyboard.press("ArrowLeft")
-            page.keyboard.press(" ")
-        try:
-            shown.wait_for(timeout=15_000)
-            visit.settle()
-            return
-        except PlaywrightTimeout:
-            if attempt == tries - 1:
-                raise
-
-
 @pytest.mark.slow
 def test_documents_to_reviewed_questions_to_a_run_whose_answers_show_their_source_and_retrieval(served, tmp_path):  # noqa: F811
     """Upload documents, read what was read and the chunks, generate questions, reject one and edit one, leave the page
     and find the review again, launch prompt and RAG on the tiny LLM over the accepted set, and read the edited
     question's answers beside its source chunk and the passages retrieval found."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     from core.methods import default_methods
     from core.results.store import SqlStore
@@ -153,100 +105,75 @@ def test_documents_to_reviewed_questions_to_a_run_whose_answers_show_their_sourc
     home = tmp_path / "home"  # the served dashboard's; a model inside it may be loaded (core/backbone/models.py)
     model = build_tiny_llama(home / "models" / "tiny-llama", [handbook(0).decode(), handbook(1).decode(),
                                                               "Question Answer Passages I don't know"])
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport=VIEWPORT)
-            asked = []
-            page.on("request", lambda request: asked.append(request.url) if "evil.test" in request.url else None)
-            visit = Visit(page)
-            page.goto(f"{url}/data")
-            page.get_by_role("heading", name="Data", exact=True).wait_for(timeout=90_000)
-            visit.settle()
-            page.get_by_text("Documents", exact=True).first.click()  # the data source (a segmented control)
-            visit.settle()
-            page.locator('input[type="file"]').first.set_input_files([str(file) for file in files])
-            page.get_by_role("button", name="Generate questions").wait_for(timeout=90_000)
-            visit.settle()
-            # what was read: three documents, the scanned PDF skipped with its reason, nine chunks
-            metrics = {m.inner_text().split("\n")[0]: m.inner_text().split("\n")[-1]
-                       for m in page.locator('[data-testid="stMetric"]').all()}
-            assert (metrics["documents"], metrics["skipped"], metrics["chunks"]) == ("3", "1", "9")
-            skipped = page.locator('[data-testid="stDataFrame"]').first
-            assert grid_cell(skipped, 0, 0).inner_text() == "scan.pdf"
-            assert "without a text layer" in grid_cell(skipped, 1, 0).inner_text()
-            page.get_by_text("Chunks (128 tokens, 32 overlapping)").click()
-            chunks = page.locator('[data-testid="stDataFrame"]').nth(1)
-            expect(grid_cell(chunks, 0, 0)).to_have_text("handbook-1.md#0")
-            visit.shot("14-documents-read")
+    with chromium() as browser:
+        page = browser.new_page(viewport=VIEWPORT)
+        asked = []
+        page.on("request", lambda request: asked.append(request.url) if "evil.test" in request.url else None)
+        visit = Visit(page)
+        page.goto(f"{url}/data")
+        page.get_by_role("heading", name="Data", exact=True).wait_for(timeout=90_000)
+        visit.segment("Documents")  # the data source
+        visit.upload(files, page.get_by_role("button", name="Generate questions"))
+        # what was read: three documents, the scanned PDF skipped with its reason, nine chunks
+        metrics = {m.inner_text().split("\n")[0]: m.inner_text().split("\n")[-1]
+                   for m in page.locator('[data-testid="stMetric"]').all()}
+        assert (metrics["documents"], metrics["skipped"], metrics["chunks"]) == ("3", "1", "9")
+        skipped = page.locator('[data-testid="stDataFrame"]').first
+        expect(grid_cell(skipped, 0, 0)).to_have_text("scan.pdf")
+        assert "without a text layer" in grid_cell(skipped, 1, 0).inner_text()
+        chunks = page.locator('[data-testid="stDataFrame"]').nth(1)
+        visit.expand("Chunks (128 tokens, 32 overlapping)", chunks)
+        expect(grid_cell(chunks, 0, 0)).to_have_text("handbook-1.md#0")
+        visit.shot("14-documents-read")
 
-            click_until(page, visit, "Generate questions", page.get_by_text("question(s) generated from").first)
-            editor = page.locator('[data-testid="stDataFrame"]').last
-            expect(grid_cell(editor, 2, edited)).to_have_text(review.answer[edited], timeout=30_000)
-            accepted = page.get_by_text(f"{len(review) - 1} of {len(review)} question(s) accepted.")
-            untick(page, visit, editor, REJECTED, accepted)
-            box = editor.bounding_box()
-            page.mouse.click(box["x"] + 250, box["y"] + 35 + 17)
-            for _ in range(edited):
-                page.keyboard.press("ArrowDown")
-            page.keyboard.press("ArrowRight")  # the answer
-            page.keyboard.press("Enter")  # open the cell's editor, then write in it (keys typed sooner are lost)
-            cell_editor = page.locator("textarea.gdg-input")
-            cell_editor.wait_for(timeout=10_000)
-            cell_editor.fill(answer)
-            page.keyboard.press("Enter")
-            visit.settle()
-            expect(grid_cell(editor, 2, edited)).to_have_text(answer)
-            chunk = page.locator('[data-testid="stLayoutWrapper"]').filter(has_text="the answer in bold")
-            chunk.locator("strong").first.wait_for(timeout=30_000)  # the answer, marked in its chunk
-            assert "![map](http" in page.inner_text("body").replace("\u2060", "")  # markup shown as its characters
-            visit.shot("15-documents-review")
+        visit.press("Generate questions", page.get_by_text("question(s) generated from").first)
+        editor = page.locator('[data-testid="stDataFrame"]').last
+        expect(grid_cell(editor, 2, edited)).to_have_text(review.answer[edited], timeout=30_000)
+        accepted = page.get_by_text(f"{len(review) - 1} of {len(review)} question(s) accepted.")
+        # the question column, 250 px in; the accept box left of it, the answer right of it
+        visit.untick_cell(editor, REJECTED, 250, review.question[REJECTED], box=(0, REJECTED))
+        accepted.wait_for(timeout=30_000)
+        visit.edit_cell(editor, edited, 250, review.question[edited], review.answer[edited], answer, cell=(2, edited))
+        chunk = page.locator('[data-testid="stLayoutWrapper"]').filter(has_text="the answer in bold")
+        chunk.locator("strong").first.wait_for(timeout=30_000)  # the answer, marked in its chunk
+        assert "![map](http" in page.inner_text("body").replace("\u2060", "")  # markup shown as its characters
+        visit.shot("15-documents-review")
 
-            visit.open("Runs")  # away, and back: the review is as the user left it
-            visit.open("Data")
-            page.get_by_text(f"{len(review) - 1} of {len(review)} question(s) accepted.").wait_for(timeout=60_000)
-            editor = page.locator('[data-testid="stDataFrame"]').last
-            expect(grid_cell(editor, 2, edited)).to_have_text(answer)
-            expect(grid_cell(editor, 0, REJECTED)).to_have_text("false")
-            click_until(page, visit, "Use the accepted questions",
-                        page.get_by_text("This data is selected for the next experiment"))
+        visit.open("Runs")  # away, and back: the review is as the user left it
+        visit.open("Data")
+        page.get_by_text(f"{len(review) - 1} of {len(review)} question(s) accepted.").wait_for(timeout=60_000)
+        editor = page.locator('[data-testid="stDataFrame"]').last
+        expect(grid_cell(editor, 2, edited)).to_have_text(answer)
+        expect(grid_cell(editor, 0, REJECTED)).to_have_text("false")
+        visit.press("Use the accepted questions", page.get_by_text("This data is selected for the next experiment"))
 
-            visit.open("Experiment")
-            page.get_by_text("answered from your documents").wait_for(timeout=60_000)
-            page.get_by_text("Another model (a folder or Hub id)").click()
-            visit.settle()
-            visit.fill("Model folder or Hub id", str(model))
-            for method in default_methods("decoder", "qa", has_corpus=True):
-                if method not in METHODS:
-                    page.get_by_role("checkbox", name=method, exact=True).uncheck(force=True)
-                    visit.settle()
-            for method in METHODS:
-                expect(page.get_by_role("checkbox", name=method, exact=True)).to_be_checked()
-            visit.fill("Training-set sizes", "4")
-            visit.fill("Seeds", "1")
-            expect(page.get_by_role("button", name="Launch")).to_be_enabled(timeout=120_000)
-            visit.click("Launch")
-            page.get_by_role("heading", name="Runs", exact=True).wait_for(timeout=60_000)
-            page.get_by_role("button", name="Compare").wait_for(timeout=GRID_SECONDS * 1000)
+        visit.open("Experiment")
+        page.get_by_text("answered from your documents").wait_for(timeout=60_000)
+        visit.choose("Base model", "Another model (a folder or Hub id)")
+        visit.fill("Model folder or Hub id", str(model))
+        for method in default_methods("decoder", "qa", has_corpus=True):
+            visit.check(method, method in METHODS)
+        visit.fill("Training-set sizes", "4")
+        visit.fill("Seeds", "1")
+        expect(page.get_by_role("button", name="Launch")).to_be_enabled(timeout=120_000)
+        for method in default_methods("decoder", "qa", has_corpus=True):  # as set above, still
+            expect(page.get_by_role("checkbox", name=method, exact=True)).to_be_checked(checked=method in METHODS)
+        visit.press("Launch", page.get_by_role("heading", name="Runs", exact=True))
+        page.get_by_role("button", name="Compare").wait_for(timeout=GRID_SECONDS * 1000)
 
-            visit.open("Answers")
-            number = list(test.text).index(review.question[edited])
-            picker = page.locator('[data-testid="stSelectbox"]').filter(has_text="Test question")
-            picker.click()
-            page.keyboard.type(review.question[edited][-40:])
-            page.keyboard.press("Enter")
-            visit.settle()
-            expect(picker.get_by_role("combobox")).to_have_value(re.compile(rf"^{number + 1}\. "))
-            page.get_by_role("heading", name="Passages the retrieving methods found").wait_for(timeout=60_000)
-            shown = page.inner_text("main")
-            assert f"Reference answer: {answer}" in shown
-            where = f"{review.document[edited]} › {review.heading[edited]} (chunk {review.source[edited]})"
-            assert "Where the question came from" in shown and where in shown
-            assert "best match first" in shown and ("The source was found" in shown or "not among them" in shown)
-            visit.shot("16-documents-answers-after-a-run")
-            assert asked == []
-        finally:
-            browser.close()
+        visit.open("Answers")
+        number = list(test.text).index(review.question[edited])
+        visit.pick("Test question", review.question[edited][-40:],
+                   picked=lambda value: re.match(rf"^{number + 1}\. ", value) is not None)
+        page.get_by_role("heading", name="Passages the retrieving methods found").wait_for(timeout=60_000)
+        visit.ready()
+        shown = page.inner_text("main")
+        assert f"Reference answer: {answer}" in shown
+        where = f"{review.document[edited]} › {review.heading[edited]} (chunk {review.source[edited]})"
+        assert "Where the question came from" in shown and where in shown
+        assert "best match first" in shown and ("The source was found" in shown or "not among them" in shown)
+        visit.shot("16-documents-answers-after-a-run")
+        assert asked == []
     # the experiment asked exactly the accepted questions, the edited answer in place of the generated one
     store = SqlStore(home / "results.db")
     name = store.experiments().name.iloc[0]
@@ -258,26 +185,20 @@ def test_documents_to_reviewed_questions_to_a_run_whose_answers_show_their_sourc
 
 
 def test_the_answers_page_shows_each_questions_source_chunk_beside_what_retrieval_found(tmp_path):
-    from playwright.sync_api import sync_playwright
-
     from tests.dashboard.conftest import dashboard_alone
     from tests.dashboard.test_answers_sources import store_documents_experiment
 
     with dashboard_alone(tmp_path, lambda store: store_documents_experiment(store, tmp_path / "handbook")) as url, \
-            sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport=VIEWPORT)
-            visit = Visit(page)
-            page.goto(f"{url}/answers")
-            page.get_by_role("heading", name="Answers", exact=True).wait_for(timeout=90_000)
-            page.get_by_role("heading", name="Where the question came from").wait_for(timeout=60_000)
-            visit.settle()
-            chunk = page.locator('[data-testid="stLayoutWrapper"]').filter(has_text="the answer in bold")
-            chunk.locator("strong").first.wait_for(timeout=30_000)
-            page.get_by_text("The source was found").first.wait_for(timeout=30_000)  # question 1: found at rank 1
-            shown = page.inner_text("main")
-            assert "Where the question came from" in shown and "The source was found, at rank 1" in shown
-            visit.shot("17-documents-answers")
-        finally:
-            browser.close()
+            chromium() as browser:
+        page = browser.new_page(viewport=VIEWPORT)
+        visit = Visit(page)
+        page.goto(f"{url}/answers")
+        page.get_by_role("heading", name="Answers", exact=True).wait_for(timeout=90_000)
+        page.get_by_role("heading", name="Where the question came from").wait_for(timeout=60_000)
+        visit.ready()
+        chunk = page.locator('[data-testid="stLayoutWrapper"]').filter(has_text="the answer in bold")
+        chunk.locator("strong").first.wait_for(timeout=30_000)
+        page.get_by_text("The source was found").first.wait_for(timeout=30_000)  # question 1: found at rank 1
+        shown = page.inner_text("main")
+        assert "Where the question came from" in shown and "The source was found, at rank 1" in shown
+        visit.shot("17-documents-answers")

@@ -14,17 +14,12 @@ from urllib.parse import urlparse
 
 import pytest
 
-from dashboard.serve import CHROMIUM, CHROMIUM_ARGS, SETTLED
 from dashboard.ui import PAGES
+from tests.dashboard.browser import BROWSER_MARKS, LOADED, PLOTS_DRAWN, VIEWPORT, Visit, chromium
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
-VIEWPORT = {"width": 1440, "height": 1000}
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's Chromium is not at /usr/bin/chromium "
-                       "(apt-get install -y chromium); the browser test needs it"),
-]
+pytestmark = BROWSER_MARKS
 
 
 def outside(url: str) -> bool:
@@ -47,46 +42,38 @@ def served(tmp_path):
 
 
 def test_a_visit_of_every_page_requests_nothing_outside_this_machine(served):
-    from playwright.sync_api import sync_playwright
-
     requested: list[tuple[str, str]] = []  # (page, url) of each request that would leave the machine
     where = {"page": "Home"}
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(viewport=VIEWPORT)
+    with chromium() as browser:
+        context = browser.new_context(viewport=VIEWPORT)
 
-            def refuse_outside(route):
-                if outside(route.request.url):
-                    requested.append((where["page"], route.request.url))
-                    route.abort()  # as on a machine without a network: nothing leaves
-                else:
-                    route.continue_()
+        def refuse_outside(route):
+            if outside(route.request.url):
+                requested.append((where["page"], route.request.url))
+                route.abort()  # as on a machine without a network: nothing leaves
+            else:
+                route.continue_()
 
-            context.route("**/*", refuse_outside)
-            page = context.new_page()
-            page.on("request", lambda request: outside(request.url) and requested.append(
-                (where["page"], request.url)))  # also what routing does not see (e.g. a service worker's)
-            page.goto(served)
-            page.get_by_role("heading", name="adaptlab").wait_for(timeout=90_000)
-            page.wait_for_selector(SETTLED, timeout=60_000)
-            icons = page.eval_on_selector_all("link[rel~='icon']", "links => links.map(l => l.href)")
-            assert icons and not any(outside(icon) for icon in icons), icons
-            for title, _ in PAGES.values():
-                where["page"] = title
-                page.locator('[data-testid="stSidebarNav"] a').filter(has_text=title).first.click()
-                page.get_by_role("heading", name=title.replace("Home", "adaptlab"), exact=True).first.wait_for(
-                    timeout=60_000)
-                page.wait_for_selector(SETTLED, timeout=90_000)
-                if title in ("Answers", "Knowledge"):  # these read the QA grid: pick it, so their charts draw too
-                    picker = page.locator('[data-testid="stSelectbox"]').filter(has_text="Experiment").first
-                    picker.click()
-                    page.get_by_role("option", name="geo-qa-fake").click()
-                    page.wait_for_selector(SETTLED, timeout=90_000)
-                page.wait_for_timeout(1500)  # charts draw, fonts and images load after the script has run
-                assert page.locator('[data-testid="stException"]').count() == 0, f"{title}: an exception on screen"
-            charts = page.locator(".js-plotly-plot").count()
-        finally:
-            browser.close()
+        context.route("**/*", refuse_outside)
+        page = context.new_page()
+        page.on("request", lambda request: outside(request.url) and requested.append(
+            (where["page"], request.url)))  # also what routing does not see (e.g. a service worker's)
+        visit = Visit(page)
+        page.goto(served)
+        page.get_by_role("heading", name="adaptlab").wait_for(timeout=90_000)
+        visit.ready()
+        icons = page.eval_on_selector_all("link[rel~='icon']", "links => links.map(l => l.href)")
+        assert icons and not any(outside(icon) for icon in icons), icons
+        for title, _ in PAGES.values():
+            where["page"] = title
+            visit.open(title, heading=title.replace("Home", "adaptlab"))
+            if title in ("Answers", "Knowledge"):  # these read the QA grid: pick it, so their charts draw too
+                visit.pick("Experiment", "geo-qa-fake", option="geo-qa-fake")
+            visit.ready()
+            # charts draw, fonts and images load after the script has run: what they ask for is asked by then
+            page.wait_for_function(PLOTS_DRAWN, timeout=60_000)
+            page.wait_for_function(LOADED, timeout=60_000)
+            assert page.locator('[data-testid="stException"]').count() == 0, f"{title}: an exception on screen"
+        charts = page.locator(".js-plotly-plot").count()
     assert charts, "the last page (Decision report) drew no chart: the visit did not reach the results"
     assert not requested, "requests outside this machine:\n" + "\n".join(f"{p}: {u}" for p, u in requested)

@@ -20,6 +20,46 @@ def adaptlab_home(tmp_path, monkeypatch):
     return home
 
 
+ADAPTLAB_PROCESSES = ("core.cli", "streamlit")  # what a test may start: a worker, `adaptlab dashboard`, a server
+
+
+def _adaptlab_children() -> dict[int, object]:
+    """This process's running descendants that are adaptlab's own (a worker, a dashboard, a Streamlit server)."""
+    import psutil
+
+    found = {}
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if any(name in " ".join(child.cmdline()) for name in ADAPTLAB_PROCESSES):
+                found[child.pid] = child
+        except psutil.Error:  # it ended while being read
+            pass
+    return found
+
+
+@pytest.fixture(autouse=True)
+def no_process_left_behind():
+    """A test that starts a worker or a server stops it, also on failure: what it started and left running is
+    stopped here and the test errs, naming it (after all pytest output, a worker left running would go on for
+    half an hour). Processes of a module's or the session's fixtures were already running, and are left alone."""
+    import psutil
+
+    before = set(_adaptlab_children())
+    yield
+    left = [p for pid, p in _adaptlab_children().items() if pid not in before]
+    if not left:
+        return
+    _, running = psutil.wait_procs(left, timeout=30)  # one stopped by the test may still be closing
+    named = []
+    for process in running:
+        try:
+            named.append(f"pid {process.pid}: {' '.join(process.cmdline())}")
+            process.kill()
+        except psutil.Error:  # it ended after all
+            pass
+    assert not named, "the test left running: " + "; ".join(named)
+
+
 @pytest.fixture(scope="session")
 def base_model():
     from core.backbone.models import BaseModel

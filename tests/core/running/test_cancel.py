@@ -32,8 +32,9 @@ def _cancel_under_way(store: SqlStore, config: dict, tmp_path) -> tuple[int, str
     log = tmp_path / "worker.log"
     worker = start_worker({**os.environ, "ADAPTLAB_STORE": store.url}, log, "--max-jobs", "1")
     try:
-        running = wait_for(lambda: (queue.job(job_id)["progress"] or {}).get("current_run") or worker.poll() is not None,
-                           timeout=600, every=0.1, what="the run to start")
+        under_way = lambda: (queue.job(job_id)["progress"] or {}).get("current_run")  # noqa: E731
+        running = wait_for(lambda: under_way() or worker.poll() is not None, timeout=600, every=0.1,
+                           what="the run to start")
         assert isinstance(running, str), log.read_text()[-3000:]
         assert queue.cancel(job_id) == "running"  # what the Runs page's Cancel button calls
         assert worker.wait(timeout=STOP_SECONDS) == 0, log.read_text()[-3000:]

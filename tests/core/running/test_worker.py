@@ -5,8 +5,10 @@ import signal
 
 from core.config import parse_config
 from core.results.store import SqlStore
+from core.running import jobs as jobs_module
 from core.running import worker as worker_module
 from core.running.jobs import JobQueue, ensure_worker, start_worker
+from core.running.processes import stop_processes
 from core.running.worker import JobProgress, Worker, serve
 from tests.conftest import tiny_config, wait_for
 
@@ -87,15 +89,14 @@ def test_ensure_worker_starts_one_background_worker(tmp_path):
     store = SqlStore(tmp_path / "r.db")
     queue = JobQueue(store)
     assert ensure_worker(store) == "started"
-    assert ensure_worker(store) == "starting"  # a second page load while it imports does not start another
-    wait_for(lambda: not queue.alive_workers().empty, timeout=120, every=0.5, what="the worker's first heartbeat")
-    alive = queue.alive_workers()
-    try:
+    try:  # stopped whatever happens: a worker left running would go on for half an hour after the tests
+        assert ensure_worker(store) == "starting"  # a second page load while it imports does not start another
+        wait_for(lambda: not queue.alive_workers().empty, timeout=300, every=0.5, what="the worker's first heartbeat")
+        alive = queue.alive_workers()
         assert len(alive) == 1
         assert ensure_worker(store) == "running"
     finally:
-        for pid in alive.pid:
-            os.kill(int(pid), signal.SIGTERM)
+        stop_processes([jobs_module._started.pop(store.url)])  # SIGTERM, as `kill` stops it
     wait_for(lambda: queue.alive_workers().empty, timeout=30, what="SIGTERM retiring the worker cleanly")
 
 

@@ -10,6 +10,10 @@ import pytest
 os.environ["HF_HUB_OFFLINE"] = "1"  # before transformers is imported anywhere
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# No dashboard page run by a test starts a worker in the background unless the test asks (monkeypatch.setenv): set
+# for the whole session, not per test, so a page still running after its test (an AppTest thread past its timeout)
+# cannot start one for whichever test comes next
+os.environ["ADAPTLAB_AUTOSTART_WORKER"] = "0"
 
 
 @pytest.fixture(autouse=True)

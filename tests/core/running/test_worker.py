@@ -127,3 +127,33 @@ def test_progress_of_packed_runs_follows_the_newest_and_counts_the_others():
     assert reports.last["runs_done"] == 1
     progress.run_finished(first, {"status": "failed"})
     assert reports.last["current_run"] is None and reports.last["runs_failed"] == 1
+
+
+def test_a_worker_stops_by_itself_when_the_process_that_started_it_is_killed(tmp_path):
+    """A dashboard, benchmark or test run killed outright (SIGKILL: nothing of it runs) leaves no worker behind."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import psutil
+
+    store = SqlStore(tmp_path / "r.db")
+    queue = JobQueue(store)
+    log = tmp_path / "worker.log"
+    script = ("import time\nfrom pathlib import Path\nfrom core.running.jobs import start_worker\n"
+              f"start_worker(None, Path({str(log)!r}), store={store.url!r})\ntime.sleep(3600)\n")
+    starter = subprocess.Popen([sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[3])
+    worker = None
+    try:
+        wait_for(lambda: not queue.alive_workers().empty or starter.poll() is not None, timeout=300, every=0.5,
+                 what="the worker's first heartbeat")
+        worker = psutil.Process(int(queue.alive_workers().pid.iloc[0]))
+        starter.kill()
+        starter.wait()
+        wait_for(lambda: queue.alive_workers().empty, timeout=60, every=0.2, what="the worker retiring by itself")
+        assert psutil.wait_procs([worker], timeout=60)[1] == [], log.read_text()[-2000:]
+    finally:
+        if starter.poll() is None:
+            starter.kill()
+        if worker is not None and worker.is_running():
+            worker.kill()

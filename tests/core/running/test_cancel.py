@@ -61,8 +61,9 @@ def _check_cancelled_then_resumed(store: SqlStore, job_id: int, key: str, name: 
 def test_cancel_stops_training_at_its_next_step_and_resume_does_the_run(tmp_path):
     store = SqlStore(tmp_path / "r.db")
     # a million planned steps: the first evaluation (and progress report) is 125,000 steps in, far past the time
-    # budget, so the run trains for its whole 30 s unless a step boundary hears the cancel
-    config = tiny_config(methods=["full"], sizes=[4],
+    # budget, so the run trains for its whole 30 s unless a step boundary hears the cancel (validation: separate,
+    # so no refit follows, whose few steps would end in a progress report)
+    config = tiny_config(methods=["full"], sizes=[4], validation="separate",
                          budget={"max_epochs": 1, "min_steps": 1_000_000, "max_train_seconds": 30})
     job_id, key = _cancel_under_way(store, config, tmp_path)
     assert key == "full|4|0"

@@ -36,6 +36,10 @@ def _cancel_under_way(store: SqlStore, config: dict, tmp_path) -> tuple[int, str
         running = wait_for(lambda: under_way() or worker.poll() is not None, timeout=600, every=0.1,
                            what="the run to start")
         assert isinstance(running, str), log.read_text()[-3000:]
+        # the worker's next heartbeat (every 2 s, from its own thread): by then the run is past the progress report
+        # that started it, which would hear a cancel at once (a race, not the step check under test)
+        beat = queue.job(job_id)["heartbeat"]
+        wait_for(lambda: queue.job(job_id)["heartbeat"] > beat, timeout=60, every=0.1, what="the next heartbeat")
         assert queue.cancel(job_id) == "running"  # what the Runs page's Cancel button calls
         assert worker.wait(timeout=STOP_SECONDS) == 0, log.read_text()[-3000:]
     finally:

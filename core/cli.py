@@ -464,8 +464,12 @@ def cmd_list(args) -> int:
 
 
 def cmd_dashboard(args) -> int:
-    """Serve the dashboard (dashboard/app.py); it starts a worker for queued jobs when none is alive."""
+    """Serve the dashboard (dashboard/app.py); it starts a worker for queued jobs when none is alive. Ctrl-C or
+    SIGTERM stops both."""
+    import signal
     import subprocess
+
+    from core.running.processes import stop_processes
 
     if not 1 <= args.port <= 65535:  # streamlit would end in an OverflowError traceback from bind()
         raise AdaptlabError(f"--port {args.port}: a port is a whole number from 1 to 65535, e.g. 8501")
@@ -476,9 +480,29 @@ def cmd_dashboard(args) -> int:
     if args.allow_host:  # replaces config.toml's list, so this machine's own names go with them (docs/SECURITY.md)
         for host in ("localhost", "127.0.0.1", "::1", *args.allow_host):
             command += ["--server.allowedHosts", host]
-    console.print(f"adaptlab dashboard on http://{args.address}:{args.port} (Ctrl-C stops it; a running job goes on "
-                  "in its worker)")
-    return subprocess.call(command, cwd=root, env=env)
+    console.print(f"adaptlab dashboard on http://{args.address}:{args.port} (Ctrl-C stops it and its worker; a "
+                  "running job goes back to the queue and resumes when the dashboard is started again)")
+    # Streamlit in a session of its own, so that this process decides how it stops: on Ctrl-C or SIGTERM here it
+    # gets SIGTERM, and the worker it started (which stops with it) is waited for; SIGKILL after the grace.
+    server = subprocess.Popen(command, cwd=root, env=env, start_new_session=True)
+    previous = {signum: signal.signal(signum, _interrupted) for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return server.wait()
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        for signum in previous:  # a second Ctrl-C must not cut the stop short and leave the worker behind
+            signal.signal(signum, signal.SIG_IGN)
+        stop_processes([server], grace=DASHBOARD_STOP_SECONDS)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+DASHBOARD_STOP_SECONDS = 30  # for the worker to put its job back in the queue and Streamlit to close its sessions
+
+
+def _interrupted(signum, frame):
+    raise KeyboardInterrupt
 
 
 def cmd_worker(args) -> int:
@@ -495,7 +519,7 @@ def cmd_worker(args) -> int:
     if problems:  # a silent worker's job requeued at once, or a GPU nobody may use: refused before the loop starts
         raise AdaptlabError("; ".join(problems))
     return main_loop(_store(args), {"gpu": args.gpu_jobs, "cpu": args.cpu_jobs}, args.idle_exit, args.max_jobs,
-                     args.stale_after or STALE_SECONDS)
+                     args.stale_after or STALE_SECONDS, args.stop_with_parent)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -619,6 +643,8 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--max-jobs", type=int, default=None, help="stop after this many jobs")
     worker.add_argument("--stale-after", type=float, default=None, metavar="SECONDS",
                         help="requeue a running job whose worker has been silent this long (default: a minute)")
+    worker.add_argument("--stop-with-parent", action="store_true",
+                        help="stop when the process that started this one ends (how the dashboard starts its worker)")
     worker.set_defaults(func=cmd_worker)
     return parser
 

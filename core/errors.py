@@ -35,7 +35,10 @@ class StoreNotFound(StoreError):
     """A store opened only to read it does not exist (and was not created)."""
 
 
-class Cancelled(Exception):
-    """Raised from a progress callback to stop a grid at once (a user pressed Cancel).
+class Cancelled(BaseException):
+    """Raised at a step boundary (core/cancel.py) or from a progress callback to stop a grid at once (a user
+    pressed Cancel).
 
-    The runner lets it through instead of recording a failed run; finished runs stay stored."""
+    A BaseException, like KeyboardInterrupt: an `except Exception` that turns one broken run (or one failed
+    compilation, or one damaged file) into a record must not turn a cancel into a failed run. The runner lets it
+    through; finished runs stay stored."""

@@ -1,18 +1,19 @@
 """Serving the dashboard on loopback, for the browser test, the load benchmark and the screenshots: Streamlit's own
 server, started and stopped as a process group, and the Chromium that drives it.
 
-A worker beside it: core.running.jobs.start_worker (stop() stops it too). Nothing here imports streamlit."""
+A worker beside it: core.running.jobs.start_worker (stop() stops it too, and any worker Streamlit started). Nothing
+here imports streamlit."""
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
+
+from core.running.processes import stop_processes
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository: streamlit reads .streamlit/config.toml from here
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's; never a downloaded browser
@@ -51,15 +52,9 @@ def wait_healthy(url: str, process: subprocess.Popen, seconds: float = 120) -> N
 
 
 def stop(processes: list[subprocess.Popen], grace: float = 30) -> None:
-    """SIGTERM each process group (a worker queues its job again), then SIGKILL what is left after grace."""
-    for process in processes:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-    for process in processes:
-        try:
-            process.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+    """SIGTERM each process group (a worker queues its job again), then SIGKILL what is left after grace; what they
+    started goes with them (core.running.processes.stop_processes)."""
+    stop_processes(processes, grace)
 
 
 def whole_page_screenshot(page, path: Path, width: int, height: int, max_height: int = 8000) -> None:

@@ -259,5 +259,5 @@ def _cancel(job_id: int) -> None:
     except AdaptlabError as problem:
         ui.error(problem)
         return
-    st.toast("Cancelled." if status == "cancelled" else "Stopping at the next progress report; finished runs stay.")
+    st.toast("Cancelled." if status == "cancelled" else "Stopping at its next step; finished runs stay.")
 

@@ -10,6 +10,10 @@ import pytest
 os.environ["HF_HUB_OFFLINE"] = "1"  # before transformers is imported anywhere
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# No dashboard page run by a test starts a worker in the background unless the test asks (monkeypatch.setenv): set
+# for the whole session, not per test, so a page still running after its test (an AppTest thread past its timeout)
+# cannot start one for whichever test comes next
+os.environ["ADAPTLAB_AUTOSTART_WORKER"] = "0"
 
 
 @pytest.fixture(autouse=True)
@@ -18,6 +22,46 @@ def adaptlab_home(tmp_path, monkeypatch):
     home = tmp_path / "adaptlab-home"
     monkeypatch.setenv("ADAPTLAB_HOME", str(home))
     return home
+
+
+ADAPTLAB_PROCESSES = ("core.cli", "streamlit")  # what a test may start: a worker, `adaptlab dashboard`, a server
+
+
+def _adaptlab_children() -> dict[int, object]:
+    """This process's running descendants that are adaptlab's own (a worker, a dashboard, a Streamlit server)."""
+    import psutil
+
+    found = {}
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if any(name in " ".join(child.cmdline()) for name in ADAPTLAB_PROCESSES):
+                found[child.pid] = child
+        except psutil.Error:  # it ended while being read
+            pass
+    return found
+
+
+@pytest.fixture(autouse=True)
+def no_process_left_behind():
+    """A test that starts a worker or a server stops it, also on failure: what it started and left running is
+    stopped here and the test errs, naming it (after all pytest output, a worker left running would go on for
+    half an hour). Processes of a module's or the session's fixtures were already running, and are left alone."""
+    import psutil
+
+    before = set(_adaptlab_children())
+    yield
+    left = [p for pid, p in _adaptlab_children().items() if pid not in before]
+    if not left:
+        return
+    _, running = psutil.wait_procs(left, timeout=30)  # one stopped by the test may still be closing
+    named = []
+    for process in running:
+        try:
+            named.append(f"pid {process.pid}: {' '.join(process.cmdline())}")
+            process.kill()
+        except psutil.Error:  # it ended after all
+            pass
+    assert not named, "the test left running: " + "; ".join(named)
 
 
 @pytest.fixture(scope="session")

@@ -204,7 +204,8 @@ def test_core_modules_import_each_other_without_cycles():
 # score with, the methods, the config built from them, the store the runs write into, the runs, what is made of
 # the stored results, and the interfaces. A name matches a module and everything under it; the longest wins.
 LAYERS = [
-    ("core.errors", "core.paths", "core.schema"),  # what every layer uses: errors in words, folders, strict models
+    ("core.errors", "core.paths", "core.schema", "core.cancel"),  # what every layer uses: errors in words, folders,
+    # strict models, the cancel check at step boundaries
     ("core.task", "core.backbone"),  # the two inputs, side by side (the task's tokenizer report reads the backbone)
     ("core.training", "core.evaluation"),  # how a network trains, and how answers are scored and models probed
     ("core.methods",),  # the adaptation methods and their registry

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from core.backbone.models import native_bf16
+from core.cancel import check_cancelled
 
 # Padded tokens per inference call, which also bounds a call's activations however long the texts (the attention
 # scores grow with the square of their length). On the CPU the best budget depends on its arithmetic. Where bf16 is
@@ -53,4 +54,5 @@ def padded_batches(tokenizer, texts: list[str], max_length: int, most: int, devi
     padded in batches of similar token length (sorted_batches)."""
     encoded = tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
     for idx in sorted_batches(encoded, most, device.type):
+        check_cancelled()  # a cancelled job stops before its next batch (core/cancel.py)
         yield idx, tokenizer.pad({"input_ids": [encoded[i] for i in idx]}, return_tensors="pt").to(device)

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from core.cancel import check_cancelled
+
 PREFIX_MIN_TOKENS = 16  # a shared start shorter than this runs with each prompt: not worth copying its cache
 
 
@@ -93,6 +95,7 @@ class LanguageModel:
         order = np.argsort([-len(r) for r in rows], kind="stable")  # longest first: a memory error shows at once
         out = np.zeros(len(rows), dtype=np.float64)
         for start in range(0, len(rows), self.batch_size):
+            check_cancelled()  # a cancelled job stops before its next batch (core/cancel.py)
             chunk = order[start:start + self.batch_size]
             batch = self._left_pad([rows[i] for i in chunk])
             keep = max(len(cont_ids[i]) for i in chunk) + 1
@@ -125,6 +128,7 @@ class LanguageModel:
         prefix = prompt_ids[order[0]][:shared] if shared else []
         prefix_cache = self._prefix_cache(prefix) if shared else None
         for start in range(0, len(order), self.batch_size):
+            check_cancelled()
             chunk = order[start:start + self.batch_size]
             batch = self._left_pad([prompt_ids[i][shared:] for i in chunk])
             extra = {}
@@ -194,6 +198,7 @@ class LanguageModel:
         prefix = encoded[0][:shared] if shared else []
         prefix_cache = self._prefix_cache(prefix) if shared else None
         for start in range(0, len(prompts), size):
+            check_cancelled()
             chunk = order[start:start + size]
             batch = self._left_pad([encoded[i][shared:] for i in chunk])
             extra = {}

@@ -6,7 +6,7 @@ reloads and closed tabs, and every user and process that opens the store sees th
     queue = JobQueue(SqlStore())
     job_id = queue.submit(load_config("examples/fortunes-quick.yaml"))
     queue.jobs()             # newest first, with status and progress
-    queue.cancel(job_id)     # a queued job is dropped; a running one stops at its next progress report
+    queue.cancel(job_id)     # a queued job is dropped; a running one stops at its next step, unstored (core/cancel.py)
 
 A worker claims a job with one conditional UPDATE, so two workers never run the same job, and a
 job on a device only starts when fewer than that device's limit of jobs run there (one by default:
@@ -285,9 +285,12 @@ def start_worker(env: dict | None, log: Path, *flags: str, store: str | None = N
     (the dashboard's ensure_worker, the benchmarks, the tests).
 
     env: its environment (None: this process's). store: the results database URL (else ADAPTLAB_STORE or the
-    default). In a new session, so it outlives the process that started it and a Ctrl-C in its terminal: stop it
-    with os.killpg(process.pid, signal.SIGTERM) (its job goes back to the queue)."""
-    command = [sys.executable, "-m", "core.cli", *(["--store", store] if store else []), "worker", *flags]
+    default). In a new session, so a Ctrl-C in the terminal of the process that started it does not stop it
+    mid-step: stop it with os.killpg(process.pid, signal.SIGTERM) (its job goes back to the queue), or
+    core.running.processes.stop_processes. It stops by itself when the process that started it ends
+    (--stop-with-parent), so no worker outlives its dashboard, benchmark or test run."""
+    command = [sys.executable, "-m", "core.cli", *(["--store", store] if store else []), "worker",
+               "--stop-with-parent", *flags]
     with Path(log).open("ab") as output:  # the child keeps its own handle
         return subprocess.Popen(command, env=env, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=output,
                                 stderr=subprocess.STDOUT, start_new_session=True)

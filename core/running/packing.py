@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import torch
 
+from core.cancel import check_cancelled
 from core.methods import METHODS
 from core.paths import now
 from core.running.executor import Grid, OneAtATime
@@ -150,6 +151,7 @@ class _Parent:
         try:
             self._hand_out()
             while self.handed:
+                check_cancelled()  # a cancelled job stops at once: _stop ends the processes mid-run
                 self._bury_the_dead()
                 try:
                     kind, pid, spec, first, second = self.events.get(timeout=PARENT_POLL_SECONDS)
@@ -169,8 +171,10 @@ class _Parent:
                 elif kind == "finished":
                     self._store(spec, first, second)
                     self._hand_out()
-        finally:
-            self._stop()
+        except BaseException:  # cancelled, interrupted or failed: the runs under way are dropped now, not finished
+            self._stop(grace=0)
+            raise
+        self._stop()
 
     def _hand_out(self) -> None:
         while self.pending and self.handed < self.alive():
@@ -196,10 +200,10 @@ class _Parent:
         self.handed -= 1
         self.grid.store_run(spec, record, predictions)
 
-    def _stop(self) -> None:
+    def _stop(self, grace: float = 10) -> None:
         for _ in self.children:
             self.todo_queue.put(None)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + grace
         for child in self.children:
             child.join(timeout=max(0.1, deadline - time.monotonic()))
             if child.is_alive():  # cancelled or interrupted mid-run: that run is dropped, stored ones stay

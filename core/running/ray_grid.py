@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from core.cancel import check_cancelled
 from core.errors import ConfigError
 from core.methods import METHODS
 from core.paths import adaptlab_home, now, ray_address
@@ -321,6 +322,7 @@ class RayGrid:
         running: set[str] = set()
         try:
             while pending:
+                check_cancelled()  # a cancelled job stops at once: the finally cancels its tasks
                 self._drain(events, running, todo, progress)
                 if grid.out_of_time():
                     grid.stop_for_budget([spec.key for spec in pending.values()])

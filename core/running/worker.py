@@ -3,6 +3,11 @@
     adaptlab worker                   # serve the queue until stopped; on Ctrl-C the running job goes back
                                       # to the queue (its finished runs are kept)
     adaptlab worker --idle-exit 1800  # stop after 30 idle minutes (how the dashboard starts one)
+    adaptlab worker --stop-with-parent  # stop when the process that started it ends (core.running.jobs.start_worker
+                                      # passes it: a dashboard, a benchmark or a test leaves no worker behind)
+
+Cancel means stop: the heartbeat thread asks every second whether the running job was cancelled, and sets the
+flag the run's loops check at each step and batch (core/cancel.py); the run stops there, unstored.
 
 The dashboard never trains in its own process: it queues jobs and calls core.running.jobs.ensure_worker(),
 which starts one of these in the background when none is alive (core.running.jobs.start_worker: the one way a
@@ -20,6 +25,7 @@ import time
 import traceback
 import uuid
 
+from core.cancel import cancellable
 from core.errors import AdaptlabError, Cancelled
 from core.paths import adaptlab_home
 from core.results.store import SqlStore
@@ -28,6 +34,7 @@ from core.running.run import Progress
 from core.task.sizes import size_label
 
 REPORT_EVERY_SECONDS = 0.5  # progress writes are throttled; a run reports several times a second at most
+CANCEL_POLL_SECONDS = 1.0  # how often the worker asks whether its job was cancelled: a cancel stops it about this fast
 
 
 class JobProgress(Progress):
@@ -96,10 +103,12 @@ class JobProgress(Progress):
 
 
 class Worker:
-    """This process's registration, and a heartbeat thread that also notices cancel requests."""
+    """This process's registration, and a heartbeat thread that also notices cancel requests and, with `parent`,
+    the end of the process that started it."""
 
-    def __init__(self, queue: JobQueue):
+    def __init__(self, queue: JobQueue, parent: int | None = None):
         self.queue = queue
+        self.parent = parent  # a pid: when this process is no longer our parent, it has ended, so we stop too
         self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.job: int | None = None
         self.cancel = threading.Event()
@@ -114,11 +123,19 @@ class Worker:
         self.queue.worker_beat(self.id, self.job, device=describe_device()["label"])
 
     def _beat(self) -> None:
-        while not self._stop.wait(HEARTBEAT_SECONDS):
+        last_beat = time.monotonic()
+        while not self._stop.wait(min(CANCEL_POLL_SECONDS, HEARTBEAT_SECONDS)):
+            if self.parent is not None and os.getppid() != self.parent:  # orphaned: whoever started us has ended
+                print("the process that started this worker has ended; stopping", file=sys.stderr, flush=True)
+                os.kill(os.getpid(), signal.SIGTERM)  # stops as `kill` would: the job goes back to the queue
+                return
             try:
-                self.queue.worker_beat(self.id, self.job)
-                if self.job is not None and self.queue.cancel_requested(self.job):
-                    self.cancel.set()
+                if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
+                    self.queue.worker_beat(self.id, self.job)
+                    last_beat = time.monotonic()
+                job = self.job
+                if job is not None and self.queue.cancel_requested(job) and self.job == job:
+                    self.cancel.set()  # the run's next step boundary raises Cancelled (core/cancel.py)
             except Exception as error:  # a locked database now and then must not kill the heartbeat
                 print(f"heartbeat: {error}", file=sys.stderr)
 
@@ -139,7 +156,8 @@ def run_job(queue: JobQueue, job: dict, worker: Worker) -> str:
     error, result = None, None
     try:
         config = parse_config(job["config"], source=f"job {job['id']}")
-        outcome = run_experiment(config, queue.store, progress)
+        with cancellable(worker.cancel):  # the run's loops stop at their next step once it is set
+            outcome = run_experiment(config, queue.store, progress)
         result = {"executed": outcome.executed, "skipped": outcome.skipped, "failed": outcome.failed}
         status, message = "finished", f"finished: {outcome.executed} run(s) done, {outcome.skipped} already stored"
         if outcome.over_budget:
@@ -149,7 +167,8 @@ def run_job(queue: JobQueue, job: dict, worker: Worker) -> str:
         if outcome.failed:
             error = f"{outcome.failed} run(s) failed; each one's error is listed with the runs"
     except Cancelled:
-        status, message = "cancelled", "cancelled; the runs finished before it are kept"
+        status, message = "cancelled", ("cancelled; the runs finished before it are kept, and running it again "
+                                        "does the rest")
     except AdaptlabError as problem:
         status, message, error = "failed", "stopped before it could run", str(problem)
     except KeyboardInterrupt:
@@ -167,14 +186,16 @@ def run_job(queue: JobQueue, job: dict, worker: Worker) -> str:
 
 
 def serve(store: SqlStore, limits: dict[str, int] | None = None, idle_exit: float | None = None,
-          poll_seconds: float = 1.0, max_jobs: int | None = None, stale_seconds: float = STALE_SECONDS) -> int:
+          poll_seconds: float = 1.0, max_jobs: int | None = None, stale_seconds: float = STALE_SECONDS,
+          parent: int | None = None) -> int:
     """Claim and run jobs until stopped, idle for idle_exit seconds, or max_jobs are done; returns jobs run.
 
     Before each claim, running jobs whose worker has been silent for stale_seconds (killed, crashed,
-    out of memory) are queued again, so their grid resumes here without its finished runs.
+    out of memory) are queued again, so their grid resumes here without its finished runs. parent: stop (by
+    SIGTERM to this process, see main_loop) once the process of this pid is no longer this one's parent.
     """
     queue = JobQueue(store)
-    worker = Worker(queue)
+    worker = Worker(queue, parent)
     done, idle_since = 0, time.monotonic()
     try:
         worker.describe_device()
@@ -199,11 +220,14 @@ def _interrupt(signum, frame):
 
 
 def main_loop(store: SqlStore, limits: dict[str, int] | None = None, idle_exit: float | None = None,
-              max_jobs: int | None = None, stale_seconds: float = STALE_SECONDS) -> int:
-    """`adaptlab worker`: serve until stopped. SIGTERM stops like Ctrl-C: the running job is queued again."""
+              max_jobs: int | None = None, stale_seconds: float = STALE_SECONDS, stop_with_parent: bool = False) -> int:
+    """`adaptlab worker`: serve until stopped. SIGTERM stops like Ctrl-C: the running job is queued again.
+
+    stop_with_parent: also stop when the process that started this one ends (however it ended, SIGKILL included)."""
     signal.signal(signal.SIGTERM, _interrupt)
+    parent = os.getppid() if stop_with_parent else None
     try:
-        serve(store, limits, idle_exit, max_jobs=max_jobs, stale_seconds=stale_seconds)
+        serve(store, limits, idle_exit, max_jobs=max_jobs, stale_seconds=stale_seconds, parent=parent)
     except KeyboardInterrupt:
         print("worker stopped; a job it was running is queued again", flush=True)
         return 130

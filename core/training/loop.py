@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from core.backbone.batching import padded_batches
+from core.cancel import check_cancelled
 from core.training.stepper import MicroBatchStepper, length_split, out_of_memory  # noqa: F401 (their old home)
 from core.training.throughput import throughput
 
@@ -115,6 +116,7 @@ def train(model: torch.nn.Module, inputs: LoopInputs, examples: Examples, lr: fl
     for epoch in range(plan.epochs):
         model.train()
         for batch_idx in length_grouped_batches(stepper.lengths, plan.batch_size, rng):
+            check_cancelled()  # a cancelled job stops before its next step (core/cancel.py)
             tick = time.perf_counter()
             try:
                 loss = stepper.step(batch_idx)

@@ -5,8 +5,10 @@ import signal
 
 from core.config import parse_config
 from core.results.store import SqlStore
+from core.running import jobs as jobs_module
 from core.running import worker as worker_module
 from core.running.jobs import JobQueue, ensure_worker, start_worker
+from core.running.processes import stop_processes
 from core.running.worker import JobProgress, Worker, serve
 from tests.conftest import tiny_config, wait_for
 
@@ -87,15 +89,14 @@ def test_ensure_worker_starts_one_background_worker(tmp_path):
     store = SqlStore(tmp_path / "r.db")
     queue = JobQueue(store)
     assert ensure_worker(store) == "started"
-    assert ensure_worker(store) == "starting"  # a second page load while it imports does not start another
-    wait_for(lambda: not queue.alive_workers().empty, timeout=120, every=0.5, what="the worker's first heartbeat")
-    alive = queue.alive_workers()
-    try:
+    try:  # stopped whatever happens: a worker left running would go on for half an hour after the tests
+        assert ensure_worker(store) == "starting"  # a second page load while it imports does not start another
+        wait_for(lambda: not queue.alive_workers().empty, timeout=300, every=0.5, what="the worker's first heartbeat")
+        alive = queue.alive_workers()
         assert len(alive) == 1
         assert ensure_worker(store) == "running"
     finally:
-        for pid in alive.pid:
-            os.kill(int(pid), signal.SIGTERM)
+        stop_processes([jobs_module._started.pop(store.url)])  # SIGTERM, as `kill` stops it
     wait_for(lambda: queue.alive_workers().empty, timeout=30, what="SIGTERM retiring the worker cleanly")
 
 
@@ -126,3 +127,33 @@ def test_progress_of_packed_runs_follows_the_newest_and_counts_the_others():
     assert reports.last["runs_done"] == 1
     progress.run_finished(first, {"status": "failed"})
     assert reports.last["current_run"] is None and reports.last["runs_failed"] == 1
+
+
+def test_a_worker_stops_by_itself_when_the_process_that_started_it_is_killed(tmp_path):
+    """A dashboard, benchmark or test run killed outright (SIGKILL: nothing of it runs) leaves no worker behind."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import psutil
+
+    store = SqlStore(tmp_path / "r.db")
+    queue = JobQueue(store)
+    log = tmp_path / "worker.log"
+    script = ("import time\nfrom pathlib import Path\nfrom core.running.jobs import start_worker\n"
+              f"start_worker(None, Path({str(log)!r}), store={store.url!r})\ntime.sleep(3600)\n")
+    starter = subprocess.Popen([sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[3])
+    worker = None
+    try:
+        wait_for(lambda: not queue.alive_workers().empty or starter.poll() is not None, timeout=300, every=0.5,
+                 what="the worker's first heartbeat")
+        worker = psutil.Process(int(queue.alive_workers().pid.iloc[0]))
+        starter.kill()
+        starter.wait()
+        wait_for(lambda: queue.alive_workers().empty, timeout=60, every=0.2, what="the worker retiring by itself")
+        assert psutil.wait_procs([worker], timeout=60)[1] == [], log.read_text()[-2000:]
+    finally:
+        if starter.poll() is None:
+            starter.kill()
+        if worker is not None and worker.is_running():
+            worker.kill()

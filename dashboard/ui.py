@@ -40,9 +40,11 @@ def go(name: str) -> None:
     st.switch_page(page(name, default=name == "home"))
 
 
-def link(name: str, label: str | None = None) -> None:
+def link(name: str, label: str | None = None, experiment: str | None = None) -> None:
+    """A link to a page; `experiment`: the page opens on it (a query parameter pick_experiment reads)."""
     title, icon = PAGES[name]
-    st.page_link(page(name, default=name == "home"), label=label or title, icon=icon)
+    st.page_link(page(name, default=name == "home"), label=label or title, icon=icon,
+                 query_params={"experiment": experiment} if experiment else None)
 
 
 def error(problem: Exception) -> None:
@@ -62,6 +64,9 @@ def pick_experiment(page_key: str) -> str | None:
                 icon=":material/info:")
         link("home", "Go to Home")
         return None
+    asked = st.query_params.pop("experiment", None)  # opened from a link naming it (link(..., experiment=))
+    if asked in names:
+        st.session_state[SHARED_EXPERIMENT] = st.session_state[f"{page_key}.experiment"] = asked
     current = st.session_state.get(SHARED_EXPERIMENT)
     index = names.index(current) if current in names else 0
     chosen = st.selectbox("Experiment", names, index=index, key=f"{page_key}.experiment")

@@ -81,10 +81,11 @@ def _job(job: dict, latest: dict) -> None:
             else:  # a callback runs before the rerun, so the card redraws as "cancelling…" at once
                 action.button("Cancel", key=f"{KEY}.cancel.{job['id']}", icon=":material/stop_circle:",
                               on_click=_cancel, args=(job["id"],))
-        elif status == "finished" and action.button("Compare", key=f"{KEY}.compare.{job['id']}",
-                                                    icon=":material/insights:"):
-            st.session_state[ui.SHARED_EXPERIMENT] = job["experiment"]
-            ui.go("compare")
+        elif status == "finished":
+            # a link, not a button that switches page: this card redraws every few seconds (a fragment), and its
+            # timer's rerun could clear the page a switch from inside it had just drawn (a blank Compare)
+            with action:
+                ui.link("compare", "Compare", experiment=job["experiment"])
         elif status in ("cancelled", "failed") and job["id"] == latest.get(job["experiment"]):
             action.button("Resume", key=f"{KEY}.resume.{job['id']}", icon=":material/replay:", on_click=_resume,
                           args=(job["id"],), help="Queue it again: the runs already finished are kept and skipped.")

@@ -5,7 +5,7 @@ import pytest
 from core.config import parse_config
 from core.results.store import SqlStore
 from core.running.jobs import JobQueue
-from dashboard.ui import PAGES
+from dashboard.ui import PAGES, SHARED_EXPERIMENT
 from tests.conftest import tiny_config
 from tests.dashboard.conftest import assert_clean, fake_experiment, older_quick_look, open_page
 
@@ -236,3 +236,27 @@ def test_the_next_free_name_skips_taken_ones_and_reuses_one_with_the_same_settin
     assert store.free_name(config) == "grid-3"
     store.register_experiment("grid-3", {**config, "name": "grid-3", "seeds": [0, 1, 2]}, "f", ["a"], [0], {})
     assert store.free_name(config) == "grid-3"  # same settings, a bigger grid: its runs are this config's
+
+
+def test_a_finished_job_links_to_compare_on_its_experiment(queue, adaptlab_home):
+    """The card's Compare is a link naming the experiment, not a button that switches page from inside the card's
+    timed redraw (which could clear the Compare page it had just drawn); Compare opened from it shows that one."""
+    store = SqlStore(adaptlab_home / "results.db")
+    fake_experiment(store, "first")
+    fake_experiment(store, "second")
+    job_id = queue.submit(parse_config(tiny_config("second")), resource="cpu")
+    queue.claim("w1")
+    queue.finish(job_id, "finished", progress={"message": "done"})
+    app = open_page("runs")
+    assert_clean(app)
+    links = [link.proto for link in app.get("page_link")]
+    compare = next(link for link in links if link.label == "Compare")
+    assert "experiment=second" in compare.query_string
+    assert not [b for b in app.button if b.key == f"runs.compare.{job_id}"]
+    opened = open_page("compare", run=False)
+    opened.session_state[SHARED_EXPERIMENT] = "first"  # what the pages showed last
+    opened.query_params["experiment"] = "second"
+    opened.run()
+    assert_clean(opened)
+    assert opened.selectbox(key="compare.experiment").value == "second"
+    assert opened.session_state[SHARED_EXPERIMENT] == "second"

@@ -21,10 +21,7 @@ def render() -> None:
     if results is None:
         return
     _headline(results)
-    rows = words.with_titles(results_rows(results.summary, results.reference, results.unit, results.kind))
-    # every row on screen, no inner scroll: the table is as tall as its rows
-    st.dataframe(rows, hide_index=True, width="stretch", height=table_height(len(rows)), key=f"{KEY}.table")
-    st.caption(words.PER_CLASS if results.unit == "per_class" else words.TOTAL)
+    _results_table(results)
     left, right = st.columns(2)
     methods = list(dict.fromkeys(results.curves.method))
     band = left.selectbox("Interval band", [ALL_BANDS, *methods], key=f"{KEY}.band.{results.name}",
@@ -48,9 +45,19 @@ def render() -> None:
     _failures(results)
 
 
-def table_height(rows: int) -> int:
-    """Pixels for a table showing every row: a header and 35 px a row, plus the border."""
-    return 35 * (rows + 1) + 3
+def _results_table(results) -> None:
+    """The results table as two full-width tables, how well each option does and what it costs, so every column is
+    on screen at 1440 px without scrolling sideways; the methods' titles in a line below, not a wide column."""
+    rows = results_rows(results.summary, results.reference, results.unit, results.kind)
+    if rows.empty:
+        return
+    quality, cost = ui.split_columns(rows, ["method", "training data"])
+    for title, table, key in (("How well each option does", quality, "table"), ("What each costs", cost, "costs")):
+        st.markdown(f"**{title}**")
+        # every row on screen, no inner scroll: the table is as tall as its rows
+        st.dataframe(table, hide_index=True, width="stretch", height=ui.table_height(len(table)), key=f"{KEY}.{key}")
+    st.caption(words.methods_legend(rows.method))
+    st.caption(words.PER_CLASS if results.unit == "per_class" else words.TOTAL)
 
 
 def _headline(results) -> None:

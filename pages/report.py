@@ -90,7 +90,7 @@ def _options_table(options) -> None:
     for table, key in ((quality, "options"), (cost, "option_costs")):
         st.dataframe(table, hide_index=True, width="stretch", height=ui.table_height(len(table)), key=f"{KEY}.{key}",
                      column_config={c: st.column_config.TextColumn(width=ui.text_width(table[c]))
-                                    for c in (label, "status") if c in table})
+                                    for c in (label, "status") if "status" in table})  # the costs fit as they are
     said = [f"- **{markdown_text(name)}**: {markdown_text(full)}" for name, full, short in
             zip(options[label], options.get("status", []), shown.get("status", [])) if full and full != short]
     if said:

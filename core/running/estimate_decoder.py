@@ -16,8 +16,8 @@ import time
 
 from core.config import ExperimentConfig
 
-SAMPLE_QUESTIONS = 2  # test questions each method answers to time its evaluation: in a batch of 2, then alone
-# (a run answers in larger batches, so its answering is estimated high; generation dominates an LLM estimate's time)
+SAMPLE_QUESTIONS = 2  # test questions each method answers to time its evaluation: in a batch of 2, then alone (a
+# run answers in larger batches, so its answering is estimated high; generating is most of an LLM estimate's time)
 # a validation check is a forward pass over each example, about a third of a training step's forward and backward
 CHECK_SHARE_OF_STEP = 1 / 3
 

@@ -14,16 +14,15 @@ import pandas as pd
 import streamlit as st
 
 from core.backbone.prompts import ABSTAIN_CLAUSE, CLASSIFY_INSTRUCTION, QA_INSTRUCTION
-from core.config import ExperimentConfig, TaskSpec
+from core.config import ExperimentConfig
 from core.errors import AdaptlabError
 from core.methods import default_methods, learning_rates, references
 from core.paths import ray_address
 from core.results.text import markdown_text, money
-from core.task.scenarios import LLM_QUICK_BUDGET, demo_config
-from dashboard import checks, state, ui
+from dashboard import checks, first_look, state, ui
+from dashboard.first_look import DEFAULTS
 
 KEY = "experiment"
-DEFAULTS = ExperimentConfig(name="defaults", task=TaskSpec(builtin="defaults"))  # the one source of defaults
 KEEP = "session"  # widget values survive a visit to another page
 OTHER = "other"  # the backbone choice that opens a free model field
 BACKBONES = {"default": "all-MiniLM-L6-v2 (built-in encoder)", "smollm2": "SmolLM2-135M-Instruct (built-in LLM)",
@@ -152,39 +151,19 @@ def _first_look(spec: dict, model: str, family: str, kind: str, has_corpus: bool
         return st.session_state.get(f"{KEY}.first_look")
     st.session_state[f"{KEY}.first_look_for"] = chosen
     quick = family == "decoder" and state.device()["kind"] == "cpu"
-    look = quick_look(spec, model, family, kind, has_corpus) if quick else page_defaults(family, kind, has_corpus)
+    offered = state.methods_offered(family, kind)
+    look = (first_look.quick_look(spec, model, family, kind, has_corpus, offered) if quick
+            else first_look.page_defaults(family, kind, has_corpus))
     widgets = {"seeds": look["seeds"], "sizes": ", ".join(str(size) for size in look["sizes"]),
                "epochs": look["budget"]["max_epochs"], "min_steps": look["budget"]["min_steps"],
                "batch": look["training"]["batch_size"], "rag_k": look["rag"]["k"], "llm_shots": look["max_shots"]}
-    widgets |= {f"method.{m}": m in look["methods"] for m in state.methods_offered(family, kind)}
+    widgets |= {f"method.{m}": m in look["methods"] for m in offered}
     for name, value in widgets.items():
         st.session_state[f"{KEY}.{name}"] = value
     words = (f"{look['seeds']} seed, sizes {widgets['sizes']}, {len(look['methods'])} methods, at most "
              f"{look['budget']['max_epochs']} epochs") if quick else None
     st.session_state[f"{KEY}.first_look"] = words
     return words
-
-
-def page_defaults(family: str, kind: str, has_corpus: bool) -> dict:
-    """The settings a config leaves to adaptlab (two seeds, sizes 8 and 32, the backbone's usual methods)."""
-    return {"seeds": 2, "sizes": [8, 32], "methods": default_methods(family, kind, has_corpus),
-            "budget": DEFAULTS.budget.model_dump(), "training": DEFAULTS.training.model_dump(),
-            "rag": DEFAULTS.rag.model_dump(), "max_shots": DEFAULTS.llm.max_shots}
-
-
-def quick_look(spec: dict, model: str, family: str, kind: str, has_corpus: bool) -> dict:
-    """`adaptlab demo SCENARIO --model MODEL --quick`'s settings for a built-in scenario; for your own data, one seed
-    and the quick look's shorter LLM training over the page's defaults."""
-    look = page_defaults(family, kind, has_corpus) | {"seeds": 1}
-    quick = demo_config(spec["builtin"], quick=True, model=model) if "builtin" in spec else {
-        "budget": LLM_QUICK_BUDGET}
-    offered = set(state.methods_offered(family, kind))
-    look["methods"] = [m for m in quick.get("methods", look["methods"]) if m in offered]
-    look["sizes"] = quick.get("sizes", look["sizes"])
-    for section in ("budget", "training", "rag"):
-        look[section] = {**look[section], **quick.get(section, {})}
-    look["max_shots"] = quick.get("llm", {}).get("max_shots", look["max_shots"])
-    return look
 
 
 def _backbone(spec: dict, kind: str) -> str:

@@ -24,7 +24,8 @@ ICON = Path(__file__).resolve().parent / "icon.png"
 
 
 def main(start: str = "home") -> None:
-    st.set_page_config(page_title="adaptlab", page_icon=str(ICON), layout="wide")
+    st.set_page_config(page_title="adaptlab", page_icon=str(ICON), layout="wide", initial_sidebar_state="auto")
+    ui.sidebar_fits_the_window()  # collapsed on a narrow window (Streamlit's "auto" only on a phone's)
     if not auth.gate():  # sign-in is configured and this visitor has not signed in: no page, no worker
         return
     state.keep_worker_alive()

@@ -95,47 +95,67 @@ def _unit_axis(unit: str) -> str:
 def learning_curves_chart(curves: pd.DataFrame, unit: str = "per_class", quality: str = "accuracy",
                           band: str | None = None) -> go.Figure:
     """Accuracy (or answer match: `quality`) against training-set size, one line per method, its 95% interval
-    as a band: every method's, or only `band`'s (where many overlap)."""
+    as a band: every method's, or only `band`'s (where many overlap). With one size there is nothing to draw a line
+    through: each method is a point with its interval. A method that uses no training data is at no size: it is a
+    level line across the chart (core.results.analysis repeats its one result at every size)."""
     figure = go.Figure()
-    for method, group in curves.groupby("method", sort=False):
+    unsized = curves.method.map(lambda m: m in METHODS and not METHODS[m].uses_training_data) if len(curves) else []
+    sized = curves[~unsized] if len(curves) else curves
+    one_size = sized["size"].nunique() == 1
+    for method, group in sized.groupby("method", sort=False):
         group = group.sort_values("size", key=lambda s: s.map(size_order))
         x = list(group["size"])
-        if band is None or band == method:
+        if (band is None or band == method) and not one_size:
             figure.add_trace(go.Scatter(
                 x=x + x[::-1], y=list(group.accuracy_high) + list(group.accuracy_low)[::-1], fill="toself",
                 mode="lines", fillcolor=_rgba(color(method), 0.25 if band else 0.15), line={"width": 0},
                 hoverinfo="skip", showlegend=False, name=f"{method} 95% interval", legendgroup=method))
+        interval = {"type": "data", "symmetric": False, "array": group.accuracy_high - group.accuracy,
+                    "arrayminus": group.accuracy - group.accuracy_low, "color": _rgba(color(method), 0.6)}
         figure.add_trace(go.Scatter(
-            x=x, y=group.accuracy, mode="lines+markers", name=method, legendgroup=method,
-            line={"color": color(method), "width": 2.5}, marker={"size": 8},
+            x=x, y=group.accuracy, mode="markers" if one_size else "lines+markers", name=method, legendgroup=method,
+            line={"color": color(method), "width": 2.5}, marker={"size": 11 if one_size else 8, "color": color(method)},
+            error_y=interval if one_size else None, offsetgroup=method if one_size else None,
             customdata=group[["accuracy_low", "accuracy_high", "seeds"]].to_numpy(),
             hovertemplate=f"<b>{method}</b> at %{{x}}<br>{quality} %{{y:.3f}} [%{{customdata[0]:.3f}}, "
                           "%{customdata[1]:.3f}]<br>%{customdata[2]} seed(s)<extra></extra>"))
+    for method, group in curves[unsized].groupby("method", sort=False) if len(curves) else ():
+        _level_line(figure, method, group.iloc[0], quality, band is None or band == method)
     _layout(figure, f"{quality.capitalize()} as training data grows", _unit_axis(unit), quality,
-            note="bands: 95% intervals" if band is None else f"band: {band}'s 95% interval",
-            legend=LEGEND_UNDER_AXIS)
+            note=("bars" if one_size else "bands") + ": 95% intervals" if band is None or one_size
+            else f"band: {band}'s 95% interval", legend=LEGEND_UNDER_AXIS, scattermode="group" if one_size else None)
     _legend_room(figure)
-    figure.update_xaxes(type="category", categoryorder="array", categoryarray=_sizes(curves) if len(curves) else [])
+    categories = _sizes(sized) if len(sized) else []
+    figure.update_xaxes(type="category", categoryorder="array", categoryarray=categories)
     return figure
+
+
+def _level_line(figure: go.Figure, method: str, row, quality: str, interval: bool) -> None:
+    """A method that uses no training data: a dashed level line across the chart at its result, its interval a
+    faint band (where intervals are shown), named in the legend as learning from no training data."""
+    if interval:
+        figure.add_hrect(y0=row.accuracy_low, y1=row.accuracy_high, line_width=0, layer="below",
+                         fillcolor=_rgba(color(method), 0.08))
+    figure.add_hline(y=row.accuracy, line={"color": color(method), "dash": "dash", "width": 2})
+    figure.add_trace(go.Scatter(  # the legend entry (a shape has none), and what a hover on the legend names
+        x=[None], y=[None], mode="lines", name=f"{method} (no training data)", legendgroup=method,
+        line={"color": color(method), "dash": "dash", "width": 2},
+        hovertemplate=f"<b>{method}</b>, no training data<br>{quality} {row.accuracy:.3f} "
+                      f"[{row.accuracy_low:.3f}, {row.accuracy_high:.3f}]<extra></extra>"))
 
 
 def accuracy_cost_chart(table: pd.DataFrame, cost: str = "train_dollars", unit: str = "per_class",
                         quality: str = "accuracy") -> go.Figure:
     """Accuracy (or answer match) against one cost per (method, size); the Pareto front (nothing cheaper is as
-    good) marked."""
+    good) marked, each of its points labelled with its size beside its ring, where no other point is, and drawn
+    last so no marker covers a label."""
     frame = table.dropna(subset=[cost, "accuracy"])
     figure = go.Figure()
     front = frame[pareto_front(frame, cost)].sort_values(cost) if len(frame) else frame
+    spread = bool(len(frame) and (frame[cost] > 0).all() and frame[cost].max() / frame[cost].min() > 50)
     figure.add_trace(go.Scatter(x=front[cost], y=front.accuracy, mode="lines", name="Pareto front",
                                 line={"color": "#1F2933", "dash": "dot", "width": 1.5, "shape": "hv"},
                                 hoverinfo="skip"))
-    figure.add_trace(go.Scatter(x=front[cost], y=front.accuracy, mode="markers+text", showlegend=False,
-                                hoverinfo="skip", name="on the front", text=_front_labels(front["size"], unit),
-                                textposition=["top right" if i < len(front) / 2 else "top left"
-                                              for i in range(len(front))],
-                                textfont={"size": 11, "color": "#1F2933"}, cliponaxis=False,
-                                marker={"size": 20, "color": "rgba(0,0,0,0)",
-                                        "line": {"color": "#1F2933", "width": 2}}))
     for method, group in frame.groupby("method", sort=False):
         labels = [size_label(s, unit) for s in group["size"]]
         figure.add_trace(go.Scatter(
@@ -144,10 +164,16 @@ def accuracy_cost_chart(table: pd.DataFrame, cost: str = "train_dollars", unit: 
                      "arrayminus": group.accuracy - group.accuracy_low, "color": _rgba(color(method), 0.5)},
             text=labels, hovertemplate=f"<b>{method}</b>, %{{text}}<br>{quality} %{{y:.3f}}<br>"
                                        f"{COST_AXES.get(cost, cost)} %{{x:.4g}}<extra></extra>"))
+    texts = _front_labels(front["size"], unit)
+    figure.add_trace(go.Scatter(x=front[cost], y=front.accuracy, mode="markers+text", showlegend=False,
+                                hoverinfo="skip", name="on the front", text=texts,
+                                textposition=_front_label_spots(frame, front, cost, texts, spread),
+                                textfont={"size": 11, "color": "#1F2933"}, cliponaxis=False,
+                                marker={"size": 20, "color": "rgba(0,0,0,0)",
+                                        "line": {"color": "#1F2933", "width": 2}}))
     _layout(figure, f"{quality.capitalize()} against cost", COST_AXES.get(cost, cost), quality,
             note="ringed: the Pareto front, labelled with its size", legend=LEGEND_UNDER_AXIS)
     _legend_room(figure)
-    spread = len(frame) and (frame[cost] > 0).all() and frame[cost].max() / frame[cost].min() > 50
     if spread:
         _log_axis(figure.layout.xaxis, "B" if cost == "bytes_stored" else "")
     if cost == "train_dollars":
@@ -155,6 +181,28 @@ def accuracy_cost_chart(table: pd.DataFrame, cost: str = "train_dollars", unit: 
     elif cost == "bytes_stored":
         figure.update_xaxes(ticksuffix="B", exponentformat="SI")
     return figure
+
+
+PLOT_PX = (380, 250)  # the plot area of a half-width chart at 1440 px, about: where labels are placed
+
+
+def _front_label_spots(frame: pd.DataFrame, front: pd.DataFrame, cost: str, texts: list[str],
+                       log_x: bool) -> list[str]:
+    """Where each front label goes (label_spots): clear of every point drawn, the front's and every method's, and of
+    their interval bars (points along each bar count as points to keep clear of)."""
+    if front.empty:
+        return []
+    at = (lambda v: math.log10(v)) if log_x else float
+    xs, ys = [at(v) for v in front[cost]], list(front.accuracy)
+    bars = "accuracy_low" in frame and "accuracy_high" in frame
+    for row in frame.itertuples():
+        along = [row.accuracy_low + (row.accuracy_high - row.accuracy_low) * k / 4 for k in range(5)] if bars else []
+        for y in [row.accuracy, *along]:
+            xs.append(at(getattr(row, cost)))
+            ys.append(y)
+    extent = (float(frame.accuracy_low.min()), float(frame.accuracy_high.max())) if bars else None
+    spots = label_spots(xs, ys, [*texts, *[""] * (len(xs) - len(texts))], extent, *PLOT_PX)
+    return spots[:len(front)]
 
 
 def _as_text(labels) -> list[str]:

@@ -30,6 +30,36 @@ SHARED_TASK = "shared.task"  # the data chosen on the Data page (a TaskSpec as a
 SHARED_MODEL = "shared.model"  # the model chosen on the Experiment page (its name in a config)
 
 
+NARROW_PX = 1100  # below this window width the sidebar starts collapsed: at 800 px its 300 px left 470 for the page
+# Streamlit collapses the sidebar itself only up to 768 px ("auto"); this script does it up to NARROW_PX, once per
+# page load (a flag on the window, which moving between pages keeps and a reload clears), so a sidebar the user
+# opens again stays open. Streamlit stores a click on its collapse button as the user's choice for every later visit
+# (localStorage): that is removed, so a wide window opens with the sidebar as before.
+COLLAPSE_WHEN_NARROW = """<script>
+(() => {
+  if (window.innerWidth >= %d || window.adaptlabSidebarFitted) return;
+  window.adaptlabSidebarFitted = true;
+  const collapse = (tries) => {
+    const bar = document.querySelector('[data-testid="stSidebar"]');
+    const button = document.querySelector('[data-testid="stSidebarCollapseButton"] button');
+    if (bar && button && bar.getAttribute("data-collapsed") === "false") {
+      button.click();
+      setTimeout(() => Object.keys(localStorage).filter(k => k.startsWith("stSidebarCollapsed-"))
+        .forEach(k => localStorage.removeItem(k)), 0);
+    } else if (tries > 0) {
+      setTimeout(() => collapse(tries - 1), 100);
+    }
+  };
+  collapse(100);
+})();
+</script>""" % NARROW_PX
+
+
+def sidebar_fits_the_window() -> None:
+    """Collapse the sidebar on a narrow window (see COLLAPSE_WHEN_NARROW); it draws nothing."""
+    st.sidebar.html(COLLAPSE_WHEN_NARROW, unsafe_allow_javascript=True)
+
+
 def page(name: str, default: bool = False) -> st.Page:
     title, icon = PAGES[name]
     module = importlib.import_module(f"pages.{name}")
@@ -121,6 +151,29 @@ def chosen_results(page_key: str):
     no finished run yet, or an error in words). Every results page starts with it."""
     name = pick_experiment(page_key)
     return None if name is None else load_results(name)
+
+
+def table_height(rows: int) -> int:
+    """Pixels for a table showing every row: a header and 35 px a row, plus the border."""
+    return 35 * (rows + 1) + 3
+
+
+def split_columns(rows: pd.DataFrame, lead: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(quality, cost): a wide table of options as two that each fit a 1440 px screen, both led by the columns that
+    name the option. Quality: its status (first), seeds, the quality figure, its F1 and differences (the columns
+    with an interval or an F1); cost: everything else (training, queries, speed, memory, size)."""
+    named = [c for c in lead if c in rows]
+    quality = [c for c in rows if c not in named and (c in ("status", "seeds") or "interval" in c or "F1" in c)]
+    quality.sort(key=lambda c: c != "status")  # the status (chosen, ruled out) beside the option it is about
+    cost = [c for c in rows if c not in named and c not in quality]
+    return rows[named + quality], rows[named + cost]
+
+
+def text_width(column: pd.Series) -> int:
+    """Pixels a table column needs to show its longest text uncut (about 7.5 px a character at the table's 14 px,
+    plus the cell's padding): a table sizes a column by its first rows, and cuts what is longer."""
+    longest = max([len(str(column.name)), *(len(str(v)) for v in column)])
+    return int(7.5 * longest) + 24
 
 
 def seconds(value) -> str:

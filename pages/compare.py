@@ -23,10 +23,7 @@ def render() -> None:
     progress = missing_runs.banner(results.name, KEY, results.unit)  # which runs are missing, and why; run them
     _verdict(results, progress.complete)
     _headline(results)
-    rows = words.with_titles(results_rows(results.summary, results.reference, results.unit, results.kind))
-    # every row on screen, no inner scroll: the table is as tall as its rows
-    st.dataframe(rows, hide_index=True, width="stretch", height=table_height(len(rows)), key=f"{KEY}.table")
-    st.caption(training_data_note(results))
+    _results_table(results)
     left, right = st.columns(2)
     methods = list(dict.fromkeys(results.curves.method))
     band = left.selectbox("Interval band", [ALL_BANDS, *methods], key=f"{KEY}.band.{results.name}",
@@ -57,9 +54,19 @@ def training_data_note(results) -> str:
     return words.training_data_note(results.unit, len(results.experiment.get("labels") or []), min(sizes, default=8))
 
 
-def table_height(rows: int) -> int:
-    """Pixels for a table showing every row: a header and 35 px a row, plus the border."""
-    return 35 * (rows + 1) + 3
+def _results_table(results) -> None:
+    """The results table as two full-width tables, how well each option does and what it costs, so every column is
+    on screen at 1440 px without scrolling sideways; the methods' titles in a line below, not a wide column."""
+    rows = results_rows(results.summary, results.reference, results.unit, results.kind)
+    if rows.empty:
+        return
+    quality, cost = ui.split_columns(rows, ["method", "training data"])
+    for title, table, key in (("How well each option does", quality, "table"), ("What each costs", cost, "costs")):
+        st.markdown(f"**{title}**")
+        # every row on screen, no inner scroll: the table is as tall as its rows
+        st.dataframe(table, hide_index=True, width="stretch", height=ui.table_height(len(table)), key=f"{KEY}.{key}")
+    st.caption(words.methods_legend(rows.method))
+    st.caption(training_data_note(results))
 
 
 def _verdict(results, complete: bool) -> None:

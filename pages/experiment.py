@@ -14,15 +14,15 @@ import pandas as pd
 import streamlit as st
 
 from core.backbone.prompts import ABSTAIN_CLAUSE, CLASSIFY_INSTRUCTION, QA_INSTRUCTION
-from core.config import ExperimentConfig, TaskSpec
+from core.config import ExperimentConfig
 from core.errors import AdaptlabError
 from core.methods import default_methods, learning_rates, references
 from core.paths import ray_address
 from core.results.text import markdown_text, money
-from dashboard import checks, state, ui
+from dashboard import checks, first_look, state, ui
+from dashboard.first_look import DEFAULTS
 
 KEY = "experiment"
-DEFAULTS = ExperimentConfig(name="defaults", task=TaskSpec(builtin="defaults"))  # the one source of defaults
 KEEP = "session"  # widget values survive a visit to another page
 OTHER = "other"  # the backbone choice that opens a free model field
 BACKBONES = {"default": "all-MiniLM-L6-v2 (built-in encoder)", "smollm2": "SmolLM2-135M-Instruct (built-in LLM)",
@@ -71,15 +71,36 @@ def _data() -> dict:
 
 
 def _default_name(spec: dict) -> str:
-    base = spec.get("builtin") or st.session_state.get("data.stored.file", {}).get("name", "my-data")
-    base = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(base).stem).strip("-._") or "experiment"
+    """The data's own name and the time: the scenario, the uploaded file, or the documents the questions came from."""
+    base = spec.get("builtin") or _documents_name(spec) or st.session_state.get("data.stored.file", {}).get("name")
+    base = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(base or "my-data").stem).strip("-._") or "experiment"
     return f"{base}-{datetime.now():%Y%m%d-%H%M}"
+
+
+def _documents_name(spec: dict) -> str | None:
+    """Questions written from uploaded documents: named after the document (or the first of several)."""
+    folder = Path(spec.get("documents", {}).get("path", "")) if isinstance(spec.get("documents"), dict) else None
+    if folder is None or not folder.is_dir():
+        return None
+    names = sorted(path.stem for path in folder.iterdir() if path.is_file())
+    return None if not names else names[0] if len(names) == 1 else f"{names[0]}-and-{len(names) - 1}-more"
+
+
+def _name_follows_data(spec: dict) -> None:
+    """A new default name when the data changes, unless the user typed a name of their own."""
+    name_key, default_key = f"{KEY}.name", f"{KEY}.name_default"
+    data = json.dumps(spec, sort_keys=True)
+    made_for = st.session_state.get(f"{KEY}.name_data")
+    if name_key in st.session_state and made_for == data:
+        return
+    if name_key not in st.session_state or st.session_state[name_key] == st.session_state.get(default_key):
+        st.session_state[name_key] = st.session_state[default_key] = _default_name(spec)
+    st.session_state[f"{KEY}.name_data"] = data
 
 
 def _settings(spec: dict, kind: str) -> dict | None:
     """Every setting as a config dict; None (with the reason on screen) when the model cannot do this task."""
-    if f"{KEY}.name" not in st.session_state:
-        st.session_state[f"{KEY}.name"] = _default_name(spec)
+    _name_follows_data(spec)
     name = st.text_input("Experiment name", key=f"{KEY}.name", persist_state=KEEP,
                          help="Results are stored under this name. Letters, digits, dots, dashes, underscores.")
     model = _backbone(spec, kind)
@@ -88,7 +109,12 @@ def _settings(spec: dict, kind: str) -> dict | None:
         st.error("This data is questions answered in words, and a sentence encoder cannot write answers: choose "
                  "SmolLM2-135M-Instruct (the built-in LLM) or another decoder LLM.", icon=":material/error:")
         return None
-    methods = _methods(family, kind, state.task_has_corpus(spec))
+    has_corpus = state.task_has_corpus(spec)
+    first_look = _first_look(spec, model, family, kind, has_corpus)
+    methods = _methods(family, kind, has_corpus)
+    if first_look:
+        st.caption("An LLM on this machine's CPU: the settings start as the quick look's (`adaptlab demo --quick`): "
+                   f"{first_look}. Estimate before you launch; add seeds and sizes once you have seen a first result.")
     left, middle, right = st.columns(3)
     sizes_text = left.text_input("Training-set sizes", value="8, 32", key=f"{KEY}.sizes", persist_state=KEEP,
                                  help="Comma-separated numbers, or 'all'. Subsets are nested, so curves are paired.")
@@ -114,6 +140,30 @@ def _settings(spec: dict, kind: str) -> dict | None:
         settings["llm"] = {**llm, "learning_rates": settings.pop("llm_learning_rates")}
     settings["prices"] = _prices()
     return settings
+
+
+def _first_look(spec: dict, model: str, family: str, kind: str, has_corpus: bool) -> str | None:
+    """The settings to start from, set again when the data or the model changes: on a CPU, an LLM starts from the
+    quick look (one seed, the quick sizes, methods and training budget), since its full grid takes hours there; any
+    other choice from the page's defaults. Returns what the quick look set, in words (None: the page's defaults)."""
+    chosen = json.dumps([spec, model], sort_keys=True)
+    if st.session_state.get(f"{KEY}.first_look_for") == chosen:
+        return st.session_state.get(f"{KEY}.first_look")
+    st.session_state[f"{KEY}.first_look_for"] = chosen
+    quick = family == "decoder" and state.device()["kind"] == "cpu"
+    offered = state.methods_offered(family, kind)
+    look = (first_look.quick_look(spec, model, family, kind, has_corpus, offered) if quick
+            else first_look.page_defaults(family, kind, has_corpus))
+    widgets = {"seeds": look["seeds"], "sizes": ", ".join(str(size) for size in look["sizes"]),
+               "epochs": look["budget"]["max_epochs"], "min_steps": look["budget"]["min_steps"],
+               "batch": look["training"]["batch_size"], "rag_k": look["rag"]["k"], "llm_shots": look["max_shots"]}
+    widgets |= {f"method.{m}": m in look["methods"] for m in offered}
+    for name, value in widgets.items():
+        st.session_state[f"{KEY}.{name}"] = value
+    words = (f"{look['seeds']} seed, sizes {widgets['sizes']}, {len(look['methods'])} methods, at most "
+             f"{look['budget']['max_epochs']} epochs") if quick else None
+    st.session_state[f"{KEY}.first_look"] = words
+    return words
 
 
 def _backbone(spec: dict, kind: str) -> str:
@@ -314,16 +364,15 @@ def _estimate(config: ExperimentConfig, data_ok: bool) -> None:
     config_json = json.dumps(config.model_dump(mode="json"), sort_keys=True)
     left, right = st.columns([1, 3])
     llm = state.model_family(config.model.name) == "decoder"
-    asked = left.button("Estimate time and cost", key=f"{KEY}.estimate", disabled=not data_ok or llm,
-                        icon=":material/timer:", help="Times an encode batch and a few training steps of each "
-                        "trained method on this device (in a separate process), then counts the grid's steps.")
-    if llm:
-        right.caption("The estimate models sentence-encoder runs only so far; for an LLM, launch the grid with one "
-                      "seed and two sizes first to see what each run takes.")
-    else:
-        right.caption("A measurement on this machine, not a rule of thumb: about a minute on a CPU, seconds on a GPU."
-                      + (" A job is running now and shares the device, so this estimate will read high."
-                         if (state.queue().jobs(limit=20).status == "running").any() else ""))
+    asked = left.button("Estimate time and cost", key=f"{KEY}.estimate", disabled=not data_ok,
+                        icon=":material/timer:", help="Fits each method on this device (in a separate process): a "
+                        "few real training steps of those that train, a few questions answered (texts encoded on an "
+                        "encoder), then counts the grid's steps and questions.")
+    took = ("a few minutes on a CPU for an LLM (each method is fitted and answers a few questions), under a minute "
+            "on a GPU." if llm else "about a minute on a CPU, seconds on a GPU.")
+    right.caption("A measurement on this machine, not a rule of thumb: " + took
+                  + (" A job is running now and shares the device, so this estimate will read high."
+                     if (state.queue().jobs(limit=20).status == "running").any() else ""))
     if asked:
         try:
             st.session_state[f"{KEY}.estimate_result"] = (config_json, state.estimate(config_json, state.store_url()))
@@ -351,7 +400,9 @@ def estimate_rows(estimate) -> pd.DataFrame:
     """The estimate per method, then the one-off setup (the model loaded, texts encoded: once per grid) and the
     total, so the rows add up to the estimated time and cost above."""
     table = estimate.by_method()
-    setup = pd.DataFrame({"method": ["one-off setup (load the model, encode the texts)"], "runs": [None],
+    once = ("one-off setup (load the LLM, encode the passages, the passes before and after the grid)"
+            if estimate.measured.get("family") == "decoder" else "one-off setup (load the model, encode the texts)")
+    setup = pd.DataFrame({"method": [once], "runs": [None],
                           "seconds": [estimate.fixed_seconds],
                           "dollars": [estimate.fixed_seconds / 3600 * estimate.price_per_hour]})
     total = pd.DataFrame({"method": ["total"], "runs": [int(table.runs.sum()) if len(table) else 0],
@@ -361,22 +412,57 @@ def estimate_rows(estimate) -> pd.DataFrame:
                          "time": rows.seconds.map(ui.seconds), "cost": rows.dollars.map(money)})
 
 
+LONG_LAUNCH_SECONDS = 3600  # a grid the estimate puts over an hour asks before it is queued
+
+
 def _launch(config: ExperimentConfig | None, problems: list[str]) -> None:
-    """The Launch button: disabled, with the reasons listed under it, while any setting or the data has a problem."""
+    """The Launch button: disabled, with the reasons listed under it, while any setting or the data has a problem;
+    a grid the estimate puts over an hour asks to confirm first."""
+    asking = f"{KEY}.confirm"
+    config_json = None if config is None else json.dumps(config.model_dump(mode="json"), sort_keys=True)
+    long = _long_estimate(config_json)
     if st.button("Launch", type="primary", key=f"{KEY}.launch", disabled=bool(problems) or config is None,
                  icon=":material/rocket_launch:"):
-        try:
-            job = state.queue().submit(config)
-        except AdaptlabError as problem:
-            ui.error(problem)
+        if long is None:
+            _submit(config)
             return
-        state.keep_worker_alive()
-        st.session_state[ui.SHARED_EXPERIMENT] = config.name
-        st.session_state[f"{KEY}.launched"] = job
-        del st.session_state[f"{KEY}.name"]  # the next experiment gets a fresh default name
-        ui.go("runs")
+        st.session_state[asking] = config_json
+    if long is not None and st.session_state.get(asking) == config_json and not problems:
+        st.warning(f"The estimate puts this grid at about {ui.seconds(long.total_seconds)} and "
+                   f"{money(long.total_dollars)} on {long.device} ({len(long.runs)} runs). Launch it anyway, or "
+                   "fewer seeds, sizes or methods first?", icon=":material/schedule:")
+        yes, no = st.columns([1, 3])
+        if yes.button(f"Launch: about {ui.seconds(long.total_seconds)}", key=f"{KEY}.launch_long",
+                      icon=":material/rocket_launch:"):
+            _submit(config)
+            return
+        if no.button("Not now: change the settings", key=f"{KEY}.launch_not_now"):
+            del st.session_state[asking]
+            st.rerun()
     if problems:
         st.caption("Launch is off until " + ("this is" if len(problems) == 1 else f"these {len(problems)} are")
                    + " fixed: " + " ".join(problems))
     else:
         st.caption("The run happens in a worker process, not in this page: you can close the tab and come back.")
+
+
+def _long_estimate(config_json: str | None):
+    """The estimate of exactly these settings when it is over an hour; None otherwise (or when there is none)."""
+    saved = st.session_state.get(f"{KEY}.estimate_result")
+    if config_json is None or not saved or saved[0] != config_json:
+        return None
+    return saved[1] if saved[1].total_seconds > LONG_LAUNCH_SECONDS else None
+
+
+def _submit(config: ExperimentConfig) -> None:
+    try:
+        job = state.queue().submit(config)
+    except AdaptlabError as problem:
+        ui.error(problem)
+        return
+    state.keep_worker_alive()
+    st.session_state[ui.SHARED_EXPERIMENT] = config.name
+    st.session_state[f"{KEY}.launched"] = job
+    st.session_state.pop(f"{KEY}.confirm", None)
+    del st.session_state[f"{KEY}.name"]  # the next experiment gets a fresh default name
+    ui.go("runs")

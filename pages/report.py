@@ -72,13 +72,36 @@ def _decision(report) -> None:
     """The cost that decides (every option at the query volume), break-even volumes and the Pareto front."""
     volume = f"{report.constraints.queries:,} queries"
     st.subheader(f"Options at {volume}")
-    st.dataframe(report.options, hide_index=True, key=f"{KEY}.options")
+    _options_table(report.options)
     st.markdown("\n".join(f"- {line}" for line in report.cost_lines))
     with st.expander(f"Pareto front: {report.quality} against total cost at {volume}"):
         st.caption(PARETO_MEANS.format(quality=report.quality))
         st.dataframe(report.pareto, hide_index=True, key=f"{KEY}.pareto")
         if report.pareto_note:
             st.caption(report.pareto_note)
+
+
+def _options_table(options) -> None:
+    """Every option in two tables as wide as the page and as tall as their rows (how it does, with its status in a
+    few words; what it costs), then each status that says more (why an option is ruled out) in full, uncut."""
+    if options.empty:
+        return
+    label = options.columns[0]  # the option's name
+    shown = options.assign(status=options.status.map(short_status)) if "status" in options else options
+    quality, cost = ui.split_columns(shown, [label])
+    for table, key in ((quality, "options"), (cost, "option_costs")):
+        st.dataframe(table, hide_index=True, width="stretch", height=ui.table_height(len(table)), key=f"{KEY}.{key}",
+                     column_config={c: st.column_config.TextColumn(width=ui.text_width(table[c]))
+                                    for c in (label, "status") if "status" in table})  # the costs fit as they are
+    said = [f"- **{markdown_text(name)}**: {markdown_text(full)}" for name, full, short in
+            zip(options[label], options.get("status", []), shown.get("status", [])) if full and full != short]
+    if said:
+        st.markdown("\n".join(said))
+
+
+def short_status(status: str) -> str:
+    """An option's status in a few words: each part up to its colon ("ruled out: too slow" is "ruled out")."""
+    return "; ".join(part.split(":")[0].strip() for part in str(status or "").split(";") if part.strip())
 
 
 def _constraints(results) -> Constraints:
@@ -157,14 +180,14 @@ def _provenance(report) -> None:
 
 def _downloads(report, figures: dict) -> None:
     st.subheader("Export")
-    left, right, _ = st.columns([1, 1, 2])
+    buttons = st.container(horizontal=True)  # side by side, each as wide as its words (never "Downl...")
     # generated on click (a callable), so the 5 MB of embedded plotly.js is not sent on every rerun
-    left.download_button(
+    buttons.download_button(
         "Download HTML", lambda: to_html(report, {title: figure.to_html(full_html=False, include_plotlyjs=False)
                                                   for title, figure in figures.items()}),
         file_name=f"{report.experiment}-decision.html", mime="text/html", key=f"{KEY}.html",
         icon=":material/download:", on_click="ignore", type="primary")
-    right.download_button("Download Markdown", to_markdown(report), file_name=f"{report.experiment}-decision.md",
+    buttons.download_button("Download Markdown", to_markdown(report), file_name=f"{report.experiment}-decision.md",
                           mime="text/markdown", key=f"{KEY}.markdown", icon=":material/download:", on_click="ignore")
     st.caption("The HTML file is self-contained (charts included, with total cost against query volume and the "
                "Pareto front, opens offline); the Markdown has the same text and tables.")

@@ -98,13 +98,14 @@ def evaluations(steps: int) -> int:
     return steps // every + (steps % every != 0)
 
 
-def _timed_fit(method: str, ctx) -> tuple[object, float, list[tuple[float, int]]]:
+def timed_fit(method: str, ctx) -> tuple[object, float, list[tuple[float, int]]]:
+    """(the fitted method, when its fit started, (time, step) at each step it reported)."""
     from core.methods import METHODS
 
     ticks: list[tuple[float, int]] = []
     ctx.progress = lambda fraction, info: ticks.append((time.perf_counter(), int(info.get("step", 0))))
     started = time.perf_counter()
-    fitted = METHODS[method].fit_for("encoder")(ctx)
+    fitted = METHODS[method].fit_for(ctx.base.family)(ctx)
     return fitted, started, ticks
 
 
@@ -134,7 +135,7 @@ def measure(config: ExperimentConfig, task, base, embedder) -> dict:
     for method in (m for m in config.methods if METHODS[m].trains_network):
         timing = context(sample, short)
         timing.max_steps = MEASURE_STEPS  # for methods with their own step plan (the shared loop follows `short`)
-        fitted, started, ticks = _timed_fit(method, timing)
+        fitted, started, ticks = timed_fit(method, timing)
         timed = time.perf_counter()
         fitted.predict_proba(test[:64])
         per_text = (time.perf_counter() - timed) / len(test[:64])
@@ -162,20 +163,21 @@ def run_seconds(method: str, examples: int, config: ExperimentConfig, measured: 
     early-stops on when they come out of its budget (None: the task's validation split)."""
     from core.methods import METHODS
     from core.running.refit import refits_with
-    from core.running.run import LATENCY_SAMPLE  # embedding runs time this many uncached predictions
 
-    latency = min(LATENCY_SAMPLE, tests)
     if METHODS[method].trains_network:
         held_out = validation is not None
         if validation is None:
             validation = measured["early_stop_examples"]
+        validation = min(validation, measured.get("max_validation_examples", validation))  # a decoder checks 64
         planned = METHODS[method].steps
         steps = planned(examples, config) if planned else training_steps(examples, config)
-        per_text = measured["predict_seconds_per_text"][method]
+        # an encoder checks by predicting; a decoder by the loss over its validation examples
+        per_check = measured.get("check_seconds_per_example", measured["predict_seconds_per_text"])[method]
         train = min(steps * measured["step_seconds"][method], config.budget.max_train_seconds)
-        checks = evaluations(steps) * validation * per_text
+        checks = evaluations(steps) * validation * per_check
         fits = searched_fits(METHODS[method], config, refit=False)  # each candidate of the search trains once
-        seconds = fits * (measured["setup_seconds"][method] + train + checks) + tests * per_text
+        seconds = fits * (measured["setup_seconds"][method] + train + checks) + answering(method, tests, config,
+                                                                                          measured)
         if refits_with(METHODS[method], config, validation if held_out else 0):
             # `validation: refit` trains again on every example for at most as many epochs, checking nothing
             again = planned(examples + validation, config) if planned else training_steps(examples + validation, config)
@@ -183,10 +185,28 @@ def run_seconds(method: str, examples: int, config: ExperimentConfig, measured: 
             return steps * fits + again, seconds + measured["setup_seconds"][method] + refit
         return steps * fits, seconds
     fits = searched_fits(METHODS[method], config, refit=True)
+    if measured.get("family") == "decoder":  # each candidate of a search answers the validation questions
+        searching = (fits > 1) * fits * measured["early_stop_examples"] * measured["predict_seconds_per_text"][method]
+        return 0, fits * measured["fit_seconds"][method] + searching + answering(method, tests, config, measured)
     fit = measured["fit_seconds_per_example"].get(method, 0.0) * examples * fits
     if METHODS[method].uses_embeddings:  # texts come from the cache; the latency pass encodes for real
-        return 0, fit + latency * measured["encode_seconds_per_text"]
+        from core.running.run import LATENCY_SAMPLE  # embedding runs time this many uncached predictions
+
+        return 0, fit + min(LATENCY_SAMPLE, tests) * measured["encode_seconds_per_text"]
     return 0, fit * 2  # tfidf: fitting, then predicting the test set (its timing is the latency), about as long
+
+
+def answering(method: str, tests: int, config: ExperimentConfig, measured: dict) -> float:
+    """Seconds a trained run spends after training: the test set predicted, and on a decoder the latency questions
+    answered one at a time and the forgetting probe where one follows."""
+    seconds = tests * measured["predict_seconds_per_text"][method]
+    if measured.get("family") != "decoder":
+        return seconds
+    from core.methods.decoder.predictors import LATENCY_QUERIES
+    from core.running.estimate_decoder import forgetting_seconds
+
+    alone = min(LATENCY_QUERIES, tests) * measured["alone_seconds_per_text"][method]
+    return seconds + alone + forgetting_seconds(method, config, measured)
 
 
 def searched_fits(method, config: ExperimentConfig, refit: bool) -> int:
@@ -206,8 +226,10 @@ def plan_seconds(config: ExperimentConfig, task, measured: dict, done: set[str] 
     from core.running.run import holds_out, validation_from_budget
     from core.task.sizes import NO_TRAINING_DATA
 
-    index = {label: i for i, label in enumerate(task.labels)}
-    y_train = task.train.label.map(index).to_numpy()
+    if task.kind == "qa":  # a question has no class: one "class", as the runs draw their subsets
+        y_train = np.zeros(len(task.train), dtype=int)
+    else:
+        y_train = task.train.label.map({label: i for i, label in enumerate(task.labels)}).to_numpy()
     rows = []
     for spec in plan_runs(config, corpus_only_rag=config.rag.source == "corpus"):
         if spec.key in done:
@@ -215,7 +237,9 @@ def plan_seconds(config: ExperimentConfig, task, measured: dict, done: set[str] 
         chosen = np.array([], dtype=int) if spec.size == NO_TRAINING_DATA else subset_indices(
             y_train, spec.size, config.size_unit, spec.seed)
         examples, validation = len(chosen), None
-        if holds_out(METHODS[spec.method], config):  # as the run will split them
+        if METHODS[spec.method].trains_network and not METHODS[spec.method].uses_training_data:
+            examples, validation = corpus_passages(task)  # corpus fine-tuning trains on the documents
+        elif holds_out(METHODS[spec.method], config):  # as the run will split them
             trained, held = validation_from_budget(chosen, y_train[chosen], spec.seed)
             examples, validation = len(trained), len(held)
         steps, seconds = run_seconds(spec.method, examples, config, measured, len(task.test), validation)
@@ -225,10 +249,18 @@ def plan_seconds(config: ExperimentConfig, task, measured: dict, done: set[str] 
     return pd.DataFrame(rows, columns=["method", "size", "seed", "train_examples", "steps", "seconds"])
 
 
+def corpus_passages(task) -> tuple[int, int]:
+    """(passages trained on, passages early-stopped on) of a run that trains on the corpus: one in twenty held out,
+    as core/methods/corpus_ft.py splits them."""
+    passages = 0 if task.corpus is None else len(task.corpus)
+    held = max(1, passages // 20)
+    return max(passages - held, held), held
+
+
 def estimate_experiment(config: ExperimentConfig, store_url: str | None = None) -> Estimate:
     """Measure, then estimate every run the grid still has to do (finished runs in the store are skipped)."""
     from core.backbone.embeddings import Embedder, EmbeddingCache, _text_key  # the cache's own key, to count hits
-    from core.backbone.models import BaseModel, device_name, pick_device
+    from core.backbone.models import BaseModel, device_name, model_family, pick_device
     from core.evaluation.measure import price_per_hour
     from core.methods import METHODS
     from core.results.store import SqlStore
@@ -250,13 +282,10 @@ def estimate_experiment(config: ExperimentConfig, store_url: str | None = None) 
         device = pick_device(config.model.device)
         return Estimate(device_name(device), device.type, price_per_hour(config.prices, device.type,
                         device_name(device)), plan_seconds(config, task, {}, done), 0.0, {}, notes)
+    if model_family(config.model.name) == "decoder":
+        return decoder_estimate(config, task, left, done, notes)
     started = time.perf_counter()
     base = BaseModel.from_spec(config.model)
-    if base.family == "decoder":
-        from core.errors import ConfigError
-
-        raise ConfigError(f"the time and cost estimate measures sentence-encoder runs and does not model {base.name} "
-                          "yet; run the grid's quick variant (one seed, two sizes) to see what each LLM run takes")
     base.encoder()  # loading the weights is part of what the worker pays once per grid
     load_seconds = time.perf_counter() - started
     cache = EmbeddingCache.shared()
@@ -275,8 +304,31 @@ def estimate_experiment(config: ExperimentConfig, store_url: str | None = None) 
                     measured=measured, notes=notes)
 
 
-def estimate_in_subprocess(config: ExperimentConfig, store_url: str | None = None, timeout: float = 600) -> Estimate:
-    """estimate_experiment in a child process (the dashboard's way: no training in the UI process)."""
+def decoder_estimate(config: ExperimentConfig, task, left: list[str], done: set[str], notes: list[str]) -> Estimate:
+    """The estimate on a decoder LLM: every method left fitted and asked for real (core/running/estimate_decoder.py)."""
+    from core.backbone.models import device_name
+    from core.evaluation.measure import price_per_hour
+    from core.running.estimate_decoder import measure_decoder
+
+    measured, fixed, device = measure_decoder(config.model_copy(update={"methods": left}), left)
+    notes.append("answers were timed in a batch of 2 questions and runs answer in larger batches, so answering "
+                 "is an upper bound too")
+    if task.knowledge_update is not None:
+        notes.append("the knowledge update each run is asked after the test set is not in this estimate")
+    name = device_name(device)
+    return Estimate(device=name, device_kind=device.type, price_per_hour=price_per_hour(config.prices, device.type,
+                    name), runs=plan_seconds(config, task, measured, done), fixed_seconds=fixed, measured=measured,
+                    notes=notes)
+
+
+def estimate_in_subprocess(config: ExperimentConfig, store_url: str | None = None,
+                           timeout: float | None = None) -> Estimate:
+    """estimate_experiment in a child process (the dashboard's way: no training in the UI process). timeout: 10
+    minutes, or 30 on a decoder LLM, whose every method is fitted and answers questions (minutes on a busy CPU)."""
+    if timeout is None:
+        from core.backbone.models import model_family
+
+        timeout = 1800 if model_family(config.model.name) == "decoder" else 600
     command = [sys.executable, "-m", "core.running.estimate"] + (["--store", store_url] if store_url else [])
     try:
         done = subprocess.run(command, input=json.dumps(config.model_dump(mode="json")), capture_output=True,

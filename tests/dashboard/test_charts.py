@@ -28,20 +28,67 @@ def _names(figure):
 def test_learning_curves_have_a_line_and_an_interval_band_per_method(results):
     _, scored, _ = results
     figure = charts.learning_curves_chart(learning_curves(scored))
-    methods = ["prompt", "rag", "probe", "lora", "full", "scratch", "tfidf"]
+    methods = ["rag", "probe", "lora", "full", "scratch", "tfidf"]  # prompt-only learns from no training data
     assert [t.name for t in figure.data if t.mode == "lines+markers"] == methods
     bands = [t for t in figure.data if t.fill == "toself"]
-    assert len(bands) == 7 and all(len(b.x) == 4 for b in bands)  # two sizes, there and back
+    assert len(bands) == 6 and all(len(b.x) == 4 for b in bands)  # two sizes, there and back
     lora = next(t for t in figure.data if t.name == "lora")
     assert list(lora.x) == ["8", "32"] and lora.y[0] < lora.y[1]
     assert list(figure.layout.xaxis.categoryarray) == ["8", "32"]
+
+
+def _curves(sizes: list[str]) -> pd.DataFrame:
+    """Learning-curve rows as core.results.analysis makes them: prompt-only measured once, repeated at every size."""
+    rows = []
+    for i, size in enumerate(sizes):
+        for method, accuracy in (("prompt", 0.40), ("lora", 0.60 + 0.1 * i), ("rag", 0.55 + 0.05 * i)):
+            rows.append({"method": method, "size": size, "train_examples": 0, "seeds": 1, "accuracy": accuracy,
+                         "accuracy_low": accuracy - 0.1, "accuracy_high": accuracy + 0.1, "macro_f1": accuracy})
+    return pd.DataFrame(rows)
+
+
+def test_a_learning_curve_with_one_size_draws_points_and_no_training_data_as_a_level_line():
+    figure = charts.learning_curves_chart(_curves(["32"]), "total", "answer match")
+    drawn = {t.name: t for t in figure.data if t.x and t.x[0] is not None}
+    assert set(drawn) == {"lora", "rag"}  # prompt-only is at no size
+    assert all(t.mode == "markers" and t.error_y.array is not None for t in drawn.values())  # points with intervals
+    assert not [t for t in figure.data if t.fill == "toself"]  # no band: there is nothing to span
+    assert list(figure.layout.xaxis.categoryarray) == ["32"]
+    level = [shape for shape in figure.layout.shapes if shape.type == "line"]
+    assert len(level) == 1 and level[0].y0 == level[0].y1 == pytest.approx(0.40) and level[0].xref == "x domain"
+    assert "prompt (no training data)" in _names(figure)  # named in the legend
+    several = charts.learning_curves_chart(_curves(["8", "32"]))
+    assert {t.mode for t in several.data if t.name in ("lora", "rag")} == {"lines+markers"}
+    assert "0" not in list(several.layout.xaxis.categoryarray)
+
+
+def _boxes_overlap(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def test_pareto_labels_sit_beside_their_rings_clear_of_other_points_and_are_drawn_last():
+    """Two points close together on the front and a third method's point right above the first: its label goes
+    where no marker or interval bar is, and the labels are drawn over every marker."""
+    summary = pd.DataFrame({"method": ["prompt", "tfidf", "rag", "lora"], "size": ["0", "8", "8", "32"],
+                            "accuracy": [0.45, 0.55, 0.60, 0.90], "accuracy_low": [0.35, 0.45, 0.50, 0.80],
+                            "accuracy_high": [0.55, 0.65, 0.70, 0.95],
+                            "train_dollars": [0.00001, 0.000012, 0.00010, 0.004]})
+    figure = charts.accuracy_cost_chart(summary)
+    assert figure.data[-1].name == "on the front"  # drawn last: no marker sits over a label
+    ring = figure.data[-1]
+    spots = dict(zip(ring.text, ring.textposition))
+    # tfidf's ring (8 per class): above and below it is its own interval bar, to its left prompt-only's ring and bar;
+    # to its right nothing until rag, far along the log axis
+    assert spots["8 per class"] == "middle right"
+    assert all(spot in charts.LABEL_SPOTS for spot in ring.textposition)
 
 
 def test_accuracy_against_cost_marks_the_pareto_front_on_any_axis(results):
     *_, summary = results
     for axis in ("train_dollars", "inference_seconds_per_1k", "peak_memory_mb", "bytes_stored"):
         figure = charts.accuracy_cost_chart(summary, axis)
-        assert _names(figure)[:2] == ["Pareto front", "on the front"] and "lora" in _names(figure)
+        assert _names(figure)[0] == "Pareto front" and _names(figure)[-1] == "on the front"
+        assert "lora" in _names(figure)
         front = figure.data[0]
         assert len(front.x) >= 1 and list(front.x) == sorted(front.x)
         assert figure.layout.xaxis.title.text != axis  # the axis speaks the user's words

@@ -173,12 +173,10 @@ def test_the_builtin_llm_offers_the_llm_methods_and_its_settings_reach_the_job(a
     assert {"fewshot", "corpus_ft", "rag_lora", "qlora"} <= set(offered) and "probe" not in offered
     assert offered["fewshot"] and not offered["qlora"]  # QLoRA needs CUDA: offered, not ticked
     assert "LLM settings" in [e.label for e in app.expander]
-    estimate = app.button(key="experiment.estimate")
-    assert estimate.disabled  # the estimate models encoder runs only, and the page says so
-    assert any("encoder runs only" in c.value for c in app.caption)
     for method in ("rag", "full", "scratch", "tfidf", "lora"):
         app.checkbox(key=f"experiment.method.{method}").uncheck()
     app.text_input(key="experiment.sizes").input("4, 8").run()
+    assert not app.button(key="experiment.estimate").disabled  # the estimate measures LLM runs too
     app.number_input(key="experiment.llm_new_tokens").set_value(24).run()
     app.number_input(key="experiment.llm_shots").set_value(4).run()
     app.selectbox(key="experiment.llm_shot_selection").set_value("similar").run()
@@ -264,3 +262,101 @@ def test_with_a_ray_cluster_configured_the_grid_can_be_sent_there(adaptlab_home,
     assert_clean(app)
     config = _launched(adaptlab_home)
     assert config["executor"] == "ray" and config["ray"]["address"] is None  # the server's ADAPTLAB_RAY_ADDRESS
+
+
+# -- a first look at an LLM on a CPU: the quick look's settings, an estimate, and a long launch confirmed ---------
+def _settings_shown(app) -> dict:
+    numbers = {"seeds": "seeds", "epochs": "epochs", "min_steps": "min_steps", "batch": "batch", "k": "rag_k"}
+    shown = {name: app.number_input(key=f"experiment.{key}").value for name, key in numbers.items()}
+    return {**shown, "sizes": app.text_input(key="experiment.sizes").value}
+
+
+def test_an_llm_on_a_cpu_starts_from_the_quick_look_and_the_encoder_from_the_usual_grid():
+    from core.task.scenarios import LLM_QUICK_BUDGET, demo_config
+
+    app = _page()
+    assert _settings_shown(app)["seeds"] == 2
+    app.radio(key="experiment.backbone").set_value("smollm2").run()
+    assert_clean(app)
+    quick = demo_config("fortunes", quick=True, model="smollm2")  # `adaptlab demo fortunes --model smollm2 --quick`
+    shown = _settings_shown(app)
+    assert shown["seeds"] == 1 and shown["sizes"] == ", ".join(map(str, quick["sizes"]))
+    assert (shown["epochs"], shown["min_steps"]) == (LLM_QUICK_BUDGET["max_epochs"], LLM_QUICK_BUDGET["min_steps"])
+    assert app.number_input(key="experiment.llm_shots").value == quick["llm"]["max_shots"]
+    assert any("quick look" in c.value for c in app.caption)
+    app.radio(key="experiment.backbone").set_value("default").run()  # back to the encoder: its usual grid
+    assert _settings_shown(app)["seeds"] == 2 and not any("quick look" in c.value for c in app.caption)
+
+
+def test_geo_qa_on_a_cpu_starts_with_its_quick_look_methods_and_budget(adaptlab_home):
+    from core.task.scenarios import demo_config
+
+    app = _page(GEO_QA)
+    assert_clean(app)
+    quick = demo_config("geo-qa", quick=True, model="smollm2")
+    assert _settings_shown(app) == {"seeds": 1, "sizes": "32", "epochs": quick["budget"]["max_epochs"],
+                                    "min_steps": quick["budget"]["min_steps"],
+                                    "batch": quick["training"]["batch_size"], "k": quick["rag"]["k"]}
+    assert {m for m, ticked in _methods(app).items() if ticked} == set(quick["methods"])
+    app.button(key="experiment.launch").click().run()
+    config = _launched(adaptlab_home)
+    assert config["seeds"] == [0] and config["sizes"] == [32] and config["budget"]["max_epochs"] == 2
+
+
+def _estimated(monkeypatch, seconds: float) -> Estimate:
+    measured = Estimate("CPU (2 cores)", "cpu", 0.10, pd.DataFrame(
+        {"method": ["prompt", "lora"], "size": ["0", "8"], "seed": [0, 0], "train_examples": [0, 40],
+         "steps": [0, 30], "seconds": [60.0, seconds]}), 30.0, {"family": "decoder"}, [])
+    monkeypatch.setattr(estimate_module, "estimate_in_subprocess", lambda config, url: measured)
+    return measured
+
+
+def test_a_launch_the_estimate_puts_over_an_hour_asks_first(adaptlab_home, monkeypatch):
+    _estimated(monkeypatch, 2 * 3600.0)
+    app = _page()
+    app.radio(key="experiment.backbone").set_value("smollm2").run()
+    app.text_input(key="experiment.sizes").input("4, 8").run()
+    app.button(key="experiment.estimate").click().run()
+    assert_clean(app)
+    assert {m.label: m.value for m in app.metric}["Estimated time"] == "2 h 1 min"
+    assert "load the LLM" in app.dataframe[-1].value.method.tolist()[-2]
+    app.button(key="experiment.launch").click().run()
+    assert_clean(app)
+    queue = JobQueue(SqlStore(adaptlab_home / "results.db"))
+    assert queue.jobs().empty and "about 2 h 1 min" in app.warning[-1].value  # asked, nothing queued yet
+    app.button(key="experiment.launch_not_now").click().run()
+    assert "experiment.launch_long" not in [b.key for b in app.button] and queue.jobs().empty
+    app.button(key="experiment.launch").click().run()
+    app.button(key="experiment.launch_long").click().run()
+    assert_clean(app)
+    assert len(queue.jobs()) == 1 and app.title[0].value == "Runs"
+
+
+def test_a_launch_the_estimate_puts_under_an_hour_goes_at_once(adaptlab_home, monkeypatch):
+    _estimated(monkeypatch, 600.0)
+    app = _page()
+    app.radio(key="experiment.backbone").set_value("smollm2").run()
+    app.text_input(key="experiment.sizes").input("4, 8").run()
+    app.button(key="experiment.estimate").click().run()
+    app.button(key="experiment.launch").click().run()
+    assert_clean(app)
+    assert len(JobQueue(SqlStore(adaptlab_home / "results.db")).jobs()) == 1 and app.title[0].value == "Runs"
+
+
+def test_the_default_name_follows_the_data_until_one_is_typed(tmp_path):
+    app = _page()
+    assert app.text_input(key="experiment.name").value.startswith("fortunes-")
+    app.session_state[SHARED_TASK] = {"builtin": "kaomoji", "builtin_options": {}}
+    app.run()
+    assert app.text_input(key="experiment.name").value.startswith("kaomoji-")
+    folder = tmp_path / "documents-0a1b2c"  # questions written from an uploaded handbook: named after it
+    folder.mkdir()
+    (folder / "Team handbook.md").write_text("# Leave\nTwenty days a year.", encoding="utf-8")
+    app.session_state[SHARED_TASK] = {"kind": "qa", "path": str(tmp_path / "questions.jsonl"),
+                                      "documents": {"path": str(folder)}}
+    app.run()
+    assert app.text_input(key="experiment.name").value.startswith("Team-handbook-")
+    app.text_input(key="experiment.name").input("leave-policy").run()
+    app.session_state[SHARED_TASK] = SMALL
+    app.run()
+    assert app.text_input(key="experiment.name").value == "leave-policy"  # a typed name is the user's: kept

@@ -24,7 +24,8 @@ def test_the_page_says_what_is_missing_names_the_tied_and_explains_the_choice(ad
     assert "Tied with the best, lora (32 per class) at 0.900" in reasons and "tfidf (32 per class) 0.850" in reasons
     options = app.dataframe[0].value.set_index("option")
     assert options.loc["lora (32 per class)", "seeds"] == "1 of 3"
-    assert "total at 100,000 queries" in options.columns and "per 1,000 queries" in options.columns
+    costs = app.dataframe[1].value.columns  # the options' costs: a table of its own, so both fit the page
+    assert "total at 100,000 queries" in costs and "per 1,000 queries" in costs
     assert options.loc["tfidf (32 per class)", "status"].startswith("chosen; tied with the best")
     # with a floor rag misses and data that changes often: the reasons say why rag is not taken
     app.number_input(key="report.floor").set_value(0.8).run()
@@ -85,3 +86,18 @@ def test_the_recommended_option_exports_beside_the_recommendation(adaptlab_home)
     assert app.get("download_button")  # the folder as a zip
     next(button for button in app.button if button.label == "Export this option").click().run()
     assert any("already exists; add --force" in message.value for message in app.error)
+
+
+def test_each_option_fits_the_page_and_why_one_is_ruled_out_is_said_in_full(adaptlab_home):
+    """The options' status in a few words in the table, as wide as its longest status; where it says more (why an
+    option is ruled out), the whole sentence below the table, where nothing is cut off."""
+    stored_grid(str(adaptlab_home / "results.db"), seeds=(0, 1))
+    app = open_page("report")
+    app.number_input(key="report.floor").set_value(0.8).run()
+    assert_clean(app)
+    options = app.dataframe[0].value.set_index("option")
+    assert list(options.columns[:1]) == ["status"]  # beside the option it is about
+    assert options.loc["rag (32 per class)", "status"].startswith("ruled out") and ":" not in options.status.str.cat()
+    said = " ".join(m.value for m in app.markdown)
+    assert "**rag (32 per class)**: ruled out: below the accuracy floor" in said
+    assert not set(options.columns) & set(app.dataframe[1].value.columns[1:])  # each figure in one table

@@ -221,10 +221,10 @@ def test_compare_names_each_method_plainly_and_explains_per_class_and_the_pareto
     app = open_page("compare")
     assert_clean(app)
     table = app.dataframe[0].value
-    assert list(table.columns[:4]) == ["method", "what it is", "training data", "seeds"]
-    assert table[table.method == "tfidf"]["what it is"].iloc[0] == METHODS["tfidf"].title
+    assert list(table.columns[:3]) == ["method", "training data", "seeds"]
     assert heights["compare.table"] >= 35 * (len(table) + 1)  # every row on screen: no scrolling inside the table
     captions = " ".join(c.value for c in app.caption)
+    assert f"**tfidf**: {METHODS['tfidf'].title}" in captions  # each method's title, in a line below the tables
     assert "\"8 per class\" means 8 labelled examples of each label" in captions
     assert captions.count("**Pareto front**") == 1 and "no other option beats on both accuracy and" in captions
     front = next(t for t in _figure(app, "compare.cost").data if t.name == "on the front")
@@ -235,11 +235,15 @@ def test_compare_names_each_method_plainly_and_explains_per_class_and_the_pareto
 def test_compare_shows_one_interval_band_at_a_time_when_asked(grid):
     app = open_page("compare")
     bands = [t.name for t in _figure(app, "compare.curves").data if t.fill == "toself"]
-    assert len(bands) == 7  # one per method: they overlap
+    assert len(bands) == 6  # one per method that trains (they overlap); prompt-only's is a level band
+    assert len([s for s in _figure(app, "compare.curves").layout.shapes if s.type == "rect"]) == 1
     app.selectbox(key="compare.band.fake").set_value("lora").run()
     assert_clean(app)
-    assert [t.name for t in _figure(app, "compare.curves").data if t.fill == "toself"] == ["lora 95% interval"]
-    assert len([t for t in _figure(app, "compare.curves").data if t.mode == "lines+markers"]) == 7  # every line stays
+    figure = _figure(app, "compare.curves")
+    assert [t.name for t in figure.data if t.fill == "toself"] == ["lora 95% interval"]
+    assert not [s for s in figure.layout.shapes if s.type == "rect"]
+    assert len([t for t in figure.data if t.mode == "lines+markers"]) == 6  # every line stays
+    assert len([s for s in figure.layout.shapes if s.type == "line"]) == 1  # prompt-only's level line too
 
 
 def test_the_per_class_size_picked_for_one_experiment_does_not_follow_to_another(store):

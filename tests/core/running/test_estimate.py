@@ -49,3 +49,32 @@ def test_the_steps_counted_are_the_steps_the_training_loop_takes(base_model):
 def test_the_subprocess_estimate_reports_bad_data_in_words():
     with pytest.raises(AdaptlabError, match="per class"):
         estimate_in_subprocess(parse_config(tiny_config(sizes=[500])), timeout=300)
+
+
+def test_an_llm_grid_is_estimated_from_its_methods_fitted_and_asked_for_real(tiny_llama):
+    """A QA grid on the tiny Llama: each method fitted and timed answering, the grid's own passes counted once,
+    corpus fine-tuning counted over the documents it trains on (it uses no training questions)."""
+    from core.running.estimate import corpus_passages
+    from core.running.run import load_checked_task
+
+    config = parse_config({
+        "name": "est-llm", "task": {"builtin": "geo-qa", "kind": "qa", "builtin_options": {"quick": True}},
+        "model": {"name": str(tiny_llama), "precision": "fp32"}, "methods": ["prompt", "rag", "lora", "corpus_ft"],
+        "sizes": [16], "seeds": [0], "budget": {"max_epochs": 1, "min_steps": 2}, "training": {"batch_size": 8},
+        "rag": {"k": 2}, "llm": {"context_length": 256, "max_new_tokens": 4, "known_facts": {"samples": 1}}})
+    estimate = estimate_experiment(config)
+    runs = estimate.runs.set_index("method")
+    assert sorted(runs.index) == ["corpus_ft", "lora", "prompt", "rag"] and (runs.seconds > 0).all()
+    measured = estimate.measured
+    assert measured["family"] == "decoder" and set(measured["step_seconds"]) == {"lora", "corpus_ft"}
+    assert all(measured["alone_seconds_per_text"][m] > 0 for m in runs.index)  # the latency questions, one at a time
+    # the grid's once-only work: loading, the passages encoded, the known-facts pass, the forgetting baseline
+    assert measured["known_facts_seconds"] > 0 and measured["forgetting_baseline_seconds"] > 0
+    assert estimate.fixed_seconds > measured["known_facts_seconds"] + measured["load_seconds"]
+    task, _ = load_checked_task(config)
+    passages, _ = corpus_passages(task)
+    assert passages > 100 and runs.loc["corpus_ft", "steps"] == training_steps(passages, config)
+    assert runs.loc["corpus_ft", "size"] == "0"  # one run serves every size
+    # LoRA changes the base weights: the forgetting probe follows it, not prompting
+    lora_after = runs.loc["lora", "seconds"] - measured["forgetting_seconds"]
+    assert measured["forgetting_seconds"] > 0 and lora_after > 0

@@ -41,11 +41,13 @@ BENCHMARKS = [
     ("load", "7. Load: two grids at once while twenty sessions read Compare", "both grids complete, 0 rows lost, "
      "0 lock errors, 0 errors on screen (a reliability figure; docs/RELIABILITY.md)", None, "python bench/load.py"),
     ("llm_eval", "8. LLM evaluation against a transformers pipeline loop",
-     ">= 3x a plain `pipeline(\"text-generation\")` "
-     "loop (its defaults) on the CPU, with the same greedy answers; the pipeline batched with left padding and bf16 "
-     "is shown beside", "python bench/llm_eval.py", "python bench/llm_eval.py"),
-    ("llm_label_scoring", "8b. LLM labels by likelihood against generating then parsing", "none set; the time and "
-     "the accuracy of each way", "python bench/llm_eval.py", "python bench/llm_eval.py"),
+     ">= 1.0x the `pipeline(\"text-generation\")` batched with left padding (and bf16 where native) on the CPU, "
+     "with the same greedy answers (issue 28; was >= 3x the pipeline's one-prompt loop, shown beside)",
+     "python bench/llm_eval.py", "python bench/llm_eval.py"),
+    ("llm_label_scoring", "8b. LLM labels by likelihood against generating then parsing", ">= 1.0x transformers "
+     "alone scoring the same labels at its fastest (each prompt once with a KV cache, the labels after it), the "
+     "same labels (issue 28); generating then parsing shown beside", "python bench/llm_eval.py",
+     "python bench/llm_eval.py"),
     ("llm_lora_vs_full", "9. LoRA against full fine-tuning of SmolLM2", "none set in issue 15: the step time and peak "
      "memory ratios at the same batch (on a GPU also tokens/s and MFU of each)",
      "python bench/llm_lora_vs_full.py --steps 20 --warmup 3", "python bench/llm_lora_vs_full.py"),
@@ -371,9 +373,16 @@ def decoder_verdict(name: str, kind: str, figures: dict, said) -> str | None:
                f"the batched pipeline) on {figures['questions']} questions, answers identical to the loop's "
                f"{figures['identical_share_vs_pipeline']:.0%} (to the batched pipeline's "
                f"{figures['identical_share_vs_pipeline_batched']:.0%})")
-        return said(figures["speedup_vs_pipeline"] >= 3, f"{how} (goal 3x)") if kind == "cpu" else \
+        return said(figures["speedup_vs_pipeline_batched"] >= 1, f"{how} (goal 1x the batched pipeline)") \
+            if kind == "cpu" else \
             f"No GPU goal: {how}."
     if name == "llm_label_scoring":
+        if "speedup_vs_transformers_likelihood" in figures:
+            return said(figures["speedup_vs_transformers_likelihood"] >= 1,
+                        f"{figures['speedup_vs_transformers_likelihood']:.2f}x transformers alone scoring the same "
+                        f"labels, the same label for {figures['same_label_as_transformers']:.0%} of texts; "
+                        f"{figures['speedup_of_likelihood']:.2f}x generating then parsing, at accuracy "
+                        f"{figures['likelihood_accuracy']:.3f} against {figures['generated_accuracy']:.3f} (goal 1x)")
         return (f"Scoring labels by likelihood took {1 / figures['speedup_of_likelihood']:.2f}x the time of generating "
                 f"and parsing, at accuracy {figures['likelihood_accuracy']:.3f} against "
                 f"{figures['generated_accuracy']:.3f} "

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from core.backbone.decoding import greedy, line_break_tokens
 from core.cancel import check_cancelled
 
 PREFIX_MIN_TOKENS = 16  # a shared start shorter than this runs with each prompt: not worth copying its cache
@@ -39,6 +40,7 @@ class LanguageModel:
     # per prompt of the last generate(): stopped by max_new_tokens before the answer ended (no end of turn, no line
     # break), so the Answers page counts it as cut off, not as an answer made up
     last_cut_off: list[bool] = field(default_factory=list, repr=False)
+    _line_breaks: frozenset[int] | None = field(default=None, init=False, repr=False, compare=False)
 
     def _autocast(self):
         return torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None)
@@ -186,7 +188,9 @@ class LanguageModel:
         """Greedy answers (first line, stripped; the whole reply with first_line=False, for replies that run over
         lines, such as a question and its answer) and the number of tokens generated for each prompt.
 
-        temperature > 0 samples instead (the known-facts pass's samples; seed torch first for repeatable ones)."""
+        Greedy rows stop as they finish (core/backbone/decoding.py): at a stop token, or at the line break that
+        closes the first line when only that line is kept. temperature > 0 samples instead through `generate()`
+        (the known-facts pass's samples; seed torch first for repeatable ones)."""
         self.model.eval()
         encoded = self.encode(prompts)
         order = np.argsort([-len(r) for r in encoded], kind="stable")
@@ -202,26 +206,43 @@ class LanguageModel:
             chunk = order[start:start + size]
             batch = self._left_pad([encoded[i][shared:] for i in chunk])
             extra = {}
-            if shared:  # the whole prompt goes in; generate() runs only what the start's cache does not hold
+            if shared:
                 batch, extra[self._cache_argument()] = self._with_prefix(batch, prefix, prefix_cache)
-                start_ids = torch.as_tensor([prefix], device=self.device).expand(len(chunk), -1)
-                batch["input_ids"] = torch.cat([start_ids, batch["input_ids"]], 1)
-            batch.pop("position_ids")  # generate() derives positions from the attention mask itself
-            with self._autocast():
-                output = self.model.generate(**batch, max_new_tokens=self.max_new_tokens,
-                                             **_decoding(temperature),
-                                             eos_token_id=stops, pad_token_id=self.tokenizer.pad_token_id, **extra)
-            new = output[:, batch["input_ids"].shape[1]:].cpu()
+            if temperature > 0:
+                written = self._sampled(batch, prefix, extra, stops, temperature)
+            else:
+                written = greedy(self, batch, extra, self.max_new_tokens, set(stops),
+                                 self.line_breaks() if first_line else None)
             for row, i in enumerate(chunk):
-                tokens = new[row].tolist()
+                tokens = written[row]
                 ended = [k for k, t in enumerate(tokens) if t in stops]
                 tokens = tokens[:ended[0]] if ended else tokens
                 generated[i] = len(tokens) + (1 if ended else 0)
                 text = self.tokenizer.decode(tokens, skip_special_tokens=True)
                 answers[i] = text.strip().split("\n")[0].strip() if first_line else text.strip()
-                cut_off[i] = not ended and not (first_line and "\n" in text.strip())
+                # a first line closed by its line break ended (greedy rows stop right at it: the break is the last
+                # token, so it is looked for before the trailing whitespace is stripped, after the leading)
+                cut_off[i] = not ended and not (first_line and "\n" in text.lstrip())
         self.last_cut_off = cut_off
         return answers, generated
+
+    def line_breaks(self) -> frozenset[int]:
+        """The tokenizer's ids that hold a line break, found once per model."""
+        if self._line_breaks is None:
+            self._line_breaks = line_break_tokens(self.tokenizer)
+        return self._line_breaks
+
+    def _sampled(self, batch: dict, prefix: list[int], extra: dict, stops: list[int],
+                 temperature: float) -> list[list[int]]:
+        """Sampled tokens per row through `generate()` (rows run to the longest; what follows a stop is padding)."""
+        if prefix:  # the whole prompt goes in; generate() runs only what the start's cache does not hold
+            start_ids = torch.as_tensor([prefix], device=self.device).expand(batch["input_ids"].shape[0], -1)
+            batch = {**batch, "input_ids": torch.cat([start_ids, batch["input_ids"]], 1)}
+        batch = {k: v for k, v in batch.items() if k != "position_ids"}  # generate() derives them from the mask
+        with self._autocast():
+            output = self.model.generate(**batch, max_new_tokens=self.max_new_tokens, **_decoding(temperature),
+                                         eos_token_id=stops, pad_token_id=self.tokenizer.pad_token_id, **extra)
+        return output[:, batch["input_ids"].shape[1]:].cpu().tolist()
 
 
 def _decoding(temperature: float) -> dict:

@@ -1,8 +1,8 @@
 """One optimiser step's forward and backward, however the batch has to be cut to fit: the stepper both loops use.
 
 A batch is sorted by length and cut into micro-batches where padding saved outweighs another call
-(length_split); a classifier's batch is packed into a few rows instead where its architecture allows
-(core/training/packed.py); on out-of-memory the micro-batches halve. The gradients always add up to
+(length_split); a batch is packed into a few rows instead where the model allows (a classifier:
+core/training/packed.py; a decoder: core/training/sft.py); on out-of-memory the micro-batches halve. The gradients always add up to
 the whole batch's, so the optimisation is the same whichever way a step ran; the run record says how.
 """
 

@@ -262,9 +262,11 @@ LATER = {
         'packed 161.2 s (first) against micro-batches 216.7 s (0.74x): **a packed step takes about 0.7x the '
         'time**, though its rows carry more padding (76% text in rows of 256, against 88% in the length-cut '
         'micro-batches): the output layer at prompt positions and the second call cost more. Two samples at '
-        'this load: the direction, not the figure. Fortune passages as RAG indexes them: median 37'
+        'this load: the direction, not the figure. A validation check (the loss over 32 validation examples, '
+        'the same run): padded with every logit 67.1 s, packed 32.9 s (**0.49x**), the same loss (3.09123 '
+        'against 3.09136). Record: `bench/results/llm-quick-2026-12-07/`. Fortune passages as RAG indexes them: median 37'
         ' tokens, 2% over 128, so the cut at 128 saves about 4% of passage tokens (10% at 64) and bounds the '
-        'long tail (99th percentile 207). **Not yet measured:** the validation check and the RAG query arms of'
+        'long tail (99th percentile 207). **Not yet measured:** the RAG query arm of'
         ' the same script, and the quick grid end to end (`python bench/llm_quick_grid.py`) on the new code: '
         'the 15-minute goal is still to be judged on a quiet machine.',
     ],

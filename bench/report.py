@@ -246,6 +246,40 @@ LIMITS = {
 # Later measurements of a row at a smaller scale than its record, each dated with its command (shown under the
 # row's CPU figures until a measurement at the record's scale replaces the record).
 LATER = {
+    "llm_quick_grid": [  # issue 28 row 10: faster LLM steps, not fewer
+        '**CPU, 2026-12-07: packed fine-tuning and shorter RAG prompts, measured under heavy load.** AMD EPYC, '
+        '2 cores, AVX2 only (fp32, no native bf16), shared with seven other sessions (load average 19 to 25, so'
+        ' about a tenth of a core reached each process: read ratios, not seconds). What changed '
+        '(core/training/sft.py): a decoder batch trains packed, its examples end to end in rows of at least 256'
+        ' tokens, each attending only to itself (a block-diagonal causal 4D mask, positions from its own start)'
+        ', and the vocabulary\'s logits are computed only where an answer token is predicted (the loss is on '
+        'the answer alone, yet every prompt position paid the 49k-word output layer and its softmax); the '
+        'validation loss is read the same way. The loss and gradients equal the padded batch\'s to float '
+        'rounding (tests/core/training/test_sft_packing.py, on a tiny Llama, full and LoRA), and a probe on the'
+        ' first examples falls back to micro-batches where packed logits differ. RAG on an LLM cuts each '
+        'passage to `rag.passage_tokens` (default model.max_length, 128: what the model reads of a question or'
+        ' a shot), a labelled example keeping its label line. Command: `python bench/llm_quick_steps.py --parts'
+        ' steps validation --rounds 1 --batch 8 --validation 32` (SmolLM2, LoRA, fortunes chat prompts, both '
+        'arms on the same model and batch in one process, the first to go alternating). Two pairs of steps: '
+        'batch 1, micro-batches 635.6 s (first, with the warm-up) against packed 441.8 s (0.70x); batch 2, '
+        'packed 161.2 s (first) against micro-batches 216.7 s (0.74x): **a packed step takes about 0.7x the '
+        'time**, though its rows carry more padding (76% text in rows of 256, against 88% in the length-cut '
+        'micro-batches): the output layer at prompt positions and the second call cost more. Two samples at '
+        'this load: the direction, not the figure. A validation check (the loss over 32 validation examples, '
+        'the same run): padded with every logit 67.1 s, packed 32.9 s (**0.49x**), the same loss (3.09123 '
+        'against 3.09136). Record: `bench/results/llm-quick-2026-12-07/`. Fortune passages as RAG indexes them: median 37'
+        ' tokens, 2% over 128, so the cut at 128 saves about 4% of passage tokens (10% at 64) and bounds the '
+        'long tail (99th percentile 207). **Not yet measured:** the RAG query arm of'
+        ' the same script, and the quick grid end to end (`python bench/llm_quick_grid.py`) on the new code: '
+        'the 15-minute goal is still to be judged on a quiet machine.',
+    ],
+    "llm_quick_grid_geo_qa": [
+        '**CPU, 2026-12-07: not re-measured.** The packed fine-tuning and the passage cut of row 10\'s '
+        '2026-12-07 entry apply here too (geo-qa\'s passages are 25 to 39 tokens, so the cut changes none of '
+        'them; its trained methods and RAG + LoRA train packed). `adaptlab demo geo-qa --quick` was not run: '
+        'under this load (load average 19 to 25 on 2 cores) one SmolLM2 step of 8 examples took 7 to 10 '
+        'minutes. Still to run: `python bench/llm_quick_grid.py --scenario geo-qa` (goal 10 minutes, issue 28).',
+    ],
     "grid_vs_trainer": [  # issue 27: `validation: refit` against `from_budget`, at a reduced scale
         '**CPU, 2026-12-07: `validation: refit` (the new default) against `from_budget`, reduced scale, measure'
         'd under load.** One seed (0), 8 per class, LoRA and full fine-tuning, fortunes, 4 epochs, patience 100'

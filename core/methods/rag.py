@@ -40,6 +40,9 @@ class RagSettings(Strict):
     retriever: Literal["dense", "bm25", "hybrid"] = "dense"
     # on an LLM: a cross-encoder (local folder or Hub id in the cache) that reranks the top 4k passages down to k
     reranker: str | None = Field(None, min_length=1)
+    # on an LLM: each passage cut to this many tokens, as it is indexed and shown in the prompt (a labelled example
+    # keeps its label line); None: model.max_length, what the model reads of a question or a shot
+    passage_tokens: int | None = Field(None, ge=8, le=8192)
 
 
 VOTE_TEMPERATURE = 0.05  # cosine similarities of neighbours differ by a few hundredths: sharpen them

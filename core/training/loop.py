@@ -74,6 +74,9 @@ class Examples:
     ids: list[list[int]]
     labels: torch.Tensor | None = None  # a classifier's classes: the stepper pads the ids and adds them
     collate: Callable[[np.ndarray], dict] | None = None  # any other batch (the decoder's: answer tokens labelled)
+    # () -> (a packer whose batch_loss(indices) is one step's loss, or None, and how batches run): the decoder's
+    # (core/training/sft.py); a classifier's packer is the stepper's own
+    packer: Callable[[], tuple[Any, str]] | None = None
 
 
 @dataclass(frozen=True)
@@ -110,7 +113,7 @@ def train(model: torch.nn.Module, inputs: LoopInputs, examples: Examples, lr: fl
     compiled = torch.compile(model, dynamic=True) if settings.compile else None
     execution = "compiled" if compiled is not None else "eager"
     stepper = MicroBatchStepper(model, base, examples.ids, examples.labels, plan.batch_size, forward=compiled,
-                                collate=examples.collate)
+                                collate=examples.collate, packer=examples.packer)
     stepper.pack()
     train_seconds = 0.0  # the step loop alone (no validation), for throughput
     for epoch in range(plan.epochs):

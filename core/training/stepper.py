@@ -1,8 +1,8 @@
 """One optimiser step's forward and backward, however the batch has to be cut to fit: the stepper both loops use.
 
 A batch is sorted by length and cut into micro-batches where padding saved outweighs another call
-(length_split); a classifier's batch is packed into a few rows instead where its architecture allows
-(core/training/packed.py); on out-of-memory the micro-batches halve. The gradients always add up to
+(length_split); a batch is packed into a few rows instead where the model allows (a classifier:
+core/training/packed.py; a decoder: core/training/sft.py); on out-of-memory the micro-batches halve. The gradients always add up to
 the whole batch's, so the optimisation is the same whichever way a step ran; the run record says how.
 """
 
@@ -66,7 +66,7 @@ class MicroBatchStepper:
     """
 
     def __init__(self, model, base, encoded: list[list[int]], labels: torch.Tensor | None, batch_size: int,
-                 forward=None, collate=None):
+                 forward=None, collate=None, packer=None):
         self.model, self.base, self.encoded, self.labels = model, base, encoded, labels
         # collate(indices) -> tensors for one micro-batch; the default pads a classifier's inputs and adds its labels
         self.collate = collate or self._classifier_batch
@@ -79,16 +79,21 @@ class MicroBatchStepper:
         self.steps = self.calls = 0
         self.pin = base.device.type == "cuda"  # pinned host memory makes the non-blocking copy truly async
         self.packer, self.batching = None, "micro-batches"  # see pack()
+        self.make_packer = packer  # the decoder's: () -> (its packer or None, how its batches run)
 
     def pack(self) -> None:
         """Train on packed rows (core.training.packed) where the model's packed logits equal its padded ones.
 
         The loop asks this of every stepper, whichever backbone: today a classifier trained eagerly packs, and a
-        compiled forward or a custom collate (the decoder's) keeps the micro-batches, `batching` saying so. A packer
-        for another kind of model is one more case here (with its loss in _packed); the loop does not change."""
+        compiled forward keeps the micro-batches, `batching` saying so. A decoder packs with the packer its caller
+        gives (core/training/sft.py: the loss on answer tokens is its own); the loop does not change."""
         from core.training.packed import packed_classifier
 
-        if self.collate == self._classifier_batch and self.forward is self.model:
+        if self.forward is not self.model:
+            return
+        if self.make_packer is not None:
+            self.packer, self.batching = self.make_packer()
+        elif self.collate == self._classifier_batch:
             self.packer, self.batching = packed_classifier(self.model, self.base.tokenizer.pad_token_id, self.encoded,
                                                           self.base.device)
 
@@ -135,14 +140,10 @@ class MicroBatchStepper:
         return total
 
     def _packed(self, batch_idx: np.ndarray) -> torch.Tensor:
-        tensors, rows, starts, padded = self.packer.inputs([self.encoded[i] for i in batch_idx])
-        if self.pin:
-            tensors = {k: v.pin_memory() for k, v in tensors.items()}
-        tensors = {k: v.to(self.base.device, non_blocking=True) for k, v in tensors.items()}
         dtype = self.base.autocast_dtype
         with torch.autocast(self.base.device.type, dtype=dtype, enabled=dtype is not None):
-            logits = self.packer.logits(tensors, rows, starts)
-            loss = torch.nn.functional.cross_entropy(logits.float(), self.labels[batch_idx].to(logits.device))
+            loss, padded = (self.packer.batch_loss(batch_idx) if self.make_packer is not None
+                            else self._classifier_loss(batch_idx))
         loss.backward()
         self.tokens += int(self.lengths[batch_idx].sum())
         self.padded_tokens += padded
@@ -150,6 +151,14 @@ class MicroBatchStepper:
         self.steps += 1
         self.calls += 1
         return loss.detach()
+
+    def _classifier_loss(self, batch_idx: np.ndarray) -> tuple[torch.Tensor, int]:
+        tensors, rows, starts, padded = self.packer.inputs([self.encoded[i] for i in batch_idx])
+        if self.pin:
+            tensors = {k: v.pin_memory() for k, v in tensors.items()}
+        tensors = {k: v.to(self.base.device, non_blocking=True) for k, v in tensors.items()}
+        logits = self.packer.logits(tensors, rows, starts)
+        return torch.nn.functional.cross_entropy(logits.float(), self.labels[batch_idx].to(logits.device)), padded
 
     def _classifier_batch(self, chunk: np.ndarray) -> dict:
         batch = self.base.tokenizer.pad({"input_ids": [self.encoded[i] for i in chunk]}, return_tensors="pt")

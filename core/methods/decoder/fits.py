@@ -100,13 +100,16 @@ def build_retriever(ctx: FitContext) -> Retriever:
     if ctx.retrieval is None:
         raise ConfigError("retrieval needs a retrieval encoder; set llm.retriever (default: the built-in encoder)")
     passages, ids = [], []
+    limit = passage_tokens(ctx)
+    tokenizer = ctx.base.tokenizer
     if ctx.corpus is not None and len(ctx.corpus):
-        passages += ctx.corpus.text.tolist()
+        passages += shorten(tokenizer, ctx.corpus.text.tolist(), limit)
         ids += ctx.corpus["id"].astype(str).tolist() if "id" in ctx.corpus else [f"c{i}" for i in
                                                                                   range(len(ctx.corpus))]
     if ctx.kind == "classification" and ctx.config.rag.source != "corpus":
         train, _ = training_pairs(ctx)
-        passages += [f"Text: {text}\nLabel: {label}" for text, label, _ in train]
+        texts = shorten(tokenizer, [text for text, _, _ in train], limit)  # the label line stays whole
+        passages += [f"Text: {text}\nLabel: {label}" for text, (_, label, _) in zip(texts, train)]
         ids += [f"t{i}" for i in range(len(train))]
     if not passages:
         raise ConfigError("RAG on an LLM needs passages to retrieve: give the task a corpus (task.corpus), "
@@ -119,11 +122,18 @@ def build_retriever(ctx: FitContext) -> Retriever:
     documents = named + [""] * (len(passages) - len(named)) if named else []
     retriever = Retriever(ctx.retrieval if dense else None,
                           build_search(settings.retriever, passages, ctx.retrieval, index, reranker),
-                          passages, ids, settings.k, documents)
+                          passages, ids, settings.k, documents, passage_tokens=limit)
     if settings.retriever != "dense" or reranker is not None:  # today's dense records stay as they were
         retriever.details = {"retrieval": settings.retriever, "reranker": settings.reranker,
                              "reranker_parameters": sum(p.numel() for p in reranker.parameters()) if reranker else 0}
     return retriever
+
+
+def passage_tokens(ctx: FitContext) -> int:
+    """How much of a passage the prompt carries: rag.passage_tokens, or what the model reads of any input
+    (model.max_length, as questions and shots are cut). Fortunes' labelled examples run to 200 tokens, and eight
+    of them made RAG's prompts 460 tokens long."""
+    return ctx.config.rag.passage_tokens or ctx.config.model.max_length
 
 
 def with_lora(ctx: FitContext, model: torch.nn.Module) -> torch.nn.Module:

@@ -34,6 +34,7 @@ class Retriever:
     k: int
     documents: list[str] = field(default_factory=list)  # each passage's document where the corpus names it
     details: dict = field(default_factory=dict)  # what the run records about the search (retriever, reranker)
+    passage_tokens: int = 0  # passages are cut to this many tokens as they are indexed (0: kept whole)
 
     def search(self, queries: list[str]) -> list[list[int]]:
         if not queries or not self.passages:
@@ -142,7 +143,8 @@ class DecoderPredictor:
         if self.retriever is None:
             raise AttributeError("this method does not retrieve: new documents need retraining")
         start = len(self.retriever.ids)
-        self.retriever.add(list(texts), ids or [f"new{start + i}" for i in range(len(texts))])
+        texts = shorten(self.lm.tokenizer, list(texts), self.retriever.passage_tokens)  # as the first ones were
+        self.retriever.add(texts, ids or [f"new{start + i}" for i in range(len(texts))])
 
     @property
     def retrieves(self) -> bool:

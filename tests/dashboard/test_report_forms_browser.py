@@ -32,6 +32,8 @@ def kept_grid(tmp_path, monkeypatch):
     from core.task.load import load_task
 
     monkeypatch.setenv("ADAPTLAB_HOME", str(tmp_path / "home"))  # the home `served` gives the dashboard
+    # MLflow 3.x refuses a file: store unless told to keep it (its errors say so); the dashboard inherits this
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
     config = parse_config(tiny_config(NAME, methods=["tfidf", "prompt"], sizes=[4], keep_artifacts=True,
                                       forgetting="off"))
     store = SqlStore(tmp_path / "home" / "results.db")
@@ -40,20 +42,24 @@ def kept_grid(tmp_path, monkeypatch):
 
 
 def submit_until(page, visit: Visit, button: str, shown, taken, tries: int = 3) -> None:
-    """Press a form's button until the page shows its outcome. A press the page did not take (it was redrawing) is
-    pressed again only once `taken()` reads back that nothing happened, so a slow one is never sent twice."""
+    """Press a form's button until the page shows its outcome (`shown`, or an error, whose words then fail the test).
+    A press the page did not take (it was redrawing) is pressed again only once `taken()` reads back that nothing
+    happened, so a slow one is never sent twice."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+    outcome = shown.or_(page.locator('[data-testid="stAlertContentError"]'))
     for attempt in range(tries):
         page.get_by_role("button", name=button).first.click()
         visit.settle()
         try:
-            shown.wait_for(timeout=120_000)
-            return
+            outcome.first.wait_for(timeout=120_000)
+            break
         except PlaywrightTimeout:
             if taken() or attempt == tries - 1:
-                shown.wait_for(timeout=120_000)  # taken: its outcome is still coming
-                return
+                outcome.first.wait_for(timeout=120_000)  # taken: its outcome is still coming
+                break
+    errors = page.locator('[data-testid="stAlertContentError"]').all_inner_texts()
+    assert shown.count(), f"{button}: the page said {errors}"
 
 
 def test_the_report_sends_runs_to_mlflow_and_exports_an_option_that_loads_alone(kept_grid, served, tmp_path):  # noqa: F811

@@ -14,16 +14,16 @@ import pytest
 import yaml
 
 from core.errors import AdaptlabError
-from tests.core.results.test_artifact_export import predict_in_fresh_process
 
 CLASSIFYING = ["prompt", "fewshot", "rag", "rag_bm25", "rag_hybrid", "lora", "full", "scratch", "rag_lora"]
-ANSWERING = ["rag", "rag_hybrid", "corpus_ft", "rag_lora"]
+ANSWERING = ["rag", "rag_bm25", "corpus_ft", "rag_lora"]
 
 pytestmark = pytest.mark.slow
 
 
 def _config(folder, name: str, **overrides) -> dict:
-    config = {"name": name, "task": {"builtin": "fortunes", "builtin_options": {"per_class": 40}},
+    # 16 fortunes per collection: a few test texts each, so the grid runs in minutes on a busy CPU
+    config = {"name": name, "task": {"builtin": "fortunes", "builtin_options": {"per_class": 16}},
               "model": {"name": str(folder), "precision": "fp32", "max_length": 48}, "sizes": [4], "seeds": [0],
               "budget": {"max_epochs": 1, "min_steps": 2}, "training": {"batch_size": 8}, "keep_artifacts": True,
               "forgetting": "off", "llm": {"context_length": 256, "max_new_tokens": 4}, "rag": {"k": 2}}
@@ -72,29 +72,54 @@ def _export(store, home, name: str, option: str, out, **options):
         return export_option(store, name, option, out, **options)
 
 
-@pytest.mark.parametrize(("name", "method"), [*(("llm-classes", m) for m in CLASSIFYING),
-                                              *(("llm-qa", m) for m in ANSWERING)])
-def test_an_exported_llm_option_answers_as_the_run_did_without_adaptlab(decoder_grids, tiny_llama, tmp_path, name,
-                                                                         method):
+# each exported load.py's predict() in turn, in one process where adaptlab cannot be imported (one process for all:
+# importing torch and transformers once is most of a load's time on a small CPU)
+RUN_LOADERS = """
+import json, runpy, sys
+sys.modules["core"] = None  # `import core` now raises ImportError
+texts, options = json.load(open(sys.argv[1])), json.loads(sys.argv[2])
+print(json.dumps({folder: runpy.run_path(folder + "/load.py")["predict"](texts, **options) for folder in sys.argv[3:]}))
+"""
+
+
+def predict_each_in_a_fresh_process(folders, texts, tmp_path, **options) -> dict[str, list[str]]:
+    import subprocess
+    import sys
+
+    listed = tmp_path / "texts.json"
+    listed.write_text(json.dumps(texts), encoding="utf-8")
+    done = subprocess.run([sys.executable, "-I", "-c", RUN_LOADERS, str(listed), json.dumps(options),
+                           *map(str, folders)], capture_output=True, text=True, cwd=tmp_path, timeout=1800,
+                          env={"PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+                               "HOME": str(tmp_path)})
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize(("name", "methods"), [("llm-classes", CLASSIFYING), ("llm-qa", ANSWERING)])
+def test_each_exported_llm_option_answers_as_its_run_did_without_adaptlab(decoder_grids, tiny_llama, tmp_path, name,
+                                                                           methods):
     store, tests, home = decoder_grids
     texts, contexts = tests[name]
-    runs = store.runs_frame(name)
-    size = runs[runs.method == method]["size"].iloc[0]
-    out = tmp_path / method
-    result = _export(store, home, name, f"{method}@{size}", out)
-    settings = json.loads((out / "adaptlab.json").read_text(encoding="utf-8"))
-    assert settings["base_model"] == str(tiny_llama)
-    options = {"contexts": contexts} if contexts else {}
-    assert predict_in_fresh_process(out, texts, tmp_path, **options) == _stored(store, name, result.run_key)
-    if method in ("lora", "corpus_ft", "rag_lora"):  # a peft adapter folder on the named base
-        adapter = json.loads((out / "adapter_config.json").read_text(encoding="utf-8"))
-        assert adapter["base_model_name_or_path"] == str(tiny_llama) and adapter["task_type"] == "CAUSAL_LM"
-    if method.startswith("rag"):
-        assert (out / "passages.jsonl").is_file()
-        assert (out / "index.faiss").is_file() == (method != "rag_bm25")
-        assert (out / "bm25").is_dir() == (method in ("rag_bm25", "rag_hybrid"))
-    if method == "fewshot":
-        assert settings["prompt"]["shots"] and all(len(shot) == 2 for shot in settings["prompt"]["shots"])
+    runs = store.runs_frame(name).set_index("method")
+    exported = {method: _export(store, home, name, f"{method}@{runs.loc[method, 'size']}", tmp_path / method)
+                for method in methods}
+    answered = predict_each_in_a_fresh_process([tmp_path / method for method in methods], texts, tmp_path,
+                                               **({"contexts": contexts} if contexts else {}))
+    for method, result in exported.items():
+        assert answered[str(tmp_path / method)] == _stored(store, name, result.run_key), method
+        out = tmp_path / method
+        settings = json.loads((out / "adaptlab.json").read_text(encoding="utf-8"))
+        assert settings["base_model"] == str(tiny_llama)
+        if method in ("lora", "corpus_ft", "rag_lora"):  # a peft adapter folder on the named base
+            adapter = json.loads((out / "adapter_config.json").read_text(encoding="utf-8"))
+            assert adapter["base_model_name_or_path"] == str(tiny_llama) and adapter["task_type"] == "CAUSAL_LM"
+        if method.startswith("rag"):
+            assert (out / "passages.jsonl").is_file()
+            assert (out / "index.faiss").is_file() == (method != "rag_bm25")
+            assert (out / "bm25").is_dir() == (method in ("rag_bm25", "rag_hybrid"))
+        if method == "fewshot":
+            assert settings["prompt"]["shots"] and all(len(shot) == 2 for shot in settings["prompt"]["shots"])
 
 
 def test_the_merged_llm_adapter_is_a_transformers_folder_that_answers_the_same(decoder_grids, tiny_llama, tmp_path):
@@ -126,7 +151,7 @@ def test_the_merged_llm_adapter_is_a_transformers_folder_that_answers_the_same(d
 
 def test_the_llm_card_names_its_base_prompt_and_retrieval(decoder_grids, tiny_llama, tmp_path):
     store, _, home = decoder_grids
-    _export(store, home, "llm-qa", "rag_hybrid@0", tmp_path / "rag")
+    _export(store, home, "llm-classes", "rag_hybrid@4", tmp_path / "rag")
     card = (tmp_path / "rag" / "README.md").read_text(encoding="utf-8")
     _, header, body = card.split("---\n", 2)
     meta = yaml.safe_load(header)

@@ -97,10 +97,16 @@ def test_the_report_sends_runs_to_mlflow_and_exports_an_option_that_loads_alone(
             assert keys == finished
             assert any(run.data.tags.get("adaptlab.role") == "grid" for run in logged)
 
-            choice = page.locator('[data-testid="stSelectbox"]').filter(has_text="Option to export")
-            choice.click()
-            page.get_by_role("option", name="tfidf@4").click()
-            expect(choice).to_contain_text("tfidf@4")
+            choice = page.locator('[data-testid="stSelectbox"]').filter(has_text="Option to export").get_by_role(
+                "combobox")
+            for _ in range(3):  # the picker searches as you type; typed again only if it reads back another option
+                choice.click()
+                page.keyboard.type("tfidf@4")
+                page.keyboard.press("Enter")
+                visit.settle()
+                if choice.input_value() == "tfidf@4":
+                    break
+            expect(choice).to_have_value("tfidf@4")
             done = page.get_by_text(f"exported tfidf@4 (run tfidf|4|0) to {exported}", exact=False)
             submit_until(page, visit, "Export this option", done, taken=exported.exists)
             page.get_by_role("button", name="Download the folder (zip)").wait_for()

@@ -598,9 +598,11 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--force", action="store_true", help="replace the file (or folder) if it exists")
     export.add_argument("--option", metavar="METHOD@SIZE",
                         help="write this option's kept weights (keep_artifacts: true) as its tools load them (peft, "
-                             "transformers, scikit-learn), with load.py and a model card README.md: e.g. lora@32")
+                             "transformers, scikit-learn; an LLM's prompt, shots and RAG passages with their FAISS or "
+                             "BM25 index), with load.py and a model card README.md: e.g. lora@32")
     export.add_argument("--merged", action="store_true",
-                        help="with a LoRA --option: also the adapter merged into its base, as a transformers folder")
+                        help="with a LoRA --option (on an LLM also corpus_ft, rag_lora): also the adapter merged "
+                             "into its base, as a transformers folder")
     export.add_argument("--mlflow", nargs="?", const="", metavar="URI",
                         help="log the runs to MLflow instead (one run per adaptlab run under a parent for the grid; "
                              "again adds only what is new); URI defaults to MLFLOW_TRACKING_URI, else "

@@ -19,13 +19,14 @@ from pathlib import Path
 import pandas as pd
 
 from core.errors import AdaptlabError
-from core.results import export_loaders
+from core.results import decoder_export, export_loaders
 from core.task.sizes import size_label
 
 # what each exportable method's folder holds, and the library that loads it (the card's library_name)
 LIBRARIES = {"lora": "peft", "full": "transformers", "scratch": "transformers", "probe": "sentence-transformers",
              "setfit": "sentence-transformers", "prompt": "sentence-transformers", "tfidf": "sklearn"}
-HUB_NAMES = {"default": "sentence-transformers/all-MiniLM-L6-v2"}  # the built-in model's name on the Hub
+# the built-in models' names on the Hub
+HUB_NAMES = {"default": "sentence-transformers/all-MiniLM-L6-v2", "smollm2": "HuggingFaceTB/SmolLM2-135M-Instruct"}
 
 
 @dataclass
@@ -49,24 +50,29 @@ def export_option(store, name: str, option: str, out: Path, merged: bool = False
     experiment = store.experiment(name)
     runs = store.runs_frame(name, with_predictions=True)
     method, size = parse_option(option, runs, name)
-    if merged and method != "lora":
-        raise AdaptlabError(f"--merged merges a LoRA adapter into its base model; {option} is not a LoRA option")
     run = chosen_run(runs, method, size)
     kept = kept_folder(run, option, name)
-    if (kept / "prompt.json").is_file():  # what an LLM's predictor saves (core/methods/decoder/predictors.py)
-        raise AdaptlabError(f"exporting an LLM's {method} is not supported yet; the options that export are those of "
-                            f"{', '.join(WRITERS)} on a sentence encoder")
+    decoder = (kept / "prompt.json").is_file()  # what an LLM's predictor saves (core/methods/decoder/predictors.py)
+    if not decoder and method not in WRITERS:
+        raise AdaptlabError(f"exporting {method} on a sentence encoder is not supported yet; the options that export "
+                            f"there are those of {', '.join(WRITERS)}")
+    if merged and method not in (decoder_export.ADAPTERS if decoder else ("lora",)):
+        raise AdaptlabError(f"--merged merges a LoRA adapter into its base model; {option} is not a LoRA option")
+    settings = serving_settings(experiment, run)
+    if decoder:  # refusals (a similarity-chosen shot list, a reranker) come before anything is written
+        settings = decoder_export.decoder_settings(experiment, run, kept, settings)
     partial = out.parent / f".{out.name}.partial"
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir()
     try:
-        settings = serving_settings(experiment, run)
-        WRITERS[method](kept, partial, settings, merged)
-        (partial / "adaptlab.json").write_text(json.dumps(settings, indent=2), encoding="utf-8")
-        (partial / "load.py").write_text(export_loaders.loader(method), encoding="utf-8")
+        (decoder_export.write_decoder if decoder else WRITERS[method])(kept, partial, settings, merged)
+        (partial / "adaptlab.json").write_text(json.dumps(settings, indent=2, ensure_ascii=False), encoding="utf-8")
+        if not decoder:  # an LLM option's load.py is core/results/decoder_load.py, copied by write_decoder
+            (partial / "load.py").write_text(export_loaders.loader(method), encoding="utf-8")
         from core.results.model_card import model_card
 
-        card = model_card(experiment, runs, run, option, settings, LIBRARIES[method], merged, verdict)
+        library = ("peft" if settings["weights"] == "adapter" else "transformers") if decoder else LIBRARIES[method]
+        card = model_card(experiment, runs, run, option, settings, library, merged, verdict)
         (partial / "README.md").write_text(card, encoding="utf-8")
         if out.exists():  # --force: the old folder goes only once the new one is complete
             shutil.rmtree(out)
@@ -100,9 +106,9 @@ def parse_option(option: str, runs: pd.DataFrame, name: str) -> tuple[str, str]:
     if f"{method}@{size}" not in options:
         raise AdaptlabError(f"'{name}' has no finished run of {method}@{size}; its options are "
                             f"{', '.join(options) or 'none yet (run it first)'}")
-    if method not in WRITERS:
+    if method not in WRITERS and method not in decoder_export.METHODS:
         raise AdaptlabError(f"exporting {method} is not supported yet; the options that export are those of "
-                            f"{', '.join(WRITERS)}")
+                            f"{', '.join(dict.fromkeys([*WRITERS, *decoder_export.METHODS]))}")
     return method, size
 
 

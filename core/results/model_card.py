@@ -44,7 +44,8 @@ def _header(experiment: dict, row: pd.Series, settings: dict, library: str) -> s
                {"type": "f1", "value": round(float(row.macro_f1), 4), "name": "macro-F1",
                 "args": {"average": "macro"}}]
     header = {"base_model": settings["base_model_name"], "library_name": library,
-              "pipeline_tag": "text-classification", "tags": ["adaptlab", settings["method"]],
+              "pipeline_tag": "text-generation" if "prompt" in settings else "text-classification",
+              "tags": ["adaptlab", settings["method"]],
               "model-index": [{"name": f"{experiment['name']}-{settings['method']}@{settings['size']}",
                                "results": [{"task": {"type": "text-classification"},
                                             "dataset": {"name": _task_name(experiment), "type": "custom"},
@@ -81,6 +82,8 @@ def _body(experiment: dict, summary: pd.DataFrame, row: pd.Series, run: pd.Serie
 
 
 def _how_to_load(settings: dict, merged: bool) -> list[str]:
+    if "prompt" in settings:  # an LLM option (core/results/decoder_export.py)
+        return _how_to_load_llm(settings, merged)
     method = settings["method"]
     direct = {
         "lora": ["from peft import PeftModel", "from transformers import AutoModelForSequenceClassification",
@@ -113,6 +116,48 @@ def _how_to_load(settings: dict, merged: bool) -> list[str]:
     if merged:
         lines += ["", "`merged/` is the adapter merged into its base model: a plain transformers folder "
                   "(`pipeline(\"text-classification\", model=\"THIS_FOLDER/merged\")`)."]
+    return lines
+
+
+def _how_to_load_llm(settings: dict, merged: bool) -> list[str]:
+    """An LLM option: its weights, how it was asked (adaptlab.json) and, for RAG, where its passages are."""
+    base = settings["base_model_name"]
+    weights = {"adapter": ["from peft import PeftModel", "from transformers import AutoModelForCausalLM",
+                           f"base = AutoModelForCausalLM.from_pretrained(\"{base}\")",
+                           "model = PeftModel.from_pretrained(base, \"THIS_FOLDER\")"],
+               "model": ["from transformers import AutoModelForCausalLM",
+                         "model = AutoModelForCausalLM.from_pretrained(\"THIS_FOLDER\")"],
+               "base": ["from transformers import AutoModelForCausalLM",
+                        f"model = AutoModelForCausalLM.from_pretrained(\"{base}\")  # the base model, unchanged"]}
+    prompt, generation = settings["prompt"], settings["generation"]
+    layout = "the tokenizer's chat template" if prompt["chat"] else "a plain Question/Answer layout"
+    asked = (f"The prompt ({layout}): the instruction and {len(prompt['shots'])} shot(s) in `adaptlab.json`'s "
+             f"`prompt`, questions cut to "
+             f"{prompt['max_input_tokens']} tokens, the whole prompt to {prompt['budget']} (passages go first, then "
+             f"the oldest shots). Answers: greedy, at most {generation['max_new_tokens']} new tokens, stopped at the "
+             "end of the turn; " + ("a label is the one whose words are most likely after the prompt."
+                                     if settings["kind"] == "classification" else "the reply's first line."))
+    lines = ["## How to load it", "",
+             "`load.py` in this folder loads it with the libraries alone (no adaptlab) and answers as adaptlab did: "
+             "`python load.py \"a question\"`, or `from load import predict`. In short:", "", "```python",
+             *weights[settings["weights"]], "```", "", asked]
+    retrieval = settings.get("retrieval")
+    if retrieval:
+        found = {"dense": "`index.faiss` (FAISS, inner product over unit vectors) embedded with "
+                          f"`{retrieval['encoder_name']}` (sentence-transformers, mean pooling, "
+                          f"{retrieval['encoder_max_length']} tokens)",
+                 "bm25": "BM25 over `bm25/` (bm25s's arrays and vocabulary; English stopwords, Snowball stems)"}
+        kinds = [found["dense"], found["bm25"]] if retrieval["kind"] == "hybrid" else [found[retrieval["kind"]]]
+        lines += ["", f"Retrieval: the top {retrieval['k']} of the {retrieval['passages']} passages in "
+                  f"`passages.jsonl` (line i is the index's row i) by {' and by '.join(kinds)}"
+                  + (f", fused by reciprocal rank (1/({retrieval['fusion_constant']} + rank) over each one's top "
+                     f"{retrieval['fusion_depth']}k)" if retrieval["kind"] == "hybrid" else "")
+                  + "; they open the question's turn, most relevant first."]
+    if settings.get("loaded_from"):
+        lines += ["", f"The base model was loaded from {settings['loaded_from']}."]
+    if merged:
+        lines += ["", "`merged/` is the adapter merged into its base model: a plain transformers folder "
+                  "(`AutoModelForCausalLM.from_pretrained(\"THIS_FOLDER/merged\")`)."]
     return lines
 
 

@@ -19,6 +19,9 @@ from core.paths import adaptlab_home
 DEFAULT_MODEL = "default"
 MODEL_ROOTS_VARIABLE = "ADAPTLAB_MODEL_ROOTS"  # os.pathsep-separated folders a local model may be loaded from
 
+# the Hub ids of the built-in models, for a card or config naming what an exported option was built on
+HUB_NAMES = {"default": "sentence-transformers/all-MiniLM-L6-v2", "smollm2": "HuggingFaceTB/SmolLM2-135M-Instruct"}
+
 
 def _quiet_transformers() -> None:
     # transformers 5 prints a load report and progress bars for every load; a grid loads dozens.

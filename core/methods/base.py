@@ -53,6 +53,14 @@ class FitContext:
         rates = self.config.llm.learning_rates if self.base.family == "decoder" else self.config.training.learning_rates
         return rates[method] * self.hyper.get("learning_rate_x", 1.0)
 
+    def lora_rank_and_alpha(self) -> tuple[int, int]:
+        """LoRA's rank and alpha: the configured ones, the rank times the search's `rank_x` when it is under trial,
+        and alpha scaled with it, so alpha / rank stays as configured (2 by default, as Biderman et al. 2024 set it)
+        and a trial changes the adapter's capacity, not its effective learning rate."""
+        settings = self.config.lora
+        rank = max(1, round(settings.r * self.hyper.get("rank_x", 1.0)))
+        return rank, max(1, round(settings.alpha * rank / settings.r))
+
 
 class Fitted(Protocol):
     trainable_parameters: int

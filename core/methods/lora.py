@@ -32,15 +32,6 @@ class LoraSettings(Strict):
     target_modules: list[str] | None = None  # None = the architecture's default (core/backbone/architectures.py)
 
 
-def rank_and_alpha(ctx: FitContext) -> tuple[int, int]:
-    """The adapter's rank and alpha: the configured ones, the rank times the search's `rank_x` when it is under
-    trial, and alpha scaled with it, so alpha / rank stays as configured (2 by default, as Biderman et al. 2024 set
-    it) and a trial changes the adapter's capacity, not its effective learning rate."""
-    settings = ctx.config.lora
-    rank = max(1, round(settings.r * ctx.hyper.get("rank_x", 1.0)))
-    return rank, max(1, round(settings.alpha * rank / settings.r))
-
-
 def fit(ctx: FitContext) -> TrainedClassifier:
     from peft import LoraConfig, TaskType, get_peft_model
     from transformers import set_seed
@@ -52,7 +43,7 @@ def fit(ctx: FitContext) -> TrainedClassifier:
     model = ctx.base.classifier(len(ctx.labels), pretrained=True)
     targets = settings.target_modules or list(ctx.base.profile.lora_targets)
     # TaskType.SEQ_CLS makes peft keep the classification head trainable and save it with the adapter
-    rank, alpha = rank_and_alpha(ctx)
+    rank, alpha = ctx.lora_rank_and_alpha()
     lora = LoraConfig(task_type=TaskType.SEQ_CLS, r=rank, lora_alpha=alpha, lora_dropout=settings.dropout,
                       target_modules=targets)
     model = get_peft_model(model, lora)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from core.backbone.models import HUB_NAMES
 from core.errors import AdaptlabError
 from core.results import decoder_export, export_loaders
 from core.task.sizes import size_label
@@ -26,7 +27,6 @@ from core.task.sizes import size_label
 LIBRARIES = {"lora": "peft", "full": "transformers", "scratch": "transformers", "probe": "sentence-transformers",
              "setfit": "sentence-transformers", "prompt": "sentence-transformers", "tfidf": "sklearn"}
 # the built-in models' names on the Hub
-HUB_NAMES = {"default": "sentence-transformers/all-MiniLM-L6-v2", "smollm2": "HuggingFaceTB/SmolLM2-135M-Instruct"}
 
 
 @dataclass

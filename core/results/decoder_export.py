@@ -129,7 +129,7 @@ def _base_tokenizer(path: str):
 
 
 def _hub_name(name: str) -> str:
-    from core.results.artifact_export import HUB_NAMES
+    from core.backbone.models import HUB_NAMES
 
     return HUB_NAMES.get(name, name)
 

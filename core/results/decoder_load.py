@@ -11,13 +11,16 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SETTINGS = json.loads((HERE / "adaptlab.json").read_text(encoding="utf-8"))
-PROMPT = SETTINGS["prompt"]  # instruction, shots, layout, budgets (what adaptlab's PromptBuilder did)
+# an exported option's settings, beside this file; in adaptlab's own source (no adaptlab.json there) the file only
+# defines its functions, so importing it to check it does nothing
+SETTINGS = json.loads((HERE / "adaptlab.json").read_text(encoding="utf-8")) if (HERE / "adaptlab.json").exists() else {}
+PROMPT = SETTINGS.get("prompt", {})  # instruction, shots, layout, budgets (what adaptlab's PromptBuilder did)
 RETRIEVAL = SETTINGS.get("retrieval")  # None: the option retrieves nothing
 
 
-def load(base=SETTINGS["base_model"]):
+def load(base=None):
     """(tokenizer, model): the base with this folder's peft adapter, this folder's whole model, or the base alone."""
+    base = base or SETTINGS["base_model"]
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

@@ -25,8 +25,8 @@ import pandas as pd
 
 from core.config import ExperimentConfig, parse_config
 from core.errors import AdaptlabError
+from core.running.fit_timing import MEASURE_STEPS, timed_fit
 
-MEASURE_STEPS = 4  # optimiser steps timed per trained method (plus the set-up before the first)
 FIT_SAMPLE = 200  # training examples the probe and TF-IDF fits are timed on
 
 
@@ -96,17 +96,6 @@ def evaluations(steps: int) -> int:
 
     every = evaluation_interval(steps)
     return steps // every + (steps % every != 0)
-
-
-def timed_fit(method: str, ctx) -> tuple[object, float, list[tuple[float, int]]]:
-    """(the fitted method, when its fit started, (time, step) at each step it reported)."""
-    from core.methods import METHODS
-
-    ticks: list[tuple[float, int]] = []
-    ctx.progress = lambda fraction, info: ticks.append((time.perf_counter(), int(info.get("step", 0))))
-    started = time.perf_counter()
-    fitted = METHODS[method].fit_for(ctx.base.family)(ctx)
-    return fitted, started, ticks
 
 
 def measure(config: ExperimentConfig, task, base, embedder) -> dict:

@@ -58,7 +58,7 @@ def measure_decoder(config: ExperimentConfig, methods: list[str]) -> tuple[dict,
 def _measure_method(experiment, method: str, measured: dict):
     """Fit one method as a run of the grid's smallest size would, then time it answering a sample of questions."""
     from core.methods import METHODS
-    from core.running.estimate import MEASURE_STEPS, timed_fit
+    from core.running.fit_timing import MEASURE_STEPS, timed_fit
     from core.running.grid import RunSpec
     from core.running.run import Progress, Run, evaluate, fit_context
     from core.task.sizes import NO_TRAINING_DATA

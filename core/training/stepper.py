@@ -2,8 +2,9 @@
 
 A batch is sorted by length and cut into micro-batches where padding saved outweighs another call
 (length_split); a batch is packed into a few rows instead where the model allows (a classifier:
-core/training/packed.py; a decoder: core/training/sft.py); on out-of-memory the micro-batches halve. The gradients always add up to
-the whole batch's, so the optimisation is the same whichever way a step ran; the run record says how.
+core/training/packed.py; a decoder: core/training/sft.py); on out-of-memory the micro-batches halve. The
+gradients always add up to the whole batch's, so the optimisation is the same whichever way a step ran; the run
+record says how.
 """
 
 from __future__ import annotations

@@ -139,11 +139,9 @@ def passage_tokens(ctx: FitContext) -> int:
 def with_lora(ctx: FitContext, model: torch.nn.Module) -> torch.nn.Module:
     from peft import LoraConfig, TaskType, get_peft_model
 
-    from core.methods.lora import rank_and_alpha
-
     settings = ctx.config.lora
     targets = settings.target_modules or "all-linear"  # every linear projection, as QLoRA's authors recommend
-    rank, alpha = rank_and_alpha(ctx)  # the search's rank under `tuning`
+    rank, alpha = ctx.lora_rank_and_alpha()  # the search's rank under `tuning`
     config = LoraConfig(task_type=TaskType.CAUSAL_LM, r=rank, lora_alpha=alpha, lora_dropout=settings.dropout,
                         target_modules=targets)
     # the adapters train in fp32 over a frozen base that may be bf16 (peft's autocast_adapter_dtype)

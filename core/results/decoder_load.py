@@ -25,8 +25,10 @@ def load(base=None):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     dtype = torch.bfloat16 if SETTINGS["precision"] == "bf16" else torch.float32
-    tokenizer = AutoTokenizer.from_pretrained(HERE)
-    model = AutoModelForCausalLM.from_pretrained(HERE if SETTINGS["weights"] == "model" else base, dtype=dtype)
+    # no code from the folder runs, and weights load only from safetensors (pickled weights can run code)
+    tokenizer = AutoTokenizer.from_pretrained(HERE, trust_remote_code=False)
+    model = AutoModelForCausalLM.from_pretrained(HERE if SETTINGS["weights"] == "model" else base, dtype=dtype,
+                                                 trust_remote_code=False, use_safetensors=True)
     if SETTINGS["weights"] == "adapter":
         from peft import PeftModel
 

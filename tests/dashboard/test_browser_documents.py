@@ -159,7 +159,8 @@ def test_documents_to_reviewed_questions_to_a_run_whose_answers_show_their_sourc
         for method in default_methods("decoder", "qa", has_corpus=True):  # as set above, still
             expect(page.get_by_role("checkbox", name=method, exact=True)).to_be_checked(checked=method in METHODS)
         visit.press("Launch", page.get_by_role("heading", name="Runs", exact=True))
-        page.get_by_role("button", name="Compare").wait_for(timeout=GRID_SECONDS * 1000)
+        # the finished job's card links to Compare (a page link; its icon is text too): the runs are over
+        page.locator('[data-testid="stPageLink"] a').filter(has_text="Compare").wait_for(timeout=GRID_SECONDS * 1000)
 
         visit.open("Answers")
         number = list(test.text).index(review.question[edited])

@@ -127,8 +127,15 @@ def packed_classifier(model: torch.nn.Module, pad_token_id: int, encoded: list[l
         return None, f"micro-batches: packing failed its probe ({type(error).__name__}: {str(error)[:120]})"
     finally:
         model.train(was_training)
+    return probe_verdict(packer, packed, padded)
+
+
+def probe_verdict(packer, packed: torch.Tensor, padded: torch.Tensor) -> tuple[object | None, str]:
+    """(the packer, "sequence-packed") where the probe's packed logits equal the padded batch's, else (None, why):
+    the one test both packers (this classifier's and core/training/sft.py's decoder's) pass before training packed."""
     gap = float((packed - padded).abs().max())
-    # rounding (TF32 on a GPU) moves logits by about 1e-3 of their size; a wrong packing moves them by far more
+    # rounding (TF32 on a GPU) moves logits by about 1e-3 of their size; attending across examples, or a wrong
+    # packing, moves them by far more
     if gap > 1e-2 * (1.0 + float(padded.abs().max())):
         return None, f"micro-batches: packed logits differ from padded ones by {gap:.2g} on this model"
     return packer, "sequence-packed"

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from core.training.loop import Examples, LoopInputs, TrainingRun, Validation, train
-from core.training.packed import pack_rows
+from core.training.packed import pack_rows, probe_verdict
 
 IGNORE = -100  # label of a token the loss skips (the prompt, the padding)
 MAX_VALIDATION_EXAMPLES = 64  # early stopping reads the validation loss: a few dozen examples suffice
@@ -154,11 +154,7 @@ def packed_decoder(model: torch.nn.Module, base, ids: list[list[int]],
         return None, f"micro-batches: packing failed its probe ({type(error).__name__}: {str(error)[:120]})"
     finally:
         model.train(was_training)
-    gap = float((packed - padded).abs().max())
-    # rounding moves logits by about 1e-3 of their size; attending across examples moves them by far more
-    if gap > 1e-2 * (1.0 + float(padded.abs().max())):
-        return None, f"micro-batches: packed logits differ from padded ones by {gap:.2g} on this model"
-    return packer, "sequence-packed"
+    return probe_verdict(packer, packed, padded)
 
 
 @torch.inference_mode()

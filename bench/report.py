@@ -64,6 +64,10 @@ BENCHMARKS = [
      "Runs page usable and every run exportable to CSV and JSON at 10,000", None, "python bench/dashboard_scale.py"),
     ("bm25", "13. BM25 through adaptlab against bm25s", "indexing and queries at most 1.1x the bm25s library called "
      "directly on the same texts (issue 26), the same passages found", None, "python bench/bm25.py"),
+    ("sft_vs_trl", "15. Supervised fine-tuning of SmolLM2 against TRL's SFTTrainer", "answer match within 1 point of "
+     "TRL's `SFTTrainer` (the better of its defaults and its best speed settings) on the same data and budget, and "
+     "the train-time ratio (issue 27)", "python bench/sft_vs_trl.py --sizes 8 32 --seeds 0 1 2 --test 0",
+     "python bench/sft_vs_trl.py --sizes 8 32 --seeds 0 --test 100"),
 ]
 
 # What each decoder benchmark compares, and its smoke run (shown under the goal, measured or not).
@@ -82,6 +86,16 @@ ABOUT = {
                         "median of the steps after warm-up, median of the repeats, each measurement in a fresh "
                         "process. "
                         "Smoke run: `python bench/llm_lora_vs_full.py --dry-run`.",
+    "sft_vs_trl": "LoRA on every linear layer of SmolLM2-135M-Instruct (r 8, alpha 16), trained on the same fortunes "
+                  "subset as chat prompts with the label as the answer, for the same steps, batch, learning rate, "
+                  "schedule and seed, three ways in turn: adaptlab's `lora` fit (packed rows, loss on the answer "
+                  "tokens, every example for the plan's steps as its refit trains), TRL's `SFTTrainer` at its "
+                  "defaults on a conversational prompt-completion dataset (completion-only loss, gradient "
+                  "checkpointing on), and at its best documented speed settings for a CPU (checkpointing off, fused "
+                  "AdamW, batches grouped by length; padding-free only under FlashAttention, since under sdpa it "
+                  "lets each example attend to the others in its batch). TRL's tokens are checked against "
+                  "adaptlab's. Every trained model is decoded greedily by adaptlab's one predictor, so only the "
+                  "training differs. Smoke run: `python bench/sft_vs_trl.py --dry-run`.",
     "ray_overhead": "`adaptlab demo fortunes --quick`'s grid in one process (`executor: local`), then on a local "
                     "Ray cluster of two nodes started by `ray.cluster_utils.Cluster` before the clock (each node half "
                     "the cores; each run a Ray task asking for one CPU). Fresh ADAPTLAB_HOME and store each side.",
@@ -430,6 +444,15 @@ def verdict(name: str, kind: str, figures: dict, machine: dict | None = None) ->
                     f"({figures['adaptlab_index_seconds']:.1f} s), {figures['queries']:,} queries "
                     f"{figures['query_ratio']:.2f}x ({figures['adaptlab_ms_per_query']:.2f} ms each), the same "
                     f"passages found: {'yes' if figures['same_results'] else 'no'} (goal 1.1x)")
+    if name == "sft_vs_trl":
+        better = max(figures["mean_answer_match_trl"], figures["mean_answer_match_trl-best"])
+        gap = (figures["mean_answer_match_adaptlab"] - better) * 100
+        return said(gap >= -1, f"answer match {figures['mean_answer_match_adaptlab']:.3f} against TRL's "
+                               f"{figures['mean_answer_match_trl']:.3f} at its defaults and "
+                               f"{figures['mean_answer_match_trl-best']:.3f} at its best ({gap:+.1f} points against "
+                               f"the better; goal not more than 1 behind) on {figures['test_texts']} test texts; "
+                               f"train time {figures['speedup_vs_trl']:.2f}x faster than TRL at its defaults, "
+                               f"{figures['speedup_vs_trl-best']:.2f}x than at its best")
     if name == "load":
         return said(bool(figures.get("held")), f"{figures['runs_stored']} of {figures['runs_planned']} runs stored, "
                                                f"{figures['page_loads']} page loads, {figures['page_error_count']} "
@@ -509,6 +532,24 @@ def llm_quick_grid_table(figures: dict) -> list[str]:
     return lines
 
 
+def sft_vs_trl_table(figures: dict) -> list[str]:
+    """One row per size and seed: the steps, then each side's answer match, likelihood accuracy and train seconds."""
+    sides = ("adaptlab", "trl", "trl-best")
+    lines = [f"TRL {figures['trl_version']}; {figures['test_texts']} test texts, decoded greedily by one predictor.",
+             "", "| per class, seed | examples | steps | answer match: adaptlab / TRL / TRL best | likelihood accuracy "
+             "| train s | first to last | TRL's tokens = adaptlab's |", "|---|---|---|---|---|---|---|---|"]
+    for key, cell in figures["per_cell"].items():
+        def each(figure: str, form: str) -> str:
+            return " / ".join(format(cell[side][figure], form) for side in sides)
+
+        size, seed = key.split("|")
+        lines.append(f"| {size}, {seed} | {cell['examples']} | {cell['steps']} | {each('answer_match', '.3f')} | "
+                     f"{each('likelihood_accuracy', '.3f')} | {each('train_seconds', '.0f')} | "
+                     f"{', '.join(cell['order'])} | {cell['trl']['same_tokens_as_adaptlab']:.0%} "
+                     f"(+{cell['trl']['extra_trained_tokens']:.0f} trained) |")
+    return lines
+
+
 DASHBOARD_PAGES = {"compare": "Compare", "cost": "Cost", "negative_transfer": "Negative transfer",
                    "report": "Decision report", "runs": "Runs"}
 DASHBOARD_GOALS = {1000: 1.0, 10000: 3.0}  # server seconds a page may take at this many runs
@@ -553,7 +594,7 @@ def dashboard_verdict(figures: dict, said) -> str:
 
 # benchmarks whose figures read better as their own table than as the flat figure/value list
 TABLES = {"llm_quick_grid": llm_quick_grid_table, "llm_quick_grid_geo_qa": llm_quick_grid_table,
-          "dashboard_scale": dashboard_scale_table}
+          "dashboard_scale": dashboard_scale_table, "sft_vs_trl": sft_vs_trl_table}
 
 
 def _records(folder: Path = RESULTS) -> dict[tuple[str, str], dict]:

@@ -1,6 +1,6 @@
 """Supervised fine-tuning of the built-in LLM: adaptlab's LoRA against TRL's `SFTTrainer`, same data and budget.
 
-    python bench/sft_vs_trl.py [--sizes 8 32] [--seeds 0] [--test 100]
+    python bench/sft_vs_trl.py [--sizes 8 32] [--seeds 0] [--test 100] [--steps 24 --batch 8]
     python bench/sft_vs_trl.py --dry-run [--model tests/tiny-llama-folder]   # seconds: 2 per class, 3 steps
 
 Fortunes classified by SmolLM2-135M-Instruct (loaded from its GGUF as adaptlab loads it), each text a chat prompt
@@ -20,15 +20,16 @@ that goes first rotates from cell to cell, so no side always meets a cold or a w
   the ones before it in the batch). Packing is left out: it would put more examples in a step than the budget's
   batch.
 
-The same budget for all: steps (adaptlab's plan for the subset: max_epochs 6, at least 50 steps), batch 16,
-learning rate 1e-3 (adaptlab's default for LoRA on an LLM; TRL's own default, 2e-5, is a full-fine-tuning rate),
-linear warmup 0.1 then decay, weight decay 0.01, clipping 1.0, LoRA r 8, alpha 16, dropout 0.1, every linear
-layer, the seed. Precision: bf16 where the CPU has it natively, else fp32 for every side (TRL's default `bf16=True`
-would emulate bf16 on an AVX2-only CPU, a precision choice and not the method's). Each trained model is then
-decoded through one path, adaptlab's `DecoderPredictor` (greedy, the same prompts, stop tokens and
-max_new_tokens), so only the training differs: answer match is the share of test texts whose generated answer
-names the right label; the label's likelihood accuracy is beside it. Train time counts the LoRA wrapping, the
-data preparation and the steps of each side (not the model load, not the decoding).
+The same budget for all: steps (adaptlab's plan for the subset, max_epochs 6 and at least 50 steps, or --steps),
+batch 16 (or --batch; on 2 shared cores the plan's 51 steps of 16 take each side half an hour), learning rate 1e-3
+(adaptlab's default for LoRA on an LLM; TRL's own default, 2e-5, is a full-fine-tuning rate), linear warmup 0.1 then
+decay, weight decay 0.01, clipping 1.0, LoRA r 8, alpha 16, dropout 0.1, every linear layer, the seed. Precision:
+bf16 where the CPU has it natively, else fp32 for every side (TRL's default `bf16=True` would emulate bf16 on an
+AVX2-only CPU, a precision choice and not the method's). Each trained model is then decoded through one path,
+adaptlab's `DecoderPredictor` (greedy, the same prompts, stop tokens and max_new_tokens), so only the training
+differs: answer match is the share of test texts whose generated answer names the right label; the label's
+likelihood accuracy is beside it. Train time counts the LoRA wrapping, the data preparation and the steps of each
+side (not the model load, not the decoding).
 """
 
 from __future__ import annotations
@@ -46,8 +47,8 @@ GOAL = ("issue 27: answer match within 1 point of TRL's SFTTrainer on the same d
         "ratio")
 
 
-def setup(model: str, dry_run: bool):
-    """The config (the demo's, lora only), the base model as a run sets it up, the fortunes task."""
+def setup(model: str, dry_run: bool, batch: int | None = None):
+    """The config (the demo's, lora only, at `batch` where given), the base model as a run sets it up, the task."""
     from core.backbone.models import BaseModel
     from core.config import parse_config
     from core.task.scenarios import build_scenario
@@ -56,7 +57,8 @@ def setup(model: str, dry_run: bool):
                            "model": {"name": model, **({"max_length": 32} if dry_run else {})},
                            # a dry run: a few steps (not the budget's 50) of small batches, short answers
                            **({"llm": {"max_new_tokens": 4}, "training": {"batch_size": 4},
-                               "budget": {"max_epochs": 1, "min_steps": 3}} if dry_run else {})})
+                               "budget": {"max_epochs": 1, "min_steps": 3}} if dry_run else
+                              {"training": {"batch_size": batch}} if batch else {})})
     base = BaseModel.from_spec(config.model)
     base.max_length = config.llm.context_length  # as a run sets it: prompt plus answer
     return config, base, build_scenario("fortunes")
@@ -185,16 +187,17 @@ def decoded(ctx, model, test) -> dict:
             "unparsed_answers": sum(g is None for g in generated), "generated": generated}
 
 
-def cell(config, base, task, size: int, seed: int, test, first: int) -> dict:
-    """One (size, seed): the three sides in the order that starts at `first`, each trained then decoded."""
+def cell(config, base, task, size: int, seed: int, test, first: int, steps: int | None = None) -> dict:
+    """One (size, seed): the three sides in the order that starts at `first`, each trained then decoded, for `steps`
+    steps (default: adaptlab's plan for the subset)."""
     from core.running.grid import subset_indices
     from core.training.loop import plan_steps
 
     labels = task.labels
     y = task.train.label.map({label: i for i, label in enumerate(labels)}).to_numpy()
     chosen = subset_indices(y, size, "per_class", seed)
-    steps = plan_steps(len(chosen), config.training.batch_size, config.budget.max_epochs,
-                       config.budget.min_steps).total_steps
+    steps = steps or plan_steps(len(chosen), config.training.batch_size, config.budget.max_epochs,
+                                config.budget.min_steps).total_steps
     ctx = run_context(base, config, labels, task.train.text.iloc[chosen], y[chosen], seed, steps)
     fits = {"adaptlab": lambda: adaptlab_fit(ctx), "trl": lambda: trl_fit(ctx, best=False),
             "trl-best": lambda: trl_fit(ctx, best=True)}
@@ -228,18 +231,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--test", type=int, default=100, help="test texts decoded per side (a fixed random "
                                                               "sample of the fortunes test set; 0: all 250)")
+    parser.add_argument("--steps", type=int, default=None, help="optimiser steps for every side (default: adaptlab's "
+                        "plan for the subset: max_epochs 6, at least 50 steps)")
+    parser.add_argument("--batch", type=int, default=None, help="examples per step (default training.batch_size, 16)")
     decoder_arguments(parser, "2 per class, batch 4, 3 steps, 5 test texts, answers of 4 tokens")
     args = parser.parse_args(argv)
     if args.dry_run:
         args.sizes, args.seeds, args.test = [2], [0], 5
     folder = results_folder(args)
-    config, base, task = setup(args.model, args.dry_run)
+    config, base, task = setup(args.model, args.dry_run, args.batch)
     test = task.test if not args.test else task.test.sample(n=args.test, random_state=0).sort_index()
     import trl
 
     cells = {}
     for i, (seed, size) in enumerate((seed, size) for seed in args.seeds for size in args.sizes):
-        cells[f"{size}|{seed}"] = cell(config, base, task, size, seed, test, first=i % len(SIDES))
+        cells[f"{size}|{seed}"] = cell(config, base, task, size, seed, test, first=i % len(SIDES), steps=args.steps)
         record(args, folder, test, cells, trl.__version__)  # after every cell: a stopped run keeps what it measured
 
 
@@ -248,8 +254,9 @@ def record(args, folder, test, cells: dict, trl_version: str) -> None:
     sizes = sorted({int(key.split("|")[0]) for key in cells}, key=args.sizes.index)
     seeds = sorted({int(key.split("|")[1]) for key in cells}, key=args.seeds.index)
     command = (f"python bench/sft_vs_trl.py --sizes {' '.join(map(str, sizes))} --seeds {' '.join(map(str, seeds))} "
-               f"--test {args.test}" + (f" --model {args.model}" if args.model != "smollm2" else "")
-               + (" --dry-run" if args.dry_run else ""))
+               f"--test {args.test}" + (f" --steps {args.steps}" if args.steps else "")
+               + (f" --batch {args.batch}" if args.batch else "")
+               + (f" --model {args.model}" if args.model != "smollm2" else "") + (" --dry-run" if args.dry_run else ""))
     save("sft_vs_trl", command, GOAL,
          {"test_texts": len(test), "trl_version": trl_version, **summary(cells), "per_cell": cells},
          folder=folder,

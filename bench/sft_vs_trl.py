@@ -1,6 +1,6 @@
 """Supervised fine-tuning of the built-in LLM: adaptlab's LoRA against TRL's `SFTTrainer`, same data and budget.
 
-    python bench/sft_vs_trl.py [--sizes 8 32] [--seeds 0] [--test 100] [--steps 24 --batch 8]
+    python bench/sft_vs_trl.py [--sizes 8 32] [--seeds 0] [--test 100] [--steps 12 --batch 4 --max-length 32]
     python bench/sft_vs_trl.py --dry-run [--model tests/tiny-llama-folder]   # seconds: 2 per class, 3 steps
 
 Fortunes classified by SmolLM2-135M-Instruct (loaded from its GGUF as adaptlab loads it), each text a chat prompt
@@ -47,14 +47,16 @@ GOAL = ("issue 27: answer match within 1 point of TRL's SFTTrainer on the same d
         "ratio")
 
 
-def setup(model: str, dry_run: bool, batch: int | None = None):
-    """The config (the demo's, lora only, at `batch` where given), the base model as a run sets it up, the task."""
+def setup(model: str, dry_run: bool, batch: int | None = None, max_length: int | None = None):
+    """The config (the demo's, lora only, at `batch` and `max_length` where given), the base model as a run sets it
+    up, the task."""
     from core.backbone.models import BaseModel
     from core.config import parse_config
     from core.task.scenarios import build_scenario
 
     config = parse_config({"name": "bench-sft-vs-trl", "task": {"builtin": "fortunes"}, "methods": ["lora"],
-                           "model": {"name": model, **({"max_length": 32} if dry_run else {})},
+                           "model": {"name": model, **({"max_length": 32} if dry_run else
+                                                       {"max_length": max_length} if max_length else {})},
                            # a dry run: a few steps (not the budget's 50) of small batches, short answers
                            **({"llm": {"max_new_tokens": 4}, "training": {"batch_size": 4},
                                "budget": {"max_epochs": 1, "min_steps": 3}} if dry_run else
@@ -234,12 +236,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=None, help="optimiser steps for every side (default: adaptlab's "
                         "plan for the subset: max_epochs 6, at least 50 steps)")
     parser.add_argument("--batch", type=int, default=None, help="examples per step (default training.batch_size, 16)")
+    parser.add_argument("--max-length", type=int, default=None, help="model.max_length: the text's tokens in a "
+                                                                     "prompt (default the config's, 128)")
     decoder_arguments(parser, "2 per class, batch 4, 3 steps, 5 test texts, answers of 4 tokens")
     args = parser.parse_args(argv)
     if args.dry_run:
         args.sizes, args.seeds, args.test = [2], [0], 5
     folder = results_folder(args)
-    config, base, task = setup(args.model, args.dry_run, args.batch)
+    config, base, task = setup(args.model, args.dry_run, args.batch, args.max_length)
     test = task.test if not args.test else task.test.sample(n=args.test, random_state=0).sort_index()
     import trl
 
@@ -256,6 +260,7 @@ def record(args, folder, test, cells: dict, trl_version: str) -> None:
     command = (f"python bench/sft_vs_trl.py --sizes {' '.join(map(str, sizes))} --seeds {' '.join(map(str, seeds))} "
                f"--test {args.test}" + (f" --steps {args.steps}" if args.steps else "")
                + (f" --batch {args.batch}" if args.batch else "")
+               + (f" --max-length {args.max_length}" if args.max_length else "")
                + (f" --model {args.model}" if args.model != "smollm2" else "") + (" --dry-run" if args.dry_run else ""))
     save("sft_vs_trl", command, GOAL,
          {"test_texts": len(test), "trl_version": trl_version, **summary(cells), "per_cell": cells},

@@ -545,7 +545,8 @@ def sft_vs_trl_table(figures: dict) -> list[str]:
         size, seed = key.split("|")
         lines.append(f"| {size}, {seed} | {cell['examples']} | {cell['steps']} | {each('answer_match', '.3f')} | "
                      f"{each('likelihood_accuracy', '.3f')} | {each('train_seconds', '.0f')} | "
-                     f"{', '.join(cell['order'])} | {cell['trl']['same_tokens_as_adaptlab']:.0%} "
+                     f"{cell['order'] if isinstance(cell['order'], str) else ', '.join(cell['order'])} | "
+                     f"{cell['trl']['same_tokens_as_adaptlab']:.0%} "
                      f"(+{cell['trl']['extra_trained_tokens']:.0f} trained) |")
     return lines
 

@@ -47,9 +47,9 @@ GOAL = ("issue 27: answer match within 1 point of TRL's SFTTrainer on the same d
         "ratio")
 
 
-def setup(model: str, dry_run: bool, batch: int | None = None, max_length: int | None = None):
+def setup(model: str, dry_run: bool, batch: int | None = None, max_length: int | None = None, load: bool = True):
     """The config (the demo's, lora only, at `batch` and `max_length` where given), the base model as a run sets it
-    up, the task."""
+    up (None unless `load`), the task."""
     from core.backbone.models import BaseModel
     from core.config import parse_config
     from core.task.scenarios import build_scenario
@@ -61,6 +61,8 @@ def setup(model: str, dry_run: bool, batch: int | None = None, max_length: int |
                            **({"llm": {"max_new_tokens": 4}, "training": {"batch_size": 4},
                                "budget": {"max_epochs": 1, "min_steps": 3}} if dry_run else
                               {"training": {"batch_size": batch}} if batch else {})})
+    if not load:
+        return config, None, build_scenario("fortunes")
     base = BaseModel.from_spec(config.model)
     base.max_length = config.llm.context_length  # as a run sets it: prompt plus answer
     return config, base, build_scenario("fortunes")
@@ -189,9 +191,8 @@ def decoded(ctx, model, test) -> dict:
             "unparsed_answers": sum(g is None for g in generated), "generated": generated}
 
 
-def cell(config, base, task, size: int, seed: int, test, first: int, steps: int | None = None) -> dict:
-    """One (size, seed): the three sides in the order that starts at `first`, each trained then decoded, for `steps`
-    steps (default: adaptlab's plan for the subset)."""
+def subset_context(config, base, task, size: int, seed: int, steps: int | None):
+    """The run context of one (size, seed) for `steps` steps (default: adaptlab's plan for the subset)."""
     from core.running.grid import subset_indices
     from core.training.loop import plan_steps
 
@@ -200,20 +201,50 @@ def cell(config, base, task, size: int, seed: int, test, first: int, steps: int 
     chosen = subset_indices(y, size, "per_class", seed)
     steps = steps or plan_steps(len(chosen), config.training.batch_size, config.budget.max_epochs,
                                 config.budget.min_steps).total_steps
-    ctx = run_context(base, config, labels, task.train.text.iloc[chosen], y[chosen], seed, steps)
-    fits = {"adaptlab": lambda: adaptlab_fit(ctx), "trl": lambda: trl_fit(ctx, best=False),
-            "trl-best": lambda: trl_fit(ctx, best=True)}
-    out = {"examples": len(chosen), "steps": steps, "order": list(SIDES[first:] + SIDES[:first])}
-    for side in out["order"]:
-        seconds, model, facts = fits[side]()
-        out[side] = {"train_seconds": seconds, **facts, **decoded(ctx, model, test)}
-        del model
+    return run_context(base, config, labels, task.train.text.iloc[chosen], y[chosen], seed, steps)
+
+
+def one_side(side: str, ctx, test) -> dict:
+    """Train one side, then decode its model by the shared predictor."""
+    fits = {"adaptlab": adaptlab_fit, "trl": lambda c: trl_fit(c, best=False), "trl-best": lambda c: trl_fit(c, True)}
+    seconds, model, facts = fits[side](ctx)
+    return {"train_seconds": seconds, **facts, **decoded(ctx, model, test), "examples": len(ctx.train_texts)}
+
+
+def side_in_process(side: str, args, size: int, seed: int) -> dict:
+    """`one_side` in a fresh interpreter, from the model load on (--parallel)."""
+    config, base, task = setup(args.model, args.dry_run, args.batch, args.max_length)
+    return one_side(side, subset_context(config, base, task, size, seed, args.steps), test_texts(task, args.test))
+
+
+def cell(config, base, task, size: int, seed: int, test, first: int, args) -> dict:
+    """One (size, seed): the three sides in the order that starts at `first`, each trained then decoded; with
+    --parallel all three at once, each in its own process (on a CPU shared with other work, each side then meets the
+    same load, and the three together get three processes' share of the cores)."""
+    out = {"order": "at once" if args.parallel else list(SIDES[first:] + SIDES[:first])}
+    if args.parallel:  # the model loads in each side's process, not here
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(len(SIDES), mp_context=multiprocessing.get_context("spawn")) as pool:
+            running = {side: pool.submit(side_in_process, side, args, size, seed) for side in SIDES}
+            out.update({side: job.result() for side, job in running.items()})
+    else:
+        ctx = subset_context(config, base, task, size, seed, args.steps)
+        for side in out["order"]:
+            out[side] = one_side(side, ctx, test)
+    out.update(examples=[out[side].pop("examples") for side in SIDES][0], steps=out["adaptlab"]["steps"])
     answers = {side: out[side].pop("generated") for side in SIDES}
     out["same_answer_adaptlab_vs_trl"] = float(np.mean([a == b for a, b in zip(answers["adaptlab"], answers["trl"])]))
     for side in SIDES[1:]:
         out[f"answer_match_gap_vs_{side}_points"] = (out["adaptlab"]["answer_match"] - out[side]["answer_match"]) * 100
         out[f"speedup_vs_{side}"] = out[side]["train_seconds"] / out["adaptlab"]["train_seconds"]
     return out
+
+
+def test_texts(task, count: int):
+    """A fixed random sample of the fortunes test set (0: all of it)."""
+    return task.test if not count else task.test.sample(n=count, random_state=0).sort_index()
 
 
 def summary(cells: dict) -> dict:
@@ -238,18 +269,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch", type=int, default=None, help="examples per step (default training.batch_size, 16)")
     parser.add_argument("--max-length", type=int, default=None, help="model.max_length: the text's tokens in a "
                                                                      "prompt (default the config's, 128)")
+    parser.add_argument("--parallel", action="store_true", help="the three sides at once, each in its own process")
     decoder_arguments(parser, "2 per class, batch 4, 3 steps, 5 test texts, answers of 4 tokens")
     args = parser.parse_args(argv)
     if args.dry_run:
         args.sizes, args.seeds, args.test = [2], [0], 5
     folder = results_folder(args)
-    config, base, task = setup(args.model, args.dry_run, args.batch, args.max_length)
-    test = task.test if not args.test else task.test.sample(n=args.test, random_state=0).sort_index()
+    config, base, task = setup(args.model, args.dry_run, args.batch, args.max_length, load=not args.parallel)
+    test = test_texts(task, args.test)
     import trl
 
     cells = {}
     for i, (seed, size) in enumerate((seed, size) for seed in args.seeds for size in args.sizes):
-        cells[f"{size}|{seed}"] = cell(config, base, task, size, seed, test, first=i % len(SIDES), steps=args.steps)
+        cells[f"{size}|{seed}"] = cell(config, base, task, size, seed, test, first=i % len(SIDES), args=args)
         record(args, folder, test, cells, trl.__version__)  # after every cell: a stopped run keeps what it measured
 
 
@@ -261,6 +293,7 @@ def record(args, folder, test, cells: dict, trl_version: str) -> None:
                f"--test {args.test}" + (f" --steps {args.steps}" if args.steps else "")
                + (f" --batch {args.batch}" if args.batch else "")
                + (f" --max-length {args.max_length}" if args.max_length else "")
+               + (" --parallel" if args.parallel else "")
                + (f" --model {args.model}" if args.model != "smollm2" else "") + (" --dry-run" if args.dry_run else ""))
     save("sft_vs_trl", command, GOAL,
          {"test_texts": len(test), "trl_version": trl_version, **summary(cells), "per_cell": cells},
@@ -270,7 +303,8 @@ def record(args, folder, test, cells: dict, trl_version: str) -> None:
                "steps, nothing held out); TRL on a conversational prompt-completion dataset (completion-only loss, "
                "its default); TRL at its best: no gradient checkpointing, adamw_torch_fused, group_by_length "
                "(padding_free only under FlashAttention); fp32 where bf16 is not native; every model decoded "
-               "greedily by adaptlab's DecoderPredictor")
+               "greedily by adaptlab's DecoderPredictor" + ("; --parallel: the three sides at once, each in its own process "
+                                                         "(the same load on each)" if args.parallel else ""))
 
 if __name__ == "__main__":
     main()

@@ -303,8 +303,9 @@ def record(args, folder, test, cells: dict, trl_version: str) -> None:
                "steps, nothing held out); TRL on a conversational prompt-completion dataset (completion-only loss, "
                "its default); TRL at its best: no gradient checkpointing, adamw_torch_fused, group_by_length "
                "(padding_free only under FlashAttention); fp32 where bf16 is not native; every model decoded "
-               "greedily by adaptlab's DecoderPredictor" + ("; --parallel: the three sides at once, each in its own process "
-                                                         "(the same load on each)" if args.parallel else ""))
+               "greedily by adaptlab's DecoderPredictor"
+               + ("; --parallel: the three sides at once, each in its own process (the same load on each)"
+                  if args.parallel else ""))
 
 if __name__ == "__main__":
     main()

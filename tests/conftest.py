@@ -79,6 +79,14 @@ def fortunes_small():
     return build_scenario("fortunes", per_class=40)
 
 
+@pytest.fixture(scope="session")
+def smol_home(tmp_path_factory):
+    """One ADAPTLAB_HOME for the tests of the real SmolLM2 (tests/core/backbone/test_smollm2.py, the SmolLM2 dry runs
+    of tests/test_bench_llm.py): its GGUF is converted there once a session (about 20 s on 2 cores), not once a
+    module. A test that uses it sets ADAPTLAB_HOME to it (monkeypatch.setenv)."""
+    return tmp_path_factory.mktemp("smol-home")
+
+
 def tiny_config(name: str = "tiny", **overrides) -> dict:
     """A config that trains for seconds: for tests of the plumbing, not of accuracy."""
     config = {

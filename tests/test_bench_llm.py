@@ -120,14 +120,9 @@ def test_report_reads_the_decoder_records_and_lists_them_unmeasured_otherwise(tm
     assert "CPU, 2 cores (AVX512, bf16 autocast)" in page
 
 
-@pytest.fixture(scope="module")
-def smol_home(tmp_path_factory):
-    return tmp_path_factory.mktemp("smol-home")
-
-
 @pytest.fixture
 def smollm2_home(smol_home, monkeypatch):
-    """ADAPTLAB_HOME shared by this module's SmolLM2 tests, so the GGUF is converted once."""
+    """ADAPTLAB_HOME shared by the SmolLM2 tests (conftest.py's smol_home), so the GGUF is converted once a session."""
     from core.backbone.gguf import builtin_gguf
     from core.errors import ModelLoadError
 

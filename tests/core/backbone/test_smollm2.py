@@ -17,14 +17,9 @@ from core.errors import ModelLoadError
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def smol_home(tmp_path_factory):
-    return tmp_path_factory.mktemp("smol-home")
-
-
 @pytest.fixture
 def smollm2(smol_home, monkeypatch):
-    """The converted SmolLM2, converted once for this module (ADAPTLAB_HOME is shared by its tests)."""
+    """The converted SmolLM2, converted once a session (ADAPTLAB_HOME is conftest.py's smol_home)."""
     try:
         builtin_gguf("smollm2")
     except ModelLoadError as missing:

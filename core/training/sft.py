@@ -203,6 +203,6 @@ def train_decoder(model: torch.nn.Module, ctx: TrainingRun, examples: list[Examp
     def collate(chunk) -> dict[str, torch.Tensor]:  # the micro-batches where packing is not possible
         return right_padded(base.tokenizer, [ids[i] for i in chunk], [labels[i] for i in chunk])
 
-    details = train(model, LoopInputs.of(ctx, epoch_end), Examples(ids, collate=collate, packer=lambda: (packer, batching)),
-                    lr, loss)
+    details = train(model, LoopInputs.of(ctx, epoch_end),
+                    Examples(ids, collate=collate, packer=lambda: (packer, batching)), lr, loss)
     return {**details, "train_examples_seen": len(ids)}

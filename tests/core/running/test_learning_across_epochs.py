@@ -107,3 +107,21 @@ def test_checkpoints_can_be_switched_off(tmp_path, tiny_llama):
                           budget={"max_epochs": 1, "min_steps": 1}), store)
     record = store.runs_frame("off").set_index("method").loc["lora"].record
     assert record["status"] == "finished" and "learning_across_epochs" not in record
+
+
+def test_the_prompt_runs_answers_are_the_known_facts_passs_greedy_test_answers(tmp_path, tiny_llama):
+    """The pass answers the test questions after the grid where it holds a prompt run: the same model and prompt
+    answer them greedily there, so they are generated once (the quick look's work done twice, before)."""
+    from core.results.store import SqlStore
+    from core.running.runner import run_experiment
+
+    store = SqlStore()
+    run_experiment(config("once", qa_file(tmp_path / "qa.jsonl"), tiny_llama, checkpoints=0, methods=["prompt", "lora"],
+                          budget={"max_epochs": 1, "min_steps": 1}), store)
+    stored = store.experiment("once")["task"]["known_facts"]
+    assert stored["greedy_test_answers_from"] == "the finished prompt run"
+    tests = sorted((q for q in stored["questions"] if q["split"] == "test"), key=lambda q: q["row"])
+    prompt = store.runs_frame("once").set_index("method").loc["prompt"].record
+    assert [q["greedy"] for q in tests] == prompt["answers"] and len(tests) == 6
+    assert sum(q["split"] == "train" for q in stored["questions"]) == 6  # before the grid: lora's share was recorded
+    assert store.runs_frame("once").set_index("method").loc["lora"].record["details"]["known_facts_questions"] == 6

@@ -57,7 +57,9 @@ def known_facts_pass(store, experiment, plan: list[RunSpec], progress, before_gr
         reused = prompt_run_answers(store, config.name, len(task.test))
         with stopwatch() as seconds:
             found = answer_closed_book(experiment, missing, progress, reused)
-        stored = {**stored, "seconds": stored["seconds"] + seconds(), "questions": stored["questions"] + found}
+        # test questions first, then training ones, each by row: the same order whichever part was answered first
+        questions = sorted(stored["questions"] + found, key=lambda q: (q["split"] != "test", q["row"]))
+        stored = {**stored, "seconds": stored["seconds"] + seconds(), "questions": questions}
         if reused and any(split == "test" for split, _ in missing):
             stored["greedy_test_answers_from"] = "the finished prompt run"
         store.add_task_facts(config.name, known_facts=stored)

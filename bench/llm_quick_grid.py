@@ -3,6 +3,7 @@
     python bench/llm_quick_grid.py                   # prompt, fewshot, rag, lora, scratch; 8 and 32 per class; seed 0
     python bench/llm_quick_grid.py --dry-run         # seconds: 1 per class, 15 test texts, one epoch
     python bench/llm_quick_grid.py --scenario geo-qa # `adaptlab demo geo-qa --quick`: every method of issue 16
+    python bench/llm_quick_grid.py --scenario streamlit-docs   # `adaptlab demo streamlit-docs --quick` (issue 26)
 
 The demo's quick config (core/scenarios: fortunes' LLM grid, its two smallest sizes, one seed) with
 the methods of issue 15's quick grid, run by the CLI (`adaptlab run`) in a fresh ADAPTLAB_HOME, so
@@ -38,14 +39,18 @@ DRY_RUN = {"sizes": [1], "task": {"builtin_options": {"per_class": 12}}, "budget
 
 GEO_QA_DRY_RUN = {"sizes": [4], "budget": {"max_epochs": 1, "min_steps": 1},
                   "llm": {"max_new_tokens": 4, "max_shots": 2}}
+# the scenarios whose quick grid is the demo's own, run as it is (fortunes: the methods of issue 15's quick grid)
+OWN_QUICK_GRID = {"geo-qa": GEO_QA_GOAL,
+                  "streamlit-docs": "`adaptlab demo streamlit-docs --quick` (its documents to a decision: every "
+                                    "method once, one size, one seed) in <= 15 minutes on the 2-core CPU"}
 
 
 def grid_config(model: str, methods: list[str] | None, dry_run: bool, scenario: str = "fortunes") -> dict:
     """`adaptlab demo SCENARIO --model MODEL --quick`'s config (fortunes: with the quick grid's methods)."""
     from core.task.scenarios import demo_config
 
-    if scenario == "geo-qa":  # the demo exactly: its quick grid is every method of the knowledge-injection question
-        config = demo_config("geo-qa", quick=True, model=None if model == "smollm2" else model)
+    if scenario in OWN_QUICK_GRID:  # the demo exactly (geo-qa: every method of the knowledge-injection question)
+        config = demo_config(scenario, quick=True, model=None if model == "smollm2" else model)
         config.update(methods=methods or config["methods"])
         return merged(config, GEO_QA_DRY_RUN) if dry_run else config
     config = demo_config("fortunes", quick=True, model=model)
@@ -69,7 +74,7 @@ def per_method(runs) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--scenario", choices=["fortunes", "geo-qa"], default="fortunes")
+    parser.add_argument("--scenario", choices=["fortunes", *OWN_QUICK_GRID], default="fortunes")
     parser.add_argument("--methods", nargs="+", default=None, help=f"default: {' '.join(METHODS)} on fortunes, "
                         "every method of the demo on geo-qa")
     decoder_arguments(parser, "1 example per class, 12 texts per class, one epoch, 4 new tokens")
@@ -101,8 +106,9 @@ def main(argv: list[str] | None = None) -> None:
     shown = ("python bench/llm_quick_grid.py" + (f" --scenario {args.scenario}" if args.scenario != "fortunes" else "")
              + (f" --methods {' '.join(args.methods)}" if args.methods else "")
              + (f" --model {args.model}" if args.model != "smollm2" else "") + (" --dry-run" if args.dry_run else ""))
-    geo = args.scenario == "geo-qa"
-    save("llm_quick_grid_geo_qa" if geo else "llm_quick_grid", shown, GEO_QA_GOAL if geo else GOAL,
+    geo = args.scenario in OWN_QUICK_GRID  # sizes in training questions, the demo's own methods
+    save(f"llm_quick_grid_{args.scenario.replace('-', '_')}" if geo else "llm_quick_grid", shown,
+         OWN_QUICK_GRID.get(args.scenario, GOAL),
          {"wall_seconds": wall(), "goal_seconds": GOAL_SECONDS, "runs": int(len(runs)),
           "finished": int((runs.status == "finished").sum()),
           "conversion_seconds": float(converted.group(1)) if converted else None,

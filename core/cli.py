@@ -193,6 +193,8 @@ def print_known_facts(experiment: dict, runs) -> None:
     if view.ran and len(view.table):
         console.print(results_table(shown_table(view), "known and unknown facts"))
         console.print(escape(view.finding), soft_wrap=True, highlight=False)
+    for line in view.learning_lines:  # known and Unknown facts across epochs (core/results/learning_epochs.py)
+        console.print(escape(line), soft_wrap=True, highlight=False)
 
 
 def _analysed(store, name: str):

@@ -97,6 +97,10 @@ class KnownFactsSettings(_Strict):
     samples: int = Field(2, ge=0, le=64)  # sampled answers per question besides the greedy one (0: greedy only);
     # small by default so quick grids stay quick (Gekhman et al. sample 16)
     temperature: float = Field(0.5, gt=0, le=2.0)  # of the samples, as in Gekhman et al.
+    # fine-tuning runs (lora, full, corpus_ft) answer their training questions and a sample of test questions at
+    # this many evenly spaced epoch ends: how fast known and Unknown facts are learned, and made-up answers meanwhile
+    # (core/evaluation/learning_epochs.py). Its seconds are recorded apart from training; 0: off
+    checkpoints: int = Field(4, ge=0, le=50)
 
 
 class LlmSettings(_Strict):

@@ -7,6 +7,7 @@ import streamlit as st
 
 from core.results.knowledge import at_size, knowledge_fact, knowledge_rows
 from core.results.known_facts import shown_table, summary_line
+from core.results.learning_epochs import learning_figure
 from core.task.sizes import NO_TRAINING_DATA, size_label, size_order
 from dashboard import charts, missing_runs, state, ui, words
 
@@ -61,6 +62,10 @@ def _known_facts(known) -> None:
     if known.ran and len(known.table):
         st.dataframe(shown_table(known), hide_index=True, width="stretch", key=f"{KEY}.known_facts")
         st.info(known.finding, icon=":material/psychology:")
+    if known.learning_lines:  # fine-tuning runs' checkpoints: known and Unknown facts across epochs
+        st.plotly_chart(learning_figure(known.learning), key=f"{KEY}.learning")
+        for line in known.learning_lines:
+            st.caption(line)
 
 
 def _coverage(coverage) -> None:

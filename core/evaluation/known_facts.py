@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from core.evaluation.metrics import answer_match
+from core.evaluation.metrics import answer_match, is_abstention
 
 CATEGORIES = ("HighlyKnown", "MaybeKnown", "WeaklyKnown", "Unknown")
 
@@ -64,6 +64,11 @@ def closed_book_answers(fitted, questions: list[str], contexts: list[str], sampl
         for row, answer in zip(sampled, answers):
             row.append(answer)
     return greedy, sampled
+
+
+def made_up(answer: str, accepted: list[str]) -> bool:
+    """A made-up answer: something was said, it is not an abstention, and it is wrong."""
+    return bool(answer.strip()) and not is_abstention(answer) and not answer_match(answer, accepted)
 
 
 def known(categories: pd.Series) -> pd.Series:

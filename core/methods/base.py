@@ -47,6 +47,8 @@ class FitContext:
     hyper: dict = field(default_factory=dict)  # a setting under trial in the run's search (MethodSpec.search)
     # `validation: refit`'s second training: exactly this many optimiser steps on every example, nothing validated
     refit_steps: int | None = None
+    # QA with the known-facts pass: what the run answers at a few epoch ends (core/evaluation/learning_epochs.py)
+    epoch_checkpoints: object | None = None
 
     def learning_rate(self, method: str) -> float:
         """The method's configured learning rate (the LLM's table on a decoder), times the search's factor."""

@@ -21,7 +21,7 @@ def fit_decoder(ctx: FitContext) -> DecoderPredictor:
     """Continued pre-training on the corpus passages (every token), then asked the questions closed-book."""
     from transformers import set_seed
 
-    from core.methods.decoder.fits import frozen_dtype, trained, with_lora
+    from core.methods.decoder.fits import epoch_end, frozen_dtype, trained, with_lora
     from core.training.sft import Example, train_decoder
 
     if ctx.corpus is None or not len(ctx.corpus):
@@ -34,7 +34,7 @@ def fit_decoder(ctx: FitContext) -> DecoderPredictor:
     validation = [Example("", passages[i]) for i in order[:held]]
     train = [Example("", passages[i]) for i in order[held:]] or validation
     details = train_decoder(model, ctx, train, validation, ctx.learning_rate("corpus_ft"),
-                            ctx.base.tokenizer.eos_token or "")
+                            ctx.base.tokenizer.eos_token or "", epoch_end(ctx, model))
     details["passages_trained"] = len(train)
     return trained(ctx, model, details)
 

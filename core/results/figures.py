@@ -126,11 +126,20 @@ def pareto_figure(rec: Recommendation, constraints: Constraints):
     return figure
 
 
+LEARNING = "Known and Unknown facts across epochs"
+
+
 def report_figures(report: DecisionReport) -> dict[str, str]:
     """The report's own charts as HTML fragments (plotly.js not included): cost against volume, the Pareto front."""
     rec = report.recommendation
-    if rec.candidates is None or rec.candidates.empty:
-        return {}
     fragment = lambda figure: figure.to_html(full_html=False, include_plotlyjs=False)  # noqa: E731
+    known = report.known_facts
+    own = {}
+    if known is not None and not known.learning.empty:  # QA: known and Unknown facts across epochs
+        from core.results.learning_epochs import learning_figure
+
+        own[LEARNING] = fragment(learning_figure(known.learning))
+    if rec.candidates is None or rec.candidates.empty:
+        return own
     return {"Total cost against query volume": fragment(report_cost_figure(rec, report.constraints)),
-            "Pareto front": fragment(pareto_figure(rec, report.constraints))}
+            "Pareto front": fragment(pareto_figure(rec, report.constraints)), **own}

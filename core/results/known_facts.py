@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from core.evaluation.metrics import answer_match, is_abstention
+from core.evaluation.known_facts import made_up
+from core.evaluation.metrics import answer_match
 from core.task.sizes import size_label
 
 THIN_KNOWN = 20  # known test questions below which a made-up rate moves 5 points with one answer
@@ -42,11 +43,9 @@ class KnownFactsView:
     samples: int = 0  # sampled answers per question besides the greedy one
     finding: str = NOT_RUN
     unit: str = "total"  # of the sizes (core.task.sizes.size_label)
-
-
-def made_up(answer: str, accepted: list[str]) -> bool:
-    """A made-up answer: something was said, it is not an abstention, and it is wrong."""
-    return bool(answer.strip()) and not is_abstention(answer) and not answer_match(answer, accepted)
+    # across epochs: core.results.learning_epochs.learning_table, and its sentences (from the data)
+    learning: pd.DataFrame = field(default_factory=pd.DataFrame)
+    learning_lines: list[str] = field(default_factory=list)
 
 
 def accepted_of(question: dict) -> list[str]:
@@ -154,13 +153,18 @@ def known_facts_view(experiment: dict, runs: pd.DataFrame) -> KnownFactsView | N
     if not stored:
         return KnownFactsView(ran=False)
     questions = task.get("questions") or []
+    from core.results.learning_epochs import cost_line, learning_findings, learning_table
+
     table = known_facts_table(runs, stored, questions)
     counts = pd.Series(test_categories(stored, len(questions))).value_counts()
+    learning = learning_table(runs, stored, questions)
+    findings = learning_findings(learning)
     return KnownFactsView(ran=True, table=table, categories={str(k): int(v) for k, v in counts.items()},
                           seconds=float(stored.get("seconds", 0.0)), questions=len(stored["questions"]),
                           samples=int(stored.get("samples", 0)),
                           finding=known_facts_finding(table),
-                          unit=experiment.get("config", {}).get("size_unit", "total"))
+                          unit=experiment.get("config", {}).get("size_unit", "total"), learning=learning,
+                          learning_lines=[*findings, cost_line(learning)] if findings else [])
 
 
 def shown_table(view: KnownFactsView) -> pd.DataFrame:
@@ -200,6 +204,8 @@ def markdown_lines(view: KnownFactsView | None) -> list[str]:
     if view.ran:
         lines += [markdown_table(shown_table(view)) if len(view.table) else "No finished run answered the test "
                   "questions yet.", "", view.finding, ""]
+        if view.learning_lines:
+            lines += ["### Across epochs", "", *[f"- {line}" for line in view.learning_lines], ""]
     return lines
 
 
@@ -212,4 +218,7 @@ def html_fragment(view: KnownFactsView | None) -> str:
         table = shown_table(view)
         parts += [table.to_html(index=False, escape=True, border=0) if len(table) else "<p>none</p>",
                   f"<p>{html.escape(view.finding)}</p>"]
+        if view.learning_lines:
+            parts += ["<h3>Across epochs</h3><ul>", *[f"<li>{html.escape(line)}</li>" for line in view.learning_lines],
+                      "</ul>"]
     return "".join(parts)

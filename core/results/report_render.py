@@ -13,7 +13,7 @@ import html
 
 import pandas as pd
 
-from core.results.figures import report_figures
+from core.results.figures import LEARNING, report_figures
 from core.results.known_facts import html_fragment, markdown_lines
 from core.results.report import PARETO_MEANS, QUESTION, DecisionReport, constraint_lines, environment_lines
 from core.results.results_table import HURTS_NOTE, INTERVALS_NOTE
@@ -139,6 +139,7 @@ def to_html(report: DecisionReport, figures: dict[str, str] | None = None, chart
         f"<p><em>{html.escape(INTERVALS_NOTE)} {html.escape(HURTS_NOTE)}</em></p>",
         *(["<h2>How each option was tuned</h2>", _list(report.tuning_lines)] if report.tuning_lines else []),
         html_fragment(report.known_facts),
+        *([_figure(LEARNING, own[LEARNING])] if LEARNING in own else []),
         *(["<p>Failed runs:</p>", _list(report.failed_runs)] if report.failed_runs else []),
         *(["<h2>Evidence</h2>", evidence] if evidence else []),
         "<h2>Data</h2>", _table(pd.DataFrame(report.provenance)),

@@ -4,9 +4,13 @@ with the prompt-only method's prompt: greedily, then `llm.known_facts.samples` t
 category (core/evaluation/known_facts.py) is stored with the experiment (its task information, `known_facts`), so
 reading the experiment back needs no model; the pass's seconds are stored beside it (its cost).
 
-    known_facts_pass(store, experiment, plan, progress)   # core/running/runner.py, before the grid
+    known_facts_pass(store, experiment, plan, progress, before_grid=True)   # core/running/runner.py: training rows
+    known_facts_pass(store, experiment, plan, progress)                     # after the grid: the test questions
 
-A grid that resumes or grows answers only the questions not answered yet. The training questions then carry
+Training questions are answered before the grid (each fine-tuning run records its share of Unknown facts). Test
+questions wait for the grid where it holds a prompt-only run still to do: that run's greedy answers are the very
+answers the pass would generate (same model, same prompt), so they are not generated twice. A grid that resumes
+or grows answers only the questions not answered yet. The training questions then carry
 their category in a `knowledge` column, from which each fine-tuning run records the share of Unknown facts it
 trained on (core/methods/decoder/fits.py's `supervised`) and, after training, how many of them it now answers.
 """
@@ -32,9 +36,10 @@ def applies(experiment) -> bool:
             and experiment.config.llm.known_facts.enabled)
 
 
-def known_facts_pass(store, experiment, plan: list[RunSpec], progress) -> dict | None:
+def known_facts_pass(store, experiment, plan: list[RunSpec], progress, before_grid: bool = False) -> dict | None:
     """Answer the questions not yet answered closed-book, store every category, and mark the training questions
-    with theirs. None where the pass does not apply (not QA on a decoder, or `llm.known_facts.enabled: false`)."""
+    with theirs. None where the pass does not apply (not QA on a decoder, or `llm.known_facts.enabled: false`).
+    before_grid: the test questions wait where a prompt-only run of the plan will answer them (see above)."""
     if not applies(experiment):
         return None
     config, task = experiment.config, experiment.task
@@ -42,8 +47,9 @@ def known_facts_pass(store, experiment, plan: list[RunSpec], progress) -> dict |
     stored = store.experiment(config.name)["task"].get("known_facts") or {
         "samples": settings.samples, "temperature": settings.temperature, "seconds": 0.0, "questions": []}
     answered = {(q["split"], q["row"]) for q in stored["questions"]}
-    wanted = [("test", row) for row in range(len(task.test))] + [("train", row) for row in trained_rows(config, task,
-                                                                                                          plan)]
+    tests_wait = before_grid and prompt_run_to_do(store, config.name, plan)
+    wanted = [("test", row) for row in range(len(task.test)) if not tests_wait] + \
+        [("train", row) for row in trained_rows(config, task, plan)]
     missing = [key for key in wanted if key not in answered]
     if missing:
         progress.message(f"known facts: the base model answers {len(missing)} question(s) closed-book (greedy and "
@@ -51,7 +57,9 @@ def known_facts_pass(store, experiment, plan: list[RunSpec], progress) -> dict |
         reused = prompt_run_answers(store, config.name, len(task.test))
         with stopwatch() as seconds:
             found = answer_closed_book(experiment, missing, progress, reused)
-        stored = {**stored, "seconds": stored["seconds"] + seconds(), "questions": stored["questions"] + found}
+        # test questions first, then training ones, each by row: the same order whichever part was answered first
+        questions = sorted(stored["questions"] + found, key=lambda q: (q["split"] != "test", q["row"]))
+        stored = {**stored, "seconds": stored["seconds"] + seconds(), "questions": questions}
         if reused and any(split == "test" for split, _ in missing):
             stored["greedy_test_answers_from"] = "the finished prompt run"
         store.add_task_facts(config.name, known_facts=stored)
@@ -69,6 +77,12 @@ def trained_rows(config, task: Task, plan: list[RunSpec]) -> list[int]:
         if method.trains_network and method.uses_training_data and spec.size != NO_TRAINING_DATA:
             rows.update(subset_indices(one_class, spec.size, config.size_unit, spec.seed).tolist())
     return sorted(rows)
+
+
+def prompt_run_to_do(store, name: str, plan: list[RunSpec]) -> bool:
+    """Whether the plan holds a prompt-only run not finished yet (its greedy test answers are the pass's)."""
+    done = store.finished_keys(name)
+    return any(spec.method == "prompt" and spec.key not in done for spec in plan)
 
 
 def prompt_run_answers(store, name: str, tests: int) -> list[str] | None:

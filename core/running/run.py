@@ -23,6 +23,7 @@ from core.backbone.models import BaseModel, device_name
 from core.config import ExperimentConfig
 from core.errors import Cancelled, ConfigError, DataError
 from core.evaluation.forgetting import choose_probe, forgetting_scores
+from core.evaluation.learning_epochs import for_run as checkpoints_for_run
 from core.evaluation.measure import (
     batch_one_latency,
     dollars,
@@ -199,6 +200,7 @@ def setup(run: Run) -> None:
     ctx = run.ctx = fit_context(spec, experiment.task, experiment.labels, experiment.base, experiment.embedder,
                                 config, run.progress)
     method = METHODS[spec.method]
+    ctx.epoch_checkpoints = checkpoints_for_run(method, ctx, experiment.task)  # known/unknown across epochs
     from_budget = holds_out(method, config)
     run.record = {
         "run_key": spec.key, "method": spec.method, "size": spec.size, "seed": spec.seed,
@@ -216,7 +218,9 @@ def fit(run: Run) -> None:
     embedder_charge = ctx.embedder.charged_seconds
     with stopwatch() as fit_seconds:
         run.fitted = fit_searched(METHODS[run.spec.method], ctx)
-    run.train_seconds = fit_seconds() + (ctx.embedder.charged_seconds - embedder_charge)
+    # the known/unknown checkpoints' answering is measurement, not training (recorded apart in follow_up)
+    checking = ctx.epoch_checkpoints.seconds if ctx.epoch_checkpoints is not None else 0.0
+    run.train_seconds = fit_seconds() - checking + (ctx.embedder.charged_seconds - embedder_charge)
 
 
 def evaluate(run: Run) -> None:
@@ -271,6 +275,8 @@ def follow_up(run: Run) -> None:
         from core.evaluation.known_facts import training_fit
 
         record["known_facts_fit"] = training_fit(run.fitted, run.ctx.train_frame)  # None: no training questions
+    if run.ctx.epoch_checkpoints is not None:
+        record["learning_across_epochs"] = run.ctx.epoch_checkpoints.record()
     if task.knowledge_update is not None:
         record["knowledge_update"] = knowledge_update(method, run.fitted, run.ctx, task.knowledge_update,
                                                       experiment.labels, record["price_per_hour"])

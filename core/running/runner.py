@@ -94,7 +94,9 @@ def run_experiment(config: ExperimentConfig, store: SqlStore | None = None, prog
     plan = plan_runs(config, corpus_only_rag=config.rag.source == "corpus")
     done = store.finished_keys(config.name)
     todo = [spec for spec in plan if spec.key not in done]
-    known_facts_pass(store, experiment, plan, progress)  # QA on a decoder: the base model closed-book, once
+    # QA on a decoder: the base model closed-book, once; the test questions after the grid where its prompt run's
+    # answers are the pass's greedy ones (core/running/known_facts.py)
+    known_facts_pass(store, experiment, plan, progress, before_grid=True)
     progress.grid_started(config.name, len(plan), len(todo))
     started = time.monotonic()  # the grid budget counts from here: encoding is part of the grid's cost
     if any(uses_embeddings(METHODS[spec.method], experiment.base.family) for spec in todo):
@@ -104,6 +106,7 @@ def run_experiment(config: ExperimentConfig, store: SqlStore | None = None, prog
     with RunClaims(store, config.name) as claims:
         grid = Grid(experiment, todo, store, progress, claims, grid_seconds_limit(config, experiment.env), started)
         executor.run(grid)
+    known_facts_pass(store, experiment, plan, progress)  # the test questions the grid's prompt run answered
     return ExperimentResult(config.name, store.url, store.runs_frame(config.name), grid.executed,
                             len(plan) - len(todo) + len(claims.elsewhere), grid.failed, grid.over_budget)
 

@@ -60,11 +60,14 @@ class LoopInputs:
     # train exactly this many optimiser steps and keep the last weights, checking nothing: the refit on every
     # example, whose step count a selection run chose on held-out examples (core/running/refit.py)
     steps: int | None = None
+    # (epoch, epochs planned, step, stopping) at each epoch's end: the known/unknown checkpoints
+    # (core/evaluation/learning_epochs.py); its seconds count neither in the time budget nor in throughput
+    epoch_end: Callable[[int, int, int, bool], None] | None = None
 
     @classmethod
-    def of(cls, run: TrainingRun) -> LoopInputs:
+    def of(cls, run: TrainingRun, epoch_end: Callable[[int, int, int, bool], None] | None = None) -> LoopInputs:
         return cls(run.base, run.config.training, run.config.budget, run.seed, run.progress,
-                   getattr(run, "refit_steps", None))
+                   getattr(run, "refit_steps", None), epoch_end)
 
 
 @dataclass(frozen=True)
@@ -158,7 +161,13 @@ def train(model: torch.nn.Module, inputs: LoopInputs, examples: Examples, lr: fl
                 stop_reason = "time_budget"
             if stop_reason != "completed" or step >= plan.total_steps:  # a refit's count may end inside an epoch
                 break
-        if stop_reason != "completed" or step >= plan.total_steps:
+        stopping = stop_reason != "completed" or step >= plan.total_steps
+        if inputs.epoch_end is not None:
+            paused = time.perf_counter()
+            with torch.no_grad():
+                inputs.epoch_end(epoch + 1, plan.epochs, step, stopping)
+            started += time.perf_counter() - paused  # the time budget is the training's
+        if stopping:
             break
 
     if fixed is not None:

@@ -186,9 +186,10 @@ def _padded_loss(model, base, ids: list[list[int]], labels: list[list[int]]) -> 
 
 
 def train_decoder(model: torch.nn.Module, ctx: TrainingRun, examples: list[Example], validation: list[Example],
-                  lr: float, suffix: str) -> dict:
+                  lr: float, suffix: str, epoch_end=None) -> dict:
     """Fine-tune `model` in place on `examples` within the config's budget, early-stopping on the loss over
-    `validation` (the training loss where there is none); return what the record keeps."""
+    `validation` (the training loss where there is none); return what the record keeps. epoch_end: the loop's
+    epoch-end callback (LoopInputs.epoch_end), where the run measures something there."""
     base, eval_batch_size = ctx.base, ctx.config.training.eval_batch_size
     ids, labels = encode_examples(base.tokenizer, examples, base.max_length, suffix)
     val_ids, val_labels = encode_examples(base.tokenizer, validation[:MAX_VALIDATION_EXAMPLES], base.max_length,
@@ -202,6 +203,6 @@ def train_decoder(model: torch.nn.Module, ctx: TrainingRun, examples: list[Examp
     def collate(chunk) -> dict[str, torch.Tensor]:  # the micro-batches where packing is not possible
         return right_padded(base.tokenizer, [ids[i] for i in chunk], [labels[i] for i in chunk])
 
-    details = train(model, LoopInputs.of(ctx), Examples(ids, collate=collate, packer=lambda: (packer, batching)),
-                    lr, loss)
+    details = train(model, LoopInputs.of(ctx, epoch_end),
+                    Examples(ids, collate=collate, packer=lambda: (packer, batching)), lr, loss)
     return {**details, "train_examples_seen": len(ids)}

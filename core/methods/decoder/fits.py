@@ -45,13 +45,34 @@ def instruction(ctx: FitContext, passages: bool = False) -> str:
     return QA_INSTRUCTION + (ABSTAIN_WITH_PASSAGES if passages else ABSTAIN_CLAUSE)
 
 
+def _lm_and_prompts(ctx: FitContext, model: torch.nn.Module) -> tuple[LanguageModel, PromptBuilder]:
+    base, settings = ctx.base, ctx.config
+    lm = LanguageModel(model, base.tokenizer, base.device, base.autocast_dtype,
+                       batch_size=settings.training.eval_batch_size, max_new_tokens=settings.llm.max_new_tokens)
+    return lm, PromptBuilder(base.tokenizer, base.max_length - settings.llm.max_new_tokens)
+
+
+def answering(ctx: FitContext, model: torch.nn.Module) -> DecoderPredictor:
+    """The model as it is now, asked closed-book as the fitted run will be (no shots, no retrieval), and unlike
+    predictor() leaving its weights trainable: the known/unknown checkpoints during training."""
+    lm, prompts = _lm_and_prompts(ctx, model)
+    return DecoderPredictor(lm, prompts, ctx.kind, instruction(ctx), list(ctx.labels),
+                            max_input_tokens=ctx.config.model.max_length)
+
+
+def epoch_end(ctx: FitContext, model: torch.nn.Module, retriever: Retriever | None = None):
+    """The loop's epoch-end callback where the run measures known and Unknown facts across epochs (closed-book
+    fits only: with retrieval the base model's closed-book categories do not describe what it is asked)."""
+    if ctx.epoch_checkpoints is None or retriever is not None:
+        return None
+    return ctx.epoch_checkpoints.hook(lambda: answering(ctx, model))
+
+
 def predictor(ctx: FitContext, model: torch.nn.Module, shots=(), retriever: Retriever | None = None,
               details: dict | None = None, shot_picker=None) -> DecoderPredictor:
     base, settings = ctx.base, ctx.config
     model.to(base.device).eval()
-    lm = LanguageModel(model, base.tokenizer, base.device, base.autocast_dtype,
-                       batch_size=settings.training.eval_batch_size, max_new_tokens=settings.llm.max_new_tokens)
-    prompts = PromptBuilder(base.tokenizer, base.max_length - settings.llm.max_new_tokens)
+    lm, prompts = _lm_and_prompts(ctx, model)
     total = sum(p.numel() for p in model.parameters())
     if retriever is not None and retriever.embedder is not None:  # BM25 alone embeds nothing
         total += sum(p.numel() for p in retriever.embedder.base.encoder().parameters())
@@ -170,7 +191,7 @@ def supervised(ctx: FitContext, model: torch.nn.Module, method: str,
         raise ConfigError(f"{method} trains on examples, and this run has none; give it a training-set size")
     details = train_decoder(model, ctx, sft_examples(ctx, prompts, train, retriever),
                             sft_examples(ctx, prompts, validation, retriever), ctx.learning_rate(method),
-                            prompts.answer_suffix())
+                            prompts.answer_suffix(), epoch_end(ctx, model, retriever))
     details["train_prompts_cut"] = prompts.cut
     if ctx.train_frame is not None and "knowledge" in ctx.train_frame:  # the known-facts pass ran (QA)
         from core.evaluation.known_facts import trained_on

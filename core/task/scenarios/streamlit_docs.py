@@ -41,11 +41,13 @@ DEMO_GRID = {"sizes": [32, 128], "seeds": [0, 1, 2], "task": {"kind": "qa"}, "mo
              "methods": ["prompt", "rag", "rag_bm25", "rag_hybrid", "lora", "corpus_ft", "rag_lora"]}
 LLM_DEMO_GRID = DEMO_GRID  # an LLM is the only backbone that answers questions
 # `adaptlab demo streamlit-docs --quick`: the small build, every method once at 32 training questions, four
-# passages in RAG's prompts, the short fine-tuning budget geo-qa's quick look uses, no forgetting probe, and the
-# known-facts pass greedy only (known or unknown, no sampled answers: each sample costs as much as the greedy pass)
+# passages in RAG's prompts, the short fine-tuning budget geo-qa's quick look uses, no forgetting probe, the
+# known-facts pass greedy only (known or unknown, no sampled answers: each sample costs as much as the greedy pass),
+# and known/unknown learning followed at 2 evenly spaced epoch ends (the last among them: the finding's sentence
+# reads the first and the last) instead of 4, each answering the run's training questions and 48 test questions
 QUICK_OPTIONS = {"task": {"kind": "qa", "builtin_options": {"quick": True}}, "sizes": [32], "rag": {"k": 4},
                  "training": {"batch_size": 8}, "budget": {"max_epochs": 2, "min_steps": 12}, "forgetting": "off",
-                 "llm": {"known_facts": {"samples": 0}}}
+                 "llm": {"known_facts": {"samples": 0, "checkpoints": 2}}}
 
 CARD = {
     "name": "streamlit-docs",

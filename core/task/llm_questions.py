@@ -59,48 +59,72 @@ REASONS = {
 
 def llm_questions(chunks: pd.DataFrame, write: Callable[[list[str]], list[str]], prompt: str = PROMPT,
                   max_per_chunk: int = 2, attempts: int | None = None,
-                  embed: Callable[[list[str]], np.ndarray] | None = None, similarity: float = SIMILARITY
-                  ) -> QuestionSet:
+                  embed: Callable[[list[str]], np.ndarray] | None = None, similarity: float = SIMILARITY,
+                  progress: Callable[[int, int, int, dict], None] | None = None) -> QuestionSet:
     """Question and answer pairs written by `write` (prompts -> replies) for each chunk, filtered as above.
 
     attempts: prompts per chunk (default max_per_chunk + 1, so a dropped pair can be replaced); embed: texts
-    -> unit vectors for near-duplicates by meaning (without it, by shared words)."""
+    -> unit vectors for near-duplicates by meaning (without it, by shared words); progress(chunks done, chunks,
+    kept, dropped by reason): called as each group of chunks is written and filtered (a worker job's progress)."""
     check_chunks(chunks, max_per_chunk)
     attempts = attempts or max_per_chunk + 1
-    prompts = [prompt.format(passage=text, n=n + 1) for text in chunks.text for n in range(attempts)]
-    replies = list(write(prompts))
-    if len(replies) != len(prompts):
-        raise ValueError(f"{len(replies)} replies for {len(prompts)} prompts")
-    pairs = [parse_pair(reply) for reply in replies]
-    vectors = embed([pair[0] if pair else "" for pair in pairs]) if embed is not None else None
-    dropped: Counter = Counter()
-    rows, kept_vectors, kept_words, asked = [], [], [], set()
-    for position, chunk in enumerate(chunks.itertuples(index=False)):
+    keeper = _Keeper(max_per_chunk, similarity)
+    step = max(1, BATCH_SIZE // attempts)  # chunks per write: one batch of prompts, filtered and reported as it comes
+    if progress is not None:
+        progress(0, len(chunks), 0, {})
+    for start in range(0, len(chunks), step):
+        group = chunks.iloc[start:start + step]
+        prompts = [prompt.format(passage=text, n=n + 1) for text in group.text for n in range(attempts)]
+        replies = list(write(prompts))
+        if len(replies) != len(prompts):
+            raise ValueError(f"{len(replies)} replies for {len(prompts)} prompts")
+        pairs = [parse_pair(reply) for reply in replies]
+        vectors = embed([pair[0] if pair else "" for pair in pairs]) if embed is not None else None
+        for position, chunk in enumerate(group.itertuples(index=False)):
+            here = slice(position * attempts, (position + 1) * attempts)
+            keeper.add(chunk, pairs[here], None if vectors is None else vectors[here])
+        if progress is not None:
+            progress(min(start + step, len(chunks)), len(chunks), len(keeper.rows), dict(keeper.dropped))
+    frame = pd.DataFrame(keeper.rows, columns=list(QUESTION_COLUMNS))
+    report = {"chunks": len(chunks), "generated": len(chunks) * attempts, "kept": len(frame),
+              "dropped": dict(sorted(keeper.dropped.items())),
+              "reasons": {r: REASONS[r] for r in sorted(keeper.dropped)}, "max_per_chunk": max_per_chunk,
+              "attempts": attempts}
+    return QuestionSet(frame, report)
+
+
+class _Keeper:
+    """The pairs kept so far, chunk by chunk, and why the others were dropped."""
+
+    def __init__(self, max_per_chunk: int, similarity: float):
+        self.max_per_chunk, self.similarity = max_per_chunk, similarity
+        self.rows: list[dict] = []
+        self.dropped: Counter = Counter()
+        self.asked: set[str] = set()
+        self.kept_words: list[set[str]] = []
+        self.kept_vectors: list[np.ndarray] = []
+
+    def add(self, chunk, pairs: list, vectors) -> None:
         kept_here = 0
-        for index in range(position * attempts, (position + 1) * attempts):
-            pair = pairs[index]
+        for index, pair in enumerate(pairs):
             reason = _unsupported(pair, chunk.text)
-            if reason is None and kept_here == max_per_chunk:
+            if reason is None and kept_here == self.max_per_chunk:
                 reason = "over per-chunk limit"
             if reason is None:
                 key = normalize_answer(pair[0])
                 vector = vectors[index] if vectors is not None else None
-                reason = "duplicate" if key in asked else _near(key, vector, kept_words, kept_vectors, similarity)
+                reason = "duplicate" if key in self.asked else _near(key, vector, self.kept_words, self.kept_vectors,
+                                                                      self.similarity)
             if reason:
-                dropped[reason] += 1
+                self.dropped[reason] += 1
                 continue
-            asked.add(key)
-            kept_words.append(set(key.split()))
+            self.asked.add(key)
+            self.kept_words.append(set(key.split()))
             if vector is not None:
-                kept_vectors.append(vector)
+                self.kept_vectors.append(vector)
             kept_here += 1
-            rows.append({"question": pair[0], "answer": pair[1], "aliases": [pair[1]], "source": str(chunk.id),
-                         "origin": "llm"})
-    frame = pd.DataFrame(rows, columns=list(QUESTION_COLUMNS))
-    report = {"chunks": len(chunks), "generated": len(prompts), "kept": len(frame),
-              "dropped": dict(sorted(dropped.items())), "reasons": {r: REASONS[r] for r in sorted(dropped)},
-              "max_per_chunk": max_per_chunk, "attempts": attempts}
-    return QuestionSet(frame, report)
+            self.rows.append({"question": pair[0], "answer": pair[1], "aliases": [pair[1]], "source": str(chunk.id),
+                              "origin": "llm"})
 
 
 def document_questions(chunks: pd.DataFrame, settings: QuestionsSpec, seed: int = 0,
@@ -117,7 +141,8 @@ def document_questions(chunks: pd.DataFrame, settings: QuestionsSpec, seed: int 
 
 
 def write_questions(chunks: pd.DataFrame, model: str, *, prompt: str = PROMPT, max_per_chunk: int = 2,
-                    device: str | None = None, encoder: str = "default") -> QuestionSet:
+                    device: str | None = None, encoder: str = "default",
+                    progress: Callable[[int, int, int, dict], None] | None = None) -> QuestionSet:
     """Question and answer pairs written by `model` (smollm2, a Hub id or a local folder, loaded as every model is:
     safetensors only, inside ADAPTLAB_MODEL_ROOTS) for each chunk: greedy, batched, short; near-duplicates found by
     the `encoder`'s embeddings; filtered and reported as llm_questions does. Decoding is greedy, so no seed: the
@@ -154,7 +179,8 @@ def write_questions(chunks: pd.DataFrame, model: str, *, prompt: str = PROMPT, m
         return replies
 
     embedder = BaseModel.load(encoder, device=str(base.device))
-    questions = llm_questions(chunks, write, prompt, max_per_chunk, embed=lambda texts: encode_texts(embedder, texts))
+    questions = llm_questions(chunks, write, prompt, max_per_chunk, embed=lambda texts: encode_texts(embedder, texts),
+                              progress=progress)
     questions.report.update(model=base.name, max_new_tokens=MAX_NEW_TOKENS, chat_template=chat)
     return questions
 

@@ -47,9 +47,12 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=CHUNKS)
     parser.add_argument("--max-per-chunk", type=int, default=2)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--models", type=Path, help="a models folder to reuse (the built-in GGUF converted once)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as home:
         os.environ["ADAPTLAB_HOME"] = home  # no cached replies: every prompt is written now
+        if args.models:
+            Path(home, "models").symlink_to(args.models.resolve())
         from core.task.llm_questions import write_questions
 
         chunks = streamlit_chunks(args.chunks)

@@ -39,6 +39,11 @@ def job_name(folder: str) -> str:
     return f"questions: {Path(folder).name}"
 
 
+def is_question_job(name: str) -> bool:
+    """Whether a job of this name (the Runs page's jobs table holds no config) writes questions."""
+    return str(name).startswith("questions: ")
+
+
 def job_config(folder: str, settings: QuestionsSpec) -> dict:
     return {"job": KIND, "documents": Path(folder).name,
             "questions": settings.model_copy(update={"source": "llm", "seed": None}).model_dump(mode="json")}

@@ -375,15 +375,9 @@ def documents_read(spec: dict) -> tuple[dict, pd.DataFrame]:
 def documents_chunks(folder: str) -> tuple[dict, pd.DataFrame]:
     """What reading an uploaded documents folder found (summary, skipped documents) and its chunk table, cut as a
     task over them would cut it (the default retriever's tokenizer); only folders inside the uploads folder."""
-    from core.config import LlmSettings
-    from core.task.chunking import COLUMNS
-    from core.task.document_settings import DocumentsSpec
-    from core.task.documents import documents_corpus
-    from core.task.uploads import inside_uploads
+    from core.running.question_jobs import upload_chunks
 
-    corpus, record = documents_corpus(DocumentsSpec(path=inside_uploads(Path(folder).name)),
-                                      tokenizer(LlmSettings().retriever))
-    return {k: v for k, v in record.items() if k != "chunk_table"}, corpus[COLUMNS]
+    return upload_chunks(folder)
 
 
 @st.cache_data(show_spinner="Writing questions from the chunks…", max_entries=8)
@@ -392,16 +386,6 @@ def cloze_questions(folder: str, max_per_chunk: int = 2, seed: int = 0) -> tuple
     from core.task.questions import cloze_questions as build
 
     questions = build(documents_chunks(folder)[1], max_per_chunk=max_per_chunk, seed=seed)
-    return questions.frame, questions.report
-
-
-@st.cache_data(show_spinner="Writing questions with the language model (minutes on a CPU)…", max_entries=8)
-def llm_questions(folder: str, model: str, max_per_chunk: int = 2) -> tuple[pd.DataFrame, dict]:
-    """Questions written by `model` from an uploaded documents folder's chunks (core/task/llm_questions.py): the
-    table and its report. The model loads as any model does: safetensors only, inside ADAPTLAB_MODEL_ROOTS."""
-    from core.task.llm_questions import write_questions
-
-    questions = write_questions(documents_chunks(folder)[1], model, max_per_chunk=max_per_chunk)
     return questions.frame, questions.report
 
 

@@ -1,7 +1,8 @@
 """Data, from documents alone: upload them, see the chunks, generate questions, review them, and use the accepted ones.
 
-Part of the Data page (pages/data.py calls documents_alone); the work is core/task/questions.py (cloze questions)
-and core/results/question_review.py (the review table, the accepted set, saving it as the task's QA file).
+Part of the Data page (pages/data.py calls documents_alone); the work is core/task/questions.py (cloze questions),
+a worker job for questions an LLM writes (pages/data_questions_job.py), and core/results/question_review.py (the
+review table, the accepted set, saving it as the task's QA file).
 
 The review (accepted or not, edits) lives in this session's state, one per documents folder and question settings,
 so it is there again when the user comes back from another page. Not beside the upload on disk: a documents folder
@@ -30,6 +31,7 @@ from core.task.documents import FORMATS as DOCUMENT_FORMATS
 from core.task.questions import report_lines
 from core.task.uploads import save_documents
 from dashboard import state, ui
+from pages import data_questions_job as questions_job
 
 KEY = "data.docs"
 SHOWN = ["accept", "question", "answer", "document", "heading"]  # the review table's columns on screen
@@ -58,9 +60,15 @@ def documents_alone() -> dict | None:
         return None
     st.subheader("Questions from the documents")
     settings = {**_cloze_settings(), "writer": _question_writer()}
+    writer = settings["writer"]
     if st.button("Generate questions", key=f"{KEY}.generate", icon=":material/quiz:"):
         st.session_state[f"{KEY}.generated"] = {"folder": folder, **settings}
+        if writer:  # written by the worker, not here (pages/data_questions_job.py)
+            questions_job.ask(folder, writer, settings["max_per_chunk"])
     generated = st.session_state.get(f"{KEY}.generated")
+    if (not generated or generated["folder"] != folder) and writer and \
+            questions_job.asked(folder, writer, settings["max_per_chunk"]):
+        generated = {"folder": folder, **settings}  # asked before a reload, or in another tab: its job or questions
     if not generated or generated["folder"] != folder:
         return None
     if {k: generated[k] for k in settings} != settings:
@@ -140,12 +148,13 @@ def _question_writer() -> str | None:
 
 def _review(generated: dict, chunks: pd.DataFrame) -> dict | None:
     folder, writer = generated["folder"], generated.get("writer")
-    try:
-        questions, report = (state.llm_questions(folder, writer, generated["max_per_chunk"]) if writer else
-                             state.cloze_questions(folder, generated["max_per_chunk"], generated["seed"]))
-    except AdaptlabError as problem:  # a model that cannot be loaded, or is no language model
-        ui.error(problem)
-        return None
+    if writer:  # the worker writes them: its progress until they are saved beside the documents
+        written = questions_job.written(folder, writer, generated["max_per_chunk"])
+        if written is None:
+            return None
+        questions, report = written
+    else:
+        questions, report = state.cloze_questions(folder, generated["max_per_chunk"], generated["seed"])
     st.markdown("\n".join(f"- {markdown_text(line)}" for line in report_lines(report)))
     if questions.empty:
         st.warning("No question was kept (the reasons are above). " + ("Name a larger model, or use cloze questions."

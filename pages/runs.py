@@ -9,6 +9,7 @@ from core.errors import AdaptlabError
 from core.results.refit import how_trained_column
 from core.results.text import markdown_text
 from core.running.claims import running_elsewhere
+from core.running.question_jobs import is_question_job, progress_line
 from core.task.sizes import size_label
 from dashboard import live, missing_runs, state, ui
 
@@ -85,11 +86,18 @@ def _job(job: dict, latest: dict) -> None:
             # a link, not a button that switches page: this card redraws every few seconds (a fragment), and its
             # timer's rerun could clear the page a switch from inside it had just drawn (a blank Compare)
             with action:
-                ui.link("compare", "Compare", experiment=job["experiment"])
+                if is_question_job(job["experiment"]):  # its questions are reviewed on the Data page
+                    ui.link("data", "Review")
+                else:
+                    ui.link("compare", "Compare", experiment=job["experiment"])
         elif status in ("cancelled", "failed") and job["id"] == latest.get(job["experiment"]):
             action.button("Resume", key=f"{KEY}.resume.{job['id']}", icon=":material/replay:", on_click=_resume,
                           args=(job["id"],), help="Queue it again: the runs already finished are kept and skipped.")
-        if status == "running":
+        if status == "running" and is_question_job(job["experiment"]):
+            total = progress.get("chunks_total")
+            st.progress(min(1.0, (progress.get("chunks_done") or 0) / total) if total else 0.0,
+                        text=progress_line(progress) or "preparing…")
+        elif status == "running":
             _progress(job, progress, _unit(job["experiment"]))
         if job.get("error"):
             (st.warning if status == "finished" else st.error)(markdown_text(job["error"]), icon=":material/error:")

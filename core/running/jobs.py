@@ -70,6 +70,11 @@ workers = Table(
 )
 
 
+def job_kind(config: dict | None) -> str:
+    """'experiment' (the config is an ExperimentConfig's), or what a job of another kind says it is ('questions')."""
+    return (config or {}).get("job", "experiment")
+
+
 def resource_for(device: str) -> str:
     """Which queue lane a job takes: 'gpu' when it will run on an accelerator."""
     if device in ("cuda", "mps"):
@@ -104,8 +109,12 @@ class JobQueue:
         if clash is not None:
             raise StoreError(f"experiment '{config.name}' is already queued or running (job {clash.id}); "
                              "wait for it, cancel it on the Runs page, or choose another name")
-        values = {"experiment": config.name, "config": config.model_dump(mode="json"),
-                  "resource": resource or resource_for(config.model.device), "status": "queued",
+        return self.enqueue(config.name, config.model_dump(mode="json"), resource or resource_for(config.model.device))
+
+    def enqueue(self, name: str, config: dict, resource: str) -> int:
+        """Insert a queued job as it is (submit checks an experiment first; core/running/question_jobs.py queues
+        question writing, its config marked {"job": "questions"})."""
+        values = {"experiment": name, "config": config, "resource": resource, "status": "queued",
                   "cancel_requested": False, "attempts": 0, "created_at": now(),
                   "progress": {"message": "waiting for a worker"}}
 
@@ -115,8 +124,11 @@ class JobQueue:
         return int(self.store._retry(run))
 
     def resubmit(self, job_id: int) -> int:
-        """Queue a stopped job's experiment again: the runs it finished are skipped, so it resumes."""
+        """Queue a stopped job's work again: the runs it finished are skipped (the replies a question-writing job
+        wrote are read back), so it resumes."""
         job = self.job(job_id)
+        if job_kind(job["config"]) != "experiment":
+            return self.enqueue(job["experiment"], job["config"], job["resource"])
         return self.submit(ExperimentConfig.model_validate(job["config"]), resource=job["resource"])
 
     def cancel(self, job_id: int) -> str:

@@ -29,7 +29,7 @@ from core.cancel import cancellable
 from core.errors import AdaptlabError, Cancelled
 from core.paths import adaptlab_home
 from core.results.store import SqlStore
-from core.running.jobs import HEARTBEAT_SECONDS, STALE_SECONDS, JobQueue
+from core.running.jobs import HEARTBEAT_SECONDS, STALE_SECONDS, JobQueue, job_kind
 from core.running.run import Progress
 from core.task.sizes import size_label
 
@@ -39,6 +39,9 @@ CANCEL_POLL_SECONDS = 1.0  # how often the worker asks whether its job was cance
 
 class JobProgress(Progress):
     """Turns the runner's progress events into a row the Runs page reads, and raises Cancelled on request."""
+
+    CANCELLED = "cancelled; the runs finished before it are kept, and running it again does the rest"
+    KEPT = "finished runs are kept"  # what a stopped worker leaves of the job
 
     def __init__(self, queue: JobQueue, job_id: int, cancel: threading.Event, unit: str = "per_class"):
         self.queue, self.job_id, self.cancel = queue, job_id, cancel
@@ -146,33 +149,27 @@ class Worker:
 
 
 def run_job(queue: JobQueue, job: dict, worker: Worker) -> str:
-    """Run one claimed job to its end; returns its final status. Errors are stored as words."""
-    from core.config import parse_config
-    from core.running.runner import run_experiment
-
+    """Run one claimed job to its end (an experiment's grid, or question writing: core/running/question_jobs.py);
+    returns its final status. Errors are stored as words."""
     worker.cancel.clear()
     worker.job = job["id"]
-    progress = JobProgress(queue, job["id"], worker.cancel, (job.get("config") or {}).get("size_unit", "per_class"))
+    if job_kind(job["config"]) == "questions":
+        from core.running.question_worker import QuestionProgress, write_job_questions
+
+        work, progress = write_job_questions, QuestionProgress(queue, job["id"], worker.cancel)
+    else:
+        work = _experiment
+        progress = JobProgress(queue, job["id"], worker.cancel, (job.get("config") or {}).get("size_unit", "per_class"))
     error, result = None, None
     try:
-        config = parse_config(job["config"], source=f"job {job['id']}")
-        with cancellable(worker.cancel):  # the run's loops stop at their next step once it is set
-            outcome = run_experiment(config, queue.store, progress)
-        result = {"executed": outcome.executed, "skipped": outcome.skipped, "failed": outcome.failed}
-        status, message = "finished", f"finished: {outcome.executed} run(s) done, {outcome.skipped} already stored"
-        if outcome.over_budget:
-            result["over_budget"] = len(outcome.over_budget)
-            message = (f"stopped by the grid budget: {outcome.executed} run(s) done, {len(outcome.over_budget)} "
-                       "not started; run it again with a larger budget to resume")
-        if outcome.failed:
-            error = f"{outcome.failed} run(s) failed; each one's error is listed with the runs"
+        with cancellable(worker.cancel):  # the work's loops stop at their next step once it is set
+            status, message, error, result = work(queue, job, progress)
     except Cancelled:
-        status, message = "cancelled", ("cancelled; the runs finished before it are kept, and running it again "
-                                        "does the rest")
+        status, message = "cancelled", progress.CANCELLED
     except AdaptlabError as problem:
         status, message, error = "failed", "stopped before it could run", str(problem)
     except KeyboardInterrupt:
-        queue.release(job["id"], "its worker was stopped; queued again (finished runs are kept)")
+        queue.release(job["id"], f"its worker was stopped; queued again ({progress.KEPT})")
         raise
     except Exception as problem:  # an engine bug: keep the traceback for the log, words for the page
         traceback.print_exc()
@@ -183,6 +180,24 @@ def run_job(queue: JobQueue, job: dict, worker: Worker) -> str:
         worker.job = None
     queue.finish(job["id"], status, error=error, result=result, progress=progress.final(message))
     return status
+
+
+def _experiment(queue: JobQueue, job: dict, progress: JobProgress) -> tuple[str, str, str | None, dict]:
+    """An experiment job's grid: (status, message, error, result)."""
+    from core.config import parse_config
+    from core.running.runner import run_experiment
+
+    config = parse_config(job["config"], source=f"job {job['id']}")
+    outcome = run_experiment(config, queue.store, progress)
+    result = {"executed": outcome.executed, "skipped": outcome.skipped, "failed": outcome.failed}
+    message, error = f"finished: {outcome.executed} run(s) done, {outcome.skipped} already stored", None
+    if outcome.over_budget:
+        result["over_budget"] = len(outcome.over_budget)
+        message = (f"stopped by the grid budget: {outcome.executed} run(s) done, {len(outcome.over_budget)} "
+                   "not started; run it again with a larger budget to resume")
+    if outcome.failed:
+        error = f"{outcome.failed} run(s) failed; each one's error is listed with the runs"
+    return "finished", message, error, result
 
 
 def serve(store: SqlStore, limits: dict[str, int] | None = None, idle_exit: float | None = None,

@@ -31,6 +31,7 @@ import pandas as pd
 from core.errors import ConfigError, ModelLoadError
 from core.paths import adaptlab_home
 from core.task.document_settings import QuestionsSpec, check_prompt
+from core.task.llm_questions_spans import supported_span
 from core.task.questions import (
     NEAR_DUPLICATE,
     QUESTION_COLUMNS,
@@ -40,13 +41,21 @@ from core.task.questions import (
     normalize_answer,
 )
 
-PROMPT = ("Read the passage, then write question {n} about one fact it states, with the answer: a few words "
-          "copied from the passage. Reply on one line as: Question: <question> Answer: <answer>\n\n"
-          "Passage:\n{passage}\n")
-MAX_NEW_TOKENS = 64  # a question and a short answer; a model that runs on is cut here and its reply read as it is
+# One worked example before the passage: a 135M model copies the shape it is shown far more often than it follows a
+# description of it. It comes first so every prompt shares it (the language model computes a shared start once).
+PROMPT = ("Write a question about one fact in a passage, and its answer: a few words copied from the passage.\n\n"
+          "Passage:\nThe library closes at six on Fridays. Members may borrow up to five books at a time.\n"
+          "Question: How many books may a member borrow at a time?\nAnswer: five books\n\n"
+          "Passage:\n{passage}\n\nWrite question {n} about this passage.")
+QUESTION_TOKENS = 48  # the question's line; its end (a line break) stops the writing before this
+ANSWER_TOKENS = 16  # the answer's line: a few words
+MAX_NEW_TOKENS = QUESTION_TOKENS + ANSWER_TOKENS  # what one reply may hold in all
 BATCH_SIZE = 16  # prompts generated together
+RETRY_TEMPERATURE = 0.8  # a dropped pair is written once more, sampled: greedy would write the same pair again
+RETRY_SEED = 26  # the retries' samples are drawn from this seed, so the same chunks give the same questions
 SIMILARITY = 0.9  # cosine similarity of two questions' embeddings above which they ask the same thing
 PAIR = re.compile(r"question\s*\d*\s*[:：]\s*(?P<question>.+?)\s*answer\s*[:：]\s*(?P<answer>.+)", re.IGNORECASE)
+RETRIED = ("unreadable reply", "answer not in its chunk", "answer in question", "duplicate", "near duplicate")
 REASONS = {
     "unreadable reply": "the reply is not a question and an answer",
     "answer not in its chunk": "the answer is not in its chunk (not supported)",
@@ -57,50 +66,106 @@ REASONS = {
 }
 
 
-def llm_questions(chunks: pd.DataFrame, write: Callable[[list[str]], list[str]], prompt: str = PROMPT,
+def llm_questions(chunks: pd.DataFrame, write: Callable[..., list[str]], prompt: str = PROMPT,
                   max_per_chunk: int = 2, attempts: int | None = None,
-                  embed: Callable[[list[str]], np.ndarray] | None = None, similarity: float = SIMILARITY
-                  ) -> QuestionSet:
+                  embed: Callable[[list[str]], np.ndarray] | None = None, similarity: float = SIMILARITY,
+                  progress: Callable[[int, int, int, dict], None] | None = None,
+                  retry_temperature: float | None = None) -> QuestionSet:
     """Question and answer pairs written by `write` (prompts -> replies) for each chunk, filtered as above.
 
     attempts: prompts per chunk (default max_per_chunk + 1, so a dropped pair can be replaced); embed: texts
-    -> unit vectors for near-duplicates by meaning (without it, by shared words)."""
+    -> unit vectors for near-duplicates by meaning (without it, by shared words); progress(chunks done, chunks,
+    kept, dropped by reason): called as each group of chunks is written and filtered (a worker job's progress);
+    retry_temperature: a prompt whose pair was dropped (RETRIED reasons) while its chunk still gives fewer than
+    max_per_chunk is written once more by write(prompts, temperature=retry_temperature)."""
     check_chunks(chunks, max_per_chunk)
     attempts = attempts or max_per_chunk + 1
-    prompts = [prompt.format(passage=text, n=n + 1) for text in chunks.text for n in range(attempts)]
-    replies = list(write(prompts))
+    keeper = _Keeper(max_per_chunk, similarity)
+    step = max(1, BATCH_SIZE // attempts)  # chunks per write: one batch of prompts, filtered and reported as it comes
+    if progress is not None:
+        progress(0, len(chunks), 0, {})
+    for start in range(0, len(chunks), step):
+        group = list(chunks.iloc[start:start + step].itertuples(index=False))
+        asks = [(chunk, prompt.format(passage=chunk.text, n=n + 1)) for chunk in group for n in range(attempts)]
+        again = keeper.add(asks, _written(write, [text for _, text in asks], embed))
+        if retry_temperature is not None:
+            again = [(chunk, text) for chunk, text in again if keeper.wanted(chunk)]
+            if again:
+                keeper.add(again, _written(write, [text for _, text in again], embed, temperature=retry_temperature))
+        if progress is not None:
+            progress(min(start + step, len(chunks)), len(chunks), len(keeper.rows), dict(keeper.dropped))
+    frame = pd.DataFrame(keeper.rows, columns=list(QUESTION_COLUMNS))
+    report = {"chunks": len(chunks), "generated": keeper.generated, "kept": len(frame),
+              "dropped": dict(sorted(keeper.dropped.items())),
+              "reasons": {r: REASONS[r] for r in sorted(keeper.dropped)}, "max_per_chunk": max_per_chunk,
+              "attempts": attempts, "retried": keeper.generated - len(chunks) * attempts,
+              "answers_cut_to_the_chunk": keeper.cut}
+    return QuestionSet(frame, report)
+
+
+def _written(write, prompts: list[str], embed, **options) -> tuple[list, np.ndarray | None]:
+    """The pairs `write` replied to the prompts, and their questions' embeddings (None without `embed`)."""
+    replies = list(write(prompts, **options))
     if len(replies) != len(prompts):
         raise ValueError(f"{len(replies)} replies for {len(prompts)} prompts")
     pairs = [parse_pair(reply) for reply in replies]
-    vectors = embed([pair[0] if pair else "" for pair in pairs]) if embed is not None else None
-    dropped: Counter = Counter()
-    rows, kept_vectors, kept_words, asked = [], [], [], set()
-    for position, chunk in enumerate(chunks.itertuples(index=False)):
-        kept_here = 0
-        for index in range(position * attempts, (position + 1) * attempts):
-            pair = pairs[index]
+    return pairs, (embed([pair[0] if pair else "" for pair in pairs]) if embed is not None else None)
+
+
+class _Keeper:
+    """The pairs kept so far, chunk by chunk, and why the others were dropped."""
+
+    def __init__(self, max_per_chunk: int, similarity: float):
+        self.max_per_chunk, self.similarity = max_per_chunk, similarity
+        self.rows: list[dict] = []
+        self.dropped: Counter = Counter()
+        self.kept_by_chunk: Counter = Counter()
+        self.generated = self.cut = 0
+        self.asked: set[str] = set()
+        self.kept_words: list[set[str]] = []
+        self.kept_vectors: list[np.ndarray] = []
+
+    def wanted(self, chunk) -> bool:
+        return self.kept_by_chunk[str(chunk.id)] < self.max_per_chunk
+
+    def add(self, asks: list[tuple], written: tuple[list, np.ndarray | None]) -> list[tuple]:
+        """Keep or drop each pair (asks: (chunk, prompt) in the order written); returns the asks dropped for a RETRIED
+        reason, which a second try may mend."""
+        pairs, vectors = written
+        self.generated += len(pairs)
+        again = []
+        for index, ((chunk, text), pair) in enumerate(zip(asks, pairs)):
+            pair = self._answer_from_chunk(pair, chunk.text)
             reason = _unsupported(pair, chunk.text)
-            if reason is None and kept_here == max_per_chunk:
+            if reason is None and not self.wanted(chunk):
                 reason = "over per-chunk limit"
             if reason is None:
                 key = normalize_answer(pair[0])
                 vector = vectors[index] if vectors is not None else None
-                reason = "duplicate" if key in asked else _near(key, vector, kept_words, kept_vectors, similarity)
+                reason = "duplicate" if key in self.asked else _near(key, vector, self.kept_words, self.kept_vectors,
+                                                                      self.similarity)
             if reason:
-                dropped[reason] += 1
+                self.dropped[reason] += 1
+                again += [(chunk, text)] if reason in RETRIED else []
                 continue
-            asked.add(key)
-            kept_words.append(set(key.split()))
+            self.asked.add(key)
+            self.kept_words.append(set(key.split()))
             if vector is not None:
-                kept_vectors.append(vector)
-            kept_here += 1
-            rows.append({"question": pair[0], "answer": pair[1], "aliases": [pair[1]], "source": str(chunk.id),
-                         "origin": "llm"})
-    frame = pd.DataFrame(rows, columns=list(QUESTION_COLUMNS))
-    report = {"chunks": len(chunks), "generated": len(prompts), "kept": len(frame),
-              "dropped": dict(sorted(dropped.items())), "reasons": {r: REASONS[r] for r in sorted(dropped)},
-              "max_per_chunk": max_per_chunk, "attempts": attempts}
-    return QuestionSet(frame, report)
+                self.kept_vectors.append(vector)
+            self.kept_by_chunk[str(chunk.id)] += 1
+            self.rows.append({"question": pair[0], "answer": pair[1], "aliases": [pair[1]], "source": str(chunk.id),
+                              "origin": "llm"})
+        return again
+
+    def _answer_from_chunk(self, pair: tuple[str, str] | None, passage: str) -> tuple[str, str] | None:
+        """The pair with its answer cut to the chunk's words it points at, when it is not in the chunk as written."""
+        if pair is None or _unsupported(pair, passage) != "answer not in its chunk":
+            return pair
+        span = supported_span(pair[1], passage)
+        if span is None or not normalize_answer(span):
+            return pair
+        self.cut += 1
+        return pair[0], span
 
 
 def document_questions(chunks: pd.DataFrame, settings: QuestionsSpec, seed: int = 0,
@@ -117,14 +182,14 @@ def document_questions(chunks: pd.DataFrame, settings: QuestionsSpec, seed: int 
 
 
 def write_questions(chunks: pd.DataFrame, model: str, *, prompt: str = PROMPT, max_per_chunk: int = 2,
-                    device: str | None = None, encoder: str = "default") -> QuestionSet:
+                    device: str | None = None, encoder: str = "default",
+                    progress: Callable[[int, int, int, dict], None] | None = None) -> QuestionSet:
     """Question and answer pairs written by `model` (smollm2, a Hub id or a local folder, loaded as every model is:
-    safetensors only, inside ADAPTLAB_MODEL_ROOTS) for each chunk: greedy, batched, short; near-duplicates found by
-    the `encoder`'s embeddings; filtered and reported as llm_questions does. Decoding is greedy, so no seed: the
-    same chunks, model and prompt give the same questions (the replies read back from the cache after the first
-    time)."""
+    safetensors only, inside ADAPTLAB_MODEL_ROOTS) for each chunk: greedy, batched, short, a dropped pair written once
+    more sampled at RETRY_TEMPERATURE (from RETRY_SEED); near-duplicates found by the `encoder`'s embeddings; filtered
+    and reported as llm_questions does. The same chunks, model and prompt give the same questions (the replies read
+    back from the cache after the first time)."""
     from core.backbone.embeddings import encode_texts
-    from core.backbone.lm import LanguageModel
     from core.backbone.models import BaseModel
 
     try:
@@ -137,32 +202,64 @@ def write_questions(chunks: pd.DataFrame, model: str, *, prompt: str = PROMPT, m
         raise ModelLoadError(f"{model} is a sentence encoder ({base.config.model_type}) and cannot write questions; "
                              "name a language model, such as smollm2 or a larger instruct model on a GPU")
     chat = bool(getattr(base.tokenizer, "chat_template", None))
-    lm = None  # loaded only when a reply is not in the cache
-
-    def write(prompts: list[str]) -> list[str]:
-        nonlocal lm
-        # an instruct model reads the request as its user's turn; a question and its answer may take two lines
-        framed = [base.tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=False,
-                                                     add_generation_prompt=True) if chat else text for text in prompts]
-        key = _replies_key(base, framed)
-        replies = _read_replies(key, len(framed))
-        if replies is None:
-            lm = lm or LanguageModel(base.causal_lm(), base.tokenizer, base.device, base.autocast_dtype,
-                                     batch_size=BATCH_SIZE, max_new_tokens=MAX_NEW_TOKENS)
-            replies = lm.generate(framed, first_line=False)[0]
-            _write_replies(key, replies)
-        return replies
-
+    writer = _Writer(base, chat)
     embedder = BaseModel.load(encoder, device=str(base.device))
-    questions = llm_questions(chunks, write, prompt, max_per_chunk, embed=lambda texts: encode_texts(embedder, texts))
+    questions = llm_questions(chunks, writer.write, prompt, max_per_chunk,
+                              embed=lambda texts: encode_texts(embedder, texts), progress=progress,
+                              retry_temperature=RETRY_TEMPERATURE)
     questions.report.update(model=base.name, max_new_tokens=MAX_NEW_TOKENS, chat_template=chat)
     return questions
 
 
+class _Writer:
+    """Replies from a loaded model: the question's line, then the answer's line, each stopped by its line break."""
+
+    def __init__(self, base, chat: bool):
+        self.base, self.chat = base, chat
+        self.lm = None  # loaded only when a reply is not in the cache
+
+    def write(self, prompts: list[str], temperature: float = 0.0) -> list[str]:
+        # an instruct model reads the request as its user's turn; its reply is begun for it with "Question:", so its
+        # first line is the question and nothing before it needs reading
+        framed = [(self.base.tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=False,
+                                                           add_generation_prompt=True) if self.chat else text + "\n")
+                  + "Question:" for text in prompts]
+        key = _replies_key(self.base, framed, temperature)
+        replies = _read_replies(key, len(framed))
+        if replies is None:
+            replies = self._generate(framed, temperature)
+            _write_replies(key, replies)
+        return replies
+
+    def _generate(self, framed: list[str], temperature: float) -> list[str]:
+        import torch
+
+        from core.backbone.lm import LanguageModel
+
+        base = self.base
+        self.lm = self.lm or LanguageModel(base.causal_lm(), base.tokenizer, base.device, base.autocast_dtype,
+                                           batch_size=BATCH_SIZE)
+        if temperature > 0:
+            torch.manual_seed(RETRY_SEED)
+        # Two short lines, each ended by its line break (the stop that spares a small model's running on into more
+        # questions): the question, sampled on a retry; then its answer, greedy, after "Answer:"
+        self.lm.max_new_tokens = QUESTION_TOKENS
+        questions = self.lm.generate(framed, temperature=temperature)[0]
+        replies = [f"Question: {question}" for question in questions]
+        needed = [i for i, question in enumerate(questions) if question and not PAIR.search(replies[i])]
+        if needed:
+            self.lm.max_new_tokens = ANSWER_TOKENS
+            answers = self.lm.generate([f"{framed[i]} {questions[i]}\nAnswer:" for i in needed])[0]
+            for i, answer in zip(needed, answers):
+                replies[i] += f"\nAnswer: {answer}"
+        return replies
+
+
 # The model's replies are cached, not the questions kept from them: the filter runs again on every load, so a
 # change to it applies at once, while the writing (minutes on a CPU) is done once per model, prompt and chunk.
-def _replies_key(base, prompts: list[str]) -> str:
-    digest = hashlib.sha256(json.dumps([base.name, base.fingerprint, MAX_NEW_TOKENS]).encode())
+def _replies_key(base, prompts: list[str], temperature: float = 0.0) -> str:
+    digest = hashlib.sha256(json.dumps([base.name, base.fingerprint, QUESTION_TOKENS, ANSWER_TOKENS, temperature,
+                                        RETRY_SEED]).encode())
     for prompt in prompts:
         digest.update(prompt.encode() + b"\x1e")
     return digest.hexdigest()[:32]

@@ -110,8 +110,11 @@ def report_lines(report: dict) -> list[str]:
     """The report in sentences: generated, kept, and each reason for dropping with its count."""
     origin = f"from {report['sentences']} sentence(s)" if "sentences" in report \
         else f"by {report['attempts']} prompt(s) per chunk" + (f" to {report['model']}" if "model" in report else "")
-    lines = [f"{report['generated']} question(s) generated {origin} in {report['chunks']} chunk(s); "
+    retried = f" ({report['retried']} of them a second try after a drop)" if report.get("retried") else ""
+    lines = [f"{report['generated']} question(s) generated {origin}{retried} in {report['chunks']} chunk(s); "
              f"{report['kept']} kept"]
+    if report.get("answers_cut_to_the_chunk"):
+        lines.append(f"{report['answers_cut_to_the_chunk']} answer(s) cut to the words of their chunk they pointed at")
     lines += [f"{count} dropped: {report['reasons'][reason]} ({reason})" for reason, count in report["dropped"].items()]
     return lines
 

@@ -1,5 +1,7 @@
 """Questions written by a language model: replies parsed, unsupported and repeated pairs dropped with a reason."""
 
+import re
+
 import pandas as pd
 import pytest
 
@@ -33,7 +35,7 @@ def _write(prompts: list[str]) -> list[str]:
     replies = []
     for prompt in prompts:
         source = next(i for i, text in PASSAGES.items() if text in prompt)
-        number = int(prompt.split("write question ", 1)[1].split()[0])
+        number = int(re.search(r"write question (\d+)", prompt, re.IGNORECASE)[1])
         replies.append(REPLIES[source][number - 1])
     return replies
 
@@ -67,6 +69,46 @@ def test_the_per_chunk_limit_and_replies_that_do_not_match_the_prompts():
     assert len(llm_questions(_chunks(), _write, max_per_chunk=1, attempts=3).frame) == 2
     with pytest.raises(ValueError, match="2 replies for 6 prompts"):
         llm_questions(_chunks(), lambda prompts: ["", ""])
+
+
+def test_an_answer_that_points_at_its_chunk_is_cut_to_the_chunks_words():
+    from core.task.llm_questions_spans import supported_span
+
+    chunk = PASSAGES["retries.md#0"]
+    assert supported_span("It retries three times.", chunk) == "three times"
+    assert supported_span("It retries a request that failed", chunk) is None  # "retries": one word in five
+    assert supported_span("the client retries failed requests", chunk) == "client retries a failed"
+    assert supported_span("three", chunk) == "three"
+    assert supported_span("five times a week, every day", chunk) is None  # "times": one word in six
+    assert supported_span("It is as", chunk) is None  # only filler words
+    replies = {"retries.md#0": ["Question: How often does the client retry? Answer: It retries three times."] * 3,
+               "offices.md#0": ["Question: Where does support work? Answer: a city called Lisbon, in Portugal"] * 3}
+    questions = llm_questions(_chunks(), lambda prompts: [replies[next(i for i, text in PASSAGES.items()
+                                                                        if text in prompt)][0] for prompt in prompts],
+                              max_per_chunk=1)
+    assert questions.frame.answer.tolist() == ["three times"]  # Lisbon: one word in six, no answer
+    assert questions.report["answers_cut_to_the_chunk"] == 2  # two prompts to the retries chunk, both cut
+
+
+def test_a_dropped_pair_is_written_once_more_at_another_temperature():
+    written = []
+
+    def write(prompts, temperature=0.0):  # greedy repeats the first question; sampling finds another fact
+        written.append((len(prompts), temperature))
+        if temperature == 0:
+            return [REPLIES[next(i for i, text in PASSAGES.items() if text in p)][0] for p in prompts]
+        return ["Question: How long does each retry wait? Answer: twice as long as the one before"
+                if "retries" in p else "Question: When are tickets answered? Answer: within four hours"
+                for p in prompts]
+
+    questions = llm_questions(_chunks(), write, max_per_chunk=2, retry_temperature=0.8)
+    # retries: one kept, two duplicates retried; offices: Berlin unsupported three times, all retried
+    assert written == [(6, 0.0), (5, 0.8)]
+    assert sorted(questions.frame.answer) == ["three times", "twice as long as the one before", "within four hours"]
+    report = questions.report
+    assert report["generated"] == 11 and report["retried"] == 5
+    assert report["generated"] == report["kept"] + sum(report["dropped"].values())
+    assert len(llm_questions(_chunks(), write, max_per_chunk=2).frame) == 1  # without the retry: Berlin, duplicates
 
 
 @pytest.mark.parametrize("reply, pair", [
@@ -157,7 +199,9 @@ def test_write_questions_loads_the_model_writes_and_counts_every_pair(tmp_path, 
     chunks = _handbook_chunks(tmp_path)
     questions = write_questions(chunks, str(tiny_llama), max_per_chunk=2, device="cpu")
     report = questions.report
-    assert report["generated"] == 3 * len(chunks) and report["model"] == "tiny-llama" and report["chat_template"]
+    # three prompts per chunk, and each one whose pair was dropped written once more (a random model's always are)
+    assert report["generated"] == 3 * len(chunks) + report["retried"] == 6 * len(chunks)
+    assert report["model"] == "tiny-llama" and report["chat_template"]
     assert report["generated"] == report["kept"] + sum(report["dropped"].values())
     assert report["kept"] == len(questions.frame)
     assert set(report["reasons"]) == set(report["dropped"])  # each reason said in words

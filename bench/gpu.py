@@ -68,6 +68,8 @@ STEPS = (
     Step("llm_eval", (), ("--dry-run",), 60, decoder=True),
     Step("llm_lora_vs_full", (), ("--dry-run",), 60, decoder=True),
     Step("llm_quick_grid", (), ("--dry-run",), 120, decoder=True),
+    # QLoRA runs on CUDA only: its export reproducing the run is checked here (the dry run exports lora)
+    Step("qlora_export", (), ("--dry-run",), 90, decoder=True),
 )
 
 

@@ -11,6 +11,7 @@ details). Under `tuning`, the number of shots and the selection are searched lik
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -55,6 +56,9 @@ def choose_shots(ctx: FitContext, count: int) -> list[tuple[str, str]]:
     return picked
 
 
+SHOT_INDEX = "shots.faiss"
+
+
 @dataclass
 class SimilarShots:
     """Per question, the `count` training examples whose questions embed nearest to it (cosine, exact search)."""
@@ -70,6 +74,12 @@ class SimilarShots:
         _, ids = self.index.search(self.embedder.encode(questions), min(self.count, len(self.pool)))
         # nearest last: it sits next to the question, and a full context drops the oldest (least similar) shots first
         return [[self.pool[i] for i in row[::-1] if i >= 0] for row in ids]
+
+    def save(self, folder: Path) -> None:
+        """shots.faiss: the training questions' vectors (row i is pool[i]), so an export picks as the run did."""
+        from core.backbone.vector_index import save_index
+
+        save_index(self.index, folder / SHOT_INDEX)
 
 
 def similar_shots(ctx: FitContext, count: int) -> SimilarShots:

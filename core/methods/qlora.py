@@ -15,6 +15,10 @@ if TYPE_CHECKING:
     from core.methods.decoder.predictors import DecoderPredictor
 
 
+# NF4 with double quantisation, computing in bf16 (QLoRA's recipe); an export's load.py loads its base the same way
+QUANTIZATION = {"load_in_4bit": True, "bnb_4bit_quant_type": "nf4", "bnb_4bit_use_double_quant": True}
+
+
 def require_cuda_4bit() -> None:
     """QLoRA needs a CUDA GPU and bitsandbytes: refuse in one sentence otherwise, before anything trains."""
     import torch
@@ -38,8 +42,7 @@ def fit_decoder(ctx: FitContext) -> DecoderPredictor:
     from core.methods.decoder.fits import supervised, with_lora
 
     set_seed(ctx.seed)
-    quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                                      bnb_4bit_compute_dtype=torch.bfloat16)
+    quantization = BitsAndBytesConfig(**QUANTIZATION, bnb_4bit_compute_dtype=torch.bfloat16)
     model = AutoModelForCausalLM.from_pretrained(ctx.base.path, quantization_config=quantization,
                                                  use_safetensors=True, trust_remote_code=False,
                                                  device_map={"": ctx.base.device.index or 0})

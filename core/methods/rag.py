@@ -8,6 +8,7 @@ corpus without labels still carries knowledge. Exact inner-product search by def
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -45,6 +46,7 @@ class RagSettings(Strict):
     passage_tokens: int | None = Field(None, ge=8, le=8192)
 
 
+ENTRIES_FILE = "entries.jsonl"  # what a kept (and exported) run's index holds, one {"text"} a line
 VOTE_TEMPERATURE = 0.05  # cosine similarities of neighbours differ by a few hundredths: sharpen them
 
 
@@ -58,6 +60,7 @@ class RagClassifier:
     trainable_parameters: int = 0
     total_parameters: int = 0
     details: dict = field(default_factory=dict)
+    texts: list[str] = field(default_factory=list)  # each indexed entry's text, row for row: the store a user reads
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         scores, ids = self.index.search(self.embedder.encode(texts), min(self.k, self.index.ntotal))
@@ -80,10 +83,13 @@ class RagClassifier:
             votes[unlabelled] = self.labeller.predict_proba([texts[i] for i in unlabelled])
         self.index.add(np.ascontiguousarray(self.embedder.encode(texts), dtype=np.float32))
         self.votes = np.vstack([self.votes, votes])
+        self.texts.extend(texts)
 
     def save(self, folder: Path) -> None:
         save_index(self.index, folder / "index.faiss")
         np.save(folder / "votes.npy", self.votes)
+        with open(folder / ENTRIES_FILE, "w", encoding="utf-8") as lines:  # line i is the index's row i
+            lines.writelines(json.dumps({"text": text}, ensure_ascii=False) + "\n" for text in self.texts)
 
 
 def _sources(ctx: FitContext) -> list[str]:
@@ -122,7 +128,7 @@ def fit(ctx: FitContext) -> RagClassifier:
     k = int(ctx.hyper.get("k", settings.k))
     return RagClassifier(ctx.embedder, index, np.stack(votes).astype(np.float32), k, labeller, 0, total,
                          details={"index": type(index).__name__, "entries": index.ntotal, "sources": sources,
-                                  "unlabelled_entries": len(unlabelled), "k": k})
+                                  "unlabelled_entries": len(unlabelled), "k": k}, texts=texts)
 
 
 def _one_hot(label: int, classes: int) -> np.ndarray:

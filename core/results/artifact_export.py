@@ -25,8 +25,8 @@ from core.task.sizes import size_label
 
 # what each exportable method's folder holds, and the library that loads it (the card's library_name)
 LIBRARIES = {"lora": "peft", "full": "transformers", "scratch": "transformers", "probe": "sentence-transformers",
-             "setfit": "sentence-transformers", "prompt": "sentence-transformers", "tfidf": "sklearn"}
-# the built-in models' names on the Hub
+             "setfit": "sentence-transformers", "prompt": "sentence-transformers", "tfidf": "sklearn",
+             "rag": "sentence-transformers"}
 
 
 @dataclass
@@ -56,11 +56,17 @@ def export_option(store, name: str, option: str, out: Path, merged: bool = False
     if not decoder and method not in WRITERS:
         raise AdaptlabError(f"exporting {method} on a sentence encoder is not supported yet; the options that export "
                             f"there are those of {', '.join(WRITERS)}")
+    if merged and decoder and method in decoder_export.QUANTISED:
+        raise AdaptlabError(f"--merged is not offered for {option}: its adapter was trained on a 4-bit base, and "
+                            "merging it into full-precision weights would not answer as the run did; export it "
+                            "without --merged")
     if merged and method not in (decoder_export.ADAPTERS if decoder else ("lora",)):
         raise AdaptlabError(f"--merged merges a LoRA adapter into its base model; {option} is not a LoRA option")
     settings = serving_settings(experiment, run)
     if decoder:  # refusals (a similarity-chosen shot list, a reranker) come before anything is written
         settings = decoder_export.decoder_settings(experiment, run, kept, settings)
+    elif method == "rag":
+        settings["retrieval"] = encoder_retrieval(run)
     partial = out.parent / f".{out.name}.partial"
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir()
@@ -218,12 +224,30 @@ def write_setfit(kept: Path, out: Path, settings: dict, merged: bool) -> None:
     _copy(kept, out, HEAD_FILE)
 
 
+def encoder_retrieval(run: pd.Series) -> dict:
+    """How RAG on a sentence encoder voted (core/methods/rag.py): the k nearest entries of index.faiss, each voting
+    with its row of votes.npy weighted by softmax(similarity / vote_temperature)."""
+    from core.methods.rag import VOTE_TEMPERATURE
+
+    details = (run.record or {}).get("details") or {}
+    return {"k": int(details["k"]), "vote_temperature": VOTE_TEMPERATURE, "entries": int(details.get("entries", 0)),
+            "sources": list(details.get("sources", []))}
+
+
+def write_rag(kept: Path, out: Path, settings: dict, merged: bool) -> None:
+    """The FAISS index, what each entry votes for, and the entries' texts (runs kept before they were saved have
+    no entries.jsonl: the index and the votes alone predict)."""
+    from core.methods.rag import ENTRIES_FILE
+
+    _copy(kept, out, "index.faiss", "votes.npy", *([ENTRIES_FILE] if (kept / ENTRIES_FILE).is_file() else []))
+
+
 def write_tfidf(kept: Path, out: Path, settings: dict, merged: bool) -> None:
     _copy(kept, out, "tfidf.joblib")
 
 
 WRITERS = {"lora": write_lora, "full": write_model, "scratch": write_model, "probe": write_probe,
-           "setfit": write_setfit, "prompt": write_prompt, "tfidf": write_tfidf}
+           "setfit": write_setfit, "prompt": write_prompt, "tfidf": write_tfidf, "rag": write_rag}
 
 
 def exports_folder(name: str, option: str) -> Path:

@@ -110,6 +110,29 @@ def predict(texts):
     head.coef_, head.intercept_, head.classes_ = weights["coef"], weights["intercept"], weights["classes"]
     return [LABELS[int(index)] for index in head.predict(features)]
 ''',
+    "rag": '''
+
+def predict(texts, base=SETTINGS["base_model"]):
+    """RAG on a sentence encoder: the k nearest entries of index.faiss (inner product of unit-length mean-pooled
+    embeddings) vote, entry i with row i of votes.npy (its label, or for an unlabelled document its zero-shot label
+    distribution), weighted by softmax(similarity / vote_temperature); entries.jsonl holds their texts."""
+    import faiss
+    import numpy as np
+    from sentence_transformers import SentenceTransformer
+
+    retrieval = SETTINGS["retrieval"]
+    encoder = SentenceTransformer(base, device="cpu")
+    encoder.max_seq_length = SETTINGS["max_length"]
+    features = encoder.encode(list(texts), normalize_embeddings=True, convert_to_numpy=True)
+    index, votes = faiss.read_index(str(HERE / "index.faiss")), np.load(HERE / "votes.npy")
+    scores, ids = index.search(features, min(retrieval["k"], index.ntotal))
+    weights = np.exp((scores - scores.max(axis=1, keepdims=True)) / retrieval["vote_temperature"])[..., None]
+    valid = (ids >= 0)[..., None]  # an approximate index pads with -1 when it finds fewer than k
+    tally = (votes[np.where(ids >= 0, ids, 0)] * weights * valid).sum(axis=1)
+    totals = tally.sum(axis=1, keepdims=True)
+    shares = np.where(totals > 0, tally / np.where(totals > 0, totals, 1), 1.0 / tally.shape[1])
+    return [LABELS[int(index)] for index in shares.argmax(axis=1)]
+''',
     "tfidf": '''
 
 def predict(texts):
@@ -129,7 +152,7 @@ if __name__ == "__main__":
 '''
 
 KIND = {"lora": "lora", "full": "model", "scratch": "model", "probe": "probe", "setfit": "setfit", "prompt": "prompt",
-        "tfidf": "tfidf"}
+        "tfidf": "tfidf", "rag": "rag"}
 
 
 def loader(method: str) -> str:

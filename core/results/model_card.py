@@ -107,6 +107,16 @@ def _how_to_load(settings: dict, merged: bool) -> list[str]:
         "tfidf": ["import joblib", "pipeline = joblib.load(\"THIS_FOLDER/tfidf.joblib\")  # a scikit-learn Pipeline; "
                   "predict() gives label indices"],
     }
+    if "retrieval" in settings:  # RAG: its entries vote
+        retrieval = settings["retrieval"]
+        direct["rag"] = ["import faiss, numpy as np", "from sentence_transformers import SentenceTransformer",
+                         f"encoder = SentenceTransformer(\"{settings['base_model_name']}\"); "
+                         f"encoder.max_seq_length = {settings['max_length']}",
+                         "index, votes = faiss.read_index(\"THIS_FOLDER/index.faiss\"), "
+                         "np.load(\"THIS_FOLDER/votes.npy\")",
+                         f"# the {retrieval['k']} nearest of the {retrieval['entries']} entries (entries.jsonl, line i "
+                         "is row i) vote with their row of votes.npy, weighted by softmax(cosine similarity / "
+                         f"{retrieval['vote_temperature']})"]
     direct["scratch"] = direct["full"]
     lines = ["## How to load it", "",
              "`load.py` in this folder loads it with the library alone (no adaptlab) and predicts as adaptlab did "
@@ -131,8 +141,12 @@ def _how_to_load_llm(settings: dict, merged: bool) -> list[str]:
                         f"model = AutoModelForCausalLM.from_pretrained(\"{base}\")  # the base model, unchanged"]}
     prompt, generation = settings["prompt"], settings["generation"]
     layout = "the tokenizer's chat template" if prompt["chat"] else "a plain Question/Answer layout"
-    asked = (f"The prompt ({layout}): the instruction and {len(prompt['shots'])} shot(s) in `adaptlab.json`'s "
-             f"`prompt`, questions cut to "
+    chosen = settings.get("shot_selection")
+    shots = (f"the instruction in `adaptlab.json`'s `prompt` and each question's {chosen['count']} nearest training "
+             f"examples of the {len(prompt['shot_pool'])} in its `shot_pool` (cosine similarity of "
+             f"`{chosen['encoder_name']}` embeddings, searched in `shots.faiss`; the nearest last)" if chosen else
+             f"the instruction and {len(prompt['shots'])} shot(s) in `adaptlab.json`'s `prompt`")
+    asked = (f"The prompt ({layout}): {shots}, questions cut to "
              f"{prompt['max_input_tokens']} tokens, the whole prompt to {prompt['budget']} (passages go first, then "
              f"the oldest shots). Answers: greedy, at most {generation['max_new_tokens']} new tokens, stopped at the "
              "end of the turn; " + ("a label is the one whose words are most likely after the prompt."
@@ -152,7 +166,23 @@ def _how_to_load_llm(settings: dict, merged: bool) -> list[str]:
                   f"`passages.jsonl` (line i is the index's row i) by {' and by '.join(kinds)}"
                   + (f", fused by reciprocal rank (1/({retrieval['fusion_constant']} + rank) over each one's top "
                      f"{retrieval['fusion_depth']}k)" if retrieval["kind"] == "hybrid" else "")
+                  + (f", then reranked by the cross-encoder `{retrieval['reranker']['name']}` in `reranker/` (the "
+                     f"first stage's top {retrieval['reranker']['width']}k rescored, the best k kept)"
+                     if retrieval.get("reranker") else "")
                   + "; they open the question's turn, most relevant first."]
+    if settings.get("precision") == "bf16":
+        held = ("its weights in fp32" if settings["weights"] == "model" else
+                "the base model's linear layers in 4 bits (NF4), its other weights and the adapter's in fp32"
+                if settings.get("quantization") else
+                "the base model's weights in bf16" + (" (the adapter's in fp32)" if settings["weights"] == "adapter"
+                                                       else ""))
+        lines += ["", f"Precision: the run computed in bf16, {held}, every forward pass under bf16 autocast; "
+                  "`load.py` does the same (in fp32 the answers can differ slightly)."]
+    if settings.get("quantization"):
+        lines += ["", "QLoRA: the adapter answers over the base loaded in 4 bits, as the run loaded it "
+                  "(`BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=\"nf4\", "
+                  "bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=torch.bfloat16)` as `quantization_config`), "
+                  "which needs a CUDA GPU and bitsandbytes; without them `load.py` says so in one sentence."]
     if settings.get("loaded_from"):
         lines += ["", f"The base model was loaded from {settings['loaded_from']}."]
     if merged:

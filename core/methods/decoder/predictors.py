@@ -156,8 +156,9 @@ class DecoderPredictor:
         if self.trainable_parameters:  # peft saves the adapter only; a full or scratch model saves every weight
             model.save_pretrained(folder, safe_serialization=True)
         settings = {"instruction": self.instruction, "shots": self.shots, "labels": self.labels}
-        if self.shot_picker is not None:  # the examples each question's shots are chosen from
-            settings["shot_pool"] = self.shot_picker.pool
+        if self.shot_picker is not None:  # the examples each question's shots are chosen from, and how
+            settings.update(shot_pool=self.shot_picker.pool, shot_count=self.shot_picker.count)
+            self.shot_picker.save(folder)
         (folder / "prompt.json").write_text(json.dumps(settings, ensure_ascii=False), encoding="utf-8")
         if self.retriever is not None:
             self.retriever.engine.save(folder)

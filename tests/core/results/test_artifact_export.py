@@ -17,7 +17,7 @@ import yaml
 from core.errors import AdaptlabError
 from tests.conftest import tiny_config
 
-KINDS = ["lora", "full", "scratch", "probe", "setfit", "prompt", "tfidf"]
+KINDS = ["lora", "full", "scratch", "probe", "setfit", "prompt", "tfidf", "rag"]
 
 # runs an exported load.py's predict() with adaptlab unimportable: the folder must need its library alone
 RUN_LOADER = """
@@ -107,7 +107,7 @@ def test_bad_options_are_one_sentence_and_write_nothing(kept_grid, tmp_path):
     store, _, _ = kept_grid
     out = tmp_path / "out"
     cases = [("lora@64", "has no finished run of lora@64; its options are full@4, lora@4, probe@4, prompt@0, "
-              "scratch@4, setfit@4, tfidf@4"), ("lora", "give METHOD@SIZE")]
+              "rag@4, scratch@4, setfit@4, tfidf@4"), ("lora", "give METHOD@SIZE")]
     for option, message in cases:
         with pytest.raises(AdaptlabError, match=message) as caught:
             export_option(store, "tiny", option, out)

@@ -13,6 +13,7 @@ from core.results.answers import (
     EMPTY,
     RIGHT,
     WRONG,
+    WRONG_OR_CUT,
     passages_with_answer,
     questions_to_show,
     retrieval_groups,
@@ -28,10 +29,11 @@ from dashboard import missing_runs, state, ui
 KEY = "answers"
 MAX_ROWS_SHOWN = 30  # runs listed before the answers table scrolls
 VERDICT_WORDS = {RIGHT: "✓ right", WRONG: "✗ wrong", ABSTAINED: "I don't know", EMPTY: "no answer",
-                 CUT_OFF: "✂ cut off"}
+                 CUT_OFF: "✂ cut off", WRONG_OR_CUT: "✗ wrong or ✂ cut off (not recorded)"}
 VERDICT_STYLE = {RIGHT: "background-color: #e3f4e1; color: #1e6b1a", WRONG: "background-color: #fde2e2; color: #8a1c1c",
                  ABSTAINED: "background-color: #eef0f3; color: #3e4c59", EMPTY: "background-color: #eef0f3",
-                 CUT_OFF: "background-color: #fff3d6; color: #7a5200"}
+                 CUT_OFF: "background-color: #fff3d6; color: #7a5200",
+                 WRONG_OR_CUT: "background-color: #fdebdc; color: #7a3a00"}
 
 
 def render() -> None:
@@ -108,7 +110,10 @@ def _answers(rows: pd.DataFrame, unit: str) -> None:
     said += [f"{counts[v]} {words}" for v, words in ((ABSTAINED, "said \"I don't know\""),
                                                      (WRONG, "made an answer up"), (EMPTY, "gave no answer"),
                                                      (CUT_OFF, "were cut off at the answer length limit "
-                                                               "(max_new_tokens) before they finished"))
+                                                               "(max_new_tokens) before they finished"),
+                                                     (WRONG_OR_CUT, "answered wrongly in a run stored before cut-off "
+                                                                    "answers were recorded: made up or cut off at "
+                                                                    "the answer length limit, unknown which"))
              if counts.get(v)]
     st.markdown("; ".join(said) + ".")
     table = pd.DataFrame({"method": rows.method, "training data": [size_label(s, unit) for s in rows["size"]],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.results.costs import COST_AXES
-from core.results.results_table import results_rows
+from core.results.results_table import results_rows, titled_rows
 from core.results.text import markdown_text
 from core.results.tuning import tuning_lines, tuning_table
 from core.task.sizes import NO_TRAINING_DATA, size_label, size_order
@@ -57,15 +57,16 @@ def training_data_note(results) -> str:
 def _results_table(results) -> None:
     """The results table as two full-width tables, how well each option does and what it costs, so every column is
     on screen at 1440 px without scrolling sideways; the methods' titles in a line below, not a wide column."""
-    rows = results_rows(results.summary, results.reference, results.unit, results.kind)
-    if rows.empty:
+    keyed = results_rows(results.summary, results.reference, results.unit, results.kind)
+    if keyed.empty:
         return
+    rows = titled_rows(keyed, results.reference)  # each method by its title, as the verdict card above names it
     quality, cost = ui.split_columns(rows, ["method", "training data"])
     for title, table, key in (("How well each option does", quality, "table"), ("What each costs", cost, "costs")):
         st.markdown(f"**{title}**")
         # every row on screen, no inner scroll: the table is as tall as its rows
         st.dataframe(table, hide_index=True, width="stretch", height=ui.table_height(len(table)), key=f"{KEY}.{key}")
-    st.caption(words.methods_legend(rows.method))
+    st.caption(words.methods_legend(keyed.method))
     st.caption(training_data_note(results))
 
 

@@ -10,7 +10,7 @@ from core.results.costs import Constraints
 from core.results.mlflow_export import export_experiment
 from core.results.report import PARETO_MEANS, build_report
 from core.results.report_render import to_html, to_markdown
-from core.results.text import LATENCY_ALONE, LATENCY_BATCHED, markdown_text
+from core.results.text import LATENCY_ALONE, LATENCY_BATCHED, markdown_text, option_title
 from core.running.tracking import default_uri
 from dashboard import charts, missing_runs, state, ui, verdict
 
@@ -49,6 +49,7 @@ def _export_option(results, choice) -> None:
         left, middle, right = st.columns([2, 1, 1], vertical_alignment="bottom")
         option = left.selectbox("Option to export, ready to serve", options, key=f"{KEY}.export.option",
                                 index=options.index(chosen) if chosen in options else 0,
+                                format_func=lambda key: option_title(*key.split("@", 1), results.unit),
                                 help="Its kept weights (keep_artifacts: true) as peft, transformers or scikit-learn "
                                      "load them, with load.py and a model card README.md carrying this evidence.")
         merged = middle.checkbox("LoRA merged too", key=f"{KEY}.export.merged")

@@ -23,6 +23,10 @@ from core.methods import METHODS
 from core.task.sizes import size_order
 
 RIGHT, WRONG, ABSTAINED, EMPTY, CUT_OFF = "right", "wrong", "I don't know", "no answer", "cut off"
+# a wrong answer of a run stored before runs recorded which answers max_new_tokens cut off: made up, or cut off
+# mid-answer, nothing stored tells which (only the mean tokens generated per question was kept, not each answer's)
+WRONG_OR_CUT = "wrong or cut off"
+MADE_UP = (WRONG, WRONG_OR_CUT)  # the verdicts a "wrong answers only" filter keeps
 COVERAGE = {"all": "every question", "covered": "covered by the documents", "uncovered": "not covered"}
 
 
@@ -69,28 +73,30 @@ def passages_with_answer(passage_ids: list[str], passages: dict[str, str], alias
             if any(f" {form} " in f" {normalize_answer(passages.get(passage, ''))} " for form in forms)]
 
 
-def verdict(answer: str, correct: bool, cut_off: bool = False) -> str:
+def verdict(answer: str, correct: bool, cut_off: bool | None = False) -> str:
     """right; I don't know (an abstention, honest where nothing holds the answer); no answer; cut off (generation
-    stopped at max_new_tokens before the answer ended: not an answer made up); or wrong."""
+    stopped at max_new_tokens before the answer ended: not an answer made up); wrong; or, where whether it was cut
+    off is unknown (cut_off None: a run stored before it was recorded), wrong or cut off."""
     if correct:
         return RIGHT
     if not normalize_answer(answer):
         return EMPTY
     if is_abstention(answer):
         return ABSTAINED
-    return CUT_OFF if cut_off else WRONG
+    return WRONG_OR_CUT if cut_off is None else CUT_OFF if cut_off else WRONG
 
 
 def answer_table(runs: pd.DataFrame, questions: int) -> pd.DataFrame:
     """One row per (finished run that kept its answers, question): method, size, seed, answer, correct, verdict,
     retrieved (passage ids in rank order, or None). Runs in the registry's order, then by size and seed. A run that
-    recorded which answers max_new_tokens cut off (`cut_off`) has them as "cut off"; one from before is read as it
-    was stored."""
+    recorded which answers max_new_tokens cut off (`cut_off`) has them as "cut off"; one from before (its record has
+    neither `cut_off` nor `cut_off_rate`) cannot tell a cut-off answer from a made-up one: "wrong or cut off"."""
     columns = ["run_key", "method", "size", "seed", "question", "answer", "correct", "verdict", "retrieved"]
     rows = []
     for run in _in_order(runs[runs.status == "finished"]).itertuples():
         record = run.record or {}
         answers, retrieved, cut_off = record.get("answers"), record.get("retrieved"), record.get("cut_off") or []
+        recorded = "cut_off" in record or "cut_off_rate" in record  # a run from before: whether one was cut, unknown
         predictions = getattr(run, "predictions", None)
         if not answers or len(answers) != questions or predictions is None or len(predictions) != questions:
             continue  # a run from before answers were kept, or of another test set: nothing to line up
@@ -99,7 +105,8 @@ def answer_table(runs: pd.DataFrame, questions: int) -> pd.DataFrame:
             found = retrieved[number] if retrieved and number < len(retrieved) else None
             rows.append({"run_key": run.run_key, "method": run.method, "size": run.size, "seed": run.seed,
                          "question": number, "answer": answer, "correct": bool(hit),
-                         "verdict": verdict(answer, bool(hit), number < len(cut_off) and bool(cut_off[number])),
+                         "verdict": verdict(answer, bool(hit), number < len(cut_off) and bool(cut_off[number])
+                                            if recorded else None),
                          "retrieved": None if found is None else [str(p) for p in found]})
     return pd.DataFrame(rows, columns=columns)
 
@@ -112,7 +119,7 @@ def questions_to_show(questions: pd.DataFrame, answers: pd.DataFrame, coverage: 
     if coverage != "all":
         shown = shown[shown.covered.map(lambda c: pd.notna(c) and bool(c) == (coverage == "covered"))]
     if wrong_only:
-        missed = set(answers.loc[answers.verdict == WRONG, "question"])
+        missed = set(answers.loc[answers.verdict.isin(MADE_UP), "question"])
         shown = shown[shown.question.isin(missed)]
     return shown.question.tolist()
 

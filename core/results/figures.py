@@ -16,7 +16,7 @@ from core.methods import METHODS
 from core.results.costs import Constraints, break_even_queries, total_cost
 from core.results.recommendation import Recommendation
 from core.results.report import DecisionReport, contenders
-from core.results.text import option_label
+from core.results.text import method_name, option_title
 
 
 def _colour(method: str) -> str:
@@ -33,14 +33,16 @@ def cost_volume_figure(costs: pd.DataFrame, break_even: pd.DataFrame, unit: str 
     option, and the break-even points (costs.break_even_queries) as diamonds. The one such chart: the decision
     report draws it as it is, the dashboard's Cost page lays it out for its column (dashboard/charts.py).
 
-    unit: options are named with their training-set size, "lora (32 per class)"; without it by method alone (one
-    size per method). chosen: the recommended (method, size), drawn thick and solid and every other line dashed;
-    without it each method keeps its own dash. ruled_out: the (method, size) options the constraints rule out,
-    drawn faint and dotted. volume: the user's query volume, marked with a vertical line."""
+    unit: options are named by title with their training-set size, "LoRA adapter (32 per class)"; without it by
+    the method's title alone (one size per method). chosen: the recommended (method, size), drawn thick and solid and
+    every other line dashed; without it each method keeps its own dash. ruled_out: the (method, size) options the
+    constraints rule out, drawn faint and dotted. volume: the user's query volume, marked with a vertical line."""
     import plotly.graph_objects as go
 
     figure = go.Figure()
-    name = (lambda method, size: option_label(method, size, unit)) if unit else (lambda method, size: method)
+    # named as the report's tables and the Cost page's sentences name them: by method title, with the size if asked
+    name = (lambda method, size: option_title(method, size, unit)) if unit else \
+        (lambda method, size: method_name(method))
     for (method, size), group in costs.groupby(["method", "size"], sort=False):
         picked, out = (method, size) == chosen, (method, size) in ruled_out
         label = name(method, size) + (" (chosen)" if picked else " (ruled out)" if out else "")
@@ -104,9 +106,9 @@ def pareto_figure(rec: Recommendation, constraints: Constraints):
     figure.add_trace(go.Scatter(x=front.total_dollars, y=front.accuracy, mode="lines", name="Pareto front",
                                 line={"color": "#1F2933", "dash": "dot", "shape": "hv"}, hoverinfo="skip"))
     for method, group in frame.groupby("method", sort=False):
-        labels = [option_label(m, z, rec.unit) for m, z in zip(group.method, group["size"])]
+        labels = [option_title(m, z, rec.unit) for m, z in zip(group.method, group["size"])]
         figure.add_trace(go.Scatter(
-            x=group.total_dollars, y=group.accuracy, mode="markers", name=method, text=labels,
+            x=group.total_dollars, y=group.accuracy, mode="markers", name=method_name(method), text=labels,
             marker={"color": [_colour(method) if f else "white" for f in group.feasible], "size": 11,
                     "line": {"color": _colour(method), "width": 2}},
             error_y={"type": "data", "symmetric": False, "array": group.accuracy_high - group.accuracy,

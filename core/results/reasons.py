@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from core.results.costs import Constraints, updates_without_training
-from core.results.text import LATENCY_ALONE, LATENCY_BATCHED, money, option_label, quality_words
+from core.results.text import LATENCY_ALONE, LATENCY_BATCHED, money, option_title, quality_words
 from core.task.sizes import NO_TRAINING_DATA, size_label, size_order
 
 
@@ -77,7 +77,7 @@ def why_excluded(row, quality: str) -> str:
 def excluded_options(frame: pd.DataFrame, quality: str, unit: str) -> list[tuple[str, str]]:
     """Each option the constraints rule out, with its size, and why; most accurate first."""
     rows = frame[~frame.feasible].sort_values("accuracy", ascending=False)
-    return [(option_label(row.method, row["size"], unit), why_excluded(row, quality)) for _, row in rows.iterrows()]
+    return [(option_title(row.method, row["size"], unit), why_excluded(row, quality)) for _, row in rows.iterrows()]
 
 
 def what_would_decide(frame: pd.DataFrame, tied: pd.DataFrame, scored: pd.DataFrame | None, unit: str) -> list[str]:
@@ -111,8 +111,8 @@ def what_would_decide(frame: pd.DataFrame, tied: pd.DataFrame, scored: pd.DataFr
     if examples and gap > 0 and half > 0:
         needed = examples * (half / gap) ** 2
         steps.append(f"more test examples{now}: about {needed:,.0f} would separate a difference of {gap:.3f} "
-                     f"between {option_label(tied.iloc[0].method, tied.iloc[0]['size'], unit)} and "
-                     f"{option_label(runner_up.method, runner_up['size'], unit)}")
+                     f"between {option_title(tied.iloc[0].method, tied.iloc[0]['size'], unit)} and "
+                     f"{option_title(runner_up.method, runner_up['size'], unit)}")
     else:
         steps.append(f"more test examples{now}")
     trained = tied[tied["size"] != NO_TRAINING_DATA]
@@ -128,14 +128,14 @@ def reason_lines(choice, best, frame: pd.DataFrame, constraints: Constraints, un
              tie: tuple[object, str] = (None, "")) -> list[str]:
     """The reasons under the headline; `tie` is cheapest_and_why of the tied options (None when none is tied)."""
     volume = f"{constraints.queries:,} queries"
-    where = option_label(choice.method, choice["size"], unit)
+    where = option_title(choice.method, choice["size"], unit)
     reasons = [f"{where} reaches {choice.accuracy:.3f} {quality} (95% interval {choice.accuracy_low:.3f} to "
                f"{choice.accuracy_high:.3f}; {quality_words(choice.accuracy, quality)}) and costs "
                f"{cost_parts_words(choice, constraints)}. {latency_words(choice)}."]
     tied = frame[frame.tied & ~((frame.method == best.method) & (frame["size"] == best["size"]))]
     if met:
         best_words = "most accurate option" if quality == "accuracy" else f"option with the highest {quality}"
-        best_where = option_label(best.method, best["size"], unit)
+        best_where = option_title(best.method, best["size"], unit)
         if (choice.method, choice["size"]) != (best.method, best["size"]):
             if bool(choice.tied):
                 how = difference_words(choice, quality)
@@ -147,7 +147,7 @@ def reason_lines(choice, best, frame: pd.DataFrame, constraints: Constraints, un
                 reasons.append(f"The {best_words}, {best_where} at {best.accuracy:.3f}, is measurably better and "
                                f"costs {money(best.total_dollars)}.")
         if len(tied):
-            names = ", ".join(f"{option_label(r.method, r['size'], unit)} {r.accuracy:.3f}"
+            names = ", ".join(f"{option_title(r.method, r['size'], unit)} {r.accuracy:.3f}"
                               for _, r in tied.sort_values("accuracy", ascending=False).iterrows())
             paired = "paired differences over the same seeds and test examples" if tied.paired.all() else \
                 "paired differences where predictions are stored, else the best's 95% interval" \
@@ -196,14 +196,14 @@ def difference_words(row, quality: str) -> str:
 def changes_often_reason(choice, best, frame: pd.DataFrame, constraints: Constraints, unit: str, met: bool,
                    quality: str) -> str:
     """The data-changes-often reason, matching the choice: why the option that stays current was or was not taken."""
-    where = option_label(choice.method, choice["size"], unit)
+    where = option_title(choice.method, choice["size"], unit)
     stale = (f"a trained model goes stale between updates and pays its training again on each of "
              f"{constraints.retrains} (included in its total cost)")
     if updates_without_training(choice.method):
         tail = ""
         if met and (choice.method, choice["size"]) != (best.method, best["size"]) and not bool(choice.tied):
             tail = (f" That is why it is chosen over the more accurate "
-                    f"{option_label(best.method, best['size'], unit)}: it meets every constraint and stays current.")
+                    f"{option_title(best.method, best['size'], unit)}: it meets every constraint and stays current.")
         return (f"The data changes often: {where} takes new data without training (RAG indexes new documents; a "
                 f"prompt needs no data), so it stays current, while {stale}.{tail}")
     current = frame[frame.method.map(updates_without_training).astype(bool)]
@@ -212,12 +212,12 @@ def changes_often_reason(choice, best, frame: pd.DataFrame, constraints: Constra
         why = "none was run in this experiment"
     elif not current.feasible.any():
         why = "each is ruled out (" + "; ".join(
-            f"{option_label(r.method, r['size'], unit)}: {why_excluded(r, quality)}"
+            f"{option_title(r.method, r['size'], unit)}: {why_excluded(r, quality)}"
             for _, r in current.sort_values("accuracy", ascending=False).iterrows()) + ")"
     else:
         top = current[current.feasible].sort_values("accuracy", ascending=False).iloc[0]
-        why = (f"the best of them, {option_label(top.method, top['size'], unit)} at {top.accuracy:.3f}, is "
-               f"measurably less accurate than {option_label(best.method, best['size'], unit)} at "
+        why = (f"the best of them, {option_title(top.method, top['size'], unit)} at {top.accuracy:.3f}, is "
+               f"measurably less accurate than {option_title(best.method, best['size'], unit)} at "
                f"{best.accuracy:.3f}, and "
                "without an accuracy floor only a tie would let it win")
     return (f"The data changes often, which favours {preferred}, but {why}. So {where} is "

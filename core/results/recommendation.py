@@ -26,7 +26,7 @@ from core.results.costs import (
     updates_without_training,
 )
 from core.results.reasons import cost_words, excluded_options, reason_lines, what_would_decide
-from core.results.text import option_label, option_title
+from core.results.text import option_title
 from core.task.sizes import NO_TRAINING_DATA, size_order
 
 
@@ -39,7 +39,7 @@ class Recommendation:
     reasons: list[str] = field(default_factory=list)
     candidates: pd.DataFrame = field(default_factory=pd.DataFrame)  # score_candidates, with `tied`, `pareto`
     inconclusive: bool = False  # the data cannot separate the top options: the pick among them is on cost
-    tied: list[str] = field(default_factory=list)  # "rag (32 per class) 0.795", each option tied with the best
+    tied: list[str] = field(default_factory=list)  # "RAG (32 per class) 0.795", each option tied with the best
     to_decide: list[str] = field(default_factory=list)  # what would separate the tied options
     excluded: list[tuple[str, str]] = field(default_factory=list)  # (option, why) ruled out by the constraints
     unit: str = "per_class"
@@ -48,8 +48,8 @@ class Recommendation:
 
     @property
     def option(self) -> str | None:
-        """The chosen option in words, method and size: "lora (32 per class)"."""
-        return None if self.method is None else option_label(self.method, self.size, self.unit)
+        """The chosen option in words, its method's title and size: "LoRA adapter (32 per class)"."""
+        return None if self.method is None else option_title(self.method, self.size, self.unit)
 
 
 def score_candidates(table: pd.DataFrame, constraints: Constraints) -> pd.DataFrame:
@@ -169,8 +169,8 @@ def recommend(table: pd.DataFrame, constraints: Constraints | None = None, size_
     new documents at once: with an accuracy floor, the best option that updates without training wins if it
     meets every constraint; without one, it wins when tied. When nothing meets every constraint, the option
     that misses them by least is named. `quality` names the accuracy column in the reasons (see quality_name).
-    Every option is named with its size, in the headline, the reasons and the lists of tied and excluded ones; the
-    headline by its method's title (core.results.text.option_title), the rest as the tables name it."""
+    Every option is named by its method's title and its size (core.results.text.option_title), in the headline,
+    the reasons and the lists of tied and excluded ones, as the report's tables name it."""
     constraints = constraints or Constraints()
     if table.empty:
         return Recommendation(None, None, False, "No finished runs yet: nothing to recommend.", unit=size_unit,
@@ -219,7 +219,7 @@ def recommend(table: pd.DataFrame, constraints: Constraints | None = None, size_
     reasons = reason_lines(choice, best, frame, constraints, size_unit, met, quality, excluded, to_decide,
                           (tie_pick, tie_why))
     return Recommendation(choice.method, choice["size"], met, headline, reasons, frame, inconclusive,
-                          [f"{option_label(m, s, size_unit)} {a:.3f}" for m, s, a in
+                          [f"{option_title(m, s, size_unit)} {a:.3f}" for m, s, a in
                            zip(tied.method, tied["size"], tied.accuracy)],
                           to_decide, excluded, size_unit, quality, choice_line)
 

@@ -21,8 +21,8 @@ from core.results.completeness import Completeness, planned_runs, run_states
 from core.results.costs import Constraints, break_even_queries, same_serving_cost, updates_without_training
 from core.results.known_facts import known_facts_view
 from core.results.recommendation import Recommendation
-from core.results.results_table import results_rows
-from core.results.text import LATENCY_ALONE, LATENCY_BATCHED, money, option_label, quality_name
+from core.results.results_table import results_rows, titled_rows
+from core.results.text import LATENCY_ALONE, LATENCY_BATCHED, money, option_title, quality_name
 from core.results.tuning import tuning_lines, tuning_table
 from core.results.verdict import VerdictCard, verdict_card
 from core.task.sizes import size_order
@@ -101,6 +101,7 @@ def build_report(experiment: dict, summary: pd.DataFrame, recommendation: Recomm
     if len(results) and planned:
         results["seeds"] = [seeds_text(n, len(planned.get((m, z), ()))) for m, z, n in
                             zip(summary.method, summary["size"], summary.seeds)]
+    results = titled_rows(results, reference)  # each method by its title, as the reasons and the options name it
     quality = quality_name(kind)
     pareto, pareto_note = pareto_rows(recommendation, constraints)
     facts = facts_lines(runs, constraints) if runs is not None else []
@@ -161,9 +162,9 @@ def completeness(planned: dict, summary: pd.DataFrame, runs: pd.DataFrame | None
         lines = [f"Incomplete experiment: {finished} of {total} planned runs finished. The results and the "
                  "recommendation are provisional until the rest finish."]
     cells = sorted(planned, key=lambda c: (size_order(c[1]), list(METHODS).index(c[0]) if c[0] in METHODS else 99))
-    short = [f"{option_label(m, z, unit)} {done[(m, z)]} of {len(planned[(m, z)])}" for m, z in cells
+    short = [f"{option_title(m, z, unit)} {done[(m, z)]} of {len(planned[(m, z)])}" for m, z in cells
              if 0 < done[(m, z)] < len(planned[(m, z)])]
-    missing = [option_label(m, z, unit) for m, z in cells if done[(m, z)] == 0]
+    missing = [option_title(m, z, unit) for m, z in cells if done[(m, z)] == 0]
     if short:
         lines.append("Options with fewer seeds than planned: " + "; ".join(short) + ".")
     if missing:
@@ -198,7 +199,7 @@ def options_rows(rec: Recommendation, constraints: Constraints, planned: dict | 
 
     seeds = frame.seeds if "seeds" in frame else pd.Series(np.nan, index=frame.index)
     return pd.DataFrame({
-        "option": [option_label(m, z, rec.unit) for m, z in zip(frame.method, frame["size"])],
+        "option": [option_title(m, z, rec.unit) for m, z in zip(frame.method, frame["size"])],
         f"{rec.quality} [95% interval]": [f"{a:.3f} [{lo:.3f}, {hi:.3f}]" for a, lo, hi in
                                           zip(frame.accuracy, frame.accuracy_low, frame.accuracy_high)],
         "seeds": [seeds_text(n, len(planned.get((m, z), ()))) for m, z, n in zip(frame.method, frame["size"], seeds)],
@@ -238,20 +239,20 @@ def cost_lines(rec: Recommendation, constraints: Constraints) -> list[str]:
     table = contenders(rec)
     if table.empty:
         return []
-    chosen = option_label(rec.method, rec.size, rec.unit)
+    chosen = option_title(rec.method, rec.size, rec.unit)
     retrains = constraints.retrains_counted
     mine = lambda m, z: (m, z) == (rec.method, rec.size)  # noqa: E731
     points = break_even_queries(table, retrains, constraints=constraints)
     points = points[[mine(a, b) or mine(c, d) for a, b, c, d in zip(
         points.cheaper_first, points.cheaper_first_size, points.cheaper_after, points.cheaper_after_size)]]
-    lines = [f"Beyond {row.queries:,.0f} queries, {option_label(row.cheaper_after, row.cheaper_after_size, rec.unit)} "
-             f"costs less in total than {option_label(row.cheaper_first, row.cheaper_first_size, rec.unit)} "
+    lines = [f"Beyond {row.queries:,.0f} queries, {option_title(row.cheaper_after, row.cheaper_after_size, rec.unit)} "
+             f"costs less in total than {option_title(row.cheaper_first, row.cheaper_first_size, rec.unit)} "
              f"(both {money(row.total_dollars)} there)." for row in points.itertuples()]
     same = same_serving_cost(table)
     for row in same.itertuples():
         if mine(row.method, row.size) or mine(row.other, row.other_size):
-            other = option_label(row.other, row.other_size, rec.unit) if mine(row.method, row.size) else \
-                option_label(row.method, row.size, rec.unit)
+            other = option_title(row.other, row.other_size, rec.unit) if mine(row.method, row.size) else \
+                option_title(row.method, row.size, rec.unit)
             lines.append(f"{chosen} and {other} cost the same to serve ({money(row.dollars_per_1k)} and "
                          f"{money(row.other_dollars_per_1k)} per 1,000 queries, within the noise of the measurement):"
                          " no query volume changes which is cheaper; training decides.")
@@ -276,7 +277,7 @@ def pareto_rows(rec: Recommendation, constraints: Constraints) -> tuple[pd.DataF
         return pd.DataFrame(), ""
     shown = frame[frame.pareto | frame.chosen].sort_values("total_dollars")
     table = pd.DataFrame({
-        "option": [option_label(m, z, rec.unit) + (" ← chosen" if c else "") for m, z, c in
+        "option": [option_title(m, z, rec.unit) + (" ← chosen" if c else "") for m, z, c in
                    zip(shown.method, shown["size"], shown.chosen)],
         rec.quality: shown.accuracy.map("{:.3f}".format),
         f"total at {constraints.queries:,} queries": shown.total_dollars.map(money),
@@ -286,12 +287,12 @@ def pareto_rows(rec: Recommendation, constraints: Constraints) -> tuple[pd.DataF
     if chosen.empty:
         return table, ""
     row = chosen.iloc[0]
-    where = option_label(row.method, row["size"], rec.unit)
+    where = option_title(row.method, row["size"], rec.unit)
     if row.pareto:
         note = f"{where} is on the front: no option is both cheaper at {constraints.queries:,} queries and better."
     else:
         better = frame[(frame.total_dollars <= row.total_dollars) & (frame.accuracy >= row.accuracy) & ~frame.chosen]
-        names = ", ".join(option_label(m, z, rec.unit) for m, z in zip(better.method, better["size"]))
+        names = ", ".join(option_title(m, z, rec.unit) for m, z in zip(better.method, better["size"]))
         if len(better) and not better.feasible.any():
             note = (f"{where} is not on the front: {names} cost less and do as well, but are ruled out by the "
                     "constraints.")

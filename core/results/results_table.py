@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from core.results.text import LATENCY_BATCHED, human_bytes, human_count, money, quality_name
+from core.results.text import LATENCY_BATCHED, human_bytes, human_count, method_name, money, quality_name
 from core.task.sizes import size_label
 
 
@@ -40,6 +40,16 @@ def results_rows(summary: pd.DataFrame, reference: str, unit: str, kind: str = "
         "trainable": summary.trainable_parameters.map(human_count),
         "stored": summary.bytes_stored.map(human_bytes),
     })
+
+
+def titled_rows(rows: pd.DataFrame, reference: str) -> pd.DataFrame:
+    """results_rows as a stakeholder reads them (Compare, the decision report): each method, the reference's too,
+    by its title ("TF-IDF + logistic regression", not "tfidf"), as the verdict and the reasons name them. The CLI
+    and the docs keep the keys a person types."""
+    if rows.empty:
+        return rows
+    return rows.assign(method=rows.method.map(method_name)).rename(
+        columns={f"vs {reference} [95% interval]": f"vs {method_name(reference)} [95% interval]"})
 
 
 HURTS = " (hurts)"  # after a difference to the reference that is reliably below zero (core.results.analysis)

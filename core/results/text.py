@@ -2,8 +2,9 @@
 that came from a user made safe to put inside Markdown (markdown_text: the one way, for the report and every page)::
 
     money(0.000021)                       # "$0.000021"
-    option_label("lora", "32")            # "lora (32 per class)"
-    option_title("lora", "32")            # "LoRA adapter (32 per class)": headlines and verdicts
+    option_label("lora", "32")            # "lora (32 per class)": by the key a person types (config, CLI, runs)
+    option_title("lora", "32")            # "LoRA adapter (32 per class)": what a reader reads (verdicts, reasons,
+                                          # the report's tables, break-even lines)
     quality_words(0.4)                    # "answers 4 in 10 correctly"
     markdown_text("**label** <img>")      # shown as the characters it is
 """
@@ -42,7 +43,8 @@ def money(dollars: float) -> str:
 
 
 def option_label(method: str, size: str, unit: str = "per_class") -> str:
-    """An option as every sentence names it: its method and its training-set size, "tfidf (24 per class)"."""
+    """An option by the key a person types (a config, the CLI, a run's key) and its training-set size, "tfidf (24 per
+    class)"; a reader's sentences and tables use option_title."""
     return f"{method} ({size_label(size, unit)})"
 
 
@@ -54,7 +56,8 @@ def method_name(method: str) -> str:
 
 
 def option_title(method: str, size: str, unit: str = "per_class") -> str:
-    """An option as headlines and verdicts name it: "TF-IDF + logistic regression (32 per class)"."""
+    """An option as a reader reads it, in headlines, verdicts, reasons, the report's tables and break-even lines:
+    "TF-IDF + logistic regression (32 per class)"."""
     return f"{method_name(method)} ({size_label(size, unit)})"
 
 

@@ -12,7 +12,8 @@ from collections import Counter
 
 import pandas as pd
 
-from core.task.sizes import size_label, size_order
+from core.results.text import option_title
+from core.task.sizes import size_order
 
 COLUMNS = ["method", "size", "tuning", "trials", "chosen", "trained on", "selected on", "search seconds"]
 
@@ -83,7 +84,7 @@ def tuning_lines(table: pd.DataFrame, config: dict) -> list[str]:
         lines = ["Tuning was off: each option ran at its defaults (its configured learning rate, C, shots or k); "
                  "`tuning: true` gives every method the same validation-scored search."]
     for row in table.to_dict("records"):
-        option = f"{row['method']} at {size_label(row['size'], unit)}"
+        option = option_title(row["method"], row["size"], unit)  # as the report's tables and reasons name it
         labels = f"trained on {row['trained on']} labelled examples, selected on {row['selected on']}"
         if row["trials"]:
             seconds = row["search seconds"]  # runs stored before the search was timed have none

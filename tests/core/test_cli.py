@@ -181,7 +181,7 @@ def test_report_writes_the_decision_report_with_the_constraints_given(tmp_path, 
     headline = next(line for line in text.splitlines() if line.startswith("**Use "))
     assert headline.strip("*") in printed.replace("\n", " ")
     for expected in ("accuracy floor: 0.800", "latency limit: 5 ms for one query alone", "expected queries: 1,000,000",
-                     "## Options at 1,000,000 queries", "## Pareto front", "rag (32 per class): below the accuracy "
+                     "## Options at 1,000,000 queries", "## Pareto front", "RAG (32 per class): below the accuracy "
                      "floor and too slow", "## Results"):
         assert expected in text, expected
     assert "Incomplete experiment" not in text
@@ -210,7 +210,7 @@ def test_report_on_an_incomplete_experiment_says_so_and_show_ends_with_the_recom
     assert "Incomplete experiment: 17 of 19 planned runs finished" in capsys.readouterr().out
     text = out.read_text()
     assert text.index("Incomplete experiment") < text.index("## Recommendation")
-    assert "lora (32 per class) 1 of 3" in text and "| lora | 32 per class | 1 of 3 |" in text  # the evidence too
+    assert "LoRA adapter (32 per class) 1 of 3" in text and "| LoRA adapter | 32 per class | 1 of 3 |" in text
     assert main(["--store", store, "show", "grid"]) == 0
     shown = capsys.readouterr().out.strip().splitlines()
     assert shown[-1].startswith("Recommendation (no constraints, 100,000 queries; `adaptlab report grid` for the "

@@ -173,8 +173,10 @@ def _qa_update(method: str, retrieves: bool, train_seconds: float) -> dict:
             "how": how, "update_seconds": seconds, "update_dollars": None if seconds is None else seconds / 3600 * 0.1}
 
 
-def fake_qa_experiment(store: SqlStore, name: str = "geo-qa-fake", methods=QA_METHODS) -> None:
-    """A finished QA grid on the built-in LLM (geo-qa's shape, twelve questions), stored without running a model."""
+def fake_qa_experiment(store: SqlStore, name: str = "geo-qa-fake", methods=QA_METHODS, old: bool = False) -> None:
+    """A finished QA grid on the built-in LLM (geo-qa's shape, twelve questions), stored without running a model.
+    old: its records shaped as runs stored them before they recorded which answers max_new_tokens cut off (no
+    `cut_off` list, no `cut_off_rate`)."""
     from core.evaluation.metrics import qa_metrics
 
     config = parse_config(tiny_config(name, task={"builtin": "geo-qa", "kind": "qa"}, model={"name": "smollm2"},
@@ -194,6 +196,8 @@ def fake_qa_experiment(store: SqlStore, name: str = "geo-qa-fake", methods=QA_ME
         for size_index, size in enumerate(["0"] if once else ["32", "128"]):
             answers, retrieved = _qa_answers(method, size_index)
             metrics, exact = qa_metrics(answers, aliases, covered=covered)
+            if old:
+                metrics.pop("cut_off_rate")
             seconds = QA_TRAIN_SECONDS[method] * (1 + size_index)
             update = _qa_update(method, retrieved is not None, seconds)
             record = {"run_key": f"{method}|{size}|0", "method": method, "size": size, "seed": 0, "status": "finished",

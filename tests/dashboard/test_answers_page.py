@@ -224,3 +224,20 @@ def test_knowledge_at_another_size_reads_those_runs(qa):
     rag = _bars(covered)["rag"]
     assert rag == pytest.approx(_record(qa, "rag|32|0")["by_coverage"]["covered"]["accuracy"])
     assert app.dataframe[0].value.set_index("method").loc["lora", "training data"] == "32 examples"
+
+
+def test_a_run_stored_before_cut_off_answers_were_recorded_does_not_call_its_wrong_answers_made_up(store):
+    """Issue 30, section 3: a run from before `cut_off` was recorded (no per-answer list, no cut_off_rate) cannot
+    tell an answer max_new_tokens cut off from one made up: the page says so instead of counting it made up."""
+    fake_qa_experiment(store, methods=("rag",), old=True)
+    app = _ask(open_page("answers"), UNCOVERED[0])
+    table = app.dataframe[0].value
+    rag = table[table.method == "rag"]
+    assert len(rag) and (rag.answer == UNCOVERED_RAG_ANSWER).all()
+    assert (rag.verdict == "✗ wrong or ✂ cut off (not recorded)").all()
+    text = _markdown(app)
+    assert "made an answer up" not in text and "made up or cut off at the answer length limit, unknown which" in text
+    app.segmented_control(key="answers.coverage").set_value("uncovered").run()
+    app.toggle(key="answers.wrong_only").set_value(True).run()  # "wrong answers only" still finds them
+    assert_clean(app)
+    assert UNCOVERED[0] in _numbers(app)

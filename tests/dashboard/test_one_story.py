@@ -85,3 +85,57 @@ def test_the_report_explains_each_statistical_term_once_where_it_uses_it(adaptla
     text = to_markdown(decision_report(SqlStore(adaptlab_home / "results.db"), "grid", Constraints())[1])
     assert text.count("a correction for comparing many cells at once") == 1
     assert text.count("The Pareto front: the options no other option beats") == 1
+
+
+# an option named by its method's key ("tfidf (32 per class)", "lora (8 per class)"): a title reads "TF-IDF + ..."
+KEYED = re.compile(r"\b(?:prompt|fewshot|rag|probe|lora|full|scratch|tfidf|corpus_ft|rag_lora) \(")
+
+
+def test_every_reason_break_even_line_and_the_rows_they_name_use_method_titles_on_screen_and_in_the_downloads(
+        adaptlab_home):
+    """Issue 30, section 7: the report's reasons, the status said in full (ruled out and why), the break-even lines,
+    and the table rows they name, in method titles; Compare's tables as its verdict card names them; the same in
+    the downloaded Markdown and HTML."""
+    import html as html_text
+
+    from core.cli import decision_report
+    from core.results.costs import Constraints
+    from core.results.report_render import to_html, to_markdown
+    from core.results.store import SqlStore
+    from core.results.text import option_title
+
+    stored_grid(str(adaptlab_home / "results.db"), seeds=(0, 1))
+    app = open_page("report")
+    app.number_input(key="report.floor").set_value(0.8).run()  # rag and prompt ruled out: a status said in full
+    assert_clean(app)
+    said = "\n".join(m.value for m in app.markdown)
+    assert "Ruled out by the constraints: RAG (32 per class): below the accuracy floor" in said
+    assert "**RAG (32 per class)**: ruled out: below the accuracy floor" in said  # the status in full
+    assert "- No break-even volume with TF-IDF + logistic regression (32 per class): against each" in said
+    assert not KEYED.findall(said), KEYED.findall(said)
+    rows = set(app.dataframe[0].value.option) | set(app.dataframe[1].value.option)
+    titles = {option_title(m, z) for m, z in [("prompt", "0"), ("rag", "8"), ("rag", "32"), ("lora", "8"),
+                                               ("lora", "32"), ("tfidf", "8"), ("tfidf", "32")]}
+    assert rows == titles  # the rows the reasons name, by the same names
+    assert app.selectbox(key="report.export.option").value == "tfidf@32"  # the key the export needs, shown titled
+    assert "TF-IDF + logistic regression (32 per class)" in app.selectbox(key="report.export.option").options
+
+    report = decision_report(SqlStore(adaptlab_home / "results.db"), "grid", Constraints(accuracy_floor=0.8))[1]
+    markdown = to_markdown(report)
+    assert "| TF-IDF + logistic regression (32 per class) | 0.850" in markdown  # the options table
+    assert "| TF-IDF + logistic regression (32 per class) ← chosen |" in markdown  # the Pareto front
+    assert "| LoRA adapter | 32 per class |" in markdown  # the results table
+    assert not KEYED.findall(markdown), KEYED.findall(markdown)
+    page = html_text.unescape(to_html(report, charts=False))
+    assert "<td>TF-IDF + logistic regression (32 per class)</td>" in page and not KEYED.findall(page)
+    stored_grid(str(adaptlab_home / "results.db"), "crossing", cells=CROSSING)  # a break-even volume to name
+    lines = decision_report(SqlStore(adaptlab_home / "results.db"), "crossing", Constraints())[1].cost_lines
+    assert re.match(r"Beyond [\d,]+ queries, LoRA adapter \(8 per class\) costs less in total than Prompt-only \(no "
+                    r"training data\)", lines[0]), lines
+
+    compare = switch_to(app, "compare")
+    assert_clean(compare)
+    box, lines = _card(compare)
+    assert "TF-IDF + logistic regression (32 per class)" in box
+    methods = set(compare.dataframe[0].value.method)
+    assert methods == {"Prompt-only", "RAG", "LoRA adapter", "TF-IDF + logistic regression"}

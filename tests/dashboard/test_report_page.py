@@ -14,19 +14,20 @@ def test_the_page_says_what_is_missing_names_the_tied_and_explains_the_choice(ad
     app = open_page("report")
     assert_clean(app)
     assert app.warning[0].value.startswith("**Incomplete experiment: 17 of 19 planned runs finished (2 never started)")
-    assert any("lora (32 per class) 1 of 3" in c.value for c in app.caption)
+    assert any("LoRA adapter (32 per class) 1 of 3" in c.value for c in app.caption)
     headline = app.warning[1].value  # not green: provisional until the missing runs finish
     assert headline.startswith("**Provisional, until the missing runs finish: Use TF-IDF + logistic regression (32 "
                                "per class).") and not app.success  # the method's title
     card = app.markdown[0].value  # the verdict card: the option tied with it named by its title
     assert "Tied with it (the data cannot tell them apart" in card and "LoRA adapter (32 per class): 0.900" in card
     reasons = app.markdown[1].value  # every reason, as the tables name each option
-    assert "Tied with the best, lora (32 per class) at 0.900" in reasons and "tfidf (32 per class) 0.850" in reasons
+    assert "Tied with the best, LoRA adapter (32 per class) at 0.900" in reasons
+    assert "TF-IDF + logistic regression (32 per class) 0.850" in reasons
     options = app.dataframe[0].value.set_index("option")
-    assert options.loc["lora (32 per class)", "seeds"] == "1 of 3"
+    assert options.loc["LoRA adapter (32 per class)", "seeds"] == "1 of 3"
     costs = app.dataframe[1].value.columns  # the options' costs: a table of its own, so both fit the page
     assert "total at 100,000 queries" in costs and "per 1,000 queries" in costs
-    assert options.loc["tfidf (32 per class)", "status"].startswith("chosen; tied with the best")
+    assert options.loc["TF-IDF + logistic regression (32 per class)", "status"].startswith("chosen; tied with the best")
     # with a floor rag misses and data that changes often: the reasons say why rag is not taken
     app.number_input(key="report.floor").set_value(0.8).run()
     app.toggle(key="report.changes").set_value(True).run()
@@ -34,9 +35,9 @@ def test_the_page_says_what_is_missing_names_the_tied_and_explains_the_choice(ad
     assert app.warning[1].value.startswith("**Provisional, until the missing runs finish: Use TF-IDF + logistic "
                                            "regression (32 per class).")
     reasons = app.markdown[1].value
-    assert "each is ruled out (rag (32 per class): below the accuracy floor" in reasons
-    assert "rag (32 per class) takes new data" not in reasons
-    assert "tfidf (32 per class)" not in reasons[reasons.index("Ruled out by the constraints"):]
+    assert "each is ruled out (RAG (32 per class): below the accuracy floor" in reasons
+    assert "RAG (32 per class) takes new data" not in reasons
+    assert "TF-IDF + logistic regression (32 per class)" not in reasons[reasons.index("Ruled out by the constraints"):]
 
 
 def test_the_page_sends_the_runs_to_mlflow_and_a_refusal_is_a_sentence(adaptlab_home, tmp_path):
@@ -97,7 +98,7 @@ def test_each_option_fits_the_page_and_why_one_is_ruled_out_is_said_in_full(adap
     assert_clean(app)
     options = app.dataframe[0].value.set_index("option")
     assert list(options.columns[:1]) == ["status"]  # beside the option it is about
-    assert options.loc["rag (32 per class)", "status"].startswith("ruled out") and ":" not in options.status.str.cat()
+    assert options.loc["RAG (32 per class)", "status"].startswith("ruled out") and ":" not in options.status.str.cat()
     said = " ".join(m.value for m in app.markdown)
-    assert "**rag (32 per class)**: ruled out: below the accuracy floor" in said
+    assert "**RAG (32 per class)**: ruled out: below the accuracy floor" in said
     assert not set(options.columns) & set(app.dataframe[1].value.columns[1:])  # each figure in one table

@@ -54,7 +54,9 @@ def test_compare_shows_the_table_and_every_chart_and_switches_the_cost_axis(grid
     app = open_page("compare")
     assert_clean(app)
     table = app.dataframe[0].value
-    assert {"lora", "full", "tfidf", "prompt"} <= set(table.method) and "accuracy [95% interval]" in table.columns
+    # each method by its title, as the verdict card above the table names it
+    assert {"LoRA adapter", "Full fine-tune", "TF-IDF + logistic regression", "Prompt-only"} <= set(table.method)
+    assert "accuracy [95% interval]" in table.columns
     assert len(_charts(app)) == 3  # learning curves, accuracy against cost, per-class F1
     app.selectbox(key="compare.cost_axis").set_value("bytes_stored").run()
     assert_clean(app)

@@ -7,6 +7,7 @@ from core.methods import METHODS
 from core.results.costs import Constraints, break_even_queries, total_cost
 from core.results.figures import cost_volume_figure, report_cost_figure
 from core.results.recommendation import recommend
+from core.results.text import method_name
 
 # rag is cheap to train and dear per query, lora the other way round, tfidf cheapest per query but least accurate
 TABLE = pd.DataFrame({
@@ -26,29 +27,31 @@ def test_cost_against_volume_marks_the_chosen_option_those_ruled_out_and_the_use
     figure = cost_volume_figure(costs, break_even_queries(TABLE), "per_class", chosen=("lora", "32"),
                                 ruled_out={("tfidf", "32")}, volume=10_000)
     lines = _lines(figure)
-    chosen, out, other = (lines["lora (32 per class) (chosen)"], lines["tfidf (32 per class) (ruled out)"],
-                          lines["rag (32 per class)"])
+    chosen, out, other = (lines["LoRA adapter (32 per class) (chosen)"],
+                          lines["TF-IDF + logistic regression (32 per class) (ruled out)"], lines["RAG (32 per class)"])
     assert (chosen.line.dash, chosen.line.width) == ("solid", 4)
     assert (out.line.dash, out.opacity) == ("dot", 0.45) and other.line.dash == "dash"
     assert [shape.x0 for shape in figure.layout.shapes] == [10_000]
     assert figure.layout.annotations[0].text == "your volume: 10,000"
     diamonds = next(trace for trace in figure.data if trace.name == "break-even")
-    assert "lora (32 per class) is cheaper than rag (32 per class)" in " ".join(diamonds.text)
+    assert "LoRA adapter (32 per class) is cheaper than RAG (32 per class)" in " ".join(diamonds.text)
     assert figure.layout.xaxis.type == "log" and figure.layout.yaxis.type == "log"
 
 
 def test_without_a_choice_each_method_keeps_its_own_name_and_dash():
     costs = total_cost(TABLE, [1e3, 1e6])
     lines = _lines(cost_volume_figure(costs, break_even_queries(TABLE).iloc[0:0]))
-    assert list(lines) == ["rag", "lora", "tfidf"]  # named by method alone: one size per method
-    assert {name: trace.line.dash for name, trace in lines.items()} == {m: METHODS[m].dash for m in lines}
+    titles = {method_name(m): m for m in ("rag", "lora", "tfidf")}
+    assert list(lines) == list(titles)  # named by the method's title alone: one size per method
+    assert {name: trace.line.dash for name, trace in lines.items()} == {t: METHODS[m].dash for t, m in titles.items()}
 
 
 def test_the_report_draws_the_chosen_option_and_the_best_of_every_other_method():
     constraints = Constraints(accuracy_floor=0.7, queries=1_000_000)
     rec = recommend(TABLE, constraints)
     lines = _lines(report_cost_figure(rec, constraints))
-    assert rec.option == "lora (32 per class)"
-    assert set(lines) == {"lora (32 per class) (chosen)", "rag (32 per class)", "tfidf (32 per class) (ruled out)"}
-    volumes = lines["rag (32 per class)"].x
+    assert rec.option == "LoRA adapter (32 per class)"
+    assert set(lines) == {"LoRA adapter (32 per class) (chosen)", "RAG (32 per class)",
+                          "TF-IDF + logistic regression (32 per class) (ruled out)"}
+    volumes = lines["RAG (32 per class)"].x
     assert min(volumes) <= 1_000 and max(volumes) >= 1e9  # three decades either side of the user's volume

@@ -23,7 +23,7 @@ def test_constraints_rule_options_out_and_say_why():
     choice = recommend(SUMMARY, Constraints(accuracy_floor=0.86))
     assert choice.method == "full"
     assert any("accuracy floor" in r and "falls below" in r for r in choice.reasons)  # 0.83 < 0.86
-    assert any("Ruled out" in r and "lora" in r for r in choice.reasons)
+    assert any("Ruled out" in r and "LoRA adapter" in r for r in choice.reasons)
     tight = recommend(SUMMARY, Constraints(budget_dollars=0.1, queries=1000, storage_dollars_per_gb_month=0))
     assert tight.method == "rag"  # lora and full cost more than $0.10 to train
     fast = recommend(SUMMARY, Constraints(latency_ms=1.0))
@@ -64,11 +64,11 @@ def _grid_summary() -> pd.DataFrame:
 
 
 GRID = _grid_summary()
-OPTION = re.compile(r"^[a-z_]+ \((no training data|\d+ per class)\)$")  # a method AND its size
+OPTION = re.compile(r"^[A-Z][^()]* \((no training data|\d+ per class)\)$")  # a method's title AND its size
 
 
 def _label(row) -> str:
-    return f"{row.method} ({'no training data' if row['size'] == '0' else row['size'] + ' per class'})"
+    return option_title(row.method, row["size"])
 
 
 def _constraint_sweep():
@@ -122,7 +122,7 @@ def test_over_many_constraints_the_choice_is_never_ruled_out_and_every_reason_ma
                 assert "favours options that take new data without training" in changes, (constraints, changes)
                 assert "ruled out" in changes or "measurably less accurate" in changes, (constraints, changes)
                 assert "takes new data without training" not in changes
-                for name in re.findall(r"(?:rag|prompt) \([^)]*\)", changes):
+                for name in re.findall(r"(?:RAG|Prompt-only) \([^)]*\)", changes):
                     assert OPTION.match(name)
     for constraints, choice in choices:  # the same, as the report's tables read it
         frame = choice.candidates.set_index(choice.candidates.apply(_label, axis=1))
@@ -143,8 +143,8 @@ def test_data_that_changes_often_with_a_floor_says_why_retrieval_was_not_taken()
     choice = recommend(GRID, Constraints(accuracy_floor=0.81, data_changes_often=True))
     assert not METHODS[choice.method].updates_without_training
     (changes,) = [r for r in choice.reasons if r.startswith("The data changes often")]
-    assert "rag (128 per class): below the accuracy floor" in changes
-    assert "prompt (no training data): below the accuracy floor" in changes
+    assert "RAG (128 per class): below the accuracy floor" in changes
+    assert "Prompt-only (no training data): below the accuracy floor" in changes
     assert f"So {choice.option} is used" in changes
 
 
@@ -189,8 +189,8 @@ def test_options_the_data_cannot_separate_are_all_named_and_the_verdict_is_incon
     choice = recommend(table, runs=_runs({("rag", "32"): rag, ("full", "32"): full, ("probe", "32"): probe}))
     assert choice.inconclusive and "Inconclusive on accuracy" in choice.headline
     accuracy = table.set_index("method").accuracy
-    assert choice.tied == [f"rag (32 per class) {accuracy['rag']:.3f}", f"full (32 per class) {accuracy['full']:.3f}"] \
-        or choice.tied == [f"full (32 per class) {accuracy['full']:.3f}", f"rag (32 per class) {accuracy['rag']:.3f}"]
+    rag, full = f"RAG (32 per class) {accuracy['rag']:.3f}", f"Full fine-tune (32 per class) {accuracy['full']:.3f}"
+    assert choice.tied in ([rag, full], [full, rag])
     tied = next(r for r in choice.reasons if r.startswith("Tied with the best"))
     assert "paired differences over the same seeds and test examples" in tied and "probe" not in tied
     decide = next(r for r in choice.reasons if r.startswith("Inconclusive"))
@@ -265,6 +265,6 @@ def test_the_latency_named_is_one_query_alone_and_the_batched_time_is_named_besi
     text = " ".join(choice.reasons)
     assert "It answers one query alone in 30.00 ms (in batches, 5.00 ms per query)" in text
     assert "Answering one query alone takes 30.00 ms, under the 100 ms limit, which is on one query alone" in text
-    assert "lora (32 per class): too slow" in text
+    assert "LoRA adapter (32 per class): too slow" in text
     unmeasured = recommend(SUMMARY, Constraints(latency_ms=1.0))
     assert "held to the batched time" in " ".join(unmeasured.reasons)

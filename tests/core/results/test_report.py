@@ -59,7 +59,7 @@ def test_markdown_has_the_decision_its_reasons_the_data_and_the_environment():
                      "train 60", "torch: 2.13.0", "CPU (2 cores)", "lora\\|8\\|1: OOM", "classes are imbalanced",
                      "negative transfer"):
         assert expected in text, expected
-    assert text.count("| prompt |") == 1
+    assert text.count("| Prompt-only |") == 1  # the results table names each method by its title
 
 
 def test_html_is_self_contained_and_escapes_what_users_typed():
@@ -107,10 +107,10 @@ def test_a_report_on_an_incomplete_experiment_says_so_at_the_top_with_seeds_per_
     text = to_markdown(report)
     top = text[:text.index("## Recommendation")]
     assert "Incomplete experiment: 13 of 19 planned runs finished" in top
-    assert "lora (32 per class) 1 of 3" in top and "rag (8 per class) 2 of 3" in top
-    assert "tfidf (8 per class)" in top and "no finished run" in top
-    assert "| lora | 32 per class | 1 of 3 |" in text  # the seeds behind each option, in the evidence table
-    assert "| prompt | no training data | 1 |" in text
+    assert "LoRA adapter (32 per class) 1 of 3" in top and "RAG (8 per class) 2 of 3" in top
+    assert "TF-IDF + logistic regression (8 per class)" in top and "no finished run" in top
+    assert "| LoRA adapter | 32 per class | 1 of 3 |" in text  # the seeds behind each option, in the evidence table
+    assert "| Prompt-only | no training data | 1 |" in text
     page = to_html(report, charts=False)
     assert page.index("Incomplete experiment") < page.index("<h2>Recommendation</h2>")
     # the runs themselves count failed ones
@@ -132,15 +132,17 @@ def test_the_report_shows_the_cost_that_decides_break_even_and_the_pareto_front(
     text = to_markdown(report)
     options = text[text.index("## Options at 2,000,000 queries"):text.index("## Cost against query volume")]
     assert "per 1,000 queries" in options and "total at 2,000,000 queries" in options
-    assert "| tfidf (32 per class) | 0.840 [0.810, 0.870] | 3 | $0.0020 | $0.00 | $0.00060 | $1.20 |" in options
+    assert ("| TF-IDF + logistic regression (32 per class) | 0.840 [0.810, 0.870] | 3 | $0.0020 | $0.00 | $0.00060 "
+            "| $1.20 |") in options
     assert "chosen; tied with the best; Pareto front" in options
     assert "ruled out: below the accuracy floor" in options
     # break-even with the chosen option where per-query costs differ; none with tfidf here (cheapest throughout)
     cost = text[text.index("## Cost against query volume"):text.index("## Pareto front")]
-    assert "No break-even volume with tfidf (32 per class)" in cost
+    assert "No break-even volume with TF-IDF + logistic regression (32 per class)" in cost
     front = text[text.index("## Pareto front"):text.index("## Results")]
-    assert "| tfidf (32 per class) ← chosen | 0.840 | $1.20 | yes | yes |" in front
-    assert "| lora (32 per class) | 0.860 |" in front and "tfidf (32 per class) is on the front" in front
+    assert "| TF-IDF + logistic regression (32 per class) ← chosen | 0.840 | $1.20 | yes | yes |" in front
+    assert "| LoRA adapter (32 per class) | 0.860 |" in front
+    assert "TF-IDF + logistic regression (32 per class) is on the front" in front
     page = to_html(report)
     assert "Total cost against query volume" in page and "Pareto front" in page
     assert page.count("Plotly.newPlot") == 2
@@ -148,8 +150,8 @@ def test_the_report_shows_the_cost_that_decides_break_even_and_the_pareto_front(
     rag = summary[summary.method.isin(["rag", "lora"]) & (summary["size"] == "32")]
     free = Constraints(queries=1000, storage_dollars_per_gb_month=0)
     lines = build_report(_grid_experiment(), rag, recommend(rag, free), free).cost_lines
-    assert any(line.startswith("Beyond 99,750 queries, lora (32 per class) costs less in total than rag (32 per "
-                               "class)") for line in lines), lines
+    assert any(line.startswith("Beyond 99,750 queries, LoRA adapter (32 per class) costs less in total than RAG (32 "
+                               "per class)") for line in lines), lines
 
 
 def test_options_that_cost_the_same_to_serve_have_no_break_even_but_say_so():
@@ -159,7 +161,7 @@ def test_options_that_cost_the_same_to_serve_have_no_break_even_but_say_so():
     assert (report.recommendation.method, report.recommendation.size) == ("tfidf", "32")
     assert not any(line.startswith("Beyond") for line in report.cost_lines)
     same = [line for line in report.cost_lines if "cost the same to serve" in line]
-    assert len(same) == 2 and all(line.startswith("tfidf (32 per class) and ") for line in same)
+    assert len(same) == 2 and all(line.startswith("TF-IDF + logistic regression (32 per class) and ") for line in same)
     assert "training decides" in same[0]
 
 

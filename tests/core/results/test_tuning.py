@@ -38,7 +38,7 @@ def test_a_tuned_experiment_says_per_option_its_trials_choice_and_labels(stored)
     assert table.loc["prompt", "tuning"] == "defaults: nothing to search" and table.loc["prompt", "trials"] == 0
     lines = tuning_lines(table.reset_index(), config)
     assert lines[0].startswith("Tuning was on: every method with settings to search had the same 3 trials")
-    assert any(line.startswith(f"probe at 8 per class: 3 trials, chose C={chosen['C']:g}; trained on 40 labelled "
+    assert any(line.startswith(f"Linear probe (8 per class): 3 trials, chose C={chosen['C']:g}; trained on 40 labelled "
                                "examples, selected on 10; search ") for line in lines)
 
 
@@ -48,7 +48,7 @@ def test_an_untuned_experiment_says_each_option_ran_at_its_defaults(stored):
     assert set(table.tuning) == {"defaults"} and not table.trials.any()
     lines = tuning_lines(table, config)
     assert lines[0].startswith("Tuning was off: each option ran at its defaults")
-    assert "probe at 8 per class: defaults; trained on 40 labelled examples, selected on 0." in lines
+    assert "Linear probe (8 per class): defaults; trained on 40 labelled examples, selected on 0." in lines
 
 
 def test_show_and_the_report_carry_the_tuning_lines(stored, tmp_path, capsys):
@@ -60,7 +60,8 @@ def test_show_and_the_report_carry_the_tuning_lines(stored, tmp_path, capsys):
     text = out.read_text()
     section = text[text.index("## How each option was tuned"):]
     assert "- Tuning was off: each option ran at its defaults" in section
-    assert "- tfidf at 8 per class: defaults; trained on 40 labelled examples, selected on 0." in section
+    assert ("- TF-IDF + logistic regression (8 per class): defaults; trained on 40 labelled examples, selected on "
+            "0.") in section
 
 
 def test_a_run_refit_on_every_example_counts_its_validation_examples_as_trained_on():

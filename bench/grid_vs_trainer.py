@@ -79,6 +79,29 @@ def peer_run(method: str, base, texts, labels, test_texts, test_labels, num_labe
     return float((np.argmax(output.predictions, axis=1) == np.asarray(output.label_ids)).mean())
 
 
+def reusable(earlier: dict, grid: str, cells: list[str], epochs: int, path) -> bool:
+    """Whether `earlier` holds every cell of this grid (at the same epochs; a cell's subset depends only on its size
+    and seed, so a larger grid's record holds the same cells); True where it is the very same grid, so its seconds
+    hold too. Stops the benchmark, before anything is trained, where a cell or the epochs differ."""
+    command = earlier["command"].split()
+    if command[command.index("--epochs") + 1] != str(epochs):
+        raise SystemExit(f"--reuse {path} trained another number of epochs ({earlier['command']}), not {grid}")
+    missing = [key for key in cells if key not in earlier["figures"]["per_run"]]
+    if missing:
+        raise SystemExit(f"--reuse {path} lacks the cells {', '.join(missing)} ({earlier['command']}); reuse a record "
+                         f"of a grid that holds {grid}")
+    # the grid's own options, up to the first other one (--validation, --run, ...): "--seeds 0 1" is not "--seeds 0 1 2"
+    grid_options = ("--sizes", "--methods", "--epochs", "--seeds")
+    end = next((i for i, token in enumerate(command) if token.startswith("--") and token not in grid_options),
+               len(command))
+    return " ".join(command[:end]) == grid
+
+
+def ratio(seconds: float | None, ours: float | None) -> float | None:
+    """A speed-up, or None where either time is of another grid (reused from a record of a larger one)."""
+    return None if seconds is None or ours is None else seconds / ours
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[8, 32, 128])
@@ -91,10 +114,19 @@ def main() -> None:
     parser.add_argument("--run", nargs="+", choices=SIDES, default=list(SIDES),
                         help="the sides measured now (default all three); the others come from --reuse")
     parser.add_argument("--reuse", type=Path, default=None,
-                        help="an earlier record of the same grid, for the sides not in --run (its date is kept in the "
-                             "notes)")
+                        help="an earlier record holding every cell of this grid (the same grid, or a larger one at "
+                             "the same epochs), for the sides not in --run (its date is kept in the notes)")
     args = parser.parse_args()
     earlier = json.loads(args.reuse.read_text(encoding="utf-8")) if args.reuse else None
+    grid = (f"python bench/grid_vs_trainer.py --sizes {' '.join(map(str, args.sizes))} --methods "
+            f"{' '.join(args.methods)} --epochs {args.epochs} --seeds {' '.join(map(str, args.seeds))}")
+    command = grid + (f" --validation {args.validation}" if args.validation else "")
+    cells = [f"{method}|{size}|{seed}" for seed in args.seeds for size in args.sizes for method in args.methods]
+    # checked before anything loads or trains; Trainer's sides do not depend on adaptlab's validation, and its
+    # seconds only hold for the very same grid
+    same_grid = earlier is not None and reusable(earlier, grid, cells, args.epochs, args.reuse)
+    if set(SIDES) - set(args.run) and earlier is None:
+        raise SystemExit(f"--run without {', '.join(sorted(set(SIDES) - set(args.run)))} needs --reuse RECORD for it")
 
     from core.backbone.models import BaseModel
     from core.config import parse_config
@@ -107,16 +139,8 @@ def main() -> None:
                            "sizes": args.sizes, "seeds": args.seeds,
                            "budget": {"max_epochs": args.epochs, "min_steps": 0, "patience": 100}, "forgetting": "off",
                            **({"validation": args.validation} if args.validation else {})})
-    grid = (f"python bench/grid_vs_trainer.py --sizes {' '.join(map(str, args.sizes))} --methods "
-            f"{' '.join(args.methods)} --epochs {args.epochs} --seeds {' '.join(map(str, args.seeds))}")
-    command = grid + (f" --validation {args.validation}" if args.validation else "")
-    # the same grid, or nothing is reused (Trainer's sides do not depend on adaptlab's validation)
-    if earlier is not None and not earlier["command"].startswith(grid):
-        raise SystemExit(f"--reuse {args.reuse} is of another grid ({earlier['command']}), not {grid}")
-    if set(SIDES) - set(args.run) and earlier is None:
-        raise SystemExit(f"--run without {', '.join(sorted(set(SIDES) - set(args.run)))} needs --reuse RECORD for it")
     if "adaptlab" not in args.run:
-        ours_seconds = earlier["figures"]["adaptlab_seconds"]
+        ours_seconds = earlier["figures"]["adaptlab_seconds"] if same_grid else None
         our_accuracy = {key: run["adaptlab_accuracy"] for key, run in earlier["figures"]["per_run"].items()}
     else:
         home = tempfile.mkdtemp(prefix="bench-adaptlab-")
@@ -146,15 +170,16 @@ def main() -> None:
                             config.training.batch_size, seed, best)
         return theirs(), accuracy
 
-    def reused(side: str, seconds: str) -> tuple[float, dict[str, float]]:
-        return earlier["figures"][seconds], {key: run[side] for key, run in earlier["figures"]["per_run"].items()}
+    def reused(side: str, seconds: str) -> tuple[float | None, dict[str, float]]:
+        return (earlier["figures"][seconds] if same_grid else None,
+                {key: earlier["figures"]["per_run"][key][side] for key in cells})
 
     defaults_seconds, defaults = peer_grid(best=False) if "trainer" in args.run else \
         reused("trainer_accuracy", "trainer_seconds")
     best_seconds, best = peer_grid(best=True) if "trainer-best" in args.run else \
         reused("trainer_best_accuracy", "trainer_best_seconds")
     runs = {key: {"adaptlab_accuracy": float(our_accuracy[key]), "trainer_accuracy": defaults[key],
-                  "trainer_best_accuracy": best[key]} for key in defaults}
+                  "trainer_best_accuracy": best[key]} for key in cells}
 
     def gap(side: str) -> float:  # mean over cells of each cell's mean over seeds: points adaptlab is ahead
         return float(np.mean([r["adaptlab_accuracy"] - r[side] for r in runs.values()])) * 100
@@ -166,14 +191,15 @@ def main() -> None:
          "CPU",
          {"runs": len(runs), "seeds": args.seeds, "adaptlab_seconds": ours_seconds,
           "trainer_seconds": defaults_seconds, "trainer_best_seconds": best_seconds,
-          "speedup": defaults_seconds / ours_seconds, "speedup_vs_best": best_seconds / ours_seconds,
+          "speedup": ratio(defaults_seconds, ours_seconds), "speedup_vs_best": ratio(best_seconds, ours_seconds),
           "mean_accuracy_gap_points": gap("trainer_accuracy"),
           "mean_accuracy_gap_vs_best_points": gap("trainer_best_accuracy"), "per_run": runs},
          notes="same subsets, epochs, batch 16, learning rates, warmup 0.1, weight decay 0.01; adaptlab early "
                f"stopping off; adaptlab's validation: {config.validation}; its time includes its validation checks, "
                "the refit where it refits, latency and size measurements; "
                "Trainer at its best: bf16 where native, group_by_length, adamw_torch_fused"
-               + ("" if not kept else f"; {', '.join(kept)} from the record of {earlier['date']} (the same grid), "
+               + ("" if not kept else f"; {', '.join(kept)} from the record of {earlier['date']} "
+                  f"({'the same grid' if same_grid else 'its cells of a larger grid: ' + earlier['command']}), "
                   f"{', '.join(args.run)} measured now"),
          **({"folder": args.results} if args.results else {}))
 

@@ -93,8 +93,10 @@ ABOUT = {
                   "defaults on a conversational prompt-completion dataset (completion-only loss, gradient "
                   "checkpointing on), and at its best documented speed settings for a CPU (checkpointing off, fused "
                   "AdamW, batches grouped by length; padding-free only under FlashAttention, since under sdpa it "
-                  "lets each example attend to the others in its batch). TRL's tokens are checked against "
-                  "adaptlab's. Every trained model is decoded greedily by adaptlab's one predictor, so only the "
+                  "lets each example attend to the others in its batch: measured, the second of two examples in a "
+                  "padding-free row got other logits than alone). TRL's tokens are checked against adaptlab's: the "
+                  "same, plus the newline that ChatML writes after the end-of-turn token, which TRL trains on as part "
+                  "of the completion. Every trained model is decoded greedily by adaptlab's one predictor, so only the "
                   "training differs. Smoke run: `python bench/sft_vs_trl.py --dry-run`.",
     "ray_overhead": "`adaptlab demo fortunes --quick`'s grid in one process (`executor: local`), then on a local "
                     "Ray cluster of two nodes started by `ray.cluster_utils.Cluster` before the clock (each node half "

@@ -36,12 +36,11 @@ def decoder_settings(experiment: dict, run, kept: Path, settings: dict) -> dict:
     from core.backbone.lm import LanguageModel
     from core.backbone.prompts import PASSAGE_HEADER
     from core.backbone.retrieval import FUSION_DEPTH, RERANK_WIDTH, RRF_CONSTANT
+    from core.methods.fewshot import SHOT_INDEX
 
     if run.method not in METHODS:
         raise AdaptlabError(f"exporting {run.method} on an LLM is not supported yet; the LLM options that export are "
                             f"those of {', '.join(METHODS)}")
-    from core.methods.fewshot import SHOT_INDEX
-
     config, saved = experiment["config"], json.loads((kept / "prompt.json").read_text(encoding="utf-8"))
     if "shot_pool" in saved and not (kept / SHOT_INDEX).is_file():
         raise AdaptlabError(f"{run.method}@{run['size']} chose each question's shots by similarity and was kept before "
@@ -113,7 +112,7 @@ def write_decoder(kept: Path, out: Path, settings: dict, merged: bool) -> None:
             shutil.copy2(kept / "index.faiss", out / "index.faiss")
         if (kept / "bm25").is_dir():
             shutil.copytree(kept / "bm25", out / "bm25")
-        if "reranker" in settings["retrieval"]:
+        if "reranker" in settings["retrieval"]:  # "from": where it was on this machine, not for adaptlab.json
             _reranker(settings["retrieval"]["reranker"].pop("from"), out / RERANKER_FOLDER)
     if merged:
         _merged(out, settings)

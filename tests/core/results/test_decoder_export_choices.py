@@ -75,7 +75,8 @@ def _export_each(store, home, name, methods, tmp_path):
             for method in methods}
 
 
-def test_similar_shots_and_a_reranker_export_and_answer_as_the_run_did(choice_grids, cross_encoder, tmp_path):
+def test_similar_shots_and_a_reranker_export_and_answer_as_the_run_did(choice_grids, cross_encoder, tiny_llama,
+                                                                      tmp_path):
     store, tests, home = choice_grids
     exported = _export_each(store, home, "llm-picks", PICKING, tmp_path)
     answered = predict_each_in_a_fresh_process([tmp_path / m for m in PICKING], tests["llm-picks"], tmp_path)

@@ -45,6 +45,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="smollm2")
     parser.add_argument("--chunks", type=int, default=CHUNKS)
+    parser.add_argument("--first", type=int, help="only the first N of the chunks drawn (the same chunks, fewer)")
     parser.add_argument("--max-per-chunk", type=int, default=2)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--models", type=Path, help="a models folder to reuse (the built-in GGUF converted once)")
@@ -55,9 +56,15 @@ def main() -> None:
             Path(home, "models").symlink_to(args.models.resolve())
         from core.task.llm_questions import write_questions
 
-        chunks = streamlit_chunks(args.chunks)
+        chunks = streamlit_chunks(args.chunks).iloc[:args.first]
         started = time.perf_counter()
-        questions = write_questions(chunks, args.model, max_per_chunk=args.max_per_chunk, device="cpu")
+
+        def progress(done, total, kept, dropped):  # a slow run shows how far it got
+            print(f"{time.perf_counter() - started:.0f} s: {done} of {total} chunks, {kept} kept, dropped {dropped}",
+                  flush=True)
+
+        questions = write_questions(chunks, args.model, max_per_chunk=args.max_per_chunk, device="cpu",
+                                    progress=progress)
         seconds = time.perf_counter() - started
         # every reply as the model wrote it (the cache write_questions keeps), to read why pairs were dropped
         replies = [json.loads(path.read_text()) for path in sorted(Path(home, "questions").glob("*.json"))]

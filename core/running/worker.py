@@ -1,4 +1,5 @@
-"""The worker: a process that runs queued experiments and writes their progress for the dashboard.
+"""The worker: a process that runs queued jobs (experiments, and questions an LLM writes from uploaded documents:
+core/running/question_jobs.py) and writes their progress for the dashboard.
 
     adaptlab worker                   # serve the queue until stopped; on Ctrl-C the running job goes back
                                       # to the queue (its finished runs are kept)

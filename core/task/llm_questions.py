@@ -1,10 +1,17 @@
 """Questions written by a language model from the chunks (the third source beside the user's and cloze ones).
 
 The model is asked, per chunk and a few times with the fact numbered, for one question and its short answer
-on one line (`PROMPT`, editable). A pair is kept only when its answer is supported by its chunk (it appears
-there as whole words), the question does not hold the answer, it was not asked already (the same words, or
-a question whose embedding is nearly the same: `similarity`), and its chunk has not given `max_per_chunk`.
-Like cloze_questions, the report counts what was generated, kept, and dropped for which reason.
+(`PROMPT`, editable; one worked example before the passage). Its reply is begun for it with "Question:", and the
+question and the answer are each one line, stopped at its line break. A pair is kept only when its answer is
+supported by its chunk (it appears there as whole words; an answer that is not, but whose longest run of words in
+the chunk is most of it, is cut to that run: core/task/llm_questions_spans.py), the question does not hold the
+answer, it was not asked already (the same words, or a question whose embedding is nearly the same: `similarity`),
+and its chunk has not given `max_per_chunk`. A dropped pair is written once more, sampled (RETRY_TEMPERATURE). Like
+cloze_questions, the report counts what was generated (retries included), kept, and dropped for which reason.
+
+A 135M model (the built-in SmolLM2) writes few usable questions even so: bench/llm_question_share.py measures it.
+Name a larger instruct model as the question writer (task.documents.questions.model, a Hub id or a local folder),
+on a GPU.
 
     questions = write_questions(chunks, "smollm2")         # loads the model, writes, embeds with the default encoder
     questions = document_questions(chunks, spec.documents.questions, seed=0)   # the source a config names

@@ -1,5 +1,6 @@
 """End to end in a real browser: a user with only documents uploads them on the Data page (Markdown, a PDF, and a
-scanned PDF that is skipped), reads what was read and the chunks, generates questions, rejects one and edits one,
+scanned PDF that is skipped), reads what was read and the chunks, has an LLM write questions in the worker (the page
+follows the job and reads them back), generates cloze questions, rejects one and edits one,
 leaves the page and finds the review again, launches prompt and RAG on the accepted set, and reads the edited
 question's answers beside its source chunk and the passages retrieval found.
 
@@ -125,6 +126,15 @@ def test_documents_to_reviewed_questions_to_a_run_whose_answers_show_their_sourc
         visit.expand("Chunks (128 tokens, 32 overlapping)", chunks)
         expect(grid_cell(chunks, 0, 0)).to_have_text("handbook-1.md#0")
         visit.shot("14-documents-read")
+
+        # questions an LLM writes: asked of the worker, followed on the page, read back once the worker saved them (the
+        # random tiny model's keep none: said, with what to do); then the cloze questions the review below uses
+        visit.choose("Questions", "Written by an LLM")
+        visit.fill("Model that writes them", str(model))
+        visit.press("Generate questions", page.get_by_text("Writing questions with").first)
+        page.get_by_text("prompt(s) per chunk to tiny-llama").first.wait_for(timeout=GRID_SECONDS * 1000)
+        page.get_by_text("Name a larger model, or use cloze questions").wait_for(timeout=30_000)
+        visit.choose("Questions", "Cloze (no model)")
 
         visit.press("Generate questions", page.get_by_text("question(s) generated from").first)
         editor = page.locator('[data-testid="stDataFrame"]').last

@@ -49,7 +49,7 @@ jobs = Table(
     Column("cancel_requested", Boolean, nullable=False, default=False),
     Column("worker", String(80)),
     Column("attempts", Integer, nullable=False, default=0),
-    Column("progress", JSON),  # see core.running.worker.JobProgress
+    Column("progress", JSON),  # see core.running.job_progress.JobProgress
     Column("error", Text),  # in words, for the Runs page
     Column("result", JSON),  # executed / skipped / failed run counts
     Column("created_at", String(32), nullable=False),

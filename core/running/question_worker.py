@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import time
 
+from core.running.job_progress import JobProgress
 from core.running.jobs import JobQueue
 from core.running.question_jobs import save_questions, saved_paths, upload_chunks
-from core.running.worker import JobProgress
 from core.task.document_settings import QuestionsSpec
 
 

@@ -83,17 +83,18 @@ def _decision(report) -> None:
 
 
 def _options_table(options) -> None:
-    """Every option in two tables as wide as the page and as tall as their rows (how it does, with its status in a
-    few words; what it costs), then each status that says more (why an option is ruled out) in full, uncut."""
+    """Every option in two tables as wide as the page (how it does, with its status in a few words; what it costs),
+    then each status that says more (why an option is ruled out) in full, uncut.
+
+    Static tables, whose cells wrap: an option named by its method's title ("TF-IDF + logistic regression (32 per
+    class)") beside six costs is wider than an 800 px window, where a data grid cuts the name or scrolls sideways."""
     if options.empty:
         return
     label = options.columns[0]  # the option's name
     shown = options.assign(status=options.status.map(short_status)) if "status" in options else options
     quality, cost = ui.split_columns(shown, [label])
-    for table, key in ((quality, "options"), (cost, "option_costs")):
-        st.dataframe(table, hide_index=True, width="stretch", height=ui.table_height(len(table)), key=f"{KEY}.{key}",
-                     column_config={c: st.column_config.TextColumn(width=ui.text_width(table[c]))
-                                    for c in (label, "status") if "status" in table})  # the costs fit as they are
+    for table in (quality, cost):
+        st.table(table.set_index(label))
     said = [f"- **{markdown_text(name)}**: {markdown_text(full)}" for name, full, short in
             zip(options[label], options.get("status", []), shown.get("status", [])) if full and full != short]
     if said:

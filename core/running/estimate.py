@@ -297,11 +297,10 @@ def decoder_estimate(config: ExperimentConfig, task, left: list[str], done: set[
     """The estimate on a decoder LLM: every method left fitted and asked for real (core/running/estimate_decoder.py)."""
     from core.backbone.models import device_name
     from core.evaluation.measure import price_per_hour
-    from core.running.estimate_decoder import measure_decoder
+    from core.running.estimate_decoder import ESTIMATE_NOTES, measure_decoder
 
     measured, fixed, device = measure_decoder(config.model_copy(update={"methods": left}), left)
-    notes.append("answers were timed in a batch of 2 questions and runs answer in larger batches, so answering "
-                 "is an upper bound too")
+    notes.extend(ESTIMATE_NOTES)  # what it extrapolates from what it measured
     if task.knowledge_update is not None:
         notes.append("the knowledge update each run is asked after the test set is not in this estimate")
     name = device_name(device)
@@ -313,11 +312,11 @@ def decoder_estimate(config: ExperimentConfig, task, left: list[str], done: set[
 def estimate_in_subprocess(config: ExperimentConfig, store_url: str | None = None,
                            timeout: float | None = None) -> Estimate:
     """estimate_experiment in a child process (the dashboard's way: no training in the UI process). timeout: 10
-    minutes, or 30 on a decoder LLM, whose every method is fitted and answers questions (minutes on a busy CPU)."""
+    minutes, or 20 on a decoder LLM, whose trained methods each run a few real steps (minutes on a busy CPU)."""
     if timeout is None:
         from core.backbone.models import model_family
 
-        timeout = 1800 if model_family(config.model.name) == "decoder" else 600
+        timeout = 1200 if model_family(config.model.name) == "decoder" else 600
     command = [sys.executable, "-m", "core.running.estimate"] + (["--store", store_url] if store_url else [])
     try:
         done = subprocess.run(command, input=json.dumps(config.model_dump(mode="json")), capture_output=True,

@@ -1,10 +1,10 @@
 """The result pages at the sizes people present on, in a real browser: a 1440 px laptop and an 800 px window.
 
 At 1440 px every table of Compare and the Decision report shows all its columns without scrolling sideways; at
-800 px the sidebar starts collapsed (the page gets the width), the tables still fit and the report's buttons show
-their whole labels. Screenshots of Compare, the Decision report and the Experiment page at both widths go to
-ci-artifacts/screenshots/ (layout-PAGE-WIDTH.png). The store holds a finished grid written directly, so no model
-runs.
+800 px the sidebar starts collapsed (the page gets the width), the tables still fit, the report's options show
+their longest name (a method's title and its size) whole, and the report's buttons show their whole labels.
+Screenshots of Compare, the Decision report and the Experiment page at both widths go to ci-artifacts/screenshots/
+(layout-PAGE-WIDTH.png). The store holds a finished grid written directly, so no model runs.
 
     HF_HUB_OFFLINE=1 .venv/bin/python -m pytest -m browser tests/dashboard/test_layout.py
 """
@@ -28,12 +28,19 @@ PAGES = {"compare": "Compare", "report": "Decision report", "experiment": "Exper
 LAYOUT = """() => {
   const bar = document.querySelector('[data-testid="stSidebar"]');
   const box = bar.getBoundingClientRect();
-  const tables = [...document.querySelectorAll('[data-testid="stDataFrame"] .dvn-scroller')]
+  const grids = [...document.querySelectorAll('[data-testid="stDataFrame"] .dvn-scroller')]
     .map(s => ({scroll: s.scrollWidth, shown: s.clientWidth}));
+  // a static table (st.table): it fits where its box does not scroll sideways and no cell's text runs past the cell
+  const statics = [...document.querySelectorAll('[data-testid="stTable"]')].filter(t => t.offsetParent !== null)
+    .map(t => ({scroll: t.scrollWidth, shown: t.clientWidth,
+                cutCells: [...t.querySelectorAll('th, td')].filter(c => c.scrollWidth > c.clientWidth + 1)
+                  .map(c => c.innerText)}));
+  const tables = [...grids, ...statics];
   const cut = [...document.querySelectorAll('button')].filter(b => b.offsetParent !== null)
     .filter(b => [...b.querySelectorAll('p, div, span')].some(e => e.scrollWidth > e.clientWidth + 1))
     .map(b => b.innerText);
-  return {sidebar: {collapsed: bar.getAttribute("data-collapsed"), right: box.right}, tables, cut,
+  const names = [...document.querySelectorAll('[data-testid="stTable"] tbody th')].map(c => c.innerText.trim());
+  return {sidebar: {collapsed: bar.getAttribute("data-collapsed"), right: box.right}, tables, cut, names,
           main: document.querySelector('[data-testid="stMainBlockContainer"]').clientWidth};
 }"""
 
@@ -52,8 +59,10 @@ def _open(page, url: str, path: str) -> dict:
     page.goto(f"{url}/{path}")
     page.get_by_role("heading", name=PAGES[path], exact=True).first.wait_for(timeout=120_000)
     page.wait_for_selector(SETTLED, timeout=120_000)
-    if path != "experiment":
+    if path == "compare":
         page.locator('[data-testid="stDataFrame"] .dvn-scroller').first.wait_for(timeout=60_000)
+    if path == "report":  # the options, in tables whose cells wrap
+        page.locator('[data-testid="stTable"]').nth(1).wait_for(timeout=60_000)
     page.wait_for_function("() => document.querySelector('[data-testid=\"stSidebar\"]')"
                            ".getAttribute('data-collapsed') === (window.innerWidth < 1100 ? 'true' : 'false')",
                            timeout=30_000)
@@ -84,6 +93,10 @@ def test_the_result_pages_fit_the_screen_without_scrolling_sideways(served_grid,
                 assert len(layout["tables"]) >= 2, layout  # quality and cost, each a table of its own
                 for table in layout["tables"]:
                     assert table["scroll"] <= table["shown"] + 1, (path, width, layout)  # every column shown
+                    assert not table.get("cutCells"), (path, width, table)  # every cell's text shown whole
                 assert not layout["cut"], (path, width, layout)
+                if path == "report":  # each option by its whole title, the longest too, in both tables
+                    assert "TF-IDF + logistic regression (32 per class)" in layout["names"], layout
+                    assert layout["names"].count("LoRA adapter (8 per class)") == 2, layout
         finally:
             browser.close()

@@ -113,7 +113,7 @@ def test_every_reason_break_even_line_and_the_rows_they_name_use_method_titles_o
     assert "**RAG (32 per class)**: ruled out: below the accuracy floor" in said  # the status in full
     assert "- No break-even volume with TF-IDF + logistic regression (32 per class): against each" in said
     assert not KEYED.findall(said), KEYED.findall(said)
-    rows = set(app.dataframe[0].value.option) | set(app.dataframe[1].value.option)
+    rows = set(app.table[0].value.index) | set(app.table[1].value.index)
     titles = {option_title(m, z) for m, z in [("prompt", "0"), ("rag", "8"), ("rag", "32"), ("lora", "8"),
                                                ("lora", "32"), ("tfidf", "8"), ("tfidf", "32")]}
     assert rows == titles  # the rows the reasons name, by the same names

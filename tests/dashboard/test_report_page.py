@@ -23,9 +23,9 @@ def test_the_page_says_what_is_missing_names_the_tied_and_explains_the_choice(ad
     reasons = app.markdown[1].value  # every reason, as the tables name each option
     assert "Tied with the best, LoRA adapter (32 per class) at 0.900" in reasons
     assert "TF-IDF + logistic regression (32 per class) 0.850" in reasons
-    options = app.dataframe[0].value.set_index("option")
+    options = app.table[0].value  # indexed by the option
     assert options.loc["LoRA adapter (32 per class)", "seeds"] == "1 of 3"
-    costs = app.dataframe[1].value.columns  # the options' costs: a table of its own, so both fit the page
+    costs = app.table[1].value.columns  # the options' costs: a table of its own, so both fit the page
     assert "total at 100,000 queries" in costs and "per 1,000 queries" in costs
     assert options.loc["TF-IDF + logistic regression (32 per class)", "status"].startswith("chosen; tied with the best")
     # with a floor rag misses and data that changes often: the reasons say why rag is not taken
@@ -96,9 +96,9 @@ def test_each_option_fits_the_page_and_why_one_is_ruled_out_is_said_in_full(adap
     app = open_page("report")
     app.number_input(key="report.floor").set_value(0.8).run()
     assert_clean(app)
-    options = app.dataframe[0].value.set_index("option")
+    options = app.table[0].value  # indexed by the option
     assert list(options.columns[:1]) == ["status"]  # beside the option it is about
     assert options.loc["RAG (32 per class)", "status"].startswith("ruled out") and ":" not in options.status.str.cat()
     said = " ".join(m.value for m in app.markdown)
     assert "**RAG (32 per class)**: ruled out: below the accuracy floor" in said
-    assert not set(options.columns) & set(app.dataframe[1].value.columns[1:])  # each figure in one table
+    assert not set(options.columns) & set(app.table[1].value.columns)  # each figure in one table

@@ -125,10 +125,10 @@ def test_cost_against_volume_has_a_line_per_method_and_break_even_markers():
                           "inference_dollars_per_1k": [0.012, 0.004]})
     points = break_even_queries(table)
     figure = charts.cost_volume_chart(total_cost(table, np.logspace(3, 8, 20)), points)
-    assert _names(figure) == ["rag", "lora", "break-even"]
+    assert _names(figure) == ["RAG", "LoRA adapter", "break-even"]  # methods by their titles, as the verdict says
     assert figure.data[2].x[0] == points.queries.iloc[0] and figure.layout.xaxis.type == "log"
-    assert "lora is cheaper than rag" in figure.data[2].text[0]
-    assert _names(charts.cost_volume_chart(total_cost(table, [1e3]), points.iloc[0:0])) == ["rag", "lora"]
+    assert "LoRA adapter is cheaper than RAG" in figure.data[2].text[0]
+    assert _names(charts.cost_volume_chart(total_cost(table, [1e3]), points.iloc[0:0])) == ["RAG", "LoRA adapter"]
 
 
 def test_storage_draws_shared_bases_solid_and_full_copies_dashed(results):

@@ -181,7 +181,7 @@ def test_a_new_method_is_one_module_and_one_registry_line(tmp_path):
     assert "majority" in result["offered"] and result["titles"]["majority"] == "Majority class"
     # the reference it was named as: negative transfer of tfidf is measured against it, and the report shows it
     assert result["transfer_methods"] == ["tfidf"]
-    assert "majority" in result["report"] and "vs majority" in result["report"]
+    assert "Majority class" in result["report"] and "vs Majority class" in result["report"]  # by its title
 
 
 NARROW_LORA = '''"""Narrow LoRA: LoRA adapters of a rank of its own on every linear projection of a decoder LLM."""

@@ -46,7 +46,7 @@ def test_answers_line_up_with_questions_in_registry_order_and_skip_runs_that_can
     runs = _runs(
         ("rag", "32", 0, "finished", {"answers": ["Germany", "I don't know", "IT-52"],
                                       "retrieved": [["p1", "p2"], ["p2"], []]}, [1, 0, 1]),
-        ("prompt", "0", 0, "finished", {"answers": ["France", "Poland", ""]}, [0, 0, 0]),
+        ("prompt", "0", 0, "finished", {"answers": ["France", "Poland", ""], "cut_off": [False] * 3}, [0, 0, 0]),
         ("lora", "32", 0, "failed", {"error": "boom"}, None),
         ("full", "32", 0, "finished", {"answers": ["Germany"]}, [1]),  # another test set: not lined up
     )
@@ -93,14 +93,14 @@ def test_a_retrieved_passage_is_the_source_when_it_is_the_chunk_or_a_chunk_of_th
 def test_an_answer_max_new_tokens_cut_off_is_cut_off_not_made_up():
     """Issue 30: answers stopped by max_new_tokens mid-sentence were counted as 'made an answer up'."""
     from core.evaluation.metrics import qa_metrics
-    from core.results.answers import CUT_OFF, WRONG
+    from core.results.answers import CUT_OFF, WRONG, WRONG_OR_CUT
 
     answers = ["Bavaria is a region in the south of", "Deutschland", "Spain"]
     record = {"answers": answers, "cut_off": [True, False, False]}
     table = answer_table(_runs(("prompt", "0", 0, "finished", record, [0, 1, 0])), 3)
     assert table.verdict.tolist() == [CUT_OFF, "right", WRONG]
     older = answer_table(_runs(("prompt", "0", 0, "finished", {"answers": answers}, [0, 1, 0])), 3)
-    assert older.verdict.tolist() == [WRONG, "right", WRONG]  # a run from before it was recorded: as stored
+    assert older.verdict.tolist() == [WRONG_OR_CUT, "right", WRONG_OR_CUT]  # from before it was recorded: unknown
     aliases = [["Germany"], ["Germany", "Deutschland"], ["IT-52"]]
     metrics, _ = qa_metrics(answers, aliases, cut_off=[True, False, False])
     assert metrics["cut_off_rate"] == 1 / 3 and metrics["wrong_answer_rate"] == 1 / 3

@@ -66,6 +66,12 @@ def closed_book_answers(fitted, questions: list[str], contexts: list[str], sampl
     return greedy, sampled
 
 
+def accepted_of(question: dict) -> list[str]:
+    """A stored question's accepted answers: its aliases where it has them, else its answer."""
+    aliases = question.get("aliases")
+    return [str(a) for a in aliases] if aliases is not None and len(aliases) else [str(question["answer"])]
+
+
 def made_up(answer: str, accepted: list[str]) -> bool:
     """A made-up answer: something was said, it is not an abstention, and it is wrong."""
     return bool(answer.strip()) and not is_abstention(answer) and not answer_match(answer, accepted)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from core.evaluation.known_facts import made_up
+from core.evaluation.known_facts import accepted_of, made_up
 from core.evaluation.metrics import answer_match
 from core.task.sizes import size_label
 
@@ -46,11 +46,6 @@ class KnownFactsView:
     # across epochs: core.results.learning_epochs.learning_table, and its sentences (from the data)
     learning: pd.DataFrame = field(default_factory=pd.DataFrame)
     learning_lines: list[str] = field(default_factory=list)
-
-
-def accepted_of(question: dict) -> list[str]:
-    aliases = question.get("aliases")
-    return [str(a) for a in aliases] if aliases is not None and len(aliases) else [str(question["answer"])]
 
 
 def test_categories(known_facts: dict, tests: int) -> list[str | None]:

@@ -17,16 +17,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from core.evaluation.known_facts import made_up
+from core.evaluation.known_facts import accepted_of, made_up
 
 COLUMNS = ["method", "size", "epoch", "runs", "known_right", "known", "unknown_right", "unknown", "test_made_up",
            "test_questions", "known_share", "unknown_share", "made_up_share", "seconds"]
 THIN_UNKNOWN = 10  # Unknown training facts (summed over seeds) below which "learned slowly" rests on a handful
-
-
-def _accepted(question: dict) -> list[str]:
-    aliases = question.get("aliases")
-    return [str(a) for a in aliases] if aliases is not None and len(aliases) else [str(question["answer"])]
 
 
 def learning_table(runs: pd.DataFrame, known_facts: dict | None, questions: list[dict]) -> pd.DataFrame:
@@ -42,7 +37,7 @@ def learning_table(runs: pd.DataFrame, known_facts: dict | None, questions: list
             continue
         rows = stored["test_rows"]
         base = {**stored["before"], "test_questions": len(rows), "seconds": 0.0,
-                "test_made_up": sum(made_up(greedy.get(row, ""), _accepted(questions[row])) for row in rows
+                "test_made_up": sum(made_up(greedy.get(row, ""), accepted_of(questions[row])) for row in rows
                                     if row < len(questions))}
         for point in [base, *stored["checkpoints"]]:
             key = (method, size, point["epoch"])

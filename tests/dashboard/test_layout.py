@@ -63,9 +63,14 @@ def _open(page, url: str, path: str) -> dict:
         page.locator('[data-testid="stDataFrame"] .dvn-scroller').first.wait_for(timeout=60_000)
     if path == "report":  # the options, in tables whose cells wrap
         page.locator('[data-testid="stTable"]').nth(1).wait_for(timeout=60_000)
-    page.wait_for_function("() => document.querySelector('[data-testid=\"stSidebar\"]')"
-                           ".getAttribute('data-collapsed') === (window.innerWidth < 1100 ? 'true' : 'false')",
-                           timeout=30_000)
+    # the sidebar's state, and its slide finished: it collapses by an animated click (dashboard/ui.py), so its
+    # attribute reads "true" while it is still drawn part way across the page
+    page.wait_for_function("""() => {
+      const bar = document.querySelector('[data-testid="stSidebar"]');
+      const right = bar.getBoundingClientRect().right;
+      return window.innerWidth < 1100 ? bar.getAttribute('data-collapsed') === 'true' && right <= 1
+                                       : bar.getAttribute('data-collapsed') === 'false' && right >= 250;
+    }""", timeout=30_000)
     return page.evaluate(LAYOUT)
 
 

@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import argparse
 import ast
+import hashlib
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -46,30 +48,74 @@ TEXT_FILES = (".md", ".rst", ".txt")
 QUICK = (4, 1000)  # documents, characters each: --quick
 RETRIEVER_MAX_LENGTH = 256  # core/running/run.py: tokens of a passage the retrieval encoder reads
 QUERIES = 1000
+DEFINITIONS = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+# the text collected from the installed packages, kept between runs (a file per set of installed files)
+CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "adaptlab" / "bench-ingest"
 WARM_UP = ["warm-up: the first call pays one-off set-up"] * 8
 
 
 def source_texts():
-    """Distinct pieces of real text from the installed packages, in a fixed order: text files first, docstrings."""
-    root, seen = Path(sysconfig.get_paths()["purelib"]), set()
+    """Distinct pieces of real text from the installed packages, in a fixed order: text files first, docstrings.
+
+    Parsing every module (about 370 MB of Python here) takes minutes, so what is collected is kept in CACHE, one line
+    a file read, and a later run reads it back and goes on from the first file not yet read.
+    """
+    root = Path(sysconfig.get_paths()["purelib"])
     files = sorted(p for p in root.rglob("*") if p.suffix in (*TEXT_FILES, ".py") and "adaptlab" not in p.parts)
-    for path in [p for p in files if p.suffix in TEXT_FILES] + [p for p in files if p.suffix == ".py"]:
-        try:
-            texts = docstrings(path) if path.suffix == ".py" else [path.read_text(encoding="utf-8")]
-        except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
-            continue
+    files = [p for p in files if p.suffix in TEXT_FILES] + [p for p in files if p.suffix == ".py"]
+    cache = CACHE / f"texts-{_fingerprint(root, files)}.jsonl"
+    done, seen = 0, set()
+    for texts in _cached(cache):
+        done += 1
         for text in texts:
-            text = text.strip()
-            if len(text) >= MIN_CHARS and text not in seen:
+            seen.add(text)
+            yield text
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    with cache.open("a", encoding="utf-8") as out:
+        for texts in map(_file_texts, files[done:]):  # a file's line is written once its pieces are known
+            fresh = [t for t in dict.fromkeys(texts) if t not in seen]
+            out.write(json.dumps(fresh) + "\n")
+            out.flush()
+            for text in fresh:
                 seen.add(text)
                 yield text
 
 
+def _fingerprint(root: Path, files: list[Path]) -> str:
+    """Changes with any file's name, size or time, the Python that parses them, or what counts as a piece."""
+    listing = [(str(p.relative_to(root)), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+    return hashlib.sha256(json.dumps([sys.version, MIN_CHARS, listing]).encode()).hexdigest()[:16]
+
+
+def _cached(cache: Path) -> list[list[str]]:
+    """The pieces of each file read by an earlier run, up to a line cut short by a stopped run (dropped here)."""
+    if not cache.exists():
+        return []
+    lines = cache.read_text(encoding="utf-8").split("\n")
+    files = []
+    for line in lines[:-1]:  # every whole line ends with a newline; what follows the last one is cut short
+        files.append(json.loads(line))
+    if lines[-1]:
+        cache.write_text("".join(json.dumps(texts) + "\n" for texts in files), encoding="utf-8")
+    return files
+
+
+def _file_texts(path: Path) -> list[str]:
+    """One file's pieces of at least MIN_CHARS characters, stripped, in order (repeats dropped by the caller)."""
+    try:
+        texts = docstrings(path) if path.suffix == ".py" else [path.read_text(encoding="utf-8")]
+    except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+        return []
+    return [text for text in map(str.strip, texts) if len(text) >= MIN_CHARS]
+
+
 def docstrings(path: Path) -> list[str]:
-    tree = ast.parse(path.read_bytes())
-    return [text for node in ast.walk(tree)
-            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
-            and (text := ast.get_docstring(node))]
+    """The docstrings of a module, its classes and functions, in ast.walk's order (breadth first)."""
+    found, level = [], [ast.parse(path.read_bytes())]
+    while level:  # ast.walk's order, without visiting expressions: no definition is ever inside one
+        found += [text for node in level if isinstance(node, DEFINITIONS) and (text := ast.get_docstring(node))]
+        level = [child for node in level for child in ast.iter_child_nodes(node) if not isinstance(child, ast.expr)]
+    return found
 
 
 def pieces(text: str, chars: int):

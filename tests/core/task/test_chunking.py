@@ -135,3 +135,59 @@ def test_the_chunk_table_of_a_real_corpus_is_pinned(tokenizer, size, overlap, ch
     assert table.heading.nunique() == 26  # Markdown and RST headings, each fortune file's parts
     found = hashlib.sha256(table.drop(columns="text").to_csv(index=False).encode()).hexdigest()
     assert (len(table), found) == (chunks, digest)
+
+
+def _varied_documents() -> pd.DataFrame:
+    """Seeded documents mixing what chunking must get right: Markdown, RST and Setext headings, code fences, lists,
+    long sentences and long words, tabs, CRLF, no-break and ideographic spaces, control characters, accents, CJK,
+    emoji, punctuation runs, a form feed and blank runs: every place where cutting by tokens could shift."""
+    import random
+
+    rng = random.Random(26)
+    words = ["pump", "valve", "Zürich", "naïve", "東京", "データ", "🙂", "e.g.", "v2.3.1", "x=y+1", "__init__",
+             "don't", "(see", "below)", "https://example.org/a_b?c=d", "café", "ﬁle", "straße", "10,000", "—", "…",
+             "Ελληνικά", "a\u00a0b", "wörd\u3000word", "tab\there", "ctrl\x07x", "supercalifragilistic" * 8]
+    headings = [lambda t: f"# {t}", lambda t: f"## {t}", lambda t: f"### {t} ###", lambda t: f"{t}\n{'=' * len(t)}",
+                lambda t: f"{t}\n{'-' * len(t)}", lambda t: f"{'~' * len(t)}\n{t}\n{'~' * len(t)}",
+                lambda t: f"{t}\n{'^' * (len(t) + 3)}"]
+
+    def sentence() -> str:
+        text = " ".join(rng.choice(words) for _ in range(rng.randint(1, 45)))
+        return text[0].upper() + text[1:] + rng.choice([".", "!", "?", ".)", '."', "", ";", ":"])
+
+    def block() -> str:
+        kind = rng.random()
+        if kind < 0.12:
+            return rng.choice(headings)(" ".join(rng.choice(words[:12]) for _ in range(rng.randint(1, 4))))
+        if kind < 0.2:
+            return "```\n# not a heading\n" + "\n".join(sentence() for _ in range(rng.randint(1, 6))) + "\n```"
+        if kind < 0.3:
+            return "\n".join(f"{rng.choice('-*+')} {sentence()}" for _ in range(rng.randint(1, 8)))
+        if kind < 0.35:
+            return " ".join(rng.choice(words) for _ in range(rng.randint(100, 300)))  # no sentence end at all
+        return rng.choice([" ", "  ", "\n", " \t"]).join(sentence() for _ in range(rng.randint(1, 12)))
+
+    rows = []
+    for n in range(24):
+        separators = ["\n\n", "\n\n\n", "\r\n\r\n", "\n \n", "\n\t\n", "\n\x0c\n", "\n"]
+        text = "".join(block() + rng.choice(separators) for _ in range(rng.randint(1, 30)))
+        rows.append((f"doc{n:02d}.{rng.choice(['md', 'rst', 'txt'])}", text))
+    return pd.DataFrame(rows, columns=["document", "text"])
+
+
+@pytest.mark.parametrize(("size", "overlap", "chunks", "digest"), [
+    (128, 32, 1583, "7c692bb6e8006a0a72f708e91114af783b863b5ecbdc16a647b42924327d29dc"),
+    (48, 12, 4033, "3920cb3fbf25d34b68c8f4356c6f6fecadff7044737ebc646da848223799f031"),
+    (16, 0, 9223, "a5715f894b6ca321c28d6c58e8caa514c133f54c68cc284b27ae3cbf2473246b"),
+])
+def test_the_chunk_table_of_varied_documents_is_pinned(tokenizer, size, overlap, chunks, digest):
+    """The chunks of `_varied_documents` as the per-section tokenizer call made them (2026-12-07): chunking by
+    words tokenized once must find the same tokens, so the same ids, spans and headings."""
+    import hashlib
+
+    documents = _varied_documents()
+    table = chunk_documents(documents, tokenizer, size, overlap)
+    texts = dict(zip(documents.document, documents.text))
+    assert all(text == texts[d][a:b] for text, d, a, b in zip(table.text, table.document, table.start, table.end))
+    found = hashlib.sha256(table.drop(columns="text").to_csv(index=False).encode()).hexdigest()
+    assert (len(table), found) == (chunks, digest)

@@ -191,3 +191,36 @@ def test_the_chunk_table_of_varied_documents_is_pinned(tokenizer, size, overlap,
     assert all(text == texts[d][a:b] for text, d, a, b in zip(table.text, table.document, table.start, table.end))
     found = hashlib.sha256(table.drop(columns="text").to_csv(index=False).encode()).hexdigest()
     assert (len(table), found) == (chunks, digest)
+
+
+def test_words_tokenized_once_give_each_piece_the_tokens_of_the_piece_tokenized_whole(tokenizer):
+    from core.task.chunking import _offsets_by_piece, _offsets_by_word, word_tokenizer
+
+    pieces = _varied_documents().text.tolist() + ["", " \n\t ", "one", "[CLS] a"]
+    tokenizer(["x" * 400], truncation=True, max_length=8, padding="max_length")  # leaves both set on its backend
+    by_word = _offsets_by_word(word_tokenizer(tokenizer), pieces)
+    by_piece = _offsets_by_piece(tokenizer, pieces)
+    assert [offsets.tolist() for offsets in by_word] == [offsets.tolist() for offsets in by_piece]
+
+
+def test_a_tokenizer_that_reads_spaces_gets_whole_pieces(tokenizer):
+    """Byte-level BPE keeps a word's space in its token, and an added token may take in its neighbour's space:
+    words tokenized alone would not be the text's tokens, so such tokenizers are called on the pieces."""
+    from tokenizers import AddedToken, Tokenizer, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    from core.task.chunking import word_tokenizer
+
+    assert word_tokenizer(tokenizer) is not None
+    byte_level = Tokenizer(models.BPE())
+    byte_level.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    byte_level.train_from_iterator([MARKDOWN] * 3, trainers.BpeTrainer(
+        vocab_size=400, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
+    gpt_like = PreTrainedTokenizerFast(tokenizer_object=byte_level)
+    assert word_tokenizer(gpt_like) is None
+    chunks = _chunks(gpt_like, {"a.md": MARKDOWN}, 48, 8)
+    assert all(MARKDOWN[a:b] == text for a, b, text in zip(chunks.start, chunks.end, chunks.text))
+    assert max(_tokens(gpt_like, text) for text in chunks.text) <= 48 < _tokens(gpt_like, MARKDOWN)
+    stripping = load_tokenizer("default")
+    stripping.add_tokens([AddedToken("<fact>", lstrip=True)])
+    assert word_tokenizer(stripping) is None

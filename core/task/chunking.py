@@ -132,7 +132,8 @@ def _tokens_of_words(words, distinct: list[str]) -> tuple[np.ndarray, np.ndarray
     texts = [" ".join(distinct[first:first + WORDS_A_CALL]) for first in range(0, len(distinct), WORDS_A_CALL)]
     lengths = np.fromiter(map(len, distinct), dtype=np.int64, count=len(distinct))
     counts, spans = np.zeros(len(distinct), dtype=np.int64), []
-    for first, encoding in zip(range(0, len(distinct), WORDS_A_CALL), words.encode_batch(texts, add_special_tokens=False)):
+    encodings = words.encode_batch(texts, add_special_tokens=False)
+    for first, encoding in zip(range(0, len(distinct), WORDS_A_CALL), encodings):
         found = encoding.offsets
         found = np.fromiter(chain.from_iterable(found), dtype=np.int64, count=2 * len(found)).reshape(-1, 2)
         starts = np.cumsum(lengths[first:first + WORDS_A_CALL] + 1) - lengths[first:first + WORDS_A_CALL] - 1

@@ -139,14 +139,16 @@ def test_the_chunk_table_of_a_real_corpus_is_pinned(tokenizer, size, overlap, ch
 
 def _varied_documents() -> pd.DataFrame:
     """Seeded documents mixing what chunking must get right: Markdown, RST and Setext headings, code fences, lists,
-    long sentences and long words, special tokens' text, tabs, CRLF, no-break and ideographic spaces, control characters, accents, CJK,
-    emoji, punctuation runs, a form feed and blank runs: every place where cutting by tokens could shift."""
+    long sentences and long words, special tokens' text, tabs, CRLF, no-break and ideographic spaces, control
+    characters, accents, CJK, emoji, punctuation runs, a form feed and blank runs: where cutting by tokens could
+    shift."""
     import random
 
     rng = random.Random(26)
     words = ["pump", "valve", "Zürich", "naïve", "東京", "データ", "🙂", "e.g.", "v2.3.1", "x=y+1", "__init__",
              "don't", "(see", "below)", "https://example.org/a_b?c=d", "café", "ﬁle", "straße", "10,000", "—", "…",
-             "Ελληνικά", "[MASK]", "x[SEP]y", "a\u00a0b", "wörd\u3000word", "tab\there", "ctrl\x07x", "supercalifragilistic" * 8]
+             "Ελληνικά", "[MASK]", "x[SEP]y", "a\u00a0b", "wörd\u3000word", "tab\there", "ctrl\x07x",
+             "supercalifragilistic" * 8]
     headings = [lambda t: f"# {t}", lambda t: f"## {t}", lambda t: f"### {t} ###", lambda t: f"{t}\n{'=' * len(t)}",
                 lambda t: f"{t}\n{'-' * len(t)}", lambda t: f"{'~' * len(t)}\n{t}\n{'~' * len(t)}",
                 lambda t: f"{t}\n{'^' * (len(t) + 3)}"]

@@ -14,7 +14,7 @@ Every section is tokenized once, in batches, by a fast tokenizer that reports ea
 Python is per chunk, not per token. Where the tokenizer drops whitespace and reads each word on its own
 (BERT's and most retrievers'), a batch's distinct words are tokenized once each and their tokens placed
 back at every occurrence by numpy: the same tokens for about a third of the tokenizer's time (a batch of
-documentation holds each distinct word about four times, measured on the bench/ingest.py documents).
+documentation holds its distinct words about three times over, measured on the bench/ingest.py documents).
 """
 
 from __future__ import annotations

@@ -11,7 +11,8 @@ installed module, deduplicated, in path order (so a document holds neighbouring 
 does), joined into documents of about --chars characters (a piece longer than that is cut at a paragraph break).
 adaptlab itself is left out. Collecting parses every module (about 370 MB of Python: 7 minutes under load on 2 cores
 for all of it, 63 million characters), so what is collected is kept in ~/.cache/adaptlab/bench-ingest/ (under
-$XDG_CACHE_HOME when set; one file per set of installed files, removable at any time) and later runs read it back.
+$XDG_CACHE_HOME when set; one file per set of installed files, removable at any time; one collecting run at a time,
+as two would interleave their lines) and later runs read it back.
 
 Sides, each in a fresh process (its peak memory its own), each timed after the model loads:
   whole:   read_documents -> chunk_documents (128 tokens, 32 overlap: the defaults) -> Embedder.encode (the default

@@ -130,8 +130,8 @@ def reference_setting(configured: str, compared: str | None) -> str:
     not run."""
     if compared == configured:
         return configured
-    return f"{configured} (did not run; " + (f"differences are to {compared})" if compared else
-                                              "no reference ran, so no differences are shown)")
+    return f"{configured}, which did not run: " + (f"differences are to {compared}" if compared else
+                                                    "no reference ran, so no differences are shown")
 
 
 # -- how complete the experiment is ----------------------------------------------------------------------------

@@ -120,7 +120,8 @@ def test_negative_transfer_marks_hurting_cells_in_red(results):
     assert dict(zip(lora.x, lora.text)) == {"8": "hurts", "32": ""}
     assert all(t.error_y.array is not None for t in cells.values())  # every cell carries its interval
     legend = [t for t in figure.data if t.showlegend is not False]
-    assert [t.name for t in legend][-1] == "transfer hurts" and legend[0].marker.color == charts.color(legend[0].legendgroup)
+    assert [t.name for t in legend][-1] == "transfer hurts"
+    assert legend[0].marker.color == charts.color(legend[0].legendgroup)
 
 
 def test_cost_against_volume_has_a_line_per_method_and_break_even_markers():
@@ -179,7 +180,8 @@ def test_coverage_puts_covered_and_uncovered_answer_match_side_by_side(knowledge
     figure = charts.coverage_chart(coverage)
     assert [t.name.split(" ")[0] for t in figure.data] == ["covered", "not"] and figure.layout.barmode == "group"
     covered = coverage[coverage.group == "covered"]
-    assert list(figure.data[0].x) == covered.method.map(title).tolist() and list(figure.data[0].y) == covered.answer_match.tolist()
+    assert list(figure.data[0].x) == covered.method.map(title).tolist()
+    assert list(figure.data[0].y) == covered.answer_match.tolist()
     assert list(figure.data[1].y) == coverage[coverage.group == "uncovered"].answer_match.tolist()
 
 

@@ -105,7 +105,7 @@ def test_where_scratch_did_not_run_compare_and_negative_transfer_use_the_referen
     assert_clean(open_page("report"))
     markdown = _report_markdown(store, "fake")  # the report's download: the same table, the same reference
     assert "vs TF-IDF + logistic regression [95% interval]" in markdown and "vs From scratch" not in markdown
-    assert "scratch (did not run; differences are to tfidf)" in markdown
+    assert "scratch, which did not run: differences are to tfidf" in markdown
 
 
 def _report_markdown(store: SqlStore, name: str) -> str:
@@ -336,7 +336,8 @@ def test_cost_says_its_main_fact_and_draws_full_and_scratch_apart(grid):
     fact = app.info[0].value
     assert fact.startswith("**TF-IDF + logistic regression** is the cheapest at every volume") and "x" in fact
     storage = {t.name: t for t in _figure(app, "cost.storage_chart").data}
-    full, scratch = storage["Full fine-tune"], storage["From scratch (same as Full fine-tune)"]  # the same bytes: one would hide the other
+    # the same bytes: one would hide the other
+    full, scratch = storage["Full fine-tune"], storage["From scratch (same as Full fine-tune)"]
     assert _values(full.y) == _values(scratch.y) and _values(full.x) != _values(scratch.x)
     assert (full.line.dash, full.marker.symbol) != (scratch.line.dash, scratch.marker.symbol)
     assert any("**tfidf**: TF-IDF" in c.value for c in app.caption)  # each method's plain name

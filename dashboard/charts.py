@@ -353,14 +353,19 @@ def coverage_chart(coverage: pd.DataFrame) -> go.Figure:
     figure = go.Figure()
     for group in ("covered", "uncovered"):
         rows = coverage[coverage.group == group]
-        figure.add_trace(go.Bar(x=rows.method.map(method_name).tolist(), y=rows.answer_match,
+        # titles wrapped at word breaks: they read level under their bars, not slanted into the legend
+        figure.add_trace(go.Bar(x=["<br>".join(textwrap.wrap(method_name(m), 12, break_on_hyphens=False))
+                                   for m in rows.method], y=rows.answer_match,
                                 name=COVERAGE_WORDS[group],
                                 marker_color=COVERAGE_COLORS[group], text=[f"{v:.0%}" for v in rows.answer_match],
                                 textposition="outside", textfont={"size": 11}, cliponaxis=False,
                                 hovertemplate=f"<b>%{{x}}</b><br>{group}: answer match %{{y:.3f}}<extra></extra>"))
     _layout(figure, "Answer match by coverage", "", "answer match", note="covered and uncovered questions",
             barmode="group",
-            legend=LEGEND_BELOW, uniformtext={"minsize": 9, "mode": "show"})
+            legend=LEGEND_UNDER_AXIS, uniformtext={"minsize": 9, "mode": "show"})
+    _legend_room(figure)
+    figure.update_layout(margin_b=figure.layout.margin.b + 30)  # the two-line titles under the bars
+    figure.update_xaxes(tickangle=0)
     figure.update_yaxes(range=[0, 1.12], tickformat=".0%")
     return figure
 
@@ -385,7 +390,8 @@ def answer_kinds_chart(coverage: pd.DataFrame) -> go.Figure:
                                 hovertemplate=f"%{{y}}<br>{name}: %{{x:.0%}}<extra></extra>"))
     _layout(figure, "What each method answers", "share of questions", "", note="red: a fact made up",
             barmode="stack",
-            legend={**LEGEND_BELOW, "traceorder": "normal"}, height=max(HEIGHT, 150 + 26 * len(coverage)))
+            legend={**LEGEND_UNDER_AXIS, "traceorder": "normal"}, height=max(HEIGHT, 150 + 26 * len(coverage)))
+    _legend_room(figure)  # under the axis title, not over it
     figure.update_xaxes(range=[0, 1], tickformat=".0%")
     figure.update_yaxes(autorange="reversed")
     return figure

@@ -208,13 +208,14 @@ def test_knowledge_shows_coverage_made_up_answers_and_the_update_with_its_cost(q
     kinds = {trace.name for trace in _figure(app, 1).data}
     assert {"right", "I don't know", "made up (wrong)"} <= kinds and "wrong or cut off" not in kinds
     assert "made up" in app.dataframe[0].value.columns  # these runs recorded which answers were cut off
-    table = app.dataframe[0].value.set_index("method")
-    assert table.loc["rag", "taking them in costs"].startswith("indexing")
-    assert table.loc["corpus_ft", "what it is"] == "Corpus fine-tuning (documents into the weights)"  # in plain words
-    assert table.loc["lora", "taking them in costs"] == "training again: 2 min, $0.0033 each time"  # 120 s timed
-    assert table.loc["rag", "taking them in costs"] == "indexing the new passages: under 1 s"
-    assert table.loc["prompt", "taking them in costs"].startswith("none")
-    assert table.loc["rag", "new facts"] == "10% → 60%"
+    table = app.dataframe[0].value.set_index("method")  # each method by its title, as the charts name it
+    assert "Corpus fine-tuning" in table.index and "what it is" not in table.columns
+    updates = app.dataframe[1].value.set_index("method")  # what new facts do, a table of its own (fits 800 px)
+    assert updates.loc["RAG", "taking them in costs"].startswith("indexing")
+    assert updates.loc["LoRA adapter", "taking them in costs"] == "training again: 2 min, $0.0033 each time"  # 120 s
+    assert updates.loc["RAG", "taking them in costs"] == "indexing the new passages: under 1 s"
+    assert updates.loc["Prompt-only", "taking them in costs"].startswith("none")
+    assert updates.loc["RAG", "new facts"] == "10% → 60%"
 
 
 def test_knowledge_at_another_size_reads_those_runs(qa):
@@ -224,7 +225,7 @@ def test_knowledge_at_another_size_reads_those_runs(qa):
     covered = next(trace for trace in _figure(app, 0).data if trace.name.startswith("covered"))
     rag = _bars(covered)["RAG"]
     assert rag == pytest.approx(_record(qa, "rag|32|0")["by_coverage"]["covered"]["accuracy"])
-    assert app.dataframe[0].value.set_index("method").loc["lora", "training data"] == "32 examples"
+    assert app.dataframe[0].value.set_index("method").loc["LoRA adapter", "training data"] == "32 examples"
 
 
 def test_a_run_stored_before_cut_off_answers_were_recorded_does_not_call_its_wrong_answers_made_up(store):

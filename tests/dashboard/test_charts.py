@@ -180,7 +180,7 @@ def test_coverage_puts_covered_and_uncovered_answer_match_side_by_side(knowledge
     figure = charts.coverage_chart(coverage)
     assert [t.name.split(" ")[0] for t in figure.data] == ["covered", "not"] and figure.layout.barmode == "group"
     covered = coverage[coverage.group == "covered"]
-    assert list(figure.data[0].x) == covered.method.map(title).tolist()
+    assert [x.replace("<br>", " ") for x in figure.data[0].x] == covered.method.map(title).tolist()
     assert list(figure.data[0].y) == covered.answer_match.tolist()
     assert list(figure.data[1].y) == coverage[coverage.group == "uncovered"].answer_match.tolist()
 

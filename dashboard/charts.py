@@ -364,8 +364,7 @@ def coverage_chart(coverage: pd.DataFrame) -> go.Figure:
             barmode="group",
             legend=LEGEND_UNDER_AXIS, uniformtext={"minsize": 9, "mode": "show"})
     _legend_room(figure)
-    figure.update_layout(margin_b=figure.layout.margin.b + 30)  # the two-line titles under the bars
-    figure.update_xaxes(tickangle=0)
+    figure.update_layout(margin_b=figure.layout.margin.b + 60)  # the titles under the bars, slanted where narrow
     figure.update_yaxes(range=[0, 1.12], tickformat=".0%")
     return figure
 

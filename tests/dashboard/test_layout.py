@@ -46,6 +46,10 @@ LAYOUT = """() => {
   const cut = [...document.querySelectorAll('button')].filter(b => b.offsetParent !== null)
     .filter(b => [...b.querySelectorAll('p, div, span')].some(e => e.scrollWidth > e.clientWidth + 1))
     .map(b => b.innerText);
+  // a widget's label cut short with an ellipsis (a toggle's or a checkbox's beside another column)
+  const labels = [...document.querySelectorAll('[data-testid="stWidgetLabel"], [data-testid="stWidgetLabel"] *')]
+    .filter(e => e.offsetParent !== null && e.scrollWidth > e.clientWidth + 1).map(e => e.innerText);
+  cut.push(...labels);
   const names = [...document.querySelectorAll('[data-testid="stTable"] tbody th')].map(c => c.innerText.trim());
   return {sidebar: {collapsed: bar.getAttribute("data-collapsed"), right: box.right}, tables, cut, names,
           main: document.querySelector('[data-testid="stMainBlockContainer"]').clientWidth};

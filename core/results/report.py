@@ -87,7 +87,9 @@ def build_report(experiment: dict, summary: pd.DataFrame, recommendation: Recomm
     run claims) says why a run is missing; without it a missing run is only "not finished"."""
     config, task_info = experiment["config"], experiment.get("task", {})
     unit, configured = config.get("size_unit", "per_class"), config.get("reference", DEFAULT_REFERENCE)
-    reference = compared_reference(summary.method, configured) if len(summary) else configured  # one that ran
+    # the reference the summary's differences are to: its own where it carries them, else the one that ran
+    reference = configured if summary.empty or f"vs_{configured}" in summary else \
+        compared_reference(summary.method, configured)
     kind = task_info.get("kind", "classification")
     stats = task_info.get("stats", {})
     settings = {"model": config.get("model", {}).get("name", "default"),

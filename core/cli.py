@@ -131,6 +131,7 @@ def results_table(rows, title: str) -> Table:
 def print_results(store, name: str) -> None:
     """The results table, the failed runs, and the recommendation without constraints in one line."""
     from core.methods import DEFAULT_REFERENCE
+    from core.results.analysis import compared_reference
     from core.results.costs import Constraints
     from core.results.recommendation import recommend
     from core.results.results_table import HURTS_NOTE, results_rows
@@ -138,7 +139,8 @@ def print_results(store, name: str) -> None:
 
     experiment, runs, summary = _analysed(store, name)
     config, task = experiment["config"], experiment.get("task") or {}
-    reference, unit = config.get("reference", DEFAULT_REFERENCE), config.get("size_unit", "per_class")
+    unit = config.get("size_unit", "per_class")
+    reference = compared_reference(summary.method if len(summary) else [], config.get("reference", DEFAULT_REFERENCE))
     failed = runs[runs.status == "failed"]
     if summary.empty:
         console.print(f"{name}: no finished runs yet")
@@ -200,11 +202,13 @@ def print_known_facts(experiment: dict, runs) -> None:
 def _analysed(store, name: str):
     """An experiment, its runs (with predictions) and its results table (core.results.analysis.analyse)."""
     from core.methods import DEFAULT_REFERENCE
-    from core.results.analysis import analyse
+    from core.results.analysis import analyse, compared_reference
 
     experiment = store.experiment(name)
-    reference = experiment["config"].get("reference", DEFAULT_REFERENCE)
     runs = store.runs_frame(name, with_predictions=True)
+    # differences to the experiment's reference where it ran, else to the from-scratch reference that did
+    reference = compared_reference(runs[runs.status == "finished"].method,
+                                   experiment["config"].get("reference", DEFAULT_REFERENCE))
     return experiment, runs, analyse(runs, experiment["test_labels"], reference).summary
 
 

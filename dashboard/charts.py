@@ -14,8 +14,10 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from core.methods import DEFAULT_REFERENCE, METHODS
+from core.results.answers import WRONG_OR_CUT
 from core.results.costs import COST_AXES, pareto_front
 from core.results.figures import cost_volume_figure
+from core.results.text import method_name
 from core.task.sizes import size_label, size_order
 
 # One colour per method everywhere, from the methods' specs (their dash too: core.results.figures draws it). Red is
@@ -109,21 +111,23 @@ def learning_curves_chart(curves: pd.DataFrame, unit: str = "per_class", quality
             figure.add_trace(go.Scatter(
                 x=x + x[::-1], y=list(group.accuracy_high) + list(group.accuracy_low)[::-1], fill="toself",
                 mode="lines", fillcolor=_rgba(color(method), 0.25 if band else 0.15), line={"width": 0},
-                hoverinfo="skip", showlegend=False, name=f"{method} 95% interval", legendgroup=method))
+                hoverinfo="skip", showlegend=False, name=f"{method_name(method)} 95% interval", legendgroup=method))
         interval = {"type": "data", "symmetric": False, "array": group.accuracy_high - group.accuracy,
                     "arrayminus": group.accuracy - group.accuracy_low, "color": _rgba(color(method), 0.6)}
         figure.add_trace(go.Scatter(
-            x=x, y=group.accuracy, mode="markers" if one_size else "lines+markers", name=method, legendgroup=method,
+            x=x, y=group.accuracy, mode="markers" if one_size else "lines+markers", name=method_name(method),
+            legendgroup=method,
             line={"color": color(method), "width": 2.5}, marker={"size": 11 if one_size else 8, "color": color(method)},
             error_y=interval if one_size else None, offsetgroup=method if one_size else None,
             customdata=group[["accuracy_low", "accuracy_high", "seeds"]].to_numpy(),
-            hovertemplate=f"<b>{method}</b> at %{{x}}<br>{quality} %{{y:.3f}} [%{{customdata[0]:.3f}}, "
+            hovertemplate=f"<b>{method_name(method)}</b> at %{{x}}<br>{quality} %{{y:.3f}} [%{{customdata[0]:.3f}}, "
                           "%{customdata[1]:.3f}]<br>%{customdata[2]} seed(s)<extra></extra>"))
     for method, group in curves[unsized].groupby("method", sort=False) if len(curves) else ():
         _level_line(figure, method, group.iloc[0], quality, band is None or band == method)
     _layout(figure, f"{quality.capitalize()} as training data grows", _unit_axis(unit), quality,
             note=("bars" if one_size else "bands") + ": 95% intervals" if band is None or one_size
-            else f"band: {band}'s 95% interval", legend=LEGEND_UNDER_AXIS, scattermode="group" if one_size else None)
+            else f"band: {method_name(band)}'s 95% interval", legend=LEGEND_UNDER_AXIS,
+            scattermode="group" if one_size else None)
     _legend_room(figure)
     categories = _sizes(sized) if len(sized) else []
     figure.update_xaxes(type="category", categoryorder="array", categoryarray=categories)
@@ -138,9 +142,9 @@ def _level_line(figure: go.Figure, method: str, row, quality: str, interval: boo
                          fillcolor=_rgba(color(method), 0.08))
     figure.add_hline(y=row.accuracy, line={"color": color(method), "dash": "dash", "width": 2})
     figure.add_trace(go.Scatter(  # the legend entry (a shape has none), and what a hover on the legend names
-        x=[None], y=[None], mode="lines", name=f"{method} (no training data)", legendgroup=method,
+        x=[None], y=[None], mode="lines", name=f"{method_name(method)} (no training data)", legendgroup=method,
         line={"color": color(method), "dash": "dash", "width": 2},
-        hovertemplate=f"<b>{method}</b>, no training data<br>{quality} {row.accuracy:.3f} "
+        hovertemplate=f"<b>{method_name(method)}</b>, no training data<br>{quality} {row.accuracy:.3f} "
                       f"[{row.accuracy_low:.3f}, {row.accuracy_high:.3f}]<extra></extra>"))
 
 
@@ -159,10 +163,11 @@ def accuracy_cost_chart(table: pd.DataFrame, cost: str = "train_dollars", unit: 
     for method, group in frame.groupby("method", sort=False):
         labels = [size_label(s, unit) for s in group["size"]]
         figure.add_trace(go.Scatter(
-            x=group[cost], y=group.accuracy, mode="markers", name=method, marker={"color": color(method), "size": 11},
+            x=group[cost], y=group.accuracy, mode="markers", name=method_name(method),
+            marker={"color": color(method), "size": 11},
             error_y={"type": "data", "symmetric": False, "array": group.accuracy_high - group.accuracy,
                      "arrayminus": group.accuracy - group.accuracy_low, "color": _rgba(color(method), 0.5)},
-            text=labels, hovertemplate=f"<b>{method}</b>, %{{text}}<br>{quality} %{{y:.3f}}<br>"
+            text=labels, hovertemplate=f"<b>{method_name(method)}</b>, %{{text}}<br>{quality} %{{y:.3f}}<br>"
                                        f"{COST_AXES.get(cost, cost)} %{{x:.4g}}<extra></extra>"))
     texts = _front_labels(front["size"], unit)
     figure.add_trace(go.Scatter(x=front[cost], y=front.accuracy, mode="markers+text", showlegend=False,
@@ -223,7 +228,7 @@ def _front_labels(sizes, unit: str) -> list[str]:
 
 def per_class_f1_chart(f1: pd.DataFrame, unit: str = "per_class") -> go.Figure:
     """F1 per class (columns) and option (rows): which classes each method gets wrong."""
-    rows = f1.assign(option=[f"{m} · {size_label(s, unit)}" for m, s in zip(f1.method, f1["size"])])
+    rows = f1.assign(option=[f"{method_name(m)} · {size_label(s, unit)}" for m, s in zip(f1.method, f1["size"])])
     grid = rows.pivot_table(index="option", columns="label", values="f1", sort=False)
     figure = go.Figure(go.Heatmap(z=grid.to_numpy(), x=_as_text(grid.columns), y=list(grid.index), zmin=0, zmax=1,
                                   colorscale="Blues", texttemplate="%{z:.2f}", colorbar={"title": "F1"},
@@ -245,9 +250,10 @@ def negative_transfer_chart(transfer: pd.DataFrame, reference: str = DEFAULT_REF
         group = group.sort_values("size", key=lambda s: s.map(size_order))
         hurts = group.hurts.astype(bool).tolist()
         figure.add_trace(go.Scatter(  # the legend entry: the method's colour, whatever its first cell shows
-            x=[None], y=[None], mode="markers", name=method, legendgroup=method, marker={"color": color(method)}))
+            x=[None], y=[None], mode="markers", name=method_name(method), legendgroup=method,
+            marker={"color": color(method)}))
         figure.add_trace(go.Scatter(
-            x=group["size"], y=group.difference, mode="markers+text", name=method, legendgroup=method,
+            x=group["size"], y=group.difference, mode="markers+text", name=method_name(method), legendgroup=method,
             offsetgroup=method, showlegend=False, text=["hurts" if h else "" for h in hurts],
             textposition="middle right", textfont={"color": HURTS, "size": 12},
             marker={"color": [HURTS if h else color(method) for h in hurts], "size": [16 if h else 10 for h in hurts],
@@ -255,12 +261,14 @@ def negative_transfer_chart(transfer: pd.DataFrame, reference: str = DEFAULT_REF
             error_y={"type": "data", "symmetric": False, "array": group.high - group.difference,
                      "arrayminus": group.difference - group.low, "color": color(method), "thickness": 1.5},
             customdata=group[["low", "high"]].assign(verdict=["TRANSFER HURTS" if h else "" for h in hurts]).to_numpy(),
-            hovertemplate=f"<b>{method}</b> at %{{x}}<br>%{{y:+.3f}} vs {reference} [%{{customdata[0]:+.3f}}, "
+            hovertemplate=f"<b>{method_name(method)}</b> at %{{x}}<br>%{{y:+.3f}} vs {method_name(reference)} "
+                          "[%{customdata[0]:+.3f}, "
                           "%{customdata[1]:+.3f}]<br><b>%{customdata[2]}</b><extra></extra>"))
     if pooled.hurts.astype(bool).any():
         figure.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name="transfer hurts",
                                     marker={"color": HURTS, "symbol": "x", "size": 12}))
-    _layout(figure, f"{quality.capitalize()} minus {reference}", _unit_axis(unit), f"difference vs {reference}",
+    _layout(figure, f"{quality.capitalize()} minus {method_name(reference)}", _unit_axis(unit),
+            f"difference vs {method_name(reference)}",
             note="with 95% intervals; below 0: worse than the reference", scattermode="group")
     figure.update_xaxes(type="category", categoryorder="array", categoryarray=_sizes(pooled) if len(pooled) else [])
     return figure
@@ -300,14 +308,15 @@ def storage_chart(storage: pd.DataFrame) -> go.Figure:
                 all(abs(a - b) <= 0.01 * max(abs(a), abs(b), 1.0) for a, b in zip(seen, values))]
         drawn.append((method, values))
         k = len(same)
-        name = f"{method} (same as {same[0]})" if same else method
+        name = f"{method_name(method)} (same as {method_name(same[0])})" if same else method_name(method)
         figure.add_trace(go.Scatter(
             x=group.variants * (1 + OVERLAP_SHIFT * k), y=group["bytes"], mode="lines+markers", name=name,
             customdata=group.variants, line={"color": color(method), "width": max(1.5, 2.5 - 0.5 * k),
                                              "dash": ("solid" if shared else OVERLAP_DASHES[k % len(OVERLAP_DASHES)])},
             marker={"symbol": OVERLAP_SYMBOLS[k % len(OVERLAP_SYMBOLS)], "size": 8 + 2 * k,
                     "line": {"width": 2, "color": color(method)}},
-            hovertemplate=f"<b>{method}</b> ({'base model once + small part each' if shared else 'a full copy each'})"
+            hovertemplate=f"<b>{method_name(method)}</b> "
+                          f"({'base model once + small part each' if shared else 'a full copy each'})"
                           "<br>%{customdata} variants: %{y:.3s}B<extra></extra>"))
     _layout(figure, "Storage of N task variants", "task variants", "storage",
             note="solid: one base model shared; dashed: a whole copy each")
@@ -332,7 +341,10 @@ def class_balance_chart(class_counts: dict[str, dict[str, int]]) -> go.Figure:
 COVERAGE_COLORS = {"covered": "#1F77B4", "uncovered": "#9AA5B1"}
 # what a run answered, as shares of the questions: right, an honest "I don't know", made up, nothing
 ANSWER_KINDS = {"answer_match": ("right", "#2CA02C"), "abstention_rate": ("I don't know", "#9AA5B1"),
-                "wrong_answer_rate": ("made up (wrong)", HURTS), "no_answer_rate": ("no answer", "#E4E7EB")}
+                "wrong_answer_rate": ("made up (wrong)", HURTS), "cut_off_rate": ("cut off", "#FF9F40"),
+                "no_answer_rate": ("no answer", "#E4E7EB")}
+# a run stored before cut-off answers were recorded: its wrong answers may be cut off, not made up (Answers' words)
+WRONG_OR_CUT_KIND = (WRONG_OR_CUT, "#F4A3A3")
 COVERAGE_WORDS = {"covered": "covered (passage in the documents)", "uncovered": "not covered (no passage)"}
 
 
@@ -341,13 +353,18 @@ def coverage_chart(coverage: pd.DataFrame) -> go.Figure:
     figure = go.Figure()
     for group in ("covered", "uncovered"):
         rows = coverage[coverage.group == group]
-        figure.add_trace(go.Bar(x=rows.method, y=rows.answer_match, name=COVERAGE_WORDS[group],
+        # titles wrapped at word breaks: they read level under their bars, not slanted into the legend
+        figure.add_trace(go.Bar(x=["<br>".join(textwrap.wrap(method_name(m), 12, break_on_hyphens=False))
+                                   for m in rows.method], y=rows.answer_match,
+                                name=COVERAGE_WORDS[group],
                                 marker_color=COVERAGE_COLORS[group], text=[f"{v:.0%}" for v in rows.answer_match],
                                 textposition="outside", textfont={"size": 11}, cliponaxis=False,
                                 hovertemplate=f"<b>%{{x}}</b><br>{group}: answer match %{{y:.3f}}<extra></extra>"))
     _layout(figure, "Answer match by coverage", "", "answer match", note="covered and uncovered questions",
             barmode="group",
-            legend=LEGEND_BELOW, uniformtext={"minsize": 9, "mode": "show"})
+            legend=LEGEND_UNDER_AXIS, uniformtext={"minsize": 9, "mode": "show"})
+    _legend_room(figure)
+    figure.update_layout(margin_b=figure.layout.margin.b + 60)  # the titles under the bars, slanted where narrow
     figure.update_yaxes(range=[0, 1.12], tickformat=".0%")
     return figure
 
@@ -359,13 +376,21 @@ def answer_kinds_chart(coverage: pd.DataFrame) -> go.Figure:
     part is how often the method makes a fact up."""
     figure = go.Figure()
     # one bar a row, labelled on a two-level axis (method, then covered / not covered): the labels read across
-    y = [coverage.method.tolist(), ["not covered" if g == "uncovered" else g for g in coverage.group]]
-    for column, (name, colour) in ANSWER_KINDS.items():
-        figure.add_trace(go.Bar(x=coverage[column], y=y, name=name, marker_color=colour, orientation="h",
+    y = [coverage.method.map(method_name).tolist(), ["not covered" if g == "uncovered" else g for g in coverage.group]]
+    recorded = coverage.cut_off_recorded.astype(bool) if "cut_off_recorded" in coverage else \
+        pd.Series(True, index=coverage.index)
+    kinds = [(coverage[column].where(recorded, 0.0) if column in ("wrong_answer_rate", "cut_off_rate") else
+              coverage.get(column, pd.Series(0.0, index=coverage.index)), name, colour)
+             for column, (name, colour) in ANSWER_KINDS.items()]
+    if not recorded.all():  # made up or cut off, unknown which: its own bar part, named as the Answers page names it
+        kinds.insert(3, (coverage.wrong_answer_rate.where(~recorded, 0.0), *WRONG_OR_CUT_KIND))
+    for values, name, colour in kinds:
+        figure.add_trace(go.Bar(x=values, y=y, name=name, marker_color=colour, orientation="h",
                                 hovertemplate=f"%{{y}}<br>{name}: %{{x:.0%}}<extra></extra>"))
     _layout(figure, "What each method answers", "share of questions", "", note="red: a fact made up",
             barmode="stack",
-            legend={**LEGEND_BELOW, "traceorder": "normal"}, height=max(HEIGHT, 150 + 26 * len(coverage)))
+            legend={**LEGEND_UNDER_AXIS, "traceorder": "normal"}, height=max(HEIGHT, 150 + 26 * len(coverage)))
+    _legend_room(figure)  # under the axis title, not over it
     figure.update_xaxes(range=[0, 1], tickformat=".0%")
     figure.update_yaxes(autorange="reversed")
     return figure
@@ -377,14 +402,15 @@ def knowledge_update_chart(update: pd.DataFrame) -> go.Figure:
     lines_x, lines_y = [], []
     for row in update.itertuples():
         lines_x += [row.before, row.after, None]
-        lines_y += [row.method, row.method, None]
+        lines_y += [method_name(row.method), method_name(row.method), None]
     figure.add_trace(go.Scatter(x=lines_x, y=lines_y, mode="lines", line={"color": "#CBD2D9", "width": 3},
                                 hoverinfo="skip", showlegend=False, name="change"))
-    figure.add_trace(go.Scatter(x=update.before, y=update.method, mode="markers", name="before the new facts",
+    titles = update.method.map(method_name).tolist()
+    figure.add_trace(go.Scatter(x=update.before, y=titles, mode="markers", name="before the new facts",
                                 marker={"color": "#9AA5B1", "size": 12}, customdata=update[["how"]].to_numpy(),
                                 hovertemplate="<b>%{y}</b><br>before: %{x:.0%}<extra></extra>"))
     figure.add_trace(go.Scatter(
-        x=update.after, y=update.method, mode="markers+text", name="after taking them in",
+        x=update.after, y=titles, mode="markers+text", name="after taking them in",
         marker={"color": [color(m) for m in update.method], "size": 14, "symbol": "diamond"},
         text=[f"{a:.0%}" for a in update.after], textposition="middle right", customdata=update[["how"]].to_numpy(),
         hovertemplate="<b>%{y}</b><br>after: %{x:.0%}<br>it %{customdata[0]}<extra></extra>"))
@@ -404,7 +430,8 @@ def update_cost_chart(update: pd.DataFrame) -> go.Figure:
 
     seconds = update.update_seconds.fillna(0.0)
     figure = go.Figure(go.Bar(
-        x=seconds, y=update.method, orientation="h", marker_color=[color(m) for m in update.method],
+        x=seconds, y=update.method.map(method_name).tolist(), orientation="h",
+        marker_color=[color(m) for m in update.method],
         text=[update_cost(row) for row in update.itertuples()], textposition="outside", cliponaxis=False,
         hovertemplate="<b>%{y}</b><br>%{text}<extra></extra>", name="cost of taking new facts in"))
     _layout(figure, "What taking new facts in costs", "seconds, each time new facts arrive", "",
@@ -464,14 +491,15 @@ def forgetting_chart(summary: pd.DataFrame) -> go.Figure:
                                               list(ordered.setting), extent))
     for method, group in ordered.groupby("method", sort=False):
         figure.add_trace(go.Scatter(
-            x=group.accuracy, y=group.recall_lost * 100, mode="lines+markers+text", name=method,
+            x=group.accuracy, y=group.recall_lost * 100, mode="lines+markers+text", name=method_name(method),
             text=group.setting, textposition=list(group.spot), textfont={"size": 11, "color": color(method)},
             line={"color": color(method), "dash": METHODS[method].dash if method in METHODS else "solid"},
             marker={"size": 10, "color": color(method)}, cliponaxis=False,
             error_y={"type": "data", "symmetric": False, "array": (group.recall_lost_high - group.recall_lost) * 100,
                      "arrayminus": (group.recall_lost - group.recall_lost_low) * 100,
                      "color": _rgba(color(method), 0.5)},
-            hovertemplate=f"<b>{method}</b>, %{{text}}<br>task accuracy %{{x:.3f}}<br>recall lost %{{y:.1f}} "
+            hovertemplate=f"<b>{method_name(method)}</b>, %{{text}}<br>task accuracy %{{x:.3f}}<br>recall lost "
+                          "%{y:.1f} "
                           "points<extra></extra>"))
     probe = summary.probe.iloc[0] if len(summary) else ""
     _layout(figure, "Forgetting against task accuracy", "task accuracy", f"recall lost on the {probe} probe (points)",

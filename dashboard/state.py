@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core.results.analysis import analyse, per_class_f1, with_correctness
+from core.results.analysis import analyse, compared_reference, per_class_f1, with_correctness
 from core.results.store import SqlStore, default_store_url
 from core.running.jobs import JobQueue, ensure_worker
 
@@ -237,7 +237,8 @@ class Results:
     curves: pd.DataFrame  # the learning curves,
     transfer: pd.DataFrame  # and the negative transfer (empty without the reference method), from one analyse()
     per_class: pd.DataFrame  # core.results.analysis.per_class_f1
-    reference: str
+    reference: str | None  # the reference that ran (core.results.analysis.compared_reference): None where none did
+    configured_reference: str  # the one the experiment names (scratch by default), which may not have run
     unit: str
     scored: pd.DataFrame  # the finished runs with `correct` (0/1 per test example): what paired comparisons read
 
@@ -284,12 +285,14 @@ def _results(url: str, name: str, stamp: str) -> Results:
     store = _store(url)
     experiment = store.experiment(name)
     config = experiment["config"]
-    reference, unit = config.get("reference", DEFAULT_REFERENCE), config.get("size_unit", "per_class")
+    configured, unit = config.get("reference", DEFAULT_REFERENCE), config.get("size_unit", "per_class")
     runs = store.runs_frame(name, with_predictions=True)
     scored = with_correctness(runs, experiment["test_labels"])  # scored once: the analysis and the report's ties
+    reference = compared_reference(scored.method if len(scored) else [], configured)  # one that ran, or None
     analysis = analyse(scored, experiment["test_labels"], reference)  # once per change in the runs: pages share it
     return Results(name=name, experiment=experiment, runs=runs, summary=analysis.summary, curves=analysis.curves,
-                   transfer=analysis.transfer, per_class=per_class_f1(runs), reference=reference, unit=unit,
+                   transfer=analysis.transfer, per_class=per_class_f1(runs), reference=reference,
+                   configured_reference=configured, unit=unit,
                    scored=scored)
 
 

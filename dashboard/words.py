@@ -50,6 +50,19 @@ def methods_legend(methods) -> str:
     return "Methods: " + " · ".join(f"**{m}**: {method_title(m)}" for m in seen) + "."
 
 
+def reference_note(configured: str, compared: str | None) -> str | None:
+    """Which reference the differences are to, where it is not the one the experiment names (that one did not run:
+    core.results.analysis.compared_reference); None where it is."""
+    if compared == configured:
+        return None
+    if compared is None:
+        return (f"**{method_name(configured)}**, the reference this experiment compares with, did not run, nor did "
+                "any other from-scratch reference: there are no differences to show. Add it to the methods and launch "
+                "the experiment again: only the missing runs are run.")
+    return (f"**{method_name(configured)}**, the reference this experiment names, did not run: every difference here "
+            f"is to **{method_name(compared)}**, the from-scratch reference that did.")
+
+
 def starts_pretrained(method: str) -> bool:
     """Whether a method adapts the pretrained model: references (from scratch, TF-IDF) start from none."""
     spec = METHODS.get(method)
@@ -121,7 +134,7 @@ def reference_declines(curves: pd.DataFrame, reference: str, unit: str) -> str |
     for later in range(1, len(rows)):
         earlier = int(np.argmax(accuracy[:later]))
         if accuracy[later] < accuracy[earlier]:
-            return (f"The reference itself gets worse with more data: **{reference}** scores "
+            return (f"The reference itself gets worse with more data: **{method_name(reference)}** scores "
                     f"{accuracy[earlier]:.3f} at {size_label(sizes[earlier], unit)} but {accuracy[later]:.3f} at "
                     f"{size_label(sizes[later], unit)}. Training from scratch is unstable here, so large gaps "
                     f"say more about the reference than about transfer.")

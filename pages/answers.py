@@ -68,14 +68,14 @@ def render() -> None:
 
 def _pick_question(view) -> int | None:
     questions, answers = view.questions, view.answers
-    left, right = st.columns([3, 2])
     has_coverage = questions.covered.notna().any()
-    coverage = left.segmented_control("Questions", list(COVERAGE), default="all", required=True,
+    # one under the other: side by side, the toggle's label was cut short at 800 px
+    coverage = st.segmented_control("Questions", list(COVERAGE), default="all", required=True,
                                       format_func=COVERAGE.get, key=f"{KEY}.coverage", disabled=not has_coverage,
                                       help="Covered: a passage in the documents holds the answer. Not covered: no "
                                            "passage does, so the honest answer is \"I don't know\".")
-    wrong_only = right.toggle("Only questions some method answered wrongly", key=f"{KEY}.wrong_only",
-                              help="A wrong answer is a made-up one; \"I don't know\" is not counted as wrong.")
+    wrong_only = st.toggle("Only questions some method answered wrongly", key=f"{KEY}.wrong_only",
+                          help="A wrong answer is a made-up one; \"I don't know\" is not counted as wrong.")
     shown = questions_to_show(questions, answers, coverage, wrong_only)
     if not shown:
         st.info("No question matches these filters.", icon=":material/filter_alt_off:")

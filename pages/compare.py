@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.results.costs import COST_AXES
 from core.results.results_table import results_rows, titled_rows
-from core.results.text import markdown_text
+from core.results.text import markdown_text, method_name
 from core.results.tuning import tuning_lines, tuning_table
 from core.task.sizes import NO_TRAINING_DATA, size_label, size_order
 from dashboard import charts, missing_runs, ui, verdict, words
@@ -27,7 +27,8 @@ def render() -> None:
     left, right = st.columns(2)
     methods = list(dict.fromkeys(results.curves.method))
     band = left.selectbox("Interval band", [ALL_BANDS, *methods], key=f"{KEY}.band.{results.name}",
-                          format_func=lambda m: f"95% intervals: {m}" if m == ALL_BANDS else f"95% interval: {m} only",
+                          format_func=lambda m: f"95% intervals: {m}" if m == ALL_BANDS else
+                          f"95% interval: {method_name(m)} only",
                           label_visibility="collapsed",
                           help="Where the bands overlap, show one method's 95% interval at a time.")
     cost = right.selectbox("Cost axis", list(COST_AXES), format_func=COST_AXES.get, key=f"{KEY}.cost_axis",
@@ -67,6 +68,9 @@ def _results_table(results) -> None:
         # every row on screen, no inner scroll: the table is as tall as its rows
         st.dataframe(table, hide_index=True, width="stretch", height=ui.table_height(len(table)), key=f"{KEY}.{key}")
     st.caption(words.methods_legend(keyed.method))
+    note = words.reference_note(results.configured_reference, results.reference)  # scratch did not run: which did
+    if note:
+        st.caption(note)
     st.caption(training_data_note(results))
 
 

@@ -8,8 +8,9 @@ import streamlit as st
 from core.results.knowledge import at_size, knowledge_fact, knowledge_rows
 from core.results.known_facts import shown_table, summary_line
 from core.results.learning_epochs import learning_figure
+from core.results.text import method_name
 from core.task.sizes import NO_TRAINING_DATA, size_label, size_order
-from dashboard import charts, missing_runs, state, ui, words
+from dashboard import charts, missing_runs, state, ui
 
 KEY = "knowledge"
 LARGEST = "largest per method"
@@ -47,8 +48,14 @@ def _by_coverage(view) -> None:
     st.info(f"**{knowledge_fact(coverage, update)}**", icon=":material/lightbulb:")
     _coverage(coverage)
     _update(update)
-    st.dataframe(words.with_titles(knowledge_rows(coverage, update, view.unit)), hide_index=True, width="stretch",
-                 key=f"{KEY}.table")
+    rows = knowledge_rows(coverage, update, view.unit)
+    rows = rows.assign(method=rows.method.map(method_name)) if len(rows) else rows  # by title, as the charts
+    # two tables, what each answers and what new facts do, so every column is on screen at 800 px without scrolling
+    later = [c for c in ("new facts", "taking them in costs") if c in rows]
+    lead = [c for c in ("method", "training data") if c in rows]
+    st.dataframe(rows.drop(columns=later), hide_index=True, width="stretch", key=f"{KEY}.table")
+    if later:
+        st.dataframe(rows[lead + later], hide_index=True, width="stretch", key=f"{KEY}.update_table")
     st.caption("Right: answer match. \"I don't know\" and made up: on the questions not covered, where \"I don't "
                "know\" is the honest answer. New facts: answer match on facts that arrived after training, before → "
                "after.")

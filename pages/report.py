@@ -134,7 +134,7 @@ def _constraints(results) -> Constraints:
                                      key=f"{KEY}.per_label", help="What one labelled training example costs.")
     storage = cols[3].number_input("Storage ($ per GB-month)", 0.0, 1e3, shared.storage_dollars_per_gb_month,
                                    0.01, key=f"{KEY}.storage", help="Keeping the models over the period.")
-    left, right = st.columns([1, 3])
+    left, right = st.columns([1, 1])  # half each: at 1:3 the toggle's label was cut short at 800 px
     changes = left.toggle("The data changes often", value=shared.data_changes_often, key=f"{KEY}.changes",
                           help="New documents or labels arrive often: trained methods must retrain; RAG re-indexes.")
     retrains = right.number_input(f"Updates in those {months} months", 1, 10_000, shared.retrains,

@@ -68,6 +68,16 @@ def analyse(runs: pd.DataFrame, test_labels: list[int], reference: str | None = 
     return Analysis(summary=_sorted(summary), curves=curves, transfer=transfer)
 
 
+def compared_reference(methods, configured: str | None = DEFAULT_REFERENCE) -> str | None:
+    """The reference the differences are taken to: the experiment's own where it ran (`methods`: those with a finished
+    run, a runs frame's or a summary's `method`), else the first from-scratch reference that did (TF-IDF where
+    scratch did not run), else None: a column of differences to a reference that never ran would be empty."""
+    ran = set(methods)
+    if configured in ran:
+        return configured
+    return next((name for name, spec in METHODS.items() if spec.is_reference and name in ran), None)
+
+
 def with_correctness(runs: pd.DataFrame, test_labels: list[int]) -> pd.DataFrame:
     """Add a `correct` column (0/1 per test example) from stored predictions; finished runs only. Runs that have
     one already are kept as they are."""

@@ -73,6 +73,13 @@ def passages_with_answer(passage_ids: list[str], passages: dict[str, str], alias
             if any(f" {form} " in f" {normalize_answer(passages.get(passage, ''))} " for form in forms)]
 
 
+def cut_off_recorded(record: dict) -> bool:
+    """Whether a run recorded which answers max_new_tokens cut off (`cut_off`, or its `cut_off_rate`): a run stored
+    before either cannot tell a cut-off answer from a made-up one, so its wrong answers are WRONG_OR_CUT. The one
+    test of it, for the Answers and the Knowledge pages."""
+    return "cut_off" in record or "cut_off_rate" in record
+
+
 def verdict(answer: str, correct: bool, cut_off: bool | None = False) -> str:
     """right; I don't know (an abstention, honest where nothing holds the answer); no answer; cut off (generation
     stopped at max_new_tokens before the answer ended: not an answer made up); wrong; or, where whether it was cut
@@ -96,7 +103,7 @@ def answer_table(runs: pd.DataFrame, questions: int) -> pd.DataFrame:
     for run in _in_order(runs[runs.status == "finished"]).itertuples():
         record = run.record or {}
         answers, retrieved, cut_off = record.get("answers"), record.get("retrieved"), record.get("cut_off") or []
-        recorded = "cut_off" in record or "cut_off_rate" in record  # a run from before: whether one was cut, unknown
+        recorded = cut_off_recorded(record)  # a run from before: whether one was cut, unknown
         predictions = getattr(run, "predictions", None)
         if not answers or len(answers) != questions or predictions is None or len(predictions) != questions:
             continue  # a run from before answers were kept, or of another test set: nothing to line up

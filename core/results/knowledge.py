@@ -21,8 +21,9 @@ import numpy as np
 import pandas as pd
 
 from core.methods import METHODS
+from core.results.answers import WRONG_OR_CUT, cut_off_recorded
 from core.results.costs import one_per_method
-from core.results.text import money
+from core.results.text import method_name, money
 from core.task.sizes import size_label, size_order
 
 GROUPS = ("covered", "uncovered")
@@ -30,27 +31,33 @@ INDEXES, RETRAINS, CANNOT = "indexes the new passages", "trains again on them", 
 
 
 def coverage_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per (method, size, group): answer match, abstention, wrong-answer (made up) and no-answer rates, mean over
-    the seeds of finished runs that recorded `by_coverage`."""
+    """Per (method, size, group): answer match, abstention, wrong-answer (made up), cut-off and no-answer rates, mean
+    over the seeds of finished runs that recorded `by_coverage`. cut_off_recorded: every one of those runs recorded
+    which answers max_new_tokens cut off; where not, a wrong answer is "wrong or cut off" (made_up_words), not made
+    up."""
     rows = []
     for run in runs[runs.status == "finished"].itertuples():
-        for group, fields in ((run.record or {}).get("by_coverage") or {}).items():
+        record = run.record or {}
+        recorded = cut_off_recorded(record)  # else its wrong answers may have been cut off: "wrong or cut off"
+        for group, fields in (record.get("by_coverage") or {}).items():
             if group not in GROUPS or not fields:
                 continue
             right, abstained = fields.get("accuracy", np.nan), fields.get("abstention_rate", np.nan)
-            wrong = fields.get("wrong_answer_rate", np.nan)
+            wrong, cut = fields.get("wrong_answer_rate", np.nan), fields.get("cut_off_rate", 0.0)
             rows.append({"method": run.method, "size": run.size, "seed": run.seed, "group": group,
                          "answer_match": right, "abstention_rate": abstained, "wrong_answer_rate": wrong,
-                         # the rest answered nothing at all (an empty answer: neither right, abstained nor wrong)
-                         "no_answer_rate": max(0.0, round(1.0 - right - abstained - wrong, 9))})
-    columns = ["method", "size", "group", "answer_match", "abstention_rate", "wrong_answer_rate", "no_answer_rate",
-               "seeds"]
+                         "cut_off_rate": cut, "cut_off_recorded": recorded,
+                         # the rest answered nothing at all (an empty answer: neither right, abstained, wrong nor cut)
+                         "no_answer_rate": max(0.0, round(1.0 - right - abstained - wrong - cut, 9))})
+    columns = ["method", "size", "group", "answer_match", "abstention_rate", "wrong_answer_rate", "cut_off_rate",
+               "no_answer_rate", "cut_off_recorded", "seeds"]
     if not rows:
         return pd.DataFrame(columns=columns)
     frame = pd.DataFrame(rows)
     table = frame.groupby(["method", "size", "group"], sort=False).agg(
         answer_match=("answer_match", "mean"), abstention_rate=("abstention_rate", "mean"),
-        wrong_answer_rate=("wrong_answer_rate", "mean"), no_answer_rate=("no_answer_rate", "mean"),
+        wrong_answer_rate=("wrong_answer_rate", "mean"), cut_off_rate=("cut_off_rate", "mean"),
+        no_answer_rate=("no_answer_rate", "mean"), cut_off_recorded=("cut_off_recorded", "all"),
         seeds=("seed", "nunique")).reset_index()
     return _sorted(table, ["group"])[columns]
 
@@ -115,34 +122,45 @@ def update_cost(row) -> str:
     return "none: it has nowhere to put them"
 
 
+def made_up_words(recorded: bool) -> str:
+    """What a wrong answer is called: made up, where the run recorded which answers were cut off; else "wrong or cut
+    off" (core.results.answers.WRONG_OR_CUT, as the Answers page says it)."""
+    return "made up" if recorded else WRONG_OR_CUT
+
+
 def knowledge_fact(coverage: pd.DataFrame, update: pd.DataFrame) -> str:
     """The main fact of the knowledge view, in one sentence (from at_size tables: one size per method)."""
     clauses = []
     covered = coverage[coverage.group == "covered"].dropna(subset=["answer_match"])
     if len(covered):
         best = covered.loc[covered.answer_match.idxmax()]
-        clauses.append(f"of the questions whose passage is in the documents, {best.method} answers the most "
-                       f"({best.answer_match:.0%} right)")
+        clauses.append(f"of the questions whose passage is in the documents, {method_name(best.method)} answers "
+                       f"the most ({best.answer_match:.0%} right)")
     uncovered = coverage[coverage.group == "uncovered"].dropna(subset=["wrong_answer_rate"])
     if len(uncovered):
         worst, honest = (uncovered.loc[uncovered.wrong_answer_rate.idxmax()],
                          uncovered.loc[uncovered.wrong_answer_rate.idxmin()])
-        clause = (f"on questions nothing covers, {worst.method} makes an answer up {worst.wrong_answer_rate:.0%} "
+        made_up = uncovered.cut_off_recorded.astype(bool).all() if "cut_off_recorded" in uncovered else True
+        does = "makes an answer up" if made_up else f"answers wrongly or is cut off ({WRONG_OR_CUT}: stored before " \
+            "cut-off answers were recorded)"
+        clause = (f"on questions nothing covers, {method_name(worst.method)} {does} {worst.wrong_answer_rate:.0%} "
                   "of the time")
         if honest.method != worst.method:
-            clause += f" and {honest.method} {honest.wrong_answer_rate:.0%}"
+            clause += f" and {method_name(honest.method)} {honest.wrong_answer_rate:.0%}"
         clauses.append(clause)
     if len(update):
         movers = update[update.how != CANNOT].assign(gain=lambda t: t.after - t.before).dropna(subset=["gain"])
         best = movers.loc[movers.gain.idxmax()] if len(movers) else None
         if best is not None and best.gain > 0:
             way = "by indexing them" if best.how == INDEXES else "by training again on them"
-            clauses.append(f"new facts lift {best.method} from {best.before:.0%} to {best.after:.0%} {way}")
+            clauses.append(f"new facts lift {method_name(best.method)} from {best.before:.0%} to {best.after:.0%} "
+                           f"{way}")
         trained = update[update.how == RETRAINS].dropna(subset=["update_seconds"])
         if len(trained):
             cheapest = trained.loc[trained.update_seconds.idxmin()]
+            cost = update_cost(cheapest).removeprefix("training again: ")
             clauses.append(f"a method that learned facts into its weights takes new ones in only by training again "
-                           f"({cheapest.method}: {update_cost(cheapest).removeprefix('training again: ')})")
+                           f"({method_name(cheapest.method)}: {cost})")
     if not clauses:
         return "No run recorded coverage or a knowledge update yet."
     sentence = "; ".join(clauses)
@@ -198,6 +216,15 @@ def _sorted(frame: pd.DataFrame, more: list[str] = ()) -> pd.DataFrame:
     return keys.sort_values(["_m", "_s", *more]).drop(columns=["_m", "_s"]).reset_index(drop=True)
 
 
+def _wrong_cells(uncovered: pd.DataFrame, key, value) -> dict:
+    """The wrong answers on questions not covered: "made up" where the runs recorded which were cut off (and "cut
+    off" beside it), else "wrong or cut off" (made_up_words)."""
+    recorded = key not in uncovered.index or "cut_off_recorded" not in uncovered or bool(
+        uncovered.loc[key, "cut_off_recorded"])
+    cells = {made_up_words(recorded): value(uncovered, key, "wrong_answer_rate")}
+    return cells | ({"cut off": value(uncovered, key, "cut_off_rate")} if recorded else {})
+
+
 def knowledge_rows(coverage: pd.DataFrame, update: pd.DataFrame, unit: str = "total") -> pd.DataFrame:
     """The knowledge view's table as a reader sees it: one row per (method, size), numbers formatted."""
     keys = pd.concat([coverage[["method", "size"]], update[["method", "size"]]]).drop_duplicates()
@@ -216,10 +243,10 @@ def knowledge_rows(coverage: pd.DataFrame, update: pd.DataFrame, unit: str = "to
         row = {"method": key[0], "training data": size_label(key[1], unit),
                "covered: right": value(covered, key, "answer_match"),
                "not covered: right": value(uncovered, key, "answer_match"),
-               "I don't know": value(uncovered, key, "abstention_rate"),
-               "made up": value(uncovered, key, "wrong_answer_rate")}  # the last two: on questions not covered
+               "I don't know": value(uncovered, key, "abstention_rate"),  # this and the next: questions not covered
+               **_wrong_cells(uncovered, key, value)}
         if key in updates.index:
             entry = updates.loc[key]
             row |= {"new facts": f"{entry.before:.0%} → {entry.after:.0%}", "taking them in costs": update_cost(entry)}
         rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).fillna("–")  # "cut off" and "wrong or cut off": each row has one of the two kinds

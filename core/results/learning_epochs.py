@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from core.evaluation.known_facts import accepted_of, made_up
+from core.results.text import method_name
 
 COLUMNS = ["method", "size", "epoch", "runs", "known_right", "known", "unknown_right", "unknown", "test_made_up",
            "test_questions", "known_share", "unknown_share", "made_up_share", "seconds"]
@@ -109,7 +110,7 @@ def learning_figure(table: pd.DataFrame):
     for i, ((method, size), group) in enumerate(table.groupby(["method", "size"], sort=False)):
         for column, name, colour in measures:
             figure.add_trace(go.Scatter(x=group.epoch, y=group[column] * 100, mode="lines+markers",
-                                        name=f"{method} {size}: {name}",
+                                        name=f"{method_name(method)} {size}: {name}",
                                         line={"color": colour, "dash": dashes[i % len(dashes)]}))
     figure.update_layout(title="Known and Unknown facts learned across epochs", xaxis_title="epoch (0: base model)",
                          yaxis_title="% of questions", yaxis_range=[0, 100], height=380,

@@ -17,6 +17,7 @@ import pandas as pd
 
 from core.methods import DEFAULT_REFERENCE, METHODS
 from core.paths import now
+from core.results.analysis import compared_reference
 from core.results.completeness import Completeness, planned_runs, run_states
 from core.results.costs import Constraints, break_even_queries, same_serving_cost, updates_without_training
 from core.results.known_facts import known_facts_view
@@ -85,7 +86,10 @@ def build_report(experiment: dict, summary: pd.DataFrame, recommendation: Recomm
     summary's seeds per option stand in. `progress` (core.results.missing.completeness_of: its runs, latest job and
     run claims) says why a run is missing; without it a missing run is only "not finished"."""
     config, task_info = experiment["config"], experiment.get("task", {})
-    unit, reference = config.get("size_unit", "per_class"), config.get("reference", DEFAULT_REFERENCE)
+    unit, configured = config.get("size_unit", "per_class"), config.get("reference", DEFAULT_REFERENCE)
+    # the reference the summary's differences are to: its own where it carries them, else the one that ran
+    reference = configured if summary.empty or f"vs_{configured}" in summary else \
+        compared_reference(summary.method, configured)
     kind = task_info.get("kind", "classification")
     stats = task_info.get("stats", {})
     settings = {"model": config.get("model", {}).get("name", "default"),
@@ -93,7 +97,8 @@ def build_report(experiment: dict, summary: pd.DataFrame, recommendation: Recomm
                 "methods": ", ".join(config.get("methods", [])),
                 "training-set sizes": (", ".join(str(s) for s in config.get("sizes", []))
                                        + f" ({unit.replace('_', ' ')})"),
-                "seeds": ", ".join(str(s) for s in config.get("seeds", [])), "reference": reference,
+                "seeds": ", ".join(str(s) for s in config.get("seeds", [])),
+                "reference": reference_setting(configured, reference),
                 "budget": ", ".join(f"{k} {v}" for k, v in config.get("budget", {}).items()),
                 "prices ($ per device hour)": ", ".join(f"{k} {v}" for k, v in config.get("prices", {}).items())}
     planned = planned_seeds(config)
@@ -120,6 +125,15 @@ def build_report(experiment: dict, summary: pd.DataFrame, recommendation: Recomm
                                 progress or (None if runs is None else run_states(config, runs))),
         options=options_rows(recommendation, constraints, planned),
         cost_lines=cost_lines(recommendation, constraints), pareto=pareto, pareto_note=pareto_note)
+
+
+def reference_setting(configured: str, compared: str | None) -> str:
+    """The reference setting as the report states it, with the one the differences were taken to where that one did
+    not run."""
+    if compared == configured:
+        return configured
+    return f"{configured}, which did not run: " + (f"differences are to {compared}" if compared else
+                                                    "no reference ran, so no differences are shown")
 
 
 # -- how complete the experiment is ----------------------------------------------------------------------------

@@ -13,18 +13,20 @@ from core.results.text import LATENCY_BATCHED, human_bytes, human_count, method_
 from core.task.sizes import size_label
 
 
-def results_rows(summary: pd.DataFrame, reference: str, unit: str, kind: str = "classification") -> pd.DataFrame:
+def results_rows(summary: pd.DataFrame, reference: str | None, unit: str, kind: str = "classification") -> pd.DataFrame:
     """The results table as a reader sees it: one row per (method, size), numbers formatted as text.
 
     The one results table: the Compare page, the decision report and `adaptlab show` all show this.
-    A qa task's quality is answer match and its F1 is token F1 (both stored in the classification columns)."""
+    A qa task's quality is answer match and its F1 is token F1 (both stored in the classification columns).
+    reference: the one that ran (core.results.analysis.compared_reference); None: no column of differences, as no
+    reference ran to take them to."""
     if summary.empty:
         return pd.DataFrame()
     nothing = pd.Series(float("nan"), index=summary.index)
     delta = summary.get(f"vs_{reference}", nothing)
     low, high = summary.get(f"vs_{reference}_low", nothing), summary.get(f"vs_{reference}_high", nothing)
     hurts = summary.get("transfer_hurts", pd.Series(False, index=summary.index))
-    return pd.DataFrame({
+    rows = pd.DataFrame({
         "method": summary.method,
         "training data": [size_label(s, unit) for s in summary["size"]],
         "seeds": summary.seeds.map(lambda n: "" if pd.isna(n) else f"{n:.0f}"),
@@ -40,9 +42,10 @@ def results_rows(summary: pd.DataFrame, reference: str, unit: str, kind: str = "
         "trainable": summary.trainable_parameters.map(human_count),
         "stored": summary.bytes_stored.map(human_bytes),
     })
+    return rows if reference else rows.drop(columns=[f"vs {reference} [95% interval]"])
 
 
-def titled_rows(rows: pd.DataFrame, reference: str) -> pd.DataFrame:
+def titled_rows(rows: pd.DataFrame, reference: str | None) -> pd.DataFrame:
     """results_rows as a stakeholder reads them (Compare, the decision report): each method, the reference's too,
     by its title ("TF-IDF + logistic regression", not "tfidf"), as the verdict and the reasons name them. The CLI
     and the docs keep the keys a person types."""

@@ -41,6 +41,18 @@ def test_run_show_export_and_list(tmp_path, capsys):
     assert "3 of 3 runs already finished" in capsys.readouterr().out
 
 
+def test_show_takes_differences_to_the_reference_that_ran(tmp_path, capsys):
+    """scratch (the default reference) did not run: the table's differences are to tfidf, which did, not an empty
+    column of differences to scratch."""
+    from core.results.store import SqlStore
+    from tests.dashboard.conftest import fake_experiment
+
+    fake_experiment(SqlStore(tmp_path / "r.db"), methods=("prompt", "lora", "tfidf"))
+    assert main(["--store", str(tmp_path / "r.db"), "show", "fake"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "vs tfidf" in out and "vs scratch" not in out
+
+
 def test_errors_are_one_clear_message_not_a_traceback(tmp_path, capsys):
     store = str(tmp_path / "r.db")
     assert main(["--store", store, "run", str(_write(tmp_path, tiny_config(sizes=[0])))]) == 2

@@ -201,19 +201,21 @@ def test_knowledge_shows_coverage_made_up_answers_and_the_update_with_its_cost(q
     assert_clean(app)
     assert len(app.get("plotly_chart")) == 4
     fact = app.info[0].value
-    assert "rag" in fact and "by indexing them" in fact and "only by training again" in fact
+    assert "RAG" in fact and "by indexing them" in fact and "only by training again" in fact
     covered = next(trace for trace in _figure(app, 0).data if trace.name.startswith("covered"))
-    rag = _bars(covered)["rag"]
+    rag = _bars(covered)["RAG"]  # the method by its title on the axis
     assert rag == pytest.approx(_record(qa, "rag|128|0")["by_coverage"]["covered"]["accuracy"])  # the largest size
     kinds = {trace.name for trace in _figure(app, 1).data}
-    assert {"right", "I don't know", "made up (wrong)"} <= kinds
-    table = app.dataframe[0].value.set_index("method")
-    assert table.loc["rag", "taking them in costs"].startswith("indexing")
-    assert table.loc["corpus_ft", "what it is"] == "Corpus fine-tuning (documents into the weights)"  # in plain words
-    assert table.loc["lora", "taking them in costs"] == "training again: 2 min, $0.0033 each time"  # 120 s timed
-    assert table.loc["rag", "taking them in costs"] == "indexing the new passages: under 1 s"
-    assert table.loc["prompt", "taking them in costs"].startswith("none")
-    assert table.loc["rag", "new facts"] == "10% → 60%"
+    assert {"right", "I don't know", "made up (wrong)"} <= kinds and "wrong or cut off" not in kinds
+    assert "made up" in app.dataframe[0].value.columns  # these runs recorded which answers were cut off
+    table = app.dataframe[0].value.set_index("method")  # each method by its title, as the charts name it
+    assert "Corpus fine-tuning" in table.index and "what it is" not in table.columns
+    updates = app.dataframe[1].value.set_index("method")  # what new facts do, a table of its own (fits 800 px)
+    assert updates.loc["RAG", "taking them in costs"].startswith("indexing")
+    assert updates.loc["LoRA adapter", "taking them in costs"] == "training again: 2 min, $0.0033 each time"  # 120 s
+    assert updates.loc["RAG", "taking them in costs"] == "indexing the new passages: under 1 s"
+    assert updates.loc["Prompt-only", "taking them in costs"].startswith("none")
+    assert updates.loc["RAG", "new facts"] == "10% → 60%"
 
 
 def test_knowledge_at_another_size_reads_those_runs(qa):
@@ -221,9 +223,9 @@ def test_knowledge_at_another_size_reads_those_runs(qa):
     app.selectbox(key="knowledge.size").set_value("32").run()
     assert_clean(app)
     covered = next(trace for trace in _figure(app, 0).data if trace.name.startswith("covered"))
-    rag = _bars(covered)["rag"]
+    rag = _bars(covered)["RAG"]
     assert rag == pytest.approx(_record(qa, "rag|32|0")["by_coverage"]["covered"]["accuracy"])
-    assert app.dataframe[0].value.set_index("method").loc["lora", "training data"] == "32 examples"
+    assert app.dataframe[0].value.set_index("method").loc["LoRA adapter", "training data"] == "32 examples"
 
 
 def test_a_run_stored_before_cut_off_answers_were_recorded_does_not_call_its_wrong_answers_made_up(store):
@@ -241,3 +243,17 @@ def test_a_run_stored_before_cut_off_answers_were_recorded_does_not_call_its_wro
     app.toggle(key="answers.wrong_only").set_value(True).run()  # "wrong answers only" still finds them
     assert_clean(app)
     assert UNCOVERED[0] in _numbers(app)
+
+
+def test_the_knowledge_page_reads_an_old_runs_wrong_answers_as_wrong_or_cut_off_as_answers_does(store):
+    """Issue 30 §3 on the Knowledge page: runs stored before cut-off answers were recorded count their wrong answers
+    on uncovered questions as "wrong or cut off" (core.results.answers.WRONG_OR_CUT, the Answers page's words), in the
+    table, the chart and the headline, never as made up."""
+    fake_qa_experiment(store, methods=("rag", "lora"), old=True)
+    app = open_page("knowledge")
+    assert_clean(app)
+    table = app.dataframe[0].value
+    assert "wrong or cut off" in table.columns and "made up" not in table.columns
+    kinds = {trace.name for trace in _figure(app, 1).data}
+    assert "wrong or cut off" in kinds
+    assert "makes an answer up" not in app.info[0].value and "wrong or cut off" in app.info[0].value

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.dashboard.browser import BROWSER_MARKS, GRID_SECONDS, VIEWPORT, Visit, chromium, grid_cell
+from tests.dashboard.browser import BROWSER_MARKS, GRID_SECONDS, VIEWPORT, Visit, chromium, grid_cell, until
 from tests.dashboard.test_browser import served  # noqa: F401 (a fixture)
 
 pytestmark = BROWSER_MARKS
@@ -116,12 +116,16 @@ def test_documents_to_reviewed_questions_to_a_run_whose_answers_show_their_sourc
         visit.segment("Documents")  # the data source
         visit.upload(files, page.get_by_role("button", name="Generate questions"))
         # what was read: three documents, the scanned PDF skipped with its reason, nine chunks
-        metrics = {m.inner_text().split("\n")[0]: m.inner_text().split("\n")[-1]
-                   for m in page.locator('[data-testid="stMetric"]').all()}
-        assert (metrics["documents"], metrics["skipped"], metrics["chunks"]) == ("3", "1", "9")
+        def metrics() -> tuple:  # read again until they show what was read: a metric may still be drawing
+            shown = {m.inner_text().split("\n")[0]: m.inner_text().split("\n")[-1]
+                     for m in page.locator('[data-testid="stMetric"]').all()}
+            return tuple(shown.get(name) for name in ("documents", "skipped", "chunks"))
+
+        until(page, lambda: metrics() == ("3", "1", "9"), 30)
+        assert metrics() == ("3", "1", "9")
         skipped = page.locator('[data-testid="stDataFrame"]').first
         expect(grid_cell(skipped, 0, 0)).to_have_text("scan.pdf")
-        assert "without a text layer" in grid_cell(skipped, 1, 0).inner_text()
+        expect(grid_cell(skipped, 1, 0)).to_contain_text("without a text layer")
         chunks = page.locator('[data-testid="stDataFrame"]').nth(1)
         visit.expand("Chunks (128 tokens, 32 overlapping)", chunks)
         expect(grid_cell(chunks, 0, 0)).to_have_text("handbook-1.md#0")

@@ -7,6 +7,7 @@ import pytest
 from core.results.analysis import learning_curves, negative_transfer, per_class_f1, summary_table, with_correctness
 from core.results.costs import break_even_queries, storage_of_variants, total_cost
 from core.results.store import SqlStore
+from core.results.text import method_name as title  # how a chart names a method: legends, hovers, axes
 from dashboard import charts
 from tests.dashboard.conftest import fake_experiment, fake_qa_experiment
 
@@ -29,10 +30,11 @@ def test_learning_curves_have_a_line_and_an_interval_band_per_method(results):
     _, scored, _ = results
     figure = charts.learning_curves_chart(learning_curves(scored))
     methods = ["rag", "probe", "lora", "full", "scratch", "tfidf"]  # prompt-only learns from no training data
-    assert [t.name for t in figure.data if t.mode == "lines+markers"] == methods
+    assert [t.name for t in figure.data if t.mode == "lines+markers"] == [title(m) for m in methods]  # titles, not keys
     bands = [t for t in figure.data if t.fill == "toself"]
     assert len(bands) == 6 and all(len(b.x) == 4 for b in bands)  # two sizes, there and back
-    lora = next(t for t in figure.data if t.name == "lora")
+    lora = next(t for t in figure.data if t.name == "LoRA adapter")
+    assert "<b>LoRA adapter</b>" in lora.hovertemplate
     assert list(lora.x) == ["8", "32"] and lora.y[0] < lora.y[1]
     assert list(figure.layout.xaxis.categoryarray) == ["8", "32"]
 
@@ -50,15 +52,15 @@ def _curves(sizes: list[str]) -> pd.DataFrame:
 def test_a_learning_curve_with_one_size_draws_points_and_no_training_data_as_a_level_line():
     figure = charts.learning_curves_chart(_curves(["32"]), "total", "answer match")
     drawn = {t.name: t for t in figure.data if t.x and t.x[0] is not None}
-    assert set(drawn) == {"lora", "rag"}  # prompt-only is at no size
+    assert set(drawn) == {"LoRA adapter", "RAG"}  # prompt-only is at no size
     assert all(t.mode == "markers" and t.error_y.array is not None for t in drawn.values())  # points with intervals
     assert not [t for t in figure.data if t.fill == "toself"]  # no band: there is nothing to span
     assert list(figure.layout.xaxis.categoryarray) == ["32"]
     level = [shape for shape in figure.layout.shapes if shape.type == "line"]
     assert len(level) == 1 and level[0].y0 == level[0].y1 == pytest.approx(0.40) and level[0].xref == "x domain"
-    assert "prompt (no training data)" in _names(figure)  # named in the legend
+    assert "Prompt-only (no training data)" in _names(figure)  # named in the legend
     several = charts.learning_curves_chart(_curves(["8", "32"]))
-    assert {t.mode for t in several.data if t.name in ("lora", "rag")} == {"lines+markers"}
+    assert {t.mode for t in several.data if t.name in ("LoRA adapter", "RAG")} == {"lines+markers"}
     assert "0" not in list(several.layout.xaxis.categoryarray)
 
 
@@ -88,7 +90,7 @@ def test_accuracy_against_cost_marks_the_pareto_front_on_any_axis(results):
     for axis in ("train_dollars", "inference_seconds_per_1k", "peak_memory_mb", "bytes_stored"):
         figure = charts.accuracy_cost_chart(summary, axis)
         assert _names(figure)[0] == "Pareto front" and _names(figure)[-1] == "on the front"
-        assert "lora" in _names(figure)
+        assert "LoRA adapter" in _names(figure) and "lora" not in _names(figure)
         front = figure.data[0]
         assert len(front.x) >= 1 and list(front.x) == sorted(front.x)
         assert figure.layout.xaxis.title.text != axis  # the axis speaks the user's words
@@ -110,14 +112,16 @@ def test_negative_transfer_marks_hurting_cells_in_red(results):
     transfer = negative_transfer(scored)
     figure = charts.negative_transfer_chart(transfer)
     cells = {t.name: t for t in figure.data if t.offsetgroup}  # one trace of cells per method
-    lora = cells["lora"]
+    lora = cells["LoRA adapter"]
+    assert "<b>LoRA adapter</b>" in lora.hovertemplate and "vs From scratch" in lora.hovertemplate
     colors = dict(zip(lora.x, lora.marker.color))
     assert colors["8"] == charts.HURTS and colors["32"] != charts.HURTS
     assert dict(zip(lora.x, lora.marker.symbol))["8"] == "x"
     assert dict(zip(lora.x, lora.text)) == {"8": "hurts", "32": ""}
     assert all(t.error_y.array is not None for t in cells.values())  # every cell carries its interval
     legend = [t for t in figure.data if t.showlegend is not False]
-    assert [t.name for t in legend][-1] == "transfer hurts" and legend[0].marker.color == charts.color(legend[0].name)
+    assert [t.name for t in legend][-1] == "transfer hurts"
+    assert legend[0].marker.color == charts.color(legend[0].legendgroup)
 
 
 def test_cost_against_volume_has_a_line_per_method_and_break_even_markers():
@@ -135,8 +139,8 @@ def test_storage_draws_shared_bases_solid_and_full_copies_dashed(results):
     *_, summary = results
     figure = charts.storage_chart(storage_of_variants(summary, [1, 10, 100]))
     dash = {t.name: t.line.dash for t in figure.data}
-    assert dash["lora"] == "solid" and dash["full"] == "dash" and dash["tfidf"] == "dash"
-    lora, full = (next(t for t in figure.data if t.name == m) for m in ("lora", "full"))
+    assert dash["LoRA adapter"] == "solid" and dash["Full fine-tune"] == "dash" and dash[title("tfidf")] == "dash"
+    lora, full = (next(t for t in figure.data if t.name == title(m)) for m in ("lora", "full"))
     assert lora.y[-1] < full.y[-1] / 10
 
 
@@ -156,7 +160,7 @@ def test_the_quality_axis_is_named_answer_match_for_questions(results):
     for figure in (curves, cost):
         assert figure.layout.yaxis.title.text == "answer match" and figure.layout.title.text.startswith("Answer match")
         assert figure.data and all("accuracy" not in (trace.hovertemplate or "") for trace in figure.data)
-    assert transfer.layout.title.text.startswith("Answer match minus scratch")
+    assert transfer.layout.title.text.replace("<br>", " ").startswith("Answer match minus From scratch")
     assert charts.learning_curves_chart(learning_curves(scored)).layout.yaxis.title.text == "accuracy"
 
 
@@ -176,32 +180,50 @@ def test_coverage_puts_covered_and_uncovered_answer_match_side_by_side(knowledge
     figure = charts.coverage_chart(coverage)
     assert [t.name.split(" ")[0] for t in figure.data] == ["covered", "not"] and figure.layout.barmode == "group"
     covered = coverage[coverage.group == "covered"]
-    assert list(figure.data[0].x) == covered.method.tolist() and list(figure.data[0].y) == covered.answer_match.tolist()
+    assert [x.replace("<br>", " ") for x in figure.data[0].x] == covered.method.map(title).tolist()
+    assert list(figure.data[0].y) == covered.answer_match.tolist()
     assert list(figure.data[1].y) == coverage[coverage.group == "uncovered"].answer_match.tolist()
 
 
 def test_answer_kinds_stack_to_every_question_with_made_up_answers_in_red(knowledge):
     coverage, _ = knowledge
     figure = charts.answer_kinds_chart(coverage)
-    assert [t.name for t in figure.data] == ["right", "I don't know", "made up (wrong)", "no answer"]
+    assert [t.name for t in figure.data] == ["right", "I don't know", "made up (wrong)", "cut off", "no answer"]
     assert figure.layout.barmode == "stack" and figure.data[2].marker.color == charts.HURTS
     assert all(t.orientation == "h" for t in figure.data)  # a bar a row: method and coverage labels read across
     totals = np.sum([np.asarray(t.x, dtype=float) for t in figure.data], axis=0)
     assert np.allclose(totals, 1.0)
     groups = ["not covered" if g == "uncovered" else g for g in coverage.group]
-    assert [list(level) for level in figure.data[0].y] == [coverage.method.tolist(), groups]
+    assert [list(level) for level in figure.data[0].y] == [coverage.method.map(title).tolist(), groups]
     made_up = dict(zip(zip(*figure.data[2].y), figure.data[2].x))
     lora = coverage[(coverage.method == "lora") & (coverage.group == "uncovered")].wrong_answer_rate.iloc[0]
-    assert made_up[("lora", "not covered")] == lora
+    assert made_up[("LoRA adapter", "not covered")] == lora
+
+
+def test_answer_kinds_of_runs_stored_before_cut_offs_were_recorded_read_wrong_or_cut_off(tmp_path):
+    """Issue 30 §3: a run whose record does not say which answers max_new_tokens cut off cannot tell a made-up answer
+    from a cut-off one: its wrong answers are "wrong or cut off" (the Answers page's words), never "made up"."""
+    from core.results.knowledge import at_size, coverage_table
+
+    store = SqlStore(tmp_path / "results.db")
+    fake_qa_experiment(store, methods=("rag", "lora"), old=True)
+    coverage = at_size(coverage_table(store.runs_frame("geo-qa-fake")))
+    figure = charts.answer_kinds_chart(coverage)
+    parts = {t.name: t for t in figure.data}
+    assert "wrong or cut off" in parts and not any(np.asarray(parts["made up (wrong)"].x, dtype=float))
+    lora = coverage[(coverage.method == "lora") & (coverage.group == "uncovered")].wrong_answer_rate.iloc[0]
+    assert lora > 0 and dict(zip(zip(*parts["wrong or cut off"].y), parts["wrong or cut off"].x))[
+        ("LoRA adapter", "not covered")] == lora
+    assert np.allclose(np.sum([np.asarray(t.x, dtype=float) for t in figure.data], axis=0), 1.0)
 
 
 def test_the_knowledge_update_draws_before_and_after_per_method(knowledge):
     _, update = knowledge
     figure = charts.knowledge_update_chart(update)
     before, after = (next(t for t in figure.data if t.name.startswith(word)) for word in ("before", "after"))
-    assert list(before.y) == list(after.y) == update.method.tolist()
-    assert dict(zip(after.y, after.x))["rag"] > dict(zip(before.y, before.x))["rag"]  # indexing helped
-    assert dict(zip(after.y, after.x))["prompt"] == dict(zip(before.y, before.x))["prompt"]  # nowhere to put them
+    assert list(before.y) == list(after.y) == update.method.map(title).tolist()
+    assert dict(zip(after.y, after.x))["RAG"] > dict(zip(before.y, before.x))["RAG"]  # indexing helped
+    assert dict(zip(after.y, after.x))["Prompt-only"] == dict(zip(before.y, before.x))["Prompt-only"]  # nowhere
     assert after.marker.color[update.method.tolist().index("rag")] == charts.color("rag")
 
 
@@ -210,10 +232,11 @@ def test_the_update_cost_is_training_again_for_trained_methods_and_near_zero_for
     figure = charts.update_cost_chart(update)
     bars = figure.data[0]
     seconds, words = dict(zip(bars.y, bars.x)), dict(zip(bars.y, bars.text))
-    assert seconds["lora"] == update.set_index("method").update_seconds["lora"] > 0
-    assert seconds["rag"] == 0.4 and words["rag"].startswith("indexing") and words["lora"].startswith("training again")
-    assert seconds["prompt"] == 0
-    assert words["prompt"].startswith("none")
+    assert seconds["LoRA adapter"] == update.set_index("method").update_seconds["lora"] > 0
+    assert seconds["RAG"] == 0.4 and words["RAG"].startswith("indexing")
+    assert words["LoRA adapter"].startswith("training again")
+    assert seconds["Prompt-only"] == 0
+    assert words["Prompt-only"].startswith("none")
     empty = update.iloc[0:0]
     assert len(charts.update_cost_chart(empty).data[0].x) == 0  # an empty table is an empty chart, not an error
     assert len(charts.knowledge_update_chart(empty).data[1].x) == 0
@@ -269,10 +292,11 @@ def test_forgetting_draws_a_line_per_method_through_its_settings_with_intervals(
         "probe": ["countries"] * 4, "base_recall": [0.988] * 4, "seeds": [2] * 4})
     figure = charts.forgetting_chart(summary)
     lines = {trace.name: trace for trace in figure.data}
-    assert set(lines) == {"lora", "full"}
-    assert list(lines["full"].x) == [0.856, 0.888] and list(lines["full"].text) == ["lr 3e-05", "lr 0.0001 (default)"]
-    assert list(lines["lora"].y) == pytest.approx([14.5, 20.0])  # recall points lost, not shares
-    assert list(lines["lora"].error_y.array) == pytest.approx([12.8, 20.6])  # up to the interval's top
+    assert set(lines) == {"LoRA adapter", "Full fine-tune"}
+    full, lora = lines["Full fine-tune"], lines["LoRA adapter"]
+    assert list(full.x) == [0.856, 0.888] and list(full.text) == ["lr 3e-05", "lr 0.0001 (default)"]
+    assert list(lora.y) == pytest.approx([14.5, 20.0])  # recall points lost, not shares
+    assert list(lora.error_y.array) == pytest.approx([12.8, 20.6])  # up to the interval's top
     assert figure.layout.yaxis.title.text == "recall lost on the countries probe (points)"
 
 

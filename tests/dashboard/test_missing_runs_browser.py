@@ -51,12 +51,16 @@ def test_the_report_of_an_incomplete_experiment_says_what_is_missing_and_runs_it
             queue = JobQueue(SqlStore(tmp_path / "home" / "results.db"))
             button = page.get_by_role("button", name="Run the 2 missing runs")
             for _ in range(3):  # a click the page did not take (it redrew under it) is tried again
+                page.wait_for_selector(SETTLED, timeout=60_000)
                 button.click()
                 try:
                     expect(banner).to_contain_text("2 waiting to run", timeout=20_000)
                     break
                 except AssertionError:
-                    assert queue.jobs().empty  # not taken: nothing queued, so trying again queues one job
+                    if not queue.jobs().empty:  # taken (a job is queued), the page slow to say so: wait for it
+                        expect(banner).to_contain_text("2 waiting to run", timeout=180_000)
+                        break
+                    # not taken: nothing queued, so trying again queues one job
             expect(banner).to_contain_text("The rest are under way")
             assert queue.jobs().status.tolist() == ["queued"]
         finally:

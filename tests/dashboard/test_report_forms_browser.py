@@ -49,8 +49,12 @@ def submit_until(page, visit: Visit, button: str, shown, taken, tries: int = 3) 
 
     outcome = shown.or_(page.locator('[data-testid="stAlertContentError"]'))
     for attempt in range(tries):
+        visit.ready()  # pressed once the page has answered everything before: a press during a redraw can be lost
+        before = visit.asked()
         page.get_by_role("button", name=button).first.click()
-        visit.settle()
+        if not visit.asked_since(before) and not taken() and not outcome.count():
+            continue  # lost: the page asked its server for nothing, so nothing will come; press again
+        visit.ready()
         try:
             outcome.first.wait_for(timeout=120_000)
             break
@@ -99,13 +103,9 @@ def test_the_report_sends_runs_to_mlflow_and_exports_an_option_that_loads_alone(
 
             choice = page.locator('[data-testid="stSelectbox"]').filter(has_text="Option to export").get_by_role(
                 "combobox")
-            for _ in range(3):  # the picker searches as you type; typed again only if it reads back another option
-                choice.click()
-                page.keyboard.type("tfidf@4")
-                page.keyboard.press("Enter")
-                visit.settle()
-                if choice.input_value() == "tfidf@4":
-                    break
+            # the picker searches as you type; typed again only while it reads back another option, once the page is
+            # ready (Visit.pick)
+            visit.pick("Option to export", "tfidf@4", picked=lambda value: value == "tfidf@4")
             expect(choice).to_have_value("tfidf@4")
             # (the page writes "tfidf@4" with a word joiner before "@", so no Markdown reads it as an e-mail address)
             done = page.get_by_text(f"(run tfidf|4|0) to {exported}", exact=False)

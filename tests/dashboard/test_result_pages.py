@@ -68,7 +68,7 @@ def test_negative_transfer_names_the_cells_where_transfer_hurts(grid):
     app = open_page("negative_transfer")
     assert_clean(app)
     sentence = app.markdown[0].value
-    assert "Transfer hurts in" in sentence and "**lora** at 8 per class" in sentence
+    assert "Transfer hurts in" in sentence and "**LoRA adapter** at 8 per class" in sentence  # by its title
     assert any("Benjamini-Hochberg" in caption.value for caption in app.caption)  # how the flags control the error
     assert len(_charts(app)) == 1
     pooled = len(app.dataframe[0].value)
@@ -78,10 +78,55 @@ def test_negative_transfer_names_the_cells_where_transfer_hurts(grid):
 
 
 def test_negative_transfer_without_the_reference_explains_what_to_add(store):
-    fake_experiment(store, methods=("prompt", "lora", "tfidf"))
+    fake_experiment(store, methods=("prompt", "lora"))  # no from-scratch reference ran at all
     app = open_page("negative_transfer")
     assert_clean(app)
-    assert "no finished 'scratch' runs" in app.info[0].value
+    assert "no finished 'scratch' runs" in app.info[0].value and "'tfidf'" in app.info[0].value
+
+
+def test_where_scratch_did_not_run_compare_and_negative_transfer_use_the_reference_that_did(store):
+    """Issue 30: an experiment whose reference (scratch, the default) did not run showed an empty "vs From scratch"
+    column on Compare; the differences are now to TF-IDF, the reference that ran, and both pages say so."""
+    fake_experiment(store, methods=("prompt", "lora", "tfidf"))
+    app = open_page("compare")
+    assert_clean(app)
+    table = app.dataframe[0].value
+    assert "vs From scratch [95% interval]" not in table.columns
+    versus = table["vs TF-IDF + logistic regression [95% interval]"]
+    assert versus[table.method == "LoRA adapter"].str.match(r"[+-]\d\.\d{3} \[").all()  # every cell filled
+    said = " ".join(c.value for c in app.caption)
+    assert "**From scratch**, the reference this experiment names, did not run" in said
+    assert "is to **TF-IDF + logistic regression**" in said
+    app = open_page("negative_transfer")
+    assert_clean(app)
+    assert "did not run: every difference here is to **TF-IDF + logistic regression**" in app.info[0].value
+    assert "TF-IDF + logistic regression" in _axis_titles(app)[0]
+    assert "vs TF-IDF + logistic regression" in app.dataframe[0].value.columns
+    assert_clean(open_page("report"))
+    markdown = _report_markdown(store, "fake")  # the report's download: the same table, the same reference
+    assert "vs TF-IDF + logistic regression [95% interval]" in markdown and "vs From scratch" not in markdown
+    assert "scratch, which did not run: differences are to tfidf" in markdown
+
+
+def _report_markdown(store: SqlStore, name: str) -> str:
+    from core.results.analysis import analyse, compared_reference
+    from core.results.costs import Constraints
+    from core.results.recommendation import recommend
+    from core.results.report import build_report
+    from core.results.report_render import to_markdown
+
+    experiment, runs = store.experiment(name), store.runs_frame(name, with_predictions=True)
+    reference = compared_reference(runs[runs.status == "finished"].method, experiment["config"]["reference"])
+    summary = analyse(runs, experiment["test_labels"], reference).summary
+    return to_markdown(build_report(experiment, summary, recommend(summary, Constraints()), Constraints(), runs=runs))
+
+
+def test_where_no_reference_ran_compare_shows_no_empty_difference_column(store):
+    fake_experiment(store, methods=("prompt", "lora"))
+    app = open_page("compare")
+    assert_clean(app)
+    assert not [c for c in app.dataframe[0].value.columns if c.startswith("vs ")]
+    assert "did not run, nor did any other from-scratch reference" in " ".join(c.value for c in app.caption)
 
 
 def test_cost_shows_break_even_points_and_storage(grid):
@@ -170,7 +215,7 @@ def test_on_a_qa_experiment_compare_labels_the_quality_answer_match(qa):
 def test_on_a_qa_experiment_negative_transfer_and_the_report_speak_of_answer_match(qa, qa_store):
     app = open_page("negative_transfer")
     assert_clean(app)
-    assert _axis_titles(app)[0].startswith("Answer match minus scratch")
+    assert _axis_titles(app)[0].replace("<br>", " ").startswith("Answer match minus From scratch")
     app = open_page("report")
     assert_clean(app)
     assert app.number_input(key="report.floor").label == "Answer match floor"
@@ -242,7 +287,7 @@ def test_compare_shows_one_interval_band_at_a_time_when_asked(grid):
     app.selectbox(key="compare.band.fake").set_value("lora").run()
     assert_clean(app)
     figure = _figure(app, "compare.curves")
-    assert [t.name for t in figure.data if t.fill == "toself"] == ["lora 95% interval"]
+    assert [t.name for t in figure.data if t.fill == "toself"] == ["LoRA adapter 95% interval"]
     assert not [s for s in figure.layout.shapes if s.type == "rect"]
     assert len([t for t in figure.data if t.mode == "lines+markers"]) == 6  # every line stays
     assert len([s for s in figure.layout.shapes if s.type == "line"]) == 1  # prompt-only's level line too
@@ -266,9 +311,11 @@ def test_negative_transfer_counts_only_methods_that_start_from_the_pretrained_mo
     assert_clean(app)
     # 12 cells: six methods at two sizes; tfidf's two are not counted (it starts from no pretrained model)
     assert "Transfer hurts in 2 of 10 cells" in app.markdown[0].value
-    assert any("**tfidf**" in c.value and "no pretrained model" in c.value for c in app.caption)
-    assert "tfidf" not in {t.name for t in _figure(app, "negative_transfer.chart").data}
-    assert "tfidf" not in set(app.dataframe[0].value.method) and "what it is" in app.dataframe[0].value.columns
+    tfidf = "TF-IDF + logistic regression"
+    assert any(f"**{tfidf}**" in c.value and "no pretrained model" in c.value for c in app.caption)
+    names = {t.name for t in _figure(app, "negative_transfer.chart").data}
+    assert tfidf not in names and "LoRA adapter" in names and "lora" not in names  # legend by titles
+    assert tfidf not in set(app.dataframe[0].value.method) and "LoRA adapter" in set(app.dataframe[0].value.method)
 
 
 def test_negative_transfer_warns_when_the_reference_gets_worse_with_more_data(store, monkeypatch):
@@ -289,7 +336,8 @@ def test_cost_says_its_main_fact_and_draws_full_and_scratch_apart(grid):
     fact = app.info[0].value
     assert fact.startswith("**TF-IDF + logistic regression** is the cheapest at every volume") and "x" in fact
     storage = {t.name: t for t in _figure(app, "cost.storage_chart").data}
-    full, scratch = storage["full"], storage["scratch (same as full)"]  # the same bytes: one would hide the other
+    # the same bytes: one would hide the other
+    full, scratch = storage["Full fine-tune"], storage["From scratch (same as Full fine-tune)"]
     assert _values(full.y) == _values(scratch.y) and _values(full.x) != _values(scratch.x)
     assert (full.line.dash, full.marker.symbol) != (scratch.line.dash, scratch.marker.symbol)
     assert any("**tfidf**: TF-IDF" in c.value for c in app.caption)  # each method's plain name

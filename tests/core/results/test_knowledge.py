@@ -23,7 +23,8 @@ def _group(right, abstained, wrong) -> dict:
 def _run(method, size, seed, covered, uncovered, before, after, updatable, seconds=None, status="finished"):
     return {"method": method, "size": size, "seed": seed, "status": status, "train_seconds": seconds,
             "train_dollars": None if seconds is None else seconds / 3600,
-            "record": {"by_coverage": {"covered": _group(*covered), "uncovered": _group(*uncovered)},
+            "record": {"cut_off_rate": 0.0,  # a run that recorded which answers max_new_tokens cut off (none)
+                       "by_coverage": {"covered": _group(*covered), "uncovered": _group(*uncovered)},
                        "knowledge_update": {"accuracy_before": before, "accuracy_after": after, "examples": 20,
                                             "updatable": updatable}}}
 
@@ -48,6 +49,29 @@ def test_coverage_is_the_mean_over_seeds_per_group_and_the_rest_is_no_answer():
     assert table.method.unique().tolist() == ["prompt", "rag", "lora"]
 
 
+def test_a_run_stored_before_cut_offs_were_recorded_has_wrong_or_cut_off_answers_not_made_up_ones():
+    """The Answers page's one test (core.results.answers.cut_off_recorded): a record without `cut_off` or
+    `cut_off_rate` cannot tell a made-up answer from one max_new_tokens cut off."""
+    old = RUNS.assign(record=[{k: v for k, v in r.items() if k != "cut_off_rate"} for r in RUNS.record])
+    coverage, update = at_size(coverage_table(old)), at_size(update_table(old, TRAINS))
+    assert not coverage.cut_off_recorded.any() and coverage_table(RUNS).cut_off_recorded.all()
+    rows = knowledge_rows(coverage, update, "total").set_index("method")
+    assert "made up" not in rows.columns and rows.loc["lora", "wrong or cut off"] == "100%"
+    fact = knowledge_fact(coverage, update)
+    assert "makes an answer up" not in fact and "LoRA adapter answers wrongly or is cut off" in fact
+
+
+def test_cut_off_answers_are_their_own_share_not_no_answer():
+    cut = RUNS.assign(record=[{**r, "by_coverage": {g: {**f, "accuracy": f["accuracy"] - 0.0, "cut_off_rate": 0.0}
+                                                    for g, f in r["by_coverage"].items()}} for r in RUNS.record])
+    lora = cut.record.iloc[4]["by_coverage"]["uncovered"]
+    lora |= {"wrong_answer_rate": 0.6, "cut_off_rate": 0.4}  # of lora's 100% wrong at 128, 40% were cut off
+    table = coverage_table(cut).set_index(["method", "size", "group"]).loc[("lora", "128", "uncovered")]
+    assert table.cut_off_rate == pytest.approx(0.4) and table.no_answer_rate == pytest.approx(0.0)
+    rows = knowledge_rows(at_size(coverage_table(cut)), at_size(update_table(cut, TRAINS)), "total")
+    assert rows.set_index("method").loc["lora", ["made up", "cut off"]].tolist() == ["60%", "40%"]
+
+
 def test_retrieval_indexes_new_facts_and_trained_methods_pay_their_training_again():
     table = update_table(RUNS, TRAINS).set_index(["method", "size"])
     assert table.loc[("rag", "32"), "how"] == INDEXES and pd.isna(table.loc[("rag", "32"), "update_seconds"])
@@ -61,9 +85,10 @@ def test_one_size_per_method_and_the_main_fact_in_one_sentence():
     assert set(update["size"]) == {"0", "32", "128"} and len(update) == 3  # lora at its largest, 128
     assert set(at_size(update_table(RUNS, TRAINS), "32").set_index("method")["size"]) == {"0", "32"}
     fact = knowledge_fact(coverage, update)
-    assert fact.startswith("Of the questions whose passage is in the documents, rag answers the most (85% right)")
-    assert "lora makes an answer up 100% of the time and rag 20%" in fact
-    assert "lift rag from 5% to 70% by indexing" in fact and "(lora: about 8 min" in fact and fact.endswith(".")
+    assert fact.startswith("Of the questions whose passage is in the documents, RAG answers the most (85% right)")
+    assert "LoRA adapter makes an answer up 100% of the time and RAG 20%" in fact  # methods by their titles
+    assert "lift RAG from 5% to 70% by indexing" in fact and "(LoRA adapter: about 8 min" in fact
+    assert fact.endswith(".")
     assert knowledge_fact(coverage.iloc[0:0], update.iloc[0:0]).startswith("No run recorded")
 
 
@@ -88,7 +113,7 @@ def test_a_measured_update_says_how_each_method_took_the_facts_in_and_what_it_to
     assert table.how.to_dict() == {"prompt": "has nowhere to put them", "rag": INDEXES, "lora": RETRAINS}
     assert table.update_seconds["lora"] == 90 and table.timed["lora"]  # the update's own time, not the run's 600 s
     fact = knowledge_fact(coverage_table(runs), table.reset_index())
-    assert "lift rag from 10% to 60% by indexing them" in fact and "(lora: 90 s, $0.025 each time)" in fact
+    assert "lift RAG from 10% to 60% by indexing them" in fact and "(LoRA adapter: 90 s, $0.025 each time)" in fact
     rows = knowledge_rows(coverage_table(runs), table.reset_index()).set_index("method")
     assert rows.loc["rag", "taking them in costs"] == "indexing the new passages: under 1 s"
 

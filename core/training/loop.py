@@ -299,8 +299,9 @@ def train_classifier(model: torch.nn.Module, ctx: ClassifierRun, lr: float) -> T
     classifier = TrainedClassifier(model, base.tokenizer, base.device, base.max_length,
                                    ctx.config.training.eval_batch_size, base.autocast_dtype, trainable, total)
     val_texts, val_labels = _early_stop_subset(ctx.val_texts, ctx.val_labels)
+    # every check's accuracy is kept: the refit compares the best with the last (core/running/refit.py)
     accuracy = Validation("val_accuracy", lambda loss: _accuracy(classifier, val_texts, val_labels),
-                          higher_is_better=True, worst=-1.0)
+                          higher_is_better=True, worst=-1.0, history="val_accuracies")
     examples = Examples(encoded, labels=torch.as_tensor(ctx.train_labels, dtype=torch.long))
     classifier.details = train(model, LoopInputs.of(ctx), examples, lr, accuracy)
     return classifier

@@ -17,13 +17,17 @@ from core.running.runner import run_experiment
 from tests.conftest import tiny_config
 
 PEAK = 6  # the scripted validation score is best at this check of the selection run (a check every step here)
-REFIT_STEPS = 8  # PEAK steps on 30 examples, scaled to the same epochs on 40: 6 * 40 / 30
+# as bench/grid_vs_trainer.py at 8 per class: batches of 16, 4 epochs; 30 examples train (2 batches an epoch, 8 steps)
+BUDGET = {"budget": {"max_epochs": 4, "min_steps": 2, "patience": 100}, "training": {"batch_size": 16}}
+# PEAK steps on 30 examples are 3 epochs of 2 batches: on 40, 3 epochs of 3 batches (not 6 * 40 / 30 = 8 steps)
+REFIT_STEPS = 9
 
 
-def _watch_training(monkeypatch, module, scripted: bool = True) -> list[dict]:
+def _watch_training(monkeypatch, module, scripted: bool = True, accuracies: list[float] | None = None) -> list[dict]:
     """Record every call of the loop's `train` made through `module`: the examples it got, the steps it was told
     to take, each example it stepped on, its validation checks and its seconds. scripted: the validation score
-    rises to its best at check PEAK and falls after, so the chosen step is known."""
+    rises to its best at check PEAK and falls after, so the chosen step is known; accuracies: the held-out
+    accuracy of each check instead."""
     from core.training import loop
 
     calls = []
@@ -43,6 +47,8 @@ def _watch_training(monkeypatch, module, scripted: bool = True) -> list[dict]:
 
         def score(train_loss):
             call["checks"] += 1
+            if accuracies is not None:
+                return accuracies[call["checks"] - 1]
             if scripted:
                 return -abs(call["checks"] - PEAK) if validation.higher_is_better else abs(call["checks"] - PEAK)
             return validation.score(train_loss)
@@ -75,8 +81,7 @@ def test_the_refit_trains_on_every_example_for_the_chosen_steps_and_both_count_a
     from core.training import loop
 
     calls = _watch_training(monkeypatch, loop)
-    config = parse_config(tiny_config(methods=["lora"], sizes=[8], forgetting="off",
-                                      budget={"max_epochs": 2, "min_steps": 2, "patience": 100}))
+    config = parse_config(tiny_config(methods=["lora"], sizes=[8], forgetting="off", **BUDGET))
     assert config.validation == "refit"  # the default
     result = run_experiment(config, SqlStore(tmp_path / "r.db"))
     assert result.failed == 0
@@ -88,7 +93,7 @@ def test_the_refit_trains_on_every_example_for_the_chosen_steps_and_both_count_a
     assert len(selection["ids"]) == 30 and set(selection["ids"]) < budget
     assert selection["record"]["best_step"] == PEAK and selection["record"]["steps"] == 8
     # the refit: every example of the budget, stepped on, for exactly the chosen steps scaled to the same epochs
-    # (its own plan would be 10)
+    # (its own plan would be 12)
     assert len(refit["ids"]) == 40 and set(refit["ids"]) == budget and set(refit["stepped"]) == budget
     assert refit["asked_steps"] == REFIT_STEPS == refit["optimizer_steps"] == refit["record"]["steps"]
     assert refit["checks"] == 0 and refit["record"]["stop_reason"] == "completed"
@@ -122,8 +127,7 @@ def test_each_validation_mode_trains_on_what_it_says(tmp_path, monkeypatch, vali
     from core.training import loop
 
     calls = _watch_training(monkeypatch, loop)
-    config = parse_config(tiny_config(methods=["full"], sizes=[8], forgetting="off", validation=validation,
-                                      budget={"max_epochs": 2, "min_steps": 2, "patience": 100}))
+    config = parse_config(tiny_config(methods=["full"], sizes=[8], forgetting="off", validation=validation, **BUDGET))
     result = run_experiment(config, SqlStore(tmp_path / "r.db"))
     assert result.failed == 0
     assert [(len(call["ids"]), call["asked_steps"]) for call in calls] == trainings
@@ -132,6 +136,31 @@ def test_each_validation_mode_trains_on_what_it_says(tmp_path, monkeypatch, vali
     assert record["train_examples"] == 40
     if validation != "separate":  # a quarter of each class's 8
         assert record["validation_examples"] == 10
+
+
+@pytest.mark.parametrize("accuracies, chosen, refit_steps", [
+    # best 0.4 at step 3, last 0.3, on 10 held out: one example apart, within the noise (two standard errors of a
+    # difference are 0.43 here): the selection run's whole 8 steps (4 epochs), 12 on all 40
+    ([0.2, 0.3, 0.4, 0.3, 0.3, 0.3, 0.3, 0.3], 8, 12),
+    # best 0.9 at step 4, last 0.2: seven examples apart, beyond the noise: step 4 (2 epochs), 6 on all 40
+    ([0.2, 0.5, 0.6, 0.9, 0.5, 0.3, 0.2, 0.2], 4, 6),
+])
+def test_the_stop_is_chosen_only_where_the_held_out_examples_tell_the_steps_apart(tmp_path, monkeypatch, accuracies,
+                                                                                  chosen, refit_steps):
+    from core.training import loop
+
+    calls = _watch_training(monkeypatch, loop, accuracies=accuracies)
+    config = parse_config(tiny_config(methods=["scratch"], sizes=[8], forgetting="off", **BUDGET))
+    result = run_experiment(config, SqlStore(tmp_path / "r.db"))
+    assert result.failed == 0, result.runs.error.tolist()
+    selection, refit = calls
+    assert selection["record"]["val_accuracies"] == accuracies and selection["record"]["steps"] == 8
+    assert selection["record"]["best_step"] == accuracies.index(max(accuracies)) + 1
+    assert refit["asked_steps"] == refit_steps == refit["optimizer_steps"] and refit["checks"] == 0
+    facts = result.runs.record.iloc[0]["details"]["refit"]
+    assert facts["chosen_steps"] == chosen and facts["steps"] == refit_steps
+    assert facts["selection_best_step"] == selection["record"]["best_step"]
+    assert facts["selection_last_val_accuracy"] == accuracies[-1]
 
 
 def test_the_loop_takes_exactly_the_steps_it_is_told_and_validates_nothing():
@@ -168,8 +197,7 @@ def test_a_decoder_refits_on_every_example_too(tmp_path, monkeypatch, tiny_llama
 
     calls = _watch_training(monkeypatch, sft)
     config = parse_config(tiny_config(methods=["lora"], sizes=[8], forgetting="off",
-                                      model={"name": str(tiny_llama), "precision": "fp32"},
-                                      budget={"max_epochs": 2, "min_steps": 2, "patience": 100}))
+                                      model={"name": str(tiny_llama), "precision": "fp32"}, **BUDGET))
     result = run_experiment(config, SqlStore(tmp_path / "r.db"))
     assert result.failed == 0, result.runs.error.tolist()
     selection, refit = calls

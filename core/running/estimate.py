@@ -167,7 +167,10 @@ def run_seconds(method: str, examples: int, config: ExperimentConfig, measured: 
         fits = searched_fits(METHODS[method], config, refit=False)  # each candidate of the search trains once
         seconds = fits * (measured["setup_seconds"][method] + train + checks) + answering(method, tests, config,
                                                                                           measured)
-        if refits_with(METHODS[method], config, validation if held_out else 0):
+        refits = refits_with(METHODS[method], config, validation if held_out else 0)
+        trainings = [examples] * fits + ([examples + validation] if refits else [])
+        seconds += _checkpoints(method, trainings, config, measured)
+        if refits:
             # `validation: refit` trains again on every example for at most as many epochs, checking nothing
             again = planned(examples + validation, config) if planned else training_steps(examples + validation, config)
             refit = min(again * measured["step_seconds"][method], config.budget.max_train_seconds)
@@ -191,11 +194,19 @@ def answering(method: str, tests: int, config: ExperimentConfig, measured: dict)
     seconds = tests * measured["predict_seconds_per_text"][method]
     if measured.get("family") != "decoder":
         return seconds
-    from core.methods.decoder.predictors import LATENCY_QUERIES
     from core.running.estimate_decoder import forgetting_seconds
 
-    alone = min(LATENCY_QUERIES, tests) * measured["alone_seconds_per_text"][method]
+    alone = min(config.latency_queries, tests) * measured["alone_seconds_per_text"][method]
     return seconds + alone + forgetting_seconds(method, config, measured)
+
+
+def _checkpoints(method: str, trainings: list[int], config: ExperimentConfig, measured: dict) -> float:
+    """A decoder run's known/unknown checkpoints during its trainings (none on an encoder)."""
+    if measured.get("family") != "decoder":
+        return 0.0
+    from core.running.estimate_decoder import checkpoint_seconds
+
+    return checkpoint_seconds(method, trainings, config, measured)
 
 
 def searched_fits(method, config: ExperimentConfig, refit: bool) -> int:

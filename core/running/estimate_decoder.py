@@ -205,19 +205,21 @@ def _question(experiment) -> tuple[list[str], list[str]]:
 
 def _answer_costs(experiment, fitted, measured: dict) -> dict:
     """Seconds per prompt token read and per answer token generated, and the answer's length, from one question
-    answered alone: once to warm up (and to know the answer's length), then read alone (a forward pass over the
-    prompt, as scoring an option does), then answered again, timed. Measured on a method that does not change the
-    weights where one is first (prompt-only); the architecture, and so a token's cost, is the same for all."""
+    answered alone: read once to warm up (the first call allocates and loads kernels), read again, timed (a forward
+    pass over the prompt, as scoring an option does), then answered, timed (which gives the answer's length).
+    Measured on a method that does not change the weights where one is first (prompt-only); the architecture, and
+    so a token's cost, is the same for all."""
     questions, contexts = _question(experiment)
     lm = fitted.lm
     prompts = fitted.render(questions, contexts)
     tokens = max(1, fitted.prompt_tokens[0])
-    _, generated = lm.generate(prompts, batch_size=1)  # warm-up: the first call allocates and loads kernels
+    reference = [" " + experiment.task.test.label.iloc[0]]
+    lm.loglikelihoods(prompts, reference)  # warm-up: one forward pass, not a whole generation
     started = time.perf_counter()
-    lm.loglikelihoods(prompts, [" " + experiment.task.test.label.iloc[0]])
+    lm.loglikelihoods(prompts, reference)
     read = time.perf_counter() - started
     started = time.perf_counter()
-    lm.generate(prompts, batch_size=1)
+    _, generated = lm.generate(prompts, batch_size=1)
     answered = time.perf_counter() - started
     answer_tokens = max(1, generated[0])
     costs = {"prompt_token_seconds": read / tokens, "answer_token_seconds": max(0.0, answered - read) / answer_tokens,

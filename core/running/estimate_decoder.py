@@ -65,9 +65,10 @@ def measure_decoder(config: ExperimentConfig, methods: list[str]) -> tuple[dict,
                       "token_step_seconds": {}, "early_stop_examples": min(len(experiment.task.validation),
                                                                            MAX_VALIDATION_EXAMPLES),
                       "max_validation_examples": MAX_VALIDATION_EXAMPLES, "load_seconds": fixed}
-    known_facts = _known_facts_answers(experiment)
+    known_facts, checkpoints = _known_facts_answers(experiment), _checkpoint_settings(experiment)
     costs, template = None, None
-    for method in dict.fromkeys([*methods, *(["prompt"] if known_facts else [])]):  # the pass answers as prompt does
+    # the pass and the checkpoints answer closed-book, as prompt-only does: its answering is what they cost
+    for method in dict.fromkeys([*methods, *(["prompt"] if known_facts or checkpoints["checkpoints"] else [])]):
         spec = METHODS[method]
         timed = not spec.trains_network or step_kind(spec) not in measured["token_step_seconds"] or (
             _forgets(spec, config) and "forgetting_baseline_seconds" not in measured)
@@ -82,7 +83,7 @@ def measure_decoder(config: ExperimentConfig, methods: list[str]) -> tuple[dict,
     if known_facts:
         measured["known_facts_seconds"] = known_facts * measured["alone_seconds_per_text"]["prompt"]
         fixed += measured["known_facts_seconds"]
-    measured |= _checkpoint_settings(experiment)
+    measured |= checkpoints
     return measured, fixed, experiment.base.device
 
 
@@ -174,8 +175,9 @@ def _method_steps(method: str, measured: dict, tokens: dict, setup: float, batch
 
 def _training_tokens(ctx, method: str, retriever) -> dict:
     """{'mean': tokens per training example, 'examples': how many, 'median_example': the position of one of median
-    length, 'median': its tokens}, the examples as the method's fit builds them: the rendered training prompts and answers (with retrieved passages for a method that retrieves), or the
-    corpus passages for one that trains on the documents."""
+    length, 'median': its tokens}, the examples built as the method's fit builds them: the rendered training
+    prompts and answers (with retrieved passages for a method that retrieves), or the corpus passages for one that
+    trains on the documents."""
     from core.backbone.prompts import PromptBuilder
     from core.methods import METHODS
     from core.methods.decoder.fits import sft_examples, training_pairs

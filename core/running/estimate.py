@@ -305,7 +305,8 @@ def estimate_experiment(config: ExperimentConfig, store_url: str | None = None) 
 
 
 def decoder_estimate(config: ExperimentConfig, task, left: list[str], done: set[str], notes: list[str]) -> Estimate:
-    """The estimate on a decoder LLM: every method left fitted and asked for real (core/running/estimate_decoder.py)."""
+    """The estimate on a decoder LLM: one question answered and two training steps per kind of fine-tuning,
+    scaled to each method's prompts and examples (core/running/estimate_decoder.py)."""
     from core.backbone.models import device_name
     from core.evaluation.measure import price_per_hour
     from core.running.estimate_decoder import ESTIMATE_NOTES, measure_decoder
@@ -323,7 +324,7 @@ def decoder_estimate(config: ExperimentConfig, task, left: list[str], done: set[
 def estimate_in_subprocess(config: ExperimentConfig, store_url: str | None = None,
                            timeout: float | None = None) -> Estimate:
     """estimate_experiment in a child process (the dashboard's way: no training in the UI process). timeout: 10
-    minutes, or 20 on a decoder LLM, whose trained methods each run a few real steps (minutes on a busy CPU)."""
+    minutes, or 20 on a decoder LLM, whose training steps and answers take minutes on a CPU other jobs keep busy."""
     if timeout is None:
         from core.backbone.models import model_family
 

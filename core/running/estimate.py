@@ -266,8 +266,12 @@ def estimate_experiment(config: ExperimentConfig, store_url: str | None = None) 
     from core.results.store import SqlStore
     from core.running.grid import plan_runs
     from core.running.run import load_checked_task
+    from core.running.runner import choose_methods
 
     task, _ = load_checked_task(config)  # the same data checks the worker makes, so a bad grid fails here first
+    # the methods the worker will run: a config that names none gets the backbone's defaults (an LLM's, not the
+    # encoder list the config defaults to, whose probe has no fit on an LLM)
+    config = config.model_copy(update={"methods": choose_methods(config, model_family(config.model.name), task)})
     done = SqlStore(store_url).finished_keys(config.name) if store_url else set()
     left = sorted({spec.method for spec in plan_runs(config, config.rag.source == "corpus") if spec.key not in done},
                   key=config.methods.index)

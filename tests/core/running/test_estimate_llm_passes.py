@@ -109,3 +109,23 @@ def test_the_llm_quick_looks_time_fewer_questions_alone():
     assert parse_config(demo_config("geo-qa")).latency_queries == 16  # the full grid keeps the default
     with pytest.raises(ConfigError, match="latency_queries"):
         parse_config({**demo_config("geo-qa", quick=True), "latency_queries": 0})
+
+
+def test_an_llm_grid_that_names_no_methods_is_estimated_for_the_methods_the_worker_runs(tiny_llama):
+    """fortunes on an LLM without `methods` (the LLM quick look): the LLM's default methods, as the worker chooses
+    them, not the encoder list the config defaults to (its linear probe has no fit on an LLM: the estimate failed)."""
+    from core.methods import default_methods
+    from core.running.estimate import estimate_experiment
+
+    config = parse_config({"name": "est-default-methods", "task": {"builtin": "fortunes",
+                                                                    "builtin_options": {"per_class": 40}},
+                           "model": {"name": str(tiny_llama), "precision": "fp32"}, "sizes": [2], "seeds": [0],
+                           "budget": {"max_epochs": 1, "min_steps": 1}, "training": {"batch_size": 4},
+                           "forgetting": "off", "llm": {"context_length": 128, "max_new_tokens": 4}})
+    from core.running.run import load_checked_task
+
+    task, _ = load_checked_task(config)
+    estimate = estimate_experiment(config)
+    has_corpus = task.corpus is not None and len(task.corpus) > 0
+    assert set(estimate.runs.method) == set(default_methods("decoder", "classification", has_corpus))
+    assert "probe" not in set(estimate.runs.method) and (estimate.runs.seconds > 0).all()

@@ -186,6 +186,9 @@ class _Experiment(_Strict):
     prices: dict[str, float] = Field(default_factory=lambda: {"cpu": 0.10, "mps": 0.20, "cuda": 2.50})
     # After LoRA and full fine-tuning, how much general ability the encoder lost (core/evaluation/forgetting.py).
     forgetting: Literal["auto", "off", "countries", "languages"] = "auto"
+    # test queries each run answers one at a time for its latency alone (median, 95th percentile): on a 2-core CPU
+    # an LLM's 16 took ~570 s of a prompt run, so the quick looks time 8 (a noisier 95th percentile)
+    latency_queries: int = Field(16, ge=1, le=1000)
     # runs at once on this machine's device, each in its own process with 1/N of it (see core/running/packing.py)
     parallel_runs: int = Field(1, ge=1, le=64)
     # where the runs execute: "local" (this process, or parallel_runs processes on this machine) or "ray" (a

@@ -365,11 +365,12 @@ def _estimate(config: ExperimentConfig, data_ok: bool) -> None:
     left, right = st.columns([1, 3])
     llm = state.model_family(config.model.name) == "decoder"
     asked = left.button("Estimate time and cost", key=f"{KEY}.estimate", disabled=not data_ok,
-                        icon=":material/timer:", help="Fits each method on this device (in a separate process): a "
-                        "few real training steps of those that train, a few questions answered (texts encoded on an "
-                        "encoder), then counts the grid's steps and questions.")
-    took = ("a few minutes on a CPU for an LLM (each method is fitted and answers a few questions), under a minute "
-            "on a GPU." if llm else "about a minute on a CPU, seconds on a GPU.")
+                        icon=":material/timer:", help="Measures on this device (in a separate process): on an LLM "
+                        "one question answered and two training steps per kind of fine-tuning (adapters, every "
+                        "weight), scaled to each method's own prompts and examples; on an encoder a few real training "
+                        "steps per method and texts encoded. Then counts the grid's steps and questions.")
+    took = ("a minute or two on a CPU for an LLM (one question answered, two training steps per kind of "
+            "fine-tuning), seconds on a GPU." if llm else "about a minute on a CPU, seconds on a GPU.")
     right.caption("A measurement on this machine, not a rule of thumb: " + took
                   + (" A job is running now and shares the device, so this estimate will read high."
                      if (state.queue().jobs(limit=20).status == "running").any() else ""))

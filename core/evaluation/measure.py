@@ -15,7 +15,6 @@ import psutil
 import torch
 
 SAMPLE_SECONDS = 0.02  # RSS sampling period: short runs are a few seconds long
-LATENCY_QUERIES = 16  # queries answered one at a time for the batch-1 latency (median and 95th percentile)
 THROUGHPUT_CHUNKS = 4  # the test pass is timed in this many equal parts: the spread of batched throughput
 
 
@@ -115,9 +114,10 @@ def dollars(seconds: float, per_hour: float) -> float:
     return seconds / 3600 * per_hour
 
 
-def batch_one_latency(predict, texts: list[str], queries: int = LATENCY_QUERIES, prefix: str = "latency") -> dict:
-    """Milliseconds per query answered alone (batch 1), median and 95th percentile over a sample, after one
-    warm-up query: what a user waiting on one answer sees (batched throughput is measured apart)."""
+def batch_one_latency(predict, texts: list[str], queries: int, prefix: str = "latency") -> dict:
+    """Milliseconds per query answered alone (batch 1), median and 95th percentile over the first `queries` texts
+    (the config's latency_queries), after one warm-up query: what a user waiting on one answer sees (batched
+    throughput is measured apart)."""
     sample = texts[:queries]
     if not sample:
         return {}

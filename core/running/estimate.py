@@ -167,7 +167,10 @@ def run_seconds(method: str, examples: int, config: ExperimentConfig, measured: 
         fits = searched_fits(METHODS[method], config, refit=False)  # each candidate of the search trains once
         seconds = fits * (measured["setup_seconds"][method] + train + checks) + answering(method, tests, config,
                                                                                           measured)
-        if refits_with(METHODS[method], config, validation if held_out else 0):
+        refits = refits_with(METHODS[method], config, validation if held_out else 0)
+        trainings = [examples] * fits + ([examples + validation] if refits else [])
+        seconds += _checkpoints(method, trainings, config, measured)
+        if refits:
             # `validation: refit` trains again on every example for at most as many epochs, checking nothing
             again = planned(examples + validation, config) if planned else training_steps(examples + validation, config)
             refit = min(again * measured["step_seconds"][method], config.budget.max_train_seconds)
@@ -191,11 +194,19 @@ def answering(method: str, tests: int, config: ExperimentConfig, measured: dict)
     seconds = tests * measured["predict_seconds_per_text"][method]
     if measured.get("family") != "decoder":
         return seconds
-    from core.methods.decoder.predictors import LATENCY_QUERIES
     from core.running.estimate_decoder import forgetting_seconds
 
-    alone = min(LATENCY_QUERIES, tests) * measured["alone_seconds_per_text"][method]
+    alone = min(config.latency_queries, tests) * measured["alone_seconds_per_text"][method]
     return seconds + alone + forgetting_seconds(method, config, measured)
+
+
+def _checkpoints(method: str, trainings: list[int], config: ExperimentConfig, measured: dict) -> float:
+    """A decoder run's known/unknown checkpoints during its trainings (none on an encoder)."""
+    if measured.get("family") != "decoder":
+        return 0.0
+    from core.running.estimate_decoder import checkpoint_seconds
+
+    return checkpoint_seconds(method, trainings, config, measured)
 
 
 def searched_fits(method, config: ExperimentConfig, refit: bool) -> int:
@@ -255,8 +266,12 @@ def estimate_experiment(config: ExperimentConfig, store_url: str | None = None) 
     from core.results.store import SqlStore
     from core.running.grid import plan_runs
     from core.running.run import load_checked_task
+    from core.running.runner import choose_methods
 
     task, _ = load_checked_task(config)  # the same data checks the worker makes, so a bad grid fails here first
+    # the methods the worker will run: a config that names none gets the backbone's defaults (an LLM's, not the
+    # encoder list the config defaults to, whose probe has no fit on an LLM)
+    config = config.model_copy(update={"methods": choose_methods(config, model_family(config.model.name), task)})
     done = SqlStore(store_url).finished_keys(config.name) if store_url else set()
     left = sorted({spec.method for spec in plan_runs(config, config.rag.source == "corpus") if spec.key not in done},
                   key=config.methods.index)
@@ -294,7 +309,8 @@ def estimate_experiment(config: ExperimentConfig, store_url: str | None = None) 
 
 
 def decoder_estimate(config: ExperimentConfig, task, left: list[str], done: set[str], notes: list[str]) -> Estimate:
-    """The estimate on a decoder LLM: every method left fitted and asked for real (core/running/estimate_decoder.py)."""
+    """The estimate on a decoder LLM: one question answered and two training steps per kind of fine-tuning,
+    scaled to each method's prompts and examples (core/running/estimate_decoder.py)."""
     from core.backbone.models import device_name
     from core.evaluation.measure import price_per_hour
     from core.running.estimate_decoder import ESTIMATE_NOTES, measure_decoder
@@ -312,7 +328,7 @@ def decoder_estimate(config: ExperimentConfig, task, left: list[str], done: set[
 def estimate_in_subprocess(config: ExperimentConfig, store_url: str | None = None,
                            timeout: float | None = None) -> Estimate:
     """estimate_experiment in a child process (the dashboard's way: no training in the UI process). timeout: 10
-    minutes, or 20 on a decoder LLM, whose trained methods each run a few real steps (minutes on a busy CPU)."""
+    minutes, or 20 on a decoder LLM, whose training steps and answers take minutes on a CPU other jobs keep busy."""
     if timeout is None:
         from core.backbone.models import model_family
 

@@ -1,38 +1,47 @@
-"""The time and cost estimate's measurements on a decoder LLM, in a couple of minutes on a CPU.
+"""The time and cost estimate's measurements on a decoder LLM, in seconds to a minute on a CPU.
 
     measured, fixed_seconds = measure_decoder(config, methods)   # core/running/estimate.py turns them into runs
 
 An LLM run's cost is not an encoder's: answering a question generates tokens (longer prompts with shots or
 passages cost more), fine-tuning steps run over whole prompts, and a grid adds passes of its own (the known-facts
-pass on QA, the forgetting probe after fine-tuning). Measuring all of it for real took minutes per method on a busy
-CPU, so the estimate measures what each cost is made of and extrapolates, saying so (ESTIMATE_NOTES):
+pass on QA, the known/unknown checkpoints during fine-tuning, the forgetting probe after it). Measuring all of it for
+real took minutes per method on a busy CPU, so the estimate measures what each cost is made of and extrapolates,
+saying so (ESTIMATE_NOTES):
 
 - the model is loaded once and shared by every method;
 - answering is timed once, on one test question answered alone by the base model: the seconds to read a prompt
   token and to generate an answer token. Each method's answer is that, scaled to its own prompt (its shots or
   passages, counted by rendering its prompt for the same question) and the base model's answer length: all methods
   run the same architecture, so a token costs the same whatever its weights;
-- a method that trains runs DECODER_STEPS real optimiser steps of one example each; the first (warm-up:
-  allocations, first kernels) is counted as set-up, the second, times the batch size, is a run's step time. A step
-  over a full batch took minutes on a busy 2-core CPU; its forward and backward grow with the examples in it.
+- training is timed once per kind of step (adapters over the frozen model: lora, rag_lora, corpus_ft; every weight:
+  full, scratch): the first method of a kind runs DECODER_STEPS real optimiser steps at the config's batch size
+  (the first a warm-up, counted as set-up), which gives a training token's seconds. Every method of that kind costs
+  that times the tokens of its own training examples (tokenized, not trained on: a rag_lora example carries its
+  passages, a corpus_ft example is a passage), at its batch size.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 from core.config import ExperimentConfig
 
-DECODER_STEPS = 2  # optimiser steps run per trained method: a warm-up, then the one timed
+DECODER_STEPS = 2  # optimiser steps run per kind of step: a warm-up, then the one timed
 # a validation check is a forward pass over each example, about a third of a training step's forward and backward
 CHECK_SHARE_OF_STEP = 1 / 3
 # what the estimate extrapolates, said beside it (decoder_estimate adds these to its notes)
 ESTIMATE_NOTES = ("answering was timed on one test question answered alone by the base model and scaled to each "
                   "method's prompt length (its shots or passages) and the base model's answer length; runs answer in "
                   "batches, which costs less per question, so answering is an upper bound",
-                  f"each trained method ran {DECODER_STEPS} optimiser steps of one example each: the first (warm-up) "
-                  "counts as set-up, the second times one example, and a run's step is taken to cost that times its "
-                  "batch size (an upper bound: the optimiser's update is paid once a step)")
+                  f"training ran {DECODER_STEPS} optimiser steps once per kind of step (adapters; every weight), the "
+                  "first a warm-up counted as set-up; each trained method's step is that step's seconds per token "
+                  "times the tokens of its own training examples at its batch size")
+
+
+def step_kind(spec) -> str:
+    """Methods whose steps cost the same per token: adapters over the shared frozen model, or every weight."""
+    return "adapter" if spec.shares_base_model else "every weight"
 
 
 def measure_decoder(config: ExperimentConfig, methods: list[str]) -> tuple[dict, float, object]:
@@ -52,56 +61,142 @@ def measure_decoder(config: ExperimentConfig, methods: list[str]) -> tuple[dict,
         fixed += time.perf_counter() - started
     measured: dict = {"family": "decoder", "step_seconds": {}, "setup_seconds": {}, "fit_seconds": {},
                       "predict_seconds_per_text": {}, "alone_seconds_per_text": {},
-                      "check_seconds_per_example": {}, "forgetting_seconds": 0.0,
-                      "early_stop_examples": min(len(experiment.task.validation), MAX_VALIDATION_EXAMPLES),
+                      "check_seconds_per_example": {}, "forgetting_seconds": 0.0, "train_tokens": {},
+                      "token_step_seconds": {}, "early_stop_examples": min(len(experiment.task.validation),
+                                                                           MAX_VALIDATION_EXAMPLES),
                       "max_validation_examples": MAX_VALIDATION_EXAMPLES, "load_seconds": fixed}
-    known_facts = _known_facts_questions(experiment)
-    costs = None
-    for method in dict.fromkeys([*methods, *(["prompt"] if known_facts else [])]):  # the pass answers as prompt does
-        fitted = _measure_method(experiment, method, measured)
-        costs = costs or _answer_costs(experiment, fitted, measured)  # on the first method fitted: the base model's
+    known_facts, checkpoints = _known_facts_answers(experiment), _checkpoint_settings(experiment)
+    costs, template = None, None
+    # the pass and the checkpoints answer closed-book, as prompt-only does: its answering is what they cost
+    for method in dict.fromkeys([*methods, *(["prompt"] if known_facts or checkpoints["checkpoints"] else [])]):
+        spec = METHODS[method]
+        timed = not spec.trains_network or step_kind(spec) not in measured["token_step_seconds"] or (
+            _forgets(spec, config) and "forgetting_baseline_seconds" not in measured)
+        fitted = _measure_method(experiment, method, measured) if timed else _count_method(experiment, method,
+                                                                                             measured, template)
+        if timed:
+            template = template or fitted
+            costs = costs or _answer_costs(experiment, fitted, measured)  # on the first method fitted: the base's
         _answering(experiment, method, fitted, costs, measured)
-        if _forgets(METHODS[method], config) and "forgetting_baseline_seconds" not in measured:
+        if timed and _forgets(spec, config) and "forgetting_baseline_seconds" not in measured:
             fixed += _measure_forgetting(experiment, fitted, measured)
     if known_facts:
-        # the base model answers each question greedily, then `samples` times by sampling, each about as long
-        passes = 1 + config.llm.known_facts.samples
-        measured["known_facts_seconds"] = known_facts * passes * measured["predict_seconds_per_text"]["prompt"]
+        measured["known_facts_seconds"] = known_facts * measured["alone_seconds_per_text"]["prompt"]
         fixed += measured["known_facts_seconds"]
+    measured |= checkpoints
     return measured, fixed, experiment.base.device
 
 
-def _measure_method(experiment, method: str, measured: dict):
-    """Fit one method as a run of the grid's smallest size would (DECODER_STEPS steps where it trains)."""
+def _run_context(experiment, method: str, config: ExperimentConfig | None = None):
+    """The context a run of the grid's smallest size would fit with (under `config` where given)."""
     from core.methods import METHODS
-    from core.running.fit_timing import timed_fit
     from core.running.grid import RunSpec
     from core.running.run import Progress, fit_context
     from core.task.sizes import NO_TRAINING_DATA
 
-    config, task, spec = experiment.config, experiment.task, METHODS[method]
+    config, spec = config or experiment.config, METHODS[method]
     size = str(config.sizes[0]) if spec.uses_training_data else NO_TRAINING_DATA
-    run_spec = RunSpec(method, size, config.seeds[0])
-    batch = config.training.batch_size
-    if spec.trains_network:  # steps of one example each: a step's work grows with the examples in it (see below)
-        config = config.model_copy(update={"training": config.training.model_copy(update={"batch_size": 1})})
-    ctx = fit_context(run_spec, task, experiment.labels, experiment.base, experiment.embedder, config, Progress())
+    return fit_context(RunSpec(method, size, config.seeds[0]), experiment.task, experiment.labels, experiment.base,
+                       experiment.embedder, config, Progress())
+
+
+def _measure_method(experiment, method: str, measured: dict):
+    """Fit one method as a run of the grid's smallest size would; a trained one, the first of its kind of step, on
+    one training example of median length for DECODER_STEPS steps: a step's seconds per token for the kind."""
+    from core.methods import METHODS
+    from core.running.fit_timing import timed_fit
+
+    spec = METHODS[method]
+    ctx = _run_context(experiment, method)
     if spec.trains_network:
+        from core.methods.decoder.fits import build_retriever
+
+        tokens = _training_tokens(ctx, method, build_retriever(ctx) if spec.retrieves else None)
+        # one example, steps of one: the timed step's tokens are known exactly, and a full batch's forward and
+        # backward (minutes on a busy 2-core CPU) is not spent to learn what a token costs
+        one = experiment.config.model_copy(update={"training": experiment.config.training.model_copy(
+            update={"batch_size": 1})})
+        ctx = _one_example(_run_context(experiment, method, one), spec, tokens["median_example"])
         ctx.refit_steps = DECODER_STEPS  # exactly these steps and nothing validated: the step time alone
     fitted, started, ticks = timed_fit(method, ctx)
     fit_seconds = time.perf_counter() - started
-    if spec.trains_network:
-        (t0, s0), (t1, s1) = (ticks[0], ticks[-1]) if ticks else ((started + fit_seconds, 1),) * 2
-        step = (t1 - t0) / (s1 - s0) if s1 > s0 else fit_seconds  # one example's step
-        batch = min(batch, max(1, len(ctx.train_texts)))
-        # a run's step over `batch` examples: forward and backward grow with the tokens in the step, and the
-        # optimiser's update, paid once a step, is counted `batch` times: an upper bound
-        measured["step_seconds"][method] = step * batch
-        measured["setup_seconds"][method] = max(0.0, t0 - started - step)  # the model loaded, examples tokenized
-        measured["check_seconds_per_example"][method] = step * CHECK_SHARE_OF_STEP
-    else:
+    if not spec.trains_network:
         measured["fit_seconds"][method] = fit_seconds  # a prompt written, shots chosen, passages indexed
+        return fitted
+    (t0, s0), (t1, s1) = (ticks[0], ticks[-1]) if ticks else ((started + fit_seconds, 1),) * 2
+    step = (t1 - t0) / (s1 - s0) if s1 > s0 else fit_seconds  # one step over the one example
+    measured["token_step_seconds"][step_kind(spec)] = step / tokens["median"]
+    setup = max(0.0, t0 - started - step)  # the model loaded and wrapped, the example tokenized, the warm-up step
+    measured.setdefault("kind_setup_seconds", {})[step_kind(spec)] = setup
+    _method_steps(method, measured, tokens, setup=setup, batch=experiment.config.training.batch_size)
     return fitted
+
+
+def _one_example(ctx, spec, row: int):
+    """The context with one training example (a passage, for a method that trains on the documents)."""
+    if not spec.uses_training_data:
+        return dataclasses.replace(ctx, corpus=ctx.corpus.iloc[[row]].reset_index(drop=True))
+    frame = ctx.train_frame.iloc[[row]].reset_index(drop=True) if ctx.train_frame is not None else None
+    return dataclasses.replace(ctx, train_texts=[ctx.train_texts[row]], train_labels=ctx.train_labels[[row]],
+                               train_frame=frame)
+
+
+def _count_method(experiment, method: str, measured: dict, template):
+    """A trained method whose kind of step was timed: its training examples tokenized, not trained on; its step the
+    kind's seconds per token times its own tokens. Returns what renders its prompts (the template's model and
+    prompt builder, its own instruction and retrieval)."""
+    from core.methods import METHODS
+    from core.methods.decoder.fits import build_retriever, instruction
+
+    spec = METHODS[method]
+    ctx = _run_context(experiment, method)
+    started = time.perf_counter()
+    retriever = build_retriever(ctx) if spec.retrieves else None  # part of its set-up, as in its fit
+    tokens = _training_tokens(ctx, method, retriever)
+    setup = measured["kind_setup_seconds"][step_kind(spec)] + time.perf_counter() - started
+    _method_steps(method, measured, tokens, setup=setup, batch=experiment.config.training.batch_size)
+    # a fine-tuned model answers with the prompt-only (or RAG) prompt: no shots, its own retrieval
+    return dataclasses.replace(template, instruction=instruction(ctx, passages=retriever is not None),
+                               retriever=retriever, shots=[], shot_picker=None)
+
+
+def _method_steps(method: str, measured: dict, tokens: dict, setup: float, batch: int) -> None:
+    """A run's step over `batch` of its examples: forward and backward grow with the tokens in the step; the
+    optimiser's update, paid once a step, is counted per token as it was in the one-example step (an upper bound)."""
+    from core.methods import METHODS
+
+    batch = min(batch, max(1, tokens["examples"]))
+    per_token = measured["token_step_seconds"][step_kind(METHODS[method])]
+    measured["train_tokens"][method] = tokens["mean"]
+    measured["step_seconds"][method] = per_token * tokens["mean"] * batch
+    measured["setup_seconds"][method] = setup  # the model loaded and wrapped, examples tokenized, the warm-up step
+    measured["check_seconds_per_example"][method] = per_token * tokens["mean"] * CHECK_SHARE_OF_STEP
+
+
+def _training_tokens(ctx, method: str, retriever) -> dict:
+    """{'mean': tokens per training example, 'examples': how many, 'median_example': the position of one of median
+    length, 'median': its tokens}, the examples built as the method's fit builds them: the rendered training
+    prompts and answers (with retrieved passages for a method that retrieves), or the corpus passages for one that
+    trains on the documents."""
+    from core.backbone.prompts import PromptBuilder
+    from core.methods import METHODS
+    from core.methods.decoder.fits import sft_examples, training_pairs
+    from core.training.sft import Example, encode_examples
+
+    base = ctx.base
+    prompts = PromptBuilder(base.tokenizer, base.max_length - ctx.config.llm.max_new_tokens)
+    if METHODS[method].uses_training_data:
+        train, _ = training_pairs(ctx)
+        examples = sft_examples(ctx, prompts, train, retriever)
+        suffix = prompts.answer_suffix()
+    else:  # continued pre-training on the passages (core/methods/corpus_ft.py)
+        examples = [Example("", text) for text in (ctx.corpus.text.tolist() if ctx.corpus is not None else [])]
+        suffix = base.tokenizer.eos_token or ""
+    ids, _ = encode_examples(base.tokenizer, examples, base.max_length, suffix)
+    lengths = [len(row) for row in ids] or [1]
+    median = sorted(range(len(lengths)), key=lengths.__getitem__)[len(lengths) // 2]
+    return {"mean": sum(lengths) / len(lengths), "examples": len(ids), "median_example": median,
+            "median": max(1, lengths[median])}
 
 
 def _question(experiment) -> tuple[list[str], list[str]]:
@@ -112,19 +207,21 @@ def _question(experiment) -> tuple[list[str], list[str]]:
 
 def _answer_costs(experiment, fitted, measured: dict) -> dict:
     """Seconds per prompt token read and per answer token generated, and the answer's length, from one question
-    answered alone: once to warm up (and to know the answer's length), then read alone (a forward pass over the
-    prompt, as scoring an option does), then answered again, timed. Measured on a method that does not change the
-    weights where one is first (prompt-only); the architecture, and so a token's cost, is the same for all."""
+    answered alone: read once to warm up (the first call allocates and loads kernels), read again, timed (a forward
+    pass over the prompt, as scoring an option does), then answered, timed (which gives the answer's length).
+    Measured on a method that does not change the weights where one is first (prompt-only); the architecture, and
+    so a token's cost, is the same for all."""
     questions, contexts = _question(experiment)
     lm = fitted.lm
     prompts = fitted.render(questions, contexts)
     tokens = max(1, fitted.prompt_tokens[0])
-    _, generated = lm.generate(prompts, batch_size=1)  # warm-up: the first call allocates and loads kernels
+    reference = [" " + experiment.task.test.label.iloc[0]]
+    lm.loglikelihoods(prompts, reference)  # warm-up: one forward pass, not a whole generation
     started = time.perf_counter()
-    lm.loglikelihoods(prompts, [" " + experiment.task.test.label.iloc[0]])
+    lm.loglikelihoods(prompts, reference)
     read = time.perf_counter() - started
     started = time.perf_counter()
-    lm.generate(prompts, batch_size=1)
+    _, generated = lm.generate(prompts, batch_size=1)
     answered = time.perf_counter() - started
     answer_tokens = max(1, generated[0])
     costs = {"prompt_token_seconds": read / tokens, "answer_token_seconds": max(0.0, answered - read) / answer_tokens,
@@ -160,24 +257,23 @@ def _forgets(spec, config: ExperimentConfig) -> bool:
 
 
 def _measure_forgetting(experiment, fitted, measured: dict) -> float:
-    """Time the forgetting probe twice on a fine-tuned model: the first also measures the base model (once per
-    grid), the second is what every later run pays. Returns the once-per-grid seconds."""
+    """Time the forgetting probe once on a fine-tuned model; its first probe of a grid also measures the base model
+    (once per grid). The two halves read the same texts on the same architecture, so each is taken as half of it
+    (the base half also loads the base model: an upper bound for the later runs). Returns the once-per-grid
+    seconds."""
     from core.evaluation.llm_forgetting import decoder_forgetting
 
-    baseline: dict = {}
     started = time.perf_counter()
-    decoder_forgetting(fitted, experiment.base, baseline)
-    first = time.perf_counter() - started
-    started = time.perf_counter()
-    decoder_forgetting(fitted, experiment.base, baseline)
-    measured["forgetting_seconds"] = time.perf_counter() - started
-    measured["forgetting_baseline_seconds"] = max(0.0, first - measured["forgetting_seconds"])
+    decoder_forgetting(fitted, experiment.base, {})
+    measured["forgetting_seconds"] = measured["forgetting_baseline_seconds"] = (time.perf_counter() - started) / 2
     return measured["forgetting_baseline_seconds"]
 
 
-def _known_facts_questions(experiment) -> int:
-    """Questions the known-facts pass will answer before the grid: every test question and every training question
-    a fine-tuning run uses (0 where the pass does not apply)."""
+def _known_facts_answers(experiment) -> int:
+    """Answers the known-facts pass will generate before or after the grid (0 where it does not apply): every
+    training question a fine-tuning run uses, greedily and `samples` times by sampling; every test question the
+    same, except that the greedy answers come from the grid's prompt-only run where it has one to do (the very
+    answers the pass would generate: core/running/known_facts.py), leaving only the samples."""
     from core.running.grid import plan_runs
     from core.running.known_facts import applies, trained_rows
 
@@ -185,7 +281,47 @@ def _known_facts_questions(experiment) -> int:
         return 0
     config = experiment.config
     plan = plan_runs(config, corpus_only_rag=config.rag.source == "corpus")
-    return len(experiment.task.test) + len(trained_rows(config, experiment.task, plan))
+    answers = 1 + config.llm.known_facts.samples
+    tests_greedy_from_prompt = any(spec.method == "prompt" for spec in plan)  # the estimate's plan: runs still to do
+    tests = len(experiment.task.test) * (answers - tests_greedy_from_prompt)
+    return tests + len(trained_rows(config, experiment.task, plan)) * answers
+
+
+def _checkpoint_settings(experiment) -> dict:
+    """What checkpoint_seconds reads: the known/unknown checkpoints each fine-tuning run answers at its epoch ends
+    (core/evaluation/learning_epochs.py), none where the known-facts pass does not apply."""
+    from core.evaluation.learning_epochs import TEST_QUESTIONS
+    from core.running.grid import plan_runs
+    from core.running.known_facts import applies, trained_rows
+
+    if not applies(experiment):
+        return {"checkpoints": 0}
+    config, task = experiment.config, experiment.task
+    plan = plan_runs(config, corpus_only_rag=config.rag.source == "corpus")
+    return {"checkpoints": config.llm.known_facts.checkpoints, "checkpoint_tests": min(TEST_QUESTIONS, len(task.test)),
+            # a method that trains on the documents answers every categorised training question (learning_epochs.py)
+            "checkpoint_corpus_questions": len(trained_rows(config, task, plan))}
+
+
+def checkpoint_seconds(method: str, trainings: list[int], config: ExperimentConfig, measured: dict) -> float:
+    """Seconds a run of this method spends answering at its known/unknown checkpoints: at each chosen epoch end
+    (checkpoint_epochs) of each of its trainings (trainings: the examples each trains on; a refit trains again),
+    its training questions and a sample of test questions, closed-book, as the prompt-only method answers."""
+    from core.evaluation.learning_epochs import checkpoint_epochs
+    from core.methods import METHODS
+    from core.training.loop import plan_steps
+
+    spec = METHODS[method]
+    if not measured.get("checkpoints") or not spec.changes_base_weights or spec.retrieves:
+        return 0.0
+    budget, per_question = config.budget, measured["alone_seconds_per_text"]["prompt"]
+    seconds = 0.0
+    for examples in trainings:
+        epochs = plan_steps(examples, config.training.batch_size, budget.max_epochs, budget.min_steps).epochs
+        asked = (examples if spec.uses_training_data else measured["checkpoint_corpus_questions"]) + \
+            measured["checkpoint_tests"]
+        seconds += len(checkpoint_epochs(epochs, measured["checkpoints"])) * asked * per_question
+    return seconds
 
 
 def forgetting_seconds(method: str, config: ExperimentConfig, measured: dict) -> float:

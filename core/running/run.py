@@ -240,7 +240,8 @@ def evaluate(run: Run) -> None:
         run.predictions = np.concatenate(parts).argmax(axis=1)
         record.update(throughput)
     if decoder and hasattr(fitted, "latency"):
-        _decoder_extras(fitted, ctx.kind, test_texts, task, labels=ctx.labels, record=record)
+        _decoder_extras(fitted, ctx.kind, test_texts, task, labels=ctx.labels, record=record,
+                        queries=ctx.config.latency_queries)
     elif not decoder:
         record.update(_encoder_latency(fitted, METHODS[run.spec.method], ctx, test_texts))
 
@@ -416,23 +417,24 @@ def coverage_accuracy(truth: np.ndarray, predicted: np.ndarray, covered: np.ndar
 def _encoder_latency(fitted, method, ctx: FitContext, test_texts: list[str]) -> dict:
     """Batch-1 latency; a method that reads cached embeddings is timed uncached (throughput too, on a sample),
     and a LoRA adapter is timed again merged into its base (how it would be served)."""
-    out = {}
+    out, queries = {}, ctx.config.latency_queries
     if method.uses_embeddings:  # the test set's encodings came from the cache: time a sample for real
         with ctx.embedder.uncached():
             _, out = timed_in_chunks(fitted.predict_proba, test_texts[:LATENCY_SAMPLE])
-            out.update(batch_one_latency(fitted.predict_proba, test_texts))
+            out.update(batch_one_latency(fitted.predict_proba, test_texts, queries))
         return out
-    out.update(batch_one_latency(fitted.predict_proba, test_texts))
+    out.update(batch_one_latency(fitted.predict_proba, test_texts, queries))
     model = getattr(fitted, "model", None)
     if hasattr(model, "merge_and_unload"):  # peft: serve the adapter folded into the weights, no extra matmuls
         merged = copy.copy(fitted)
         merged.model = copy.deepcopy(model).merge_and_unload()
-        out.update(batch_one_latency(merged.predict_proba, test_texts, prefix="merged_latency"))
+        out.update(batch_one_latency(merged.predict_proba, test_texts, queries, prefix="merged_latency"))
         del merged
     return out
 
 
-def _decoder_extras(fitted, kind: str, test_texts: list[str], task: Task, labels: list[str], record: dict) -> None:
+def _decoder_extras(fitted, kind: str, test_texts: list[str], task: Task, labels: list[str], record: dict,
+                    queries: int) -> None:
     """An LLM run also records its prompt size, its batch-1 latency and, classifying, its generated answers."""
     from core.evaluation.qa import generated_accuracy, tokens_per_query
 
@@ -440,4 +442,4 @@ def _decoder_extras(fitted, kind: str, test_texts: list[str], task: Task, labels
         record.update(tokens_per_query(fitted.prompt_tokens, []), prompts_cut=fitted.prompts.cut)
         record.update(generated_accuracy(fitted, test_texts, _label_indices(task.test, labels)))
     contexts = task.test.context.tolist() if "context" in task.test else None
-    record.update(fitted.latency(test_texts, contexts))
+    record.update(fitted.latency(test_texts, contexts, queries))

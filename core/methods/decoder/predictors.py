@@ -20,8 +20,6 @@ from core.backbone.lm import LanguageModel
 from core.backbone.prompts import PromptBuilder, PromptParts, shorten
 from core.evaluation.metrics import normalize_answer
 
-LATENCY_QUERIES = 16  # questions answered one at a time for the batch-1 latency (median and 95th percentile)
-
 
 @dataclass
 class Retriever:
@@ -122,11 +120,12 @@ class DecoderPredictor:
         scores = self.lm.choice_loglikelihoods(prompts, [[lead + o for o in opts] for opts in options])
         return [int(np.argmax(row)) if len(row) else None for row in scores]
 
-    def latency(self, questions: list[str], contexts: list[str] | None = None) -> dict:
-        """Seconds per query answered alone (batch 1): median and 95th percentile over a sample."""
+    def latency(self, questions: list[str], contexts: list[str] | None, queries: int) -> dict:
+        """Seconds per query answered alone (batch 1): median and 95th percentile over the first `queries` (the
+        config's latency_queries; no warm-up query, as batch_one_latency has: the test pass before it warmed up)."""
         contexts = contexts or [""] * len(questions)
         times = []
-        for question, context in list(zip(questions, contexts))[:LATENCY_QUERIES]:
+        for question, context in list(zip(questions, contexts))[:queries]:
             tick = time.perf_counter()
             if self.kind == "qa":
                 self.lm.generate(self.render([question], [context]), batch_size=1)

@@ -39,6 +39,9 @@ def scenario_cards() -> list[dict]:
 # `--quick` on an LLM: every step fine-tunes 135M+ parameters, and the default budget (at least 50 steps) spends
 # most of a few-shot run re-reading 30 examples; the quick look trains at most 3 epochs, at least 16 steps
 LLM_QUICK_BUDGET = {"max_epochs": 3, "min_steps": 16}
+# and times 8 questions answered one at a time, not 16: each is a whole generation (16 took ~570 s of a documents
+# prompt run on a loaded 2-core CPU), for a noisier 95th percentile
+LLM_QUICK_LATENCY_QUERIES = 8
 
 
 def demo_config(name: str, quick: bool = False, label_noise: float = 0.0, model: str | None = None,
@@ -60,6 +63,7 @@ def demo_config(name: str, quick: bool = False, label_noise: float = 0.0, model:
         grid.update(sizes=grid["sizes"][:2], seeds=grid["seeds"][:1])
         if llm or "model" in grid:  # a first look at an LLM trains fewer steps (the full grid keeps the default)
             grid["budget"] = {**grid.get("budget", {}), **LLM_QUICK_BUDGET}
+            grid["latency_queries"] = LLM_QUICK_LATENCY_QUERIES
         grid.update(getattr(scenario, "QUICK_OPTIONS", {}))  # the scenario's own quick look, last: it knows best
     if seeds is not None:
         if not 1 <= seeds <= 100:

@@ -155,7 +155,7 @@ def test_batch_one_latency_times_each_query_alone_after_a_warm_up(clock):
     assert calls == [1] * 6  # one warm-up, then one query at a time
     assert out["latency_queries"] == 5 and out["latency_p50_ms"] == pytest.approx(2.0)
     assert out["latency_p95_ms"] == pytest.approx(np.percentile([2, 2, 2, 2, 20], 95))  # the long one shows
-    assert batch_one_latency(predict, []) == {}
+    assert batch_one_latency(predict, [], queries=5) == {}
 
 
 def test_throughput_is_timed_in_parts_with_its_spread_and_keeps_the_outputs_in_order(clock):

@@ -22,7 +22,7 @@ from core.results.answers import (
     source_ranks,
 )
 from core.results.question_review import marked_chunk
-from core.results.text import markdown_text
+from core.results.text import markdown_text, method_name
 from core.task.sizes import size_label
 from dashboard import missing_runs, state, ui
 
@@ -116,7 +116,7 @@ def _answers(rows: pd.DataFrame, unit: str) -> None:
                                                                     "the answer length limit, unknown which"))
              if counts.get(v)]
     st.markdown("; ".join(said) + ".")
-    table = pd.DataFrame({"method": rows.method, "training data": [size_label(s, unit) for s in rows["size"]],
+    table = pd.DataFrame({"method": rows.method.map(method_name), "training data": [size_label(s, unit) for s in rows["size"]],
                           "seed": rows.seed, "answer": rows.answer, "verdict": rows.verdict.map(VERDICT_WORDS)})
     styled = table.style.apply(lambda column: [VERDICT_STYLE[v] for v in rows.verdict], subset=["answer", "verdict"])
     # every run in view up to a screenful; a large grid scrolls inside the table

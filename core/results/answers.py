@@ -20,6 +20,7 @@ import pandas as pd
 
 from core.evaluation.metrics import is_abstention, normalize_answer
 from core.methods import METHODS
+from core.results.text import method_name
 from core.task.sizes import size_order
 
 RIGHT, WRONG, ABSTAINED, EMPTY, CUT_OFF = "right", "wrong", "I don't know", "no answer", "cut off"
@@ -142,15 +143,16 @@ def right_counts(answers: pd.DataFrame) -> pd.Series:
 def retrieval_groups(answers: pd.DataFrame) -> list[dict]:
     """The passages retrieved for one question, grouped: runs that retrieved the same list share one entry.
 
-    answers: the rows of answer_table for one question. Each entry: {"runs": "rag (4 runs), rag_lora (2 runs)",
-    "passages": [ids in rank order]}, in the order the runs come."""
+    answers: the rows of answer_table for one question. Each entry: {"runs": "RAG (4 runs), RAG + LoRA (2 runs)"
+    (methods by the names a reader reads), "passages": [ids in rank order]}, in the order the runs come."""
     groups: dict[tuple, dict[str, int]] = {}
     for row in answers.itertuples():
         if row.retrieved is None:
             continue
         counts = groups.setdefault(tuple(row.retrieved), {})
         counts[row.method] = counts.get(row.method, 0) + 1
-    return [{"runs": ", ".join(f"{method} ({n} run{'s' if n > 1 else ''})" for method, n in counts.items()),
+    return [{"runs": ", ".join(f"{method_name(method)} ({n} run{'s' if n > 1 else ''})"
+                             for method, n in counts.items()),
              "passages": list(passages)} for passages, counts in groups.items()]
 
 

@@ -8,6 +8,7 @@ import plotly.io
 import pytest
 
 from core.results.store import SqlStore
+from core.results.text import method_name
 from dashboard.ui import SHARED_EXPERIMENT
 from tests.dashboard.conftest import (
     MISSED,
@@ -73,7 +74,9 @@ def test_every_run_answer_is_shown_beside_the_reference_and_marked(qa):
     table = app.dataframe[0].value
     stored = _stored_answers(qa)
     assert len(table) == len(stored) == 12  # every finished run, one row each
-    assert sorted(zip(table.method, table.answer)) == sorted((method, answers[0]) for method, _, _, answers in stored)
+    # each method by the name a reader reads ("Corpus fine-tuning", not corpus_ft)
+    assert sorted(zip(table.method, table.answer)) == sorted((method_name(method), answers[0])
+                                                             for method, _, _, answers in stored)
     assert ((table.answer == country) == (table.verdict == "✓ right")).all()
     right = (table.answer == country).sum()
     assert f"**{right} of 12** runs got it right" in text
@@ -84,7 +87,7 @@ def test_an_uncovered_question_shows_a_made_up_answer_as_wrong_and_says_nothing_
     text = _markdown(app)
     assert "not covered" in text and "No passage holds this answer" in " ".join(c.value for c in app.caption)
     table = app.dataframe[0].value
-    rag = table[table.method == "rag"]
+    rag = table[table.method == "RAG"]  # the method by its name
     assert len(rag) and (rag.answer == UNCOVERED_RAG_ANSWER).all() and (rag.verdict == "✗ wrong").all()
     assert "✓ holds the answer" not in text  # no passage is marked: none holds it
     abstained = table[table.answer == "I don't know"]
@@ -97,7 +100,7 @@ def test_the_passage_holding_the_answer_is_marked_at_its_rank(qa, number, rank):
     place, country, *_ = PLACES[number]
     text = _markdown(app)
     assert f"{rank}. :green-background[**✓ holds the answer**] {place} is a region of {country}" in text
-    assert "rag (2 runs), rag_lora (2 runs)" in text  # the same retrieval, shown once for the runs that share it
+    assert "RAG (2 runs), RAG + LoRA (2 runs)" in text  # the same retrieval, shown once for the runs that share it
     assert text.count("✓ holds the answer") == 1
 
 
@@ -234,7 +237,7 @@ def test_a_run_stored_before_cut_off_answers_were_recorded_does_not_call_its_wro
     fake_qa_experiment(store, methods=("rag",), old=True)
     app = _ask(open_page("answers"), UNCOVERED[0])
     table = app.dataframe[0].value
-    rag = table[table.method == "rag"]
+    rag = table[table.method == "RAG"]  # the method by its name
     assert len(rag) and (rag.answer == UNCOVERED_RAG_ANSWER).all()
     assert (rag.verdict == "✗ wrong or ✂ cut off (not recorded)").all()
     text = _markdown(app)

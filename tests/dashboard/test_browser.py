@@ -196,8 +196,8 @@ def test_a_stakeholder_reads_each_method_answer_and_the_passage_that_holds_it(se
         # method, training data, seed, answer, verdict. It is filled after the canvas draws: wait for a cell
         grid.locator("tr td").first.wait_for(state="attached", timeout=30_000)
         # the grid redraws after the heading and the passages: read it once it shows the picked question's answers
-        rows = rows_once(grid, lambda row: row[0] == "rag" and row[3] == country and row[4] == "✓ right")
-        assert any(row[0] == "rag" and row[3] == country and row[4] == "✓ right" for row in rows if row), rows
+        rows = rows_once(grid, lambda row: row[0] == "RAG" and row[3] == country and row[4] == "✓ right")
+        assert any(row[0] == "RAG" and row[3] == country and row[4] == "✓ right" for row in rows if row), rows
         visit.shot("10-answers")
 
         visit.open("Knowledge")

@@ -72,8 +72,8 @@ def test_filters_keep_coverage_and_questions_some_run_made_an_answer_up_for():
 def test_runs_that_retrieved_the_same_passages_share_one_group():
     answers = pd.DataFrame({"method": ["rag", "rag", "rag_lora", "lora"],
                             "retrieved": [["p1", "p2"], ["p1", "p2"], ["p3"], None]})
-    assert retrieval_groups(answers) == [{"runs": "rag (2 runs)", "passages": ["p1", "p2"]},
-                                         {"runs": "rag_lora (1 run)", "passages": ["p3"]}]
+    assert retrieval_groups(answers) == [{"runs": "RAG (2 runs)", "passages": ["p1", "p2"]},
+                                         {"runs": "RAG + LoRA (1 run)", "passages": ["p3"]}]
 
 
 def test_a_retrieved_passage_is_the_source_when_it_is_the_chunk_or_a_chunk_of_the_named_document():

@@ -116,8 +116,9 @@ def _answers(rows: pd.DataFrame, unit: str) -> None:
                                                                     "the answer length limit, unknown which"))
              if counts.get(v)]
     st.markdown("; ".join(said) + ".")
-    table = pd.DataFrame({"method": rows.method.map(method_name), "training data": [size_label(s, unit) for s in rows["size"]],
-                          "seed": rows.seed, "answer": rows.answer, "verdict": rows.verdict.map(VERDICT_WORDS)})
+    table = pd.DataFrame({"method": rows.method.map(method_name),
+                          "training data": [size_label(s, unit) for s in rows["size"]], "seed": rows.seed,
+                          "answer": rows.answer, "verdict": rows.verdict.map(VERDICT_WORDS)})
     styled = table.style.apply(lambda column: [VERDICT_STYLE[v] for v in rows.verdict], subset=["answer", "verdict"])
     # every run in view up to a screenful; a large grid scrolls inside the table
     st.dataframe(styled, hide_index=True, width="stretch", key=f"{KEY}.table",

@@ -14,10 +14,11 @@ saying so (ESTIMATE_NOTES):
   passages, counted by rendering its prompt for the same question) and the base model's answer length: all methods
   run the same architecture, so a token costs the same whatever its weights;
 - training is timed once per kind of step (adapters over the frozen model: lora, rag_lora, corpus_ft; every weight:
-  full, scratch): the first method of a kind runs DECODER_STEPS real optimiser steps at the config's batch size
-  (the first a warm-up, counted as set-up), which gives a training token's seconds. Every method of that kind costs
-  that times the tokens of its own training examples (tokenized, not trained on: a rag_lora example carries its
-  passages, a corpus_ft example is a passage), at its batch size.
+  full, scratch): the first method of a kind runs DECODER_STEPS real optimiser steps on one training example of
+  median length (the first a warm-up, counted as set-up), which gives a training token's seconds once the
+  optimiser's update, paid once a step and timed apart (update_seconds), is taken out. Every method of that kind
+  costs one update plus that times the tokens of its own training examples (tokenized, not trained on: a rag_lora
+  example carries its passages, a corpus_ft example is a passage), at its batch size.
 """
 
 from __future__ import annotations
@@ -35,8 +36,9 @@ ESTIMATE_NOTES = ("answering was timed on one test question answered alone by th
                   "method's prompt length (its shots or passages) and the base model's answer length; runs answer in "
                   "batches, which costs less per question, so answering is an upper bound",
                   f"training ran {DECODER_STEPS} optimiser steps once per kind of step (adapters; every weight), the "
-                  "first a warm-up counted as set-up; each trained method's step is that step's seconds per token "
-                  "times the tokens of its own training examples at its batch size")
+                  "first a warm-up counted as set-up; each trained method's step is one optimiser update (timed apart, "
+                  "on as many weights as it trains) plus the step's forward and backward seconds per token times the "
+                  "tokens of its own training examples at its batch size")
 
 
 def step_kind(spec) -> str:
@@ -125,11 +127,44 @@ def _measure_method(experiment, method: str, measured: dict):
         return fitted
     (t0, s0), (t1, s1) = (ticks[0], ticks[-1]) if ticks else ((started + fit_seconds, 1),) * 2
     step = (t1 - t0) / (s1 - s0) if s1 > s0 else fit_seconds  # one step over the one example
-    measured["token_step_seconds"][step_kind(spec)] = step / tokens["median"]
+    # the step's update (clipping, AdamW, zeroing) is paid once a step whatever its batch: timed apart, so that a
+    # full step of `batch` examples is one update plus `batch` examples' forward and backward, not `batch` updates
+    update = min(step, update_seconds(getattr(fitted, "trainable_parameters", 0), experiment.base.device))
+    measured.setdefault("update_seconds", {})[step_kind(spec)] = update
+    measured["token_step_seconds"][step_kind(spec)] = (step - update) / tokens["median"]
     setup = max(0.0, t0 - started - step)  # the model loaded and wrapped, the example tokenized, the warm-up step
     measured.setdefault("kind_setup_seconds", {})[step_kind(spec)] = setup
     _method_steps(method, measured, tokens, setup=setup, batch=experiment.config.training.batch_size)
     return fitted
+
+
+UPDATE_SAMPLE = 4_000_000  # weights an update is timed on; it is linear in them (memory-bound), so scaled up
+
+
+def update_seconds(parameters: int, device) -> float:
+    """Seconds of one optimiser update of `parameters` trainable weights as the training loop does it (clipping the
+    gradient norm, a fused AdamW step, zeroing the gradients), timed on a flat tensor of at most UPDATE_SAMPLE
+    weights on the run's device and scaled to `parameters`."""
+    import torch
+
+    if parameters <= 0:
+        return 0.0
+    sample = min(parameters, UPDATE_SAMPLE)
+    weights = torch.nn.Parameter(torch.zeros(sample, device=device))
+    optimizer = torch.optim.AdamW([weights], lr=1e-4, fused=torch.device(device).type in ("cuda", "cpu"))
+    best = float("inf")
+    for _ in range(3):  # the first allocates AdamW's state: the best of the rest
+        weights.grad = torch.ones_like(weights)
+        if torch.device(device).type == "cuda":
+            torch.cuda.synchronize()
+        started = time.perf_counter()
+        torch.nn.utils.clip_grad_norm_([weights], 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if torch.device(device).type == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - started)
+    return best * parameters / sample
 
 
 def _one_example(ctx, spec, row: int):
@@ -162,13 +197,15 @@ def _count_method(experiment, method: str, measured: dict, template):
 
 def _method_steps(method: str, measured: dict, tokens: dict, setup: float, batch: int) -> None:
     """A run's step over `batch` of its examples: forward and backward grow with the tokens in the step; the
-    optimiser's update, paid once a step, is counted per token as it was in the one-example step (an upper bound)."""
+    optimiser's update is paid once a step."""
     from core.methods import METHODS
 
     batch = min(batch, max(1, tokens["examples"]))
-    per_token = measured["token_step_seconds"][step_kind(METHODS[method])]
+    kind = step_kind(METHODS[method])
+    per_token = measured["token_step_seconds"][kind]
     measured["train_tokens"][method] = tokens["mean"]
-    measured["step_seconds"][method] = per_token * tokens["mean"] * batch
+    measured["step_seconds"][method] = measured.get("update_seconds", {}).get(kind, 0.0) + \
+        per_token * tokens["mean"] * batch
     measured["setup_seconds"][method] = setup  # the model loaded and wrapped, examples tokenized, the warm-up step
     measured["check_seconds_per_example"][method] = per_token * tokens["mean"] * CHECK_SHARE_OF_STEP
 

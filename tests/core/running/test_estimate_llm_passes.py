@@ -50,7 +50,14 @@ def test_an_llm_estimate_times_one_step_per_kind_and_counts_every_pass_the_runs_
     assert set(measured["token_step_seconds"]) == {"adapter", "every weight"}
     tokens, steps = measured["train_tokens"], measured["step_seconds"]
     assert tokens["rag_lora"] > tokens["lora"] == tokens["full"] == tokens["scratch"]  # passages in its prompts
-    assert steps["rag_lora"] / steps["lora"] == pytest.approx(tokens["rag_lora"] / tokens["lora"])
+    # a step is one optimiser update (timed apart: paid once a step whatever its batch) plus forward and backward
+    # over its batch's tokens (batch 2); before, the one-example step's update was counted once per example
+    update, per_token = measured["update_seconds"], measured["token_step_seconds"]
+    assert set(update) == {"adapter", "every weight"} and all(seconds > 0 for seconds in update.values())
+    for method, kind in (("lora", "adapter"), ("rag_lora", "adapter"), ("full", "every weight")):
+        assert steps[method] == pytest.approx(update[kind] + per_token[kind] * tokens[method] * 2)
+    assert (steps["rag_lora"] - update["adapter"]) / (steps["lora"] - update["adapter"]) == pytest.approx(
+        tokens["rag_lora"] / tokens["lora"])
     assert steps["scratch"] == pytest.approx(steps["full"])  # the same examples, every weight trained
     runs = estimate.runs.set_index("method")
     assert runs.loc["lora", "steps"] == training_steps(6, config)  # the budget's steps, counted as before

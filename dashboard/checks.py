@@ -23,6 +23,7 @@ FIELD_LABELS = {
     "prompt.template": "Prompt template (prompt-only)", "llm.instruction": "Instruction",
     "llm.max_new_tokens": "Max new tokens", "llm.max_shots": "Max shots (few-shot)",
     "llm.context_length": "Context length (tokens)", "llm.allow_abstain": "Allow \"I don't know\"",
+    "latency_queries": "Latency queries",
 }
 BOUNDS = {"greater_than_equal": ("ge", "at least"), "less_than_equal": ("le", "at most"),
           "greater_than": ("gt", "more than"), "less_than": ("lt", "less than")}

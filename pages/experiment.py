@@ -156,7 +156,8 @@ def _first_look(spec: dict, model: str, family: str, kind: str, has_corpus: bool
             else first_look.page_defaults(family, kind, has_corpus))
     widgets = {"seeds": look["seeds"], "sizes": ", ".join(str(size) for size in look["sizes"]),
                "epochs": look["budget"]["max_epochs"], "min_steps": look["budget"]["min_steps"],
-               "batch": look["training"]["batch_size"], "rag_k": look["rag"]["k"], "llm_shots": look["max_shots"]}
+               "batch": look["training"]["batch_size"], "rag_k": look["rag"]["k"], "llm_shots": look["max_shots"],
+               "latency_queries": look["latency_queries"]}
     widgets |= {f"method.{m}": m in look["methods"] for m in offered}
     for name, value in widgets.items():
         st.session_state[f"{KEY}.{name}"] = value
@@ -316,15 +317,20 @@ def _advanced(family: str) -> dict:
         k = cols[2].number_input("RAG neighbours k", value=rag.k, key=f"{KEY}.rag_k", persist_state=KEEP)
         source = cols[3].selectbox("RAG searches", ["auto", "corpus", "train", "both"], key=f"{KEY}.rag_source",
                                    persist_state=KEEP)
+        latency = st.columns(4)[0].number_input(
+            "Latency queries", value=DEFAULTS.latency_queries, min_value=1, step=1, key=f"{KEY}.latency_queries",
+            persist_state=KEEP, help="Questions each run answers one at a time for its latency (median and 95th "
+                                     "percentile): fewer is quicker, with a noisier 95th percentile.")
         if family == "decoder":  # an LLM is prompted by its instruction (LLM settings), not a label template
             return {"training": {"batch_size": int(batch)}, "llm_learning_rates": rates,
-                    "lora": {"r": int(r), "alpha": int(alpha)}, "rag": {"k": int(k), "source": source}}
+                    "lora": {"r": int(r), "alpha": int(alpha)}, "rag": {"k": int(k), "source": source},
+                    "latency_queries": int(latency)}
         template = st.text_input("Prompt template (prompt-only)", value=DEFAULTS.prompt.template,
                                  key=f"{KEY}.template", persist_state=KEEP,
                                  help="How a label becomes the text each input is compared with; must contain {label}.")
     return {"training": {"batch_size": int(batch), "learning_rates": rates},
             "lora": {"r": int(r), "alpha": int(alpha)}, "rag": {"k": int(k), "source": source},
-            "prompt": {"template": template}}
+            "prompt": {"template": template}, "latency_queries": int(latency)}
 
 
 def _prices() -> dict:

@@ -283,9 +283,12 @@ def test_an_llm_on_a_cpu_starts_from_the_quick_look_and_the_encoder_from_the_usu
     assert shown["seeds"] == 1 and shown["sizes"] == ", ".join(map(str, quick["sizes"]))
     assert (shown["epochs"], shown["min_steps"]) == (LLM_QUICK_BUDGET["max_epochs"], LLM_QUICK_BUDGET["min_steps"])
     assert app.number_input(key="experiment.llm_shots").value == quick["llm"]["max_shots"]
+    # each run answers the quick look's 8 questions alone for its latency, not 16
+    assert app.number_input(key="experiment.latency_queries").value == quick["latency_queries"] == 8
     assert any("quick look" in c.value for c in app.caption)
     app.radio(key="experiment.backbone").set_value("default").run()  # back to the encoder: its usual grid
     assert _settings_shown(app)["seeds"] == 2 and not any("quick look" in c.value for c in app.caption)
+    assert app.number_input(key="experiment.latency_queries").value == 16
 
 
 def test_geo_qa_on_a_cpu_starts_with_its_quick_look_methods_and_budget(adaptlab_home):
@@ -301,6 +304,7 @@ def test_geo_qa_on_a_cpu_starts_with_its_quick_look_methods_and_budget(adaptlab_
     app.button(key="experiment.launch").click().run()
     config = _launched(adaptlab_home)
     assert config["seeds"] == [0] and config["sizes"] == [32] and config["budget"]["max_epochs"] == 2
+    assert config["latency_queries"] == quick["latency_queries"] == 8  # the quick look's, carried into the launch
 
 
 def _estimated(monkeypatch, seconds: float) -> Estimate:

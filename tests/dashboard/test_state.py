@@ -87,8 +87,14 @@ def test_without_finished_runs_or_the_reference_the_tables_are_empty_not_errors(
     fake_experiment(store, "waiting", finished=False)
     waiting = state.results("waiting")
     assert waiting.runs.empty and waiting.summary.empty and waiting.curves.empty and waiting.transfer.empty
+    # scratch, the reference the experiment names, did not run: the differences are to TF-IDF, which did
     fake_experiment(store, "no-scratch", methods=("prompt", "lora", "tfidf"))
-    no_reference = state.results("no-scratch")
+    to_tfidf = state.results("no-scratch")
+    assert not to_tfidf.summary.empty and not to_tfidf.transfer.empty and "vs_tfidf" in to_tfidf.summary
+    assert "tfidf" not in set(to_tfidf.transfer.method)  # every method but the reference itself
+    # no reference ran at all: no differences, and no error
+    fake_experiment(store, "no-reference", methods=("prompt", "lora"))
+    no_reference = state.results("no-reference")
     assert not no_reference.summary.empty and no_reference.transfer.empty
 
 

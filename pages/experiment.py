@@ -372,11 +372,12 @@ def _estimate(config: ExperimentConfig, data_ok: bool) -> None:
     llm = state.model_family(config.model.name) == "decoder"
     asked = left.button("Estimate time and cost", key=f"{KEY}.estimate", disabled=not data_ok,
                         icon=":material/timer:", help="Measures on this device (in a separate process): on an LLM "
-                        "one question answered and two training steps per kind of fine-tuning (adapters, every "
-                        "weight), scaled to each method's own prompts and examples; on an encoder a few real training "
-                        "steps per method and texts encoded. Then counts the grid's steps and questions.")
-    took = ("a minute or two on a CPU for an LLM (one question answered, two training steps per kind of "
-            "fine-tuning), seconds on a GPU." if llm else "about a minute on a CPU, seconds on a GPU.")
+                        "one question answered alone and one batch of questions, and two training steps on a batch "
+                        "per kind of fine-tuning (adapters, every weight), scaled to each method's own prompts and "
+                        "examples; on an encoder a few real training steps per method and texts encoded. Then counts "
+                        "the grid's steps and questions.")
+    took = ("a minute or two on a CPU for an LLM (questions answered alone and in a batch, two training steps per "
+            "kind of fine-tuning), seconds on a GPU." if llm else "about a minute on a CPU, seconds on a GPU.")
     right.caption("A measurement on this machine, not a rule of thumb: " + took
                   + (" A job is running now and shares the device, so this estimate will read high."
                      if (state.queue().jobs(limit=20).status == "running").any() else ""))

@@ -165,8 +165,8 @@ def run_seconds(method: str, examples: int, config: ExperimentConfig, measured: 
         train = min(steps * measured["step_seconds"][method], config.budget.max_train_seconds)
         checks = evaluations(steps) * validation * per_check
         fits = searched_fits(METHODS[method], config, refit=False)  # each candidate of the search trains once
-        seconds = fits * (measured["setup_seconds"][method] + train + checks) + answering(method, tests, config,
-                                                                                          measured)
+        seconds = fits * (measured["setup_seconds"][method] + train + checks) + answering(
+            method, tests, config, measured, examples + (validation if held_out else 0))
         refits = refits_with(METHODS[method], config, validation if held_out else 0)
         trainings = [examples] * fits + ([examples + validation] if refits else [])
         seconds += _checkpoints(method, trainings, config, measured)
@@ -179,7 +179,8 @@ def run_seconds(method: str, examples: int, config: ExperimentConfig, measured: 
     fits = searched_fits(METHODS[method], config, refit=True)
     if measured.get("family") == "decoder":  # each candidate of a search answers the validation questions
         searching = (fits > 1) * fits * measured["early_stop_examples"] * measured["predict_seconds_per_text"][method]
-        return 0, fits * measured["fit_seconds"][method] + searching + answering(method, tests, config, measured)
+        return 0, fits * measured["fit_seconds"][method] + searching + answering(method, tests, config, measured,
+                                                                                 examples)
     fit = measured["fit_seconds_per_example"].get(method, 0.0) * examples * fits
     if METHODS[method].uses_embeddings:  # texts come from the cache; the latency pass encodes for real
         from core.running.run import LATENCY_SAMPLE  # embedding runs time this many uncached predictions
@@ -188,16 +189,18 @@ def run_seconds(method: str, examples: int, config: ExperimentConfig, measured: 
     return 0, fit * 2  # tfidf: fitting, then predicting the test set (its timing is the latency), about as long
 
 
-def answering(method: str, tests: int, config: ExperimentConfig, measured: dict) -> float:
-    """Seconds a trained run spends after training: the test set predicted, and on a decoder the latency questions
-    answered one at a time and the forgetting probe where one follows."""
+def answering(method: str, tests: int, config: ExperimentConfig, measured: dict, examples: int = 0) -> float:
+    """Seconds a run spends after training: the test set predicted, and on a decoder the latency questions
+    answered one at a time, the forgetting probe where one follows and the knowledge update where the task has one
+    (examples: those the run trained on, which a classifier's update fits again with the new ones)."""
     seconds = tests * measured["predict_seconds_per_text"][method]
     if measured.get("family") != "decoder":
         return seconds
-    from core.running.estimate_decoder import forgetting_seconds
+    from core.running.estimate_decoder import forgetting_seconds, knowledge_update_seconds
 
     alone = min(config.latency_queries, tests) * measured["alone_seconds_per_text"][method]
-    return seconds + alone + forgetting_seconds(method, config, measured)
+    return seconds + alone + forgetting_seconds(method, config, measured) + knowledge_update_seconds(
+        method, examples, config, measured)
 
 
 def _checkpoints(method: str, trainings: list[int], config: ExperimentConfig, measured: dict) -> float:
@@ -317,8 +320,6 @@ def decoder_estimate(config: ExperimentConfig, task, left: list[str], done: set[
 
     measured, fixed, device = measure_decoder(config.model_copy(update={"methods": left}), left)
     notes.extend(ESTIMATE_NOTES)  # what it extrapolates from what it measured
-    if task.knowledge_update is not None:
-        notes.append("the knowledge update each run is asked after the test set is not in this estimate")
     name = device_name(device)
     return Estimate(device=name, device_kind=device.type, price_per_hour=price_per_hour(config.prices, device.type,
                     name), runs=plan_seconds(config, task, measured, done), fixed_seconds=fixed, measured=measured,

@@ -9,16 +9,19 @@ real took minutes per method on a busy CPU, so the estimate measures what each c
 saying so (ESTIMATE_NOTES):
 
 - the model is loaded once and shared by every method;
-- answering is timed once, on one test question answered alone by the base model: the seconds to read a prompt
-  token and to generate an answer token. Each method's answer is that, scaled to its own prompt (its shots or
-  passages, counted by rendering its prompt for the same question) and the base model's answer length: all methods
-  run the same architecture, so a token costs the same whatever its weights;
+- answering is timed twice by the base model, as runs answer: one test question alone (the latency queries), and a
+  batch of test questions at the run's answering batch size (the test set, the known-facts pass, the checkpoints).
+  Each gives the seconds to read a prompt token and to write an answer; a method's answer is that, scaled to its own
+  prompt (its shots or passages, counted by rendering its prompt for the same questions): all methods run the same
+  architecture, so a token costs the same whatever its weights;
 - training is timed once per kind of step (adapters over the frozen model: lora, rag_lora, corpus_ft; every weight:
-  full, scratch): the first method of a kind runs DECODER_STEPS real optimiser steps on one training example of
-  median length (the first a warm-up, counted as set-up), which gives a training token's seconds once the
-  optimiser's update, paid once a step and timed apart (update_seconds), is taken out. Every method of that kind
-  costs one update plus that times the tokens of its own training examples (tokenized, not trained on: a rag_lora
-  example carries its passages, a corpus_ft example is a passage), at its batch size.
+  full, scratch): the first method of a kind runs DECODER_STEPS real optimiser steps on a batch of its training
+  examples of median length at the run's batch size (the first a warm-up, counted as set-up), which gives a training
+  token's seconds once the optimiser's update, paid once a step and timed apart (update_seconds), is taken out. A
+  step of one example costs far more per token than a packed batch (the weights are read for a few dozen tokens, not
+  a thousand): timed that way the estimate was about 2x the real runs. Every method of that kind costs one update
+  plus that times the tokens of its own training examples (tokenized, not trained on: a rag_lora example carries its
+  passages, a corpus_ft example is a passage), at its batch size.
 """
 
 from __future__ import annotations
@@ -32,11 +35,12 @@ DECODER_STEPS = 2  # optimiser steps run per kind of step: a warm-up, then the o
 # a validation check is a forward pass over each example, about a third of a training step's forward and backward
 CHECK_SHARE_OF_STEP = 1 / 3
 # what the estimate extrapolates, said beside it (decoder_estimate adds these to its notes)
-ESTIMATE_NOTES = ("answering was timed on one test question answered alone by the base model and scaled to each "
-                  "method's prompt length (its shots or passages) and the base model's answer length; runs answer in "
-                  "batches, which costs less per question, so answering is an upper bound",
-                  f"training ran {DECODER_STEPS} optimiser steps once per kind of step (adapters; every weight), the "
-                  "first a warm-up counted as set-up; each trained method's step is one optimiser update (timed apart, "
+ESTIMATE_NOTES = ("answering was timed by the base model on one test question alone (the latency queries) and on "
+                  "a batch of test questions (the test set and the other passes), each scaled to a method's prompt "
+                  "length (its shots or passages) and the base model's answer length",
+                  f"training ran {DECODER_STEPS} optimiser steps on a batch of median-length examples once per kind "
+                  "of step (adapters; every weight), the first a warm-up counted as set-up; each trained method's "
+                  "step is one optimiser update (timed apart, "
                   "on as many weights as it trains) plus the step's forward and backward seconds per token times the "
                   "tokens of its own training examples at its batch size")
 
@@ -83,9 +87,9 @@ def measure_decoder(config: ExperimentConfig, methods: list[str]) -> tuple[dict,
         if timed and _forgets(spec, config) and "forgetting_baseline_seconds" not in measured:
             fixed += _measure_forgetting(experiment, fitted, measured)
     if known_facts:
-        measured["known_facts_seconds"] = known_facts * measured["alone_seconds_per_text"]["prompt"]
+        measured["known_facts_seconds"] = known_facts * measured["batch_seconds_per_text"]["prompt"]
         fixed += measured["known_facts_seconds"]
-    measured |= checkpoints
+    measured |= checkpoints | _knowledge_update_settings(experiment)
     return measured, fixed, experiment.base.device
 
 
@@ -104,7 +108,8 @@ def _run_context(experiment, method: str, config: ExperimentConfig | None = None
 
 def _measure_method(experiment, method: str, measured: dict):
     """Fit one method as a run of the grid's smallest size would; a trained one, the first of its kind of step, on
-    one training example of median length for DECODER_STEPS steps: a step's seconds per token for the kind."""
+    one batch of training examples of median length for DECODER_STEPS steps: a step's seconds per token for the
+    kind."""
     from core.methods import METHODS
     from core.running.fit_timing import timed_fit
 
@@ -114,11 +119,8 @@ def _measure_method(experiment, method: str, measured: dict):
         from core.methods.decoder.fits import build_retriever
 
         tokens = _training_tokens(ctx, method, build_retriever(ctx) if spec.retrieves else None)
-        # one example, steps of one: the timed step's tokens are known exactly, and a full batch's forward and
-        # backward (minutes on a busy 2-core CPU) is not spent to learn what a token costs
-        one = experiment.config.model_copy(update={"training": experiment.config.training.model_copy(
-            update={"batch_size": 1})})
-        ctx = _one_example(_run_context(experiment, method, one), spec, tokens["median_example"])
+        # one batch, every step over it: the timed step's tokens are known exactly and packed as a run packs them
+        ctx = _batch_of(ctx, spec, tokens["median_batch"])
         ctx.refit_steps = DECODER_STEPS  # exactly these steps and nothing validated: the step time alone
     fitted, started, ticks = timed_fit(method, ctx)
     fit_seconds = time.perf_counter() - started
@@ -126,13 +128,18 @@ def _measure_method(experiment, method: str, measured: dict):
         measured["fit_seconds"][method] = fit_seconds  # a prompt written, shots chosen, passages indexed
         return fitted
     (t0, s0), (t1, s1) = (ticks[0], ticks[-1]) if ticks else ((started + fit_seconds, 1),) * 2
-    step = (t1 - t0) / (s1 - s0) if s1 > s0 else fit_seconds  # one step over the one example
+    step = (t1 - t0) / (s1 - s0) if s1 > s0 else fit_seconds  # one step over the batch
     # the step's update (clipping, AdamW, zeroing) is paid once a step whatever its batch: timed apart, so that a
     # full step of `batch` examples is one update plus `batch` examples' forward and backward, not `batch` updates
     update = min(step, update_seconds(getattr(fitted, "trainable_parameters", 0), experiment.base.device))
     measured.setdefault("update_seconds", {})[step_kind(spec)] = update
-    measured["token_step_seconds"][step_kind(spec)] = (step - update) / tokens["median"]
-    setup = max(0.0, t0 - started - step)  # the model loaded and wrapped, the example tokenized, the warm-up step
+    stepped = tokens["median_batch_tokens"]
+    if not spec.uses_training_data:  # corpus fine-tuning holds one passage in twenty out of its steps
+        from core.running.estimate import corpus_passages
+
+        stepped *= corpus_passages(ctx)[0] / len(ctx.corpus)  # ctx: the timed batch's passages
+    measured["token_step_seconds"][step_kind(spec)] = (step - update) / stepped
+    setup = max(0.0, t0 - started - step)  # the model loaded and wrapped, the examples tokenized, the warm-up
     measured.setdefault("kind_setup_seconds", {})[step_kind(spec)] = setup
     _method_steps(method, measured, tokens, setup=setup, batch=experiment.config.training.batch_size)
     return fitted
@@ -167,13 +174,13 @@ def update_seconds(parameters: int, device) -> float:
     return best * parameters / sample
 
 
-def _one_example(ctx, spec, row: int):
-    """The context with one training example (a passage, for a method that trains on the documents)."""
+def _batch_of(ctx, spec, rows: list[int]):
+    """The context with only these training examples (passages, for a method that trains on the documents)."""
     if not spec.uses_training_data:
-        return dataclasses.replace(ctx, corpus=ctx.corpus.iloc[[row]].reset_index(drop=True))
-    frame = ctx.train_frame.iloc[[row]].reset_index(drop=True) if ctx.train_frame is not None else None
-    return dataclasses.replace(ctx, train_texts=[ctx.train_texts[row]], train_labels=ctx.train_labels[[row]],
-                               train_frame=frame)
+        return dataclasses.replace(ctx, corpus=ctx.corpus.iloc[rows].reset_index(drop=True))
+    frame = ctx.train_frame.iloc[rows].reset_index(drop=True) if ctx.train_frame is not None else None
+    return dataclasses.replace(ctx, train_texts=[ctx.train_texts[row] for row in rows],
+                               train_labels=ctx.train_labels[rows], train_frame=frame)
 
 
 def _count_method(experiment, method: str, measured: dict, template):
@@ -211,10 +218,10 @@ def _method_steps(method: str, measured: dict, tokens: dict, setup: float, batch
 
 
 def _training_tokens(ctx, method: str, retriever) -> dict:
-    """{'mean': tokens per training example, 'examples': how many, 'median_example': the position of one of median
-    length, 'median': its tokens}, the examples built as the method's fit builds them: the rendered training
-    prompts and answers (with retrieved passages for a method that retrieves), or the corpus passages for one that
-    trains on the documents."""
+    """{'mean': tokens per training example, 'examples': how many, 'median_batch': the positions of a batch (the
+    run's batch size) of examples around the median length, 'median_batch_tokens': their tokens}, the examples
+    built as the method's fit builds them: the rendered training prompts and answers (with retrieved passages for a
+    method that retrieves), or the corpus passages for one that trains on the documents."""
     from core.backbone.prompts import PromptBuilder
     from core.methods import METHODS
     from core.methods.decoder.fits import sft_examples, training_pairs
@@ -231,28 +238,36 @@ def _training_tokens(ctx, method: str, retriever) -> dict:
         suffix = base.tokenizer.eos_token or ""
     ids, _ = encode_examples(base.tokenizer, examples, base.max_length, suffix)
     lengths = [len(row) for row in ids] or [1]
-    median = sorted(range(len(lengths)), key=lengths.__getitem__)[len(lengths) // 2]
-    return {"mean": sum(lengths) / len(lengths), "examples": len(ids), "median_example": median,
-            "median": max(1, lengths[median])}
+    by_length = sorted(range(len(lengths)), key=lengths.__getitem__)
+    batch = min(ctx.config.training.batch_size, len(by_length))
+    first = max(0, min(len(by_length) - batch, len(by_length) // 2 - batch // 2))
+    rows = by_length[first:first + batch]  # the batch around the median length
+    return {"mean": sum(lengths) / len(lengths), "examples": len(ids), "median_batch": rows,
+            "median_batch_tokens": max(1, sum(lengths[row] for row in rows))}
 
 
-def _question(experiment) -> tuple[list[str], list[str]]:
-    """The one test question every method is timed on, with its context."""
-    test = experiment.task.test.head(1)
-    return test.text.tolist(), (test.context.tolist() if "context" in test else [""])
+def _question(experiment, count: int = 1) -> tuple[list[str], list[str]]:
+    """The first `count` test questions, which every method is timed on, with their contexts."""
+    test = experiment.task.test.head(count)
+    return test.text.tolist(), (test.context.tolist() if "context" in test else [""] * len(test))
 
 
 def _answer_costs(experiment, fitted, measured: dict) -> dict:
-    """Seconds per prompt token read and per answer token generated, and the answer's length, from one question
-    answered alone: read once to warm up (the first call allocates and loads kernels), read again, timed (a forward
-    pass over the prompt, as scoring an option does), then answered, timed (which gives the answer's length).
+    """Seconds per prompt token read and per answer written, alone and in a batch, and the answer's length.
+
+    Alone: one question read once to warm up (the first call allocates and loads kernels), read again, timed (a
+    forward pass over the prompt, as scoring an option does), then answered, timed (which gives the answer's length).
+    In a batch: the first test questions, as many as a run answers at once, read (one token written) and answered
+    as the test set, the known-facts pass and the checkpoints answer them (a batch reads the weights once for every
+    question in it and a start its prompts share once, so a question costs a fraction of one answered alone).
     Measured on a method that does not change the weights where one is first (prompt-only); the architecture, and
     so a token's cost, is the same for all."""
-    questions, contexts = _question(experiment)
     lm = fitted.lm
+    test = experiment.task.test
+    questions, contexts = _question(experiment)
     prompts = fitted.render(questions, contexts)
     tokens = max(1, fitted.prompt_tokens[0])
-    reference = [" " + experiment.task.test.label.iloc[0]]
+    reference = [" " + test.label.iloc[0]]
     lm.loglikelihoods(prompts, reference)  # warm-up: one forward pass, not a whole generation
     started = time.perf_counter()
     lm.loglikelihoods(prompts, reference)
@@ -263,8 +278,30 @@ def _answer_costs(experiment, fitted, measured: dict) -> dict:
     answer_tokens = max(1, generated[0])
     costs = {"prompt_token_seconds": read / tokens, "answer_token_seconds": max(0.0, answered - read) / answer_tokens,
              "answer_tokens": answer_tokens, "timed_prompt_tokens": tokens}
+    questions, contexts = _question(experiment, min(lm.batch_size, len(test)))
+    prompts = fitted.render(questions, contexts)
+    new_tokens, lm.max_new_tokens = lm.max_new_tokens, 1
+    try:  # the batch read: its prompts' first forward (a start they share runs once), one token written
+        started = time.perf_counter()
+        lm.generate(prompts)
+        read = time.perf_counter() - started
+    finally:
+        lm.max_new_tokens = new_tokens
+    started = time.perf_counter()
+    lm.generate(prompts)  # the whole answers: the batch's rows stop as they finish, as in a run
+    answered = time.perf_counter() - started
+    costs |= {"batch_prompt_token_seconds": read / _tokens_read(lm, prompts),
+              "batch_answer_seconds": max(0.0, answered - read) / len(prompts), "batch_questions": len(prompts)}
     measured["answer_costs"] = costs
     return costs
+
+
+def _tokens_read(lm, prompts: list[str]) -> int:
+    """Tokens a batch of prompts runs through the model before answering: a start they all share runs once
+    (LanguageModel.generate's shared prefix: an instruction, few-shot examples chosen once), the rest once a row."""
+    rows = lm.encode(prompts)
+    shared = lm.shared_prefix(rows)
+    return max(1, shared + sum(len(row) - shared for row in rows))
 
 
 def _answering(experiment, method: str, fitted, costs: dict, measured: dict) -> None:
@@ -275,17 +312,23 @@ def _answering(experiment, method: str, fitted, costs: dict, measured: dict) -> 
     tokens = fitted.prompt_tokens[0]
     read = tokens * costs["prompt_token_seconds"]
     alone = read + costs["answer_tokens"] * costs["answer_token_seconds"]
+    questions, contexts = _question(experiment, costs["batch_questions"])  # its batch: what it shares, what not
+    read_batched = _tokens_read(fitted.lm, fitted.render(questions, contexts)) / costs["batch_questions"] * \
+        costs["batch_prompt_token_seconds"]
+    batched = read_batched + costs["batch_answer_seconds"]
     measured["prompt_tokens"] = measured.get("prompt_tokens", {}) | {method: tokens}
+    measured.setdefault("batch_seconds_per_text", {})[method] = batched
     test = experiment.task.test
     if fitted.kind == "classification":  # labels scored after one reading of the prompt; a sample also generates
         from core.evaluation.qa import GENERATED_SAMPLE
 
         measured["alone_seconds_per_text"][method] = read
-        measured["predict_seconds_per_text"][method] = read + min(GENERATED_SAMPLE, len(test)) * alone / len(test)
+        measured["predict_seconds_per_text"][method] = read_batched + min(GENERATED_SAMPLE, len(test)) * batched / \
+            len(test)
         return
     options = "options" in test and any(len(o) for o in test.options)
     measured["alone_seconds_per_text"][method] = alone
-    measured["predict_seconds_per_text"][method] = alone + (read if options else 0.0)
+    measured["predict_seconds_per_text"][method] = batched + (read_batched if options else 0.0)
 
 
 def _forgets(spec, config: ExperimentConfig) -> bool:
@@ -351,7 +394,7 @@ def checkpoint_seconds(method: str, trainings: list[int], config: ExperimentConf
     spec = METHODS[method]
     if not measured.get("checkpoints") or not spec.changes_base_weights or spec.retrieves:
         return 0.0
-    budget, per_question = config.budget, measured["alone_seconds_per_text"]["prompt"]
+    budget, per_question = config.budget, measured["batch_seconds_per_text"]["prompt"]
     seconds = 0.0
     for examples in trainings:
         epochs = plan_steps(examples, config.training.batch_size, budget.max_epochs, budget.min_steps).epochs
@@ -359,6 +402,50 @@ def checkpoint_seconds(method: str, trainings: list[int], config: ExperimentConf
             measured["checkpoint_tests"]
         seconds += len(checkpoint_epochs(epochs, measured["checkpoints"])) * asked * per_question
     return seconds
+
+
+def _knowledge_update_settings(experiment) -> dict:
+    """What knowledge_update_seconds reads: the new facts' questions, documents and the documents' tokens (none
+    where the task has no knowledge update)."""
+    update = experiment.task.knowledge_update
+    if update is None:
+        return {}
+    tokenizer, passages = experiment.base.tokenizer, update.documents.text.tolist()
+    lengths = [len(ids) + 1 for ids in tokenizer(passages, add_special_tokens=False)["input_ids"]] or [1]
+    labelled = int(update.documents.label.isin(experiment.labels).sum()) if "label" in update.documents else 0
+    return {"knowledge_update": {"questions": len(update.test), "documents": len(passages), "labelled": labelled,
+                                 "document_tokens": sum(lengths) / len(lengths),
+                                 "qa": experiment.task.kind == "qa"}}
+
+
+def knowledge_update_seconds(method: str, examples: int, config: ExperimentConfig, measured: dict) -> float:
+    """The knowledge update after a run (core/running/knowledge_update.py): the new facts' questions answered
+    before, and again after where the method takes the facts in: retrieval indexes the new documents; an LLM
+    fine-tuned on questions continues training on them (the budget's steps over the documents); one fine-tuned on
+    labels fits again with the labelled ones added to its `examples`. Prompting takes nothing in."""
+    from core.methods import METHODS
+    from core.running.estimate import evaluations, training_steps
+
+    update, spec = measured.get("knowledge_update"), METHODS[method]
+    if not update:
+        return 0.0
+    asked = update["questions"] * measured["predict_seconds_per_text"][method]
+    if spec.retrieves:
+        return 2 * asked
+    if not spec.trains_network:
+        if update["qa"] or not spec.uses_training_data:
+            return asked
+        return 2 * asked + measured["fit_seconds"].get(method, 0.0)
+    if not update["qa"]:
+        steps = training_steps(examples + update["labelled"], config)
+        return 2 * asked + measured["setup_seconds"][method] + steps * measured["step_seconds"][method]
+    kind, documents = step_kind(spec), update["documents"]
+    per_token = measured["token_step_seconds"][kind]
+    steps = training_steps(documents, config)
+    step = measured["update_seconds"][kind] + per_token * update["document_tokens"] * min(
+        config.training.batch_size, documents)
+    checks = evaluations(steps) * max(1, documents // 10) * per_token * update["document_tokens"] * CHECK_SHARE_OF_STEP
+    return 2 * asked + steps * step + checks
 
 
 def forgetting_seconds(method: str, config: ExperimentConfig, measured: dict) -> float:

@@ -394,7 +394,9 @@ def _estimate(config: ExperimentConfig, data_ok: bool) -> None:
         st.caption("The settings changed since the last estimate; estimate again for current numbers.")
     estimate = saved[1]
     cols = st.columns(4)
-    cols[0].metric("Estimated time", ui.seconds(estimate.total_seconds), help="An upper bound for trained runs.")
+    cols[0].metric("Estimated time", ui.seconds(estimate.total_seconds),
+                   help="Measured on this device for the runs still to do; the notes below say what it extrapolates "
+                   "and which way it may err.")
     cols[1].metric("Estimated cost", money(estimate.total_dollars),
                    help=f"At ${estimate.price_per_hour:g} per hour on this device.")
     cols[2].metric("Runs to do", len(estimate.runs))

@@ -28,6 +28,10 @@ from core.errors import AdaptlabError
 from core.running.fit_timing import MEASURE_STEPS, timed_fit
 
 FIT_SAMPLE = 200  # training examples the probe and TF-IDF fits are timed on
+# what an LLM estimate's trained runs leave out, measured against a real grid (docs/BENCHMARKS.md row 10b)
+LLM_TRAINED_NOTE = ("trained runs may read up to a quarter low (against a real quick look on a 2-core CPU: 0.72x to "
+                    "1.28x per method, 0.89x in all): each run's own set-up (its model built, its weights saved) is "
+                    "not measured, while early stopping can end a run sooner")
 
 
 @dataclass
@@ -278,7 +282,8 @@ def estimate_experiment(config: ExperimentConfig, store_url: str | None = None) 
     done = SqlStore(store_url).finished_keys(config.name) if store_url else set()
     left = sorted({spec.method for spec in plan_runs(config, config.rag.source == "corpus") if spec.key not in done},
                   key=config.methods.index)
-    notes = ["trained runs are an upper bound: early stopping usually ends them sooner"] \
+    llm = model_family(config.model.name) == "decoder"
+    notes = [LLM_TRAINED_NOTE if llm else "trained runs are an upper bound: early stopping usually ends them sooner"] \
         if any(METHODS[m].trains_network for m in left) else []
     if config.parallel_runs > 1:
         notes.append(f"seconds are for one run at a time; with parallel_runs {config.parallel_runs} the runs share "

@@ -19,7 +19,7 @@ saying so (ESTIMATE_NOTES):
   examples of median length at the run's batch size (the first a warm-up, counted as set-up), which gives a training
   token's seconds once the optimiser's update, paid once a step and timed apart (update_seconds), is taken out. A
   step of one example costs far more per token than a packed batch (the weights are read for a few dozen tokens, not
-  a thousand): timed that way the estimate was about 2x the real runs. Every method of that kind costs one update
+  a thousand): on smollm2 and a 2-core CPU it cost about 2.5x a packed batch's per token. Every method of that kind costs one update
   plus that times the tokens of its own training examples (tokenized, not trained on: a rag_lora example carries its
   passages, a corpus_ft example is a passage), at its batch size.
 """

@@ -33,6 +33,7 @@ RUN_SECONDS = 180  # the longest one page run may take on a 2-core CPU at load 1
 ASK_SECONDS = 10  # a page asks for a run within milliseconds of an input; longer only when the browser is starved
 TAKE_SECONDS = 10  # after its run, the page draws what it sent within a frame or two; longer under load
 TRIES = 3
+EDITOR_GONE_MS = 2_000  # a table cell's open editor is read or written within this, else it closed: select again
 FIRST_ROW_MIDDLE = 35 + 17  # pixels from a table's top: below its header, inside its first row
 
 BROWSER_MARKS = [
@@ -363,7 +364,8 @@ class Visit:
             if not self._open_cell(was):
                 continue
             before = self.asked()
-            self._editor().fill(text)
+            if not self._write_editor(text):
+                continue
             self.page.keyboard.press("Enter")
             self.asked_since(before)
             self.ready()
@@ -376,13 +378,30 @@ class Visit:
 
     def _open_cell(self, holds: str) -> bool:
         """Open the selected cell's editor (Enter; keys typed sooner are lost); True where it holds `holds`, else
-        closed again (Escape)."""
+        closed again (Escape). An editor that closes between showing and being read (the table redrew under it)
+        holds nothing: False, and the caller selects again."""
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
         editor = self._editor()
         self.page.keyboard.press("Enter")
-        if until(self.page, editor.is_visible, TAKE_SECONDS) and editor.input_value() == holds:
-            return True
+        if until(self.page, editor.is_visible, TAKE_SECONDS):
+            try:
+                if editor.input_value(timeout=EDITOR_GONE_MS) == holds:
+                    return True
+            except PlaywrightTimeout:
+                pass
         self._close_cell()
         return False
+
+    def _write_editor(self, text: str) -> bool:
+        """Write `text` into the open editor; False where it closed first (the table redrew under it)."""
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+        try:
+            self._editor().fill(text, timeout=EDITOR_GONE_MS)
+        except PlaywrightTimeout:
+            return False
+        return True
 
     def _close_cell(self) -> bool:
         editor = self._editor()

@@ -357,33 +357,34 @@ LATER = {
     ],
     "llm_quick_grid_geo_qa": [
         '**CPU, 2026-12-07 (evening), AVX2 host, quiet: goal not met, 29.7 minutes** (1,780 s; goal 15, issue 28 '
-        'asks 10). `python bench/llm_quick_grid.py --scenario geo-qa --results bench/results/llm-quick-2026-12-07b` on'
-        ' the code of commit 87a9c89 (the packed fine-tuning and the passage cut of row 10\'s 2026-12-07 entry, the '
-        'refit, 8 latency queries). Machine: AMD EPYC, 2 cores, **AVX2 only (no AVX512-BF16), fp32**, nothing else '
-        'running except a 62-s unit test during the prompt run (its 85 s reads high). 8 of 8 runs, cold start, the '
-        'GGUF conversion 25 s. Per method, wall s / train s / answer match: prompt 85 / 0 / 0.153, corpus_ft 270 / '
-        '158 / 0.431, fewshot 50 / 0 / 0.347, rag 108 / 1 / 0.319, lora 285 / 144 / 0.347, full 259 / 133 / 0.361, '
-        'scratch 212 / 131 / 0.000, rag_lora 438 / 332 / 0.514. The 2026-11-30 figure (12.4 minutes) was measured '
-        'on an AVX512-BF16 host, which trains about 2.6x faster: 29.7 / 12.4 = 2.4x, so the grid is no slower than '
-        'it was; on this host class the goal is far off. **What limits it** (a cProfile of the quick look\'s full '
-        'fine-tuning run alone, 331 s profiled): the 24 optimiser steps (selection 12, refit 12) 154 s at 3.8 s a '
-        'step of 8 packed questions (forward 53 s, backward 101 s), the known/unknown checkpoints 63 s (4 per '
-        'training, 2 trainings), the knowledge update 49 s (16 steps of continued training on the new facts and its'
-        ' questions twice), the known-facts pass 54 s, the test set and latency questions 19 s. Record: '
+        'asks 10). `python bench/llm_quick_grid.py --scenario geo-qa --results '
+        'bench/results/llm-quick-2026-12-07b` on the code of commit 87a9c89 (the packed fine-tuning and the '
+        "passage cut of row 10's 2026-12-07 entry, the refit, 8 latency queries). Machine: AMD EPYC, 2 cores, "
+        '**AVX2 only (no AVX512-BF16), fp32**, nothing else running except a 62-s unit test during the prompt '
+        'run (its 85 s reads high). 8 of 8 runs, cold start, the GGUF conversion 25 s. Per method, wall s / '
+        'train s / answer match: prompt 85 / 0 / 0.153, corpus_ft 270 / 158 / 0.431, fewshot 50 / 0 / 0.347, rag '
+        '108 / 1 / 0.319, lora 285 / 144 / 0.347, full 259 / 133 / 0.361, scratch 212 / 131 / 0.000, rag_lora '
+        '438 / 332 / 0.514. The 2026-11-30 figure (12.4 minutes) was measured on an AVX512-BF16 host, which '
+        'trains about 2.6x faster: 29.7 / 12.4 = 2.4x, so the grid is no slower than it was; on this host class '
+        "the goal is far off. **What limits it** (a cProfile of the quick look's full fine-tuning run alone, 331 "
+        's profiled): the 24 optimiser steps (selection 12, refit 12) 154 s at 3.8 s a step of 8 packed '
+        'questions (forward 53 s, backward 101 s), the known/unknown checkpoints 63 s (4 per training, 2 '
+        'trainings), the knowledge update 49 s (16 steps of continued training on the new facts and its '
+        'questions twice), the known-facts pass 54 s, the test set and latency questions 19 s. Record: '
         '`bench/results/llm-quick-2026-12-07b/`.',
-        '**The LLM time estimate against this run** (issue 30, item 5), `estimate_experiment` on the same config, '
-        'same host, quiet, right after it: before this session\'s change 4,600 s (measured on 2026-12-07 afternoon '
-        'on this host class, idle: 2.6x the real run; per method 1.6x (RAG + LoRA) to 4.4x (full fine-tuning)); now **1,588 s, 0.89x '
-        'the real 1,780 s**, in 41 s of measuring. Per method, estimated / real wall s: prompt 31 (+ the known-facts'
-        ' pass, 32, counted once for the grid) / 85, corpus_ft 204 / 270, fewshot 46 / 50, rag 138 / 108, lora 242 '
-        '/ 285, full 228 / 259, scratch 162 / 212, rag_lora 502 / 438: within 0.72x to 1.28x. What changed: a '
-        'training step is timed on a batch of median-length examples at the run\'s batch size (a step of one '
-        'example cost about 2.5x more per token: 0.0197 against 0.0078 s); the test set, the known-facts pass and '
-        'the checkpoints answer in batches, so they are counted at the batched cost (one token written to time the '
-        'batch\'s read, a start its prompts share counted once: few-shot\'s fixed shots made it 4x high), the '
-        'latency questions alone; and the knowledge update after each run is counted (it was left out). Still '
-        'unmeasured: each run\'s own set-up (its model built, its artifact saved), which is why the trained '
-        'methods read about 15% to 25% low.',
+        '**The LLM time estimate against this run** (issue 30, item 5), `estimate_experiment` on the same '
+        "config, same host, quiet, right after it: before this session's change 4,600 s (measured on 2026-12-07 "
+        'afternoon on this host class, idle: 2.6x the real run; per method 1.6x (RAG + LoRA) to 4.4x (full '
+        'fine-tuning)); now **1,588 s, 0.89x the real 1,780 s**, in 41 s of measuring. Per method, estimated / '
+        'real wall s: prompt 31 (+ the known-facts pass, 32, counted once for the grid) / 85, corpus_ft 204 / '
+        '270, fewshot 46 / 50, rag 138 / 108, lora 242 / 285, full 228 / 259, scratch 162 / 212, rag_lora 502 / '
+        '438: within 0.72x to 1.28x. What changed: a training step is timed on a batch of median-length examples '
+        "at the run's batch size (a step of one example cost about 2.5x more per token: 0.0197 against 0.0078 "
+        's); the test set, the known-facts pass and the checkpoints answer in batches, so they are counted at '
+        "the batched cost (one token written to time the batch's read, a start its prompts share counted once: "
+        "few-shot's fixed shots made it 4x high), the latency questions alone; and the knowledge update after "
+        "each run is counted (it was left out). Still unmeasured: each run's own set-up (its model built, its "
+        'artifact saved), which is why the trained methods read about 15% to 25% low.',
     ],
     "grid_vs_trainer": [  # issue 27: `validation: refit` against `from_budget`, at a reduced scale
         '**CPU, 2026-12-07: `validation: refit` (the new default) against `from_budget`, reduced scale, measure'

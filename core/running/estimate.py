@@ -25,6 +25,7 @@ import pandas as pd
 
 from core.config import ExperimentConfig, parse_config
 from core.errors import AdaptlabError
+from core.running.estimate_counts import corpus_passages, evaluations, training_steps
 from core.running.fit_timing import MEASURE_STEPS, timed_fit
 
 FIT_SAMPLE = 200  # training examples the probe and TF-IDF fits are timed on
@@ -85,21 +86,6 @@ def describe_device(requested: str = "auto") -> dict:
     name = device_name(device)
     return {"kind": device.type, "name": name, "memory_gib": round(memory, 1),
             "label": f"{name}, {memory:.0f} GiB {what}"}
-
-
-def training_steps(examples: int, config: ExperimentConfig) -> int:
-    """Optimiser steps a trained run takes at most: the training loops' own budget rule."""
-    from core.training.loop import plan_steps
-
-    return plan_steps(examples, config.training.batch_size, config.budget.max_epochs,
-                      config.budget.min_steps).total_steps
-
-
-def evaluations(steps: int) -> int:
-    from core.training.loop import evaluation_interval
-
-    every = evaluation_interval(steps)
-    return steps // every + (steps % every != 0)
 
 
 def measure(config: ExperimentConfig, task, base, embedder) -> dict:
@@ -254,14 +240,6 @@ def plan_seconds(config: ExperimentConfig, task, measured: dict, done: set[str] 
         rows.append({"method": spec.method, "size": spec.size, "seed": spec.seed, "train_examples": examples,
                      "steps": steps, "seconds": seconds})
     return pd.DataFrame(rows, columns=["method", "size", "seed", "train_examples", "steps", "seconds"])
-
-
-def corpus_passages(task) -> tuple[int, int]:
-    """(passages trained on, passages early-stopped on) of a run that trains on the corpus: one in twenty held out,
-    as core/methods/corpus_ft.py splits them."""
-    passages = 0 if task.corpus is None else len(task.corpus)
-    held = max(1, passages // 20)
-    return max(passages - held, held), held
 
 
 def estimate_experiment(config: ExperimentConfig, store_url: str | None = None) -> Estimate:

@@ -19,9 +19,9 @@ saying so (ESTIMATE_NOTES):
   examples of median length at the run's batch size (the first a warm-up, counted as set-up), which gives a training
   token's seconds once the optimiser's update, paid once a step and timed apart (update_seconds), is taken out. A
   step of one example costs far more per token than a packed batch (the weights are read for a few dozen tokens, not
-  a thousand): on smollm2 and a 2-core CPU it cost about 2.5x a packed batch's per token. Every method of that kind costs one update
-  plus that times the tokens of its own training examples (tokenized, not trained on: a rag_lora example carries its
-  passages, a corpus_ft example is a passage), at its batch size.
+  a thousand): on smollm2 and a 2-core CPU it cost about 2.5x a packed batch's per token. Every method of that kind
+  costs one update plus that times the tokens of its own training examples (tokenized, not trained on: a rag_lora
+  example carries its passages, a corpus_ft example is a passage), at its batch size.
 """
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ def _measure_method(experiment, method: str, measured: dict):
     measured.setdefault("update_seconds", {})[step_kind(spec)] = update
     stepped = tokens["median_batch_tokens"]
     if not spec.uses_training_data:  # corpus fine-tuning holds one passage in twenty out of its steps
-        from core.running.estimate import corpus_passages
+        from core.running.estimate_counts import corpus_passages
 
         stepped *= corpus_passages(ctx)[0] / len(ctx.corpus)  # ctx: the timed batch's passages
     measured["token_step_seconds"][step_kind(spec)] = (step - update) / stepped
@@ -424,7 +424,7 @@ def knowledge_update_seconds(method: str, examples: int, config: ExperimentConfi
     fine-tuned on questions continues training on them (the budget's steps over the documents); one fine-tuned on
     labels fits again with the labelled ones added to its `examples`. Prompting takes nothing in."""
     from core.methods import METHODS
-    from core.running.estimate import evaluations, training_steps
+    from core.running.estimate_counts import evaluations, training_steps
 
     update, spec = measured.get("knowledge_update"), METHODS[method]
     if not update:
@@ -444,7 +444,8 @@ def knowledge_update_seconds(method: str, examples: int, config: ExperimentConfi
     steps = training_steps(documents, config)
     step = measured["update_seconds"][kind] + per_token * update["document_tokens"] * min(
         config.training.batch_size, documents)
-    checks = evaluations(steps) * max(1, documents // 10) * per_token * update["document_tokens"] * CHECK_SHARE_OF_STEP
+    checks = evaluations(steps) * max(1, documents // 10) * per_token * update["document_tokens"] * \
+        CHECK_SHARE_OF_STEP
     return 2 * asked + steps * step + checks
 
 

@@ -517,6 +517,41 @@ LATER = {
         ' minutes a run. **Not yet measured:** 32 and 128 per class over 3 seeds with this refit (at 32 per c'
         "lass the batch scaling gives 40 steps where the examples' ratio gave 43); the goal stays unjudged th"
         'ere.',
+        # issue 27: 32 per class over 3 seeds with the refit; scratch against both Trainer sides on this host
+        '**CPU, 2026-12-07 (evening): 32 per class over 3 seeds with the refit of the late-afternoon entry.** '
+        'Command: `python bench/grid_vs_trainer.py --sizes 32 128 --methods lora full scratch --seeds 0 1 2 '
+        '--validation refit --run adaptlab --reuse bench/results/grid_vs_trainer-cpu.json --results '
+        'bench/results/row1-2026-12-07d`, stopped once 32 per class was done (128 per class would have taken '
+        "past this session's end); its cells read from the run's store into "
+        '`bench/results/row1-2026-12-07d/cells-from-store.json`. Scratch was then measured again with both '
+        'Trainer sides in the same run on this host: `python bench/grid_vs_trainer.py --sizes 32 --methods '
+        'scratch --seeds 0 1 2 --validation refit --results bench/results/row1-2026-12-07d-scratch` (its first '
+        'scratch cell, seed 0, was void: the process had been paused with SIGSTOP for half an hour to time '
+        "another benchmark quietly, and the refit's wall-clock budget, `budget.max_train_seconds`, stopped it at "
+        '15 of 40 steps). Machine: AMD EPYC, 2 cores, AVX2 only (no AVX512-BF16), fp32; under load (the browser '
+        'tests ran beside it, load average 3 to 5), so the seconds are indicative. Test accuracy on 250 texts, '
+        'mean of seeds 0, 1, 2; the gap is to the better of the two Trainer means over the same seeds.\n\n| cell '
+        '| refit (mean) | refit per seed | from_budget 11-30 (mean) | Trainer defaults | Trainer best | gap to '
+        'better Trainer (points) | within 1 |\n|---|---|---|---|---|---|---|---|\n| lora\\|32 | 0.647 | 0.672 / '
+        '0.636 / 0.632 | 0.564 | 0.661 | 0.589 | -1.5 | no |\n| full\\|32 | 0.763 | 0.776 / 0.744 / 0.768 | '
+        '0.709 | 0.777 | 0.767 | -1.5 | no |\n| scratch\\|32 | 0.505 | 0.552 / 0.540 / 0.424 | 0.521 | 0.505 | '
+        '0.588 | -8.3 | no |\n\n**At 32 per class the refit closes most of the gap but not to 1 point.** LoRA '
+        'gains 8.3 points over `from_budget` (gap -9.7 → -1.5) and full fine-tuning 5.3 (-6.8 → -1.5); full '
+        "fine-tuning's selection runs peaked at their last check in every seed, LoRA's at steps 32, 20 and 12 of "
+        '32, the earlier two within the held-out noise, so every refit trained the whole plan: 40 steps on 160 '
+        'examples, as Trainer does. The remaining 1.5 points are within the noise of a 250-text test set (one '
+        'standard error of a cell about 3 points, of a 3-seed mean about 1.7): not a measured shortfall, not a '
+        'met goal. Scratch equals Trainer at its defaults to the third decimal (0.505 both) and trails Trainer '
+        'at its best by 8.3 points: the two Trainer sides differ only in batch order (group_by_length; fused '
+        'AdamW; no bf16 on this host), and per seed they lie 0.37 to 0.61 apart, so from random weights at 32 '
+        "per class the batch order decides more than the trainer does. **Trainer's cells reproduce across "
+        "hosts:** on this AVX2 host, fp32, Trainer at its defaults scored exactly the 2026-11-30 AVX512 record's "
+        '0.548 / 0.600 / 0.368, and at its best 0.564 / 0.608 / 0.592 (record: 0.560 / 0.608 / 0.592), which '
+        "supports reusing that record's cells for LoRA and full. Time (indicative, under load): scratch at 32 "
+        'per class, 3 seeds, adaptlab 412 s with the refit, Trainer at its defaults 681 s (1.65x), at its best '
+        "302 s (**0.73x**): with every label used, selection plus refit trains about twice; issue 28's 1.5x goal "
+        'against Trainer at its best is not met here (a quiet measurement is still to do). **Not yet measured:** '
+        '128 per class over 3 seeds.',
     ],
 }
 

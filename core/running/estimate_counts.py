@@ -15,6 +15,7 @@ def training_steps(examples: int, config: ExperimentConfig) -> int:
 
 
 def evaluations(steps: int) -> int:
+    """Validation checks a run of `steps` steps makes: one every evaluation_interval, and one at its end."""
     from core.training.loop import evaluation_interval
 
     every = evaluation_interval(steps)

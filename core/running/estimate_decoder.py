@@ -207,14 +207,19 @@ def _method_steps(method: str, measured: dict, tokens: dict, setup: float, batch
     optimiser's update is paid once a step."""
     from core.methods import METHODS
 
-    batch = min(batch, max(1, tokens["examples"]))
     kind = step_kind(METHODS[method])
-    per_token = measured["token_step_seconds"][kind]
     measured["train_tokens"][method] = tokens["mean"]
-    measured["step_seconds"][method] = measured.get("update_seconds", {}).get(kind, 0.0) + \
-        per_token * tokens["mean"] * batch
+    measured["step_seconds"][method], measured["check_seconds_per_example"][method] = _step_and_check(
+        measured, kind, tokens["mean"], min(batch, max(1, tokens["examples"])))
     measured["setup_seconds"][method] = setup  # the model loaded and wrapped, examples tokenized, the warm-up step
-    measured["check_seconds_per_example"][method] = per_token * tokens["mean"] * CHECK_SHARE_OF_STEP
+
+
+def _step_and_check(measured: dict, kind: str, tokens: float, batch: int) -> tuple[float, float]:
+    """(a step's seconds over `batch` examples of `tokens` tokens, a validation check's seconds per example) for a
+    kind of step: one optimiser update plus forward and backward per token; a check a share of one example's."""
+    per_token = measured["token_step_seconds"][kind]
+    return (measured.get("update_seconds", {}).get(kind, 0.0) + per_token * tokens * batch,
+            per_token * tokens * CHECK_SHARE_OF_STEP)
 
 
 def _training_tokens(ctx, method: str, retriever) -> dict:
@@ -439,14 +444,10 @@ def knowledge_update_seconds(method: str, examples: int, config: ExperimentConfi
     if not update["qa"]:
         steps = training_steps(examples + update["labelled"], config)
         return 2 * asked + measured["setup_seconds"][method] + steps * measured["step_seconds"][method]
-    kind, documents = step_kind(spec), update["documents"]
-    per_token = measured["token_step_seconds"][kind]
-    steps = training_steps(documents, config)
-    step = measured["update_seconds"][kind] + per_token * update["document_tokens"] * min(
-        config.training.batch_size, documents)
-    checks = evaluations(steps) * max(1, documents // 10) * per_token * update["document_tokens"] * \
-        CHECK_SHARE_OF_STEP
-    return 2 * asked + steps * step + checks
+    documents, steps = update["documents"], training_steps(update["documents"], config)
+    step, check = _step_and_check(measured, step_kind(spec), update["document_tokens"],
+                                  min(config.training.batch_size, documents))
+    return 2 * asked + steps * step + evaluations(steps) * max(1, documents // 10) * check  # a tenth checked
 
 
 def forgetting_seconds(method: str, config: ExperimentConfig, measured: dict) -> float:

@@ -45,6 +45,8 @@ from pathlib import Path
 
 from common import results_folder, save
 
+from core.running.processes import stop_with_parent
+
 GOAL, BM25_GOAL = 1.3, 1.1
 MIN_CHARS = 200  # a shorter file or docstring is a one-liner or a stub, not documentation
 TEXT_FILES = (".md", ".rst", ".txt")
@@ -279,7 +281,7 @@ def run_side(name: str, folder: Path, chunks_file: Path, args) -> dict:
     """`side` in a child process, so that its peak memory and its caches are its own."""
     command = [sys.executable, __file__, "--side", name, "--folder", str(folder), "--chunks-file", str(chunks_file),
                "--repeats", str(args.repeats)] + (["--without-embedding"] if args.without_embedding else [])
-    done = subprocess.run(command, capture_output=True, text=True)
+    done = subprocess.run(command, capture_output=True, text=True, preexec_fn=stop_with_parent)
     if done.returncode:
         raise SystemExit(f"the {name} side failed:\n{done.stderr[-3000:]}")
     result = json.loads(done.stdout.strip().splitlines()[-1])

@@ -26,6 +26,8 @@ from pathlib import Path
 
 from common import ROOT, decoder_arguments, merged, results_folder, save, timed
 
+from core.running.processes import stop_with_parent
+
 METHODS = ["prompt", "fewshot", "rag", "lora", "scratch"]
 GOAL_SECONDS = 15 * 60
 GOAL = ("the LLM quick grid (prompt, fewshot, rag, lora, scratch; two sizes; one seed) in <= 15 minutes on the "
@@ -89,7 +91,8 @@ def main(argv: list[str] | None = None) -> None:
     env = {**os.environ, "ADAPTLAB_HOME": str(home), "HF_HUB_OFFLINE": "1"}
     command = [sys.executable, "-m", "core.cli", "run", str(config_path)]
     with timed() as wall:
-        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
+                              preexec_fn=stop_with_parent)  # a benchmark stopped takes its grid with it
     print(done.stdout[-4000:], done.stderr[-2000:])
     if done.returncode != 0:
         raise SystemExit(f"the grid failed (exit {done.returncode}): {done.stderr[-1000:]}")

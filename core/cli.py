@@ -475,7 +475,7 @@ def cmd_dashboard(args) -> int:
     import signal
     import subprocess
 
-    from core.running.processes import stop_processes
+    from core.running.processes import stop_processes, stop_with_parent
 
     if not 1 <= args.port <= 65535:  # streamlit would end in an OverflowError traceback from bind()
         raise AdaptlabError(f"--port {args.port}: a port is a whole number from 1 to 65535, e.g. 8501")
@@ -489,8 +489,9 @@ def cmd_dashboard(args) -> int:
     console.print(f"adaptlab dashboard on http://{args.address}:{args.port} (Ctrl-C stops it and its worker; a "
                   "running job goes back to the queue and resumes when the dashboard is started again)")
     # Streamlit in a session of its own, so that this process decides how it stops: on Ctrl-C or SIGTERM here it
-    # gets SIGTERM, and the worker it started (which stops with it) is waited for; SIGKILL after the grace.
-    server = subprocess.Popen(command, cwd=root, env=env, start_new_session=True)
+    # gets SIGTERM, and the worker it started (which stops with it) is waited for; SIGKILL after the grace. Killed
+    # outright (SIGKILL), this process cannot stop it: the kernel sends it SIGTERM then (stop_with_parent).
+    server = subprocess.Popen(command, cwd=root, env=env, start_new_session=True, preexec_fn=stop_with_parent)
     previous = {signum: signal.signal(signum, _interrupted) for signum in (signal.SIGTERM, signal.SIGINT)}
     try:
         return server.wait()

@@ -13,7 +13,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from core.running.processes import stop_processes
+from core.running.processes import stop_processes, stop_with_parent
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository: streamlit reads .streamlit/config.toml from here
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's; never a downloaded browser
@@ -30,11 +30,12 @@ def free_port() -> int:
 
 def start_streamlit(port: int, env: dict, log: Path) -> subprocess.Popen:
     """`streamlit run dashboard/web.py` (the pages behind the Host check, as `adaptlab dashboard` serves them) on
-    127.0.0.1:port, in its own process group, writing to `log`."""
+    127.0.0.1:port, in its own process group, writing to `log`; it stops when this process ends, even unasked (a test
+    run killed before its teardown)."""
     with Path(log).open("wb") as output:  # the child keeps its own handle
         return subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard/web.py", "--server.port",
                                  str(port), "--server.address", "127.0.0.1"], cwd=ROOT, env=env, start_new_session=True,
-                                stdout=output, stderr=subprocess.STDOUT)
+                                stdout=output, stderr=subprocess.STDOUT, preexec_fn=stop_with_parent)
 
 
 def wait_healthy(url: str, process: subprocess.Popen, seconds: float = 120) -> None:

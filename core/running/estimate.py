@@ -257,7 +257,8 @@ def estimate_experiment(config: ExperimentConfig, store_url: str | None = None) 
     # the methods the worker will run: a config that names none gets the backbone's defaults (an LLM's, not the
     # encoder list the config defaults to, whose probe has no fit on an LLM)
     config = config.model_copy(update={"methods": choose_methods(config, model_family(config.model.name), task)})
-    done = SqlStore(store_url).finished_keys(config.name) if store_url else set()
+    store = SqlStore(store_url) if store_url else None
+    done = store.finished_keys(config.name) if store else set()
     left = sorted({spec.method for spec in plan_runs(config, config.rag.source == "corpus") if spec.key not in done},
                   key=config.methods.index)
     llm = model_family(config.model.name) == "decoder"
@@ -273,7 +274,7 @@ def estimate_experiment(config: ExperimentConfig, store_url: str | None = None) 
         return Estimate(device_name(device), device.type, price_per_hour(config.prices, device.type,
                         device_name(device)), plan_seconds(config, task, {}, done), 0.0, {}, notes)
     if model_family(config.model.name) == "decoder":
-        return decoder_estimate(config, task, left, done, notes)
+        return decoder_estimate(config, task, left, done, notes, _answered_closed_book(store, config.name))
     started = time.perf_counter()
     base = BaseModel.from_spec(config.model)
     base.encoder()  # loading the weights is part of what the worker pays once per grid
@@ -294,14 +295,25 @@ def estimate_experiment(config: ExperimentConfig, store_url: str | None = None) 
                     measured=measured, notes=notes)
 
 
-def decoder_estimate(config: ExperimentConfig, task, left: list[str], done: set[str], notes: list[str]) -> Estimate:
+def _answered_closed_book(store, name: str) -> set[tuple[str, int]]:
+    """The questions a resumed grid's known-facts pass has already answered ((split, row)), which it will not
+    answer again (core/running/known_facts.py); none for a new experiment."""
+    if store is None or name not in set(store.experiments().name):
+        return set()
+    stored = (store.experiment(name)["task"] or {}).get("known_facts") or {}
+    return {(question["split"], question["row"]) for question in stored.get("questions", [])}
+
+
+def decoder_estimate(config: ExperimentConfig, task, left: list[str], done: set[str], notes: list[str],
+                     answered: set[tuple[str, int]] = frozenset()) -> Estimate:
     """The estimate on a decoder LLM: one question answered and two training steps per kind of fine-tuning,
-    scaled to each method's prompts and examples (core/running/estimate_decoder.py)."""
+    scaled to each method's prompts and examples (core/running/estimate_decoder.py). answered: the known-facts
+    pass's questions already stored (a resumed grid)."""
     from core.backbone.models import device_name
     from core.evaluation.measure import price_per_hour
     from core.running.estimate_decoder import ESTIMATE_NOTES, measure_decoder
 
-    measured, fixed, device = measure_decoder(config.model_copy(update={"methods": left}), left)
+    measured, fixed, device = measure_decoder(config.model_copy(update={"methods": left}), left, done, answered)
     notes.extend(ESTIMATE_NOTES)  # what it extrapolates from what it measured
     name = device_name(device)
     return Estimate(device=name, device_kind=device.type, price_per_hour=price_per_hour(config.prices, device.type,

@@ -50,9 +50,11 @@ def step_kind(spec) -> str:
     return "adapter" if spec.shares_base_model else "every weight"
 
 
-def measure_decoder(config: ExperimentConfig, methods: list[str]) -> tuple[dict, float, object]:
+def measure_decoder(config: ExperimentConfig, methods: list[str], done: set[str] = frozenset(),
+                    answered: set[tuple[str, int]] = frozenset()) -> tuple[dict, float, object]:
     """(the timings plan_seconds reads, the grid's once-only seconds: loading the models, encoding the passages,
-    the known-facts pass and the forgetting probe's base-model baseline; the torch device it ran on)."""
+    the known-facts pass and the forgetting probe's base-model baseline; the torch device it ran on). done: the
+    runs already stored; answered: the known-facts pass's questions already stored (a resumed grid skips both)."""
     from core.methods import METHODS
     from core.running.run import load_experiment
     from core.running.runner import warm_embeddings
@@ -71,7 +73,7 @@ def measure_decoder(config: ExperimentConfig, methods: list[str]) -> tuple[dict,
                       "token_step_seconds": {}, "early_stop_examples": min(len(experiment.task.validation),
                                                                            MAX_VALIDATION_EXAMPLES),
                       "max_validation_examples": MAX_VALIDATION_EXAMPLES, "load_seconds": fixed}
-    known_facts, checkpoints = _known_facts_answers(experiment), _checkpoint_settings(experiment)
+    known_facts, checkpoints = _known_facts_answers(experiment, done, answered), _checkpoint_settings(experiment)
     costs, template = None, None
     # the pass and the checkpoints answer closed-book, as prompt-only does: its answering is what they cost
     for method in dict.fromkeys([*methods, *(["prompt"] if known_facts or checkpoints["checkpoints"] else [])]):
@@ -354,11 +356,13 @@ def _measure_forgetting(experiment, fitted, measured: dict) -> float:
     return measured["forgetting_baseline_seconds"]
 
 
-def _known_facts_answers(experiment) -> int:
+def _known_facts_answers(experiment, done: set[str] = frozenset(),
+                         answered: set[tuple[str, int]] = frozenset()) -> int:
     """Answers the known-facts pass will generate before or after the grid (0 where it does not apply): every
-    training question a fine-tuning run uses, greedily and `samples` times by sampling; every test question the
-    same, except that the greedy answers come from the grid's prompt-only run where it has one to do (the very
-    answers the pass would generate: core/running/known_facts.py), leaving only the samples."""
+    training question a fine-tuning run still to do uses, greedily and `samples` times by sampling; every test
+    question the same, except that the greedy answers come from the grid's prompt-only run where it has one to do
+    (the very answers the pass would generate: core/running/known_facts.py), leaving only the samples. Questions
+    the pass has already answered (`answered`, a resumed grid) are not answered again, as the pass skips them."""
     from core.running.grid import plan_runs
     from core.running.known_facts import applies, trained_rows
 
@@ -367,9 +371,13 @@ def _known_facts_answers(experiment) -> int:
     config = experiment.config
     plan = plan_runs(config, corpus_only_rag=config.rag.source == "corpus")
     answers = 1 + config.llm.known_facts.samples
-    tests_greedy_from_prompt = any(spec.method == "prompt" for spec in plan)  # the estimate's plan: runs still to do
-    tests = len(experiment.task.test) * (answers - tests_greedy_from_prompt)
-    return tests + len(trained_rows(config, experiment.task, plan)) * answers
+    # a prompt-only run to do answers them first; a finished one's stored answers are read (prompt_run_answers)
+    tests_greedy_from_prompt = any(spec.method == "prompt" for spec in plan) or any(
+        key.split("|")[0] == "prompt" for key in done)
+    tests = sum(("test", row) not in answered for row in range(len(experiment.task.test)))
+    to_do = [spec for spec in plan if spec.key not in done]
+    trained = sum(("train", row) not in answered for row in trained_rows(config, experiment.task, to_do))
+    return tests * (answers - tests_greedy_from_prompt) + trained * answers
 
 
 def _checkpoint_settings(experiment) -> dict:

@@ -6,13 +6,19 @@ Each is asked to stop (SIGTERM: a worker puts its running job back in the queue)
 `grace` seconds is killed. What they started is found before the signal and waited for too: a worker that
 Streamlit started sits in a session of its own, which no signal to Streamlit's group reaches; it stops when its
 parent does (`adaptlab worker --stop-with-parent`, how core.running.jobs.start_worker starts every worker).
+
+A Streamlit server has no such flag, so whoever starts one passes `preexec_fn=stop_with_parent` (Linux): the kernel
+sends it SIGTERM when its starter ends, however that ended (SIGKILL, or a test run stopped before its teardown).
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import psutil
@@ -38,6 +44,18 @@ def stop_processes(processes: list[subprocess.Popen], grace: float = 30) -> None
     for child in family:
         if _running(child):
             child.kill()
+
+
+PR_SET_PDEATHSIG = 1  # prctl(2)
+
+
+def stop_with_parent() -> None:
+    """In a child between fork and exec (Popen's preexec_fn): ask the kernel for SIGTERM when the parent ends. Linux
+    only; elsewhere nothing (the parent's own stop still reaches the child)."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 def _descendants(pid: int) -> list[psutil.Process]:

@@ -150,3 +150,33 @@ def test_an_llm_grid_that_names_no_methods_is_estimated_for_the_methods_the_work
     has_corpus = task.corpus is not None and len(task.corpus) > 0
     assert set(estimate.runs.method) == set(default_methods("decoder", "classification", has_corpus))
     assert "probe" not in set(estimate.runs.method) and (estimate.runs.seconds > 0).all()
+
+
+def test_a_resumed_grid_counts_only_the_closed_book_answers_still_to_give(tmp_path, tiny_llama):
+    """The known-facts pass skips the questions it has stored and the training rows of finished runs; a finished
+    prompt-only run's greedy answers are read, not generated (core/running/known_facts.py)."""
+    from core.running.estimate import _answered_closed_book
+    from core.running.estimate_decoder import _known_facts_answers
+    from core.running.grid import plan_runs
+    from core.running.known_facts import trained_rows
+    from core.running.run import load_experiment
+
+    config = _config(tmp_path, tiny_llama, methods=["lora"])
+    experiment = load_experiment(config)
+    tests = len(experiment.task.test)
+    rows = trained_rows(config, experiment.task, plan_runs(config))
+    answered = {("test", 0), ("test", 1), ("train", rows[0])}
+    assert _known_facts_answers(experiment, answered=answered) == (tests - 2 + len(rows) - 1) * 2
+    every_run = {spec.key for spec in plan_runs(config)}
+    assert _known_facts_answers(experiment, done=every_run) == tests * 2  # no training left: the tests only
+    assert _known_facts_answers(experiment, done=every_run | {"prompt|0|0"}) == tests * 1
+
+    # what the pass stored is what the estimate reads back
+    from core.results.store import SqlStore
+    store = SqlStore(tmp_path / "r.db")
+    assert _answered_closed_book(store, config.name) == set()  # no such experiment yet
+    store.register_experiment(config.name, config.model_dump(mode="json"), "fingerprint", [], [], {})
+    assert _answered_closed_book(store, config.name) == set()  # registered, no pass yet
+    store.add_task_facts(config.name, known_facts={"questions": [{"split": "test", "row": 3, "category": "Unknown"},
+                                                                 {"split": "train", "row": 5, "category": "Known"}]})
+    assert _answered_closed_book(store, config.name) == {("test", 3), ("train", 5)}

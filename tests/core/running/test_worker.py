@@ -157,3 +157,35 @@ def test_a_worker_stops_by_itself_when_the_process_that_started_it_is_killed(tmp
             starter.kill()
         if worker is not None and worker.is_running():
             worker.kill()
+
+
+def test_a_server_started_with_stop_with_parent_ends_when_its_starter_is_killed(tmp_path):
+    """The Streamlit server (dashboard.serve.start_streamlit, `adaptlab dashboard`) has no --stop-with-parent flag:
+    the kernel stops it (PR_SET_PDEATHSIG). A stand-in child that would sleep an hour, started as those start it."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import psutil
+
+    pid_file = tmp_path / "child.pid"
+    script = ("import subprocess, sys, time\nfrom pathlib import Path\n"
+              "from core.running.processes import stop_with_parent\n"
+              "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(3600)'],"
+              " start_new_session=True, preexec_fn=stop_with_parent)\n"
+              f"Path({str(pid_file)!r}).write_text(str(child.pid))\ntime.sleep(3600)\n")
+    starter = subprocess.Popen([sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[3])
+    child = None
+    try:
+        wait_for(lambda: pid_file.exists() and pid_file.read_text() or starter.poll() is not None, timeout=120,
+                 every=0.1, what="the child's pid")
+        child = psutil.Process(int(pid_file.read_text()))
+        assert child.is_running()
+        starter.kill()  # SIGKILL: nothing of the starter runs, no finally, no teardown
+        starter.wait()
+        assert psutil.wait_procs([child], timeout=30)[1] == []
+    finally:
+        if starter.poll() is None:
+            starter.kill()
+        if child is not None and child.is_running():
+            child.kill()

@@ -1,7 +1,8 @@
 """The dashboard's entry point and router, served by dashboard/web.py: `adaptlab dashboard`.
 
 Only routing happens here. Each page is a module in pages/ with a render() function; cached state is
-in dashboard/state.py, charts in dashboard/charts.py, optional sign-in in dashboard/auth.py, and all the
+in dashboard/state.py, charts in dashboard/charts.py (the Knowledge page's in
+dashboard/knowledge_charts.py), optional sign-in in dashboard/auth.py, and all the
 work in core/.
 """
 

@@ -1,7 +1,8 @@
 """Charts: each takes a DataFrame from core (analysis or decision) and returns a plotly Figure.
 
 No streamlit here and no computation beyond laying out what core computed, so every chart can be
-built and checked in a test, and the decision report embeds the very same figures.
+built and checked in a test, and the decision report embeds the very same figures. The Knowledge page's charts
+(QA on an LLM) are in dashboard/knowledge_charts.py, laid out by this module's `layout`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from core.methods import DEFAULT_REFERENCE, METHODS
-from core.results.answers import WRONG_OR_CUT
 from core.results.costs import COST_AXES, pareto_front
 from core.results.figures import cost_volume_figure
 from core.results.text import method_name
@@ -30,11 +30,11 @@ TITLE_CHARS = 26  # characters a title line holds in 230 px at 16 px (a half-wid
 NOTE_CHARS = 36  # and a note line, at 12 px
 LEGEND_BELOW = {"orientation": "h", "yanchor": "top", "y": -0.12, "x": 0, "title": None}  # frees a half-width chart
 # at the very bottom, under the x-axis title: Compare and the report draw these charts half width, where a legend
-# beside the plot would take most of a narrow chart's width (the bottom margin is made room for: _legend_room)
+# beside the plot would take most of a narrow chart's width (the bottom margin is made room for: legend_room)
 LEGEND_UNDER_AXIS = {"orientation": "h", "yref": "container", "yanchor": "bottom", "y": 0.0, "x": 0, "title": None}
 
 
-def _legend_room(figure: go.Figure) -> None:
+def legend_room(figure: go.Figure) -> None:
     """A bottom margin for LEGEND_UNDER_AXIS: the x axis, then a row per two entries (a narrow chart's worst case)."""
     entries = sum(1 for trace in figure.data if trace.showlegend is not False)
     rows = math.ceil(entries / 2)
@@ -54,7 +54,7 @@ def _wrap(text: str, width: int) -> str:
     return "<br>".join(textwrap.wrap(text, width)) if text else ""
 
 
-def _layout(figure: go.Figure, title: str, x: str, y: str, note: str = "", **extra) -> go.Figure:
+def layout(figure: go.Figure, title: str, x: str, y: str, note: str = "", **extra) -> go.Figure:
     """Title, axes and legend; the title short and wrapped (a half-width chart on an 800 px screen is about 230 px
     wide: nothing is cut off), what to read in the chart in smaller type below it (note)."""
     extra.setdefault("height", HEIGHT)
@@ -124,11 +124,11 @@ def learning_curves_chart(curves: pd.DataFrame, unit: str = "per_class", quality
                           "%{customdata[1]:.3f}]<br>%{customdata[2]} seed(s)<extra></extra>"))
     for method, group in curves[unsized].groupby("method", sort=False) if len(curves) else ():
         _level_line(figure, method, group.iloc[0], quality, band is None or band == method)
-    _layout(figure, f"{quality.capitalize()} as training data grows", _unit_axis(unit), quality,
+    layout(figure, f"{quality.capitalize()} as training data grows", _unit_axis(unit), quality,
             note=("bars" if one_size else "bands") + ": 95% intervals" if band is None or one_size
             else f"band: {method_name(band)}'s 95% interval", legend=LEGEND_UNDER_AXIS,
             scattermode="group" if one_size else None)
-    _legend_room(figure)
+    legend_room(figure)
     categories = _sizes(sized) if len(sized) else []
     figure.update_xaxes(type="category", categoryorder="array", categoryarray=categories)
     return figure
@@ -176,9 +176,9 @@ def accuracy_cost_chart(table: pd.DataFrame, cost: str = "train_dollars", unit: 
                                 textfont={"size": 11, "color": "#1F2933"}, cliponaxis=False,
                                 marker={"size": 20, "color": "rgba(0,0,0,0)",
                                         "line": {"color": "#1F2933", "width": 2}}))
-    _layout(figure, f"{quality.capitalize()} against cost", COST_AXES.get(cost, cost), quality,
+    layout(figure, f"{quality.capitalize()} against cost", COST_AXES.get(cost, cost), quality,
             note="ringed: the Pareto front, labelled with its size", legend=LEGEND_UNDER_AXIS)
-    _legend_room(figure)
+    legend_room(figure)
     if spread:
         _log_axis(figure.layout.xaxis, "B" if cost == "bytes_stored" else "")
     if cost == "train_dollars":
@@ -233,7 +233,7 @@ def per_class_f1_chart(f1: pd.DataFrame, unit: str = "per_class") -> go.Figure:
     figure = go.Figure(go.Heatmap(z=grid.to_numpy(), x=_as_text(grid.columns), y=list(grid.index), zmin=0, zmax=1,
                                   colorscale="Blues", texttemplate="%{z:.2f}", colorbar={"title": "F1"},
                                   hovertemplate="%{y}<br>class %{x}: F1 %{z:.3f}<extra></extra>"))
-    _layout(figure, "F1 per class", "class", "", height=max(HEIGHT, 120 + 28 * len(grid)))
+    layout(figure, "F1 per class", "class", "", height=max(HEIGHT, 120 + 28 * len(grid)))
     figure.update_yaxes(autorange="reversed")
     return figure
 
@@ -267,7 +267,7 @@ def negative_transfer_chart(transfer: pd.DataFrame, reference: str = DEFAULT_REF
     if pooled.hurts.astype(bool).any():
         figure.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name="transfer hurts",
                                     marker={"color": HURTS, "symbol": "x", "size": 12}))
-    _layout(figure, f"{quality.capitalize()} minus {method_name(reference)}", _unit_axis(unit),
+    layout(figure, f"{quality.capitalize()} minus {method_name(reference)}", _unit_axis(unit),
             f"difference vs {method_name(reference)}",
             note="with 95% intervals; below 0: worse than the reference", scattermode="group")
     figure.update_xaxes(type="category", categoryorder="array", categoryarray=_sizes(pooled) if len(pooled) else [])
@@ -278,7 +278,7 @@ def cost_volume_chart(costs: pd.DataFrame, break_even: pd.DataFrame) -> go.Figur
     """Total cost (train once, then pay per query) against query volume; break-even points marked: the report's
     figure (core.results.figures.cost_volume_figure, one line per method), laid out for a dashboard column."""
     figure = cost_volume_figure(costs, break_even)
-    _layout(figure, "Total cost against query volume", "queries served", "total cost",
+    layout(figure, "Total cost against query volume", "queries served", "total cost",
             note="train once, then pay per query; ◆ break-even")
     _log_axis(figure.layout.xaxis)
     if len(costs) and (costs.total_dollars > 0).all():
@@ -318,7 +318,7 @@ def storage_chart(storage: pd.DataFrame) -> go.Figure:
             hovertemplate=f"<b>{method_name(method)}</b> "
                           f"({'base model once + small part each' if shared else 'a full copy each'})"
                           "<br>%{customdata} variants: %{y:.3s}B<extra></extra>"))
-    _layout(figure, "Storage of N task variants", "task variants", "storage",
+    layout(figure, "Storage of N task variants", "task variants", "storage",
             note="solid: one base model shared; dashed: a whole copy each")
     _log_axis(figure.layout.xaxis)
     if len(storage) and (storage["bytes"] > 0).all():
@@ -333,111 +333,7 @@ def class_balance_chart(class_counts: dict[str, dict[str, int]]) -> go.Figure:
         labels = sorted(counts)
         figure.add_trace(go.Bar(x=_as_text(labels), y=[counts[label] for label in labels], name=split,
                                 marker_color=SPLIT_COLORS.get(split)))
-    _layout(figure, "Examples per class", "class", "examples", barmode="group")
-    return figure
-
-
-# -- knowledge (QA on an LLM): core/results/knowledge.py's tables ------------------------------------------------------
-COVERAGE_COLORS = {"covered": "#1F77B4", "uncovered": "#9AA5B1"}
-# what a run answered, as shares of the questions: right, an honest "I don't know", made up, nothing
-ANSWER_KINDS = {"answer_match": ("right", "#2CA02C"), "abstention_rate": ("I don't know", "#9AA5B1"),
-                "wrong_answer_rate": ("made up (wrong)", HURTS), "cut_off_rate": ("cut off", "#FF9F40"),
-                "no_answer_rate": ("no answer", "#E4E7EB")}
-# a run stored before cut-off answers were recorded: its wrong answers may be cut off, not made up (Answers' words)
-WRONG_OR_CUT_KIND = (WRONG_OR_CUT, "#F4A3A3")
-COVERAGE_WORDS = {"covered": "covered (passage in the documents)", "uncovered": "not covered (no passage)"}
-
-
-def coverage_chart(coverage: pd.DataFrame) -> go.Figure:
-    """Answer match per method on questions the documents cover and on those they do not, side by side."""
-    figure = go.Figure()
-    for group in ("covered", "uncovered"):
-        rows = coverage[coverage.group == group]
-        # titles wrapped at word breaks: they read level under their bars, not slanted into the legend
-        figure.add_trace(go.Bar(x=["<br>".join(textwrap.wrap(method_name(m), 12, break_on_hyphens=False))
-                                   for m in rows.method], y=rows.answer_match,
-                                name=COVERAGE_WORDS[group],
-                                marker_color=COVERAGE_COLORS[group], text=[f"{v:.0%}" for v in rows.answer_match],
-                                textposition="outside", textfont={"size": 11}, cliponaxis=False,
-                                hovertemplate=f"<b>%{{x}}</b><br>{group}: answer match %{{y:.3f}}<extra></extra>"))
-    _layout(figure, "Answer match by coverage", "", "answer match", note="covered and uncovered questions",
-            barmode="group",
-            legend=LEGEND_UNDER_AXIS, uniformtext={"minsize": 9, "mode": "show"})
-    _legend_room(figure)
-    figure.update_layout(margin_b=figure.layout.margin.b + 60)  # the titles under the bars, slanted where narrow
-    figure.update_yaxes(range=[0, 1.12], tickformat=".0%")
-    return figure
-
-
-def answer_kinds_chart(coverage: pd.DataFrame) -> go.Figure:
-    """What each method answers, per coverage group: right, "I don't know", made up, or nothing (stacked shares).
-
-    On uncovered questions no passage holds the answer: "I don't know" is the honest answer there, and the red
-    part is how often the method makes a fact up."""
-    figure = go.Figure()
-    # one bar a row, labelled on a two-level axis (method, then covered / not covered): the labels read across
-    y = [coverage.method.map(method_name).tolist(), ["not covered" if g == "uncovered" else g for g in coverage.group]]
-    recorded = coverage.cut_off_recorded.astype(bool) if "cut_off_recorded" in coverage else \
-        pd.Series(True, index=coverage.index)
-    kinds = [(coverage[column].where(recorded, 0.0) if column in ("wrong_answer_rate", "cut_off_rate") else
-              coverage.get(column, pd.Series(0.0, index=coverage.index)), name, colour)
-             for column, (name, colour) in ANSWER_KINDS.items()]
-    if not recorded.all():  # made up or cut off, unknown which: its own bar part, named as the Answers page names it
-        kinds.insert(3, (coverage.wrong_answer_rate.where(~recorded, 0.0), *WRONG_OR_CUT_KIND))
-    for values, name, colour in kinds:
-        figure.add_trace(go.Bar(x=values, y=y, name=name, marker_color=colour, orientation="h",
-                                hovertemplate=f"%{{y}}<br>{name}: %{{x:.0%}}<extra></extra>"))
-    _layout(figure, "What each method answers", "share of questions", "", note="red: a fact made up",
-            barmode="stack",
-            legend={**LEGEND_UNDER_AXIS, "traceorder": "normal"}, height=max(HEIGHT, 150 + 26 * len(coverage)))
-    _legend_room(figure)  # under the axis title, not over it
-    figure.update_xaxes(range=[0, 1], tickformat=".0%")
-    figure.update_yaxes(autorange="reversed")
-    return figure
-
-
-def knowledge_update_chart(update: pd.DataFrame) -> go.Figure:
-    """Answer match on facts that arrive after training: before (grey) and after (the method's colour) they do."""
-    figure = go.Figure()
-    lines_x, lines_y = [], []
-    for row in update.itertuples():
-        lines_x += [row.before, row.after, None]
-        lines_y += [method_name(row.method), method_name(row.method), None]
-    figure.add_trace(go.Scatter(x=lines_x, y=lines_y, mode="lines", line={"color": "#CBD2D9", "width": 3},
-                                hoverinfo="skip", showlegend=False, name="change"))
-    titles = update.method.map(method_name).tolist()
-    figure.add_trace(go.Scatter(x=update.before, y=titles, mode="markers", name="before the new facts",
-                                marker={"color": "#9AA5B1", "size": 12}, customdata=update[["how"]].to_numpy(),
-                                hovertemplate="<b>%{y}</b><br>before: %{x:.0%}<extra></extra>"))
-    figure.add_trace(go.Scatter(
-        x=update.after, y=titles, mode="markers+text", name="after taking them in",
-        marker={"color": [color(m) for m in update.method], "size": 14, "symbol": "diamond"},
-        text=[f"{a:.0%}" for a in update.after], textposition="middle right", customdata=update[["how"]].to_numpy(),
-        hovertemplate="<b>%{y}</b><br>after: %{x:.0%}<br>it %{customdata[0]}<extra></extra>"))
-    _layout(figure, "New facts: before and after", "answer match on the new facts", "",
-            note="answer match before the new facts arrive, and once taken in",
-            height=max(300, 140 + 42 * len(update)), legend=LEGEND_UNDER_AXIS)
-    _legend_room(figure)
-    figure.update_xaxes(range=[-0.02, 1.12], tickformat=".0%")
-    figure.update_yaxes(autorange="reversed", type="category")
-    return figure
-
-
-def update_cost_chart(update: pd.DataFrame) -> go.Figure:
-    """Seconds each method needs to take new facts in: training again for trained methods, indexing for
-    retrieval, nothing for methods that have nowhere to put them (the words beside each bar say which)."""
-    from core.results.knowledge import update_cost
-
-    seconds = update.update_seconds.fillna(0.0)
-    figure = go.Figure(go.Bar(
-        x=seconds, y=update.method.map(method_name).tolist(), orientation="h",
-        marker_color=[color(m) for m in update.method],
-        text=[update_cost(row) for row in update.itertuples()], textposition="outside", cliponaxis=False,
-        hovertemplate="<b>%{y}</b><br>%{text}<extra></extra>", name="cost of taking new facts in"))
-    _layout(figure, "What taking new facts in costs", "seconds, each time new facts arrive", "",
-            height=max(300, 140 + 42 * len(update)), showlegend=False)
-    figure.update_xaxes(range=[0, float(seconds.max() or 1) * 2.2])  # room for the words beside the bars
-    figure.update_yaxes(autorange="reversed", type="category")
+    layout(figure, "Examples per class", "class", "examples", barmode="group")
     return figure
 
 
@@ -502,9 +398,9 @@ def forgetting_chart(summary: pd.DataFrame) -> go.Figure:
                           "%{y:.1f} "
                           "points<extra></extra>"))
     probe = summary.probe.iloc[0] if len(summary) else ""
-    _layout(figure, "Forgetting against task accuracy", "task accuracy", f"recall lost on the {probe} probe (points)",
+    layout(figure, "Forgetting against task accuracy", "task accuracy", f"recall lost on the {probe} probe (points)",
             note="each point a setting (mean over seeds; 95% interval); compare methods at the same accuracy",
             legend=LEGEND_UNDER_AXIS)
-    _legend_room(figure)
+    legend_room(figure)
     figure.add_hline(y=0, line={"color": "#9AA5B1", "width": 1})
     return figure

@@ -10,7 +10,7 @@ from core.results.known_facts import shown_table, summary_line
 from core.results.learning_epochs import learning_figure
 from core.results.text import method_name
 from core.task.sizes import NO_TRAINING_DATA, size_label, size_order
-from dashboard import charts, missing_runs, state, ui
+from dashboard import knowledge_charts, missing_runs, state, ui
 
 KEY = "knowledge"
 LARGEST = "largest per method"
@@ -80,8 +80,8 @@ def _coverage(coverage) -> None:
         st.caption("These runs did not record which questions the documents cover.")
         return
     left, right = st.columns(2)
-    left.plotly_chart(charts.coverage_chart(coverage), key=f"{KEY}.coverage")
-    right.plotly_chart(charts.answer_kinds_chart(coverage), key=f"{KEY}.answer_kinds")
+    left.plotly_chart(knowledge_charts.coverage_chart(coverage), key=f"{KEY}.coverage")
+    right.plotly_chart(knowledge_charts.answer_kinds_chart(coverage), key=f"{KEY}.answer_kinds")
 
 
 def _update(update) -> None:
@@ -94,5 +94,5 @@ def _update(update) -> None:
                "that time and those dollars every time facts change; a prompt has nowhere to put them. \"After\" is "
                "measured once the method has taken them in.")
     left, right = st.columns(2)
-    left.plotly_chart(charts.knowledge_update_chart(update), key=f"{KEY}.update")
-    right.plotly_chart(charts.update_cost_chart(update), key=f"{KEY}.update_cost")
+    left.plotly_chart(knowledge_charts.knowledge_update_chart(update), key=f"{KEY}.update")
+    right.plotly_chart(knowledge_charts.update_cost_chart(update), key=f"{KEY}.update_cost")

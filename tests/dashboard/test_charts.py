@@ -8,7 +8,7 @@ from core.results.analysis import learning_curves, negative_transfer, per_class_
 from core.results.costs import break_even_queries, storage_of_variants, total_cost
 from core.results.store import SqlStore
 from core.results.text import method_name as title  # how a chart names a method: legends, hovers, axes
-from dashboard import charts
+from dashboard import charts, knowledge_charts
 from tests.dashboard.conftest import fake_experiment, fake_qa_experiment
 
 
@@ -177,7 +177,7 @@ def knowledge(tmp_path_factory):
 
 def test_coverage_puts_covered_and_uncovered_answer_match_side_by_side(knowledge):
     coverage, _ = knowledge
-    figure = charts.coverage_chart(coverage)
+    figure = knowledge_charts.coverage_chart(coverage)
     assert [t.name.split(" ")[0] for t in figure.data] == ["covered", "not"] and figure.layout.barmode == "group"
     covered = coverage[coverage.group == "covered"]
     assert [x.replace("<br>", " ") for x in figure.data[0].x] == covered.method.map(title).tolist()
@@ -187,7 +187,7 @@ def test_coverage_puts_covered_and_uncovered_answer_match_side_by_side(knowledge
 
 def test_answer_kinds_stack_to_every_question_with_made_up_answers_in_red(knowledge):
     coverage, _ = knowledge
-    figure = charts.answer_kinds_chart(coverage)
+    figure = knowledge_charts.answer_kinds_chart(coverage)
     assert [t.name for t in figure.data] == ["right", "I don't know", "made up (wrong)", "cut off", "no answer"]
     assert figure.layout.barmode == "stack" and figure.data[2].marker.color == charts.HURTS
     assert all(t.orientation == "h" for t in figure.data)  # a bar a row: method and coverage labels read across
@@ -208,7 +208,7 @@ def test_answer_kinds_of_runs_stored_before_cut_offs_were_recorded_read_wrong_or
     store = SqlStore(tmp_path / "results.db")
     fake_qa_experiment(store, methods=("rag", "lora"), old=True)
     coverage = at_size(coverage_table(store.runs_frame("geo-qa-fake")))
-    figure = charts.answer_kinds_chart(coverage)
+    figure = knowledge_charts.answer_kinds_chart(coverage)
     parts = {t.name: t for t in figure.data}
     assert "wrong or cut off" in parts and not any(np.asarray(parts["made up (wrong)"].x, dtype=float))
     lora = coverage[(coverage.method == "lora") & (coverage.group == "uncovered")].wrong_answer_rate.iloc[0]
@@ -219,7 +219,7 @@ def test_answer_kinds_of_runs_stored_before_cut_offs_were_recorded_read_wrong_or
 
 def test_the_knowledge_update_draws_before_and_after_per_method(knowledge):
     _, update = knowledge
-    figure = charts.knowledge_update_chart(update)
+    figure = knowledge_charts.knowledge_update_chart(update)
     before, after = (next(t for t in figure.data if t.name.startswith(word)) for word in ("before", "after"))
     assert list(before.y) == list(after.y) == update.method.map(title).tolist()
     assert dict(zip(after.y, after.x))["RAG"] > dict(zip(before.y, before.x))["RAG"]  # indexing helped
@@ -229,7 +229,7 @@ def test_the_knowledge_update_draws_before_and_after_per_method(knowledge):
 
 def test_the_update_cost_is_training_again_for_trained_methods_and_near_zero_for_retrieval(knowledge):
     _, update = knowledge
-    figure = charts.update_cost_chart(update)
+    figure = knowledge_charts.update_cost_chart(update)
     bars = figure.data[0]
     seconds, words = dict(zip(bars.y, bars.x)), dict(zip(bars.y, bars.text))
     assert seconds["LoRA adapter"] == update.set_index("method").update_seconds["lora"] > 0
@@ -238,8 +238,8 @@ def test_the_update_cost_is_training_again_for_trained_methods_and_near_zero_for
     assert seconds["Prompt-only"] == 0
     assert words["Prompt-only"].startswith("none")
     empty = update.iloc[0:0]
-    assert len(charts.update_cost_chart(empty).data[0].x) == 0  # an empty table is an empty chart, not an error
-    assert len(charts.knowledge_update_chart(empty).data[1].x) == 0
+    assert len(knowledge_charts.update_cost_chart(empty).data[0].x) == 0  # empty table, empty chart, no error
+    assert len(knowledge_charts.knowledge_update_chart(empty).data[1].x) == 0
 
 
 def test_every_method_has_its_own_colour():
@@ -263,9 +263,9 @@ def test_every_title_fits_a_half_width_chart_on_an_800_px_screen(results, knowle
                charts.negative_transfer_chart(negative_transfer(scored)),
                charts.cost_volume_chart(total_cost(summary, np.logspace(2, 6, 5)), break_even_queries(summary)),
                charts.storage_chart(storage_of_variants(summary, [1, 10])),
-               charts.class_balance_chart({"train": {"a": 3, "b": 4}}), charts.coverage_chart(coverage),
-               charts.answer_kinds_chart(coverage), charts.knowledge_update_chart(update),
-               charts.update_cost_chart(update)]
+               charts.class_balance_chart({"train": {"a": 3, "b": 4}}), knowledge_charts.coverage_chart(coverage),
+               knowledge_charts.answer_kinds_chart(coverage), knowledge_charts.knowledge_update_chart(update),
+               knowledge_charts.update_cost_chart(update)]
     for figure in figures:
         title = figure.layout.title
         lines = [re.sub("<[^>]+>", "", line) for line in title.text.split("<br>")]

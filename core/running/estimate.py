@@ -158,7 +158,9 @@ def run_seconds(method: str, examples: int, config: ExperimentConfig, measured: 
         seconds = fits * (measured["setup_seconds"][method] + train + checks) + answering(
             method, tests, config, measured, examples + (validation if held_out else 0))
         refits = refits_with(METHODS[method], config, validation if held_out else 0)
-        trainings = [examples] * fits + ([examples + validation] if refits else [])
+        # the known/unknown checkpoints follow the training the run keeps: the refit, else every trial of a search
+        # (which is kept is known only after them all)
+        trainings = [examples + validation] if refits else [examples] * fits
         seconds += _checkpoints(method, trainings, config, measured)
         if refits:
             # `validation: refit` trains again on every example for at most as many epochs, checking nothing

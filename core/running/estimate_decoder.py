@@ -398,7 +398,8 @@ def _checkpoint_settings(experiment) -> dict:
 
 def checkpoint_seconds(method: str, trainings: list[int], config: ExperimentConfig, measured: dict) -> float:
     """Seconds a run of this method spends answering at its known/unknown checkpoints: at each chosen epoch end
-    (checkpoint_epochs) of each of its trainings (trainings: the examples each trains on; a refit trains again),
+    (checkpoint_epochs) of each training it follows (trainings: the examples each trains on; under a refit, the
+    refit's alone),
     its training questions and a sample of test questions, closed-book, as the prompt-only method answers."""
     from core.evaluation.learning_epochs import checkpoint_epochs
     from core.methods import METHODS

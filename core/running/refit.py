@@ -48,7 +48,9 @@ def on_every_example(ctx: FitContext, **changes) -> FitContext:
 def fit_and_refit(fit: FitFn, ctx: FitContext) -> Fitted:
     """The selection run on the training part, then the refit on every example for its chosen step count."""
     with stopwatch() as selection_seconds:
-        selection = fit(ctx).details  # only its facts are kept: the refit starts again from the base
+        # only its facts are kept: the refit starts again from the base, and its known/unknown checkpoints are the
+        # run's (the selection run's would be measured to be replaced: EpochCheckpoints keeps the last training's)
+        selection = fit(dataclasses.replace(ctx, epoch_checkpoints=None)).details
     return refit(fit, ctx, selection, selection_seconds())
 
 

@@ -351,12 +351,20 @@ def fit_searched(method, ctx: FitContext) -> object:
     if not (ctx.config.tuning and search and ctx.val_texts):
         return fit_and_refit(fit, ctx) if refits(method, ctx) else fit(ctx)
     trials, best, searching = [], None, time.perf_counter()
+    trains_again = refits(method, ctx) or (not method.early_stops and ctx.config.validation in ("from_budget", "refit"))
+    followed = ctx.epoch_checkpoints  # known/unknown across epochs: the model the run keeps is the one followed
     for hyper in search_trials(search, ctx.config.tuning_trials, ctx.seed):  # the configured setting first
-        fitted = fit(dataclasses.replace(ctx, hyper=hyper))
+        # a trial that trains again later is not followed; one that may be kept follows on a copy of its own
+        own = None if followed is None or trains_again else dataclasses.replace(followed, points=[], seconds=0.0)
+        fitted = fit(dataclasses.replace(ctx, hyper=hyper, epoch_checkpoints=own))
         measured, score = validation_score(fitted, ctx)
         trials.append({**hyper, measured: score})
+        if own is not None:  # every trial's answering is paid; the kept trial's points are the run's
+            followed.seconds += own.seconds
         if best is None or score > best[0]:
             best = (score, hyper, fitted)
+            if own is not None:
+                followed.points = own.points
     score, hyper, fitted = best
     held_out = len(ctx.val_texts)
     if refits(method, ctx):  # the chosen setting's chosen step count, on every example

@@ -90,6 +90,11 @@ def test_an_llm_estimate_times_one_step_per_kind_and_counts_every_pass_the_runs_
     per_run = len(checkpoint_epochs(3, 2)) * (trained + tests) * closed_book
     assert len(checkpoint_epochs(3, 2)) == 2
     assert added["lora"] == pytest.approx(per_run) and added["full"] == pytest.approx(per_run)
+    # under `validation: refit` the run trains twice and follows only the refit (on all six: three epochs too)
+    refit = config.model_copy(update={"validation": "refit"})
+    refit_added = plan_seconds(refit, task, measured).set_index("method").seconds - \
+        plan_seconds(refit, task, {**measured, "checkpoints": 0}).set_index("method").seconds
+    assert refit_added["lora"] == pytest.approx(per_run) and refit_added["full"] == pytest.approx(per_run)
     assert added["corpus_ft"] == pytest.approx(per_run)  # the categorised training questions, whose passages it read
     assert added[["prompt", "scratch", "rag_lora"]].eq(0).all()
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from core.config import parse_config
 from core.task.answers import normalize_answer
 from tests.qa_cities import CITIES, qa_file
@@ -112,3 +114,71 @@ def test_the_prompt_runs_answers_are_the_known_facts_passs_greedy_test_answers(t
     assert [q["greedy"] for q in tests] == prompt["answers"] and len(tests) == 6
     assert sum(q["split"] == "train" for q in stored["questions"]) == 6  # before the grid: lora's share was recorded
     assert store.runs_frame("once").set_index("method").loc["lora"].record["details"]["known_facts_questions"] == 6
+
+
+def test_under_a_refit_only_the_kept_training_is_followed(tmp_path, tiny_llama):
+    """`validation: refit` trains twice; the record follows the refit (the model the run keeps), and the selection
+    run answers nothing at its epoch ends: every second of checkpoints is in a point the record keeps."""
+    from core.results.store import SqlStore
+    from core.running.runner import run_experiment
+
+    store = SqlStore()
+    run_experiment(config("refit", qa_file(tmp_path / "qa.jsonl"), tiny_llama, validation="refit"), store)
+    record = store.runs_frame("refit").set_index("method").loc["lora"].record
+    assert record["status"] == "finished" and record["details"]["refit"], record.get("error")
+    followed = record["learning_across_epochs"]
+    assert followed["checkpoints"]
+    assert followed["seconds"] == pytest.approx(sum(p["seconds"] for p in followed["checkpoints"]))
+    assert followed["checkpoints"][-1]["step"] == record["details"]["refit"]["steps"]  # the refit's last step
+
+
+def test_a_search_keeps_the_chosen_trials_checkpoints_and_pays_for_every_trials(monkeypatch):
+    """With `tuning` and no training after the search (`validation: separate`, an early-stopping method), the
+    kept trial is the chosen one, so its points are the run's; a trial that trains again later (the refit) is
+    not followed at all."""
+    import dataclasses
+    import types
+
+    import numpy as np
+
+    from core.evaluation.learning_epochs import EpochCheckpoints
+    from core.running import run as run_module
+
+    followed = EpochCheckpoints(trained=None, unknown=np.zeros(0, bool), test=None, test_rows=[], count=2)
+    seen = []
+
+    def fit(ctx):  # a trial: one point naming its setting, one second of answering
+        seen.append(ctx.epoch_checkpoints)
+        if ctx.epoch_checkpoints is not None:
+            ctx.epoch_checkpoints.points.append({"epoch": 1, "lr": ctx.hyper["lr"]})
+            ctx.epoch_checkpoints.seconds += 1.0
+        return types.SimpleNamespace(details={}, lr=ctx.hyper["lr"])
+
+    scores = {1e-3: 0.2, 1e-4: 0.9, 1e-5: 0.5}  # the second trial is best
+    monkeypatch.setattr(run_module, "validation_score", lambda fitted, ctx: ("val_accuracy", scores[fitted.lr]))
+    monkeypatch.setattr(run_module, "search_trials", lambda search, trials, seed: [{"lr": lr} for lr in scores])
+    method = types.SimpleNamespace(fit_for=lambda family: fit, search_on=lambda family: {"lr": tuple(scores)},
+                                   early_stops=True, uses_training_data=True)
+    @dataclasses.dataclass
+    class Context:  # what fit_searched reads of a FitContext
+        config: object
+        base: object
+        val_texts: list
+        seed: int
+        epoch_checkpoints: object
+        hyper: dict
+
+    settings = types.SimpleNamespace(tuning=True, tuning_trials=3, validation="separate")
+    ctx = Context(settings, types.SimpleNamespace(family="decoder"), ["q"], 0, followed, {})
+    fitted = run_module.fit_searched(method, ctx)
+    assert fitted.details["search"]["chosen"] == {"lr": 1e-4}
+    assert followed.points == [{"epoch": 1, "lr": 1e-4}] and followed.seconds == 3.0
+    assert all(own is not followed for own in seen)  # each trial on a copy of its own
+
+    seen.clear()
+    followed.points, followed.seconds = [], 0.0
+    monkeypatch.setattr(run_module, "refits", lambda method, ctx: True)
+    monkeypatch.setattr(run_module, "refit", lambda fit_, ctx, selection, seconds: fit_(ctx))
+    run_module.fit_searched(method, ctx)
+    assert seen == [None, None, None, followed]  # the trials unfollowed, the refit followed
+    assert followed.points == [{"epoch": 1, "lr": 1e-4}] and followed.seconds == 1.0

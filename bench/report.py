@@ -599,6 +599,36 @@ LATER = {
         "302 s (**0.73x**): with every label used, selection plus refit trains about twice; issue 28's 1.5x goal "
         'against Trainer at its best is not met here (a quiet measurement is still to do). **Not yet measured:** '
         '128 per class over 3 seeds.',
+        '**CPU, 2026-12-07 (night): 128 per class over 3 seeds with the refit; with the 8 and 32 per class entries '
+        'above, the goal is now judged at every size.** Command: `python bench/grid_vs_trainer.py --sizes 128 '
+        '--methods lora full scratch --seeds 0 1 2 --validation refit --run adaptlab --reuse '
+        'bench/results/grid_vs_trainer-cpu.json --results bench/results/row1-2026-12-07e-128` on the code of commit '
+        "43b65c7 (the refit as in the late-afternoon entry); every cell with its `details.refit` read from the run's "
+        "store into `bench/results/row1-2026-12-07e-128/cells-from-store.json`. Trainer's two sides are the "
+        "2026-11-30 record's cells of the same seeds (the same labels; the evening entry saw this host reproduce "
+        'them). Machine: AMD EPYC, 2 cores, AVX2 only (no AVX512-BF16), fp32; a unit-test run (`tests/core/running`, '
+        '48 minutes) shared the CPU for all but the last 4 minutes, so the seconds are indicative only. Test accuracy'
+        ' on 250 texts, mean of seeds 0, 1, 2; the gap is to the better of the two Trainer means over the same seeds:',
+        '| cell | refit (mean) | refit per seed | from_budget 11-30 (mean) | Trainer defaults | Trainer best | gap to'
+        ' better Trainer (points) | within 1 |\n'
+        '|---|---|---|---|---|---|---|---|\n'
+        '| lora\\|128 | 0.855 | 0.880 / 0.840 / 0.844 | 0.805 | 0.853 | 0.841 | +0.1 | yes |\n'
+        '| full\\|128 | 0.883 | 0.880 / 0.872 / 0.896 | 0.879 | 0.883 | 0.889 | -0.7 | yes |\n'
+        '| scratch\\|128 | 0.788 | 0.824 / 0.816 / 0.724 | 0.675 | 0.759 | 0.548 | +2.9 | yes |',
+        '**At 128 per class every trained cell is within 1 point of the better Trainer side** (LoRA +0.1, full -0.7, '
+        'scratch +2.9; against `from_budget` the refit gains 4.9, 0.4 and 11.3 points). Every selection run peaked at'
+        ' its last check (120 steps on 480 examples), so every refit trained 160 steps on all 640, 4 epochs as '
+        'Trainer does. **The goal over the three sizes, 3 seeds each:** met at 8 per class (LoRA +1.9, full +0.4, '
+        'scratch -0.5) and at 128 (above); at 32 per class LoRA and full trail by 1.5 points each, within the noise '
+        "of a 250-text test set (a 3-seed mean's standard error is about 1.7 points) but not within the goal's 1 "
+        'point, and scratch trails Trainer at its best by 8.3 (it equals Trainer at its defaults, and the two Trainer'
+        ' sides differ by 0.37 to 0.61 per seed there: from random weights at 32 per class the batch order decides '
+        'more than the trainer). So 7 of the 9 cells meet the goal, the two LoRA/full misses are inside the '
+        "measurement's noise, and scratch at 32 per class is limited by that noise of order rather than by its "
+        'training. Time (indicative, beside the unit tests): 3,130 s for the 9 runs with refit; runs that had the CPU'
+        ' nearly alone took 118 to 161 s each (LoRA and full at seed 1), the selection run about half of it. The '
+        'speed goal against Trainer at its best (issue 28) needs both sides timed in one quiet run: not measured at '
+        '128 per class.',
     ],
 }
 

@@ -603,7 +603,7 @@ LATER = {
         'above, the goal is now judged at every size.** Command: `python bench/grid_vs_trainer.py --sizes 128 '
         '--methods lora full scratch --seeds 0 1 2 --validation refit --run adaptlab --reuse '
         'bench/results/grid_vs_trainer-cpu.json --results bench/results/row1-2026-12-07e-128` on the code of commit '
-        "43b65c7 (the refit as in the late-afternoon entry); every cell with its `details.refit` read from the run's "
+        "4b76fbb (the refit as in the late-afternoon entry); every cell with its `details.refit` read from the run's "
         "store into `bench/results/row1-2026-12-07e-128/cells-from-store.json`. Trainer's two sides are the "
         "2026-11-30 record's cells of the same seeds (the same labels; the evening entry saw this host reproduce "
         'them). Machine: AMD EPYC, 2 cores, AVX2 only (no AVX512-BF16), fp32; a unit-test run (`tests/core/running`, '

@@ -57,6 +57,9 @@ BENCHMARKS = [
     ("llm_quick_grid_geo_qa", "10b. `adaptlab demo geo-qa --quick` end to end", "<= 15 minutes on the 2-core CPU "
      "(issue 16: every method of the knowledge-injection question once, one size, one seed; cold start)", None,
      "python bench/llm_quick_grid.py --scenario geo-qa"),
+    ("llm_quick_grid_streamlit_docs", "10c. `adaptlab demo streamlit-docs --quick` end to end", "<= 15 minutes on "
+     "the 2-core CPU (issue 26: from documents to a decision, every method once, one size, one seed; cold start)",
+     None, "python bench/llm_quick_grid.py --scenario streamlit-docs"),
     ("ray_overhead", "11. The quick grid on a two-node Ray cluster against one process", "Ray's wall time at most "
      "1.15x the single process's on the 2-core CPU, the same accuracy", None, "python bench/ray_overhead.py"),
     ("dashboard_scale", "12. The dashboard at 1,000 and 10,000 runs", "Compare, Cost, Negative transfer and Decision "
@@ -98,6 +101,13 @@ ABOUT = {
                   "same, plus the newline that ChatML writes after the end-of-turn token, which TRL trains on as part "
                   "of the completion. Every trained model is decoded greedily by adaptlab's one predictor, so only the "
                   "training differs. Smoke run: `python bench/sft_vs_trl.py --dry-run`.",
+    "llm_quick_grid_streamlit_docs": "The config of `adaptlab demo streamlit-docs --quick`, run by the CLI in a "
+                                     "fresh ADAPTLAB_HOME: 5 of the Markdown guides that ship inside the streamlit "
+                                     "package read, chunked and indexed, cloze questions built from the chunks with "
+                                     "no model, "
+                                     "the known-facts pass, then every method of the demo once on SmolLM2; wall "
+                                     "time per method beside the total. Smoke run: `python bench/llm_quick_grid.py "
+                                     "--scenario streamlit-docs --dry-run`.",
     "ray_overhead": "`adaptlab demo fortunes --quick`'s grid in one process (`executor: local`), then on a local "
                     "Ray cluster of two nodes started by `ray.cluster_utils.Cluster` before the clock (each node half "
                     "the cores; each run a Ray task asking for one CPU). Fresh ADAPTLAB_HOME and store each side.",
@@ -759,7 +769,7 @@ def decoder_verdict(name: str, kind: str, figures: dict, said) -> str | None:
                 f"peak memory of full fine-tuning ({figures['training_memory_ratio']:.2f}x net of what the process "
                 "held "
                 f"before the model loaded) at batch {figures['batch']}{rates}.")
-    if name in ("llm_quick_grid", "llm_quick_grid_geo_qa"):
+    if name in ("llm_quick_grid", "llm_quick_grid_geo_qa", "llm_quick_grid_streamlit_docs"):
         minutes = figures["wall_seconds"] / 60
         complete = figures["finished"] == figures["runs"]
         how = f"{minutes:.1f} minutes, {figures['finished']} of {figures['runs']} runs finished"
@@ -845,6 +855,7 @@ def dashboard_verdict(figures: dict, said) -> str:
 
 # benchmarks whose figures read better as their own table than as the flat figure/value list
 TABLES = {"llm_quick_grid": llm_quick_grid_table, "llm_quick_grid_geo_qa": llm_quick_grid_table,
+          "llm_quick_grid_streamlit_docs": llm_quick_grid_table,
           "dashboard_scale": dashboard_scale_table, "sft_vs_trl": sft_vs_trl_table}
 
 

@@ -249,6 +249,27 @@ LIMITS = {
                              "RAG + LoRA 0.514 -> 0.472; corpus fine-tuning 0.444 and RAG 0.306 unchanged. So the "
                              "quick look ranks few-shot (0.347) above LoRA where the longer one does not: a first "
                              "look, and docs/RESULTS.md's geo-qa sections are the figures.",
+    "llm_quick_grid_streamlit_docs": 'Measured quiet on an AVX2-only host (AMD EPYC, 2 cores, fp32), 2026-12-07 '
+                                      '22:59-23:37 UTC, on the code of commit a40b2a3 (the known/unknown checkpoints '
+                                      'follow only the refit, the training a run keeps). RAG + LoRA is half of it: '
+                                      "1,160 s, 1,011 s of them training (a selection run, then the refit's 16 steps,"
+                                      ' each example carrying its retrieved passages, so a step reads several times '
+                                      "the tokens of LoRA's), then corpus fine-tuning 380 s (296 s training on the "
+                                      '184 chunks, 49 s of known/unknown checkpoints), LoRA 259 s (194 training, 36 '
+                                      "checkpoints), each retriever's RAG about 120 s, prompt-only 29 s, the known-"
+                                      'facts pass 12 s and the GGUF conversion 25 s. Answer match on the 89 cloze '
+                                      'test questions is low for every method with this 135M model (prompt-only 0.02,'
+                                      ' RAG 0.03 / 0.03 / 0.06 dense / BM25 / hybrid, LoRA 0.01, corpus fine-tuning '
+                                      '0.02, RAG + LoRA 0.15): on one seed, RAG + LoRA answers 13 of the 89 and no '
+                                      'other method more than 5, which says how this model ranks them, not how a '
+                                      "larger one would. The Experiment page's estimate (`estimate_experiment` on the"
+                                      ' same config, just before, quiet, 79 s of measuring; output in '
+                                      '`bench/results/docs-quick-2026-12-07b/estimate.txt`) said 1,989 s, 0.89x the '
+                                      'real 2,242 s: RAG + LoRA 0.75x, corpus fine-tuning 0.81x, LoRA 0.87x, each RAG'
+                                      ' 1.4x, prompt-only 1.2x. An AVX512-BF16 host trains about 2.6x faster (rows 6 '
+                                      'and 6b), which would bring the grid near 15 minutes; on this host the goal is '
+                                      "not met, and faster RAG + LoRA steps (its passages are most of each step's "
+                                      'tokens) are where the time is.',
     "ray_overhead": "Below 1x on this machine: Ray's two one-CPU nodes run two runs at once with one thread each, "
                     "and a 22M-parameter model's kernels do not keep two threads busy, the gain packing measures "
                     "(1.17x, row 2b). Ray's own costs are inside its time: the node checks (a task on every node), "

@@ -351,7 +351,10 @@ def fit_searched(method, ctx: FitContext) -> object:
     if not (ctx.config.tuning and search and ctx.val_texts):
         return fit_and_refit(fit, ctx) if refits(method, ctx) else fit(ctx)
     trials, best, searching = [], None, time.perf_counter()
-    trains_again = refits(method, ctx) or (not method.early_stops and ctx.config.validation in ("from_budget", "refit"))
+    # after the search: an early-stopping method under `refit` trains again for the chosen steps; one that does not
+    # early-stop fits again with the chosen setting on every example
+    fits_on_all = not method.early_stops and ctx.config.validation in ("from_budget", "refit")
+    trains_again = refits(method, ctx) or fits_on_all
     followed = ctx.epoch_checkpoints  # known/unknown across epochs: the model the run keeps is the one followed
     for hyper in search_trials(search, ctx.config.tuning_trials, ctx.seed):  # the configured setting first
         # a trial that trains again later is not followed; one that may be kept follows on a copy of its own
@@ -370,7 +373,7 @@ def fit_searched(method, ctx: FitContext) -> object:
     if refits(method, ctx):  # the chosen setting's chosen step count, on every example
         selection, fitted, best = fitted.details, None, None
         fitted = refit(fit, dataclasses.replace(ctx, hyper=hyper), selection, time.perf_counter() - searching)
-    elif not method.early_stops and ctx.config.validation in ("from_budget", "refit"):  # the chosen setting on all
+    elif fits_on_all:  # the chosen setting on all
         fitted = fit(on_every_example(ctx, hyper=hyper, val_texts=ctx.val_texts, val_labels=ctx.val_labels,
                                       val_frame=ctx.val_frame))
     fitted.details["search"] = {"trials": trials, "chosen": hyper, "validation_examples": held_out,

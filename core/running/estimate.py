@@ -300,10 +300,16 @@ def estimate_experiment(config: ExperimentConfig, store_url: str | None = None) 
 def _answered_closed_book(store, name: str) -> set[tuple[str, int]]:
     """The questions a resumed grid's known-facts pass has already answered ((split, row)), which it will not
     answer again (core/running/known_facts.py); none for a new experiment."""
-    if store is None or name not in set(store.experiments().name):
+    from core.errors import StoreError
+    from core.running.known_facts import answered_questions
+
+    if store is None:
         return set()
-    stored = (store.experiment(name)["task"] or {}).get("known_facts") or {}
-    return {(question["split"], question["row"]) for question in stored.get("questions", [])}
+    try:
+        task = store.experiment(name)["task"] or {}
+    except StoreError:  # a new experiment
+        return set()
+    return answered_questions(task.get("known_facts"))
 
 
 def decoder_estimate(config: ExperimentConfig, task, left: list[str], done: set[str], notes: list[str],

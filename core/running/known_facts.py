@@ -46,7 +46,7 @@ def known_facts_pass(store, experiment, plan: list[RunSpec], progress, before_gr
     settings = config.llm.known_facts
     stored = store.experiment(config.name)["task"].get("known_facts") or {
         "samples": settings.samples, "temperature": settings.temperature, "seconds": 0.0, "questions": []}
-    answered = {(q["split"], q["row"]) for q in stored["questions"]}
+    answered = answered_questions(stored)
     tests_wait = before_grid and prompt_run_to_do(store, config.name, plan)
     wanted = [("test", row) for row in range(len(task.test)) if not tests_wait] + \
         [("train", row) for row in trained_rows(config, task, plan)]
@@ -65,6 +65,12 @@ def known_facts_pass(store, experiment, plan: list[RunSpec], progress, before_gr
         store.add_task_facts(config.name, known_facts=stored)
     with_categories(task, train_categories_of(stored, len(task.train)))
     return stored
+
+
+def answered_questions(stored: dict | None) -> set[tuple[str, int]]:
+    """(split, row) of every question a stored pass (the experiment's task information, `known_facts`) answered:
+    a grid that resumes or grows does not answer them again, and the estimate does not count them."""
+    return {(q["split"], q["row"]) for q in (stored or {}).get("questions", [])}
 
 
 def trained_rows(config, task: Task, plan: list[RunSpec]) -> list[int]:
